@@ -1,0 +1,34 @@
+// The `mess` command line: shared context and the registration function of each subcommand file.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "mess/util.hpp"
+
+namespace mess::cli {
+
+// Global flags and the resolved configuration, shared by every subcommand.
+struct Context {
+    ConfigFlags flags;           // filled from --data-root, --device, ... (only those given)
+    std::string data_root, device, log_level;
+    int workers = 0, batch_size = 0;
+    Config config;               // resolved after parsing
+    // The action of the chosen subcommand, returning the exit code.
+    std::function<int()> run;
+};
+
+// Adds a `--json` flag to `cmd`; returns the bool it sets.
+bool& add_json_flag(CLI::App* cmd);
+// Prints a JSON document to stdout (pretty, newline-terminated).
+void print_json(const nlohmann::json& j);
+
+void register_config(CLI::App& app, Context& ctx);
+void register_audio(CLI::App& app, Context& ctx);
+void register_demo(CLI::App& app, Context& ctx);
+
+}  // namespace mess::cli

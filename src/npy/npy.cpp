@@ -1,0 +1,266 @@
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "mess/npy.hpp"
+
+namespace mess {
+namespace {
+
+struct DTypeInfo {
+    DType type;
+    std::size_t size;
+    const char* name;
+    const char* descr;
+};
+
+constexpr DTypeInfo kDTypes[] = {
+    {DType::f16, 2, "float16", "<f2"}, {DType::f32, 4, "float32", "<f4"}, {DType::f64, 8, "float64", "<f8"},
+    {DType::i8, 1, "int8", "|i1"},     {DType::i16, 2, "int16", "<i2"},   {DType::i32, 4, "int32", "<i4"},
+    {DType::i64, 8, "int64", "<i8"},   {DType::u8, 1, "uint8", "|u1"},    {DType::u16, 2, "uint16", "<u2"},
+    {DType::u32, 4, "uint32", "<u4"},  {DType::u64, 8, "uint64", "<u8"},  {DType::boolean, 1, "bool", "|b1"},
+};
+
+const DTypeInfo& info(DType t) {
+    for (const auto& d : kDTypes)
+        if (d.type == t) return d;
+    return kDTypes[1];
+}
+
+constexpr char kMagic[] = "\x93NUMPY";
+
+// Parser for the Python dict literal of an .npy header:
+//   {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
+class HeaderParser {
+public:
+    HeaderParser(std::string_view text, std::string_view name) : s_(text), name_(name) {}
+
+    void parse(std::string& descr, bool& fortran, std::vector<std::int64_t>& shape) {
+        bool have_descr = false, have_order = false, have_shape = false;
+        expect('{');
+        while (true) {
+            skip_ws();
+            if (peek() == '}') { ++i_; break; }
+            std::string key = string_literal();
+            expect(':');
+            if (key == "descr") { descr = string_literal(); have_descr = true; }
+            else if (key == "fortran_order") { fortran = boolean(); have_order = true; }
+            else if (key == "shape") { shape = tuple(); have_shape = true; }
+            else fail(fmt::format("unexpected header key '{}'", key));
+            skip_ws();
+            if (peek() == ',') { ++i_; continue; }
+            expect('}');
+            break;
+        }
+        if (!have_descr || !have_order || !have_shape) fail("header lacks descr, fortran_order or shape");
+    }
+
+private:
+    [[noreturn]] void fail(const std::string& why) const {
+        throw_input("{}: malformed .npy header: {}", name_, why);
+    }
+    void skip_ws() { while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t')) ++i_; }
+    char peek() { skip_ws(); return i_ < s_.size() ? s_[i_] : '\0'; }
+    void expect(char c) {
+        if (peek() != c) fail(fmt::format("expected '{}' at offset {}", c, i_));
+        ++i_;
+    }
+    std::string string_literal() {
+        char q = peek();
+        if (q != '\'' && q != '"') fail(fmt::format("expected a string at offset {}", i_));
+        std::size_t end = s_.find(q, ++i_);
+        if (end == std::string_view::npos) fail("unterminated string");
+        std::string out(s_.substr(i_, end - i_));
+        i_ = end + 1;
+        return out;
+    }
+    bool boolean() {
+        skip_ws();
+        if (s_.substr(i_, 4) == "True") { i_ += 4; return true; }
+        if (s_.substr(i_, 5) == "False") { i_ += 5; return false; }
+        fail("expected True or False for fortran_order");
+    }
+    std::vector<std::int64_t> tuple() {
+        std::vector<std::int64_t> dims;
+        expect('(');
+        while (true) {
+            char c = peek();
+            if (c == ')') { ++i_; break; }
+            if (c < '0' || c > '9') fail(fmt::format("expected a dimension at offset {}", i_));
+            std::int64_t v = 0;
+            while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') {
+                if (v > (std::numeric_limits<std::int64_t>::max() - 9) / 10) fail("dimension too large");
+                v = v * 10 + (s_[i_++] - '0');
+            }
+            if (peek() == 'L') ++i_;  // Python 2 long suffix
+            dims.push_back(v);
+            if (peek() == ',') { ++i_; continue; }
+            expect(')');
+            break;
+        }
+        return dims;
+    }
+
+    std::string_view s_;
+    std::string_view name_;
+    std::size_t i_ = 0;
+};
+
+std::size_t checked_count(const std::vector<std::int64_t>& shape, std::size_t itemsize, std::string_view name) {
+    std::size_t n = 1;
+    for (auto d : shape) {
+        if (d < 0) throw_input("{}: negative dimension {}", name, d);
+        auto ud = static_cast<std::size_t>(d);
+        if (ud != 0 && n > std::numeric_limits<std::size_t>::max() / itemsize / ud)
+            throw_input("{}: shape is too large", name);
+        n *= ud;
+    }
+    return n;
+}
+
+}  // namespace
+
+std::size_t dtype_size(DType t) noexcept { return info(t).size; }
+std::string_view dtype_name(DType t) noexcept { return info(t).name; }
+std::string_view dtype_descr(DType t) noexcept { return info(t).descr; }
+
+std::size_t NpyArray::count() const noexcept {
+    std::size_t n = 1;
+    for (auto d : shape) n *= static_cast<std::size_t>(d);
+    return n;
+}
+
+void NpyArray::check_dtype(DType wanted) const {
+    if (wanted != dtype) throw_input("array is {}, expected {}", dtype_name(dtype), dtype_name(wanted));
+}
+
+std::string NpyArray::describe() const {
+    std::string s = fmt::format("{} [", dtype_name(dtype));
+    for (std::size_t i = 0; i < shape.size(); ++i) s += fmt::format("{}{}", i ? ", " : "", shape[i]);
+    return s + "]";
+}
+
+NpyArray NpyArray::from_bytes(DType dtype, std::vector<std::int64_t> shape, const void* bytes, std::size_t size) {
+    NpyArray a;
+    a.dtype = dtype;
+    a.shape = std::move(shape);
+    if (a.count() * dtype_size(dtype) != size)
+        throw_internal("array of shape {} needs {} bytes, got {}", a.describe(), a.count() * dtype_size(dtype), size);
+    a.data.resize(size);
+    if (size) std::memcpy(a.data.data(), bytes, size);
+    return a;
+}
+
+NpyArray NpyArray::float16_from(std::span<const float> values, std::vector<std::int64_t> shape) {
+    std::vector<std::uint16_t> h(values.size());
+    std::transform(values.begin(), values.end(), h.begin(), float_to_half);
+    return from_bytes(DType::f16, std::move(shape), h.data(), h.size() * 2);
+}
+
+std::vector<float> NpyArray::to_float32() const {
+    std::vector<float> out(count());
+    auto convert = [&]<class T>(T*) {
+        const T* p = reinterpret_cast<const T*>(data.data());
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(p[i]);
+    };
+    switch (dtype) {
+        case DType::f16: {
+            const auto* p = reinterpret_cast<const std::uint16_t*>(data.data());
+            for (std::size_t i = 0; i < out.size(); ++i) out[i] = half_to_float(p[i]);
+            break;
+        }
+        case DType::f32: convert(static_cast<float*>(nullptr)); break;
+        case DType::f64: convert(static_cast<double*>(nullptr)); break;
+        case DType::i8: convert(static_cast<std::int8_t*>(nullptr)); break;
+        case DType::i16: convert(static_cast<std::int16_t*>(nullptr)); break;
+        case DType::i32: convert(static_cast<std::int32_t*>(nullptr)); break;
+        case DType::i64: convert(static_cast<std::int64_t*>(nullptr)); break;
+        case DType::u8: case DType::boolean: convert(static_cast<std::uint8_t*>(nullptr)); break;
+        case DType::u16: convert(static_cast<std::uint16_t*>(nullptr)); break;
+        case DType::u32: convert(static_cast<std::uint32_t*>(nullptr)); break;
+        case DType::u64: convert(static_cast<std::uint64_t*>(nullptr)); break;
+    }
+    return out;
+}
+
+std::string encode_npy(const NpyArray& a) {
+    if (a.data.size() != a.count() * dtype_size(a.dtype))
+        throw_internal("array {} holds {} bytes, expected {}", a.describe(), a.data.size(), a.count() * dtype_size(a.dtype));
+    std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': (", dtype_descr(a.dtype));
+    for (auto d : a.shape) dict += fmt::format("{}, ", d);
+    if (a.shape.size() > 1) dict.resize(dict.size() - 2);   // (2, 3) — but (2,) keeps its comma
+    else if (a.shape.size() == 1) dict.pop_back();
+    dict += "), }";
+    // Version 1 has a 2-byte header length; fall back to version 2 (4 bytes) for huge headers.
+    bool v2 = dict.size() + 1 + 10 > 65535;
+    std::size_t prefix = v2 ? 12 : 10;
+    std::size_t total = prefix + dict.size() + 1;
+    std::size_t padded = (total + 63) / 64 * 64;
+    dict.append(padded - total, ' ');
+    dict += '\n';
+    std::string out(kMagic, 6);
+    out += static_cast<char>(v2 ? 2 : 1);
+    out += '\0';
+    auto hlen = static_cast<std::uint32_t>(dict.size());
+    out += static_cast<char>(hlen & 0xff);
+    out += static_cast<char>((hlen >> 8) & 0xff);
+    if (v2) {
+        out += static_cast<char>((hlen >> 16) & 0xff);
+        out += static_cast<char>((hlen >> 24) & 0xff);
+    }
+    out += dict;
+    out.append(reinterpret_cast<const char*>(a.data.data()), a.data.size());
+    return out;
+}
+
+NpyArray decode_npy(std::string_view bytes, std::string_view name) {
+    if (bytes.size() < 10 || bytes.substr(0, 6) != std::string_view(kMagic, 6))
+        throw_input("{}: not a .npy file (bad magic; {} bytes)", name, bytes.size());
+    auto major = static_cast<unsigned char>(bytes[6]);
+    if (major < 1 || major > 3) throw_input("{}: unsupported .npy format version {}", name, major);
+    std::size_t prefix = major == 1 ? 10 : 12;
+    if (bytes.size() < prefix) throw_input("{}: truncated .npy header", name);
+    std::size_t hlen = static_cast<unsigned char>(bytes[8]) | static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8;
+    if (major > 1)
+        hlen |= static_cast<std::size_t>(static_cast<unsigned char>(bytes[10])) << 16 |
+                static_cast<std::size_t>(static_cast<unsigned char>(bytes[11])) << 24;
+    if (bytes.size() < prefix + hlen) throw_input("{}: truncated .npy header ({} of {} bytes)", name, bytes.size() - prefix, hlen);
+
+    std::string descr;
+    bool fortran = false;
+    std::vector<std::int64_t> shape;
+    HeaderParser(bytes.substr(prefix, hlen), name).parse(descr, fortran, shape);
+    if (fortran) throw_input("{}: Fortran-order arrays are not supported (save with a C-contiguous array)", name);
+
+    const DTypeInfo* found = nullptr;
+    for (const auto& d : kDTypes) {
+        std::string_view dd = d.descr;
+        if (descr == dd || (dd[0] == '<' && descr == "=" + std::string(dd.substr(1))) ||
+            (dd[0] == '|' && (descr == "<" + std::string(dd.substr(1)) || descr == "=" + std::string(dd.substr(1)))))
+            found = &d;
+    }
+    if (!found) {
+        if (!descr.empty() && descr[0] == '>') throw_input("{}: big-endian dtype '{}' is not supported", name, descr);
+        throw_input("{}: unsupported dtype '{}'", name, descr);
+    }
+    NpyArray a;
+    a.dtype = found->type;
+    a.shape = std::move(shape);
+    std::size_t need = checked_count(a.shape, found->size, name) * found->size;
+    std::size_t have = bytes.size() - prefix - hlen;
+    if (have < need) throw_input("{}: truncated data: {} bytes for {} (needs {})", name, have, a.describe(), need);
+    if (have > need) throw_input("{}: {} unexpected bytes after the data of {}", name, have - need, a.describe());
+    a.data.resize(need);
+    if (need) std::memcpy(a.data.data(), bytes.data() + prefix + hlen, need);
+    return a;
+}
+
+NpyArray read_npy(const std::filesystem::path& path) {
+    return decode_npy(read_file(path), path.string());
+}
+
+void write_npy(const std::filesystem::path& path, const NpyArray& array) {
+    write_file_atomic(path, encode_npy(array));
+}
+
+}  // namespace mess

@@ -1,0 +1,118 @@
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "mess/npy.hpp"
+#include "support/support.hpp"
+
+using namespace mess;
+namespace fs = std::filesystem;
+
+static const fs::path kGolden = fs::path(MESS_FIXTURES_DIR) / "npy";
+
+static std::string error_of(const std::function<void()>& fn) {
+    try {
+        fn();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::input);
+        return e.what();
+    }
+    ADD_FAILURE() << "no error";
+    return {};
+}
+
+// Golden files written by NumPy 1.24 (tests/fixtures/npy/make_fixtures.py).
+TEST(Npy, ReadsNumpyGoldenFiles) {
+    NpyArray a = read_npy(kGolden / "f32_2x3.npy");
+    EXPECT_EQ(a.describe(), "float32 [2, 3]");
+    EXPECT_EQ(a.view<float>()[5], 1.25f);
+
+    NpyArray h = read_npy(kGolden / "f16_5.npy");
+    auto hv = h.to_float32();
+    EXPECT_EQ(hv[2], -2.5f);
+    EXPECT_EQ(hv[3], 65504.0f);
+    EXPECT_NEAR(hv[4], 0.1f, 1e-4f);
+
+    NpyArray s = read_npy(kGolden / "i64_scalar.npy");
+    EXPECT_TRUE(s.shape.empty());
+    EXPECT_EQ(s.view<std::int64_t>()[0], -7);
+
+    NpyArray e = read_npy(kGolden / "i32_empty.npy");
+    EXPECT_EQ(e.describe(), "int32 [0, 4]");
+    EXPECT_EQ(e.count(), 0u);
+
+    EXPECT_EQ(read_npy(kGolden / "f64_3.npy").view<double>()[2], 1e300);
+    EXPECT_EQ(read_npy(kGolden / "bool_3.npy").dtype, DType::boolean);
+    NpyArray v2 = read_npy(kGolden / "u8_v2.npy");
+    EXPECT_EQ(v2.view<std::uint8_t>()[2], 250);
+}
+
+TEST(Npy, EncodesByteIdenticalToNumpy) {
+    for (const char* name : {"f32_2x3.npy", "f16_5.npy", "i64_scalar.npy", "i32_empty.npy", "f64_3.npy"}) {
+        std::string golden = read_file(kGolden / name);
+        EXPECT_EQ(encode_npy(decode_npy(golden, name)), golden) << name;
+    }
+}
+
+TEST(Npy, HeaderIsPaddedTo64Bytes) {
+    std::vector<float> v(7, 1.0f);
+    std::string bytes = encode_npy(NpyArray::from(v, {7}));
+    EXPECT_EQ((bytes.size() - 7 * 4) % 64, 0u);
+    EXPECT_NE(bytes.find("'shape': (7,)"), std::string::npos);
+}
+
+TEST(Npy, RoundTripsEveryDtypeThroughAFile) {
+    test::TempDir dir;
+    std::vector<float> f = {1.5f, -2.0f, 3.25f, 0.0f, 1e-30f, 7.0f};
+    write_npy(dir / "f.npy", NpyArray::from(f, {2, 3}));
+    NpyArray back = read_npy(dir / "f.npy");
+    EXPECT_EQ(back.shape, (std::vector<std::int64_t>{2, 3}));
+    EXPECT_EQ(std::vector<float>(back.view<float>().begin(), back.view<float>().end()), f);
+
+    std::vector<std::int32_t> i32 = {-1, 2, 1 << 30};
+    write_npy(dir / "i.npy", NpyArray::from(i32, {3}));
+    EXPECT_EQ(read_npy(dir / "i.npy").view<std::int32_t>()[2], 1 << 30);
+
+    std::vector<std::int64_t> i64 = {-(1LL << 40)};
+    write_npy(dir / "l.npy", NpyArray::from(i64, {1, 1}));
+    EXPECT_EQ(read_npy(dir / "l.npy").view<std::int64_t>()[0], -(1LL << 40));
+
+    write_npy(dir / "h.npy", NpyArray::float16_from(f, {6}));
+    auto h = read_npy(dir / "h.npy");
+    EXPECT_EQ(h.dtype, DType::f16);
+    EXPECT_EQ(h.to_float32()[2], 3.25f);
+}
+
+TEST(Npy, TypedViewOfWrongDtypeIsAnError) {
+    NpyArray a = read_npy(kGolden / "f32_2x3.npy");
+    EXPECT_THROW(a.view<double>(), Error);
+}
+
+TEST(Npy, RejectsMalformedFilesNamingTheFileAndTheProblem) {
+    std::string good = read_file(kGolden / "f32_2x3.npy");
+    EXPECT_NE(error_of([&] { decode_npy("", "empty.npy"); }).find("empty.npy: not a .npy file"), std::string::npos);
+    EXPECT_NE(error_of([&] { decode_npy("PK\x03\x04garbage-bytes", "g.npy"); }).find("bad magic"), std::string::npos);
+    EXPECT_NE(error_of([&] { decode_npy(good.substr(0, 40), "h.npy"); }).find("truncated .npy header"), std::string::npos);
+    EXPECT_NE(error_of([&] { decode_npy(good.substr(0, good.size() - 1), "d.npy"); }).find("truncated data"), std::string::npos);
+    EXPECT_NE(error_of([&] { decode_npy(good + "xx", "t.npy"); }).find("unexpected bytes"), std::string::npos);
+    EXPECT_NE(error_of([&] { read_npy(kGolden / "f32_fortran.npy"); }).find("Fortran"), std::string::npos);
+    EXPECT_NE(error_of([&] { read_npy(kGolden / "f32_bigendian.npy"); }).find("big-endian"), std::string::npos);
+
+    std::string bad_dtype = good;
+    bad_dtype.replace(bad_dtype.find("<f4"), 3, "<c8");
+    EXPECT_NE(error_of([&] { decode_npy(bad_dtype, "c.npy"); }).find("unsupported dtype '<c8'"), std::string::npos);
+    std::string bad_dict = good;
+    bad_dict.replace(bad_dict.find("(2, 3)"), 6, "(2, x)");
+    EXPECT_NE(error_of([&] { decode_npy(bad_dict, "s.npy"); }).find("malformed .npy header"), std::string::npos);
+    std::string version9 = good;
+    version9[6] = 9;
+    EXPECT_NE(error_of([&] { decode_npy(version9, "v.npy"); }).find("version 9"), std::string::npos);
+    EXPECT_NE(error_of([&] { read_npy("/nonexistent/x.npy"); }).find("no such file"), std::string::npos);
+}
+
+TEST(Npy, HugeShapeIsRejectedWithoutAllocating) {
+    std::string good = read_file(kGolden / "f32_2x3.npy");
+    std::string huge = good;
+    huge.replace(huge.find("(2, 3)"), 6, "(4611686018427387904, 9)");
+    EXPECT_THROW(decode_npy(huge, "huge.npy"), Error);
+}

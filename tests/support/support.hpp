@@ -1,0 +1,50 @@
+// Helpers shared by the tests: generated signals, audio files in every format, temp dirs, the CLI.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace mess::test {
+
+// Signals (mono float32 unless said otherwise).
+std::vector<float> tone(double freq_hz, double seconds, int rate, float amplitude = 0.5f);
+std::vector<float> chord(const std::vector<double>& freqs_hz, double seconds, int rate, float amplitude = 0.5f);
+std::vector<float> noise(double seconds, int rate, std::uint32_t seed, float amplitude = 0.3f);
+std::vector<float> silence(double seconds, int rate);
+// Interleaves channels of equal length.
+std::vector<float> interleave(const std::vector<std::vector<float>>& channels);
+// Dominant frequency estimated from zero crossings (for pure tones).
+double zero_crossing_freq(const std::vector<float>& x, int rate);
+double rms(const std::vector<float>& x);
+
+// Writes interleaved float samples with libsndfile; `format` is an SF_FORMAT_* combination.
+void write_sound(const std::filesystem::path& path, const std::vector<float>& interleaved, int channels, int rate,
+                 int format);
+
+// A fresh directory removed when the object dies.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    const std::filesystem::path& path() const { return path_; }
+    std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+private:
+    std::filesystem::path path_;
+};
+
+// Runs a shell command; returns its exit status and captured stdout.
+struct CommandResult {
+    int exit_code = -1;
+    std::string out;
+};
+CommandResult run_command(const std::string& command);
+// Shell-quotes one argument.
+std::string quote(const std::string& arg);
+
+// The real recording installed by scripts/setup (Debian package sound-theme-freedesktop).
+inline const char* kRealRecording = "/usr/share/sounds/freedesktop/stereo/alarm-clock-elapsed.oga";
+
+}  // namespace mess::test

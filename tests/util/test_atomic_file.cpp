@@ -1,0 +1,49 @@
+#include <gtest/gtest.h>
+
+#include "mess/util.hpp"
+#include "support/support.hpp"
+
+using namespace mess;
+namespace fs = std::filesystem;
+
+static std::size_t count_entries(const fs::path& dir) {
+    return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+}
+
+TEST(AtomicFile, CommitPublishesTheWholeFile) {
+    test::TempDir dir;
+    write_file_atomic(dir / "a.bin", "hello");
+    EXPECT_EQ(read_file(dir / "a.bin"), "hello");
+    EXPECT_EQ(count_entries(dir.path()), 1u);  // no temp file left behind
+}
+
+TEST(AtomicFile, UncommittedWriteLeavesNothingAndKeepsTheOldFile) {
+    test::TempDir dir;
+    write_file_atomic(dir / "a.bin", "old");
+    {
+        AtomicFile f(dir / "a.bin");
+        f.write("new-but-interrupted", 19);
+        EXPECT_TRUE(fs::exists(f.temp_path()));
+    }  // destroyed without commit, as when an exception unwinds
+    EXPECT_EQ(read_file(dir / "a.bin"), "old");
+    EXPECT_EQ(count_entries(dir.path()), 1u);
+}
+
+TEST(AtomicFile, MissingDirectoryIsAnInputErrorNamingThePath) {
+    test::TempDir dir;
+    try {
+        write_file_atomic(dir / "no/such/dir/x.npy", "x");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::input);
+        EXPECT_NE(std::string(e.what()).find("x.npy"), std::string::npos);
+    }
+}
+
+TEST(ReadFile, MissingFileAndDirectoryAreInputErrors) {
+    test::TempDir dir;
+    EXPECT_THROW(read_file(dir / "missing"), Error);
+    EXPECT_THROW(read_file(dir.path()), Error);
+    write_file_atomic(dir / "empty", "");
+    EXPECT_EQ(read_file(dir / "empty"), "");
+}
