@@ -10,7 +10,8 @@
 //
 // Supported: format versions 1.0, 2.0 and 3.0 (read), 1.0 or 2.0 (written, 2.0 only when the header
 // needs it); little-endian dtypes float16/32/64, int8/16/32/64, uint8/16/32/64, bool; C order.
-// Fortran-order and big-endian files are rejected with a message saying so. NPZ members may be stored
+// Fortran-order files (numpy writes them for transposed arrays) are read into C order; big-endian files
+// are rejected with a message saying so. NPZ members may be stored
 // or deflated. Every read checks magic, header syntax, dtype, shape and that the data size matches the
 // file length exactly; a failure is Error(input) naming the file (and member).
 // Thread safety: free functions are reentrant.
@@ -101,5 +102,38 @@ using NpzMembers = std::map<std::string, NpyArray>;
 NpzMembers read_npz(const std::filesystem::path& path);
 // Writes atomically; compress = deflate (numpy.savez_compressed) or store (numpy.savez).
 void write_npz(const std::filesystem::path& path, const NpzMembers& members, bool compress);
+
+}  // namespace mess
+
+namespace mess {
+
+// ---------------------------------------------------------------------------------------------
+// Zip archives (the container of .npz files and of PyTorch checkpoints), through libzip.
+// ---------------------------------------------------------------------------------------------
+
+// Read access to a zip file; members are read on demand. Errors: Error(input) naming the archive
+// (and member) for a missing, truncated or corrupt archive.
+class ZipReader {
+public:
+    explicit ZipReader(const std::filesystem::path& path);
+    ~ZipReader();
+    ZipReader(const ZipReader&) = delete;
+    ZipReader& operator=(const ZipReader&) = delete;
+    const std::vector<std::string>& names() const { return names_; }
+    bool contains(const std::string& member) const;
+    std::string read(const std::string& member) const;
+
+private:
+    std::string label_;
+    void* zip_ = nullptr;
+    std::vector<std::string> names_;
+};
+
+struct ZipMember {
+    std::string name;
+    std::string_view bytes;
+};
+// Writes a zip archive atomically; members stored or deflated.
+void write_zip(const std::filesystem::path& path, const std::vector<ZipMember>& members, bool compress);
 
 }  // namespace mess

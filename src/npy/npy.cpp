@@ -230,7 +230,6 @@ NpyArray decode_npy(std::string_view bytes, std::string_view name) {
     bool fortran = false;
     std::vector<std::int64_t> shape;
     HeaderParser(bytes.substr(prefix, hlen), name).parse(descr, fortran, shape);
-    if (fortran) throw_input("{}: Fortran-order arrays are not supported (save with a C-contiguous array)", name);
 
     const DTypeInfo* found = nullptr;
     for (const auto& d : kDTypes) {
@@ -251,7 +250,25 @@ NpyArray decode_npy(std::string_view bytes, std::string_view name) {
     if (have < need) throw_input("{}: truncated data: {} bytes for {} (needs {})", name, have, a.describe(), need);
     if (have > need) throw_input("{}: {} unexpected bytes after the data of {}", name, have - need, a.describe());
     a.data.resize(need);
-    if (need) std::memcpy(a.data.data(), bytes.data() + prefix + hlen, need);
+    const char* src = bytes.data() + prefix + hlen;
+    if (!fortran || a.shape.size() < 2) {
+        if (need) std::memcpy(a.data.data(), src, need);
+        return a;
+    }
+    // Fortran order (numpy writes it for transposed arrays): reorder into C order.
+    const std::size_t rank = a.shape.size(), esize = found->size, n = a.count();
+    std::vector<std::size_t> fstride(rank, 1);
+    for (std::size_t d = 1; d < rank; ++d) fstride[d] = fstride[d - 1] * static_cast<std::size_t>(a.shape[d - 1]);
+    std::vector<std::int64_t> idx(rank, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+        std::size_t off = 0;
+        for (std::size_t d = 0; d < rank; ++d) off += static_cast<std::size_t>(idx[d]) * fstride[d];
+        std::memcpy(a.data.data() + i * esize, src + off * esize, esize);
+        for (std::size_t d = rank; d-- > 0;) {
+            if (++idx[d] < a.shape[d]) break;
+            idx[d] = 0;
+        }
+    }
     return a;
 }
 

@@ -83,6 +83,13 @@ TEST(Npy, RoundTripsEveryDtypeThroughAFile) {
     EXPECT_EQ(h.to_float32()[2], 3.25f);
 }
 
+TEST(Npy, FortranOrderIsReadIntoCOrder) {
+    NpyArray f = read_npy(kGolden / "f32_fortran_2x3.npy");  // numpy: arange(6).reshape(2, 3) in Fortran order
+    EXPECT_EQ(f.describe(), "float32 [2, 3]");
+    auto v = f.view<float>();
+    EXPECT_EQ(std::vector<float>(v.begin(), v.end()), (std::vector<float>{0, 1, 2, 3, 4, 5}));
+}
+
 TEST(Npy, TypedViewOfWrongDtypeIsAnError) {
     NpyArray a = read_npy(kGolden / "f32_2x3.npy");
     EXPECT_THROW(a.view<double>(), Error);
@@ -95,7 +102,6 @@ TEST(Npy, RejectsMalformedFilesNamingTheFileAndTheProblem) {
     EXPECT_NE(error_of([&] { decode_npy(good.substr(0, 40), "h.npy"); }).find("truncated .npy header"), std::string::npos);
     EXPECT_NE(error_of([&] { decode_npy(good.substr(0, good.size() - 1), "d.npy"); }).find("truncated data"), std::string::npos);
     EXPECT_NE(error_of([&] { decode_npy(good + "xx", "t.npy"); }).find("unexpected bytes"), std::string::npos);
-    EXPECT_NE(error_of([&] { read_npy(kGolden / "f32_fortran.npy"); }).find("Fortran"), std::string::npos);
     EXPECT_NE(error_of([&] { read_npy(kGolden / "f32_bigendian.npy"); }).find("big-endian"), std::string::npos);
 
     std::string bad_dtype = good;

@@ -1,0 +1,226 @@
+// mess/model.hpp — MERT / HuBERT-family audio encoders loaded from Hugging Face checkpoint directories.
+//
+//   auto model = mess::Model::load("MERT-v1-95M");          // config.json, preprocessor_config.json,
+//                                                            // model.safetensors or pytorch_model.bin
+//   mess::ModelState state(model);                           // scratch buffers; one per thread
+//   mess::EncodeParams p;  p.threads = 2;
+//   std::vector<float> batch = ...;                          // [B, N] float32 at 24 kHz, equal-length clips
+//   mess::HiddenStates h = state.encode(batch, B, N, p);     // [B, L+1, T, H], T = frames_for(N)
+//
+//   auto emb = mess::embed_audio(*model, state, audio, {}, p);  // whole file: 5-s windows → [S, L+1, T, H]
+//
+// Architecture (reference/mert.md): 7-layer conv feature encoder (hop 320 samples, 75 frames/s at
+// 24 kHz), feature projection (LayerNorm + Linear 512→H), weight-normed grouped positional conv, then
+// post-LN (MERT-v1-95M, do_stable_layer_norm=false) or pre-LN (MERT-v1-330M) transformer layers.
+// config.json decides every branch; hidden state 0 is the encoder input, state l the output of layer l.
+// Preprocessing follows the HF feature extractor: per clip (x - mean) / sqrt(var + 1e-7) when
+// preprocessor_config.json says do_normalize (population variance).
+//
+// Padding: the first conv layer's GroupNorm spans the whole clip, so clips of different lengths must not
+// be zero-padded into one batch if results are to equal single-clip runs. embed_audio batches only
+// windows of equal length. encode() also accepts `valid_samples` per clip to reproduce Hugging Face's
+// padded-batch semantics exactly (frames past a clip's valid length are zeroed before the positional
+// conv and masked as attention keys; GroupNorm statistics still include the padding, as in HF).
+//
+// Errors: Error(input) naming the file and tensor for any checkpoint problem (missing, unexpected,
+// mis-shaped or mis-typed tensor, NaN/Inf weights, forbidden pickle content, truncated archive,
+// unknown architecture); Error(usage) for bad parameters (e.g. a clip shorter than 400 samples).
+// Thread safety: a loaded Model is immutable and may be shared by any number of threads; each thread
+// uses its own ModelState.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "mess/audio.hpp"
+#include "mess/util.hpp"
+
+namespace mess {
+
+// ---------------------------------------------------------------------------------------------
+// Configuration (config.json + preprocessor_config.json)
+// ---------------------------------------------------------------------------------------------
+
+struct ModelConfig {
+    std::string model_type;            // "mert_model" | "hubert"
+    std::string architecture;          // "MERTModel" | "HubertModel"
+    int hidden_size = 768;             // H
+    int num_hidden_layers = 12;        // L (hidden states returned: L + 1)
+    int num_attention_heads = 12;      // H must be divisible by it
+    int intermediate_size = 3072;      // FFN width
+    std::vector<int> conv_dim, conv_kernel, conv_stride;  // feature encoder, one entry per conv layer
+    bool conv_bias = false;
+    std::string feat_extract_norm = "group";  // "group" (norm on conv 0 only) | "layer" (every conv)
+    bool feat_proj_layer_norm = true;
+    bool do_stable_layer_norm = false;  // false: post-LN (95M); true: pre-LN (330M)
+    int num_conv_pos_embeddings = 128;  // positional conv kernel
+    int num_conv_pos_embedding_groups = 16;
+    float layer_norm_eps = 1e-5f;
+    bool do_normalize = true;  // from preprocessor_config.json
+    int sampling_rate = 24000; // Hz
+
+    int num_hidden_states() const { return num_hidden_layers + 1; }
+    int head_dim() const { return hidden_size / num_attention_heads; }
+    // Frames the conv stack produces for `samples` input samples (0 when too short).
+    std::int64_t frames_for(std::int64_t samples) const;
+    // Samples of receptive field of one frame (400 for MERT).
+    std::int64_t min_samples() const;
+
+    // Parses config.json text (and optionally preprocessor_config.json text); `name` labels errors.
+    // Errors: Error(input) for an unknown architecture, unsupported branch (deepnorm, CQT, non-gelu
+    // activations, conv_pos_batch_norm) or inconsistent sizes.
+    static ModelConfig parse(const std::string& config_json, const std::string& preprocessor_json,
+                             const std::string& name);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoint files
+// ---------------------------------------------------------------------------------------------
+
+// One tensor as stored, widened to float32. `stored_dtype` is the file's ("F32", "F16", "BF16").
+struct Tensor {
+    std::vector<std::int64_t> shape;
+    std::vector<float> values;
+    std::string stored_dtype = "F32";
+    std::size_t count() const;
+};
+using TensorMap = std::map<std::string, Tensor>;
+
+// model.safetensors: 8-byte little-endian header length, JSON header, raw little-endian data.
+TensorMap read_safetensors(const std::filesystem::path& path);
+void write_safetensors(const std::filesystem::path& path, const TensorMap& tensors);  // F32, atomic
+
+// pytorch_model.bin (PyTorch zip format): data.pkl (a pickled state dict) + one file per storage.
+// The unpickler is restricted to what a state dict needs (collections.OrderedDict,
+// torch._utils._rebuild_tensor_v2 / _rebuild_parameter, torch.*Storage); anything else is refused
+// with an error naming it, and nothing is ever executed. Legacy (non-zip) torch files are refused.
+TensorMap read_torch_bin(const std::filesystem::path& path);
+void write_torch_bin(const std::filesystem::path& path, const TensorMap& tensors);  // float32, atomic
+
+// ---------------------------------------------------------------------------------------------
+// The model
+// ---------------------------------------------------------------------------------------------
+
+// What loading found: for `mess model info`.
+struct CheckpointReport {
+    std::filesystem::path weights_file;
+    std::string weights_format;              // "safetensors" | "pytorch_bin"
+    std::string weight_norm_layout;          // "weight_g/weight_v" | "parametrizations"
+    std::int64_t num_parameters = 0;         // every tensor in the file, incl. ignored ones
+    std::int64_t num_tensors = 0;
+    std::vector<std::string> ignored;        // training-only tensors present and unused
+    std::map<std::string, int> stored_dtypes;  // dtype → tensor count
+};
+
+struct LoadParams {
+    // Prefer this weights file when both exist: "safetensors" (default) or "bin".
+    std::string prefer = "safetensors";
+};
+
+class Model {
+public:
+    // Loads and checks a Hugging Face model directory. Errors: see the top of this file.
+    static std::shared_ptr<const Model> load(const std::filesystem::path& dir, const LoadParams& params = {});
+    // Builds from an already-read config and tensor map (the same checks as load()).
+    static std::shared_ptr<const Model> from_tensors(ModelConfig config, TensorMap tensors, CheckpointReport report);
+
+    const ModelConfig& config() const { return config_; }
+    const CheckpointReport& report() const { return report_; }
+
+    struct Weights;  // the prepared weights (defined in src/model)
+    const Weights& weights() const { return *weights_; }
+    ~Model();
+
+private:
+    Model() = default;
+    ModelConfig config_;
+    CheckpointReport report_;
+    std::unique_ptr<Weights> weights_;
+};
+
+// The names and shapes of every tensor the architecture needs, with the positional-conv weight norm in
+// the weight_g/weight_v layout; training-only tensors (masked_spec_embed) are listed as optional.
+struct TensorSpec {
+    std::string name;
+    std::vector<std::int64_t> shape;
+    bool required = true;
+};
+std::vector<TensorSpec> architecture_table(const ModelConfig& config);
+
+// ---------------------------------------------------------------------------------------------
+// Inference
+// ---------------------------------------------------------------------------------------------
+
+struct EncodeParams {
+    int threads = 1;                   // OpenMP threads for this call (≥ 1)
+    std::optional<bool> normalize;     // default: the checkpoint's do_normalize
+    bool keep_conv_features = false;   // also return the conv stack output
+};
+
+struct HiddenStates {
+    std::int64_t batch = 0, layers = 0, frames = 0, hidden = 0;
+    std::vector<float> values;          // [batch, layers, frames, hidden]
+    std::int64_t conv_channels = 0;
+    std::vector<float> conv_features;   // [batch, frames, conv_channels] when keep_conv_features
+};
+
+// Per-thread scratch space and the compute backend; not thread-safe, cheap to create.
+class ModelState {
+public:
+    explicit ModelState(std::shared_ptr<const Model> model);
+    ~ModelState();
+    // Encodes `batch` clips of `samples` samples each (24 kHz float32, [batch, samples] row-major).
+    // valid_samples (optional, one per clip, each ≤ samples): HF padded-batch semantics (see top).
+    // Errors: Error(usage) when samples < config.min_samples() or the sizes disagree.
+    HiddenStates encode(std::span<const float> waves, std::int64_t batch, std::int64_t samples,
+                        const EncodeParams& params, std::span<const std::int64_t> valid_samples = {});
+
+private:
+    std::shared_ptr<const Model> model_;
+    struct Scratch;
+    std::unique_ptr<Scratch> scratch_;
+};
+
+// The HF Wav2Vec2FeatureExtractor normalisation of one clip: (x - mean) / sqrt(var + 1e-7).
+std::vector<float> normalize_waveform(std::span<const float> clip);
+
+struct EmbedParams {
+    WindowParams windows{};  // 5 s, overlap 0.5 at 24 kHz
+    int batch_size = 4;      // windows per encode() call (equal-length windows only)
+};
+
+// Hidden states of a whole recording: windows → [S, L+1, T, H] plus each window's true start.
+struct Embedding {
+    HiddenStates states;           // batch = S windows
+    std::vector<Window> windows;   // S entries
+};
+// Errors: Error(input) when the audio is not at the model's sampling rate or shorter than one frame.
+Embedding embed_audio(const Model& model, ModelState& state, const Audio& audio, const EmbedParams& params,
+                      const EncodeParams& encode);
+
+// Views (DESIGN.md): segments = mean over frames [S, L, H]; aggregated = mean over windows [L, H]
+// (accumulated in double).
+std::vector<float> pool_frames(const HiddenStates& h);
+std::vector<float> pool_windows(std::span<const float> segments, std::int64_t windows, std::int64_t per_window);
+
+// ---------------------------------------------------------------------------------------------
+// Random checkpoints (tests, benchmarks)
+// ---------------------------------------------------------------------------------------------
+
+struct RandomCheckpointParams {
+    std::uint64_t seed = 0;
+    std::string format = "safetensors";  // "safetensors" | "bin"
+    bool parametrized_weight_norm = false;  // write parametrizations.weight.original0/1 keys
+};
+// Writes config.json (the given text), preprocessor_config.json and random weights (N(0, 0.02) matrices,
+// LayerNorm weights near 1) for the architecture `config_json` describes. Errors as ModelConfig::parse.
+void write_random_checkpoint(const std::string& config_json, const std::filesystem::path& out_dir,
+                             const RandomCheckpointParams& params);
+
+}  // namespace mess

@@ -1,0 +1,289 @@
+// The forward pass (reference/mert.md §4) and whole-recording embedding.
+#include <algorithm>
+#include <cmath>
+
+#include <omp.h>
+
+#include "kernels.hpp"
+#include "mess/model.hpp"
+#include "weights.hpp"
+
+namespace mess {
+
+using model_detail::Kernels;
+using W = Model::Weights;
+
+struct ModelState::Scratch {
+    Kernels k;
+    std::vector<float> clip, conv_a, conv_b;  // one clip through the conv stack (ping-pong)
+    std::vector<float> feats;                 // [B·T, C] conv output
+    std::vector<float> x, tmp, qkv, ctx, ffn, scores, cols;
+};
+
+ModelState::ModelState(std::shared_ptr<const Model> model) : model_(std::move(model)), scratch_(std::make_unique<Scratch>()) {}
+ModelState::~ModelState() = default;
+
+std::vector<float> normalize_waveform(std::span<const float> clip) {
+    // Wav2Vec2FeatureExtractor: (x - mean) / sqrt(var + 1e-7), population variance.
+    std::vector<float> out(clip.begin(), clip.end());
+    if (clip.empty()) return out;
+    double sum = 0.0;
+    for (float v : clip) sum += v;
+    const double mean = sum / static_cast<double>(clip.size());
+    double sq = 0.0;
+    for (float v : clip) sq += (v - mean) * (v - mean);
+    const double inv = 1.0 / std::sqrt(sq / static_cast<double>(clip.size()) + 1e-7);
+    for (auto& v : out) v = static_cast<float>((v - mean) * inv);
+    return out;
+}
+
+namespace {
+
+// Linear layer on rows: y[M, out] = x[M, in] · Wᵀ + b.
+void linear(Kernels& k, const W::Linear& l, const float* x, std::int64_t rows, float* y) {
+    k.gemm(false, true, rows, l.out, l.in, x, l.in, l.w.data(), l.in, 0.0f, y, l.out);
+    model_detail::add_bias(y, rows, l.out, l.b.data());
+}
+
+// Strided conv over a time-major input [t_in, in] → [t_out, out], as GEMMs over taps grouped by the
+// stride: for taps j·s .. j·s+s-1 the im2col rows are contiguous, non-overlapping slices of the input
+// (row t starts at (t + j)·s·in), so no copy is needed.
+void conv_layer(Kernels& k, const W::Conv& cv, const float* in, std::int64_t t_in, float* out, std::int64_t t_out) {
+    const std::int64_t s = cv.stride, ld = s * cv.in;
+    for (std::int64_t first = 0, j = 0; first < cv.kernel; first += s, ++j) {
+        const std::int64_t taps = std::min<std::int64_t>(s, cv.kernel - first);
+        (void)t_in;
+        k.gemm(false, false, t_out, cv.out, taps * cv.in, in + j * ld, ld, cv.w.data() + first * cv.in * cv.out, cv.out,
+               j == 0 ? 0.0f : 1.0f, out, cv.out);
+    }
+    if (!cv.bias.empty()) model_detail::add_bias(out, t_out, cv.out, cv.bias.data());
+}
+
+}  // namespace
+
+HiddenStates ModelState::encode(std::span<const float> waves, std::int64_t batch, std::int64_t samples,
+                                const EncodeParams& params, std::span<const std::int64_t> valid_samples) {
+    const ModelConfig& cfg = model_->config();
+    const W& w = model_->weights();
+    Scratch& s = *scratch_;
+    Kernels& k = s.k;
+    if (params.threads < 1) throw_usage("threads must be ≥ 1 (got {})", params.threads);
+    if (batch < 1) throw_usage("batch must be ≥ 1 (got {})", batch);
+    if (samples < cfg.min_samples())
+        throw_usage("clip of {} samples is shorter than one frame ({} samples = {:.1f} ms at {} Hz)", samples,
+                    cfg.min_samples(), 1000.0 * static_cast<double>(cfg.min_samples()) / cfg.sampling_rate, cfg.sampling_rate);
+    if (waves.size() != static_cast<std::size_t>(batch * samples))
+        throw_usage("waveform holds {} samples, expected batch {} × {}", waves.size(), batch, samples);
+    if (!valid_samples.empty() && valid_samples.size() != static_cast<std::size_t>(batch))
+        throw_usage("valid_samples has {} entries for a batch of {}", valid_samples.size(), batch);
+    for (auto v : valid_samples)
+        if (v < cfg.min_samples() || v > samples) throw_usage("valid_samples {} outside [{}, {}]", v, cfg.min_samples(), samples);
+    omp_set_num_threads(params.threads);  // affects parallel regions started by this thread only
+
+    const bool normalize = params.normalize.value_or(cfg.do_normalize);
+    const std::int64_t T = cfg.frames_for(samples), C = cfg.conv_dim.back(), H = cfg.hidden_size;
+    const std::int64_t BT = batch * T, L1 = cfg.num_hidden_states();
+    std::vector<std::int64_t> valid_frames(static_cast<std::size_t>(batch), T);
+    for (std::size_t b = 0; b < valid_samples.size(); ++b) valid_frames[b] = cfg.frames_for(valid_samples[b]);
+
+    // 1. Feature encoder, clip by clip (conv 0's GroupNorm spans each clip).
+    s.feats.resize(static_cast<std::size_t>(BT * C));
+    for (std::int64_t b = 0; b < batch; ++b) {
+        std::span<const float> clip = waves.subspan(static_cast<std::size_t>(b * samples), static_cast<std::size_t>(samples));
+        if (normalize) {
+            const std::int64_t n = valid_samples.empty() ? samples : valid_samples[static_cast<std::size_t>(b)];
+            s.clip = normalize_waveform(clip.first(static_cast<std::size_t>(n)));
+            s.clip.resize(static_cast<std::size_t>(samples), 0.0f);  // HF zeroes the padded tail after normalising
+        } else {
+            s.clip.assign(clip.begin(), clip.end());
+        }
+        const float* in = s.clip.data();
+        std::int64_t t_in = samples;
+        for (std::size_t i = 0; i < w.conv.size(); ++i) {
+            const auto& cv = w.conv[i];
+            const std::int64_t t_out = (t_in - cv.kernel) / cv.stride + 1;
+            std::vector<float>& out_buf = (i % 2 == 0) ? s.conv_a : s.conv_b;
+            out_buf.resize(static_cast<std::size_t>(t_out * cv.out));
+            conv_layer(k, cv, in, t_in, out_buf.data(), t_out);
+            if (!cv.norm_w.empty()) {
+                if (cfg.feat_extract_norm == "group")
+                    model_detail::channel_norm_over_time(out_buf.data(), t_out, cv.out, cv.norm_w.data(), cv.norm_b.data(), 1e-5f);
+                else
+                    k.layer_norm(out_buf.data(), out_buf.data(), t_out, cv.out, cv.norm_w.data(), cv.norm_b.data(), 1e-5f);
+            }
+            k.gelu(out_buf.data(), t_out * cv.out);
+            in = out_buf.data();
+            t_in = t_out;
+        }
+        std::copy(in, in + T * C, s.feats.begin() + b * T * C);
+    }
+
+    HiddenStates h;
+    h.batch = batch;
+    h.layers = L1;
+    h.frames = T;
+    h.hidden = H;
+    h.values.resize(static_cast<std::size_t>(batch * L1 * T * H));
+    if (params.keep_conv_features) {
+        h.conv_channels = C;
+        h.conv_features = s.feats;
+    }
+    auto store = [&](std::int64_t layer, const float* x) {
+        for (std::int64_t b = 0; b < batch; ++b)
+            std::copy(x + b * T * H, x + (b + 1) * T * H, h.values.begin() + ((b * L1 + layer) * T) * H);
+    };
+
+    // 2. Feature projection.
+    s.x.resize(static_cast<std::size_t>(BT * H));
+    s.tmp.resize(static_cast<std::size_t>(BT * std::max(H, C)));
+    const float* proj_in = s.feats.data();
+    if (!w.proj_norm.w.empty()) {
+        k.layer_norm(s.feats.data(), s.tmp.data(), BT, C, w.proj_norm.w.data(), w.proj_norm.b.data(), cfg.layer_norm_eps);
+        proj_in = s.tmp.data();
+    }
+    linear(k, w.proj, proj_in, BT, s.x.data());
+    for (std::int64_t b = 0; b < batch; ++b)  // padded frames are zeroed before the positional conv
+        std::fill(s.x.begin() + (b * T + valid_frames[b]) * H, s.x.begin() + (b + 1) * T * H, 0.0f);
+
+    // 3. Positional conv (grouped, kernel K, padding K/2, last frame dropped) + GELU, added to x.
+    const std::int64_t K = w.pos_kernel, G = w.pos_groups, Cg = H / G, pad = K / 2;
+    s.cols.resize(static_cast<std::size_t>(BT * K * Cg));
+    float* pos = s.tmp.data();
+    for (std::int64_t g = 0; g < G; ++g) {
+        for (std::int64_t b = 0; b < batch; ++b)
+            for (std::int64_t t = 0; t < T; ++t) {
+                float* row = s.cols.data() + (b * T + t) * K * Cg;
+                for (std::int64_t kk = 0; kk < K; ++kk) {
+                    const std::int64_t src = t + kk - pad;
+                    if (src < 0 || src >= T) std::fill(row + kk * Cg, row + (kk + 1) * Cg, 0.0f);
+                    else std::copy_n(s.x.data() + (b * T + src) * H + g * Cg, Cg, row + kk * Cg);
+                }
+            }
+        k.gemm(false, false, BT, Cg, K * Cg, s.cols.data(), K * Cg, w.pos_w.data() + g * K * Cg * Cg, Cg, 0.0f,
+               pos + g * Cg, H);
+    }
+    model_detail::add_bias(pos, BT, H, w.pos_b.data());
+    k.gelu(pos, BT * H);
+    model_detail::add_inplace(s.x.data(), pos, BT * H);
+
+    const bool pre_ln = cfg.do_stable_layer_norm;
+    const float eps = cfg.layer_norm_eps;
+    if (!pre_ln) k.layer_norm(s.x.data(), s.x.data(), BT, H, w.encoder_norm.w.data(), w.encoder_norm.b.data(), eps);
+    store(0, s.x.data());
+
+    // 4. Transformer layers.
+    const std::int64_t heads = cfg.num_attention_heads, hd = cfg.head_dim(), F = cfg.intermediate_size;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    s.qkv.resize(static_cast<std::size_t>(BT * 3 * H));
+    s.ctx.resize(static_cast<std::size_t>(BT * H));
+    s.ffn.resize(static_cast<std::size_t>(BT * F));
+    s.scores.resize(static_cast<std::size_t>(T * T));
+    for (std::size_t l = 0; l < w.layers.size(); ++l) {
+        const auto& layer = w.layers[l];
+        // Attention on x (post-LN) or on layer_norm(x) (pre-LN).
+        const float* attn_in = s.x.data();
+        if (pre_ln) {
+            k.layer_norm(s.x.data(), s.tmp.data(), BT, H, layer.attn_norm.w.data(), layer.attn_norm.b.data(), eps);
+            attn_in = s.tmp.data();
+        }
+        linear(k, layer.qkv, attn_in, BT, s.qkv.data());
+        for (std::int64_t r = 0; r < BT; ++r) {  // q scaled after its bias, as HF does
+            float* q = s.qkv.data() + r * 3 * H;
+            for (std::int64_t c = 0; c < H; ++c) q[c] *= scale;
+        }
+        for (std::int64_t b = 0; b < batch; ++b) {
+            const std::int64_t vf = valid_frames[b];
+            for (std::int64_t hh = 0; hh < heads; ++hh) {
+                const float* q = s.qkv.data() + b * T * 3 * H + hh * hd;
+                const float* kk = q + H;
+                const float* v = q + 2 * H;
+                k.gemm(false, true, T, vf, hd, q, 3 * H, kk, 3 * H, 0.0f, s.scores.data(), vf);  // masked keys left out
+                k.softmax_rows(s.scores.data(), T, vf);
+                k.gemm(false, false, T, hd, vf, s.scores.data(), vf, v, 3 * H, 0.0f, s.ctx.data() + b * T * H + hh * hd, H);
+            }
+        }
+        linear(k, layer.out_proj, s.ctx.data(), BT, s.tmp.data());
+        model_detail::add_inplace(s.x.data(), s.tmp.data(), BT * H);
+        if (!pre_ln) k.layer_norm(s.x.data(), s.x.data(), BT, H, layer.attn_norm.w.data(), layer.attn_norm.b.data(), eps);
+
+        // Feed-forward.
+        const float* ffn_in = s.x.data();
+        if (pre_ln) {
+            k.layer_norm(s.x.data(), s.tmp.data(), BT, H, layer.ffn_norm.w.data(), layer.ffn_norm.b.data(), eps);
+            ffn_in = s.tmp.data();
+        }
+        linear(k, layer.ffn_in, ffn_in, BT, s.ffn.data());
+        k.gelu(s.ffn.data(), BT * F);
+        linear(k, layer.ffn_out, s.ffn.data(), BT, s.tmp.data());
+        model_detail::add_inplace(s.x.data(), s.tmp.data(), BT * H);
+        if (!pre_ln) k.layer_norm(s.x.data(), s.x.data(), BT, H, layer.ffn_norm.w.data(), layer.ffn_norm.b.data(), eps);
+
+        if (pre_ln && l + 1 == w.layers.size())  // the last state is replaced by the normalised one
+            k.layer_norm(s.x.data(), s.x.data(), BT, H, w.encoder_norm.w.data(), w.encoder_norm.b.data(), eps);
+        store(static_cast<std::int64_t>(l) + 1, s.x.data());
+    }
+    return h;
+}
+
+Embedding embed_audio(const Model& model, ModelState& state, const Audio& audio, const EmbedParams& params,
+                      const EncodeParams& encode) {
+    const ModelConfig& cfg = model.config();
+    if (audio.sample_rate != cfg.sampling_rate)
+        throw_input("audio is at {} Hz but the model expects {} Hz (resample first)", audio.sample_rate, cfg.sampling_rate);
+    if (params.batch_size < 1) throw_usage("batch size must be ≥ 1 (got {})", params.batch_size);
+    WindowParams wp = params.windows;
+    wp.sample_rate = cfg.sampling_rate;
+    Embedding e;
+    e.windows = plan_windows(static_cast<std::int64_t>(audio.samples.size()), wp);
+    if (e.windows.empty()) throw_input("no audio samples");
+    if (e.windows[0].length < cfg.min_samples())
+        throw_input("audio of {} samples is shorter than one model frame ({} samples)", e.windows[0].length, cfg.min_samples());
+    // All windows have one length except when the audio is shorter than a window (then there is one).
+    const std::int64_t len = e.windows[0].length, S = static_cast<std::int64_t>(e.windows.size());
+    HiddenStates& out = e.states;
+    std::vector<float> batch;
+    for (std::int64_t first = 0; first < S; first += params.batch_size) {
+        const std::int64_t n = std::min<std::int64_t>(params.batch_size, S - first);
+        batch.resize(static_cast<std::size_t>(n * len));
+        for (std::int64_t i = 0; i < n; ++i) {
+            const auto& win = e.windows[static_cast<std::size_t>(first + i)];
+            std::copy_n(audio.samples.begin() + win.start_sample, len, batch.begin() + i * len);
+        }
+        HiddenStates h = state.encode(batch, n, len, encode);
+        if (first == 0) {
+            out = std::move(h);
+            out.batch = S;
+            out.values.reserve(static_cast<std::size_t>(S * out.layers * out.frames * out.hidden));
+            out.conv_features.clear();
+        } else {
+            out.values.insert(out.values.end(), h.values.begin(), h.values.end());
+        }
+    }
+    return e;
+}
+
+std::vector<float> pool_frames(const HiddenStates& h) {
+    std::vector<float> out(static_cast<std::size_t>(h.batch * h.layers * h.hidden));
+    for (std::int64_t bl = 0; bl < h.batch * h.layers; ++bl) {
+        std::vector<double> acc(static_cast<std::size_t>(h.hidden), 0.0);
+        for (std::int64_t t = 0; t < h.frames; ++t) {
+            const float* row = h.values.data() + (bl * h.frames + t) * h.hidden;
+            for (std::int64_t c = 0; c < h.hidden; ++c) acc[c] += row[c];
+        }
+        for (std::int64_t c = 0; c < h.hidden; ++c) out[bl * h.hidden + c] = static_cast<float>(acc[c] / static_cast<double>(h.frames));
+    }
+    return out;
+}
+
+std::vector<float> pool_windows(std::span<const float> segments, std::int64_t windows, std::int64_t per_window) {
+    if (windows < 1 || segments.size() != static_cast<std::size_t>(windows * per_window))
+        throw_usage("pool_windows: {} values do not form {} windows of {}", segments.size(), windows, per_window);
+    std::vector<double> acc(static_cast<std::size_t>(per_window), 0.0);
+    for (std::int64_t s = 0; s < windows; ++s)
+        for (std::int64_t i = 0; i < per_window; ++i) acc[i] += segments[static_cast<std::size_t>(s * per_window + i)];
+    std::vector<float> out(acc.size());
+    for (std::size_t i = 0; i < acc.size(); ++i) out[i] = static_cast<float>(acc[i] / static_cast<double>(windows));
+    return out;
+}
+
+}  // namespace mess

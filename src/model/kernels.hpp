@@ -1,0 +1,39 @@
+// Internal: the CPU compute kernels of the encoder. Matrix products and the transcendental
+// element-wise ops go through oneDNN, which picks AVX2/AVX-512/AMX code at run time; the rest are
+// plain loops the compiler vectorises. Row-major throughout.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+namespace mess::model_detail {
+
+class Kernels {
+public:
+    Kernels();
+    ~Kernels();
+    // C[M,N] = A[M,K]·B[K,N] + beta·C (A transposed when trans_a, B when trans_b; leading dims in floats).
+    void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
+              std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc);
+    // x = 0.5·x·(1 + erf(x/√2)), in place.
+    void gelu(float* x, std::int64_t n);
+    // Softmax over each row of x[rows, cols], in place.
+    void softmax_rows(float* x, std::int64_t rows, std::int64_t cols);
+    // y[r,:] = (x[r,:] - mean) / sqrt(var + eps) · gamma + beta (x may equal y).
+    void layer_norm(const float* x, float* y, std::int64_t rows, std::int64_t cols, const float* gamma,
+                    const float* beta, float eps);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// y[r, :] += bias for every row.
+void add_bias(float* y, std::int64_t rows, std::int64_t cols, const float* bias);
+// y += x element-wise.
+void add_inplace(float* y, const float* x, std::int64_t n);
+// GroupNorm with one group per channel over time: x[t, c] normalised per column c (biased variance).
+void channel_norm_over_time(float* x, std::int64_t frames, std::int64_t channels, const float* gamma,
+                            const float* beta, float eps);
+
+}  // namespace mess::model_detail

@@ -1,0 +1,42 @@
+// Internal: the prepared, read-only weights of a Model, laid out for the kernels.
+#pragma once
+
+#include <vector>
+
+#include "mess/model.hpp"
+
+namespace mess {
+
+struct Model::Weights {
+    struct Conv {
+        int in = 0, out = 0, kernel = 0, stride = 0;
+        std::vector<float> w;              // [kernel·in, out]: row tap·in + c, as im2col of time-major input
+        std::vector<float> bias;           // [out] or empty
+        std::vector<float> norm_w, norm_b; // GroupNorm (layer 0, "group") or LayerNorm ("layer"), or empty
+    };
+    struct Linear {
+        int in = 0, out = 0;
+        std::vector<float> w;  // [out, in] as stored by PyTorch
+        std::vector<float> b;  // [out]
+    };
+    struct Norm {
+        std::vector<float> w, b;
+    };
+    struct Layer {
+        Linear qkv;      // q, k, v projections stacked: [3H, H]
+        Linear out_proj;
+        Norm attn_norm;  // layer_norm
+        Linear ffn_in, ffn_out;
+        Norm ffn_norm;   // final_layer_norm
+    };
+    std::vector<Conv> conv;
+    Norm proj_norm;       // empty when feat_proj_layer_norm is false
+    Linear proj;
+    int pos_kernel = 0, pos_groups = 0;
+    std::vector<float> pos_w;  // [groups][kernel·H/groups][H/groups], weight norm applied
+    std::vector<float> pos_b;  // [H]
+    Norm encoder_norm;
+    std::vector<Layer> layers;
+};
+
+}  // namespace mess
