@@ -29,6 +29,8 @@ void print_json(const nlohmann::json& j);
 
 void register_config(CLI::App& app, Context& ctx);
 void register_audio(CLI::App& app, Context& ctx);
+void register_model(CLI::App& app, Context& ctx);
+void register_embed(CLI::App& app, Context& ctx);
 void register_demo(CLI::App& app, Context& ctx);
 
 }  // namespace mess::cli

@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
 
     cli::register_config(app, ctx);
     cli::register_audio(app, ctx);
+    cli::register_model(app, ctx);
+    cli::register_embed(app, ctx);
     cli::register_demo(app, ctx);
 
     try {

@@ -223,4 +223,8 @@ struct RandomCheckpointParams {
 void write_random_checkpoint(const std::string& config_json, const std::filesystem::path& out_dir,
                              const RandomCheckpointParams& params);
 
+// config.json text of a published architecture: "mert-v1-95m" or "mert-v1-330m" (reference/mert.md §1).
+// Errors: Error(usage) listing the presets for an unknown name.
+std::string preset_config_json(std::string_view name);
+
 }  // namespace mess

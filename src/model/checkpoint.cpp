@@ -3,6 +3,7 @@
 #include <cmath>
 #include <random>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "mess/model.hpp"
@@ -237,6 +238,26 @@ std::shared_ptr<const Model> Model::from_tensors(ModelConfig config, TensorMap t
     return m;
 }
 
+std::string preset_config_json(std::string_view name) {
+    nlohmann::json j = {{"architectures", {"MERTModel"}}, {"model_type", "mert_model"}, {"conv_bias", false},
+                        {"conv_dim", std::vector<int>(7, 512)}, {"conv_kernel", {10, 3, 3, 3, 3, 2, 2}},
+                        {"conv_stride", {5, 2, 2, 2, 2, 2, 2}}, {"feat_extract_norm", "group"},
+                        {"feat_extract_activation", "gelu"}, {"hidden_act", "gelu"}, {"feat_proj_layer_norm", true},
+                        {"num_conv_pos_embeddings", 128}, {"num_conv_pos_embedding_groups", 16},
+                        {"layer_norm_eps", 1e-5}, {"sample_rate", 24000}, {"deepnorm", false},
+                        {"feature_extractor_cqt", false}, {"torch_dtype", "float32"}};
+    if (name == "mert-v1-95m") {
+        j.update({{"hidden_size", 768}, {"num_hidden_layers", 12}, {"num_attention_heads", 12},
+                  {"intermediate_size", 3072}, {"do_stable_layer_norm", false}});
+    } else if (name == "mert-v1-330m") {
+        j.update({{"hidden_size", 1024}, {"num_hidden_layers", 24}, {"num_attention_heads", 16},
+                  {"intermediate_size", 4096}, {"do_stable_layer_norm", true}});
+    } else {
+        throw_usage("unknown preset '{}' (mert-v1-95m, mert-v1-330m)", name);
+    }
+    return j.dump(2) + "\n";
+}
+
 void write_random_checkpoint(const std::string& config_json, const fs::path& out_dir, const RandomCheckpointParams& params) {
     if (params.format != "safetensors" && params.format != "bin")
         throw_usage("unknown checkpoint format '{}' (safetensors | bin)", params.format);
@@ -252,14 +273,8 @@ void write_random_checkpoint(const std::string& config_json, const fs::path& out
         Tensor t;
         t.shape = spec.shape;
         t.values.resize(t.count());
-        const bool is_norm = spec.name.find("norm") != std::string::npos;
-        const bool is_bias = spec.name.ends_with(".bias");
-        if (is_norm && spec.name.ends_with(".weight"))
-            for (auto& x : t.values) x = 1.0f + 0.1f * normal(rng);
-        else if (is_bias)
-            for (auto& x : t.values) x = 0.02f * normal(rng);
-        else
-            for (auto& x : t.values) x = 0.02f * normal(rng);
+        const bool norm_scale = spec.name.find("norm") != std::string::npos && spec.name.ends_with(".weight");
+        for (auto& x : t.values) x = norm_scale ? 1.0f + 0.1f * normal(rng) : 0.02f * normal(rng);
         tensors.emplace(spec.name, std::move(t));
     }
     // weight_g = ‖v[:, :, k]‖ makes the effective positional weight equal v, as at initialisation.

@@ -172,7 +172,8 @@ private:
     }
     void persistent_id() {
         // ('storage', <torch.XStorage>, key, location, numel)
-        const auto& t = as<Tuple>(pop(), "a storage persistent id tuple").items;
+        const ValuePtr pid = pop();  // keep it alive while references into it are used
+        const auto& t = as<Tuple>(pid, "a storage persistent id tuple").items;
         if (t.size() != 5 || as<std::string>(t[0], "'storage'") != "storage") fail("unexpected persistent id");
         const auto& g = as<Global>(t[1], "a storage class");
         auto it = storage_dtypes().find(g.name);
@@ -183,8 +184,9 @@ private:
         push(make(s));
     }
     void reduce() {
-        ValuePtr args = pop();
-        const auto& g = as<Global>(pop(), "a callable");
+        const ValuePtr args = pop();
+        const ValuePtr callable = pop();
+        const auto& g = as<Global>(callable, "a callable");
         const auto& a = as<Tuple>(args, "an argument tuple").items;
         if (g.module == "collections" && g.name == "OrderedDict") {
             if (!a.empty()) fail("OrderedDict with arguments");

@@ -1,4 +1,6 @@
 // The `mess` binary as a user runs it: exit codes, --help, --json, configuration sources.
+#include <cmath>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <sndfile.h>
@@ -15,7 +17,7 @@ static test::CommandResult mess_cmd(const std::string& args, const std::string& 
 TEST(Cli, HelpAndUsageErrors) {
     auto help = mess_cmd("--help");
     EXPECT_EQ(help.exit_code, 0);
-    for (const char* sub : {"config", "audio", "demo"}) EXPECT_NE(help.out.find(sub), std::string::npos) << sub;
+    for (const char* sub : {"config", "audio", "model", "embed", "demo"}) EXPECT_NE(help.out.find(sub), std::string::npos) << sub;
     EXPECT_EQ(mess_cmd("audio info --help").exit_code, 0);
     EXPECT_EQ(mess_cmd("").exit_code, 1);               // a subcommand is required
     EXPECT_EQ(mess_cmd("no-such-command").exit_code, 1);
@@ -71,4 +73,64 @@ TEST(Cli, DemoWritesNumpyFiles) {
     EXPECT_EQ(wave.count(), j["samples_24k"].get<std::size_t>());
     EXPECT_EQ(read_npy(j["windows_npy"].get<std::string>()).describe(), "float64 [2, 2]");
     EXPECT_EQ(mess_cmd("demo --audio /no/such.wav").exit_code, 2);
+}
+
+static const std::string kTinyModel = std::string(MESS_FIXTURES_DIR) + "/mert/mert95m_tiny";
+
+TEST(Cli, ModelInfoReportsArchitectureAndKeyCheck) {
+    auto r = mess_cmd("model info --json --prefer bin " + test::quote(kTinyModel));
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["architecture"], "MERTModel");
+    EXPECT_EQ(j["num_hidden_states"], 3);
+    EXPECT_EQ(j["weights_format"], "pytorch_bin");
+    EXPECT_EQ(j["key_check"], "ok");
+    EXPECT_EQ(j["ignored_tensors"][0], "masked_spec_embed");
+    EXPECT_EQ(mess_cmd("model info /no/such/model").exit_code, 2);
+}
+
+TEST(Cli, ModelRandomThenEmbedRealAudioInEveryView) {
+    test::TempDir dir;
+    const std::string model = (dir / "m").string();
+    auto r = mess_cmd("model random --config " + test::quote(kTinyModel + "/config.json") + " --out " + test::quote(model) +
+                      " --seed 3 --format bin");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(mess_cmd("model info " + test::quote(model)).exit_code, 0);
+    EXPECT_EQ(mess_cmd("model random --preset nope --out " + test::quote(model)).exit_code, 1);
+
+    const std::string audio = test::quote(test::kRealRecording);
+    auto raw = mess_cmd("embed --json --model " + test::quote(model) + " " + audio + " --out " + test::quote((dir / "raw.npy").string()));
+    ASSERT_EQ(raw.exit_code, 0) << raw.out;
+    EXPECT_EQ(read_npy(dir / "raw.npy").describe(), "float32 [2, 3, 374, 32]");
+    auto j = nlohmann::json::parse(raw.out);
+    EXPECT_NEAR(j["window_starts_sec"][1].get<double>(), 1.128, 0.01);
+
+    ASSERT_EQ(mess_cmd("embed --model " + test::quote(model) + " " + audio + " --view segments --layers 0,2 --out " +
+                       test::quote((dir / "seg.npy").string())).exit_code, 0);
+    EXPECT_EQ(read_npy(dir / "seg.npy").describe(), "float32 [2, 2, 32]");
+    ASSERT_EQ(mess_cmd("embed --model " + test::quote(model) + " " + audio + " --view aggregated --out " +
+                       test::quote((dir / "agg.npy").string())).exit_code, 0);
+    EXPECT_EQ(read_npy(dir / "agg.npy").describe(), "float32 [3, 32]");
+
+    // Errors: bad layer index (usage), bad audio (input), and no partial output left behind.
+    EXPECT_EQ(mess_cmd("embed --model " + test::quote(model) + " " + audio + " --layers 9 --out " +
+                       test::quote((dir / "x.npy").string())).exit_code, 1);
+    write_file_atomic(dir / "bad.wav", "not audio");
+    EXPECT_EQ(mess_cmd("embed --model " + test::quote(model) + " " + test::quote((dir / "bad.wav").string()) + " --out " +
+                       test::quote((dir / "y.npy").string())).exit_code, 2);
+    EXPECT_FALSE(std::filesystem::exists(dir / "x.npy"));
+    EXPECT_FALSE(std::filesystem::exists(dir / "y.npy"));
+}
+
+TEST(Cli, EmbedInputNpyMatchesTheFixture) {
+    test::TempDir dir;
+    auto r = mess_cmd("embed --input-npy --model " + test::quote(kTinyModel) + " " + test::quote(kTinyModel + "/input.npy") +
+                      " --out " + test::quote((dir / "h.npy").string()));
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    NpyArray got = read_npy(dir / "h.npy");
+    NpyArray want = read_npy(kTinyModel + "/hidden_states.npy");
+    ASSERT_EQ(got.count(), want.count());
+    float worst = 0;
+    for (std::size_t i = 0; i < got.count(); ++i) worst = std::max(worst, std::fabs(got.view<float>()[i] - want.view<float>()[i]));
+    EXPECT_LE(worst, 1e-4f);
 }

@@ -1,0 +1,107 @@
+#include <fmt/format.h>
+
+#include "cli.hpp"
+#include "mess/model.hpp"
+
+namespace mess::cli {
+namespace {
+
+nlohmann::json model_info_json(const Model& m) {
+    const auto& c = m.config();
+    const auto& r = m.report();
+    return {{"architecture", c.architecture},
+            {"model_type", c.model_type},
+            {"encoder", c.do_stable_layer_norm ? "pre-LN (stable layer norm)" : "post-LN"},
+            {"hidden_size", c.hidden_size},
+            {"num_hidden_layers", c.num_hidden_layers},
+            {"num_hidden_states", c.num_hidden_states()},
+            {"num_attention_heads", c.num_attention_heads},
+            {"intermediate_size", c.intermediate_size},
+            {"conv_dim", c.conv_dim},
+            {"conv_kernel", c.conv_kernel},
+            {"conv_stride", c.conv_stride},
+            {"feat_extract_norm", c.feat_extract_norm},
+            {"sampling_rate", c.sampling_rate},
+            {"do_normalize", c.do_normalize},
+            {"frames_per_5s_window", c.frames_for(5 * c.sampling_rate)},
+            {"weights_file", r.weights_file.string()},
+            {"weights_format", r.weights_format},
+            {"weight_norm_layout", r.weight_norm_layout},
+            {"num_parameters", r.num_parameters},
+            {"num_tensors", r.num_tensors},
+            {"stored_dtypes", r.stored_dtypes},
+            {"ignored_tensors", r.ignored},
+            {"key_check", "ok"}};
+}
+
+}  // namespace
+
+void register_model(CLI::App& app, Context& ctx) {
+    auto* model = app.add_subcommand("model", "Model checkpoints: inspect, generate random ones");
+    model->require_subcommand(1);
+
+    auto* info = model->add_subcommand("info", "Load a Hugging Face model directory (config.json, preprocessor_config.json,\n"
+                                               "model.safetensors or pytorch_model.bin), check every tensor against the\n"
+                                               "architecture, and print it");
+    static std::string info_dir, prefer = "safetensors";
+    info->add_option("DIR", info_dir, "Model directory")->required();
+    info->add_option("--prefer", prefer, "Weights file to read when both exist: safetensors | bin")
+        ->capture_default_str()->check(CLI::IsMember({"safetensors", "bin"}));
+    bool& info_json = add_json_flag(info);
+    info->callback([&ctx, &info_json] {
+        ctx.run = [&info_json] {
+            LoadParams lp;
+            lp.prefer = prefer;
+            auto m = Model::load(info_dir, lp);
+            nlohmann::json j = model_info_json(*m);
+            if (info_json) {
+                print_json(j);
+                return 0;
+            }
+            const auto& c = m->config();
+            fmt::print("{}\n  architecture  {} ({}), {} encoder\n", info_dir, c.architecture, c.model_type,
+                       j["encoder"].get<std::string>());
+            fmt::print("  sizes         hidden {}, layers {} (→ {} hidden states), heads {}, ffn {}\n", c.hidden_size,
+                       c.num_hidden_layers, c.num_hidden_states(), c.num_attention_heads, c.intermediate_size);
+            fmt::print("  input         {} Hz, normalise {}, {} frames per 5-s window\n", c.sampling_rate,
+                       c.do_normalize ? "yes" : "no", c.frames_for(5 * c.sampling_rate));
+            fmt::print("  weights       {} ({}), weight norm as {}\n", m->report().weights_file.filename().string(),
+                       m->report().weights_format, m->report().weight_norm_layout);
+            fmt::print("  parameters    {} in {} tensors", m->report().num_parameters, m->report().num_tensors);
+            for (const auto& [dt, n] : m->report().stored_dtypes) fmt::print(", {} {}", n, dt);
+            fmt::print("\n  key check     ok: every tensor present, known, well-shaped and finite\n");
+            for (const auto& ig : m->report().ignored) fmt::print("  ignored       {} (training only)\n", ig);
+            return 0;
+        };
+    });
+
+    auto* random = model->add_subcommand("random", "Write a random-weight checkpoint of any architecture (for tests and\n"
+                                                   "benchmarks; the real weights cannot be downloaded everywhere)");
+    static std::string config_path, preset, out_dir, format = "safetensors";
+    static std::uint64_t seed = 0;
+    static bool parametrized = false;
+    auto* cfg_opt = random->add_option("--config", config_path, "config.json describing the architecture");
+    random->add_option("--preset", preset, "Built-in architecture instead of --config: mert-v1-95m | mert-v1-330m")
+        ->excludes(cfg_opt);
+    random->add_option("--out", out_dir, "Output directory (created)")->required();
+    random->add_option("--seed", seed, "Random seed")->capture_default_str();
+    random->add_option("--format", format, "safetensors | bin (pytorch_model.bin, torch zip format)")
+        ->capture_default_str()->check(CLI::IsMember({"safetensors", "bin"}));
+    random->add_flag("--parametrized-weight-norm", parametrized,
+                     "Name the positional-conv weight norm parametrizations.weight.original0/1 (torch ≥ 2.1 layout)");
+    random->callback([&ctx] {
+        ctx.run = [] {
+            if (config_path.empty() == preset.empty()) throw_usage("give exactly one of --config or --preset");
+            std::string config = preset.empty() ? read_file(config_path) : preset_config_json(preset);
+            RandomCheckpointParams p;
+            p.seed = seed;
+            p.format = format;
+            p.parametrized_weight_norm = parametrized;
+            write_random_checkpoint(config, out_dir, p);
+            fmt::print("wrote a random {} checkpoint to {}\n", format, out_dir);
+            return 0;
+        };
+    });
+}
+
+}  // namespace mess::cli

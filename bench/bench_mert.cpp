@@ -1,0 +1,138 @@
+// MERT inference benchmark: MESS vs the PyTorch reference (bench/mert_reference.py) on the same
+// full-size random MERT-v1-95M checkpoint, 5-s windows, in one run. Each implementation runs in its own
+// worker process so peak RSS is its own. Prints seconds per window, the ratio, GFLOP/s and peak RSS.
+//
+//   build/bench/bench_mert                       # batch 1 and 4, 2 threads
+//   build/bench/bench_mert --batches 1 --threads 1 --no-reference
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "mess/model.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// Multiply-adds ×2 of one window, from the architecture (conv stack, projection, positional conv, layers).
+double flops_per_window(const mess::ModelConfig& c, std::int64_t samples) {
+    double f = 0, n = static_cast<double>(samples), in = 1;
+    for (std::size_t i = 0; i < c.conv_dim.size(); ++i) {
+        n = std::floor((n - c.conv_kernel[i]) / c.conv_stride[i]) + 1;
+        f += 2.0 * n * c.conv_dim[i] * in * c.conv_kernel[i];
+        in = c.conv_dim[i];
+    }
+    const double T = n, H = c.hidden_size, F = c.intermediate_size;
+    f += 2.0 * T * in * H;                                                      // projection
+    f += 2.0 * T * H * (H / c.num_conv_pos_embedding_groups) * c.num_conv_pos_embeddings;  // positional conv
+    f += c.num_hidden_layers * (2.0 * T * H * 4 * H + 2.0 * 2 * T * T * H + 2.0 * 2 * T * H * F);
+    return f;
+}
+
+int worker(const fs::path& model_dir, int batch, int reps, int threads, double seconds) {
+    auto model = mess::Model::load(model_dir);
+    mess::ModelState state(model);
+    const auto samples = static_cast<std::int64_t>(seconds * model->config().sampling_rate);
+    std::vector<float> x(static_cast<std::size_t>(batch * samples));
+    std::mt19937 rng(0);
+    std::normal_distribution<float> nd(0.0f, 0.1f);
+    for (auto& v : x) v = nd(rng);
+    mess::EncodeParams p;
+    p.threads = threads;
+    state.encode(x, batch, samples, p);  // warm-up: primitive creation, page faults
+    auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < reps; ++r) state.encode(x, batch, samples, p);
+    double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / (reps * batch);
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    json j = {{"impl", "mess"}, {"batch", batch}, {"threads", threads}, {"sec_per_window", sec},
+              {"gflops", flops_per_window(model->config(), samples) / sec / 1e9},
+              {"peak_rss_mb", static_cast<double>(ru.ru_maxrss) / 1024.0}};
+    std::puts(j.dump().c_str());
+    return 0;
+}
+
+json run_json(const std::string& cmd) {
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) throw std::runtime_error("cannot run: " + cmd);
+    std::string out;
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    int status = ::pclose(p);
+    auto pos = out.rfind('{');
+    if (status != 0 || pos == std::string::npos) throw std::runtime_error("failed (" + std::to_string(status) + "): " + cmd + "\n" + out);
+    return json::parse(out.substr(pos));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"MERT inference benchmark: MESS vs the PyTorch reference on a random full-size checkpoint"};
+    std::string model_dir, preset = "mert-v1-95m", reference = MESS_REFERENCE_SCRIPT, python = "/usr/bin/python3";
+    std::string batches = "1,4";
+    int threads = 2, reps = 3, worker_batch = 0;
+    double seconds = 5.0;
+    bool no_reference = false;
+    app.add_option("--model", model_dir, "Model directory (default: generate a random --preset checkpoint under the build dir)");
+    app.add_option("--preset", preset, "Architecture of the generated checkpoint")->capture_default_str();
+    app.add_option("--batches", batches, "Comma-separated batch sizes")->capture_default_str();
+    app.add_option("--threads", threads, "Threads for both implementations")->capture_default_str();
+    app.add_option("--reps", reps, "Timed repetitions after one warm-up")->capture_default_str();
+    app.add_option("--seconds", seconds, "Window length")->capture_default_str();
+    app.add_flag("--no-reference", no_reference, "Skip the PyTorch reference");
+    app.add_option("--worker", worker_batch, "(internal) run one MESS measurement at this batch size");
+    CLI11_PARSE(app, argc, argv);
+
+    try {
+        if (model_dir.empty()) {
+            fs::path dir = fs::path(MESS_BENCH_CACHE) / (preset + "-random");
+            if (!fs::exists(dir / "model.safetensors")) {
+                std::fprintf(stderr, "generating a random %s checkpoint in %s ...\n", preset.c_str(), dir.c_str());
+                mess::RandomCheckpointParams rp;
+                rp.seed = 1;
+                mess::write_random_checkpoint(mess::preset_config_json(preset), dir, rp);
+            }
+            model_dir = dir.string();
+        }
+        if (worker_batch > 0) return worker(model_dir, worker_batch, reps, threads, seconds);
+
+        fmt::print("MERT benchmark: {} ({}), {:.1f}-s windows, {} thread(s), {} timed rep(s) after a warm-up\n", model_dir,
+                   preset, seconds, threads, reps);
+        fmt::print("reproduce: {} --batches {} --threads {} --reps {}\n\n", argv[0], batches, threads, reps);
+        fmt::print("{:>5}  {:>14}  {:>14}  {:>7}  {:>8}  {:>13}  {:>13}\n", "batch", "mess s/window", "torch s/window",
+                   "speedup", "GFLOP/s", "mess RSS MB", "torch RSS MB");
+        std::stringstream ss(batches);
+        std::string item;
+        while (std::getline(ss, item, ',')) {
+            int b = std::stoi(item);
+            std::string self = fmt::format("{} --model '{}' --worker {} --threads {} --reps {} --seconds {}", argv[0],
+                                           model_dir, b, threads, reps, seconds);
+            json m = run_json(self);
+            json t;
+            if (!no_reference)
+                t = run_json(fmt::format("OMP_WAIT_POLICY=passive {} '{}' --bench '{}' --batch {} --threads {} --reps {} --seconds {}",
+                                         python, reference, model_dir, b, threads, reps, seconds));
+            double ms = m["sec_per_window"], ts = no_reference ? 0.0 : t["sec_per_window"].get<double>();
+            fmt::print("{:>5}  {:>14.3f}  {:>14}  {:>7}  {:>8.1f}  {:>13.0f}  {:>13}\n", b, ms,
+                       no_reference ? "-" : fmt::format("{:.3f}", ts), no_reference ? "-" : fmt::format("{:.2f}x", ts / ms),
+                       m["gflops"].get<double>(), m["peak_rss_mb"].get<double>(),
+                       no_reference ? "-" : fmt::format("{:.0f}", t["peak_rss_mb"].get<double>()));
+            std::fflush(stdout);
+        }
+        fmt::print("\nfp32 peak of this machine class: ~224 GFLOP/s on 2 cores (AVX-512, 2 FMA units)\n");
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "bench_mert: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
