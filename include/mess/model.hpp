@@ -5,7 +5,8 @@
 //   mess::ModelState state(model);                           // scratch buffers; one per thread
 //   mess::EncodeParams p;  p.threads = 2;
 //   std::vector<float> batch = ...;                          // [B, N] float32 at 24 kHz, equal-length clips
-//   mess::HiddenStates h = state.encode(batch, B, N, p);     // [B, L+1, T, H], T = frames_for(N)
+//   const mess::HiddenStates& h = state.encode(batch, B, N, p);  // [B, L+1, T, H], T = frames_for(N);
+//                                                            // owned by `state`, valid until its next encode
 //
 //   auto emb = mess::embed_audio(*model, state, audio, {}, p);  // whole file: 5-s windows → [S, L+1, T, H]
 //
@@ -177,8 +178,10 @@ public:
     ~ModelState();
     // Encodes `batch` clips of `samples` samples each (24 kHz float32, [batch, samples] row-major).
     // valid_samples (optional, one per clip, each ≤ samples): HF padded-batch semantics (see top).
+    // The result lives in this state and stays valid until the next encode() on it (copy it to keep it):
+    // reusing its buffer avoids re-faulting tens of MB per call.
     // Errors: Error(usage) when samples < config.min_samples() or the sizes disagree.
-    HiddenStates encode(std::span<const float> waves, std::int64_t batch, std::int64_t samples,
+    const HiddenStates& encode(std::span<const float> waves, std::int64_t batch, std::int64_t samples,
                         const EncodeParams& params, std::span<const std::int64_t> valid_samples = {});
 
 private:

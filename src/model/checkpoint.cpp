@@ -33,6 +33,15 @@ constexpr const char* kPreprocessorJson =
 
 std::vector<float> take(TensorMap& t, const std::string& name) { return std::move(t.at(name).values); }
 
+// A linear layer from PyTorch's weight [out, in] and bias [out], weight stored transposed as [in, out].
+Model::Weights::Linear make_linear(std::vector<float> w_out_in, std::vector<float> bias, int in, int out) {
+    Model::Weights::Linear l{in, out, std::vector<float>(w_out_in.size()), std::move(bias)};
+    for (int o = 0; o < out; ++o)
+        for (int i = 0; i < in; ++i)
+            l.w[static_cast<std::size_t>(i) * out + o] = w_out_in[static_cast<std::size_t>(o) * in + i];
+    return l;
+}
+
 }  // namespace
 
 std::vector<TensorSpec> architecture_table(const ModelConfig& c) {
@@ -187,46 +196,40 @@ std::shared_ptr<const Model> Model::from_tensors(ModelConfig config, TensorMap t
     if (config.feat_proj_layer_norm)
         w->proj_norm = {take(tensors, "feature_projection.layer_norm.weight"), take(tensors, "feature_projection.layer_norm.bias")};
     const int H = config.hidden_size, C = config.conv_dim.back();
-    w->proj = {C, H, take(tensors, "feature_projection.projection.weight"), take(tensors, "feature_projection.projection.bias")};
+    w->proj = make_linear(take(tensors, "feature_projection.projection.weight"), take(tensors, "feature_projection.projection.bias"), C, H);
 
-    // Positional conv: w[o, i, k] = g[k] · v[o, i, k] / ‖v[:, :, k]‖ (weight norm over dim 2), then laid
-    // out per group as the im2col right-hand side [k·Cg + i][o].
-    const int K = config.num_conv_pos_embeddings, G = config.num_conv_pos_embedding_groups, Cg = H / G;
+    // Positional conv: w[o, i, k] = g[k] · v[o, i, k] / ‖v[:, :, k]‖ (weight norm over dim 2).
+    const int K = config.num_conv_pos_embeddings, G = config.num_conv_pos_embedding_groups;
     const auto& g = tensors.at(kPosG).values;
-    const auto& v = tensors.at(kPosV).values;  // [H, Cg, K]
+    const auto& v = tensors.at(kPosV).values;  // [H, H/G, K]
     std::vector<double> norm(static_cast<std::size_t>(K), 0.0);
     for (std::size_t idx = 0; idx < v.size(); ++idx) norm[idx % K] += static_cast<double>(v[idx]) * v[idx];
     w->pos_kernel = K;
     w->pos_groups = G;
     w->pos_w.resize(v.size());
-    for (int o = 0; o < H; ++o) {
-        const int grp = o / Cg, oo = o % Cg;
-        for (int i = 0; i < Cg; ++i)
-            for (int k = 0; k < K; ++k) {
-                double val = g[static_cast<std::size_t>(k)] * v[(static_cast<std::size_t>(o) * Cg + i) * K + k] / std::sqrt(norm[static_cast<std::size_t>(k)]);
-                w->pos_w[(static_cast<std::size_t>(grp) * K * Cg + static_cast<std::size_t>(k) * Cg + i) * Cg + oo] = static_cast<float>(val);
-            }
-    }
+    for (std::size_t idx = 0; idx < v.size(); ++idx)
+        w->pos_w[idx] = static_cast<float>(g[idx % K] * v[idx] / std::sqrt(norm[idx % K]));
     w->pos_b = take(tensors, "encoder.pos_conv_embed.conv.bias");
     w->encoder_norm = {take(tensors, "encoder.layer_norm.weight"), take(tensors, "encoder.layer_norm.bias")};
 
     for (int l = 0; l < config.num_hidden_layers; ++l) {
         std::string p = "encoder.layers." + std::to_string(l) + ".";
         Weights::Layer layer;
-        layer.qkv.in = H;
-        layer.qkv.out = 3 * H;
+        std::vector<float> qkv_w, qkv_b;  // q, k, v stacked along the output dimension: [3H, H]
         for (const char* proj : {"q_proj", "k_proj", "v_proj"}) {
             auto pw = take(tensors, p + "attention." + proj + ".weight");
             auto pb = take(tensors, p + "attention." + proj + ".bias");
-            layer.qkv.w.insert(layer.qkv.w.end(), pw.begin(), pw.end());
-            layer.qkv.b.insert(layer.qkv.b.end(), pb.begin(), pb.end());
+            qkv_w.insert(qkv_w.end(), pw.begin(), pw.end());
+            qkv_b.insert(qkv_b.end(), pb.begin(), pb.end());
         }
-        layer.out_proj = {H, H, take(tensors, p + "attention.out_proj.weight"), take(tensors, p + "attention.out_proj.bias")};
+        layer.qkv = make_linear(std::move(qkv_w), std::move(qkv_b), H, 3 * H);
+        layer.out_proj = make_linear(take(tensors, p + "attention.out_proj.weight"), take(tensors, p + "attention.out_proj.bias"), H, H);
         layer.attn_norm = {take(tensors, p + "layer_norm.weight"), take(tensors, p + "layer_norm.bias")};
-        layer.ffn_in = {H, config.intermediate_size, take(tensors, p + "feed_forward.intermediate_dense.weight"),
-                        take(tensors, p + "feed_forward.intermediate_dense.bias")};
-        layer.ffn_out = {config.intermediate_size, H, take(tensors, p + "feed_forward.output_dense.weight"),
-                         take(tensors, p + "feed_forward.output_dense.bias")};
+        const int F = config.intermediate_size;
+        layer.ffn_in = make_linear(take(tensors, p + "feed_forward.intermediate_dense.weight"),
+                                   take(tensors, p + "feed_forward.intermediate_dense.bias"), H, F);
+        layer.ffn_out = make_linear(take(tensors, p + "feed_forward.output_dense.weight"),
+                                    take(tensors, p + "feed_forward.output_dense.bias"), F, H);
         layer.ffn_norm = {take(tensors, p + "final_layer_norm.weight"), take(tensors, p + "final_layer_norm.bias")};
         w->layers.push_back(std::move(layer));
     }

@@ -1,8 +1,10 @@
 // The forward pass (reference/mert.md §4) and whole-recording embedding.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include <omp.h>
+#include <spdlog/spdlog.h>
 
 #include "kernels.hpp"
 #include "mess/model.hpp"
@@ -13,11 +15,32 @@ namespace mess {
 using model_detail::Kernels;
 using W = Model::Weights;
 
+// Wall time per forward-pass stage, logged at debug level (`--log-level debug`) to show where time goes.
+class StageClock {
+public:
+    explicit StageClock(bool on) : on_(on), last_(std::chrono::steady_clock::now()) {}
+    void lap(const char* stage) {
+        if (!on_) return;
+        auto now = std::chrono::steady_clock::now();
+        report_ += fmt::format(" {} {:.1f} ms,", stage, std::chrono::duration<double, std::milli>(now - last_).count());
+        last_ = now;
+    }
+    ~StageClock() {
+        if (on_ && !report_.empty()) spdlog::debug("encode:{}", report_.substr(0, report_.size() - 1));
+    }
+
+private:
+    bool on_;
+    std::chrono::steady_clock::time_point last_;
+    std::string report_;
+};
+
 struct ModelState::Scratch {
     Kernels k;
     std::vector<float> clip, conv_a, conv_b;  // one clip through the conv stack (ping-pong)
     std::vector<float> feats;                 // [B·T, C] conv output
-    std::vector<float> x, tmp, qkv, ctx, ffn, scores, cols;
+    std::vector<float> x, tmp, qkv, ctx, ffn, scores;
+    HiddenStates out;                         // the last result, buffers reused across calls
 };
 
 ModelState::ModelState(std::shared_ptr<const Model> model) : model_(std::move(model)), scratch_(std::make_unique<Scratch>()) {}
@@ -41,18 +64,18 @@ namespace {
 
 // Linear layer on rows: y[M, out] = x[M, in] · Wᵀ + b.
 void linear(Kernels& k, const W::Linear& l, const float* x, std::int64_t rows, float* y) {
-    k.gemm(false, true, rows, l.out, l.in, x, l.in, l.w.data(), l.in, 0.0f, y, l.out);
+    k.gemm(false, false, rows, l.out, l.in, x, l.in, l.w.data(), l.out, 0.0f, y, l.out);
     model_detail::add_bias(y, rows, l.out, l.b.data());
 }
 
 // Strided conv over a time-major input [t_in, in] → [t_out, out], as GEMMs over taps grouped by the
 // stride: for taps j·s .. j·s+s-1 the im2col rows are contiguous, non-overlapping slices of the input
-// (row t starts at (t + j)·s·in), so no copy is needed.
-void conv_layer(Kernels& k, const W::Conv& cv, const float* in, std::int64_t t_in, float* out, std::int64_t t_out) {
+// (row t starts at (t + j)·s·in), so no copy is needed. (Measured here faster than oneDNN's convolution
+// primitive for these shapes, and without its per-shape JIT cost.)
+void conv_layer(Kernels& k, const W::Conv& cv, const float* in, float* out, std::int64_t t_out) {
     const std::int64_t s = cv.stride, ld = s * cv.in;
     for (std::int64_t first = 0, j = 0; first < cv.kernel; first += s, ++j) {
         const std::int64_t taps = std::min<std::int64_t>(s, cv.kernel - first);
-        (void)t_in;
         k.gemm(false, false, t_out, cv.out, taps * cv.in, in + j * ld, ld, cv.w.data() + first * cv.in * cv.out, cv.out,
                j == 0 ? 0.0f : 1.0f, out, cv.out);
     }
@@ -61,7 +84,7 @@ void conv_layer(Kernels& k, const W::Conv& cv, const float* in, std::int64_t t_i
 
 }  // namespace
 
-HiddenStates ModelState::encode(std::span<const float> waves, std::int64_t batch, std::int64_t samples,
+const HiddenStates& ModelState::encode(std::span<const float> waves, std::int64_t batch, std::int64_t samples,
                                 const EncodeParams& params, std::span<const std::int64_t> valid_samples) {
     const ModelConfig& cfg = model_->config();
     const W& w = model_->weights();
@@ -84,6 +107,7 @@ HiddenStates ModelState::encode(std::span<const float> waves, std::int64_t batch
     const std::int64_t T = cfg.frames_for(samples), C = cfg.conv_dim.back(), H = cfg.hidden_size;
     const std::int64_t BT = batch * T, L1 = cfg.num_hidden_states();
     std::vector<std::int64_t> valid_frames(static_cast<std::size_t>(batch), T);
+    StageClock clock(spdlog::should_log(spdlog::level::debug));
     for (std::size_t b = 0; b < valid_samples.size(); ++b) valid_frames[b] = cfg.frames_for(valid_samples[b]);
 
     // 1. Feature encoder, clip by clip (conv 0's GroupNorm spans each clip).
@@ -104,7 +128,7 @@ HiddenStates ModelState::encode(std::span<const float> waves, std::int64_t batch
             const std::int64_t t_out = (t_in - cv.kernel) / cv.stride + 1;
             std::vector<float>& out_buf = (i % 2 == 0) ? s.conv_a : s.conv_b;
             out_buf.resize(static_cast<std::size_t>(t_out * cv.out));
-            conv_layer(k, cv, in, t_in, out_buf.data(), t_out);
+            conv_layer(k, cv, in, out_buf.data(), t_out);
             if (!cv.norm_w.empty()) {
                 if (cfg.feat_extract_norm == "group")
                     model_detail::channel_norm_over_time(out_buf.data(), t_out, cv.out, cv.norm_w.data(), cv.norm_b.data(), 1e-5f);
@@ -117,17 +141,17 @@ HiddenStates ModelState::encode(std::span<const float> waves, std::int64_t batch
         }
         std::copy(in, in + T * C, s.feats.begin() + b * T * C);
     }
+    clock.lap("conv stack");
 
-    HiddenStates h;
+    HiddenStates& h = s.out;
     h.batch = batch;
     h.layers = L1;
     h.frames = T;
     h.hidden = H;
     h.values.resize(static_cast<std::size_t>(batch * L1 * T * H));
-    if (params.keep_conv_features) {
-        h.conv_channels = C;
-        h.conv_features = s.feats;
-    }
+    h.conv_channels = params.keep_conv_features ? C : 0;
+    if (params.keep_conv_features) h.conv_features.assign(s.feats.begin(), s.feats.end());
+    else h.conv_features.clear();
     auto store = [&](std::int64_t layer, const float* x) {
         for (std::int64_t b = 0; b < batch; ++b)
             std::copy(x + b * T * H, x + (b + 1) * T * H, h.values.begin() + ((b * L1 + layer) * T) * H);
@@ -145,26 +169,22 @@ HiddenStates ModelState::encode(std::span<const float> waves, std::int64_t batch
     for (std::int64_t b = 0; b < batch; ++b)  // padded frames are zeroed before the positional conv
         std::fill(s.x.begin() + (b * T + valid_frames[b]) * H, s.x.begin() + (b + 1) * T * H, 0.0f);
 
-    // 3. Positional conv (grouped, kernel K, padding K/2, last frame dropped) + GELU, added to x.
-    const std::int64_t K = w.pos_kernel, G = w.pos_groups, Cg = H / G, pad = K / 2;
-    s.cols.resize(static_cast<std::size_t>(BT * K * Cg));
+    // 3. Positional conv (grouped, kernel K, last frame dropped) + GELU, added to x.
     float* pos = s.tmp.data();
-    for (std::int64_t g = 0; g < G; ++g) {
-        for (std::int64_t b = 0; b < batch; ++b)
-            for (std::int64_t t = 0; t < T; ++t) {
-                float* row = s.cols.data() + (b * T + t) * K * Cg;
-                for (std::int64_t kk = 0; kk < K; ++kk) {
-                    const std::int64_t src = t + kk - pad;
-                    if (src < 0 || src >= T) std::fill(row + kk * Cg, row + (kk + 1) * Cg, 0.0f);
-                    else std::copy_n(s.x.data() + (b * T + src) * H + g * Cg, Cg, row + kk * Cg);
-                }
-            }
-        k.gemm(false, false, BT, Cg, K * Cg, s.cols.data(), K * Cg, w.pos_w.data() + g * K * Cg * Cg, Cg, 0.0f,
-               pos + g * Cg, H);
-    }
-    model_detail::add_bias(pos, BT, H, w.pos_b.data());
-    k.gelu(pos, BT * H);
+    Kernels::Conv1d pc;
+    pc.batch = batch;
+    pc.t_in = T;
+    pc.c_in = pc.c_out = H;
+    pc.groups = w.pos_groups;
+    pc.kernel = w.pos_kernel;
+    pc.pad_before = w.pos_kernel / 2;
+    pc.pad_after = w.pos_kernel / 2 - 1;  // HF pads K/2 on both sides, then drops the last frame
+    pc.weights = w.pos_w.data();
+    pc.bias = w.pos_b.data();
+    pc.gelu = true;
+    k.conv1d(pc, s.x.data(), pos);
     model_detail::add_inplace(s.x.data(), pos, BT * H);
+    clock.lap("projection + positional conv");
 
     const bool pre_ln = cfg.do_stable_layer_norm;
     const float eps = cfg.layer_norm_eps;
@@ -222,6 +242,7 @@ HiddenStates ModelState::encode(std::span<const float> waves, std::int64_t batch
             k.layer_norm(s.x.data(), s.x.data(), BT, H, w.encoder_norm.w.data(), w.encoder_norm.b.data(), eps);
         store(static_cast<std::int64_t>(l) + 1, s.x.data());
     }
+    clock.lap("transformer layers");
     return h;
 }
 
@@ -249,15 +270,15 @@ Embedding embed_audio(const Model& model, ModelState& state, const Audio& audio,
             const auto& win = e.windows[static_cast<std::size_t>(first + i)];
             std::copy_n(audio.samples.begin() + win.start_sample, len, batch.begin() + i * len);
         }
-        HiddenStates h = state.encode(batch, n, len, encode);
+        const HiddenStates& h = state.encode(batch, n, len, encode);
         if (first == 0) {
-            out = std::move(h);
             out.batch = S;
-            out.values.reserve(static_cast<std::size_t>(S * out.layers * out.frames * out.hidden));
-            out.conv_features.clear();
-        } else {
-            out.values.insert(out.values.end(), h.values.begin(), h.values.end());
+            out.layers = h.layers;
+            out.frames = h.frames;
+            out.hidden = h.hidden;
+            out.values.reserve(static_cast<std::size_t>(S * h.layers * h.frames * h.hidden));
         }
+        out.values.insert(out.values.end(), h.values.begin(), h.values.end());
     }
     return e;
 }

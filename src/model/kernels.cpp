@@ -1,6 +1,9 @@
 #include "kernels.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <unordered_map>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -16,6 +19,8 @@ using dt = memory::data_type;
 struct Kernels::Impl {
     dnnl::engine engine{dnnl::engine::kind::cpu, 0};
     dnnl::stream stream{engine};
+    // Convolution weights in the layout each convolution primitive asked for, keyed by the source tensor.
+    std::map<const float*, memory> conv_weights;
 };
 
 Kernels::Kernels() : impl_(std::make_unique<Impl>()) {}
@@ -60,6 +65,40 @@ void Kernels::layer_norm(const float* x, float* y, std::int64_t rows, std::int64
     impl_->stream.wait();
 }
 
+void Kernels::conv1d(const Conv1d& c, const float* x, float* y) {
+    Impl& im = *impl_;
+    const std::int64_t gi = c.c_in / c.groups, go = c.c_out / c.groups;
+    memory::desc src_md({c.batch, c.c_in, c.t_in}, dt::f32, tag::nwc);  // [batch, time, channels] in memory
+    memory::desc dst_md({c.batch, c.c_out, c.t_out()}, dt::f32, tag::nwc);
+    memory::dims wdims = c.groups > 1 ? memory::dims{c.groups, go, gi, c.kernel} : memory::dims{c.c_out, c.c_in, c.kernel};
+    memory::desc any_w(wdims, dt::f32, tag::any);
+    memory::desc user_w(wdims, dt::f32, c.groups > 1 ? tag::goiw : tag::oiw);
+    memory::desc bias_md({c.c_out}, dt::f32, tag::a);
+    auto cd = c.bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                                       src_md, any_w, bias_md, dst_md, {c.stride}, {c.pad_before}, {c.pad_after})
+                     : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                                       src_md, any_w, dst_md, {c.stride}, {c.pad_before}, {c.pad_after});
+    dnnl::primitive_attr attr;
+    if (c.gelu) {
+        dnnl::post_ops ops;
+        ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+        attr.set_post_ops(ops);
+    }
+    dnnl::convolution_forward::primitive_desc pd(cd, attr, im.engine);
+    auto it = im.conv_weights.find(c.weights);
+    if (it == im.conv_weights.end() || it->second.get_desc() != pd.weights_desc()) {
+        memory user(user_w, im.engine, const_cast<float*>(c.weights));
+        memory packed(pd.weights_desc(), im.engine);
+        dnnl::reorder(user, packed).execute(im.stream, user, packed);
+        it = im.conv_weights.insert_or_assign(c.weights, packed).first;
+    }
+    memory src(src_md, im.engine, const_cast<float*>(x)), dst(dst_md, im.engine, y);
+    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, it->second}, {DNNL_ARG_DST, dst}};
+    if (c.bias) args.emplace(DNNL_ARG_BIAS, memory(bias_md, im.engine, const_cast<float*>(c.bias)));
+    dnnl::convolution_forward(pd).execute(im.stream, args);
+    im.stream.wait();
+}
+
 void add_bias(float* y, std::int64_t rows, std::int64_t cols, const float* bias) {
     for (std::int64_t r = 0; r < rows; ++r) {
         float* row = y + r * cols;
@@ -73,23 +112,23 @@ void add_inplace(float* y, const float* x, std::int64_t n) {
 
 void channel_norm_over_time(float* x, std::int64_t frames, std::int64_t channels, const float* gamma,
                             const float* beta, float eps) {
-    // Column statistics of a time-major matrix, accumulated in double across the (long) time axis.
+    // Column statistics of a time-major matrix in one pass: sum and sum of squares, in double.
     std::vector<double> sum(static_cast<std::size_t>(channels), 0.0), sq(static_cast<std::size_t>(channels), 0.0);
     for (std::int64_t t = 0; t < frames; ++t) {
         const float* row = x + t * channels;
-        for (std::int64_t c = 0; c < channels; ++c) sum[c] += row[c];
-    }
-    for (std::int64_t c = 0; c < channels; ++c) sum[c] /= static_cast<double>(frames);
-    for (std::int64_t t = 0; t < frames; ++t) {
-        const float* row = x + t * channels;
         for (std::int64_t c = 0; c < channels; ++c) {
-            double d = row[c] - sum[c];
-            sq[c] += d * d;
+            const double v = row[c];
+            sum[c] += v;
+            sq[c] += v * v;
         }
+    }
+    for (std::int64_t c = 0; c < channels; ++c) {
+        sum[c] /= static_cast<double>(frames);                                     // mean
+        sq[c] = std::max(0.0, sq[c] / static_cast<double>(frames) - sum[c] * sum[c]);  // biased variance
     }
     std::vector<float> scale(static_cast<std::size_t>(channels)), shift(static_cast<std::size_t>(channels));
     for (std::int64_t c = 0; c < channels; ++c) {
-        double inv = 1.0 / std::sqrt(sq[c] / static_cast<double>(frames) + eps);
+        double inv = 1.0 / std::sqrt(sq[c] + eps);
         scale[c] = static_cast<float>(gamma[c] * inv);
         shift[c] = static_cast<float>(beta[c] - sum[c] * gamma[c] * inv);
     }

@@ -23,6 +23,21 @@ public:
     void layer_norm(const float* x, float* y, std::int64_t rows, std::int64_t cols, const float* gamma,
                     const float* beta, float eps);
 
+    // 1-D convolution over time, optionally followed by GELU (fused): x [batch, t_in, c_in] and
+    // y [batch, t_out, c_out] time-major; weights in PyTorch's layout [c_out, c_in/groups, kernel];
+    // bias [c_out] or nullptr; t_out = (t_in + pad_before + pad_after - kernel) / stride + 1.
+    // The weights are reordered into oneDNN's preferred layout on first use and kept, one copy per
+    // weight tensor per Kernels object.
+    struct Conv1d {
+        std::int64_t batch = 1, t_in = 0, c_in = 0, c_out = 0, groups = 1, kernel = 1, stride = 1;
+        std::int64_t pad_before = 0, pad_after = 0;
+        const float* weights = nullptr;
+        const float* bias = nullptr;
+        bool gelu = false;
+        std::int64_t t_out() const { return (t_in + pad_before + pad_after - kernel) / stride + 1; }
+    };
+    void conv1d(const Conv1d& c, const float* x, float* y);
+
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;

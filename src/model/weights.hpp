@@ -10,13 +10,13 @@ namespace mess {
 struct Model::Weights {
     struct Conv {
         int in = 0, out = 0, kernel = 0, stride = 0;
-        std::vector<float> w;              // [kernel·in, out]: row tap·in + c, as im2col of time-major input
+        std::vector<float> w;              // [kernel·in, out]: row tap·in + c, the im2col of a time-major input
         std::vector<float> bias;           // [out] or empty
         std::vector<float> norm_w, norm_b; // GroupNorm (layer 0, "group") or LayerNorm ("layer"), or empty
     };
     struct Linear {
         int in = 0, out = 0;
-        std::vector<float> w;  // [out, in] as stored by PyTorch
+        std::vector<float> w;  // [in, out]: PyTorch's [out, in] transposed once at load
         std::vector<float> b;  // [out]
     };
     struct Norm {
@@ -33,7 +33,7 @@ struct Model::Weights {
     Norm proj_norm;       // empty when feat_proj_layer_norm is false
     Linear proj;
     int pos_kernel = 0, pos_groups = 0;
-    std::vector<float> pos_w;  // [groups][kernel·H/groups][H/groups], weight norm applied
+    std::vector<float> pos_w;  // [H, H/groups, kernel] (= [groups][out][in][kernel]), weight norm applied
     std::vector<float> pos_b;  // [H]
     Norm encoder_norm;
     std::vector<Layer> layers;
