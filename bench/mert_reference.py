@@ -6,6 +6,7 @@ parity fixtures (`--check DIR`, run by the test suite), so its timings are those
 
   /usr/bin/python3 bench/mert_reference.py --check tests/fixtures/mert/mert95m_tiny
   /usr/bin/python3 bench/mert_reference.py --bench DIR --batch 4 --reps 2 --threads 2
+  /usr/bin/python3 bench/mert_reference.py --dump DIR IN.npy OUT.npy   # hidden states [1, L+1, T, H]
 """
 import argparse
 import json
@@ -141,8 +142,13 @@ if __name__ == "__main__":
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--dump", nargs=3, metavar=("DIR", "IN_NPY", "OUT_NPY"))
     a = ap.parse_args()
     ok = all([check(d) for d in a.check])
+    if a.dump:
+        d, inp, out = a.dump
+        x = torch.from_numpy(np.load(inp).astype(np.float32))[None]
+        np.save(out, Reference(d).forward(x).numpy())
     if a.bench:
         bench(a.bench, a.batch, a.reps, a.threads, a.seconds)
     sys.exit(0 if ok else 1)

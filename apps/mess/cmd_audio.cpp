@@ -1,3 +1,5 @@
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "cli.hpp"
@@ -67,12 +69,16 @@ void register_audio(CLI::App& app, Context& ctx) {
             p.windows.overlap = ctx.config.overlap.value;
             nlohmann::json out = nlohmann::json::array();
             int bad = 0;
+            std::optional<Progress> progress;
+            if (files.size() > 1) progress.emplace("audio info", static_cast<std::int64_t>(files.size()));
             for (const auto& f : files) {
                 AudioCheck c = check_audio(f, p);
                 bad += c.valid ? 0 : 1;
+                if (progress) progress->advance();
                 if (json) out.push_back(check_to_json(c));
                 else print_check(c);
             }
+            if (progress) progress->finish();
             if (json) print_json({{"files", out}, {"valid", files.size() - static_cast<std::size_t>(bad)}, {"invalid", bad}});
             else if (files.size() > 1) fmt::print("{} file(s): {} valid, {} invalid\n", files.size(), files.size() - static_cast<std::size_t>(bad), bad);
             return bad ? 2 : 0;

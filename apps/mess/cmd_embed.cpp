@@ -1,4 +1,5 @@
 #include <chrono>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -57,10 +58,19 @@ int run_embed(const Context& ctx, const EmbedOptions& o, bool json) {
     if (o.no_normalize) ep.normalize = false;
     EmbedParams p;
     p.batch_size = ctx.config.batch_size.value;
+    std::int64_t last_done = 0;
     ModelState state(model);
+    p.windows.sample_rate = cfg.sampling_rate;
+    Progress progress("embed " + std::filesystem::path(o.input).filename().string() + " (windows)",
+                      static_cast<std::int64_t>(plan_windows(static_cast<std::int64_t>(audio.samples.size()), p.windows).size()));
+    p.on_progress = [&](std::int64_t done, std::int64_t) {
+        progress.advance(done - last_done);
+        last_done = done;
+    };
     auto start = std::chrono::steady_clock::now();
     Embedding e = with_context(o.input, [&] { return embed_audio(*model, state, audio, p, ep); });
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    progress.finish();
     const HiddenStates& h = e.states;
     auto layers = parse_layers(o.layers, h.layers);
     const auto L = static_cast<std::int64_t>(layers.size());

@@ -32,6 +32,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -196,6 +197,8 @@ std::vector<float> normalize_waveform(std::span<const float> clip);
 struct EmbedParams {
     WindowParams windows{};  // 5 s, overlap 0.5 at 24 kHz
     int batch_size = 4;      // windows per encode() call (equal-length windows only)
+    // Called after each batch with (windows done, windows in total); may be empty.
+    std::function<void(std::int64_t, std::int64_t)> on_progress;
 };
 
 // Hidden states of a whole recording: windows → [S, L+1, T, H] plus each window's true start.

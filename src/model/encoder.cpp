@@ -279,6 +279,7 @@ Embedding embed_audio(const Model& model, ModelState& state, const Audio& audio,
             out.values.reserve(static_cast<std::size_t>(S * h.layers * h.frames * h.hidden));
         }
         out.values.insert(out.values.end(), h.values.begin(), h.values.end());
+        if (params.on_progress) params.on_progress(first + n, S);
     }
     return e;
 }

@@ -1,5 +1,6 @@
 // Whole-recording embedding: real audio, degenerate input, batching and threading invariance.
 #include <cmath>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -70,4 +71,20 @@ TEST(Embed, InvalidEncodeParameters) {
     EXPECT_THROW(state.encode(x, 1, 300, {}), Error);       // shorter than one frame
     std::vector<std::int64_t> too_long = {30000};
     EXPECT_THROW(state.encode(x, 1, 24000, {}, too_long), Error);
+}
+
+TEST(Embed, OneModelSharedByThreadsEachWithItsState) {
+    auto model = Model::load(kTiny);
+    auto wave = test::noise(2.0, 24000, 21);
+    ModelState ref_state(model);
+    const std::vector<float> ref = ref_state.encode(wave, 1, 48000, {}).values;
+    std::vector<std::vector<float>> got(3);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < got.size(); ++i)
+        threads.emplace_back([&, i] {
+            ModelState s(model);  // weights shared read-only; scratch per thread
+            for (int rep = 0; rep < 3; ++rep) got[i] = s.encode(wave, 1, 48000, {}).values;
+        });
+    for (auto& t : threads) t.join();
+    for (const auto& g : got) EXPECT_EQ(g, ref);
 }
