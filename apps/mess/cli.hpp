@@ -31,6 +31,7 @@ void register_config(CLI::App& app, Context& ctx);
 void register_audio(CLI::App& app, Context& ctx);
 void register_model(CLI::App& app, Context& ctx);
 void register_embed(CLI::App& app, Context& ctx);
+void register_extract(CLI::App& app, Context& ctx);
 void register_demo(CLI::App& app, Context& ctx);
 
 }  // namespace mess::cli

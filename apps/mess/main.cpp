@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     cli::register_audio(app, ctx);
     cli::register_model(app, ctx);
     cli::register_embed(app, ctx);
+    cli::register_extract(app, ctx);
     cli::register_demo(app, ctx);
 
     try {

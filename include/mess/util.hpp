@@ -165,13 +165,15 @@ public:
              std::chrono::seconds plain_interval = std::chrono::seconds(10));
     ~Progress();
     void advance(std::int64_t items = 1);
+    // Extra text shown after the counts, e.g. "1,024 windows, 2.9 windows/s".
+    void set_note(std::string note) { note_ = std::move(note); }
     void finish();
     // "12/40 items, 3.1/s, ETA 9 s" for the current state.
     std::string summary() const;
 
 private:
     void report(bool final_line);
-    std::string label_;
+    std::string label_, note_;
     std::int64_t total_, done_ = 0;
     std::chrono::steady_clock::time_point start_, last_report_;
     std::chrono::seconds plain_interval_;

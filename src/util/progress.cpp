@@ -41,6 +41,7 @@ std::string Progress::summary() const {
     std::string s = fmt::format("{}/{} {:.2f}/s", done_, total_, rate);
     if (rate > 0 && done_ < total_) s += fmt::format(", ETA {:.0f} s", static_cast<double>(total_ - done_) / rate);
     s += fmt::format(", elapsed {:.1f} s", secs);
+    if (!note_.empty()) s += ", " + note_;
     return s;
 }
 

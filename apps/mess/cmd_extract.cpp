@@ -1,0 +1,167 @@
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cli.hpp"
+#include "mess/catalog.hpp"
+#include "mess/extract.hpp"
+
+namespace mess::cli {
+namespace {
+
+struct ExtractOptions {
+    std::string dataset, audio_dir, dataset_id, model_dir, feature_level = "segments", raw_dtype = "float32", shard;
+    int threads = 0, shard_count = 0;
+    bool force = false;
+    std::uint64_t split_seed = 42;
+};
+
+Dataset open_dataset(const Context& ctx, const std::string& dataset, const std::string& audio_dir, const std::string& id) {
+    if (!dataset.empty() && !audio_dir.empty()) throw_usage("give either --dataset or --audio-dir, not both");
+    if (!dataset.empty()) return Dataset::open(ctx.config.data_root.value, dataset);
+    if (audio_dir.empty()) throw_usage("give --dataset NAME (smd, maestro) or --audio-dir DIR --dataset-id NAME");
+    if (id.empty()) throw_usage("--audio-dir needs --dataset-id NAME");
+    return Dataset::folder(ctx.config.data_root.value, audio_dir, id);
+}
+
+// --shard i/N, else the index a Kubernetes Indexed Job or a Slurm array gives, with --shard-count N.
+Shard resolve_shard(const ExtractOptions& o) {
+    if (!o.shard.empty()) return Shard::parse(o.shard);
+    for (const char* var : {"JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"}) {
+        const char* v = std::getenv(var);
+        if (!v || !*v) continue;
+        int count = o.shard_count;
+        if (count == 0 && std::string(var) == "SLURM_ARRAY_TASK_ID")
+            if (const char* c = std::getenv("SLURM_ARRAY_TASK_COUNT")) count = std::atoi(c);
+        if (count < 1) throw_usage("{} is set: give the number of shards with --shard-count N", var);
+        Shard s = Shard::parse(fmt::format("{}/{}", v, count));
+        spdlog::info("shard {}/{} (from {})", s.index, s.count, var);
+        return s;
+    }
+    return {};
+}
+
+ClipIndex write_clips(const Dataset& ds, const MetadataTable& meta, std::uint64_t seed) {
+    SplitParams sp;
+    sp.seed = seed;
+    ClipIndex clips = build_clip_index(ds, meta, sp);
+    write_clip_index(ds.clip_index_path(), clips);
+    return clips;
+}
+
+int run_extract(const Context& ctx, const ExtractOptions& o, bool json) {
+    Dataset ds = open_dataset(ctx, o.dataset, o.audio_dir, o.dataset_id);
+    auto tracks = ds.tracks();
+    MetadataTable meta = ds.metadata();
+    if (!std::filesystem::exists(ds.metadata_path())) meta.write(ds.metadata_path());  // editable from now on
+    std::vector<ExtractItem> items;
+    for (const auto& t : tracks) items.push_back({t.track_id, t.audio_path});
+
+    auto model = Model::load(o.model_dir);
+    ExtractParams p;
+    p.level = parse_feature_level(o.feature_level);
+    if (o.raw_dtype != "float32" && o.raw_dtype != "float16") throw_usage("--raw-dtype must be float32 or float16");
+    p.raw_float16 = o.raw_dtype == "float16";
+    p.workers = ctx.config.workers.value;
+    p.threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    p.batch_size = ctx.config.batch_size.value;
+    p.force = o.force;
+    p.shard = resolve_shard(o);
+    p.model_label = o.model_dir;
+    std::int64_t in_shard = 0;
+    for (const auto& it : items) in_shard += p.shard.contains(it.track_id) ? 1 : 0;
+    spdlog::info("extract {}: {} track(s){} from {}, model {}, views {}", ds.id(), in_shard,
+                 p.shard.count > 1 ? fmt::format(" in shard {}/{}", p.shard.index, p.shard.count) : "",
+                 ds.audio_dir().string(), o.model_dir, fmt::join(views_of(p.level), "+"));
+    Progress progress("extract " + ds.id() + " (tracks)", in_shard);
+    std::int64_t last = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    p.on_progress = [&](const ExtractProgress& pr) {
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        progress.set_note(fmt::format("{} windows, {:.2f} windows/s", pr.windows_done, secs > 0 ? static_cast<double>(pr.windows_done) / secs : 0.0));
+        progress.advance(pr.tracks_done - last);
+        last = pr.tracks_done;
+    };
+    ExtractReport r = extract_tracks(items, FeatureStore{ds.embeddings_dir()}, *model, p);
+    progress.finish();
+
+    nlohmann::json j = r.to_json();
+    j["dataset"] = ds.id();
+    j["model"] = o.model_dir;
+    j["feature_level"] = o.feature_level;
+    j["shard"] = fmt::format("{}/{}", p.shard.index, p.shard.count);
+    const std::filesystem::path report_path =
+        ds.embeddings_dir() / (p.shard.count > 1 ? fmt::format("extract_report.shard{}of{}.json", p.shard.index, p.shard.count)
+                                                 : std::string("extract_report.json"));
+    write_file_atomic(report_path, j.dump(2) + "\n");
+    ClipIndex clips = write_clips(ds, meta, o.split_seed);
+    j["report_path"] = report_path.string();
+    j["clip_index_path"] = ds.clip_index_path().string();
+    j["num_clips"] = clips.size();
+    if (json) {
+        print_json(j);
+    } else {
+        fmt::print("extract {}: {} processed, {} cached, {} locked by another run, {} failed; {} windows in {:.1f} s "
+                   "({:.2f} windows/s, model busy {:.0f}% of the time)\n",
+                   ds.id(), r.processed, r.cached, r.locked, r.failed.size(), r.windows, r.elapsed_sec, r.windows_per_sec(),
+                   100.0 * r.model_busy_share());
+        for (const auto& f : r.failed) fmt::print("  failed {}: {}\n", f.track_id, f.reason);
+        fmt::print("report {}\nclip index {} ({} clips)\n", report_path.string(), ds.clip_index_path().string(), clips.size());
+    }
+    return r.failed.empty() ? 0 : 2;
+}
+
+}  // namespace
+
+void register_extract(CLI::App& app, Context& ctx) {
+    auto* cmd = app.add_subcommand(
+        "extract",
+        "Extract features for a dataset: decode (worker threads) → 5-s windows → model (batched) →\n"
+        "embeddings/<dataset>-emb/{raw,segments,aggregated}/<track>.npy + meta/<track>.json sidecars,\n"
+        "then metadata/<dataset>_clip_index.csv. Complete tracks are skipped (resume after a crash),\n"
+        "concurrent runs share the work safely, a bad file is reported and skipped (exit 2).\n"
+        "Decode workers: --workers / MESS_WORKERS; batch: --batch-size / MESS_BATCH_SIZE.");
+    static ExtractOptions o;
+    cmd->add_option("--dataset", o.dataset, "Registered dataset: smd | maestro");
+    cmd->add_option("--audio-dir", o.audio_dir, "Any folder of audio (recursive), with --dataset-id");
+    cmd->add_option("--dataset-id", o.dataset_id, "Id for --audio-dir (names embeddings/<id>-emb, metadata/<id>_*.csv)");
+    cmd->add_option("--model", o.model_dir, "Model directory (see `mess model info`)")->required();
+    cmd->add_option("--feature-level", o.feature_level,
+                    "Views to keep: segments (+aggregated) | aggregated | all (adds raw [S,L,T,D], ~15 MB per window)")
+        ->capture_default_str()->check(CLI::IsMember({"all", "segments", "aggregated"}));
+    cmd->add_option("--raw-dtype", o.raw_dtype, "float32 | float16 (halves raw)")->capture_default_str()
+        ->check(CLI::IsMember({"float32", "float16"}));
+    cmd->add_option("--threads", o.threads, "Inference threads (default: CPU cores)");
+    cmd->add_flag("--force", o.force, "Recompute tracks that are already complete");
+    cmd->add_option("--shard", o.shard, "Process shard i of N (i/N): a deterministic 1/N of the tracks");
+    cmd->add_option("--shard-count", o.shard_count, "N when the shard index comes from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID");
+    cmd->add_option("--split-seed", o.split_seed, "Seed of the train/val/test assignment of recordings")->capture_default_str();
+    bool& json = add_json_flag(cmd);
+    cmd->callback([&ctx, &json] { ctx.run = [&ctx, &json] { return run_extract(ctx, o, json); }; });
+
+    auto* clips = app.add_subcommand("clips", "Rebuild metadata/<dataset>_clip_index.csv from the extraction sidecars\n"
+                                              "(e.g. after sharded runs on several machines)");
+    static ExtractOptions c;
+    clips->add_option("--dataset", c.dataset, "Registered dataset: smd | maestro");
+    clips->add_option("--audio-dir", c.audio_dir, "Any folder of audio, with --dataset-id");
+    clips->add_option("--dataset-id", c.dataset_id, "Id for --audio-dir");
+    clips->add_option("--split-seed", c.split_seed, "Seed of the train/val/test assignment")->capture_default_str();
+    bool& clips_json = add_json_flag(clips);
+    clips->callback([&ctx, &clips_json] {
+        ctx.run = [&ctx, &clips_json] {
+            Dataset ds = open_dataset(ctx, c.dataset, c.audio_dir, c.dataset_id);
+            ClipIndex idx = write_clips(ds, ds.metadata(), c.split_seed);
+            std::map<std::string, int> per_split;
+            for (const auto& clip : idx) per_split[clip.split]++;
+            if (clips_json) print_json({{"clip_index_path", ds.clip_index_path().string()}, {"num_clips", idx.size()}, {"splits", per_split}});
+            else fmt::print("{}: {} clips (train {}, val {}, test {})\n", ds.clip_index_path().string(), idx.size(),
+                            per_split["train"], per_split["val"], per_split["test"]);
+            return 0;
+        };
+    });
+}
+
+}  // namespace mess::cli

@@ -1,0 +1,153 @@
+// mess/catalog.hpp — datasets, metadata tables, the clip index and its splits; CSV files.
+//
+//   mess::Dataset ds = mess::Dataset::open("data", "smd");          // or Dataset::folder(root, dir, "mine")
+//   for (const mess::Track& t : ds.tracks()) ...                      // sorted; ids are file stems
+//   mess::MetadataTable meta = ds.metadata();                         // metadata/smd_metadata.csv or derived
+//   mess::ClipIndex idx = mess::build_clip_index(ds, meta, {});       // from the extraction sidecars
+//   mess::write_clip_index(ds.clip_index_path(), idx);
+//
+// Layout under the data root (DESIGN.md): audio/<dataset>/..., embeddings/<dataset>-emb/{raw,segments,
+// aggregated,meta}/<track_id>.*, metadata/<dataset>_metadata.csv, metadata/<dataset>_clip_index.csv.
+// The sidecar embeddings/<dataset>-emb/meta/<track_id>.json (written by `mess extract`) is the record of
+// a track's windows: its "windows" array holds {"start_sec", "end_sec"} per segment.
+//
+// Splits: recordings (never single clips) are assigned train / val / test. The recording ids are sorted,
+// shuffled by Fisher–Yates driven by SplitMix64(seed) (j = next() mod (i + 1), i from n-1 down to 1), then
+// the first floor(train·n) are train, the next floor(val·n) val, the rest test. Same ids + seed → same
+// splits on every machine. MAESTRO keeps its official split (validation → val).
+//
+// Errors: Error(input) naming the file (and row, column) for malformed CSV/JSON, missing required
+// columns, duplicate ids; Error(usage) for an unknown dataset id (listing the known ones) or bad ratios.
+// Thread safety: objects are values; functions are reentrant.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mess/util.hpp"
+
+namespace mess {
+
+// ---------------------------------------------------------------------------------------------
+// CSV (RFC 4180: comma separated, double quotes around fields holding , " or newlines)
+// ---------------------------------------------------------------------------------------------
+
+struct CsvTable {
+    std::vector<std::string> header;
+    std::vector<std::vector<std::string>> rows;  // each the size of header
+    // Column index by name, or -1.
+    int column(const std::string& name) const;
+};
+CsvTable read_csv(const std::filesystem::path& path);
+CsvTable parse_csv(const std::string& text, const std::string& name);
+std::string format_csv(const CsvTable& table);
+void write_csv(const std::filesystem::path& path, const CsvTable& table);  // atomic
+
+// ---------------------------------------------------------------------------------------------
+// Datasets
+// ---------------------------------------------------------------------------------------------
+
+// The file extensions treated as audio when listing a folder (lower case, with the dot).
+const std::vector<std::string>& audio_extensions();
+
+struct Track {
+    std::string track_id;          // file stem unless metadata says otherwise
+    std::filesystem::path audio_path;
+};
+
+class Dataset {
+public:
+    // A registered dataset under `data_root`: "smd" (audio/smd/wav-44) or "maestro" (audio/maestro).
+    static Dataset open(const std::filesystem::path& data_root, const std::string& id);
+    // Any folder of audio, listed recursively, under the dataset id `id`.
+    static Dataset folder(const std::filesystem::path& data_root, const std::filesystem::path& audio_dir,
+                          const std::string& id);
+    static std::vector<std::string> registered_ids();  // {"maestro", "smd"}
+
+    const std::string& id() const { return id_; }
+    const std::string& kind() const { return kind_; }  // "smd" | "maestro" | "folder"
+    const std::filesystem::path& data_root() const { return root_; }
+    const std::filesystem::path& audio_dir() const { return audio_dir_; }
+    std::filesystem::path embeddings_dir() const;                    // embeddings/<id>-emb
+    std::filesystem::path view_path(const std::string& view, const std::string& track_id) const;  // .npy
+    std::filesystem::path sidecar_path(const std::string& track_id) const;                       // meta/<id>.json
+    std::filesystem::path metadata_path() const;                     // metadata/<id>_metadata.csv
+    std::filesystem::path clip_index_path() const;                   // metadata/<id>_clip_index.csv
+
+    // Audio files, recursively, sorted by path. Errors: Error(input) when the audio folder is missing or
+    // two files share a stem (their track ids would collide).
+    std::vector<Track> tracks() const;
+    // The metadata table: metadata/<id>_metadata.csv when it exists, else derived from the dataset
+    // (SMD names, MAESTRO's maestro-v3.0.0.json/.csv, or one recording per file for folders).
+    class MetadataTable metadata() const;
+
+private:
+    std::string id_, kind_;
+    std::filesystem::path root_, audio_dir_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Metadata table: required recording_id, work_id, track_id (non-empty; track_id unique); extra
+// columns are kept, written after the required ones in sorted order.
+// ---------------------------------------------------------------------------------------------
+
+class MetadataTable {
+public:
+    struct Row {
+        std::string track_id, recording_id, work_id;
+        std::map<std::string, std::string> extra;
+    };
+    MetadataTable() = default;
+    explicit MetadataTable(std::vector<Row> rows);  // Errors: duplicate or empty ids
+
+    static MetadataTable read(const std::filesystem::path& path);
+    void write(const std::filesystem::path& path) const;  // atomic, sorted by track_id
+
+    const std::vector<Row>& rows() const { return rows_; }
+    const Row* find(const std::string& track_id) const;
+
+private:
+    std::vector<Row> rows_;
+    std::map<std::string, std::size_t> by_track_;
+};
+
+// SMD file names: Composer_Catalog-Movement_Take_YYYYMMDD-SMD → composer, work, take, date.
+std::optional<MetadataTable::Row> parse_smd_name(const std::string& stem);
+
+// ---------------------------------------------------------------------------------------------
+// Clip index
+// ---------------------------------------------------------------------------------------------
+
+struct SplitParams {
+    double train = 0.8, val = 0.1, test = 0.1;  // must sum to 1
+    std::uint64_t seed = 42;
+};
+
+// recording id → "train" | "val" | "test" (see the top of this file). Errors: Error(usage) for ratios
+// that are negative or do not sum to 1.
+std::map<std::string, std::string> assign_splits(std::vector<std::string> recording_ids, const SplitParams& params);
+
+struct Clip {
+    std::string clip_id;  // <dataset>:<track_id>:<segment index, 5 digits>
+    std::string dataset_id, recording_id, work_id, track_id;
+    int segment_idx = 0;
+    double start_sec = 0, end_sec = 0;  // the window's true bounds
+    std::string split;
+    std::string embedding_path;  // segments view, relative to the data root
+};
+using ClipIndex = std::vector<Clip>;  // sorted by clip_id
+
+std::string make_clip_id(const std::string& dataset, const std::string& track_id, int segment_idx);
+
+// Builds the clip index of every track with a sidecar, using `meta` for recording/work ids (default:
+// recording = track, work = "") and MAESTRO's split column when present.
+// Errors: Error(input) naming a malformed sidecar.
+ClipIndex build_clip_index(const Dataset& dataset, const MetadataTable& meta, const SplitParams& params);
+void write_clip_index(const std::filesystem::path& path, const ClipIndex& index);  // atomic CSV
+ClipIndex read_clip_index(const std::filesystem::path& path);
+
+}  // namespace mess
