@@ -1,0 +1,155 @@
+// The extraction pipeline on generated audio with the tiny fixture model.
+#include <cmath>
+#include <set>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sndfile.h>
+
+#include "mess/extract.hpp"
+#include "mess/npy.hpp"
+#include "support/support.hpp"
+
+using namespace mess;
+namespace fs = std::filesystem;
+
+static const fs::path kTiny = fs::path(MESS_FIXTURES_DIR) / "mert" / "mert95m_tiny";
+
+class Extract : public ::testing::Test {
+protected:
+    test::TempDir dir;
+    std::shared_ptr<const Model> model = Model::load(kTiny);
+    std::vector<ExtractItem> items;
+    FeatureStore store{dir / "emb"};
+
+    void SetUp() override {
+        fs::create_directories(dir / "audio");
+        const double seconds[] = {7.3, 12.0, 3.0, 5.0};
+        for (int i = 0; i < 4; ++i) {
+            fs::path p = dir / "audio" / fmt::format("track{}.flac", i);
+            auto x = test::chord({220.0 * (i + 1), 330.0 * (i + 1)}, seconds[i], 44100);
+            test::write_sound(p, x, 1, 44100, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+            items.push_back({fmt::format("track{}", i), p});
+        }
+    }
+};
+
+TEST_F(Extract, ViewsEqualADirectEmbeddingAndSidecarsRecordTrueWindows) {
+    ExtractParams p;
+    p.level = FeatureLevel::all;
+    ExtractReport r = extract_tracks(items, store, *model, p);
+    EXPECT_EQ(r.processed, 4);
+    EXPECT_TRUE(r.failed.empty());
+    EXPECT_EQ(r.windows, 2 + 4 + 1 + 1);
+
+    ModelState state(model);
+    Embedding direct = embed_audio(*model, state, load_audio(items[1].audio_path), {}, {});
+    NpyArray raw = read_npy(store.view_path("raw", "track1"));
+    NpyArray seg = read_npy(store.view_path("segments", "track1"));
+    NpyArray agg = read_npy(store.view_path("aggregated", "track1"));
+    EXPECT_EQ(raw.describe(), "float32 [4, 3, 374, 32]");
+    EXPECT_EQ(seg.describe(), "float32 [4, 3, 32]");
+    EXPECT_EQ(agg.describe(), "float32 [3, 32]");
+    auto rv = raw.view<float>();
+    EXPECT_EQ(std::vector<float>(rv.begin(), rv.end()), direct.states.values);
+    auto expected_seg = pool_frames(direct.states);
+    auto sv = seg.view<float>();
+    EXPECT_EQ(std::vector<float>(sv.begin(), sv.end()), expected_seg);
+    auto expected_agg = pool_windows(expected_seg, 4, 3 * 32);
+    auto av = agg.view<float>();
+    EXPECT_EQ(std::vector<float>(av.begin(), av.end()), expected_agg);
+
+    auto side = nlohmann::json::parse(read_file(store.sidecar_path("track1")));
+    ASSERT_EQ(side["windows"].size(), 4u);
+    EXPECT_DOUBLE_EQ(side["windows"][3]["start_sec"].get<double>(), 7.0);  // 12 s: 0, 2.5, 5, then the tail at 7
+    EXPECT_EQ(side["views"], nlohmann::json({"raw", "segments", "aggregated"}));
+    auto short_side = nlohmann::json::parse(read_file(store.sidecar_path("track2")));
+    EXPECT_DOUBLE_EQ(short_side["windows"][0]["end_sec"].get<double>(), 3.0);  // one short window
+    EXPECT_TRUE(track_complete(store, "track1", FeatureLevel::all));
+}
+
+TEST_F(Extract, LevelsAndFloat16Raw) {
+    ExtractParams p;
+    p.level = FeatureLevel::aggregated;
+    extract_tracks(items, store, *model, p);
+    EXPECT_FALSE(fs::exists(store.view_path("segments", "track0")));
+    EXPECT_TRUE(track_complete(store, "track0", FeatureLevel::aggregated));
+    EXPECT_FALSE(track_complete(store, "track0", FeatureLevel::segments));  // a higher level recomputes
+    p.level = FeatureLevel::all;
+    p.raw_float16 = true;
+    ExtractReport r = extract_tracks(items, store, *model, p);
+    EXPECT_EQ(r.processed, 4);
+    NpyArray raw = read_npy(store.view_path("raw", "track0"));
+    EXPECT_EQ(raw.dtype, DType::f16);
+    EXPECT_EQ(raw.shape, (std::vector<std::int64_t>{2, 3, 374, 32}));
+}
+
+TEST_F(Extract, ResumeSkipsCompleteTracksAndForceRecomputes) {
+    ExtractParams p;
+    extract_tracks(items, store, *model, p);
+    fs::remove(store.sidecar_path("track3"));  // as if the run died before finishing track3
+    ExtractReport r = extract_tracks(items, store, *model, p);
+    EXPECT_EQ(r.processed, 1);
+    EXPECT_EQ(r.cached, 3);
+    p.force = true;
+    r = extract_tracks(items, store, *model, p);
+    EXPECT_EQ(r.processed, 4);
+    EXPECT_EQ(r.cached, 0);
+}
+
+TEST_F(Extract, CorruptFilesAreReportedAndSkipped) {
+    write_file_atomic(dir / "audio/bad.wav", "not audio at all");
+    write_file_atomic(dir / "audio/tiny.wav", "");
+    items.push_back({"bad", dir / "audio/bad.wav"});
+    items.push_back({"tiny", dir / "audio/tiny.wav"});
+    items.push_back({"missing", dir / "audio/missing.flac"});
+    ExtractParams p;
+    p.workers = 2;
+    ExtractReport r = extract_tracks(items, store, *model, p);
+    EXPECT_EQ(r.processed, 4);
+    ASSERT_EQ(r.failed.size(), 3u);
+    EXPECT_EQ(r.failed[0].track_id, "bad");
+    EXPECT_NE(r.failed[0].reason.find("not a recognised audio format"), std::string::npos);
+    EXPECT_NE(r.failed[1].reason.find("no such file"), std::string::npos);
+    EXPECT_NE(r.failed[2].reason.find("empty"), std::string::npos);
+    EXPECT_FALSE(fs::exists(store.sidecar_path("bad")));
+    auto j = r.to_json();
+    EXPECT_EQ(j["num_failed"], 3);
+    EXPECT_GT(j["model_busy_share"].get<double>(), 0.0);
+}
+
+TEST_F(Extract, ShardsPartitionTheTracks) {
+    std::vector<ExtractItem> many;
+    for (int i = 0; i < 200; ++i) many.push_back({fmt::format("t{}", i), ""});
+    std::set<std::string> seen;
+    for (int s = 0; s < 3; ++s) {
+        Shard sh = Shard::parse(fmt::format("{}/3", s));
+        int n = 0;
+        for (const auto& it : many)
+            if (sh.contains(it.track_id)) {
+                EXPECT_TRUE(seen.insert(it.track_id).second);
+                ++n;
+            }
+        EXPECT_GT(n, 40);  // roughly a third each
+    }
+    EXPECT_EQ(seen.size(), 200u);
+    for (const char* bad : {"3/3", "-1/2", "1", "a/b", "1/0", "0/2x"}) EXPECT_THROW(Shard::parse(bad), Error) << bad;
+}
+
+TEST_F(Extract, StaleTempFilesFromAKilledRunAreRemoved) {
+    fs::create_directories(store.root / "segments");
+    write_file_atomic(store.root / "segments/.track0.npy.tmp.AbC123", "half-written");
+    ExtractParams p;
+    extract_tracks(items, store, *model, p);
+    EXPECT_FALSE(fs::exists(store.root / "segments/.track0.npy.tmp.AbC123"));
+    EXPECT_TRUE(track_complete(store, "track0", FeatureLevel::segments));
+}
+
+TEST_F(Extract, InvalidParameters) {
+    ExtractParams p;
+    p.workers = 0;
+    EXPECT_THROW(extract_tracks(items, store, *model, p), Error);
+    EXPECT_THROW(parse_feature_level("everything"), Error);
+    ExtractReport r = extract_tracks({}, store, *model, {});  // nothing to do is fine
+    EXPECT_EQ(r.tracks_total, 0);
+}
