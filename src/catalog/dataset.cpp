@@ -1,6 +1,6 @@
 #include <algorithm>
 #include <cctype>
-#include <regex>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -27,8 +27,8 @@ Dataset Dataset::open(const fs::path& data_root, const std::string& id) {
 }
 
 Dataset Dataset::folder(const fs::path& data_root, const fs::path& audio_dir, const std::string& id) {
-    static const std::regex valid("[A-Za-z0-9][A-Za-z0-9._-]*");
-    if (!std::regex_match(id, valid))
+    auto ok_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'; };
+    if (id.empty() || !std::isalnum(static_cast<unsigned char>(id[0])) || !std::all_of(id.begin(), id.end(), ok_char))
         throw_usage("dataset id '{}' must start with a letter or digit and hold only letters, digits, '.', '_', '-'", id);
     if (id == "smd" || id == "maestro") throw_usage("dataset id '{}' is reserved for the registered dataset", id);
     Dataset d;
@@ -75,14 +75,28 @@ std::vector<Track> Dataset::tracks() const {
 
 std::optional<MetadataTable::Row> parse_smd_name(const std::string& stem) {
     // Composer_Catalog-Movement_Take_YYYYMMDD-SMD, e.g. Bach_BWV849-01_001_20090916-SMD
-    static const std::regex re("([A-Za-z]+)_(.+)_([0-9]+)_([0-9]{8})-SMD");
-    std::smatch m;
-    if (!std::regex_match(stem, m, re)) return std::nullopt;
+    auto all_of = [](std::string_view v, int (*pred)(int)) {
+        return !v.empty() && std::all_of(v.begin(), v.end(), [pred](char c) { return pred(static_cast<unsigned char>(c)) != 0; });
+    };
+    std::string_view s(stem);
+    if (!s.ends_with("-SMD")) return std::nullopt;
+    s.remove_suffix(4);
+    const auto date_sep = s.rfind('_');
+    if (date_sep == std::string_view::npos) return std::nullopt;
+    const std::string_view date = s.substr(date_sep + 1);
+    const auto take_sep = s.rfind('_', date_sep == 0 ? 0 : date_sep - 1);
+    const auto composer_sep = s.find('_');
+    if (take_sep == std::string_view::npos || composer_sep >= take_sep) return std::nullopt;
+    const std::string_view take = s.substr(take_sep + 1, date_sep - take_sep - 1);
+    const std::string_view composer = s.substr(0, composer_sep);
+    const std::string_view work = s.substr(composer_sep + 1, take_sep - composer_sep - 1);
+    if (date.size() != 8 || !all_of(date, ::isdigit) || !all_of(take, ::isdigit) || !all_of(composer, ::isalpha) || work.empty())
+        return std::nullopt;
     MetadataTable::Row r;
     r.track_id = stem;
     r.recording_id = stem;
-    r.work_id = m[1].str() + "_" + m[2].str();
-    r.extra = {{"composer", m[1].str()}, {"work", m[2].str()}, {"take", m[3].str()}, {"recording_date", m[4].str()}};
+    r.work_id = std::string(composer) + "_" + std::string(work);
+    r.extra = {{"composer", std::string(composer)}, {"work", std::string(work)}, {"take", std::string(take)}, {"recording_date", std::string(date)}};
     return r;
 }
 
