@@ -1,0 +1,93 @@
+// mess/dsp.hpp — spectral analysis and descriptors, defined as librosa documents its defaults.
+//
+//   mess::dsp::StftParams p;                                  // n_fft 2048, hop 512, centred
+//   mess::dsp::Matrix S = mess::dsp::power_spectrogram(y, p); // [frames, 1 + n_fft/2], |X|²
+//   mess::dsp::Matrix M = mess::dsp::mfcc(y, 22050, 20, p, {});   // [frames, 20]
+//   std::vector<float> onset = mess::dsp::onset_strength(y, 22050, p, {});  // [frames]
+//
+// Conventions: every matrix is time-major, [frames, features] (librosa returns the transpose). Frames are
+// centred: the signal is zero-padded by n_fft/2 on both sides and frame t starts at t·hop in the padded
+// signal, so frames = 1 + len/hop (integer division). Window: periodic Hann. Frequencies in Hz.
+// Definitions (golden values: tests/fixtures/dsp/, made by an independent NumPy implementation):
+// - mel: Slaney mel scale (linear below 1 kHz, log above) or HTK (2595·log10(1 + f/700)); triangular
+//   filters between mel-spaced edges; Slaney area normalisation 2/(f[i+2] − f[i]).
+// - power_to_db: 10·log10(max(amin, S)) − 10·log10(max(amin, ref)), floored at max − top_db.
+// - mfcc: DCT-II (orthonormal) of power_to_db(mel power spectrogram).
+// - chroma: librosa's chroma filterbank (Gaussian bumps per pitch class, L2-normalised per frequency,
+//   weighted by a Gaussian over octaves centred on octave 5, width 2; starting at C), tuning 0 (librosa
+//   estimates tuning by default: a documented deviation), applied to the power spectrogram, each frame
+//   scaled to max 1 (frames of silence stay 0).
+// - rms: sqrt(mean(x²)) over centred frames (zero padding).
+// - zero_crossing_rate: fraction of sign changes inside each centred frame (edge padding, |x| ≤ 1e-10
+//   counts as 0, 0 counts as positive, the first sample of a frame never counts).
+// - spectral centroid/bandwidth (p = 2)/rolloff (85 %) on the magnitude spectrum normalised to sum 1
+//   per frame (silent frames: centroid 0, bandwidth 0, rolloff 0 Hz); flatness = geometric / arithmetic mean
+//   of max(1e-10, power).
+// - onset_strength: mean over mel bands of max(0, Δ power_to_db(mel)) with lag 1, delayed by
+//   1 + n_fft/(2·hop) frames (zeros in front) to line up with the centred frames.
+// Errors: Error(usage) for invalid parameters (validated when used); Error(input) for NaN/Inf samples
+// (naming the first one); empty input gives empty output.
+// Thread safety: all functions are reentrant.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "mess/util.hpp"
+
+namespace mess::dsp {
+
+// A dense row-major matrix of float.
+struct Matrix {
+    std::int64_t rows = 0, cols = 0;
+    std::vector<float> values;
+    float& at(std::int64_t r, std::int64_t c) { return values[static_cast<std::size_t>(r * cols + c)]; }
+    float at(std::int64_t r, std::int64_t c) const { return values[static_cast<std::size_t>(r * cols + c)]; }
+};
+
+struct StftParams {
+    int n_fft = 2048;  // samples, even, ≥ 4
+    int hop = 512;     // samples, ≥ 1
+    void validate() const;
+    std::int64_t frames(std::int64_t samples) const { return samples > 0 ? 1 + samples / hop : 0; }
+};
+
+struct MelParams {
+    int n_mels = 128;
+    double fmin = 0.0;   // Hz
+    double fmax = 0.0;   // Hz; 0 = sample_rate / 2
+    bool htk = false;    // HTK mel scale instead of Slaney
+    void validate(double sample_rate) const;
+};
+
+// Error(input) naming the first non-finite sample, if any.
+void require_finite(std::span<const float> y);
+
+// Centre frequency of each STFT bin: k · sr / n_fft for k = 0 .. n_fft/2.
+std::vector<double> fft_frequencies(double sample_rate, int n_fft);
+
+// |STFT|^power, [frames, 1 + n_fft/2].
+Matrix power_spectrogram(std::span<const float> y, const StftParams& params, double power = 2.0);
+
+Matrix mel_filterbank(double sample_rate, int n_fft, const MelParams& params);    // [n_mels, 1 + n_fft/2]
+Matrix mel_spectrogram(std::span<const float> y, double sample_rate, const StftParams& stft, const MelParams& mel);  // power
+void power_to_db(Matrix& s, double ref = 1.0, double amin = 1e-10, double top_db = 80.0);  // in place
+Matrix mfcc(std::span<const float> y, double sample_rate, int n_mfcc, const StftParams& stft, const MelParams& mel);
+
+Matrix chroma_filterbank(double sample_rate, int n_fft, int n_chroma = 12, double tuning = 0.0);  // [n_chroma, bins]
+Matrix chroma_stft(std::span<const float> y, double sample_rate, const StftParams& stft);         // [frames, 12]
+
+std::vector<float> rms(std::span<const float> y, const StftParams& framing);
+std::vector<float> zero_crossing_rate(std::span<const float> y, const StftParams& framing);
+
+// Spectral shape per frame of a magnitude spectrogram [frames, bins] (e.g. power_spectrogram(y, p, 1.0)).
+std::vector<float> spectral_centroid(const Matrix& magnitude, double sample_rate, int n_fft);
+std::vector<float> spectral_bandwidth(const Matrix& magnitude, double sample_rate, int n_fft);
+std::vector<float> spectral_rolloff(const Matrix& magnitude, double sample_rate, int n_fft, double roll_percent = 0.85);
+// Of a power spectrogram.
+std::vector<float> spectral_flatness(const Matrix& power, double amin = 1e-10);
+
+std::vector<float> onset_strength(std::span<const float> y, double sample_rate, const StftParams& stft, const MelParams& mel);
+
+}  // namespace mess::dsp

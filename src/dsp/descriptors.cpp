@@ -1,0 +1,142 @@
+// Frame descriptors: RMS, zero-crossing rate, spectral shape, onset strength.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "mess/dsp.hpp"
+
+namespace mess::dsp {
+
+std::vector<float> rms(std::span<const float> y, const StftParams& p) {
+    p.validate();
+    require_finite(y);
+    const std::int64_t n = static_cast<std::int64_t>(y.size()), pad = p.n_fft / 2;
+    std::vector<float> out(static_cast<std::size_t>(p.frames(n)));
+    for (std::size_t t = 0; t < out.size(); ++t) {
+        double acc = 0.0;
+        for (std::int64_t i = 0; i < p.n_fft; ++i) {
+            const std::int64_t src = static_cast<std::int64_t>(t) * p.hop + i - pad;
+            if (src >= 0 && src < n) acc += static_cast<double>(y[static_cast<std::size_t>(src)]) * y[static_cast<std::size_t>(src)];
+        }
+        out[t] = static_cast<float>(std::sqrt(acc / p.n_fft));
+    }
+    return out;
+}
+
+std::vector<float> zero_crossing_rate(std::span<const float> y, const StftParams& p) {
+    p.validate();
+    require_finite(y);
+    const std::int64_t n = static_cast<std::int64_t>(y.size()), pad = p.n_fft / 2;
+    std::vector<float> out(static_cast<std::size_t>(p.frames(n)));
+    auto negative = [&](std::int64_t src) {  // edge padding; |x| ≤ 1e-10 is zero, zero is positive
+        const float v = y[static_cast<std::size_t>(std::clamp<std::int64_t>(src, 0, n - 1))];
+        return std::fabs(v) > 1e-10f && v < 0.0f;
+    };
+    for (std::size_t t = 0; t < out.size(); ++t) {
+        std::int64_t crossings = 0;
+        const std::int64_t start = static_cast<std::int64_t>(t) * p.hop - pad;
+        bool prev = negative(start);
+        for (std::int64_t i = 1; i < p.n_fft; ++i) {
+            const bool cur = negative(start + i);
+            crossings += cur != prev ? 1 : 0;
+            prev = cur;
+        }
+        out[t] = static_cast<float>(static_cast<double>(crossings) / p.n_fft);
+    }
+    return out;
+}
+
+namespace {
+
+// Each frame's magnitudes normalised to sum 1 (silent frames left as they are: all zero).
+std::vector<double> frame_distribution(const Matrix& m, std::int64_t t) {
+    std::vector<double> p(static_cast<std::size_t>(m.cols));
+    double total = 0.0;
+    for (std::int64_t k = 0; k < m.cols; ++k) total += (p[static_cast<std::size_t>(k)] = m.at(t, k));
+    if (total > std::numeric_limits<float>::min())
+        for (auto& v : p) v /= total;
+    return p;
+}
+
+void check_bins(const Matrix& m, int n_fft) {
+    if (m.cols != n_fft / 2 + 1) throw_usage("spectrogram has {} bins, expected 1 + n_fft/2 = {}", m.cols, n_fft / 2 + 1);
+}
+
+}  // namespace
+
+std::vector<float> spectral_centroid(const Matrix& mag, double sr, int n_fft) {
+    check_bins(mag, n_fft);
+    const auto f = fft_frequencies(sr, n_fft);
+    std::vector<float> out(static_cast<std::size_t>(mag.rows));
+    for (std::int64_t t = 0; t < mag.rows; ++t) {
+        auto p = frame_distribution(mag, t);
+        double c = 0.0;
+        for (std::size_t k = 0; k < p.size(); ++k) c += p[k] * f[k];
+        out[static_cast<std::size_t>(t)] = static_cast<float>(c);
+    }
+    return out;
+}
+
+std::vector<float> spectral_bandwidth(const Matrix& mag, double sr, int n_fft) {
+    check_bins(mag, n_fft);
+    const auto f = fft_frequencies(sr, n_fft);
+    std::vector<float> out(static_cast<std::size_t>(mag.rows));
+    for (std::int64_t t = 0; t < mag.rows; ++t) {
+        auto p = frame_distribution(mag, t);
+        double c = 0.0, v = 0.0;
+        for (std::size_t k = 0; k < p.size(); ++k) c += p[k] * f[k];
+        for (std::size_t k = 0; k < p.size(); ++k) v += p[k] * (f[k] - c) * (f[k] - c);
+        out[static_cast<std::size_t>(t)] = static_cast<float>(std::sqrt(v));
+    }
+    return out;
+}
+
+std::vector<float> spectral_rolloff(const Matrix& mag, double sr, int n_fft, double roll_percent) {
+    check_bins(mag, n_fft);
+    if (!(roll_percent > 0 && roll_percent < 1)) throw_usage("roll_percent must be in (0, 1) (got {})", roll_percent);
+    const auto f = fft_frequencies(sr, n_fft);
+    std::vector<float> out(static_cast<std::size_t>(mag.rows));
+    for (std::int64_t t = 0; t < mag.rows; ++t) {
+        double total = 0.0;
+        for (std::int64_t k = 0; k < mag.cols; ++k) total += mag.at(t, k);
+        double cum = 0.0;
+        std::size_t k = 0;
+        for (; k < f.size(); ++k) {
+            cum += mag.at(t, static_cast<std::int64_t>(k));
+            if (cum >= roll_percent * total) break;
+        }
+        out[static_cast<std::size_t>(t)] = static_cast<float>(f[std::min(k, f.size() - 1)]);
+    }
+    return out;
+}
+
+std::vector<float> spectral_flatness(const Matrix& power, double amin) {
+    if (!(amin > 0)) throw_usage("amin must be positive (got {})", amin);
+    std::vector<float> out(static_cast<std::size_t>(power.rows));
+    for (std::int64_t t = 0; t < power.rows; ++t) {
+        double log_sum = 0.0, sum = 0.0;
+        for (std::int64_t k = 0; k < power.cols; ++k) {
+            const double v = std::max(amin, static_cast<double>(power.at(t, k)));
+            log_sum += std::log(v);
+            sum += v;
+        }
+        out[static_cast<std::size_t>(t)] = static_cast<float>(std::exp(log_sum / static_cast<double>(power.cols)) / (sum / static_cast<double>(power.cols)));
+    }
+    return out;
+}
+
+std::vector<float> onset_strength(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
+    Matrix db = mel_spectrogram(y, sr, stft, mel);
+    power_to_db(db);
+    std::vector<float> out(static_cast<std::size_t>(db.rows), 0.0f);
+    const std::int64_t delay = 1 + stft.n_fft / (2 * stft.hop);  // lag 1 + centring
+    for (std::int64_t t = 1; t < db.rows; ++t) {
+        double acc = 0.0;
+        for (std::int64_t m = 0; m < db.cols; ++m) acc += std::max(0.0f, db.at(t, m) - db.at(t - 1, m));
+        const std::int64_t dst = t - 1 + delay;
+        if (dst < db.rows) out[static_cast<std::size_t>(dst)] = static_cast<float>(acc / static_cast<double>(db.cols));
+    }
+    return out;
+}
+
+}  // namespace mess::dsp

@@ -1,0 +1,188 @@
+// STFT, mel, MFCC, chroma.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <numbers>
+
+#include <kissfft/kiss_fftr.h>
+
+#include "mess/dsp.hpp"
+
+namespace mess::dsp {
+
+void StftParams::validate() const {
+    if (n_fft < 4 || n_fft % 2 != 0) throw_usage("n_fft must be even and ≥ 4 (got {})", n_fft);
+    if (hop < 1) throw_usage("hop must be ≥ 1 sample (got {})", hop);
+}
+
+void MelParams::validate(double sr) const {
+    const double top = fmax > 0 ? fmax : sr / 2;
+    if (n_mels < 1) throw_usage("n_mels must be ≥ 1 (got {})", n_mels);
+    if (fmin < 0 || top <= fmin || top > sr / 2 + 1e-9)
+        throw_usage("mel range must satisfy 0 ≤ fmin < fmax ≤ sr/2 (got {} .. {} Hz at {} Hz)", fmin, top, sr);
+}
+
+void require_finite(std::span<const float> y) {
+    for (std::size_t i = 0; i < y.size(); ++i)
+        if (!std::isfinite(y[i])) throw_input("non-finite sample ({}) at index {}", y[i], i);
+}
+
+std::vector<double> fft_frequencies(double sr, int n_fft) {
+    std::vector<double> f(static_cast<std::size_t>(n_fft / 2 + 1));
+    for (std::size_t k = 0; k < f.size(); ++k) f[k] = static_cast<double>(k) * sr / n_fft;
+    return f;
+}
+
+Matrix power_spectrogram(std::span<const float> y, const StftParams& p, double power) {
+    p.validate();
+    require_finite(y);
+    if (!(power > 0)) throw_usage("spectrogram power must be positive (got {})", power);
+    const std::int64_t n = static_cast<std::int64_t>(y.size()), bins = p.n_fft / 2 + 1, pad = p.n_fft / 2;
+    Matrix out{p.frames(n), bins, {}};
+    out.values.resize(static_cast<std::size_t>(out.rows * bins));
+    std::unique_ptr<std::remove_pointer_t<kiss_fftr_cfg>, decltype(&kiss_fftr_free)> cfg(
+        kiss_fftr_alloc(p.n_fft, 0, nullptr, nullptr), &kiss_fftr_free);
+    if (!cfg) throw_internal("kiss_fftr_alloc failed for n_fft {}", p.n_fft);
+    std::vector<float> window(static_cast<std::size_t>(p.n_fft)), frame(window.size());
+    for (int i = 0; i < p.n_fft; ++i)
+        window[static_cast<std::size_t>(i)] = static_cast<float>(0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * i / p.n_fft));
+    std::vector<kiss_fft_cpx> spec(static_cast<std::size_t>(bins));
+    for (std::int64_t t = 0; t < out.rows; ++t) {
+        for (std::int64_t i = 0; i < p.n_fft; ++i) {  // centred: sample index in the zero-padded signal
+            const std::int64_t src = t * p.hop + i - pad;
+            frame[static_cast<std::size_t>(i)] = src >= 0 && src < n ? y[static_cast<std::size_t>(src)] * window[static_cast<std::size_t>(i)] : 0.0f;
+        }
+        kiss_fftr(cfg.get(), frame.data(), spec.data());
+        for (std::int64_t k = 0; k < bins; ++k) {
+            const double re = spec[static_cast<std::size_t>(k)].r, im = spec[static_cast<std::size_t>(k)].i;
+            const double mag2 = re * re + im * im;
+            out.at(t, k) = static_cast<float>(power == 2.0 ? mag2 : std::pow(mag2, power / 2.0));
+        }
+    }
+    return out;
+}
+
+namespace {
+
+double hz_to_mel(double f, bool htk) {
+    if (htk) return 2595.0 * std::log10(1.0 + f / 700.0);
+    const double f_sp = 200.0 / 3, min_log_hz = 1000.0, logstep = std::log(6.4) / 27.0;
+    return f >= min_log_hz ? min_log_hz / f_sp + std::log(f / min_log_hz) / logstep : f / f_sp;
+}
+
+double mel_to_hz(double m, bool htk) {
+    if (htk) return 700.0 * (std::pow(10.0, m / 2595.0) - 1.0);
+    const double f_sp = 200.0 / 3, min_log_hz = 1000.0, min_log_mel = min_log_hz / f_sp, logstep = std::log(6.4) / 27.0;
+    return m >= min_log_mel ? min_log_hz * std::exp(logstep * (m - min_log_mel)) : f_sp * m;
+}
+
+// y[frames, rows of fb] = x[frames, bins] · fbᵀ, accumulated in double.
+Matrix apply_filterbank(const Matrix& x, const Matrix& fb) {
+    Matrix out{x.rows, fb.rows, std::vector<float>(static_cast<std::size_t>(x.rows * fb.rows))};
+    for (std::int64_t t = 0; t < x.rows; ++t)
+        for (std::int64_t m = 0; m < fb.rows; ++m) {
+            double acc = 0.0;
+            for (std::int64_t k = 0; k < x.cols; ++k) acc += static_cast<double>(fb.at(m, k)) * x.at(t, k);
+            out.at(t, m) = static_cast<float>(acc);
+        }
+    return out;
+}
+
+}  // namespace
+
+Matrix mel_filterbank(double sr, int n_fft, const MelParams& p) {
+    p.validate(sr);
+    const double fmax = p.fmax > 0 ? p.fmax : sr / 2;
+    const auto freqs = fft_frequencies(sr, n_fft);
+    const double lo = hz_to_mel(p.fmin, p.htk), hi = hz_to_mel(fmax, p.htk);
+    std::vector<double> edges(static_cast<std::size_t>(p.n_mels + 2));
+    for (std::size_t i = 0; i < edges.size(); ++i)
+        edges[i] = mel_to_hz(lo + (hi - lo) * static_cast<double>(i) / static_cast<double>(edges.size() - 1), p.htk);
+    Matrix fb{p.n_mels, static_cast<std::int64_t>(freqs.size()), std::vector<float>(static_cast<std::size_t>(p.n_mels) * freqs.size())};
+    for (int m = 0; m < p.n_mels; ++m) {
+        const auto i = static_cast<std::size_t>(m);
+        const double enorm = 2.0 / (edges[i + 2] - edges[i]);  // Slaney: constant area per filter
+        for (std::size_t k = 0; k < freqs.size(); ++k) {
+            const double lower = (freqs[k] - edges[i]) / (edges[i + 1] - edges[i]);
+            const double upper = (edges[i + 2] - freqs[k]) / (edges[i + 2] - edges[i + 1]);
+            fb.at(m, static_cast<std::int64_t>(k)) = static_cast<float>(std::max(0.0, std::min(lower, upper)) * enorm);
+        }
+    }
+    return fb;
+}
+
+Matrix mel_spectrogram(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
+    return apply_filterbank(power_spectrogram(y, stft), mel_filterbank(sr, stft.n_fft, mel));
+}
+
+void power_to_db(Matrix& s, double ref, double amin, double top_db) {
+    if (!(amin > 0)) throw_usage("amin must be positive (got {})", amin);
+    if (!(top_db >= 0)) throw_usage("top_db must be ≥ 0 (got {})", top_db);
+    const double offset = 10.0 * std::log10(std::max(amin, ref));
+    double peak = -1e300;
+    for (auto& v : s.values) {
+        v = static_cast<float>(10.0 * std::log10(std::max(amin, static_cast<double>(v))) - offset);
+        peak = std::max(peak, static_cast<double>(v));
+    }
+    const auto floor = static_cast<float>(peak - top_db);
+    for (auto& v : s.values) v = std::max(v, floor);
+}
+
+Matrix mfcc(std::span<const float> y, double sr, int n_mfcc, const StftParams& stft, const MelParams& mel) {
+    if (n_mfcc < 1 || n_mfcc > mel.n_mels) throw_usage("n_mfcc must be in [1, n_mels] (got {})", n_mfcc);
+    Matrix db = mel_spectrogram(y, sr, stft, mel);
+    power_to_db(db);
+    const std::int64_t N = db.cols;
+    Matrix basis{n_mfcc, N, std::vector<float>(static_cast<std::size_t>(n_mfcc * N))};  // DCT-II, orthonormal
+    for (std::int64_t k = 0; k < n_mfcc; ++k)
+        for (std::int64_t n = 0; n < N; ++n)
+            basis.at(k, n) = static_cast<float>(std::cos(std::numbers::pi * static_cast<double>(k * (2 * n + 1)) / (2.0 * static_cast<double>(N))) *
+                                                std::sqrt((k == 0 ? 1.0 : 2.0) / static_cast<double>(N)));
+    return apply_filterbank(db, basis);
+}
+
+Matrix chroma_filterbank(double sr, int n_fft, int n_chroma, double tuning) {
+    if (n_chroma < 1) throw_usage("n_chroma must be ≥ 1 (got {})", n_chroma);
+    const double nc = n_chroma, a440 = 440.0 * std::pow(2.0, tuning / nc), ctroct = 5.0, octwidth = 2.0;
+    // Fractional pitch-class bin of every FFT frequency (bin 0 extrapolated 1.5 octaves below bin 1).
+    std::vector<double> frq(static_cast<std::size_t>(n_fft));
+    for (int k = 1; k < n_fft; ++k) frq[static_cast<std::size_t>(k)] = nc * std::log2(k * sr / n_fft / (a440 / 16.0));
+    frq[0] = frq[1] - 1.5 * nc;
+    std::vector<double> width(frq.size(), 1.0);
+    for (std::size_t k = 0; k + 1 < frq.size(); ++k) width[k] = std::max(frq[k + 1] - frq[k], 1.0);
+    const double half = std::round(nc / 2);
+    const int bins = n_fft / 2 + 1;
+    Matrix fb{n_chroma, bins, std::vector<float>(static_cast<std::size_t>(n_chroma * bins))};
+    for (int k = 0; k < bins; ++k) {
+        const auto kk = static_cast<std::size_t>(k);
+        std::vector<double> w(static_cast<std::size_t>(n_chroma));
+        double l2 = 0.0;
+        for (int c = 0; c < n_chroma; ++c) {
+            double d = std::fmod(frq[kk] - c + half + 10 * nc, nc);
+            if (d < 0) d += nc;
+            d -= half;
+            w[static_cast<std::size_t>(c)] = std::exp(-0.5 * std::pow(2.0 * d / width[kk], 2.0));
+            l2 += w[static_cast<std::size_t>(c)] * w[static_cast<std::size_t>(c)];
+        }
+        const double octave_weight = std::exp(-0.5 * std::pow((frq[kk] / nc - ctroct) / octwidth, 2.0));
+        for (int c = 0; c < n_chroma; ++c) {
+            const int row = ((c - 3 * (n_chroma / 12)) % n_chroma + n_chroma) % n_chroma;  // roll so row 0 is C
+            fb.at(row, k) = static_cast<float>(w[static_cast<std::size_t>(c)] / std::sqrt(l2) * octave_weight);
+        }
+    }
+    return fb;
+}
+
+Matrix chroma_stft(std::span<const float> y, double sr, const StftParams& stft) {
+    Matrix c = apply_filterbank(power_spectrogram(y, stft), chroma_filterbank(sr, stft.n_fft));
+    for (std::int64_t t = 0; t < c.rows; ++t) {
+        float peak = 0.0f;
+        for (std::int64_t k = 0; k < c.cols; ++k) peak = std::max(peak, std::fabs(c.at(t, k)));
+        if (peak > std::numeric_limits<float>::min())
+            for (std::int64_t k = 0; k < c.cols; ++k) c.at(t, k) /= peak;
+    }
+    return c;
+}
+
+}  // namespace mess::dsp

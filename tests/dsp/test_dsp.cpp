@@ -1,0 +1,174 @@
+// DSP against golden values from an independent NumPy implementation (tests/fixtures/dsp/README.md),
+// plus synthesized signals with known answers, degenerate input and a real recording.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <gtest/gtest.h>
+
+#include "mess/audio.hpp"
+#include "mess/dsp.hpp"
+#include "mess/npy.hpp"
+#include "support/support.hpp"
+
+using namespace mess;
+using namespace mess::dsp;
+
+namespace {
+
+const NpzMembers& golden() {
+    static const NpzMembers g = read_npz(std::filesystem::path(MESS_FIXTURES_DIR) / "dsp" / "reference.npz");
+    return g;
+}
+std::vector<float> ref(const std::string& name) { return golden().at(name).to_float32(); }
+std::vector<float> signal() { return ref("y"); }
+constexpr double kSr = 22050;
+
+// max |a - b| relative to max |b|.
+double rel_err(std::span<const float> a, std::span<const float> b) {
+    EXPECT_EQ(a.size(), b.size());
+    double worst = 0, scale = 0;
+    for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+        worst = std::max(worst, std::fabs(static_cast<double>(a[i]) - b[i]));
+        scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
+    }
+    return scale > 0 ? worst / scale : worst;
+}
+
+}  // namespace
+
+TEST(DspGolden, SpectrogramsAndFilterbanks) {
+    const auto y = signal();
+    StftParams p;
+    Matrix s = power_spectrogram(y, p);
+    EXPECT_EQ(s.rows, 130);  // 1 + 66150 / 512
+    EXPECT_EQ(s.cols, 1025);
+    EXPECT_LT(rel_err(s.values, ref("power")), 1e-5);
+    EXPECT_LT(rel_err(mel_filterbank(kSr, 2048, {}).values, ref("mel_fb")), 1e-5);
+    EXPECT_LT(rel_err(chroma_filterbank(kSr, 2048).values, ref("chroma_fb")), 1e-5);
+    EXPECT_LT(rel_err(mel_spectrogram(y, kSr, p, {}).values, ref("mel")), 1e-5);
+    MelParams htk;
+    htk.htk = true;
+    htk.fmin = 30;
+    htk.fmax = 8000;
+    EXPECT_LT(rel_err(mel_spectrogram(y, kSr, p, htk).values, ref("mel_htk")), 1e-5);
+}
+
+TEST(DspGolden, MfccChromaAndDescriptors) {
+    const auto y = signal();
+    StftParams p;
+    EXPECT_LT(rel_err(mfcc(y, kSr, 20, p, {}).values, ref("mfcc")), 1e-4);
+    EXPECT_LT(rel_err(chroma_stft(y, kSr, p).values, ref("chroma")), 1e-4);
+    EXPECT_LT(rel_err(rms(y, p), ref("rms")), 1e-5);
+    EXPECT_LT(rel_err(zero_crossing_rate(y, p), ref("zcr")), 1e-6);
+    Matrix mag = power_spectrogram(y, p, 1.0);
+    EXPECT_LT(rel_err(spectral_centroid(mag, kSr, 2048), ref("centroid")), 1e-5);
+    EXPECT_LT(rel_err(spectral_bandwidth(mag, kSr, 2048), ref("bandwidth")), 1e-5);
+    auto roll = spectral_rolloff(mag, kSr, 2048);
+    auto roll_ref = ref("rolloff");
+    for (std::size_t t = 0; t < roll.size(); ++t) EXPECT_NEAR(roll[t], roll_ref[t], kSr / 2048 + 1e-3) << t;  // within a bin
+    EXPECT_LT(rel_err(spectral_flatness(power_spectrogram(y, p)), ref("flatness")), 1e-3);
+    EXPECT_LT(rel_err(onset_strength(y, kSr, p, {}), ref("onset")), 1e-4);
+}
+
+TEST(DspKnown, ToneCentroidChordChromaAndClickOnset) {
+    StftParams p;
+    auto tone = test::tone(1000.0, 1.0, 22050);
+    auto c = spectral_centroid(power_spectrogram(tone, p, 1.0), kSr, 2048);
+    EXPECT_NEAR(c[c.size() / 2], 1000.0, 15.0);
+    // A major: A, C#, E are the three strongest pitch classes.
+    auto chord = test::chord({220.0, 277.18, 329.63}, 1.0, 22050);
+    Matrix ch = chroma_stft(chord, kSr, p);
+    std::vector<std::pair<float, int>> classes;
+    for (int k = 0; k < 12; ++k) classes.emplace_back(ch.at(ch.rows / 2, k), k);
+    std::sort(classes.rbegin(), classes.rend());
+    std::vector<int> top = {classes[0].second, classes[1].second, classes[2].second};
+    std::sort(top.begin(), top.end());
+    EXPECT_EQ(top, (std::vector<int>{1, 4, 9}));  // C#, E, A (C = 0)
+    // Clicks every 0.5 s: onset strength peaks near each.
+    std::vector<float> clicks(static_cast<std::size_t>(3 * 22050), 0.0f);
+    for (int i = 1; i < 6; ++i) clicks[static_cast<std::size_t>(i * 11025)] = 1.0f;
+    auto env = onset_strength(clicks, kSr, p, {});
+    for (int i = 1; i < 6; ++i) {
+        const auto frame = static_cast<std::size_t>(std::lround(i * 11025.0 / 512));
+        const float local = *std::max_element(env.begin() + static_cast<std::ptrdiff_t>(frame) - 2, env.begin() + static_cast<std::ptrdiff_t>(frame) + 3);
+        EXPECT_GT(local, 0.5f * *std::max_element(env.begin(), env.end())) << "click " << i;
+    }
+}
+
+TEST(DspDegenerate, SilenceShortEmptyAndNonFinite) {
+    StftParams p;
+    auto silence = test::silence(1.0, 22050);
+    Matrix ch = chroma_stft(silence, kSr, p);
+    EXPECT_TRUE(std::all_of(ch.values.begin(), ch.values.end(), [](float v) { return v == 0.0f; }));
+    auto cen = spectral_centroid(power_spectrogram(silence, p, 1.0), kSr, 2048);
+    EXPECT_TRUE(std::all_of(cen.begin(), cen.end(), [](float v) { return v == 0.0f; }));
+    auto flat = spectral_flatness(power_spectrogram(silence, p));
+    EXPECT_FLOAT_EQ(flat[0], 1.0f);  // every bin at amin
+    auto env = onset_strength(silence, kSr, p, {});
+    EXPECT_TRUE(std::all_of(env.begin(), env.end(), [](float v) { return v == 0.0f; }));
+    EXPECT_FLOAT_EQ(rms(silence, p)[3], 0.0f);
+    EXPECT_FLOAT_EQ(zero_crossing_rate(silence, p)[3], 0.0f);
+    Matrix m = mfcc(silence, kSr, 20, p, {});
+    for (float v : m.values) ASSERT_TRUE(std::isfinite(v));
+
+    auto dc = std::vector<float>(22050, 0.5f);
+    EXPECT_NEAR(rms(dc, p)[10], 0.5f, 1e-6f);
+    EXPECT_FLOAT_EQ(zero_crossing_rate(dc, p)[10], 0.0f);
+    auto clipped = test::tone(440.0, 1.0, 22050, 3.0f);
+    for (auto& v : clipped) v = std::clamp(v, -1.0f, 1.0f);
+    for (float v : mfcc(clipped, kSr, 20, p, {}).values) ASSERT_TRUE(std::isfinite(v));
+
+    auto half_second = test::noise(0.5, 22050, 3);
+    EXPECT_EQ(power_spectrogram(half_second, p).rows, 1 + 11025 / 512);
+    EXPECT_EQ(power_spectrogram({}, p).rows, 0);
+    EXPECT_TRUE(onset_strength({}, kSr, p, {}).empty());
+
+    auto nan = test::tone(440.0, 0.5, 22050);
+    nan[100] = std::numeric_limits<float>::quiet_NaN();
+    EXPECT_THROW(power_spectrogram(nan, p), Error);
+    EXPECT_THROW(rms(nan, p), Error);
+}
+
+TEST(DspInvalid, ParametersAreCheckedWithClearErrors) {
+    auto y = test::tone(440.0, 0.5, 22050);
+    EXPECT_THROW(power_spectrogram(y, {2047, 512}), Error);
+    EXPECT_THROW(power_spectrogram(y, {2048, 0}), Error);
+    EXPECT_THROW(power_spectrogram(y, {}, 0.0), Error);
+    MelParams bad;
+    bad.fmin = 12000;  // above Nyquist at 22.05 kHz
+    EXPECT_THROW(mel_filterbank(kSr, 2048, bad), Error);
+    bad = {};
+    bad.n_mels = 0;
+    EXPECT_THROW(mel_filterbank(kSr, 2048, bad), Error);
+    EXPECT_THROW(mfcc(y, kSr, 0, {}, {}), Error);
+    EXPECT_THROW(spectral_rolloff(power_spectrogram(y, {}, 1.0), kSr, 2048, 1.5), Error);
+    EXPECT_THROW(spectral_centroid(power_spectrogram(y, {}, 1.0), kSr, 1024), Error);  // bins disagree
+}
+
+// The recording is an alarm: pairs of beeps from 0.30 s, repeating about every 1.02 s.
+TEST(DspRealAudio, AlarmBeepsAreFoundAndRepeatAboutEverySecond) {
+    Audio a = load_audio(test::kRealRecording, 22050);
+    StftParams p;
+    Matrix m = mfcc(a.samples, 22050, 20, p, {});
+    EXPECT_EQ(m.rows, p.frames(static_cast<std::int64_t>(a.samples.size())));
+    for (float v : m.values) ASSERT_TRUE(std::isfinite(v));
+    auto env = onset_strength(a.samples, 22050, p, {});
+    auto level = rms(a.samples, p);
+    const float top = *std::max_element(env.begin(), env.end());
+    const auto first = std::find_if(env.begin(), env.end(), [&](float v) { return v > 0.3f * top; }) - env.begin();
+    const double first_sec = static_cast<double>(first) * 512.0 / 22050;
+    EXPECT_NEAR(first_sec, 0.30, 0.05);
+    EXPECT_GT(level[static_cast<std::size_t>(first)], 10.0f * level[static_cast<std::size_t>(first - 3)]);  // silence → beep
+    // The onset envelope repeats with the beep pattern: its autocorrelation over 0.7–1.4 s peaks near 1.02 s.
+    double best = -1;
+    std::size_t best_lag = 0;
+    for (std::size_t lag = 30; lag <= 60; ++lag) {
+        double acc = 0;
+        for (std::size_t t = 0; t + lag < env.size(); ++t) acc += static_cast<double>(env[t]) * env[t + lag];
+        if (acc > best) best = acc, best_lag = lag;
+    }
+    EXPECT_NEAR(static_cast<double>(best_lag) * 512.0 / 22050, 1.02, 0.05);
+    auto c = chroma_stft(a.samples, 22050, p);
+    for (float v : c.values) ASSERT_TRUE(v >= 0.0f && v <= 1.0f);
+}
