@@ -90,4 +90,52 @@ std::vector<float> spectral_flatness(const Matrix& power, double amin = 1e-10);
 
 std::vector<float> onset_strength(std::span<const float> y, double sample_rate, const StftParams& stft, const MelParams& mel);
 
+// ---------------------------------------------------------------------------------------------
+// Filters (1-D), as SciPy defines them
+// ---------------------------------------------------------------------------------------------
+
+// Savitzky–Golay smoothing: least-squares polynomial of `order` over `window` samples (odd, > order,
+// ≤ x.size()); the first and last window/2 samples come from the polynomial fitted to the edge window
+// (scipy.signal.savgol_filter, mode "interp").
+std::vector<float> savgol_filter(std::span<const float> x, int window, int order);
+// Gaussian smoothing, sigma in samples, kernel radius round(4·sigma), edges repeat the end values
+// (scipy.ndimage.gaussian_filter1d, mode "nearest").
+std::vector<float> gaussian_filter(std::span<const float> x, double sigma);
+// Running median over `size` (odd) samples, edges repeat the end values (scipy.ndimage.median_filter, "nearest").
+std::vector<float> median_filter(std::span<const float> x, int size);
+
+// ---------------------------------------------------------------------------------------------
+// Rhythm
+// ---------------------------------------------------------------------------------------------
+
+// Autocorrelation tempogram of an onset envelope (librosa.feature.tempogram): for each frame, the
+// envelope around it (win_length frames, linear ramps to 0 beyond the ends) times a periodic Hann
+// window, autocorrelated for lags 0 .. win_length-1, scaled to max 1. [frames, win_length].
+Matrix tempogram(std::span<const float> onset_envelope, int win_length = 384);
+
+struct TempoParams {
+    double start_bpm = 120.0;  // centre of the log-normal prior
+    double std_bpm = 1.0;      // its width in octaves
+    double min_bpm = 30.0;     // lags outside [min_bpm, max_bpm] are excluded
+    double max_bpm = 320.0;
+    double ac_seconds = 8.0;   // autocorrelation window
+    void validate() const;
+};
+// Global tempo (BPM): mean tempogram over time, weighted by the log-normal prior
+// (argmax of log1p(1e6·tempogram) − ½((log2 bpm − log2 start)/std)²) as librosa does, then refined between
+// lags by a parabola through the peak and its neighbours (a deviation: librosa returns the integer lag's
+// BPM, which is 2–3 % coarse at 43 frames/s). Returns 0 when the envelope has no energy.
+double estimate_tempo(std::span<const float> onset_envelope, double sample_rate, int hop, const TempoParams& params = {});
+
+// ---------------------------------------------------------------------------------------------
+// Structure
+// ---------------------------------------------------------------------------------------------
+
+// Cosine self-similarity of feature rows ([frames, dims] → [frames, frames]); rows normalised by
+// max(‖row‖, 1e-10).
+Matrix cosine_self_similarity(const Matrix& features);
+// Foote novelty: a checkerboard kernel with offsets ±1..±half, weights sign(i)·sign(j)·exp(−(i²+j²)/half²),
+// slid along the diagonal; frames closer than `half` to either end are 0.
+std::vector<float> checkerboard_novelty(const Matrix& similarity, int half = 8);
+
 }  // namespace mess::dsp

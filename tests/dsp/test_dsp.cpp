@@ -172,3 +172,81 @@ TEST(DspRealAudio, AlarmBeepsAreFoundAndRepeatAboutEverySecond) {
     auto c = chroma_stft(a.samples, 22050, p);
     for (float v : c.values) ASSERT_TRUE(v >= 0.0f && v <= 1.0f);
 }
+
+namespace {
+const NpzMembers& filters_golden() {
+    static const NpzMembers g = read_npz(std::filesystem::path(MESS_FIXTURES_DIR) / "dsp" / "filters.npz");
+    return g;
+}
+std::vector<float> fref(const std::string& name) { return filters_golden().at(name).to_float32(); }
+
+// Clicks (short decaying noise bursts) at `bpm` for `seconds`, at 22,050 Hz.
+std::vector<float> click_track(double bpm, double seconds, std::uint32_t seed = 1) {
+    std::vector<float> y(static_cast<std::size_t>(seconds * 22050), 0.0f);
+    auto burst = test::noise(0.03, 22050, seed, 0.8f);
+    for (double t = 0.1; t < seconds - 0.05; t += 60.0 / bpm) {
+        const auto start = static_cast<std::size_t>(t * 22050);
+        for (std::size_t i = 0; i < burst.size() && start + i < y.size(); ++i)
+            y[start + i] += burst[i] * std::exp(-static_cast<float>(i) / 150.0f);
+    }
+    return y;
+}
+}  // namespace
+
+TEST(DspGolden, FiltersMatchScipy) {
+    const auto x = fref("x");
+    EXPECT_LT(rel_err(savgol_filter(x, 11, 3), fref("savgol_11_3")), 1e-5);
+    EXPECT_LT(rel_err(savgol_filter(x, 51, 2), fref("savgol_51_2")), 1e-5);
+    EXPECT_LT(rel_err(gaussian_filter(x, 3.0), fref("gauss_3")), 1e-6);
+    EXPECT_LT(rel_err(median_filter(x, 5), fref("median_5")), 1e-7);
+}
+
+TEST(DspGolden, TempogramAndNovelty) {
+    EXPECT_LT(rel_err(tempogram(ref("onset")).values, fref("tempogram")), 1e-4);
+    Matrix m = mfcc(signal(), kSr, 20, {}, {});
+    Matrix s = cosine_self_similarity(m);
+    EXPECT_LT(rel_err(s.values, fref("ssm")), 1e-4);
+    EXPECT_LT(rel_err(checkerboard_novelty(s), fref("novelty")), 1e-3);
+}
+
+TEST(DspKnown, TempoOfClickTracksWithinTwoPercent) {
+    StftParams p;
+    for (double bpm : {72.0, 90.0, 120.0, 140.0, 174.0}) {
+        auto y = click_track(bpm, 20.0, static_cast<std::uint32_t>(bpm));
+        double est = estimate_tempo(onset_strength(y, kSr, p, {}), kSr, p.hop);
+        EXPECT_NEAR(est, bpm, 0.02 * bpm) << bpm;
+    }
+    // A rhythm that is not a plain metronome: long-short-short pattern at 100 BPM (beats carry accents).
+    std::vector<float> y = click_track(100.0, 20.0, 5);
+    auto off = click_track(200.0, 20.0, 6);
+    for (std::size_t i = 0; i < y.size(); ++i) y[i] += 0.3f * off[i];
+    double est = estimate_tempo(onset_strength(y, kSr, p, {}), kSr, p.hop);
+    EXPECT_TRUE(std::fabs(est - 100.0) < 2.0 || std::fabs(est - 200.0) < 4.0) << est;  // the beat or its double
+}
+
+TEST(DspDegenerate, FiltersTempoAndNoveltyEdgeCases) {
+    std::vector<float> flat(100, 2.0f);
+    for (float v : savgol_filter(flat, 11, 3)) EXPECT_NEAR(v, 2.0f, 1e-5f);
+    for (float v : gaussian_filter(flat, 2.0)) EXPECT_NEAR(v, 2.0f, 1e-6f);
+    EXPECT_DOUBLE_EQ(estimate_tempo(std::vector<float>(500, 0.0f), kSr, 512), 0.0);  // silence: no tempo
+    EXPECT_DOUBLE_EQ(estimate_tempo({}, kSr, 512), 0.0);
+    Matrix tiny{5, 3, std::vector<float>(15, 1.0f)};
+    auto nov = checkerboard_novelty(cosine_self_similarity(tiny));  // shorter than the kernel: all zero
+    EXPECT_TRUE(std::all_of(nov.begin(), nov.end(), [](float v) { return v == 0.0f; }));
+    Matrix zeros{20, 4, std::vector<float>(80, 0.0f)};
+    for (float v : cosine_self_similarity(zeros).values) EXPECT_EQ(v, 0.0f);  // no NaN for zero rows
+}
+
+TEST(DspInvalid, FilterAndRhythmParameters) {
+    std::vector<float> x(20, 1.0f);
+    EXPECT_THROW(savgol_filter(x, 10, 3), Error);   // even window
+    EXPECT_THROW(savgol_filter(x, 5, 5), Error);    // order ≥ window
+    EXPECT_THROW(savgol_filter(x, 51, 3), Error);   // longer than the signal
+    EXPECT_THROW(gaussian_filter(x, 0.0), Error);
+    EXPECT_THROW(median_filter(x, 4), Error);
+    EXPECT_THROW(tempogram(x, 1), Error);
+    TempoParams bad;
+    bad.max_bpm = 10;
+    EXPECT_THROW(estimate_tempo(x, kSr, 512, bad), Error);
+    EXPECT_THROW(checkerboard_novelty(Matrix{2, 3, std::vector<float>(6)}), Error);
+}
