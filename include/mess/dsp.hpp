@@ -127,9 +127,29 @@ struct TempoParams {
 // BPM, which is 2–3 % coarse at 43 frames/s). Returns 0 when the envelope has no energy.
 double estimate_tempo(std::span<const float> onset_envelope, double sample_rate, int hop, const TempoParams& params = {});
 
+// Onset frames picked from an onset envelope as librosa.onset.onset_detect does by default: the envelope
+// is scaled to [0, 1]; frame n is an onset when it is the maximum of [n − pre_max, n + post_max], at least
+// delta above the mean of [n − pre_avg, n + post_avg] (windows clipped at the ends), and more than `wait`
+// frames after the previous onset. Windows in frames from seconds: pre_max 0.03 s, post_max 0 s (+1),
+// pre_avg 0.1 s, post_avg 0.1 s (+1), wait 0.03 s (each floor(seconds·sr/hop)); delta 0.07.
+std::vector<std::int64_t> onset_detect(std::span<const float> onset_envelope, double sample_rate, int hop);
+
 // ---------------------------------------------------------------------------------------------
 // Structure
 // ---------------------------------------------------------------------------------------------
+
+// Pitch-class profile from a semitone filterbank: 84 semitones from C1 (32.70 Hz) to B7, each a
+// triangular band ±1 semitone (in log frequency) over a power spectrogram taken with n_fft = 8192 (so
+// semitones are resolved from about 60 Hz), folded to 12 classes starting at C, each frame scaled to max 1.
+// A deviation from librosa's chroma_cqt (a true constant-Q transform) with the same purpose: pitch
+// classes that low notes resolve into. [frames, 12] at `hop`.
+Matrix chroma_semitone(std::span<const float> y, double sample_rate, int hop = 512);
+
+// Contiguous segmentation into k segments by agglomerative clustering with temporal connectivity and
+// Ward's criterion (librosa.segment.agglomerative): starting from single frames, repeatedly merge the
+// adjacent pair whose merge least increases the within-segment sum of squares. Returns the k segment
+// start frames (the first is 0), ascending. Errors: Error(usage) when k < 1 or k > frames.
+std::vector<std::int64_t> agglomerative_segments(const Matrix& features, int k);
 
 // Cosine self-similarity of feature rows ([frames, dims] → [frames, frames]); rows normalised by
 // max(‖row‖, 1e-10).

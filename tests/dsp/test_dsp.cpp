@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numbers>
 
 #include <gtest/gtest.h>
 
@@ -249,4 +250,54 @@ TEST(DspInvalid, FilterAndRhythmParameters) {
     bad.max_bpm = 10;
     EXPECT_THROW(estimate_tempo(x, kSr, 512, bad), Error);
     EXPECT_THROW(checkerboard_novelty(Matrix{2, 3, std::vector<float>(6)}), Error);
+}
+
+TEST(DspGolden, AgglomerativeSegmentsMatchScikitLearnWard) {
+    static const NpzMembers g = read_npz(std::filesystem::path(MESS_FIXTURES_DIR) / "dsp" / "segments.npz");
+    const NpyArray& feat = g.at("features");
+    Matrix f{feat.shape[0], feat.shape[1], feat.to_float32()};
+    for (int k = 2; k <= 8; ++k) {
+        auto want = g.at(fmt::format("starts_{}", k)).view<std::int64_t>();
+        EXPECT_EQ(agglomerative_segments(f, k), std::vector<std::int64_t>(want.begin(), want.end())) << "k = " << k;
+    }
+    EXPECT_EQ(agglomerative_segments(f, 1), std::vector<std::int64_t>{0});
+    EXPECT_EQ(agglomerative_segments(f, static_cast<int>(f.rows)).size(), static_cast<std::size_t>(f.rows));
+    EXPECT_THROW(agglomerative_segments(f, 0), Error);
+    EXPECT_THROW(agglomerative_segments(f, static_cast<int>(f.rows) + 1), Error);
+}
+
+TEST(DspKnown, OnsetCountsOfSynthesizedNotes) {
+    // 12 piano-like notes (attack, exponential decay, 20-ms release) every 0.4 s.
+    std::vector<float> y(static_cast<std::size_t>(6.0 * 22050), 0.0f);
+    std::vector<std::int64_t> note_frames;
+    for (int i = 0; i < 12; ++i) {
+        const double start = 0.3 + 0.4 * i, f0 = 220.0 * std::pow(2.0, (i % 7) / 12.0);
+        note_frames.push_back(std::lround(start * 22050 / 512));
+        const int len = static_cast<int>(0.35 * 22050), release = static_cast<int>(0.02 * 22050);
+        for (int s = 0; s < len; ++s) {
+            const auto idx = static_cast<std::size_t>(start * 22050) + static_cast<std::size_t>(s);
+            const double fade = std::min(1.0, static_cast<double>(len - s) / release);
+            y[idx] += static_cast<float>(0.5 * fade * std::exp(-s / 3000.0) * std::sin(2 * std::numbers::pi * f0 * s / 22050));
+        }
+    }
+    auto onsets = onset_detect(onset_strength(y, kSr, {}, {}), kSr, 512);
+    ASSERT_EQ(onsets.size(), note_frames.size());
+    for (std::size_t i = 0; i < onsets.size(); ++i) EXPECT_LE(std::abs(onsets[i] - note_frames[i]), 2) << i;
+    EXPECT_TRUE(onset_detect(std::vector<float>(100, 0.0f), kSr, 512).empty());  // silence: none
+    EXPECT_TRUE(onset_detect({}, kSr, 512).empty());
+}
+
+TEST(DspKnown, SemitoneChromaOfALowChord) {
+    // A minor with the bass at A2 (110 Hz): A, C, E are the strongest classes.
+    auto y = test::chord({110.0, 130.81, 164.81, 220.0}, 2.0, 22050);
+    Matrix c = chroma_semitone(y, kSr);
+    std::vector<std::pair<float, int>> classes;
+    for (int k = 0; k < 12; ++k) classes.emplace_back(c.at(c.rows / 2, k), k);
+    std::sort(classes.rbegin(), classes.rend());
+    std::vector<int> top = {classes[0].second, classes[1].second, classes[2].second};
+    std::sort(top.begin(), top.end());
+    EXPECT_EQ(top, (std::vector<int>{0, 4, 9}));  // C, E, A
+    EXPECT_EQ(classes[0].second, 9);               // A (bass and octave) dominates
+    Matrix s = chroma_semitone(test::silence(1.0, 22050), kSr);
+    EXPECT_TRUE(std::all_of(s.values.begin(), s.values.end(), [](float v) { return v == 0.0f; }));
 }
