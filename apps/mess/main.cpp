@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
     cli::register_model(app, ctx);
     cli::register_embed(app, ctx);
     cli::register_extract(app, ctx);
+    cli::register_targets(app, ctx);
     cli::register_demo(app, ctx);
 
     try {

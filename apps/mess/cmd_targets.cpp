@@ -1,0 +1,89 @@
+#include <chrono>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cli.hpp"
+#include "mess/catalog.hpp"
+#include "mess/targets.hpp"
+
+namespace mess::cli {
+namespace {
+
+struct TargetsOptions {
+    std::string dataset, audio_dir, dataset_id;
+    bool force = false, no_curves = false, no_windows = false;
+};
+
+int run_targets(const Context& ctx, const TargetsOptions& o, bool json) {
+    if (o.dataset.empty() == o.audio_dir.empty()) throw_usage("give either --dataset NAME or --audio-dir DIR --dataset-id NAME");
+    if (!o.audio_dir.empty() && o.dataset_id.empty()) throw_usage("--audio-dir needs --dataset-id NAME");
+    Dataset ds = o.dataset.empty() ? Dataset::folder(ctx.config.data_root.value, o.audio_dir, o.dataset_id)
+                                   : Dataset::open(ctx.config.data_root.value, o.dataset);
+    const auto tracks = ds.tracks();
+    const std::filesystem::path out_dir = ctx.config.data_root.value / "proxy_targets";
+    std::filesystem::create_directories(out_dir);
+    TargetParams params;
+    params.curves = !o.no_curves;
+    params.per_window = !o.no_windows;
+    params.windows.seconds = ctx.config.window_seconds.value;
+    params.windows.overlap = ctx.config.overlap.value;
+    Progress progress("targets " + ds.id() + " (tracks)", static_cast<std::int64_t>(tracks.size()));
+    int computed = 0, cached = 0;
+    nlohmann::json failed = nlohmann::json::array();
+    const auto t0 = std::chrono::steady_clock::now();
+    double audio_seconds = 0;
+    for (const auto& t : tracks) {
+        const auto path = out_dir / (t.track_id + ".targets.npz");
+        if (!o.force && std::filesystem::exists(path)) {
+            ++cached;
+        } else {
+            try {
+                Audio a = load_audio(t.audio_path);
+                audio_seconds += a.duration_sec();
+                write_targets(path, compute_audio_targets(a, params));
+                ++computed;
+            } catch (const Error& e) {
+                spdlog::warn("skipping track {}: {}", t.track_id, e.what());
+                failed.push_back({{"track_id", t.track_id}, {"audio_path", t.audio_path.string()}, {"reason", e.what()}});
+            }
+        }
+        progress.advance();
+    }
+    progress.finish();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    nlohmann::json report = {{"dataset", ds.id()},     {"tracks", tracks.size()}, {"computed", computed},
+                             {"cached", cached},        {"failed", failed},        {"elapsed_sec", secs},
+                             {"audio_seconds", audio_seconds},
+                             {"seconds_per_audio_minute", audio_seconds > 0 ? 60.0 * secs / audio_seconds : 0.0},
+                             {"output_dir", out_dir.string()}};
+    write_file_atomic(out_dir / (ds.id() + "_targets_report.json"), report.dump(2) + "\n");
+    if (json) print_json(report);
+    else {
+        fmt::print("targets {}: {} computed, {} cached, {} failed in {:.1f} s → {}\n", ds.id(), computed, cached, failed.size(),
+                   secs, out_dir.string());
+        for (const auto& f : failed) fmt::print("  failed {}: {}\n", f["track_id"].get<std::string>(), f["reason"].get<std::string>());
+    }
+    return failed.empty() ? 0 : 2;
+}
+
+}  // namespace
+
+void register_targets(CLI::App& app, Context& ctx) {
+    auto* cmd = app.add_subcommand("targets", "Proxy targets from audio for every track of a dataset: 15 scalars, 5 curves\n"
+                                              "(60 frames over the first 30 s) and per-window values aligned with the\n"
+                                              "extraction windows, in proxy_targets/<track>.targets.npz (members\n"
+                                              "<category>/<field>, numpy-loadable). Existing files are kept unless --force;\n"
+                                              "bad files are reported and skipped (exit 2).");
+    static TargetsOptions o;
+    cmd->add_option("--dataset", o.dataset, "Registered dataset: smd | maestro");
+    cmd->add_option("--audio-dir", o.audio_dir, "Any folder of audio, with --dataset-id");
+    cmd->add_option("--dataset-id", o.dataset_id, "Id for --audio-dir");
+    cmd->add_flag("--force", o.force, "Recompute existing target files");
+    cmd->add_flag("--no-curves", o.no_curves, "Skip the 60-frame curves");
+    cmd->add_flag("--no-windows", o.no_windows, "Skip the per-window values");
+    bool& json = add_json_flag(cmd);
+    cmd->callback([&ctx, &json] { ctx.run = [&ctx, &json] { return run_targets(ctx, o, json); }; });
+}
+
+}  // namespace mess::cli

@@ -1,0 +1,60 @@
+// mess/targets.hpp — proxy targets: interpretable descriptors of each musical aspect, for probing.
+//
+//   mess::Audio a = mess::load_audio("take.flac");                  // 24 kHz mono
+//   mess::TargetSet t = mess::compute_audio_targets(a, {});         // scalars, curves, per-window values
+//   mess::write_targets("data/proxy_targets/take.targets.npz", t);  // NumPy-loadable, no pickles
+//
+// File contract (DESIGN.md): an .npz whose members are plain float32 arrays named "<category>/<field>":
+//   scalars  rhythm/tempo, rhythm/onset_density, harmony/harmonic_complexity, timbre/spectral_centroid,
+//            timbre/spectral_rolloff, timbre/spectral_bandwidth, timbre/zero_crossing_rate,
+//            articulation/attack_slopes, articulation/attack_sharpness, dynamics/dynamic_range,
+//            dynamics/dynamic_variance, dynamics/crescendo_strength, dynamics/diminuendo_strength,
+//            phrasing/phrase_regularity, phrasing/num_phrases                              shape [1]
+//   curves   curves/tis_tension, curves/dynamic_arc, curves/local_tempo, curves/centroid_trajectory,
+//            curves/novelty: 60 frames at 2 Hz over the first 30 s                       shape [60]
+//   windows  window/start_sec, window/end_sec and window/<field> for the window-meaningful scalars
+//            (timbre ×4, dynamics ×4, harmonic_complexity, attack_slopes, attack_sharpness), one value
+//            per extraction window (5 s, hop 2.5 s, tail aligned to the end)                shape [S]
+// Definitions follow the predecessor (reference/predecessor.md §2.6.2, §2.6.3, §2.6.5) with these
+// deviations, each because the predecessor's came from a library we do not use:
+//   tempo: dsp::estimate_tempo on the onset envelope (global tempogram with a log-normal prior), not
+//   librosa's beat tracker; chroma: dsp::chroma_semitone, not librosa's chroma_cqt; peak picking for
+//   onset_density: local maxima ≥ 0.5·mean, then scipy's find_peaks distance rule.
+// Errors: Error(input) for audio not at 24 kHz or with non-finite samples. Silence and very short audio
+// give defined values (0 for scalars, per-curve neutral values), never NaN.
+// Thread safety: reentrant.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "mess/audio.hpp"
+
+namespace mess {
+
+struct TargetSet {
+    std::map<std::string, std::vector<float>> arrays;  // "<category>/<field>" → values
+    float scalar(const std::string& name) const;       // Errors: Error(usage) for an unknown name
+};
+
+struct TargetParams {
+    WindowParams windows{};      // the extraction windows (per-window values)
+    bool per_window = true;
+    bool curves = true;
+};
+
+// All audio targets of one recording. `audio` must be mono at 24 kHz (load_audio's default).
+TargetSet compute_audio_targets(const Audio& audio, const TargetParams& params);
+
+// The 15 scalar names and the 11 per-window field names, "<category>/<field>".
+const std::vector<std::string>& scalar_target_names();
+const std::vector<std::string>& window_target_names();
+const std::vector<std::string>& curve_target_names();
+
+// Atomic compressed .npz; read_targets validates member shapes.
+void write_targets(const std::filesystem::path& path, const TargetSet& targets);
+TargetSet read_targets(const std::filesystem::path& path);
+
+}  // namespace mess

@@ -1,0 +1,389 @@
+// Proxy targets from audio (reference/predecessor.md §2.6).
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <numeric>
+
+#include "mess/dsp.hpp"
+#include "mess/npy.hpp"
+#include "mess/targets.hpp"
+
+namespace mess {
+namespace {
+
+constexpr int kHop = 512;
+constexpr int kCurveFrames = 60;
+constexpr double kCurveSeconds = 30.0;
+
+double mean(const std::vector<float>& v) {
+    return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+}
+
+double variance(const std::vector<double>& v) {
+    if (v.empty()) return 0.0;
+    const double m = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+    double s = 0.0;
+    for (double x : v) s += (x - m) * (x - m);
+    return s / static_cast<double>(v.size());
+}
+
+// Mean of x over `frames` equal buckets (bucket of i = floor(i·frames/N)); empty buckets get `fill`.
+std::vector<float> pool_to(const std::vector<float>& x, int frames, float fill) {
+    std::vector<double> sum(static_cast<std::size_t>(frames), 0.0);
+    std::vector<int> count(static_cast<std::size_t>(frames), 0);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        const auto b = static_cast<std::size_t>(i * static_cast<std::size_t>(frames) / x.size());
+        sum[b] += x[i];
+        ++count[b];
+    }
+    std::vector<float> out(static_cast<std::size_t>(frames), fill);
+    for (std::size_t b = 0; b < out.size(); ++b)
+        if (count[b]) out[b] = static_cast<float>(sum[b] / count[b]);
+    return out;
+}
+
+void min_max(std::vector<float>& v) {
+    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    const double span = static_cast<double>(*hi) - *lo;
+    if (span < 1e-12) {
+        std::fill(v.begin(), v.end(), 0.0f);
+        return;
+    }
+    const float l = *lo;
+    for (auto& x : v) x = static_cast<float>((x - l) / span);
+}
+
+// Peaks ≥ height, at least `distance` frames apart (the higher wins), as scipy.signal.find_peaks.
+std::size_t count_peaks(const std::vector<float>& x, double height, std::int64_t distance) {
+    std::vector<std::size_t> peaks;
+    for (std::size_t i = 1; i + 1 < x.size(); ++i)
+        if (x[i] > x[i - 1] && x[i] >= x[i + 1] && x[i] >= height) peaks.push_back(i);
+    std::vector<std::size_t> order(peaks.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return x[peaks[a]] > x[peaks[b]]; });
+    std::vector<bool> keep(peaks.size(), true);
+    for (std::size_t o : order) {
+        if (!keep[o]) continue;
+        for (std::size_t j = 0; j < peaks.size(); ++j)
+            if (j != o && keep[j] && std::llabs(static_cast<long long>(peaks[j]) - static_cast<long long>(peaks[o])) < distance) keep[j] = false;
+    }
+    return static_cast<std::size_t>(std::count(keep.begin(), keep.end(), true));
+}
+
+// Entropy of the mean pitch-class distribution.
+double harmonic_complexity(const dsp::Matrix& chroma) {
+    if (chroma.rows == 0) return 0.0;
+    std::vector<double> m(12, 0.0);
+    for (std::int64_t t = 0; t < chroma.rows; ++t)
+        for (int c = 0; c < 12; ++c) m[static_cast<std::size_t>(c)] += chroma.at(t, c);
+    const double total = std::accumulate(m.begin(), m.end(), 0.0) + 1e-8;
+    double h = 0.0;
+    for (double v : m) {
+        const double p = v / total;
+        h -= p * std::log(p + 1e-8);
+    }
+    return h;
+}
+
+// Longest strictly increasing (or decreasing) run of a smoothed envelope: |Δ over the run| × its steps.
+double run_strength(const std::vector<float>& x, bool increasing) {
+    double best = 0.0;
+    std::size_t start = 0;
+    for (std::size_t i = 1; i <= x.size(); ++i) {
+        const bool continues = i < x.size() && (increasing ? x[i] > x[i - 1] : x[i] < x[i - 1]);
+        if (continues) continue;
+        const std::size_t steps = i - 1 - start;
+        if (steps > 0) best = std::max(best, std::fabs(static_cast<double>(x[i - 1]) - x[start]) * static_cast<double>(steps));
+        start = i;
+    }
+    return best;
+}
+
+struct Dynamics {
+    double range = 0, variance = 0, crescendo = 0, diminuendo = 0;
+};
+
+Dynamics dynamics_of(const std::vector<float>& rms, int max_window) {
+    Dynamics d;
+    if (rms.empty()) return d;
+    const auto [lo, hi] = std::minmax_element(rms.begin(), rms.end());
+    d.range = static_cast<double>(*hi) - *lo;
+    const double m = mean(rms) + 1e-8;
+    std::vector<double> norm(rms.size());
+    for (std::size_t i = 0; i < rms.size(); ++i) norm[i] = rms[i] / m;
+    d.variance = variance(norm);
+    int window = std::min<int>(max_window, static_cast<int>(rms.size()));
+    if (window % 2 == 0) --window;
+    const auto smooth = window >= 5 ? dsp::savgol_filter(rms, window, 3) : rms;
+    d.crescendo = run_strength(smooth, true);
+    d.diminuendo = run_strength(smooth, false);
+    return d;
+}
+
+struct Articulation {
+    double slopes = 0, sharpness = 0;
+};
+
+Articulation articulation_of(const std::vector<float>& rms, const std::vector<float>& onset_env, double sr) {
+    Articulation a;
+    if (rms.empty()) return a;
+    // dB of the RMS power relative to its maximum.
+    const double peak = static_cast<double>(*std::max_element(rms.begin(), rms.end())) * *std::max_element(rms.begin(), rms.end());
+    std::vector<double> db(rms.size());
+    double top = -1e300;
+    for (std::size_t i = 0; i < rms.size(); ++i) {
+        db[i] = 10.0 * std::log10(std::max(1e-10, static_cast<double>(rms[i]) * rms[i])) - 10.0 * std::log10(std::max(1e-10, peak));
+        top = std::max(top, db[i]);
+    }
+    for (auto& v : db) v = std::max(v, top - 80.0);
+    const auto onsets = dsp::onset_detect(onset_env, sr, kHop);
+    const auto window = static_cast<std::int64_t>(std::max(2.0, std::ceil(0.2 * sr / kHop)));
+    std::vector<double> slopes, sharp;
+    for (auto t : onsets) {
+        if (t >= 1 && t < static_cast<std::int64_t>(db.size())) sharp.push_back(std::fabs(db[static_cast<std::size_t>(t)] - db[static_cast<std::size_t>(t - 1)]));
+        if (t + window > static_cast<std::int64_t>(db.size())) continue;
+        double sx = 0, sy = 0, sxx = 0, sxy = 0;  // least-squares slope over the window
+        for (std::int64_t i = 0; i < window; ++i) {
+            const double x = static_cast<double>(i), y = db[static_cast<std::size_t>(t + i)];
+            sx += x, sy += y, sxx += x * x, sxy += x * y;
+        }
+        const double w = static_cast<double>(window);
+        slopes.push_back(std::max(0.0, (w * sxy - sx * sy) / (w * sxx - sx * sx)));
+    }
+    auto avg = [](const std::vector<double>& v) { return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size()); };
+    a.slopes = avg(slopes);
+    a.sharpness = avg(sharp);
+    return a;
+}
+
+// Timbre, dynamics, harmony and articulation values of one stretch of audio (whole track or window).
+void window_values(std::span<const float> y, double sr, int savgol_window, std::map<std::string, double>& out) {
+    dsp::StftParams p;
+    const dsp::Matrix mag = dsp::power_spectrogram(y, p, 1.0);
+    out["timbre/spectral_centroid"] = mean(dsp::spectral_centroid(mag, sr, p.n_fft));
+    out["timbre/spectral_rolloff"] = mean(dsp::spectral_rolloff(mag, sr, p.n_fft));
+    out["timbre/spectral_bandwidth"] = mean(dsp::spectral_bandwidth(mag, sr, p.n_fft));
+    out["timbre/zero_crossing_rate"] = mean(dsp::zero_crossing_rate(y, p));
+    const auto rms = dsp::rms(y, p);
+    const Dynamics d = dynamics_of(rms, savgol_window);
+    out["dynamics/dynamic_range"] = d.range;
+    out["dynamics/dynamic_variance"] = d.variance;
+    out["dynamics/crescendo_strength"] = d.crescendo;
+    out["dynamics/diminuendo_strength"] = d.diminuendo;
+    out["harmony/harmonic_complexity"] = harmonic_complexity(dsp::chroma_semitone(y, sr, kHop));
+    const Articulation a = articulation_of(rms, dsp::onset_strength(y, sr, p, {}), sr);
+    out["articulation/attack_slopes"] = a.slopes;
+    out["articulation/attack_sharpness"] = a.sharpness;
+}
+
+// Curves T1–T5 over the first 30 s at 22,050 Hz.
+void curves(const Audio& audio24k, TargetSet& out) {
+    constexpr double sr = 22050;
+    auto y = resample(audio24k.samples, audio24k.sample_rate, static_cast<int>(sr));
+    y.resize(std::min<std::size_t>(y.size(), static_cast<std::size_t>(kCurveSeconds * sr)));
+    const dsp::StftParams p;
+    // T1 tonal tension (Tonal Interval Space weights).
+    {
+        dsp::Matrix chroma = dsp::chroma_semitone(y, sr, kHop);
+        std::vector<float> tension(kCurveFrames, 0.0f);
+        if (chroma.rows > 0) {
+            std::vector<std::vector<float>> pooled(12);
+            for (int c = 0; c < 12; ++c) {
+                std::vector<float> col(static_cast<std::size_t>(chroma.rows));
+                for (std::int64_t t = 0; t < chroma.rows; ++t) col[static_cast<std::size_t>(t)] = chroma.at(t, c);
+                pooled[static_cast<std::size_t>(c)] = pool_to(col, kCurveFrames, 0.0f);
+            }
+            const double weights[] = {3, 8, 11.5, 15, 14.5, 7.5};
+            for (int f = 0; f < kCurveFrames; ++f) {
+                double total = 0;
+                for (int c = 0; c < 12; ++c) total += std::fabs(pooled[static_cast<std::size_t>(c)][static_cast<std::size_t>(f)]);
+                if (total <= 0) continue;
+                double norm2 = 0;
+                for (int k = 1; k <= 6; ++k) {
+                    double re = 0, im = 0;
+                    for (int c = 0; c < 12; ++c) {
+                        const double v = pooled[static_cast<std::size_t>(c)][static_cast<std::size_t>(f)] / total;
+                        re += v * std::cos(2 * std::numbers::pi * k * c / 12.0);
+                        im -= v * std::sin(2 * std::numbers::pi * k * c / 12.0);
+                    }
+                    const double mag = std::hypot(re, im) * weights[k - 1];
+                    norm2 += mag * mag;
+                }
+                tension[static_cast<std::size_t>(f)] = static_cast<float>(std::sqrt(norm2));
+            }
+            min_max(tension);
+        }
+        out.arrays["curves/tis_tension"] = tension;
+    }
+    // T2 dynamic arc.
+    {
+        std::vector<float> arc(kCurveFrames, 0.0f);
+        const auto hop = static_cast<int>(y.size() / (kCurveFrames * 4));
+        if (hop >= 1) {
+            const dsp::StftParams f{std::max(2 * hop, 2048), hop};  // frame = max(2·hop, 2048), centred
+            auto r = dsp::rms(y, f);
+            arc = pool_to(r, kCurveFrames, 0.0f);
+            for (auto& v : arc) v = static_cast<float>(std::max(20.0 * std::log10(v + 1e-10), -60.0));
+            arc = dsp::gaussian_filter(arc, 3.0);
+            min_max(arc);
+        }
+        out.arrays["curves/dynamic_arc"] = arc;
+    }
+    const auto env = dsp::onset_strength(y, sr, p, {});
+    // T3 local tempo: per-frame tempogram peak under a log-normal prior, log2(BPM/60).
+    {
+        std::vector<float> tempo(kCurveFrames, 1.0f);
+        const bool has_onsets = std::any_of(env.begin(), env.end(), [](float v) { return v > 1e-6f; });
+        if (has_onsets) {
+            dsp::Matrix tg = dsp::tempogram(env, 384);
+            std::vector<float> bpm(static_cast<std::size_t>(tg.rows), 120.0f);
+            for (std::int64_t t = 0; t < tg.rows; ++t) {
+                double best = -1;
+                for (int lag = 1; lag < tg.cols; ++lag) {
+                    const double b = 60.0 * sr / (kHop * lag);
+                    if (b < 40 || b > 240) continue;
+                    const double z = std::log2(b) - std::log2(120.0);
+                    const double s = std::log1p(std::max(0.0f, tg.at(t, lag))) * std::exp(-0.5 * z * z);
+                    if (s > best) best = s, bpm[static_cast<std::size_t>(t)] = static_cast<float>(b);
+                }
+            }
+            bpm = dsp::median_filter(bpm, 5);
+            for (auto& b : bpm) b = std::log2(std::clamp(b, 40.0f, 240.0f) / 60.0f);
+            tempo = pool_to(bpm, kCurveFrames, 1.0f);
+        }
+        out.arrays["curves/local_tempo"] = tempo;
+    }
+    // T4 centroid trajectory.
+    {
+        auto c = dsp::spectral_centroid(dsp::power_spectrogram(y, p, 1.0), sr, p.n_fft);
+        auto pooled = pool_to(c, kCurveFrames, 0.0f);
+        for (auto& v : pooled) v = std::log2(v + 1.0f);
+        const bool silent = std::all_of(y.begin(), y.end(), [](float v) { return std::fabs(v) <= 1e-8f; });
+        std::vector<double> d(pooled.begin(), pooled.end());
+        const double m = std::accumulate(d.begin(), d.end(), 0.0) / kCurveFrames, sd = std::sqrt(variance(d));
+        for (auto& v : pooled) v = silent || sd < 1e-6 ? 0.0f : static_cast<float>((v - m) / (sd + 1e-6));
+        out.arrays["curves/centroid_trajectory"] = pooled;
+    }
+    // T5 novelty: MFCC and chroma self-similarity, Foote kernel, averaged.
+    {
+        dsp::StftParams p2{2048, 1024};
+        dsp::Matrix m = dsp::mfcc(y, sr, 13, p2, {});
+        dsp::Matrix c = dsp::chroma_semitone(y, sr, 1024);
+        const std::int64_t n = std::min(m.rows, c.rows);
+        std::vector<float> curve(kCurveFrames, 0.0f);
+        if (n >= 16) {
+            m.rows = c.rows = n;
+            m.values.resize(static_cast<std::size_t>(n * m.cols));
+            c.values.resize(static_cast<std::size_t>(n * c.cols));
+            std::vector<float> sum(static_cast<std::size_t>(n), 0.0f);
+            for (const dsp::Matrix* feat : {&m, &c}) {
+                auto nov = dsp::checkerboard_novelty(dsp::cosine_self_similarity(*feat), 8);
+                const float mx = *std::max_element(nov.begin(), nov.end());
+                if (mx > 1e-10f)
+                    for (std::size_t i = 0; i < nov.size(); ++i) sum[i] += 0.5f * nov[i] / mx;
+            }
+            curve = pool_to(sum, kCurveFrames, 0.0f);
+        }
+        out.arrays["curves/novelty"] = curve;
+    }
+}
+
+}  // namespace
+
+const std::vector<std::string>& scalar_target_names() {
+    static const std::vector<std::string> n = {
+        "rhythm/tempo", "rhythm/onset_density", "harmony/harmonic_complexity", "timbre/spectral_centroid",
+        "timbre/spectral_rolloff", "timbre/spectral_bandwidth", "timbre/zero_crossing_rate", "articulation/attack_slopes",
+        "articulation/attack_sharpness", "dynamics/dynamic_range", "dynamics/dynamic_variance", "dynamics/crescendo_strength",
+        "dynamics/diminuendo_strength", "phrasing/phrase_regularity", "phrasing/num_phrases"};
+    return n;
+}
+
+const std::vector<std::string>& window_target_names() {
+    static const std::vector<std::string> n = {
+        "timbre/spectral_centroid", "timbre/spectral_rolloff", "timbre/spectral_bandwidth", "timbre/zero_crossing_rate",
+        "dynamics/dynamic_range", "dynamics/dynamic_variance", "dynamics/crescendo_strength", "dynamics/diminuendo_strength",
+        "harmony/harmonic_complexity", "articulation/attack_slopes", "articulation/attack_sharpness"};
+    return n;
+}
+
+const std::vector<std::string>& curve_target_names() {
+    static const std::vector<std::string> n = {"curves/tis_tension", "curves/dynamic_arc", "curves/local_tempo",
+                                               "curves/centroid_trajectory", "curves/novelty"};
+    return n;
+}
+
+float TargetSet::scalar(const std::string& name) const {
+    auto it = arrays.find(name);
+    if (it == arrays.end() || it->second.size() != 1) throw_usage("no scalar target '{}'", name);
+    return it->second[0];
+}
+
+TargetSet compute_audio_targets(const Audio& audio, const TargetParams& params) {
+    if (audio.sample_rate != kModelSampleRate)
+        throw_input("targets need 24 kHz audio (got {} Hz): load it with load_audio", audio.sample_rate);
+    dsp::require_finite(audio.samples);
+    const double sr = audio.sample_rate, duration = audio.duration_sec();
+    TargetSet out;
+    std::map<std::string, double> v;
+    window_values(audio.samples, sr, 51, v);
+    const dsp::StftParams p;
+    const auto env = dsp::onset_strength(audio.samples, sr, p, {});
+    v["rhythm/tempo"] = dsp::estimate_tempo(env, sr, kHop);
+    v["rhythm/onset_density"] =
+        duration > 0 ? static_cast<double>(count_peaks(env, 0.5 * mean(env), static_cast<std::int64_t>(sr * 0.1 / kHop))) / duration : 0.0;
+    // Phrasing: agglomerative segments of the chroma; k from the duration.
+    dsp::Matrix chroma = dsp::chroma_semitone(audio.samples, sr, kHop);
+    const int k = static_cast<int>(std::min<std::int64_t>(std::clamp(static_cast<int>(duration / 15.0), 4, 12), chroma.rows));
+    double regularity = 0.0, phrases = 0.0;
+    if (k >= 2) {
+        auto starts = dsp::agglomerative_segments(chroma, k);
+        std::vector<double> lengths;
+        for (std::size_t i = 1; i < starts.size(); ++i) lengths.push_back(static_cast<double>(starts[i] - starts[i - 1]));
+        phrases = static_cast<double>(lengths.size());
+        if (lengths.size() > 1) {
+            const double m = std::accumulate(lengths.begin(), lengths.end(), 0.0) / static_cast<double>(lengths.size());
+            regularity = std::sqrt(variance(lengths)) / m;
+        }
+    }
+    v["phrasing/phrase_regularity"] = regularity;
+    v["phrasing/num_phrases"] = phrases;
+    for (const auto& name : scalar_target_names()) out.arrays[name] = {static_cast<float>(v.at(name))};
+
+    if (params.per_window) {
+        const auto windows = plan_windows(static_cast<std::int64_t>(audio.samples.size()), params.windows);
+        std::vector<float> starts, ends;
+        std::map<std::string, std::vector<float>> per;
+        for (const auto& w : windows) {
+            starts.push_back(static_cast<float>(w.start_sec));
+            ends.push_back(static_cast<float>(w.end_sec));
+            std::map<std::string, double> wv;
+            window_values(std::span(audio.samples).subspan(static_cast<std::size_t>(w.start_sample), static_cast<std::size_t>(w.length)), sr, 11, wv);
+            for (const auto& name : window_target_names()) per[name].push_back(static_cast<float>(wv.at(name)));
+        }
+        out.arrays["window/start_sec"] = starts;
+        out.arrays["window/end_sec"] = ends;
+        for (auto& [name, values] : per) out.arrays["window/" + name.substr(name.find('/') + 1)] = std::move(values);
+    }
+    if (params.curves) curves(audio, out);
+    return out;
+}
+
+void write_targets(const std::filesystem::path& path, const TargetSet& t) {
+    NpzMembers m;
+    for (const auto& [name, values] : t.arrays) m.emplace(name, NpyArray::from(values, {static_cast<std::int64_t>(values.size())}));
+    write_npz(path, m, /*compress=*/true);
+}
+
+TargetSet read_targets(const std::filesystem::path& path) {
+    TargetSet t;
+    for (auto& [name, arr] : read_npz(path)) {
+        if (arr.shape.size() != 1) throw_input("{}: member '{}' is {}, expected a 1-D array", path.string(), name, arr.describe());
+        if (name.starts_with("curves/") && arr.count() != kCurveFrames)
+            throw_input("{}: curve '{}' has {} frames, expected {}", path.string(), name, arr.count(), kCurveFrames);
+        t.arrays[name] = arr.to_float32();
+    }
+    return t;
+}
+
+}  // namespace mess

@@ -1,0 +1,118 @@
+// Proxy targets on synthesized signals with known answers, degenerate input and a real recording.
+#include <algorithm>
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "mess/npy.hpp"
+#include "mess/targets.hpp"
+#include "support/support.hpp"
+
+using namespace mess;
+
+namespace {
+
+Audio at24k(std::vector<float> x) { return Audio{std::move(x), 24000}; }
+
+// Decaying noise bursts at `bpm`, 24 kHz.
+Audio clicks(double bpm, double seconds) {
+    std::vector<float> y(static_cast<std::size_t>(seconds * 24000), 0.0f);
+    auto burst = test::noise(0.03, 24000, 3, 0.8f);
+    for (double t = 0.1; t < seconds - 0.05; t += 60.0 / bpm)
+        for (std::size_t i = 0; i < burst.size(); ++i)
+            y[static_cast<std::size_t>(t * 24000) + i] += burst[i] * std::exp(-static_cast<float>(i) / 150.0f);
+    return at24k(y);
+}
+
+// A tone whose amplitude ramps from `from` to `to`.
+Audio ramp(double from, double to, double seconds) {
+    auto y = test::tone(330.0, seconds, 24000, 1.0f);
+    for (std::size_t i = 0; i < y.size(); ++i) y[i] *= static_cast<float>(from + (to - from) * static_cast<double>(i) / static_cast<double>(y.size()));
+    return at24k(y);
+}
+
+void expect_all_finite(const TargetSet& t) {
+    for (const auto& [name, values] : t.arrays)
+        for (float v : values) ASSERT_TRUE(std::isfinite(v)) << name;
+}
+
+}  // namespace
+
+TEST(Targets, EveryDocumentedMemberIsPresentWithItsShape) {
+    TargetSet t = compute_audio_targets(clicks(120, 12.0), {});
+    for (const auto& n : scalar_target_names()) ASSERT_EQ(t.arrays.at(n).size(), 1u) << n;
+    for (const auto& n : curve_target_names()) ASSERT_EQ(t.arrays.at(n).size(), 60u) << n;
+    const auto windows = plan_windows(12 * 24000);
+    ASSERT_EQ(t.arrays.at("window/start_sec").size(), windows.size());
+    for (std::size_t i = 0; i < windows.size(); ++i) EXPECT_FLOAT_EQ(t.arrays.at("window/start_sec")[i], static_cast<float>(windows[i].start_sec));
+    for (const auto& n : window_target_names())
+        EXPECT_EQ(t.arrays.at("window/" + n.substr(n.find('/') + 1)).size(), windows.size()) << n;
+    EXPECT_EQ(t.arrays.size(), 15u + 5u + 11u + 2u);
+    expect_all_finite(t);
+}
+
+TEST(Targets, TempoAndOnsetDensityOfClickTracks) {
+    for (double bpm : {90.0, 120.0, 150.0}) {
+        TargetSet t = compute_audio_targets(clicks(bpm, 20.0), {});
+        EXPECT_NEAR(t.scalar("rhythm/tempo"), bpm, 0.02 * bpm) << bpm;
+        EXPECT_NEAR(t.scalar("rhythm/onset_density"), bpm / 60.0, 0.15 * bpm / 60.0) << bpm;
+        const auto& local = t.arrays.at("curves/local_tempo");  // log2(BPM / 60), integer tempogram lags
+        EXPECT_NEAR(local[30], std::log2(bpm / 60.0), 0.06) << bpm;
+    }
+}
+
+TEST(Targets, CrescendoAndDiminuendo) {
+    TargetSet up = compute_audio_targets(ramp(0.05, 0.8, 10.0), {});
+    TargetSet down = compute_audio_targets(ramp(0.8, 0.05, 10.0), {});
+    EXPECT_GT(up.scalar("dynamics/crescendo_strength"), 5 * up.scalar("dynamics/diminuendo_strength"));
+    EXPECT_GT(down.scalar("dynamics/diminuendo_strength"), 5 * down.scalar("dynamics/crescendo_strength"));
+    const auto& arc = up.arrays.at("curves/dynamic_arc");
+    EXPECT_LT(arc.front(), 0.1f);
+    EXPECT_GT(arc.back(), 0.9f);
+    EXPECT_NEAR(up.scalar("dynamics/dynamic_range"), 0.75 / std::sqrt(2.0), 0.05);  // RMS of a sine
+}
+
+TEST(Targets, HarmonicComplexityOrdersToneChordAndNoise) {
+    const double tone = compute_audio_targets(at24k(test::tone(440.0, 4.0, 24000)), {}).scalar("harmony/harmonic_complexity");
+    const double chord = compute_audio_targets(at24k(test::chord({261.63, 329.63, 392.0}, 4.0, 24000)), {}).scalar("harmony/harmonic_complexity");
+    const double noise = compute_audio_targets(at24k(test::noise(4.0, 24000, 9)), {}).scalar("harmony/harmonic_complexity");
+    EXPECT_LT(tone, chord);
+    EXPECT_LT(chord, noise);
+    EXPECT_NEAR(noise, std::log(12.0), 0.1);  // flat over the 12 classes
+}
+
+TEST(Targets, SilenceShortAndInvalidInput) {
+    TargetSet s = compute_audio_targets(at24k(test::silence(8.0, 24000)), {});
+    expect_all_finite(s);
+    EXPECT_EQ(s.scalar("rhythm/tempo"), 0.0f);
+    EXPECT_EQ(s.scalar("rhythm/onset_density"), 0.0f);
+    for (float v : s.arrays.at("curves/local_tempo")) EXPECT_EQ(v, 1.0f);  // 120 BPM when nothing is known
+    for (const char* c : {"curves/tis_tension", "curves/dynamic_arc", "curves/centroid_trajectory", "curves/novelty"})
+        for (float v : s.arrays.at(c)) EXPECT_EQ(v, 0.0f) << c;
+    TargetSet half = compute_audio_targets(at24k(test::tone(440.0, 0.5, 24000)), {});
+    expect_all_finite(half);
+    EXPECT_EQ(half.arrays.at("window/start_sec").size(), 1u);
+    EXPECT_EQ(half.scalar("phrasing/num_phrases"), 3.0f);  // k = 4 segments even for short audio
+    TargetSet dc = compute_audio_targets(at24k(std::vector<float>(48000, 0.3f)), {});
+    expect_all_finite(dc);
+    auto nan = test::tone(440.0, 1.0, 24000);
+    nan[5] = std::nanf("");
+    EXPECT_THROW(compute_audio_targets(at24k(nan), {}), Error);
+    EXPECT_THROW(compute_audio_targets(Audio{test::tone(440.0, 1.0, 44100), 44100}, {}), Error);
+    EXPECT_THROW(TargetSet{}.scalar("rhythm/tempo"), Error);
+}
+
+TEST(Targets, RealRecordingAndFileRoundTrip) {
+    TargetSet t = compute_audio_targets(load_audio(test::kRealRecording), {});
+    expect_all_finite(t);
+    EXPECT_NEAR(t.scalar("rhythm/tempo"), 60.0 / 1.02, 2.0);  // the alarm's beep pairs repeat every ~1.02 s
+    EXPECT_EQ(t.arrays.at("window/start_sec").size(), 2u);
+    test::TempDir dir;
+    write_targets(dir / "x.targets.npz", t);
+    TargetSet back = read_targets(dir / "x.targets.npz");
+    EXPECT_EQ(back.arrays, t.arrays);
+    NpzMembers bad = {{"curves/novelty", NpyArray::from(std::vector<float>(7, 0.0f), {7})}};
+    write_npz(dir / "bad.npz", bad, true);
+    EXPECT_THROW(read_targets(dir / "bad.npz"), Error);
+}
+
