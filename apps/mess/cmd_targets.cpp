@@ -29,8 +29,8 @@ int run_targets(const Context& ctx, const TargetsOptions& o, bool json) {
     params.windows.seconds = ctx.config.window_seconds.value;
     params.windows.overlap = ctx.config.overlap.value;
     Progress progress("targets " + ds.id() + " (tracks)", static_cast<std::int64_t>(tracks.size()));
-    int computed = 0, cached = 0;
-    nlohmann::json failed = nlohmann::json::array();
+    int computed = 0, cached = 0, with_midi = 0;
+    nlohmann::json failed = nlohmann::json::array(), midi_failed = nlohmann::json::array();
     const auto t0 = std::chrono::steady_clock::now();
     double audio_seconds = 0;
     for (const auto& t : tracks) {
@@ -41,7 +41,18 @@ int run_targets(const Context& ctx, const TargetsOptions& o, bool json) {
             try {
                 Audio a = load_audio(t.audio_path);
                 audio_seconds += a.duration_sec();
-                write_targets(path, compute_audio_targets(a, params));
+                TargetSet targets = compute_audio_targets(a, params);
+                targets.arrays["midi/available"] = {0.0f};
+                if (auto midi = find_midi_for(t.audio_path); !midi.empty()) {
+                    try {
+                        add_midi_targets(read_midi(midi), a.duration_sec(), targets);
+                        ++with_midi;
+                    } catch (const Error& e) {  // the audio targets stand; the MIDI problem is reported
+                        spdlog::warn("track {}: MIDI skipped: {}", t.track_id, e.what());
+                        midi_failed.push_back({{"track_id", t.track_id}, {"midi_path", midi.string()}, {"reason", e.what()}});
+                    }
+                }
+                write_targets(path, targets);
                 ++computed;
             } catch (const Error& e) {
                 spdlog::warn("skipping track {}: {}", t.track_id, e.what());
@@ -54,6 +65,7 @@ int run_targets(const Context& ctx, const TargetsOptions& o, bool json) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::json report = {{"dataset", ds.id()},     {"tracks", tracks.size()}, {"computed", computed},
                              {"cached", cached},        {"failed", failed},        {"elapsed_sec", secs},
+                             {"with_midi", with_midi},  {"midi_failed", midi_failed},
                              {"audio_seconds", audio_seconds},
                              {"seconds_per_audio_minute", audio_seconds > 0 ? 60.0 * secs / audio_seconds : 0.0},
                              {"output_dir", out_dir.string()}};
@@ -71,8 +83,10 @@ int run_targets(const Context& ctx, const TargetsOptions& o, bool json) {
 
 void register_targets(CLI::App& app, Context& ctx) {
     auto* cmd = app.add_subcommand("targets", "Proxy targets from audio for every track of a dataset: 15 scalars, 5 curves\n"
-                                              "(60 frames over the first 30 s) and per-window values aligned with the\n"
-                                              "extraction windows, in proxy_targets/<track>.targets.npz (members\n"
+                                              "(60 frames over the first 30 s), per-window values aligned with the\n"
+                                              "extraction windows, and MIDI targets when <stem>.mid/.midi sits beside the\n"
+                                              "audio (or in ../midi/, SMD's layout),"
+                                              " in proxy_targets/<track>.targets.npz (members\n"
                                               "<category>/<field>, numpy-loadable). Existing files are kept unless --force;\n"
                                               "bad files are reported and skipped (exit 2).");
     static TargetsOptions o;

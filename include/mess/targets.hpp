@@ -27,6 +27,8 @@
 
 #include <filesystem>
 #include <map>
+#include <string_view>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,41 @@ TargetSet compute_audio_targets(const Audio& audio, const TargetParams& params);
 const std::vector<std::string>& scalar_target_names();
 const std::vector<std::string>& window_target_names();
 const std::vector<std::string>& curve_target_names();
+
+// ---------------------------------------------------------------------------------------------
+// MIDI (Standard MIDI Files, formats 0 and 1)
+// ---------------------------------------------------------------------------------------------
+
+struct MidiNote {
+    double onset_sec = 0, offset_sec = 0;
+    int pitch = 0, velocity = 0, channel = 0;
+};
+struct MidiPerformance {
+    std::vector<MidiNote> notes;  // sorted by onset, then pitch
+    // Sustain pedal (CC64 ≥ 64) intervals [down, up) in seconds, any channel.
+    std::vector<std::pair<double, double>> pedal;
+    double end_sec = 0;  // time of the last event
+};
+
+// A strict SMF reader: "MThd"/"MTrk" chunks with exact lengths, variable-length quantities of at most 4
+// bytes, running status, meta events (tempo changes build the tempo map; end-of-track required), SysEx
+// skipped by length, PPQ or SMPTE time division. Note-on with velocity 0 is a note-off; overlapping notes
+// of one pitch and channel are paired first-in first-out; notes still sounding at the end are closed there.
+// Errors: Error(input) naming the file and byte offset of anything malformed or truncated.
+MidiPerformance read_midi(const std::filesystem::path& path);
+MidiPerformance parse_midi(std::string_view bytes, const std::string& name);
+
+// MIDI targets (reference/predecessor.md §2.6.4 and §2.6.6), members named as in the target file:
+//   expression/{rubato, velocity_mean, velocity_std, velocity_range, articulation_ratio, tempo_variability,
+//   onset_timing_std} (only with ≥ 10 notes), midi/articulation_hist [16], midi/velocity_std,
+//   midi/ioi_std, midi/pedal_ratio, midi/perf_tempo [60] (only with ≥ 4 onsets in the first 30 s), and
+//   midi/available [1] = 1. `duration_sec` is the audio's (MIDI past it is ignored; 30 s at most for the
+//   midi/ curves and scalars).
+void add_midi_targets(const MidiPerformance& midi, double duration_sec, TargetSet& targets);
+
+// The MIDI file of an audio file: same folder and stem with .mid/.midi, else <dataset audio>/../midi/<stem>.mid
+// (SMD's layout); empty when none exists.
+std::filesystem::path find_midi_for(const std::filesystem::path& audio_path);
 
 // Atomic compressed .npz; read_targets validates member shapes.
 void write_targets(const std::filesystem::path& path, const TargetSet& targets);
