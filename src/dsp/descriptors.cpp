@@ -62,34 +62,30 @@ void check_bins(const Matrix& m, int n_fft) {
     if (m.cols != n_fft / 2 + 1) throw_usage("spectrogram has {} bins, expected 1 + n_fft/2 = {}", m.cols, n_fft / 2 + 1);
 }
 
-}  // namespace
+// Per frame: the mean frequency of the normalised spectrum, and the spread around it (p = 2).
+struct Moments {
+    std::vector<float> centroid, bandwidth;
+};
 
-std::vector<float> spectral_centroid(const Matrix& mag, double sr, int n_fft) {
+Moments spectral_moments(const Matrix& mag, double sr, int n_fft) {
     check_bins(mag, n_fft);
     const auto f = fft_frequencies(sr, n_fft);
-    std::vector<float> out(static_cast<std::size_t>(mag.rows));
+    Moments m{std::vector<float>(static_cast<std::size_t>(mag.rows)), std::vector<float>(static_cast<std::size_t>(mag.rows))};
     for (std::int64_t t = 0; t < mag.rows; ++t) {
-        auto p = frame_distribution(mag, t);
-        double c = 0.0;
-        for (std::size_t k = 0; k < p.size(); ++k) c += p[k] * f[k];
-        out[static_cast<std::size_t>(t)] = static_cast<float>(c);
-    }
-    return out;
-}
-
-std::vector<float> spectral_bandwidth(const Matrix& mag, double sr, int n_fft) {
-    check_bins(mag, n_fft);
-    const auto f = fft_frequencies(sr, n_fft);
-    std::vector<float> out(static_cast<std::size_t>(mag.rows));
-    for (std::int64_t t = 0; t < mag.rows; ++t) {
-        auto p = frame_distribution(mag, t);
+        const auto p = frame_distribution(mag, t);
         double c = 0.0, v = 0.0;
         for (std::size_t k = 0; k < p.size(); ++k) c += p[k] * f[k];
         for (std::size_t k = 0; k < p.size(); ++k) v += p[k] * (f[k] - c) * (f[k] - c);
-        out[static_cast<std::size_t>(t)] = static_cast<float>(std::sqrt(v));
+        m.centroid[static_cast<std::size_t>(t)] = static_cast<float>(c);
+        m.bandwidth[static_cast<std::size_t>(t)] = static_cast<float>(std::sqrt(v));
     }
-    return out;
+    return m;
 }
+
+}  // namespace
+
+std::vector<float> spectral_centroid(const Matrix& mag, double sr, int n_fft) { return spectral_moments(mag, sr, n_fft).centroid; }
+std::vector<float> spectral_bandwidth(const Matrix& mag, double sr, int n_fft) { return spectral_moments(mag, sr, n_fft).bandwidth; }
 
 std::vector<float> spectral_rolloff(const Matrix& mag, double sr, int n_fft, double roll_percent) {
     check_bins(mag, n_fft);
