@@ -85,6 +85,13 @@ std::vector<float> zero_crossing_rate(std::span<const float> y, const StftParams
 std::vector<float> spectral_centroid(const Matrix& magnitude, double sample_rate, int n_fft);
 std::vector<float> spectral_bandwidth(const Matrix& magnitude, double sample_rate, int n_fft);
 std::vector<float> spectral_rolloff(const Matrix& magnitude, double sample_rate, int n_fft, double roll_percent = 0.85);
+// Spectral contrast (librosa.feature.spectral_contrast): bands [0, fmin], then octaves from fmin (the last
+// reaching Nyquist); per band and frame, the means of the lowest and highest `quantile` of its magnitudes
+// (at least one bin; bands other than the last drop their top bin and borrow the bin below their lower
+// edge); contrast = power_to_db(peak) − power_to_db(valley), each matrix floored at its own max − 80 dB.
+// [frames, n_bands + 1].
+Matrix spectral_contrast(const Matrix& magnitude, double sample_rate, int n_fft, int n_bands = 6, double fmin = 200.0,
+                         double quantile = 0.02);
 // Of a power spectrogram.
 std::vector<float> spectral_flatness(const Matrix& power, double amin = 1e-10);
 

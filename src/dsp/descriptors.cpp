@@ -106,6 +106,47 @@ std::vector<float> spectral_rolloff(const Matrix& mag, double sr, int n_fft, dou
     return out;
 }
 
+Matrix spectral_contrast(const Matrix& mag, double sr, int n_fft, int n_bands, double fmin, double quantile) {
+    check_bins(mag, n_fft);
+    if (n_bands < 1 || !(fmin > 0) || !(quantile > 0 && quantile < 1))
+        throw_usage("spectral contrast needs n_bands ≥ 1, fmin > 0 and 0 < quantile < 1");
+    const auto f = fft_frequencies(sr, n_fft);
+    if (fmin * std::pow(2.0, n_bands - 1) >= sr / 2)  // the last band starts below Nyquist and extends to it
+        throw_usage("spectral contrast: the top band starts at {} Hz, above the Nyquist frequency {} Hz", fmin * std::pow(2.0, n_bands - 1), sr / 2);
+    const auto bins = static_cast<std::int64_t>(f.size());
+    Matrix peak{mag.rows, n_bands + 1, std::vector<float>(static_cast<std::size_t>(mag.rows * (n_bands + 1)))};
+    Matrix valley = peak;
+    std::vector<float> column;
+    for (int k = 0; k <= n_bands; ++k) {
+        const double lo = k == 0 ? 0.0 : fmin * std::pow(2.0, k - 1), hi = fmin * std::pow(2.0, k);
+        std::int64_t first = -1, last = -1;
+        for (std::int64_t b = 0; b < bins; ++b)
+            if (f[static_cast<std::size_t>(b)] >= lo && f[static_cast<std::size_t>(b)] <= hi) {
+                if (first < 0) first = b;
+                last = b;
+            }
+        if (first < 0) throw_usage("spectral contrast: band {} ({:.0f}–{:.0f} Hz) holds no FFT bin; use a larger n_fft", k, lo, hi);
+        std::int64_t count = last - first + 1;  // bins in the band, as counted for the quantile
+        if (k > 0) --first, ++count;             // borrow the bin below the lower edge
+        if (k == n_bands) count += bins - 1 - last, last = bins - 1;  // the last band reaches Nyquist
+        const std::int64_t end = k < n_bands ? last : last + 1;       // other bands drop their top bin
+        const auto q = static_cast<std::size_t>(std::max<double>(1.0, std::nearbyint(quantile * static_cast<double>(count))));
+        for (std::int64_t t = 0; t < mag.rows; ++t) {
+            column.assign(mag.values.begin() + t * mag.cols + first, mag.values.begin() + t * mag.cols + end);
+            std::sort(column.begin(), column.end());
+            const std::size_t take = std::min(q, column.size());
+            double lo_sum = 0.0, hi_sum = 0.0;
+            for (std::size_t i = 0; i < take; ++i) lo_sum += column[i], hi_sum += column[column.size() - 1 - i];
+            valley.at(t, k) = static_cast<float>(lo_sum / static_cast<double>(take));
+            peak.at(t, k) = static_cast<float>(hi_sum / static_cast<double>(take));
+        }
+    }
+    power_to_db(peak);
+    power_to_db(valley);
+    for (std::size_t i = 0; i < peak.values.size(); ++i) peak.values[i] -= valley.values[i];
+    return peak;
+}
+
 std::vector<float> spectral_flatness(const Matrix& power, double amin) {
     if (!(amin > 0)) throw_usage("amin must be positive (got {})", amin);
     std::vector<float> out(static_cast<std::size_t>(power.rows));

@@ -69,6 +69,9 @@ TEST(DspGolden, MfccChromaAndDescriptors) {
     auto roll_ref = ref("rolloff");
     for (std::size_t t = 0; t < roll.size(); ++t) EXPECT_NEAR(roll[t], roll_ref[t], kSr / 2048 + 1e-3) << t;  // within a bin
     EXPECT_LT(rel_err(spectral_flatness(power_spectrogram(y, p)), ref("flatness")), 1e-3);
+    Matrix contrast = spectral_contrast(mag, kSr, 2048);
+    EXPECT_EQ(contrast.cols, 7);
+    EXPECT_LT(rel_err(contrast.values, ref("contrast")), 1e-4);
     EXPECT_LT(rel_err(onset_strength(y, kSr, p, {}), ref("onset")), 1e-4);
 }
 
@@ -145,6 +148,8 @@ TEST(DspInvalid, ParametersAreCheckedWithClearErrors) {
     EXPECT_THROW(mfcc(y, kSr, 0, {}, {}), Error);
     EXPECT_THROW(spectral_rolloff(power_spectrogram(y, {}, 1.0), kSr, 2048, 1.5), Error);
     EXPECT_THROW(spectral_centroid(power_spectrogram(y, {}, 1.0), kSr, 1024), Error);  // bins disagree
+    EXPECT_THROW(spectral_contrast(power_spectrogram(y, {}, 1.0), kSr, 2048, 8, 200.0), Error);  // top band past Nyquist
+    EXPECT_THROW(spectral_contrast(power_spectrogram(y, {}, 1.0), kSr, 2048, 6, 200.0, 0.0), Error);
 }
 
 // The recording is an alarm: pairs of beeps from 0.30 s, repeating about every 1.02 s.
