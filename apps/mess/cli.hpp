@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "mess/catalog.hpp"
 #include "mess/util.hpp"
 
 namespace mess::cli {
@@ -26,6 +27,10 @@ struct Context {
 bool& add_json_flag(CLI::App* cmd);
 // Prints a JSON document to stdout (pretty, newline-terminated).
 void print_json(const nlohmann::json& j);
+
+// The dataset named by --dataset NAME, or by --audio-dir DIR with --dataset-id NAME (exactly one of the two).
+// Errors: Error(usage) for a missing or contradictory choice.
+Dataset open_dataset(const Context& ctx, const std::string& dataset, const std::string& audio_dir, const std::string& id);
 
 void register_config(CLI::App& app, Context& ctx);
 void register_audio(CLI::App& app, Context& ctx);

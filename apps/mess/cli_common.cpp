@@ -14,4 +14,12 @@ bool& add_json_flag(CLI::App* cmd) {
 
 void print_json(const nlohmann::json& j) { std::puts(j.dump(2).c_str()); }
 
+Dataset open_dataset(const Context& ctx, const std::string& dataset, const std::string& audio_dir, const std::string& id) {
+    if (!dataset.empty() && !audio_dir.empty()) throw_usage("give either --dataset or --audio-dir, not both");
+    if (!dataset.empty()) return Dataset::open(ctx.config.data_root.value, dataset);
+    if (audio_dir.empty()) throw_usage("give --dataset NAME (smd, maestro) or --audio-dir DIR --dataset-id NAME");
+    if (id.empty()) throw_usage("--audio-dir needs --dataset-id NAME");
+    return Dataset::folder(ctx.config.data_root.value, audio_dir, id);
+}
+
 }  // namespace mess::cli

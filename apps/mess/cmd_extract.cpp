@@ -19,14 +19,6 @@ struct ExtractOptions {
     std::uint64_t split_seed = 42;
 };
 
-Dataset open_dataset(const Context& ctx, const std::string& dataset, const std::string& audio_dir, const std::string& id) {
-    if (!dataset.empty() && !audio_dir.empty()) throw_usage("give either --dataset or --audio-dir, not both");
-    if (!dataset.empty()) return Dataset::open(ctx.config.data_root.value, dataset);
-    if (audio_dir.empty()) throw_usage("give --dataset NAME (smd, maestro) or --audio-dir DIR --dataset-id NAME");
-    if (id.empty()) throw_usage("--audio-dir needs --dataset-id NAME");
-    return Dataset::folder(ctx.config.data_root.value, audio_dir, id);
-}
-
 // --shard i/N, else the index a Kubernetes Indexed Job or a Slurm array gives, with --shard-count N.
 Shard resolve_shard(const ExtractOptions& o) {
     if (!o.shard.empty()) return Shard::parse(o.shard);

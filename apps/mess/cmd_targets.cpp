@@ -16,10 +16,7 @@ struct TargetsOptions {
 };
 
 int run_targets(const Context& ctx, const TargetsOptions& o, bool json) {
-    if (o.dataset.empty() == o.audio_dir.empty()) throw_usage("give either --dataset NAME or --audio-dir DIR --dataset-id NAME");
-    if (!o.audio_dir.empty() && o.dataset_id.empty()) throw_usage("--audio-dir needs --dataset-id NAME");
-    Dataset ds = o.dataset.empty() ? Dataset::folder(ctx.config.data_root.value, o.audio_dir, o.dataset_id)
-                                   : Dataset::open(ctx.config.data_root.value, o.dataset);
+    Dataset ds = open_dataset(ctx, o.dataset, o.audio_dir, o.dataset_id);
     const auto tracks = ds.tracks();
     const std::filesystem::path out_dir = ctx.config.data_root.value / "proxy_targets";
     std::filesystem::create_directories(out_dir);
