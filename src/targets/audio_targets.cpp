@@ -7,25 +7,17 @@
 #include "mess/dsp.hpp"
 #include "mess/npy.hpp"
 #include "mess/targets.hpp"
+#include "stats.hpp"
 
 namespace mess {
 namespace {
 
+using targets_detail::mean;
+using targets_detail::variance;
+
 constexpr int kHop = 512;
 constexpr int kCurveFrames = 60;
 constexpr double kCurveSeconds = 30.0;
-
-double mean(const std::vector<float>& v) {
-    return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
-}
-
-double variance(const std::vector<double>& v) {
-    if (v.empty()) return 0.0;
-    const double m = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
-    double s = 0.0;
-    for (double x : v) s += (x - m) * (x - m);
-    return s / static_cast<double>(v.size());
-}
 
 // Mean of x over `frames` equal buckets (bucket of i = floor(i·frames/N)); empty buckets get `fill`.
 std::vector<float> pool_to(const std::vector<float>& x, int frames, float fill) {
@@ -150,9 +142,8 @@ Articulation articulation_of(const std::vector<float>& rms, const std::vector<fl
         const double w = static_cast<double>(window);
         slopes.push_back(std::max(0.0, (w * sxy - sx * sy) / (w * sxx - sx * sx)));
     }
-    auto avg = [](const std::vector<double>& v) { return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size()); };
-    a.slopes = avg(slopes);
-    a.sharpness = avg(sharp);
+    a.slopes = mean(slopes);
+    a.sharpness = mean(sharp);
     return a;
 }
 
@@ -260,7 +251,7 @@ void curves(const Audio& audio24k, TargetSet& out) {
         for (auto& v : pooled) v = std::log2(v + 1.0f);
         const bool silent = std::all_of(y.begin(), y.end(), [](float v) { return std::fabs(v) <= 1e-8f; });
         std::vector<double> d(pooled.begin(), pooled.end());
-        const double m = std::accumulate(d.begin(), d.end(), 0.0) / kCurveFrames, sd = std::sqrt(variance(d));
+        const double m = mean(d), sd = targets_detail::stdev(d);
         for (auto& v : pooled) v = silent || sd < 1e-6 ? 0.0f : static_cast<float>((v - m) / (sd + 1e-6));
         out.arrays["curves/centroid_trajectory"] = pooled;
     }
@@ -342,8 +333,7 @@ TargetSet compute_audio_targets(const Audio& audio, const TargetParams& params) 
         for (std::size_t i = 1; i < starts.size(); ++i) lengths.push_back(static_cast<double>(starts[i] - starts[i - 1]));
         phrases = static_cast<double>(lengths.size());
         if (lengths.size() > 1) {
-            const double m = std::accumulate(lengths.begin(), lengths.end(), 0.0) / static_cast<double>(lengths.size());
-            regularity = std::sqrt(variance(lengths)) / m;
+            regularity = targets_detail::stdev(lengths) / mean(lengths);
         }
     }
     v["phrasing/phrase_regularity"] = regularity;

@@ -7,6 +7,7 @@
 
 #include "mess/dsp.hpp"
 #include "mess/targets.hpp"
+#include "stats.hpp"
 
 namespace mess {
 namespace {
@@ -193,23 +194,8 @@ std::filesystem::path find_midi_for(const std::filesystem::path& audio) {
     return {};
 }
 
-namespace {
-
-double stdev(const std::vector<double>& v) {
-    if (v.empty()) return 0.0;
-    const double m = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
-    double s = 0.0;
-    for (double x : v) s += (x - m) * (x - m);
-    return std::sqrt(s / static_cast<double>(v.size()));
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-}  // namespace
+using targets_detail::median;
+using targets_detail::stdev;
 
 void add_midi_targets(const MidiPerformance& midi, double duration, TargetSet& out) {
     auto put = [&](const std::string& name, double v) { out.arrays[name] = {static_cast<float>(v)}; };
@@ -235,11 +221,11 @@ void add_midi_targets(const MidiPerformance& midi, double duration, TargetSet& o
         std::vector<double> ratios;
         for (std::size_t i = 0; i + 1 < pos_ioi.size(); ++i) ratios.push_back(pos_ioi[i] / pos_ioi[i + 1]);
         put("expression/rubato", pos_ioi.size() >= 3 ? stdev(ratios) : 0.0);
-        put("expression/velocity_mean", std::accumulate(vel.begin(), vel.end(), 0.0) / static_cast<double>(vel.size()));
+        put("expression/velocity_mean", targets_detail::mean(vel));
         put("expression/velocity_std", stdev(vel));
         put("expression/velocity_range", *std::max_element(vel.begin(), vel.end()) - *std::min_element(vel.begin(), vel.end()));
         put("expression/articulation_ratio",
-            ratio_dur.empty() ? 1.0 : std::accumulate(ratio_dur.begin(), ratio_dur.end(), 0.0) / static_cast<double>(ratio_dur.size()));
+            ratio_dur.empty() ? 1.0 : targets_detail::mean(ratio_dur));
         put("expression/tempo_variability", stdev(bpm));
         double timing = 0.0;
         if (onsets.size() >= 4 && !pos_ioi.empty()) {
