@@ -10,16 +10,7 @@ namespace fs = std::filesystem;
 
 static const fs::path kGolden = fs::path(MESS_FIXTURES_DIR) / "npy";
 
-static std::string error_of(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        EXPECT_EQ(e.kind(), ErrorKind::input);
-        return e.what();
-    }
-    ADD_FAILURE() << "no error";
-    return {};
-}
+static std::string error_of(const std::function<void()>& fn) { return test::error_message(fn); }
 
 // Golden files written by NumPy 1.24 (tests/fixtures/npy/make_fixtures.py).
 TEST(Npy, ReadsNumpyGoldenFiles) {

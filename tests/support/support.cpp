@@ -7,10 +7,22 @@
 #include <random>
 #include <stdexcept>
 
+#include <gtest/gtest.h>
 #include <sndfile.h>
 #include <sys/wait.h>
 
 namespace mess::test {
+
+std::string error_message(const std::function<void()>& fn, ErrorKind kind) {
+    try {
+        fn();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), kind) << e.what();
+        return e.what();
+    }
+    ADD_FAILURE() << "no mess::Error was thrown";
+    return {};
+}
 
 std::vector<float> tone(double freq_hz, double seconds, int rate, float amplitude) {
     return chord({freq_hz}, seconds, rate, amplitude);

@@ -3,10 +3,17 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "mess/util.hpp"
+
 namespace mess::test {
+
+// The message of the mess::Error that `fn` throws; records a test failure (and returns "") when it
+// throws nothing or an Error of another kind.
+std::string error_message(const std::function<void()>& fn, ErrorKind kind = ErrorKind::input);
 
 // Signals (mono float32 unless said otherwise).
 std::vector<float> tone(double freq_hz, double seconds, int rate, float amplitude = 0.5f);
