@@ -38,6 +38,7 @@ void register_model(CLI::App& app, Context& ctx);
 void register_embed(CLI::App& app, Context& ctx);
 void register_extract(CLI::App& app, Context& ctx);
 void register_targets(CLI::App& app, Context& ctx);
+void register_probe(CLI::App& app, Context& ctx);
 void register_demo(CLI::App& app, Context& ctx);
 
 }  // namespace mess::cli

@@ -167,6 +167,8 @@ public:
     void advance(std::int64_t items = 1);
     // Extra text shown after the counts, e.g. "1,024 windows, 2.9 windows/s".
     void set_note(std::string note) { note_ = std::move(note); }
+    // For jobs whose size is known only once they start.
+    void set_total(std::int64_t total) { total_ = total; }
     void finish();
     // "12/40 items, 3.1/s, ETA 9 s" for the current state.
     std::string summary() const;

@@ -1,0 +1,205 @@
+// mess/probe.hpp — layer discovery: which hidden layer linearly encodes which musical aspect, and the
+// user-facing aspects resolved to layers.
+//
+//   mess::ProbeData data = mess::load_probe_data(dataset, data_root, mess::ProbeLevel::track);
+//   mess::DiscoveryParams p;                         // alpha 1, 5 folds, seed 42, best layer + weighted sum
+//   nlohmann::json results = mess::discover_layers(data, p);
+//   mess::write_file_atomic("layer_discovery_results.json", results.dump(2));
+//   for (const auto& a : mess::resolve_aspects(results, {})) ...;   // aspect → layer or layer weights
+//
+// A probe is scikit-learn's Pipeline([StandardScaler(), Ridge(alpha)]) evaluated with cross_val_predict:
+// the scaler and the ridge are fitted on each fold's training rows only (no leakage), and the metrics are
+// computed once on the pooled out-of-fold predictions. Everything is computed in double precision and
+// matches scikit-learn 1.2 on float64 data to 1e-6 (tests/probe/sklearn_parity.py checks it).
+//
+// Results JSON (DESIGN.md contract, extended):
+//   "0".."L-1"     → target → scalar {r2_score, correlation, rmse, n_valid, coverage}
+//                              curve  {r2_mean, r2_pc1, rmse_mean, n_valid, coverage}
+//                    undersampled targets (fewer valid rows than folds) carry "undersampled": true and
+//                    no scores, instead of numbers that look real.
+//   "weighted_sum" → target → {r2_score | r2_mean, layer_weights [L], correlation, rmse, r2_gain_over_best_single,
+//                              n_valid, coverage, selection: {temperature, base}}; the R² is nested-cross-validated
+//                              (weights chosen inside each outer training fold), so it is not optimistic.
+//   "control"      → target → {layer, r2_mean, r2_max, permutations}: the same probe on permuted targets at the
+//                              target's best layer — the R² chance gives.
+//   "skipped_targets" → target → reason (constant, no valid rows, inconsistent width)
+//   "run"          → {level, alpha, folds, seed, mode, dataset, n_rows, n_tracks, layers, dim, targets}
+// Metric names are "<category>/<field>" as in the target files.
+//
+// Errors: Error(usage) for invalid parameters; Error(input) naming the file or track for inconsistent features.
+// Thread safety: reentrant.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mess/catalog.hpp"
+
+namespace mess {
+
+// ---------------------------------------------------------------------------------------------
+// Cross-validation primitives
+// ---------------------------------------------------------------------------------------------
+
+// A row-major matrix of doubles, [rows, cols].
+struct ProbeMatrix {
+    std::size_t rows = 0, cols = 0;
+    std::vector<double> values;
+    ProbeMatrix() = default;
+    ProbeMatrix(std::size_t r, std::size_t c) : rows(r), cols(c), values(r * c, 0.0) {}
+    double& at(std::size_t r, std::size_t c) { return values[r * cols + c]; }
+    double at(std::size_t r, std::size_t c) const { return values[r * cols + c]; }
+};
+
+// The test rows of each fold, sorted (every row in exactly one fold).
+using Folds = std::vector<std::vector<std::size_t>>;
+
+// scikit-learn's KFold(n_splits=folds, shuffle=True, random_state=seed): rows permuted by NumPy's legacy
+// MT19937 RandomState(seed).shuffle, then cut into folds of n/folds rows (the first n % folds get one more).
+// Errors: Error(usage) unless 2 ≤ folds ≤ n.
+Folds shuffled_kfold(std::size_t n, int folds, std::uint32_t seed);
+
+// Group k-fold: no group is split across folds. Groups are taken largest first (ties by name) and each goes
+// to the fold with the fewest rows so far (ties: lowest index). Errors: Error(usage) unless
+// 2 ≤ folds ≤ number of distinct groups.
+Folds group_kfold(const std::vector<std::string>& groups, int folds);
+
+// Out-of-fold predictions [n, m] of StandardScaler + Ridge(alpha, fit_intercept) fitted on each fold's
+// training rows: X [n, d] features, Y [n, m] outputs (m ≥ 1, fitted jointly like scikit-learn's
+// multi-output Ridge). The scaler uses the population standard deviation and leaves constant features
+// unscaled, as scikit-learn does. Errors: Error(usage) for mismatched shapes, alpha ≤ 0 or bad folds.
+ProbeMatrix cross_val_predict_ridge(const ProbeMatrix& X, const ProbeMatrix& Y, const Folds& folds, double alpha);
+
+struct ScalarScores {
+    double r2 = 0, correlation = 0, rmse = 0;
+};
+// Pooled R² (scikit-learn's r2_score: 1 if truth and prediction are equal constants, 0 for constant truth
+// otherwise), Pearson correlation (0 when either side is constant) and RMSE. Sizes must match.
+ScalarScores score_scalar(std::span<const double> truth, std::span<const double> predicted);
+
+struct CurveScores {
+    double r2_mean = 0;   // mean over output columns of the per-column R² of the pooled predictions
+    double r2_pc1 = 0;    // R² on the first principal component (fitted on each training fold)
+    double rmse_mean = 0; // RMSE over all n·m entries
+};
+// The curve probe: multi-output ridge for r2_mean/rmse_mean; for r2_pc1, per fold, Y is centred on the
+// training rows, projected on the first right singular vector of the centred training rows (sign: its
+// largest-magnitude component positive) and a scalar ridge predicts the projection.
+CurveScores probe_curve(const ProbeMatrix& X, const ProbeMatrix& Y, const Folds& folds, double alpha);
+
+// ---------------------------------------------------------------------------------------------
+// Layer discovery
+// ---------------------------------------------------------------------------------------------
+
+enum class ProbeLevel { track, window };
+enum class ProbeMode { best_layer, weighted_sum, both };
+ProbeLevel parse_probe_level(const std::string& text);  // "track" | "window"; Errors: Error(usage)
+ProbeMode parse_probe_mode(const std::string& text);    // "best_layer" | "weighted_sum" | "both"
+const char* to_string(ProbeLevel level);
+const char* to_string(ProbeMode mode);
+
+struct ProbeTarget {
+    std::string name;          // "<category>/<field>"
+    std::size_t width = 1;     // 1 for scalars, 60 for curves, ...
+    std::vector<double> values;  // [rows, width]; a row with any NaN is missing for this target
+};
+
+// One probing problem: rows are tracks (track level) or windows (window level).
+struct ProbeData {
+    std::string dataset;
+    ProbeLevel level = ProbeLevel::track;
+    std::vector<std::string> row_ids;   // track ids, or clip ids at window level
+    std::vector<std::string> groups;    // the track of each row (window level: folds never split a track)
+    std::size_t layers = 0, dim = 0;
+    std::vector<float> features;        // [rows, layers, dim]
+    std::vector<ProbeTarget> targets;
+    std::map<std::string, std::string> skipped_tracks;  // track → why it is not in the rows
+    std::size_t rows() const { return row_ids.size(); }
+};
+
+// Rows from a dataset's feature store and proxy targets under `data_root`:
+//   track level:  aggregated/<track>.npy [L, D] (or the mean of segments/<track>.npy) and every non-window
+//                 array of proxy_targets/<track>.targets.npz (shape [1] scalars, [k] curves);
+//   window level: segments/<track>.npy [S, L, D] and the window/<field> arrays of length S.
+// Rows are the sorted tracks that have both; tracks lacking one, or whose window counts disagree, are
+// listed in skipped_tracks. Errors: Error(input) when no track has both, or feature shapes disagree.
+ProbeData load_probe_data(const Dataset& dataset, ProbeLevel level);
+
+struct DiscoveryParams {
+    double alpha = 1.0;             // ridge penalty, > 0
+    int folds = 5;                  // ≥ 2
+    std::uint32_t seed = 42;        // shuffled k-fold (track level) and permutation controls
+    ProbeMode mode = ProbeMode::both;
+    int control_permutations = 5;   // 0 disables the shuffled-target control
+    std::vector<double> temperatures{0.1, 0.25, 0.5, 1.0, 2.0, 4.0};  // weighted-sum softmax grid
+    // Called after each unit of work (a target's layer sweep, weighted sum or control) with done/total.
+    std::function<void(std::int64_t done, std::int64_t total)> on_progress;
+};
+
+// Probes every target on every layer (and the weighted sum), as described at the top of this file.
+// Errors: Error(usage) for invalid params; Error(input) for data whose shapes disagree.
+nlohmann::json discover_layers(const ProbeData& data, const DiscoveryParams& params);
+
+// The score probing ranks by: r2_score for scalars, r2_mean for curves; NaN when absent or undersampled.
+double probe_score(const nlohmann::json& metrics);
+
+// Where results live by default: <data_root>/probing/<dataset>/layer_discovery_results[_window].json.
+std::filesystem::path default_results_path(const std::filesystem::path& data_root, const std::string& dataset,
+                                           ProbeLevel level);
+
+// ---------------------------------------------------------------------------------------------
+// Aspects: user-facing names → targets → layers
+// ---------------------------------------------------------------------------------------------
+
+struct Aspect {
+    std::string name, description;
+    std::vector<std::string> targets;  // "<category>/<field>"; window-level results match "window/<field>"
+};
+// brightness, texture, warmth, tempo, rhythmic_energy, dynamics, harmonic_richness, articulation, phrasing,
+// tension, dynamic_arc, rhythmic_flow, brightness_trajectory, structure, micro_articulation,
+// performance_expression.
+const std::vector<Aspect>& aspect_registry();
+
+enum class AspectMode { automatic, best_layer, weighted_sum };
+AspectMode parse_aspect_mode(const std::string& text);  // "auto" | "best_layer" | "weighted_sum"
+
+struct AspectParams {
+    double min_r2 = 0.5;       // aspects below are not validated
+    AspectMode mode = AspectMode::automatic;
+    double gain = 0.02;        // auto: the weighted sum must beat the best single layer by more than this
+};
+
+struct ResolvedAspect {
+    std::string name, description, target;
+    std::string mode;                 // "best_layer" | "weighted_sum"
+    double r2 = 0;                    // the target's probe score (r2_score or r2_mean)
+    std::string confidence;           // "high" (> 0.8) | "medium" (> 0.5) | "low"
+    int layer = -1;                   // best_layer
+    std::vector<double> layer_weights;  // weighted_sum (sums to 1)
+    double r2_gain = 0;               // weighted sum over the best single layer
+    std::int64_t n_valid = 0;
+    double coverage = 0;
+    // Layer weights for fusion: one-hot for best_layer, the dense weights otherwise; size `layers`.
+    std::vector<double> weights(std::size_t layers) const;
+    nlohmann::json to_json() const;
+};
+
+// Each registered aspect resolved through its best target (best layer and/or weighted sum by `mode`);
+// only aspects with R² ≥ min_r2 are returned, in registry order. Curve targets resolve too.
+// Errors: Error(input) for results without any layer section.
+std::vector<ResolvedAspect> resolve_aspects(const nlohmann::json& results, const AspectParams& params);
+// Reads the results file. Errors: Error(input) naming a missing or malformed file.
+nlohmann::json read_discovery_results(const std::filesystem::path& path);
+
+const char* confidence_of(double r2);
+
+}  // namespace mess

@@ -1,0 +1,154 @@
+// The aspect registry and the resolution of aspects to layers from layer-discovery results.
+#include <cmath>
+#include <limits>
+
+#include "mess/probe.hpp"
+#include "mess/util.hpp"
+
+namespace mess {
+
+const std::vector<Aspect>& aspect_registry() {
+    static const std::vector<Aspect> registry = {
+        {"brightness", "How bright or dark the sound is (spectral centre of mass)", {"timbre/spectral_centroid"}},
+        {"texture", "Noisiness and high-frequency content of the timbre", {"timbre/spectral_rolloff", "timbre/zero_crossing_rate"}},
+        {"warmth", "Spectral spread and balance: warm versus thin", {"timbre/spectral_bandwidth", "timbre/spectral_centroid"}},
+        {"tempo", "Global tempo", {"rhythm/tempo"}},
+        {"rhythmic_energy", "How many note onsets per second", {"rhythm/onset_density"}},
+        {"dynamics", "Loudness range and variability", {"dynamics/dynamic_range", "dynamics/dynamic_variance"}},
+        {"harmonic_richness", "How many pitch classes sound at once (chroma entropy)", {"harmony/harmonic_complexity"}},
+        {"articulation", "Attack speed and sharpness of notes", {"articulation/attack_slopes", "articulation/attack_sharpness"}},
+        {"phrasing", "Regularity and number of phrases", {"phrasing/phrase_regularity", "phrasing/num_phrases"}},
+        {"tension", "Tonal tension over time (tonal interval space)", {"curves/tis_tension"}},
+        {"dynamic_arc", "The loudness contour over time", {"curves/dynamic_arc"}},
+        {"rhythmic_flow", "Local tempo over time", {"curves/local_tempo"}},
+        {"brightness_trajectory", "How brightness evolves over time", {"curves/centroid_trajectory"}},
+        {"structure", "Where the music changes section (novelty)", {"curves/novelty"}},
+        {"micro_articulation", "Note-length articulation profile from MIDI (staccato to legato)", {"midi/articulation_hist"}},
+        {"performance_expression", "Velocity, timing and pedal expressiveness from MIDI",
+         {"midi/velocity_std", "midi/ioi_std", "midi/pedal_ratio"}},
+    };
+    return registry;
+}
+
+AspectMode parse_aspect_mode(const std::string& text) {
+    if (text == "auto") return AspectMode::automatic;
+    if (text == "best_layer") return AspectMode::best_layer;
+    if (text == "weighted_sum") return AspectMode::weighted_sum;
+    throw_usage("unknown aspect mode '{}' (expected auto, best_layer or weighted_sum)", text);
+}
+
+const char* confidence_of(double r2) { return r2 > 0.8 ? "high" : r2 > 0.5 ? "medium" : "low"; }
+
+std::vector<double> ResolvedAspect::weights(std::size_t layers) const {
+    if (mode == "weighted_sum") {
+        if (layer_weights.size() != layers)
+            throw_usage("aspect {} has {} layer weights, the features have {} layers", name, layer_weights.size(), layers);
+        return layer_weights;
+    }
+    if (layer < 0 || static_cast<std::size_t>(layer) >= layers)
+        throw_usage("aspect {} resolved to layer {}, the features have {} layers", name, layer, layers);
+    std::vector<double> w(layers, 0.0);
+    w[static_cast<std::size_t>(layer)] = 1.0;
+    return w;
+}
+
+nlohmann::json ResolvedAspect::to_json() const {
+    nlohmann::json j = {{"aspect", name},          {"description", description}, {"target", target},
+                        {"mode", mode},            {"r2_score", std::round(r2 * 1e4) / 1e4},
+                        {"confidence", confidence}, {"n_valid", n_valid},        {"coverage", coverage}};
+    if (mode == "weighted_sum") {
+        j["layer_weights"] = layer_weights;
+        j["r2_gain"] = r2_gain;
+    } else {
+        j["layer"] = layer;
+    }
+    return j;
+}
+
+nlohmann::json read_discovery_results(const std::filesystem::path& path) {
+    if (!std::filesystem::exists(path))
+        throw_input("no layer-discovery results at {} (run mess probe first)", path.string());
+    nlohmann::json j = nlohmann::json::parse(read_file(path), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) throw_input("{}: not a JSON object", path.string());
+    return j;
+}
+
+std::vector<ResolvedAspect> resolve_aspects(const nlohmann::json& results, const AspectParams& params) {
+    if (!results.is_object()) throw_input("layer-discovery results must be a JSON object");
+    std::vector<int> layers;
+    for (auto it = results.begin(); it != results.end(); ++it) {
+        const std::string& k = it.key();
+        if (!k.empty() && k.find_first_not_of("0123456789") == std::string::npos && it->is_object()) layers.push_back(std::stoi(k));
+    }
+    if (layers.empty()) throw_input("layer-discovery results have no layer sections (\"0\", \"1\", ...)");
+    const nlohmann::json* ws = results.contains("weighted_sum") ? &results["weighted_sum"] : nullptr;
+
+    // The name a registry target has in these results: itself, or window/<field> for window-level results.
+    auto present_name = [&](const std::string& target) -> std::string {
+        auto has = [&](const std::string& name) {
+            for (int l : layers)
+                if (results[std::to_string(l)].contains(name)) return true;
+            return ws && ws->contains(name);
+        };
+        if (has(target)) return target;
+        const std::string window = "window/" + target.substr(target.find('/') + 1);
+        return has(window) ? window : std::string();
+    };
+
+    std::vector<ResolvedAspect> out;
+    for (const Aspect& aspect : aspect_registry()) {
+        ResolvedAspect best;
+        best.r2 = -std::numeric_limits<double>::infinity();
+        for (const auto& target : aspect.targets) {
+            const std::string name = present_name(target);
+            if (name.empty()) continue;
+            ResolvedAspect single, dense;
+            single.r2 = dense.r2 = -std::numeric_limits<double>::infinity();
+            for (int l : layers) {
+                const auto& section = results[std::to_string(l)];
+                if (!section.contains(name)) continue;
+                const double s = probe_score(section[name]);
+                if (std::isfinite(s) && s > single.r2) {
+                    single.r2 = s;
+                    single.layer = l;
+                    single.mode = "best_layer";
+                    single.n_valid = section[name].value("n_valid", std::int64_t{0});
+                    single.coverage = section[name].value("coverage", 0.0);
+                }
+            }
+            if (ws && ws->contains(name)) {
+                const auto& m = (*ws)[name];
+                const double s = probe_score(m);
+                if (std::isfinite(s) && m.contains("layer_weights")) {
+                    dense.r2 = s;
+                    dense.mode = "weighted_sum";
+                    dense.layer_weights = m["layer_weights"].get<std::vector<double>>();
+                    dense.n_valid = m.value("n_valid", std::int64_t{0});
+                    dense.coverage = m.value("coverage", 0.0);
+                    dense.r2_gain = std::isfinite(single.r2) ? s - single.r2 : 0.0;
+                }
+            }
+            const ResolvedAspect* pick = nullptr;
+            switch (params.mode) {
+                case AspectMode::best_layer: pick = std::isfinite(single.r2) ? &single : nullptr; break;
+                case AspectMode::weighted_sum: pick = std::isfinite(dense.r2) ? &dense : nullptr; break;
+                case AspectMode::automatic:
+                    if (std::isfinite(dense.r2) && (!std::isfinite(single.r2) || dense.r2 > single.r2 + params.gain)) pick = &dense;
+                    else if (std::isfinite(single.r2)) pick = &single;
+                    break;
+            }
+            if (pick && pick->r2 > best.r2) {
+                best = *pick;
+                best.target = name;
+            }
+        }
+        if (!std::isfinite(best.r2) || best.r2 < params.min_r2) continue;
+        best.name = aspect.name;
+        best.description = aspect.description;
+        best.confidence = confidence_of(best.r2);
+        out.push_back(std::move(best));
+    }
+    return out;
+}
+
+}  // namespace mess

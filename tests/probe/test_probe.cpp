@@ -1,0 +1,319 @@
+// Probing: folds, scores, planted-layer discovery, controls, bad input, data loading and aspects.
+#include <cmath>
+#include <random>
+#include <set>
+
+#include <gtest/gtest.h>
+#include <sndfile.h>
+
+#include "mess/npy.hpp"
+#include "mess/probe.hpp"
+#include "mess/targets.hpp"
+#include "support/support.hpp"
+
+using namespace mess;
+namespace fs = std::filesystem;
+
+TEST(Folds, ShuffledKFoldMatchesScikitLearnGolden) {
+    // sklearn: [test for _, test in KFold(5, shuffle=True, random_state=42).split(np.zeros(10))]
+    // = [1 8], [0 5], [2 7], [4 9], [3 6]  (NumPy RandomState(42).permutation(10) = 8 1 5 0 7 2 9 4 3 6,
+    // cut in pairs; scikit-learn returns each fold's rows sorted).
+    const Folds f = shuffled_kfold(10, 5, 42);
+    const Folds want = {{1, 8}, {0, 5}, {2, 7}, {4, 9}, {3, 6}};
+    EXPECT_EQ(f, want);
+    // Uneven sizes: the first n % k folds get one more row.
+    const Folds g = shuffled_kfold(12, 5, 1);
+    std::vector<std::size_t> sizes;
+    for (const auto& x : g) sizes.push_back(x.size());
+    EXPECT_EQ(sizes, (std::vector<std::size_t>{3, 3, 2, 2, 2}));
+}
+
+TEST(Folds, GroupKFoldNeverSplitsAGroup) {
+    std::vector<std::string> groups;
+    for (int t = 0; t < 7; ++t)
+        for (int w = 0; w < 3 + t % 3; ++w) groups.push_back("track" + std::to_string(t));
+    const Folds f = group_kfold(groups, 3);
+    ASSERT_EQ(f.size(), 3u);
+    std::map<std::string, std::set<std::size_t>> fold_of_group;
+    std::size_t total = 0;
+    for (std::size_t k = 0; k < f.size(); ++k) {
+        total += f[k].size();
+        for (auto r : f[k]) fold_of_group[groups[r]].insert(k);
+    }
+    EXPECT_EQ(total, groups.size());
+    for (const auto& [g, folds] : fold_of_group) EXPECT_EQ(folds.size(), 1u) << g;
+    EXPECT_NE(test::error_message([&] { group_kfold({"a", "a", "b"}, 3); }, ErrorKind::usage).find("groups"), std::string::npos);
+}
+
+TEST(Folds, InvalidConfigurationIsRejected) {
+    EXPECT_THROW(shuffled_kfold(10, 1, 42), Error);
+    EXPECT_THROW(shuffled_kfold(3, 5, 42), Error);
+    ProbeMatrix X(10, 2), Y(10, 1);
+    EXPECT_NE(test::error_message([&] { cross_val_predict_ridge(X, Y, shuffled_kfold(10, 5, 0), 0.0); }, ErrorKind::usage).find("alpha"),
+              std::string::npos);
+    ProbeMatrix Y9(9, 1);
+    EXPECT_THROW(cross_val_predict_ridge(X, Y9, shuffled_kfold(10, 5, 0), 1.0), Error);
+    EXPECT_THROW(cross_val_predict_ridge(X, Y, Folds{{0, 1}, {1, 2}}, 1.0), Error);  // overlapping, incomplete
+}
+
+TEST(Scores, HandComputedValuesAndConstantCases) {
+    // truth 1 2 3 4, prediction 1 2 3 5: SS_res 1, SS_tot 5 → R² 0.8; RMSE 0.5.
+    const std::vector<double> t{1, 2, 3, 4}, p{1, 2, 3, 5};
+    const ScalarScores s = score_scalar(t, p);
+    EXPECT_NEAR(s.r2, 0.8, 1e-12);
+    EXPECT_NEAR(s.rmse, 0.5, 1e-12);
+    EXPECT_NEAR(s.correlation, 0.9827076298239908, 1e-12);  // np.corrcoef
+    const std::vector<double> c{2, 2, 2};
+    EXPECT_EQ(score_scalar(c, c).r2, 1.0);
+    EXPECT_EQ(score_scalar(c, std::vector<double>{1, 2, 3}).r2, 0.0);
+    EXPECT_EQ(score_scalar(c, std::vector<double>{1, 2, 3}).correlation, 0.0);
+    EXPECT_THROW(score_scalar(std::vector<double>{}, std::vector<double>{}), Error);
+}
+
+namespace {
+
+// Rows with `layers` layers of `dim` features; the scalar target is linear in `signal_layer` (plus a
+// little noise) and every other layer is independent noise. A curve target rides on the same latent.
+ProbeData planted(std::size_t rows, std::size_t layers, std::size_t dim, std::size_t signal_layer, std::uint32_t seed) {
+    std::mt19937 g(seed);
+    std::normal_distribution<double> n01(0, 1);
+    ProbeData d;
+    d.dataset = "planted";
+    d.layers = layers;
+    d.dim = dim;
+    d.features.resize(rows * layers * dim);
+    ProbeTarget scalar{"timbre/spectral_centroid", 1, {}}, curve{"curves/dynamic_arc", 60, {}}, noise{"rhythm/tempo", 1, {}};
+    for (std::size_t r = 0; r < rows; ++r) {
+        d.row_ids.push_back("track" + std::to_string(r));
+        for (auto& v : std::span(d.features).subspan(r * layers * dim, layers * dim)) v = static_cast<float>(n01(g));
+        const float* x = d.features.data() + (r * layers + signal_layer) * dim;
+        const double latent = 1.5 * x[0] - 0.8 * x[1] + 0.5 * x[2];
+        scalar.values.push_back(latent + 0.1 * n01(g));
+        for (int c = 0; c < 60; ++c) curve.values.push_back(latent * std::cos(0.05 * c) + 0.1 * n01(g));
+        noise.values.push_back(n01(g));
+    }
+    d.targets = {scalar, curve, noise};
+    return d;
+}
+
+}  // namespace
+
+TEST(Discovery, FindsThePlantedLayerWithHighConfidenceAndChanceNearZero) {
+    const ProbeData d = planted(80, 5, 12, 3, 11);
+    DiscoveryParams p;
+    std::int64_t last_done = 0, last_total = 0;
+    p.on_progress = [&](std::int64_t done, std::int64_t total) { last_done = done; last_total = total; };
+    const nlohmann::json r = discover_layers(d, p);
+    EXPECT_EQ(last_done, last_total);
+    EXPECT_GT(last_total, 0);
+    // Scalar: layer 3 best and high; others near chance.
+    for (int l = 0; l < 5; ++l) {
+        const double s = r[std::to_string(l)]["timbre/spectral_centroid"]["r2_score"].get<double>();
+        if (l == 3) EXPECT_GT(s, 0.9);
+        else EXPECT_LT(s, 0.3) << "layer " << l;
+        EXPECT_EQ(r[std::to_string(l)]["timbre/spectral_centroid"]["n_valid"], 80);
+    }
+    // Curve: scored with r2_mean / r2_pc1, best at layer 3 as well.
+    EXPECT_GT(r["3"]["curves/dynamic_arc"]["r2_mean"].get<double>(), 0.8);
+    EXPECT_GT(r["3"]["curves/dynamic_arc"]["r2_pc1"].get<double>(), 0.8);
+    EXPECT_LT(r["0"]["curves/dynamic_arc"]["r2_mean"].get<double>(), 0.3);
+    // Control: permuted targets at the best layer stay near zero.
+    EXPECT_EQ(r["control"]["timbre/spectral_centroid"]["layer"], 3);
+    EXPECT_LT(std::abs(r["control"]["timbre/spectral_centroid"]["r2_mean"].get<double>()), 0.25);
+    // Weighted sum: nested R² high, most weight on the planted layer, weights sum to 1.
+    const auto& ws = r["weighted_sum"]["timbre/spectral_centroid"];
+    EXPECT_GT(ws["r2_score"].get<double>(), 0.8);
+    const auto w = ws["layer_weights"].get<std::vector<double>>();
+    ASSERT_EQ(w.size(), 5u);
+    EXPECT_NEAR(std::accumulate(w.begin(), w.end(), 0.0), 1.0, 1e-9);
+    EXPECT_GT(w[3], 0.5);
+    EXPECT_TRUE(ws.contains("r2_gain_over_best_single"));
+    // Pure-noise target: nothing validates.
+    for (int l = 0; l < 5; ++l) EXPECT_LT(r[std::to_string(l)]["rhythm/tempo"]["r2_score"].get<double>(), 0.3);
+
+    const auto aspects = resolve_aspects(r, {});
+    ASSERT_FALSE(aspects.empty());
+    const auto brightness = std::find_if(aspects.begin(), aspects.end(), [](const auto& a) { return a.name == "brightness"; });
+    ASSERT_NE(brightness, aspects.end());
+    EXPECT_EQ(brightness->confidence, "high");
+    EXPECT_EQ(brightness->weights(5)[3] > 0.5, true);
+    // The curve target resolves too (the predecessor crashed here), through layer 3 in best_layer mode.
+    AspectParams bl;
+    bl.mode = AspectMode::best_layer;
+    const auto by_layer = resolve_aspects(r, bl);
+    const auto arc = std::find_if(by_layer.begin(), by_layer.end(), [](const auto& a) { return a.name == "dynamic_arc"; });
+    ASSERT_NE(arc, by_layer.end());
+    EXPECT_EQ(arc->layer, 3);
+    EXPECT_EQ(arc->target, "curves/dynamic_arc");
+    // tempo is noise: not validated.
+    EXPECT_TRUE(std::none_of(aspects.begin(), aspects.end(), [](const auto& a) { return a.name == "tempo"; }));
+}
+
+TEST(Discovery, BadInputIsReportedNotFaked) {
+    ProbeData d = planted(30, 3, 6, 1, 5);
+    d.targets.push_back({"dynamics/dynamic_range", 1, std::vector<double>(30, 4.0)});  // constant
+    ProbeTarget holes{"dynamics/dynamic_variance", 1, {}};
+    for (std::size_t r = 0; r < 30; ++r) holes.values.push_back(r % 2 ? std::nan("") : static_cast<double>(d.features[r * 18 + 6]));
+    d.targets.push_back(holes);
+    d.targets.push_back({"harmony/harmonic_complexity", 1, std::vector<double>(30, std::nan(""))});
+    ProbeTarget sparse{"phrasing/num_phrases", 1, std::vector<double>(30, std::nan(""))};
+    for (int r = 0; r < 3; ++r) sparse.values[static_cast<std::size_t>(r)] = r;
+    d.targets.push_back(sparse);
+    DiscoveryParams p;
+    p.mode = ProbeMode::best_layer;
+    const nlohmann::json r = discover_layers(d, p);
+    EXPECT_EQ(r["skipped_targets"]["dynamics/dynamic_range"], "constant over the valid rows");
+    EXPECT_EQ(r["skipped_targets"]["harmony/harmonic_complexity"], "no valid rows");
+    EXPECT_EQ(r["1"]["dynamics/dynamic_variance"]["n_valid"], 15);
+    EXPECT_DOUBLE_EQ(r["1"]["dynamics/dynamic_variance"]["coverage"].get<double>(), 0.5);
+    EXPECT_GT(r["1"]["dynamics/dynamic_variance"]["r2_score"].get<double>(), 0.5);  // it is feature 0 of layer 1
+    EXPECT_TRUE(r["1"]["phrasing/num_phrases"]["undersampled"].get<bool>());          // 3 rows < 5 folds
+    EXPECT_FALSE(r["1"]["phrasing/num_phrases"].contains("r2_score"));
+    EXPECT_TRUE(std::isnan(probe_score(r["1"]["phrasing/num_phrases"])));
+    EXPECT_FALSE(r.contains("weighted_sum"));
+
+    // A single track: every target undersampled, nothing that looks like a score.
+    ProbeData one = planted(1, 3, 6, 1, 5);
+    const nlohmann::json r1 = discover_layers(one, p);
+    for (const auto& [name, m] : r1["0"].items()) EXPECT_TRUE(m.value("undersampled", false)) << name;
+
+    DiscoveryParams bad;
+    bad.alpha = -1;
+    EXPECT_THROW(discover_layers(d, bad), Error);
+    bad = {};
+    bad.folds = 1;
+    EXPECT_THROW(discover_layers(d, bad), Error);
+    ProbeData broken = d;
+    broken.features.pop_back();
+    EXPECT_THROW(discover_layers(broken, p), Error);
+    broken = d;
+    broken.features[3] = std::nanf("");
+    EXPECT_NE(test::error_message([&] { discover_layers(broken, p); }).find("non-finite"), std::string::npos);
+}
+
+TEST(Discovery, WindowLevelFoldsKeepTracksTogether) {
+    ProbeData d = planted(60, 3, 8, 2, 9);
+    for (std::size_t r = 0; r < 60; ++r) d.groups.push_back("track" + std::to_string(r / 6));
+    DiscoveryParams p;
+    p.mode = ProbeMode::best_layer;
+    p.control_permutations = 2;
+    const nlohmann::json r = discover_layers(d, p);
+    EXPECT_EQ(r["run"]["cv"], "group_kfold_by_track");
+    EXPECT_EQ(r["run"]["n_tracks"], 10);
+    EXPECT_GT(r["2"]["timbre/spectral_centroid"]["r2_score"].get<double>(), 0.9);
+}
+
+namespace {
+
+// A data root with features for tracks a, b, c and targets for b, c, d (3 layers × 4 dims).
+struct Store {
+    test::TempDir dir;
+    Dataset ds;
+    Store() : ds(make()) {}
+    Dataset make() {
+        fs::create_directories(dir / "audio");
+        for (const char* t : {"a", "b", "c", "d"})
+            test::write_sound(dir / "audio" / (std::string(t) + ".wav"), test::tone(440, 1.0, 24000), 1, 24000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+        Dataset d = Dataset::folder(dir / "data", dir / "audio", "toy");
+        fs::create_directories(d.embeddings_dir() / "segments");
+        fs::create_directories(d.embeddings_dir() / "aggregated");
+        fs::create_directories(dir / "data/proxy_targets");
+        int i = 0;
+        for (const char* t : {"a", "b", "c"}) {
+            std::vector<float> seg(2 * 3 * 4);
+            for (auto& v : seg) v = static_cast<float>(++i);
+            write_npy(d.view_path("segments", t), NpyArray::from(seg, {2, 3, 4}));
+        }
+        for (const char* t : {"b", "c", "d"}) {
+            TargetSet ts;
+            ts.arrays["timbre/spectral_centroid"] = {static_cast<float>(t[0])};
+            ts.arrays["curves/novelty"] = std::vector<float>(60, 0.5f);
+            ts.arrays["window/start_sec"] = {0.0f, 2.5f};
+            ts.arrays["window/end_sec"] = {5.0f, 7.5f};
+            ts.arrays["window/spectral_centroid"] = {1.0f, 2.0f};
+            if (t[0] == 'c') ts.arrays["window/start_sec"] = {0.0f, 2.5f, 5.0f};  // disagrees with c's 2 windows
+            if (t[0] == 'c') ts.arrays["window/spectral_centroid"] = {1.0f, 2.0f, 3.0f};
+            write_targets(dir / "data/proxy_targets" / (std::string(t) + ".targets.npz"), ts);
+        }
+        return d;
+    }
+};
+
+}  // namespace
+
+TEST(ProbeData, TrackSetsAreIntersectedAndMismatchesReported) {
+    Store s;
+    const ProbeData d = load_probe_data(s.ds, ProbeLevel::track);
+    EXPECT_EQ(d.row_ids, (std::vector<std::string>{"b", "c"}));
+    EXPECT_EQ(d.layers, 3u);
+    EXPECT_EQ(d.dim, 4u);
+    ASSERT_EQ(d.features.size(), 2u * 12);
+    EXPECT_FLOAT_EQ(d.features[0], (25.0f + 37.0f) / 2);  // b's segments are 25..48: mean of windows
+    EXPECT_EQ(d.skipped_tracks.at("a"), "no proxy targets (run mess targets)");
+    EXPECT_EQ(d.skipped_tracks.at("d"), "no aggregated or segments view");
+    std::set<std::string> names;
+    for (const auto& t : d.targets) names.insert(t.name + ":" + std::to_string(t.width));
+    EXPECT_EQ(names, (std::set<std::string>{"curves/novelty:60", "timbre/spectral_centroid:1"}));
+
+    const ProbeData w = load_probe_data(s.ds, ProbeLevel::window);
+    EXPECT_EQ(w.row_ids, (std::vector<std::string>{"toy:b:00000", "toy:b:00001"}));
+    EXPECT_EQ(w.groups, (std::vector<std::string>{"b", "b"}));
+    EXPECT_NE(w.skipped_tracks.at("c").find("window count differs"), std::string::npos);
+    ASSERT_EQ(w.targets.size(), 1u);
+    EXPECT_EQ(w.targets[0].name, "window/spectral_centroid");
+
+    test::TempDir empty;
+    fs::create_directories(empty / "audio");
+    test::write_sound(empty / "audio" / "x.wav", test::tone(440, 1.0, 24000), 1, 24000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+    EXPECT_NE(test::error_message([&] { load_probe_data(Dataset::folder(empty / "data", empty / "audio", "e"), ProbeLevel::track); })
+                  .find("no track has both"),
+              std::string::npos);
+}
+
+TEST(Aspects, RegistryAndModes) {
+    const auto& reg = aspect_registry();
+    EXPECT_EQ(reg.size(), 16u);
+    for (const auto& a : reg) {
+        EXPECT_FALSE(a.description.empty()) << a.name;
+        EXPECT_FALSE(a.targets.empty()) << a.name;
+    }
+    // Synthetic results: brightness best single 0.85 at layer 2; weighted sum 0.86 (gain 0.01) → auto keeps
+    // the layer; dynamics weighted sum 0.7 vs single 0.6 → auto takes the weights; texture 0.3 → not validated.
+    nlohmann::json r = {{"0", {{"timbre/spectral_centroid", {{"r2_score", 0.5}, {"n_valid", 10}, {"coverage", 1.0}}},
+                               {"dynamics/dynamic_range", {{"r2_score", 0.6}, {"n_valid", 10}, {"coverage", 1.0}}},
+                               {"timbre/spectral_rolloff", {{"r2_score", 0.3}}}}},
+                        {"1", {{"timbre/spectral_centroid", {{"undersampled", true}}}}},
+                        {"2", {{"timbre/spectral_centroid", {{"r2_score", 0.85}, {"n_valid", 10}, {"coverage", 1.0}}}}},
+                        {"weighted_sum", {{"timbre/spectral_centroid", {{"r2_score", 0.86}, {"layer_weights", {0.2, 0.3, 0.5}}}},
+                                          {"dynamics/dynamic_range", {{"r2_score", 0.7}, {"layer_weights", {0.6, 0.2, 0.2}}}}}}};
+    auto find = [](const std::vector<ResolvedAspect>& v, const std::string& n) {
+        auto it = std::find_if(v.begin(), v.end(), [&](const auto& a) { return a.name == n; });
+        return it == v.end() ? nullptr : &*it;
+    };
+    const auto aut = resolve_aspects(r, {});
+    ASSERT_TRUE(find(aut, "brightness"));
+    EXPECT_EQ(find(aut, "brightness")->mode, "best_layer");
+    EXPECT_EQ(find(aut, "brightness")->layer, 2);
+    EXPECT_EQ(find(aut, "brightness")->confidence, "high");
+    ASSERT_TRUE(find(aut, "dynamics"));
+    EXPECT_EQ(find(aut, "dynamics")->mode, "weighted_sum");
+    EXPECT_NEAR(find(aut, "dynamics")->r2_gain, 0.1, 1e-12);
+    EXPECT_EQ(find(aut, "dynamics")->confidence, "medium");
+    EXPECT_EQ(find(aut, "texture"), nullptr);
+    EXPECT_EQ(find(aut, "dynamics")->to_json()["layer_weights"].size(), 3u);
+    AspectParams ws;
+    ws.mode = AspectMode::weighted_sum;
+    EXPECT_EQ(find(resolve_aspects(r, ws), "brightness")->mode, "weighted_sum");
+    AspectParams low;
+    low.min_r2 = 0.2;
+    EXPECT_NE(find(resolve_aspects(r, low), "texture"), nullptr);
+    EXPECT_EQ(find(aut, "warmth")->target, "timbre/spectral_centroid");  // warmth falls back to its second target
+    // Window-level names resolve to the registry's targets.
+    nlohmann::json w = {{"0", {{"window/spectral_centroid", {{"r2_score", 0.9}}}}}};
+    EXPECT_EQ(find(resolve_aspects(w, {}), "brightness")->target, "window/spectral_centroid");
+    EXPECT_THROW(resolve_aspects(nlohmann::json{{"weighted_sum", {}}}, {}), Error);
+    EXPECT_THROW(parse_aspect_mode("best"), Error);
+    EXPECT_THROW(find(aut, "brightness")->weights(2), Error);
+    test::TempDir dir;
+    EXPECT_NE(test::error_message([&] { read_discovery_results(dir / "none.json"); }).find("mess probe"), std::string::npos);
+}
