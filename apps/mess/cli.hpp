@@ -39,6 +39,7 @@ void register_embed(CLI::App& app, Context& ctx);
 void register_extract(CLI::App& app, Context& ctx);
 void register_targets(CLI::App& app, Context& ctx);
 void register_probe(CLI::App& app, Context& ctx);
+void register_search(CLI::App& app, Context& ctx);
 void register_demo(CLI::App& app, Context& ctx);
 
 }  // namespace mess::cli

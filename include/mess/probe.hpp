@@ -202,4 +202,15 @@ nlohmann::json read_discovery_results(const std::filesystem::path& path);
 
 const char* confidence_of(double r2);
 
+// Layer weights for a weighted aspect query {aspect: weight ≥ 0}: Σ weight × R² × the aspect's layer weights,
+// normalised to sum 1 (R² scaling off: Σ weight × layer weights). `aspects` are resolved aspects; those below
+// min_r2 are not available. Errors: Error(usage) for unknown or unvalidated aspects (listing the available
+// ones), negative weights or a zero total.
+std::vector<double> aspect_layer_weights(const std::vector<ResolvedAspect>& aspects, const std::map<std::string, double>& request,
+                                         std::size_t layers, double min_r2 = 0.5, bool scale_by_r2 = true);
+// "dynamics=0.7,articulation=0.3" or "dynamics" (weight 1). Errors: Error(usage).
+std::map<std::string, double> parse_aspect_request(const std::string& text);
+// ResolvedAspect from its to_json() form (as stored in index manifests).
+ResolvedAspect resolved_aspect_from_json(const nlohmann::json& j);
+
 }  // namespace mess

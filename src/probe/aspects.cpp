@@ -1,5 +1,7 @@
 // The aspect registry and the resolution of aspects to layers from layer-discovery results.
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include "mess/probe.hpp"
@@ -149,6 +151,72 @@ std::vector<ResolvedAspect> resolve_aspects(const nlohmann::json& results, const
         out.push_back(std::move(best));
     }
     return out;
+}
+
+std::map<std::string, double> parse_aspect_request(const std::string& text) {
+    std::map<std::string, double> out;
+    std::size_t pos = 0;
+    while (pos <= text.size()) {
+        const std::size_t comma = std::min(text.find(',', pos), text.size());
+        const std::string item = text.substr(pos, comma - pos);
+        pos = comma + 1;
+        if (item.empty()) throw_usage("aspect list '{}' has an empty item", text);
+        const auto eq = item.find('=');
+        const std::string name = item.substr(0, eq);
+        double w = 1.0;
+        if (eq != std::string::npos) {
+            char* end = nullptr;
+            const std::string num = item.substr(eq + 1);
+            w = std::strtod(num.c_str(), &end);
+            if (num.empty() || *end != '\0' || !std::isfinite(w)) throw_usage("aspect weight '{}' is not a number", item);
+        }
+        if (w < 0) throw_usage("aspect weight for {} must be ≥ 0", name);
+        out[name] = w;
+    }
+    return out;
+}
+
+ResolvedAspect resolved_aspect_from_json(const nlohmann::json& j) {
+    ResolvedAspect a;
+    a.name = j.at("aspect").get<std::string>();
+    a.description = j.value("description", "");
+    a.target = j.value("target", "");
+    a.mode = j.at("mode").get<std::string>();
+    a.r2 = j.at("r2_score").get<double>();
+    a.confidence = j.value("confidence", confidence_of(a.r2));
+    a.layer = j.value("layer", -1);
+    a.layer_weights = j.value("layer_weights", std::vector<double>{});
+    a.r2_gain = j.value("r2_gain", 0.0);
+    a.n_valid = j.value("n_valid", std::int64_t{0});
+    a.coverage = j.value("coverage", 0.0);
+    return a;
+}
+
+std::vector<double> aspect_layer_weights(const std::vector<ResolvedAspect>& aspects, const std::map<std::string, double>& request,
+                                         std::size_t layers, double min_r2, bool scale_by_r2) {
+    if (request.empty()) throw_usage("no aspects requested");
+    auto available = [&] {
+        std::string names;
+        for (const auto& a : aspects)
+            if (a.r2 >= min_r2) names += (names.empty() ? "" : ", ") + a.name;
+        return names.empty() ? std::string("none (run mess probe; no aspect reaches the R² threshold)") : names;
+    };
+    std::vector<double> w(layers, 0.0);
+    for (const auto& [name, weight] : request) {
+        if (weight < 0) throw_usage("aspect weight for {} must be ≥ 0", name);
+        auto it = std::find_if(aspects.begin(), aspects.end(), [&](const ResolvedAspect& a) { return a.name == name; });
+        if (it == aspects.end() || it->r2 < min_r2)
+            throw_usage("aspect '{}' is {}; available: {}", name, it == aspects.end() ? "unknown or not resolved" : "not validated (R² below the threshold)",
+                        available());
+        const auto lw = it->weights(layers);
+        const double scale = weight * (scale_by_r2 ? it->r2 : 1.0);
+        for (std::size_t l = 0; l < layers; ++l) w[l] += scale * lw[l];
+    }
+    double sum = 0;
+    for (double x : w) sum += x;
+    if (!(sum > 0)) throw_usage("aspect weights sum to zero");
+    for (double& x : w) x /= sum;
+    return w;
 }
 
 }  // namespace mess

@@ -1,0 +1,122 @@
+// mess/artifacts.hpp — index artifacts on disk, and publishing/pulling them to a directory or S3.
+//
+//   fs::path dir = mess::write_artifact(index, "data/indices", "clip_index");   // .../clip_index/<stamp>/
+//   mess::LoadedArtifact a = mess::load_artifact(dir);                          // validated, ready to search
+//   mess::publish_artifact(dir, "s3://bucket/mess/faiss");                      // objects, then latest.json
+//   fs::path local = mess::pull_artifact("s3://bucket/mess/faiss", "clip_index", "data/indices");
+//
+// Artifact directory (DESIGN.md contract, schema_version 3):
+//   index.faiss            FAISS index over L2-normalised vectors, inner product (faiss.read_index opens it)
+//   manifest.json          schema_version, artifact_name, artifact_version_id ("vid-" + 32 hex, immutable), kind,
+//                          index_type, factory_string, metric "cosine_ip", dataset, model_name, layer (spec),
+//                          dimension, ntotal, created_at_utc, default_nprobe (IVF), layers/layer_dim (aspect
+//                          search), window_sec, files
+//   track_names.json       (track) row → track id;   clip_records.json.gz (clip) row → {clip_id, dataset_id,
+//                          recording_id, work_id, track_id, segment_idx, start_time, end_time, split}
+//   records.json.gz        row → every record field plus metadata columns (filters)
+//   vectors.npy            [ntotal, dimension] float32 normalised (not for Flat: index.faiss holds them)
+//   layers.npy             [ntotal, layers, layer_dim] float16, each layer normalised (aspect search)
+//   checksums.json         file → {sha256, md5, size} for every other file
+// Loading checks every listed file's size and SHA-256, the manifest's fields and schema, the index's
+// dimension and count against the manifest, and the row files' lengths, and names what is wrong.
+//
+// Stores: a local directory or s3://bucket/prefix. S3 requests go through libcurl's SigV4 signing
+// (CURLOPT_AWS_SIGV4) with x-amz-content-sha256; configuration from the usual environment:
+// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION / AWS_DEFAULT_REGION (default
+// us-east-1), AWS_ENDPOINT_URL / MESS_S3_ENDPOINT (e.g. http://127.0.0.1:4568 → path-style addressing).
+// Publishing uploads each object, checks it with HEAD (size, and ETag = MD5), and writes
+// <prefix>/<artifact_name>/latest.json last. Pulling reads latest.json, downloads into a temporary
+// directory, verifies sizes, SHA-256 and the version id, and only then renames it into place.
+//
+// Errors: Error(input) naming the file/object for anything missing, corrupt or inconsistent; Error(usage) for
+// bad URIs; network failures are Error(input) with the URL and the HTTP status or curl message.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mess/search.hpp"
+
+namespace mess {
+
+inline constexpr int kArtifactSchemaVersion = 3;
+
+struct LoadedArtifact {
+    SearchIndex index;
+    nlohmann::json manifest;
+    std::filesystem::path dir;
+    std::string version_id() const { return manifest.value("artifact_version_id", std::string()); }
+};
+
+// Writes `index` as <root>/<name>/<YYYYMMDDTHHMMSSZ>/ (a new directory; written under a temporary name and
+// renamed when complete). Returns the directory. Errors: Error(input) if it cannot be written.
+std::filesystem::path write_artifact(const SearchIndex& index, const std::filesystem::path& root, const std::string& name,
+                                     const nlohmann::json& extra_manifest = nlohmann::json::object());
+
+// Validates and loads an artifact directory. `verify_checksums` = false skips the SHA-256 pass (sizes are
+// still checked). Errors: Error(input) naming the problem.
+LoadedArtifact load_artifact(const std::filesystem::path& dir, bool verify_checksums = true);
+
+// The newest version directory (lexicographically largest stamp with a manifest) under <root>/<name>, or
+// `path` itself when it is an artifact directory. Errors: Error(input) when there is none.
+std::filesystem::path resolve_artifact_dir(const std::filesystem::path& path, const std::string& name = "");
+
+// Hex SHA-256 / MD5 of a file or bytes.
+std::string sha256_hex(std::string_view bytes);
+std::string sha256_file(const std::filesystem::path& path);
+std::string md5_hex(std::string_view bytes);
+
+// gzip (RFC 1952) compression, for clip_records.json.gz. Errors: Error(input) for corrupt data.
+std::string gzip_compress(std::string_view data);
+std::string gzip_decompress(std::string_view data, const std::string& name);
+
+// ---------------------------------------------------------------------------------------------
+// Object stores
+// ---------------------------------------------------------------------------------------------
+
+struct ObjectInfo {
+    std::int64_t size = -1;
+    std::string etag;   // without quotes; empty when the store has none
+};
+
+class ObjectStore {
+public:
+    virtual ~ObjectStore() = default;
+    virtual void put(const std::string& key, const std::string& bytes) = 0;
+    virtual std::optional<ObjectInfo> head(const std::string& key) = 0;  // nullopt: no such object
+    virtual std::string get(const std::string& key) = 0;                 // Errors: Error(input) if missing
+    virtual std::string describe(const std::string& key) const = 0;      // a URI for messages
+};
+
+// "s3://bucket/prefix" → an S3 store rooted at prefix; anything else → a local directory store.
+// `prefix_out` receives the key prefix (S3) or "" (directory).
+std::unique_ptr<ObjectStore> open_store(const std::string& uri, std::string* prefix_out);
+
+struct S3Config {
+    std::string endpoint;       // "" → https://s3.<region>.amazonaws.com (virtual-hosted), else path-style
+    std::string region = "us-east-1";
+    std::string access_key, secret_key, session_token;
+    static S3Config from_environment();
+};
+std::unique_ptr<ObjectStore> make_s3_store(const std::string& bucket, const S3Config& config);
+
+struct PublishReport {
+    std::string artifact_prefix, version_id;
+    std::vector<std::string> objects;
+};
+// Errors: Error(input) when the local artifact is invalid or an upload does not verify; latest.json
+// is then left as it was.
+PublishReport publish_artifact(const std::filesystem::path& artifact_dir, const std::string& store_uri);
+
+// Downloads the version latest.json names for `name` into <dest_root>/<name>/<stamp>/ (reused when
+// already there with the same version id). Errors: Error(input) for a missing or inconsistent pointer,
+// checksum mismatches (nothing is left in dest_root then).
+std::filesystem::path pull_artifact(const std::string& store_uri, const std::string& name, const std::filesystem::path& dest_root);
+
+}  // namespace mess

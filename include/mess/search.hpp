@@ -1,0 +1,223 @@
+// mess/search.hpp — track and passage (clip) indexes and the queries on them.
+//
+//   mess::BuildParams p;  p.kind = mess::IndexKind::clip;  p.layer = mess::LayerSpec::parse("6");
+//   mess::SearchIndex idx = mess::build_index(dataset, p);          // views → L2-normalised vectors → FAISS
+//   mess::PassageQuery q;  q.track_id = "Bach_BWV849-01_001";  q.start_sec = 30;  q.k = 10;
+//   for (const mess::Hit& h : mess::similar_passages(idx, q)) ... h.record->track_id, h.record->start_sec, h.score
+//
+// Vectors: one per track (track index) or per 5-s window (clip index), taken from the feature store's views
+// by a LayerSpec and L2-normalised, so inner product = cosine similarity in [-1, 1]. The index family is a
+// FAISS factory string over METRIC_INNER_PRODUCT: "Flat" (exact, default), "IVF<nlist>,Flat" (nprobe),
+// "HNSW<M>" (efSearch), "IVF<nlist>,PQ<m>", "PQ<m>", ... Training is deterministic (FAISS's fixed seeds over
+// the same vectors in the same order); HNSW graphs are built on one thread up to kDeterministicHnswRows rows
+// so that rebuilds are identical (larger ones in parallel: same quality, not bit-identical). Exact search over the stored vectors runs through a SIMD scan
+// (AVX-512 / AVX2 / baseline chosen at run time), not FAISS's unvectorised Debian build.
+//
+// Aspect search: an index built with per-layer vectors (`keep_layers`) also stores every row's layers, each
+// L2-normalised, as float16 [N, L, D]. A query with layer weights w fuses Σ_l w_l·x̂_l for the query and for
+// every row (the fusion layer discovery probes), L2-normalises and ranks exactly.
+//
+// Errors: Error(usage) for invalid parameters (unknown factory, k < 1, weights of the wrong size);
+// Error(input) for unknown track/clip ids (the message names the id) and inconsistent feature files.
+// Thread safety: a built or loaded SearchIndex is read-only; queries from many threads are safe.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mess/audio.hpp"
+#include "mess/catalog.hpp"
+
+namespace faiss {
+struct Index;
+}
+
+namespace mess {
+
+inline constexpr std::size_t kDeterministicHnswRows = 200000;
+
+enum class IndexKind { track, clip };
+const char* to_string(IndexKind kind);
+IndexKind parse_index_kind(const std::string& text);  // "track" | "clip"; Errors: Error(usage)
+
+// Which part of a [L, D] layer stack becomes the vector.
+struct LayerSpec {
+    enum class Mode { layer, flatten, weights } mode = Mode::layer;
+    int layer = -1;                // Mode::layer; -1 = the middle layer (layers / 2)
+    std::vector<double> weights;   // Mode::weights: Σ w_l·x̂_l over L2-normalised layers (size L)
+    // "6" (one layer), "middle" (layer L/2, the default), "flatten" ([L·D]), or "weights:w0,w1,..." (fused).
+    // Errors: Error(usage).
+    static LayerSpec parse(const std::string& text);
+    std::string to_string() const;
+    std::size_t dimension(std::size_t layers, std::size_t dim) const;
+    // The vector of one [L, D] stack (not yet normalised). Errors: Error(usage) if the spec does not fit.
+    std::vector<float> apply(const float* stack, std::size_t layers, std::size_t dim) const;
+};
+
+// One row of an index.
+struct IndexRecord {
+    std::string id;                 // track id (track index) or clip id (clip index)
+    std::string dataset_id, track_id, recording_id, work_id, split;
+    int segment_idx = -1;           // clip index only
+    double start_sec = 0, end_sec = 0;  // clip: the window's true bounds; track: 0 and the duration
+    std::map<std::string, std::string> metadata;  // extra metadata columns (composer, title, ...)
+    // A record field or metadata column by name ("dataset", "dataset_id", "split", "composer", ...), or empty.
+    std::string field(const std::string& key) const;
+};
+
+// Approximate-index search parameters (0 = the index's default).
+struct SearchParams {
+    int nprobe = 0;      // IVF lists visited
+    int ef_search = 0;   // HNSW candidate list
+};
+
+// A FAISS index over L2-normalised vectors with inner-product metric, plus the vectors themselves.
+class VectorIndex {
+public:
+    VectorIndex();
+    ~VectorIndex();
+    VectorIndex(VectorIndex&&) noexcept;
+    VectorIndex& operator=(VectorIndex&&) noexcept;
+
+    // Trains (if the family needs it) and adds `n` vectors of `dim` floats (normalised here).
+    // Errors: Error(usage) for a factory FAISS rejects or too few vectors to train it.
+    static VectorIndex build(std::vector<float> vectors, std::size_t n, std::size_t dim, const std::string& factory);
+    // FAISS's own file format (faiss.read_index opens it); `vectors` are the normalised rows (empty for a
+    // flat index, which holds them). Errors: Error(input) naming the file.
+    static VectorIndex read(const std::filesystem::path& path, std::vector<float> vectors, const std::string& factory);
+    void write(const std::filesystem::path& path) const;
+
+    // The k best rows for one L2-normalised query, best first (fewer when the index holds fewer);
+    // `exact` scans the stored vectors whatever the family.
+    std::vector<std::pair<std::int64_t, float>> search(const float* query, std::size_t k, const SearchParams& params = {},
+                                                       bool exact = false) const;
+    std::size_t size() const { return n_; }
+    std::size_t dimension() const { return dim_; }
+    const std::string& factory() const { return factory_; }
+    bool is_exact() const;   // a flat family: search == exact scan
+    const float* vector(std::size_t row) const { return vectors_.data() + row * dim_; }
+    const std::vector<float>& vectors() const { return vectors_; }
+    int default_nprobe() const;  // 0 when not IVF
+
+private:
+    std::unique_ptr<faiss::Index> index_;
+    std::vector<float> vectors_;  // [n, dim], normalised
+    std::size_t n_ = 0, dim_ = 0;
+    std::string factory_;
+};
+
+// Exact top-k by inner product over `n` rows of `dim` floats (SIMD, runtime-dispatched).
+std::vector<std::pair<std::int64_t, float>> exact_top_k(const float* rows, std::size_t n, std::size_t dim,
+                                                        const float* query, std::size_t k);
+// Which instruction set exact_top_k uses on this CPU: "avx512f", "avx2" or "baseline".
+const char* exact_scan_isa();
+
+// L2-normalises in place; a zero vector stays zero.
+void l2_normalize(float* v, std::size_t dim);
+
+struct SearchIndex {
+    IndexKind kind = IndexKind::track;
+    std::string dataset, model_name;
+    LayerSpec layer_spec;
+    std::vector<IndexRecord> records;  // row → record
+    VectorIndex index;
+    // Per-layer normalised vectors as float16 [N, layers, layer_dim]; empty unless built with keep_layers.
+    std::vector<std::uint16_t> layer_vectors;
+    std::size_t layers = 0, layer_dim = 0;
+    double window_sec = 5.0;           // clip windows (overlap test and de-duplication)
+
+    std::size_t size() const { return records.size(); }
+    // Row of an id. Errors: Error(input) "unknown track|clip id '...'".
+    std::size_t row_of(const std::string& id) const;
+    // Clip rows of a track, ordered by start (clip index). Errors: Error(input) for an unknown track.
+    const std::vector<std::size_t>& rows_of_track(const std::string& track_id) const;
+    void rebuild_lookup();  // after filling records
+    bool has_layers() const { return !layer_vectors.empty(); }
+
+    // Fused, normalised [N, layer_dim] vectors for layer weights (a few recent ones are cached).
+    std::shared_ptr<const std::vector<float>> fused_vectors(const std::vector<double>& layer_weights) const;
+
+private:
+    std::map<std::string, std::size_t> by_id_;
+    std::map<std::string, std::vector<std::size_t>> by_track_;
+    std::shared_ptr<struct FusionCache> fusion_cache_;
+};
+
+struct BuildParams {
+    IndexKind kind = IndexKind::track;
+    LayerSpec layer_spec;               // default: the middle layer
+    std::string factory = "Flat";
+    bool keep_layers = true;            // store per-layer vectors for aspect search
+    std::string model_name;             // recorded (from the feature sidecars when empty)
+    SplitParams splits{};
+    // Called per track read, with done/total.
+    std::function<void(std::int64_t done, std::int64_t total)> on_progress;
+};
+
+// Builds from a dataset's feature store: track vectors from aggregated/<track>.npy (or the mean of
+// segments), clip vectors from segments/<track>.npy with the sidecar's true window starts; metadata and
+// splits from the catalog. Tracks without features are skipped (listed in `skipped`).
+// Errors: Error(input) when no track has features or their shapes disagree.
+SearchIndex build_index(const Dataset& dataset, const BuildParams& params, std::vector<std::string>* skipped = nullptr);
+// Builds from vectors in memory ([n, dim] rows matching `records`).
+SearchIndex build_index_from_vectors(IndexKind kind, std::vector<IndexRecord> records, std::vector<float> vectors,
+                                     std::size_t dim, const std::string& factory, std::vector<std::uint16_t> layer_vectors = {},
+                                     std::size_t layers = 0, std::size_t layer_dim = 0);
+
+// ---------------------------------------------------------------------------------------------
+// Queries
+// ---------------------------------------------------------------------------------------------
+
+struct Filter {
+    std::string key, value;   // case-insensitive equality on IndexRecord::field(key)
+    static Filter parse(const std::string& text);  // "key=value"; Errors: Error(usage)
+};
+
+struct QueryOptions {
+    std::size_t k = 10;
+    std::vector<Filter> filters;
+    std::string exclude_same;          // "" | "track" | "recording" | "work": drop hits sharing it with the query
+    std::vector<double> layer_weights; // non-empty: aspect search through the stored per-layer vectors
+    SearchParams search;
+    bool exact = false;                // force an exact scan on approximate indexes
+};
+
+struct Hit {
+    std::size_t row = 0;
+    const IndexRecord* record = nullptr;
+    float score = 0;                   // cosine similarity
+};
+
+// Tracks most similar to a track of a track index (the track itself excluded).
+std::vector<Hit> similar_tracks(const SearchIndex& index, const std::string& track_id, const QueryOptions& options);
+
+struct PassageQuery {
+    std::string clip_id;               // or track_id + start_sec (the window whose start is nearest)
+    std::string track_id;
+    double start_sec = 0;
+    bool group_by_track = false;       // best passage per track
+    double dedupe_sec = -1;            // hits of one track closer than this are de-duplicated (default: window)
+    QueryOptions options;
+};
+// Passages most similar to a window of a clip index. The query window and its overlapping neighbours in
+// the same track are excluded; hits of one track closer than dedupe_sec keep only the best.
+std::vector<Hit> similar_passages(const SearchIndex& index, const PassageQuery& query);
+
+// Rows most similar to an outside vector (e.g. an embedded audio excerpt): `query` is the index's vector
+// space (dimension()), or with layer_weights a [layers, layer_dim] stack. Passage de-duplication and
+// grouping as above when `passages` is given.
+std::vector<Hit> search_vector(const SearchIndex& index, std::vector<float> query, const QueryOptions& options,
+                               const PassageQuery* passages = nullptr);
+
+// The [layers, dim] stack of an outside recording for a query, from `model`: for a clip index, the window
+// of at most 5 s starting at start_sec; for a track index, the mean over the windows of the audio from
+// start_sec on. Errors: Error(input) for a start past the end.
+std::vector<float> embed_query_stack(const class Model& model, const Audio& audio, double start_sec, IndexKind kind, int threads);
+
+}  // namespace mess

@@ -1,0 +1,304 @@
+// Artifact directories: writing, validated loading, hashes and gzip.
+#include <chrono>
+#include <ctime>
+#include <random>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <zlib.h>
+
+#include "mess/artifacts.hpp"
+#include "mess/npy.hpp"
+#include "mess/util.hpp"
+
+namespace mess {
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------------------------------------
+// Hashes and gzip
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+std::string digest_hex(const EVP_MD* md, std::string_view bytes) {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_Digest(bytes.data(), bytes.size(), out, &len, md, nullptr) != 1) throw_internal("OpenSSL digest failed");
+    static const char* hex = "0123456789abcdef";
+    std::string s;
+    for (unsigned int i = 0; i < len; ++i) {
+        s += hex[out[i] >> 4];
+        s += hex[out[i] & 15];
+    }
+    return s;
+}
+
+}  // namespace
+
+std::string sha256_hex(std::string_view bytes) { return digest_hex(EVP_sha256(), bytes); }
+std::string md5_hex(std::string_view bytes) { return digest_hex(EVP_md5(), bytes); }
+std::string sha256_file(const fs::path& path) { return sha256_hex(read_file(path)); }
+
+std::string gzip_compress(std::string_view data) {
+    z_stream z{};
+    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) throw_internal("zlib init failed");
+    std::string out(deflateBound(&z, static_cast<uLong>(data.size())) + 32, '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z.avail_in = static_cast<uInt>(data.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    const int rc = deflate(&z, Z_FINISH);
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) throw_internal("gzip compression failed");
+    out.resize(z.total_out);
+    return out;
+}
+
+std::string gzip_decompress(std::string_view data, const std::string& name) {
+    z_stream z{};
+    if (inflateInit2(&z, 15 + 16) != Z_OK) throw_internal("zlib init failed");
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z.avail_in = static_cast<uInt>(data.size());
+    std::string out;
+    char buf[1 << 16];
+    int rc = Z_OK;
+    while (rc == Z_OK) {
+        z.next_out = reinterpret_cast<Bytef*>(buf);
+        z.avail_out = sizeof buf;
+        rc = inflate(&z, Z_NO_FLUSH);
+        out.append(buf, sizeof buf - z.avail_out);
+        if (rc == Z_BUF_ERROR && z.avail_in == 0) break;
+    }
+    inflateEnd(&z);
+    if (rc != Z_STREAM_END) throw_input("{}: corrupt or truncated gzip data", name);
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+std::string utc_stamp(std::time_t t, const char* format) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, format, &tm);
+    return buf;
+}
+
+std::string new_version_id() {
+    std::random_device rd;
+    std::string s = "vid-";
+    static const char* hex = "0123456789abcdef";
+    for (int i = 0; i < 32; ++i) s += hex[rd() & 15];
+    return s;
+}
+
+nlohmann::json record_json(const IndexRecord& r, bool clip) {
+    nlohmann::json j = {{"dataset_id", r.dataset_id}, {"recording_id", r.recording_id}, {"work_id", r.work_id},
+                        {"track_id", r.track_id},     {"split", r.split}};
+    if (clip) {
+        j["clip_id"] = r.id;
+        j["segment_idx"] = r.segment_idx;
+        j["start_time"] = r.start_sec;
+        j["end_time"] = r.end_sec;
+    } else {
+        j["duration_sec"] = r.end_sec;
+    }
+    return j;
+}
+
+}  // namespace
+
+fs::path write_artifact(const SearchIndex& index, const fs::path& root, const std::string& name, const nlohmann::json& extra) {
+    if (name.empty() || name.find('/') != std::string::npos || name.starts_with("."))
+        throw_usage("artifact name '{}' must be a plain directory name", name);
+    const bool clip = index.kind == IndexKind::clip;
+    const std::time_t now = std::time(nullptr);
+    std::string stamp = utc_stamp(now, "%Y%m%dT%H%M%SZ");
+    const fs::path parent = root / name;
+    fs::create_directories(parent);
+    for (int i = 2; fs::exists(parent / stamp); ++i) stamp = utc_stamp(now, "%Y%m%dT%H%M%SZ") + "-" + std::to_string(i);
+    const fs::path tmp = parent / fmt::format(".{}.tmp-{}", stamp, ::getpid());
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    try {
+        index.index.write(tmp / "index.faiss");
+        const std::size_t n = index.size(), dim = index.index.dimension();
+        if (!index.index.is_exact())
+            write_npy(tmp / "vectors.npy", NpyArray::from(index.index.vectors(), {static_cast<std::int64_t>(n), static_cast<std::int64_t>(dim)}));
+        if (index.has_layers())
+            write_npy(tmp / "layers.npy", NpyArray::from_bytes(DType::f16, {static_cast<std::int64_t>(n), static_cast<std::int64_t>(index.layers),
+                                                                            static_cast<std::int64_t>(index.layer_dim)},
+                                                            index.layer_vectors.data(), index.layer_vectors.size() * 2));
+        nlohmann::json rows = nlohmann::json::array(), full = nlohmann::json::array(), names = nlohmann::json::array();
+        for (const auto& r : index.records) {
+            rows.push_back(record_json(r, clip));
+            nlohmann::json f = record_json(r, clip);
+            f["id"] = r.id;
+            f["metadata"] = r.metadata;
+            full.push_back(std::move(f));
+            names.push_back(r.track_id);
+        }
+        if (clip) write_file_atomic(tmp / "clip_records.json.gz", gzip_compress(rows.dump()));
+        else write_file_atomic(tmp / "track_names.json", names.dump() + "\n");
+        write_file_atomic(tmp / "records.json.gz", gzip_compress(full.dump()));
+
+        nlohmann::json m = {{"schema_version", kArtifactSchemaVersion},
+                            {"artifact_name", name},
+                            {"artifact_version_id", new_version_id()},
+                            {"kind", to_string(index.kind)},
+                            {"index_type", index.index.factory()},
+                            {"factory_string", index.index.factory()},
+                            {"metric", "cosine_ip"},
+                            {"dataset", index.dataset},
+                            {"model_name", index.model_name},
+                            {"layer", index.layer_spec.to_string()},
+                            {"dimension", dim},
+                            {"ntotal", n},
+                            {"window_sec", index.window_sec},
+                            {"created_at_utc", utc_stamp(now, "%Y-%m-%dT%H:%M:%SZ")}};
+        if (int np = index.index.default_nprobe(); np > 0) m["default_nprobe"] = np;
+        if (index.has_layers()) {
+            m["layers"] = index.layers;
+            m["layer_dim"] = index.layer_dim;
+        }
+        m.update(extra);
+        write_file_atomic(tmp / "manifest.json", m.dump(2) + "\n");
+
+        nlohmann::json sums = nlohmann::json::object();
+        for (const auto& e : fs::directory_iterator(tmp)) {
+            const std::string bytes = read_file(e.path());
+            sums[e.path().filename().string()] = {{"sha256", sha256_hex(bytes)}, {"md5", md5_hex(bytes)}, {"size", bytes.size()}};
+        }
+        write_file_atomic(tmp / "checksums.json", sums.dump(2) + "\n");
+        fs::rename(tmp, parent / stamp);
+    } catch (...) {
+        std::error_code ec;
+        fs::remove_all(tmp, ec);
+        throw;
+    }
+    return parent / stamp;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------------
+
+fs::path resolve_artifact_dir(const fs::path& path, const std::string& name) {
+    if (fs::exists(path / "manifest.json")) return path;
+    const fs::path base = name.empty() ? path : path / name;
+    std::string best;
+    if (fs::is_directory(base))
+        for (const auto& e : fs::directory_iterator(base)) {
+            const std::string s = e.path().filename().string();
+            if (!s.starts_with(".") && fs::exists(e.path() / "manifest.json") && s > best) best = s;
+        }
+    if (best.empty()) throw_input("no index artifact at {} (expected manifest.json, or version directories with one)", base.string());
+    return base / best;
+}
+
+LoadedArtifact load_artifact(const fs::path& dir, bool verify_checksums) {
+    LoadedArtifact a;
+    a.dir = dir;
+    auto need = [&](const char* file) {
+        if (!fs::exists(dir / file)) throw_input("artifact {}: missing {}", dir.string(), file);
+        return dir / file;
+    };
+    auto parse = [&](const fs::path& p) {
+        auto j = nlohmann::json::parse(read_file(p), nullptr, false);
+        if (j.is_discarded() || !j.is_object()) throw_input("{}: not a JSON object", p.string());
+        return j;
+    };
+    a.manifest = parse(need("manifest.json"));
+    const nlohmann::json sums = parse(need("checksums.json"));
+    const auto& m = a.manifest;
+    for (const char* key : {"schema_version", "artifact_name", "artifact_version_id", "kind", "factory_string", "metric", "dimension",
+                            "ntotal", "created_at_utc", "layer"})
+        if (!m.contains(key)) throw_input("{}: manifest lacks '{}'", (dir / "manifest.json").string(), key);
+    if (m["schema_version"] != kArtifactSchemaVersion)
+        throw_input("{}: schema_version {} is not supported (this build reads {})", (dir / "manifest.json").string(),
+                    m["schema_version"].dump(), kArtifactSchemaVersion);
+    const std::string vid = m["artifact_version_id"].get<std::string>();
+    if (!vid.starts_with("vid-") || vid.size() != 36 || vid.find_first_not_of("0123456789abcdef", 4) != std::string::npos)
+        throw_input("{}: artifact_version_id '{}' is not vid-<32 hex>", (dir / "manifest.json").string(), vid);
+    if (m["metric"] != "cosine_ip") throw_input("{}: metric {} is not cosine_ip", (dir / "manifest.json").string(), m["metric"].dump());
+    const IndexKind kind = parse_index_kind(m["kind"].get<std::string>());
+
+    // Every file in checksums.json: present, right size, right SHA-256; and every payload file is listed.
+    for (auto it = sums.begin(); it != sums.end(); ++it) {
+        const fs::path p = dir / it.key();
+        if (it.key().find('/') != std::string::npos || !fs::exists(p)) throw_input("artifact {}: missing {}", dir.string(), it.key());
+        const auto size = static_cast<std::int64_t>(fs::file_size(p));
+        if (size != it->value("size", std::int64_t{-1}))
+            throw_input("artifact {}: {} is {} bytes, checksums.json says {}", dir.string(), it.key(), size, it->value("size", std::int64_t{-1}));
+        if (verify_checksums && sha256_file(p) != it->value("sha256", std::string()))
+            throw_input("artifact {}: {} does not match its SHA-256 in checksums.json (corrupt)", dir.string(), it.key());
+    }
+    for (const auto& e : fs::directory_iterator(dir)) {
+        const std::string f = e.path().filename().string();
+        if (f != "checksums.json" && !sums.contains(f)) throw_input("artifact {}: {} is not listed in checksums.json", dir.string(), f);
+    }
+
+    const std::size_t n = m["ntotal"].get<std::size_t>(), dim = m["dimension"].get<std::size_t>();
+    std::vector<float> vectors;
+    if (fs::exists(dir / "vectors.npy")) {
+        const NpyArray v = read_npy(dir / "vectors.npy");
+        if (v.shape != std::vector<std::int64_t>{static_cast<std::int64_t>(n), static_cast<std::int64_t>(dim)})
+            throw_input("{}: shape {} but the manifest says [{}, {}]", (dir / "vectors.npy").string(), v.describe(), n, dim);
+        vectors = v.to_float32();
+    }
+    SearchIndex& idx = a.index;
+    idx.index = VectorIndex::read(need("index.faiss"), std::move(vectors), m["factory_string"].get<std::string>());
+    if (idx.index.dimension() != dim || idx.index.size() != n)
+        throw_input("{}: index holds {} × {}, the manifest says {} × {}", (dir / "index.faiss").string(), idx.index.size(),
+                    idx.index.dimension(), n, dim);
+    idx.kind = kind;
+    idx.dataset = m.value("dataset", std::string());
+    idx.model_name = m.value("model_name", std::string());
+    idx.layer_spec = LayerSpec::parse(m["layer"].get<std::string>());
+    idx.window_sec = m.value("window_sec", 5.0);
+    if (m.contains("layers")) {
+        idx.layers = m["layers"].get<std::size_t>();
+        idx.layer_dim = m["layer_dim"].get<std::size_t>();
+        const NpyArray l = read_npy(need("layers.npy"));
+        if (l.dtype != DType::f16 || l.shape != std::vector<std::int64_t>{static_cast<std::int64_t>(n), static_cast<std::int64_t>(idx.layers),
+                                                                           static_cast<std::int64_t>(idx.layer_dim)})
+            throw_input("{}: {} but the manifest says float16 [{}, {}, {}]", (dir / "layers.npy").string(), l.describe(), n, idx.layers,
+                        idx.layer_dim);
+        const auto* p = reinterpret_cast<const std::uint16_t*>(l.data.data());
+        idx.layer_vectors.assign(p, p + n * idx.layers * idx.layer_dim);
+    }
+    const fs::path rec_path = need("records.json.gz");
+    auto rows = nlohmann::json::parse(gzip_decompress(read_file(rec_path), rec_path.string()), nullptr, false);
+    if (!rows.is_array() || rows.size() != n)
+        throw_input("{}: expected a list of {} records", rec_path.string(), n);
+    try {
+        for (const auto& r : rows) {
+            IndexRecord rec;
+            rec.id = r.at("id").get<std::string>();
+            rec.dataset_id = r.at("dataset_id").get<std::string>();
+            rec.track_id = r.at("track_id").get<std::string>();
+            rec.recording_id = r.at("recording_id").get<std::string>();
+            rec.work_id = r.at("work_id").get<std::string>();
+            rec.split = r.at("split").get<std::string>();
+            if (kind == IndexKind::clip) {
+                rec.segment_idx = r.at("segment_idx").get<int>();
+                rec.start_sec = r.at("start_time").get<double>();
+                rec.end_sec = r.at("end_time").get<double>();
+            } else {
+                rec.end_sec = r.value("duration_sec", 0.0);
+            }
+            rec.metadata = r.value("metadata", std::map<std::string, std::string>{});
+            idx.records.push_back(std::move(rec));
+        }
+    } catch (const nlohmann::json::exception& e) {
+        throw_input("{}: malformed record: {}", rec_path.string(), e.what());
+    }
+    idx.rebuild_lookup();
+    return a;
+}
+
+}  // namespace mess

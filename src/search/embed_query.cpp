@@ -1,0 +1,31 @@
+// Embedding an outside excerpt for a query, with the index's model.
+#include <algorithm>
+#include <cmath>
+
+#include "mess/model.hpp"
+#include "mess/search.hpp"
+#include "mess/util.hpp"
+
+namespace mess {
+
+std::vector<float> embed_query_stack(const Model& model, const Audio& audio, double start_sec, IndexKind kind, int threads) {
+    if (!std::isfinite(start_sec) || start_sec < 0) throw_usage("start second must be ≥ 0, got {}", start_sec);
+    if (audio.sample_rate <= 0 || audio.samples.empty()) throw_input("query audio is empty");
+    const auto first = static_cast<std::size_t>(std::llround(start_sec * audio.sample_rate));
+    if (first >= audio.samples.size())
+        throw_input("start {:.2f} s is past the end of the query audio ({:.2f} s)", start_sec, audio.duration_sec());
+    Audio excerpt;
+    excerpt.sample_rate = audio.sample_rate;
+    std::size_t last = audio.samples.size();
+    if (kind == IndexKind::clip) last = std::min(last, first + static_cast<std::size_t>(std::llround(WindowParams{}.seconds * audio.sample_rate)));
+    excerpt.samples.assign(audio.samples.begin() + static_cast<std::ptrdiff_t>(first), audio.samples.begin() + static_cast<std::ptrdiff_t>(last));
+    ModelState state(std::shared_ptr<const Model>(&model, [](const Model*) {}));
+    EncodeParams ep;
+    ep.threads = std::max(1, threads);
+    const Embedding e = embed_audio(model, state, excerpt, {}, ep);
+    const std::vector<float> segments = pool_frames(e.states);  // [S, L, D]
+    const auto S = static_cast<std::int64_t>(e.windows.size());
+    return pool_windows(segments, S, static_cast<std::int64_t>(segments.size()) / S);
+}
+
+}  // namespace mess

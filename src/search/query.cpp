@@ -1,0 +1,205 @@
+// Queries: similar tracks, similar passages (exclusion of the query's neighbourhood, de-duplication,
+// grouping), outside vectors, metadata filters and aspect-weighted fusion.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <mutex>
+
+#include "mess/search.hpp"
+#include "mess/util.hpp"
+
+namespace mess {
+
+Filter Filter::parse(const std::string& text) {
+    const auto eq = text.find('=');
+    if (eq == std::string::npos || eq == 0) throw_usage("filter '{}': expected key=value", text);
+    return {text.substr(0, eq), text.substr(eq + 1)};
+}
+
+struct FusionCache {
+    std::mutex mutex;
+    std::vector<std::pair<std::vector<double>, std::shared_ptr<const std::vector<float>>>> entries;  // most recent last
+};
+
+std::shared_ptr<const std::vector<float>> SearchIndex::fused_vectors(const std::vector<double>& w) const {
+    if (!has_layers()) throw_usage("this index was built without per-layer vectors: aspect search needs them (index build --keep-layers)");
+    if (w.size() != layers) throw_usage("{} layer weights given, the index has {} layers", w.size(), layers);
+    auto* self = const_cast<SearchIndex*>(this);
+    static std::mutex create;
+    {
+        std::lock_guard lock(create);
+        if (!self->fusion_cache_) self->fusion_cache_ = std::make_shared<FusionCache>();
+    }
+    FusionCache& cache = *fusion_cache_;
+    {
+        std::lock_guard lock(cache.mutex);
+        for (const auto& [key, value] : cache.entries)
+            if (key == w) return value;
+    }
+    const std::size_t n = size();
+    auto fused = std::make_shared<std::vector<float>>(n * layer_dim, 0.0f);
+    for (std::size_t r = 0; r < n; ++r) {
+        float* out = fused->data() + r * layer_dim;
+        for (std::size_t l = 0; l < layers; ++l) {
+            if (w[l] == 0) continue;
+            const std::uint16_t* src = layer_vectors.data() + (r * layers + l) * layer_dim;
+            const float wl = static_cast<float>(w[l]);
+            for (std::size_t j = 0; j < layer_dim; ++j) out[j] += wl * half_to_float(src[j]);
+        }
+        l2_normalize(out, layer_dim);
+    }
+    std::lock_guard lock(cache.mutex);
+    cache.entries.emplace_back(w, fused);
+    if (cache.entries.size() > 8) cache.entries.erase(cache.entries.begin());
+    return fused;
+}
+
+namespace {
+
+std::string lower(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+void check_options(const QueryOptions& o) {
+    if (o.k == 0) throw_usage("k must be at least 1");
+    if (!o.exclude_same.empty() && o.exclude_same != "track" && o.exclude_same != "recording" && o.exclude_same != "work")
+        throw_usage("exclude_same must be track, recording or work, got '{}'", o.exclude_same);
+}
+
+bool passes(const IndexRecord& r, const IndexRecord* query, const QueryOptions& o) {
+    for (const auto& f : o.filters)
+        if (lower(r.field(f.key)) != lower(f.value)) return false;
+    if (query && !o.exclude_same.empty()) {
+        const std::string v = query->field(o.exclude_same);
+        if (!v.empty() && r.field(o.exclude_same) == v) return false;
+    }
+    return true;
+}
+
+// The ranked candidate source for one query: either the index (approximate or exact) or an exact scan
+// over fused aspect vectors.
+struct Ranker {
+    const SearchIndex& idx;
+    const QueryOptions& opt;
+    std::vector<float> query;                        // normalised, in the space of `rows`
+    std::shared_ptr<const std::vector<float>> fused; // set for aspect search
+
+    std::vector<std::pair<std::int64_t, float>> top(std::size_t fetch) const {
+        if (fused) return exact_top_k(fused->data(), idx.size(), idx.layer_dim, query.data(), fetch);
+        return idx.index.search(query.data(), fetch, opt.search, opt.exact);
+    }
+};
+
+Ranker make_ranker(const SearchIndex& idx, const QueryOptions& opt, std::vector<float> vec_or_stack) {
+    Ranker r{idx, opt, {}, nullptr};
+    if (!opt.layer_weights.empty()) {
+        r.fused = idx.fused_vectors(opt.layer_weights);
+        if (vec_or_stack.size() != idx.layers * idx.layer_dim)
+            throw_usage("aspect query needs a [{} × {}] layer stack, got {} values", idx.layers, idx.layer_dim, vec_or_stack.size());
+        LayerSpec spec;
+        spec.mode = LayerSpec::Mode::weights;
+        spec.weights = opt.layer_weights;
+        r.query = spec.apply(vec_or_stack.data(), idx.layers, idx.layer_dim);
+    } else {
+        if (vec_or_stack.size() != idx.index.dimension())
+            throw_usage("query vector has {} values, the index dimension is {}", vec_or_stack.size(), idx.index.dimension());
+        r.query = std::move(vec_or_stack);
+    }
+    l2_normalize(r.query.data(), r.query.size());
+    return r;
+}
+
+// The layers of one row as floats [layers, layer_dim] (each normalised when stored).
+std::vector<float> row_stack(const SearchIndex& idx, std::size_t row) {
+    std::vector<float> out(idx.layers * idx.layer_dim);
+    const std::uint16_t* src = idx.layer_vectors.data() + row * idx.layers * idx.layer_dim;
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = half_to_float(src[i]);
+    return out;
+}
+
+std::vector<float> row_query(const SearchIndex& idx, std::size_t row, const QueryOptions& opt) {
+    if (!opt.layer_weights.empty()) {
+        if (!idx.has_layers()) throw_usage("this index was built without per-layer vectors: aspect search needs them");
+        return row_stack(idx, row);
+    }
+    const float* v = idx.index.vector(row);
+    return std::vector<float>(v, v + idx.index.dimension());
+}
+
+// Walks ranked candidates until k hits pass; widens the fetch when too many were rejected.
+std::vector<Hit> collect(const SearchIndex& idx, const Ranker& ranker, std::size_t first_fetch, const QueryOptions& opt,
+                         const IndexRecord* query, const PassageQuery* passages,
+                         const std::function<bool(std::size_t)>& excluded) {
+    const std::size_t n = idx.size();
+    std::size_t fetch = std::min(n, std::max<std::size_t>(first_fetch, opt.k));
+    const double dedupe = passages ? (passages->dedupe_sec >= 0 ? passages->dedupe_sec : idx.window_sec) : 0.0;
+    while (true) {
+        std::vector<Hit> hits;
+        std::map<std::string, std::vector<const Hit*>> by_track;
+        for (const auto& [row64, score] : ranker.top(fetch)) {
+            const auto row = static_cast<std::size_t>(row64);
+            const IndexRecord& rec = idx.records[row];
+            if (excluded(row) || !passes(rec, query, opt)) continue;
+            if (passages && idx.kind == IndexKind::clip) {
+                const auto& same = by_track[rec.track_id];
+                if (passages->group_by_track && !same.empty()) continue;
+                if (std::any_of(same.begin(), same.end(), [&](const Hit* h) { return std::abs(h->record->start_sec - rec.start_sec) < dedupe; }))
+                    continue;
+            }
+            hits.push_back({row, &rec, score});
+            if (hits.size() == opt.k) break;
+            hits.reserve(opt.k);  // stable addresses for by_track
+            by_track[rec.track_id].push_back(&hits.back());
+        }
+        if (hits.size() == opt.k || fetch >= n) return hits;
+        fetch = std::min(n, fetch * 4);
+    }
+}
+
+}  // namespace
+
+std::vector<Hit> similar_tracks(const SearchIndex& index, const std::string& track_id, const QueryOptions& options) {
+    check_options(options);
+    if (index.kind != IndexKind::track) throw_usage("similar tracks needs a track index; use passage search on a clip index");
+    const std::size_t row = index.row_of(track_id);
+    const Ranker ranker = make_ranker(index, options, row_query(index, row, options));
+    return collect(index, ranker, options.k + 1, options, &index.records[row], nullptr, [&](std::size_t r) {
+        return r == row || index.records[r].track_id == track_id;
+    });
+}
+
+std::vector<Hit> similar_passages(const SearchIndex& index, const PassageQuery& query) {
+    const QueryOptions& opt = query.options;
+    check_options(opt);
+    if (index.kind != IndexKind::clip) throw_usage("passage search needs a clip index (index build --kind clip)");
+    std::size_t row = 0;
+    if (!query.clip_id.empty()) {
+        row = index.row_of(query.clip_id);
+    } else {
+        if (query.track_id.empty()) throw_usage("passage search needs a clip id or a track id and a start second");
+        if (!std::isfinite(query.start_sec) || query.start_sec < 0) throw_usage("start second must be ≥ 0, got {}", query.start_sec);
+        const auto& rows = index.rows_of_track(query.track_id);
+        row = *std::min_element(rows.begin(), rows.end(), [&](std::size_t a, std::size_t b) {
+            return std::abs(index.records[a].start_sec - query.start_sec) < std::abs(index.records[b].start_sec - query.start_sec);
+        });
+    }
+    const IndexRecord& q = index.records[row];
+    const Ranker ranker = make_ranker(index, opt, row_query(index, row, opt));
+    const std::size_t fetch = std::max(25 * opt.k, opt.k + 25);
+    return collect(index, ranker, fetch, opt, &q, &query, [&](std::size_t r) {
+        const IndexRecord& c = index.records[r];
+        // The query window and every window of the same track that overlaps it.
+        return r == row || (c.track_id == q.track_id && std::abs(c.start_sec - q.start_sec) < index.window_sec);
+    });
+}
+
+std::vector<Hit> search_vector(const SearchIndex& index, std::vector<float> query, const QueryOptions& options,
+                               const PassageQuery* passages) {
+    check_options(options);
+    const Ranker ranker = make_ranker(index, options, std::move(query));
+    const std::size_t fetch = passages ? std::max(25 * options.k, options.k + 25) : options.k;
+    return collect(index, ranker, fetch, options, nullptr, passages, [](std::size_t) { return false; });
+}
+
+}  // namespace mess

@@ -1,0 +1,296 @@
+// Search: the predecessor's golden ranking, approximate indexes against exact search, passage rules,
+// filters, aspect fusion and errors.
+#include <cmath>
+#include <random>
+#include <set>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "mess/search.hpp"
+#include "mess/util.hpp"
+#include "support/support.hpp"
+
+using namespace mess;
+
+namespace {
+
+std::vector<std::string> ids(const std::vector<Hit>& hits) {
+    std::vector<std::string> out;
+    for (const auto& h : hits) out.push_back(h.record->id);
+    return out;
+}
+
+// retrieval_tiny.json as the predecessor used it: each 6-d segment vector in layer 0 of [13, 768].
+struct Tiny {
+    nlohmann::json fixture = nlohmann::json::parse(read_file(std::string(MESS_FIXTURES_DIR) + "/predecessor/retrieval_tiny.json"));
+    static constexpr std::size_t L = 13, D = 768;
+
+    SearchIndex tracks() const {
+        std::vector<IndexRecord> recs;
+        std::vector<float> vectors;
+        for (const auto& t : fixture["tracks"]) {
+            IndexRecord r;
+            r.id = r.track_id = t["track_id"];
+            r.recording_id = t["recording_id"];
+            r.work_id = t["work_id"];
+            r.dataset_id = fixture["dataset_id"];
+            std::vector<float> stack(L * D, 0.0f);
+            for (const auto& seg : t["segments"])
+                for (std::size_t j = 0; j < 6; ++j) stack[j] += seg[j].get<float>() / static_cast<float>(t["segments"].size());
+            const auto v = LayerSpec::parse("0").apply(stack.data(), L, D);
+            vectors.insert(vectors.end(), v.begin(), v.end());
+            recs.push_back(r);
+        }
+        return build_index_from_vectors(IndexKind::track, recs, vectors, D, "Flat");
+    }
+    SearchIndex clips() const {
+        std::vector<IndexRecord> recs;
+        std::vector<float> vectors;
+        for (const auto& t : fixture["tracks"]) {
+            int s = 0;
+            for (const auto& seg : t["segments"]) {
+                IndexRecord r;
+                r.track_id = t["track_id"];
+                r.id = "smd:" + r.track_id + fmt::format(":{:05d}", s);
+                r.segment_idx = s;
+                r.start_sec = 2.5 * s;
+                r.end_sec = r.start_sec + 5.0;
+                r.work_id = t["work_id"];
+                ++s;
+                std::vector<float> v(D, 0.0f);
+                for (std::size_t j = 0; j < 6; ++j) v[j] = seg[j].get<float>();
+                vectors.insert(vectors.end(), v.begin(), v.end());
+                recs.push_back(r);
+            }
+        }
+        return build_index_from_vectors(IndexKind::clip, recs, vectors, D, "Flat");
+    }
+};
+
+}  // namespace
+
+TEST(Search, PredecessorGoldenRanking) {
+    Tiny tiny;
+    const SearchIndex idx = tiny.tracks();
+    QueryOptions q;
+    q.k = 4;
+    const auto hits = similar_tracks(idx, "bach_a", q);
+    EXPECT_EQ(ids(hits), (std::vector<std::string>{"bach_b", "chopin_b", "chopin_a", "noise_a"}));
+    for (std::size_t i = 0; i < hits.size(); ++i) {
+        EXPECT_LE(hits[i].score, 1.0f + 1e-6f);
+        EXPECT_GE(hits[i].score, -1.0f - 1e-6f);
+        if (i) {
+            EXPECT_GE(hits[i - 1].score, hits[i].score);
+        }
+    }
+    const auto again = similar_tracks(tiny.tracks(), "bach_a", q);  // a rebuilt index: identical ids and scores
+    for (std::size_t i = 0; i < hits.size(); ++i) {
+        EXPECT_EQ(again[i].record->id, hits[i].record->id);
+        EXPECT_NEAR(again[i].score, hits[i].score, 1e-8);
+    }
+    // Every positive pair ranks its partner first; noise_a is never in anyone's top 2.
+    for (auto it = tiny.fixture["positive_tracks"].begin(); it != tiny.fixture["positive_tracks"].end(); ++it) {
+        q.k = 2;
+        const auto h = ids(similar_tracks(idx, it.key(), q));
+        EXPECT_EQ(h[0], (*it)[0].get<std::string>()) << it.key();
+        EXPECT_EQ(std::count(h.begin(), h.end(), "noise_a"), 0);
+    }
+    EXPECT_EQ(tiny.clips().size(), 15u);
+}
+
+TEST(Search, PassagesExcludeTheQueryNeighbourhoodAndDeduplicate) {
+    Tiny tiny;
+    const SearchIndex idx = tiny.clips();
+    PassageQuery pq;
+    pq.clip_id = "smd:bach_a:00001";  // start 2.5: windows at 0 and 5.0 of bach_a overlap it
+    pq.options.k = 20;
+    const auto hits = similar_passages(idx, pq);
+    for (const auto& h : hits) EXPECT_NE(h.record->track_id, "bach_a") << h.record->id;
+    // De-duplication: within a track, accepted hits are at least a window apart (0 and 5.0 only).
+    std::map<std::string, std::vector<double>> starts;
+    for (const auto& h : hits) starts[h.record->track_id].push_back(h.record->start_sec);
+    for (const auto& [t, s] : starts) {
+        EXPECT_LE(s.size(), 2u) << t;
+        if (s.size() == 2) {
+            EXPECT_GE(std::abs(s[0] - s[1]), 5.0) << t;
+        }
+    }
+    EXPECT_EQ(hits.front().record->track_id, "bach_b");
+    // Track + second picks the nearest window; grouping keeps one passage per track.
+    PassageQuery by_time;
+    by_time.track_id = "chopin_a";
+    by_time.start_sec = 4.0;  // nearest start: 5.0
+    by_time.group_by_track = true;
+    by_time.options.k = 10;
+    const auto grouped = similar_passages(idx, by_time);
+    std::set<std::string> tracks;
+    for (const auto& h : grouped) EXPECT_TRUE(tracks.insert(h.record->track_id).second);
+    // chopin_a's windows at 2.5 and 5.0 overlap the query; its window at 0 does not and may be returned.
+    EXPECT_EQ(grouped.size(), 5u);
+    for (const auto& h : grouped)
+        if (h.record->track_id == "chopin_a") {
+            EXPECT_EQ(h.record->id, "smd:chopin_a:00000");
+        }
+    EXPECT_EQ(grouped.front().record->track_id, "chopin_b");
+    // Filters and exclude_same.
+    PassageQuery f = pq;
+    f.options.filters = {Filter::parse("work_id=WORK_CHOPIN")};  // case-insensitive
+    for (const auto& h : similar_passages(idx, f)) EXPECT_EQ(h.record->work_id, "work_chopin");
+    PassageQuery x = pq;
+    x.options.exclude_same = "work";
+    for (const auto& h : similar_passages(idx, x)) EXPECT_NE(h.record->work_id, "work_bach");
+}
+
+TEST(Search, ErrorsNameTheProblem) {
+    Tiny tiny;
+    const SearchIndex tracks = tiny.tracks(), clips = tiny.clips();
+    QueryOptions q;
+    EXPECT_NE(test::error_message([&] { similar_tracks(tracks, "nope", q); }).find("unknown track id 'nope'"), std::string::npos);
+    PassageQuery pq;
+    pq.clip_id = "smd:bach_a:00099";
+    EXPECT_NE(test::error_message([&] { similar_passages(clips, pq); }).find("unknown clip id"), std::string::npos);
+    q.k = 0;
+    EXPECT_THROW(similar_tracks(tracks, "bach_a", q), Error);
+    q.k = 3;
+    q.exclude_same = "composer";
+    EXPECT_THROW(similar_tracks(tracks, "bach_a", q), Error);
+    EXPECT_THROW(similar_passages(tracks, pq), Error);  // passages need a clip index
+    EXPECT_THROW(LayerSpec::parse("layer6"), Error);
+    EXPECT_THROW(LayerSpec::parse("weights:1,-2"), Error);
+    EXPECT_THROW(LayerSpec::parse("5").apply(std::vector<float>(8).data(), 2, 4), Error);
+    EXPECT_THROW(Filter::parse("composer"), Error);
+    EXPECT_NE(test::error_message([&] { VectorIndex::build(std::vector<float>(64), 8, 8, "NotAnIndex"); }, ErrorKind::usage).find("NotAnIndex"),
+              std::string::npos);
+    SearchParams sp;
+    sp.nprobe = 4;
+    std::vector<float> qv(768, 0.0f);
+    qv[0] = 1;
+    EXPECT_THROW(tracks.index.search(qv.data(), 2, sp), Error);  // nprobe on a flat index
+    q = {};
+    q.layer_weights = std::vector<double>(13, 1.0);
+    EXPECT_NE(test::error_message([&] { similar_tracks(tracks, "bach_a", q); }, ErrorKind::usage).find("per-layer"), std::string::npos);
+}
+
+namespace {
+
+// Clustered vectors: `clusters` centres (fixed), points = centre + noise drawn with `seed`.
+std::vector<float> clustered(std::size_t n, std::size_t dim, std::size_t clusters, std::uint32_t seed) {
+    std::mt19937 c0(1);
+    std::mt19937 g(seed);
+    std::normal_distribution<float> d(0, 1);
+    std::vector<float> centres(clusters * dim), out(n * dim);
+    for (auto& c : centres) c = d(c0);
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t c = i % clusters;
+        for (std::size_t j = 0; j < dim; ++j) out[i * dim + j] = centres[c * dim + j] + 0.6f * d(g);
+    }
+    return out;
+}
+
+double recall_at_10(const VectorIndex& approx, const VectorIndex& exact, const std::vector<float>& queries, std::size_t nq,
+                    const SearchParams& p) {
+    const std::size_t dim = exact.dimension();
+    double hit = 0;
+    for (std::size_t i = 0; i < nq; ++i) {
+        std::vector<float> q(queries.begin() + static_cast<std::ptrdiff_t>(i * dim), queries.begin() + static_cast<std::ptrdiff_t>((i + 1) * dim));
+        l2_normalize(q.data(), dim);
+        std::set<std::int64_t> truth;
+        for (const auto& [r, s] : exact.search(q.data(), 10)) truth.insert(r);
+        for (const auto& [r, s] : approx.search(q.data(), 10, p)) hit += static_cast<double>(truth.count(r));
+    }
+    return hit / static_cast<double>(nq * 10);
+}
+
+}  // namespace
+
+TEST(Search, ApproximateIndexesAgainstExactSearch) {
+    const std::size_t n = 6000, dim = 48;
+    const auto data = clustered(n, dim, 40, 3);
+    const auto queries = clustered(100, dim, 40, 4);
+    const VectorIndex exact = VectorIndex::build(data, n, dim, "Flat");
+    // Exact scan equals a double-precision brute force.
+    std::vector<float> q(queries.begin(), queries.begin() + dim);
+    l2_normalize(q.data(), dim);
+    const auto top = exact.search(q.data(), 5);
+    std::vector<std::pair<double, std::int64_t>> brute;
+    for (std::size_t r = 0; r < n; ++r) {
+        double s = 0;
+        for (std::size_t j = 0; j < dim; ++j) s += static_cast<double>(exact.vector(r)[j]) * q[j];
+        brute.emplace_back(-s, static_cast<std::int64_t>(r));
+    }
+    std::sort(brute.begin(), brute.end());
+    for (std::size_t i = 0; i < 5; ++i) {
+        EXPECT_EQ(top[i].first, brute[i].second);
+        EXPECT_NEAR(top[i].second, -brute[i].first, 1e-5);
+    }
+    std::printf("exact scan ISA: %s\n", exact_scan_isa());
+
+    struct Family {
+        const char* factory;
+        SearchParams params;
+        double min_recall;
+    };
+    SearchParams ivf, hnsw, none;
+    ivf.nprobe = 8;
+    hnsw.ef_search = 64;
+    for (const Family& f : {Family{"IVF64,Flat", ivf, 0.9}, Family{"HNSW32", hnsw, 0.95}, Family{"IVF64,PQ12", ivf, 0.35},
+                            Family{"PQ12", none, 0.35}, Family{"HNSW32,Flat", hnsw, 0.95}}) {
+        const VectorIndex a = VectorIndex::build(data, n, dim, f.factory);
+        const double r = recall_at_10(a, exact, queries, 100, f.params);
+        std::printf("%-14s recall@10 vs exact = %.3f\n", f.factory, r);
+        EXPECT_GE(r, f.min_recall) << f.factory;
+        // Training is reproducible: a second build answers identically.
+        const VectorIndex b = VectorIndex::build(data, n, dim, f.factory);
+        EXPECT_EQ(a.search(q.data(), 10, f.params), b.search(q.data(), 10, f.params)) << f.factory;
+    }
+    // More probes → recall does not drop.
+    const VectorIndex ivf_index = VectorIndex::build(data, n, dim, "IVF64,Flat");
+    SearchParams one, all;
+    one.nprobe = 1;
+    all.nprobe = 64;
+    EXPECT_LE(recall_at_10(ivf_index, exact, queries, 100, one), recall_at_10(ivf_index, exact, queries, 100, all));
+    EXPECT_NEAR(recall_at_10(ivf_index, exact, queries, 100, all), 1.0, 1e-9);
+}
+
+TEST(Search, AspectFusionRanksTheLayerMatchedTrackFirst) {
+    // 3 tracks × 3 layers × 4 dims: "twin" matches the query in layer 2 only, "other" in layers 0-1 only.
+    const std::size_t L = 3, D = 4;
+    auto stack = [&](std::vector<std::vector<float>> layers) {
+        std::vector<float> s;
+        for (auto& l : layers) s.insert(s.end(), l.begin(), l.end());
+        return s;
+    };
+    const auto query = stack({{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}});
+    const auto twin = stack({{0, 0, 0, 1}, {0, 0, 1, 0}, {0, 0, 1, 0.1f}});
+    const auto other = stack({{1, 0, 0, 0.1f}, {0, 1, 0, 0}, {1, 0, 0, 0}});
+    std::vector<IndexRecord> recs(3);
+    std::vector<float> vectors;
+    std::vector<std::uint16_t> layers;
+    const char* names[] = {"query", "twin", "other"};
+    int i = 0;
+    for (const auto* s : {&query, &twin, &other}) {
+        recs[static_cast<std::size_t>(i)].id = recs[static_cast<std::size_t>(i)].track_id = names[i];
+        ++i;
+        const auto v = LayerSpec::parse("flatten").apply(s->data(), L, D);
+        vectors.insert(vectors.end(), v.begin(), v.end());
+        for (std::size_t l = 0; l < L; ++l) {
+            std::vector<float> x(s->begin() + static_cast<std::ptrdiff_t>(l * D), s->begin() + static_cast<std::ptrdiff_t>((l + 1) * D));
+            l2_normalize(x.data(), D);
+            for (float f : x) layers.push_back(float_to_half(f));
+        }
+    }
+    const SearchIndex idx = build_index_from_vectors(IndexKind::track, recs, vectors, L * D, "Flat", layers, L, D);
+    QueryOptions q;
+    q.k = 2;
+    EXPECT_EQ(ids(similar_tracks(idx, "query", q)).front(), "other");
+    q.layer_weights = {0, 0, 1};
+    EXPECT_EQ(ids(similar_tracks(idx, "query", q)).front(), "twin");
+    q.layer_weights = {0.5, 0.5, 0};
+    EXPECT_EQ(ids(similar_tracks(idx, "query", q)).front(), "other");
+    // An outside query as a layer stack goes through the same fusion.
+    q.layer_weights = {0, 0, 1};
+    EXPECT_EQ(ids(search_vector(idx, query, q)).at(1), "twin");  // the query row itself is first
+    q.layer_weights = {1, 1};
+    EXPECT_THROW(similar_tracks(idx, "query", q), Error);
+}
