@@ -145,7 +145,6 @@ private:
         headers = curl_slist_append(headers, hash.c_str());
         const std::string token = "x-amz-security-token: " + cfg_.session_token;
         if (!cfg_.session_token.empty()) headers = curl_slist_append(headers, token.c_str());
-        headers = curl_slist_append(headers, "Expect:");
         std::unique_ptr<curl_slist, void (*)(curl_slist*)> hold(headers, curl_slist_free_all);
         CURL* c = curl.get();
         curl_easy_setopt(c, CURLOPT_URL, u.c_str());

@@ -209,12 +209,13 @@ std::vector<double> aspect_layer_weights(const std::vector<ResolvedAspect>& aspe
             throw_usage("aspect '{}' is {}; available: {}", name, it == aspects.end() ? "unknown or not resolved" : "not validated (R² below the threshold)",
                         available());
         const auto lw = it->weights(layers);
-        const double scale = weight * (scale_by_r2 ? it->r2 : 1.0);
+        const double scale = weight * (scale_by_r2 ? std::max(0.0, it->r2) : 1.0);  // R² ≤ 0 carries no signal
         for (std::size_t l = 0; l < layers; ++l) w[l] += scale * lw[l];
     }
     double sum = 0;
     for (double x : w) sum += x;
-    if (!(sum > 0)) throw_usage("aspect weights sum to zero");
+    if (!(sum > 0))
+        throw_usage("aspect weights sum to zero{}", scale_by_r2 ? " (scaled by R², and every requested aspect has R² ≤ 0 or weight 0)" : "");
     for (double& x : w) x /= sum;
     return w;
 }

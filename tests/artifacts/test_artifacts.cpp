@@ -1,0 +1,183 @@
+// Artifacts: round trips (flat and IVF), validation of every kind of damage, publish/pull to a directory.
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "mess/artifacts.hpp"
+#include "mess/util.hpp"
+#include "support/support.hpp"
+
+using namespace mess;
+namespace fs = std::filesystem;
+
+namespace {
+
+SearchIndex make_index(IndexKind kind, const std::string& factory, std::size_t n = 300, std::size_t L = 3, std::size_t D = 16) {
+    std::mt19937 g(5);
+    std::normal_distribution<float> d(0, 1);
+    std::vector<IndexRecord> recs;
+    std::vector<float> vectors;
+    std::vector<std::uint16_t> layers;
+    for (std::size_t i = 0; i < n; ++i) {
+        IndexRecord r;
+        r.track_id = fmt::format("t{:03d}", i / 4);
+        r.id = kind == IndexKind::clip ? fmt::format("ds:{}:{:05d}", r.track_id, i % 4) : fmt::format("t{:03d}", i);
+        if (kind == IndexKind::track) r.track_id = r.id;
+        r.dataset_id = "ds";
+        r.recording_id = r.track_id;
+        r.work_id = "w" + std::to_string(i % 7);
+        r.split = "train";
+        r.segment_idx = kind == IndexKind::clip ? static_cast<int>(i % 4) : -1;
+        r.start_sec = 2.5 * static_cast<double>(i % 4);
+        r.end_sec = r.start_sec + 5;
+        r.metadata["composer"] = i % 2 ? "Bach" : "Chopin";
+        recs.push_back(r);
+        std::vector<float> stack(L * D);
+        for (auto& v : stack) v = d(g);
+        const auto v = LayerSpec::parse("1").apply(stack.data(), L, D);
+        vectors.insert(vectors.end(), v.begin(), v.end());
+        for (std::size_t l = 0; l < L; ++l) {
+            l2_normalize(stack.data() + l * D, D);
+            for (std::size_t j = 0; j < D; ++j) layers.push_back(float_to_half(stack[l * D + j]));
+        }
+    }
+    SearchIndex idx = build_index_from_vectors(kind, recs, vectors, D, factory, layers, L, D);
+    idx.dataset = "ds";
+    idx.model_name = "tiny";
+    idx.layer_spec = LayerSpec::parse("1");
+    return idx;
+}
+
+void flip_byte(const fs::path& p, std::size_t at) {
+    std::string b = read_file(p);
+    b[at % b.size()] = static_cast<char>(b[at % b.size()] ^ 0x5a);
+    write_file_atomic(p, b);
+}
+
+}  // namespace
+
+TEST(Artifacts, RoundTripAnswersIdentically) {
+    test::TempDir dir;
+    for (auto [kind, factory] : {std::pair{IndexKind::track, "Flat"}, std::pair{IndexKind::clip, "IVF8,Flat"}}) {
+        const SearchIndex idx = make_index(kind, factory);
+        const fs::path a = write_artifact(idx, dir.path(), std::string(to_string(kind)) + "_index");
+        EXPECT_EQ(resolve_artifact_dir(dir.path(), std::string(to_string(kind)) + "_index"), a);
+        const LoadedArtifact l = load_artifact(a);
+        EXPECT_TRUE(l.version_id().starts_with("vid-"));
+        EXPECT_EQ(l.manifest["ntotal"], idx.size());
+        EXPECT_EQ(l.manifest["layer"], "1");
+        EXPECT_EQ(l.index.records[7].metadata.at("composer"), idx.records[7].metadata.at("composer"));
+        EXPECT_EQ(l.index.layer_vectors, idx.layer_vectors);
+        EXPECT_EQ(fs::exists(a / "vectors.npy"), std::string(factory) != "Flat");
+        EXPECT_EQ(fs::exists(a / "clip_records.json.gz"), kind == IndexKind::clip);
+        EXPECT_EQ(fs::exists(a / "track_names.json"), kind == IndexKind::track);
+        if (kind == IndexKind::clip) {
+            EXPECT_EQ(l.manifest["default_nprobe"], 1);
+        }
+        QueryOptions q;
+        q.k = 5;
+        q.filters = {Filter::parse("composer=bach")};
+        if (kind == IndexKind::track) {
+            const auto x = similar_tracks(idx, "t010", q), y = similar_tracks(l.index, "t010", q);
+            ASSERT_EQ(x.size(), y.size());
+            for (std::size_t i = 0; i < x.size(); ++i) {
+                EXPECT_EQ(x[i].record->id, y[i].record->id);
+                EXPECT_FLOAT_EQ(x[i].score, y[i].score);
+                EXPECT_EQ(y[i].record->metadata.at("composer"), "Bach");
+            }
+            q.layer_weights = {0.2, 0.3, 0.5};
+            EXPECT_EQ(similar_tracks(idx, "t010", q)[0].record->id, similar_tracks(l.index, "t010", q)[0].record->id);
+        } else {
+            PassageQuery pq;
+            pq.clip_id = "ds:t010:00001";
+            pq.options = q;
+            pq.options.search.nprobe = 8;
+            const auto x = similar_passages(idx, pq), y = similar_passages(l.index, pq);
+            ASSERT_EQ(x.size(), y.size());
+            for (std::size_t i = 0; i < x.size(); ++i) EXPECT_EQ(x[i].record->id, y[i].record->id);
+        }
+    }
+    // Two builds in the same second get distinct directories and version ids.
+    const SearchIndex idx = make_index(IndexKind::track, "Flat", 20);
+    const fs::path a = write_artifact(idx, dir.path(), "again"), b = write_artifact(idx, dir.path(), "again");
+    EXPECT_NE(a, b);
+    EXPECT_NE(load_artifact(a).version_id(), load_artifact(b).version_id());
+    EXPECT_EQ(resolve_artifact_dir(dir.path(), "again"), std::max(a, b));
+}
+
+TEST(Artifacts, DamageIsDetectedAndNamed) {
+    test::TempDir dir;
+    const SearchIndex idx = make_index(IndexKind::clip, "IVF8,Flat", 120);
+    auto fresh = [&] { return write_artifact(idx, dir.path(), "clip_index"); };
+    auto message = [](const fs::path& p) { return test::error_message([&] { load_artifact(p); }); };
+
+    fs::path a = fresh();
+    flip_byte(a / "index.faiss", 1000);
+    EXPECT_NE(message(a).find("index.faiss does not match its SHA-256"), std::string::npos) << message(a);
+    a = fresh();
+    fs::resize_file(a / "vectors.npy", fs::file_size(a / "vectors.npy") - 8);
+    EXPECT_NE(message(a).find("vectors.npy is"), std::string::npos) << message(a);
+    a = fresh();
+    fs::remove(a / "layers.npy");
+    EXPECT_NE(message(a).find("missing layers.npy"), std::string::npos) << message(a);
+    a = fresh();
+    write_file_atomic(a / "stray.bin", "x");
+    EXPECT_NE(message(a).find("stray.bin is not listed"), std::string::npos);
+    a = fresh();
+    fs::remove(a / "manifest.json");
+    EXPECT_NE(message(a).find("missing manifest.json"), std::string::npos);
+    a = fresh();
+    write_file_atomic(a / "checksums.json", "{not json");
+    EXPECT_NE(message(a).find("checksums.json: not a JSON object"), std::string::npos);
+    // A manifest edited consistently (checksums updated) but lying about the schema or the count.
+    auto edit_manifest = [&](const std::function<void(nlohmann::json&)>& edit) {
+        fs::path p = fresh();
+        auto m = nlohmann::json::parse(read_file(p / "manifest.json"));
+        edit(m);
+        const std::string bytes = m.dump(2);
+        write_file_atomic(p / "manifest.json", bytes);
+        auto sums = nlohmann::json::parse(read_file(p / "checksums.json"));
+        sums["manifest.json"] = {{"sha256", sha256_hex(bytes)}, {"md5", md5_hex(bytes)}, {"size", bytes.size()}};
+        write_file_atomic(p / "checksums.json", sums.dump());
+        return p;
+    };
+    EXPECT_NE(message(edit_manifest([](auto& m) { m["schema_version"] = 2; })).find("schema_version 2 is not supported"), std::string::npos);
+    EXPECT_NE(message(edit_manifest([](auto& m) { m["ntotal"] = 121; })).find("121"), std::string::npos);
+    EXPECT_NE(message(edit_manifest([](auto& m) { m["artifact_version_id"] = "v1"; })).find("vid-"), std::string::npos);
+    EXPECT_NE(message(edit_manifest([](auto& m) { m.erase("kind"); })).find("lacks 'kind'"), std::string::npos);
+    EXPECT_NE(test::error_message([&] { resolve_artifact_dir(dir / "nothing"); }).find("no index artifact"), std::string::npos);
+    EXPECT_THROW(gzip_decompress("\x1f\x8b garbage", "x.gz"), Error);
+    EXPECT_EQ(gzip_decompress(gzip_compress("hello"), "x"), "hello");
+    // Known digests (FIPS 180-2 / RFC 1321 test vectors).
+    EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(md5_hex("abc"), "900150983cd24fb0d6963f7d28e17f72");
+}
+
+TEST(Artifacts, PublishAndPullThroughADirectoryStore) {
+    test::TempDir dir;
+    const SearchIndex idx = make_index(IndexKind::track, "Flat", 50);
+    const fs::path v1 = write_artifact(idx, dir / "local", "track_index");
+    const PublishReport r = publish_artifact(v1, (dir / "store").string());
+    EXPECT_EQ(r.version_id, load_artifact(v1).version_id());
+    const auto pointer = nlohmann::json::parse(read_file(dir / "store/track_index/latest.json"));
+    EXPECT_EQ(pointer["artifact_version_id"], r.version_id);
+    EXPECT_EQ(pointer["artifact_prefix"], "track_index/" + v1.filename().string());
+
+    const fs::path pulled = pull_artifact((dir / "store").string(), "track_index", dir / "pulled");
+    EXPECT_EQ(load_artifact(pulled).version_id(), r.version_id);
+    EXPECT_EQ(pull_artifact((dir / "store").string(), "track_index", dir / "pulled"), pulled);  // reused
+
+    // A corrupt object in the store: pull refuses and leaves nothing behind.
+    flip_byte(dir / "store" / pointer["artifact_prefix"].get<std::string>() / "index.faiss", 100);
+    EXPECT_NE(test::error_message([&] { pull_artifact((dir / "store").string(), "track_index", dir / "other"); }).find("corrupt"),
+              std::string::npos);
+    EXPECT_FALSE(fs::exists(dir / "other/track_index") && !fs::is_empty(dir / "other/track_index"));
+    EXPECT_NE(test::error_message([&] { pull_artifact((dir / "store").string(), "clip_index", dir / "other"); }).find("no such object"),
+              std::string::npos);
+    // A damaged local artifact is never published.
+    const fs::path v2 = write_artifact(idx, dir / "local", "track_index");
+    flip_byte(v2 / "records.json.gz", 20);
+    EXPECT_THROW(publish_artifact(v2, (dir / "store").string()), Error);
+    EXPECT_EQ(nlohmann::json::parse(read_file(dir / "store/track_index/latest.json"))["artifact_version_id"], r.version_id);
+    EXPECT_THROW(open_store("http://example.org/x", nullptr), Error);
+}
