@@ -25,6 +25,8 @@ struct Context {
 
 // Adds a `--json` flag to `cmd`; returns the bool it sets.
 bool& add_json_flag(CLI::App* cmd);
+// A (done, total) callback that drives `progress` (for jobs whose total is known only once they start).
+std::function<void(std::int64_t, std::int64_t)> progress_sink(Progress& progress);
 // Prints a JSON document to stdout (pretty, newline-terminated).
 void print_json(const nlohmann::json& j);
 

@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <deque>
+#include <memory>
 
 #include "cli.hpp"
 
@@ -10,6 +11,15 @@ bool& add_json_flag(CLI::App* cmd) {
     storage.push_back(false);
     cmd->add_flag("--json", storage.back(), "Print machine-readable JSON on stdout instead of text");
     return storage.back();
+}
+
+std::function<void(std::int64_t, std::int64_t)> progress_sink(Progress& progress) {
+    auto last = std::make_shared<std::int64_t>(0);
+    return [&progress, last](std::int64_t done, std::int64_t total) {
+        progress.set_total(total);
+        progress.advance(done - *last);
+        *last = done;
+    };
 }
 
 void print_json(const nlohmann::json& j) { std::puts(j.dump(2).c_str()); }

@@ -58,12 +58,7 @@ int run_probe(const Context& ctx, const ProbeOptions& o, bool json) {
     ProbeData data = load_probe_data(ds, level);
     for (const auto& [track, why] : data.skipped_tracks) spdlog::warn("track {} not probed: {}", track, why);
     Progress progress(fmt::format("probe {} ({} rows, {} targets)", ds.id(), data.rows(), data.targets.size()), 0);
-    std::int64_t last = 0;
-    p.on_progress = [&](std::int64_t done, std::int64_t total) {
-        progress.set_total(total);
-        progress.advance(done - last);
-        last = done;
-    };
+    p.on_progress = progress_sink(progress);
     nlohmann::json results = discover_layers(data, p);
     progress.finish();
     const std::filesystem::path out = o.out.empty() ? default_results_path(ctx.config.data_root.value, ds.id(), level) : std::filesystem::path(o.out);

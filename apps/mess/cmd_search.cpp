@@ -27,12 +27,7 @@ int run_build(const Context& ctx, const BuildOptions& o, bool json) {
     p.factory = o.factory;
     p.keep_layers = !o.no_layers;
     Progress progress("index " + ds.id() + " (tracks)", 0);
-    std::int64_t last = 0;
-    p.on_progress = [&](std::int64_t done, std::int64_t total) {
-        progress.set_total(total);
-        progress.advance(done - last);
-        last = done;
-    };
+    p.on_progress = progress_sink(progress);
     std::vector<std::string> skipped;
     SearchIndex idx = build_index(ds, p, &skipped);
     progress.finish();

@@ -190,7 +190,7 @@ struct QueryOptions {
 
 struct Hit {
     std::size_t row = 0;
-    const IndexRecord* record = nullptr;
+    const IndexRecord* record = nullptr;  // points into the index: valid while the index lives
     float score = 0;                   // cosine similarity
 };
 

@@ -84,7 +84,8 @@ TEST(Search, PredecessorGoldenRanking) {
             EXPECT_GE(hits[i - 1].score, hits[i].score);
         }
     }
-    const auto again = similar_tracks(tiny.tracks(), "bach_a", q);  // a rebuilt index: identical ids and scores
+    const SearchIndex rebuilt = tiny.tracks();  // a rebuilt index: identical ids and scores
+    const auto again = similar_tracks(rebuilt, "bach_a", q);
     for (std::size_t i = 0; i < hits.size(); ++i) {
         EXPECT_EQ(again[i].record->id, hits[i].record->id);
         EXPECT_NEAR(again[i].score, hits[i].score, 1e-8);
