@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,7 @@ struct Index;
 namespace mess {
 
 inline constexpr std::size_t kDeterministicHnswRows = 200000;
+inline constexpr int kDefaultEfSearch = 64;  // HNSW indexes are built with this efSearch (FAISS's own is 16)
 
 enum class IndexKind { track, clip };
 const char* to_string(IndexKind kind);
@@ -74,7 +76,7 @@ struct IndexRecord {
 // Approximate-index search parameters (0 = the index's default).
 struct SearchParams {
     int nprobe = 0;      // IVF lists visited
-    int ef_search = 0;   // HNSW candidate list
+    int ef_search = 0;   // HNSW candidate list (default kDefaultEfSearch, stored in the index)
 };
 
 // A FAISS index over L2-normalised vectors with inner-product metric, plus the vectors themselves.
@@ -103,10 +105,12 @@ public:
     bool is_exact() const;   // a flat family: search == exact scan
     const float* vector(std::size_t row) const { return vectors_.data() + row * dim_; }
     const std::vector<float>& vectors() const { return vectors_; }
-    int default_nprobe() const;  // 0 when not IVF
+    int default_nprobe() const;     // 0 when not IVF
+    int default_ef_search() const;  // 0 when not HNSW
 
 private:
     std::unique_ptr<faiss::Index> index_;
+    std::unique_ptr<std::shared_mutex> ef_mutex_;  // guards HNSW efSearch overrides
     std::vector<float> vectors_;  // [n, dim], normalised
     std::size_t n_ = 0, dim_ = 0;
     std::string factory_;

@@ -161,6 +161,7 @@ fs::path write_artifact(const SearchIndex& index, const fs::path& root, const st
                             {"window_sec", index.window_sec},
                             {"created_at_utc", utc_stamp(now, "%Y-%m-%dT%H:%M:%SZ")}};
         if (int np = index.index.default_nprobe(); np > 0) m["default_nprobe"] = np;
+        if (int ef = index.index.default_ef_search(); ef > 0) m["default_ef_search"] = ef;
         if (index.has_layers()) {
             m["layers"] = index.layers;
             m["layer_dim"] = index.layer_dim;

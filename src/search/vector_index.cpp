@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <mutex>
+#include <shared_mutex>
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
@@ -133,7 +135,7 @@ std::vector<std::pair<std::int64_t, float>> exact_top_k(const float* rows, std::
 // VectorIndex
 // ---------------------------------------------------------------------------------------------
 
-VectorIndex::VectorIndex() = default;
+VectorIndex::VectorIndex() : ef_mutex_(std::make_unique<std::shared_mutex>()) {}
 VectorIndex::~VectorIndex() = default;
 VectorIndex::VectorIndex(VectorIndex&&) noexcept = default;
 VectorIndex& VectorIndex::operator=(VectorIndex&&) noexcept = default;
@@ -150,6 +152,11 @@ bool VectorIndex::is_exact() const { return index_ && !family_of(index_.get()).e
 int VectorIndex::default_nprobe() const {
     const faiss::IndexIVF* ivf = index_ ? faiss::ivflib::try_extract_index_ivf(index_.get()) : nullptr;
     return ivf ? static_cast<int>(ivf->nprobe) : 0;
+}
+
+int VectorIndex::default_ef_search() const {
+    const auto* hnsw = index_ ? dynamic_cast<const faiss::IndexHNSW*>(index_.get()) : nullptr;
+    return hnsw ? hnsw->hnsw.efSearch : 0;
 }
 
 VectorIndex VectorIndex::build(std::vector<float> vectors, std::size_t n, std::size_t dim, const std::string& factory) {
@@ -174,6 +181,7 @@ VectorIndex VectorIndex::build(std::vector<float> vectors, std::size_t n, std::s
         if (serial) omp_set_num_threads(1);
         v.index_->add(static_cast<faiss::Index::idx_t>(n), vectors.data());
         if (serial) omp_set_num_threads(threads);
+        if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(v.index_.get())) hnsw->hnsw.efSearch = kDefaultEfSearch;
     } catch (const faiss::FaissException& e) {
         throw_usage("index factory '{}' over {} vectors of dimension {}: {}", factory, n, dim, e.what());
     }
@@ -222,19 +230,37 @@ std::vector<std::pair<std::int64_t, float>> VectorIndex::search(const float* que
     std::vector<float> d(k);
     std::vector<faiss::Index::idx_t> labels(k);
     faiss::SearchParametersIVF ivf;
-    faiss::SearchParametersHNSW hnsw;
     const faiss::SearchParameters* sp = nullptr;
     if (params.nprobe > 0) {
         ivf.nprobe = static_cast<std::size_t>(params.nprobe);
         sp = &ivf;
-    } else if (params.ef_search > 0) {
-        hnsw.efSearch = params.ef_search;
-        sp = &hnsw;
     }
-    try {
-        index_->search(1, query, static_cast<faiss::Index::idx_t>(k), d.data(), labels.data(), sp);
-    } catch (const faiss::FaissException& e) {
-        throw_internal("index search failed: {}", e.what());
+    auto run = [&] {
+        try {
+            index_->search(1, query, static_cast<faiss::Index::idx_t>(k), d.data(), labels.data(), sp);
+        } catch (const faiss::FaissException& e) {
+            throw_internal("index search failed: {}", e.what());
+        }
+    };
+    auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index_.get());
+    if (hnsw && params.ef_search > 0 && params.ef_search != hnsw->hnsw.efSearch) {
+        // FAISS 1.7.3 ignores SearchParametersHNSW: a non-default efSearch is set on the index for this
+        // search alone, under an exclusive lock (default-efSearch searches share the lock).
+        std::unique_lock lock(*ef_mutex_);
+        const int saved = hnsw->hnsw.efSearch;
+        hnsw->hnsw.efSearch = params.ef_search;
+        try {
+            run();
+        } catch (...) {
+            hnsw->hnsw.efSearch = saved;
+            throw;
+        }
+        hnsw->hnsw.efSearch = saved;
+    } else if (hnsw) {
+        std::shared_lock lock(*ef_mutex_);
+        run();
+    } else {
+        run();
     }
     std::vector<std::pair<std::int64_t, float>> out;
     for (std::size_t i = 0; i < k; ++i)
