@@ -2,7 +2,9 @@
 // filters, aspect fusion and errors.
 #include <cmath>
 #include <random>
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -245,6 +247,30 @@ TEST(Search, ApproximateIndexesAgainstExactSearch) {
         const VectorIndex b = VectorIndex::build(data, n, dim, f.factory);
         EXPECT_EQ(a.search(q.data(), 10, f.params), b.search(q.data(), 10, f.params)) << f.factory;
     }
+    // efSearch is honoured (FAISS 1.7.3 ignores it in search parameters; MESS sets it per search), also from
+    // concurrent threads with different values.
+    const VectorIndex graph = VectorIndex::build(data, n, dim, "HNSW16");
+    EXPECT_EQ(graph.default_ef_search(), kDefaultEfSearch);
+    SearchParams ef1, ef200;
+    ef1.ef_search = 1;
+    ef200.ef_search = 200;
+    EXPECT_LT(recall_at_10(graph, exact, queries, 100, ef1), recall_at_10(graph, exact, queries, 100, ef200));
+    std::vector<std::vector<std::pair<std::int64_t, float>>> want1, want200;
+    for (std::size_t i = 0; i < 20; ++i) {
+        want1.push_back(graph.search(queries.data() + i * dim, 10, ef1));
+        want200.push_back(graph.search(queries.data() + i * dim, 10, ef200));
+    }
+    std::atomic<int> mismatches{0};
+    auto worker = [&](const SearchParams& p, const std::vector<std::vector<std::pair<std::int64_t, float>>>& want) {
+        for (int round = 0; round < 20; ++round)
+            for (std::size_t i = 0; i < 20; ++i)
+                if (graph.search(queries.data() + i * dim, 10, p) != want[i]) ++mismatches;
+    };
+    std::thread t1(worker, std::cref(ef1), std::cref(want1)), t2(worker, std::cref(ef200), std::cref(want200));
+    t1.join();
+    t2.join();
+    EXPECT_EQ(mismatches.load(), 0);
+
     // More probes → recall does not drop.
     const VectorIndex ivf_index = VectorIndex::build(data, n, dim, "IVF64,Flat");
     SearchParams one, all;
