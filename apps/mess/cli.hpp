@@ -30,9 +30,14 @@ std::function<void(std::int64_t, std::int64_t)> progress_sink(Progress& progress
 // Prints a JSON document to stdout (pretty, newline-terminated).
 void print_json(const nlohmann::json& j);
 
-// The dataset named by --dataset NAME, or by --audio-dir DIR with --dataset-id NAME (exactly one of the two).
-// Errors: Error(usage) for a missing or contradictory choice.
-Dataset open_dataset(const Context& ctx, const std::string& dataset, const std::string& audio_dir, const std::string& id);
+// Which dataset a command works on: --dataset NAME, or --audio-dir DIR with --dataset-id NAME.
+struct DatasetChoice {
+    std::string dataset, audio_dir, dataset_id;
+};
+// Adds --dataset, --audio-dir and --dataset-id to `cmd`.
+void add_dataset_options(CLI::App* cmd, DatasetChoice& choice);
+// The chosen dataset (exactly one of the two ways). Errors: Error(usage) for a missing or contradictory choice.
+Dataset open_dataset(const Context& ctx, const DatasetChoice& choice);
 
 void register_config(CLI::App& app, Context& ctx);
 void register_audio(CLI::App& app, Context& ctx);

@@ -13,7 +13,8 @@ namespace mess::cli {
 namespace {
 
 struct ExtractOptions {
-    std::string dataset, audio_dir, dataset_id, model_dir, feature_level = "segments", raw_dtype = "float32", shard;
+    DatasetChoice source;
+    std::string model_dir, feature_level = "segments", raw_dtype = "float32", shard;
     int threads = 0, shard_count = 0;
     bool force = false;
     std::uint64_t split_seed = 42;
@@ -45,7 +46,7 @@ ClipIndex write_clips(const Dataset& ds, const MetadataTable& meta, std::uint64_
 }
 
 int run_extract(const Context& ctx, const ExtractOptions& o, bool json) {
-    Dataset ds = open_dataset(ctx, o.dataset, o.audio_dir, o.dataset_id);
+    Dataset ds = open_dataset(ctx, o.source);
     auto tracks = ds.tracks();
     MetadataTable meta = ds.metadata();
     if (!std::filesystem::exists(ds.metadata_path())) meta.write(ds.metadata_path());  // editable from now on
@@ -117,9 +118,7 @@ void register_extract(CLI::App& app, Context& ctx) {
         "concurrent runs share the work safely, a bad file is reported and skipped (exit 2).\n"
         "Decode workers: --workers / MESS_WORKERS; batch: --batch-size / MESS_BATCH_SIZE.");
     static ExtractOptions o;
-    cmd->add_option("--dataset", o.dataset, "Registered dataset: smd | maestro");
-    cmd->add_option("--audio-dir", o.audio_dir, "Any folder of audio (recursive), with --dataset-id");
-    cmd->add_option("--dataset-id", o.dataset_id, "Id for --audio-dir (names embeddings/<id>-emb, metadata/<id>_*.csv)");
+    add_dataset_options(cmd, o.source);
     cmd->add_option("--model", o.model_dir, "Model directory (see `mess model info`)")->required();
     cmd->add_option("--feature-level", o.feature_level,
                     "Views to keep: segments (+aggregated) | aggregated | all (adds raw [S,L,T,D], ~15 MB per window)")
@@ -137,14 +136,12 @@ void register_extract(CLI::App& app, Context& ctx) {
     auto* clips = app.add_subcommand("clips", "Rebuild metadata/<dataset>_clip_index.csv from the extraction sidecars\n"
                                               "(e.g. after sharded runs on several machines)");
     static ExtractOptions c;
-    clips->add_option("--dataset", c.dataset, "Registered dataset: smd | maestro");
-    clips->add_option("--audio-dir", c.audio_dir, "Any folder of audio, with --dataset-id");
-    clips->add_option("--dataset-id", c.dataset_id, "Id for --audio-dir");
+    add_dataset_options(clips, c.source);
     clips->add_option("--split-seed", c.split_seed, "Seed of the train/val/test assignment")->capture_default_str();
     bool& clips_json = add_json_flag(clips);
     clips->callback([&ctx, &clips_json] {
         ctx.run = [&ctx, &clips_json] {
-            Dataset ds = open_dataset(ctx, c.dataset, c.audio_dir, c.dataset_id);
+            Dataset ds = open_dataset(ctx, c.source);
             ClipIndex idx = write_clips(ds, ds.metadata(), c.split_seed);
             std::map<std::string, int> per_split;
             for (const auto& clip : idx) per_split[clip.split]++;

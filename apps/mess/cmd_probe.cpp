@@ -11,7 +11,8 @@ namespace mess::cli {
 namespace {
 
 struct ProbeOptions {
-    std::string dataset, audio_dir, dataset_id, mode, level = "track", out;
+    DatasetChoice source;
+    std::string mode, level = "track", out;
     double alpha = 1.0;
     int folds = 5, controls = 5;
     std::uint32_t seed = 42;
@@ -46,7 +47,7 @@ void print_table(const nlohmann::json& r) {
 }
 
 int run_probe(const Context& ctx, const ProbeOptions& o, bool json) {
-    Dataset ds = open_dataset(ctx, o.dataset, o.audio_dir, o.dataset_id);
+    Dataset ds = open_dataset(ctx, o.source);
     DiscoveryParams p;
     p.alpha = o.alpha;
     p.folds = o.folds;
@@ -114,9 +115,7 @@ void register_probe(CLI::App& app, Context& ctx) {
         "layers and a shuffled-target control (chance R²). Needs features (mess extract) and targets\n"
         "(mess targets). Writes probing/<dataset>/layer_discovery_results.json under the data root.");
     static ProbeOptions o;
-    cmd->add_option("--dataset", o.dataset, "Registered dataset: smd | maestro");
-    cmd->add_option("--audio-dir", o.audio_dir, "Any folder of audio, with --dataset-id");
-    cmd->add_option("--dataset-id", o.dataset_id, "Id for --audio-dir");
+    add_dataset_options(cmd, o.source);
     cmd->add_option("--alpha", o.alpha, "Ridge penalty (> 0)")->capture_default_str();
     cmd->add_option("--folds", o.folds, "Cross-validation folds (≥ 2)")->capture_default_str();
     cmd->add_option("--seed", o.seed, "Fold shuffling and control permutations")->capture_default_str();

@@ -11,12 +11,12 @@ namespace mess::cli {
 namespace {
 
 struct TargetsOptions {
-    std::string dataset, audio_dir, dataset_id;
+    DatasetChoice source;
     bool force = false, no_curves = false, no_windows = false;
 };
 
 int run_targets(const Context& ctx, const TargetsOptions& o, bool json) {
-    Dataset ds = open_dataset(ctx, o.dataset, o.audio_dir, o.dataset_id);
+    Dataset ds = open_dataset(ctx, o.source);
     const auto tracks = ds.tracks();
     const std::filesystem::path out_dir = ctx.config.data_root.value / "proxy_targets";
     std::filesystem::create_directories(out_dir);
@@ -87,9 +87,7 @@ void register_targets(CLI::App& app, Context& ctx) {
                                               "<category>/<field>, numpy-loadable). Existing files are kept unless --force;\n"
                                               "bad files are reported and skipped (exit 2).");
     static TargetsOptions o;
-    cmd->add_option("--dataset", o.dataset, "Registered dataset: smd | maestro");
-    cmd->add_option("--audio-dir", o.audio_dir, "Any folder of audio, with --dataset-id");
-    cmd->add_option("--dataset-id", o.dataset_id, "Id for --audio-dir");
+    add_dataset_options(cmd, o.source);
     cmd->add_flag("--force", o.force, "Recompute existing target files");
     cmd->add_flag("--no-curves", o.no_curves, "Skip the 60-frame curves");
     cmd->add_flag("--no-windows", o.no_windows, "Skip the per-window values");
