@@ -15,12 +15,13 @@ namespace fs = std::filesystem;
 namespace {
 
 struct BuildOptions {
-    std::string dataset, audio_dir, dataset_id, kind = "track", layer = "middle", factory = "Flat", name, out, results;
+    DatasetChoice source;
+    std::string kind = "track", layer = "middle", factory = "Flat", name, out, results;
     bool no_layers = false;
 };
 
 int run_build(const Context& ctx, const BuildOptions& o, bool json) {
-    Dataset ds = open_dataset(ctx, o.dataset, o.audio_dir, o.dataset_id);
+    Dataset ds = open_dataset(ctx, o.source);
     BuildParams p;
     p.kind = parse_index_kind(o.kind);
     p.layer_spec = LayerSpec::parse(o.layer);
@@ -71,7 +72,7 @@ std::string clock_time(double sec) {
 int run_search(const Context& ctx, const SearchOptions& o, bool json) {
     if (o.index.empty()) throw_usage("give --index DIR (an artifact directory, or a root with --name)");
     const int sources = !o.track.empty() + !o.clip.empty() + !o.audio.empty();
-    if (sources != 1 && !(sources == 2 && !o.track.empty() && !o.audio.empty()))
+    if (sources != 1)
         throw_usage("give exactly one query: --track ID [--start SEC], --clip ID, or --audio FILE [--start SEC]");
     const LoadedArtifact art = load_artifact(resolve_artifact_dir(o.index, o.name));
     const SearchIndex& idx = art.index;
@@ -153,9 +154,7 @@ void register_search(CLI::App& app, Context& ctx) {
         "checksums.json. Probing results of the dataset, when present, are resolved into aspects for\n"
         "aspect search.");
     static BuildOptions b;
-    build->add_option("--dataset", b.dataset, "Registered dataset: smd | maestro");
-    build->add_option("--audio-dir", b.audio_dir, "Any folder of audio, with --dataset-id");
-    build->add_option("--dataset-id", b.dataset_id, "Id for --audio-dir");
+    add_dataset_options(build, b.source);
     build->add_option("--kind", b.kind, "track | clip")->capture_default_str();
     build->add_option("--layer", b.layer, "Vector per row: a layer number, middle, flatten, or weights:w0,w1,...")->capture_default_str();
     build->add_option("--factory", b.factory, "FAISS factory: Flat (exact), IVF256,Flat, HNSW32, IVF256,PQ16, ...")->capture_default_str();

@@ -125,6 +125,9 @@ const char* exact_scan_isa();
 // L2-normalises in place; a zero vector stays zero.
 void l2_normalize(float* v, std::size_t dim);
 
+struct FusionCache;
+std::shared_ptr<FusionCache> make_fusion_cache();  // internal: SearchIndex's cache of fused aspect vectors
+
 struct SearchIndex {
     IndexKind kind = IndexKind::track;
     std::string dataset, model_name;
@@ -150,7 +153,7 @@ struct SearchIndex {
 private:
     std::map<std::string, std::size_t> by_id_;
     std::map<std::string, std::vector<std::size_t>> by_track_;
-    std::shared_ptr<struct FusionCache> fusion_cache_;
+    std::shared_ptr<struct FusionCache> fusion_cache_ = make_fusion_cache();
 };
 
 struct BuildParams {

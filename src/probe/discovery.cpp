@@ -235,13 +235,7 @@ nlohmann::json curve_metrics(const CurveScores& s) {
 
 // The score a fit is selected by: pooled R² (scalars) or mean per-column R² (curves).
 double cv_score(const Mat& X, const Mat& Y, const Folds& folds, double alpha) {
-    const Mat P = cross_val_predict(X, Y, folds, alpha);
-    double sum = 0;
-    for (Eigen::Index c = 0; c < Y.cols(); ++c) {
-        const Eigen::VectorXd t = Y.col(c), p = P.col(c);
-        sum += r2_of(column_span(t), column_span(p));
-    }
-    return sum / static_cast<double>(Y.cols());
+    return mean_column_r2(Y, cross_val_predict(X, Y, folds, alpha));
 }
 
 std::vector<double> softmax(const std::vector<double>& base, double tau) {
@@ -301,12 +295,7 @@ nlohmann::json weighted_sum_probe(const Problem& p, const ProbeTarget& t, const 
     if (t.width == 1) {
         out = scalar_metrics(Y.col(0), oof.col(0));
     } else {
-        double r2 = 0;
-        for (Eigen::Index c = 0; c < Y.cols(); ++c) {
-            const Eigen::VectorXd a = Y.col(c), b = oof.col(c);
-            r2 += r2_of(column_span(a), column_span(b));
-        }
-        out = {{"r2_mean", r2 / static_cast<double>(Y.cols())}, {"rmse_mean", std::sqrt((Y - oof).squaredNorm() / static_cast<double>(Y.size()))}};
+        out = {{"r2_mean", mean_column_r2(Y, oof)}, {"rmse_mean", std::sqrt((Y - oof).squaredNorm() / static_cast<double>(Y.size()))}};
     }
     const Selection final_sel = select_weights(p, t, rows, outer);  // the weights reported: chosen on all rows
     out["layer_weights"] = final_sel.weights;
@@ -344,7 +333,7 @@ nlohmann::json discover_layers(const ProbeData& data, const DiscoveryParams& par
         if (!std::isfinite(v)) throw_input("probe features contain non-finite values");
 
     const Problem problem{data, params};
-    const bool do_layers = true, do_ws = params.mode != ProbeMode::best_layer;
+    const bool do_ws = params.mode != ProbeMode::best_layer;  // per-layer probes always run (best layer, gains, controls)
     nlohmann::json results = nlohmann::json::object(), skipped = nlohmann::json::object();
     for (std::size_t l = 0; l < data.layers; ++l) results[std::to_string(l)] = nlohmann::json::object();
 
@@ -404,35 +393,33 @@ nlohmann::json discover_layers(const ProbeData& data, const DiscoveryParams& par
     std::map<const Job*, Folds> folds_of;
     for (auto& j : jobs) folds_of[&j] = problem.folds_for(j.rows, params.seed);
 
-    if (do_layers) {
-        for (auto& [rows, group] : scalar_groups) {
-            const Folds& folds = folds_of[group.front()];
-            Mat Y(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(group.size()));
-            for (std::size_t k = 0; k < group.size(); ++k) Y.col(static_cast<Eigen::Index>(k)) = target_rows(*group[k]->target, rows).col(0);
-            for (std::size_t l = 0; l < data.layers; ++l) {
-                const Mat P = folds.empty() ? Mat() : cross_val_predict(problem.layer_rows(l, rows), Y, folds, params.alpha);
-                for (std::size_t k = 0; k < group.size(); ++k) {
-                    nlohmann::json m = folds.empty() ? nlohmann::json{{"undersampled", true}}
-                                                     : scalar_metrics(Y.col(static_cast<Eigen::Index>(k)), P.col(static_cast<Eigen::Index>(k)));
-                    m.update(group[k]->base);
-                    note_best(group[k]->target->name, l, m);
-                    results[std::to_string(l)][group[k]->target->name] = std::move(m);
-                }
-                tick(static_cast<std::int64_t>(group.size()));
-            }
-        }
-        for (auto& j : jobs) {
-            if (j.target->width == 1) continue;
-            const Folds& folds = folds_of[&j];
-            const Mat Y = target_rows(*j.target, j.rows);
-            for (std::size_t l = 0; l < data.layers; ++l) {
+    for (auto& [rows, group] : scalar_groups) {
+        const Folds& folds = folds_of[group.front()];
+        Mat Y(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(group.size()));
+        for (std::size_t k = 0; k < group.size(); ++k) Y.col(static_cast<Eigen::Index>(k)) = target_rows(*group[k]->target, rows).col(0);
+        for (std::size_t l = 0; l < data.layers; ++l) {
+            const Mat P = folds.empty() ? Mat() : cross_val_predict(problem.layer_rows(l, rows), Y, folds, params.alpha);
+            for (std::size_t k = 0; k < group.size(); ++k) {
                 nlohmann::json m = folds.empty() ? nlohmann::json{{"undersampled", true}}
-                                                 : curve_metrics(probe_curve(problem.layer_rows(l, j.rows), Y, folds, params.alpha));
-                m.update(j.base);
-                note_best(j.target->name, l, m);
-                results[std::to_string(l)][j.target->name] = std::move(m);
-                tick(1);
+                                                 : scalar_metrics(Y.col(static_cast<Eigen::Index>(k)), P.col(static_cast<Eigen::Index>(k)));
+                m.update(group[k]->base);
+                note_best(group[k]->target->name, l, m);
+                results[std::to_string(l)][group[k]->target->name] = std::move(m);
             }
+            tick(static_cast<std::int64_t>(group.size()));
+        }
+    }
+    for (auto& j : jobs) {
+        if (j.target->width == 1) continue;
+        const Folds& folds = folds_of[&j];
+        const Mat Y = target_rows(*j.target, j.rows);
+        for (std::size_t l = 0; l < data.layers; ++l) {
+            nlohmann::json m = folds.empty() ? nlohmann::json{{"undersampled", true}}
+                                             : curve_metrics(probe_curve(problem.layer_rows(l, j.rows), Y, folds, params.alpha));
+            m.update(j.base);
+            note_best(j.target->name, l, m);
+            results[std::to_string(l)][j.target->name] = std::move(m);
+            tick(1);
         }
     }
 

@@ -26,5 +26,7 @@ std::vector<std::size_t> complement(const std::vector<std::size_t>& test, std::s
 Mat cross_val_predict(const Mat& X, const Mat& Y, const Folds& folds, double alpha);
 CurveScores probe_curve(const Mat& X, const Mat& Y, const Folds& folds, double alpha);
 double r2_of(std::span<const double> truth, std::span<const double> pred);
+// Mean over columns of the per-column R² of predictions P for truth Y (same shape).
+double mean_column_r2(const Mat& Y, const Mat& P);
 
 }  // namespace mess::probe_detail

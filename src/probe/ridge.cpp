@@ -116,21 +116,20 @@ ProbeMatrix from_mat(const Mat& m) {
     return out;
 }
 
+double mean_column_r2(const Mat& Y, const Mat& P) {
+    double sum = 0;
+    for (Eigen::Index c = 0; c < Y.cols(); ++c) {
+        const Eigen::VectorXd t = Y.col(c), p = P.col(c);
+        sum += r2_of({t.data(), static_cast<std::size_t>(t.size())}, {p.data(), static_cast<std::size_t>(p.size())});
+    }
+    return sum / static_cast<double>(Y.cols());
+}
+
 CurveScores probe_curve(const Mat& X, const Mat& Y, const Folds& folds, double alpha) {
     const Mat P = cross_val_predict(X, Y, folds, alpha);
     CurveScores s;
-    double r2_sum = 0, sq = 0;
-    std::vector<double> t(static_cast<std::size_t>(Y.rows())), p(t.size());
-    for (Eigen::Index c = 0; c < Y.cols(); ++c) {
-        for (Eigen::Index r = 0; r < Y.rows(); ++r) {
-            t[static_cast<std::size_t>(r)] = Y(r, c);
-            p[static_cast<std::size_t>(r)] = P(r, c);
-            sq += (Y(r, c) - P(r, c)) * (Y(r, c) - P(r, c));
-        }
-        r2_sum += r2_of(t, p);
-    }
-    s.r2_mean = r2_sum / static_cast<double>(Y.cols());
-    s.rmse_mean = std::sqrt(sq / static_cast<double>(Y.size()));
+    s.r2_mean = mean_column_r2(Y, P);
+    s.rmse_mean = std::sqrt((Y - P).squaredNorm() / static_cast<double>(Y.size()));
 
     // First principal component, fitted on each training fold.
     std::vector<double> proj_true(static_cast<std::size_t>(Y.rows())), proj_pred(proj_true.size());

@@ -17,24 +17,25 @@ Filter Filter::parse(const std::string& text) {
 }
 
 struct FusionCache {
+    struct Entry {
+        const std::uint16_t* source;  // the layer vectors fused (a copied index that changed them never matches)
+        std::vector<double> weights;
+        std::shared_ptr<const std::vector<float>> fused;
+    };
     std::mutex mutex;
-    std::vector<std::pair<std::vector<double>, std::shared_ptr<const std::vector<float>>>> entries;  // most recent last
+    std::vector<Entry> entries;  // most recent last
 };
+
+std::shared_ptr<FusionCache> make_fusion_cache() { return std::make_shared<FusionCache>(); }
 
 std::shared_ptr<const std::vector<float>> SearchIndex::fused_vectors(const std::vector<double>& w) const {
     if (!has_layers()) throw_usage("this index was built without per-layer vectors: aspect search needs them (index build --keep-layers)");
     if (w.size() != layers) throw_usage("{} layer weights given, the index has {} layers", w.size(), layers);
-    auto* self = const_cast<SearchIndex*>(this);
-    static std::mutex create;
-    {
-        std::lock_guard lock(create);
-        if (!self->fusion_cache_) self->fusion_cache_ = std::make_shared<FusionCache>();
-    }
     FusionCache& cache = *fusion_cache_;
     {
         std::lock_guard lock(cache.mutex);
-        for (const auto& [key, value] : cache.entries)
-            if (key == w) return value;
+        for (const auto& e : cache.entries)
+            if (e.source == layer_vectors.data() && e.weights == w) return e.fused;
     }
     const std::size_t n = size();
     auto fused = std::make_shared<std::vector<float>>(n * layer_dim, 0.0f);
@@ -49,7 +50,7 @@ std::shared_ptr<const std::vector<float>> SearchIndex::fused_vectors(const std::
         l2_normalize(out, layer_dim);
     }
     std::lock_guard lock(cache.mutex);
-    cache.entries.emplace_back(w, fused);
+    cache.entries.push_back({layer_vectors.data(), w, fused});
     if (cache.entries.size() > 8) cache.entries.erase(cache.entries.begin());
     return fused;
 }

@@ -140,14 +140,7 @@ VectorIndex::~VectorIndex() = default;
 VectorIndex::VectorIndex(VectorIndex&&) noexcept = default;
 VectorIndex& VectorIndex::operator=(VectorIndex&&) noexcept = default;
 
-namespace {
-std::string family_of(const faiss::Index* index) {
-    if (dynamic_cast<const faiss::IndexFlat*>(index)) return "Flat";
-    return {};
-}
-}  // namespace
-
-bool VectorIndex::is_exact() const { return index_ && !family_of(index_.get()).empty(); }
+bool VectorIndex::is_exact() const { return dynamic_cast<const faiss::IndexFlat*>(index_.get()) != nullptr; }
 
 int VectorIndex::default_nprobe() const {
     const faiss::IndexIVF* ivf = index_ ? faiss::ivflib::try_extract_index_ivf(index_.get()) : nullptr;
