@@ -47,6 +47,7 @@ void register_extract(CLI::App& app, Context& ctx);
 void register_targets(CLI::App& app, Context& ctx);
 void register_probe(CLI::App& app, Context& ctx);
 void register_search(CLI::App& app, Context& ctx);
+void register_eval(CLI::App& app, Context& ctx);
 void register_demo(CLI::App& app, Context& ctx);
 
 }  // namespace mess::cli

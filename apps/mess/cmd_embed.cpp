@@ -42,16 +42,19 @@ std::vector<std::int64_t> parse_layers(const std::string& text, std::int64_t cou
 }
 
 int run_embed(const Context& ctx, const EmbedOptions& o, bool json) {
-    auto model = Model::load(o.model_dir);
-    const ModelConfig& cfg = model->config();
+    const bool builtin = is_builtin_encoder(o.model_dir);
+    if (builtin && o.no_normalize) throw_usage("--no-normalize applies to MERT checkpoints, not to the {} encoder", o.model_dir);
+    std::shared_ptr<const Model> model = builtin ? nullptr : Model::load(o.model_dir);
+    const auto encoder = builtin ? open_encoder(o.model_dir) : mert_encoder(model, o.model_dir);
+    const int rate = encoder->info().sampling_rate;
     Audio audio;
     if (o.input_npy) {
         NpyArray a = read_npy(o.input);
         if (a.shape.size() != 1) throw_input("{}: expected a 1-D float32 waveform, got {}", o.input, a.describe());
         audio.samples = a.to_float32();
-        audio.sample_rate = cfg.sampling_rate;
+        audio.sample_rate = rate;
     } else {
-        audio = load_audio(o.input, cfg.sampling_rate);
+        audio = load_audio(o.input, rate);
     }
     EncodeParams ep;
     ep.threads = o.threads > 0 ? o.threads : ctx.config.workers.value;
@@ -59,8 +62,7 @@ int run_embed(const Context& ctx, const EmbedOptions& o, bool json) {
     EmbedParams p;
     p.batch_size = ctx.config.batch_size.value;
     std::int64_t last_done = 0;
-    ModelState state(model);
-    p.windows.sample_rate = cfg.sampling_rate;
+    p.windows.sample_rate = rate;
     Progress progress("embed " + std::filesystem::path(o.input).filename().string() + " (windows)",
                       static_cast<std::int64_t>(plan_windows(static_cast<std::int64_t>(audio.samples.size()), p.windows).size()));
     p.on_progress = [&](std::int64_t done, std::int64_t) {
@@ -68,7 +70,11 @@ int run_embed(const Context& ctx, const EmbedOptions& o, bool json) {
         last_done = done;
     };
     auto start = std::chrono::steady_clock::now();
-    Embedding e = with_context(o.input, [&] { return embed_audio(*model, state, audio, p, ep); });
+    Embedding e = with_context(o.input, [&] {
+        if (builtin) return encoder->session()->embed(audio, p, ep.threads);
+        ModelState state(model);  // MERT directly: --no-normalize is an encode parameter
+        return embed_audio(*model, state, audio, p, ep);
+    });
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     progress.finish();
     const HiddenStates& h = e.states;
@@ -115,7 +121,7 @@ void register_embed(CLI::App& app, Context& ctx) {
                                             "or a pooled view (segments [windows, layers, hidden], aggregated\n"
                                             "[layers, hidden]). Batch size: --batch-size / MESS_BATCH_SIZE.");
     static EmbedOptions o;
-    cmd->add_option("--model", o.model_dir, "Hugging Face model directory (see `mess model info`)")->required();
+    cmd->add_option("--model", o.model_dir, "Hugging Face model directory, or dsp / mfcc-chroma (built in, no weights; see `mess model info dsp`)")->required();
     cmd->add_option("FILE", o.input, "Audio file (any supported format; resampled to the model's rate)")->required();
     cmd->add_option("--out", o.out, "Output .npy (written atomically)")->required();
     cmd->add_flag("--input-npy", o.input_npy, "FILE is a 1-D float32 .npy waveform already at the model's rate");

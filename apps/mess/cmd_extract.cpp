@@ -53,7 +53,7 @@ int run_extract(const Context& ctx, const ExtractOptions& o, bool json) {
     std::vector<ExtractItem> items;
     for (const auto& t : tracks) items.push_back({t.track_id, t.audio_path});
 
-    auto model = Model::load(o.model_dir);
+    auto encoder = open_encoder(o.model_dir);
     ExtractParams p;
     p.level = parse_feature_level(o.feature_level);
     if (o.raw_dtype != "float32" && o.raw_dtype != "float16") throw_usage("--raw-dtype must be float32 or float16");
@@ -78,7 +78,7 @@ int run_extract(const Context& ctx, const ExtractOptions& o, bool json) {
         progress.advance(pr.tracks_done - last);
         last = pr.tracks_done;
     };
-    ExtractReport r = extract_tracks(items, FeatureStore{ds.embeddings_dir()}, *model, p);
+    ExtractReport r = extract_tracks(items, FeatureStore{ds.embeddings_dir()}, *encoder, p);
     progress.finish();
 
     nlohmann::json j = r.to_json();
@@ -119,7 +119,7 @@ void register_extract(CLI::App& app, Context& ctx) {
         "Decode workers: --workers / MESS_WORKERS; batch: --batch-size / MESS_BATCH_SIZE.");
     static ExtractOptions o;
     add_dataset_options(cmd, o.source);
-    cmd->add_option("--model", o.model_dir, "Model directory (see `mess model info`)")->required();
+    cmd->add_option("--model", o.model_dir, "Model: a Hugging Face directory, or dsp / mfcc-chroma (built in, no weights)")->required();
     cmd->add_option("--feature-level", o.feature_level,
                     "Views to keep: segments (+aggregated) | aggregated | all (adds raw [S,L,T,D], ~15 MB per window)")
         ->capture_default_str()->check(CLI::IsMember({"all", "segments", "aggregated"}));

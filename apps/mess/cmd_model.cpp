@@ -34,6 +34,21 @@ nlohmann::json model_info_json(const Model& m) {
             {"key_check", "ok"}};
 }
 
+int print_builtin_encoder(const Encoder& e, bool json) {
+    const EncoderInfo& i = e.info();
+    if (json) {
+        print_json(i.to_json());
+        return 0;
+    }
+    fmt::print("{}: built-in encoder, no weights\n  {}\n", i.name, i.description);
+    fmt::print("  input         {} Hz, 5-s windows analysed independently, {:g} frames/s\n", i.sampling_rate, i.frame_rate);
+    fmt::print("  output        {} layer(s) × {} dims per frame; index default layer {} ({})\n", i.layers, i.hidden,
+               i.default_layer, i.layer_names.at(static_cast<std::size_t>(i.default_layer)));
+    for (std::size_t l = 0; l < i.layer_names.size(); ++l)
+        fmt::print("  layer {}  {:<9} {}\n", l, i.layer_names[l], l < i.layer_descriptions.size() ? i.layer_descriptions[l] : "");
+    return 0;
+}
+
 }  // namespace
 
 void register_model(CLI::App& app, Context& ctx) {
@@ -44,12 +59,13 @@ void register_model(CLI::App& app, Context& ctx) {
                                                "model.safetensors or pytorch_model.bin), check every tensor against the\n"
                                                "architecture, and print it");
     static std::string info_dir, prefer = "safetensors";
-    info->add_option("DIR", info_dir, "Model directory")->required();
+    info->add_option("DIR", info_dir, "Model directory, or dsp / mfcc-chroma for a built-in encoder")->required();
     info->add_option("--prefer", prefer, "Weights file to read when both exist: safetensors | bin")
         ->capture_default_str()->check(CLI::IsMember({"safetensors", "bin"}));
     bool& info_json = add_json_flag(info);
     info->callback([&ctx, &info_json] {
         ctx.run = [&info_json] {
+            if (is_builtin_encoder(info_dir)) return print_builtin_encoder(*open_encoder(info_dir), info_json);
             LoadParams lp;
             lp.prefer = prefer;
             auto m = Model::load(info_dir, lp);

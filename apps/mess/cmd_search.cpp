@@ -16,7 +16,7 @@ namespace {
 
 struct BuildOptions {
     DatasetChoice source;
-    std::string kind = "track", layer = "middle", factory = "Flat", name, out, results;
+    std::string kind = "track", layer = "default", factory = "Flat", name, out, results;
     bool no_layers = false;
 };
 
@@ -99,13 +99,13 @@ int run_search(const Context& ctx, const SearchOptions& o, bool json) {
     pq.options = q;
     if (!o.audio.empty()) {
         const std::string model_dir = o.model.empty() ? idx.model_name : o.model;
-        if (model_dir.empty()) throw_usage("the index records no model; pass --model DIR to embed the query");
-        auto model = Model::load(model_dir);
-        const Audio audio = load_audio(o.audio);
+        if (model_dir.empty()) throw_usage("the index records no model; pass --model DIR|dsp to embed the query");
+        auto encoder = open_encoder(model_dir);
+        const Audio audio = load_audio(o.audio, encoder->info().sampling_rate);
         std::vector<float> stack = with_context(o.audio, [&] {
-            return embed_query_stack(*model, audio, std::max(0.0, o.start), idx.kind, o.threads > 0 ? o.threads : ctx.config.workers.value);
+            return embed_query_stack(*encoder, audio, std::max(0.0, o.start), idx.kind, o.threads > 0 ? o.threads : ctx.config.workers.value);
         });
-        const auto L = static_cast<std::size_t>(model->config().num_hidden_states()), D = stack.size() / L;
+        const auto L = static_cast<std::size_t>(encoder->info().layers), D = stack.size() / L;
         std::vector<float> query = q.layer_weights.empty() ? idx.layer_spec.apply(stack.data(), L, D) : stack;
         hits = search_vector(idx, std::move(query), q, idx.kind == IndexKind::clip ? &pq : nullptr);
     } else if (idx.kind == IndexKind::track) {
@@ -156,7 +156,7 @@ void register_search(CLI::App& app, Context& ctx) {
     static BuildOptions b;
     add_dataset_options(build, b.source);
     build->add_option("--kind", b.kind, "track | clip")->capture_default_str();
-    build->add_option("--layer", b.layer, "Vector per row: a layer number, middle, flatten, or weights:w0,w1,...")->capture_default_str();
+    build->add_option("--layer", b.layer, "Vector per row: default (the model's: MERT middle, dsp overall), a layer number, middle,\nflatten, or weights:w0,w1,...")->capture_default_str();
     build->add_option("--factory", b.factory, "FAISS factory: Flat (exact), IVF256,Flat, HNSW32, IVF256,PQ16, ...")->capture_default_str();
     build->add_option("--name", b.name, "Artifact name (default: track_index / clip_index)");
     build->add_option("--out", b.out, "Artifact root (default: <data root>/indices)");
@@ -178,7 +178,7 @@ void register_search(CLI::App& app, Context& ctx) {
     search->add_option("--clip", s.clip, "Query clip id <dataset>:<track>:<00000>");
     search->add_option("--start", s.start, "Query window start in seconds (with --track or --audio)");
     search->add_option("--audio", s.audio, "Query by an audio file not in the index");
-    search->add_option("--model", s.model, "Model directory for --audio (default: the index's)");
+    search->add_option("--model", s.model, "Model for --audio: a directory, dsp or mfcc-chroma (default: the index's)");
     search->add_option("--aspect", s.aspect, "One aspect, e.g. dynamics");
     search->add_option("--aspects", s.aspects, "Weighted aspects, e.g. dynamics=0.7,articulation=0.3");
     search->add_option("--min-r2", s.min_r2, "Aspects below this probe R² are not available")->capture_default_str();

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     cli::register_targets(app, ctx);
     cli::register_probe(app, ctx);
     cli::register_search(app, ctx);
+    cli::register_eval(app, ctx);
     cli::register_demo(app, ctx);
 
     try {

@@ -151,6 +151,8 @@ std::vector<std::int64_t> onset_detect(std::span<const float> onset_envelope, do
 // A deviation from librosa's chroma_cqt (a true constant-Q transform) with the same purpose: pitch
 // classes that low notes resolve into. [frames, 12] at `hop`.
 Matrix chroma_semitone(std::span<const float> y, double sample_rate, int hop = 512);
+// The 84 semitone band energies (C1..B7) before folding: [frames, 84] power at `hop`.
+Matrix semitone_spectrogram(std::span<const float> y, double sample_rate, int hop = 512);
 
 // Contiguous segmentation into k segments by agglomerative clustering with temporal connectivity and
 // Ward's criterion (librosa.segment.agglomerative): starting from single frames, repeatedly merge the

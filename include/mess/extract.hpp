@@ -3,7 +3,7 @@
 //   std::vector<mess::ExtractItem> items = ...;             // track id + audio path
 //   mess::FeatureStore store{"data/embeddings/smd-emb"};
 //   mess::ExtractParams p;  p.workers = 2;  p.threads = 2;
-//   mess::ExtractReport r = mess::extract_tracks(items, store, *model, p);
+//   mess::ExtractReport r = mess::extract_tracks(items, store, *mess::open_encoder("dsp"), p);  // or a MERT dir
 //   mess::write_file_atomic("extract_report.json", r.to_json().dump(2));
 //
 // Store layout (DESIGN.md contract), per track:
@@ -102,7 +102,7 @@ bool track_complete(const FeatureStore& store, const std::string& track_id, Feat
 
 // Runs the pipeline over `items` (filtered by params.shard). Errors: Error(usage) for invalid params;
 // Error(input) when the store cannot be created.
-ExtractReport extract_tracks(const std::vector<ExtractItem>& items, const FeatureStore& store, const Model& model,
+ExtractReport extract_tracks(const std::vector<ExtractItem>& items, const FeatureStore& store, const Encoder& encoder,
                              const ExtractParams& params);
 
 }  // namespace mess

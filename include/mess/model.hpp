@@ -40,6 +40,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "mess/audio.hpp"
 #include "mess/util.hpp"
 
@@ -214,6 +216,79 @@ Embedding embed_audio(const Model& model, ModelState& state, const Audio& audio,
 // (accumulated in double).
 std::vector<float> pool_frames(const HiddenStates& h);
 std::vector<float> pool_windows(std::span<const float> segments, std::int64_t windows, std::int64_t per_window);
+
+// ---------------------------------------------------------------------------------------------
+// Encoders: one interface over MERT checkpoints and the weightless DSP backends
+// ---------------------------------------------------------------------------------------------
+//
+//   auto enc = mess::open_encoder("dsp");                  // or "mfcc-chroma", or a MERT directory
+//   auto session = enc->session();                         // per-thread scratch
+//   mess::Embedding e = session->embed(load_audio(f, enc->info().sampling_rate), {}, 2);   // [S, L, T, D]
+//
+// The DSP backend ("dsp", no weights): each 5-s window is analysed on its own (so a query excerpt gets
+// exactly the vectors its window got at indexing) at 24 kHz, and described at 10 frames/s (T = 1 + n/2400)
+// by four interpretable descriptor groups, each z-scored with fixed constants (calibrated once on a
+// rendered corpus; see src/model/dsp_encoder.cpp) and scaled to unit length per frame:
+//   layer 0 timbre    MFCC 1–19 of a 64-band mel spectrum in dB relative to the window's peak (loudness-
+//                     invariant), spectral contrast (7 bands), log centroid, log flatness            28 dims
+//   layer 1 harmony   CRP chroma (log-compressed semitone energies re the window's peak, the spectral
+//                     envelope removed by dropping the lowest 38 of 84 DCT coefficients across pitch: timbre-
+//                     robust) rotated so that the window's estimated key (Krumhansl–Kessler major/minor
+//                     profiles) is at 0, the magnitudes of its 12-point DFT (k = 1..6, exactly transposition-
+//                     invariant) and a major/minor score: transposition-invariant                        19 dims
+//   layer 2 rhythm    local autocorrelation of the onset envelope at lags r·P of the window's beat period P
+//                     (r = 1/4 … 4), onsets per beat, onset strength relative to the window's peak:
+//                     tempo-invariant                                                                      14 dims
+//   layer 3 dynamics  level relative to the window's peak (soft 6-dB histogram bins), smoothed level
+//                     slope (soft bins), the window's level trend (crescendo/diminuendo): gain-invariant 15 dims
+//   layer 4 overall   the four groups side by side, weighted timbre 0.40, harmony 0.80, rhythm 0.20,
+//                     dynamics 0.20 (the index default: the layer to search "sounds alike overall")
+// All layers share one 76-d space (group g occupies its own block of dimensions, zeros elsewhere), so
+// cosine similarity on a group layer is the similarity of that group alone.
+// The baseline ("mfcc-chroma"): one layer, per-frame MFCC 0–19 (128 mel bands) and STFT chroma at
+// 22.05 kHz-equivalent framing (n_fft 2048, hop 512 at 24 kHz), each block scaled to unit length: its
+// mean over frames is the classic "mean MFCC + mean chroma" track descriptor.
+
+struct EncoderInfo {
+    std::string name;                     // "dsp", "mfcc-chroma" or the checkpoint directory
+    std::string architecture;             // "MERTModel", "HubertModel", "dsp", "mfcc-chroma"
+    int sampling_rate = kModelSampleRate; // Hz the audio must have
+    int layers = 0;                       // hidden states per frame (L + 1 for MERT)
+    int hidden = 0;                       // D
+    double frame_rate = 0;                // frames per second of audio
+    int default_layer = -1;               // the layer an index uses by default (-1: the middle one)
+    std::vector<std::string> layer_names; // one per layer (MERT: "0" = conv features, "1".."L" transformer)
+    std::vector<std::string> layer_descriptions;  // one per layer (built-in encoders), for `mess model info`
+    std::string description;              // one paragraph for `mess model info`
+    nlohmann::json to_json() const;
+};
+
+class Encoder {
+public:
+    virtual ~Encoder() = default;
+    virtual const EncoderInfo& info() const = 0;
+    // Per-thread state; not thread-safe itself, cheap to create.
+    class Session {
+    public:
+        virtual ~Session() = default;
+        // Whole recording → [S, L, T, D] plus the windows. `audio` must be at info().sampling_rate.
+        // Errors: Error(input) for the wrong rate, no samples, non-finite samples, or audio too short.
+        virtual Embedding embed(const Audio& audio, const EmbedParams& params, int threads) = 0;
+    };
+    virtual std::unique_ptr<Session> session() const = 0;
+};
+
+// "dsp", "mfcc-chroma", or a Hugging Face model directory (Model::load). Errors: as Model::load; an
+// unknown name that is not a directory is Error(input) listing the built-in encoders.
+std::shared_ptr<const Encoder> open_encoder(const std::string& spec, const LoadParams& params = {});
+std::shared_ptr<const Encoder> mert_encoder(std::shared_ptr<const Model> model, std::string name);
+std::shared_ptr<const Encoder> dsp_encoder();
+std::shared_ptr<const Encoder> mfcc_chroma_encoder();
+bool is_builtin_encoder(std::string_view spec);  // "dsp" | "mfcc-chroma"
+
+// The DSP backend's unscaled per-frame descriptors of one window ([T, 76], before the z-scoring and
+// per-group scaling): what its calibration constants were measured on.
+std::vector<float> dsp_raw_features(std::span<const float> window, std::int64_t* frames);
 
 // ---------------------------------------------------------------------------------------------
 // Random checkpoints (tests, benchmarks)

@@ -48,12 +48,16 @@ enum class IndexKind { track, clip };
 const char* to_string(IndexKind kind);
 IndexKind parse_index_kind(const std::string& text);  // "track" | "clip"; Errors: Error(usage)
 
+inline constexpr int kModelDefaultLayer = -2;
+
 // Which part of a [L, D] layer stack becomes the vector.
 struct LayerSpec {
     enum class Mode { layer, flatten, weights } mode = Mode::layer;
-    int layer = -1;                // Mode::layer; -1 = the middle layer (layers / 2)
+    int layer = -1;                // Mode::layer; -1 = the middle layer (layers / 2); kModelDefaultLayer
     std::vector<double> weights;   // Mode::weights: Σ w_l·x̂_l over L2-normalised layers (size L)
-    // "6" (one layer), "middle" (layer L/2, the default), "flatten" ([L·D]), or "weights:w0,w1,..." (fused).
+    // "6" (one layer), "middle" (layer L/2), "default" (the model's recommended layer, recorded in the
+    // feature sidecars: MERT L/2, dsp "overall"; resolved to a number by build_index), "flatten" ([L·D]),
+    // or "weights:w0,w1,..." (fused).
     // Errors: Error(usage).
     static LayerSpec parse(const std::string& text);
     std::string to_string() const;
@@ -158,7 +162,7 @@ private:
 
 struct BuildParams {
     IndexKind kind = IndexKind::track;
-    LayerSpec layer_spec;               // default: the middle layer
+    LayerSpec layer_spec = LayerSpec::parse("default");  // the model's recommended layer
     std::string factory = "Flat";
     bool keep_layers = true;            // store per-layer vectors for aspect search
     std::string model_name;             // recorded (from the feature sidecars when empty)
@@ -222,9 +226,9 @@ std::vector<Hit> similar_passages(const SearchIndex& index, const PassageQuery& 
 std::vector<Hit> search_vector(const SearchIndex& index, std::vector<float> query, const QueryOptions& options,
                                const PassageQuery* passages = nullptr);
 
-// The [layers, dim] stack of an outside recording for a query, from `model`: for a clip index, the window
+// The [layers, dim] stack of an outside recording for a query, from `encoder` (the index's model): for a clip index, the window
 // of at most 5 s starting at start_sec; for a track index, the mean over the windows of the audio from
 // start_sec on. Errors: Error(input) for a start past the end.
-std::vector<float> embed_query_stack(const class Model& model, const Audio& audio, double start_sec, IndexKind kind, int threads);
+std::vector<float> embed_query_stack(const class Encoder& encoder, const Audio& audio, double start_sec, IndexKind kind, int threads);
 
 }  // namespace mess

@@ -25,6 +25,7 @@
 // Thread safety: reentrant.
 #pragma once
 
+#include <array>
 #include <filesystem>
 #include <map>
 #include <string_view>
@@ -68,6 +69,12 @@ struct MidiPerformance {
     // Sustain pedal (CC64 ≥ 64) intervals [down, up) in seconds, any channel.
     std::vector<std::pair<double, double>> pedal;
     double end_sec = 0;  // time of the last event
+    std::array<int, 16> programs = filled_programs();  // first General MIDI program change per channel, -1: none
+    static constexpr std::array<int, 16> filled_programs() {
+        std::array<int, 16> a{};
+        for (int& p : a) p = -1;
+        return a;
+    }
 };
 
 // A strict SMF reader: "MThd"/"MTrk" chunks with exact lengths, variable-length quantities of at most 4

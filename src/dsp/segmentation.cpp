@@ -40,11 +40,11 @@ std::vector<std::int64_t> onset_detect(std::span<const float> env_in, double sr,
     return out;
 }
 
-Matrix chroma_semitone(std::span<const float> y, double sr, int hop) {
+Matrix semitone_spectrogram(std::span<const float> y, double sr, int hop) {
     StftParams p{8192, hop};
     Matrix power = power_spectrogram(y, p);
     const auto freqs = fft_frequencies(sr, p.n_fft);
-    Matrix out{power.rows, 12, std::vector<float>(static_cast<std::size_t>(power.rows * 12), 0.0f)};
+    Matrix out{power.rows, 84, std::vector<float>(static_cast<std::size_t>(power.rows * 84), 0.0f)};
     // Semitone s (0 = C1) has centre 32.703·2^(s/12) Hz; weight of an FFT bin: triangle in semitones.
     std::vector<std::vector<std::pair<std::int64_t, double>>> bands(84);
     for (std::size_t k = 1; k < freqs.size(); ++k) {
@@ -54,13 +54,21 @@ Matrix chroma_semitone(std::span<const float> y, double sr, int hop) {
             if (w > 0) bands[static_cast<std::size_t>(s)].emplace_back(static_cast<std::int64_t>(k), w);
         }
     }
-    for (std::int64_t t = 0; t < power.rows; ++t) {
-        double pc[12] = {};
+    for (std::int64_t t = 0; t < power.rows; ++t)
         for (int s = 0; s < 84; ++s) {
             double acc = 0.0;
             for (auto [k, w] : bands[static_cast<std::size_t>(s)]) acc += w * power.at(t, k);
-            pc[s % 12] += acc;
+            out.at(t, s) = static_cast<float>(acc);
         }
+    return out;
+}
+
+Matrix chroma_semitone(std::span<const float> y, double sr, int hop) {
+    const Matrix semis = semitone_spectrogram(y, sr, hop);
+    Matrix out{semis.rows, 12, std::vector<float>(static_cast<std::size_t>(semis.rows * 12), 0.0f)};
+    for (std::int64_t t = 0; t < semis.rows; ++t) {
+        double pc[12] = {};
+        for (int s = 0; s < 84; ++s) pc[s % 12] += semis.at(t, s);
         const double peak = *std::max_element(pc, pc + 12);
         for (int c = 0; c < 12; ++c) out.at(t, c) = static_cast<float>(peak > std::numeric_limits<float>::min() ? pc[c] / peak : 0.0);
     }

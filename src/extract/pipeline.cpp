@@ -75,7 +75,7 @@ std::string utc_now() {
 
 }  // namespace
 
-ExtractReport extract_tracks(const std::vector<ExtractItem>& all_items, const FeatureStore& store, const Model& model,
+ExtractReport extract_tracks(const std::vector<ExtractItem>& all_items, const FeatureStore& store, const Encoder& encoder,
                              const ExtractParams& p) {
     if (p.workers < 1 || p.threads < 1 || p.batch_size < 1)
         throw_usage("workers, threads and batch size must be ≥ 1 (got {}, {}, {})", p.workers, p.threads, p.batch_size);
@@ -132,7 +132,7 @@ ExtractReport extract_tracks(const std::vector<ExtractItem>& all_items, const Fe
                     continue;
                 }
                 remove_stale_temps(store, item.track_id);
-                Audio audio = load_audio(item.audio_path, model.config().sampling_rate);
+                Audio audio = load_audio(item.audio_path, encoder.info().sampling_rate);
                 std::unique_lock g(mu);
                 not_full.wait(g, [&] { return queue.size() < capacity; });
                 queue.push_back(Prepared{item, std::move(audio), std::move(*lock)});
@@ -149,9 +149,7 @@ ExtractReport extract_tracks(const std::vector<ExtractItem>& all_items, const Fe
     std::vector<std::thread> pool;
     for (int w = 0; w < p.workers; ++w) pool.emplace_back(decode_worker);
 
-    ModelState state(std::shared_ptr<const Model>(&model, [](const Model*) {}));  // borrowed; outlives the state
-    EncodeParams ep;
-    ep.threads = p.threads;
+    auto session = encoder.session();
     EmbedParams embed;
     embed.batch_size = p.batch_size;
     while (true) {
@@ -167,7 +165,7 @@ ExtractReport extract_tracks(const std::vector<ExtractItem>& all_items, const Fe
         const ExtractItem& item = job->item;
         try {
             auto t0 = std::chrono::steady_clock::now();
-            Embedding e = embed_audio(model, state, job->audio, embed, ep);
+            Embedding e = session->embed(job->audio, embed, p.threads);
             const double busy = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             const HiddenStates& h = e.states;
             const std::int64_t S = h.batch, L = h.layers, D = h.hidden;
@@ -181,14 +179,15 @@ ExtractReport extract_tracks(const std::vector<ExtractItem>& all_items, const Fe
             write_npy(store.view_path("aggregated", item.track_id), NpyArray::from(pool_windows(seg, S, L * D), {L, D}));
             nlohmann::json windows = nlohmann::json::array();
             for (const auto& w : e.windows) windows.push_back({{"start_sec", w.start_sec}, {"end_sec", w.end_sec}});
-            const auto& c = model.config();
+            const EncoderInfo& info = encoder.info();
             nlohmann::json side = {{"track_id", item.track_id},
                                    {"audio_path", item.audio_path.string()},
-                                   {"model", p.model_label},
-                                   {"model_config", {{"architecture", c.architecture}, {"hidden_size", c.hidden_size},
-                                                     {"num_hidden_states", c.num_hidden_states()},
-                                                     {"do_normalize", c.do_normalize}}},
-                                   {"sample_rate", c.sampling_rate},
+                                   {"model", p.model_label.empty() ? info.name : p.model_label},
+                                   {"model_config", {{"architecture", info.architecture}, {"hidden_size", info.hidden},
+                                                     {"num_hidden_states", info.layers},
+                                                     {"default_layer", info.default_layer},
+                                                     {"layer_names", info.layer_names}}},
+                                   {"sample_rate", info.sampling_rate},
                                    {"window_seconds", embed.windows.seconds},
                                    {"overlap", embed.windows.overlap},
                                    {"duration_sec", job->audio.duration_sec()},

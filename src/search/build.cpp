@@ -51,6 +51,10 @@ LayerSpec LayerSpec::parse(const std::string& text) {
         s.layer = -1;
         return s;
     }
+    if (text == "default") {
+        s.layer = kModelDefaultLayer;
+        return s;
+    }
     if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || text.size() > 4)
         throw_usage("layer spec '{}': expected a layer number, 'flatten' or 'weights:w0,w1,...'", text);
     s.layer = std::stoi(text);
@@ -65,7 +69,7 @@ std::string LayerSpec::to_string() const {
             for (std::size_t i = 0; i < weights.size(); ++i) out += (i ? "," : "") + fmt::format("{:g}", weights[i]);
             return out;
         }
-        default: return layer < 0 ? "middle" : std::to_string(layer);
+        default: return layer == kModelDefaultLayer ? "default" : layer < 0 ? "middle" : std::to_string(layer);
     }
 }
 
@@ -86,6 +90,7 @@ std::vector<float> LayerSpec::apply(const float* stack, std::size_t layers, std:
             return out;
         }
         default: {
+            if (layer == kModelDefaultLayer) throw_usage("layer spec 'default' is resolved from the features' sidecars when an index is built");
             const std::size_t l = layer < 0 ? layers / 2 : static_cast<std::size_t>(layer);
             if (l >= layers) throw_usage("layer {} requested, the features have layers 0..{}", layer, layers - 1);
             return std::vector<float>(stack + l * dim, stack + (l + 1) * dim);
@@ -178,6 +183,7 @@ SearchIndex build_index(const Dataset& dataset, const BuildParams& params, std::
     std::vector<std::uint16_t> layer_vectors;
     std::size_t layers = 0, dim = 0;
     std::string model = params.model_name;
+    LayerSpec spec = params.layer_spec;
     auto tracks = dataset.tracks();
     std::sort(tracks.begin(), tracks.end(), [](const Track& a, const Track& b) { return a.track_id < b.track_id; });
     std::int64_t done = 0;
@@ -201,9 +207,15 @@ SearchIndex build_index(const Dataset& dataset, const BuildParams& params, std::
         } else if (L != layers || D != dim) {
             throw_input("track {}: features are {} layers × {}, earlier tracks {} × {}", t.track_id, L, D, layers, dim);
         }
-        if (model.empty()) {
+        if (records.empty() || model.empty()) {
             const auto side = nlohmann::json::parse(read_file(dataset.sidecar_path(t.track_id)), nullptr, false);
-            if (side.is_object()) model = side.value("model", std::string());
+            if (side.is_object() && model.empty()) model = side.value("model", std::string());
+            if (records.empty() && spec.mode == LayerSpec::Mode::layer && spec.layer == kModelDefaultLayer) {
+                // The model's recommended layer (sidecar model_config.default_layer), else the middle one.
+                const auto cfg = side.is_object() ? side.value("model_config", nlohmann::json::object()) : nlohmann::json::object();
+                const int d = cfg.is_object() ? cfg.value("default_layer", -1) : -1;
+                spec.layer = d >= 0 && static_cast<std::size_t>(d) < L ? d : static_cast<int>(L / 2);
+            }
         }
         const auto f = view.to_float32();
         const std::vector<const Clip*>& cl = cit->second;
@@ -232,7 +244,7 @@ SearchIndex build_index(const Dataset& dataset, const BuildParams& params, std::
             r.id = t.track_id;
             r.end_sec = cl.back()->end_sec;
             records.push_back(std::move(r));
-            const auto v = params.layer_spec.apply(stack.data(), L, D);
+            const auto v = spec.apply(stack.data(), L, D);
             vectors.insert(vectors.end(), v.begin(), v.end());
             if (params.keep_layers) append_layers(layer_vectors, stack.data(), L, D);
         } else {
@@ -246,20 +258,20 @@ SearchIndex build_index(const Dataset& dataset, const BuildParams& params, std::
                 r.end_sec = cl[i]->end_sec;
                 records.push_back(std::move(r));
                 const float* stack = f.data() + i * L * D;
-                const auto v = params.layer_spec.apply(stack, L, D);
+                const auto v = spec.apply(stack, L, D);
                 vectors.insert(vectors.end(), v.begin(), v.end());
                 if (params.keep_layers) append_layers(layer_vectors, stack, L, D);
             }
         }
     }
     if (records.empty()) throw_input("dataset {}: no track has extracted features (run mess extract)", dataset.id());
-    const std::size_t vdim = params.layer_spec.dimension(layers, dim);
+    const std::size_t vdim = spec.dimension(layers, dim);
     SearchIndex idx = build_index_from_vectors(params.kind, std::move(records), std::move(vectors), vdim, params.factory,
                                                std::move(layer_vectors), params.keep_layers ? layers : 0,
                                                params.keep_layers ? dim : 0);
     idx.dataset = dataset.id();
     idx.model_name = model;
-    idx.layer_spec = params.layer_spec;
+    idx.layer_spec = spec;
     if (params.on_progress) params.on_progress(done, static_cast<std::int64_t>(tracks.size()));
     return idx;
 }

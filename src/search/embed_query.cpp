@@ -8,7 +8,7 @@
 
 namespace mess {
 
-std::vector<float> embed_query_stack(const Model& model, const Audio& audio, double start_sec, IndexKind kind, int threads) {
+std::vector<float> embed_query_stack(const Encoder& encoder, const Audio& audio, double start_sec, IndexKind kind, int threads) {
     if (!std::isfinite(start_sec) || start_sec < 0) throw_usage("start second must be ≥ 0, got {}", start_sec);
     if (audio.sample_rate <= 0 || audio.samples.empty()) throw_input("query audio is empty");
     const auto first = static_cast<std::size_t>(std::llround(start_sec * audio.sample_rate));
@@ -19,10 +19,9 @@ std::vector<float> embed_query_stack(const Model& model, const Audio& audio, dou
     std::size_t last = audio.samples.size();
     if (kind == IndexKind::clip) last = std::min(last, first + static_cast<std::size_t>(std::llround(WindowParams{}.seconds * audio.sample_rate)));
     excerpt.samples.assign(audio.samples.begin() + static_cast<std::ptrdiff_t>(first), audio.samples.begin() + static_cast<std::ptrdiff_t>(last));
-    ModelState state(std::shared_ptr<const Model>(&model, [](const Model*) {}));
-    EncodeParams ep;
-    ep.threads = std::max(1, threads);
-    const Embedding e = embed_audio(model, state, excerpt, {}, ep);
+    if (audio.sample_rate != encoder.info().sampling_rate)
+        throw_input("query audio is at {} Hz, the model expects {} Hz", audio.sample_rate, encoder.info().sampling_rate);
+    const Embedding e = encoder.session()->embed(excerpt, {}, std::max(1, threads));
     const std::vector<float> segments = pool_frames(e.states);  // [S, L, D]
     const auto S = static_cast<std::int64_t>(e.windows.size());
     return pool_windows(segments, S, static_cast<std::int64_t>(segments.size()) / S);

@@ -15,7 +15,7 @@ namespace {
 struct RawEvent {
     std::uint64_t tick;
     int order;       // file order, to keep simultaneous events stable
-    int kind;        // 0 tempo, 1 note on, 2 note off, 3 control change, 4 end of track
+    int kind;        // 0 tempo, 1 note on, 2 note off, 3 control change, 4 end of track, 5 program change
     int channel, a, b;
     std::uint32_t tempo_us = 0;
 };
@@ -126,6 +126,7 @@ MidiPerformance parse_midi(std::string_view bytes, const std::string& name) {
             if (type == 0x90 && d2 > 0) events.push_back({tick, order++, 1, static_cast<int>(channel), static_cast<int>(d1), static_cast<int>(d2)});
             else if (type == 0x80 || type == 0x90) events.push_back({tick, order++, 2, static_cast<int>(channel), static_cast<int>(d1), 0});
             else if (type == 0xb0) events.push_back({tick, order++, 3, static_cast<int>(channel), static_cast<int>(d1), static_cast<int>(d2)});
+            else if (type == 0xc0) events.push_back({tick, order++, 5, static_cast<int>(channel), static_cast<int>(d1), 0});
         }
         if (r.pos() != end) r.fail("an event runs past the end of its track");
         if (!ended) r.fail("track without end-of-track");
@@ -157,6 +158,9 @@ MidiPerformance parse_midi(std::string_view bytes, const std::string& name) {
                 q.pop_front();
                 break;
             }
+            case 5:
+                if (out.programs[static_cast<std::size_t>(e.channel)] < 0) out.programs[static_cast<std::size_t>(e.channel)] = e.a;
+                break;
             case 3:
                 if (e.a != 64) break;
                 if (e.b >= 64 && !pedal_down.count(e.channel)) pedal_down[e.channel] = seconds;

@@ -18,7 +18,7 @@ static const fs::path kTiny = fs::path(MESS_FIXTURES_DIR) / "mert" / "mert95m_ti
 class Extract : public ::testing::Test {
 protected:
     test::TempDir dir;
-    std::shared_ptr<const Model> model = Model::load(kTiny);
+    std::shared_ptr<const Encoder> model = open_encoder(kTiny.string());
     std::vector<ExtractItem> items;
     FeatureStore store{dir / "emb"};
 
@@ -42,8 +42,9 @@ TEST_F(Extract, ViewsEqualADirectEmbeddingAndSidecarsRecordTrueWindows) {
     EXPECT_TRUE(r.failed.empty());
     EXPECT_EQ(r.windows, 2 + 4 + 1 + 1);
 
-    ModelState state(model);
-    Embedding direct = embed_audio(*model, state, load_audio(items[1].audio_path), {}, {});
+    auto mert = Model::load(kTiny);
+    ModelState state(mert);
+    Embedding direct = embed_audio(*mert, state, load_audio(items[1].audio_path), {}, {});
     NpyArray raw = read_npy(store.view_path("raw", "track1"));
     NpyArray seg = read_npy(store.view_path("segments", "track1"));
     NpyArray agg = read_npy(store.view_path("aggregated", "track1"));

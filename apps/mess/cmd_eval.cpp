@@ -1,0 +1,215 @@
+// mess eval, mess eval compare, mess corpus render.
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cli.hpp"
+#include "mess/artifacts.hpp"
+#include "mess/eval.hpp"
+#include "mess/probe.hpp"
+
+namespace fs = std::filesystem;
+
+namespace mess::cli {
+namespace {
+
+struct EvalOptions {
+    std::string index, name, labels, out, ks = "1,5,10", aspects, aspect_weights;
+    std::int64_t queries = 0;
+    std::uint64_t seed = 0;
+    int nprobe = 0, ef_search = 0;
+    bool per_query = false, no_exact_recall = false;
+};
+
+std::vector<int> parse_ks(const std::string& text) {
+    std::vector<int> ks;
+    std::size_t pos = 0;
+    while (pos <= text.size()) {
+        const std::size_t comma = std::min(text.find(',', pos), text.size());
+        const std::string item = text.substr(pos, comma - pos);
+        if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos || item.size() > 6)
+            throw_usage("--k '{}': expected positive integers separated by commas", text);
+        ks.push_back(std::stoi(item));
+        if (ks.back() < 1) throw_usage("--k '{}': every K must be ≥ 1", text);
+        pos = comma + 1;
+    }
+    return ks;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        const std::size_t comma = std::min(text.find(',', pos), text.size());
+        if (comma > pos) out.push_back(text.substr(pos, comma - pos));
+        pos = comma + 1;
+    }
+    return out;
+}
+
+nlohmann::json read_report(const std::string& path) {
+    const auto j = nlohmann::json::parse(read_file(path), nullptr, false);
+    if (j.is_discarded() || !j.is_object() || j.value("schema", "") != "mess-eval/1")
+        throw_input("{}: not a mess eval report (schema mess-eval/1)", path);
+    return j;
+}
+
+int run_eval(const EvalOptions& o, bool json) {
+    const LoadedArtifact art = load_artifact(resolve_artifact_dir(o.index, o.name));
+    const Labels labels = read_labels(o.labels);
+    EvalParams p;
+    p.ks = parse_ks(o.ks);
+    p.max_queries = o.queries;
+    p.seed = o.seed;
+    p.nprobe = o.nprobe;
+    p.ef_search = o.ef_search;
+    p.per_query = o.per_query;
+    p.exact_recall = !o.no_exact_recall;
+    p.aspects = split_list(o.aspects);
+    if (p.aspects.empty()) {  // every aspect the labels carry
+        std::set<std::string> keys;
+        for (const auto& it : labels.items)
+            for (const auto& [k, v] : it.aspects) keys.insert(k);
+        p.aspects.assign(keys.begin(), keys.end());
+    }
+    if (!o.aspect_weights.empty()) {
+        std::vector<ResolvedAspect> resolved;
+        for (const auto& a : art.manifest.value("aspects", nlohmann::json::array())) resolved.push_back(resolved_aspect_from_json(a));
+        if (resolved.empty()) throw_usage("this index has no resolved aspects: run mess probe, then rebuild the index");
+        p.layer_weights = aspect_layer_weights(resolved, parse_aspect_request(o.aspect_weights), art.index.layers, 0.5, true);
+    }
+    Progress progress("eval (queries per protocol)", 0);
+    p.on_progress = progress_sink(progress);
+    nlohmann::json report = evaluate(art.index, labels, p);
+    progress.finish();
+    report["index"]["dir"] = art.dir.string();
+    report["index"]["version_id"] = art.version_id();
+    report["labels_file"] = fs::path(o.labels).filename().string();
+    if (!o.aspect_weights.empty()) report["config"]["aspect_weights"] = o.aspect_weights;
+    if (!o.out.empty()) write_file_atomic(o.out, report.dump(2) + "\n");
+    if (json) print_json(report);
+    else fmt::print("{}{}", format_report(report), o.out.empty() ? "" : fmt::format("report → {}\n", o.out));
+    return 0;
+}
+
+struct RenderOptions {
+    std::vector<std::string> midi;
+    std::string out, soundfont, licence;
+    int variants = 6, sample_rate = 22050;
+    double max_seconds = 60;
+    std::uint64_t seed = 0;
+};
+
+int run_render(const RenderOptions& o, bool json) {
+    std::vector<fs::path> files;
+    for (const auto& m : o.midi) {
+        if (fs::is_directory(m)) {
+            for (const auto& e : fs::recursive_directory_iterator(m)) {
+                auto ext = e.path().extension().string();
+                for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                if (e.is_regular_file() && (ext == ".mid" || ext == ".midi" || ext == ".kar")) files.push_back(e.path());
+            }
+        } else if (fs::exists(m)) {
+            files.emplace_back(m);
+        } else {
+            throw_input("{}: no such MIDI file or folder", m);
+        }
+    }
+    if (files.empty()) throw_input("no .mid/.midi files found in {}", fmt::join(o.midi, ", "));
+    CorpusParams p;
+    p.variants = o.variants;
+    p.seed = o.seed;
+    p.max_seconds = o.max_seconds;
+    p.sample_rate = o.sample_rate;
+    p.soundfont = o.soundfont;
+    p.licence = o.licence;
+    Progress progress("corpus render (renderings)", static_cast<std::int64_t>(files.size()) * o.variants);
+    p.on_progress = progress_sink(progress);
+    const CorpusReport r = render_corpus(files, o.out, p);
+    progress.finish();
+    nlohmann::json skipped = nlohmann::json::array();
+    for (const auto& [f, why] : r.skipped) skipped.push_back({{"file", f}, {"reason", why}});
+    if (json) {
+        print_json({{"pieces", r.pieces}, {"renderings", r.renderings}, {"skipped", skipped}, {"labels", r.labels_path.string()}});
+    } else {
+        fmt::print("{} piece(s) × {} variant(s) → {} rendering(s) in {}\n", r.pieces, o.variants, r.renderings, o.out);
+        for (const auto& [f, why] : r.skipped) fmt::print("  skipped {}\n", why);
+        fmt::print("labels → {}; extract with: mess extract --audio-dir {}/audio --dataset-id NAME --model dsp\n",
+                   r.labels_path.string(), o.out);
+    }
+    return r.skipped.empty() ? 0 : 3;
+}
+
+}  // namespace
+
+void register_eval(CLI::App& app, Context& ctx) {
+    auto* eval = app.add_subcommand("eval",
+        "Measure retrieval against labels: Recall@K, Precision@K, nDCG@K, MRR, MAP and the mean rank of the\n"
+        "first correct hit, for same-work (other recordings of the piece) and same-recording relevance, plus\n"
+        "aspect faithfulness (share of the top K sharing the query's label for an aspect), the recall of an\n"
+        "approximate index against exact search, and latency percentiles. Track indexes: track → tracks;\n"
+        "clip indexes: passage → passages (aligned through the labels' time maps) and passage → tracks.\n"
+        "Labels: JSON with items {id (track id), work_id, recording_id, aspects, time_map}; see\n"
+        "`mess corpus render`.");
+    static EvalOptions e;
+    eval->add_option("--index", e.index, "Artifact directory, or an artifact root with --name");
+    eval->add_option("--name", e.name, "Artifact name under --index (newest version)");
+    eval->add_option("--labels", e.labels, "Labels file (labels.json)");
+    eval->add_option("--k", e.ks, "Cut-offs, comma separated")->capture_default_str();
+    eval->add_option("--queries", e.queries, "Sample this many queries (seeded; 0 = every labelled row)")->capture_default_str();
+    eval->add_option("--seed", e.seed, "Query sampling seed")->capture_default_str();
+    eval->add_option("--aspects", e.aspects, "Label aspects to measure faithfulness for (default: all in the labels)");
+    eval->add_option("--aspect-weights", e.aspect_weights, "Rank by probed aspects, e.g. dynamics=1 (needs a probed index)");
+    eval->add_option("--nprobe", e.nprobe, "IVF lists to visit");
+    eval->add_option("--ef-search", e.ef_search, "HNSW candidate list size");
+    eval->add_flag("--per-query", e.per_query, "Include every query's first relevant rank and AP");
+    eval->add_flag("--no-exact-recall", e.no_exact_recall, "Skip measuring an approximate index against exact search");
+    eval->add_option("--out", e.out, "Write the JSON report here (atomically)");
+    bool& ejson = add_json_flag(eval);
+    auto* compare = eval->add_subcommand("compare", "Two eval reports side by side: metric, A, B, B − A");
+    static std::string report_a, report_b;
+    compare->add_option("A", report_a, "First report (JSON from mess eval --out)")->required();
+    compare->add_option("B", report_b, "Second report")->required();
+    bool& cjson = add_json_flag(compare);
+    compare->callback([&ctx, &cjson] {
+        ctx.run = [&cjson] {
+            const auto a = read_report(report_a), b = read_report(report_b);
+            if (cjson) {
+                print_json({{"a", a}, {"b", b}});
+                return 0;
+            }
+            fmt::print("A = {}\nB = {}\n{}", report_a, report_b,
+                       format_comparison(a, b, fs::path(report_a).stem().string(), fs::path(report_b).stem().string()));
+            return 0;
+        };
+    });
+    eval->callback([&ctx, &ejson, eval] {
+        if (eval->got_subcommand("compare")) return;
+        if (e.index.empty() || e.labels.empty()) throw CLI::RequiredError("--index and --labels");
+        ctx.run = [&ejson] { return run_eval(e, ejson); };
+    });
+
+    auto* corpus = app.add_subcommand("corpus", "Labelled benchmark corpora");
+    corpus->require_subcommand(1);
+    auto* render = corpus->add_subcommand("render",
+        "Render labelled performances of MIDI pieces with libfluidsynth: per piece, variant 0 as written,\n"
+        "then tempo + rubato, transposition, dynamics (velocity scale/compression, swells), articulation\n"
+        "(note lengths, pedal), timbre (General MIDI program), and combinations, drawn from --seed.\n"
+        "Writes audio/<work>__vNN.wav, midi/<work>__vNN.mid, metadata.csv and labels.json (work and\n"
+        "recording ids, every transform parameter, aspect labels, a source → rendered time map).\n"
+        "MIDI in Debian: the pianobooster package ships CC-BY pieces (scripts/corpus fetches them).");
+    static RenderOptions r;
+    render->add_option("--midi", r.midi, "MIDI files or folders (recursive)")->required();
+    render->add_option("--out", r.out, "Output folder")->required();
+    render->add_option("--variants", r.variants, "Renderings per piece (1..16)")->capture_default_str();
+    render->add_option("--seed", r.seed, "Transformation parameters' seed")->capture_default_str();
+    render->add_option("--max-seconds", r.max_seconds, "Source seconds rendered per piece")->capture_default_str();
+    render->add_option("--sample-rate", r.sample_rate, "WAV sample rate (Hz, mono 16-bit)")->capture_default_str();
+    render->add_option("--soundfont", r.soundfont, "SoundFont (default: Debian's FluidR3_GM from fluid-soundfont-gm)");
+    render->add_option("--licence", r.licence, "Licence of the sources, recorded per item");
+    bool& rjson = add_json_flag(render);
+    render->callback([&ctx, &rjson] { ctx.run = [&rjson] { return run_render(r, rjson); }; });
+}
+
+}  // namespace mess::cli

@@ -1,0 +1,154 @@
+// mess/eval.hpp — retrieval evaluation (metrics, reports) and labelled benchmark corpora rendered from MIDI.
+//
+//   mess::CorpusParams cp;  cp.seed = 7;                               // variants per piece, SoundFont, ...
+//   mess::CorpusReport c = mess::render_corpus(midi_files, "corpus", cp);  // audio/, midi/, labels.json
+//   mess::Labels labels = mess::read_labels("corpus/labels.json");
+//   mess::EvalParams ep;  ep.ks = {1, 5, 10};
+//   nlohmann::json report = mess::evaluate(index, labels, ep);         // metrics per protocol
+//   std::string table = mess::format_report(report);
+//
+// Labels file (labels.json, schema "mess-corpus-labels/1"):
+//   {"schema": "mess-corpus-labels/1", "seed": 7, "soundfont": "FluidR3_GM.sf2", "sample_rate": 22050,
+//    "items": [{"id": "greensleeves__v02",             track id (the audio file's stem)
+//               "file": "audio/greensleeves__v02.wav", relative to the labels file
+//               "midi": "midi/greensleeves__v02.mid",  the rendered (transformed) MIDI
+//               "source_midi": "06-Greensleeves.mid", "licence": "CC-BY (PianoBooster)",
+//               "work_id": "greensleeves",               same work = same source piece
+//               "recording_id": "greensleeves__v02",     one rendering = one recording
+//               "transform": {"kind": "transpose", "tempo_scale": 1, "rubato_depth": 0, "rubato_period_sec": 0,
+//                             "transpose": 3, "velocity_scale": 1, "velocity_compression": 1,
+//                             "swell_depth": 0, "swell_period_sec": 0, "note_length_scale": 1,
+//                             "pedal": "source" | "off" | "on", "program": -1 (source) | 0..127},
+//               "aspects": {"tempo": "slow|medium|fast", "dynamics": "soft|medium|loud",
+//                           "articulation": "staccato|normal|legato", "timbre": "<GM family>",
+//                           "harmony": "<key offset>"},
+//               "time_map": [[source_sec, rendered_sec], ...],   every 0.5 s of the source
+//               "duration_sec": 61.2}]}
+//   Only id and work_id are required to evaluate; recording_id defaults to id, aspects to none. Any labels
+//   file with these fields works (not only rendered corpora).
+//
+// Relevance: for a query q and a result r (never q itself): same work (work_id equal, recording differs),
+// same recording (recording_id equal, a different passage of it), or for an aspect A the result's
+// aspects[A] equal to the query's ("aspect faithfulness": the share of the top K that match).
+// Metrics per query, averaged over queries: Recall@K (relevant in the top K / all relevant),
+// Precision@K, reciprocal rank of the first relevant result, nDCG@K (binary gains, log2 discounts, ideal
+// from the number of relevant results), average precision over the full ranking (MAP), and the rank of
+// the first relevant result (mean; queries without relevant results are left out of every mean and counted).
+// Protocols: track (track index: track → tracks), passage (clip index: passage → passages of other
+// tracks), passage_to_track (clip index: passage → tracks, ranked by their best passage).
+// Errors: Error(input) naming the file and field for a malformed labels file; Error(usage) for bad params.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mess/search.hpp"
+
+namespace mess {
+
+// ---------------------------------------------------------------------------------------------
+// Metrics of one ranked list (relevance flags in rank order) — 0-based ranks, binary relevance
+// ---------------------------------------------------------------------------------------------
+
+// `relevant` flags of the ranked results (the whole ranking or its head); `total_relevant` = how many
+// relevant items exist in all. K larger than the list counts the missing ranks as not relevant.
+double recall_at_k(const std::vector<bool>& relevant, std::int64_t total_relevant, int k);
+double precision_at_k(const std::vector<bool>& relevant, int k);
+double reciprocal_rank(const std::vector<bool>& relevant);   // 0 when none is relevant
+double ndcg_at_k(const std::vector<bool>& relevant, std::int64_t total_relevant, int k);
+double average_precision(const std::vector<bool>& relevant, std::int64_t total_relevant);
+// 1-based rank of the first relevant result, or nullopt.
+std::optional<std::int64_t> first_relevant_rank(const std::vector<bool>& relevant);
+
+// ---------------------------------------------------------------------------------------------
+// Labels
+// ---------------------------------------------------------------------------------------------
+
+struct LabelItem {
+    std::string id, file, midi, source_midi, work_id, recording_id;
+    std::map<std::string, std::string> aspects;
+    nlohmann::json transform;                             // as written (kept in reports)
+    std::vector<std::pair<double, double>> time_map;      // source → rendered seconds
+    double duration_sec = 0;
+};
+struct Labels {
+    std::vector<LabelItem> items;
+    nlohmann::json header;  // everything but "items"
+    const LabelItem* find(const std::string& id) const;
+    std::map<std::string, std::size_t> by_id;
+};
+Labels read_labels(const std::filesystem::path& path);
+Labels parse_labels(const nlohmann::json& j, const std::string& name);
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+// ---------------------------------------------------------------------------------------------
+
+struct EvalParams {
+    std::vector<int> ks{1, 5, 10};       // cut-offs (each ≥ 1)
+    std::int64_t max_queries = 0;        // 0 = every labelled row; else a seeded sample of this many
+    std::uint64_t seed = 0;              // query sampling
+    std::vector<std::string> aspects;    // aspects to measure faithfulness for (labels' aspects keys)
+    int nprobe = 0, ef_search = 0;       // approximate-index settings (0: the index's)
+    bool exact_recall = true;            // also measure the approximate index's recall@K against exact scan
+    bool per_query = false;              // include every query's ranks in the report
+    std::vector<double> layer_weights;   // aspect-fused search (empty: the index's vectors)
+    std::function<void(std::int64_t, std::int64_t)> on_progress;  // (queries done, total)
+};
+
+// Runs every protocol the index supports (track index: "track"; clip index: "passage" and
+// "passage_to_track") with the labelled rows as queries (rows missing from the labels are kept as
+// results but not asked, and counted in the report). Deterministic for the same inputs and seed.
+// Report: {"schema": "mess-eval/1", "config": {...}, "dataset": {...}, "protocols": {name: {"queries",
+// "queries_without_relevant", "same_work": {"recall@K", "precision@K", "ndcg@K", "mrr", "map",
+// "mean_first_rank"}, "same_recording": {...} (passage only), "aspects": {A: {"faithfulness@K"}},
+// "approx_recall@K" (approximate indexes), "latency_ms": {"p50", "p90", "p99", "mean"}}}}.
+nlohmann::json evaluate(const SearchIndex& index, const Labels& labels, const EvalParams& params);
+
+// Readable table of one report; and two reports side by side (metric, A, B, B − A).
+std::string format_report(const nlohmann::json& report);
+std::string format_comparison(const nlohmann::json& a, const nlohmann::json& b, const std::string& name_a,
+                              const std::string& name_b);
+
+// ---------------------------------------------------------------------------------------------
+// Benchmark corpora rendered from MIDI (libfluidsynth + a General MIDI SoundFont)
+// ---------------------------------------------------------------------------------------------
+
+struct CorpusParams {
+    int variants = 6;                // renderings per piece (1..16): 0 is the source as written, then
+                                     // tempo+rubato, transposition, dynamics, articulation+pedal, timbre,
+                                     // then combinations of all; parameters drawn from `seed`
+    std::uint64_t seed = 0;
+    double max_seconds = 60;         // source seconds rendered per piece (> 0); longer pieces are cut
+    int sample_rate = 22050;         // Hz of the written WAV files (mono, 16-bit)
+    std::filesystem::path soundfont; // default: the first of default_soundfonts() that exists
+    std::string licence;             // recorded per item (e.g. the source collection's licence)
+    std::function<void(std::int64_t, std::int64_t)> on_progress;  // (renderings done, total)
+};
+
+struct CorpusReport {
+    std::int64_t pieces = 0, renderings = 0;
+    std::vector<std::pair<std::string, std::string>> skipped;  // (source file, why)
+    std::filesystem::path labels_path;
+};
+
+// Debian's fluid-soundfont-gm and alternatives, in order of preference.
+std::vector<std::filesystem::path> default_soundfonts();
+
+// Renders each source MIDI file (work id = its stem, lower-cased, non-alphanumerics → '-') into `out_dir`:
+// audio/<work>__vNN.wav, midi/<work>__vNN.mid, labels.json (written last, atomically), metadata.csv
+// (track_id, recording_id, work_id + transform columns; usable as metadata/<dataset>_metadata.csv).
+// A bad source file is reported in `skipped`, the rest go on. Deterministic for the same sources, seed
+// and SoundFont. Errors: Error(usage) for bad params or no usable SoundFont; Error(input) when no source
+// could be rendered.
+CorpusReport render_corpus(const std::vector<std::filesystem::path>& midi_files, const std::filesystem::path& out_dir,
+                           const CorpusParams& params);
+
+}  // namespace mess

@@ -1,0 +1,407 @@
+// Labelled benchmark corpora: MIDI → controlled transformations → libfluidsynth → WAV + labels.json.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <set>
+
+#include <fluidsynth.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "mess/catalog.hpp"
+#include "mess/eval.hpp"
+#include "mess/targets.hpp"
+
+namespace fs = std::filesystem;
+
+namespace mess {
+
+namespace {
+
+constexpr int kDrumChannel = 9;
+
+struct Transform {
+    std::string kind = "original";
+    double tempo_scale = 1, rubato_depth = 0, rubato_period_sec = 0;  // duration multiplier and its modulation
+    int transpose = 0;
+    double velocity_scale = 1, velocity_compression = 1, swell_depth = 0, swell_period_sec = 0;
+    double note_length_scale = 1;
+    std::string pedal = "source";  // source | off | on
+    int program = -1;              // -1: the source's
+
+    // Rendered seconds of source second t: ∫ scale·(1 + depth·sin(2πu/P)) du.
+    double warp(double t) const {
+        if (rubato_depth <= 0 || rubato_period_sec <= 0) return tempo_scale * t;
+        const double w = 2 * M_PI / rubato_period_sec;
+        return tempo_scale * (t + rubato_depth / w * (1 - std::cos(w * t)));
+    }
+    nlohmann::json to_json() const {
+        return {{"kind", kind},
+                {"tempo_scale", tempo_scale},
+                {"rubato_depth", rubato_depth},
+                {"rubato_period_sec", rubato_period_sec},
+                {"transpose", transpose},
+                {"velocity_scale", velocity_scale},
+                {"velocity_compression", velocity_compression},
+                {"swell_depth", swell_depth},
+                {"swell_period_sec", swell_period_sec},
+                {"note_length_scale", note_length_scale},
+                {"pedal", pedal},
+                {"program", program}};
+    }
+};
+
+const char* gm_family(int program) {
+    static const char* names[16] = {"piano", "chromatic-percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass",
+                                    "reed", "pipe", "synth-lead", "synth-pad", "synth-effects", "ethnic", "percussive", "sound-effects"};
+    return names[std::clamp(program, 0, 127) / 8];
+}
+
+std::map<std::string, std::string> aspect_labels(const Transform& t, int source_program) {
+    const int program = t.program >= 0 ? t.program : std::max(source_program, 0);
+    return {{"tempo", t.tempo_scale > 1.05 ? "slow" : t.tempo_scale < 0.95 ? "fast" : "medium"},
+            {"dynamics", t.velocity_scale < 0.85 ? "soft" : t.velocity_scale > 1.15 ? "loud" : "medium"},
+            {"articulation", t.note_length_scale < 0.8 ? "staccato" : t.note_length_scale > 1.25 ? "legato" : "normal"},
+            {"timbre", gm_family(program)},
+            {"key", fmt::format("{:+d}", t.transpose)}};
+}
+
+// The parameters of variant v of a piece, drawn from `rng` (variant 0 is the source as written).
+Transform draw_variant(int v, std::mt19937_64& rng) {
+    auto uniform = [&](double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); };
+    auto coin = [&] { return (rng() & 1) != 0; };
+    auto pick = [&](std::initializer_list<int> options) { return *(options.begin() + static_cast<std::ptrdiff_t>(rng() % options.size())); };
+    Transform t;
+    auto tempo = [&] {
+        t.tempo_scale = coin() ? uniform(0.72, 0.88) : uniform(1.15, 1.35);
+        t.rubato_depth = uniform(0.08, 0.18);
+        t.rubato_period_sec = uniform(4.0, 9.0);
+    };
+    auto transpose = [&] { t.transpose = pick({-5, -4, -3, -2, 2, 3, 4, 5}); };
+    auto dynamics = [&] {
+        t.velocity_scale = (coin() ? 0.55 : 1.4) * uniform(0.95, 1.05);
+        t.velocity_compression = uniform(0.5, 1.5);
+        t.swell_depth = uniform(0.15, 0.3);
+        t.swell_period_sec = uniform(5.0, 10.0);
+    };
+    auto articulation = [&] {
+        t.note_length_scale = coin() ? uniform(0.3, 0.5) : uniform(1.5, 2.0);
+        t.pedal = coin() ? "off" : "on";
+    };
+    auto timbre = [&] { t.program = pick({1, 2, 4, 6, 11, 19, 24, 46, 48, 73}); };
+    switch (v) {
+        case 0: break;
+        case 1: t.kind = "tempo"; tempo(); break;
+        case 2: t.kind = "transpose"; transpose(); break;
+        case 3: t.kind = "dynamics"; dynamics(); break;
+        case 4: t.kind = "articulation"; articulation(); break;
+        case 5: t.kind = "timbre"; timbre(); break;
+        default: t.kind = "combined"; tempo(); transpose(); dynamics(); articulation(); timbre(); break;
+    }
+    return t;
+}
+
+struct Event {
+    double sec;
+    int order;  // at equal times: pedal up, note off, program, pedal down, note on
+    int type;   // 0 note on, 1 note off, 2 cc64, 3 program
+    int channel, a, b;
+};
+
+// The transformed performance as timed synth events (rendered seconds).
+std::vector<Event> transform_events(const MidiPerformance& midi, const Transform& t, double max_seconds, double* end_sec) {
+    std::vector<Event> ev;
+    std::set<int> channels;
+    for (const MidiNote& n : midi.notes) {
+        if (n.onset_sec >= max_seconds) continue;
+        const int pitch = n.channel == kDrumChannel ? n.pitch : n.pitch + t.transpose;
+        if (pitch < 0 || pitch > 127) continue;
+        const double length = std::max(0.03, (n.offset_sec - n.onset_sec) * t.note_length_scale);
+        const double off = std::min(n.onset_sec + length, max_seconds + 0.5);
+        double v = (64.0 + (n.velocity - 64.0) * t.velocity_compression) * t.velocity_scale;
+        if (t.swell_depth > 0 && t.swell_period_sec > 0) v *= 1 + t.swell_depth * std::sin(2 * M_PI * n.onset_sec / t.swell_period_sec);
+        const int vel = std::clamp(static_cast<int>(std::lround(v)), 1, 127);
+        ev.push_back({t.warp(n.onset_sec), 4, 0, n.channel, pitch, vel});
+        ev.push_back({t.warp(off), 1, 1, n.channel, pitch, 0});
+        channels.insert(n.channel);
+    }
+    std::vector<std::pair<double, double>> pedal;
+    if (t.pedal == "source") pedal = midi.pedal;
+    else if (t.pedal == "on")
+        for (double s = 0; s < max_seconds; s += 2.0) pedal.emplace_back(s, s + 1.95);
+    for (auto [down, up] : pedal) {
+        if (down >= max_seconds) continue;
+        for (int ch : channels) {
+            ev.push_back({t.warp(down), 3, 2, ch, 64, 127});
+            ev.push_back({t.warp(std::min(up, max_seconds + 0.5)), 0, 2, ch, 64, 0});
+        }
+    }
+    for (int ch : channels) {
+        if (ch == kDrumChannel) continue;
+        const int source = midi.programs[static_cast<std::size_t>(ch)];
+        ev.push_back({0.0, 2, 3, ch, t.program >= 0 ? t.program : std::max(source, 0), 0});
+    }
+    std::stable_sort(ev.begin(), ev.end(), [](const Event& x, const Event& y) { return x.sec != y.sec ? x.sec < y.sec : x.order < y.order; });
+    double end = 0;
+    for (const auto& e : ev) end = std::max(end, e.sec);
+    *end_sec = end;
+    return ev;
+}
+
+void put_le(std::string& s, std::uint32_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) s += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+// 16-bit PCM mono WAV, written atomically.
+void write_wav16(const fs::path& path, const std::vector<float>& x, int rate) {
+    std::string s = "RIFF";
+    const auto data_bytes = static_cast<std::uint32_t>(x.size() * 2);
+    put_le(s, 36 + data_bytes, 4);
+    s += "WAVEfmt ";
+    put_le(s, 16, 4);
+    put_le(s, 1, 2);  // PCM
+    put_le(s, 1, 2);  // mono
+    put_le(s, static_cast<std::uint32_t>(rate), 4);
+    put_le(s, static_cast<std::uint32_t>(rate * 2), 4);
+    put_le(s, 2, 2);
+    put_le(s, 16, 2);
+    s += "data";
+    put_le(s, data_bytes, 4);
+    s.reserve(s.size() + data_bytes);
+    for (float v : x) {
+        const auto q = static_cast<std::int16_t>(std::lround(std::clamp(v, -1.0f, 1.0f) * 32767.0f));
+        put_le(s, static_cast<std::uint16_t>(q), 2);
+    }
+    write_file_atomic(path, s);
+}
+
+// Format-0 SMF of the events: 480 ticks per quarter at 120 BPM (960 ticks per second).
+void write_smf(const fs::path& path, const std::vector<Event>& ev) {
+    std::string track;
+    auto vlq = [&](std::uint32_t v) {
+        char buf[5];
+        int n = 0;
+        buf[n++] = static_cast<char>(v & 0x7f);
+        while (v >>= 7) buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
+        while (n) track += buf[--n];
+    };
+    vlq(0);
+    track += std::string("\xff\x51\x03\x07\xa1\x20", 6);  // 500000 µs per quarter
+    std::uint32_t last = 0;
+    for (const auto& e : ev) {
+        const auto tick = static_cast<std::uint32_t>(std::lround(e.sec * 960.0));
+        vlq(tick - std::min(tick, last));
+        last = std::max(last, tick);
+        const auto ch = static_cast<char>(e.channel & 0x0f);
+        switch (e.type) {
+            case 0: track += {static_cast<char>(0x90 | ch), static_cast<char>(e.a), static_cast<char>(e.b)}; break;
+            case 1: track += {static_cast<char>(0x80 | ch), static_cast<char>(e.a), 0}; break;
+            case 2: track += {static_cast<char>(0xb0 | ch), 64, static_cast<char>(e.b)}; break;
+            default: track += {static_cast<char>(0xc0 | ch), static_cast<char>(e.a)}; break;
+        }
+    }
+    vlq(0);
+    track += std::string("\xff\x2f\x00", 3);
+    std::string s = "MThd";
+    auto be = [&](std::uint32_t v, int n) {
+        for (int i = n - 1; i >= 0; --i) s += static_cast<char>((v >> (8 * i)) & 0xff);
+    };
+    be(6, 4);
+    be(0, 2);
+    be(1, 2);
+    be(480, 2);
+    s += "MTrk";
+    be(static_cast<std::uint32_t>(track.size()), 4);
+    s += track;
+    write_file_atomic(path, s);
+}
+
+// One synthesizer (the SoundFont loaded once), reverb and chorus off so every rendering is a pure
+// function of its events.
+class Synth {
+public:
+    Synth(const fs::path& soundfont, int rate) {
+        fluid_set_log_function(FLUID_WARN, nullptr, nullptr);
+        fluid_set_log_function(FLUID_INFO, nullptr, nullptr);
+        fluid_set_log_function(FLUID_DBG, nullptr, nullptr);
+        settings_ = new_fluid_settings();
+        fluid_settings_setnum(settings_, "synth.sample-rate", rate);
+        fluid_settings_setint(settings_, "synth.reverb.active", 0);
+        fluid_settings_setint(settings_, "synth.chorus.active", 0);
+        fluid_settings_setint(settings_, "synth.cpu-cores", 1);
+        fluid_settings_setint(settings_, "synth.polyphony", 256);
+        synth_ = new_fluid_synth(settings_);
+        if (!synth_ || fluid_synth_sfload(synth_, soundfont.c_str(), 1) == FLUID_FAILED) {
+            cleanup();
+            throw_input("{}: fluidsynth could not load this SoundFont", soundfont.string());
+        }
+    }
+    ~Synth() { cleanup(); }
+    Synth(const Synth&) = delete;
+    Synth& operator=(const Synth&) = delete;
+
+    std::vector<float> render(const std::vector<Event>& ev, double end_sec, int rate) {
+        fluid_synth_system_reset(synth_);
+        std::vector<float> out, left(512), right(512);
+        auto run_until = [&](std::int64_t sample) {
+            while (static_cast<std::int64_t>(out.size()) < sample) {
+                const int n = static_cast<int>(std::min<std::int64_t>(512, sample - static_cast<std::int64_t>(out.size())));
+                fluid_synth_write_float(synth_, n, left.data(), 0, 1, right.data(), 0, 1);
+                for (int i = 0; i < n; ++i) out.push_back(0.5f * (left[i] + right[i]));
+            }
+        };
+        for (const Event& e : ev) {
+            run_until(static_cast<std::int64_t>(std::llround(e.sec * rate)));
+            switch (e.type) {
+                case 0: fluid_synth_noteon(synth_, e.channel, e.a, e.b); break;
+                case 1: fluid_synth_noteoff(synth_, e.channel, e.a); break;
+                case 2: fluid_synth_cc(synth_, e.channel, 64, e.b); break;
+                default: fluid_synth_program_change(synth_, e.channel, e.a); break;
+            }
+        }
+        // Let the last notes ring out (at most 3 s).
+        fluid_synth_all_notes_off(synth_, -1);
+        const auto tail_end = static_cast<std::int64_t>(std::llround((end_sec + 3.0) * rate));
+        run_until(static_cast<std::int64_t>(std::llround((end_sec + 0.5) * rate)));
+        while (static_cast<std::int64_t>(out.size()) < tail_end && fluid_synth_get_active_voice_count(synth_) > 0)
+            run_until(static_cast<std::int64_t>(out.size()) + rate / 10);
+        return out;
+    }
+
+private:
+    void cleanup() {
+        if (synth_) delete_fluid_synth(synth_);
+        if (settings_) delete_fluid_settings(settings_);
+        synth_ = nullptr;
+        settings_ = nullptr;
+    }
+    fluid_settings_t* settings_ = nullptr;
+    fluid_synth_t* synth_ = nullptr;
+};
+
+std::string work_id_of(const fs::path& p) {
+    std::string s;
+    for (char c : p.stem().string()) {
+        const auto u = static_cast<unsigned char>(c);
+        s += std::isalnum(u) ? static_cast<char>(std::tolower(u)) : '-';
+    }
+    while (!s.empty() && s.front() == '-') s.erase(s.begin());
+    while (!s.empty() && s.back() == '-') s.pop_back();
+    return s.empty() ? "piece" : s;
+}
+
+std::uint64_t fnv1a(const std::string& s) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    return h;
+}
+
+}  // namespace
+
+std::vector<fs::path> default_soundfonts() {
+    return {"/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2",
+            "/usr/share/sounds/sf3/default-GM.sf3", "/usr/share/sounds/sf2/TimGM6mb.sf2"};
+}
+
+CorpusReport render_corpus(const std::vector<fs::path>& midi_files, const fs::path& out_dir, const CorpusParams& params) {
+    if (params.variants < 1 || params.variants > 16) throw_usage("variants must be 1..16 (got {})", params.variants);
+    if (!(params.max_seconds > 0)) throw_usage("max seconds must be > 0");
+    if (params.sample_rate < 8000 || params.sample_rate > 96000) throw_usage("sample rate must be 8000..96000 Hz");
+    if (midi_files.empty()) throw_usage("no MIDI files given");
+    fs::path soundfont = params.soundfont;
+    if (soundfont.empty())
+        for (const auto& candidate : default_soundfonts())
+            if (fs::exists(candidate)) {
+                soundfont = candidate;
+                break;
+            }
+    if (soundfont.empty() || !fs::exists(soundfont))
+        throw_usage("no SoundFont found{}: install fluid-soundfont-gm or pass --soundfont FILE",
+                    params.soundfont.empty() ? "" : " at " + params.soundfont.string());
+    fs::create_directories(out_dir / "audio");
+    fs::create_directories(out_dir / "midi");
+    Synth synth(soundfont, params.sample_rate);
+
+    CorpusReport report;
+    nlohmann::json items = nlohmann::json::array();
+    std::vector<MetadataTable::Row> rows;
+    std::set<std::string> used_ids;
+    auto sources = midi_files;
+    std::sort(sources.begin(), sources.end());
+    const auto total = static_cast<std::int64_t>(sources.size()) * params.variants;
+    std::int64_t done = 0;
+    for (const fs::path& src : sources) {
+        MidiPerformance midi;
+        try {
+            midi = read_midi(src);
+            if (midi.notes.empty()) throw_input("{}: no notes", src.string());
+        } catch (const std::exception& e) {
+            report.skipped.emplace_back(src.string(), e.what());
+            spdlog::warn("corpus: skipping {}", e.what());
+            done += params.variants;
+            continue;
+        }
+        std::string work = work_id_of(src);
+        for (int n = 2; used_ids.count(work); ++n) work = fmt::format("{}-{}", work_id_of(src), n);
+        used_ids.insert(work);
+        int source_program = -1;
+        for (const auto& note : midi.notes)
+            if (note.channel != kDrumChannel) {
+                source_program = midi.programs[static_cast<std::size_t>(note.channel)];
+                break;
+            }
+        std::mt19937_64 rng(params.seed ^ fnv1a(work));
+        const double source_end = std::min(params.max_seconds, midi.end_sec);
+        for (int v = 0; v < params.variants; ++v) {
+            const Transform t = draw_variant(v, rng);
+            const std::string id = fmt::format("{}__v{:02d}", work, v);
+            double end_sec = 0;
+            const std::vector<Event> ev = transform_events(midi, t, params.max_seconds, &end_sec);
+            std::vector<float> audio = synth.render(ev, end_sec, params.sample_rate);
+            float peak = 0;
+            for (float x : audio) peak = std::max(peak, std::fabs(x));
+            if (peak > 0.99f)
+                for (float& x : audio) x *= 0.99f / peak;  // never clip; the gain is recorded
+            write_smf(out_dir / "midi" / (id + ".mid"), ev);
+            write_wav16(out_dir / "audio" / (id + ".wav"), audio, params.sample_rate);
+            nlohmann::json time_map = nlohmann::json::array();
+            for (double s = 0; s <= source_end + 1e-9; s += 0.5) time_map.push_back({s, t.warp(s)});
+            const auto aspects = aspect_labels(t, source_program);
+            items.push_back({{"id", id},
+                             {"file", "audio/" + id + ".wav"},
+                             {"midi", "midi/" + id + ".mid"},
+                             {"source_midi", src.filename().string()},
+                             {"licence", params.licence},
+                             {"work_id", work},
+                             {"recording_id", id},
+                             {"transform", t.to_json()},
+                             {"aspects", aspects},
+                             {"peak_gain", peak > 0.99f ? 0.99 / peak : 1.0},
+                             {"time_map", time_map},
+                             {"duration_sec", static_cast<double>(audio.size()) / params.sample_rate}});
+            MetadataTable::Row row{id, id, work, {}};
+            row.extra["transform"] = t.kind;
+            for (const auto& [k, val] : aspects) row.extra["aspect_" + k] = val;
+            row.extra["source_midi"] = src.filename().string();
+            rows.push_back(std::move(row));
+            ++report.renderings;
+            if (params.on_progress) params.on_progress(++done, total);
+        }
+        ++report.pieces;
+    }
+    if (report.renderings == 0) throw_input("no MIDI file could be rendered ({} skipped)", report.skipped.size());
+    MetadataTable(std::move(rows)).write(out_dir / "metadata.csv");
+    const nlohmann::json labels = {{"schema", "mess-corpus-labels/1"},
+                                   {"seed", params.seed},
+                                   {"variants", params.variants},
+                                   {"max_seconds", params.max_seconds},
+                                   {"sample_rate", params.sample_rate},
+                                   {"soundfont", soundfont.filename().string()},
+                                   {"items", items}};
+    report.labels_path = out_dir / "labels.json";
+    write_file_atomic(report.labels_path, labels.dump(1) + "\n");  // last: the corpus is complete
+    return report;
+}
+
+}  // namespace mess

@@ -1,0 +1,474 @@
+// The weightless DSP encoders: "dsp" (four interpretable descriptor groups and their weighted
+// combination) and the "mfcc-chroma" baseline. Layer definitions: include/mess/model.hpp.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <numeric>
+
+#include "mess/dsp.hpp"
+#include "mess/model.hpp"
+
+namespace mess {
+
+namespace {
+
+constexpr int kRate = kModelSampleRate;
+constexpr int kHop = 480;          // analysis frames: 50 per second
+constexpr int kChromaHop = 1200;   // pitch-class frames: 20 per second
+constexpr int kOutHop = 2400;      // output frames: 10 per second
+constexpr int kFft = 2048;
+constexpr int kMfcc = 20;
+
+// Blocks of the 76-d space.
+constexpr int kTimbre = 28, kHarmony = 19, kRhythm = 14, kDynamics = 15;
+constexpr int kDim = kTimbre + kHarmony + kRhythm + kDynamics;
+constexpr std::array<int, 4> kBlockSize{kTimbre, kHarmony, kRhythm, kDynamics};
+constexpr std::array<int, 4> kBlockStart{0, kTimbre, kTimbre + kHarmony, kTimbre + kHarmony + kRhythm};
+constexpr std::array<float, 4> kOverallWeight{0.40f, 0.80f, 0.20f, 0.20f};  // chosen on the calibration corpus (bench/dsp_calibrate.sh)
+constexpr int kLayers = 5;
+
+// Tempo-invariant lag ratios of the rhythm block.
+constexpr std::array<double, 11> kLagRatios{0.25, 1.0 / 3, 0.5, 2.0 / 3, 0.75, 1.0, 4.0 / 3, 1.5, 2.0, 3.0, 4.0};
+
+// Krumhansl–Kessler key profiles (probe-tone ratings, C major / C minor).
+constexpr std::array<double, 12> kMajorProfile{6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88};
+constexpr std::array<double, 12> kMinorProfile{6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17};
+
+// Calibration: mean and standard deviation of each raw descriptor over every frame with sound of the
+// corpus bench/dsp_calibrate.sh renders (Debian's PianoBooster MIDI files through FluidR3_GM, with the
+// corpus generator's transformations). Fixed numbers: they standardise the descriptors, they are not
+// trained for any task.
+#include "dsp_calibration.inc"
+
+double pearson(const double* a, const double* b, int n) {
+    double ma = 0, mb = 0;
+    for (int i = 0; i < n; ++i) ma += a[i], mb += b[i];
+    ma /= n;
+    mb /= n;
+    double sab = 0, saa = 0, sbb = 0;
+    for (int i = 0; i < n; ++i) {
+        sab += (a[i] - ma) * (b[i] - mb);
+        saa += (a[i] - ma) * (a[i] - ma);
+        sbb += (b[i] - mb) * (b[i] - mb);
+    }
+    return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : 0.0;
+}
+
+// Mean of the rows of `m` around output frame j: rows [j·f − f/2, j·f + f/2] that exist.
+void pool_rows(const dsp::Matrix& m, int factor, std::int64_t frames, float* out, int out_stride, int out_offset) {
+    for (std::int64_t j = 0; j < frames; ++j) {
+        const std::int64_t lo = std::max<std::int64_t>(0, j * factor - factor / 2);
+        const std::int64_t hi = std::min<std::int64_t>(m.rows - 1, j * factor + factor / 2);
+        float* dst = out + j * out_stride + out_offset;
+        if (hi < lo) continue;
+        for (std::int64_t c = 0; c < m.cols; ++c) {
+            double acc = 0;
+            for (std::int64_t r = lo; r <= hi; ++r) acc += m.at(r, c);
+            dst[c] = static_cast<float>(acc / static_cast<double>(hi - lo + 1));
+        }
+    }
+}
+
+// DCT-II (orthonormal) coefficients first..last of `x`.
+void dct_ortho(const float* x, int n, int first, int last, float* out) {
+    for (int k = first; k <= last; ++k) {
+        double acc = 0;
+        for (int i = 0; i < n; ++i) acc += x[i] * std::cos(M_PI * k * (2 * i + 1) / (2.0 * n));
+        out[k - first] = static_cast<float>(acc * std::sqrt((k == 0 ? 1.0 : 2.0) / n));
+    }
+}
+
+dsp::Matrix timbre_frames(std::span<const float> y, const dsp::Matrix& magnitude) {
+    static const dsp::Matrix mel_fb = dsp::mel_filterbank(kRate, kFft, {64, 0.0, 12000.0, false});
+    const std::int64_t F = magnitude.rows, B = magnitude.cols;
+    dsp::Matrix mel{F, mel_fb.rows, std::vector<float>(static_cast<std::size_t>(F * mel_fb.rows))};
+    for (std::int64_t t = 0; t < F; ++t)
+        for (std::int64_t m = 0; m < mel_fb.rows; ++m) {
+            double acc = 0;
+            for (std::int64_t b = 0; b < B; ++b) {
+                const double mag = magnitude.at(t, b);
+                acc += mel_fb.at(m, b) * mag * mag;
+            }
+            mel.at(t, m) = static_cast<float>(acc);
+        }
+    const float peak = mel.values.empty() ? 0.0f : *std::max_element(mel.values.begin(), mel.values.end());
+    dsp::power_to_db(mel, std::max(peak, 1e-10f));  // relative to the window's peak: gain-invariant
+    const auto contrast = dsp::spectral_contrast(magnitude, kRate, kFft);
+    const auto centroid = dsp::spectral_centroid(magnitude, kRate, kFft);
+    dsp::Matrix power = magnitude;
+    for (float& v : power.values) v *= v;
+    const auto flatness = dsp::spectral_flatness(power);
+    (void)y;
+
+    dsp::Matrix out{F, kTimbre, std::vector<float>(static_cast<std::size_t>(F * kTimbre))};
+    for (std::int64_t t = 0; t < F; ++t) {
+        float* row = &out.at(t, 0);
+        dct_ortho(&mel.at(t, 0), static_cast<int>(mel.cols), 1, kMfcc - 1, row);
+        for (std::int64_t c = 0; c < contrast.cols; ++c) row[19 + c] = contrast.at(t, c);
+        row[26] = centroid[t] > 0 ? static_cast<float>(std::log2(centroid[t] / 1000.0)) : 0.0f;
+        row[27] = static_cast<float>(std::log10(std::max(flatness[t], 1e-10f)));
+    }
+    return out;
+}
+
+// CRP chroma (Müller & Ewert 2010, "chroma DCT-reduced log pitch"): log-compressed semitone energies
+// (relative to the window's peak, so gain-invariant), their DCT across pitch with the lowest coefficients
+// (the spectral envelope: timbre) removed, transformed back and folded to 12 pitch classes, unit length.
+dsp::Matrix crp_chroma(std::span<const float> y) {
+    constexpr int kBands = 84, kDropped = 38;  // 84 semitones; drop the envelope (≈ 55 of 120 in the paper)
+    const dsp::Matrix semis = dsp::semitone_spectrogram(y, kRate, kChromaHop);
+    const float peak = semis.values.empty() ? 0.0f : *std::max_element(semis.values.begin(), semis.values.end());
+    static const std::vector<double> basis = [] {  // orthonormal DCT-II, [k][n]
+        std::vector<double> b(kBands * kBands);
+        for (int k = 0; k < kBands; ++k)
+            for (int n = 0; n < kBands; ++n)
+                b[k * kBands + n] = std::cos(M_PI * k * (2 * n + 1) / (2.0 * kBands)) * std::sqrt((k == 0 ? 1.0 : 2.0) / kBands);
+        return b;
+    }();
+    dsp::Matrix out{semis.rows, 12, std::vector<float>(static_cast<std::size_t>(semis.rows * 12), 0.0f)};
+    if (peak <= 0) return out;
+    std::array<double, kBands> v{}, coef{};
+    for (std::int64_t t = 0; t < semis.rows; ++t) {
+        for (int n = 0; n < kBands; ++n) v[n] = std::log1p(1000.0 * semis.at(t, n) / peak);
+        for (int k = 0; k < kBands; ++k) {
+            coef[k] = 0;
+            if (k < kDropped) continue;
+            for (int n = 0; n < kBands; ++n) coef[k] += basis[k * kBands + n] * v[n];
+        }
+        std::array<double, 12> pc{};
+        for (int n = 0; n < kBands; ++n) {
+            double x = 0;
+            for (int k = kDropped; k < kBands; ++k) x += basis[k * kBands + n] * coef[k];
+            pc[n % 12] += x;
+        }
+        double norm = 0;
+        for (double x : pc) norm += x * x;
+        if (norm <= 1e-12) continue;
+        for (int c = 0; c < 12; ++c) out.at(t, c) = static_cast<float>(pc[c] / std::sqrt(norm));
+    }
+    return out;
+}
+
+dsp::Matrix harmony_frames(std::span<const float> y) {
+    const dsp::Matrix chroma = crp_chroma(y);
+    // The window's key: best correlation of its mean profile with the rotated key profiles.
+    std::array<double, 12> mean{};
+    for (std::int64_t t = 0; t < chroma.rows; ++t)
+        for (int p = 0; p < 12; ++p) mean[p] += chroma.at(t, p);
+    int tonic = 0;
+    double best_major = -2, best_minor = -2, best = -2;
+    for (int r = 0; r < 12; ++r) {
+        std::array<double, 12> rotated{};
+        for (int p = 0; p < 12; ++p) rotated[p] = mean[(p + r) % 12];
+        const double maj = pearson(rotated.data(), kMajorProfile.data(), 12);
+        const double min = pearson(rotated.data(), kMinorProfile.data(), 12);
+        best_major = std::max(best_major, maj);
+        best_minor = std::max(best_minor, min);
+        if (std::max(maj, min) > best) best = std::max(maj, min), tonic = r;
+    }
+    const float mode = static_cast<float>(best_major - best_minor);
+
+    dsp::Matrix out{chroma.rows, kHarmony, std::vector<float>(static_cast<std::size_t>(chroma.rows * kHarmony))};
+    for (std::int64_t t = 0; t < chroma.rows; ++t) {
+        double norm = 0;
+        for (int p = 0; p < 12; ++p) norm += static_cast<double>(chroma.at(t, p)) * chroma.at(t, p);
+        if (norm <= 0) continue;  // no pitched energy: an all-zero row
+        float* row = &out.at(t, 0);
+        std::array<double, 12> c{};
+        for (int p = 0; p < 12; ++p) c[p] = chroma.at(t, (p + tonic) % 12);
+        for (int p = 0; p < 12; ++p) row[p] = static_cast<float>(c[p]);
+        for (int k = 1; k <= 6; ++k) {
+            double re = 0, im = 0;
+            for (int p = 0; p < 12; ++p) {
+                re += c[p] * std::cos(2 * M_PI * k * p / 12);
+                im -= c[p] * std::sin(2 * M_PI * k * p / 12);
+            }
+            row[11 + k] = static_cast<float>(std::hypot(re, im));
+        }
+        row[18] = mode;
+    }
+    return out;
+}
+
+// Value of tempogram row `t` at fractional lag `lag` (0 beyond its last lag).
+float lag_value(const dsp::Matrix& tg, std::int64_t t, double lag) {
+    if (lag < 0 || lag > static_cast<double>(tg.cols - 1)) return 0.0f;
+    const auto i = static_cast<std::int64_t>(lag);
+    const double f = lag - static_cast<double>(i);
+    const float a = tg.at(t, i), b = i + 1 < tg.cols ? tg.at(t, i + 1) : 0.0f;
+    return static_cast<float>(a + f * (b - a));
+}
+
+dsp::Matrix rhythm_frames(std::span<const float> y) {
+    const std::vector<float> onset = dsp::onset_strength(y, kRate, {kFft, kHop}, {64, 0.0, 12000.0, false});
+    const auto F = static_cast<std::int64_t>(onset.size());
+    dsp::Matrix out{F, kRhythm, std::vector<float>(static_cast<std::size_t>(F * kRhythm))};
+    const float peak = onset.empty() ? 0.0f : *std::max_element(onset.begin(), onset.end());
+    if (peak <= 0) return out;
+    dsp::TempoParams tp;
+    tp.ac_seconds = 4.0;
+    const double bpm = dsp::estimate_tempo(onset, kRate, kHop, tp);
+    const double frames_per_sec = static_cast<double>(kRate) / kHop;
+    const double period = bpm > 0 ? 60.0 * frames_per_sec / bpm : 0.0;  // analysis frames per beat
+    const dsp::Matrix tg = dsp::tempogram(onset, 200);
+    const double seconds = static_cast<double>(y.size()) / kRate;
+    const double onsets_per_beat =
+        bpm > 0 ? static_cast<double>(dsp::onset_detect(onset, kRate, kHop).size()) / (seconds * bpm / 60.0) : 0.0;
+    double mean_rel = 0;
+    for (float o : onset) mean_rel += o / peak;
+    mean_rel /= static_cast<double>(F);
+    for (std::int64_t t = 0; t < F; ++t) {
+        float* row = &out.at(t, 0);
+        if (period > 0)
+            for (std::size_t r = 0; r < kLagRatios.size(); ++r) row[r] = lag_value(tg, t, kLagRatios[r] * period);
+        const double rel = onset[t] / peak;
+        row[11] = static_cast<float>(onsets_per_beat);
+        row[12] = static_cast<float>(rel);
+        row[13] = static_cast<float>((rel - mean_rel) * (rel - mean_rel));
+    }
+    return out;
+}
+
+// Soft (triangular) assignment of `x` to bins centred at `centres` (equally spaced); ends saturate.
+void soft_bins(double x, const double* centres, int n, float* out) {
+    const double step = centres[1] - centres[0];
+    const double pos = std::clamp((x - centres[0]) / step, 0.0, static_cast<double>(n - 1));
+    const auto i = static_cast<int>(pos);
+    const double f = pos - i;
+    out[i] += static_cast<float>(1 - f);
+    if (i + 1 < n) out[i + 1] += static_cast<float>(f);
+}
+
+dsp::Matrix dynamics_frames(std::span<const float> y, std::vector<float>& level_db) {
+    const std::vector<float> r = dsp::rms(y, {kFft, kHop});
+    const auto F = static_cast<std::int64_t>(r.size());
+    level_db.resize(r.size());
+    for (std::size_t t = 0; t < r.size(); ++t) level_db[t] = static_cast<float>(20 * std::log10(std::max(r[t], 1e-5f)));
+    const float ref = level_db.empty() ? 0.0f : *std::max_element(level_db.begin(), level_db.end());
+    std::vector<float> rel(r.size());
+    for (std::size_t t = 0; t < r.size(); ++t) rel[t] = std::max(level_db[t] - ref, -60.0f);
+    const std::vector<float> smooth = dsp::gaussian_filter(rel, 5.0);
+    // Level trend of the window: least-squares slope in dB per second.
+    double trend = 0;
+    if (F > 1) {
+        const double n = static_cast<double>(F), tm = (n - 1) / 2.0;
+        double num = 0, den = 0;
+        const double lm = std::accumulate(rel.begin(), rel.end(), 0.0) / n;
+        for (std::int64_t t = 0; t < F; ++t) {
+            const double dt = static_cast<double>(t) - tm;
+            num += dt * (rel[t] - lm);
+            den += dt * dt;
+        }
+        trend = num / den * (static_cast<double>(kRate) / kHop);
+    }
+    static constexpr double kLevelCentres[8] = {-42, -36, -30, -24, -18, -12, -6, 0};
+    static constexpr double kSlopeCentres[5] = {-40, -20, 0, 20, 40};
+    dsp::Matrix out{F, kDynamics, std::vector<float>(static_cast<std::size_t>(F * kDynamics))};
+    for (std::int64_t t = 0; t < F; ++t) {
+        float* row = &out.at(t, 0);
+        soft_bins(rel[t], kLevelCentres, 8, row);
+        const std::int64_t a = std::max<std::int64_t>(0, t - 1), b = std::min<std::int64_t>(F - 1, t + 1);
+        const double slope = b > a ? (smooth[b] - smooth[a]) / static_cast<double>(b - a) * (static_cast<double>(kRate) / kHop) : 0.0;
+        soft_bins(slope, kSlopeCentres, 5, row + 8);
+        row[13] = rel[t] / 60.0f;
+        row[14] = static_cast<float>(trend);
+    }
+    return out;
+}
+
+std::int64_t output_frames(std::size_t samples) { return 1 + static_cast<std::int64_t>(samples) / kOutHop; }
+
+// Raw descriptors [T, kDim] of one window, and which output frames have sound.
+std::vector<float> raw_window(std::span<const float> y, std::vector<char>* audible) {
+    const std::int64_t T = output_frames(y.size());
+    std::vector<float> out(static_cast<std::size_t>(T * kDim), 0.0f);
+    const dsp::Matrix magnitude = dsp::power_spectrogram(y, {kFft, kHop}, 1.0);
+    pool_rows(timbre_frames(y, magnitude), kOutHop / kHop, T, out.data(), kDim, kBlockStart[0]);
+    pool_rows(harmony_frames(y), kOutHop / kChromaHop, T, out.data(), kDim, kBlockStart[1]);
+    pool_rows(rhythm_frames(y), kOutHop / kHop, T, out.data(), kDim, kBlockStart[2]);
+    std::vector<float> level_db;
+    pool_rows(dynamics_frames(y, level_db), kOutHop / kHop, T, out.data(), kDim, kBlockStart[3]);
+    if (audible) {
+        // A frame has sound when its loudest analysis frame is above −80 dBFS.
+        audible->assign(static_cast<std::size_t>(T), 0);
+        const int f = kOutHop / kHop;
+        for (std::int64_t j = 0; j < T; ++j)
+            for (std::int64_t a = std::max<std::int64_t>(0, j * f - f / 2);
+                 a <= std::min<std::int64_t>(static_cast<std::int64_t>(level_db.size()) - 1, j * f + f / 2); ++a)
+                if (level_db[a] > -80.0f) (*audible)[j] = 1;
+    }
+    return out;
+}
+
+// Standardised, per-group unit-length layers of one window: [kLayers, T, kDim].
+void dsp_window_layers(std::span<const float> y, float* dst) {
+    std::vector<char> audible;
+    const std::vector<float> raw = raw_window(y, &audible);
+    const std::int64_t T = output_frames(y.size());
+    std::fill_n(dst, kLayers * T * kDim, 0.0f);
+    for (std::int64_t t = 0; t < T; ++t) {
+        if (!audible[t]) continue;  // silence: zero vectors in every layer
+        for (std::size_t g = 0; g < kBlockSize.size(); ++g) {
+            std::array<float, kTimbre> z{};
+            double norm = 0;
+            for (int i = 0; i < kBlockSize[g]; ++i) {
+                const int d = kBlockStart[g] + i;
+                z[i] = (raw[t * kDim + d] - kCalibrationMean[d]) / kCalibrationStd[d];
+                norm += static_cast<double>(z[i]) * z[i];
+            }
+            if (norm <= 1e-12) continue;
+            const float inv = static_cast<float>(1.0 / std::sqrt(norm));
+            float* group = dst + (static_cast<std::int64_t>(g) * T + t) * kDim + kBlockStart[g];
+            float* overall = dst + (4 * T + t) * kDim + kBlockStart[g];
+            for (int i = 0; i < kBlockSize[g]; ++i) {
+                group[i] = z[i] * inv;
+                overall[i] = z[i] * inv * kOverallWeight[g];
+            }
+        }
+    }
+}
+
+// The baseline: MFCC 0–19 (128 mel bands, dB re 1) and STFT chroma per frame, each block unit length.
+constexpr int kBaseDim = kMfcc + 12;
+void baseline_window(std::span<const float> y, float* dst) {
+    const dsp::StftParams stft{kFft, 512};
+    const dsp::Matrix m = dsp::mfcc(y, kRate, kMfcc, stft, {});
+    const dsp::Matrix c = dsp::chroma_stft(y, kRate, stft);
+    for (std::int64_t t = 0; t < m.rows; ++t) {
+        float* row = dst + t * kBaseDim;
+        double nm = 0, nc = 0;
+        for (int i = 0; i < kMfcc; ++i) nm += static_cast<double>(m.at(t, i)) * m.at(t, i);
+        for (int i = 0; i < 12; ++i) nc += static_cast<double>(c.at(t, i)) * c.at(t, i);
+        for (int i = 0; i < kMfcc; ++i) row[i] = nm > 0 ? static_cast<float>(m.at(t, i) / std::sqrt(nm)) : 0.0f;
+        for (int i = 0; i < 12; ++i) row[kMfcc + i] = nc > 0 ? static_cast<float>(c.at(t, i) / std::sqrt(nc)) : 0.0f;
+    }
+}
+
+// Shared by both DSP encoders: windows, checks, per-window analysis in parallel.
+class WindowedEncoder : public Encoder {
+public:
+    using WindowFn = void (*)(std::span<const float>, float*);
+    using FramesFn = std::int64_t (*)(std::size_t);
+    WindowedEncoder(EncoderInfo info, WindowFn fn, FramesFn frames) : info_(std::move(info)), fn_(fn), frames_(frames) {}
+    const EncoderInfo& info() const override { return info_; }
+
+    class WindowSession final : public Session {
+    public:
+        explicit WindowSession(const WindowedEncoder& e) : e_(e) {}
+        Embedding embed(const Audio& audio, const EmbedParams& params, int threads) override {
+            if (audio.sample_rate != kRate)
+                throw_input("audio is at {} Hz but the {} encoder expects {} Hz (resample first)", audio.sample_rate,
+                            e_.info_.name, kRate);
+            dsp::require_finite(audio.samples);
+            WindowParams wp = params.windows;
+            wp.sample_rate = kRate;
+            Embedding e;
+            e.windows = plan_windows(static_cast<std::int64_t>(audio.samples.size()), wp);
+            if (e.windows.empty()) throw_input("no audio samples");
+            if (e.windows[0].length < kFft / 2)
+                throw_input("audio of {} samples is shorter than one analysis frame ({} samples)", e.windows[0].length,
+                            kFft / 2);
+            const auto S = static_cast<std::int64_t>(e.windows.size());
+            const std::int64_t T = e_.frames_(static_cast<std::size_t>(e.windows[0].length));
+            const std::int64_t per_window = e_.info_.layers * T * e_.info_.hidden;
+            HiddenStates& h = e.states;
+            h.batch = S;
+            h.layers = e_.info_.layers;
+            h.frames = T;
+            h.hidden = e_.info_.hidden;
+            h.values.assign(static_cast<std::size_t>(S * per_window), 0.0f);
+            std::int64_t done = 0;
+#pragma omp parallel for num_threads(std::max(1, threads)) schedule(dynamic)
+            for (std::int64_t s = 0; s < S; ++s) {
+                const Window& w = e.windows[static_cast<std::size_t>(s)];
+                e_.fn_(std::span<const float>(audio.samples).subspan(static_cast<std::size_t>(w.start_sample),
+                                                                     static_cast<std::size_t>(w.length)),
+                       h.values.data() + s * per_window);
+#pragma omp critical(mess_dsp_progress)
+                {
+                    ++done;
+                    if (params.on_progress) params.on_progress(done, S);
+                }
+            }
+            return e;
+        }
+
+    private:
+        const WindowedEncoder& e_;
+    };
+    std::unique_ptr<Session> session() const override { return std::make_unique<WindowSession>(*this); }
+
+private:
+    EncoderInfo info_;
+    WindowFn fn_;
+    FramesFn frames_;
+};
+
+}  // namespace
+
+std::vector<float> dsp_raw_features(std::span<const float> window, std::int64_t* frames) {
+    dsp::require_finite(window);
+    std::vector<char> audible;
+    std::vector<float> raw = raw_window(window, &audible);
+    const std::int64_t T = output_frames(window.size());
+    // Only frames with sound: silence is not part of the calibration.
+    std::vector<float> kept;
+    for (std::int64_t t = 0; t < T; ++t)
+        if (audible[t]) kept.insert(kept.end(), raw.begin() + t * kDim, raw.begin() + (t + 1) * kDim);
+    if (frames) *frames = static_cast<std::int64_t>(kept.size() / kDim);
+    return kept;
+}
+
+std::shared_ptr<const Encoder> dsp_encoder() {
+    static const std::shared_ptr<const Encoder> encoder = [] {
+        EncoderInfo i;
+        i.name = "dsp";
+        i.architecture = "dsp";
+        i.sampling_rate = kRate;
+        i.layers = kLayers;
+        i.hidden = kDim;
+        i.frame_rate = static_cast<double>(kRate) / kOutHop;
+        i.default_layer = 4;
+        i.layer_names = {"timbre", "harmony", "rhythm", "dynamics", "overall"};
+        i.layer_descriptions = {
+            "dims 0-27: MFCC 1-19 of a 64-band mel spectrum in dB re the window's peak, spectral contrast (7 bands), "
+            "log2 centroid/1 kHz, log10 flatness",
+            "dims 28-46: CRP chroma (timbre-robust) rotated to the window's key (Krumhansl-Kessler), |DFT| k=1..6, "
+            "major-minor score",
+            "dims 47-60: onset autocorrelation at 1/4,1/3,1/2,2/3,3/4,1,4/3,3/2,2,3,4 beat periods, onsets per beat, "
+            "onset strength re the peak and its spread",
+            "dims 61-75: level re the window's peak in soft 6-dB bins (-42..0), level slope in soft bins (-40..40 dB/s), "
+            "level/60, the window's level trend (dB/s)",
+            "all 76 dims: the four groups, each unit length, weighted 0.40/0.80/0.20/0.20"};
+        i.description =
+            "weightless DSP descriptors at 10 frames/s, each 5-s window analysed on its own: timbre (gain-invariant "
+            "MFCC 1-19, spectral contrast, centroid, flatness), harmony (key-relative pitch classes and their "
+            "DFT magnitudes: transposition-invariant), rhythm (onset autocorrelation at multiples of the beat "
+            "period: tempo-invariant), dynamics (level relative to the peak, slopes, trend: gain-invariant), and "
+            "overall (the four weighted 0.40/0.80/0.20/0.20)";
+        return std::make_shared<WindowedEncoder>(std::move(i), &dsp_window_layers, &output_frames);
+    }();
+    return encoder;
+}
+
+std::shared_ptr<const Encoder> mfcc_chroma_encoder() {
+    static const std::shared_ptr<const Encoder> encoder = [] {
+        EncoderInfo i;
+        i.name = "mfcc-chroma";
+        i.architecture = "mfcc-chroma";
+        i.sampling_rate = kRate;
+        i.layers = 1;
+        i.hidden = kBaseDim;
+        i.frame_rate = static_cast<double>(kRate) / 512;
+        i.default_layer = 0;
+        i.layer_names = {"mfcc+chroma"};
+        i.layer_descriptions = {"dims 0-19: MFCC 0-19 (128 mel bands), dims 20-31: STFT chroma; each block unit length"};
+        i.description = "baseline: per-frame MFCC 0-19 and STFT chroma, each block unit length (their means are the "
+                        "classic mean-MFCC + mean-chroma descriptor)";
+        return std::make_shared<WindowedEncoder>(
+            std::move(i), &baseline_window, +[](std::size_t n) { return 1 + static_cast<std::int64_t>(n) / 512; });
+    }();
+    return encoder;
+}
+
+}  // namespace mess
