@@ -1,0 +1,131 @@
+// Ranking metrics against hand-computed values, labels validation, and the protocols on a small index
+// whose answers are known.
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "mess/eval.hpp"
+#include "support/support.hpp"
+
+using namespace mess;
+
+TEST(Metrics, HandComputed) {
+    const std::vector<bool> rel{false, true, false, true};  // relevant at ranks 2 and 4; 3 relevant exist
+    EXPECT_DOUBLE_EQ(recall_at_k(rel, 3, 2), 1.0 / 3);
+    EXPECT_DOUBLE_EQ(recall_at_k(rel, 3, 4), 2.0 / 3);
+    EXPECT_DOUBLE_EQ(precision_at_k(rel, 2), 0.5);
+    EXPECT_DOUBLE_EQ(precision_at_k(rel, 10), 0.2);  // K beyond the list: missing ranks are not relevant
+    EXPECT_DOUBLE_EQ(reciprocal_rank(rel), 0.5);
+    EXPECT_EQ(first_relevant_rank(rel).value(), 2);
+    EXPECT_DOUBLE_EQ(average_precision(rel, 3), (1.0 / 2 + 2.0 / 4) / 3);
+    const double dcg = 1 / std::log2(3.0) + 1 / std::log2(5.0), ideal = 1 + 1 / std::log2(3.0) + 1 / std::log2(4.0);
+    EXPECT_DOUBLE_EQ(ndcg_at_k(rel, 3, 4), dcg / ideal);
+    EXPECT_DOUBLE_EQ(ndcg_at_k({true, true, true}, 3, 3), 1.0);
+}
+
+TEST(Metrics, EmptyAndDegenerate) {
+    EXPECT_EQ(recall_at_k({}, 0, 5), 0.0);  // no relevant item: defined as 0, and the query is left out of means
+    EXPECT_EQ(average_precision({false, false}, 0), 0.0);
+    EXPECT_EQ(reciprocal_rank({false, false}), 0.0);
+    EXPECT_FALSE(first_relevant_rank({}).has_value());
+    EXPECT_EQ(ndcg_at_k({}, 2, 3), 0.0);
+    EXPECT_THROW(precision_at_k({true}, 0), Error);
+    EXPECT_THROW(recall_at_k({true}, 1, -1), Error);
+}
+
+namespace {
+
+nlohmann::json item(const std::string& id, const std::string& work, const std::string& tempo) {
+    return {{"id", id}, {"work_id", work}, {"recording_id", id}, {"aspects", {{"tempo", tempo}}}};
+}
+
+// 3 works × 2 recordings; vectors close within a work, so every query's nearest is its other recording.
+SearchIndex known_index(bool ties) {
+    std::vector<IndexRecord> recs;
+    std::vector<float> v;
+    const float dirs[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+    for (int w = 0; w < 3; ++w)
+        for (int r = 0; r < 2; ++r) {
+            IndexRecord rec;
+            rec.id = rec.track_id = rec.recording_id = fmt::format("w{}r{}", w, r);
+            rec.work_id = fmt::format("w{}", w);
+            recs.push_back(rec);
+            for (int d = 0; d < 3; ++d) v.push_back(dirs[w][d] + (ties ? 0.0f : 0.1f * static_cast<float>(r) * static_cast<float>(d == (w + 1) % 3)));
+        }
+    return build_index_from_vectors(IndexKind::track, recs, v, 3, "Flat");
+}
+
+Labels known_labels() {
+    nlohmann::json items = nlohmann::json::array();
+    for (int w = 0; w < 3; ++w)
+        for (int r = 0; r < 2; ++r) items.push_back(item(fmt::format("w{}r{}", w, r), fmt::format("w{}", w), r ? "fast" : "slow"));
+    items.push_back(item("not-in-index", "w0", "slow"));
+    return parse_labels({{"schema", "mess-corpus-labels/1"}, {"items", items}}, "labels");
+}
+
+}  // namespace
+
+TEST(Labels, Validation) {
+    EXPECT_THROW(parse_labels(nlohmann::json::array(), "x"), Error);
+    EXPECT_THROW(parse_labels({{"items", nlohmann::json::array()}}, "x"), Error);
+    EXPECT_THROW(parse_labels({{"items", {{{"id", "a"}}}}}, "x"), Error);  // no work_id
+    try {
+        parse_labels({{"items", {item("a", "w", "slow"), item("a", "w", "fast")}}}, "lab.json");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("lab.json: items[1]: duplicate id 'a'"), std::string::npos) << e.what();
+    }
+    auto bad_map = item("a", "w", "slow");
+    bad_map["time_map"] = {{0, 0}, {1, 2}, {0.5, 3}};
+    EXPECT_THROW(parse_labels({{"items", {bad_map}}}, "x"), Error);
+    const Labels l = parse_labels({{"items", {{{"id", "a"}, {"work_id", "w"}}}}}, "x");
+    EXPECT_EQ(l.items[0].recording_id, "a");  // defaults to the id
+    test::TempDir dir;
+    write_file_atomic(dir / "broken.json", "{\"items\": [");
+    EXPECT_THROW(read_labels(dir / "broken.json"), Error);
+}
+
+TEST(Evaluate, KnownAnswersAndDeterminism) {
+    const SearchIndex idx = known_index(false);
+    EvalParams p;
+    p.ks = {1, 5};
+    p.aspects = {"tempo"};
+    p.per_query = true;
+    const nlohmann::json r = evaluate(idx, known_labels(), p);
+    const auto& t = r["protocols"]["track"];
+    EXPECT_EQ(t["queries"], 6);
+    EXPECT_DOUBLE_EQ(t["same_work"]["map"].get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(t["same_work"]["recall@1"].get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(t["same_work"]["precision@5"].get<double>(), 0.2);  // 1 relevant, 5 slots (5 results)
+    EXPECT_DOUBLE_EQ(t["same_work"]["mean_first_rank"].get<double>(), 1.0);
+    // The nearest is always the other tempo: faithfulness@1 = 0.
+    EXPECT_DOUBLE_EQ(t["aspects"]["tempo"]["faithfulness@1"].get<double>(), 0.0);
+    EXPECT_EQ(r["dataset"]["works"], 3);
+    EXPECT_EQ(t["per_query"].size(), 6u);
+    EXPECT_TRUE(t["latency_ms"].contains("p99"));
+    // Same inputs, same report (latency aside).
+    nlohmann::json again = evaluate(idx, known_labels(), p);
+    auto strip = [](nlohmann::json j) {
+        j["protocols"]["track"].erase("latency_ms");
+        return j;
+    };
+    EXPECT_EQ(strip(r), strip(again));
+    EXPECT_NE(format_report(r).find("track same_work map"), std::string::npos);
+    EXPECT_NE(format_comparison(r, again, "a", "b").find("+0.0000"), std::string::npos);
+}
+
+TEST(Evaluate, SampledQueriesAndBadParams) {
+    const SearchIndex idx = known_index(true);  // exact ties within a work
+    EvalParams p;
+    p.max_queries = 3;
+    p.seed = 5;
+    const nlohmann::json r = evaluate(idx, known_labels(), p);
+    EXPECT_EQ(r["protocols"]["track"]["queries"], 3);
+    EXPECT_DOUBLE_EQ(r["protocols"]["track"]["same_work"]["map"].get<double>(), 1.0);  // ties still rank the twin first
+    p.ks = {0};
+    EXPECT_THROW(evaluate(idx, known_labels(), p), Error);
+    p.ks = {1};
+    p.layer_weights = {1.0, 2.0};
+    EXPECT_THROW(evaluate(idx, known_labels(), p), Error);
+    EXPECT_THROW(evaluate(idx, parse_labels({{"items", {item("zzz", "w", "slow")}}}, "x"), EvalParams{}), Error);
+}

@@ -1,0 +1,175 @@
+// The weightless encoders: shapes, invariances the dsp layers promise, degenerate input, real audio.
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "mess/model.hpp"
+#include "support/support.hpp"
+
+using namespace mess;
+
+namespace {
+
+constexpr int kRate = 24000;
+
+Audio make_audio(std::vector<float> x) {
+    Audio a;
+    a.samples = std::move(x);
+    a.sample_rate = kRate;
+    return a;
+}
+
+// Triads (root-position, equal tempered) of a progression, `seconds` each, shifted by `transpose` semitones.
+std::vector<float> progression(const std::vector<int>& roots, bool minor, int transpose, double seconds = 1.25) {
+    std::vector<float> out;
+    for (int r : roots) {
+        const int root = 48 + r + transpose;  // MIDI note
+        auto hz = [](int note) { return 440.0 * std::pow(2.0, (note - 69) / 12.0); };
+        auto c = test::chord({hz(root), hz(root + (minor ? 3 : 4)), hz(root + 7), hz(root + 12)}, seconds, kRate, 0.2f);
+        out.insert(out.end(), c.begin(), c.end());
+    }
+    return out;
+}
+
+// Clicks (short decaying noise bursts) at `bpm` for `seconds`; `irregular`: at seeded random times instead.
+std::vector<float> clicks(double bpm, double seconds, bool irregular = false) {
+    std::vector<float> x(static_cast<std::size_t>(seconds * kRate), 0.0f);
+    const auto burst = test::noise(0.03, kRate, 7, 0.8f);
+    std::uint32_t state = 12345;
+    for (double t = 0; t < seconds; t += irregular ? 0.1 + 1.1 * ((state = state * 1664525u + 1013904223u) >> 8) / 16777216.0 : 60.0 / bpm) {
+        const auto start = static_cast<std::size_t>(t * kRate);
+        const float gain = 1.0f;
+        for (std::size_t i = 0; i < burst.size() && start + i < x.size(); ++i)
+            x[start + i] += gain * burst[i] * std::exp(-static_cast<float>(i) / 200.0f);
+    }
+    return x;
+}
+
+// Mean over windows and frames of one layer: [D].
+std::vector<double> layer_mean(const Embedding& e, int layer) {
+    const HiddenStates& h = e.states;
+    std::vector<double> m(static_cast<std::size_t>(h.hidden), 0.0);
+    for (std::int64_t s = 0; s < h.batch; ++s)
+        for (std::int64_t t = 0; t < h.frames; ++t)
+            for (std::int64_t d = 0; d < h.hidden; ++d)
+                m[d] += h.values[static_cast<std::size_t>(((s * h.layers + layer) * h.frames + t) * h.hidden + d)];
+    return m;
+}
+
+double cosine(const std::vector<double>& a, const std::vector<double>& b) {
+    double ab = 0, aa = 0, bb = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) ab += a[i] * b[i], aa += a[i] * a[i], bb += b[i] * b[i];
+    return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
+}
+
+Embedding embed(const std::shared_ptr<const Encoder>& enc, std::vector<float> x) {
+    return enc->session()->embed(make_audio(std::move(x)), {}, 1);
+}
+
+}  // namespace
+
+TEST(DspEncoder, ShapesLayersAndInfo) {
+    auto enc = open_encoder("dsp");
+    const EncoderInfo& i = enc->info();
+    EXPECT_EQ(i.layers, 5);
+    EXPECT_EQ(i.hidden, 76);
+    EXPECT_EQ(i.default_layer, 4);
+    EXPECT_EQ(i.layer_names.at(1), "harmony");
+    const Embedding e = embed(enc, progression({0, 5, 7, 0, 9, 2, 7, 0, 0, 5}, false, 0));  // 12.5 s
+    EXPECT_EQ(e.windows.size(), 4u);  // starts 0, 2.5, 5, 7.5: the last ends at 12.5 s
+    EXPECT_EQ(e.states.layers, 5);
+    EXPECT_EQ(e.states.frames, 51);  // 1 + 120000 / 2400
+    EXPECT_EQ(e.states.hidden, 76);
+    for (float v : e.states.values) ASSERT_TRUE(std::isfinite(v));
+    // A group layer is non-zero only in its own block: harmony is dims 28..46.
+    const auto h = layer_mean(e, 1);
+    for (int d = 0; d < 76; ++d) {
+        if (d < 28 || d > 46) {
+            EXPECT_EQ(h[d], 0.0) << d;
+        }
+    }
+    EXPECT_GT(std::abs(h[30]) + std::abs(h[40]), 0.0);
+}
+
+TEST(DspEncoder, HarmonyIsTranspositionInvariant) {
+    auto enc = open_encoder("dsp");
+    const std::vector<int> piece{0, 5, 7, 0, 9, 5, 7, 0};
+    const auto a = layer_mean(embed(enc, progression(piece, false, 0)), 1);
+    const auto up3 = layer_mean(embed(enc, progression(piece, false, 3)), 1);
+    const auto other = layer_mean(embed(enc, progression({0, 3, 8, 10, 1, 6, 4, 11}, true, 0)), 1);
+    const auto raw_chroma_baseline = layer_mean(embed(open_encoder("mfcc-chroma"), progression(piece, false, 0)), 0);
+    const auto raw_chroma_up3 = layer_mean(embed(open_encoder("mfcc-chroma"), progression(piece, false, 3)), 0);
+    EXPECT_GT(cosine(a, up3), 0.95);
+    EXPECT_GT(cosine(a, up3), cosine(a, other) + 0.1);
+    // The baseline's chroma moves with the key: less similar than the dsp harmony layer.
+    EXPECT_LT(cosine(raw_chroma_baseline, raw_chroma_up3), cosine(a, up3));
+}
+
+TEST(DspEncoder, GainInvariantLayers) {
+    auto enc = open_encoder("dsp");
+    auto x = progression({0, 5, 7, 0}, false, 0);
+    auto quiet = x;
+    for (float& v : quiet) v *= 0.2f;
+    const Embedding a = embed(enc, x), b = embed(enc, quiet);
+    for (int l = 0; l < 5; ++l) EXPECT_GT(cosine(layer_mean(a, l), layer_mean(b, l)), 0.995) << "layer " << l;
+}
+
+TEST(DspEncoder, RhythmIsTempoInvariant) {
+    auto enc = open_encoder("dsp");
+    const auto slow = layer_mean(embed(enc, clicks(100, 10)), 2);
+    const auto fast = layer_mean(embed(enc, clicks(130, 10)), 2);
+    const auto irregular = layer_mean(embed(enc, clicks(100, 10, true)), 2);
+    EXPECT_GT(cosine(slow, fast), 0.9);
+    EXPECT_GT(cosine(slow, fast), cosine(slow, irregular));
+}
+
+TEST(DspEncoder, DegenerateInput) {
+    auto enc = open_encoder("dsp");
+    // Silence: zero vectors in every layer.
+    const Embedding s = embed(enc, std::vector<float>(kRate * 6, 0.0f));
+    for (float v : s.states.values) ASSERT_EQ(v, 0.0f);
+    // 0.5 s: one short window.
+    const Embedding shortie = embed(enc, test::tone(440, 0.5, kRate));
+    EXPECT_EQ(shortie.windows.size(), 1u);
+    EXPECT_EQ(shortie.states.frames, 1 + 12000 / 2400);
+    // DC and clipping: defined, finite values.
+    for (float v : embed(enc, std::vector<float>(kRate * 3, 0.5f)).states.values) ASSERT_TRUE(std::isfinite(v));
+    auto clipped = test::tone(220, 3, kRate, 1.0f);
+    for (float& v : clipped) v = std::clamp(v * 4.0f, -1.0f, 1.0f);
+    for (float v : embed(enc, clipped).states.values) ASSERT_TRUE(std::isfinite(v));
+    // Errors: non-finite samples, too short, no samples, wrong rate.
+    auto bad = test::tone(440, 2, kRate);
+    bad[1000] = std::nanf("");
+    EXPECT_THROW(embed(enc, bad), Error);
+    EXPECT_THROW(embed(enc, std::vector<float>(100, 0.1f)), Error);
+    EXPECT_THROW(embed(enc, {}), Error);
+    Audio wrong = make_audio(test::tone(440, 2, 44100));
+    wrong.sample_rate = 44100;
+    EXPECT_THROW(enc->session()->embed(wrong, {}, 1), Error);
+    EXPECT_THROW(open_encoder("no-such-model"), Error);
+}
+
+TEST(DspEncoder, RealRecordingAndThreadsAgree) {
+    auto enc = open_encoder("dsp");
+    const Audio a = load_audio(test::kRealRecording, kRate);
+    const Embedding one = enc->session()->embed(a, {}, 1);
+    const Embedding two = enc->session()->embed(a, {}, 2);
+    EXPECT_EQ(one.states.values, two.states.values);  // windows are independent: threads change nothing
+    double energy = 0;
+    for (float v : one.states.values) energy += std::abs(v);
+    EXPECT_GT(energy, 0.0);
+}
+
+TEST(MfccChromaEncoder, ShapeAndUnitBlocks) {
+    auto enc = open_encoder("mfcc-chroma");
+    EXPECT_EQ(enc->info().layers, 1);
+    EXPECT_EQ(enc->info().hidden, 32);
+    const Embedding e = embed(enc, progression({0, 5, 7, 0}, false, 0));
+    const HiddenStates& h = e.states;
+    EXPECT_EQ(h.frames, 1 + 120000 / 512);
+    double mfcc = 0, chroma = 0;
+    for (int d = 0; d < 20; ++d) mfcc += h.values[static_cast<std::size_t>(5 * 32 + d)] * h.values[static_cast<std::size_t>(5 * 32 + d)];
+    for (int d = 20; d < 32; ++d) chroma += h.values[static_cast<std::size_t>(5 * 32 + d)] * h.values[static_cast<std::size_t>(5 * 32 + d)];
+    EXPECT_NEAR(mfcc, 1.0, 1e-4);
+    EXPECT_NEAR(chroma, 1.0, 1e-4);
+}
