@@ -24,28 +24,13 @@ struct EvalOptions {
 
 std::vector<int> parse_ks(const std::string& text) {
     std::vector<int> ks;
-    std::size_t pos = 0;
-    while (pos <= text.size()) {
-        const std::size_t comma = std::min(text.find(',', pos), text.size());
-        const std::string item = text.substr(pos, comma - pos);
+    for (const std::string& item : split(text, ',')) {
         if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos || item.size() > 6)
             throw_usage("--k '{}': expected positive integers separated by commas", text);
         ks.push_back(std::stoi(item));
         if (ks.back() < 1) throw_usage("--k '{}': every K must be ≥ 1", text);
-        pos = comma + 1;
     }
     return ks;
-}
-
-std::vector<std::string> split_list(const std::string& text) {
-    std::vector<std::string> out;
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        const std::size_t comma = std::min(text.find(',', pos), text.size());
-        if (comma > pos) out.push_back(text.substr(pos, comma - pos));
-        pos = comma + 1;
-    }
-    return out;
 }
 
 nlohmann::json read_report(const std::string& path) {
@@ -66,7 +51,8 @@ int run_eval(const EvalOptions& o, bool json) {
     p.ef_search = o.ef_search;
     p.per_query = o.per_query;
     p.exact_recall = !o.no_exact_recall;
-    p.aspects = split_list(o.aspects);
+    for (const std::string& a : split(o.aspects, ','))
+        if (!a.empty()) p.aspects.push_back(a);
     if (p.aspects.empty()) {  // every aspect the labels carry
         std::set<std::string> keys;
         for (const auto& it : labels.items)

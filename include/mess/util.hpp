@@ -27,6 +27,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -113,6 +114,9 @@ private:
 
 // Whole-file helpers. read_file: Error(input) naming the file when missing or unreadable.
 std::string read_file(const std::filesystem::path& path);
+
+// The parts of `text` between `separator`s, empty parts kept ("a,,b" → {"a", "", "b"}; "" → {""}).
+std::vector<std::string> split(std::string_view text, char separator);
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
 
 // ---------------------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ void dct_ortho(const float* x, int n, int first, int last, float* out) {
     }
 }
 
-dsp::Matrix timbre_frames(std::span<const float> y, const dsp::Matrix& magnitude) {
+dsp::Matrix timbre_frames(const dsp::Matrix& magnitude) {
     static const dsp::Matrix mel_fb = dsp::mel_filterbank(kRate, kFft, {64, 0.0, 12000.0, false});
     const std::int64_t F = magnitude.rows, B = magnitude.cols;
     dsp::Matrix mel{F, mel_fb.rows, std::vector<float>(static_cast<std::size_t>(F * mel_fb.rows))};
@@ -98,7 +98,6 @@ dsp::Matrix timbre_frames(std::span<const float> y, const dsp::Matrix& magnitude
     dsp::Matrix power = magnitude;
     for (float& v : power.values) v *= v;
     const auto flatness = dsp::spectral_flatness(power);
-    (void)y;
 
     dsp::Matrix out{F, kTimbre, std::vector<float>(static_cast<std::size_t>(F * kTimbre))};
     for (std::int64_t t = 0; t < F; ++t) {
@@ -283,7 +282,7 @@ std::vector<float> raw_window(std::span<const float> y, std::vector<char>* audib
     const std::int64_t T = output_frames(y.size());
     std::vector<float> out(static_cast<std::size_t>(T * kDim), 0.0f);
     const dsp::Matrix magnitude = dsp::power_spectrogram(y, {kFft, kHop}, 1.0);
-    pool_rows(timbre_frames(y, magnitude), kOutHop / kHop, T, out.data(), kDim, kBlockStart[0]);
+    pool_rows(timbre_frames(magnitude), kOutHop / kHop, T, out.data(), kDim, kBlockStart[0]);
     pool_rows(harmony_frames(y), kOutHop / kChromaHop, T, out.data(), kDim, kBlockStart[1]);
     pool_rows(rhythm_frames(y), kOutHop / kHop, T, out.data(), kDim, kBlockStart[2]);
     std::vector<float> level_db;

@@ -34,7 +34,6 @@ public:
                             std::to_string(c.num_hidden_layers) + " = transformer layers";
     }
     const EncoderInfo& info() const override { return info_; }
-    const Model& model() const { return *model_; }
 
     class MertSession final : public Session {
     public:

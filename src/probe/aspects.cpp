@@ -155,11 +155,7 @@ std::vector<ResolvedAspect> resolve_aspects(const nlohmann::json& results, const
 
 std::map<std::string, double> parse_aspect_request(const std::string& text) {
     std::map<std::string, double> out;
-    std::size_t pos = 0;
-    while (pos <= text.size()) {
-        const std::size_t comma = std::min(text.find(',', pos), text.size());
-        const std::string item = text.substr(pos, comma - pos);
-        pos = comma + 1;
+    for (const std::string& item : split(text, ',')) {
         if (item.empty()) throw_usage("aspect list '{}' has an empty item", text);
         const auto eq = item.find('=');
         const std::string name = item.substr(0, eq);

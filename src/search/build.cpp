@@ -31,16 +31,11 @@ LayerSpec LayerSpec::parse(const std::string& text) {
     }
     if (text.starts_with("weights:")) {
         s.mode = Mode::weights;
-        std::string rest = text.substr(8);
-        std::size_t pos = 0;
-        while (pos <= rest.size()) {
-            const std::size_t comma = std::min(rest.find(',', pos), rest.size());
-            const std::string item = rest.substr(pos, comma - pos);
+        for (const std::string& item : split(std::string_view(text).substr(8), ',')) {
             char* end = nullptr;
             const double w = std::strtod(item.c_str(), &end);
             if (item.empty() || *end != '\0' || !std::isfinite(w) || w < 0) throw_usage("layer weights '{}': '{}' is not a weight ≥ 0", text, item);
             s.weights.push_back(w);
-            pos = comma + 1;
         }
         double sum = 0;
         for (double w : s.weights) sum += w;

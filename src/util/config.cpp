@@ -67,4 +67,15 @@ Config resolve_config(const ConfigFlags& flags, const char* (*getenv_fn)(const c
     return c;
 }
 
+std::vector<std::string> split(std::string_view text, char separator) {
+    std::vector<std::string> parts;
+    std::size_t pos = 0;
+    while (true) {
+        const std::size_t at = std::min(text.find(separator, pos), text.size());
+        parts.emplace_back(text.substr(pos, at - pos));
+        if (at == text.size()) return parts;
+        pos = at + 1;
+    }
+}
+
 }  // namespace mess

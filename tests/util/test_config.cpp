@@ -67,3 +67,9 @@ TEST_F(ConfigTest, InvalidValuesAreUsageErrorsNamingTheirSource) {
     g_env = {{"MESS_BATCH_SIZE", "many"}};
     expect_usage({}, "MESS_BATCH_SIZE");
 }
+
+TEST(Split, KeepsEmptyParts) {
+    EXPECT_EQ(mess::split("a,b", ','), (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(mess::split("a,,b,", ','), (std::vector<std::string>{"a", "", "b", ""}));
+    EXPECT_EQ(mess::split("", ','), (std::vector<std::string>{""}));
+}
