@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mess/catalog.hpp"
+#include "mess/server.hpp"
 #include "mess/util.hpp"
 
 namespace mess::cli {
@@ -49,5 +50,11 @@ void register_probe(CLI::App& app, Context& ctx);
 void register_search(CLI::App& app, Context& ctx);
 void register_eval(CLI::App& app, Context& ctx);
 void register_demo(CLI::App& app, Context& ctx);
+void register_serve(CLI::App& app, Context& ctx);
+
+// mess serve's configuration from the context (data root, workers, the built web UI) and its main loop:
+// serves until SIGINT/SIGTERM, reloads on SIGHUP; `on_ready` runs once listening.
+ServeConfig serve_config(const Context& ctx, const std::string& index, const std::string& host, int port);
+int run_server(ServeConfig config, const std::function<void(const Server&)>& on_ready);
 
 }  // namespace mess::cli

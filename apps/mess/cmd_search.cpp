@@ -9,6 +9,7 @@
 #include "mess/model.hpp"
 #include "mess/probe.hpp"
 #include "mess/search.hpp"
+#include "mess/server.hpp"
 
 namespace mess::cli {
 namespace fs = std::filesystem;
@@ -17,7 +18,7 @@ namespace {
 struct BuildOptions {
     DatasetChoice source;
     std::string kind = "track", layer = "default", factory = "Flat", name, out, results;
-    bool no_layers = false;
+    bool no_layers = false, no_media = false;
 };
 
 int run_build(const Context& ctx, const BuildOptions& o, bool json) {
@@ -48,7 +49,20 @@ int run_build(const Context& ctx, const BuildOptions& o, bool json) {
     }
     const std::string name = o.name.empty() ? std::string(to_string(p.kind)) + "_index" : o.name;
     const fs::path root = o.out.empty() ? ctx.config.data_root.value / "indices" : fs::path(o.out);
-    const fs::path dir = write_artifact(idx, root, name, extra);
+    // Audio locations and waveform peaks for the server and web UI.
+    std::map<std::string, std::string> files;
+    if (!o.no_media) {
+        std::vector<std::string> ids;
+        for (const auto& r : idx.records)
+            if (ids.empty() || ids.back() != r.track_id) ids.push_back(r.track_id);
+        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+        Progress media_progress("media " + ds.id() + " (waveforms)", static_cast<std::int64_t>(ids.size()));
+        std::vector<std::string> no_media;
+        files[kMediaFile] = build_media(ds, ids, &no_media, progress_sink(media_progress));
+        media_progress.finish();
+        for (const auto& t : no_media) spdlog::warn("no waveform for {}", t);
+    }
+    const fs::path dir = write_artifact(idx, root, name, extra, files);
     const auto m = nlohmann::json::parse(read_file(dir / "manifest.json"));
     if (json) print_json({{"artifact_dir", dir.string()}, {"manifest", m}});
     else fmt::print("{} index over {} {} ({} dims, {}) → {}\n", to_string(p.kind), idx.size(), p.kind == IndexKind::track ? "tracks" : "clips",
@@ -161,6 +175,7 @@ void register_search(CLI::App& app, Context& ctx) {
     build->add_option("--name", b.name, "Artifact name (default: track_index / clip_index)");
     build->add_option("--out", b.out, "Artifact root (default: <data root>/indices)");
     build->add_option("--results", b.results, "Probing results for aspects (default: the dataset's, when present)");
+    build->add_flag("--no-media", b.no_media, "Do not store audio locations and waveform peaks (the server then plays nothing)");
     build->add_flag("--no-layers", b.no_layers, "Do not store per-layer vectors (smaller; no aspect search)");
     bool& bjson = add_json_flag(build);
     build->callback([&ctx, &bjson] { ctx.run = [&ctx, &bjson] { return run_build(ctx, b, bjson); }; });

@@ -34,6 +34,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,9 +56,12 @@ struct LoadedArtifact {
 };
 
 // Writes `index` as <root>/<name>/<YYYYMMDDTHHMMSSZ>/ (a new directory; written under a temporary name and
-// renamed when complete). Returns the directory. Errors: Error(input) if it cannot be written.
+// renamed when complete). `extra_files` (plain file name → bytes, e.g. the server's media.json.gz) are written,
+// checksummed, published and pulled with the rest. Returns the directory. Errors: Error(input) if it cannot be
+// written; Error(usage) for an extra file name that is not plain or collides with the artifact's own files.
 std::filesystem::path write_artifact(const SearchIndex& index, const std::filesystem::path& root, const std::string& name,
-                                     const nlohmann::json& extra_manifest = nlohmann::json::object());
+                                     const nlohmann::json& extra_manifest = nlohmann::json::object(),
+                                     const std::map<std::string, std::string>& extra_files = {});
 
 // Validates and loads an artifact directory. `verify_checksums` = false skips the SHA-256 pass (sizes are
 // still checked). Errors: Error(input) naming the problem.
@@ -105,6 +109,14 @@ struct S3Config {
     static S3Config from_environment();
 };
 std::unique_ptr<ObjectStore> make_s3_store(const std::string& bucket, const S3Config& config);
+
+// A presigned S3 GET URL (SigV4 query signing, UNSIGNED-PAYLOAD, signed header host) valid for
+// `expires_sec` (1 … 604800) from `now` (seconds since the epoch). Path-style when config.endpoint is set.
+// Errors: Error(usage) without credentials or for an expiry out of range.
+std::string presign_get_url(const S3Config& config, const std::string& bucket, const std::string& key, int expires_sec,
+                            std::int64_t now);
+// "s3://bucket/prefix" → {bucket, prefix without trailing '/'}. Errors: Error(usage) for other URIs.
+std::pair<std::string, std::string> split_s3_uri(const std::string& uri);
 
 struct PublishReport {
     std::string artifact_prefix, version_id;

@@ -112,9 +112,14 @@ nlohmann::json record_json(const IndexRecord& r, bool clip) {
 
 }  // namespace
 
-fs::path write_artifact(const SearchIndex& index, const fs::path& root, const std::string& name, const nlohmann::json& extra) {
-    if (name.empty() || name.find('/') != std::string::npos || name.starts_with("."))
-        throw_usage("artifact name '{}' must be a plain directory name", name);
+fs::path write_artifact(const SearchIndex& index, const fs::path& root, const std::string& name, const nlohmann::json& extra,
+                        const std::map<std::string, std::string>& extra_files) {
+    auto plain = [](const std::string& s) { return !s.empty() && s.find('/') == std::string::npos && !s.starts_with("."); };
+    if (!plain(name)) throw_usage("artifact name '{}' must be a plain directory name", name);
+    for (const auto& [file, bytes] : extra_files)
+        if (!plain(file) || file == "manifest.json" || file == "checksums.json" || file == "index.faiss" || file.starts_with("records.") ||
+            file.starts_with("vectors.") || file.starts_with("layers.") || file == "track_names.json" || file.starts_with("clip_records."))
+            throw_usage("extra artifact file '{}' must be a plain name that is not one of the artifact's own files", file);
     const bool clip = index.kind == IndexKind::clip;
     const std::time_t now = std::time(nullptr);
     std::string stamp = utc_stamp(now, "%Y%m%dT%H%M%SZ");
@@ -145,6 +150,7 @@ fs::path write_artifact(const SearchIndex& index, const fs::path& root, const st
         if (clip) write_file_atomic(tmp / "clip_records.json.gz", gzip_compress(rows.dump()));
         else write_file_atomic(tmp / "track_names.json", names.dump() + "\n");
         write_file_atomic(tmp / "records.json.gz", gzip_compress(full.dump()));
+        for (const auto& [file, bytes] : extra_files) write_file_atomic(tmp / file, bytes);
 
         nlohmann::json m = {{"schema_version", kArtifactSchemaVersion},
                             {"artifact_name", name},

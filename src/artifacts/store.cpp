@@ -5,7 +5,11 @@
 #include <mutex>
 #include <unistd.h>
 
+#include <ctime>
+
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <spdlog/spdlog.h>
 
 #include "mess/artifacts.hpp"
@@ -56,6 +60,48 @@ std::string uri_encode_path(const std::string& key) {
             out += hex[c >> 4];
             out += hex[c & 15];
         }
+    }
+    return out;
+}
+
+// Virtual-hosted AWS URL, or path-style under a configured endpoint (local and compatible servers).
+std::string object_url(const S3Config& cfg, const std::string& bucket, const std::string& key) {
+    if (cfg.endpoint.empty()) return "https://" + bucket + ".s3." + cfg.region + ".amazonaws.com/" + uri_encode_path(key);
+    std::string e = cfg.endpoint;
+    while (!e.empty() && e.back() == '/') e.pop_back();
+    return e + "/" + bucket + "/" + uri_encode_path(key);
+}
+
+// RFC 3986 encoding of a query value (everything but unreserved characters).
+std::string uri_encode_value(const std::string& value) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : value) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
+        else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+              out, &len))
+        throw_internal("OpenSSL HMAC failed");
+    return std::string(reinterpret_cast<const char*>(out), len);
+}
+
+std::string to_hex(std::string_view bytes) {
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : bytes) {
+        out += hex[c >> 4];
+        out += hex[c & 15];
     }
     return out;
 }
@@ -127,13 +173,7 @@ public:
     std::string describe(const std::string& key) const override { return "s3://" + bucket_ + "/" + key; }
 
 private:
-    std::string url(const std::string& key) const {
-        if (cfg_.endpoint.empty())
-            return "https://" + bucket_ + ".s3." + cfg_.region + ".amazonaws.com/" + uri_encode_path(key);
-        std::string e = cfg_.endpoint;
-        while (!e.empty() && e.back() == '/') e.pop_back();
-        return e + "/" + bucket_ + "/" + uri_encode_path(key);  // path-style for local and compatible servers
-    }
+    std::string url(const std::string& key) const { return object_url(cfg_, bucket_, key); }
 
     Response request(const char* method, const std::string& key, const std::string* body) const {
         std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
@@ -192,6 +232,46 @@ void maybe_fault(std::size_t uploaded) {
 
 }  // namespace
 
+std::pair<std::string, std::string> split_s3_uri(const std::string& uri) {
+    if (!uri.starts_with("s3://")) throw_usage("'{}': expected s3://bucket/prefix", uri);
+    const std::string rest = uri.substr(5);
+    const auto slash = rest.find('/');
+    std::string bucket = rest.substr(0, slash), prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    if (bucket.empty()) throw_usage("'{}': expected s3://bucket/prefix", uri);
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+    return {bucket, prefix};
+}
+
+std::string presign_get_url(const S3Config& config, const std::string& bucket, const std::string& key, int expires_sec, std::int64_t now) {
+    if (config.access_key.empty() || config.secret_key.empty())
+        throw_usage("presigning s3://{}/{} needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", bucket, key);
+    if (expires_sec < 1 || expires_sec > 604800) throw_usage("presigned URL expiry {} s is outside 1 … 604800", expires_sec);
+    const std::string url = object_url(config, bucket, key);
+    const auto scheme_end = url.find("://") + 3;
+    const auto path_start = url.find('/', scheme_end);
+    const std::string host = url.substr(scheme_end, path_start - scheme_end), path = url.substr(path_start);
+    const std::time_t t = static_cast<std::time_t>(now);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char stamp[32], day[16];
+    std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    std::strftime(day, sizeof day, "%Y%m%d", &tm);
+    const std::string scope = std::string(day) + "/" + config.region + "/s3/aws4_request";
+    std::map<std::string, std::string> query = {{"X-Amz-Algorithm", "AWS4-HMAC-SHA256"},
+                                                {"X-Amz-Credential", config.access_key + "/" + scope},
+                                                {"X-Amz-Date", stamp},
+                                                {"X-Amz-Expires", std::to_string(expires_sec)},
+                                                {"X-Amz-SignedHeaders", "host"}};
+    if (!config.session_token.empty()) query["X-Amz-Security-Token"] = config.session_token;
+    std::string canonical_query;
+    for (const auto& [k, v] : query) canonical_query += (canonical_query.empty() ? "" : "&") + k + "=" + uri_encode_value(v);
+    const std::string canonical_request = "GET\n" + path + "\n" + canonical_query + "\nhost:" + host + "\n\nhost\nUNSIGNED-PAYLOAD";
+    const std::string to_sign = "AWS4-HMAC-SHA256\n" + std::string(stamp) + "\n" + scope + "\n" + sha256_hex(canonical_request);
+    std::string signing_key = hmac_sha256("AWS4" + config.secret_key, day);
+    for (const std::string& part : {config.region, std::string("s3"), std::string("aws4_request")}) signing_key = hmac_sha256(signing_key, part);
+    return url + "?" + canonical_query + "&X-Amz-Signature=" + to_hex(hmac_sha256(signing_key, to_sign));
+}
+
 S3Config S3Config::from_environment() {
     S3Config c;
     c.endpoint = env("MESS_S3_ENDPOINT").empty() ? env("AWS_ENDPOINT_URL") : env("MESS_S3_ENDPOINT");
@@ -208,12 +288,7 @@ std::unique_ptr<ObjectStore> make_s3_store(const std::string& bucket, const S3Co
 
 std::unique_ptr<ObjectStore> open_store(const std::string& uri, std::string* prefix_out) {
     if (uri.starts_with("s3://")) {
-        const std::string rest = uri.substr(5);
-        const auto slash = rest.find('/');
-        const std::string bucket = rest.substr(0, slash);
-        if (bucket.empty()) throw_usage("'{}': expected s3://bucket/prefix", uri);
-        std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
-        while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+        auto [bucket, prefix] = split_s3_uri(uri);
         if (prefix_out) *prefix_out = prefix;
         return make_s3_store(bucket, S3Config::from_environment());
     }

@@ -65,14 +65,14 @@ TEST(Cli, AudioInfoContinuesPastBadFilesAndExits2) {
 
 TEST(Cli, DemoWritesNumpyFiles) {
     test::TempDir dir;
-    auto r = mess_cmd("--data-root " + test::quote(dir.path().string()) + " demo --json");
+    auto r = mess_cmd("--data-root " + test::quote(dir.path().string()) + " demo embed --json");
     ASSERT_EQ(r.exit_code, 0) << r.out;
     auto j = nlohmann::json::parse(r.out);
     NpyArray wave = read_npy(j["waveform_npy"].get<std::string>());
     EXPECT_EQ(wave.dtype, DType::f32);
     EXPECT_EQ(wave.count(), j["samples_24k"].get<std::size_t>());
     EXPECT_EQ(read_npy(j["windows_npy"].get<std::string>()).describe(), "float64 [2, 2]");
-    EXPECT_EQ(mess_cmd("demo --audio /no/such.wav").exit_code, 2);
+    EXPECT_EQ(mess_cmd("demo embed --audio /no/such.wav").exit_code, 2);
 }
 
 static const std::string kTinyModel = std::string(MESS_FIXTURES_DIR) + "/mert/mert95m_tiny";

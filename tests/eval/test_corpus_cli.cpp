@@ -16,22 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A melody over a bass line: (pitch, length in eighths), 480 ticks per quarter at 120 BPM.
-std::string piece(const std::vector<std::pair<int, int>>& melody, int bass_root, int program) {
-    test::Track t;
-    t.tempo(0, 500000);
-    t.event(0, {0xc0, program});
-    for (int repeat = 0; repeat < 3; ++repeat)
-        for (auto [pitch, eighths] : melody) {
-            t.event(0, {0x90, pitch, 90});
-            t.event(0, {0x90, bass_root, 60});
-            t.event(static_cast<std::uint32_t>(eighths * 240), {0x80, pitch, 0});
-            t.event(0, {0x80, bass_root, 0});
-        }
-    t.end();
-    return test::smf(0, 480, {t});
-}
-
 // Mean average precision of random rankings with the same relevant counts (chance level).
 double chance_map(int works, int variants) {
     std::mt19937 rng(1);
@@ -55,9 +39,9 @@ double chance_map(int works, int variants) {
 TEST(CorpusCli, RenderExtractIndexEvaluate) {
     test::TempDir dir;
     fs::create_directories(dir / "midi");
-    write_file_atomic(dir / "midi/ode.mid", piece({{64, 2}, {64, 2}, {65, 2}, {67, 2}, {67, 2}, {65, 2}, {64, 2}, {62, 2}}, 48, 0));
-    write_file_atomic(dir / "midi/minor.mid", piece({{57, 3}, {60, 1}, {64, 4}, {63, 2}, {60, 2}, {59, 4}}, 45, 0));
-    write_file_atomic(dir / "midi/march.mid", piece({{67, 1}, {67, 1}, {72, 2}, {71, 1}, {69, 1}, {67, 4}, {74, 2}, {66, 2}}, 43, 0));
+    write_file_atomic(dir / "midi/ode.mid", test::melody_smf({{64, 2}, {64, 2}, {65, 2}, {67, 2}, {67, 2}, {65, 2}, {64, 2}, {62, 2}}, 48, 0));
+    write_file_atomic(dir / "midi/minor.mid", test::melody_smf({{57, 3}, {60, 1}, {64, 4}, {63, 2}, {60, 2}, {59, 4}}, 45, 0));
+    write_file_atomic(dir / "midi/march.mid", test::melody_smf({{67, 1}, {67, 1}, {72, 2}, {71, 1}, {69, 1}, {67, 4}, {74, 2}, {66, 2}}, 43, 0));
     const std::string mess = std::string(MESS_BINARY) + " --log-level warn --data-root " + test::quote((dir / "data").string());
     const std::string render = mess + " corpus render --json --midi " + test::quote((dir / "midi").string()) +
                                " --variants 4 --seed 3 --max-seconds 12 --sample-rate 16000 --out ";
@@ -122,7 +106,7 @@ TEST(CorpusCli, RenderExtractIndexEvaluate) {
 TEST(CorpusCli, BadMidiIsSkippedAndReported) {
     test::TempDir dir;
     fs::create_directories(dir / "midi");
-    write_file_atomic(dir / "midi/good.mid", piece({{60, 2}, {62, 2}, {64, 4}}, 48, 0));
+    write_file_atomic(dir / "midi/good.mid", test::melody_smf({{60, 2}, {62, 2}, {64, 4}}, 48, 0));
     write_file_atomic(dir / "midi/broken.mid", std::string("MThd\0\0\0\6\0\0\0\1\1\xe0MTrk\0\0\0\x40\0\x90", 26));
     const std::string mess = std::string(MESS_BINARY) + " --log-level error";
     auto r = test::run_command(mess + " corpus render --json --variants 2 --max-seconds 4 --midi " +

@@ -39,4 +39,21 @@ inline std::string smf(int format, int division, const std::vector<Track>& track
     return s;
 }
 
+// A melody over a bass line played three times: (pitch, length in eighths), 480 ticks per quarter at
+// 120 BPM, on General MIDI `program`.
+inline std::string melody_smf(const std::vector<std::pair<int, int>>& melody, int bass_root, int program) {
+    Track t;
+    t.tempo(0, 500000);
+    t.event(0, {0xc0, program});
+    for (int repeat = 0; repeat < 3; ++repeat)
+        for (auto [pitch, eighths] : melody) {
+            t.event(0, {0x90, pitch, 90});
+            t.event(0, {0x90, bass_root, 60});
+            t.event(static_cast<std::uint32_t>(eighths * 240), {0x80, pitch, 0});
+            t.event(0, {0x80, bass_root, 0});
+        }
+    t.end();
+    return smf(0, 480, {t});
+}
+
 }  // namespace mess::test

@@ -1,0 +1,108 @@
+// mess serve: the HTTP API and web UI over index artifacts.
+#include <csignal>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cli.hpp"
+#include "mess/server.hpp"
+
+namespace mess::cli {
+namespace fs = std::filesystem;
+namespace {
+
+Server* g_server = nullptr;  // for the signal handlers (which only set atomic flags)
+
+extern "C" void on_reload_signal(int) {
+    if (g_server) g_server->request_reload();
+}
+extern "C" void on_stop_signal(int) {
+    if (g_server) g_server->request_stop();
+}
+
+struct ServeOptions {
+    std::string index, web, cors, audio_base, model, host = "127.0.0.1";
+    int port = 8080, http_threads = 128, query_threads = 0;
+    double reload_interval = 0, min_r2 = 0.5;
+    std::size_t max_upload_mb = 16, cache = 8192;
+};
+
+// The built web UI next to the binary's source tree, when there is one.
+fs::path default_web_root() {
+    for (const fs::path& p : {fs::path("web/dist"), fs::path(MESS_SOURCE_WEB_DIST)})
+        if (fs::exists(p / "index.html")) return p;
+    return {};
+}
+
+}  // namespace
+
+ServeConfig serve_config(const Context& ctx, const std::string& index, const std::string& host, int port) {
+    ServeConfig c;
+    c.index_source = index.empty() ? (ctx.config.data_root.value / "indices").string() : index;
+    c.host = host;
+    c.port = port;
+    c.data_root = ctx.config.data_root.value;
+    c.web_root = default_web_root();
+    c.query_threads = ctx.config.workers.value;
+    return c;
+}
+
+int run_server(ServeConfig c, const std::function<void(const Server&)>& on_ready) {
+    Server server(std::move(c));
+    g_server = &server;
+    std::signal(SIGHUP, on_reload_signal);
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
+    server.start();
+    if (on_ready) on_ready(server);
+    server.wait();
+    g_server = nullptr;
+    spdlog::info("stopped");
+    return 0;
+}
+
+void register_serve(CLI::App& app, Context& ctx) {
+    auto o = std::make_shared<ServeOptions>();
+    auto* cmd = app.add_subcommand("serve",
+        "Serves the HTTP API and the web UI over index artifacts: track similarity, passage search, search\n"
+        "by an uploaded excerpt, aspects, audio streaming (HTTP Range), waveforms, /metrics, /openapi.json.\n"
+        "--index is a directory holding track_index/ and clip_index/ version directories (what mess index\n"
+        "build writes; default <data-root>/indices), one artifact directory, or s3://bucket/prefix (latest.json\n"
+        "is pulled). SIGHUP, or --reload-interval, swaps in a newer version without dropping requests.\n"
+        "Example: mess serve --port 8080   then open http://127.0.0.1:8080/");
+    cmd->add_option("--index", o->index, "Index directory or s3://bucket/prefix (default <data-root>/indices)");
+    cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
+    cmd->add_option("--port", o->port, "Port (0: any free port)")->capture_default_str();
+    cmd->add_option("--web", o->web, "Built web UI directory (default web/dist when built)");
+    cmd->add_option("--cors", o->cors, "Allowed origins, comma separated ('*': any)");
+    cmd->add_option("--audio-base", o->audio_base, "s3://bucket/prefix holding the audio: redirect to presigned URLs");
+    cmd->add_option("--model", o->model, "Encoder for audio queries (default: the index's model)");
+    cmd->add_option("--reload-interval", o->reload_interval, "Seconds between checks for a newer index version (0: SIGHUP only)");
+    cmd->add_option("--http-threads", o->http_threads, "Connection threads (each keep-alive client holds one)")->capture_default_str();
+    cmd->add_option("--query-threads", o->query_threads, "Threads per audio query (default --workers)");
+    cmd->add_option("--max-upload-mb", o->max_upload_mb, "Largest audio upload in MiB")->capture_default_str();
+    cmd->add_option("--min-r2", o->min_r2, "Aspects offered need at least this probe R²")->capture_default_str();
+    cmd->add_option("--cache", o->cache, "Cached similarity answers (0: off)")->capture_default_str();
+    cmd->callback([&ctx, o] {
+        ctx.run = [&ctx, o] {
+            ServeConfig c = serve_config(ctx, o->index, o->host, o->port);
+            if (!o->web.empty()) c.web_root = o->web;
+            if (!o->cors.empty()) c.cors_origins = split(o->cors, ',');
+            c.audio_base = o->audio_base;
+            c.model = o->model;
+            c.reload_interval_sec = o->reload_interval;
+            c.http_threads = o->http_threads;
+            if (o->query_threads > 0) c.query_threads = o->query_threads;
+            c.max_upload_bytes = o->max_upload_mb << 20;
+            c.cache_entries = o->cache;
+            c.min_r2 = o->min_r2;
+            const std::string host = c.host == "0.0.0.0" ? "127.0.0.1" : c.host;
+            return run_server(std::move(c), [host](const Server& s) {
+                fmt::print("MESS is serving on http://{}:{}/  (Ctrl-C stops)\n", host, s.port());
+                std::fflush(stdout);
+            });
+        };
+    });
+}
+
+}  // namespace mess::cli

@@ -1,0 +1,127 @@
+// mess/server.hpp — the HTTP API and web UI (`mess serve`), and the media file index artifacts carry for it.
+//
+//   mess::ServeConfig c;  c.index_source = "data/indices";  c.port = 8080;  c.web_root = "web/dist";
+//   mess::Server server(c);
+//   server.start();                  // binds, serves on background threads; indexes load in the background
+//   ... server.port() ...            // the bound port (c.port = 0 picks a free one)
+//   server.reload();                 // or SIGHUP / c.reload_interval_sec: swap in a newer version, no request dropped
+//   server.stop();
+//
+// Index source: an artifact directory; a root holding <track_name>/ and <clip_name>/ version directories
+// (the newest of each is served); or s3://bucket/prefix, whose latest.json pointers are pulled into
+// <data_root>/indices/.serve-cache. A server needs at least one of the two indexes; the track index answers
+// track similarity, the clip index passage search.
+//
+// Routes (JSON unless said; /openapi.json documents every one of them with its parameters):
+//   GET  /health /health/live /health/ready            status; ready is 503 while loading
+//   GET  /metrics                                      Prometheus text: requests, latency histograms, index
+//   GET  /api/datasets  /api/composers  /api/aspects   lists (aspects: validated ones with R², confidence)
+//   GET  /api/tracks?q=&dataset=&composer=&<column>=&offset=&limit=     paginated, filtered, text search
+//   GET  /api/tracks/{track_id}                         one track's metadata
+//   GET  /api/tracks/{track_id}/similar?k=&aspect=|aspects=a=w,..&filter=key=value&exclude_same=
+//   GET  /api/tracks/{track_id}/passages?start=SEC&k=&aspects=&group_by_track=&filter=
+//   GET  /api/clips/{clip_id}/similar?k=&aspects=&group_by_track=&filter=
+//   POST /api/search/audio?start=SEC&k=&kind=clip|track&aspects=   body: audio bytes or multipart field "file"
+//   GET  /api/tracks/{track_id}/audio                   the recording; HTTP Range (206/416); or 302 to S3
+//   GET  /api/tracks/{track_id}/waveform?per_second=|points=        peaks (max |sample|, 0…1)
+//   GET  /, /assets/...                                 the built web UI (web_root)
+// Errors: a JSON body {"error": message, "status": code[, "parameter": name]}: 400 for a bad or unknown
+// parameter (named), 404 for unknown ids and routes, 413 for an upload over max_upload_bytes, 416 for an
+// unsatisfiable Range, 503 while no index is loaded (Retry-After). Ids are looked up, never joined into
+// paths. CORS: Access-Control-Allow-Origin for origins in cors_origins ("*": any).
+// Thread safety: every public member may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mess/catalog.hpp"
+
+namespace mess {
+
+// ---------------------------------------------------------------------------------------------
+// Media: where each track's audio is and its waveform, precomputed when an index is built.
+// ---------------------------------------------------------------------------------------------
+
+inline constexpr const char* kMediaFile = "media.json.gz";  // an extra file of index artifacts
+
+// Peak levels stored per track (values per second of audio).
+inline constexpr int kPeakLevels[] = {50, 10, 2};
+
+// Waveform peaks: max |sample| over consecutive buckets of rate/per_second samples (the last one
+// shorter), in [0, 1] for audio in [-1, 1]. Errors: Error(usage) for non-positive rates.
+std::vector<float> waveform_peaks(std::span<const float> samples, int sample_rate, double per_second);
+
+// media.json.gz bytes for `track_ids` of `dataset`: {"schema": "mess-media/1", "tracks": {id: {"audio": path
+// (relative to the data root when under it, else absolute), "content_type", "size", "duration_sec",
+// "sample_rate", "levels": [{"per_second", "peaks": [permille ints]}]}}}. Tracks whose audio cannot be
+// decoded are left out and listed in `skipped` ("id: reason"). `on_progress(done, total)` per track.
+std::string build_media(const Dataset& dataset, const std::vector<std::string>& track_ids, std::vector<std::string>* skipped = nullptr,
+                        const std::function<void(std::int64_t, std::int64_t)>& on_progress = {});
+
+// Content-Type of an audio file by its extension ("audio/wav", "audio/flac", ...; else application/octet-stream).
+const char* audio_content_type(const std::filesystem::path& path);
+
+// ---------------------------------------------------------------------------------------------
+// HTTP server
+// ---------------------------------------------------------------------------------------------
+
+struct ServeConfig {
+    std::string host = "127.0.0.1";
+    int port = 8080;                       // 0: any free port (see Server::port)
+    std::string index_source;              // directory or s3://bucket/prefix (see the top of this file)
+    std::string track_name = "track_index", clip_name = "clip_index";
+    std::filesystem::path data_root = "data";  // relative media paths resolve against it
+    std::filesystem::path web_root;        // the built web UI; empty: API only
+    std::string audio_base;                // "s3://bucket/prefix": audio answers 302 to presigned URLs of <prefix>/<path>
+    int presign_expires_sec = 600;
+    std::string model;                     // encoder for audio queries; empty: the index's model (dsp, mfcc-chroma, a dir)
+    std::vector<std::string> cors_origins; // allowed Origin values; "*" allows any
+    std::size_t max_upload_bytes = 16u << 20;
+    double reload_interval_sec = 0;        // poll the source for a newer version; 0: only reload() / SIGHUP
+    int http_threads = 128;                // connection threads (each keep-alive client holds one)
+    int query_threads = 1;                 // threads per audio-query embedding
+    std::size_t cache_entries = 8192;      // cached similarity answers (per index version); 0: off
+    double min_r2 = 0.5;                   // aspects below are not offered
+};
+
+class Server {
+public:
+    // Errors: Error(usage) for an invalid configuration (no source, bad port, threads < 1, web_root without index.html).
+    explicit Server(ServeConfig config);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Binds and starts serving on background threads; the indexes load in the background (load_error()
+    // tells why they did not). Errors: Error(input) when the address cannot be bound.
+    void start();
+    int port() const;
+    // Loads the source's newest versions if they differ from those served, then swaps them in; requests
+    // in flight finish on the old ones. Returns true when something changed. Errors: Error(input) (the old
+    // version keeps serving).
+    bool reload();
+    // Async-signal-safe: asks the watcher thread to reload (the SIGHUP handler of `mess serve`).
+    void request_reload() noexcept;
+    bool ready() const;
+    std::string load_error() const;
+    // Blocks until stop() (from another thread or a signal handler via request_stop()).
+    void wait();
+    void request_stop() noexcept;   // async-signal-safe
+    void stop();
+    // The OpenAPI 3 document of the routes.
+    nlohmann::json openapi() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mess

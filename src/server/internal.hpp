@@ -1,0 +1,68 @@
+// Internal to the server module: the immutable snapshot of what is served, and HTTP error values.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "mess/artifacts.hpp"
+#include "mess/model.hpp"
+#include "mess/probe.hpp"
+#include "mess/server.hpp"
+
+namespace mess::server {
+
+// An error answered as {"error", "status"[, "parameter"]}.
+struct HttpError {
+    int status = 400;
+    std::string message, parameter;
+};
+[[noreturn]] inline void fail(int status, std::string message, std::string parameter = {}) {
+    throw HttpError{status, std::move(message), std::move(parameter)};
+}
+
+struct TrackEntry {
+    std::string track_id, dataset_id, recording_id, work_id;
+    double duration_sec = 0;
+    std::map<std::string, std::string> metadata;
+    std::string haystack;                 // lower-case id and metadata values (text search)
+    const nlohmann::json* media = nullptr;  // its media entry, or null
+};
+
+// Everything one version of the served indexes answers from; read-only once built.
+struct Snapshot {
+    std::shared_ptr<const LoadedArtifact> track, clip;     // either may be null, not both
+    std::vector<ResolvedAspect> track_aspects, clip_aspects;
+    nlohmann::json media = nlohmann::json::object();      // track id → media entry
+    std::vector<TrackEntry> tracks;                       // sorted by composer, title, id
+    std::map<std::string, std::size_t> track_pos;
+    std::set<std::string> columns;                        // metadata columns (filters)
+    std::string version;                                  // "<track vid>|<clip vid>"
+    std::filesystem::path track_dir, clip_dir;
+
+    const TrackEntry* find_track(const std::string& id) const {
+        const auto it = track_pos.find(id);
+        return it == track_pos.end() ? nullptr : &tracks[it->second];
+    }
+    // The encoder for audio queries (opened on first use). Errors: HttpError 503 when it cannot be opened.
+    std::shared_ptr<const Encoder> encoder(const std::string& model_override) const;
+
+private:
+    mutable std::mutex encoder_mutex_;
+    mutable std::shared_ptr<const Encoder> encoder_;
+};
+
+struct SourceDirs {
+    std::filesystem::path track_dir, clip_dir;
+    bool operator==(const SourceDirs&) const = default;
+};
+// The newest artifact directories the source offers (pulling from S3 when needed).
+// Errors: Error(input) when it offers neither index.
+SourceDirs resolve_sources(const ServeConfig& config);
+// Loads and validates both artifacts and their media. Errors: Error(input) naming the problem.
+std::shared_ptr<const Snapshot> load_snapshot(const SourceDirs& dirs, const ServeConfig& config);
+
+}  // namespace mess::server

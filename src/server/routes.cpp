@@ -1,0 +1,555 @@
+// The API's routes: parameters, handlers and their OpenAPI description in one table.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <unistd.h>
+
+#include "mess/search.hpp"
+#include "routes.hpp"
+
+namespace mess::server {
+namespace fs = std::filesystem;
+
+void send_json(httplib::Response& res, const nlohmann::json& body, int status) {
+    res.status = status;
+    res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+}
+
+const char* status_text(int status) {
+    switch (status) {
+        case 200: return "OK";
+        case 204: return "No Content";
+        case 206: return "Partial Content";
+        case 302: return "Found (presigned S3 URL)";
+        case 400: return "Bad Request";
+        case 404: return "Not Found";
+        case 413: return "Payload Too Large";
+        case 416: return "Range Not Satisfiable";
+        case 503: return "Service Unavailable (loading)";
+        default: return "Error";
+    }
+}
+
+nlohmann::json error_body(int status, const std::string& message, const std::string& parameter) {
+    nlohmann::json j = {{"error", message}, {"status", status}};
+    if (!parameter.empty()) j["parameter"] = parameter;
+    return j;
+}
+
+namespace {
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
+
+// ---- parameters -------------------------------------------------------------------------------
+
+std::string text_param(const Call& c, const std::string& name, const std::string& fallback = {}) {
+    return c.req.has_param(name) ? c.req.get_param_value(name) : fallback;
+}
+
+double number_param(const Call& c, const std::string& name, double fallback, double lo, double hi) {
+    if (!c.req.has_param(name)) return fallback;
+    const std::string v = c.req.get_param_value(name);
+    char* end = nullptr;
+    const double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(x)) fail(400, fmt::format("{} must be a number (got '{}')", name, v), name);
+    if (x < lo || x > hi) fail(400, fmt::format("{} must be in [{}, {}] (got {})", name, lo, hi, v), name);
+    return x;
+}
+
+long int_param(const Call& c, const std::string& name, long fallback, long lo, long hi) {
+    const double x = number_param(c, name, static_cast<double>(fallback), static_cast<double>(lo), static_cast<double>(hi));
+    if (x != std::floor(x)) fail(400, fmt::format("{} must be a whole number (got {})", name, c.req.get_param_value(name)), name);
+    return static_cast<long>(x);
+}
+
+bool bool_param(const Call& c, const std::string& name) {
+    const std::string v = lower(text_param(c, name, "false"));
+    if (v == "true" || v == "1" || v == "yes") return true;
+    if (v == "false" || v == "0" || v == "no") return false;
+    fail(400, fmt::format("{} must be true or false (got '{}')", name, v), name);
+}
+
+const TrackEntry& need_track(const Call& c, const std::string& id) {
+    const TrackEntry* t = c.snap->find_track(id);
+    if (!t) fail(404, fmt::format("unknown track id '{}'", id), "track_id");
+    return *t;
+}
+
+const LoadedArtifact& need_index(const Call& c, IndexKind kind) {
+    const auto& a = kind == IndexKind::track ? c.snap->track : c.snap->clip;
+    if (!a)
+        fail(404, kind == IndexKind::track ? "this service has no track index (passages: /api/tracks/{track_id}/passages)"
+                                           : "this service has no clip index, so no passage search");
+    return *a;
+}
+
+// k, filters, exclusion and aspect weights shared by the similarity routes.
+QueryOptions query_options(const Call& c, IndexKind kind) {
+    const LoadedArtifact& a = need_index(c, kind);
+    QueryOptions q;
+    q.k = static_cast<std::size_t>(int_param(c, "k", 10, 1, 200));
+    for (std::size_t i = 0; i < c.req.get_param_value_count("filter"); ++i) {
+        std::string f = c.req.get_param_value("filter", i);
+        if (const auto colon = f.find(':'); f.find('=') == std::string::npos && colon != std::string::npos) f[colon] = '=';  // key:value
+        if (f.find('=') == std::string::npos || f.front() == '=')
+            fail(400, fmt::format("filter must be key:value or key%3Dvalue (got '{}')", f), "filter");
+        q.filters.push_back(Filter::parse(f));
+    }
+    q.exclude_same = text_param(c, "exclude_same");
+    if (!q.exclude_same.empty() && q.exclude_same != "track" && q.exclude_same != "recording" && q.exclude_same != "work")
+        fail(400, fmt::format("exclude_same must be track, recording or work (got '{}')", q.exclude_same), "exclude_same");
+    const std::string aspect = text_param(c, "aspect"), aspects = text_param(c, "aspects");
+    if (!aspect.empty() && !aspects.empty()) fail(400, "give aspect or aspects, not both", "aspects");
+    if (!aspect.empty() || !aspects.empty()) {
+        const auto& resolved = kind == IndexKind::track ? c.snap->track_aspects : c.snap->clip_aspects;
+        const char* name = aspect.empty() ? "aspects" : "aspect";
+        if (resolved.empty() || !a.index.has_layers()) fail(400, "this index has no validated aspects (run mess probe, rebuild the index)", name);
+        // "dynamics:0.7,articulation:0.3" too: a literal '=' inside a query value needs URL-encoding (%3D).
+        std::string request = aspect.empty() ? aspects : aspect;
+        std::replace(request.begin(), request.end(), ':', '=');
+        try {
+            q.layer_weights = aspect_layer_weights(resolved, parse_aspect_request(request), a.index.layers,
+                                                   c.config.min_r2, true);
+        } catch (const Error& e) {
+            fail(400, e.what(), name);
+        }
+    }
+    return q;
+}
+
+nlohmann::json hit_json(const std::vector<Hit>& hits, const Snapshot& s, bool clip) {
+    nlohmann::json out = nlohmann::json::array();
+    for (std::size_t i = 0; i < hits.size(); ++i) {
+        const IndexRecord& r = *hits[i].record;
+        nlohmann::json h = {{"rank", i + 1}, {"score", std::round(hits[i].score * 1e6) / 1e6}, {"id", r.id}, {"track_id", r.track_id},
+                            {"dataset_id", r.dataset_id}, {"work_id", r.work_id}, {"metadata", r.metadata}};
+        if (clip) {
+            h["start_sec"] = r.start_sec;
+            h["end_sec"] = r.end_sec;
+        }
+        if (const TrackEntry* t = s.find_track(r.track_id)) h["duration_sec"] = t->duration_sec;
+        out.push_back(std::move(h));
+    }
+    return out;
+}
+
+std::size_t passage_count(const Snapshot& s, const std::string& track_id) {
+    try {
+        return s.clip ? s.clip->index.rows_of_track(track_id).size() : 0;
+    } catch (const Error&) {
+        return 0;
+    }
+}
+
+nlohmann::json track_json(const TrackEntry& t) {
+    nlohmann::json j = {{"track_id", t.track_id}, {"dataset_id", t.dataset_id}, {"recording_id", t.recording_id},
+                        {"work_id", t.work_id},   {"duration_sec", t.duration_sec}, {"metadata", t.metadata},
+                        {"has_audio", t.media != nullptr}};
+    return j;
+}
+
+void answer_hits(Call& c, const std::vector<Hit>& hits, IndexKind kind, const QueryOptions& q, nlohmann::json query) {
+    const LoadedArtifact& a = need_index(c, kind);
+    query["k"] = q.k;
+    send_json(c.res, {{"query", std::move(query)},
+                      {"index", {{"kind", to_string(kind)}, {"version_id", a.version_id()}, {"model", a.index.model_name}}},
+                      {"layer_weights", q.layer_weights},
+                      {"results", hit_json(hits, *c.snap, kind == IndexKind::clip)}});
+}
+
+// ---- handlers ---------------------------------------------------------------------------------
+
+void list_tracks(Call& c) {
+    static const std::set<std::string> own = {"q", "dataset", "composer", "offset", "limit"};
+    const long offset = int_param(c, "offset", 0, 0, 1L << 40), limit = int_param(c, "limit", 50, 1, 500);
+    const std::string q = lower(text_param(c, "q")), dataset = text_param(c, "dataset"), composer = lower(text_param(c, "composer"));
+    std::vector<std::pair<std::string, std::string>> columns;  // exact (case-insensitive) column filters
+    for (const auto& [key, value] : c.req.params) {
+        if (own.contains(key)) continue;
+        if (!c.snap->columns.contains(key)) {
+            std::string known = "q, dataset, composer, offset, limit";
+            for (const auto& col : c.snap->columns) known += ", " + col;
+            fail(400, fmt::format("unknown parameter '{}' (known: {})", key, known), key);
+        }
+        columns.emplace_back(key, lower(value));
+    }
+    nlohmann::json page = nlohmann::json::array();
+    std::size_t total = 0;
+    for (const TrackEntry& t : c.snap->tracks) {
+        if (!dataset.empty() && t.dataset_id != dataset) continue;
+        if (!composer.empty()) {
+            const auto it = t.metadata.find("composer");
+            if (it == t.metadata.end() || lower(it->second).find(composer) == std::string::npos) continue;
+        }
+        if (!q.empty() && t.haystack.find(q) == std::string::npos) continue;
+        bool ok = true;
+        for (const auto& [key, value] : columns) {
+            const auto it = t.metadata.find(key);
+            ok = ok && it != t.metadata.end() && lower(it->second) == value;
+        }
+        if (!ok) continue;
+        if (total >= static_cast<std::size_t>(offset) && page.size() < static_cast<std::size_t>(limit)) page.push_back(track_json(t));
+        ++total;
+    }
+    const std::size_t next = static_cast<std::size_t>(offset + limit);
+    send_json(c.res, {{"total", total}, {"offset", offset}, {"limit", limit}, {"next_offset", next < total ? nlohmann::json(next) : nlohmann::json()},
+                      {"tracks", std::move(page)}});
+}
+
+void get_track(Call& c) {
+    const TrackEntry& t = need_track(c, c.path_param(1));
+    nlohmann::json j = track_json(t);
+    if (t.media) {
+        j["content_type"] = t.media->value("content_type", "");
+        j["audio_url"] = "/api/tracks/" + t.track_id + "/audio";
+        j["waveform_url"] = "/api/tracks/" + t.track_id + "/waveform";
+    }
+    if (c.snap->clip) j["passages"] = passage_count(*c.snap, t.track_id);
+    send_json(c.res, j);
+}
+
+void similar(Call& c) {
+    const std::string id = c.path_param(1);
+    need_track(c, id);
+    const QueryOptions q = query_options(c, IndexKind::track);
+    const auto hits = similar_tracks(c.snap->track->index, id, q);
+    answer_hits(c, hits, IndexKind::track, q, {{"track_id", id}, {"aspects", text_param(c, "aspects", text_param(c, "aspect"))}});
+}
+
+PassageQuery passage_query(const Call& c) {
+    PassageQuery pq;
+    pq.options = query_options(c, IndexKind::clip);
+    pq.group_by_track = bool_param(c, "group_by_track");
+    return pq;
+}
+
+void track_passages(Call& c) {
+    const std::string id = c.path_param(1);
+    const TrackEntry& t = need_track(c, id);
+    PassageQuery pq = passage_query(c);
+    pq.track_id = id;
+    pq.start_sec = number_param(c, "start", 0, 0, std::max(0.0, t.duration_sec));
+    if (passage_count(*c.snap, id) == 0) fail(404, fmt::format("track '{}' has no passages in the clip index", id), "track_id");
+    const auto hits = similar_passages(c.snap->clip->index, pq);
+    answer_hits(c, hits, IndexKind::clip, pq.options,
+                {{"track_id", id}, {"start_sec", pq.start_sec}, {"aspects", text_param(c, "aspects", text_param(c, "aspect"))}});
+}
+
+void clip_similar(Call& c) {
+    const std::string id = c.path_param(1);
+    PassageQuery pq = passage_query(c);
+    try {
+        c.snap->clip->index.row_of(id);
+    } catch (const Error&) {
+        fail(404, fmt::format("unknown clip id '{}'", id), "clip_id");
+    }
+    pq.clip_id = id;
+    const auto hits = similar_passages(c.snap->clip->index, pq);
+    answer_hits(c, hits, IndexKind::clip, pq.options, {{"clip_id", id}, {"aspects", text_param(c, "aspects", text_param(c, "aspect"))}});
+}
+
+// A file removed when the object dies (an upload handed to the decoder).
+class UploadFile {
+public:
+    explicit UploadFile(const std::string& bytes) {
+        static std::atomic<unsigned> counter{0};
+        path_ = fs::temp_directory_path() / fmt::format("mess-upload-{}-{}", ::getpid(), counter++);
+        write_file_atomic(path_, bytes);
+    }
+    ~UploadFile() {
+        std::error_code ec;
+        fs::remove(path_, ec);
+    }
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+void search_audio(Call& c) {
+    const std::string kind_text = text_param(c, "kind", c.snap->clip ? "clip" : "track");
+    if (kind_text != "clip" && kind_text != "track") fail(400, fmt::format("kind must be clip or track (got '{}')", kind_text), "kind");
+    const IndexKind kind = parse_index_kind(kind_text);
+    const LoadedArtifact& a = need_index(c, kind);
+    QueryOptions q = query_options(c, kind);
+    const double start = number_param(c, "start", 0, 0, 1e6);
+    const bool group = bool_param(c, "group_by_track");
+    std::string bytes;
+    if (c.req.is_multipart_form_data()) {
+        if (!c.req.has_file("file")) fail(400, "multipart upload needs a field named 'file'", "file");
+        bytes = c.req.get_file_value("file").content;
+    } else {
+        bytes = c.req.body;
+    }
+    if (bytes.size() > c.config.max_upload_bytes)
+        fail(413, fmt::format("upload of {} bytes is over the limit of {} bytes", bytes.size(), c.config.max_upload_bytes), "file");
+    if (bytes.empty()) fail(400, "no audio in the request body (raw bytes, or multipart field 'file')", "file");
+    auto encoder = c.snap->encoder(c.config.model);
+    UploadFile file(bytes);
+    std::vector<float> stack;
+    try {
+        const Audio audio = load_audio(file.path(), encoder->info().sampling_rate);
+        if (start >= audio.duration_sec()) fail(400, fmt::format("start {} s is past the end of the upload ({:.2f} s)", start, audio.duration_sec()), "start");
+        stack = embed_query_stack(*encoder, audio, start, kind, std::max(1, c.config.query_threads));
+    } catch (const Error& e) {
+        std::string why = e.what();  // name the upload, not the server's temporary file
+        for (auto p = why.find(file.path().string()); p != std::string::npos; p = why.find(file.path().string()))
+            why.replace(p, file.path().string().size(), "upload");
+        fail(400, fmt::format("the uploaded audio could not be used: {}", why), "file");
+    }
+    const auto L = static_cast<std::size_t>(encoder->info().layers), D = stack.size() / L;
+    std::vector<float> query = q.layer_weights.empty() ? a.index.layer_spec.apply(stack.data(), L, D) : stack;
+    if (query.size() != (q.layer_weights.empty() ? a.index.index.dimension() : a.index.layers * a.index.layer_dim))
+        fail(503, fmt::format("the model '{}' gives vectors of another size than the index's", encoder->info().name));
+    PassageQuery pq;
+    pq.group_by_track = group;
+    pq.options = q;
+    const auto hits = search_vector(a.index, std::move(query), q, kind == IndexKind::clip ? &pq : nullptr);
+    answer_hits(c, hits, kind, q, {{"upload_bytes", bytes.size()}, {"start_sec", start}, {"aspects", text_param(c, "aspects", text_param(c, "aspect"))}});
+}
+
+void list_aspects(Call& c) {
+    nlohmann::json out = nlohmann::json::array();
+    std::map<std::string, nlohmann::json> by_name;
+    auto add = [&](const std::vector<ResolvedAspect>& list, const char* kind) {
+        for (const auto& a : list) {
+            if (a.r2 < c.config.min_r2) continue;
+            auto [it, fresh] = by_name.try_emplace(a.name, a.to_json());
+            if (fresh) it->second["indexes"] = nlohmann::json::array();
+            it->second["indexes"].push_back(kind);
+        }
+    };
+    add(c.snap->clip_aspects, "clip");
+    add(c.snap->track_aspects, "track");
+    for (const Aspect& reg : aspect_registry())
+        if (by_name.contains(reg.name)) out.push_back(by_name[reg.name]);
+    send_json(c.res, {{"aspects", out}, {"min_r2", c.config.min_r2}});
+}
+
+void list_datasets(Call& c) {
+    std::map<std::string, std::size_t> tracks;
+    for (const auto& t : c.snap->tracks) ++tracks[t.dataset_id];
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [id, n] : tracks) {
+        nlohmann::json d = {{"dataset_id", id}, {"tracks", n}};
+        if (c.snap->track) d["model"] = c.snap->track->index.model_name;
+        if (c.snap->clip) {
+            std::size_t clips = 0;
+            for (const auto& r : c.snap->clip->index.records) clips += r.dataset_id == id;
+            d["passages"] = clips;
+            d["model"] = c.snap->clip->index.model_name;
+        }
+        out.push_back(std::move(d));
+    }
+    send_json(c.res, {{"datasets", out}});
+}
+
+void list_composers(Call& c) {
+    std::map<std::string, std::size_t> count;
+    for (const auto& t : c.snap->tracks)
+        if (auto it = t.metadata.find("composer"); it != t.metadata.end() && !it->second.empty()) ++count[it->second];
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [name, n] : count) out.push_back({{"composer", name}, {"track_count", n}});
+    std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a["track_count"] > b["track_count"]; });
+    send_json(c.res, {{"composers", out}, {"count", out.size()}});
+}
+
+// "bytes=a-b" | "bytes=a-" | "bytes=-n" → [first, last], or nullopt to serve everything (absent, several
+// ranges, or not a byte range). Throws 416 when it cannot be satisfied.
+std::optional<std::pair<std::uint64_t, std::uint64_t>> byte_range(const std::string& header, std::uint64_t size) {
+    if (header.empty() || !header.starts_with("bytes=") || header.find(',') != std::string::npos) return std::nullopt;
+    const std::string spec = header.substr(6);
+    const auto dash = spec.find('-');
+    auto parse = [](const std::string& s, std::uint64_t& out) {
+        if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 18) return false;
+        out = std::stoull(s);
+        return true;
+    };
+    std::uint64_t a = 0, b = 0;
+    const std::string lo = dash == std::string::npos ? spec : spec.substr(0, dash), hi = dash == std::string::npos ? "" : spec.substr(dash + 1);
+    if (dash == std::string::npos) return std::nullopt;
+    if (lo.empty()) {  // suffix: the last n bytes
+        if (!parse(hi, b)) return std::nullopt;
+        if (b == 0 || size == 0) fail(416, fmt::format("range '{}' selects nothing of {} bytes", header, size), "Range");
+        return std::pair{size - std::min(b, size), size - 1};
+    }
+    if (!parse(lo, a) || (!hi.empty() && !parse(hi, b))) return std::nullopt;
+    if (!hi.empty() && b < a) return std::nullopt;
+    if (a >= size) fail(416, fmt::format("range '{}' starts past the end ({} bytes)", header, size), "Range");
+    return std::pair{a, hi.empty() ? size - 1 : std::min(b, size - 1)};
+}
+
+void stream_audio(Call& c) {
+    const TrackEntry& t = need_track(c, c.path_param(1));
+    if (!t.media) fail(404, fmt::format("track '{}' has no audio in this index (built without media)", t.track_id), "track_id");
+    const fs::path rel = t.media->value("audio", "");
+    if (!c.config.audio_base.empty() && rel.is_relative()) {
+        const auto [bucket, prefix] = split_s3_uri(c.config.audio_base);
+        const std::string key = (prefix.empty() ? "" : prefix + "/") + rel.generic_string();
+        c.res.status = 302;
+        c.res.set_header("Location", presign_get_url(S3Config::from_environment(), bucket, key, c.config.presign_expires_sec,
+                                                     static_cast<std::int64_t>(std::time(nullptr))));
+        c.res.set_header("Cache-Control", "no-store");
+        return;
+    }
+    const fs::path path = rel.is_absolute() ? rel : c.config.data_root / rel;
+    std::error_code ec;
+    const std::uint64_t size = fs::file_size(path, ec);
+    if (ec) fail(404, fmt::format("the audio of track '{}' is not on this server", t.track_id), "track_id");
+    const std::string type = t.media->value("content_type", audio_content_type(path));
+    std::uint64_t first = 0, last = size ? size - 1 : 0;
+    c.res.set_header("Accept-Ranges", "bytes");
+    c.res.set_header("Cache-Control", "public, max-age=3600");
+    const std::string range = c.req.get_header_value("Range");
+    std::optional<std::pair<std::uint64_t, std::uint64_t>> r;
+    try {
+        r = byte_range(range, size);
+    } catch (const HttpError&) {
+        c.res.set_header("Content-Range", fmt::format("bytes */{}", size));
+        throw;
+    }
+    if (r) {
+        std::tie(first, last) = *r;
+        c.res.status = 206;
+        c.res.set_header("Content-Range", fmt::format("bytes {}-{}/{}", first, last, size));
+    } else {
+        c.res.status = 200;
+    }
+    const std::uint64_t length = size ? last - first + 1 : 0;
+    std::shared_ptr<std::FILE> file(std::fopen(path.c_str(), "rb"), [](std::FILE* f) {
+        if (f) std::fclose(f);
+    });
+    if (!file) fail(404, fmt::format("the audio of track '{}' is not readable on this server", t.track_id), "track_id");
+    c.res.set_content_provider(static_cast<std::size_t>(length), type, [file, first](std::size_t offset, std::size_t len, httplib::DataSink& sink) {
+        char buf[1 << 16];
+        if (std::fseek(file.get(), static_cast<long>(first + offset), SEEK_SET) != 0) return false;
+        const std::size_t n = std::fread(buf, 1, std::min(len, sizeof buf), file.get());
+        if (n == 0) return false;
+        sink.write(buf, n);
+        return true;
+    });
+}
+
+void waveform(Call& c) {
+    const TrackEntry& t = need_track(c, c.path_param(1));
+    if (!t.media) fail(404, fmt::format("track '{}' has no waveform in this index (built without media)", t.track_id), "track_id");
+    if (c.req.has_param("per_second") && c.req.has_param("points")) fail(400, "give per_second or points, not both", "points");
+    const auto& levels = t.media->at("levels");
+    const double duration = t.media->value("duration_sec", 0.0);
+    std::vector<int> peaks;
+    double per_second = 0;
+    if (c.req.has_param("points")) {
+        const long points = int_param(c, "points", 1000, 1, 100000);
+        const auto& finest = levels.front();
+        const auto src = finest.at("peaks").get<std::vector<int>>();
+        const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(points), src.size());
+        for (std::size_t i = 0; i < n; ++i) {  // max-pool the finest level into n buckets
+            const std::size_t lo = i * src.size() / n, hi = std::max(lo + 1, (i + 1) * src.size() / n);
+            peaks.push_back(*std::max_element(src.begin() + static_cast<std::ptrdiff_t>(lo), src.begin() + static_cast<std::ptrdiff_t>(hi)));
+        }
+        per_second = duration > 0 ? static_cast<double>(n) / duration : 0;
+    } else {
+        const double want = number_param(c, "per_second", 10, 0.01, 1000);
+        const nlohmann::json* best = &levels.front();  // the coarsest level at least as fine as asked
+        for (const auto& l : levels)
+            if (l.at("per_second").get<double>() >= want) best = &l;
+        peaks = best->at("peaks").get<std::vector<int>>();
+        per_second = best->at("per_second").get<double>();
+    }
+    nlohmann::json values = nlohmann::json::array();
+    for (int p : peaks) values.push_back(p / 1000.0);
+    c.res.set_header("Cache-Control", "public, max-age=3600");
+    send_json(c.res, {{"track_id", t.track_id}, {"duration_sec", duration}, {"per_second", per_second}, {"peaks", std::move(values)}});
+}
+
+// ---- parameter descriptions -------------------------------------------------------------------
+
+Param path_id(const char* name, const char* what) { return {name, "path", "string", what, true}; }
+Param query(const char* name, const char* type, const char* what) { return {name, "query", type, what, false}; }
+
+std::vector<Param> similarity_params(bool passages) {
+    std::vector<Param> p = {query("k", "integer", "Results (1…200, default 10)"),
+                            query("aspect", "string", "Rank by one validated aspect, e.g. dynamics"),
+                            query("aspects", "string", "Weighted aspects: dynamics:0.7,articulation:0.3 (or '=' URL-encoded as %3D)"),
+                            query("filter", "string", "key:value (or key%3Dvalue) on record fields or metadata columns (repeatable)"),
+                            query("exclude_same", "string", "Drop hits sharing the query's track, recording or work")};
+    if (passages) p.push_back(query("group_by_track", "boolean", "Best passage per track"));
+    return p;
+}
+
+}  // namespace
+
+std::vector<Route> api_routes() {
+    std::vector<Route> r;
+    r.push_back({"GET", "/api/datasets", "Datasets served, with track and passage counts", {}, {503}, true, false, false, "application/json", list_datasets});
+    r.push_back({"GET", "/api/composers", "Composers with their track counts", {}, {503}, true, false, false, "application/json", list_composers});
+    r.push_back({"GET", "/api/aspects", "Validated aspects with probe R² and confidence", {}, {503}, true, false, false, "application/json", list_aspects});
+    r.push_back({"GET", "/api/tracks", "Tracks, paginated; filters by dataset, composer or any metadata column; text search",
+                 {query("q", "string", "Text search over id and metadata"), query("dataset", "string", "Dataset id"),
+                  query("composer", "string", "Composer (substring, case-insensitive)"), query("offset", "integer", "First row (default 0)"),
+                  query("limit", "integer", "Rows (1…500, default 50)")},
+                 {400, 503}, true, true, false, "application/json", list_tracks});
+    r.push_back({"GET", "/api/tracks/{track_id}", "One track's metadata", {path_id("track_id", "Track id")}, {404, 503}, true, false, false,
+                 "application/json", get_track});
+    auto sim = similarity_params(false);
+    sim.insert(sim.begin(), path_id("track_id", "Track id"));
+    r.push_back({"GET", "/api/tracks/{track_id}/similar", "Tracks similar to a track (track index)", sim, {400, 404, 503}, true, false, true,
+                 "application/json", similar});
+    auto pas = similarity_params(true);
+    pas.insert(pas.begin(), query("start", "number", "Second of the query passage (the window starting nearest)"));
+    pas.insert(pas.begin(), path_id("track_id", "Track id"));
+    r.push_back({"GET", "/api/tracks/{track_id}/passages", "Passages similar to the 5-s passage of a track at a second", pas, {400, 404, 503},
+                 true, false, true, "application/json", track_passages});
+    auto clip = similarity_params(true);
+    clip.insert(clip.begin(), path_id("clip_id", "Clip id <dataset>:<track>:<segment>"));
+    r.push_back({"GET", "/api/clips/{clip_id}/similar", "Passages similar to a clip", clip, {400, 404, 503}, true, false, true,
+                 "application/json", clip_similar});
+    auto up = similarity_params(true);
+    up.insert(up.begin(), query("kind", "string", "clip (passages, default) or track"));
+    up.insert(up.begin(), query("start", "number", "Second of the upload where the 5-s excerpt starts"));
+    r.push_back({"POST", "/api/search/audio", "Search by an uploaded audio excerpt (raw body or multipart field 'file')", up,
+                 {400, 404, 413, 503}, true, false, false, "application/json", search_audio});
+    r.push_back({"GET", "/api/tracks/{track_id}/audio", "The recording; HTTP Range; or a redirect to a presigned S3 URL",
+                 {path_id("track_id", "Track id")}, {206, 302, 404, 416, 503}, true, false, false, "audio/*", stream_audio});
+    r.push_back({"GET", "/api/tracks/{track_id}/waveform", "Waveform peaks (max |sample| per bucket, 0…1), precomputed at index time",
+                 {path_id("track_id", "Track id"), query("per_second", "number", "Peaks per second (levels 50, 10, 2; default 10)"),
+                  query("points", "integer", "Exactly this many peaks (max-pooled), instead of per_second")},
+                 {400, 404, 503}, true, false, false, "application/json", waveform});
+    return r;
+}
+
+nlohmann::json openapi_document(const std::vector<Route>& routes) {
+    nlohmann::json paths = nlohmann::json::object();
+    for (const Route& route : routes) {
+        nlohmann::json params = nlohmann::json::array();
+        for (const Param& p : route.params)
+            params.push_back({{"name", p.name}, {"in", p.in}, {"required", p.required}, {"description", p.description},
+                              {"schema", {{"type", p.type}}}});
+        nlohmann::json responses = {{"200", {{"description", "OK"}, {"content", {{route.content_type, nlohmann::json::object()}}}}}};
+        for (int s : route.statuses)
+            responses[std::to_string(s)] = {{"description", status_text(s)},
+                                            {"content", {{"application/json", {{"schema", {{"$ref", "#/components/schemas/Error"}}}}}}}};
+        nlohmann::json op = {{"summary", route.summary}, {"parameters", params}, {"responses", responses}};
+        if (route.method == "POST")
+            op["requestBody"] = {{"content", {{"audio/*", {{"schema", {{"type", "string"}, {"format", "binary"}}}}},
+                                              {"multipart/form-data",
+                                               {{"schema", {{"type", "object"}, {"properties", {{"file", {{"type", "string"}, {"format", "binary"}}}}}}}}}}}};
+        paths[route.path][lower(route.method)] = std::move(op);
+    }
+    return {{"openapi", "3.0.3"},
+            {"info", {{"title", "MESS — Music Expressive Similarity Search"}, {"version", "1"}}},
+            {"paths", std::move(paths)},
+            {"components",
+             {{"schemas",
+               {{"Error",
+                 {{"type", "object"},
+                  {"required", {"error", "status"}},
+                  {"properties", {{"error", {{"type", "string"}}}, {"status", {{"type", "integer"}}}, {"parameter", {{"type", "string"}}}}}}}}}}}};
+}
+
+}  // namespace mess::server

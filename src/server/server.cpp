@@ -1,0 +1,407 @@
+// The HTTP server: routing, errors, CORS, metrics, the answer cache and hot reload.
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <list>
+#include <thread>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "routes.hpp"
+
+namespace mess {
+namespace fs = std::filesystem;
+using namespace server;
+
+namespace {
+
+constexpr std::array<double, 12> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
+
+struct RouteStats {
+    std::array<std::atomic<std::uint64_t>, kLatencyBuckets.size() + 1> buckets{};
+    std::array<std::atomic<std::uint64_t>, 6> by_class{};  // status / 100
+    std::atomic<std::uint64_t> count{0}, sum_ns{0};
+    void record(int status, std::chrono::nanoseconds took) {
+        const double s = std::chrono::duration<double>(took).count();
+        std::size_t b = 0;
+        while (b < kLatencyBuckets.size() && s > kLatencyBuckets[b]) ++b;
+        buckets[b].fetch_add(1, std::memory_order_relaxed);
+        by_class[static_cast<std::size_t>(std::clamp(status / 100, 0, 5))].fetch_add(1, std::memory_order_relaxed);
+        count.fetch_add(1, std::memory_order_relaxed);
+        sum_ns.fetch_add(static_cast<std::uint64_t>(took.count()), std::memory_order_relaxed);
+    }
+};
+
+// LRU of serialized answers, for one index version at a time.
+class AnswerCache {
+public:
+    explicit AnswerCache(std::size_t capacity) : capacity_(capacity) {}
+    bool get(const std::string& key, std::string& out) {
+        if (capacity_ == 0) return false;
+        std::lock_guard lock(mutex_);
+        const auto it = map_.find(key);
+        if (it == map_.end()) return false;
+        order_.splice(order_.begin(), order_, it->second);
+        out = it->second->second;
+        return true;
+    }
+    void put(const std::string& key, std::string value) {
+        if (capacity_ == 0) return;
+        std::lock_guard lock(mutex_);
+        if (map_.contains(key)) return;
+        order_.emplace_front(key, std::move(value));
+        map_[key] = order_.begin();
+        if (order_.size() > capacity_) {
+            map_.erase(order_.back().first);
+            order_.pop_back();
+        }
+    }
+    void clear() {
+        std::lock_guard lock(mutex_);
+        map_.clear();
+        order_.clear();
+    }
+
+private:
+    std::size_t capacity_;
+    std::mutex mutex_;
+    std::list<std::pair<std::string, std::string>> order_;
+    std::unordered_map<std::string, std::list<std::pair<std::string, std::string>>::iterator> map_;
+};
+
+// "/api/tracks/{track_id}/similar" → "^/api/tracks/([^/]+)/similar$"
+std::string route_pattern(const std::string& path) {
+    std::string out;
+    for (std::size_t i = 0; i < path.size(); ++i) {
+        if (path[i] == '{') {
+            i = path.find('}', i);
+            out += "([^/]+)";
+        } else {
+            out += path[i];
+        }
+    }
+    return out;
+}
+
+// The cache key of a request: path and its parameters in a canonical order.
+std::string cache_key(const httplib::Request& req) {
+    std::vector<std::pair<std::string, std::string>> params(req.params.begin(), req.params.end());
+    std::sort(params.begin(), params.end());
+    std::string key = req.path;
+    for (const auto& [k, v] : params) key += "\x1f" + k + "=" + v;
+    return key;
+}
+
+}  // namespace
+
+struct Server::Impl {
+    ServeConfig config;
+    httplib::Server http;
+    std::vector<Route> routes;
+    std::vector<std::unique_ptr<RouteStats>> stats;  // one per route, plus the static ones
+    std::thread listener, watcher;
+    int port = 0;
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+    mutable std::mutex snap_mutex;
+    std::shared_ptr<const Snapshot> snap;
+    SourceDirs dirs;
+    std::string error;
+    std::mutex reload_mutex;  // one reload at a time
+    std::atomic<bool> reload_flag{false}, stop_flag{false}, stopped{false};
+    std::atomic<std::uint64_t> reloads{0}, reload_failures{0}, cache_hits{0}, cache_misses{0};
+    AnswerCache cache;
+
+    explicit Impl(ServeConfig c) : config(std::move(c)), cache(config.cache_entries) {}
+
+    std::string last_error() const {
+        std::lock_guard lock(snap_mutex);
+        return error;
+    }
+
+    std::shared_ptr<const Snapshot> current() const {
+        std::lock_guard lock(snap_mutex);
+        return snap;
+    }
+
+    bool reload() {
+        std::lock_guard one(reload_mutex);
+        try {
+            const SourceDirs next = resolve_sources(config);
+            {
+                std::lock_guard lock(snap_mutex);
+                if (snap && next == dirs) return false;
+            }
+            auto fresh = load_snapshot(next, config);
+            {
+                std::lock_guard lock(snap_mutex);
+                snap = std::move(fresh);
+                dirs = next;
+                error.clear();
+            }
+            cache.clear();
+            reloads.fetch_add(1);
+            return true;
+        } catch (const Error& e) {
+            reload_failures.fetch_add(1);
+            std::lock_guard lock(snap_mutex);
+            error = e.what();
+            throw;
+        }
+    }
+
+    void watch() {
+        auto last = std::chrono::steady_clock::now();
+        bool first = true;
+        while (!stop_flag.load()) {
+            const bool due = config.reload_interval_sec > 0 &&
+                             std::chrono::steady_clock::now() - last >= std::chrono::duration<double>(config.reload_interval_sec);
+            if (first || reload_flag.exchange(false) || due) {
+                last = std::chrono::steady_clock::now();
+                try {
+                    if (reload()) spdlog::info("serving version {}", current()->version);
+                } catch (const Error& e) {
+                    spdlog::error("{}{}", first ? "loading the indexes failed: " : "reload failed (the old version keeps serving): ", e.what());
+                }
+                first = false;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+
+    void cors(const httplib::Request& req, httplib::Response& res) const {
+        const std::string origin = req.get_header_value("Origin");
+        if (origin.empty()) return;
+        for (const auto& allowed : config.cors_origins)
+            if (allowed == "*" || allowed == origin) {
+                res.set_header("Access-Control-Allow-Origin", allowed == "*" ? "*" : origin);
+                res.set_header("Vary", "Origin");
+                return;
+            }
+    }
+
+    void add_route(const Route& route, RouteStats& st) {
+        auto handler = [this, &route, &st](const httplib::Request& req, httplib::Response& res) {
+            const auto t0 = std::chrono::steady_clock::now();
+            cors(req, res);
+            // Routes answer ranges themselves (only audio has any); httplib would slice every body a second
+            // time, without checking the ranges against its length.
+            const_cast<httplib::Request&>(req).ranges.clear();
+            try {
+                const auto s = current();
+                if (route.needs_index && !s) {
+                    res.set_header("Retry-After", "2");
+                    const std::string why = last_error();
+                    fail(503, why.empty() ? "loading the indexes" : "no index loaded: " + why);
+                }
+                if (!route.extra_query)
+                    for (const auto& [key, value] : req.params) {
+                        const bool known = std::any_of(route.params.begin(), route.params.end(),
+                                                       [&](const Param& p) { return p.in == "query" && p.name == key; });
+                        if (!known) {
+                            std::string names;
+                            for (const auto& p : route.params)
+                                if (p.in == "query") names += (names.empty() ? "" : ", ") + p.name;
+                            fail(400, fmt::format("unknown parameter '{}' (known: {})", key, names.empty() ? "none" : names), key);
+                        }
+                    }
+                std::string key;
+                if (route.cached && config.cache_entries > 0) {
+                    key = s->version + "\x1e" + cache_key(req);
+                    std::string body;
+                    if (cache.get(key, body)) {
+                        cache_hits.fetch_add(1, std::memory_order_relaxed);
+                        res.status = 200;
+                        res.set_content(std::move(body), "application/json");
+                        st.record(200, std::chrono::steady_clock::now() - t0);
+                        return;
+                    }
+                    cache_misses.fetch_add(1, std::memory_order_relaxed);
+                }
+                Call call{req, res, s.get(), config};
+                route.handle(call);
+                if (!key.empty() && res.status == 200) cache.put(key, res.body);
+            } catch (const HttpError& e) {
+                send_json(res, error_body(e.status, e.message, e.parameter), e.status);
+            } catch (const Error& e) {
+                const int status = e.kind() == ErrorKind::internal ? 500 : 400;
+                send_json(res, error_body(status, e.what()), status);
+            } catch (const std::exception& e) {
+                spdlog::error("{} {}: {}", req.method, req.path, e.what());
+                send_json(res, error_body(500, std::string("internal error: ") + e.what()), 500);
+            }
+            st.record(res.status, std::chrono::steady_clock::now() - t0);
+        };
+        const std::string pattern = route_pattern(route.path);
+        if (route.method == "POST") http.Post(pattern, handler);
+        else http.Get(pattern, handler);
+    }
+
+    nlohmann::json health() const {
+        const auto s = current();
+        nlohmann::json indexes = nlohmann::json::object();
+        if (s)
+            for (const auto& [kind, a] : {std::pair{"track", s->track}, std::pair{"clip", s->clip}})
+                if (a)
+                    indexes[kind] = {{"version_id", a->version_id()}, {"ntotal", a->index.size()}, {"model", a->index.model_name},
+                                     {"dataset", a->index.dataset}, {"factory", a->index.index.factory()}, {"dir", a->dir.filename().string()}};
+        std::lock_guard lock(snap_mutex);
+        return {{"status", s ? "ok" : error.empty() ? "loading" : "error"},
+                {"ready", static_cast<bool>(s)},
+                {"tracks", s ? s->tracks.size() : 0},
+                {"indexes", indexes},
+                {"error", error},
+                {"reloads", reloads.load()},
+                {"uptime_sec", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
+    }
+
+    std::string metrics() const {
+        std::string out =
+            "# HELP mess_http_requests_total Requests answered, by route and status class.\n# TYPE mess_http_requests_total counter\n";
+        for (std::size_t i = 0; i < routes.size(); ++i)
+            for (std::size_t c = 1; c < 6; ++c)
+                if (auto n = stats[i]->by_class[c].load())
+                    out += fmt::format("mess_http_requests_total{{method=\"{}\",route=\"{}\",code=\"{}xx\"}} {}\n", routes[i].method, routes[i].path, c, n);
+        out += "# HELP mess_http_request_duration_seconds Time to answer, by route.\n# TYPE mess_http_request_duration_seconds histogram\n";
+        for (std::size_t i = 0; i < routes.size(); ++i) {
+            const RouteStats& st = *stats[i];
+            const std::string labels = fmt::format("method=\"{}\",route=\"{}\"", routes[i].method, routes[i].path);
+            std::uint64_t cum = 0;
+            for (std::size_t b = 0; b < kLatencyBuckets.size(); ++b) {
+                cum += st.buckets[b].load();
+                out += fmt::format("mess_http_request_duration_seconds_bucket{{{},le=\"{}\"}} {}\n", labels, kLatencyBuckets[b], cum);
+            }
+            cum += st.buckets.back().load();
+            out += fmt::format("mess_http_request_duration_seconds_bucket{{{},le=\"+Inf\"}} {}\n", labels, cum);
+            out += fmt::format("mess_http_request_duration_seconds_sum{{{}}} {:.9f}\n", labels, static_cast<double>(st.sum_ns.load()) * 1e-9);
+            out += fmt::format("mess_http_request_duration_seconds_count{{{}}} {}\n", labels, st.count.load());
+        }
+        const auto s = current();
+        out += "# HELP mess_ready 1 when an index is loaded.\n# TYPE mess_ready gauge\n";
+        out += fmt::format("mess_ready {}\n", s ? 1 : 0);
+        out += "# HELP mess_index_info The served index versions.\n# TYPE mess_index_info gauge\n";
+        out += "# HELP mess_index_vectors Vectors in each served index.\n# TYPE mess_index_vectors gauge\n";
+        if (s)
+            for (const auto& [kind, a] : {std::pair{"track", s->track}, std::pair{"clip", s->clip}})
+                if (a) {
+                    out += fmt::format("mess_index_info{{kind=\"{}\",version_id=\"{}\",model=\"{}\",factory=\"{}\"}} 1\n", kind, a->version_id(),
+                                       a->index.model_name, a->index.index.factory());
+                    out += fmt::format("mess_index_vectors{{kind=\"{}\"}} {}\n", kind, a->index.size());
+                }
+        out += fmt::format("# TYPE mess_tracks gauge\nmess_tracks {}\n", s ? s->tracks.size() : 0);
+        out += fmt::format("# TYPE mess_reloads_total counter\nmess_reloads_total {}\n", reloads.load());
+        out += fmt::format("# TYPE mess_reload_failures_total counter\nmess_reload_failures_total {}\n", reload_failures.load());
+        out += fmt::format("# TYPE mess_cache_hits_total counter\nmess_cache_hits_total {}\n", cache_hits.load());
+        out += fmt::format("# TYPE mess_cache_misses_total counter\nmess_cache_misses_total {}\n", cache_misses.load());
+        return out;
+    }
+
+    void build_routes() {
+        routes = api_routes();
+        auto plain = [](std::string path, std::string summary, std::vector<int> statuses, std::string type, std::function<void(Call&)> h) {
+            return Route{"GET", std::move(path), std::move(summary), {}, std::move(statuses), false, false, false, std::move(type), std::move(h)};
+        };
+        routes.push_back(plain("/health", "Status, loaded index versions, uptime", {}, "application/json",
+                               [this](Call& c) { send_json(c.res, health()); }));
+        routes.push_back(plain("/health/live", "Liveness: the process answers", {}, "application/json",
+                               [](Call& c) { send_json(c.res, {{"status", "alive"}}); }));
+        routes.push_back(plain("/health/ready", "Readiness: an index is loaded (503 until then)", {503}, "application/json", [this](Call& c) {
+            const auto h = health();
+            send_json(c.res, h, h["ready"].get<bool>() ? 200 : 503);
+        }));
+        routes.push_back(plain("/metrics", "Prometheus metrics", {}, "text/plain",
+                               [this](Call& c) { c.res.set_content(metrics(), "text/plain; version=0.0.4"); }));
+        routes.push_back(plain("/openapi.json", "This document", {}, "application/json",
+                               [this](Call& c) { send_json(c.res, openapi_document(routes)); }));
+        for (std::size_t i = 0; i < routes.size(); ++i) stats.push_back(std::make_unique<RouteStats>());
+        for (std::size_t i = 0; i < routes.size(); ++i) add_route(routes[i], *stats[i]);
+    }
+};
+
+Server::Server(ServeConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {
+    const ServeConfig& c = impl_->config;
+    if (c.index_source.empty()) throw_usage("no index source: give a directory of index artifacts or s3://bucket/prefix");
+    if (c.port < 0 || c.port > 65535) throw_usage("port {} is not in 0 … 65535", c.port);
+    if (c.http_threads < 1 || c.query_threads < 1) throw_usage("http and query threads must be at least 1");
+    if (!c.web_root.empty() && !fs::exists(c.web_root / "index.html"))
+        throw_usage("{} holds no index.html (build the web UI: scripts/build web)", c.web_root.string());
+    if (!c.audio_base.empty()) split_s3_uri(c.audio_base);
+    if (!c.index_source.starts_with("s3://") && !fs::exists(c.index_source)) throw_usage("index source {} does not exist", c.index_source);
+
+    Impl& m = *impl_;
+    const int threads = c.http_threads;
+    m.http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+    m.http.set_tcp_nodelay(true);
+    // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which lets a second server bind a port in use.
+    m.http.set_socket_options([](socket_t sock) {
+        int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    m.http.set_keep_alive_max_count(100000);
+    m.http.set_keep_alive_timeout(30);
+    m.http.set_read_timeout(30);
+    m.http.set_payload_max_length(c.max_upload_bytes + (64u << 10));
+    m.build_routes();
+    m.http.Options(R"(/api/.*)", [&m](const httplib::Request& req, httplib::Response& res) {
+        m.cors(req, res);
+        res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        res.set_header("Access-Control-Allow-Headers", "Content-Type, Range");
+        res.set_header("Access-Control-Max-Age", "600");
+        res.status = 204;
+    });
+    m.http.set_error_handler([&m](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return;
+        m.cors(req, res);
+        std::string message = fmt::format("{} {}: {}", req.method, req.path, status_text(res.status));
+        if (res.status == 404) message = fmt::format("no route {} {} (see /openapi.json)", req.method, req.path);
+        if (res.status == 413)
+            message = fmt::format("request body over the limit of {} bytes (form-encoded bodies: 8 KiB; send audio as audio/*, "
+                                  "application/octet-stream or multipart/form-data)", m.config.max_upload_bytes);
+        send_json(res, error_body(res.status, message), res.status);
+    });
+    if (!c.web_root.empty()) {
+        m.http.set_mount_point("/", c.web_root.string());
+        m.http.set_file_request_handler([](const httplib::Request& req, httplib::Response& res) {
+            res.set_header("Cache-Control", req.path.starts_with("/assets/") ? "public, max-age=86400" : "no-cache");
+        });
+    }
+}
+
+Server::~Server() { stop(); }
+
+void Server::start() {
+    Impl& m = *impl_;
+    m.port = m.config.port == 0 ? m.http.bind_to_any_port(m.config.host) : (m.http.bind_to_port(m.config.host, m.config.port) ? m.config.port : -1);
+    if (m.port <= 0) throw_input("cannot listen on {}:{} (in use, or not an address of this machine)", m.config.host, m.config.port);
+    m.listener = std::thread([&m] { m.http.listen_after_bind(); });
+    for (int i = 0; i < 500 && !m.http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // stop() needs it running
+    m.watcher = std::thread([&m] { m.watch(); });
+    spdlog::info("listening on http://{}:{}", m.config.host, m.port);
+}
+
+int Server::port() const { return impl_->port; }
+bool Server::reload() { return impl_->reload(); }
+void Server::request_reload() noexcept { impl_->reload_flag.store(true); }
+bool Server::ready() const { return impl_->current() != nullptr; }
+std::string Server::load_error() const { return impl_->last_error(); }
+void Server::request_stop() noexcept { impl_->stop_flag.store(true); }
+
+void Server::wait() {
+    while (!impl_->stop_flag.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stop();
+}
+
+void Server::stop() {
+    Impl& m = *impl_;
+    if (m.stopped.exchange(true)) return;
+    m.stop_flag.store(true);
+    m.http.stop();
+    if (m.listener.joinable()) m.listener.join();
+    if (m.watcher.joinable()) m.watcher.join();
+}
+
+nlohmann::json Server::openapi() const { return openapi_document(impl_->routes); }
+
+}  // namespace mess

@@ -1,0 +1,477 @@
+// The HTTP API end to end: a corpus rendered from MIDI and prepared by `mess demo --no-serve` (dsp
+// features, targets, probing, track and clip indexes with media), served in process on a free port and
+// queried over real HTTP; then the web UI driven by Debian's headless Chromium.
+#include <atomic>
+#include <cstdlib>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "mess/artifacts.hpp"
+#include "mess/audio.hpp"
+#include "mess/server.hpp"
+#include "support/midi_writer.hpp"
+#include "support/support.hpp"
+
+namespace mess {
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr std::size_t kUploadLimit = 512u << 10;
+
+struct Corpus {
+    test::TempDir dir;
+    fs::path indices;
+    std::unique_ptr<Server> server;
+    int port = 0;
+};
+Corpus* g = nullptr;
+
+std::unique_ptr<Server> start_server(ServeConfig c) {
+    auto s = std::make_unique<Server>(std::move(c));
+    s->start();
+    return s;
+}
+
+ServeConfig base_config(const fs::path& source) {
+    ServeConfig c;
+    c.index_source = source.string();
+    c.port = 0;
+    c.data_root = g->dir.path();
+    c.web_root = fs::path(MESS_SOURCE_DIR) / "web" / "dist";
+    c.min_r2 = -10;  // a 12-recording corpus validates few aspects; offer every resolved one
+    c.max_upload_bytes = kUploadLimit;
+    c.cors_origins = {"http://allowed.example"};
+    return c;
+}
+
+bool wait_ready(const Server& s) {
+    for (int i = 0; i < 300 && !s.ready(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return s.ready();
+}
+
+class ServerTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        g = new Corpus;
+        const fs::path midi = g->dir / "midi";
+        fs::create_directories(midi);
+        write_file_atomic(midi / "01-OdeToJoy.mid", test::melody_smf({{64, 2}, {64, 2}, {65, 2}, {67, 2}, {67, 2}, {65, 2}, {64, 2}, {62, 2}}, 48, 0));
+        write_file_atomic(midi / "02-MinorTune.mid", test::melody_smf({{57, 3}, {60, 1}, {64, 4}, {63, 2}, {60, 2}, {59, 4}}, 45, 0));
+        write_file_atomic(midi / "03-March.mid", test::melody_smf({{67, 1}, {67, 1}, {72, 2}, {71, 1}, {69, 1}, {67, 4}, {74, 2}, {66, 2}}, 43, 0));
+        write_file_atomic(midi / "04-Chorale.mid", test::melody_smf({{60, 4}, {62, 4}, {64, 4}, {62, 4}, {60, 8}}, 36, 19));
+        const auto r = test::run_command(std::string(MESS_BINARY) + " --data-root " + test::quote(g->dir.path().string()) +
+                                         " --log-level warn demo --no-serve --variants 3 --max-seconds 14 --midi " + test::quote(midi.string()) +
+                                         " 2>&1");
+        ASSERT_EQ(r.exit_code, 0) << r.out;
+        g->indices = g->dir / "demo" / "indices";
+        g->server = start_server(base_config(g->indices));
+        g->port = g->server->port();
+        ASSERT_TRUE(wait_ready(*g->server)) << g->server->load_error();
+    }
+    static void TearDownTestSuite() {
+        delete g;
+        g = nullptr;
+    }
+
+    static httplib::Client client() {
+        httplib::Client c("127.0.0.1", g->port);
+        c.set_read_timeout(60);
+        return c;
+    }
+    static json get_json(const std::string& path, int expect) {
+        auto c = client();
+        auto res = c.Get(path);
+        EXPECT_TRUE(res) << path;
+        if (!res) return json();
+        EXPECT_EQ(res->status, expect) << path << " → " << res->body;
+        EXPECT_EQ(res->get_header_value("Content-Type"), "application/json") << path;
+        return json::parse(res->body);
+    }
+    static std::vector<std::string> track_ids() {
+        std::vector<std::string> ids;
+        const json page = get_json("/api/tracks?limit=500", 200);
+        for (const auto& t : page["tracks"]) ids.push_back(t["track_id"]);
+        return ids;
+    }
+    static std::string audio_file(const std::string& track_id) { return (g->dir / "demo/corpus/audio" / (track_id + ".wav")).string(); }
+    // The first `seconds` of a rendered recording as WAV bytes.
+    static std::string excerpt(const std::string& track_id, int seconds) {
+        const Audio a = decode_audio(audio_file(track_id));
+        std::vector<float> part(a.samples.begin(), a.samples.begin() + seconds * a.sample_rate);
+        test::TempDir tmp;
+        test::write_sound(tmp / "excerpt.wav", part, 1, a.sample_rate, 0x010002 /* WAV PCM16 */);
+        return read_file(tmp / "excerpt.wav");
+    }
+};
+
+TEST_F(ServerTest, HealthAndReadiness) {
+    const json h = get_json("/health", 200);
+    EXPECT_EQ(h["status"], "ok");
+    EXPECT_EQ(h["tracks"], 12);
+    EXPECT_EQ(h["indexes"]["track"]["ntotal"], 12);
+    EXPECT_EQ(h["indexes"]["clip"]["model"], "dsp");
+    EXPECT_EQ(get_json("/health/live", 200)["status"], "alive");
+    EXPECT_TRUE(get_json("/health/ready", 200)["ready"].get<bool>());
+}
+
+// Every documented route answers (no "no route"), and every route answers what the document says.
+TEST_F(ServerTest, OpenApiMatchesTheRoutes) {
+    const json doc = get_json("/openapi.json", 200);
+    EXPECT_EQ(doc["openapi"], "3.0.3");
+    const std::string track = track_ids().front();
+    const std::string clip = "demo:" + track + ":00001";
+    const std::string upload = excerpt(track, 6);
+    std::set<std::string> documented;
+    for (const auto& [path, ops] : doc["paths"].items()) {
+        std::string url = path;
+        if (auto p = url.find("{track_id}"); p != std::string::npos) url.replace(p, 10, track);
+        if (auto p = url.find("{clip_id}"); p != std::string::npos) url.replace(p, 9, clip);
+        for (const auto& [method, op] : ops.items()) {
+            documented.insert(method + " " + path);
+            EXPECT_TRUE(op.contains("summary") && op["responses"].contains("200")) << path;
+            auto c = client();
+            auto res = method == "post" ? c.Post(url, upload, "audio/wav") : c.Get(url);
+            ASSERT_TRUE(res) << url;
+            EXPECT_LT(res->status, 300) << method << " " << url << " → " << res->body;
+            for (const auto& p : op["parameters"])
+                if (p["in"] == "query") {
+                    EXPECT_TRUE(p["schema"].contains("type")) << path << " " << p["name"];
+                }
+        }
+    }
+    for (const char* must : {"get /api/tracks", "get /api/tracks/{track_id}/similar", "get /api/tracks/{track_id}/passages",
+                             "get /api/clips/{clip_id}/similar", "post /api/search/audio", "get /api/tracks/{track_id}/audio",
+                             "get /api/tracks/{track_id}/waveform", "get /api/aspects", "get /metrics", "get /health/ready", "get /openapi.json"})
+        EXPECT_TRUE(documented.contains(must)) << must;
+    // An undocumented route is a JSON 404 that points at the document.
+    const json missing = get_json("/api/nothing", 404);
+    EXPECT_NE(missing["error"].get<std::string>().find("openapi"), std::string::npos);
+}
+
+TEST_F(ServerTest, TracksPaginateFilterAndSearch) {
+    const json first = get_json("/api/tracks?limit=5", 200);
+    EXPECT_EQ(first["total"], 12);
+    EXPECT_EQ(first["tracks"].size(), 5u);
+    EXPECT_EQ(first["next_offset"], 5);
+    const json last = get_json("/api/tracks?limit=5&offset=10", 200);
+    EXPECT_EQ(last["tracks"].size(), 2u);
+    EXPECT_TRUE(last["next_offset"].is_null());
+    std::set<std::string> seen;
+    for (int off = 0; off < 12; off += 5) {
+        const json page = get_json("/api/tracks?limit=5&offset=" + std::to_string(off), 200);
+        for (const auto& t : page["tracks"]) seen.insert(t["track_id"]);
+    }
+    EXPECT_EQ(seen.size(), 12u);
+
+    EXPECT_EQ(get_json("/api/tracks?variant=original", 200)["total"], 4);        // any metadata column
+    EXPECT_EQ(get_json("/api/tracks?q=ode%20to", 200)["total"], 3);             // text search over titles
+    EXPECT_EQ(get_json("/api/tracks?dataset=demo", 200)["total"], 12);
+    EXPECT_EQ(get_json("/api/tracks?dataset=other", 200)["total"], 0);
+    EXPECT_EQ(get_json("/api/tracks?composer=unknown", 200)["total"], 12);      // substring, case-insensitive
+    EXPECT_EQ(get_json("/api/tracks?bogus=1", 400)["parameter"], "bogus");
+    EXPECT_EQ(get_json("/api/tracks?limit=0", 400)["parameter"], "limit");
+    EXPECT_EQ(get_json("/api/tracks?offset=abc", 400)["parameter"], "offset");
+    EXPECT_EQ(get_json("/api/datasets", 200)["datasets"][0]["passages"].get<int>() > 12, true);
+    EXPECT_EQ(get_json("/api/composers", 200)["composers"][0]["track_count"], 12);
+
+    const json one = get_json("/api/tracks/01-odetojoy__v00", 200);
+    EXPECT_EQ(one["metadata"]["title"], "Ode To Joy");
+    EXPECT_EQ(one["work_id"], "01-odetojoy");
+    EXPECT_TRUE(one["has_audio"].get<bool>());
+    EXPECT_EQ(get_json("/api/tracks/no-such-track", 404)["parameter"], "track_id");
+}
+
+TEST_F(ServerTest, SimilarTracksAndAspects) {
+    const json r = get_json("/api/tracks/01-odetojoy__v00/similar?k=3", 200);
+    ASSERT_EQ(r["results"].size(), 3u);
+    for (const auto& h : r["results"]) EXPECT_NE(h["track_id"], "01-odetojoy__v00");
+    EXPECT_GE(r["results"][0]["score"].get<double>(), r["results"][2]["score"].get<double>());
+    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?exclude_same=work", 200)["results"][0]["work_id"] != "01-odetojoy", true);
+    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?filter=variant:original", 200)["results"].size(), 3u);
+    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?filter=variant%3Doriginal&filter=work_id:02-minortune", 200)["results"].size(), 1u);
+
+    const json aspects = get_json("/api/aspects", 200)["aspects"];
+    ASSERT_FALSE(aspects.empty());
+    for (const auto& a : aspects) EXPECT_TRUE(a.contains("r2_score") && a.contains("confidence") && a.contains("description"));
+    const std::string name = aspects[0]["aspect"];
+    const json weighted = get_json("/api/tracks/01-odetojoy__v00/similar?k=3&aspects=" + name + ":1", 200);
+    EXPECT_EQ(weighted["layer_weights"].size(), 5u);
+    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?k=3&aspects=" + name + "%3D1", 200)["layer_weights"], weighted["layer_weights"]);
+    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?aspect=no_such_aspect", 400)["parameter"], "aspect");
+    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?aspect=a&aspects=b=1", 400)["parameter"], "aspects");
+    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?k=0", 400)["parameter"], "k");
+    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?k=2.5", 400)["parameter"], "k");
+    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?exclude_same=album", 400)["parameter"], "exclude_same");
+    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?filter=novalue", 400)["parameter"], "filter");
+    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?start=3", 400)["parameter"], "start");  // not a parameter here
+    get_json("/api/tracks/nope/similar", 404);
+}
+
+TEST_F(ServerTest, PassagesByTrackMomentAndClip) {
+    const json r = get_json("/api/tracks/02-minortune__v00/passages?start=4&k=5", 200);
+    ASSERT_FALSE(r["results"].empty());
+    for (const auto& h : r["results"]) {
+        EXPECT_TRUE(h.contains("start_sec") && h.contains("end_sec"));
+        if (h["track_id"] == "02-minortune__v00") {  // the query window and its overlapping neighbours are excluded
+            EXPECT_GE(std::fabs(h["start_sec"].get<double>() - 5.0), 5.0);
+        }
+    }
+    const json grouped = get_json("/api/tracks/02-minortune__v00/passages?start=4&k=20&group_by_track=true", 200);
+    std::set<std::string> tracks;
+    for (const auto& h : grouped["results"]) EXPECT_TRUE(tracks.insert(h["track_id"]).second) << "two passages of one track";
+    const std::string clip = r["results"][0]["id"];
+    EXPECT_FALSE(get_json("/api/clips/" + clip + "/similar?k=3", 200)["results"].empty());
+    EXPECT_EQ(get_json("/api/clips/demo:nope:00000/similar", 404)["parameter"], "clip_id");
+    EXPECT_EQ(get_json("/api/tracks/02-minortune__v00/passages?start=-1", 400)["parameter"], "start");
+    EXPECT_EQ(get_json("/api/tracks/02-minortune__v00/passages?start=9999", 400)["parameter"], "start");
+    EXPECT_EQ(get_json("/api/tracks/02-minortune__v00/passages?group_by_track=maybe", 400)["parameter"], "group_by_track");
+}
+
+TEST_F(ServerTest, SearchByUploadedAudio) {
+    // A 6-s excerpt of a rendered recording, uploaded raw and as multipart: its own passage comes first.
+    const std::string bytes = excerpt("03-march__v01", 6);
+    auto c = client();
+    auto raw = c.Post("/api/search/audio?k=3&start=0", bytes, "audio/wav");
+    ASSERT_TRUE(raw);
+    ASSERT_EQ(raw->status, 200) << raw->body;
+    const json jr = json::parse(raw->body);
+    EXPECT_EQ(jr["results"][0]["id"], "demo:03-march__v01:00000");
+    EXPECT_GT(jr["results"][0]["score"].get<double>(), 0.99);
+
+    httplib::MultipartFormDataItems items = {{"file", bytes, "excerpt.wav", "audio/wav"}};
+    auto multi = c.Post("/api/search/audio?k=3&kind=track", items);
+    ASSERT_TRUE(multi);
+    ASSERT_EQ(multi->status, 200) << multi->body;
+    EXPECT_EQ(json::parse(multi->body)["index"]["kind"], "track");
+
+    auto big = c.Post("/api/search/audio", std::string(kUploadLimit + 1000, 'x'), "audio/wav");
+    ASSERT_TRUE(big);
+    EXPECT_EQ(big->status, 413);
+    EXPECT_NE(json::parse(big->body)["error"].get<std::string>().find("limit"), std::string::npos);
+    auto corrupt = c.Post("/api/search/audio", std::string(4000, 'x'), "audio/wav");
+    ASSERT_TRUE(corrupt);
+    EXPECT_EQ(corrupt->status, 400);
+    EXPECT_EQ(json::parse(corrupt->body)["parameter"], "file");
+    EXPECT_EQ(corrupt->body.find("mess-upload"), std::string::npos) << "no server paths in errors";
+    auto empty = c.Post("/api/search/audio", std::string(), "audio/wav");
+    ASSERT_TRUE(empty);
+    EXPECT_EQ(empty->status, 400);
+    auto late = c.Post("/api/search/audio?start=60", bytes, "audio/wav");
+    ASSERT_TRUE(late);
+    EXPECT_EQ(late->status, 400);
+    EXPECT_EQ(json::parse(late->body)["parameter"], "start");
+    auto kind = c.Post("/api/search/audio?kind=album", bytes, "audio/wav");
+    ASSERT_TRUE(kind);
+    EXPECT_EQ(kind->status, 400);
+}
+
+TEST_F(ServerTest, AudioStreamingWithRanges) {
+    const std::string path = "/api/tracks/04-chorale__v02/audio";
+    const std::string file = read_file(audio_file("04-chorale__v02"));
+    const std::size_t size = file.size();
+    auto c = client();
+    auto get = [&](const char* range) {
+        httplib::Headers h;
+        if (range) h.emplace("Range", range);
+        auto res = c.Get(path, h);
+        EXPECT_TRUE(res);
+        return res;
+    };
+    auto full = get(nullptr);
+    EXPECT_EQ(full->status, 200);
+    EXPECT_EQ(full->body, file);
+    EXPECT_EQ(full->get_header_value("Content-Type"), "audio/wav");
+    EXPECT_EQ(full->get_header_value("Accept-Ranges"), "bytes");
+
+    auto head = get("bytes=0-99");
+    EXPECT_EQ(head->status, 206);
+    EXPECT_EQ(head->body, file.substr(0, 100));
+    EXPECT_EQ(head->get_header_value("Content-Range"), "bytes 0-99/" + std::to_string(size));
+    auto tail = get("bytes=-10");
+    EXPECT_EQ(tail->status, 206);
+    EXPECT_EQ(tail->body, file.substr(size - 10));
+    auto open = get("bytes=100-");
+    EXPECT_EQ(open->status, 206);
+    EXPECT_EQ(open->body, file.substr(100));
+    auto past_end = get(("bytes=" + std::to_string(size) + "-").c_str());
+    EXPECT_EQ(past_end->status, 416);
+    EXPECT_EQ(past_end->get_header_value("Content-Range"), "bytes */" + std::to_string(size));
+    auto clamp = get(("bytes=" + std::to_string(size - 5) + "-" + std::to_string(size + 1000)).c_str());
+    EXPECT_EQ(clamp->status, 206);
+    EXPECT_EQ(clamp->body, file.substr(size - 5));
+    auto reversed = get("bytes=50-10");  // malformed: refused with a JSON error
+    EXPECT_EQ(reversed->status, 416);
+    EXPECT_EQ(json::parse(reversed->body)["status"], 416);
+    auto several = get("bytes=0-1,5-6");  // several ranges: the whole file
+    EXPECT_EQ(several->status, 200);
+    EXPECT_EQ(several->body.size(), size);
+
+    // Ids are looked up, never joined into paths.
+    for (const char* bad : {"/api/tracks/..%2F..%2F..%2Fetc%2Fpasswd/audio", "/api/tracks/%2e%2e/audio", "/api/tracks/..%2Fmanifest.json/waveform"}) {
+        auto res = c.Get(bad);
+        ASSERT_TRUE(res);
+        EXPECT_EQ(res->status, 404) << bad;
+        EXPECT_EQ(res->body.find("root:"), std::string::npos);
+    }
+    auto res = c.Get("/../../../../etc/passwd");
+    ASSERT_TRUE(res);
+    EXPECT_GE(res->status, 400);
+    EXPECT_EQ(res->body.find("root:"), std::string::npos);
+}
+
+TEST_F(ServerTest, WaveformLevels) {
+    const json track = get_json("/api/tracks/01-odetojoy__v01", 200);
+    const double duration = track["duration_sec"];
+    const json w10 = get_json("/api/tracks/01-odetojoy__v01/waveform?per_second=10", 200);
+    EXPECT_EQ(w10["per_second"], 10);
+    EXPECT_NEAR(static_cast<double>(w10["peaks"].size()), duration * 10, 1.0);
+    for (const auto& p : w10["peaks"]) EXPECT_TRUE(p.get<double>() >= 0 && p.get<double>() <= 1);
+    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v01/waveform?per_second=40", 200)["per_second"], 50);
+    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v01/waveform?points=64", 200)["peaks"].size(), 64u);
+    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v01/waveform?points=5&per_second=2", 400)["parameter"], "points");
+    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v01/waveform?per_second=0", 400)["parameter"], "per_second");
+}
+
+TEST_F(ServerTest, MetricsAndCors) {
+    get_json("/api/tracks/01-odetojoy__v00/similar", 200);
+    get_json("/api/tracks/01-odetojoy__v00/similar", 200);  // the second is cached
+    auto c = client();
+    auto m = c.Get("/metrics");
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->status, 200);
+    for (const char* line : {"mess_http_requests_total{method=\"GET\",route=\"/api/tracks/{track_id}/similar\",code=\"2xx\"}",
+                             "mess_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/tracks/{track_id}/similar\",le=\"+Inf\"}",
+                             "mess_index_vectors{kind=\"track\"} 12", "mess_ready 1", "mess_index_info{kind=\"clip\",version_id=\"vid-"})
+        EXPECT_NE(m->body.find(line), std::string::npos) << line;
+    EXPECT_EQ(m->body.find("mess_cache_hits_total 0\n"), std::string::npos);
+
+    auto allowed = c.Get("/api/datasets", {{"Origin", "http://allowed.example"}});
+    EXPECT_EQ(allowed->get_header_value("Access-Control-Allow-Origin"), "http://allowed.example");
+    auto other = c.Get("/api/datasets", {{"Origin", "http://evil.example"}});
+    EXPECT_FALSE(other->has_header("Access-Control-Allow-Origin"));
+    auto pre = c.Options("/api/tracks", {{"Origin", "http://allowed.example"}, {"Access-Control-Request-Method", "GET"}});
+    ASSERT_TRUE(pre);
+    EXPECT_EQ(pre->status, 204);
+    EXPECT_NE(pre->get_header_value("Access-Control-Allow-Methods").find("GET"), std::string::npos);
+
+    auto page = c.Get("/");
+    ASSERT_TRUE(page);
+    EXPECT_EQ(page->status, 200);
+    EXPECT_NE(page->body.find("MESS"), std::string::npos);
+}
+
+TEST_F(ServerTest, BadConfigurationIsRefused) {
+    auto err = [](ServeConfig c) { return test::error_message([&] { Server s(std::move(c)); }, ErrorKind::usage); };
+    ServeConfig c = base_config(g->indices);
+    c.index_source.clear();
+    EXPECT_NE(err(c).find("no index source"), std::string::npos);
+    c = base_config(g->indices);
+    c.port = 70000;
+    EXPECT_NE(err(c).find("port"), std::string::npos);
+    c = base_config(g->indices);
+    c.web_root = g->dir / "nowhere";
+    EXPECT_NE(err(c).find("index.html"), std::string::npos);
+    c = base_config(g->indices);
+    c.audio_base = "http://not-s3";
+    EXPECT_NE(err(c).find("s3://"), std::string::npos);
+    // A taken port is an input error.
+    c = base_config(g->indices);
+    c.port = g->port;
+    c.host = "127.0.0.1";
+    Server clash(c);
+    EXPECT_NE(test::error_message([&] { clash.start(); }, ErrorKind::input).find("cannot listen"), std::string::npos);
+}
+
+// Loading: 503 until an index appears; then reloads under concurrent requests drop nothing.
+TEST_F(ServerTest, LoadingThenReloadWithoutDroppedRequests) {
+    test::TempDir root;
+    auto s = start_server(base_config(root.path()));
+    httplib::Client c("127.0.0.1", s->port());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto loading = c.Get("/api/tracks");
+    ASSERT_TRUE(loading);
+    EXPECT_EQ(loading->status, 503);
+    EXPECT_EQ(loading->get_header_value("Retry-After"), "2");
+    EXPECT_EQ(c.Get("/health/ready")->status, 503);
+    EXPECT_EQ(c.Get("/health/live")->status, 200);
+
+    fs::copy(g->indices, root.path(), fs::copy_options::recursive);
+    EXPECT_TRUE(s->reload());
+    EXPECT_FALSE(s->reload());  // nothing newer
+    ASSERT_EQ(c.Get("/api/tracks")->status, 200);
+
+    std::atomic<bool> stop{false};
+    std::atomic<int> ok{0}, failed{0};
+    std::vector<std::thread> clients;
+    for (int t = 0; t < 4; ++t)
+        clients.emplace_back([&, t] {
+            httplib::Client cc("127.0.0.1", s->port());
+            const std::string path = t % 2 ? "/api/tracks/01-odetojoy__v00/similar?k=" + std::to_string(t + 2) : "/api/tracks/03-march__v00/passages?start=2";
+            while (!stop.load()) {
+                auto res = cc.Get(path);
+                (res && res->status == 200 ? ok : failed).fetch_add(1);
+            }
+        });
+    const json before = json::parse(c.Get("/health")->body);
+    for (int v = 0; v < 3; ++v) {  // publish newer versions (a new stamp directory each) and swap them in
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
+        const fs::path src = resolve_artifact_dir(root.path(), "track_index");
+        fs::copy(src, root / "track_index" / ("29990101T00000" + std::to_string(v) + "Z"), fs::copy_options::recursive);
+        EXPECT_TRUE(s->reload());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    stop = true;
+    for (auto& t : clients) t.join();
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_GT(ok.load(), 20);
+    const json after = json::parse(c.Get("/health")->body);
+    EXPECT_EQ(after["indexes"]["track"]["dir"], "29990101T000002Z");
+    EXPECT_NE(before["indexes"]["track"]["dir"], after["indexes"]["track"]["dir"]);
+    EXPECT_EQ(after["reloads"], 4);
+
+    // A damaged newer version is refused; the old one keeps serving.
+    const fs::path bad = root / "track_index" / "29990101T000009Z";
+    fs::copy(resolve_artifact_dir(root.path(), "track_index"), bad, fs::copy_options::recursive);
+    write_file_atomic(bad / "track_names.json", "[]\n");
+    test::error_message([&] { s->reload(); }, ErrorKind::input);
+    EXPECT_EQ(c.Get("/api/tracks/01-odetojoy__v00/similar")->status, 200);
+}
+
+TEST_F(ServerTest, AudioRedirectsToPresignedS3) {
+    ::setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
+    ::setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", 1);
+    ::setenv("MESS_S3_ENDPOINT", "http://127.0.0.1:4568", 1);
+    ServeConfig cfg = base_config(g->indices);
+    cfg.audio_base = "s3://media/mess";
+    auto s = start_server(cfg);
+    ASSERT_TRUE(wait_ready(*s));
+    httplib::Client c("127.0.0.1", s->port());
+    auto res = c.Get("/api/tracks/01-odetojoy__v00/audio");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 302);
+    const std::string loc = res->get_header_value("Location");
+    EXPECT_EQ(loc.rfind("http://127.0.0.1:4568/media/mess/demo/corpus/audio/01-odetojoy__v00.wav?X-Amz-Algorithm=AWS4-HMAC-SHA256", 0), 0u) << loc;
+    EXPECT_NE(loc.find("X-Amz-Expires=600"), std::string::npos);
+    EXPECT_NE(loc.find("&X-Amz-Signature="), std::string::npos);
+    ::unsetenv("MESS_S3_ENDPOINT");
+}
+
+// The web UI in Debian's Chromium: load, play, select a region, passage results, move an aspect slider.
+TEST_F(ServerTest, WebUiInHeadlessChromium) {
+    const fs::path web = fs::path(MESS_SOURCE_DIR) / "web";
+    ASSERT_TRUE(fs::exists(web / "node_modules/playwright-core")) << "run scripts/setup (npm packages of web/)";
+    ASSERT_TRUE(fs::exists("/usr/bin/chromium")) << "run scripts/setup (Debian's chromium)";
+    const fs::path shot = fs::current_path() / "web-ui-e2e.png";
+    const auto r = test::run_command("cd " + test::quote(web.string()) + " && node tests/e2e.mjs http://127.0.0.1:" + std::to_string(g->port) + "/ " +
+                                     test::quote(shot.string()) + " 2>&1");
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_TRUE(fs::exists(shot)) << "the test run saves a screenshot";
+    std::cout << "screenshot: " << shot.string() << "\n";
+}
+
+}  // namespace
+}  // namespace mess
