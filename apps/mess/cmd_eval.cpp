@@ -93,7 +93,7 @@ int run_render(const RenderOptions& o, bool json) {
         if (fs::is_directory(m)) {
             for (const auto& e : fs::recursive_directory_iterator(m)) {
                 auto ext = e.path().extension().string();
-                for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                ext = to_lower(ext);
                 if (e.is_regular_file() && (ext == ".mid" || ext == ".midi" || ext == ".kar")) files.push_back(e.path());
             }
         } else if (fs::exists(m)) {

@@ -117,6 +117,10 @@ std::string read_file(const std::filesystem::path& path);
 
 // The parts of `text` between `separator`s, empty parts kept ("a,,b" → {"a", "", "b"}; "" → {""}).
 std::vector<std::string> split(std::string_view text, char separator);
+// ASCII lower case (bytes outside A–Z unchanged).
+std::string to_lower(std::string text);
+// Lower-case hexadecimal of raw bytes ("\x01\xab" → "01ab").
+std::string hex_encode(std::string_view bytes);
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
 
 // ---------------------------------------------------------------------------------------------

@@ -24,13 +24,7 @@ std::string digest_hex(const EVP_MD* md, std::string_view bytes) {
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     if (EVP_Digest(bytes.data(), bytes.size(), out, &len, md, nullptr) != 1) throw_internal("OpenSSL digest failed");
-    static const char* hex = "0123456789abcdef";
-    std::string s;
-    for (unsigned int i = 0; i < len; ++i) {
-        s += hex[out[i] >> 4];
-        s += hex[out[i] & 15];
-    }
-    return s;
+    return hex_encode(std::string_view(reinterpret_cast<const char*>(out), len));
 }
 
 }  // namespace

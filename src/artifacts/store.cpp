@@ -50,11 +50,12 @@ private:
     fs::path root_;
 };
 
-std::string uri_encode_path(const std::string& key) {
+// RFC 3986 percent-encoding of everything but unreserved characters (and '/' in paths).
+std::string uri_encode(const std::string& text, bool keep_slash) {
     static const char* hex = "0123456789ABCDEF";
     std::string out;
-    for (unsigned char c : key) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') out += static_cast<char>(c);
+    for (unsigned char c : text) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) out += static_cast<char>(c);
         else {
             out += '%';
             out += hex[c >> 4];
@@ -66,25 +67,10 @@ std::string uri_encode_path(const std::string& key) {
 
 // Virtual-hosted AWS URL, or path-style under a configured endpoint (local and compatible servers).
 std::string object_url(const S3Config& cfg, const std::string& bucket, const std::string& key) {
-    if (cfg.endpoint.empty()) return "https://" + bucket + ".s3." + cfg.region + ".amazonaws.com/" + uri_encode_path(key);
+    if (cfg.endpoint.empty()) return "https://" + bucket + ".s3." + cfg.region + ".amazonaws.com/" + uri_encode(key, true);
     std::string e = cfg.endpoint;
     while (!e.empty() && e.back() == '/') e.pop_back();
-    return e + "/" + bucket + "/" + uri_encode_path(key);
-}
-
-// RFC 3986 encoding of a query value (everything but unreserved characters).
-std::string uri_encode_value(const std::string& value) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : value) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
-        else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
+    return e + "/" + bucket + "/" + uri_encode(key, true);
 }
 
 std::string hmac_sha256(std::string_view key, std::string_view data) {
@@ -94,16 +80,6 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
               out, &len))
         throw_internal("OpenSSL HMAC failed");
     return std::string(reinterpret_cast<const char*>(out), len);
-}
-
-std::string to_hex(std::string_view bytes) {
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : bytes) {
-        out += hex[c >> 4];
-        out += hex[c & 15];
-    }
-    return out;
 }
 
 struct Response {
@@ -121,7 +97,7 @@ std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
     const auto colon = line.find(':');
     if (colon != std::string::npos) {
         std::string name = line.substr(0, colon), value = line.substr(colon + 1);
-        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        name = to_lower(name);
         value.erase(0, value.find_first_not_of(" \t"));
         value.erase(value.find_last_not_of(" \t\r\n") + 1);
         (*static_cast<std::map<std::string, std::string>*>(user))[name] = value;
@@ -264,12 +240,12 @@ std::string presign_get_url(const S3Config& config, const std::string& bucket, c
                                                 {"X-Amz-SignedHeaders", "host"}};
     if (!config.session_token.empty()) query["X-Amz-Security-Token"] = config.session_token;
     std::string canonical_query;
-    for (const auto& [k, v] : query) canonical_query += (canonical_query.empty() ? "" : "&") + k + "=" + uri_encode_value(v);
+    for (const auto& [k, v] : query) canonical_query += (canonical_query.empty() ? "" : "&") + k + "=" + uri_encode(v, false);
     const std::string canonical_request = "GET\n" + path + "\n" + canonical_query + "\nhost:" + host + "\n\nhost\nUNSIGNED-PAYLOAD";
     const std::string to_sign = "AWS4-HMAC-SHA256\n" + std::string(stamp) + "\n" + scope + "\n" + sha256_hex(canonical_request);
     std::string signing_key = hmac_sha256("AWS4" + config.secret_key, day);
     for (const std::string& part : {config.region, std::string("s3"), std::string("aws4_request")}) signing_key = hmac_sha256(signing_key, part);
-    return url + "?" + canonical_query + "&X-Amz-Signature=" + to_hex(hmac_sha256(signing_key, to_sign));
+    return url + "?" + canonical_query + "&X-Amz-Signature=" + hex_encode(hmac_sha256(signing_key, to_sign));
 }
 
 S3Config S3Config::from_environment() {

@@ -23,7 +23,7 @@ namespace {
 
 // Extensions each container is known by, to warn when a file's name disagrees with its content.
 bool extension_matches(const std::string& format, std::string ext) {
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    ext = to_lower(ext);
     if (ext.empty()) return true;
     auto is = [&](std::string_view prefix) { return format.rfind(prefix, 0) == 0; };
     if (is("WAV")) return ext == ".wav" || ext == ".wave";

@@ -57,7 +57,7 @@ std::vector<Track> Dataset::tracks() const {
         if (ec) throw_input("dataset '{}': cannot list {}: {}", id_, audio_dir_.string(), ec.message());
         if (!it->is_regular_file(ec)) continue;
         std::string ext = it->path().extension().string();
-        std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        ext = to_lower(ext);
         const auto& exts = audio_extensions();
         if (std::find(exts.begin(), exts.end(), ext) == exts.end()) continue;
         out.push_back({it->path().stem().string(), it->path()});

@@ -57,11 +57,6 @@ std::shared_ptr<const std::vector<float>> SearchIndex::fused_vectors(const std::
 
 namespace {
 
-std::string lower(std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
-
 void check_options(const QueryOptions& o) {
     if (o.k == 0) throw_usage("k must be at least 1");
     if (!o.exclude_same.empty() && o.exclude_same != "track" && o.exclude_same != "recording" && o.exclude_same != "work")
@@ -70,7 +65,7 @@ void check_options(const QueryOptions& o) {
 
 bool passes(const IndexRecord& r, const IndexRecord* query, const QueryOptions& o) {
     for (const auto& f : o.filters)
-        if (lower(r.field(f.key)) != lower(f.value)) return false;
+        if (to_lower(r.field(f.key)) != to_lower(f.value)) return false;
     if (query && !o.exclude_same.empty()) {
         const std::string v = query->field(o.exclude_same);
         if (!v.empty() && r.field(o.exclude_same) == v) return false;

@@ -63,6 +63,6 @@ struct SourceDirs {
 // Errors: Error(input) when it offers neither index.
 SourceDirs resolve_sources(const ServeConfig& config);
 // Loads and validates both artifacts and their media. Errors: Error(input) naming the problem.
-std::shared_ptr<const Snapshot> load_snapshot(const SourceDirs& dirs, const ServeConfig& config);
+std::shared_ptr<const Snapshot> load_snapshot(const SourceDirs& dirs);
 
 }  // namespace mess::server

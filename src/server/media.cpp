@@ -26,8 +26,7 @@ std::vector<float> waveform_peaks(std::span<const float> samples, int sample_rat
 }
 
 const char* audio_content_type(const fs::path& path) {
-    std::string ext = path.extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::string ext = to_lower(path.extension().string());
     static const std::map<std::string, const char*> types = {{".wav", "audio/wav"},   {".flac", "audio/flac"}, {".ogg", "audio/ogg"},
                                                              {".oga", "audio/ogg"},   {".opus", "audio/ogg"},  {".mp3", "audio/mpeg"},
                                                              {".m4a", "audio/mp4"},   {".aif", "audio/aiff"},  {".aiff", "audio/aiff"}};

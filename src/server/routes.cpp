@@ -40,11 +40,6 @@ nlohmann::json error_body(int status, const std::string& message, const std::str
 
 namespace {
 
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
-
 // ---- parameters -------------------------------------------------------------------------------
 
 std::string text_param(const Call& c, const std::string& name, const std::string& fallback = {}) {
@@ -68,7 +63,7 @@ long int_param(const Call& c, const std::string& name, long fallback, long lo, l
 }
 
 bool bool_param(const Call& c, const std::string& name) {
-    const std::string v = lower(text_param(c, name, "false"));
+    const std::string v = to_lower(text_param(c, name, "false"));
     if (v == "true" || v == "1" || v == "yes") return true;
     if (v == "false" || v == "0" || v == "no") return false;
     fail(400, fmt::format("{} must be true or false (got '{}')", name, v), name);
@@ -167,7 +162,7 @@ void answer_hits(Call& c, const std::vector<Hit>& hits, IndexKind kind, const Qu
 void list_tracks(Call& c) {
     static const std::set<std::string> own = {"q", "dataset", "composer", "offset", "limit"};
     const long offset = int_param(c, "offset", 0, 0, 1L << 40), limit = int_param(c, "limit", 50, 1, 500);
-    const std::string q = lower(text_param(c, "q")), dataset = text_param(c, "dataset"), composer = lower(text_param(c, "composer"));
+    const std::string q = to_lower(text_param(c, "q")), dataset = text_param(c, "dataset"), composer = to_lower(text_param(c, "composer"));
     std::vector<std::pair<std::string, std::string>> columns;  // exact (case-insensitive) column filters
     for (const auto& [key, value] : c.req.params) {
         if (own.contains(key)) continue;
@@ -176,7 +171,7 @@ void list_tracks(Call& c) {
             for (const auto& col : c.snap->columns) known += ", " + col;
             fail(400, fmt::format("unknown parameter '{}' (known: {})", key, known), key);
         }
-        columns.emplace_back(key, lower(value));
+        columns.emplace_back(key, to_lower(value));
     }
     nlohmann::json page = nlohmann::json::array();
     std::size_t total = 0;
@@ -184,13 +179,13 @@ void list_tracks(Call& c) {
         if (!dataset.empty() && t.dataset_id != dataset) continue;
         if (!composer.empty()) {
             const auto it = t.metadata.find("composer");
-            if (it == t.metadata.end() || lower(it->second).find(composer) == std::string::npos) continue;
+            if (it == t.metadata.end() || to_lower(it->second).find(composer) == std::string::npos) continue;
         }
         if (!q.empty() && t.haystack.find(q) == std::string::npos) continue;
         bool ok = true;
         for (const auto& [key, value] : columns) {
             const auto it = t.metadata.find(key);
-            ok = ok && it != t.metadata.end() && lower(it->second) == value;
+            ok = ok && it != t.metadata.end() && to_lower(it->second) == value;
         }
         if (!ok) continue;
         if (total >= static_cast<std::size_t>(offset) && page.size() < static_cast<std::size_t>(limit)) page.push_back(track_json(t));
@@ -539,7 +534,7 @@ nlohmann::json openapi_document(const std::vector<Route>& routes) {
             op["requestBody"] = {{"content", {{"audio/*", {{"schema", {{"type", "string"}, {"format", "binary"}}}}},
                                               {"multipart/form-data",
                                                {{"schema", {{"type", "object"}, {"properties", {{"file", {{"type", "string"}, {"format", "binary"}}}}}}}}}}}};
-        paths[route.path][lower(route.method)] = std::move(op);
+        paths[route.path][to_lower(route.method)] = std::move(op);
     }
     return {{"openapi", "3.0.3"},
             {"info", {{"title", "MESS — Music Expressive Similarity Search"}, {"version", "1"}}},

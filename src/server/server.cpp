@@ -134,7 +134,7 @@ struct Server::Impl {
                 std::lock_guard lock(snap_mutex);
                 if (snap && next == dirs) return false;
             }
-            auto fresh = load_snapshot(next, config);
+            auto fresh = load_snapshot(next);
             {
                 std::lock_guard lock(snap_mutex);
                 snap = std::move(fresh);

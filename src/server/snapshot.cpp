@@ -10,11 +10,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
-
 fs::path newest_or_empty(const fs::path& root, const std::string& name) {
     if (!fs::is_directory(root / name)) return {};
     try {
@@ -86,8 +81,7 @@ SourceDirs resolve_sources(const ServeConfig& config) {
     return d;
 }
 
-std::shared_ptr<const Snapshot> load_snapshot(const SourceDirs& dirs, const ServeConfig& config) {
-    (void)config;
+std::shared_ptr<const Snapshot> load_snapshot(const SourceDirs& dirs) {
     auto s = std::make_shared<Snapshot>();
     s->track_dir = dirs.track_dir;
     s->clip_dir = dirs.clip_dir;
@@ -128,16 +122,16 @@ std::shared_ptr<const Snapshot> load_snapshot(const SourceDirs& dirs, const Serv
             t.media = &s->media[id];
             t.duration_sec = t.media->value("duration_sec", t.duration_sec);
         }
-        t.haystack = lower(id + " " + t.dataset_id + " " + t.work_id);
+        t.haystack = to_lower(id + " " + t.dataset_id + " " + t.work_id);
         for (const auto& [k, v] : t.metadata) {
-            t.haystack += " " + lower(v);
+            t.haystack += " " + to_lower(v);
             s->columns.insert(k);
         }
         s->tracks.push_back(std::move(t));
     }
     auto key = [](const TrackEntry& t, const char* column) {
         const auto it = t.metadata.find(column);
-        return it == t.metadata.end() ? std::string() : lower(it->second);
+        return it == t.metadata.end() ? std::string() : to_lower(it->second);
     };
     std::sort(s->tracks.begin(), s->tracks.end(), [&](const TrackEntry& a, const TrackEntry& b) {
         return std::tuple(key(a, "composer"), key(a, "title"), a.track_id) < std::tuple(key(b, "composer"), key(b, "title"), b.track_id);

@@ -1,3 +1,4 @@
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <thread>
@@ -65,6 +66,22 @@ Config resolve_config(const ConfigFlags& flags, const char* (*getenv_fn)(const c
         c.log_level = {s->value, s->origin};
     }
     return c;
+}
+
+std::string to_lower(std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+}
+
+std::string hex_encode(std::string_view bytes) {
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (unsigned char c : bytes) {
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    }
+    return out;
 }
 
 std::vector<std::string> split(std::string_view text, char separator) {

@@ -73,3 +73,10 @@ TEST(Split, KeepsEmptyParts) {
     EXPECT_EQ(mess::split("a,,b,", ','), (std::vector<std::string>{"a", "", "b", ""}));
     EXPECT_EQ(mess::split("", ','), (std::vector<std::string>{""}));
 }
+
+TEST(TextHelpers, LowerCaseAndHex) {
+    EXPECT_EQ(mess::to_lower("Bach_BWV849.WAV é"), "bach_bwv849.wav é");  // ASCII only; other bytes unchanged
+    EXPECT_EQ(mess::to_lower(""), "");
+    EXPECT_EQ(mess::hex_encode(std::string("\x01\xab\xff\x00", 4)), "01abff00");
+    EXPECT_EQ(mess::hex_encode(""), "");
+}
