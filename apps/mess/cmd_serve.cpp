@@ -24,7 +24,7 @@ struct ServeOptions {
     std::string index, web, cors, audio_base, model, host = "127.0.0.1";
     int port = 8080, http_threads = 128, query_threads = 0;
     double reload_interval = 0, min_r2 = 0.5;
-    std::size_t max_upload_mb = 16, cache = 8192;
+    std::size_t max_upload_mb = 16, cache = 8192, neighbours = 100, neighbours_max_rows = 50000;
 };
 
 // The built web UI next to the binary's source tree, when there is one.
@@ -83,6 +83,11 @@ void register_serve(CLI::App& app, Context& ctx) {
     cmd->add_option("--max-upload-mb", o->max_upload_mb, "Largest audio upload in MiB")->capture_default_str();
     cmd->add_option("--min-r2", o->min_r2, "Aspects offered need at least this probe R²")->capture_default_str();
     cmd->add_option("--cache", o->cache, "Cached similarity answers (0: off)")->capture_default_str();
+    cmd->add_option("--neighbours", o->neighbours,
+                    "Precompute each track's nearest tracks at load (list length; 0: off): similar-track\n"
+                    "queries then read a list instead of scanning")->capture_default_str();
+    cmd->add_option("--neighbours-max-rows", o->neighbours_max_rows,
+                    "Larger track indexes are scanned per query (the lists cost rows² · dim at load)")->capture_default_str();
     cmd->callback([&ctx, o] {
         ctx.run = [&ctx, o] {
             ServeConfig c = serve_config(ctx, o->index, o->host, o->port);
@@ -95,6 +100,8 @@ void register_serve(CLI::App& app, Context& ctx) {
             if (o->query_threads > 0) c.query_threads = o->query_threads;
             c.max_upload_bytes = o->max_upload_mb << 20;
             c.cache_entries = o->cache;
+            c.neighbour_k = o->neighbours;
+            c.neighbour_max_rows = o->neighbours_max_rows;
             c.min_r2 = o->min_r2;
             const std::string host = c.host == "0.0.0.0" ? "127.0.0.1" : c.host;
             return run_server(std::move(c), [host](const Server& s) {

@@ -89,6 +89,10 @@ struct ServeConfig {
     int http_threads = 128;                // connection threads (each keep-alive client holds one)
     int query_threads = 1;                 // threads per audio-query embedding
     std::size_t cache_entries = 8192;      // cached similarity answers (per index version); 0: off
+    // Precomputed neighbour lists of the track index (search.hpp: NeighbourLists), computed at load while
+    // the previous version keeps serving: "similar to this track" then reads a list instead of scanning.
+    std::size_t neighbour_k = 100;         // list length; 0: off
+    std::size_t neighbour_max_rows = 50000;  // larger track indexes are scanned (the lists cost rows² · dim)
     double min_r2 = 0.5;                   // aspects below are not offered
 };
 

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <mutex>
+#include <optional>
 
 #include "mess/search.hpp"
 #include "mess/util.hpp"
@@ -80,15 +81,23 @@ struct Ranker {
     const QueryOptions& opt;
     std::vector<float> query;                        // normalised, in the space of `rows`
     std::shared_ptr<const std::vector<float>> fused; // set for aspect search
+    std::optional<std::size_t> row;                 // the query is this row's own vector
 
     std::vector<std::pair<std::int64_t, float>> top(std::size_t fetch) const {
         if (fused) return exact_top_k(fused->data(), idx.size(), idx.layer_dim, query.data(), fetch);
+        if (const NeighbourLists* nl = idx.neighbours.get();
+            row && nl && nl->n == idx.size() && std::min(fetch, nl->n) <= nl->k && (opt.exact || idx.index.is_exact())) {
+            const std::size_t take = std::min(fetch, nl->k), at = *row * nl->k;
+            std::vector<std::pair<std::int64_t, float>> out(take);
+            for (std::size_t j = 0; j < take; ++j) out[j] = {nl->rows[at + j], nl->scores[at + j]};
+            return out;
+        }
         return idx.index.search(query.data(), fetch, opt.search, opt.exact);
     }
 };
 
 Ranker make_ranker(const SearchIndex& idx, const QueryOptions& opt, std::vector<float> vec_or_stack) {
-    Ranker r{idx, opt, {}, nullptr};
+    Ranker r{idx, opt, {}, nullptr, std::nullopt};
     if (!opt.layer_weights.empty()) {
         r.fused = idx.fused_vectors(opt.layer_weights);
         if (vec_or_stack.size() != idx.layers * idx.layer_dim)
@@ -159,7 +168,8 @@ std::vector<Hit> similar_tracks(const SearchIndex& index, const std::string& tra
     check_options(options);
     if (index.kind != IndexKind::track) throw_usage("similar tracks needs a track index; use passage search on a clip index");
     const std::size_t row = index.row_of(track_id);
-    const Ranker ranker = make_ranker(index, options, row_query(index, row, options));
+    Ranker ranker = make_ranker(index, options, row_query(index, row, options));
+    ranker.row = row;
     return collect(index, ranker, options.k + 1, options, &index.records[row], nullptr, [&](std::size_t r) {
         return r == row || index.records[r].track_id == track_id;
     });
@@ -181,7 +191,8 @@ std::vector<Hit> similar_passages(const SearchIndex& index, const PassageQuery& 
         });
     }
     const IndexRecord& q = index.records[row];
-    const Ranker ranker = make_ranker(index, opt, row_query(index, row, opt));
+    Ranker ranker = make_ranker(index, opt, row_query(index, row, opt));
+    ranker.row = row;
     const std::size_t fetch = std::max(25 * opt.k, opt.k + 25);
     return collect(index, ranker, fetch, opt, &q, &query, [&](std::size_t r) {
         const IndexRecord& c = index.records[r];

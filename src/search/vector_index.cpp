@@ -14,6 +14,7 @@
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
+#include <faiss/utils/distances.h>
 #include <immintrin.h>
 #include <omp.h>
 
@@ -129,6 +130,46 @@ std::vector<std::pair<std::int64_t, float>> exact_top_k(const float* rows, std::
     std::vector<float> scores(n);
     if (n) isa().fn(rows, n, dim, query, scores.data());
     return top_k_of(scores, k);
+}
+
+std::shared_ptr<const NeighbourLists> compute_neighbour_lists(const VectorIndex& index, std::size_t k,
+                                                              const std::function<void(std::size_t, std::size_t)>& on_progress) {
+    if (k == 0) throw_usage("neighbour lists need k ≥ 1");
+    const std::size_t n = index.size(), dim = index.dimension();
+    auto lists = std::make_shared<NeighbourLists>();
+    lists->n = n;
+    lists->k = k = std::min(k, n);
+    lists->rows.resize(n * k);
+    lists->scores.resize(n * k);
+    // BLAS sums in another order than the scan: a margin of candidates keeps the boundary row from slipping out.
+    const std::size_t candidates = std::min(n, k + 16), block = 1024;
+    const auto dots = isa().fn;
+    std::vector<float> blas_scores(block * candidates);
+    std::vector<std::int64_t> blas_rows(block * candidates);
+    for (std::size_t r0 = 0; r0 < n; r0 += block) {
+        const std::size_t rows = std::min(block, n - r0);
+        faiss::knn_inner_product(index.vector(r0), index.vector(0), dim, rows, n, candidates, blas_scores.data(), blas_rows.data());
+#pragma omp parallel for schedule(static)
+        for (std::size_t i = 0; i < rows; ++i) {
+            // The query as every query is made: the row's vector, normalised (again: a few ulps may move).
+            std::vector<float> query(index.vector(r0 + i), index.vector(r0 + i) + dim);
+            l2_normalize(query.data(), dim);
+            std::vector<std::pair<float, std::int64_t>> rescored(candidates);
+            for (std::size_t c = 0; c < candidates; ++c) {
+                const std::int64_t row = blas_rows[i * candidates + c];
+                float s = 0;
+                dots(index.vector(static_cast<std::size_t>(row)), 1, dim, query.data(), &s);
+                rescored[c] = {s, row};
+            }
+            std::sort(rescored.begin(), rescored.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+            for (std::size_t j = 0; j < k; ++j) {
+                lists->rows[(r0 + i) * k + j] = rescored[j].second;
+                lists->scores[(r0 + i) * k + j] = rescored[j].first;
+            }
+        }
+        if (on_progress) on_progress(r0 + rows, n);
+    }
+    return lists;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ struct SourceDirs {
 // Errors: Error(input) when it offers neither index.
 SourceDirs resolve_sources(const ServeConfig& config);
 // Loads and validates both artifacts and their media. Errors: Error(input) naming the problem.
-std::shared_ptr<const Snapshot> load_snapshot(const SourceDirs& dirs);
+// With config.neighbour_k > 0, a track index of at most neighbour_max_rows rows gets its neighbour lists.
+std::shared_ptr<const Snapshot> load_snapshot(const SourceDirs& dirs, const ServeConfig& config);
 
 }  // namespace mess::server

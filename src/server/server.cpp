@@ -34,41 +34,51 @@ struct RouteStats {
     }
 };
 
-// LRU of serialized answers, for one index version at a time.
+// LRU of serialized answers, for one index version at a time, in shards by key hash so that a thread
+// descheduled while holding one shard's lock stalls only the requests for that shard.
 class AnswerCache {
 public:
-    explicit AnswerCache(std::size_t capacity) : capacity_(capacity) {}
+    explicit AnswerCache(std::size_t capacity) : capacity_(capacity), shards_(kShards) {}
     bool get(const std::string& key, std::string& out) {
         if (capacity_ == 0) return false;
-        std::lock_guard lock(mutex_);
-        const auto it = map_.find(key);
-        if (it == map_.end()) return false;
-        order_.splice(order_.begin(), order_, it->second);
+        Shard& s = shard(key);
+        std::lock_guard lock(s.mutex);
+        const auto it = s.map.find(key);
+        if (it == s.map.end()) return false;
+        s.order.splice(s.order.begin(), s.order, it->second);
         out = it->second->second;
         return true;
     }
     void put(const std::string& key, std::string value) {
         if (capacity_ == 0) return;
-        std::lock_guard lock(mutex_);
-        if (map_.contains(key)) return;
-        order_.emplace_front(key, std::move(value));
-        map_[key] = order_.begin();
-        if (order_.size() > capacity_) {
-            map_.erase(order_.back().first);
-            order_.pop_back();
+        Shard& s = shard(key);
+        std::lock_guard lock(s.mutex);
+        if (s.map.contains(key)) return;
+        s.order.emplace_front(key, std::move(value));
+        s.map[key] = s.order.begin();
+        if (s.order.size() > (capacity_ + kShards - 1) / kShards) {
+            s.map.erase(s.order.back().first);
+            s.order.pop_back();
         }
     }
     void clear() {
-        std::lock_guard lock(mutex_);
-        map_.clear();
-        order_.clear();
+        for (Shard& s : shards_) {
+            std::lock_guard lock(s.mutex);
+            s.map.clear();
+            s.order.clear();
+        }
     }
 
 private:
+    static constexpr std::size_t kShards = 16;
+    struct Shard {
+        std::mutex mutex;
+        std::list<std::pair<std::string, std::string>> order;  // most recent first
+        std::unordered_map<std::string, std::list<std::pair<std::string, std::string>>::iterator> map;
+    };
+    Shard& shard(const std::string& key) { return shards_[std::hash<std::string>{}(key) % kShards]; }
     std::size_t capacity_;
-    std::mutex mutex_;
-    std::list<std::pair<std::string, std::string>> order_;
-    std::unordered_map<std::string, std::list<std::pair<std::string, std::string>>::iterator> map_;
+    std::vector<Shard> shards_;
 };
 
 // "/api/tracks/{track_id}/similar" → "^/api/tracks/([^/]+)/similar$"
@@ -103,10 +113,11 @@ struct Server::Impl {
     std::vector<std::unique_ptr<RouteStats>> stats;  // one per route, plus the static ones
     std::thread listener, watcher;
     int port = 0;
+    int listen_socket = -1;  // the bound socket (seen by the socket-options callback)
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
-    mutable std::mutex snap_mutex;
-    std::shared_ptr<const Snapshot> snap;
+    mutable std::mutex snap_mutex;  // guards dirs and error
+    std::atomic<std::shared_ptr<const Snapshot>> snap;  // read by every request without a lock
     SourceDirs dirs;
     std::string error;
     std::mutex reload_mutex;  // one reload at a time
@@ -121,10 +132,7 @@ struct Server::Impl {
         return error;
     }
 
-    std::shared_ptr<const Snapshot> current() const {
-        std::lock_guard lock(snap_mutex);
-        return snap;
-    }
+    std::shared_ptr<const Snapshot> current() const { return snap.load(); }
 
     bool reload() {
         std::lock_guard one(reload_mutex);
@@ -132,12 +140,12 @@ struct Server::Impl {
             const SourceDirs next = resolve_sources(config);
             {
                 std::lock_guard lock(snap_mutex);
-                if (snap && next == dirs) return false;
+                if (snap.load() && next == dirs) return false;
             }
-            auto fresh = load_snapshot(next);
+            auto fresh = load_snapshot(next, config);
             {
                 std::lock_guard lock(snap_mutex);
-                snap = std::move(fresh);
+                snap.store(std::move(fresh));
                 dirs = next;
                 error.clear();
             }
@@ -246,7 +254,8 @@ struct Server::Impl {
             for (const auto& [kind, a] : {std::pair{"track", s->track}, std::pair{"clip", s->clip}})
                 if (a)
                     indexes[kind] = {{"version_id", a->version_id()}, {"ntotal", a->index.size()}, {"model", a->index.model_name},
-                                     {"dataset", a->index.dataset}, {"factory", a->index.index.factory()}, {"dir", a->dir.filename().string()}};
+                                     {"dataset", a->index.dataset}, {"factory", a->index.index.factory()}, {"dir", a->dir.filename().string()},
+                                     {"neighbour_lists", a->index.neighbours ? a->index.neighbours->k : 0}};
         std::lock_guard lock(snap_mutex);
         return {{"status", s ? "ok" : error.empty() ? "loading" : "error"},
                 {"ready", static_cast<bool>(s)},
@@ -335,9 +344,10 @@ Server::Server(ServeConfig config) : impl_(std::make_unique<Impl>(std::move(conf
     m.http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
     m.http.set_tcp_nodelay(true);
     // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which lets a second server bind a port in use.
-    m.http.set_socket_options([](socket_t sock) {
+    m.http.set_socket_options([&m](socket_t sock) {
         int yes = 1;
         ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+        m.listen_socket = sock;
     });
     m.http.set_keep_alive_max_count(100000);
     m.http.set_keep_alive_timeout(30);
@@ -375,6 +385,9 @@ void Server::start() {
     Impl& m = *impl_;
     m.port = m.config.port == 0 ? m.http.bind_to_any_port(m.config.host) : (m.http.bind_to_port(m.config.host, m.config.port) ? m.config.port : -1);
     if (m.port <= 0) throw_input("cannot listen on {}:{} (in use, or not an address of this machine)", m.config.host, m.config.port);
+    // httplib 0.11 listens with a backlog of 5: a burst of new clients overflows it and each dropped SYN
+    // waits a second to be retried. Listening again on the bound socket only raises the backlog.
+    if (m.listen_socket >= 0) ::listen(m.listen_socket, SOMAXCONN);
     m.listener = std::thread([&m] { m.http.listen_after_bind(); });
     for (int i = 0; i < 500 && !m.http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // stop() needs it running
     m.watcher = std::thread([&m] { m.watch(); });

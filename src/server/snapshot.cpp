@@ -1,5 +1,6 @@
 // Loading what the server answers from: artifacts, their aspects and media, the track catalogue.
 #include <algorithm>
+#include <chrono>
 
 #include <spdlog/spdlog.h>
 
@@ -81,13 +82,20 @@ SourceDirs resolve_sources(const ServeConfig& config) {
     return d;
 }
 
-std::shared_ptr<const Snapshot> load_snapshot(const SourceDirs& dirs) {
+std::shared_ptr<const Snapshot> load_snapshot(const SourceDirs& dirs, const ServeConfig& config) {
     auto s = std::make_shared<Snapshot>();
     s->track_dir = dirs.track_dir;
     s->clip_dir = dirs.clip_dir;
     if (!dirs.track_dir.empty()) {
-        s->track = std::make_shared<LoadedArtifact>(load_artifact(dirs.track_dir));
-        if (s->track->index.kind != IndexKind::track) throw_input("{} is a {} index, not a track index", dirs.track_dir.string(), to_string(s->track->index.kind));
+        auto track = std::make_shared<LoadedArtifact>(load_artifact(dirs.track_dir));
+        if (track->index.kind != IndexKind::track) throw_input("{} is a {} index, not a track index", dirs.track_dir.string(), to_string(track->index.kind));
+        if (const std::size_t n = track->index.size(); config.neighbour_k > 0 && n > 1 && n <= config.neighbour_max_rows) {
+            const auto t0 = std::chrono::steady_clock::now();
+            track->index.neighbours = compute_neighbour_lists(track->index.index, config.neighbour_k);
+            spdlog::info("neighbour lists of {} tracks (k = {}) in {:.2f} s", n, track->index.neighbours->k,
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        }
+        s->track = std::move(track);
         s->track_aspects = aspects_of(*s->track);
         add_media(*s, *s->track);
     }

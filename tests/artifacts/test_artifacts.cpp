@@ -2,6 +2,7 @@
 #include <random>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "mess/artifacts.hpp"
 #include "mess/util.hpp"
@@ -180,4 +181,44 @@ TEST(Artifacts, PublishAndPullThroughADirectoryStore) {
     EXPECT_THROW(publish_artifact(v2, (dir / "store").string()), Error);
     EXPECT_EQ(nlohmann::json::parse(read_file(dir / "store/track_index/latest.json"))["artifact_version_id"], r.version_id);
     EXPECT_THROW(open_store("http://example.org/x", nullptr), Error);
+}
+
+// Presigned GET URLs (the server's audio redirects) against botocore's S3SigV4QueryAuth, recomputed in
+// Python with the URL's own date and expiry: AWS's default endpoint and a path-style one, keys that need
+// encoding, a session token, another region.
+TEST(Artifacts, PresignedUrlsMatchBotocore) {
+    struct Case {
+        std::string endpoint, region, token, bucket, key;
+        int expires;
+    };
+    const std::vector<Case> cases = {
+        {"", "us-east-1", "", "media", "demo/corpus/audio/01-odetojoy__v00.wav", 600},
+        {"http://127.0.0.1:4568", "us-east-1", "", "media", "mess/a b/Chopin – Étude Op.10 No.3 (take+2).flac", 3600},
+        {"https://s3.example.test:9000", "eu-west-1", "FQoGZXIvYXdzEBYaDO/token+x=", "audio-store", "x/~y/z_1.ogg", 604800},
+    };
+    for (const Case& c : cases) {
+        S3Config cfg;
+        cfg.endpoint = c.endpoint;
+        cfg.region = c.region;
+        cfg.session_token = c.token;
+        cfg.access_key = "AKIDEXAMPLE";
+        cfg.secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+        const std::string url = presign_get_url(cfg, c.bucket, c.key, c.expires, 1700000000);  // 2023-11-14T22:13:20Z
+        EXPECT_NE(url.find("X-Amz-Date=20231114T221320Z"), std::string::npos) << url;
+        std::string command = std::string(MESS_PYTHON) + " " + test::quote(std::string(MESS_SOURCE_DIR) + "/tests/artifacts/presign_check.py") + " " +
+                              test::quote(url) + " " + cfg.access_key + " " + test::quote(cfg.secret_key) + " " + c.region;
+        if (!c.token.empty()) command += " " + test::quote(c.token);
+        const auto r = test::run_command(command + " 2>&1");
+        ASSERT_EQ(r.exit_code, 0) << r.out;
+        const auto j = nlohmann::json::parse(r.out);
+        EXPECT_TRUE(j["match"].get<bool>()) << url << "\n" << r.out;
+        EXPECT_TRUE(j["params_equal"].get<bool>()) << url << "\n" << r.out;
+        EXPECT_TRUE(j["path_equal"].get<bool>()) << url << "\n" << r.out;
+    }
+    S3Config none;
+    test::error_message([&] { presign_get_url(none, "b", "k", 600, 0); }, ErrorKind::usage);
+    none.access_key = "a";
+    none.secret_key = "s";
+    test::error_message([&] { presign_get_url(none, "b", "k", 0, 0); }, ErrorKind::usage);
+    test::error_message([&] { presign_get_url(none, "b", "k", 604801, 0); }, ErrorKind::usage);
 }

@@ -321,3 +321,65 @@ TEST(Search, AspectFusionRanksTheLayerMatchedTrackFirst) {
     q.layer_weights = {1, 1};
     EXPECT_THROW(similar_tracks(idx, "query", q), Error);
 }
+
+// Precomputed neighbour lists answer exactly what a scan answers: identical rows and score bits for every
+// row (ties included: duplicated vectors), with filters and exclusions that the lists serve or hand to
+// the scan when they run out; aspect queries and approximate families never read them.
+TEST(Search, NeighbourListsEqualTheExactScan) {
+    const std::size_t n = 1500, dim = 40;
+    auto data = clustered(n, dim, 12, 11);
+    for (std::size_t r = 0; r < 50; ++r)  // 50 exact duplicates of other rows: ties broken by row
+        std::copy_n(data.begin() + static_cast<std::ptrdiff_t>((r + 100) * dim), dim, data.begin() + static_cast<std::ptrdiff_t>(r * dim));
+    std::vector<IndexRecord> recs(n);
+    for (std::size_t r = 0; r < n; ++r) {
+        recs[r].id = recs[r].track_id = recs[r].recording_id = fmt::format("t{:04d}", r);
+        recs[r].work_id = fmt::format("w{}", r % 7);
+        recs[r].metadata["composer"] = r % 3 == 0 ? "Bach" : "Chopin";
+    }
+    SearchIndex idx = build_index_from_vectors(IndexKind::track, recs, data, dim, "Flat");
+    std::size_t progress_calls = 0, last_done = 0;
+    const auto lists = compute_neighbour_lists(idx.index, 30, [&](std::size_t done, std::size_t total) {
+        ++progress_calls;
+        last_done = done;
+        EXPECT_EQ(total, n);
+    });
+    EXPECT_EQ(lists->k, 30u);
+    EXPECT_EQ(progress_calls, 2u);
+    EXPECT_EQ(last_done, n);
+    for (std::size_t r = 0; r < n; ++r) {
+        std::vector<float> q(idx.index.vector(r), idx.index.vector(r) + dim);
+        l2_normalize(q.data(), dim);  // as every query is
+        const auto scan = exact_top_k(idx.index.vectors().data(), n, dim, q.data(), 30);
+        for (std::size_t j = 0; j < 30; ++j) {
+            ASSERT_EQ(lists->rows[r * 30 + j], scan[j].first) << "row " << r << " rank " << j;
+            ASSERT_EQ(lists->scores[r * 30 + j], scan[j].second) << "row " << r << " rank " << j;
+        }
+    }
+
+    std::vector<QueryOptions> cases(5);
+    cases[1].k = 5;
+    cases[1].filters.push_back(Filter::parse("composer=bach"));  // a third pass: the lists serve it
+    cases[2].k = 25;
+    cases[2].filters.push_back(Filter::parse("composer=bach"));  // 25 Bach rows need > 30 candidates: scan
+    cases[3].exclude_same = "work";
+    cases[4].k = 60;                                              // beyond the lists: scan
+    SearchIndex with_lists = build_index_from_vectors(IndexKind::track, recs, data, dim, "Flat");
+    with_lists.neighbours = lists;
+    for (const QueryOptions& q : cases)
+        for (std::size_t r = 0; r < n; r += 37) {
+            const auto a = similar_tracks(idx, recs[r].id, q), b = similar_tracks(with_lists, recs[r].id, q);
+            ASSERT_EQ(a.size(), b.size());
+            for (std::size_t i = 0; i < a.size(); ++i) {
+                EXPECT_EQ(a[i].row, b[i].row);
+                EXPECT_EQ(a[i].score, b[i].score);
+            }
+        }
+
+    EXPECT_THROW(compute_neighbour_lists(idx.index, 0), Error);
+    // k above n: every row, itself first.
+    const SearchIndex small = build_index_from_vectors(IndexKind::track, {recs[0], recs[1], recs[2]},
+                                                       std::vector<float>(data.begin() + 100 * dim, data.begin() + 103 * dim), dim, "Flat");
+    const auto all = compute_neighbour_lists(small.index, 10);
+    EXPECT_EQ(all->k, 3u);
+    for (std::size_t r = 0; r < 3; ++r) EXPECT_EQ(all->rows[r * 3], static_cast<std::int64_t>(r));
+}

@@ -209,6 +209,24 @@ TEST_F(ServerTest, SimilarTracksAndAspects) {
     EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?filter=novalue", 400)["parameter"], "filter");
     EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?start=3", 400)["parameter"], "start");  // not a parameter here
     get_json("/api/tracks/nope/similar", 404);
+
+    // The server answers from neighbour lists computed at load; they equal an exact scan of the artifact.
+    EXPECT_EQ(get_json("/health", 200)["indexes"]["track"]["neighbour_lists"], 12);
+    const LoadedArtifact artifact = load_artifact(resolve_artifact_dir(g->indices, "track_index"));
+    ASSERT_FALSE(artifact.index.neighbours);
+    for (const std::string& id : track_ids())
+        for (const char* exclude : {"", "work"}) {
+            QueryOptions q;
+            q.k = 5;
+            q.exclude_same = exclude;
+            const auto want = similar_tracks(artifact.index, id, q);
+            const json got = get_json("/api/tracks/" + id + "/similar?k=5" + (q.exclude_same.empty() ? "" : "&exclude_same=" + q.exclude_same), 200)["results"];
+            ASSERT_EQ(got.size(), want.size()) << id;
+            for (std::size_t i = 0; i < want.size(); ++i) {
+                EXPECT_EQ(got[i]["id"], want[i].record->id) << id;
+                EXPECT_NEAR(got[i]["score"].get<double>(), want[i].score, 1e-6) << id;
+            }
+        }
 }
 
 TEST_F(ServerTest, PassagesByTrackMomentAndClip) {
