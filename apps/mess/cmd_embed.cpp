@@ -13,7 +13,7 @@ namespace mess::cli {
 namespace {
 
 struct EmbedOptions {
-    std::string model_dir, input, out, view = "raw", layers;
+    std::string model_dir, input, out, view = "raw", layers, precision = "fp32";
     bool input_npy = false, no_normalize = false;
     int threads = 0;
 };
@@ -44,8 +44,11 @@ std::vector<std::int64_t> parse_layers(const std::string& text, std::int64_t cou
 int run_embed(const Context& ctx, const EmbedOptions& o, bool json) {
     const bool builtin = is_builtin_encoder(o.model_dir);
     if (builtin && o.no_normalize) throw_usage("--no-normalize applies to MERT checkpoints, not to the {} encoder", o.model_dir);
-    std::shared_ptr<const Model> model = builtin ? nullptr : Model::load(o.model_dir);
-    const auto encoder = builtin ? open_encoder(o.model_dir) : mert_encoder(model, o.model_dir);
+    LoadParams lp;
+    lp.precision = parse_precision(o.precision);
+    lp.device = ctx.config.device.value;
+    std::shared_ptr<const Model> model = builtin ? nullptr : Model::load(o.model_dir, lp);
+    const auto encoder = builtin ? open_encoder(o.model_dir, lp) : mert_encoder(model, o.model_dir);
     const int rate = encoder->info().sampling_rate;
     Audio audio;
     if (o.input_npy) {
@@ -129,6 +132,8 @@ void register_embed(CLI::App& app, Context& ctx) {
     cmd->add_option("--view", o.view, "raw | segments | aggregated")->capture_default_str()->check(CLI::IsMember({"raw", "segments", "aggregated"}));
     cmd->add_option("--layers", o.layers, "Comma-separated hidden-state indices to keep (default: all)");
     cmd->add_option("--threads", o.threads, "Compute threads (default: --workers / MESS_WORKERS)");
+    cmd->add_option("--precision", o.precision, "fp32 | bf16 (MERT only; see mess extract --help)")
+        ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
     bool& json = add_json_flag(cmd);
     cmd->callback([&ctx, &json] { ctx.run = [&ctx, &json] { return run_embed(ctx, o, json); }; });
 }

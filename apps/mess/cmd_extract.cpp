@@ -14,7 +14,7 @@ namespace {
 
 struct ExtractOptions {
     DatasetChoice source;
-    std::string model_dir, feature_level = "segments", raw_dtype = "float32", shard;
+    std::string model_dir, feature_level = "segments", raw_dtype = "float32", shard, precision = "fp32";
     int threads = 0, shard_count = 0;
     bool force = false;
     std::uint64_t split_seed = 42;
@@ -53,7 +53,10 @@ int run_extract(const Context& ctx, const ExtractOptions& o, bool json) {
     std::vector<ExtractItem> items;
     for (const auto& t : tracks) items.push_back({t.track_id, t.audio_path});
 
-    auto encoder = open_encoder(o.model_dir);
+    LoadParams lp;
+    lp.precision = parse_precision(o.precision);
+    lp.device = ctx.config.device.value;
+    auto encoder = open_encoder(o.model_dir, lp);
     ExtractParams p;
     p.level = parse_feature_level(o.feature_level);
     if (o.raw_dtype != "float32" && o.raw_dtype != "float16") throw_usage("--raw-dtype must be float32 or float16");
@@ -66,9 +69,9 @@ int run_extract(const Context& ctx, const ExtractOptions& o, bool json) {
     p.model_label = o.model_dir;
     std::int64_t in_shard = 0;
     for (const auto& it : items) in_shard += p.shard.contains(it.track_id) ? 1 : 0;
-    spdlog::info("extract {}: {} track(s){} from {}, model {}, views {}", ds.id(), in_shard,
+    spdlog::info("extract {}: {} track(s){} from {}, model {} ({}, {}), views {}", ds.id(), in_shard,
                  p.shard.count > 1 ? fmt::format(" in shard {}/{}", p.shard.index, p.shard.count) : "",
-                 ds.audio_dir().string(), o.model_dir, fmt::join(views_of(p.level), "+"));
+                 ds.audio_dir().string(), o.model_dir, encoder->info().precision, encoder->info().device, fmt::join(views_of(p.level), "+"));
     Progress progress("extract " + ds.id() + " (tracks)", in_shard);
     std::int64_t last = 0;
     const auto t0 = std::chrono::steady_clock::now();
@@ -84,6 +87,8 @@ int run_extract(const Context& ctx, const ExtractOptions& o, bool json) {
     nlohmann::json j = r.to_json();
     j["dataset"] = ds.id();
     j["model"] = o.model_dir;
+    j["precision"] = encoder->info().precision;
+    j["device"] = encoder->info().device;
     j["feature_level"] = o.feature_level;
     j["shard"] = fmt::format("{}/{}", p.shard.index, p.shard.count);
     const std::filesystem::path report_path =
@@ -126,6 +131,10 @@ void register_extract(CLI::App& app, Context& ctx) {
     cmd->add_option("--raw-dtype", o.raw_dtype, "float32 | float16 (halves raw)")->capture_default_str()
         ->check(CLI::IsMember({"float32", "float16"}));
     cmd->add_option("--threads", o.threads, "Inference threads (default: CPU cores)");
+    cmd->add_option("--precision", o.precision,
+                    "fp32 (exact) | bf16 (MERT only: about 1.8x faster on AVX512-BF16 CPUs, per-layer cosine to fp32 ≥ 0.999).\n"
+                    "Recorded in each sidecar; tracks of another precision are refused until --force")
+        ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
     cmd->add_flag("--force", o.force, "Recompute tracks that are already complete");
     cmd->add_option("--shard", o.shard, "Process shard i of N (i/N): a deterministic 1/N of the tracks");
     cmd->add_option("--shard-count", o.shard_count, "N when the shard index comes from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID");

@@ -99,6 +99,8 @@ struct ExtractReport {
 
 // Is `track_id` complete in `store` for `level` (sidecar lists the views, files exist)?
 bool track_complete(const FeatureStore& store, const std::string& track_id, FeatureLevel level);
+// The precision a track's sidecar records ("fp32" for sidecars written before precisions existed).
+std::string stored_precision(const FeatureStore& store, const std::string& track_id);
 
 // Runs the pipeline over `items` (filtered by params.shard). Errors: Error(usage) for invalid params;
 // Error(input) when the store cannot be created.

@@ -122,19 +122,35 @@ struct CheckpointReport {
     std::map<std::string, int> stored_dtypes;  // dtype → tensor count
 };
 
+// Arithmetic of the matrix products and convolutions. fp32: exact to the PyTorch reference (1e-5).
+// bf16: weights converted once at load (round to nearest even), activations converted into every matrix
+// product and convolution except the first conv layer (one input channel), accumulation, normalisations,
+// softmax, GELU and the residual stream in fp32. Needs AVX-512 (AVX512-BF16 or AMX for full speed).
+// Contract (tests/model): per-layer cosine similarity to fp32 ≥ 0.999.
+enum class Precision { fp32, bf16 };
+const char* to_string(Precision p);
+Precision parse_precision(const std::string& text);  // "fp32" | "bf16"; Errors: Error(usage)
+
 struct LoadParams {
     // Prefer this weights file when both exist: "safetensors" (default) or "bin".
     std::string prefer = "safetensors";
+    Precision precision = Precision::fp32;
+    // "cpu", or "cuda" (a CUDA backend; this build has none: Error(usage) naming the way out).
+    std::string device = "cpu";
 };
+// Whether this build can run models on a CUDA device.
+bool cuda_backend_built();
 
 class Model {
 public:
     // Loads and checks a Hugging Face model directory. Errors: see the top of this file.
     static std::shared_ptr<const Model> load(const std::filesystem::path& dir, const LoadParams& params = {});
     // Builds from an already-read config and tensor map (the same checks as load()).
-    static std::shared_ptr<const Model> from_tensors(ModelConfig config, TensorMap tensors, CheckpointReport report);
+    static std::shared_ptr<const Model> from_tensors(ModelConfig config, TensorMap tensors, CheckpointReport report,
+                                                     Precision precision = Precision::fp32);
 
     const ModelConfig& config() const { return config_; }
+    Precision precision() const { return precision_; }
     const CheckpointReport& report() const { return report_; }
 
     struct Weights;  // the prepared weights (defined in src/model)
@@ -143,6 +159,7 @@ public:
 
 private:
     Model() = default;
+    Precision precision_ = Precision::fp32;
     ModelConfig config_;
     CheckpointReport report_;
     std::unique_ptr<Weights> weights_;
@@ -260,6 +277,8 @@ struct EncoderInfo {
     std::vector<std::string> layer_names; // one per layer (MERT: "0" = conv features, "1".."L" transformer)
     std::vector<std::string> layer_descriptions;  // one per layer (built-in encoders), for `mess model info`
     std::string description;              // one paragraph for `mess model info`
+    std::string precision = "fp32";       // the arithmetic (MERT: fp32 | bf16; built-in encoders: fp32)
+    std::string device = "cpu";
     nlohmann::json to_json() const;
 };
 

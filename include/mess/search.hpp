@@ -150,6 +150,7 @@ std::shared_ptr<FusionCache> make_fusion_cache();  // internal: SearchIndex's ca
 struct SearchIndex {
     IndexKind kind = IndexKind::track;
     std::string dataset, model_name;
+    std::string precision = "fp32", device = "cpu";  // how the features were computed (feature sidecars)
     LayerSpec layer_spec;
     std::vector<IndexRecord> records;  // row → record
     VectorIndex index;

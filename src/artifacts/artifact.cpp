@@ -155,6 +155,8 @@ fs::path write_artifact(const SearchIndex& index, const fs::path& root, const st
                             {"metric", "cosine_ip"},
                             {"dataset", index.dataset},
                             {"model_name", index.model_name},
+                            {"precision", index.precision},
+                            {"device", index.device},
                             {"layer", index.layer_spec.to_string()},
                             {"dimension", dim},
                             {"ntotal", n},
@@ -259,6 +261,8 @@ LoadedArtifact load_artifact(const fs::path& dir, bool verify_checksums) {
     idx.kind = kind;
     idx.dataset = m.value("dataset", std::string());
     idx.model_name = m.value("model_name", std::string());
+    idx.precision = m.value("precision", std::string("fp32"));
+    idx.device = m.value("device", std::string("cpu"));
     idx.layer_spec = LayerSpec::parse(m["layer"].get<std::string>());
     idx.window_sec = m.value("window_sec", 5.0);
     if (m.contains("layers")) {

@@ -126,6 +126,10 @@ ExtractReport extract_tracks(const std::vector<ExtractItem>& all_items, const Fe
                     continue;
                 }
                 if (!p.force && track_complete(store, item.track_id, p.level)) {
+                    // A store never mixes precisions silently: features of another precision are an error until --force.
+                    if (const std::string had = stored_precision(store, item.track_id); had != encoder.info().precision)
+                        throw_input("its features were extracted in {} and this run computes {}: --force recomputes them "
+                                    "(an index never mixes precisions)", had, encoder.info().precision);
                     std::lock_guard g(mu);
                     ++report.cached;
                     track_done();
@@ -196,6 +200,8 @@ ExtractReport extract_tracks(const std::vector<ExtractItem>& all_items, const Fe
                                    {"windows", windows},
                                    {"views", views},
                                    {"raw_dtype", p.raw_float16 ? "float16" : "float32"},
+                                   {"precision", info.precision},
+                                   {"device", info.device},
                                    {"mess_version", MESS_VERSION_STRING},
                                    {"created_at_utc", utc_now()}};
             write_file_atomic(store.sidecar_path(item.track_id), side.dump(2) + "\n");  // last: marks completion

@@ -69,6 +69,11 @@ bool track_complete(const FeatureStore& store, const std::string& track_id, Feat
     }
 }
 
+std::string stored_precision(const FeatureStore& store, const std::string& track_id) {
+    const auto j = nlohmann::json::parse(read_file(store.sidecar_path(track_id)), nullptr, false);
+    return j.is_object() ? j.value("precision", std::string("fp32")) : std::string("fp32");
+}
+
 nlohmann::json ExtractReport::to_json() const {
     nlohmann::json failures = nlohmann::json::array();
     for (const auto& f : failed) failures.push_back({{"track_id", f.track_id}, {"audio_path", f.audio_path.string()}, {"reason", f.reason}});

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mess/model.hpp"
+#include "kernels.hpp"
 #include "weights.hpp"
 
 namespace mess {
@@ -35,7 +36,7 @@ std::vector<float> take(TensorMap& t, const std::string& name) { return std::mov
 
 // A linear layer from PyTorch's weight [out, in] and bias [out], weight stored transposed as [in, out].
 Model::Weights::Linear make_linear(std::vector<float> w_out_in, std::vector<float> bias, int in, int out) {
-    Model::Weights::Linear l{in, out, std::vector<float>(w_out_in.size()), std::move(bias)};
+    Model::Weights::Linear l{in, out, std::vector<float>(w_out_in.size()), std::move(bias), {}};
     for (int o = 0; o < out; ++o)
         for (int i = 0; i < in; ++i)
             l.w[static_cast<std::size_t>(i) * out + o] = w_out_in[static_cast<std::size_t>(o) * in + i];
@@ -90,7 +91,12 @@ std::vector<TensorSpec> architecture_table(const ModelConfig& c) {
 
 Model::~Model() = default;
 
+bool cuda_backend_built() { return false; }
+
 std::shared_ptr<const Model> Model::load(const fs::path& dir, const LoadParams& params) {
+    if (params.device != "cpu" && params.device != "cuda") throw_usage("unknown device '{}' (expected cpu or cuda)", params.device);
+    if (params.device == "cuda" && !cuda_backend_built())
+        throw_usage("device cuda: this build of MESS has no CUDA backend; use --device cpu (bf16 on the CPU: --precision bf16)");
     return with_context(dir.string(), [&] {
         std::error_code ec;
         if (!fs::is_directory(dir, ec)) throw_input("not a model directory (expected config.json and weights)");
@@ -114,11 +120,19 @@ std::shared_ptr<const Model> Model::load(const fs::path& dir, const LoadParams& 
             report.weights_format = "pytorch_bin";
             tensors = read_torch_bin(bin);
         }
-        return from_tensors(std::move(config), std::move(tensors), std::move(report));
+        return from_tensors(std::move(config), std::move(tensors), std::move(report), params.precision);
     });
 }
 
-std::shared_ptr<const Model> Model::from_tensors(ModelConfig config, TensorMap tensors, CheckpointReport report) {
+const char* to_string(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
+
+Precision parse_precision(const std::string& text) {
+    if (text == "fp32") return Precision::fp32;
+    if (text == "bf16") return Precision::bf16;
+    throw_usage("precision '{}': expected fp32 or bf16", text);
+}
+
+std::shared_ptr<const Model> Model::from_tensors(ModelConfig config, TensorMap tensors, CheckpointReport report, Precision precision) {
     const std::string file = report.weights_file.empty() ? "weights" : report.weights_file.filename().string();
     for (const auto& [name, t] : tensors) {
         report.num_parameters += static_cast<std::int64_t>(t.count());
@@ -234,7 +248,15 @@ std::shared_ptr<const Model> Model::from_tensors(ModelConfig config, TensorMap t
         w->layers.push_back(std::move(layer));
     }
 
+    if (precision == Precision::bf16) {  // converted once; conv 0 (one input channel) stays fp32
+        w->bf16 = true;
+        for (std::size_t i = 1; i < w->conv.size(); ++i) w->conv[i].w16 = model_detail::to_bf16(w->conv[i].w);
+        w->proj.w16 = model_detail::to_bf16(w->proj.w);
+        for (auto& layer : w->layers)
+            for (Weights::Linear* l : {&layer.qkv, &layer.out_proj, &layer.ffn_in, &layer.ffn_out}) l->w16 = model_detail::to_bf16(l->w);
+    }
     std::shared_ptr<Model> m(new Model());
+    m->precision_ = precision;
     m->config_ = std::move(config);
     m->report_ = std::move(report);
     m->weights_ = std::move(w);

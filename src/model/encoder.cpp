@@ -40,6 +40,7 @@ struct ModelState::Scratch {
     std::vector<float> clip, conv_a, conv_b;  // one clip through the conv stack (ping-pong)
     std::vector<float> feats;                 // [B·T, C] conv output
     std::vector<float> x, tmp, qkv, ctx, ffn, scores;
+    std::vector<std::uint16_t> a16, qkv16, scores16;  // bf16 copies of activations (Precision::bf16)
     HiddenStates out;                         // the last result, buffers reused across calls
 };
 
@@ -62,24 +63,76 @@ std::vector<float> normalize_waveform(std::span<const float> clip) {
 
 namespace {
 
-// Linear layer on rows: y[M, out] = x[M, in] · Wᵀ + b.
-void linear(Kernels& k, const W::Linear& l, const float* x, std::int64_t rows, float* y) {
+// x[n] as bf16 in `buf` (resized).
+const std::uint16_t* as_bf16(std::vector<std::uint16_t>& buf, const float* x, std::int64_t n) {
+    buf.resize(static_cast<std::size_t>(n));
+    model_detail::to_bf16(x, buf.data(), n);
+    return buf.data();
+}
+
+// Linear layer on rows: y[M, out] = x[M, in] · Wᵀ + b, then GELU when asked (in bf16 when the weights have a
+// bf16 copy, with bias and GELU fused into the product).
+void linear(Kernels& k, const W::Linear& l, const float* x, std::int64_t rows, float* y, std::vector<std::uint16_t>& a16,
+            bool gelu = false) {
+    if (!l.w16.empty()) {
+        Kernels::MatmulBf16 mm;
+        mm.m = rows;
+        mm.n = l.out;
+        mm.k = l.in;
+        mm.a = as_bf16(a16, x, rows * l.in);
+        mm.a_row = l.in;
+        mm.b = l.w16.data();
+        mm.b_row = l.out;
+        mm.c = y;
+        mm.c_row = l.out;
+        mm.constant_b = true;
+        mm.bias = l.b.data();
+        mm.gelu = gelu;
+        k.matmul_bf16(mm);
+        return;
+    }
     k.gemm(false, false, rows, l.out, l.in, x, l.in, l.w.data(), l.out, 0.0f, y, l.out);
     model_detail::add_bias(y, rows, l.out, l.b.data());
+    if (gelu) k.gelu(y, rows * l.out);
 }
 
 // Strided conv over a time-major input [t_in, in] → [t_out, out], as GEMMs over taps grouped by the
 // stride: for taps j·s .. j·s+s-1 the im2col rows are contiguous, non-overlapping slices of the input
 // (row t starts at (t + j)·s·in), so no copy is needed. (Measured here faster than oneDNN's convolution
 // primitive for these shapes, and without its per-shape JIT cost.)
-void conv_layer(Kernels& k, const W::Conv& cv, const float* in, float* out, std::int64_t t_out) {
-    const std::int64_t s = cv.stride, ld = s * cv.in;
+// Returns true when GELU was fused into the product (bf16, a layer without a norm).
+bool conv_layer(Kernels& k, const W::Conv& cv, const float* in, float* out, std::int64_t t_out,
+                std::vector<std::uint16_t>& a16) {
+    const std::int64_t s = cv.stride, ld = s * cv.in, row = cv.kernel * cv.in;
+    if (!cv.w16.empty()) {
+        // bf16: the im2col rows (row t = input rows t·s … t·s + kernel - 1, contiguous) are written while
+        // converting, so the layer is one product.
+        a16.resize(static_cast<std::size_t>(t_out * row));
+#pragma omp parallel for schedule(static)
+        for (std::int64_t t = 0; t < t_out; ++t) model_detail::to_bf16(in + t * ld, a16.data() + t * row, row);
+        Kernels::MatmulBf16 mm;
+        mm.m = t_out;
+        mm.n = cv.out;
+        mm.k = row;
+        mm.a = a16.data();
+        mm.a_row = row;
+        mm.b = cv.w16.data();
+        mm.b_row = cv.out;
+        mm.c = out;
+        mm.c_row = cv.out;
+        mm.constant_b = true;
+        mm.bias = cv.bias.empty() ? nullptr : cv.bias.data();
+        mm.gelu = cv.norm_w.empty();
+        k.matmul_bf16(mm);
+        return mm.gelu;
+    }
     for (std::int64_t first = 0, j = 0; first < cv.kernel; first += s, ++j) {
         const std::int64_t taps = std::min<std::int64_t>(s, cv.kernel - first);
         k.gemm(false, false, t_out, cv.out, taps * cv.in, in + j * ld, ld, cv.w.data() + first * cv.in * cv.out, cv.out,
                j == 0 ? 0.0f : 1.0f, out, cv.out);
     }
     if (!cv.bias.empty()) model_detail::add_bias(out, t_out, cv.out, cv.bias.data());
+    return false;
 }
 
 }  // namespace
@@ -128,14 +181,14 @@ const HiddenStates& ModelState::encode(std::span<const float> waves, std::int64_
             const std::int64_t t_out = (t_in - cv.kernel) / cv.stride + 1;
             std::vector<float>& out_buf = (i % 2 == 0) ? s.conv_a : s.conv_b;
             out_buf.resize(static_cast<std::size_t>(t_out * cv.out));
-            conv_layer(k, cv, in, out_buf.data(), t_out);
+            const bool gelu_done = conv_layer(k, cv, in, out_buf.data(), t_out, s.a16);
             if (!cv.norm_w.empty()) {
                 if (cfg.feat_extract_norm == "group")
                     model_detail::channel_norm_over_time(out_buf.data(), t_out, cv.out, cv.norm_w.data(), cv.norm_b.data(), 1e-5f);
                 else
                     k.layer_norm(out_buf.data(), out_buf.data(), t_out, cv.out, cv.norm_w.data(), cv.norm_b.data(), 1e-5f);
             }
-            k.gelu(out_buf.data(), t_out * cv.out);
+            if (!gelu_done) k.gelu(out_buf.data(), t_out * cv.out);
             in = out_buf.data();
             t_in = t_out;
         }
@@ -165,7 +218,7 @@ const HiddenStates& ModelState::encode(std::span<const float> waves, std::int64_
         k.layer_norm(s.feats.data(), s.tmp.data(), BT, C, w.proj_norm.w.data(), w.proj_norm.b.data(), cfg.layer_norm_eps);
         proj_in = s.tmp.data();
     }
-    linear(k, w.proj, proj_in, BT, s.x.data());
+    linear(k, w.proj, proj_in, BT, s.x.data(), s.a16);
     for (std::int64_t b = 0; b < batch; ++b)  // padded frames are zeroed before the positional conv
         std::fill(s.x.begin() + (b * T + valid_frames[b]) * H, s.x.begin() + (b + 1) * T * H, 0.0f);
 
@@ -182,6 +235,7 @@ const HiddenStates& ModelState::encode(std::span<const float> waves, std::int64_
     pc.weights = w.pos_w.data();
     pc.bias = w.pos_b.data();
     pc.gelu = true;
+    pc.bf16 = w.bf16;
     k.conv1d(pc, s.x.data(), pos);
     model_detail::add_inplace(s.x.data(), pos, BT * H);
     clock.lap("projection + positional conv");
@@ -206,23 +260,62 @@ const HiddenStates& ModelState::encode(std::span<const float> waves, std::int64_
             k.layer_norm(s.x.data(), s.tmp.data(), BT, H, layer.attn_norm.w.data(), layer.attn_norm.b.data(), eps);
             attn_in = s.tmp.data();
         }
-        linear(k, layer.qkv, attn_in, BT, s.qkv.data());
+        linear(k, layer.qkv, attn_in, BT, s.qkv.data(), s.a16);
         for (std::int64_t r = 0; r < BT; ++r) {  // q scaled after its bias, as HF does
             float* q = s.qkv.data() + r * 3 * H;
             for (std::int64_t c = 0; c < H; ++c) q[c] *= scale;
         }
-        for (std::int64_t b = 0; b < batch; ++b) {
-            const std::int64_t vf = valid_frames[b];
-            for (std::int64_t hh = 0; hh < heads; ++hh) {
-                const float* q = s.qkv.data() + b * T * 3 * H + hh * hd;
-                const float* kk = q + H;
-                const float* v = q + 2 * H;
-                k.gemm(false, true, T, vf, hd, q, 3 * H, kk, 3 * H, 0.0f, s.scores.data(), vf);  // masked keys left out
-                k.softmax_rows(s.scores.data(), T, vf);
-                k.gemm(false, false, T, hd, vf, s.scores.data(), vf, v, 3 * H, 0.0f, s.ctx.data() + b * T * H + hh * hd, H);
+        if (w.bf16) {  // all heads of a clip in one batched product each way
+            const std::uint16_t* qkv16 = as_bf16(s.qkv16, s.qkv.data(), BT * 3 * H);
+            s.scores.resize(static_cast<std::size_t>(heads * T * T));
+            for (std::int64_t b = 0; b < batch; ++b) {
+                const std::int64_t vf = valid_frames[b];
+                const std::uint16_t* q = qkv16 + b * T * 3 * H;
+                Kernels::MatmulBf16 qk;  // scores[h] = q_h · k_hᵀ: [T, hd] · [hd, vf]
+                qk.batch = heads;
+                qk.m = T;
+                qk.n = vf;
+                qk.k = hd;
+                qk.a = q;
+                qk.a_batch = hd;
+                qk.a_row = 3 * H;
+                qk.b = q + H;
+                qk.b_batch = hd;
+                qk.b_row = 1;
+                qk.b_col = 3 * H;
+                qk.c = s.scores.data();
+                qk.c_batch = T * vf;
+                qk.c_row = vf;
+                k.matmul_bf16(qk);
+                k.softmax_rows(s.scores.data(), heads * T, vf);
+                Kernels::MatmulBf16 pv;  // ctx[:, h·hd ...] = p_h · v_h: [T, vf] · [vf, hd]
+                pv.batch = heads;
+                pv.m = T;
+                pv.n = hd;
+                pv.k = vf;
+                pv.a = as_bf16(s.scores16, s.scores.data(), heads * T * vf);
+                pv.a_batch = T * vf;
+                pv.a_row = vf;
+                pv.b = q + 2 * H;
+                pv.b_batch = hd;
+                pv.b_row = 3 * H;
+                pv.c = s.ctx.data() + b * T * H;
+                pv.c_batch = hd;
+                pv.c_row = H;
+                k.matmul_bf16(pv);
+            }
+        } else {
+            for (std::int64_t b = 0; b < batch; ++b) {
+                const std::int64_t vf = valid_frames[b];
+                for (std::int64_t hh = 0; hh < heads; ++hh) {
+                    const float* q = s.qkv.data() + b * T * 3 * H + hh * hd;  // k at q + H, v at q + 2H
+                    k.gemm(false, true, T, vf, hd, q, 3 * H, q + H, 3 * H, 0.0f, s.scores.data(), vf);  // masked keys left out
+                    k.softmax_rows(s.scores.data(), T, vf);
+                    k.gemm(false, false, T, hd, vf, s.scores.data(), vf, q + 2 * H, 3 * H, 0.0f, s.ctx.data() + b * T * H + hh * hd, H);
+                }
             }
         }
-        linear(k, layer.out_proj, s.ctx.data(), BT, s.tmp.data());
+        linear(k, layer.out_proj, s.ctx.data(), BT, s.tmp.data(), s.a16);
         model_detail::add_inplace(s.x.data(), s.tmp.data(), BT * H);
         if (!pre_ln) k.layer_norm(s.x.data(), s.x.data(), BT, H, layer.attn_norm.w.data(), layer.attn_norm.b.data(), eps);
 
@@ -232,9 +325,8 @@ const HiddenStates& ModelState::encode(std::span<const float> waves, std::int64_
             k.layer_norm(s.x.data(), s.tmp.data(), BT, H, layer.ffn_norm.w.data(), layer.ffn_norm.b.data(), eps);
             ffn_in = s.tmp.data();
         }
-        linear(k, layer.ffn_in, ffn_in, BT, s.ffn.data());
-        k.gelu(s.ffn.data(), BT * F);
-        linear(k, layer.ffn_out, s.ffn.data(), BT, s.tmp.data());
+        linear(k, layer.ffn_in, ffn_in, BT, s.ffn.data(), s.a16, true);
+        linear(k, layer.ffn_out, s.ffn.data(), BT, s.tmp.data(), s.a16);
         model_detail::add_inplace(s.x.data(), s.tmp.data(), BT * H);
         if (!pre_ln) k.layer_norm(s.x.data(), s.x.data(), BT, H, layer.ffn_norm.w.data(), layer.ffn_norm.b.data(), eps);
 

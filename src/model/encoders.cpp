@@ -11,7 +11,8 @@ nlohmann::json EncoderInfo::to_json() const {
     return {{"name", name},           {"architecture", architecture}, {"sampling_rate", sampling_rate},
             {"layers", layers},       {"hidden_size", hidden},        {"frame_rate", frame_rate},
             {"default_layer", default_layer}, {"layer_names", layer_names},
-            {"layer_descriptions", layer_descriptions}, {"description", description}};
+            {"layer_descriptions", layer_descriptions}, {"description", description},
+            {"precision", precision}, {"device", device}};
 }
 
 namespace {
@@ -32,6 +33,7 @@ public:
         for (int l = 0; l < info_.layers; ++l) info_.layer_names.push_back(std::to_string(l));
         info_.description = "transformer hidden states: 0 = projected conv features, 1.." +
                             std::to_string(c.num_hidden_layers) + " = transformer layers";
+        info_.precision = to_string(model_->precision());
     }
     const EncoderInfo& info() const override { return info_; }
 
@@ -64,6 +66,10 @@ std::shared_ptr<const Encoder> mert_encoder(std::shared_ptr<const Model> model, 
 bool is_builtin_encoder(std::string_view spec) { return spec == "dsp" || spec == "mfcc-chroma"; }
 
 std::shared_ptr<const Encoder> open_encoder(const std::string& spec, const LoadParams& params) {
+    if (is_builtin_encoder(spec) && params.precision != Precision::fp32)
+        throw_usage("precision {} applies to MERT checkpoints; the built-in encoder '{}' computes in fp32", to_string(params.precision), spec);
+    if (is_builtin_encoder(spec) && params.device != "cpu")
+        throw_usage("device {}: the built-in encoder '{}' runs on the CPU", params.device, spec);
     if (spec == "dsp") return dsp_encoder();
     if (spec == "mfcc-chroma") return mfcc_chroma_encoder();
     if (!std::filesystem::is_directory(spec))

@@ -178,6 +178,8 @@ SearchIndex build_index(const Dataset& dataset, const BuildParams& params, std::
     std::vector<std::uint16_t> layer_vectors;
     std::size_t layers = 0, dim = 0;
     std::string model = params.model_name;
+    std::string device = "cpu";
+    std::map<std::string, std::pair<std::size_t, std::string>> precisions;  // precision → (tracks, an example)
     LayerSpec spec = params.layer_spec;
     auto tracks = dataset.tracks();
     std::sort(tracks.begin(), tracks.end(), [](const Track& a, const Track& b) { return a.track_id < b.track_id; });
@@ -202,8 +204,12 @@ SearchIndex build_index(const Dataset& dataset, const BuildParams& params, std::
         } else if (L != layers || D != dim) {
             throw_input("track {}: features are {} layers × {}, earlier tracks {} × {}", t.track_id, L, D, layers, dim);
         }
-        if (records.empty() || model.empty()) {
+        {
             const auto side = nlohmann::json::parse(read_file(dataset.sidecar_path(t.track_id)), nullptr, false);
+            const std::string prec = side.is_object() ? side.value("precision", std::string("fp32")) : std::string("fp32");
+            auto& seen = precisions[prec];
+            if (seen.first++ == 0) seen.second = t.track_id;
+            if (records.empty()) device = side.is_object() ? side.value("device", std::string("cpu")) : std::string("cpu");
             if (side.is_object() && model.empty()) model = side.value("model", std::string());
             if (records.empty() && spec.mode == LayerSpec::Mode::layer && spec.layer == kModelDefaultLayer) {
                 // The model's recommended layer (sidecar model_config.default_layer), else the middle one.
@@ -260,12 +266,20 @@ SearchIndex build_index(const Dataset& dataset, const BuildParams& params, std::
         }
     }
     if (records.empty()) throw_input("dataset {}: no track has extracted features (run mess extract)", dataset.id());
+    if (precisions.size() > 1) {
+        std::string mix;
+        for (const auto& [prec, seen] : precisions) mix += fmt::format("{}{} ({} tracks, e.g. {})", mix.empty() ? "" : " and ", prec, seen.first, seen.second);
+        throw_input("dataset {}: features were extracted in different precisions: {}; re-extract with one --precision and --force",
+                    dataset.id(), mix);
+    }
     const std::size_t vdim = spec.dimension(layers, dim);
     SearchIndex idx = build_index_from_vectors(params.kind, std::move(records), std::move(vectors), vdim, params.factory,
                                                std::move(layer_vectors), params.keep_layers ? layers : 0,
                                                params.keep_layers ? dim : 0);
     idx.dataset = dataset.id();
     idx.model_name = model;
+    idx.precision = precisions.empty() ? "fp32" : precisions.begin()->first;
+    idx.device = device;
     idx.layer_spec = spec;
     if (params.on_progress) params.on_progress(done, static_cast<std::int64_t>(tracks.size()));
     return idx;

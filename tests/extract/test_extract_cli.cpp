@@ -108,3 +108,52 @@ TEST_F(ExtractCli, ShardsSplitTheDatasetAndClipsRebuildsTheIndex) {
     EXPECT_NE(env.out.find("--shard-count"), std::string::npos) << env.out;
     EXPECT_EQ(test::run_command("JOB_COMPLETION_INDEX=1 " + command("--shard-count 3") + " > /dev/null 2>&1").exit_code, 0);
 }
+
+// --precision bf16 is recorded in every sidecar and in the index manifest; a run in another precision
+// refuses the tracks it would otherwise reuse (until --force), and an index never mixes precisions.
+TEST_F(ExtractCli, PrecisionIsRecordedAndNeverMixedSilently) {
+    auto r = test::run_command(command("--precision bf16 --json") + " 2>&1");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(nlohmann::json::parse(r.out.substr(r.out.find('{')))["precision"], "bf16");
+    for (int i = 0; i < kTracks; ++i) {
+        const auto side = nlohmann::json::parse(read_file(store() / "meta" / fmt::format("piece{:02d}.json", i)));
+        EXPECT_EQ(side["precision"], "bf16");
+        EXPECT_EQ(side["device"], "cpu");
+    }
+    // The same store in fp32: every track is refused, by name, until --force.
+    r = test::run_command(command() + " 2>&1");
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_NE(r.out.find("extracted in bf16 and this run computes fp32: --force recomputes them"), std::string::npos) << r.out;
+    const std::string base = std::string(MESS_BINARY) + " --log-level warn --data-root " + test::quote((dir / "data").string());
+    r = test::run_command(base + " index build --audio-dir " + test::quote((dir / "audio").string()) + " --dataset-id pieces --kind track --json 2>&1");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    int manifests = 0;
+    for (const auto& e : fs::recursive_directory_iterator(dir / "data"))
+        if (e.path().filename() == "manifest.json") {
+            const auto m = nlohmann::json::parse(read_file(e.path()));
+            EXPECT_EQ(m["precision"], "bf16") << e.path();
+            EXPECT_EQ(m["device"], "cpu") << e.path();
+            ++manifests;
+        }
+    EXPECT_EQ(manifests, 1);
+    // Half of the tracks recomputed in fp32: the index refuses the mix and names both.
+    r = test::run_command(command("--force --shard 0/2") + " 2>&1");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    r = test::run_command(base + " index build --audio-dir " + test::quote((dir / "audio").string()) + " --dataset-id pieces --kind track 2>&1");
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_NE(r.out.find("different precisions: bf16 ("), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("and fp32 ("), std::string::npos) << r.out;
+
+    // Refused configurations.
+    r = test::run_command(command("--precision fp16") + " 2>&1");
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    r = test::run_command(std::string(MESS_BINARY) + " --device cuda --data-root " + test::quote((dir / "data").string()) +
+                          " extract --audio-dir " + test::quote((dir / "audio").string()) + " --dataset-id pieces --model " +
+                          test::quote(std::string(MESS_FIXTURES_DIR) + "/mert/mert95m_tiny") + " 2>&1");
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_NE(r.out.find("no CUDA backend"), std::string::npos) << r.out;
+    r = test::run_command(std::string(MESS_BINARY) + " --data-root " + test::quote((dir / "data").string()) + " extract --audio-dir " +
+                          test::quote((dir / "audio").string()) + " --dataset-id pieces --model dsp --precision bf16 2>&1");
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_NE(r.out.find("built-in encoder 'dsp' computes in fp32"), std::string::npos) << r.out;
+}
