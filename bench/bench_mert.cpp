@@ -55,9 +55,11 @@ double sgemm_gflops(int threads) {
     return 2.0 * n * n * n / sec / 1e9;
 }
 
-int worker(const fs::path& model_dir, int batch, int reps, int threads, double seconds, const std::string& precision) {
+int worker(const fs::path& model_dir, int batch, int reps, int threads, double seconds, const std::string& precision,
+           const std::string& device) {
     mess::LoadParams lp;
     lp.precision = mess::parse_precision(precision);
+    lp.device = device;
     auto model = mess::Model::load(model_dir, lp);
     mess::ModelState state(model);
     const auto samples = static_cast<std::int64_t>(seconds * model->config().sampling_rate);
@@ -73,7 +75,7 @@ int worker(const fs::path& model_dir, int batch, int reps, int threads, double s
     double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / (reps * batch);
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
-    json j = {{"impl", "mess"}, {"precision", precision}, {"batch", batch}, {"threads", threads}, {"sec_per_window", sec},
+    json j = {{"impl", "mess"}, {"precision", precision}, {"device", device}, {"batch", batch}, {"threads", threads}, {"sec_per_window", sec},
               {"gflops", flops_per_window(model->config(), samples) / sec / 1e9},
               {"peak_rss_mb", static_cast<double>(ru.ru_maxrss) / 1024.0}};
     std::puts(j.dump().c_str());
@@ -98,7 +100,7 @@ json run_json(const std::string& cmd) {
 int main(int argc, char** argv) {
     CLI::App app{"MERT inference benchmark: MESS vs the PyTorch reference on a random full-size checkpoint"};
     std::string model_dir, preset = "mert-v1-95m", reference = MESS_REFERENCE_SCRIPT, python = "/usr/bin/python3";
-    std::string batches = "1,4", precisions = "fp32,bf16", worker_precision = "fp32";
+    std::string batches = "1,4", precisions = "fp32,bf16", worker_precision = "fp32", device = "cpu", reference_dtype = "fp32";
     int threads = 2, reps = 3, worker_batch = 0;
     double seconds = 5.0;
     bool no_reference = false;
@@ -113,6 +115,9 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--worker", worker_batch, "(internal) run one MESS measurement at this batch size");
     app.add_option("--worker-precision", worker_precision, "(internal) its precision");
+    app.add_option("--device", device, "cpu | cuda (both implementations; e.g. --device cuda --batches 1,16,64 --precisions fp32,bf16,fp16)")
+        ->capture_default_str();
+    app.add_option("--reference-dtype", reference_dtype, "The reference's dtype (default: fp32 on the CPU, fp16 on cuda)");
     CLI11_PARSE(app, argc, argv);
 
     try {
@@ -126,30 +131,35 @@ int main(int argc, char** argv) {
             }
             model_dir = dir.string();
         }
-        if (worker_batch > 0) return worker(model_dir, worker_batch, reps, threads, seconds, worker_precision);
+        if (worker_batch > 0) return worker(model_dir, worker_batch, reps, threads, seconds, worker_precision, device);
+        if (device == "cuda" && reference_dtype == "fp32" && app.count("--reference-dtype") == 0) reference_dtype = "fp16";
 
-        fmt::print("MERT benchmark: {} ({}), {:.1f}-s windows, {} thread(s), {} timed rep(s) after a warm-up\n", model_dir,
-                   preset, seconds, threads, reps);
-        fmt::print("reproduce: {} --batches {} --threads {} --reps {}\n\n", argv[0], batches, threads, reps);
-        fmt::print("{:>5}  {:>9}  {:>14}  {:>14}  {:>7}  {:>8}  {:>13}  {:>13}\n", "batch", "precision", "mess s/window",
-                   "torch s/window", "speedup", "GFLOP/s", "mess RSS MB", "torch RSS MB");
+        fmt::print("MERT benchmark: {} ({}), {:.1f}-s windows, device {}, {} thread(s), {} timed rep(s) after a warm-up\n", model_dir,
+                   preset, seconds, device, threads, reps);
+        fmt::print("reproduce: {} --device {} --batches {} --precisions {} --threads {} --reps {}\n", argv[0], device, batches, precisions,
+                   threads, reps);
+        fmt::print("reference: PyTorch eager, {}\n\n", reference_dtype);
+        fmt::print("{:>5}  {:>9}  {:>14}  {:>14}  {:>11}  {:>11}  {:>7}  {:>8}  {:>11}  {:>12}\n", "batch", "precision", "mess s/window",
+                   "torch s/window", "mess win/s", "torch win/s", "speedup", "GFLOP/s", "mess RSS MB", "torch RSS MB");
         for (const std::string& item : mess::split(batches, ',')) {
             int b = std::stoi(item);
             json t;
             if (!no_reference)
-                t = run_json(fmt::format("OMP_WAIT_POLICY=passive {} '{}' --bench '{}' --batch {} --threads {} --reps {} --seconds {}",
-                                         python, reference, model_dir, b, threads, reps, seconds));
+                t = run_json(fmt::format("OMP_WAIT_POLICY=passive {} '{}' --bench '{}' --batch {} --threads {} --reps {} --seconds {} "
+                                         "--device {} --dtype {}",
+                                         python, reference, model_dir, b, threads, reps, seconds, device, reference_dtype));
             for (const std::string& precision : mess::split(precisions, ',')) {
-                json m = run_json(fmt::format("{} --model '{}' --worker {} --worker-precision {} --threads {} --reps {} --seconds {}",
-                                              argv[0], model_dir, b, precision, threads, reps, seconds));
+                json m = run_json(fmt::format("{} --model '{}' --worker {} --worker-precision {} --device {} --threads {} --reps {} --seconds {}",
+                                              argv[0], model_dir, b, precision, device, threads, reps, seconds));
                 double ms = m["sec_per_window"], ts = no_reference ? 0.0 : t["sec_per_window"].get<double>();
-                fmt::print("{:>5}  {:>9}  {:>14.3f}  {:>14}  {:>7}  {:>8.1f}  {:>13.0f}  {:>13}\n", b, precision, ms,
-                           no_reference ? "-" : fmt::format("{:.3f}", ts), no_reference ? "-" : fmt::format("{:.2f}x", ts / ms),
-                           m["gflops"].get<double>(), m["peak_rss_mb"].get<double>(),
+                fmt::print("{:>5}  {:>9}  {:>14.4f}  {:>14}  {:>11.1f}  {:>11}  {:>7}  {:>8.1f}  {:>11.0f}  {:>12}\n", b, precision, ms,
+                           no_reference ? "-" : fmt::format("{:.4f}", ts), 1.0 / ms, no_reference ? "-" : fmt::format("{:.1f}", 1.0 / ts),
+                           no_reference ? "-" : fmt::format("{:.2f}x", ts / ms), m["gflops"].get<double>(), m["peak_rss_mb"].get<double>(),
                            no_reference ? "-" : fmt::format("{:.0f}", t["peak_rss_mb"].get<double>()));
                 std::fflush(stdout);
             }
         }
+        if (device != "cpu") return 0;
         const double peak = sgemm_gflops(threads);
         fmt::print("\nfp32 sgemm 2048³ on this machine, same threads: {:.1f} GFLOP/s (mess's GFLOP/s above is model FLOPs /"
                    " time)\n", peak);

@@ -6,6 +6,7 @@ parity fixtures (`--check DIR`, run by the test suite), so its timings are those
 
   /usr/bin/python3 bench/mert_reference.py --check tests/fixtures/mert/mert95m_tiny
   /usr/bin/python3 bench/mert_reference.py --bench DIR --batch 4 --reps 2 --threads 2
+  python3 bench/mert_reference.py --bench DIR --batch 64 --device cuda --dtype fp16    # eager fp16 on a GPU
   /usr/bin/python3 bench/mert_reference.py --dump DIR IN.npy OUT.npy   # hidden states [1, L+1, T, H]
 """
 import argparse
@@ -119,19 +120,28 @@ def check(d):
     return diff <= 1e-4
 
 
-def bench(d, batch, reps, threads, seconds):
+def bench(d, batch, reps, threads, seconds, device="cpu", dtype="fp32"):
     torch.set_num_threads(threads)
     ref = Reference(d)
+    dt = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+    ref.w = {k: v.to(device=device, dtype=dt) for k, v in ref.w.items()}
     rng = np.random.default_rng(0)
-    x = torch.from_numpy(rng.standard_normal((batch, int(seconds * 24000))).astype(np.float32) * 0.1)
+    x = torch.from_numpy(rng.standard_normal((batch, int(seconds * 24000))).astype(np.float32) * 0.1).to(device=device, dtype=dt)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     ref.forward(x)  # warm-up
+    sync()
     t0 = time.perf_counter()
     for _ in range(reps):
         ref.forward(x)
+    sync()
     sec = (time.perf_counter() - t0) / (reps * batch)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"impl": "pytorch", "torch": torch.__version__, "batch": batch, "threads": threads,
-                      "sec_per_window": sec, "peak_rss_mb": rss}))
+    out = {"impl": "pytorch", "torch": torch.__version__, "batch": batch, "threads": threads, "device": device, "dtype": dtype,
+           "sec_per_window": sec, "peak_rss_mb": rss}
+    if device == "cuda":
+        out["gpu"] = torch.cuda.get_device_name()
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
@@ -142,6 +152,8 @@ if __name__ == "__main__":
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
     ap.add_argument("--dump", nargs=3, metavar=("DIR", "IN_NPY", "OUT_NPY"))
     a = ap.parse_args()
     ok = all([check(d) for d in a.check])
@@ -150,5 +162,5 @@ if __name__ == "__main__":
         x = torch.from_numpy(np.load(inp).astype(np.float32))[None]
         np.save(out, Reference(d).forward(x).numpy())
     if a.bench:
-        bench(a.bench, a.batch, a.reps, a.threads, a.seconds)
+        bench(a.bench, a.batch, a.reps, a.threads, a.seconds, a.device, a.dtype)
     sys.exit(0 if ok else 1)

@@ -132,8 +132,8 @@ void register_embed(CLI::App& app, Context& ctx) {
     cmd->add_option("--view", o.view, "raw | segments | aggregated")->capture_default_str()->check(CLI::IsMember({"raw", "segments", "aggregated"}));
     cmd->add_option("--layers", o.layers, "Comma-separated hidden-state indices to keep (default: all)");
     cmd->add_option("--threads", o.threads, "Compute threads (default: --workers / MESS_WORKERS)");
-    cmd->add_option("--precision", o.precision, "fp32 | bf16 (MERT only; see mess extract --help)")
-        ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
+    cmd->add_option("--precision", o.precision, "fp32 | bf16 | fp16 (MERT only; fp16 on --device cuda; see mess extract --help)")
+        ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
     bool& json = add_json_flag(cmd);
     cmd->callback([&ctx, &json] { ctx.run = [&ctx, &json] { return run_embed(ctx, o, json); }; });
 }

@@ -132,9 +132,9 @@ void register_extract(CLI::App& app, Context& ctx) {
         ->check(CLI::IsMember({"float32", "float16"}));
     cmd->add_option("--threads", o.threads, "Inference threads (default: CPU cores)");
     cmd->add_option("--precision", o.precision,
-                    "fp32 (exact) | bf16 (MERT only: about 1.8x faster on AVX512-BF16 CPUs, per-layer cosine to fp32 ≥ 0.999).\n"
-                    "Recorded in each sidecar; tracks of another precision are refused until --force")
-        ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
+                    "fp32 (exact) | bf16 (MERT only: about 1.8x faster on AVX512-BF16 CPUs, per-layer cosine to fp32 ≥ 0.999)\n"
+                    "| fp16 (--device cuda only). Recorded in each sidecar; tracks of another precision are refused until --force")
+        ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
     cmd->add_flag("--force", o.force, "Recompute tracks that are already complete");
     cmd->add_option("--shard", o.shard, "Process shard i of N (i/N): a deterministic 1/N of the tracks");
     cmd->add_option("--shard-count", o.shard_count, "N when the shard index comes from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID");

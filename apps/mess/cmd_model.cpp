@@ -91,6 +91,27 @@ void register_model(CLI::App& app, Context& ctx) {
         };
     });
 
+    auto* devices = model->add_subcommand("devices", "Where models can run: the CPU (and whether it has bf16 matrix products) and\n"
+                                                      "CUDA devices (whether this build has the CUDA backend, and how many devices it sees)");
+    bool& devices_json = add_json_flag(devices);
+    devices->callback([&ctx, &devices_json] {
+        ctx.run = [&devices_json] {
+            std::string why;
+            const int n = cuda_devices(&why);
+            const bool cpu_bf16 = __builtin_cpu_supports("avx512bf16");
+            const nlohmann::json j = {{"cpu", true}, {"cpu_bf16", cpu_bf16}, {"cuda_backend", cuda_backend_built()},
+                                      {"cuda_devices", n}, {"cuda_note", n > 0 ? std::string() : why}};
+            if (devices_json) {
+                print_json(j);
+                return 0;
+            }
+            fmt::print("cpu   precisions fp32, bf16 ({})\n", cpu_bf16 ? "AVX512-BF16: about 1.8x fp32" : "no AVX512-BF16 here: bf16 is slow");
+            if (n > 0) fmt::print("cuda  {} device(s); precisions fp32, bf16, fp16 (--device cuda)\n", n);
+            else fmt::print("cuda  not usable: {}\n", why);
+            return 0;
+        };
+    });
+
     auto* random = model->add_subcommand("random", "Write a random-weight checkpoint of any architecture (for tests and\n"
                                                    "benchmarks; the real weights cannot be downloaded everywhere)");
     static std::string config_path, preset, out_dir, format = "safetensors";

@@ -124,22 +124,30 @@ struct CheckpointReport {
 
 // Arithmetic of the matrix products and convolutions. fp32: exact to the PyTorch reference (1e-5).
 // bf16: weights converted once at load (round to nearest even), activations converted into every matrix
-// product and convolution except the first conv layer (one input channel), accumulation, normalisations,
-// softmax, GELU and the residual stream in fp32. Needs AVX-512 (AVX512-BF16 or AMX for full speed).
+// product and convolution except, on the CPU, the first conv layer (one input channel); accumulation,
+// normalisations, softmax, GELU and the residual stream in fp32. On the CPU it needs AVX-512 (AVX512-BF16
+// or AMX for full speed). fp16: the same on a CUDA device only.
 // Contract (tests/model): per-layer cosine similarity to fp32 ≥ 0.999.
-enum class Precision { fp32, bf16 };
+enum class Precision { fp32, bf16, fp16 };
 const char* to_string(Precision p);
-Precision parse_precision(const std::string& text);  // "fp32" | "bf16"; Errors: Error(usage)
+Precision parse_precision(const std::string& text);  // "fp32" | "bf16" | "fp16"; Errors: Error(usage)
 
 struct LoadParams {
     // Prefer this weights file when both exist: "safetensors" (default) or "bin".
     std::string prefer = "safetensors";
     Precision precision = Precision::fp32;
-    // "cpu", or "cuda" (a CUDA backend; this build has none: Error(usage) naming the way out).
+    // "cpu", or "cuda": the weights are uploaded to the current CUDA device at load and encode() runs there
+    // (Error(usage) when this build has no CUDA backend or no device is usable).
     std::string device = "cpu";
 };
-// Whether this build can run models on a CUDA device.
+// Whether this build has the CUDA backend (CMake found the CUDA toolkit).
 bool cuda_backend_built();
+// CUDA devices usable now (0 without the backend, a driver or a device; `why` says which).
+int cuda_devices(std::string* why = nullptr);
+
+namespace model_detail {
+struct CudaWeights;
+}
 
 class Model {
 public:
@@ -147,10 +155,13 @@ public:
     static std::shared_ptr<const Model> load(const std::filesystem::path& dir, const LoadParams& params = {});
     // Builds from an already-read config and tensor map (the same checks as load()).
     static std::shared_ptr<const Model> from_tensors(ModelConfig config, TensorMap tensors, CheckpointReport report,
-                                                     Precision precision = Precision::fp32);
+                                                     Precision precision = Precision::fp32, const std::string& device = "cpu");
 
     const ModelConfig& config() const { return config_; }
     Precision precision() const { return precision_; }
+    const std::string& device() const { return device_; }  // "cpu" | "cuda"
+    // The device copy of the weights (device "cuda"), for the encoder's CUDA backend.
+    const std::shared_ptr<const model_detail::CudaWeights>& cuda_weights() const { return cuda_weights_; }
     const CheckpointReport& report() const { return report_; }
 
     struct Weights;  // the prepared weights (defined in src/model)
@@ -160,6 +171,8 @@ public:
 private:
     Model() = default;
     Precision precision_ = Precision::fp32;
+    std::string device_ = "cpu";
+    std::shared_ptr<const model_detail::CudaWeights> cuda_weights_;
     ModelConfig config_;
     CheckpointReport report_;
     std::unique_ptr<Weights> weights_;

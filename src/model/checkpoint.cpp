@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mess/model.hpp"
+#include "cuda_backend.hpp"
 #include "kernels.hpp"
 #include "weights.hpp"
 
@@ -91,12 +92,32 @@ std::vector<TensorSpec> architecture_table(const ModelConfig& c) {
 
 Model::~Model() = default;
 
+namespace {
+
+void check_device(Precision precision, const std::string& device) {
+    if (device != "cpu" && device != "cuda") throw_usage("unknown device '{}' (expected cpu or cuda)", device);
+    if (device == "cuda" && !cuda_backend_built())
+        throw_usage("device cuda: this build of MESS has no CUDA backend (CMake did not find the CUDA toolkit); use --device cpu "
+                    "(bf16 on the CPU: --precision bf16)");
+    if (device == "cpu" && precision == Precision::fp16)
+        throw_usage("precision fp16 runs on --device cuda; on the CPU use bf16 (or fp32)");
+}
+
+}  // namespace
+
+#ifdef MESS_WITH_CUDA
+bool cuda_backend_built() { return true; }
+#else
 bool cuda_backend_built() { return false; }
+#endif
+
+int cuda_devices(std::string* why) {
+    model_detail::CudaRuntime* rt = model_detail::cuda_runtime(why);
+    return rt ? rt->device_count(why) : 0;
+}
 
 std::shared_ptr<const Model> Model::load(const fs::path& dir, const LoadParams& params) {
-    if (params.device != "cpu" && params.device != "cuda") throw_usage("unknown device '{}' (expected cpu or cuda)", params.device);
-    if (params.device == "cuda" && !cuda_backend_built())
-        throw_usage("device cuda: this build of MESS has no CUDA backend; use --device cpu (bf16 on the CPU: --precision bf16)");
+    check_device(params.precision, params.device);
     return with_context(dir.string(), [&] {
         std::error_code ec;
         if (!fs::is_directory(dir, ec)) throw_input("not a model directory (expected config.json and weights)");
@@ -120,19 +141,23 @@ std::shared_ptr<const Model> Model::load(const fs::path& dir, const LoadParams& 
             report.weights_format = "pytorch_bin";
             tensors = read_torch_bin(bin);
         }
-        return from_tensors(std::move(config), std::move(tensors), std::move(report), params.precision);
+        return from_tensors(std::move(config), std::move(tensors), std::move(report), params.precision, params.device);
     });
 }
 
-const char* to_string(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
+const char* to_string(Precision p) { return p == Precision::bf16 ? "bf16" : p == Precision::fp16 ? "fp16" : "fp32"; }
 
 Precision parse_precision(const std::string& text) {
     if (text == "fp32") return Precision::fp32;
     if (text == "bf16") return Precision::bf16;
-    throw_usage("precision '{}': expected fp32 or bf16", text);
+    if (text == "fp16") return Precision::fp16;
+    throw_usage("precision '{}': expected fp32, bf16 or fp16", text);
 }
 
-std::shared_ptr<const Model> Model::from_tensors(ModelConfig config, TensorMap tensors, CheckpointReport report, Precision precision) {
+
+std::shared_ptr<const Model> Model::from_tensors(ModelConfig config, TensorMap tensors, CheckpointReport report, Precision precision,
+                                                 const std::string& device) {
+    check_device(precision, device);
     const std::string file = report.weights_file.empty() ? "weights" : report.weights_file.filename().string();
     for (const auto& [name, t] : tensors) {
         report.num_parameters += static_cast<std::int64_t>(t.count());
@@ -248,7 +273,7 @@ std::shared_ptr<const Model> Model::from_tensors(ModelConfig config, TensorMap t
         w->layers.push_back(std::move(layer));
     }
 
-    if (precision == Precision::bf16) {  // converted once; conv 0 (one input channel) stays fp32
+    if (precision == Precision::bf16 && device == "cpu") {  // converted once; conv 0 (one input channel) stays fp32
         w->bf16 = true;
         for (std::size_t i = 1; i < w->conv.size(); ++i) w->conv[i].w16 = model_detail::to_bf16(w->conv[i].w);
         w->proj.w16 = model_detail::to_bf16(w->proj.w);
@@ -257,6 +282,13 @@ std::shared_ptr<const Model> Model::from_tensors(ModelConfig config, TensorMap t
     }
     std::shared_ptr<Model> m(new Model());
     m->precision_ = precision;
+    m->device_ = device;
+    if (device == "cuda") {
+        std::string why;
+        model_detail::CudaRuntime* rt = model_detail::cuda_runtime(&why);
+        if (!rt) throw_usage("device cuda: {}; use --device cpu", why);
+        m->cuda_weights_ = rt->upload(*w, config, precision);
+    }
     m->config_ = std::move(config);
     m->report_ = std::move(report);
     m->weights_ = std::move(w);

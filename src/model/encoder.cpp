@@ -6,6 +6,7 @@
 #include <omp.h>
 #include <spdlog/spdlog.h>
 
+#include "cuda_backend.hpp"
 #include "kernels.hpp"
 #include "mess/model.hpp"
 #include "weights.hpp"
@@ -42,6 +43,8 @@ struct ModelState::Scratch {
     std::vector<float> x, tmp, qkv, ctx, ffn, scores;
     std::vector<std::uint16_t> a16, qkv16, scores16;  // bf16 copies of activations (Precision::bf16)
     HiddenStates out;                         // the last result, buffers reused across calls
+    std::unique_ptr<model_detail::CudaRunner> cuda;  // device "cuda"
+    std::vector<float> waves;                        // the normalised batch handed to it
 };
 
 ModelState::ModelState(std::shared_ptr<const Model> model) : model_(std::move(model)), scratch_(std::make_unique<Scratch>()) {}
@@ -162,6 +165,28 @@ const HiddenStates& ModelState::encode(std::span<const float> waves, std::int64_
     std::vector<std::int64_t> valid_frames(static_cast<std::size_t>(batch), T);
     StageClock clock(spdlog::should_log(spdlog::level::debug));
     for (std::size_t b = 0; b < valid_samples.size(); ++b) valid_frames[b] = cfg.frames_for(valid_samples[b]);
+
+    if (model_->device() == "cuda") {  // the model was uploaded, so the plugin is open
+        if (!s.cuda)
+            s.cuda = model_detail::cuda_runtime(nullptr)->runner(model_->cuda_weights(), [](const std::string& m) { spdlog::warn("{}", m); });
+        s.waves.assign(waves.begin(), waves.end());
+        if (normalize)
+            for (std::int64_t b = 0; b < batch; ++b) {
+                const std::int64_t n = valid_samples.empty() ? samples : valid_samples[static_cast<std::size_t>(b)];
+                const auto clip = normalize_waveform(waves.subspan(static_cast<std::size_t>(b * samples), static_cast<std::size_t>(n)));
+                std::copy(clip.begin(), clip.end(), s.waves.begin() + b * samples);
+                std::fill(s.waves.begin() + b * samples + n, s.waves.begin() + (b + 1) * samples, 0.0f);  // as HF
+            }
+        HiddenStates& h = s.out;
+        h.batch = batch;
+        h.layers = L1;
+        h.frames = T;
+        h.hidden = H;
+        h.conv_channels = params.keep_conv_features ? C : 0;
+        s.cuda->encode(s.waves.data(), batch, samples, valid_frames, params.keep_conv_features, h);
+        clock.lap("cuda forward pass");
+        return h;
+    }
 
     // 1. Feature encoder, clip by clip (conv 0's GroupNorm spans each clip).
     s.feats.resize(static_cast<std::size_t>(BT * C));

@@ -34,6 +34,7 @@ public:
         info_.description = "transformer hidden states: 0 = projected conv features, 1.." +
                             std::to_string(c.num_hidden_layers) + " = transformer layers";
         info_.precision = to_string(model_->precision());
+        info_.device = model_->device();
     }
     const EncoderInfo& info() const override { return info_; }
 

@@ -28,7 +28,15 @@ TEST(Precision, ParsesAndNames) {
     EXPECT_EQ(parse_precision("bf16"), Precision::bf16);
     EXPECT_EQ(parse_precision("fp32"), Precision::fp32);
     EXPECT_STREQ(to_string(Precision::bf16), "bf16");
-    EXPECT_NE(test::error_message([] { parse_precision("fp16"); }, ErrorKind::usage).find("fp16"), std::string::npos);
+    EXPECT_EQ(parse_precision("fp16"), Precision::fp16);
+    EXPECT_NE(test::error_message([] { parse_precision("fp8"); }, ErrorKind::usage).find("fp8"), std::string::npos);
+    // fp16 is a CUDA precision; the CPU refuses it, naming the way out.
+    LoadParams lp;
+    lp.precision = Precision::fp16;
+    EXPECT_NE(test::error_message([&] { Model::load(kMert / "mert95m_tiny", lp); }, ErrorKind::usage).find("--device cuda"), std::string::npos);
+    lp.precision = Precision::fp32;
+    lp.device = "tpu";
+    EXPECT_NE(test::error_message([&] { Model::load(kMert / "mert95m_tiny", lp); }, ErrorKind::usage).find("tpu"), std::string::npos);
 }
 
 TEST(Precision, Bf16FixturesStayWithinTheContract) {
