@@ -112,11 +112,7 @@ int run_search(const Context& ctx, const SearchOptions& o, bool json) {
     pq.group_by_track = o.group;
     pq.options = q;
     if (!o.audio.empty()) {
-        const std::string model_dir = o.model.empty() ? idx.model_name : o.model;
-        if (model_dir.empty()) throw_usage("the index records no model; pass --model DIR|dsp to embed the query");
-        LoadParams lp;  // the query is embedded as the index was
-        lp.precision = is_builtin_encoder(model_dir) ? Precision::fp32 : parse_precision(idx.precision);
-        auto encoder = open_encoder(model_dir, lp);
+        auto encoder = open_index_encoder(idx, o.model);
         const Audio audio = load_audio(o.audio, encoder->info().sampling_rate);
         std::vector<float> stack = with_context(o.audio, [&] {
             return embed_query_stack(*encoder, audio, std::max(0.0, o.start), idx.kind, o.threads > 0 ? o.threads : ctx.config.workers.value);

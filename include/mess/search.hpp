@@ -246,6 +246,11 @@ std::vector<Hit> similar_passages(const SearchIndex& index, const PassageQuery& 
 std::vector<Hit> search_vector(const SearchIndex& index, std::vector<float> query, const QueryOptions& options,
                                const PassageQuery* passages = nullptr);
 
+// The encoder that embeds outside queries for `index`: its recorded model (or `model_override`), in the
+// precision its features were computed in (built-in encoders: fp32), on the CPU.
+// Errors: Error(usage) when the index records no model and none is given; as open_encoder.
+std::shared_ptr<const class Encoder> open_index_encoder(const SearchIndex& index, const std::string& model_override = {});
+
 // The [layers, dim] stack of an outside recording for a query, from `encoder` (the index's model): for a clip index, the window
 // of at most 5 s starting at start_sec; for a track index, the mean over the windows of the audio from
 // start_sec on. Errors: Error(input) for a start past the end.

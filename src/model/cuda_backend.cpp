@@ -473,38 +473,36 @@ struct Runner final : CudaRunner {
 
 Runner::Runner(std::shared_ptr<const CudaWeights> weights, std::function<void(const std::string&)> warn_fn)
     : warn(std::move(warn_fn)), w(std::move(weights)) {
-    Runner& m = *this;
-    m.type = value_type(m.w->precision);
-    if (const char* b = std::getenv("MESS_CUDA_MEMORY_BUDGET_MB"); b && *b) m.budget = static_cast<std::size_t>(std::atoll(b)) << 20;
-    check(cudaSetDevice(m.w->device), "cudaSetDevice");
-    check(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    check(cublasCreate(&m.blas), "cublasCreate");
-    check(cublasSetStream(m.blas, m.stream), "cublasSetStream");
-    if (m.w->precision == Precision::fp32) check(cublasSetMathMode(m.blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");  // no TF32
+    type = value_type(w->precision);
+    if (const char* b = std::getenv("MESS_CUDA_MEMORY_BUDGET_MB"); b && *b) budget = static_cast<std::size_t>(std::atoll(b)) << 20;
+    check(cudaSetDevice(w->device), "cudaSetDevice");
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    check(cublasCreate(&blas), "cublasCreate");
+    check(cublasSetStream(blas, stream), "cublasSetStream");
+    if (w->precision == Precision::fp32) check(cublasSetMathMode(blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");  // no TF32
 }
 
 void Runner::encode(const float* waves, std::int64_t batch, std::int64_t samples, const std::vector<std::int64_t>& valid_frames,
                     bool keep_conv, HiddenStates& out) {
-    Runner& m = *this;
-    const ModelConfig& c = m.w->config;
-    const std::int64_t T = frames_for(*m.w, samples), L1 = c.num_hidden_states(), H = c.hidden_size, C = c.conv_dim.back();
-    check(cudaSetDevice(m.w->device), "cudaSetDevice");
+    const ModelConfig& c = w->config;
+    const std::int64_t T = frames_for(*w, samples), L1 = c.num_hidden_states(), H = c.hidden_size, C = c.conv_dim.back();
+    check(cudaSetDevice(w->device), "cudaSetDevice");
     out.values.resize(static_cast<std::size_t>(batch * L1 * T * H));
     out.conv_features.resize(keep_conv ? static_cast<std::size_t>(batch * T * C) : 0);
     // In pieces of at most `cap` clips; on running out of memory, halve and remember.
     std::int64_t at = 0;
     while (at < batch) {
-        const std::int64_t n = std::min(batch - at, m.cap > 0 ? m.cap : batch);
+        const std::int64_t n = std::min(batch - at, cap > 0 ? cap : batch);
         try {
-            m.run(waves + at * samples, n, samples, valid_frames.data() + at, keep_conv, out, at);
+            run(waves + at * samples, n, samples, valid_frames.data() + at, keep_conv, out, at);
             at += n;
         } catch (const DeviceOutOfMemory& e) {
-            m.release_scratch();
-            cudaStreamSynchronize(m.stream);
+            release_scratch();
+            cudaStreamSynchronize(stream);
             cudaGetLastError();
             if (n == 1) throw_input("device cuda: one window does not fit in GPU memory ({})", e.what());
-            m.cap = n / 2;
-            if (m.warn) m.warn(fmt::format("GPU memory ran out ({}) at a batch of {} windows; continuing with {}", e.what(), n, m.cap));
+            cap = n / 2;
+            if (warn) warn(fmt::format("GPU memory ran out ({}) at a batch of {} windows; continuing with {}", e.what(), n, cap));
         }
     }
 }

@@ -186,19 +186,11 @@ void Kernels::conv1d(const Conv1d& c, const float* x, float* y) {
 
 namespace {
 
-std::uint16_t bf16_of(float f) {
-    std::uint32_t u;
-    std::memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);  // quiet NaN
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return static_cast<std::uint16_t>(u >> 16);
-}
-
 void to_bf16_scalar(const float* x, std::uint16_t* y, std::int64_t n) {
-    for (std::int64_t i = 0; i < n; ++i) y[i] = bf16_of(x[i]);
+    for (std::int64_t i = 0; i < n; ++i) y[i] = float_to_bf16(x[i]);
 }
 
-// VCVTNEPS2BF16: the same rounding (nearest even, NaN kept), 16 values per instruction; input denormals
+// VCVTNEPS2BF16: float_to_bf16's rounding (nearest even, NaN kept), 16 values per instruction; input denormals
 // become zero (far below anything the encoder's activations hold).
 __attribute__((target("avx512f,avx512bf16,avx512vl"))) void to_bf16_avx512(const float* x, std::uint16_t* y, std::int64_t n) {
     std::int64_t i = 0;

@@ -65,7 +65,7 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-// float → bf16 bit patterns, rounding to nearest even (NaN stays NaN).
+// float → bf16 bit patterns as util's float_to_bf16 (nearest even, NaN stays NaN), vectorised and threaded.
 void to_bf16(const float* x, std::uint16_t* y, std::int64_t n);
 inline std::vector<std::uint16_t> to_bf16(const std::vector<float>& x) {
     std::vector<std::uint16_t> y(x.size());

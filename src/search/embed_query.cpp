@@ -8,6 +8,14 @@
 
 namespace mess {
 
+std::shared_ptr<const Encoder> open_index_encoder(const SearchIndex& index, const std::string& model_override) {
+    const std::string spec = model_override.empty() ? index.model_name : model_override;
+    if (spec.empty()) throw_usage("the index records no model; give one (--model DIR|dsp) to embed the query");
+    LoadParams lp;  // queries are embedded as the index was
+    lp.precision = is_builtin_encoder(spec) ? Precision::fp32 : parse_precision(index.precision);
+    return open_encoder(spec, lp);
+}
+
 std::vector<float> embed_query_stack(const Encoder& encoder, const Audio& audio, double start_sec, IndexKind kind, int threads) {
     if (!std::isfinite(start_sec) || start_sec < 0) throw_usage("start second must be ≥ 0, got {}", start_sec);
     if (audio.sample_rate <= 0 || audio.samples.empty()) throw_input("query audio is empty");

@@ -467,12 +467,15 @@ void waveform(Call& c) {
 Param path_id(const char* name, const char* what) { return {name, "path", "string", what, true}; }
 Param query(const char* name, const char* type, const char* what) { return {name, "query", type, what, false}; }
 
-std::vector<Param> similarity_params(bool passages) {
-    std::vector<Param> p = {query("k", "integer", "Results (1…200, default 10)"),
+// `leading` (the route's own parameters), then k, aspects, filters, exclusion (and grouping for passages).
+std::vector<Param> similarity_params(std::vector<Param> leading, bool passages) {
+    std::vector<Param> p = std::move(leading);
+    for (Param q : {query("k", "integer", "Results (1…200, default 10)"),
                             query("aspect", "string", "Rank by one validated aspect, e.g. dynamics"),
                             query("aspects", "string", "Weighted aspects: dynamics:0.7,articulation:0.3 (or '=' URL-encoded as %3D)"),
                             query("filter", "string", "key:value (or key%3Dvalue) on record fields or metadata columns (repeatable)"),
-                            query("exclude_same", "string", "Drop hits sharing the query's track, recording or work")};
+                            query("exclude_same", "string", "Drop hits sharing the query's track, recording or work")})
+        p.push_back(std::move(q));
     if (passages) p.push_back(query("group_by_track", "boolean", "Best passage per track"));
     return p;
 }
@@ -491,23 +494,20 @@ std::vector<Route> api_routes() {
                  {400, 503}, true, true, false, "application/json", list_tracks});
     r.push_back({"GET", "/api/tracks/{track_id}", "One track's metadata", {path_id("track_id", "Track id")}, {404, 503}, true, false, false,
                  "application/json", get_track});
-    auto sim = similarity_params(false);
-    sim.insert(sim.begin(), path_id("track_id", "Track id"));
-    r.push_back({"GET", "/api/tracks/{track_id}/similar", "Tracks similar to a track (track index)", sim, {400, 404, 503}, true, false, true,
-                 "application/json", similar});
-    auto pas = similarity_params(true);
-    pas.insert(pas.begin(), query("start", "number", "Second of the query passage (the window starting nearest)"));
-    pas.insert(pas.begin(), path_id("track_id", "Track id"));
-    r.push_back({"GET", "/api/tracks/{track_id}/passages", "Passages similar to the 5-s passage of a track at a second", pas, {400, 404, 503},
-                 true, false, true, "application/json", track_passages});
-    auto clip = similarity_params(true);
-    clip.insert(clip.begin(), path_id("clip_id", "Clip id <dataset>:<track>:<segment>"));
-    r.push_back({"GET", "/api/clips/{clip_id}/similar", "Passages similar to a clip", clip, {400, 404, 503}, true, false, true,
+    r.push_back({"GET", "/api/tracks/{track_id}/similar", "Tracks similar to a track (track index)",
+                 similarity_params({path_id("track_id", "Track id")}, false), {400, 404, 503}, true, false, true, "application/json", similar});
+    r.push_back({"GET", "/api/tracks/{track_id}/passages", "Passages similar to the 5-s passage of a track at a second",
+                 similarity_params({path_id("track_id", "Track id"),
+                                    query("start", "number", "Second of the query passage (the window starting nearest)")},
+                                   true),
+                 {400, 404, 503}, true, false, true, "application/json", track_passages});
+    r.push_back({"GET", "/api/clips/{clip_id}/similar", "Passages similar to a clip",
+                 similarity_params({path_id("clip_id", "Clip id <dataset>:<track>:<segment>")}, true), {400, 404, 503}, true, false, true,
                  "application/json", clip_similar});
-    auto up = similarity_params(true);
-    up.insert(up.begin(), query("kind", "string", "clip (passages, default) or track"));
-    up.insert(up.begin(), query("start", "number", "Second of the upload where the 5-s excerpt starts"));
-    r.push_back({"POST", "/api/search/audio", "Search by an uploaded audio excerpt (raw body or multipart field 'file')", up,
+    r.push_back({"POST", "/api/search/audio", "Search by an uploaded audio excerpt (raw body or multipart field 'file')",
+                 similarity_params({query("start", "number", "Second of the upload where the 5-s excerpt starts"),
+                                    query("kind", "string", "clip (passages, default) or track")},
+                                   true),
                  {400, 404, 413, 503}, true, false, false, "application/json", search_audio});
     r.push_back({"GET", "/api/tracks/{track_id}/audio", "The recording; HTTP Range; or a redirect to a presigned S3 URL",
                  {path_id("track_id", "Track id")}, {206, 302, 404, 416, 503}, true, false, false, "audio/*", stream_audio});

@@ -45,9 +45,7 @@ std::shared_ptr<const Encoder> Snapshot::encoder(const std::string& model_overri
     const std::string spec = model_override.empty() ? a.index.model_name : model_override;
     if (spec.empty()) fail(503, "the index records no model: start the server with --model DIR|dsp to search by audio");
     try {
-        LoadParams lp;  // queries are embedded as the index was
-        lp.precision = is_builtin_encoder(spec) ? Precision::fp32 : parse_precision(a.index.precision);
-        encoder_ = open_encoder(spec, lp);
+        encoder_ = open_index_encoder(a.index, model_override);
     } catch (const Error& e) {
         fail(503, fmt::format("cannot open the model '{}' for audio queries: {} (start the server with --model)", spec, e.what()));
     }
