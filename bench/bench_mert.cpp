@@ -56,7 +56,7 @@ double sgemm_gflops(int threads) {
 }
 
 int worker(const fs::path& model_dir, int batch, int reps, int threads, double seconds, const std::string& precision,
-           const std::string& device) {
+           const std::string& device, const std::string& outputs) {
     mess::LoadParams lp;
     lp.precision = mess::parse_precision(precision);
     lp.device = device;
@@ -69,6 +69,8 @@ int worker(const fs::path& model_dir, int batch, int reps, int threads, double s
     for (auto& v : x) v = nd(rng);
     mess::EncodeParams p;
     p.threads = threads;
+    p.frames = outputs != "means";
+    p.frame_means = outputs != "frames";
     state.encode(x, batch, samples, p);  // warm-up: primitive creation, page faults
     auto t0 = std::chrono::steady_clock::now();
     for (int r = 0; r < reps; ++r) state.encode(x, batch, samples, p);
@@ -100,7 +102,7 @@ json run_json(const std::string& cmd) {
 int main(int argc, char** argv) {
     CLI::App app{"MERT inference benchmark: MESS vs the PyTorch reference on a random full-size checkpoint"};
     std::string model_dir, preset = "mert-v1-95m", reference = MESS_REFERENCE_SCRIPT, python = "/usr/bin/python3";
-    std::string batches = "1,4", precisions = "fp32,bf16", worker_precision = "fp32", device = "cpu", reference_dtype = "fp32";
+    std::string batches = "1,4", precisions = "fp32,bf16", worker_precision = "fp32", device = "cpu", reference_dtype = "fp32", outputs;
     int threads = 2, reps = 3, worker_batch = 0;
     double seconds = 5.0;
     bool no_reference = false;
@@ -118,6 +120,10 @@ int main(int argc, char** argv) {
     app.add_option("--device", device, "cpu | cuda (both implementations; e.g. --device cuda --batches 1,16,64 --precisions fp32,bf16,fp16)")
         ->capture_default_str();
     app.add_option("--reference-dtype", reference_dtype, "The reference's dtype (default: fp32 on the CPU, fp16 on cuda)");
+    app.add_option("--outputs", outputs,
+                   "What MESS hands back to the host: frames (every state, [B, L+1, T, H]) | means (each window's frame means, as "
+                   "extract does without raw) | both. Default: frames on the CPU; means on cuda, where the reference's states stay on the GPU")
+        ->check(CLI::IsMember({"frames", "means", "both"}));
     CLI11_PARSE(app, argc, argv);
 
     try {
@@ -131,14 +137,15 @@ int main(int argc, char** argv) {
             }
             model_dir = dir.string();
         }
-        if (worker_batch > 0) return worker(model_dir, worker_batch, reps, threads, seconds, worker_precision, device);
+        if (outputs.empty()) outputs = device == "cuda" ? "means" : "frames";
+        if (worker_batch > 0) return worker(model_dir, worker_batch, reps, threads, seconds, worker_precision, device, outputs);
         if (device == "cuda" && reference_dtype == "fp32" && app.count("--reference-dtype") == 0) reference_dtype = "fp16";
 
         fmt::print("MERT benchmark: {} ({}), {:.1f}-s windows, device {}, {} thread(s), {} timed rep(s) after a warm-up\n", model_dir,
                    preset, seconds, device, threads, reps);
-        fmt::print("reproduce: {} --device {} --batches {} --precisions {} --threads {} --reps {}\n", argv[0], device, batches, precisions,
-                   threads, reps);
-        fmt::print("reference: PyTorch eager, {}\n\n", reference_dtype);
+        fmt::print("reproduce: {} --device {} --batches {} --precisions {} --threads {} --reps {} --outputs {}\n", argv[0], device, batches,
+                   precisions, threads, reps, outputs);
+        fmt::print("reference: PyTorch eager, {}; MESS returns {} to the host\n\n", reference_dtype, outputs);
         fmt::print("{:>5}  {:>9}  {:>14}  {:>14}  {:>11}  {:>11}  {:>7}  {:>8}  {:>11}  {:>12}\n", "batch", "precision", "mess s/window",
                    "torch s/window", "mess win/s", "torch win/s", "speedup", "GFLOP/s", "mess RSS MB", "torch RSS MB");
         for (const std::string& item : mess::split(batches, ',')) {
@@ -149,8 +156,9 @@ int main(int argc, char** argv) {
                                          "--device {} --dtype {}",
                                          python, reference, model_dir, b, threads, reps, seconds, device, reference_dtype));
             for (const std::string& precision : mess::split(precisions, ',')) {
-                json m = run_json(fmt::format("{} --model '{}' --worker {} --worker-precision {} --device {} --threads {} --reps {} --seconds {}",
-                                              argv[0], model_dir, b, precision, device, threads, reps, seconds));
+                json m = run_json(fmt::format("{} --model '{}' --worker {} --worker-precision {} --device {} --threads {} --reps {} --seconds {} "
+                                              "--outputs {}",
+                                              argv[0], model_dir, b, precision, device, threads, reps, seconds, outputs));
                 double ms = m["sec_per_window"], ts = no_reference ? 0.0 : t["sec_per_window"].get<double>();
                 fmt::print("{:>5}  {:>9}  {:>14.4f}  {:>14}  {:>11.1f}  {:>11}  {:>7}  {:>8.1f}  {:>11.0f}  {:>12}\n", b, precision, ms,
                            no_reference ? "-" : fmt::format("{:.4f}", ts), 1.0 / ms, no_reference ? "-" : fmt::format("{:.1f}", 1.0 / ts),

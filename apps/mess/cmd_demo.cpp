@@ -88,7 +88,7 @@ int run_demo(const Context& ctx, const std::string& audio_path, std::string mode
     emb.batch_size = ctx.config.batch_size.value;
     Embedding e = embed_audio(*model, state, audio, emb, ep);
     const HiddenStates& h = e.states;
-    auto segments = pool_frames(h);
+    const std::vector<float>& segments = e.segments;
     const std::int64_t per_window = h.layers * h.hidden;
     auto aggregated = pool_windows(segments, h.batch, per_window);
     fs::path raw_path = out_dir / "raw.npy", seg_path = out_dir / "segments.npy", agg_path = out_dir / "aggregated.npy";

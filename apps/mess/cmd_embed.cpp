@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <sstream>
@@ -64,6 +65,7 @@ int run_embed(const Context& ctx, const EmbedOptions& o, bool json) {
     if (o.no_normalize) ep.normalize = false;
     EmbedParams p;
     p.batch_size = ctx.config.batch_size.value;
+    p.keep_frames = o.view == "raw";  // the pooled views need each window's frame means only
     std::int64_t last_done = 0;
     p.windows.sample_rate = rate;
     Progress progress("embed " + std::filesystem::path(o.input).filename().string() + " (windows)",
@@ -80,38 +82,42 @@ int run_embed(const Context& ctx, const EmbedOptions& o, bool json) {
     });
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     progress.finish();
-    const HiddenStates& h = e.states;
+    HiddenStates& h = e.states;
     auto layers = parse_layers(o.layers, h.layers);
     const auto L = static_cast<std::int64_t>(layers.size());
 
-    // Select layers: [S, L', T, H].
-    std::vector<float> raw(static_cast<std::size_t>(h.batch * L * h.frames * h.hidden));
-    const std::size_t block = static_cast<std::size_t>(h.frames * h.hidden);
-    for (std::int64_t s = 0; s < h.batch; ++s)
-        for (std::int64_t i = 0; i < L; ++i)
-            std::copy_n(h.values.begin() + static_cast<std::ptrdiff_t>((s * h.layers + layers[static_cast<std::size_t>(i)]) * static_cast<std::int64_t>(block)),
-                        block, raw.begin() + static_cast<std::ptrdiff_t>((s * L + i) * static_cast<std::int64_t>(block)));
-    HiddenStates sel = h;
-    sel.layers = L;
-    sel.values = std::move(raw);
-
-    NpyArray out;
+    // The chosen layers of [S, layers, block] (block = T·D frames or D means) → [S, L', block].
+    const bool every_layer =  // 0, 1, …, layers - 1
+        L == h.layers && std::adjacent_find(layers.begin(), layers.end(), [](auto a, auto b) { return b <= a; }) == layers.end();
+    auto select = [&](std::vector<float>& all, std::int64_t block) {
+        if (every_layer) return std::move(all);  // no second copy of what may be gigabytes
+        std::vector<float> kept(static_cast<std::size_t>(h.batch * L * block));
+        for (std::int64_t s = 0; s < h.batch; ++s)
+            for (std::int64_t i = 0; i < L; ++i)
+                std::copy_n(all.begin() + (s * h.layers + layers[static_cast<std::size_t>(i)]) * block, block, kept.begin() + (s * L + i) * block);
+        return kept;
+    };
+    std::vector<float> out;
+    std::vector<std::int64_t> shape;
     if (o.view == "raw") {
-        out = NpyArray::from(sel.values, {sel.batch, L, sel.frames, sel.hidden});
+        out = select(h.values, h.frames * h.hidden);
+        shape = {h.batch, L, h.frames, h.hidden};
+    } else if (o.view == "segments") {
+        out = select(e.segments, h.hidden);
+        shape = {h.batch, L, h.hidden};
     } else {
-        auto seg = pool_frames(sel);
-        if (o.view == "segments") out = NpyArray::from(seg, {sel.batch, L, sel.hidden});
-        else out = NpyArray::from(pool_windows(seg, sel.batch, L * sel.hidden), {L, sel.hidden});
+        out = pool_windows(select(e.segments, h.hidden), h.batch, L * h.hidden);
+        shape = {L, h.hidden};
     }
-    write_npy(o.out, out);
+    write_npy(o.out, out, shape);  // streamed: no encoded copy of what may be gigabytes
     std::vector<double> starts;
     for (const auto& w : e.windows) starts.push_back(w.start_sec);
     if (json) {
-        print_json({{"input", o.input}, {"out", o.out}, {"view", o.view}, {"shape", out.shape}, {"windows", e.windows.size()},
+        print_json({{"input", o.input}, {"out", o.out}, {"view", o.view}, {"shape", shape}, {"windows", e.windows.size()},
                     {"window_starts_sec", starts}, {"layers", layers}, {"seconds", secs}, {"threads", ep.threads}});
     } else {
         fmt::print("{} → {}: {} ({} window(s), {:.2f} s, {:.3f} s/window, {} thread(s))\n", o.input, o.out,
-                   out.describe(), e.windows.size(), secs, secs / static_cast<double>(e.windows.size()), ep.threads);
+                   fmt::format("float32 [{}]", fmt::join(shape, ", ")), e.windows.size(), secs, secs / static_cast<double>(e.windows.size()), ep.threads);
     }
     return 0;
 }

@@ -195,11 +195,17 @@ struct EncodeParams {
     int threads = 1;                   // OpenMP threads for this call (≥ 1)
     std::optional<bool> normalize;     // default: the checkpoint's do_normalize
     bool keep_conv_features = false;   // also return the conv stack output
+    bool frames = true;                // return every frame's state (HiddenStates::values)
+    bool frame_means = false;          // return each clip's mean over its valid frames (HiddenStates::means)
 };
 
+// What encode() returns. With frames off, values stays empty and nothing of size frames × hidden per layer
+// is kept or (on a GPU) copied back: the means are all the segments and aggregated views need.
 struct HiddenStates {
     std::int64_t batch = 0, layers = 0, frames = 0, hidden = 0;
-    std::vector<float> values;          // [batch, layers, frames, hidden]
+    std::vector<float> values;          // [batch, layers, frames, hidden] when EncodeParams::frames, else empty
+    std::vector<float> means;           // [batch, layers, hidden] when EncodeParams::frame_means, else empty:
+                                        // the mean over frames t < valid_frames(clip), accumulated in double
     std::int64_t conv_channels = 0;
     std::vector<float> conv_features;   // [batch, frames, conv_channels] when keep_conv_features
 };
@@ -213,7 +219,8 @@ public:
     // valid_samples (optional, one per clip, each ≤ samples): HF padded-batch semantics (see top).
     // The result lives in this state and stays valid until the next encode() on it (copy it to keep it):
     // reusing its buffer avoids re-faulting tens of MB per call.
-    // Errors: Error(usage) when samples < config.min_samples() or the sizes disagree.
+    // Errors: Error(usage) when samples < config.min_samples(), the sizes disagree, or neither frames nor
+    // frame_means is asked for.
     const HiddenStates& encode(std::span<const float> waves, std::int64_t batch, std::int64_t samples,
                         const EncodeParams& params, std::span<const std::int64_t> valid_samples = {});
 
@@ -231,11 +238,15 @@ struct EmbedParams {
     int batch_size = 4;      // windows per encode() call (equal-length windows only)
     // Called after each batch with (windows done, windows in total); may be empty.
     std::function<void(std::int64_t, std::int64_t)> on_progress;
+    // Keep every frame's state (Embedding::states.values, [S, L, T, D]). Off, only the per-window means are
+    // kept: L·D floats a window instead of L·T·D (a 10-min recording through MERT-95M: 10 MB, not 3.6 GB).
+    bool keep_frames = true;
 };
 
-// Hidden states of a whole recording: windows → [S, L+1, T, H] plus each window's true start.
+// A whole recording's hidden states: windows → [S, L, T, D] plus each window's true start.
 struct Embedding {
-    HiddenStates states;           // batch = S windows
+    HiddenStates states;           // batch = S windows (values empty unless keep_frames; means empty)
+    std::vector<float> segments;   // [S, L, D]: each window's mean over its frames (always)
     std::vector<Window> windows;   // S entries
 };
 // Errors: Error(input) when the audio is not at the model's sampling rate or shorter than one frame.
@@ -243,7 +254,7 @@ Embedding embed_audio(const Model& model, ModelState& state, const Audio& audio,
                       const EncodeParams& encode);
 
 // Views (DESIGN.md): segments = mean over frames [S, L, H]; aggregated = mean over windows [L, H]
-// (accumulated in double).
+// (accumulated in double). pool_frames needs h.values (Error(usage) when they were not kept).
 std::vector<float> pool_frames(const HiddenStates& h);
 std::vector<float> pool_windows(std::span<const float> segments, std::int64_t windows, std::int64_t per_window);
 
@@ -303,7 +314,8 @@ public:
     class Session {
     public:
         virtual ~Session() = default;
-        // Whole recording → [S, L, T, D] plus the windows. `audio` must be at info().sampling_rate.
+        // Whole recording → [S, L, T, D] (when params.keep_frames) and [S, L, D] frame means, plus the windows.
+        // `audio` must be at info().sampling_rate.
         // Errors: Error(input) for the wrong rate, no samples, non-finite samples, or audio too short.
         virtual Embedding embed(const Audio& audio, const EmbedParams& params, int threads) = 0;
     };

@@ -94,8 +94,12 @@ std::string encode_npy(const NpyArray& array);
 NpyArray decode_npy(std::string_view bytes, std::string_view name);
 
 NpyArray read_npy(const std::filesystem::path& path);
-// Writes atomically (temp file + fsync + rename). Errors: Error(input) when the file cannot be written.
+// Writes atomically (temp file + fsync + rename), streaming the data (no encoded copy in memory).
+// Errors: Error(input) when the file cannot be written.
 void write_npy(const std::filesystem::path& path, const NpyArray& array);
+// float32 values as a C-order array of `shape`, without building an NpyArray (for arrays of gigabytes).
+// Errors: as above; Error(usage) when the values do not fill the shape.
+void write_npy(const std::filesystem::path& path, std::span<const float> values, const std::vector<std::int64_t>& shape);
 
 // Member name → array; member names are returned without the ".npy" suffix, as numpy.load shows them.
 using NpzMembers = std::map<std::string, NpyArray>;

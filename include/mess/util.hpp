@@ -141,7 +141,8 @@ struct Config {
     Setting<std::filesystem::path> data_root{"data", "default"};  // MESS_DATA_ROOT
     Setting<std::string> device{"cpu", "default"};                // MESS_DEVICE: cpu | cuda
     Setting<int> workers{1, "default"};                           // MESS_WORKERS: ≥ 1 (default: cores)
-    Setting<int> batch_size{4, "default"};                        // MESS_BATCH_SIZE: ≥ 1 windows
+    Setting<int> batch_size{4, "default"};                        // MESS_BATCH_SIZE: ≥ 1 windows (default 4 on the
+                                                                  // CPU, 32 on cuda: a GPU needs wide batches)
     Setting<std::string> log_level{"info", "default"};            // MESS_LOG_LEVEL
     Setting<int> sample_rate{24000, "contract"};                  // Hz
     Setting<double> window_seconds{5.0, "contract"};              // s

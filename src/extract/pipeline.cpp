@@ -156,6 +156,7 @@ ExtractReport extract_tracks(const std::vector<ExtractItem>& all_items, const Fe
     auto session = encoder.session();
     EmbedParams embed;
     embed.batch_size = p.batch_size;
+    embed.keep_frames = wants("raw");  // segments and aggregated need only each window's frame means
     while (true) {
         std::optional<Prepared> job;
         {
@@ -174,13 +175,11 @@ ExtractReport extract_tracks(const std::vector<ExtractItem>& all_items, const Fe
             const HiddenStates& h = e.states;
             const std::int64_t S = h.batch, L = h.layers, D = h.hidden;
             if (wants("raw")) {
-                write_npy(store.view_path("raw", item.track_id),
-                          p.raw_float16 ? NpyArray::float16_from(h.values, {S, L, h.frames, D})
-                                        : NpyArray::from(h.values, {S, L, h.frames, D}));
+                if (p.raw_float16) write_npy(store.view_path("raw", item.track_id), NpyArray::float16_from(h.values, {S, L, h.frames, D}));
+                else write_npy(store.view_path("raw", item.track_id), h.values, {S, L, h.frames, D});
             }
-            std::vector<float> seg = pool_frames(h);
-            if (wants("segments")) write_npy(store.view_path("segments", item.track_id), NpyArray::from(seg, {S, L, D}));
-            write_npy(store.view_path("aggregated", item.track_id), NpyArray::from(pool_windows(seg, S, L * D), {L, D}));
+            if (wants("segments")) write_npy(store.view_path("segments", item.track_id), e.segments, {S, L, D});
+            write_npy(store.view_path("aggregated", item.track_id), pool_windows(e.segments, S, L * D), {L, D});
             nlohmann::json windows = nlohmann::json::array();
             for (const auto& w : e.windows) windows.push_back({{"start_sec", w.start_sec}, {"end_sec", w.end_sec}});
             const EncoderInfo& info = encoder.info();

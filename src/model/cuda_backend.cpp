@@ -243,14 +243,14 @@ struct Runner final : CudaRunner {
     cublasHandle_t blas = nullptr;
     std::int64_t cap = 0;     // the largest batch known to fit after running out of memory (0: no cap)
     std::size_t budget = 0;   // MESS_CUDA_MEMORY_BUDGET_MB in bytes (0: none)
-    DeviceBuffer wave, conv_a, conv_b, col, feats, x, tmp, typed, qkv, qkv_t, scores, probs, ctx, ffn, pos_col, states;
+    DeviceBuffer wave, conv_a, conv_b, col, feats, x, tmp, typed, qkv, qkv_t, scores, probs, ctx, ffn, pos_col, states, means, valid;
     float* pinned_in = nullptr;
     float* pinned_out = nullptr;
     std::size_t pinned_in_bytes = 0, pinned_out_bytes = 0;
 
     Runner(std::shared_ptr<const CudaWeights> weights, std::function<void(const std::string&)> warn_fn);
     void encode(const float* waves, std::int64_t batch, std::int64_t samples, const std::vector<std::int64_t>& valid_frames,
-                bool keep_conv, HiddenStates& out) override;
+                const EncodeParams& outputs, HiddenStates& out) override;
 
     ~Runner() override {
         release_scratch();
@@ -288,8 +288,9 @@ struct Runner final : CudaRunner {
         check(cuda::layer_norm(in, out, rows, cols, n.w.as<float>(), n.b.as<float>(), w->config.layer_norm_eps, stream), "layer norm");
     }
 
-    // Every buffer sized for `batch` clips of `samples`. Throws DeviceOutOfMemory (also past the budget).
-    void reserve(std::int64_t batch, std::int64_t samples) {
+    // Every buffer sized for `batch` clips of `samples` and the outputs asked for. Throws DeviceOutOfMemory
+    // (also past the budget).
+    void reserve(std::int64_t batch, std::int64_t samples, const EncodeParams& o) {
         const ModelConfig& c = w->config;
         const std::size_t T = static_cast<std::size_t>(frames_for(*w, samples)), C = static_cast<std::size_t>(c.conv_dim.back()),
                           H = static_cast<std::size_t>(c.hidden_size), F = static_cast<std::size_t>(c.intermediate_size),
@@ -305,8 +306,10 @@ struct Runner final : CudaRunner {
             t_in = t_out;
         }
         const std::size_t e = w->elem, f = sizeof(float), typed_n = BT * std::max({H, C, F});
+        const std::size_t states_n = o.frames ? B * L1 * T * H : 0, means_n = o.frame_means ? B * L1 * H : 0;
         const std::size_t need = B * N * f + 2 * conv_max * f + col_max * e + BT * C * f + BT * H * f + BT * std::max(H, C) * f + typed_n * e +
-                                 BT * 3 * H * (f + e) + heads * T * T * (f + e) + BT * H * f + BT * F * f + T * K * H * e + B * L1 * T * H * f;
+                                 BT * 3 * H * (f + e) + heads * T * T * (f + e) + BT * H * f + BT * F * f + T * K * H * e +
+                                 (states_n + means_n) * f + B * sizeof(std::int64_t);
         if (budget && need > budget) throw DeviceOutOfMemory("the memory budget (MESS_CUDA_MEMORY_BUDGET_MB)");
         wave.reserve(B * N * f, "waveforms");
         conv_a.reserve(conv_max * f, "conv activations");
@@ -323,7 +326,9 @@ struct Runner final : CudaRunner {
         ctx.reserve(BT * H * f, "attention context");
         ffn.reserve(BT * F * f, "feed-forward");
         pos_col.reserve(T * K * H * e, "positional im2col");
-        states.reserve(B * L1 * T * H * f, "output states");
+        if (states_n) states.reserve(states_n * f, "output states");
+        if (means_n) means.reserve(means_n * f, "frame means");
+        valid.reserve(B * sizeof(std::int64_t), "valid frame counts");
         auto pinned = [](float*& p, std::size_t& have, std::size_t bytes) {
             if (bytes <= have) return;
             if (p) cudaFreeHost(p);
@@ -333,22 +338,27 @@ struct Runner final : CudaRunner {
             have = bytes;
         };
         pinned(pinned_in, pinned_in_bytes, B * N * f);
-        pinned(pinned_out, pinned_out_bytes, B * L1 * T * H * f);
+        pinned(pinned_out, pinned_out_bytes, (states_n + means_n) * f);
     }
 
     void release_scratch() {
-        for (DeviceBuffer* b : {&wave, &conv_a, &conv_b, &col, &feats, &x, &tmp, &typed, &qkv, &qkv_t, &scores, &probs, &ctx, &ffn, &pos_col, &states})
+        for (DeviceBuffer* b : {&wave, &conv_a, &conv_b, &col, &feats, &x, &tmp, &typed, &qkv, &qkv_t, &scores, &probs, &ctx, &ffn, &pos_col, &states,
+                                &means, &valid})
             b->release();
     }
 
     // One forward pass of `batch` clips; results into out at clip offset `first`.
-    void run(const float* waves, std::int64_t batch, std::int64_t samples, const std::int64_t* valid_frames, bool keep_conv,
+    void run(const float* waves, std::int64_t batch, std::int64_t samples, const std::int64_t* valid_frames, const EncodeParams& o,
              HiddenStates& out, std::int64_t first) {
         const ModelConfig& c = w->config;
         const std::int64_t T = frames_for(*w, samples), C = c.conv_dim.back(), H = c.hidden_size;
         const std::int64_t heads = c.num_attention_heads, hd = c.head_dim(), L1 = c.num_hidden_states(), BT = batch * T;
-        reserve(batch, samples);
+        reserve(batch, samples, o);
         const std::size_t f = sizeof(float);
+        if (o.frame_means)  // pageable source: staged before the call returns
+            check(cudaMemcpyAsync(valid.get(), valid_frames, static_cast<std::size_t>(batch) * sizeof(std::int64_t), cudaMemcpyHostToDevice,
+                                  stream),
+                  "upload valid frame counts");
         std::memcpy(pinned_in, waves, static_cast<std::size_t>(batch * samples) * f);
         check(cudaMemcpyAsync(wave.get(), pinned_in, static_cast<std::size_t>(batch * samples) * f, cudaMemcpyHostToDevice, stream),
               "upload waveforms");
@@ -411,10 +421,14 @@ struct Runner final : CudaRunner {
         const bool pre_ln = c.do_stable_layer_norm;
         if (!pre_ln) layer_norm(x.as<float>(), x.as<float>(), BT, H, w->encoder_norm);
         auto store = [&](std::int64_t layer) {
-            for (std::int64_t b = 0; b < batch; ++b)
-                check(cudaMemcpyAsync(states.as<float>() + ((b * L1 + layer) * T) * H, x.as<float>() + b * T * H, static_cast<std::size_t>(T * H) * f,
-                                      cudaMemcpyDeviceToDevice, stream),
-                      "store a hidden state");
+            if (o.frames)
+                for (std::int64_t b = 0; b < batch; ++b)
+                    check(cudaMemcpyAsync(states.as<float>() + ((b * L1 + layer) * T) * H, x.as<float>() + b * T * H,
+                                          static_cast<std::size_t>(T * H) * f, cudaMemcpyDeviceToDevice, stream),
+                          "store a hidden state");
+            if (o.frame_means)
+                check(cuda::frame_means(x.as<float>(), valid.as<std::int64_t>(), batch, T, H, L1, layer, means.as<float>(), stream),
+                      "frame means");
         };
         store(0);
 
@@ -461,11 +475,15 @@ struct Runner final : CudaRunner {
             store(static_cast<std::int64_t>(l) + 1);
         }
 
-        const std::size_t n_states = static_cast<std::size_t>(batch * L1 * T * H);
-        check(cudaMemcpyAsync(pinned_out, states.get(), n_states * f, cudaMemcpyDeviceToHost, stream), "download states");
+        // Only what was asked for comes back: the frame means alone are 1/T of the states.
+        const std::size_t n_states = o.frames ? static_cast<std::size_t>(batch * L1 * T * H) : 0,
+                          n_means = o.frame_means ? static_cast<std::size_t>(batch * L1 * H) : 0;
+        if (n_states) check(cudaMemcpyAsync(pinned_out, states.get(), n_states * f, cudaMemcpyDeviceToHost, stream), "download states");
+        if (n_means) check(cudaMemcpyAsync(pinned_out + n_states, means.get(), n_means * f, cudaMemcpyDeviceToHost, stream), "download means");
         check(cudaStreamSynchronize(stream), "forward pass");
-        std::memcpy(out.values.data() + first * L1 * T * H, pinned_out, n_states * f);
-        if (keep_conv)
+        if (n_states) std::memcpy(out.values.data() + first * L1 * T * H, pinned_out, n_states * f);
+        if (n_means) std::memcpy(out.means.data() + first * L1 * H, pinned_out + n_states, n_means * f);
+        if (o.keep_conv_features)
             check(cudaMemcpy(out.conv_features.data() + first * T * C, feats.get(), static_cast<std::size_t>(BT * C) * f, cudaMemcpyDeviceToHost),
                   "download conv features");
     }
@@ -483,18 +501,19 @@ Runner::Runner(std::shared_ptr<const CudaWeights> weights, std::function<void(co
 }
 
 void Runner::encode(const float* waves, std::int64_t batch, std::int64_t samples, const std::vector<std::int64_t>& valid_frames,
-                    bool keep_conv, HiddenStates& out) {
+                    const EncodeParams& outputs, HiddenStates& out) {
     const ModelConfig& c = w->config;
     const std::int64_t T = frames_for(*w, samples), L1 = c.num_hidden_states(), H = c.hidden_size, C = c.conv_dim.back();
     check(cudaSetDevice(w->device), "cudaSetDevice");
-    out.values.resize(static_cast<std::size_t>(batch * L1 * T * H));
-    out.conv_features.resize(keep_conv ? static_cast<std::size_t>(batch * T * C) : 0);
+    out.values.resize(outputs.frames ? static_cast<std::size_t>(batch * L1 * T * H) : 0);
+    out.means.resize(outputs.frame_means ? static_cast<std::size_t>(batch * L1 * H) : 0);
+    out.conv_features.resize(outputs.keep_conv_features ? static_cast<std::size_t>(batch * T * C) : 0);
     // In pieces of at most `cap` clips; on running out of memory, halve and remember.
     std::int64_t at = 0;
     while (at < batch) {
         const std::int64_t n = std::min(batch - at, cap > 0 ? cap : batch);
         try {
-            run(waves + at * samples, n, samples, valid_frames.data() + at, keep_conv, out, at);
+            run(waves + at * samples, n, samples, valid_frames.data() + at, outputs, out, at);
             at += n;
         } catch (const DeviceOutOfMemory& e) {
             release_scratch();
@@ -522,7 +541,7 @@ public:
 
 }  // namespace mess::model_detail
 
-extern "C" mess::model_detail::CudaRuntime* mess_cuda_runtime_v1() {
+extern "C" mess::model_detail::CudaRuntime* mess_cuda_runtime_v2() {
     static mess::model_detail::Runtime runtime;
     return &runtime;
 }

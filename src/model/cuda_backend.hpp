@@ -11,7 +11,7 @@
 //   CudaRuntime* rt = cuda_runtime(&why);                       // null (why set) when unavailable
 //   auto weights = rt->upload(model.weights(), model.config(), Precision::bf16);   // once per Model
 //   auto runner = rt->runner(weights, warn);                    // one per ModelState
-//   runner->encode(normalised_waves, batch, samples, valid_frames, keep_conv, hidden_states);
+//   runner->encode(normalised_waves, batch, samples, valid_frames, encode_params, hidden_states);
 //
 // Memory: a runner allocates its scratch for the largest batch asked so far; when the device runs out of
 // memory it halves the batch (down to one window), says so through `warn`, and remembers the size that
@@ -37,9 +37,11 @@ class CudaRunner {
 public:
     virtual ~CudaRunner() = default;
     // waves: [batch, samples] host floats, already normalised (padded tails zero); valid_frames: one per clip.
-    // Fills out.values [batch, L+1, T, H] (and conv_features [batch, T, C] when keep_conv).
+    // Fills what `outputs` asks for (others are emptied): out.values [batch, L+1, T, H] (frames), out.means
+    // [batch, L+1, H] (frame_means: pooled on the device, so only these come back), out.conv_features
+    // [batch, T, C] (keep_conv_features).
     virtual void encode(const float* waves, std::int64_t batch, std::int64_t samples, const std::vector<std::int64_t>& valid_frames,
-                        bool keep_conv, HiddenStates& out) = 0;
+                        const EncodeParams& outputs, HiddenStates& out) = 0;
 };
 
 class CudaRuntime {
@@ -57,5 +59,5 @@ CudaRuntime* cuda_runtime(std::string* why);
 
 }  // namespace mess::model_detail
 
-// The plugin's one exported symbol.
-extern "C" mess::model_detail::CudaRuntime* mess_cuda_runtime_v1();
+// The plugin's one exported symbol (its version changes with these interfaces, so a stale plugin is refused).
+extern "C" mess::model_detail::CudaRuntime* mess_cuda_runtime_v2();

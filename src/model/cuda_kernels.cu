@@ -141,6 +141,18 @@ __global__ void softmax_kernel(const float* x, T* y, std::int64_t cols) {
     for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = from_float<T>(__expf(xr[c] - m) * inv);
 }
 
+// One thread per (clip, column): the column's mean over the clip's valid frames; reads are coalesced
+// across the threads of a block.
+__global__ void frame_means_kernel(const float* x, const std::int64_t* valid, std::int64_t frames, std::int64_t hidden,
+                                   std::int64_t layers, std::int64_t layer, float* means) {
+    const std::int64_t b = blockIdx.y, c = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+    if (c >= hidden) return;
+    const std::int64_t n = valid[b];
+    const float* col = x + b * frames * hidden + c;
+    double sum = 0.0;
+    for (std::int64_t t = 0; t < n; ++t) sum += col[t * hidden];
+    means[(b * layers + layer) * hidden + c] = n > 0 ? static_cast<float>(sum / static_cast<double>(n)) : 0.0f;
+}
 
 template <class F>
 void by_type(ValueType type, F&& f) {
@@ -203,6 +215,13 @@ cudaError_t layer_norm(const float* x, float* y, std::int64_t rows, std::int64_t
 cudaError_t channel_norm_gelu(float* x, std::int64_t frames, std::int64_t channels, const float* gamma, const float* beta, float eps,
                               cudaStream_t s) {
     channel_norm_gelu_kernel<<<rows_grid(channels), kThreads, 0, s>>>(x, frames, channels, gamma, beta, eps);
+    return cudaGetLastError();
+}
+
+cudaError_t frame_means(const float* x, const std::int64_t* valid, std::int64_t batch, std::int64_t frames, std::int64_t hidden,
+                        std::int64_t layers, std::int64_t layer, float* means, cudaStream_t s) {
+    const dim3 grid(static_cast<unsigned>((hidden + kThreads - 1) / kThreads), static_cast<unsigned>(batch));
+    frame_means_kernel<<<grid, kThreads, 0, s>>>(x, valid, frames, hidden, layers, layer, means);
     return cudaGetLastError();
 }
 

@@ -31,6 +31,10 @@ cudaError_t layer_norm(const float* x, float* y, std::int64_t rows, std::int64_t
 // GroupNorm with one group per channel of x [frames, channels] over time (biased variance), then GELU, in place.
 cudaError_t channel_norm_gelu(float* x, std::int64_t frames, std::int64_t channels, const float* gamma, const float* beta, float eps,
                               cudaStream_t s);
+// means[b, layer, c] = the mean of x[b, t, c] over t < valid[b] (accumulated in double) for x [batch, frames,
+// hidden] and means [batch, layers, hidden]; valid is a device array of `batch` frame counts.
+cudaError_t frame_means(const float* x, const std::int64_t* valid, std::int64_t batch, std::int64_t frames, std::int64_t hidden,
+                        std::int64_t layers, std::int64_t layer, float* means, cudaStream_t s);
 // Softmax of each row of x [rows, cols] into y, typed.
 cudaError_t softmax_rows(const float* x, void* y, std::int64_t rows, std::int64_t cols, ValueType type, cudaStream_t s);
 

@@ -33,9 +33,9 @@ CudaRuntime* cuda_runtime(std::string* why) {
                 continue;
             }
             using Entry = CudaRuntime* (*)();
-            auto entry = reinterpret_cast<Entry>(::dlsym(handle, "mess_cuda_runtime_v1"));
+            auto entry = reinterpret_cast<Entry>(::dlsym(handle, "mess_cuda_runtime_v2"));
             if (!entry) {
-                error += (error.empty() ? "" : "; ") + path + ": not a MESS CUDA plugin";
+                error += (error.empty() ? "" : "; ") + path + ": not a MESS CUDA plugin of this version (mess_cuda_runtime_v2 missing; rebuild it with this mess)";
                 continue;
             }
             runtime = entry();

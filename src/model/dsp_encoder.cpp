@@ -389,6 +389,11 @@ public:
                     if (params.on_progress) params.on_progress(done, S);
                 }
             }
+            e.segments = pool_frames(h);
+            if (!params.keep_frames) {
+                h.values.clear();
+                h.values.shrink_to_fit();
+            }
             return e;
         }
 

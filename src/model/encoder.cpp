@@ -148,6 +148,7 @@ const HiddenStates& ModelState::encode(std::span<const float> waves, std::int64_
     Kernels& k = s.k;
     if (params.threads < 1) throw_usage("threads must be ≥ 1 (got {})", params.threads);
     if (batch < 1) throw_usage("batch must be ≥ 1 (got {})", batch);
+    if (!params.frames && !params.frame_means) throw_usage("encode: neither frames nor frame means asked for");
     if (samples < cfg.min_samples())
         throw_usage("clip of {} samples is shorter than one frame ({} samples = {:.1f} ms at {} Hz)", samples,
                     cfg.min_samples(), 1000.0 * static_cast<double>(cfg.min_samples()) / cfg.sampling_rate, cfg.sampling_rate);
@@ -183,7 +184,7 @@ const HiddenStates& ModelState::encode(std::span<const float> waves, std::int64_
         h.frames = T;
         h.hidden = H;
         h.conv_channels = params.keep_conv_features ? C : 0;
-        s.cuda->encode(s.waves.data(), batch, samples, valid_frames, params.keep_conv_features, h);
+        s.cuda->encode(s.waves.data(), batch, samples, valid_frames, params, h);
         clock.lap("cuda forward pass");
         return h;
     }
@@ -226,13 +227,16 @@ const HiddenStates& ModelState::encode(std::span<const float> waves, std::int64_
     h.layers = L1;
     h.frames = T;
     h.hidden = H;
-    h.values.resize(static_cast<std::size_t>(batch * L1 * T * H));
+    h.values.resize(params.frames ? static_cast<std::size_t>(batch * L1 * T * H) : 0);
+    h.means.resize(params.frame_means ? static_cast<std::size_t>(batch * L1 * H) : 0);
     h.conv_channels = params.keep_conv_features ? C : 0;
     if (params.keep_conv_features) h.conv_features.assign(s.feats.begin(), s.feats.end());
     else h.conv_features.clear();
     auto store = [&](std::int64_t layer, const float* x) {
-        for (std::int64_t b = 0; b < batch; ++b)
-            std::copy(x + b * T * H, x + (b + 1) * T * H, h.values.begin() + ((b * L1 + layer) * T) * H);
+        for (std::int64_t b = 0; b < batch; ++b) {
+            if (params.frames) std::copy(x + b * T * H, x + (b + 1) * T * H, h.values.begin() + ((b * L1 + layer) * T) * H);
+            if (params.frame_means) model_detail::mean_of_rows(x + b * T * H, valid_frames[b], H, h.means.data() + (b * L1 + layer) * H);
+        }
     };
 
     // 2. Feature projection.
@@ -379,6 +383,9 @@ Embedding embed_audio(const Model& model, ModelState& state, const Audio& audio,
     // All windows have one length except when the audio is shorter than a window (then there is one).
     const std::int64_t len = e.windows[0].length, S = static_cast<std::int64_t>(e.windows.size());
     HiddenStates& out = e.states;
+    EncodeParams ep = encode;
+    ep.frames = params.keep_frames;
+    ep.frame_means = true;
     std::vector<float> batch;
     for (std::int64_t first = 0; first < S; first += params.batch_size) {
         const std::int64_t n = std::min<std::int64_t>(params.batch_size, S - first);
@@ -387,30 +394,29 @@ Embedding embed_audio(const Model& model, ModelState& state, const Audio& audio,
             const auto& win = e.windows[static_cast<std::size_t>(first + i)];
             std::copy_n(audio.samples.begin() + win.start_sample, len, batch.begin() + i * len);
         }
-        const HiddenStates& h = state.encode(batch, n, len, encode);
+        const HiddenStates& h = state.encode(batch, n, len, ep);
         if (first == 0) {
             out.batch = S;
             out.layers = h.layers;
             out.frames = h.frames;
             out.hidden = h.hidden;
-            out.values.reserve(static_cast<std::size_t>(S * h.layers * h.frames * h.hidden));
+            out.values.reserve(params.keep_frames ? static_cast<std::size_t>(S * h.layers * h.frames * h.hidden) : 0);
+            e.segments.reserve(static_cast<std::size_t>(S * h.layers * h.hidden));
         }
         out.values.insert(out.values.end(), h.values.begin(), h.values.end());
+        e.segments.insert(e.segments.end(), h.means.begin(), h.means.end());
         if (params.on_progress) params.on_progress(first + n, S);
     }
     return e;
 }
 
 std::vector<float> pool_frames(const HiddenStates& h) {
+    if (h.values.size() != static_cast<std::size_t>(h.batch * h.layers * h.frames * h.hidden) || h.values.empty())
+        throw_usage("pool_frames: the frames' states were not kept ({} values for [{}, {}, {}, {}])", h.values.size(), h.batch, h.layers,
+                    h.frames, h.hidden);
     std::vector<float> out(static_cast<std::size_t>(h.batch * h.layers * h.hidden));
-    for (std::int64_t bl = 0; bl < h.batch * h.layers; ++bl) {
-        std::vector<double> acc(static_cast<std::size_t>(h.hidden), 0.0);
-        for (std::int64_t t = 0; t < h.frames; ++t) {
-            const float* row = h.values.data() + (bl * h.frames + t) * h.hidden;
-            for (std::int64_t c = 0; c < h.hidden; ++c) acc[c] += row[c];
-        }
-        for (std::int64_t c = 0; c < h.hidden; ++c) out[bl * h.hidden + c] = static_cast<float>(acc[c] / static_cast<double>(h.frames));
-    }
+    for (std::int64_t bl = 0; bl < h.batch * h.layers; ++bl)
+        model_detail::mean_of_rows(h.values.data() + bl * h.frames * h.hidden, h.frames, h.hidden, out.data() + bl * h.hidden);
     return out;
 }
 

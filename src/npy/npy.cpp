@@ -183,13 +183,15 @@ std::vector<float> NpyArray::to_float32() const {
     return out;
 }
 
-std::string encode_npy(const NpyArray& a) {
-    if (a.data.size() != a.count() * dtype_size(a.dtype))
-        throw_internal("array {} holds {} bytes, expected {}", a.describe(), a.data.size(), a.count() * dtype_size(a.dtype));
-    std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': (", dtype_descr(a.dtype));
-    for (auto d : a.shape) dict += fmt::format("{}, ", d);
-    if (a.shape.size() > 1) dict.resize(dict.size() - 2);   // (2, 3) — but (2,) keeps its comma
-    else if (a.shape.size() == 1) dict.pop_back();
+namespace {
+
+// The .npy header of a C-order array (magic, version, length, dict), padded so the data starts at a
+// multiple of 64 bytes.
+std::string npy_header(DType dtype, const std::vector<std::int64_t>& shape) {
+    std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': (", dtype_descr(dtype));
+    for (auto d : shape) dict += fmt::format("{}, ", d);
+    if (shape.size() > 1) dict.resize(dict.size() - 2);   // (2, 3) — but (2,) keeps its comma
+    else if (shape.size() == 1) dict.pop_back();
     dict += "), }";
     // Version 1 has a 2-byte header length; fall back to version 2 (4 bytes) for huge headers.
     bool v2 = dict.size() + 1 + 10 > 65535;
@@ -208,7 +210,25 @@ std::string encode_npy(const NpyArray& a) {
         out += static_cast<char>((hlen >> 16) & 0xff);
         out += static_cast<char>((hlen >> 24) & 0xff);
     }
-    out += dict;
+    return out + dict;
+}
+
+// Header then data straight into the atomic file: no second copy of the array in memory.
+void write_npy_bytes(const std::filesystem::path& path, DType dtype, const std::vector<std::int64_t>& shape, const void* data,
+                     std::size_t size) {
+    const std::string header = npy_header(dtype, shape);
+    AtomicFile out(path);
+    out.write(header.data(), header.size());
+    if (size) out.write(data, size);
+    out.commit();
+}
+
+}  // namespace
+
+std::string encode_npy(const NpyArray& a) {
+    if (a.data.size() != a.count() * dtype_size(a.dtype))
+        throw_internal("array {} holds {} bytes, expected {}", a.describe(), a.data.size(), a.count() * dtype_size(a.dtype));
+    std::string out = npy_header(a.dtype, a.shape);
     out.append(reinterpret_cast<const char*>(a.data.data()), a.data.size());
     return out;
 }
@@ -277,7 +297,20 @@ NpyArray read_npy(const std::filesystem::path& path) {
 }
 
 void write_npy(const std::filesystem::path& path, const NpyArray& array) {
-    write_file_atomic(path, encode_npy(array));
+    if (array.data.size() != array.count() * dtype_size(array.dtype))
+        throw_internal("array {} holds {} bytes, expected {}", array.describe(), array.data.size(), array.count() * dtype_size(array.dtype));
+    write_npy_bytes(path, array.dtype, array.shape, array.data.data(), array.data.size());
+}
+
+void write_npy(const std::filesystem::path& path, std::span<const float> values, const std::vector<std::int64_t>& shape) {
+    std::int64_t count = 1;
+    for (auto d : shape) {
+        if (d < 0) throw_usage("{}: negative dimension in shape", path.string());
+        count *= d;
+    }
+    if (static_cast<std::size_t>(count) != values.size())
+        throw_usage("{}: {} values do not fill a shape of {} elements", path.string(), values.size(), count);
+    write_npy_bytes(path, DType::f32, shape, values.data(), values.size_bytes());
 }
 
 }  // namespace mess

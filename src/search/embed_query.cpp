@@ -29,10 +29,11 @@ std::vector<float> embed_query_stack(const Encoder& encoder, const Audio& audio,
     excerpt.samples.assign(audio.samples.begin() + static_cast<std::ptrdiff_t>(first), audio.samples.begin() + static_cast<std::ptrdiff_t>(last));
     if (audio.sample_rate != encoder.info().sampling_rate)
         throw_input("query audio is at {} Hz, the model expects {} Hz", audio.sample_rate, encoder.info().sampling_rate);
-    const Embedding e = encoder.session()->embed(excerpt, {}, std::max(1, threads));
-    const std::vector<float> segments = pool_frames(e.states);  // [S, L, D]
+    EmbedParams params;
+    params.keep_frames = false;  // the query needs each window's frame means only
+    const Embedding e = encoder.session()->embed(excerpt, params, std::max(1, threads));
     const auto S = static_cast<std::int64_t>(e.windows.size());
-    return pool_windows(segments, S, static_cast<std::int64_t>(segments.size()) / S);
+    return pool_windows(e.segments, S, static_cast<std::int64_t>(e.segments.size()) / S);
 }
 
 }  // namespace mess

@@ -58,6 +58,8 @@ Config resolve_config(const ConfigFlags& flags, const char* (*getenv_fn)(const c
     if (auto s = lookup(flags, getenv_fn, "workers", "MESS_WORKERS")) c.workers = {parse_positive_int(*s), s->origin};
     if (auto s = lookup(flags, getenv_fn, "batch_size", "MESS_BATCH_SIZE"))
         c.batch_size = {parse_positive_int(*s), s->origin};
+    else if (c.device.value == "cuda")
+        c.batch_size = {32, "default (device cuda)"};
     if (auto s = lookup(flags, getenv_fn, "log_level", "MESS_LOG_LEVEL")) {
         static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
         bool known = false;

@@ -2,7 +2,7 @@
 //   - fp32 on the GPU against the fixtures' PyTorch hidden states: max |diff| ≤ 1e-3 (cuBLAS sums in another
 //     order than oneDNN; the CPU meets 1e-4);
 //   - bf16 and fp16 on the GPU: per-layer cosine to the PyTorch fp32 states ≥ 0.999 (the precision contract);
-//   - padded batches with valid_samples equal the CPU's;
+//   - padded batches with valid_samples equal the CPU's, frame means (pooled on the device) included;
 //   - out-of-memory back-off: under a memory budget that fits one window (MESS_CUDA_MEMORY_BUDGET_MB), a
 //     batch of 4 still encodes, equal to batch 1.
 #include <cmath>
@@ -82,9 +82,18 @@ TEST(Cuda, PaddedBatchesEqualTheCpu) {
     batch.resize(static_cast<std::size_t>(2 * n), 0.0f);
     const std::vector<std::int64_t> valid = {n, static_cast<std::int64_t>(b.size())};
     ModelState sc(cpu), sg(gpu);
-    const std::vector<float> want = sc.encode(batch, 2, n, {}, valid).values;
-    const HiddenStates& got = sg.encode(batch, 2, n, {}, valid);
-    EXPECT_LE(max_abs_diff(got.values, want), 1e-3);
+    EncodeParams both;
+    both.frame_means = true;
+    const HiddenStates want = sc.encode(batch, 2, n, both, valid);
+    const HiddenStates& got = sg.encode(batch, 2, n, both, valid);
+    EXPECT_LE(max_abs_diff(got.values, want.values), 1e-3);
+    EXPECT_LE(max_abs_diff(got.means, want.means), 1e-3);  // over each clip's valid frames, pooled on the device
+    EncodeParams only_means;
+    only_means.frames = false;
+    only_means.frame_means = true;
+    const HiddenStates& lean = sg.encode(batch, 2, n, only_means, valid);
+    EXPECT_TRUE(lean.values.empty());
+    EXPECT_LE(max_abs_diff(lean.means, want.means), 1e-3);
 }
 
 TEST(Cuda, OutOfMemoryHalvesTheBatch) {

@@ -158,6 +158,14 @@ TEST(DspEncoder, RealRecordingAndThreadsAgree) {
     double energy = 0;
     for (float v : one.states.values) energy += std::abs(v);
     EXPECT_GT(energy, 0.0);
+
+    EXPECT_EQ(one.segments, pool_frames(one.states));
+    EmbedParams lean;
+    lean.keep_frames = false;  // only the per-window means are kept
+    const Embedding means_only = enc->session()->embed(a, lean, 1);
+    EXPECT_TRUE(means_only.states.values.empty());
+    EXPECT_EQ(means_only.states.frames, one.states.frames);
+    EXPECT_EQ(means_only.segments, one.segments);
 }
 
 TEST(MfccChromaEncoder, ShapeAndUnitBlocks) {

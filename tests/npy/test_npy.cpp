@@ -45,6 +45,20 @@ TEST(Npy, EncodesByteIdenticalToNumpy) {
     }
 }
 
+TEST(Npy, StreamedFloatsAreByteIdenticalToNumpy) {
+    // write_npy(path, values, shape) writes header and data without an NpyArray: the same bytes numpy wrote.
+    test::TempDir dir;
+    const std::string golden = read_file(kGolden / "f32_2x3.npy");
+    const NpyArray a = decode_npy(golden, "f32_2x3.npy");
+    const std::vector<float> values(a.view<float>().begin(), a.view<float>().end());
+    write_npy(dir / "s.npy", values, {2, 3});
+    EXPECT_EQ(read_file(dir / "s.npy"), golden);
+    write_npy(dir / "empty.npy", std::span<const float>(), {0, 4});
+    EXPECT_EQ(read_npy(dir / "empty.npy").shape, (std::vector<std::int64_t>{0, 4}));
+    EXPECT_NE(test::error_message([&] { write_npy(dir / "bad.npy", values, {4, 2}); }, ErrorKind::usage).find("bad.npy"), std::string::npos);
+    EXPECT_FALSE(std::filesystem::exists(dir / "bad.npy"));
+}
+
 TEST(Npy, HeaderIsPaddedTo64Bytes) {
     std::vector<float> v(7, 1.0f);
     std::string bytes = encode_npy(NpyArray::from(v, {7}));

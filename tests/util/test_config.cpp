@@ -44,6 +44,15 @@ TEST_F(ConfigTest, EnvironmentOverridesDefaultsAndFlagsOverrideEnvironment) {
     EXPECT_EQ(c.batch_size.value, 8);
 }
 
+TEST_F(ConfigTest, TheDefaultBatchFollowsTheDevice) {
+    g_env = {{"MESS_DEVICE", "cuda"}};
+    const Config gpu = resolve_config({}, fake_getenv);
+    EXPECT_EQ(gpu.batch_size.value, 32);
+    EXPECT_EQ(gpu.batch_size.source, "default (device cuda)");
+    EXPECT_EQ(resolve_config({{"batch_size", "2"}}, fake_getenv).batch_size.value, 2);  // a choice beats the default
+    EXPECT_EQ(resolve_config({{"device", "cpu"}}, fake_getenv).batch_size.value, 4);
+}
+
 TEST_F(ConfigTest, EmptyEnvironmentValueIsIgnored) {
     g_env = {{"MESS_DEVICE", ""}};
     EXPECT_EQ(resolve_config({}, fake_getenv).device.source, "default");
