@@ -51,6 +51,7 @@ int run_embed(const Context& ctx, const EmbedOptions& o, bool json) {
     std::shared_ptr<const Model> model = builtin ? nullptr : Model::load(o.model_dir, lp);
     const auto encoder = builtin ? open_encoder(o.model_dir, lp) : mert_encoder(model, o.model_dir);
     const int rate = encoder->info().sampling_rate;
+    const auto layers = parse_layers(o.layers, encoder->info().layers);  // checked before minutes of work, not after
     Audio audio;
     if (o.input_npy) {
         NpyArray a = read_npy(o.input);
@@ -83,7 +84,6 @@ int run_embed(const Context& ctx, const EmbedOptions& o, bool json) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     progress.finish();
     HiddenStates& h = e.states;
-    auto layers = parse_layers(o.layers, h.layers);
     const auto L = static_cast<std::int64_t>(layers.size());
 
     // The chosen layers of [S, layers, block] (block = T·D frames or D means) → [S, L', block].
@@ -116,8 +116,8 @@ int run_embed(const Context& ctx, const EmbedOptions& o, bool json) {
         print_json({{"input", o.input}, {"out", o.out}, {"view", o.view}, {"shape", shape}, {"windows", e.windows.size()},
                     {"window_starts_sec", starts}, {"layers", layers}, {"seconds", secs}, {"threads", ep.threads}});
     } else {
-        fmt::print("{} → {}: {} ({} window(s), {:.2f} s, {:.3f} s/window, {} thread(s))\n", o.input, o.out,
-                   fmt::format("float32 [{}]", fmt::join(shape, ", ")), e.windows.size(), secs, secs / static_cast<double>(e.windows.size()), ep.threads);
+        fmt::print("{} → {}: float32 [{}] ({} window(s), {:.2f} s, {:.3f} s/window, {} thread(s))\n", o.input, o.out,
+                   fmt::join(shape, ", "), e.windows.size(), secs, secs / static_cast<double>(e.windows.size()), ep.threads);
     }
     return 0;
 }

@@ -167,6 +167,13 @@ const HiddenStates& ModelState::encode(std::span<const float> waves, std::int64_
     StageClock clock(spdlog::should_log(spdlog::level::debug));
     for (std::size_t b = 0; b < valid_samples.size(); ++b) valid_frames[b] = cfg.frames_for(valid_samples[b]);
 
+    HiddenStates& h = s.out;
+    h.batch = batch;
+    h.layers = L1;
+    h.frames = T;
+    h.hidden = H;
+    h.conv_channels = params.keep_conv_features ? C : 0;
+
     if (model_->device() == "cuda") {  // the model was uploaded, so the plugin is open
         if (!s.cuda)
             s.cuda = model_detail::cuda_runtime(nullptr)->runner(model_->cuda_weights(), [](const std::string& m) { spdlog::warn("{}", m); });
@@ -178,12 +185,6 @@ const HiddenStates& ModelState::encode(std::span<const float> waves, std::int64_
                 std::copy(clip.begin(), clip.end(), s.waves.begin() + b * samples);
                 std::fill(s.waves.begin() + b * samples + n, s.waves.begin() + (b + 1) * samples, 0.0f);  // as HF
             }
-        HiddenStates& h = s.out;
-        h.batch = batch;
-        h.layers = L1;
-        h.frames = T;
-        h.hidden = H;
-        h.conv_channels = params.keep_conv_features ? C : 0;
         s.cuda->encode(s.waves.data(), batch, samples, valid_frames, params, h);
         clock.lap("cuda forward pass");
         return h;
@@ -222,14 +223,8 @@ const HiddenStates& ModelState::encode(std::span<const float> waves, std::int64_
     }
     clock.lap("conv stack");
 
-    HiddenStates& h = s.out;
-    h.batch = batch;
-    h.layers = L1;
-    h.frames = T;
-    h.hidden = H;
     h.values.resize(params.frames ? static_cast<std::size_t>(batch * L1 * T * H) : 0);
     h.means.resize(params.frame_means ? static_cast<std::size_t>(batch * L1 * H) : 0);
-    h.conv_channels = params.keep_conv_features ? C : 0;
     if (params.keep_conv_features) h.conv_features.assign(s.feats.begin(), s.feats.end());
     else h.conv_features.clear();
     auto store = [&](std::int64_t layer, const float* x) {
@@ -423,11 +418,8 @@ std::vector<float> pool_frames(const HiddenStates& h) {
 std::vector<float> pool_windows(std::span<const float> segments, std::int64_t windows, std::int64_t per_window) {
     if (windows < 1 || segments.size() != static_cast<std::size_t>(windows * per_window))
         throw_usage("pool_windows: {} values do not form {} windows of {}", segments.size(), windows, per_window);
-    std::vector<double> acc(static_cast<std::size_t>(per_window), 0.0);
-    for (std::int64_t s = 0; s < windows; ++s)
-        for (std::int64_t i = 0; i < per_window; ++i) acc[i] += segments[static_cast<std::size_t>(s * per_window + i)];
-    std::vector<float> out(acc.size());
-    for (std::size_t i = 0; i < acc.size(); ++i) out[i] = static_cast<float>(acc[i] / static_cast<double>(windows));
+    std::vector<float> out(static_cast<std::size_t>(per_window));
+    model_detail::mean_of_rows(segments.data(), windows, per_window, out.data());
     return out;
 }
 

@@ -213,6 +213,11 @@ std::string npy_header(DType dtype, const std::vector<std::int64_t>& shape) {
     return out + dict;
 }
 
+void check_byte_count(const NpyArray& a) {
+    if (a.data.size() != a.count() * dtype_size(a.dtype))
+        throw_internal("array {} holds {} bytes, expected {}", a.describe(), a.data.size(), a.count() * dtype_size(a.dtype));
+}
+
 // Header then data straight into the atomic file: no second copy of the array in memory.
 void write_npy_bytes(const std::filesystem::path& path, DType dtype, const std::vector<std::int64_t>& shape, const void* data,
                      std::size_t size) {
@@ -226,8 +231,7 @@ void write_npy_bytes(const std::filesystem::path& path, DType dtype, const std::
 }  // namespace
 
 std::string encode_npy(const NpyArray& a) {
-    if (a.data.size() != a.count() * dtype_size(a.dtype))
-        throw_internal("array {} holds {} bytes, expected {}", a.describe(), a.data.size(), a.count() * dtype_size(a.dtype));
+    check_byte_count(a);
     std::string out = npy_header(a.dtype, a.shape);
     out.append(reinterpret_cast<const char*>(a.data.data()), a.data.size());
     return out;
@@ -297,8 +301,7 @@ NpyArray read_npy(const std::filesystem::path& path) {
 }
 
 void write_npy(const std::filesystem::path& path, const NpyArray& array) {
-    if (array.data.size() != array.count() * dtype_size(array.dtype))
-        throw_internal("array {} holds {} bytes, expected {}", array.describe(), array.data.size(), array.count() * dtype_size(array.dtype));
+    check_byte_count(array);
     write_npy_bytes(path, array.dtype, array.shape, array.data.data(), array.data.size());
 }
 
