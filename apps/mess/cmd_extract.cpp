@@ -71,7 +71,7 @@ int run_extract(const Context& ctx, const ExtractOptions& o, bool json) {
     for (const auto& it : items) in_shard += p.shard.contains(it.track_id) ? 1 : 0;
     spdlog::info("extract {}: {} track(s){} from {}, model {} ({}, {}), views {}", ds.id(), in_shard,
                  p.shard.count > 1 ? fmt::format(" in shard {}/{}", p.shard.index, p.shard.count) : "",
-                 ds.audio_dir().string(), o.model_dir, encoder->info().precision, encoder->info().device, fmt::join(views_of(p.level), "+"));
+                 ds.audio_dir().string(), o.model_dir, encoder->info().precision, encoder->info().device, describe_views(p.level));
     Progress progress("extract " + ds.id() + " (tracks)", in_shard);
     std::int64_t last = 0;
     const auto t0 = std::chrono::steady_clock::now();
@@ -81,7 +81,7 @@ int run_extract(const Context& ctx, const ExtractOptions& o, bool json) {
         progress.advance(pr.tracks_done - last);
         last = pr.tracks_done;
     };
-    ExtractReport r = extract_tracks(items, FeatureStore{ds.embeddings_dir()}, *encoder, p);
+    ExtractReport r = extract_tracks(items, ds.features(), *encoder, p);
     progress.finish();
 
     nlohmann::json j = r.to_json();
@@ -92,7 +92,7 @@ int run_extract(const Context& ctx, const ExtractOptions& o, bool json) {
     j["feature_level"] = o.feature_level;
     j["shard"] = fmt::format("{}/{}", p.shard.index, p.shard.count);
     const std::filesystem::path report_path =
-        ds.embeddings_dir() / (p.shard.count > 1 ? fmt::format("extract_report.shard{}of{}.json", p.shard.index, p.shard.count)
+        ds.features().root() / (p.shard.count > 1 ? fmt::format("extract_report.shard{}of{}.json", p.shard.index, p.shard.count)
                                                  : std::string("extract_report.json"));
     write_file_atomic(report_path, j.dump(2) + "\n");
     ClipIndex clips = write_clips(ds, meta, o.split_seed);

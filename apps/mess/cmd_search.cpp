@@ -35,7 +35,7 @@ int run_build(const Context& ctx, const BuildOptions& o, bool json) {
     progress.finish();
     for (const auto& t : skipped) spdlog::warn("track {} has no features; not indexed", t);
     // Aspects resolved from the dataset's probing results travel in the manifest (aspect search needs them).
-    nlohmann::json extra = {{"feature_source_dir", ds.embeddings_dir().string()}, {"skipped_tracks", skipped}};
+    nlohmann::json extra = {{"feature_source_dir", ds.features().root().string()}, {"skipped_tracks", skipped}};
     const fs::path results = o.results.empty() ? default_results_path(ctx.config.data_root.value, ds.id(), ProbeLevel::track) : fs::path(o.results);
     if (fs::exists(results)) {
         AspectParams all;

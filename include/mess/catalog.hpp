@@ -6,10 +6,9 @@
 //   mess::ClipIndex idx = mess::build_clip_index(ds, meta, {});       // from the extraction sidecars
 //   mess::write_clip_index(ds.clip_index_path(), idx);
 //
-// Layout under the data root (DESIGN.md): audio/<dataset>/..., embeddings/<dataset>-emb/{raw,segments,
-// aggregated,meta}/<track_id>.*, metadata/<dataset>_metadata.csv, metadata/<dataset>_clip_index.csv.
-// The sidecar embeddings/<dataset>-emb/meta/<track_id>.json (written by `mess extract`) is the record of
-// a track's windows: its "windows" array holds {"start_sec", "end_sec"} per segment.
+// Layout under the data root (docs/ARCHITECTURE.md): audio/<dataset>/..., embeddings/<dataset>-emb/ (the
+// feature store, mess/features.hpp), metadata/<dataset>_metadata.csv, metadata/<dataset>_clip_index.csv.
+// A track's windows come from its feature-store sidecar.
 //
 // Splits: recordings (never single clips) are assigned train / val / test. The recording ids are sorted,
 // shuffled by Fisher–Yates driven by SplitMix64(seed) (j = next() mod (i + 1), i from n-1 down to 1), then
@@ -28,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "mess/features.hpp"
 #include "mess/util.hpp"
 
 namespace mess {
@@ -72,9 +72,7 @@ public:
     const std::string& kind() const { return kind_; }  // "smd" | "maestro" | "folder"
     const std::filesystem::path& data_root() const { return root_; }
     const std::filesystem::path& audio_dir() const { return audio_dir_; }
-    std::filesystem::path embeddings_dir() const;                    // embeddings/<id>-emb
-    std::filesystem::path view_path(const std::string& view, const std::string& track_id) const;  // .npy
-    std::filesystem::path sidecar_path(const std::string& track_id) const;                       // meta/<id>.json
+    FeatureStore features() const;                                   // embeddings/<id>-emb
     std::filesystem::path metadata_path() const;                     // metadata/<id>_metadata.csv
     std::filesystem::path clip_index_path() const;                   // metadata/<id>_clip_index.csv
 
@@ -147,6 +145,10 @@ std::string make_clip_id(const std::string& dataset, const std::string& track_id
 // recording = track, work = "") and MAESTRO's split column when present.
 // Errors: Error(input) naming a malformed sidecar.
 ClipIndex build_clip_index(const Dataset& dataset, const MetadataTable& meta, const SplitParams& params);
+// The clip index as the dataset records it: build_clip_index, with each clip's split taken from
+// metadata/<dataset>_clip_index.csv when that file names the clip (it records the --split-seed extraction
+// used), so an index and the CSV never disagree. Errors: as build_clip_index and read_clip_index.
+ClipIndex recorded_clip_index(const Dataset& dataset, const MetadataTable& meta, const SplitParams& params);
 void write_clip_index(const std::filesystem::path& path, const ClipIndex& index);  // atomic CSV
 ClipIndex read_clip_index(const std::filesystem::path& path);
 

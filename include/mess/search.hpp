@@ -126,8 +126,6 @@ std::vector<std::pair<std::int64_t, float>> exact_top_k(const float* rows, std::
 // Which instruction set exact_top_k uses on this CPU: "avx512f", "avx2" or "baseline".
 const char* exact_scan_isa();
 
-// L2-normalises in place; a zero vector stays zero.
-void l2_normalize(float* v, std::size_t dim);
 
 // Every row's `k` nearest rows (itself included), best first: the answers of an exact scan queried with
 // each row's vector (normalised again, as every query is), precomputed so that a service answers "similar to this row" without scanning. Computed in

@@ -199,4 +199,12 @@ std::uint16_t float_to_half(float f) noexcept;
 float bf16_to_float(std::uint16_t b) noexcept;
 std::uint16_t float_to_bf16(float f) noexcept;
 
+// ---------------------------------------------------------------------------------------------
+// Vector arithmetic shared by the feature store, probing and search.
+// ---------------------------------------------------------------------------------------------
+// L2-normalises v[dim] in place (sum of squares in double); a zero vector stays zero.
+void l2_normalize(float* v, std::size_t dim) noexcept;
+// out[c] = mean over r of x[r, c] for a row-major [rows, cols] matrix, accumulated in double (0 when rows = 0).
+void mean_of_rows(const float* x, std::int64_t rows, std::int64_t cols, float* out);
+
 }  // namespace mess

@@ -52,16 +52,11 @@ ClipIndex build_clip_index(const Dataset& ds, const MetadataTable& meta, const S
         std::vector<std::pair<double, double>> bounds;
     };
     std::vector<Windows> tracks;
+    const FeatureStore store = ds.features();
     for (const auto& t : ds.tracks()) {
-        fs::path side = ds.sidecar_path(t.track_id);
-        if (!fs::exists(side)) continue;  // not extracted (yet)
+        if (!store.has_sidecar(t.track_id)) continue;  // not extracted (yet)
         Windows w{t.track_id, {}};
-        try {
-            auto j = nlohmann::json::parse(read_file(side));
-            for (const auto& win : j.at("windows")) w.bounds.emplace_back(win.at("start_sec").get<double>(), win.at("end_sec").get<double>());
-        } catch (const nlohmann::json::exception& e) {
-            throw_input("{}: malformed extraction sidecar: {}", side.string(), e.what());
-        }
+        for (const auto& win : store.read_sidecar(t.track_id).windows) w.bounds.emplace_back(win.start_sec, win.end_sec);
         tracks.push_back(std::move(w));
     }
     auto recording_of = [&](const std::string& track) {
@@ -80,7 +75,7 @@ ClipIndex build_clip_index(const Dataset& ds, const MetadataTable& meta, const S
             auto it = row->extra.find("split");
             if (it != row->extra.end() && !it->second.empty()) split = it->second == "validation" ? "val" : it->second;
         }
-        const std::string emb = fs::path(ds.view_path("segments", t.track_id)).lexically_relative(ds.data_root()).string();
+        const std::string emb = fs::path(store.view_path(View::segments, t.track_id)).lexically_relative(ds.data_root()).string();
         for (std::size_t i = 0; i < t.bounds.size(); ++i) {
             Clip c;
             c.clip_id = make_clip_id(ds.id(), t.track_id, static_cast<int>(i));
@@ -98,6 +93,17 @@ ClipIndex build_clip_index(const Dataset& ds, const MetadataTable& meta, const S
     }
     std::sort(out.begin(), out.end(), [](const Clip& a, const Clip& b) { return a.clip_id < b.clip_id; });
     return out;
+}
+
+ClipIndex recorded_clip_index(const Dataset& dataset, const MetadataTable& meta, const SplitParams& params) {
+    ClipIndex clips = build_clip_index(dataset, meta, params);
+    std::error_code ec;
+    if (!fs::exists(dataset.clip_index_path(), ec)) return clips;
+    std::map<std::string, std::string> recorded;
+    for (const auto& c : read_clip_index(dataset.clip_index_path())) recorded[c.clip_id] = c.split;
+    for (auto& c : clips)
+        if (const auto it = recorded.find(c.clip_id); it != recorded.end()) c.split = it->second;
+    return clips;
 }
 
 void write_clip_index(const fs::path& path, const ClipIndex& index) {

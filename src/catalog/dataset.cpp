@@ -39,11 +39,7 @@ Dataset Dataset::folder(const fs::path& data_root, const fs::path& audio_dir, co
     return d;
 }
 
-fs::path Dataset::embeddings_dir() const { return root_ / "embeddings" / (id_ + "-emb"); }
-fs::path Dataset::view_path(const std::string& view, const std::string& track_id) const {
-    return embeddings_dir() / view / (track_id + ".npy");
-}
-fs::path Dataset::sidecar_path(const std::string& track_id) const { return embeddings_dir() / "meta" / (track_id + ".json"); }
+FeatureStore Dataset::features() const { return FeatureStore::of(root_, id_); }
 fs::path Dataset::metadata_path() const { return root_ / "metadata" / (id_ + "_metadata.csv"); }
 fs::path Dataset::clip_index_path() const { return root_ / "metadata" / (id_ + "_clip_index.csv"); }
 

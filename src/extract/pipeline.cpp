@@ -50,7 +50,7 @@ private:
 void remove_stale_temps(const FeatureStore& store, const std::string& track_id) {
     std::error_code ec;
     for (const char* dir : {"raw", "segments", "aggregated", "meta"}) {
-        const fs::path d = store.root / dir;
+        const fs::path d = store.root() / dir;
         if (!fs::is_directory(d, ec)) continue;
         for (const auto& prefix : {"." + track_id + ".npy.tmp.", "." + track_id + ".json.tmp."})
             for (const auto& e : fs::directory_iterator(d, ec))
@@ -73,6 +73,174 @@ std::string utc_now() {
     return buf;
 }
 
+// One run of the pipeline: decode workers feed a bounded queue; the calling thread embeds and writes.
+class ExtractionRun {
+public:
+    ExtractionRun(std::vector<ExtractItem> items, const FeatureStore& store, const Encoder& encoder, const ExtractParams& p)
+        : items_(std::move(items)), store_(store), encoder_(encoder), p_(p), capacity_(2 * static_cast<std::size_t>(p.workers)),
+          workers_left_(p.workers) {
+        report_.tracks_total = static_cast<std::int64_t>(items_.size());
+        progress_.tracks_total = report_.tracks_total;
+    }
+
+    ExtractReport run() {
+        std::vector<std::thread> pool;
+        for (int w = 0; w < p_.workers; ++w) pool.emplace_back([this] { decode_worker(); });
+        embed_and_write();
+        for (auto& t : pool) t.join();
+        std::sort(report_.failed.begin(), report_.failed.end(), [](const auto& a, const auto& b) { return a.track_id < b.track_id; });
+        return std::move(report_);
+    }
+
+private:
+    // ---- decoding (worker threads) ----
+
+    void decode_worker() {
+        while (true) {
+            const std::size_t i = next_++;
+            if (i >= items_.size()) break;
+            try {
+                prepare(items_[i]);
+            } catch (const std::exception& e) {
+                fail(items_[i], e.what());
+            }
+        }
+        std::lock_guard g(mu_);
+        --workers_left_;
+        not_empty_.notify_all();
+    }
+
+    // Locks the track, skips it when another run holds it or it is complete, else decodes it into the queue.
+    void prepare(const ExtractItem& item) {
+        auto lock = TrackLock::try_acquire(store_.lock_path(item.track_id));
+        if (!lock) return count(report_.locked);
+        if (!p_.force && store_.is_complete(item.track_id, p_.level)) {
+            check_precision(item.track_id);
+            return count(report_.cached);
+        }
+        remove_stale_temps(store_, item.track_id);
+        Audio audio = load_audio(item.audio_path, encoder_.info().sampling_rate);
+        std::unique_lock g(mu_);
+        not_full_.wait(g, [&] { return queue_.size() < capacity_; });
+        queue_.push_back(Prepared{item, std::move(audio), std::move(*lock)});
+        not_empty_.notify_one();
+    }
+
+    // A store never mixes precisions silently: features of another precision are an error until --force.
+    void check_precision(const std::string& track_id) const {
+        const std::string had = store_.read_sidecar(track_id).precision;
+        if (had != encoder_.info().precision)
+            throw_input("its features were extracted in {} and this run computes {}: --force recomputes them "
+                        "(an index never mixes precisions)", had, encoder_.info().precision);
+    }
+
+    // ---- inference and writing (calling thread) ----
+
+    std::optional<Prepared> next_job() {
+        std::unique_lock g(mu_);
+        not_empty_.wait(g, [&] { return !queue_.empty() || workers_left_ == 0; });
+        if (queue_.empty()) return std::nullopt;
+        std::optional<Prepared> job(std::move(queue_.front()));
+        queue_.pop_front();
+        not_full_.notify_one();
+        return job;
+    }
+
+    void embed_and_write() {
+        auto session = encoder_.session();
+        EmbedParams embed;
+        embed.batch_size = p_.batch_size;
+        embed.keep_frames = wants(View::raw);  // segments and aggregated need only each window's frame means
+        while (auto job = next_job()) {
+            try {
+                const auto t0 = std::chrono::steady_clock::now();
+                const Embedding e = session->embed(job->audio, embed, p_.threads);
+                const double busy = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                write_views(job->item.track_id, e);
+                store_.write_sidecar(sidecar_of(*job, e, embed));  // last: marks completion
+                std::lock_guard g(mu_);
+                ++report_.processed;
+                report_.windows += e.states.batch;
+                report_.model_busy_sec += busy;
+                progress_.windows_done += e.states.batch;
+                track_done();
+            } catch (const std::exception& ex) {
+                fail(job->item, ex.what());
+            }
+        }  // each job's end releases its track lock
+    }
+
+    void write_views(const std::string& track_id, const Embedding& e) const {
+        const HiddenStates& h = e.states;
+        const std::int64_t S = h.batch, L = h.layers, D = h.hidden;
+        if (wants(View::raw)) {
+            const fs::path raw = store_.view_path(View::raw, track_id);
+            if (p_.raw_float16) write_npy(raw, NpyArray::float16_from(h.values, {S, L, h.frames, D}));
+            else write_npy(raw, h.values, {S, L, h.frames, D});
+        }
+        if (wants(View::segments)) write_npy(store_.view_path(View::segments, track_id), e.segments, {S, L, D});
+        write_npy(store_.view_path(View::aggregated, track_id), pool_windows(e.segments, S, L * D), {L, D});
+    }
+
+    Sidecar sidecar_of(const Prepared& job, const Embedding& e, const EmbedParams& embed) const {
+        const EncoderInfo& info = encoder_.info();
+        Sidecar side;
+        side.track_id = job.item.track_id;
+        side.audio_path = job.item.audio_path;
+        side.model = p_.model_label.empty() ? info.name : p_.model_label;
+        side.model_config = {info.architecture, info.hidden, info.layers, info.default_layer, info.layer_names};
+        side.sample_rate = info.sampling_rate;
+        side.window_seconds = embed.windows.seconds;
+        side.overlap = embed.windows.overlap;
+        side.duration_sec = job.audio.duration_sec();
+        side.num_windows = e.states.batch;
+        side.frames_per_window = e.states.frames;
+        for (const auto& w : e.windows) side.windows.push_back({w.start_sec, w.end_sec});
+        side.views = views_of(p_.level);
+        side.raw_dtype = p_.raw_float16 ? "float16" : "float32";
+        side.precision = info.precision;
+        side.device = info.device;
+        side.mess_version = MESS_VERSION_STRING;
+        side.created_at_utc = utc_now();
+        return side;
+    }
+
+    // ---- bookkeeping ----
+
+    bool wants(View v) const {
+        const auto views = views_of(p_.level);
+        return std::find(views.begin(), views.end(), v) != views.end();
+    }
+    void count(std::int64_t& counter) {
+        std::lock_guard g(mu_);
+        ++counter;
+        track_done();
+    }
+    void track_done() {  // call with mu_ held
+        ++progress_.tracks_done;
+        if (p_.on_progress) p_.on_progress(progress_);
+    }
+    void fail(const ExtractItem& item, const std::string& reason) {
+        std::lock_guard g(mu_);
+        spdlog::warn("skipping track {}: {}", item.track_id, reason);
+        report_.failed.push_back({item.track_id, item.audio_path, reason});
+        track_done();
+    }
+
+    const std::vector<ExtractItem> items_;
+    const FeatureStore& store_;
+    const Encoder& encoder_;
+    const ExtractParams& p_;
+    const std::size_t capacity_;
+    std::mutex mu_;
+    std::condition_variable not_full_, not_empty_;
+    std::deque<Prepared> queue_;
+    std::atomic<std::size_t> next_{0};
+    int workers_left_;
+    ExtractReport report_;
+    ExtractProgress progress_;
+};
+
 }  // namespace
 
 ExtractReport extract_tracks(const std::vector<ExtractItem>& all_items, const FeatureStore& store, const Encoder& encoder,
@@ -83,141 +251,9 @@ ExtractReport extract_tracks(const std::vector<ExtractItem>& all_items, const Fe
     std::vector<ExtractItem> items;
     for (const auto& it : all_items)
         if (p.shard.contains(it.track_id)) items.push_back(it);
-
-    std::error_code ec;
-    for (const char* dir : {"raw", "segments", "aggregated", "meta", ".locks"}) {
-        fs::create_directories(store.root / dir, ec);
-        if (ec) throw_input("{}: cannot create the feature store: {}", (store.root / dir).string(), ec.message());
-    }
-    const auto views = views_of(p.level);
-    auto wants = [&](const std::string& v) { return std::find(views.begin(), views.end(), v) != views.end(); };
-
-    ExtractReport report;
-    report.tracks_total = static_cast<std::int64_t>(items.size());
-    std::mutex mu;
-    std::condition_variable not_full, not_empty;
-    std::deque<Prepared> queue;
-    const std::size_t capacity = 2 * static_cast<std::size_t>(p.workers);
-    std::atomic<std::size_t> next{0};
-    int workers_left = p.workers;
-    ExtractProgress progress{0, report.tracks_total, 0};
-    auto track_done = [&] {  // call with mu held
-        ++progress.tracks_done;
-        if (p.on_progress) p.on_progress(progress);
-    };
-    auto fail = [&](const ExtractItem& item, const std::string& reason) {
-        std::lock_guard g(mu);
-        spdlog::warn("skipping track {}: {}", item.track_id, reason);
-        report.failed.push_back({item.track_id, item.audio_path, reason});
-        track_done();
-    };
-
-    auto decode_worker = [&] {
-        while (true) {
-            const std::size_t i = next++;
-            if (i >= items.size()) break;
-            const ExtractItem& item = items[i];
-            try {
-                auto lock = TrackLock::try_acquire(store.lock_path(item.track_id));
-                if (!lock) {
-                    std::lock_guard g(mu);
-                    ++report.locked;
-                    track_done();
-                    continue;
-                }
-                if (!p.force && track_complete(store, item.track_id, p.level)) {
-                    // A store never mixes precisions silently: features of another precision are an error until --force.
-                    if (const std::string had = stored_precision(store, item.track_id); had != encoder.info().precision)
-                        throw_input("its features were extracted in {} and this run computes {}: --force recomputes them "
-                                    "(an index never mixes precisions)", had, encoder.info().precision);
-                    std::lock_guard g(mu);
-                    ++report.cached;
-                    track_done();
-                    continue;
-                }
-                remove_stale_temps(store, item.track_id);
-                Audio audio = load_audio(item.audio_path, encoder.info().sampling_rate);
-                std::unique_lock g(mu);
-                not_full.wait(g, [&] { return queue.size() < capacity; });
-                queue.push_back(Prepared{item, std::move(audio), std::move(*lock)});
-                not_empty.notify_one();
-            } catch (const std::exception& e) {
-                fail(item, e.what());
-            }
-        }
-        std::lock_guard g(mu);
-        --workers_left;
-        not_empty.notify_all();
-    };
-
-    std::vector<std::thread> pool;
-    for (int w = 0; w < p.workers; ++w) pool.emplace_back(decode_worker);
-
-    auto session = encoder.session();
-    EmbedParams embed;
-    embed.batch_size = p.batch_size;
-    embed.keep_frames = wants("raw");  // segments and aggregated need only each window's frame means
-    while (true) {
-        std::optional<Prepared> job;
-        {
-            std::unique_lock g(mu);
-            not_empty.wait(g, [&] { return !queue.empty() || workers_left == 0; });
-            if (queue.empty()) break;
-            job.emplace(std::move(queue.front()));
-            queue.pop_front();
-            not_full.notify_one();
-        }
-        const ExtractItem& item = job->item;
-        try {
-            auto t0 = std::chrono::steady_clock::now();
-            Embedding e = session->embed(job->audio, embed, p.threads);
-            const double busy = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            const HiddenStates& h = e.states;
-            const std::int64_t S = h.batch, L = h.layers, D = h.hidden;
-            if (wants("raw")) {
-                if (p.raw_float16) write_npy(store.view_path("raw", item.track_id), NpyArray::float16_from(h.values, {S, L, h.frames, D}));
-                else write_npy(store.view_path("raw", item.track_id), h.values, {S, L, h.frames, D});
-            }
-            if (wants("segments")) write_npy(store.view_path("segments", item.track_id), e.segments, {S, L, D});
-            write_npy(store.view_path("aggregated", item.track_id), pool_windows(e.segments, S, L * D), {L, D});
-            nlohmann::json windows = nlohmann::json::array();
-            for (const auto& w : e.windows) windows.push_back({{"start_sec", w.start_sec}, {"end_sec", w.end_sec}});
-            const EncoderInfo& info = encoder.info();
-            nlohmann::json side = {{"track_id", item.track_id},
-                                   {"audio_path", item.audio_path.string()},
-                                   {"model", p.model_label.empty() ? info.name : p.model_label},
-                                   {"model_config", {{"architecture", info.architecture}, {"hidden_size", info.hidden},
-                                                     {"num_hidden_states", info.layers},
-                                                     {"default_layer", info.default_layer},
-                                                     {"layer_names", info.layer_names}}},
-                                   {"sample_rate", info.sampling_rate},
-                                   {"window_seconds", embed.windows.seconds},
-                                   {"overlap", embed.windows.overlap},
-                                   {"duration_sec", job->audio.duration_sec()},
-                                   {"num_windows", S},
-                                   {"frames_per_window", h.frames},
-                                   {"windows", windows},
-                                   {"views", views},
-                                   {"raw_dtype", p.raw_float16 ? "float16" : "float32"},
-                                   {"precision", info.precision},
-                                   {"device", info.device},
-                                   {"mess_version", MESS_VERSION_STRING},
-                                   {"created_at_utc", utc_now()}};
-            write_file_atomic(store.sidecar_path(item.track_id), side.dump(2) + "\n");  // last: marks completion
-            std::lock_guard g(mu);
-            ++report.processed;
-            report.windows += S;
-            report.model_busy_sec += busy;
-            progress.windows_done += S;
-            track_done();
-        } catch (const std::exception& e) {
-            fail(item, e.what());
-        }
-        job.reset();  // releases the track lock
-    }
-    for (auto& t : pool) t.join();
+    store.create();
+    ExtractReport report = ExtractionRun(std::move(items), store, encoder, p).run();
     report.elapsed_sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::sort(report.failed.begin(), report.failed.end(), [](const auto& a, const auto& b) { return a.track_id < b.track_id; });
     return report;
 }
 

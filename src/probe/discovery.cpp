@@ -6,10 +6,12 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <variant>
 
 #include <spdlog/spdlog.h>
 
 #include "linalg.hpp"
+#include "mess/features.hpp"
 #include "mess/npy.hpp"
 #include "mess/probe.hpp"
 #include "mess/targets.hpp"
@@ -69,6 +71,69 @@ struct TrackRows {
     TargetSet targets;
 };
 
+// A track's features and targets, or the reason it cannot be probed.
+std::variant<TrackRows, std::string> read_track_rows(const FeatureStore& store, const fs::path& target_dir, const std::string& track_id,
+                                                     ProbeLevel level) {
+    const bool use_agg = level == ProbeLevel::track && store.has_view(View::aggregated, track_id);
+    if (!use_agg && !store.has_view(View::segments, track_id))
+        return std::string(level == ProbeLevel::track ? "no aggregated or segments view" : "no segments view");
+    const fs::path tpath = target_dir / (track_id + ".targets.npz");
+    if (!fs::exists(tpath)) return std::string("no proxy targets (run mess targets)");
+    TrackRows row{track_id, store.read_view(use_agg ? View::aggregated : View::segments, track_id), read_targets(tpath)};
+    if (level == ProbeLevel::window) {
+        auto it = row.targets.arrays.find("window/start_sec");
+        const auto s = static_cast<std::size_t>(row.features.shape[0]);
+        if (it == row.targets.arrays.end() || it->second.size() != s)
+            return fmt::format("window count differs: features {} windows, targets {}", s,
+                               it == row.targets.arrays.end() ? std::string("none") : std::to_string(it->second.size()));
+    }
+    return row;
+}
+
+// The probed targets: the union of names, each with the width first seen (other widths count as missing).
+std::vector<ProbeTarget> target_columns(const std::vector<TrackRows>& kept, ProbeLevel level) {
+    std::map<std::string, std::size_t> widths;
+    for (const auto& k : kept)
+        for (const auto& [name, v] : k.targets.arrays)
+            if (is_probe_target(name, level)) widths.emplace(name, level == ProbeLevel::window ? 1 : v.size());
+    std::vector<ProbeTarget> out;
+    for (const auto& [name, w] : widths) out.push_back({name, w, {}});
+    return out;
+}
+
+// Appends one track's feature rows (track level: its [L, D] stack, the mean of its segments when only they
+// exist; window level: every window) and target values.
+void append_track(ProbeData& data, const TrackRows& k) {
+    const auto f = k.features.to_float32();
+    const std::size_t LD = data.layers * data.dim;
+    const bool window_level = data.level == ProbeLevel::window;
+    const std::size_t windows = window_level ? static_cast<std::size_t>(k.features.shape[0]) : 1;
+    if (!window_level && k.features.shape.size() == 3) {
+        std::vector<float> mean(LD);
+        mean_of_rows(f.data(), k.features.shape[0], static_cast<std::int64_t>(LD), mean.data());
+        data.features.insert(data.features.end(), mean.begin(), mean.end());
+    } else {
+        data.features.insert(data.features.end(), f.begin(), f.end());
+    }
+    for (std::size_t s = 0; s < windows; ++s) {
+        data.row_ids.push_back(window_level ? make_clip_id(data.dataset, k.track_id, static_cast<int>(s)) : k.track_id);
+        if (window_level) data.groups.push_back(k.track_id);
+    }
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (auto& target : data.targets) {
+        auto it = k.targets.arrays.find(target.name);
+        for (std::size_t s = 0; s < windows; ++s)
+            for (std::size_t c = 0; c < target.width; ++c) {
+                double v = nan;
+                if (it != k.targets.arrays.end()) {
+                    if (window_level) v = it->second[s];
+                    else if (it->second.size() == target.width) v = it->second[c];
+                }
+                target.values.push_back(v);
+            }
+    }
+}
+
 }  // namespace
 
 ProbeData load_probe_data(const Dataset& dataset, ProbeLevel level) {
@@ -78,34 +143,15 @@ ProbeData load_probe_data(const Dataset& dataset, ProbeLevel level) {
     std::vector<TrackRows> kept;
     auto tracks = dataset.tracks();
     std::sort(tracks.begin(), tracks.end(), [](const Track& a, const Track& b) { return a.track_id < b.track_id; });
-    const fs::path target_dir = dataset.data_root() / "proxy_targets";
+    const FeatureStore store = dataset.features();
     for (const auto& t : tracks) {
-        const fs::path agg = dataset.view_path("aggregated", t.track_id), seg = dataset.view_path("segments", t.track_id);
-        const fs::path tpath = target_dir / (t.track_id + ".targets.npz");
-        const bool use_agg = level == ProbeLevel::track && fs::exists(agg);
-        if (!use_agg && !fs::exists(seg)) {
-            data.skipped_tracks[t.track_id] = level == ProbeLevel::track ? "no aggregated or segments view" : "no segments view";
+        auto read = read_track_rows(store, dataset.data_root() / "proxy_targets", t.track_id, level);
+        if (auto* why = std::get_if<std::string>(&read)) {
+            data.skipped_tracks[t.track_id] = *why;
             continue;
         }
-        if (!fs::exists(tpath)) {
-            data.skipped_tracks[t.track_id] = "no proxy targets (run mess targets)";
-            continue;
-        }
-        TrackRows row{t.track_id, read_npy(use_agg ? agg : seg), read_targets(tpath)};
+        TrackRows& row = std::get<TrackRows>(read);
         const auto& shape = row.features.shape;
-        const std::size_t want_rank = use_agg ? 2 : 3;
-        if (shape.size() != want_rank)
-            throw_input("{}: expected a {}-D view, got {}", (use_agg ? agg : seg).string(), want_rank, row.features.describe());
-        if (level == ProbeLevel::window) {
-            auto it = row.targets.arrays.find("window/start_sec");
-            const std::size_t s = static_cast<std::size_t>(shape[0]);
-            if (it == row.targets.arrays.end() || it->second.size() != s) {
-                data.skipped_tracks[t.track_id] = fmt::format(
-                    "window count differs: features {} windows, targets {}", s,
-                    it == row.targets.arrays.end() ? std::string("none") : std::to_string(it->second.size()));
-                continue;
-            }
-        }
         const auto L = static_cast<std::size_t>(shape[shape.size() - 2]), D = static_cast<std::size_t>(shape.back());
         if (kept.empty()) {
             data.layers = L;
@@ -117,51 +163,8 @@ ProbeData load_probe_data(const Dataset& dataset, ProbeLevel level) {
     }
     if (kept.empty()) throw_input("dataset {}: no track has both features and proxy targets ({} tracks skipped)",
                                   dataset.id(), data.skipped_tracks.size());
-
-    // Target names (union) and widths (first seen); other widths count as missing.
-    std::map<std::string, std::size_t> widths;
-    for (const auto& k : kept)
-        for (const auto& [name, v] : k.targets.arrays)
-            if (is_probe_target(name, level)) widths.emplace(name, level == ProbeLevel::window ? 1 : v.size());
-    for (const auto& [name, w] : widths) data.targets.push_back({name, w, {}});
-
-    const std::size_t LD = data.layers * data.dim;
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    for (const auto& k : kept) {
-        const auto f = k.features.to_float32();
-        const std::size_t windows = level == ProbeLevel::window ? static_cast<std::size_t>(k.features.shape[0]) : 1;
-        if (level == ProbeLevel::track) {
-            if (k.features.shape.size() == 2) {
-                data.features.insert(data.features.end(), f.begin(), f.end());
-            } else {  // mean of the segments, accumulated in double
-                const std::size_t s = static_cast<std::size_t>(k.features.shape[0]);
-                std::vector<double> acc(LD, 0.0);
-                for (std::size_t i = 0; i < s; ++i)
-                    for (std::size_t j = 0; j < LD; ++j) acc[j] += f[i * LD + j];
-                for (double a : acc) data.features.push_back(static_cast<float>(a / static_cast<double>(s)));
-            }
-            data.row_ids.push_back(k.track_id);
-        } else {
-            data.features.insert(data.features.end(), f.begin(), f.end());
-            for (std::size_t s = 0; s < windows; ++s) {
-                data.row_ids.push_back(make_clip_id(dataset.id(), k.track_id, static_cast<int>(s)));
-                data.groups.push_back(k.track_id);
-            }
-        }
-        for (auto& target : data.targets) {
-            auto it = k.targets.arrays.find(target.name);
-            for (std::size_t s = 0; s < windows; ++s) {
-                for (std::size_t c = 0; c < target.width; ++c) {
-                    double v = nan;
-                    if (it != k.targets.arrays.end()) {
-                        if (level == ProbeLevel::window) v = it->second[s];
-                        else if (it->second.size() == target.width) v = it->second[c];
-                    }
-                    target.values.push_back(v);
-                }
-            }
-        }
-    }
+    data.targets = target_columns(kept, level);
+    for (const auto& k : kept) append_track(data, k);
     return data;
 }
 
@@ -184,19 +187,13 @@ struct Problem {
         return X;
     }
 
-    // Σ_l w_l · x_l / ‖x_l‖ per row — the same fusion search uses.
+    // The fused vector of each row: fuse_layers, the one fusion search uses too.
     Mat fused_rows(const std::vector<double>& w, const std::vector<std::size_t>& rows) const {
-        Mat X = Mat::Zero(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(data.dim));
+        Mat X(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(data.dim));
+        std::vector<float> fused(data.dim);
         for (std::size_t i = 0; i < rows.size(); ++i) {
-            for (std::size_t l = 0; l < data.layers; ++l) {
-                if (w[l] == 0) continue;
-                const float* src = data.features.data() + (rows[i] * data.layers + l) * data.dim;
-                double norm = 0;
-                for (std::size_t j = 0; j < data.dim; ++j) norm += static_cast<double>(src[j]) * src[j];
-                if (norm <= 0) continue;
-                const double s = w[l] / std::sqrt(norm);
-                for (std::size_t j = 0; j < data.dim; ++j) X(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) += s * src[j];
-            }
+            fuse_layers(data.features.data() + rows[i] * data.layers * data.dim, data.layers, data.dim, w, fused.data());
+            for (std::size_t j = 0; j < data.dim; ++j) X(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = fused[j];
         }
         return X;
     }
@@ -315,7 +312,9 @@ std::vector<std::size_t> permutation(std::size_t n, std::uint32_t seed) {
 
 }  // namespace
 
-nlohmann::json discover_layers(const ProbeData& data, const DiscoveryParams& params) {
+namespace {
+
+void check_discovery_input(const ProbeData& data, const DiscoveryParams& params) {
     if (!(params.alpha > 0) || !std::isfinite(params.alpha)) throw_usage("--alpha must be a positive number, got {}", params.alpha);
     if (params.folds < 2) throw_usage("--folds must be at least 2, got {}", params.folds);
     if (params.control_permutations < 0) throw_usage("control permutations must be ≥ 0");
@@ -331,155 +330,197 @@ nlohmann::json discover_layers(const ProbeData& data, const DiscoveryParams& par
             throw_input("target {} holds {} values, expected {} rows × {}", t.name, t.values.size(), n, t.width);
     for (float v : data.features)
         if (!std::isfinite(v)) throw_input("probe features contain non-finite values");
+}
 
-    const Problem problem{data, params};
-    const bool do_ws = params.mode != ProbeMode::best_layer;  // per-layer probes always run (best layer, gains, controls)
-    nlohmann::json results = nlohmann::json::object(), skipped = nlohmann::json::object();
-    for (std::size_t l = 0; l < data.layers; ++l) results[std::to_string(l)] = nlohmann::json::object();
+// The rows where every column of `t` is finite.
+std::vector<std::size_t> valid_rows(const ProbeTarget& t, std::size_t n) {
+    std::vector<std::size_t> rows;
+    for (std::size_t r = 0; r < n; ++r) {
+        bool ok = true;
+        for (std::size_t c = 0; c < t.width && ok; ++c) ok = std::isfinite(t.values[r * t.width + c]);
+        if (ok) rows.push_back(r);
+    }
+    return rows;
+}
 
-    // Valid rows per target; constant or empty targets are skipped with a reason.
-    struct Job {
-        const ProbeTarget* target;
-        std::vector<std::size_t> rows;
-        nlohmann::json base;  // n_valid, coverage
-    };
-    std::vector<Job> jobs;
-    for (const auto& t : data.targets) {
-        std::vector<std::size_t> rows;
-        for (std::size_t r = 0; r < n; ++r) {
-            bool ok = true;
-            for (std::size_t c = 0; c < t.width && ok; ++c) ok = std::isfinite(t.values[r * t.width + c]);
-            if (ok) rows.push_back(r);
-        }
-        if (rows.empty()) {
-            skipped[t.name] = "no valid rows";
-            continue;
-        }
-        bool varies = false;
-        for (std::size_t c = 0; c < t.width && !varies; ++c) {
-            double mean = 0, var = 0;
-            for (auto r : rows) mean += t.values[r * t.width + c];
-            mean /= static_cast<double>(rows.size());
-            for (auto r : rows) var += std::pow(t.values[r * t.width + c] - mean, 2);
-            varies = std::sqrt(var / static_cast<double>(rows.size())) > 1e-10;
-        }
-        if (!varies) {
-            skipped[t.name] = "constant over the valid rows";
-            continue;
-        }
-        jobs.push_back({&t, std::move(rows), {}});
-        jobs.back().base = {{"n_valid", jobs.back().rows.size()},
-                            {"coverage", static_cast<double>(jobs.back().rows.size()) / static_cast<double>(n)}};
+bool varies_over(const ProbeTarget& t, const std::vector<std::size_t>& rows) {
+    for (std::size_t c = 0; c < t.width; ++c) {
+        double mean = 0, var = 0;
+        for (auto r : rows) mean += t.values[r * t.width + c];
+        mean /= static_cast<double>(rows.size());
+        for (auto r : rows) var += std::pow(t.values[r * t.width + c] - mean, 2);
+        if (std::sqrt(var / static_cast<double>(rows.size())) > 1e-10) return true;
+    }
+    return false;
+}
+
+// One probed target: its valid rows, their folds, and the fields every result of it carries.
+struct Job {
+    const ProbeTarget* target;
+    std::vector<std::size_t> rows;
+    nlohmann::json base;  // n_valid, coverage
+    Folds folds;
+};
+
+nlohmann::json undersampled() { return {{"undersampled", true}}; }
+
+// Layer discovery in stages: per-layer probes (scalars jointly, then curves), the weighted sum, the
+// shuffled-target control, and the run record.
+class Discovery {
+public:
+    Discovery(const ProbeData& data, const DiscoveryParams& params) : data_(data), params_(params), problem_{data, params} {}
+
+    nlohmann::json run() {
+        make_jobs();
+        for (std::size_t l = 0; l < data_.layers; ++l) results_[std::to_string(l)] = nlohmann::json::object();
+        probe_scalar_layers();
+        probe_curve_layers();
+        if (params_.mode != ProbeMode::best_layer) results_["weighted_sum"] = probe_weighted_sums();
+        if (params_.control_permutations > 0) results_["control"] = shuffled_controls();
+        results_["skipped_targets"] = std::move(skipped_);
+        results_["run"] = run_record();
+        return std::move(results_);
     }
 
-    const std::int64_t total = static_cast<std::int64_t>(jobs.size()) *
-                               (static_cast<std::int64_t>(data.layers) + (do_ws ? 1 : 0) + (params.control_permutations > 0 ? 1 : 0));
-    std::int64_t done = 0;
-    auto tick = [&](std::int64_t k) {
-        done += k;
-        if (params.on_progress) params.on_progress(done, total);
-    };
+private:
+    // Valid rows per target; constant or empty targets are skipped with a reason.
+    void make_jobs() {
+        const std::size_t n = data_.rows();
+        for (const auto& t : data_.targets) {
+            std::vector<std::size_t> rows = valid_rows(t, n);
+            if (rows.empty()) {
+                skipped_[t.name] = "no valid rows";
+            } else if (!varies_over(t, rows)) {
+                skipped_[t.name] = "constant over the valid rows";
+            } else {
+                nlohmann::json base = {{"n_valid", rows.size()}, {"coverage", static_cast<double>(rows.size()) / static_cast<double>(n)}};
+                Folds folds = problem_.folds_for(rows, params_.seed);
+                jobs_.push_back({&t, std::move(rows), std::move(base), std::move(folds)});
+            }
+        }
+        const bool ws = params_.mode != ProbeMode::best_layer;
+        total_ = static_cast<std::int64_t>(jobs_.size()) *
+                 (static_cast<std::int64_t>(data_.layers) + (ws ? 1 : 0) + (params_.control_permutations > 0 ? 1 : 0));
+    }
+
+    void tick(std::int64_t k) {
+        done_ += k;
+        if (params_.on_progress) params_.on_progress(done_, total_);
+    }
+
+    void record_layer(const Job& j, std::size_t l, nlohmann::json m) {
+        m.update(j.base);
+        const double s = probe_score(m);
+        auto& b = best_layer_.try_emplace(j.target->name, -1, -std::numeric_limits<double>::infinity()).first->second;
+        if (std::isfinite(s) && s > b.second) b = {static_cast<int>(l), s};
+        results_[std::to_string(l)][j.target->name] = std::move(m);
+    }
 
     // Scalars sharing a set of valid rows are fitted jointly (one factorisation per fold and layer).
-    std::map<std::vector<std::size_t>, std::vector<Job*>> scalar_groups;
-    for (auto& j : jobs)
-        if (j.target->width == 1) scalar_groups[j.rows].push_back(&j);
-    std::map<std::string, std::pair<int, double>> best_layer;  // target → (layer, score)
-    auto note_best = [&](const std::string& name, std::size_t l, const nlohmann::json& m) {
-        const double s = probe_score(m);
-        auto& b = best_layer.try_emplace(name, -1, -std::numeric_limits<double>::infinity()).first->second;
-        if (std::isfinite(s) && s > b.second) b = {static_cast<int>(l), s};
-    };
-    std::map<const Job*, Folds> folds_of;
-    for (auto& j : jobs) folds_of[&j] = problem.folds_for(j.rows, params.seed);
-
-    for (auto& [rows, group] : scalar_groups) {
-        const Folds& folds = folds_of[group.front()];
-        Mat Y(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(group.size()));
-        for (std::size_t k = 0; k < group.size(); ++k) Y.col(static_cast<Eigen::Index>(k)) = target_rows(*group[k]->target, rows).col(0);
-        for (std::size_t l = 0; l < data.layers; ++l) {
-            const Mat P = folds.empty() ? Mat() : cross_val_predict(problem.layer_rows(l, rows), Y, folds, params.alpha);
-            for (std::size_t k = 0; k < group.size(); ++k) {
-                nlohmann::json m = folds.empty() ? nlohmann::json{{"undersampled", true}}
-                                                 : scalar_metrics(Y.col(static_cast<Eigen::Index>(k)), P.col(static_cast<Eigen::Index>(k)));
-                m.update(group[k]->base);
-                note_best(group[k]->target->name, l, m);
-                results[std::to_string(l)][group[k]->target->name] = std::move(m);
+    void probe_scalar_layers() {
+        std::map<std::vector<std::size_t>, std::vector<const Job*>> groups;
+        for (const auto& j : jobs_)
+            if (j.target->width == 1) groups[j.rows].push_back(&j);
+        for (const auto& [rows, group] : groups) {
+            const Folds& folds = group.front()->folds;
+            Mat Y(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(group.size()));
+            for (std::size_t k = 0; k < group.size(); ++k) Y.col(static_cast<Eigen::Index>(k)) = target_rows(*group[k]->target, rows).col(0);
+            for (std::size_t l = 0; l < data_.layers; ++l) {
+                const Mat P = folds.empty() ? Mat() : cross_val_predict(problem_.layer_rows(l, rows), Y, folds, params_.alpha);
+                for (std::size_t k = 0; k < group.size(); ++k) {
+                    const auto col = static_cast<Eigen::Index>(k);
+                    record_layer(*group[k], l, folds.empty() ? undersampled() : scalar_metrics(Y.col(col), P.col(col)));
+                }
+                tick(static_cast<std::int64_t>(group.size()));
             }
-            tick(static_cast<std::int64_t>(group.size()));
-        }
-    }
-    for (auto& j : jobs) {
-        if (j.target->width == 1) continue;
-        const Folds& folds = folds_of[&j];
-        const Mat Y = target_rows(*j.target, j.rows);
-        for (std::size_t l = 0; l < data.layers; ++l) {
-            nlohmann::json m = folds.empty() ? nlohmann::json{{"undersampled", true}}
-                                             : curve_metrics(probe_curve(problem.layer_rows(l, j.rows), Y, folds, params.alpha));
-            m.update(j.base);
-            note_best(j.target->name, l, m);
-            results[std::to_string(l)][j.target->name] = std::move(m);
-            tick(1);
         }
     }
 
-    if (do_ws) {
+    void probe_curve_layers() {
+        for (const auto& j : jobs_) {
+            if (j.target->width == 1) continue;
+            const Mat Y = target_rows(*j.target, j.rows);
+            for (std::size_t l = 0; l < data_.layers; ++l) {
+                record_layer(j, l, j.folds.empty() ? undersampled()
+                                                   : curve_metrics(probe_curve(problem_.layer_rows(l, j.rows), Y, j.folds, params_.alpha)));
+                tick(1);
+            }
+        }
+    }
+
+    nlohmann::json probe_weighted_sums() {
         nlohmann::json ws = nlohmann::json::object();
-        for (auto& j : jobs) {
-            const Folds& folds = folds_of[&j];
-            nlohmann::json m = folds.empty() ? nlohmann::json{{"undersampled", true}} : weighted_sum_probe(problem, *j.target, j.rows, folds);
+        for (const auto& j : jobs_) {
+            nlohmann::json m = j.folds.empty() ? undersampled() : weighted_sum_probe(problem_, *j.target, j.rows, j.folds);
             m.update(j.base);
-            if (auto b = best_layer.find(j.target->name); b != best_layer.end() && b->second.first >= 0 && std::isfinite(probe_score(m)))
+            if (auto b = best_layer_.find(j.target->name); b != best_layer_.end() && b->second.first >= 0 && std::isfinite(probe_score(m)))
                 m["r2_gain_over_best_single"] = probe_score(m) - b->second.second;
             ws[j.target->name] = std::move(m);
             tick(1);
         }
-        results["weighted_sum"] = std::move(ws);
+        return ws;
     }
 
-    if (params.control_permutations > 0) {
+    // The best layer's score on shuffled targets: what chance alone reaches with these rows and folds.
+    nlohmann::json shuffled_control(const Job& j, int layer) const {
+        const Mat X = problem_.layer_rows(static_cast<std::size_t>(layer), j.rows);
+        const Mat Y = target_rows(*j.target, j.rows);
+        double sum = 0, mx = -std::numeric_limits<double>::infinity();
+        for (int k = 0; k < params_.control_permutations; ++k) {
+            const auto perm = permutation(j.rows.size(), params_.seed + 1000u + static_cast<std::uint32_t>(k));
+            const double s = cv_score(X, take_rows(Y, perm), j.folds, params_.alpha);
+            sum += s;
+            mx = std::max(mx, s);
+        }
+        return {{"layer", layer}, {"r2_mean", sum / params_.control_permutations}, {"r2_max", mx},
+                {"permutations", params_.control_permutations}};
+    }
+
+    nlohmann::json shuffled_controls() {
         nlohmann::json control = nlohmann::json::object();
-        for (auto& j : jobs) {
-            const auto b = best_layer.find(j.target->name);
-            const Folds& folds = folds_of[&j];
-            if (folds.empty() || b == best_layer.end() || b->second.first < 0) {
-                tick(1);
-                continue;
-            }
-            const Mat X = problem.layer_rows(static_cast<std::size_t>(b->second.first), j.rows);
-            const Mat Y = target_rows(*j.target, j.rows);
-            double sum = 0, mx = -std::numeric_limits<double>::infinity();
-            for (int k = 0; k < params.control_permutations; ++k) {
-                const auto perm = permutation(j.rows.size(), params.seed + 1000u + static_cast<std::uint32_t>(k));
-                const double s = cv_score(X, take_rows(Y, perm), folds, params.alpha);
-                sum += s;
-                mx = std::max(mx, s);
-            }
-            control[j.target->name] = {{"layer", b->second.first}, {"r2_mean", sum / params.control_permutations},
-                                       {"r2_max", mx}, {"permutations", params.control_permutations}};
+        for (const auto& j : jobs_) {
+            const auto b = best_layer_.find(j.target->name);
+            if (!j.folds.empty() && b != best_layer_.end() && b->second.first >= 0)
+                control[j.target->name] = shuffled_control(j, b->second.first);
             tick(1);
         }
-        results["control"] = std::move(control);
+        return control;
     }
 
-    std::set<std::string> groups(data.groups.begin(), data.groups.end());
-    nlohmann::json names = nlohmann::json::array();
-    for (const auto& j : jobs) names.push_back(j.target->name);
-    results["skipped_targets"] = std::move(skipped);
-    results["run"] = {{"dataset", data.dataset},
-                      {"level", to_string(data.level)},
-                      {"alpha", params.alpha},
-                      {"folds", params.folds},
-                      {"seed", params.seed},
-                      {"mode", to_string(params.mode)},
-                      {"cv", data.groups.empty() ? "shuffled_kfold" : "group_kfold_by_track"},
-                      {"n_rows", n},
-                      {"n_tracks", data.groups.empty() ? n : groups.size()},
-                      {"layers", data.layers},
-                      {"dim", data.dim},
-                      {"targets", std::move(names)},
-                      {"skipped_tracks", data.skipped_tracks}};
-    return results;
+    nlohmann::json run_record() const {
+        const std::size_t n = data_.rows();
+        std::set<std::string> groups(data_.groups.begin(), data_.groups.end());
+        nlohmann::json names = nlohmann::json::array();
+        for (const auto& j : jobs_) names.push_back(j.target->name);
+        return {{"dataset", data_.dataset},
+                {"level", to_string(data_.level)},
+                {"alpha", params_.alpha},
+                {"folds", params_.folds},
+                {"seed", params_.seed},
+                {"mode", to_string(params_.mode)},
+                {"cv", data_.groups.empty() ? "shuffled_kfold" : "group_kfold_by_track"},
+                {"n_rows", n},
+                {"n_tracks", data_.groups.empty() ? n : groups.size()},
+                {"layers", data_.layers},
+                {"dim", data_.dim},
+                {"targets", std::move(names)},
+                {"skipped_tracks", data_.skipped_tracks}};
+    }
+
+    const ProbeData& data_;
+    const DiscoveryParams& params_;
+    const Problem problem_;
+    std::vector<Job> jobs_;
+    nlohmann::json results_ = nlohmann::json::object(), skipped_ = nlohmann::json::object();
+    std::map<std::string, std::pair<int, double>> best_layer_;  // target → (layer, score)
+    std::int64_t done_ = 0, total_ = 0;
+};
+
+}  // namespace
+
+nlohmann::json discover_layers(const ProbeData& data, const DiscoveryParams& params) {
+    check_discovery_input(data, params);
+    return Discovery(data, params).run();
 }
 
 }  // namespace mess

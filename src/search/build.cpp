@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mess/features.hpp"
 #include "mess/npy.hpp"
 #include "mess/search.hpp"
 #include "mess/util.hpp"
@@ -75,13 +76,8 @@ std::vector<float> LayerSpec::apply(const float* stack, std::size_t layers, std:
         case Mode::flatten: return std::vector<float>(stack, stack + layers * dim);
         case Mode::weights: {
             if (weights.size() != layers) throw_usage("layer spec has {} weights, the features have {} layers", weights.size(), layers);
-            std::vector<float> out(dim, 0.0f), tmp(dim);
-            for (std::size_t l = 0; l < layers; ++l) {
-                if (weights[l] == 0) continue;
-                std::copy(stack + l * dim, stack + (l + 1) * dim, tmp.begin());
-                l2_normalize(tmp.data(), dim);
-                for (std::size_t j = 0; j < dim; ++j) out[j] += static_cast<float>(weights[l]) * tmp[j];
-            }
+            std::vector<float> out(dim);
+            fuse_layers(stack, layers, dim, weights, out.data());
             return out;
         }
         default: {
@@ -167,122 +163,147 @@ SearchIndex build_index_from_vectors(IndexKind kind, std::vector<IndexRecord> re
     return idx;
 }
 
-SearchIndex build_index(const Dataset& dataset, const BuildParams& params, std::vector<std::string>* skipped) {
-    const MetadataTable meta = dataset.metadata();
-    const ClipIndex clips = build_clip_index(dataset, meta, params.splits);  // tracks with a sidecar: true bounds, splits
-    std::map<std::string, std::vector<const Clip*>> clips_of;
-    for (const auto& c : clips) clips_of[c.track_id].push_back(&c);
+namespace {
 
-    std::vector<IndexRecord> records;
-    std::vector<float> vectors;
-    std::vector<std::uint16_t> layer_vectors;
-    std::size_t layers = 0, dim = 0;
-    std::string model = params.model_name;
-    std::string device = "cpu";
-    std::map<std::string, std::pair<std::size_t, std::string>> precisions;  // precision → (tracks, an example)
-    LayerSpec spec = params.layer_spec;
-    auto tracks = dataset.tracks();
-    std::sort(tracks.begin(), tracks.end(), [](const Track& a, const Track& b) { return a.track_id < b.track_id; });
-    std::int64_t done = 0;
-    for (const auto& t : tracks) {
-        if (params.on_progress) params.on_progress(done++, static_cast<std::int64_t>(tracks.size()));
-        auto cit = clips_of.find(t.track_id);
-        const fs::path seg = dataset.view_path("segments", t.track_id), agg = dataset.view_path("aggregated", t.track_id);
-        const bool use_agg = params.kind == IndexKind::track && fs::exists(agg);
-        if (cit == clips_of.end() || (!use_agg && !fs::exists(seg))) {
-            if (skipped) skipped->push_back(t.track_id);
-            continue;
+// Builds an index track by track from the feature store: one record and vector per track (track index) or
+// per window (clip index), in track-id order.
+class IndexBuilder {
+public:
+    IndexBuilder(const Dataset& dataset, const BuildParams& params)
+        : dataset_(dataset), params_(params), store_(dataset.features()), meta_(dataset.metadata()),
+          clips_(recorded_clip_index(dataset, meta_, params.splits)), spec_(params.layer_spec), model_(params.model_name) {
+        for (const auto& c : clips_) clips_of_[c.track_id].push_back(&c);
+    }
+
+    SearchIndex build(std::vector<std::string>* skipped) {
+        auto tracks = dataset_.tracks();
+        std::sort(tracks.begin(), tracks.end(), [](const Track& a, const Track& b) { return a.track_id < b.track_id; });
+        const auto total = static_cast<std::int64_t>(tracks.size());
+        std::int64_t done = 0;
+        for (const auto& t : tracks) {
+            if (params_.on_progress) params_.on_progress(done++, total);
+            if (!add_track(t.track_id) && skipped) skipped->push_back(t.track_id);
         }
-        const NpyArray view = read_npy(use_agg ? agg : seg);
+        check_complete();
+        SearchIndex idx = build_index_from_vectors(params_.kind, std::move(records_), std::move(vectors_), spec_.dimension(layers_, dim_),
+                                                   params_.factory, std::move(layer_vectors_), params_.keep_layers ? layers_ : 0,
+                                                   params_.keep_layers ? dim_ : 0);
+        idx.dataset = dataset_.id();
+        idx.model_name = model_;
+        idx.precision = precisions_.empty() ? "fp32" : precisions_.begin()->first;
+        idx.device = device_;
+        idx.layer_spec = spec_;
+        if (params_.on_progress) params_.on_progress(done, total);
+        return idx;
+    }
+
+private:
+    // False when the track has no features (no sidecar, or not the view this index needs).
+    bool add_track(const std::string& track_id) {
+        const auto cit = clips_of_.find(track_id);
+        const bool use_agg = params_.kind == IndexKind::track && store_.has_view(View::aggregated, track_id);
+        if (cit == clips_of_.end() || (!use_agg && !store_.has_view(View::segments, track_id))) return false;
+        const NpyArray view = store_.read_view(use_agg ? View::aggregated : View::segments, track_id);
         const auto& shape = view.shape;
-        if (shape.size() != (use_agg ? 2u : 3u))
-            throw_input("{}: expected a {}-D view, got {}", (use_agg ? agg : seg).string(), use_agg ? 2 : 3, view.describe());
-        const auto L = static_cast<std::size_t>(shape[shape.size() - 2]), D = static_cast<std::size_t>(shape.back());
-        if (records.empty()) {
-            layers = L;
-            dim = D;
-        } else if (L != layers || D != dim) {
-            throw_input("track {}: features are {} layers × {}, earlier tracks {} × {}", t.track_id, L, D, layers, dim);
-        }
-        {
-            const auto side = nlohmann::json::parse(read_file(dataset.sidecar_path(t.track_id)), nullptr, false);
-            const std::string prec = side.is_object() ? side.value("precision", std::string("fp32")) : std::string("fp32");
-            auto& seen = precisions[prec];
-            if (seen.first++ == 0) seen.second = t.track_id;
-            if (records.empty()) device = side.is_object() ? side.value("device", std::string("cpu")) : std::string("cpu");
-            if (side.is_object() && model.empty()) model = side.value("model", std::string());
-            if (records.empty() && spec.mode == LayerSpec::Mode::layer && spec.layer == kModelDefaultLayer) {
-                // The model's recommended layer (sidecar model_config.default_layer), else the middle one.
-                const auto cfg = side.is_object() ? side.value("model_config", nlohmann::json::object()) : nlohmann::json::object();
-                const int d = cfg.is_object() ? cfg.value("default_layer", -1) : -1;
-                spec.layer = d >= 0 && static_cast<std::size_t>(d) < L ? d : static_cast<int>(L / 2);
-            }
-        }
+        check_shape(track_id, static_cast<std::size_t>(shape[shape.size() - 2]), static_cast<std::size_t>(shape.back()));
+        note_sidecar(store_.read_sidecar(track_id));
         const auto f = view.to_float32();
-        const std::vector<const Clip*>& cl = cit->second;
-        auto base = [&](const Clip& c) {
-            IndexRecord r;
-            r.dataset_id = dataset.id();
-            r.track_id = t.track_id;
-            r.recording_id = c.recording_id;
-            r.work_id = c.work_id;
-            r.split = c.split;
-            if (const auto* row = meta.find(t.track_id)) r.metadata = row->extra;
-            return r;
-        };
-        if (params.kind == IndexKind::track) {
-            std::vector<float> stack(L * D);
-            if (use_agg) {
-                std::copy(f.begin(), f.end(), stack.begin());
-            } else {
-                const std::size_t s = static_cast<std::size_t>(shape[0]);
-                std::vector<double> acc(L * D, 0.0);
-                for (std::size_t i = 0; i < s; ++i)
-                    for (std::size_t j = 0; j < L * D; ++j) acc[j] += f[i * L * D + j];
-                for (std::size_t j = 0; j < L * D; ++j) stack[j] = static_cast<float>(acc[j] / static_cast<double>(s));
-            }
-            IndexRecord r = base(*cl.front());
-            r.id = t.track_id;
-            r.end_sec = cl.back()->end_sec;
-            records.push_back(std::move(r));
-            const auto v = spec.apply(stack.data(), L, D);
-            vectors.insert(vectors.end(), v.begin(), v.end());
-            if (params.keep_layers) append_layers(layer_vectors, stack.data(), L, D);
-        } else {
-            const std::size_t s = static_cast<std::size_t>(shape[0]);
-            if (s != cl.size()) throw_input("track {}: segments view has {} windows, its sidecar {}", t.track_id, s, cl.size());
-            for (std::size_t i = 0; i < s; ++i) {
-                IndexRecord r = base(*cl[i]);
-                r.id = cl[i]->clip_id;
-                r.segment_idx = cl[i]->segment_idx;
-                r.start_sec = cl[i]->start_sec;
-                r.end_sec = cl[i]->end_sec;
-                records.push_back(std::move(r));
-                const float* stack = f.data() + i * L * D;
-                const auto v = spec.apply(stack, L, D);
-                vectors.insert(vectors.end(), v.begin(), v.end());
-                if (params.keep_layers) append_layers(layer_vectors, stack, L, D);
-            }
+        if (params_.kind == IndexKind::track) add_track_row(track_id, cit->second, f, use_agg ? 1 : shape[0]);
+        else add_clip_rows(track_id, cit->second, f, static_cast<std::size_t>(shape[0]));
+        return true;
+    }
+
+    void check_shape(const std::string& track_id, std::size_t L, std::size_t D) {
+        if (records_.empty()) {
+            layers_ = L;
+            dim_ = D;
+        } else if (L != layers_ || D != dim_) {
+            throw_input("track {}: features are {} layers × {}, earlier tracks {} × {}", track_id, L, D, layers_, dim_);
         }
     }
-    if (records.empty()) throw_input("dataset {}: no track has extracted features (run mess extract)", dataset.id());
-    if (precisions.size() > 1) {
-        std::string mix;
-        for (const auto& [prec, seen] : precisions) mix += fmt::format("{}{} ({} tracks, e.g. {})", mix.empty() ? "" : " and ", prec, seen.first, seen.second);
-        throw_input("dataset {}: features were extracted in different precisions: {}; re-extract with one --precision and --force",
-                    dataset.id(), mix);
+
+    // Precision, device and model from the sidecars; the 'default' layer spec resolved from the first one.
+    void note_sidecar(const Sidecar& side) {
+        auto& seen = precisions_[side.precision];
+        if (seen.first++ == 0) seen.second = side.track_id;
+        if (records_.empty()) device_ = side.device;
+        if (model_.empty()) model_ = side.model;
+        if (records_.empty() && spec_.mode == LayerSpec::Mode::layer && spec_.layer == kModelDefaultLayer) {
+            // The model's recommended layer (sidecar model_config.default_layer), else the middle one.
+            const int d = side.model_config.default_layer;
+            spec_.layer = d >= 0 && static_cast<std::size_t>(d) < layers_ ? d : static_cast<int>(layers_ / 2);
+        }
     }
-    const std::size_t vdim = spec.dimension(layers, dim);
-    SearchIndex idx = build_index_from_vectors(params.kind, std::move(records), std::move(vectors), vdim, params.factory,
-                                               std::move(layer_vectors), params.keep_layers ? layers : 0,
-                                               params.keep_layers ? dim : 0);
-    idx.dataset = dataset.id();
-    idx.model_name = model;
-    idx.precision = precisions.empty() ? "fp32" : precisions.begin()->first;
-    idx.device = device;
-    idx.layer_spec = spec;
-    if (params.on_progress) params.on_progress(done, static_cast<std::int64_t>(tracks.size()));
-    return idx;
+
+    IndexRecord record_of(const std::string& track_id, const Clip& c) const {
+        IndexRecord r;
+        r.dataset_id = dataset_.id();
+        r.track_id = track_id;
+        r.recording_id = c.recording_id;
+        r.work_id = c.work_id;
+        r.split = c.split;
+        if (const auto* row = meta_.find(track_id)) r.metadata = row->extra;
+        return r;
+    }
+
+    void add_vector(const float* stack) {
+        const auto v = spec_.apply(stack, layers_, dim_);
+        vectors_.insert(vectors_.end(), v.begin(), v.end());
+        if (params_.keep_layers) append_layers(layer_vectors_, stack, layers_, dim_);
+    }
+
+    // One row per track: its aggregated stack, or the mean of its segments (accumulated in double).
+    void add_track_row(const std::string& track_id, const std::vector<const Clip*>& clips, const std::vector<float>& f, std::int64_t windows) {
+        std::vector<float> stack(layers_ * dim_);
+        mean_of_rows(f.data(), windows, static_cast<std::int64_t>(stack.size()), stack.data());
+        IndexRecord r = record_of(track_id, *clips.front());
+        r.id = track_id;
+        r.end_sec = clips.back()->end_sec;
+        records_.push_back(std::move(r));
+        add_vector(stack.data());
+    }
+
+    void add_clip_rows(const std::string& track_id, const std::vector<const Clip*>& clips, const std::vector<float>& f, std::size_t windows) {
+        if (windows != clips.size()) throw_input("track {}: segments view has {} windows, its sidecar {}", track_id, windows, clips.size());
+        for (std::size_t i = 0; i < windows; ++i) {
+            IndexRecord r = record_of(track_id, *clips[i]);
+            r.id = clips[i]->clip_id;
+            r.segment_idx = clips[i]->segment_idx;
+            r.start_sec = clips[i]->start_sec;
+            r.end_sec = clips[i]->end_sec;
+            records_.push_back(std::move(r));
+            add_vector(f.data() + i * layers_ * dim_);
+        }
+    }
+
+    void check_complete() const {
+        if (records_.empty()) throw_input("dataset {}: no track has extracted features (run mess extract)", dataset_.id());
+        if (precisions_.size() <= 1) return;
+        std::string mix;
+        for (const auto& [prec, seen] : precisions_) mix += fmt::format("{}{} ({} tracks, e.g. {})", mix.empty() ? "" : " and ", prec, seen.first, seen.second);
+        throw_input("dataset {}: features were extracted in different precisions: {}; re-extract with one --precision and --force",
+                    dataset_.id(), mix);
+    }
+
+    const Dataset& dataset_;
+    const BuildParams& params_;
+    const FeatureStore store_;
+    const MetadataTable meta_;
+    const ClipIndex clips_;  // tracks with a sidecar: true bounds; the dataset's recorded splits
+    std::map<std::string, std::vector<const Clip*>> clips_of_;
+    LayerSpec spec_;
+    std::string model_, device_ = "cpu";
+    std::map<std::string, std::pair<std::size_t, std::string>> precisions_;  // precision → (tracks, an example)
+    std::vector<IndexRecord> records_;
+    std::vector<float> vectors_;
+    std::vector<std::uint16_t> layer_vectors_;
+    std::size_t layers_ = 0, dim_ = 0;
+};
+
+}  // namespace
+
+SearchIndex build_index(const Dataset& dataset, const BuildParams& params, std::vector<std::string>* skipped) {
+    return IndexBuilder(dataset, params).build(skipped);
 }
 
 }  // namespace mess

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 
+#include "mess/features.hpp"
 #include "mess/search.hpp"
 #include "mess/util.hpp"
 
@@ -40,16 +41,8 @@ std::shared_ptr<const std::vector<float>> SearchIndex::fused_vectors(const std::
     }
     const std::size_t n = size();
     auto fused = std::make_shared<std::vector<float>>(n * layer_dim, 0.0f);
-    for (std::size_t r = 0; r < n; ++r) {
-        float* out = fused->data() + r * layer_dim;
-        for (std::size_t l = 0; l < layers; ++l) {
-            if (w[l] == 0) continue;
-            const std::uint16_t* src = layer_vectors.data() + (r * layers + l) * layer_dim;
-            const float wl = static_cast<float>(w[l]);
-            for (std::size_t j = 0; j < layer_dim; ++j) out[j] += wl * half_to_float(src[j]);
-        }
-        l2_normalize(out, layer_dim);
-    }
+    for (std::size_t r = 0; r < n; ++r)
+        fuse_normalised_layers(layer_vectors.data() + r * layers * layer_dim, layers, layer_dim, w, fused->data() + r * layer_dim);
     std::lock_guard lock(cache.mutex);
     cache.entries.push_back({layer_vectors.data(), w, fused});
     if (cache.entries.size() > 8) cache.entries.erase(cache.entries.begin());

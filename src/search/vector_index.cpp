@@ -23,14 +23,6 @@
 
 namespace mess {
 
-void l2_normalize(float* v, std::size_t dim) {
-    double s = 0;
-    for (std::size_t i = 0; i < dim; ++i) s += static_cast<double>(v[i]) * v[i];
-    if (s <= 0) return;
-    const float inv = static_cast<float>(1.0 / std::sqrt(s));
-    for (std::size_t i = 0; i < dim; ++i) v[i] *= inv;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Exact scan: inner products of every row with the query, then a partial sort.
 // ---------------------------------------------------------------------------------------------

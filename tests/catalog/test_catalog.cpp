@@ -115,7 +115,7 @@ TEST(Dataset, RegistryAndFolders) {
     EXPECT_EQ(tracks[0].track_id, "a");
     EXPECT_EQ(tracks[1].track_id, "c");
     EXPECT_EQ(tracks[2].track_id, "z");
-    EXPECT_EQ(ds.view_path("segments", "a"), dir / "data/embeddings/mine-emb/segments/a.npy");
+    EXPECT_EQ(ds.features().view_path(View::segments, "a"), dir / "data/embeddings/mine-emb/segments/a.npy");
     EXPECT_EQ(ds.clip_index_path(), dir / "data/metadata/mine_clip_index.csv");
     write_file_atomic(dir / "music/b/z.ogg", "x");
     expect_error([&] { ds.tracks(); }, ErrorKind::input, "same track id 'z'");
@@ -142,8 +142,8 @@ TEST(Metadata, RoundTripKeepsExtraColumnsAndRejectsBadTables) {
 static void write_sidecar(const Dataset& ds, const std::string& track, std::vector<std::pair<double, double>> windows) {
     nlohmann::json w = nlohmann::json::array();
     for (auto [a, b] : windows) w.push_back({{"start_sec", a}, {"end_sec", b}});
-    fs::create_directories(ds.sidecar_path(track).parent_path());
-    write_file_atomic(ds.sidecar_path(track), nlohmann::json{{"windows", w}, {"views", {"segments", "aggregated"}}}.dump());
+    fs::create_directories(ds.features().sidecar_path(track).parent_path());
+    write_file_atomic(ds.features().sidecar_path(track), nlohmann::json{{"windows", w}, {"views", {"segments", "aggregated"}}}.dump());
 }
 
 TEST(ClipIndex, FromSidecarsWithTrueStartsAndRecordingLevelSplits) {
@@ -160,7 +160,7 @@ TEST(ClipIndex, FromSidecarsWithTrueStartsAndRecordingLevelSplits) {
         rows.push_back({names[static_cast<std::size_t>(i)], fmt::format("rec{}", i / 2), "work", {}});
     MetadataTable meta(rows);
     for (const auto& n : names) write_sidecar(ds, n, {{0.0, 5.0}, {2.5, 7.5}, {3.3, 8.3}});
-    fs::remove(ds.sidecar_path("take11"));  // not extracted: not indexed
+    fs::remove(ds.features().sidecar_path("take11"));  // not extracted: not indexed
     ClipIndex idx = build_clip_index(ds, meta, {});
     ASSERT_EQ(idx.size(), 33u);
     EXPECT_EQ(idx[0].clip_id, "set:take00:00000");
@@ -179,7 +179,22 @@ TEST(ClipIndex, FromSidecarsWithTrueStartsAndRecordingLevelSplits) {
     EXPECT_DOUBLE_EQ(back[5].start_sec, idx[5].start_sec);
     EXPECT_EQ(back[5].split, idx[5].split);
 
-    write_file_atomic(ds.sidecar_path("take03"), "{\"windows\": [{\"start_sec\": \"x\"}]}");
+    // An index takes the splits the dataset recorded (extraction's --split-seed), not a fresh default draw.
+    SplitParams other;
+    other.seed = 7;
+    ClipIndex seven = build_clip_index(ds, meta, other);
+    write_clip_index(ds.clip_index_path(), seven);
+    ClipIndex recorded = recorded_clip_index(ds, meta, {});  // default seed 42 would differ
+    ASSERT_EQ(recorded.size(), seven.size());
+    std::size_t differ_from_default = 0;
+    for (std::size_t i = 0; i < recorded.size(); ++i) {
+        EXPECT_EQ(recorded[i].split, seven[i].split) << recorded[i].clip_id;
+        EXPECT_DOUBLE_EQ(recorded[i].start_sec, idx[i].start_sec);  // bounds still from the sidecars
+        differ_from_default += recorded[i].split != idx[i].split;
+    }
+    EXPECT_GT(differ_from_default, 0u) << "seeds 7 and 42 should split these recordings differently";
+
+    write_file_atomic(ds.features().sidecar_path("take03"), "{\"windows\": [{\"start_sec\": \"x\"}]}");
     expect_error([&] { build_clip_index(ds, meta, {}); }, ErrorKind::input, "take03.json: malformed extraction sidecar");
 }
 

@@ -20,7 +20,7 @@ protected:
     test::TempDir dir;
     std::shared_ptr<const Encoder> model = open_encoder(kTiny.string());
     std::vector<ExtractItem> items;
-    FeatureStore store{dir / "emb"};
+    FeatureStore store{dir / "emb", dir.path()};
 
     void SetUp() override {
         fs::create_directories(dir / "audio");
@@ -45,9 +45,9 @@ TEST_F(Extract, ViewsEqualADirectEmbeddingAndSidecarsRecordTrueWindows) {
     auto mert = Model::load(kTiny);
     ModelState state(mert);
     Embedding direct = embed_audio(*mert, state, load_audio(items[1].audio_path), {}, {});
-    NpyArray raw = read_npy(store.view_path("raw", "track1"));
-    NpyArray seg = read_npy(store.view_path("segments", "track1"));
-    NpyArray agg = read_npy(store.view_path("aggregated", "track1"));
+    NpyArray raw = read_npy(store.view_path(View::raw, "track1"));
+    NpyArray seg = read_npy(store.view_path(View::segments, "track1"));
+    NpyArray agg = read_npy(store.view_path(View::aggregated, "track1"));
     EXPECT_EQ(raw.describe(), "float32 [4, 3, 374, 32]");
     EXPECT_EQ(seg.describe(), "float32 [4, 3, 32]");
     EXPECT_EQ(agg.describe(), "float32 [3, 32]");
@@ -66,21 +66,27 @@ TEST_F(Extract, ViewsEqualADirectEmbeddingAndSidecarsRecordTrueWindows) {
     EXPECT_EQ(side["views"], nlohmann::json({"raw", "segments", "aggregated"}));
     auto short_side = nlohmann::json::parse(read_file(store.sidecar_path("track2")));
     EXPECT_DOUBLE_EQ(short_side["windows"][0]["end_sec"].get<double>(), 3.0);  // one short window
-    EXPECT_TRUE(track_complete(store, "track1", FeatureLevel::all));
+    EXPECT_TRUE(store.is_complete("track1", FeatureLevel::all));
+    // The sidecar's reader: the audio path is stored relative to the data root and resolves back.
+    const Sidecar typed = store.read_sidecar("track1");
+    EXPECT_EQ(typed.audio_path, fs::path("audio/track1.flac"));
+    EXPECT_EQ(store.audio_path(typed), dir / "audio/track1.flac");
+    EXPECT_EQ(typed.num_windows, 4);
+    EXPECT_EQ(typed.views, (std::vector<View>{View::raw, View::segments, View::aggregated}));
 }
 
 TEST_F(Extract, LevelsAndFloat16Raw) {
     ExtractParams p;
     p.level = FeatureLevel::aggregated;
     extract_tracks(items, store, *model, p);
-    EXPECT_FALSE(fs::exists(store.view_path("segments", "track0")));
-    EXPECT_TRUE(track_complete(store, "track0", FeatureLevel::aggregated));
-    EXPECT_FALSE(track_complete(store, "track0", FeatureLevel::segments));  // a higher level recomputes
+    EXPECT_FALSE(fs::exists(store.view_path(View::segments, "track0")));
+    EXPECT_TRUE(store.is_complete("track0", FeatureLevel::aggregated));
+    EXPECT_FALSE(store.is_complete("track0", FeatureLevel::segments));  // a higher level recomputes
     p.level = FeatureLevel::all;
     p.raw_float16 = true;
     ExtractReport r = extract_tracks(items, store, *model, p);
     EXPECT_EQ(r.processed, 4);
-    NpyArray raw = read_npy(store.view_path("raw", "track0"));
+    NpyArray raw = read_npy(store.view_path(View::raw, "track0"));
     EXPECT_EQ(raw.dtype, DType::f16);
     EXPECT_EQ(raw.shape, (std::vector<std::int64_t>{2, 3, 374, 32}));
 }
@@ -138,12 +144,12 @@ TEST_F(Extract, ShardsPartitionTheTracks) {
 }
 
 TEST_F(Extract, StaleTempFilesFromAKilledRunAreRemoved) {
-    fs::create_directories(store.root / "segments");
-    write_file_atomic(store.root / "segments/.track0.npy.tmp.AbC123", "half-written");
+    fs::create_directories(store.root() / "segments");
+    write_file_atomic(store.root() / "segments/.track0.npy.tmp.AbC123", "half-written");
     ExtractParams p;
     extract_tracks(items, store, *model, p);
-    EXPECT_FALSE(fs::exists(store.root / "segments/.track0.npy.tmp.AbC123"));
-    EXPECT_TRUE(track_complete(store, "track0", FeatureLevel::segments));
+    EXPECT_FALSE(fs::exists(store.root() / "segments/.track0.npy.tmp.AbC123"));
+    EXPECT_TRUE(store.is_complete("track0", FeatureLevel::segments));
 }
 
 TEST_F(Extract, InvalidParameters) {

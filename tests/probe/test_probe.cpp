@@ -215,14 +215,14 @@ struct Store {
         for (const char* t : {"a", "b", "c", "d"})
             test::write_sound(dir / "audio" / (std::string(t) + ".wav"), test::tone(440, 1.0, 24000), 1, 24000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
         Dataset d = Dataset::folder(dir / "data", dir / "audio", "toy");
-        fs::create_directories(d.embeddings_dir() / "segments");
-        fs::create_directories(d.embeddings_dir() / "aggregated");
+        fs::create_directories(d.features().root() / "segments");
+        fs::create_directories(d.features().root() / "aggregated");
         fs::create_directories(dir / "data/proxy_targets");
         int i = 0;
         for (const char* t : {"a", "b", "c"}) {
             std::vector<float> seg(2 * 3 * 4);
             for (auto& v : seg) v = static_cast<float>(++i);
-            write_npy(d.view_path("segments", t), NpyArray::from(seg, {2, 3, 4}));
+            write_npy(d.features().view_path(View::segments, t), NpyArray::from(seg, {2, 3, 4}));
         }
         for (const char* t : {"b", "c", "d"}) {
             TargetSet ts;
