@@ -23,50 +23,28 @@ struct BuildOptions {
 
 int run_build(const Context& ctx, const BuildOptions& o, bool json) {
     Dataset ds = open_dataset(ctx, o.source);
-    BuildParams p;
-    p.kind = parse_index_kind(o.kind);
-    p.layer_spec = LayerSpec::parse(o.layer);
-    p.factory = o.factory;
-    p.keep_layers = !o.no_layers;
+    ArtifactBuildParams p;
+    p.index.kind = parse_index_kind(o.kind);
+    p.index.layer_spec = LayerSpec::parse(o.layer);
+    p.index.factory = o.factory;
+    p.index.keep_layers = !o.no_layers;
+    p.root = o.out.empty() ? ctx.config.data_root.value / "indices" : fs::path(o.out);
+    p.name = o.name;
+    p.probing_results = o.results;
+    p.media = !o.no_media;
     Progress progress("index " + ds.id() + " (tracks)", 0);
-    p.on_progress = progress_sink(progress);
-    std::vector<std::string> skipped;
-    SearchIndex idx = build_index(ds, p, &skipped);
+    p.index.on_progress = progress_sink(progress);
+    Progress media_progress("media " + ds.id() + " (waveforms)", 0);
+    p.on_media_progress = progress_sink(media_progress);
+    const ArtifactBuildReport r = build_artifact(ds, p);
     progress.finish();
-    for (const auto& t : skipped) spdlog::warn("track {} has no features; not indexed", t);
-    // Aspects resolved from the dataset's probing results travel in the manifest (aspect search needs them).
-    nlohmann::json extra = {{"feature_source_dir", ds.features().root().string()}, {"skipped_tracks", skipped}};
-    const fs::path results = o.results.empty() ? default_results_path(ctx.config.data_root.value, ds.id(), ProbeLevel::track) : fs::path(o.results);
-    if (fs::exists(results)) {
-        AspectParams all;
-        all.min_r2 = -std::numeric_limits<double>::infinity();
-        nlohmann::json aspects = nlohmann::json::array();
-        for (const auto& a : resolve_aspects(read_discovery_results(results), all)) aspects.push_back(a.to_json());
-        extra["aspects"] = std::move(aspects);
-        extra["probing_results"] = results.string();
-    } else if (!o.results.empty()) {
-        throw_input("no probing results at {}", results.string());
-    }
-    const std::string name = o.name.empty() ? std::string(to_string(p.kind)) + "_index" : o.name;
-    const fs::path root = o.out.empty() ? ctx.config.data_root.value / "indices" : fs::path(o.out);
-    // Audio locations and waveform peaks for the server and web UI.
-    std::map<std::string, std::string> files;
-    if (!o.no_media) {
-        std::vector<std::string> ids;
-        for (const auto& r : idx.records)
-            if (ids.empty() || ids.back() != r.track_id) ids.push_back(r.track_id);
-        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-        Progress media_progress("media " + ds.id() + " (waveforms)", static_cast<std::int64_t>(ids.size()));
-        std::vector<std::string> no_media;
-        files[kMediaFile] = build_media(ds, ids, &no_media, progress_sink(media_progress));
-        media_progress.finish();
-        for (const auto& t : no_media) spdlog::warn("no waveform for {}", t);
-    }
-    const fs::path dir = write_artifact(idx, root, name, extra, files);
-    const auto m = nlohmann::json::parse(read_file(dir / "manifest.json"));
-    if (json) print_json({{"artifact_dir", dir.string()}, {"manifest", m}});
-    else fmt::print("{} index over {} {} ({} dims, {}) → {}\n", to_string(p.kind), idx.size(), p.kind == IndexKind::track ? "tracks" : "clips",
-                    idx.index.dimension(), o.factory, dir.string());
+    if (p.media) media_progress.finish();
+    for (const auto& t : r.skipped_tracks) spdlog::warn("track {} has no features; not indexed", t);
+    for (const auto& t : r.no_media) spdlog::warn("no waveform for {}", t);
+    const auto m = nlohmann::json::parse(read_file(r.dir / "manifest.json"));
+    if (json) print_json({{"artifact_dir", r.dir.string()}, {"manifest", m}});
+    else fmt::print("{} index over {} {} ({} dims, {}) → {}\n", to_string(p.index.kind), r.rows,
+                    p.index.kind == IndexKind::track ? "tracks" : "clips", r.dimension, o.factory, r.dir.string());
     return 0;
 }
 
@@ -83,74 +61,59 @@ std::string clock_time(double sec) {
     return fmt::format("{}:{:02d}.{}", s / 60, s % 60, static_cast<int>((sec - s) * 10));
 }
 
-int run_search(const Context& ctx, const SearchOptions& o, bool json) {
-    if (o.index.empty()) throw_usage("give --index DIR (an artifact directory, or a root with --name)");
+SearchRequest search_request(const Context& ctx, const SearchOptions& o) {
     const int sources = !o.track.empty() + !o.clip.empty() + !o.audio.empty();
     if (sources != 1)
         throw_usage("give exactly one query: --track ID [--start SEC], --clip ID, or --audio FILE [--start SEC]");
-    const LoadedArtifact art = load_artifact(resolve_artifact_dir(o.index, o.name));
-    const SearchIndex& idx = art.index;
-    QueryOptions q;
     if (o.k < 1) throw_usage("--k must be at least 1");
-    q.k = static_cast<std::size_t>(o.k);
-    for (const auto& f : o.filters) q.filters.push_back(Filter::parse(f));
-    q.exclude_same = o.exclude_same;
-    q.search.nprobe = o.nprobe;
-    q.search.ef_search = o.ef_search;
-    q.exact = o.exact;
-    std::string aspect_label;
-    if (!o.aspect.empty() || !o.aspects.empty()) {
-        if (!o.aspect.empty() && !o.aspects.empty()) throw_usage("give --aspect or --aspects, not both");
-        std::vector<ResolvedAspect> resolved;
-        for (const auto& a : art.manifest.value("aspects", nlohmann::json::array())) resolved.push_back(resolved_aspect_from_json(a));
-        if (resolved.empty()) throw_usage("this index has no resolved aspects: run mess probe on its dataset, then rebuild the index");
-        aspect_label = o.aspect.empty() ? o.aspects : o.aspect;
-        q.layer_weights = aspect_layer_weights(resolved, parse_aspect_request(aspect_label), idx.layers, o.min_r2, !o.no_r2_scaling);
-    }
-    std::vector<Hit> hits;
-    PassageQuery pq;
-    pq.group_by_track = o.group;
-    pq.options = q;
-    if (!o.audio.empty()) {
-        auto encoder = open_index_encoder(idx, o.model);
-        const Audio audio = load_audio(o.audio, encoder->info().sampling_rate);
-        std::vector<float> stack = with_context(o.audio, [&] {
-            return embed_query_stack(*encoder, audio, std::max(0.0, o.start), idx.kind, o.threads > 0 ? o.threads : ctx.config.workers.value);
-        });
-        const auto L = static_cast<std::size_t>(encoder->info().layers), D = stack.size() / L;
-        std::vector<float> query = q.layer_weights.empty() ? idx.layer_spec.apply(stack.data(), L, D) : stack;
-        hits = search_vector(idx, std::move(query), q, idx.kind == IndexKind::clip ? &pq : nullptr);
-    } else if (idx.kind == IndexKind::track) {
-        if (!o.clip.empty() || o.start >= 0) throw_usage("this is a track index: query it with --track ID (passages need a clip index)");
-        hits = similar_tracks(idx, o.track, q);
-    } else {
-        pq.clip_id = o.clip;
-        pq.track_id = o.track;
-        pq.start_sec = std::max(0.0, o.start);
-        hits = similar_passages(idx, pq);
-    }
-    nlohmann::json out = nlohmann::json::array();
-    for (std::size_t i = 0; i < hits.size(); ++i) {
-        const auto& r = *hits[i].record;
-        nlohmann::json h = {{"rank", i + 1}, {"score", hits[i].score}, {"id", r.id}, {"track_id", r.track_id}, {"dataset_id", r.dataset_id},
-                            {"recording_id", r.recording_id}, {"work_id", r.work_id}, {"split", r.split}, {"metadata", r.metadata}};
-        if (idx.kind == IndexKind::clip) {
-            h["start_sec"] = r.start_sec;
-            h["end_sec"] = r.end_sec;
-            h["segment_idx"] = r.segment_idx;
-        }
-        out.push_back(std::move(h));
-    }
-    if (json) {
-        print_json({{"index", art.dir.string()}, {"version_id", art.version_id()}, {"kind", to_string(idx.kind)},
-                    {"aspects", aspect_label}, {"layer_weights", q.layer_weights}, {"results", out}});
-        return 0;
-    }
+    if (!o.aspect.empty() && !o.aspects.empty()) throw_usage("give --aspect or --aspects, not both");
+    SearchRequest r;
+    r.track_id = o.track;
+    r.clip_id = o.clip;
+    if (o.start >= 0) r.start_sec = o.start;
+    r.options.k = static_cast<std::size_t>(o.k);
+    for (const auto& f : o.filters) r.options.filters.push_back(Filter::parse(f));
+    r.options.exclude_same = parse_same_scope(o.exclude_same);
+    r.options.search.nprobe = o.nprobe;
+    r.options.search.ef_search = o.ef_search;
+    r.options.exact = o.exact;
+    if (!o.aspect.empty() || !o.aspects.empty()) r.aspects = parse_aspect_request(o.aspect.empty() ? o.aspects : o.aspect);
+    r.min_r2 = o.min_r2;
+    r.scale_by_r2 = !o.no_r2_scaling;
+    r.group_by_track = o.group;
+    r.threads = o.threads > 0 ? o.threads : ctx.config.workers.value;
+    return r;
+}
+
+void print_hits(const SearchResult& result, const nlohmann::json& hits) {
     if (hits.empty()) fmt::print("no results (filters too strict, or the index holds only the query)\n");
-    for (const auto& h : out) {
-        std::string when = idx.kind == IndexKind::clip ? fmt::format("  {}–{}", clock_time(h["start_sec"].get<double>()), clock_time(h["end_sec"].get<double>())) : "";
+    for (const auto& h : hits) {
+        std::string when = result.kind == IndexKind::clip
+                               ? fmt::format("  {}–{}", clock_time(h["start_sec"].get<double>()), clock_time(h["end_sec"].get<double>()))
+                               : "";
         fmt::print("{:>3}. {:6.3f}  {}{}\n", h["rank"].get<std::size_t>(), h["score"].get<double>(), h["id"].get<std::string>(), when);
     }
+}
+
+int run_search(const Context& ctx, const SearchOptions& o, bool json) {
+    if (o.index.empty()) throw_usage("give --index DIR (an artifact directory, or a root with --name)");
+    SearchRequest request = search_request(ctx, o);
+    const auto art = std::make_shared<const LoadedArtifact>(load_artifact(resolve_artifact_dir(o.index, o.name)));
+    const Searcher searcher = make_searcher(art, o.model);
+    std::optional<Audio> audio;
+    if (!o.audio.empty()) {
+        audio = load_audio(o.audio, searcher.encoder()->info().sampling_rate);
+        request.audio = &*audio;
+        request.start_sec = std::max(0.0, o.start);
+    }
+    const SearchResult result = o.audio.empty() ? searcher.search(request) : with_context(o.audio, [&] { return searcher.search(request); });
+    const nlohmann::json hits = hits_to_json(result);
+    if (json) {
+        print_json({{"index", art->dir.string()}, {"version_id", art->version_id()}, {"kind", to_string(result.kind)},
+                    {"aspects", o.aspect.empty() ? o.aspects : o.aspect}, {"layer_weights", result.layer_weights}, {"results", hits}});
+        return 0;
+    }
+    print_hits(result, hits);
     return 0;
 }
 

@@ -34,6 +34,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <span>
 #include <map>
 #include <memory>
 #include <optional>
@@ -46,6 +48,33 @@
 
 namespace mess {
 
+// ---------------------------------------------------------------------------------------------
+// Media: where each track's audio is and its waveform, precomputed when an index is built.
+// ---------------------------------------------------------------------------------------------
+
+inline constexpr const char* kMediaFile = "media.json.gz";  // an extra file of index artifacts
+
+// Peak levels stored per track (values per second of audio).
+inline constexpr int kPeakLevels[] = {50, 10, 2};
+
+// Waveform peaks: max |sample| over consecutive buckets of rate/per_second samples (the last one
+// shorter), in [0, 1] for audio in [-1, 1]. Errors: Error(usage) for non-positive rates.
+std::vector<float> waveform_peaks(std::span<const float> samples, int sample_rate, double per_second);
+
+// media.json.gz bytes for `track_ids` of `dataset`: {"schema": "mess-media/1", "tracks": {id: {"audio": path
+// (relative to the data root when under it, else absolute), "content_type", "size", "duration_sec",
+// "sample_rate", "levels": [{"per_second", "peaks": [permille ints]}]}}}. Tracks whose audio cannot be
+// decoded are left out and listed in `skipped` ("id: reason"). `on_progress(done, total)` per track.
+std::string build_media(const Dataset& dataset, const std::vector<std::string>& track_ids, std::vector<std::string>* skipped = nullptr,
+                        const std::function<void(std::int64_t, std::int64_t)>& on_progress = {});
+
+// Content-Type of an audio file by its extension ("audio/wav", "audio/flac", ...; else application/octet-stream).
+const char* audio_content_type(const std::filesystem::path& path);
+
+// ---------------------------------------------------------------------------------------------
+// Artifacts
+// ---------------------------------------------------------------------------------------------
+
 inline constexpr int kArtifactSchemaVersion = 3;
 
 struct LoadedArtifact {
@@ -53,7 +82,33 @@ struct LoadedArtifact {
     nlohmann::json manifest;
     std::filesystem::path dir;
     std::string version_id() const { return manifest.value("artifact_version_id", std::string()); }
+    // The aspects resolved when the index was built (manifest "aspects"; empty when it has none).
+    // Errors: Error(input) for a malformed entry.
+    std::vector<ResolvedAspect> aspects() const;
 };
+
+// The search service over a loaded artifact (it keeps the artifact alive).
+Searcher make_searcher(std::shared_ptr<const LoadedArtifact> artifact, const std::string& model_override = {});
+
+// Everything one index artifact holds, built from a dataset's feature store in one call (the CLI's
+// `mess index build` and the demo use it): the index (records, vectors, per-layer vectors), the aspects
+// resolved from the dataset's probing results, and the media file (audio locations, waveform peaks).
+struct ArtifactBuildParams {
+    BuildParams index;                          // kind, layer spec, factory, keep_layers, ...
+    std::filesystem::path root;                 // artifact root: <root>/<name>/<stamp>/
+    std::string name;                           // default: track_index | clip_index
+    std::filesystem::path probing_results;      // default: the dataset's track-level results, when present
+    bool media = true;                          // store audio locations and waveform peaks
+    std::function<void(std::int64_t, std::int64_t)> on_media_progress;
+};
+struct ArtifactBuildReport {
+    std::filesystem::path dir;                  // the new version directory
+    std::size_t rows = 0, dimension = 0;
+    std::vector<std::string> skipped_tracks;    // no features
+    std::vector<std::string> no_media;          // "id: reason"
+};
+// Errors: as build_index and write_artifact; Error(input) when probing_results is given but missing.
+ArtifactBuildReport build_artifact(const Dataset& dataset, const ArtifactBuildParams& params);
 
 // Writes `index` as <root>/<name>/<YYYYMMDDTHHMMSSZ>/ (a new directory; written under a temporary name and
 // renamed when complete). `extra_files` (plain file name → bytes, e.g. the server's media.json.gz) are written,

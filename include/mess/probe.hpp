@@ -208,7 +208,8 @@ const char* confidence_of(double r2);
 // ones), negative weights or a zero total.
 std::vector<double> aspect_layer_weights(const std::vector<ResolvedAspect>& aspects, const std::map<std::string, double>& request,
                                          std::size_t layers, double min_r2 = 0.5, bool scale_by_r2 = true);
-// "dynamics=0.7,articulation=0.3" or "dynamics" (weight 1). Errors: Error(usage).
+// "dynamics=0.7,articulation=0.3", "dynamics:0.7,articulation:0.3" or "dynamics" (weight 1).
+// Errors: Error(usage) naming the bad item, and for an aspect named twice.
 std::map<std::string, double> parse_aspect_request(const std::string& text);
 // ResolvedAspect from its to_json() form (as stored in index manifests).
 ResolvedAspect resolved_aspect_from_json(const nlohmann::json& j);

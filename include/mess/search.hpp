@@ -2,8 +2,15 @@
 //
 //   mess::BuildParams p;  p.kind = mess::IndexKind::clip;  p.layer = mess::LayerSpec::parse("6");
 //   mess::SearchIndex idx = mess::build_index(dataset, p);          // views → L2-normalised vectors → FAISS
-//   mess::PassageQuery q;  q.track_id = "Bach_BWV849-01_001";  q.start_sec = 30;  q.k = 10;
-//   for (const mess::Hit& h : mess::similar_passages(idx, q)) ... h.record->track_id, h.record->start_sec, h.score
+//   mess::Searcher searcher(std::make_shared<const mess::SearchIndex>(std::move(idx)), aspects);
+//   mess::SearchRequest r;  r.track_id = "Bach_BWV849-01_001";  r.start_sec = 30;  r.options.k = 10;
+//   r.aspects = mess::parse_aspect_request("dynamics=0.7,articulation=0.3");
+//   mess::SearchResult res = searcher.search(r);     // res.hits: h.record->track_id, h.record->start_sec, h.score
+//   nlohmann::json hits = mess::hits_to_json(res);   // the one JSON form of hits (CLI, HTTP, Python)
+//
+// The Searcher is the one search workflow: the CLI, the HTTP server, `mess eval` and the Python module call it
+// (aspect weights, audio and vector queries, filters, exclusions, grouping). The free functions below it
+// (similar_tracks, similar_passages, search_vector) are its building blocks.
 //
 // Vectors: one per track (track index) or per 5-s window (clip index), taken from the feature store's views
 // by a LayerSpec and L2-normalised, so inner product = cosine similarity in [-1, 1]. The index family is a
@@ -25,8 +32,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <map>
 #include <memory>
+
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -34,6 +44,7 @@
 
 #include "mess/audio.hpp"
 #include "mess/catalog.hpp"
+#include "mess/probe.hpp"
 
 namespace faiss {
 struct Index;
@@ -208,10 +219,15 @@ struct Filter {
     static Filter parse(const std::string& text);  // "key=value"; Errors: Error(usage)
 };
 
+// Which hits a query drops for sharing something with it.
+enum class SameScope { none, track, recording, work };
+SameScope parse_same_scope(const std::string& text);  // "" | "none" | "track" | "recording" | "work"; Errors: Error(usage)
+const char* to_string(SameScope scope);               // "" for none
+
 struct QueryOptions {
     std::size_t k = 10;
     std::vector<Filter> filters;
-    std::string exclude_same;          // "" | "track" | "recording" | "work": drop hits sharing it with the query
+    SameScope exclude_same = SameScope::none;  // drop hits sharing the query's track, recording or work
     std::vector<double> layer_weights; // non-empty: aspect search through the stored per-layer vectors
     SearchParams search;
     bool exact = false;                // force an exact scan on approximate indexes
@@ -248,6 +264,65 @@ std::vector<Hit> search_vector(const SearchIndex& index, std::vector<float> quer
 // precision its features were computed in (built-in encoders: fp32), on the CPU.
 // Errors: Error(usage) when the index records no model and none is given; as open_encoder.
 std::shared_ptr<const class Encoder> open_index_encoder(const SearchIndex& index, const std::string& model_override = {});
+
+// ---------------------------------------------------------------------------------------------
+// The search service
+// ---------------------------------------------------------------------------------------------
+
+// One query. Exactly one source: track_id (a track of a track index; with start_sec, the window nearest it
+// in a clip index), clip_id (a window of a clip index), audio (an outside recording; start_sec where the
+// excerpt starts) or vector (a vector in the index's space).
+struct SearchRequest {
+    std::string track_id, clip_id;
+    std::optional<double> start_sec;                  // seconds
+    const Audio* audio = nullptr;                     // decoded at Searcher::encoder()'s sampling rate
+    std::vector<float> vector;
+    std::map<std::string, double> aspects;            // aspect → weight (parse_aspect_request); empty: the index's own vectors
+    double min_r2 = 0.5;                              // aspects probed below this R² are not available
+    bool scale_by_r2 = true;                          // weight each aspect by its R²
+    QueryOptions options;                             // k, filters, exclusion, approximate-search parameters
+    bool group_by_track = false;                      // passages: the best one per track
+    int threads = 1;                                  // embedding an audio query
+    std::shared_ptr<const class Encoder> encoder;     // audio queries: this encoder (default: the searcher's own)
+};
+
+struct SearchResult {
+    IndexKind kind = IndexKind::track;
+    std::vector<Hit> hits;                            // best first; records point into the searcher's index
+    std::vector<double> layer_weights;                // the aspects' layer weights (empty without aspects)
+};
+
+// The one JSON form of hits: [{"rank", "score", "id", "track_id", "dataset_id", "recording_id", "work_id",
+// "split", "metadata", and for passages "start_sec", "end_sec", "segment_idx"}].
+nlohmann::json hits_to_json(const SearchResult& result);
+
+// Searches one index with its resolved aspects. Thread safety: const member functions are safe from many
+// threads (the encoder is opened once, under a lock).
+class Searcher {
+public:
+    // `model_override`: the model that embeds audio queries instead of the index's recorded one.
+    Searcher(std::shared_ptr<const SearchIndex> index, std::vector<ResolvedAspect> aspects, std::string model_override = {});
+
+    const SearchIndex& index() const { return *index_; }
+    const std::vector<ResolvedAspect>& aspects() const { return aspects_; }
+    // Layer weights for aspect weights (see aspect_layer_weights). Errors: Error(usage) when the index has
+    // no resolved aspects or no per-layer vectors, or for unknown or unvalidated aspects.
+    std::vector<double> layer_weights(const std::map<std::string, double>& aspects, double min_r2 = 0.5, bool scale_by_r2 = true) const;
+    // Errors: Error(usage) for a request without exactly one source or one the index cannot answer;
+    // Error(input) for unknown ids and unusable audio.
+    SearchResult search(const SearchRequest& request) const;
+    // The encoder for audio queries (open_index_encoder, opened on first use and kept).
+    std::shared_ptr<const class Encoder> encoder() const;
+
+private:
+    std::vector<float> audio_query(const SearchRequest& request, const std::vector<double>& weights) const;
+
+    std::shared_ptr<const SearchIndex> index_;
+    std::vector<ResolvedAspect> aspects_;
+    std::string model_override_;
+    mutable std::shared_ptr<std::mutex> encoder_mutex_ = std::make_shared<std::mutex>();
+    mutable std::shared_ptr<const class Encoder> encoder_;
+};
 
 // The [layers, dim] stack of an outside recording for a query, from `encoder` (the index's model): for a clip index, the window
 // of at most 5 s starting at start_sec; for a track index, the mean over the windows of the audio from

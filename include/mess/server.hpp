@@ -1,4 +1,4 @@
-// mess/server.hpp — the HTTP API and web UI (`mess serve`), and the media file index artifacts carry for it.
+// mess/server.hpp — the HTTP API and web UI (`mess serve`). The media file it plays from belongs to mess/artifacts.hpp.
 //
 //   mess::ServeConfig c;  c.index_source = "data/indices";  c.port = 8080;  c.web_root = "web/dist";
 //   mess::Server server(c);
@@ -45,29 +45,6 @@
 #include "mess/catalog.hpp"
 
 namespace mess {
-
-// ---------------------------------------------------------------------------------------------
-// Media: where each track's audio is and its waveform, precomputed when an index is built.
-// ---------------------------------------------------------------------------------------------
-
-inline constexpr const char* kMediaFile = "media.json.gz";  // an extra file of index artifacts
-
-// Peak levels stored per track (values per second of audio).
-inline constexpr int kPeakLevels[] = {50, 10, 2};
-
-// Waveform peaks: max |sample| over consecutive buckets of rate/per_second samples (the last one
-// shorter), in [0, 1] for audio in [-1, 1]. Errors: Error(usage) for non-positive rates.
-std::vector<float> waveform_peaks(std::span<const float> samples, int sample_rate, double per_second);
-
-// media.json.gz bytes for `track_ids` of `dataset`: {"schema": "mess-media/1", "tracks": {id: {"audio": path
-// (relative to the data root when under it, else absolute), "content_type", "size", "duration_sec",
-// "sample_rate", "levels": [{"per_second", "peaks": [permille ints]}]}}}. Tracks whose audio cannot be
-// decoded are left out and listed in `skipped` ("id: reason"). `on_progress(done, total)` per track.
-std::string build_media(const Dataset& dataset, const std::vector<std::string>& track_ids, std::vector<std::string>* skipped = nullptr,
-                        const std::function<void(std::int64_t, std::int64_t)>& on_progress = {});
-
-// Content-Type of an audio file by its extension ("audio/wav", "audio/flac", ...; else application/octet-stream).
-const char* audio_content_type(const std::filesystem::path& path);
 
 // ---------------------------------------------------------------------------------------------
 // HTTP server

@@ -157,7 +157,7 @@ std::map<std::string, double> parse_aspect_request(const std::string& text) {
     std::map<std::string, double> out;
     for (const std::string& item : split(text, ',')) {
         if (item.empty()) throw_usage("aspect list '{}' has an empty item", text);
-        const auto eq = item.find('=');
+        const auto eq = item.find_first_of("=:");
         const std::string name = item.substr(0, eq);
         double w = 1.0;
         if (eq != std::string::npos) {
@@ -167,7 +167,7 @@ std::map<std::string, double> parse_aspect_request(const std::string& text) {
             if (num.empty() || *end != '\0' || !std::isfinite(w)) throw_usage("aspect weight '{}' is not a number", item);
         }
         if (w < 0) throw_usage("aspect weight for {} must be ≥ 0", name);
-        out[name] = w;
+        if (!out.emplace(name, w).second) throw_usage("aspect '{}' is named twice in '{}'", name, text);
     }
     return out;
 }

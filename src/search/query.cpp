@@ -18,6 +18,23 @@ Filter Filter::parse(const std::string& text) {
     return {text.substr(0, eq), text.substr(eq + 1)};
 }
 
+SameScope parse_same_scope(const std::string& text) {
+    if (text.empty() || text == "none") return SameScope::none;
+    if (text == "track") return SameScope::track;
+    if (text == "recording") return SameScope::recording;
+    if (text == "work") return SameScope::work;
+    throw_usage("exclude_same must be track, recording or work, got '{}'", text);
+}
+
+const char* to_string(SameScope scope) {
+    switch (scope) {
+        case SameScope::track: return "track";
+        case SameScope::recording: return "recording";
+        case SameScope::work: return "work";
+        default: return "";
+    }
+}
+
 struct FusionCache {
     struct Entry {
         const std::uint16_t* source;  // the layer vectors fused (a copied index that changed them never matches)
@@ -53,16 +70,14 @@ namespace {
 
 void check_options(const QueryOptions& o) {
     if (o.k == 0) throw_usage("k must be at least 1");
-    if (!o.exclude_same.empty() && o.exclude_same != "track" && o.exclude_same != "recording" && o.exclude_same != "work")
-        throw_usage("exclude_same must be track, recording or work, got '{}'", o.exclude_same);
 }
 
 bool passes(const IndexRecord& r, const IndexRecord* query, const QueryOptions& o) {
     for (const auto& f : o.filters)
         if (to_lower(r.field(f.key)) != to_lower(f.value)) return false;
-    if (query && !o.exclude_same.empty()) {
-        const std::string v = query->field(o.exclude_same);
-        if (!v.empty() && r.field(o.exclude_same) == v) return false;
+    if (query && o.exclude_same != SameScope::none) {
+        const std::string v = query->field(to_string(o.exclude_same));
+        if (!v.empty() && r.field(to_string(o.exclude_same)) == v) return false;
     }
     return true;
 }

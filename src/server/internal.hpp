@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@ struct TrackEntry {
 // Everything one version of the served indexes answers from; read-only once built.
 struct Snapshot {
     std::shared_ptr<const LoadedArtifact> track, clip;     // either may be null, not both
+    std::optional<Searcher> track_search, clip_search;     // the search service over each
     std::vector<ResolvedAspect> track_aspects, clip_aspects;
     nlohmann::json media = nlohmann::json::object();      // track id → media entry
     std::vector<TrackEntry> tracks;                       // sorted by composer, title, id

@@ -83,53 +83,50 @@ const LoadedArtifact& need_index(const Call& c, IndexKind kind) {
     return *a;
 }
 
-// k, filters, exclusion and aspect weights shared by the similarity routes.
-QueryOptions query_options(const Call& c, IndexKind kind) {
-    const LoadedArtifact& a = need_index(c, kind);
-    QueryOptions q;
-    q.k = static_cast<std::size_t>(int_param(c, "k", 10, 1, 200));
+const Searcher& need_searcher(const Call& c, IndexKind kind) {
+    need_index(c, kind);
+    return kind == IndexKind::track ? *c.snap->track_search : *c.snap->clip_search;
+}
+
+// k, filters, exclusion, aspects and grouping shared by the similarity routes, as a search request.
+SearchRequest search_request(const Call& c, IndexKind kind) {
+    const Searcher& searcher = need_searcher(c, kind);
+    SearchRequest r;
+    r.options.k = static_cast<std::size_t>(int_param(c, "k", 10, 1, 200));
     for (std::size_t i = 0; i < c.req.get_param_value_count("filter"); ++i) {
         std::string f = c.req.get_param_value("filter", i);
         if (const auto colon = f.find(':'); f.find('=') == std::string::npos && colon != std::string::npos) f[colon] = '=';  // key:value
         if (f.find('=') == std::string::npos || f.front() == '=')
             fail(400, fmt::format("filter must be key:value or key%3Dvalue (got '{}')", f), "filter");
-        q.filters.push_back(Filter::parse(f));
+        r.options.filters.push_back(Filter::parse(f));
     }
-    q.exclude_same = text_param(c, "exclude_same");
-    if (!q.exclude_same.empty() && q.exclude_same != "track" && q.exclude_same != "recording" && q.exclude_same != "work")
-        fail(400, fmt::format("exclude_same must be track, recording or work (got '{}')", q.exclude_same), "exclude_same");
+    try {
+        r.options.exclude_same = parse_same_scope(text_param(c, "exclude_same"));
+    } catch (const Error&) {
+        fail(400, fmt::format("exclude_same must be track, recording or work (got '{}')", text_param(c, "exclude_same")), "exclude_same");
+    }
+    r.group_by_track = bool_param(c, "group_by_track");
+    r.min_r2 = c.config.min_r2;
     const std::string aspect = text_param(c, "aspect"), aspects = text_param(c, "aspects");
     if (!aspect.empty() && !aspects.empty()) fail(400, "give aspect or aspects, not both", "aspects");
-    if (!aspect.empty() || !aspects.empty()) {
-        const auto& resolved = kind == IndexKind::track ? c.snap->track_aspects : c.snap->clip_aspects;
-        const char* name = aspect.empty() ? "aspects" : "aspect";
-        if (resolved.empty() || !a.index.has_layers()) fail(400, "this index has no validated aspects (run mess probe, rebuild the index)", name);
-        // "dynamics:0.7,articulation:0.3" too: a literal '=' inside a query value needs URL-encoding (%3D).
-        std::string request = aspect.empty() ? aspects : aspect;
-        std::replace(request.begin(), request.end(), ':', '=');
-        try {
-            q.layer_weights = aspect_layer_weights(resolved, parse_aspect_request(request), a.index.layers,
-                                                   c.config.min_r2, true);
-        } catch (const Error& e) {
-            fail(400, e.what(), name);
-        }
+    if (aspect.empty() && aspects.empty()) return r;
+    const char* name = aspect.empty() ? "aspects" : "aspect";
+    if (searcher.aspects().empty() || !searcher.index().has_layers())
+        fail(400, "this index has no validated aspects (run mess probe, rebuild the index)", name);
+    try {  // "dynamics:0.7,articulation:0.3" too: a literal '=' inside a query value needs URL-encoding (%3D)
+        r.aspects = parse_aspect_request(aspect.empty() ? aspects : aspect);
+        searcher.layer_weights(r.aspects, r.min_r2, r.scale_by_r2);  // checked here, to name the parameter
+    } catch (const Error& e) {
+        fail(400, e.what(), name);
     }
-    return q;
+    return r;
 }
 
-nlohmann::json hit_json(const std::vector<Hit>& hits, const Snapshot& s, bool clip) {
-    nlohmann::json out = nlohmann::json::array();
-    for (std::size_t i = 0; i < hits.size(); ++i) {
-        const IndexRecord& r = *hits[i].record;
-        nlohmann::json h = {{"rank", i + 1}, {"score", std::round(hits[i].score * 1e6) / 1e6}, {"id", r.id}, {"track_id", r.track_id},
-                            {"dataset_id", r.dataset_id}, {"work_id", r.work_id}, {"metadata", r.metadata}};
-        if (clip) {
-            h["start_sec"] = r.start_sec;
-            h["end_sec"] = r.end_sec;
-        }
-        if (const TrackEntry* t = s.find_track(r.track_id)) h["duration_sec"] = t->duration_sec;
-        out.push_back(std::move(h));
-    }
+// The one hit form (hits_to_json), with each track's duration for the player.
+nlohmann::json hit_json(const SearchResult& result, const Snapshot& s) {
+    nlohmann::json out = hits_to_json(result);
+    for (auto& h : out)
+        if (const TrackEntry* t = s.find_track(h["track_id"].get<std::string>())) h["duration_sec"] = t->duration_sec;
     return out;
 }
 
@@ -148,13 +145,16 @@ nlohmann::json track_json(const TrackEntry& t) {
     return j;
 }
 
-void answer_hits(Call& c, const std::vector<Hit>& hits, IndexKind kind, const QueryOptions& q, nlohmann::json query) {
+void answer_hits(Call& c, const Searcher& searcher, const SearchRequest& r, nlohmann::json query) {
+    const SearchResult result = searcher.search(r);
+    const IndexKind kind = searcher.index().kind;
     const LoadedArtifact& a = need_index(c, kind);
-    query["k"] = q.k;
+    query["k"] = r.options.k;
+    query["aspects"] = text_param(c, "aspects", text_param(c, "aspect"));
     send_json(c.res, {{"query", std::move(query)},
                       {"index", {{"kind", to_string(kind)}, {"version_id", a.version_id()}, {"model", a.index.model_name}}},
-                      {"layer_weights", q.layer_weights},
-                      {"results", hit_json(hits, *c.snap, kind == IndexKind::clip)}});
+                      {"layer_weights", result.layer_weights},
+                      {"results", hit_json(result, *c.snap)}});
 }
 
 // ---- handlers ---------------------------------------------------------------------------------
@@ -211,41 +211,31 @@ void get_track(Call& c) {
 void similar(Call& c) {
     const std::string id = c.path_param(1);
     need_track(c, id);
-    const QueryOptions q = query_options(c, IndexKind::track);
-    const auto hits = similar_tracks(c.snap->track->index, id, q);
-    answer_hits(c, hits, IndexKind::track, q, {{"track_id", id}, {"aspects", text_param(c, "aspects", text_param(c, "aspect"))}});
-}
-
-PassageQuery passage_query(const Call& c) {
-    PassageQuery pq;
-    pq.options = query_options(c, IndexKind::clip);
-    pq.group_by_track = bool_param(c, "group_by_track");
-    return pq;
+    SearchRequest r = search_request(c, IndexKind::track);
+    r.track_id = id;
+    answer_hits(c, *c.snap->track_search, r, {{"track_id", id}});
 }
 
 void track_passages(Call& c) {
     const std::string id = c.path_param(1);
     const TrackEntry& t = need_track(c, id);
-    PassageQuery pq = passage_query(c);
-    pq.track_id = id;
-    pq.start_sec = number_param(c, "start", 0, 0, std::max(0.0, t.duration_sec));
+    SearchRequest r = search_request(c, IndexKind::clip);
+    r.track_id = id;
+    r.start_sec = number_param(c, "start", 0, 0, std::max(0.0, t.duration_sec));
     if (passage_count(*c.snap, id) == 0) fail(404, fmt::format("track '{}' has no passages in the clip index", id), "track_id");
-    const auto hits = similar_passages(c.snap->clip->index, pq);
-    answer_hits(c, hits, IndexKind::clip, pq.options,
-                {{"track_id", id}, {"start_sec", pq.start_sec}, {"aspects", text_param(c, "aspects", text_param(c, "aspect"))}});
+    answer_hits(c, *c.snap->clip_search, r, {{"track_id", id}, {"start_sec", *r.start_sec}});
 }
 
 void clip_similar(Call& c) {
     const std::string id = c.path_param(1);
-    PassageQuery pq = passage_query(c);
+    SearchRequest r = search_request(c, IndexKind::clip);
     try {
         c.snap->clip->index.row_of(id);
     } catch (const Error&) {
         fail(404, fmt::format("unknown clip id '{}'", id), "clip_id");
     }
-    pq.clip_id = id;
-    const auto hits = similar_passages(c.snap->clip->index, pq);
-    answer_hits(c, hits, IndexKind::clip, pq.options, {{"clip_id", id}, {"aspects", text_param(c, "aspects", text_param(c, "aspect"))}});
+    r.clip_id = id;
+    answer_hits(c, *c.snap->clip_search, r, {{"clip_id", id}});
 }
 
 // A file removed when the object dies (an upload handed to the decoder).
@@ -266,46 +256,43 @@ private:
     fs::path path_;
 };
 
-void search_audio(Call& c) {
-    const std::string kind_text = text_param(c, "kind", c.snap->clip ? "clip" : "track");
-    if (kind_text != "clip" && kind_text != "track") fail(400, fmt::format("kind must be clip or track (got '{}')", kind_text), "kind");
-    const IndexKind kind = parse_index_kind(kind_text);
-    const LoadedArtifact& a = need_index(c, kind);
-    QueryOptions q = query_options(c, kind);
-    const double start = number_param(c, "start", 0, 0, 1e6);
-    const bool group = bool_param(c, "group_by_track");
-    std::string bytes;
+std::string upload_bytes(const Call& c) {
+    std::string bytes = c.req.body;
     if (c.req.is_multipart_form_data()) {
         if (!c.req.has_file("file")) fail(400, "multipart upload needs a field named 'file'", "file");
         bytes = c.req.get_file_value("file").content;
-    } else {
-        bytes = c.req.body;
     }
     if (bytes.size() > c.config.max_upload_bytes)
         fail(413, fmt::format("upload of {} bytes is over the limit of {} bytes", bytes.size(), c.config.max_upload_bytes), "file");
     if (bytes.empty()) fail(400, "no audio in the request body (raw bytes, or multipart field 'file')", "file");
-    auto encoder = c.snap->encoder(c.config.model);
+    return bytes;
+}
+
+void search_audio(Call& c) {
+    const std::string kind_text = text_param(c, "kind", c.snap->clip ? "clip" : "track");
+    if (kind_text != "clip" && kind_text != "track") fail(400, fmt::format("kind must be clip or track (got '{}')", kind_text), "kind");
+    const IndexKind kind = parse_index_kind(kind_text);
+    const Searcher& searcher = need_searcher(c, kind);
+    SearchRequest r = search_request(c, kind);
+    r.start_sec = number_param(c, "start", 0, 0, 1e6);
+    const std::string bytes = upload_bytes(c);
+    r.encoder = c.snap->encoder(c.config.model);
+    r.threads = std::max(1, c.config.query_threads);
     UploadFile file(bytes);
-    std::vector<float> stack;
+    std::optional<Audio> audio;
     try {
-        const Audio audio = load_audio(file.path(), encoder->info().sampling_rate);
-        if (start >= audio.duration_sec()) fail(400, fmt::format("start {} s is past the end of the upload ({:.2f} s)", start, audio.duration_sec()), "start");
-        stack = embed_query_stack(*encoder, audio, start, kind, std::max(1, c.config.query_threads));
+        audio = load_audio(file.path(), r.encoder->info().sampling_rate);
+        if (*r.start_sec >= audio->duration_sec())
+            fail(400, fmt::format("start {} s is past the end of the upload ({:.2f} s)", *r.start_sec, audio->duration_sec()), "start");
+        r.audio = &*audio;
+        answer_hits(c, searcher, r, {{"upload_bytes", bytes.size()}, {"start_sec", *r.start_sec}});
     } catch (const Error& e) {
+        if (e.kind() == ErrorKind::internal) fail(503, e.what());
         std::string why = e.what();  // name the upload, not the server's temporary file
         for (auto p = why.find(file.path().string()); p != std::string::npos; p = why.find(file.path().string()))
             why.replace(p, file.path().string().size(), "upload");
         fail(400, fmt::format("the uploaded audio could not be used: {}", why), "file");
     }
-    const auto L = static_cast<std::size_t>(encoder->info().layers), D = stack.size() / L;
-    std::vector<float> query = q.layer_weights.empty() ? a.index.layer_spec.apply(stack.data(), L, D) : stack;
-    if (query.size() != (q.layer_weights.empty() ? a.index.index.dimension() : a.index.layers * a.index.layer_dim))
-        fail(503, fmt::format("the model '{}' gives vectors of another size than the index's", encoder->info().name));
-    PassageQuery pq;
-    pq.group_by_track = group;
-    pq.options = q;
-    const auto hits = search_vector(a.index, std::move(query), q, kind == IndexKind::clip ? &pq : nullptr);
-    answer_hits(c, hits, kind, q, {{"upload_bytes", bytes.size()}, {"start_sec", start}, {"aspects", text_param(c, "aspects", text_param(c, "aspect"))}});
 }
 
 void list_aspects(Call& c) {

@@ -20,13 +20,6 @@ fs::path newest_or_empty(const fs::path& root, const std::string& name) {
     }
 }
 
-std::vector<ResolvedAspect> aspects_of(const LoadedArtifact& a) {
-    std::vector<ResolvedAspect> out;
-    const nlohmann::json list = a.manifest.value("aspects", nlohmann::json::array());
-    for (const auto& j : list) out.push_back(resolved_aspect_from_json(j));
-    return out;
-}
-
 void add_media(Snapshot& s, const LoadedArtifact& a) {
     const fs::path p = a.dir / kMediaFile;
     if (!fs::exists(p)) return;
@@ -96,13 +89,15 @@ std::shared_ptr<const Snapshot> load_snapshot(const SourceDirs& dirs, const Serv
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         }
         s->track = std::move(track);
-        s->track_aspects = aspects_of(*s->track);
+        s->track_search = make_searcher(s->track, config.model);
+        s->track_aspects = s->track_search->aspects();
         add_media(*s, *s->track);
     }
     if (!dirs.clip_dir.empty()) {
         s->clip = std::make_shared<LoadedArtifact>(load_artifact(dirs.clip_dir));
         if (s->clip->index.kind != IndexKind::clip) throw_input("{} is a {} index, not a clip index", dirs.clip_dir.string(), to_string(s->clip->index.kind));
-        s->clip_aspects = aspects_of(*s->clip);
+        s->clip_search = make_searcher(s->clip, config.model);
+        s->clip_aspects = s->clip_search->aspects();
         add_media(*s, *s->clip);
     }
     s->version = (s->track ? s->track->version_id() : "") + "|" + (s->clip ? s->clip->version_id() : "");

@@ -141,7 +141,7 @@ TEST(Search, PassagesExcludeTheQueryNeighbourhoodAndDeduplicate) {
     f.options.filters = {Filter::parse("work_id=WORK_CHOPIN")};  // case-insensitive
     for (const auto& h : similar_passages(idx, f)) EXPECT_EQ(h.record->work_id, "work_chopin");
     PassageQuery x = pq;
-    x.options.exclude_same = "work";
+    x.options.exclude_same = SameScope::work;
     for (const auto& h : similar_passages(idx, x)) EXPECT_NE(h.record->work_id, "work_bach");
 }
 
@@ -156,8 +156,7 @@ TEST(Search, ErrorsNameTheProblem) {
     q.k = 0;
     EXPECT_THROW(similar_tracks(tracks, "bach_a", q), Error);
     q.k = 3;
-    q.exclude_same = "composer";
-    EXPECT_THROW(similar_tracks(tracks, "bach_a", q), Error);
+    EXPECT_THROW(parse_same_scope("composer"), Error);
     EXPECT_THROW(similar_passages(tracks, pq), Error);  // passages need a clip index
     EXPECT_THROW(LayerSpec::parse("layer6"), Error);
     EXPECT_THROW(LayerSpec::parse("weights:1,-2"), Error);
@@ -361,7 +360,7 @@ TEST(Search, NeighbourListsEqualTheExactScan) {
     cases[1].filters.push_back(Filter::parse("composer=bach"));  // a third pass: the lists serve it
     cases[2].k = 25;
     cases[2].filters.push_back(Filter::parse("composer=bach"));  // 25 Bach rows need > 30 candidates: scan
-    cases[3].exclude_same = "work";
+    cases[3].exclude_same = SameScope::work;
     cases[4].k = 60;                                              // beyond the lists: scan
     SearchIndex with_lists = build_index_from_vectors(IndexKind::track, recs, data, dim, "Flat");
     with_lists.neighbours = lists;

@@ -218,9 +218,10 @@ TEST_F(ServerTest, SimilarTracksAndAspects) {
         for (const char* exclude : {"", "work"}) {
             QueryOptions q;
             q.k = 5;
-            q.exclude_same = exclude;
+            q.exclude_same = parse_same_scope(exclude);
             const auto want = similar_tracks(artifact.index, id, q);
-            const json got = get_json("/api/tracks/" + id + "/similar?k=5" + (q.exclude_same.empty() ? "" : "&exclude_same=" + q.exclude_same), 200)["results"];
+            const std::string scope = to_string(q.exclude_same);
+            const json got = get_json("/api/tracks/" + id + "/similar?k=5" + (scope.empty() ? "" : "&exclude_same=" + scope), 200)["results"];
             ASSERT_EQ(got.size(), want.size()) << id;
             for (std::size_t i = 0; i < want.size(); ++i) {
                 EXPECT_EQ(got[i]["id"], want[i].record->id) << id;

@@ -5,7 +5,6 @@
 
 #include "mess/artifacts.hpp"
 #include "mess/audio.hpp"
-#include "mess/server.hpp"
 
 namespace mess {
 namespace fs = std::filesystem;

@@ -1,0 +1,82 @@
+// The search service: one workflow from a request to ranked hits, for every front end.
+#include <algorithm>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "mess/model.hpp"
+#include "mess/search.hpp"
+
+namespace mess {
+
+nlohmann::json hits_to_json(const SearchResult& result) {
+    nlohmann::json out = nlohmann::json::array();
+    for (std::size_t i = 0; i < result.hits.size(); ++i) {
+        const IndexRecord& r = *result.hits[i].record;
+        nlohmann::json h = {{"rank", i + 1},          {"score", result.hits[i].score}, {"id", r.id},
+                            {"track_id", r.track_id}, {"dataset_id", r.dataset_id},    {"recording_id", r.recording_id},
+                            {"work_id", r.work_id},   {"split", r.split},              {"metadata", r.metadata}};
+        if (result.kind == IndexKind::clip) {
+            h["start_sec"] = r.start_sec;
+            h["end_sec"] = r.end_sec;
+            h["segment_idx"] = r.segment_idx;
+        }
+        out.push_back(std::move(h));
+    }
+    return out;
+}
+
+Searcher::Searcher(std::shared_ptr<const SearchIndex> index, std::vector<ResolvedAspect> aspects, std::string model_override)
+    : index_(std::move(index)), aspects_(std::move(aspects)), model_override_(std::move(model_override)) {
+    if (!index_) throw_usage("a searcher needs an index");
+}
+
+std::vector<double> Searcher::layer_weights(const std::map<std::string, double>& aspects, double min_r2, bool scale_by_r2) const {
+    if (aspects_.empty() || !index_->has_layers())
+        throw_usage("this index has no resolved aspects: run mess probe on its dataset, then rebuild the index");
+    return aspect_layer_weights(aspects_, aspects, index_->layers, min_r2, scale_by_r2);
+}
+
+std::shared_ptr<const Encoder> Searcher::encoder() const {
+    std::lock_guard lock(*encoder_mutex_);
+    if (!encoder_) encoder_ = open_index_encoder(*index_, model_override_);
+    return encoder_;
+}
+
+std::vector<float> Searcher::audio_query(const SearchRequest& r, const std::vector<double>& weights) const {
+    const auto enc = r.encoder ? r.encoder : encoder();
+    const std::vector<float> stack = embed_query_stack(*enc, *r.audio, r.start_sec.value_or(0.0), index_->kind, std::max(1, r.threads));
+    const auto L = static_cast<std::size_t>(enc->info().layers), D = stack.size() / L;
+    std::vector<float> query = weights.empty() ? index_->layer_spec.apply(stack.data(), L, D) : stack;
+    if (query.size() != (weights.empty() ? index_->index.dimension() : index_->layers * index_->layer_dim))
+        throw Error(ErrorKind::internal, fmt::format("the model '{}' gives vectors of another size than the index's", enc->info().name));
+    return query;
+}
+
+SearchResult Searcher::search(const SearchRequest& r) const {
+    const int sources = !r.track_id.empty() + !r.clip_id.empty() + (r.audio != nullptr) + !r.vector.empty();
+    if (sources != 1) throw_usage("give exactly one query: a track id (with a start for passages), a clip id, audio or a vector");
+    const SearchIndex& idx = *index_;
+    SearchResult out;
+    out.kind = idx.kind;
+    if (!r.aspects.empty()) out.layer_weights = layer_weights(r.aspects, r.min_r2, r.scale_by_r2);
+    QueryOptions q = r.options;
+    q.layer_weights = out.layer_weights;
+    PassageQuery pq;
+    pq.group_by_track = r.group_by_track;
+    pq.options = q;
+    if (r.audio || !r.vector.empty()) {
+        out.hits = search_vector(idx, r.audio ? audio_query(r, out.layer_weights) : r.vector, q, idx.kind == IndexKind::clip ? &pq : nullptr);
+    } else if (idx.kind == IndexKind::track) {
+        if (!r.clip_id.empty() || r.start_sec) throw_usage("this is a track index: query it with a track id (passages need a clip index)");
+        out.hits = similar_tracks(idx, r.track_id, q);
+    } else {
+        pq.clip_id = r.clip_id;
+        pq.track_id = r.track_id;
+        pq.start_sec = std::max(0.0, r.start_sec.value_or(0.0));
+        out.hits = similar_passages(idx, pq);
+    }
+    return out;
+}
+
+}  // namespace mess
