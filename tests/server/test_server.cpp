@@ -1,8 +1,10 @@
-// The HTTP API end to end: a corpus rendered from MIDI and prepared by `mess demo --no-serve` (dsp
-// features, targets, probing, track and clip indexes with media), served in process on a free port and
-// queried over real HTTP; then the web UI driven by Debian's headless Chromium.
+// The HTTP API end to end: eight short synthetic recordings (four pieces, each as written and in one
+// expressive variant) prepared with the mess CLI (dsp features, targets, probing, track and clip indexes
+// with media), served in process on a free port and queried over real HTTP; then the web UI driven by
+// Debian's headless Chromium.
 #include <atomic>
 #include <cstdlib>
+#include <future>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -11,8 +13,8 @@
 
 #include "mess/artifacts.hpp"
 #include "mess/audio.hpp"
+#include "mess/catalog.hpp"
 #include "mess/server.hpp"
-#include "support/midi_writer.hpp"
 #include "support/support.hpp"
 
 namespace mess {
@@ -21,10 +23,51 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr std::size_t kUploadLimit = 512u << 10;
+constexpr int kTracks = 8;
+constexpr int kRate = 24000;
+
+// A piece: a melody over a bass note, and the transform of its second recording (the first is as written).
+// 02-lament lasts 11 s so that the passage test's query window (at 5 s) has a window of its own track that
+// does not overlap it (at 0 s); the others last 8 s (windows at 0, 2.5 and 3 s).
+struct Work {
+    const char* id;
+    const char* title;
+    std::vector<std::pair<int, double>> melody;  // MIDI pitch, length in beats
+    int bass;
+    test::Timbre timbre;
+    const char* variant;  // tempo | transpose | articulation | timbre
+    double seconds;
+};
+const std::vector<Work>& works() {
+    static const std::vector<Work> w = {
+        {"01-arpeggio", "Rising Arpeggio", {{60, 1}, {64, 1}, {67, 1}, {72, 1}, {67, 1}, {64, 1}, {60, 2}}, 48, {6, 1.0, 3.0}, "tempo", 8},
+        {"02-lament", "Minor Lament", {{57, 1.5}, {60, 0.5}, {64, 2}, {63, 1}, {60, 1}, {59, 2}}, 45, {4, 1.5, 1.5}, "transpose", 11},
+        {"03-march", "Quick March", {{67, 0.5}, {67, 0.5}, {72, 1}, {71, 0.5}, {69, 0.5}, {67, 2}, {74, 1}, {66, 1}}, 43, {8, 0.8, 5.0}, "articulation", 8},
+        {"04-chorale", "Slow Chorale", {{60, 2}, {62, 2}, {64, 2}, {62, 2}, {60, 4}}, 36, {10, 0.7, 0.2}, "timbre", 8},
+    };
+    return w;
+}
+
+// One recording of a work: variant 0 as written (120 BPM, legato), variant 1 with the work's transform.
+std::vector<float> perform(const Work& w, int variant) {
+    const std::string t = variant == 0 ? "original" : w.variant;
+    const double beat = 60.0 / (t == "tempo" ? 80.0 : 120.0), legato = t == "articulation" ? 0.3 : 0.9;
+    const int shift = t == "transpose" ? 5 : 0;
+    test::Timbre timbre = w.timbre;
+    if (t == "timbre") timbre = {3, 2.5, 4.0};
+    std::vector<test::Note> notes;
+    for (double at = 0; at < w.seconds;)
+        for (auto [pitch, beats] : w.melody) {
+            notes.push_back({static_cast<double>(pitch + shift), at, beats * beat * legato, 0.75});
+            notes.push_back({static_cast<double>(w.bass + shift), at, beats * beat * 0.9, 0.45});
+            at += beats * beat;
+        }
+    return test::render_notes(notes, w.seconds, kRate, timbre);
+}
 
 struct Corpus {
     test::TempDir dir;
-    fs::path indices;
+    fs::path audio, indices;
     std::unique_ptr<Server> server;
     int port = 0;
 };
@@ -42,7 +85,7 @@ ServeConfig base_config(const fs::path& source) {
     c.port = 0;
     c.data_root = g->dir.path();
     c.web_root = fs::path(MESS_SOURCE_DIR) / "web" / "dist";
-    c.min_r2 = -10;  // a 12-recording corpus validates few aspects; offer every resolved one
+    c.min_r2 = -10;  // an 8-recording corpus validates few aspects; offer every resolved one
     c.max_upload_bytes = kUploadLimit;
     c.cors_origins = {"http://allowed.example"};
     return c;
@@ -57,17 +100,34 @@ class ServerTest : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         g = new Corpus;
-        const fs::path midi = g->dir / "midi";
-        fs::create_directories(midi);
-        write_file_atomic(midi / "01-OdeToJoy.mid", test::melody_smf({{64, 2}, {64, 2}, {65, 2}, {67, 2}, {67, 2}, {65, 2}, {64, 2}, {62, 2}}, 48, 0));
-        write_file_atomic(midi / "02-MinorTune.mid", test::melody_smf({{57, 3}, {60, 1}, {64, 4}, {63, 2}, {60, 2}, {59, 4}}, 45, 0));
-        write_file_atomic(midi / "03-March.mid", test::melody_smf({{67, 1}, {67, 1}, {72, 2}, {71, 1}, {69, 1}, {67, 4}, {74, 2}, {66, 2}}, 43, 0));
-        write_file_atomic(midi / "04-Chorale.mid", test::melody_smf({{60, 4}, {62, 4}, {64, 4}, {62, 4}, {60, 8}}, 36, 19));
-        const auto r = test::run_command(std::string(MESS_BINARY) + " --data-root " + test::quote(g->dir.path().string()) +
-                                         " --log-level warn demo --no-serve --variants 3 --max-seconds 14 --midi " + test::quote(midi.string()) +
-                                         " 2>&1");
-        ASSERT_EQ(r.exit_code, 0) << r.out;
-        g->indices = g->dir / "demo" / "indices";
+        g->audio = g->dir / "audio";
+        g->indices = g->dir / "indices";
+        fs::create_directories(g->audio);
+        std::vector<MetadataTable::Row> rows;
+        for (const Work& w : works())
+            for (int v = 0; v < 2; ++v) {
+                const std::string id = std::string(w.id) + "__v0" + std::to_string(v);
+                test::write_sound(g->audio / (id + ".wav"), perform(w, v), 1, kRate, 0x010002 /* WAV PCM16 */);
+                rows.push_back({id, id, w.id, {{"title", w.title}, {"composer", "Additive Synthesis"}, {"variant", v == 0 ? "original" : w.variant}}});
+            }
+        // Titles, composers and works for the browser, as `mess demo` writes them; extraction keeps the table.
+        fs::create_directories(g->dir / "metadata");
+        MetadataTable(std::move(rows)).write(g->dir / "metadata" / "synth_metadata.csv");
+        const std::string mess = std::string(MESS_BINARY) + " --log-level warn --data-root " + test::quote(g->dir.path().string());
+        const std::string ds = " --audio-dir " + test::quote(g->audio.string()) + " --dataset-id synth";
+        auto run = [&](const std::string& step) {
+            const auto r = test::run_command(mess + " " + step + ds + " 2>&1");
+            EXPECT_EQ(r.exit_code, 0) << "mess " << step << "\n" << r.out;
+            return r.exit_code == 0;
+        };
+        // Targets read only the audio (no per-window values): they are computed while the features are
+        // extracted. Without the 30-s curves, which these short recordings hardly fill: the scalar targets
+        // validate enough aspects for the aspect routes and the UI's sliders.
+        auto features = std::async(std::launch::async, run, "extract --model dsp");
+        const bool targets = run("targets --no-windows --no-curves");
+        ASSERT_TRUE(features.get() && targets);
+        const std::string out = " --out " + test::quote(g->indices.string());
+        for (const std::string& step : {std::string("probe"), "index build --kind track" + out, "index build --kind clip" + out}) ASSERT_TRUE(run(step));
         g->server = start_server(base_config(g->indices));
         g->port = g->server->port();
         ASSERT_TRUE(wait_ready(*g->server)) << g->server->load_error();
@@ -97,8 +157,8 @@ protected:
         for (const auto& t : page["tracks"]) ids.push_back(t["track_id"]);
         return ids;
     }
-    static std::string audio_file(const std::string& track_id) { return (g->dir / "demo/corpus/audio" / (track_id + ".wav")).string(); }
-    // The first `seconds` of a rendered recording as WAV bytes.
+    static std::string audio_file(const std::string& track_id) { return (g->audio / (track_id + ".wav")).string(); }
+    // The first `seconds` of a recording as WAV bytes.
     static std::string excerpt(const std::string& track_id, int seconds) {
         const Audio a = decode_audio(audio_file(track_id));
         std::vector<float> part(a.samples.begin(), a.samples.begin() + seconds * a.sample_rate);
@@ -111,8 +171,8 @@ protected:
 TEST_F(ServerTest, HealthAndReadiness) {
     const json h = get_json("/health", 200);
     EXPECT_EQ(h["status"], "ok");
-    EXPECT_EQ(h["tracks"], 12);
-    EXPECT_EQ(h["indexes"]["track"]["ntotal"], 12);
+    EXPECT_EQ(h["tracks"], kTracks);
+    EXPECT_EQ(h["indexes"]["track"]["ntotal"], kTracks);
     EXPECT_EQ(h["indexes"]["clip"]["model"], "dsp");
     EXPECT_EQ(get_json("/health/live", 200)["status"], "alive");
     EXPECT_TRUE(get_json("/health/ready", 200)["ready"].get<bool>());
@@ -123,7 +183,7 @@ TEST_F(ServerTest, OpenApiMatchesTheRoutes) {
     const json doc = get_json("/openapi.json", 200);
     EXPECT_EQ(doc["openapi"], "3.0.3");
     const std::string track = track_ids().front();
-    const std::string clip = "demo:" + track + ":00001";
+    const std::string clip = "synth:" + track + ":00001";
     const std::string upload = excerpt(track, 6);
     std::set<std::string> documented;
     for (const auto& [path, ops] : doc["paths"].items()) {
@@ -154,64 +214,64 @@ TEST_F(ServerTest, OpenApiMatchesTheRoutes) {
 
 TEST_F(ServerTest, TracksPaginateFilterAndSearch) {
     const json first = get_json("/api/tracks?limit=5", 200);
-    EXPECT_EQ(first["total"], 12);
+    EXPECT_EQ(first["total"], kTracks);
     EXPECT_EQ(first["tracks"].size(), 5u);
     EXPECT_EQ(first["next_offset"], 5);
-    const json last = get_json("/api/tracks?limit=5&offset=10", 200);
-    EXPECT_EQ(last["tracks"].size(), 2u);
+    const json last = get_json("/api/tracks?limit=5&offset=5", 200);
+    EXPECT_EQ(last["tracks"].size(), 3u);
     EXPECT_TRUE(last["next_offset"].is_null());
     std::set<std::string> seen;
-    for (int off = 0; off < 12; off += 5) {
+    for (int off = 0; off < kTracks; off += 5) {
         const json page = get_json("/api/tracks?limit=5&offset=" + std::to_string(off), 200);
         for (const auto& t : page["tracks"]) seen.insert(t["track_id"]);
     }
-    EXPECT_EQ(seen.size(), 12u);
+    EXPECT_EQ(seen.size(), static_cast<std::size_t>(kTracks));
 
-    EXPECT_EQ(get_json("/api/tracks?variant=original", 200)["total"], 4);        // any metadata column
-    EXPECT_EQ(get_json("/api/tracks?q=ode%20to", 200)["total"], 3);             // text search over titles
-    EXPECT_EQ(get_json("/api/tracks?dataset=demo", 200)["total"], 12);
+    EXPECT_EQ(get_json("/api/tracks?variant=original", 200)["total"], 4);          // any metadata column
+    EXPECT_EQ(get_json("/api/tracks?q=rising%20arp", 200)["total"], 2);            // text search over titles
+    EXPECT_EQ(get_json("/api/tracks?dataset=synth", 200)["total"], kTracks);
     EXPECT_EQ(get_json("/api/tracks?dataset=other", 200)["total"], 0);
-    EXPECT_EQ(get_json("/api/tracks?composer=unknown", 200)["total"], 12);      // substring, case-insensitive
+    EXPECT_EQ(get_json("/api/tracks?composer=synthesis", 200)["total"], kTracks);  // substring, case-insensitive
     EXPECT_EQ(get_json("/api/tracks?bogus=1", 400)["parameter"], "bogus");
     EXPECT_EQ(get_json("/api/tracks?limit=0", 400)["parameter"], "limit");
     EXPECT_EQ(get_json("/api/tracks?offset=abc", 400)["parameter"], "offset");
-    EXPECT_EQ(get_json("/api/datasets", 200)["datasets"][0]["passages"].get<int>() > 12, true);
-    EXPECT_EQ(get_json("/api/composers", 200)["composers"][0]["track_count"], 12);
+    EXPECT_EQ(get_json("/api/datasets", 200)["datasets"][0]["passages"].get<int>() > kTracks, true);
+    EXPECT_EQ(get_json("/api/composers", 200)["composers"][0]["track_count"], kTracks);
 
-    const json one = get_json("/api/tracks/01-odetojoy__v00", 200);
-    EXPECT_EQ(one["metadata"]["title"], "Ode To Joy");
-    EXPECT_EQ(one["work_id"], "01-odetojoy");
+    const json one = get_json("/api/tracks/01-arpeggio__v00", 200);
+    EXPECT_EQ(one["metadata"]["title"], "Rising Arpeggio");
+    EXPECT_EQ(one["work_id"], "01-arpeggio");
     EXPECT_TRUE(one["has_audio"].get<bool>());
     EXPECT_EQ(get_json("/api/tracks/no-such-track", 404)["parameter"], "track_id");
 }
 
 TEST_F(ServerTest, SimilarTracksAndAspects) {
-    const json r = get_json("/api/tracks/01-odetojoy__v00/similar?k=3", 200);
+    const json r = get_json("/api/tracks/01-arpeggio__v00/similar?k=3", 200);
     ASSERT_EQ(r["results"].size(), 3u);
-    for (const auto& h : r["results"]) EXPECT_NE(h["track_id"], "01-odetojoy__v00");
+    for (const auto& h : r["results"]) EXPECT_NE(h["track_id"], "01-arpeggio__v00");
     EXPECT_GE(r["results"][0]["score"].get<double>(), r["results"][2]["score"].get<double>());
-    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?exclude_same=work", 200)["results"][0]["work_id"] != "01-odetojoy", true);
-    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?filter=variant:original", 200)["results"].size(), 3u);
-    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?filter=variant%3Doriginal&filter=work_id:02-minortune", 200)["results"].size(), 1u);
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?exclude_same=work", 200)["results"][0]["work_id"] != "01-arpeggio", true);
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?filter=variant:original", 200)["results"].size(), 3u);
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?filter=variant%3Doriginal&filter=work_id:02-lament", 200)["results"].size(), 1u);
 
     const json aspects = get_json("/api/aspects", 200)["aspects"];
     ASSERT_FALSE(aspects.empty());
     for (const auto& a : aspects) EXPECT_TRUE(a.contains("r2_score") && a.contains("confidence") && a.contains("description"));
     const std::string name = aspects[0]["aspect"];
-    const json weighted = get_json("/api/tracks/01-odetojoy__v00/similar?k=3&aspects=" + name + ":1", 200);
+    const json weighted = get_json("/api/tracks/01-arpeggio__v00/similar?k=3&aspects=" + name + ":1", 200);
     EXPECT_EQ(weighted["layer_weights"].size(), 5u);
-    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?k=3&aspects=" + name + "%3D1", 200)["layer_weights"], weighted["layer_weights"]);
-    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?aspect=no_such_aspect", 400)["parameter"], "aspect");
-    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?aspect=a&aspects=b=1", 400)["parameter"], "aspects");
-    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?k=0", 400)["parameter"], "k");
-    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?k=2.5", 400)["parameter"], "k");
-    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?exclude_same=album", 400)["parameter"], "exclude_same");
-    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?filter=novalue", 400)["parameter"], "filter");
-    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v00/similar?start=3", 400)["parameter"], "start");  // not a parameter here
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?k=3&aspects=" + name + "%3D1", 200)["layer_weights"], weighted["layer_weights"]);
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?aspect=no_such_aspect", 400)["parameter"], "aspect");
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?aspect=a&aspects=b=1", 400)["parameter"], "aspects");
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?k=0", 400)["parameter"], "k");
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?k=2.5", 400)["parameter"], "k");
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?exclude_same=album", 400)["parameter"], "exclude_same");
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?filter=novalue", 400)["parameter"], "filter");
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?start=3", 400)["parameter"], "start");  // not a parameter here
     get_json("/api/tracks/nope/similar", 404);
 
     // The server answers from neighbour lists computed at load; they equal an exact scan of the artifact.
-    EXPECT_EQ(get_json("/health", 200)["indexes"]["track"]["neighbour_lists"], 12);
+    EXPECT_EQ(get_json("/health", 200)["indexes"]["track"]["neighbour_lists"], kTracks);
     const LoadedArtifact artifact = load_artifact(resolve_artifact_dir(g->indices, "track_index"));
     ASSERT_FALSE(artifact.index.neighbours);
     for (const std::string& id : track_ids())
@@ -231,34 +291,34 @@ TEST_F(ServerTest, SimilarTracksAndAspects) {
 }
 
 TEST_F(ServerTest, PassagesByTrackMomentAndClip) {
-    const json r = get_json("/api/tracks/02-minortune__v00/passages?start=4&k=5", 200);
+    const json r = get_json("/api/tracks/02-lament__v00/passages?start=4&k=5", 200);
     ASSERT_FALSE(r["results"].empty());
     for (const auto& h : r["results"]) {
         EXPECT_TRUE(h.contains("start_sec") && h.contains("end_sec"));
-        if (h["track_id"] == "02-minortune__v00") {  // the query window and its overlapping neighbours are excluded
+        if (h["track_id"] == "02-lament__v00") {  // the query window and its overlapping neighbours are excluded
             EXPECT_GE(std::fabs(h["start_sec"].get<double>() - 5.0), 5.0);
         }
     }
-    const json grouped = get_json("/api/tracks/02-minortune__v00/passages?start=4&k=20&group_by_track=true", 200);
+    const json grouped = get_json("/api/tracks/02-lament__v00/passages?start=4&k=20&group_by_track=true", 200);
     std::set<std::string> tracks;
     for (const auto& h : grouped["results"]) EXPECT_TRUE(tracks.insert(h["track_id"]).second) << "two passages of one track";
     const std::string clip = r["results"][0]["id"];
     EXPECT_FALSE(get_json("/api/clips/" + clip + "/similar?k=3", 200)["results"].empty());
-    EXPECT_EQ(get_json("/api/clips/demo:nope:00000/similar", 404)["parameter"], "clip_id");
-    EXPECT_EQ(get_json("/api/tracks/02-minortune__v00/passages?start=-1", 400)["parameter"], "start");
-    EXPECT_EQ(get_json("/api/tracks/02-minortune__v00/passages?start=9999", 400)["parameter"], "start");
-    EXPECT_EQ(get_json("/api/tracks/02-minortune__v00/passages?group_by_track=maybe", 400)["parameter"], "group_by_track");
+    EXPECT_EQ(get_json("/api/clips/synth:nope:00000/similar", 404)["parameter"], "clip_id");
+    EXPECT_EQ(get_json("/api/tracks/02-lament__v00/passages?start=-1", 400)["parameter"], "start");
+    EXPECT_EQ(get_json("/api/tracks/02-lament__v00/passages?start=9999", 400)["parameter"], "start");
+    EXPECT_EQ(get_json("/api/tracks/02-lament__v00/passages?group_by_track=maybe", 400)["parameter"], "group_by_track");
 }
 
 TEST_F(ServerTest, SearchByUploadedAudio) {
-    // A 6-s excerpt of a rendered recording, uploaded raw and as multipart: its own passage comes first.
+    // A 6-s excerpt of a recording, uploaded raw and as multipart: its own passage comes first.
     const std::string bytes = excerpt("03-march__v01", 6);
     auto c = client();
     auto raw = c.Post("/api/search/audio?k=3&start=0", bytes, "audio/wav");
     ASSERT_TRUE(raw);
     ASSERT_EQ(raw->status, 200) << raw->body;
     const json jr = json::parse(raw->body);
-    EXPECT_EQ(jr["results"][0]["id"], "demo:03-march__v01:00000");
+    EXPECT_EQ(jr["results"][0]["id"], "synth:03-march__v01:00000");
     EXPECT_GT(jr["results"][0]["score"].get<double>(), 0.99);
 
     httplib::MultipartFormDataItems items = {{"file", bytes, "excerpt.wav", "audio/wav"}};
@@ -289,8 +349,8 @@ TEST_F(ServerTest, SearchByUploadedAudio) {
 }
 
 TEST_F(ServerTest, AudioStreamingWithRanges) {
-    const std::string path = "/api/tracks/04-chorale__v02/audio";
-    const std::string file = read_file(audio_file("04-chorale__v02"));
+    const std::string path = "/api/tracks/04-chorale__v01/audio";
+    const std::string file = read_file(audio_file("04-chorale__v01"));
     const std::size_t size = file.size();
     auto c = client();
     auto get = [&](const char* range) {
@@ -343,28 +403,30 @@ TEST_F(ServerTest, AudioStreamingWithRanges) {
 }
 
 TEST_F(ServerTest, WaveformLevels) {
-    const json track = get_json("/api/tracks/01-odetojoy__v01", 200);
+    const json track = get_json("/api/tracks/01-arpeggio__v01", 200);
     const double duration = track["duration_sec"];
-    const json w10 = get_json("/api/tracks/01-odetojoy__v01/waveform?per_second=10", 200);
+    const json w10 = get_json("/api/tracks/01-arpeggio__v01/waveform?per_second=10", 200);
     EXPECT_EQ(w10["per_second"], 10);
     EXPECT_NEAR(static_cast<double>(w10["peaks"].size()), duration * 10, 1.0);
     for (const auto& p : w10["peaks"]) EXPECT_TRUE(p.get<double>() >= 0 && p.get<double>() <= 1);
-    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v01/waveform?per_second=40", 200)["per_second"], 50);
-    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v01/waveform?points=64", 200)["peaks"].size(), 64u);
-    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v01/waveform?points=5&per_second=2", 400)["parameter"], "points");
-    EXPECT_EQ(get_json("/api/tracks/01-odetojoy__v01/waveform?per_second=0", 400)["parameter"], "per_second");
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v01/waveform?per_second=40", 200)["per_second"], 50);
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v01/waveform?points=64", 200)["peaks"].size(), 64u);
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v01/waveform?points=5&per_second=2", 400)["parameter"], "points");
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v01/waveform?per_second=0", 400)["parameter"], "per_second");
 }
 
 TEST_F(ServerTest, MetricsAndCors) {
-    get_json("/api/tracks/01-odetojoy__v00/similar", 200);
-    get_json("/api/tracks/01-odetojoy__v00/similar", 200);  // the second is cached
+    get_json("/api/tracks/01-arpeggio__v00/similar", 200);
+    get_json("/api/tracks/01-arpeggio__v00/similar", 200);  // the second is cached
     auto c = client();
     auto m = c.Get("/metrics");
     ASSERT_TRUE(m);
     EXPECT_EQ(m->status, 200);
-    for (const char* line : {"mess_http_requests_total{method=\"GET\",route=\"/api/tracks/{track_id}/similar\",code=\"2xx\"}",
-                             "mess_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/tracks/{track_id}/similar\",le=\"+Inf\"}",
-                             "mess_index_vectors{kind=\"track\"} 12", "mess_ready 1", "mess_index_info{kind=\"clip\",version_id=\"vid-"})
+    const std::vector<std::string> lines = {"mess_http_requests_total{method=\"GET\",route=\"/api/tracks/{track_id}/similar\",code=\"2xx\"}",
+                                            "mess_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/tracks/{track_id}/similar\",le=\"+Inf\"}",
+                                            "mess_index_vectors{kind=\"track\"} " + std::to_string(kTracks) + "\n", "mess_ready 1",
+                                            "mess_index_info{kind=\"clip\",version_id=\"vid-"};
+    for (const std::string& line : lines)
         EXPECT_NE(m->body.find(line), std::string::npos) << line;
     EXPECT_EQ(m->body.find("mess_cache_hits_total 0\n"), std::string::npos);
 
@@ -429,7 +491,7 @@ TEST_F(ServerTest, LoadingThenReloadWithoutDroppedRequests) {
     for (int t = 0; t < 4; ++t)
         clients.emplace_back([&, t] {
             httplib::Client cc("127.0.0.1", s->port());
-            const std::string path = t % 2 ? "/api/tracks/01-odetojoy__v00/similar?k=" + std::to_string(t + 2) : "/api/tracks/03-march__v00/passages?start=2";
+            const std::string path = t % 2 ? "/api/tracks/01-arpeggio__v00/similar?k=" + std::to_string(t + 2) : "/api/tracks/03-march__v00/passages?start=2";
             while (!stop.load()) {
                 auto res = cc.Get(path);
                 (res && res->status == 200 ? ok : failed).fetch_add(1);
@@ -457,7 +519,7 @@ TEST_F(ServerTest, LoadingThenReloadWithoutDroppedRequests) {
     fs::copy(resolve_artifact_dir(root.path(), "track_index"), bad, fs::copy_options::recursive);
     write_file_atomic(bad / "track_names.json", "[]\n");
     test::error_message([&] { s->reload(); }, ErrorKind::input);
-    EXPECT_EQ(c.Get("/api/tracks/01-odetojoy__v00/similar")->status, 200);
+    EXPECT_EQ(c.Get("/api/tracks/01-arpeggio__v00/similar")->status, 200);
 }
 
 TEST_F(ServerTest, AudioRedirectsToPresignedS3) {
@@ -469,11 +531,11 @@ TEST_F(ServerTest, AudioRedirectsToPresignedS3) {
     auto s = start_server(cfg);
     ASSERT_TRUE(wait_ready(*s));
     httplib::Client c("127.0.0.1", s->port());
-    auto res = c.Get("/api/tracks/01-odetojoy__v00/audio");
+    auto res = c.Get("/api/tracks/01-arpeggio__v00/audio");
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 302);
     const std::string loc = res->get_header_value("Location");
-    EXPECT_EQ(loc.rfind("http://127.0.0.1:4568/media/mess/demo/corpus/audio/01-odetojoy__v00.wav?X-Amz-Algorithm=AWS4-HMAC-SHA256", 0), 0u) << loc;
+    EXPECT_EQ(loc.rfind("http://127.0.0.1:4568/media/mess/audio/01-arpeggio__v00.wav?X-Amz-Algorithm=AWS4-HMAC-SHA256", 0), 0u) << loc;
     EXPECT_NE(loc.find("X-Amz-Expires=600"), std::string::npos);
     EXPECT_NE(loc.find("&X-Amz-Signature="), std::string::npos);
     ::unsetenv("MESS_S3_ENDPOINT");

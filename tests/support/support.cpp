@@ -1,5 +1,6 @@
 #include "support/support.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -68,6 +69,33 @@ double rms(const std::vector<float>& x) {
     double s = 0;
     for (float v : x) s += static_cast<double>(v) * v;
     return x.empty() ? 0.0 : std::sqrt(s / static_cast<double>(x.size()));
+}
+
+std::vector<float> render_notes(const std::vector<Note>& notes, double seconds, int rate, const Timbre& timbre, float peak) {
+    const auto n = static_cast<std::size_t>(std::llround(seconds * rate));
+    std::vector<double> x(n, 0.0);
+    const double attack = 0.005, release = 0.03;
+    for (const Note& note : notes) {
+        const double f0 = 440.0 * std::pow(2.0, (note.pitch - 69.0) / 12.0);
+        const auto first = static_cast<std::size_t>(std::llround(note.start * rate));
+        const auto last = std::min(n, static_cast<std::size_t>(std::llround((note.start + note.length + release) * rate)));
+        for (int k = 1; k <= timbre.partials; ++k) {
+            const double f = f0 * k;
+            if (f >= 0.45 * rate) break;
+            const double a = note.velocity / std::pow(static_cast<double>(k), timbre.rolloff);
+            for (std::size_t i = first; i < last; ++i) {
+                const double t = static_cast<double>(i - first) / rate;
+                double env = t < attack ? t / attack : std::exp(-timbre.decay * (std::min(t, note.length) - attack));
+                if (t > note.length) env *= 1.0 - (t - note.length) / release;
+                x[i] += a * env * std::sin(2.0 * std::numbers::pi * f * t);
+            }
+        }
+    }
+    double top = 0;
+    for (double v : x) top = std::max(top, std::abs(v));
+    std::vector<float> out(n);
+    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<float>(top > 0 ? x[i] * peak / top : 0.0);
+    return out;
 }
 
 void write_sound(const std::filesystem::path& path, const std::vector<float>& interleaved, int channels, int rate,

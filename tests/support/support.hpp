@@ -26,6 +26,21 @@ std::vector<float> interleave(const std::vector<std::vector<float>>& channels);
 double zero_crossing_freq(const std::vector<float>& x, int rate);
 double rms(const std::vector<float>& x);
 
+// A note of a synthetic performance: MIDI pitch, onset and length in seconds, velocity in (0, 1].
+struct Note {
+    double pitch = 60, start = 0, length = 0.5, velocity = 0.7;
+};
+// The sound of a synthetic instrument: `partials` harmonics with amplitudes 1/k^rolloff, a 5-ms attack,
+// an exponential decay of `decay` per second while the note is held (0: sustained), a 30-ms release.
+struct Timbre {
+    int partials = 6;
+    double rolloff = 1.0, decay = 3.0;
+};
+// Additive synthesis of `notes` into `seconds` of mono audio (notes past the end are cut), scaled to a
+// peak of `peak`. Deterministic: the same notes give the same samples.
+std::vector<float> render_notes(const std::vector<Note>& notes, double seconds, int rate, const Timbre& timbre = {},
+                                float peak = 0.8f);
+
 // Writes interleaved float samples with libsndfile; `format` is an SF_FORMAT_* combination.
 void write_sound(const std::filesystem::path& path, const std::vector<float>& interleaved, int channels, int rate,
                  int format);
