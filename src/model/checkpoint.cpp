@@ -94,12 +94,11 @@ Model::~Model() = default;
 
 namespace {
 
-void check_device(Precision precision, const std::string& device) {
-    if (device != "cpu" && device != "cuda") throw_usage("unknown device '{}' (expected cpu or cuda)", device);
-    if (device == "cuda" && !cuda_backend_built())
+void check_device(Precision precision, Device device) {
+    if (device == Device::cuda && !cuda_backend_built())
         throw_usage("device cuda: this build of MESS has no CUDA backend (CMake did not find the CUDA toolkit); use --device cpu "
                     "(bf16 on the CPU: --precision bf16)");
-    if (device == "cpu" && precision == Precision::fp16)
+    if (device == Device::cpu && precision == Precision::fp16)
         throw_usage("precision fp16 runs on --device cuda; on the CPU use bf16 (or fp32)");
 }
 
@@ -154,9 +153,17 @@ Precision parse_precision(const std::string& text) {
     throw_usage("precision '{}': expected fp32, bf16 or fp16", text);
 }
 
+const char* to_string(Device d) { return d == Device::cuda ? "cuda" : "cpu"; }
+
+Device parse_device(const std::string& text) {
+    if (text == "cpu") return Device::cpu;
+    if (text == "cuda") return Device::cuda;
+    throw_usage("unknown device '{}' (expected cpu or cuda)", text);
+}
+
 
 std::shared_ptr<const Model> Model::from_tensors(ModelConfig config, TensorMap tensors, CheckpointReport report, Precision precision,
-                                                 const std::string& device) {
+                                                 Device device) {
     check_device(precision, device);
     const std::string file = report.weights_file.empty() ? "weights" : report.weights_file.filename().string();
     for (const auto& [name, t] : tensors) {
@@ -273,7 +280,7 @@ std::shared_ptr<const Model> Model::from_tensors(ModelConfig config, TensorMap t
         w->layers.push_back(std::move(layer));
     }
 
-    if (precision == Precision::bf16 && device == "cpu") {  // converted once; conv 0 (one input channel) stays fp32
+    if (precision == Precision::bf16 && device == Device::cpu) {  // converted once; conv 0 (one input channel) stays fp32
         w->bf16 = true;
         for (std::size_t i = 1; i < w->conv.size(); ++i) w->conv[i].w16 = model_detail::to_bf16(w->conv[i].w);
         w->proj.w16 = model_detail::to_bf16(w->proj.w);
@@ -283,7 +290,7 @@ std::shared_ptr<const Model> Model::from_tensors(ModelConfig config, TensorMap t
     std::shared_ptr<Model> m(new Model());
     m->precision_ = precision;
     m->device_ = device;
-    if (device == "cuda") {
+    if (device == Device::cuda) {
         std::string why;
         model_detail::CudaRuntime* rt = model_detail::cuda_runtime(&why);
         if (!rt) throw_usage("device cuda: {}; use --device cpu", why);

@@ -174,7 +174,7 @@ const HiddenStates& ModelState::encode(std::span<const float> waves, std::int64_
     h.hidden = H;
     h.conv_channels = params.keep_conv_features ? C : 0;
 
-    if (model_->device() == "cuda") {  // the model was uploaded, so the plugin is open
+    if (model_->device() == Device::cuda) {  // the model was uploaded, so the plugin is open
         if (!s.cuda)
             s.cuda = model_detail::cuda_runtime(nullptr)->runner(model_->cuda_weights(), [](const std::string& m) { spdlog::warn("{}", m); });
         s.waves.assign(waves.begin(), waves.end());
