@@ -152,6 +152,7 @@ int cuda_devices(std::string* why = nullptr);
 
 namespace model_detail {
 struct CudaWeights;
+class EncoderBackend;
 }
 
 class Model {
@@ -215,7 +216,8 @@ struct HiddenStates {
     std::vector<float> conv_features;   // [batch, frames, conv_channels] when keep_conv_features
 };
 
-// Per-thread scratch space and the compute backend; not thread-safe, cheap to create.
+// Per-thread scratch space and the compute backend (the model's device, chosen once here); not thread-safe,
+// cheap to create (on cuda the device's stream and cuBLAS handle are made on the first encode()).
 class ModelState {
 public:
     explicit ModelState(std::shared_ptr<const Model> model);
@@ -230,9 +232,9 @@ public:
                         const EncodeParams& params, std::span<const std::int64_t> valid_samples = {});
 
 private:
-    std::shared_ptr<const Model> model_;
-    struct Scratch;
-    std::unique_ptr<Scratch> scratch_;
+    std::shared_ptr<const Model> model_;  // outlives backend_, which refers to its config and weights
+    std::unique_ptr<model_detail::EncoderBackend> backend_;
+    HiddenStates out_;  // the last result, its buffers reused across calls
 };
 
 // The HF Wav2Vec2FeatureExtractor normalisation of one clip: (x - mean) / sqrt(var + 1e-7).
