@@ -59,7 +59,7 @@ int worker(const fs::path& model_dir, int batch, int reps, int threads, double s
            const std::string& device, const std::string& outputs) {
     mess::LoadParams lp;
     lp.precision = mess::parse_precision(precision);
-    lp.device = device;
+    lp.device = mess::parse_device(device);
     auto model = mess::Model::load(model_dir, lp);
     mess::ModelState state(model);
     const auto samples = static_cast<std::int64_t>(seconds * model->config().sampling_rate);

@@ -47,7 +47,7 @@ int run_embed(const Context& ctx, const EmbedOptions& o, bool json) {
     if (builtin && o.no_normalize) throw_usage("--no-normalize applies to MERT checkpoints, not to the {} encoder", o.model_dir);
     LoadParams lp;
     lp.precision = parse_precision(o.precision);
-    lp.device = ctx.config.device.value;
+    lp.device = parse_device(ctx.config.device.value);
     std::shared_ptr<const Model> model = builtin ? nullptr : Model::load(o.model_dir, lp);
     const auto encoder = builtin ? open_encoder(o.model_dir, lp) : mert_encoder(model, o.model_dir);
     const int rate = encoder->info().sampling_rate;

@@ -55,7 +55,7 @@ int run_extract(const Context& ctx, const ExtractOptions& o, bool json) {
 
     LoadParams lp;
     lp.precision = parse_precision(o.precision);
-    lp.device = ctx.config.device.value;
+    lp.device = parse_device(ctx.config.device.value);
     auto encoder = open_encoder(o.model_dir, lp);
     ExtractParams p;
     p.level = parse_feature_level(o.feature_level);

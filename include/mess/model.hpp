@@ -2,6 +2,7 @@
 //
 //   auto model = mess::Model::load("MERT-v1-95M");          // config.json, preprocessor_config.json,
 //                                                            // model.safetensors or pytorch_model.bin
+//   // on a GPU: mess::LoadParams lp; lp.device = mess::parse_device("cuda"); Model::load(dir, lp)
 //   mess::ModelState state(model);                           // scratch buffers; one per thread
 //   mess::EncodeParams p;  p.threads = 2;
 //   std::vector<float> batch = ...;                          // [B, N] float32 at 24 kHz, equal-length clips
@@ -132,13 +133,17 @@ enum class Precision { fp32, bf16, fp16 };
 const char* to_string(Precision p);
 Precision parse_precision(const std::string& text);  // "fp32" | "bf16" | "fp16"; Errors: Error(usage)
 
+// Where the forward pass runs. cuda: the weights are uploaded to the current CUDA device at load and
+// encode() runs there (Error(usage) at load when this build has no CUDA backend or no device is usable).
+enum class Device { cpu, cuda };
+const char* to_string(Device d);                   // "cpu" | "cuda"
+Device parse_device(const std::string& text);      // "cpu" | "cuda"; Errors: Error(usage) naming the text
+
 struct LoadParams {
     // Prefer this weights file when both exist: "safetensors" (default) or "bin".
     std::string prefer = "safetensors";
     Precision precision = Precision::fp32;
-    // "cpu", or "cuda": the weights are uploaded to the current CUDA device at load and encode() runs there
-    // (Error(usage) when this build has no CUDA backend or no device is usable).
-    std::string device = "cpu";
+    Device device = Device::cpu;
 };
 // Whether this build has the CUDA backend (CMake found the CUDA toolkit).
 bool cuda_backend_built();
@@ -147,6 +152,7 @@ int cuda_devices(std::string* why = nullptr);
 
 namespace model_detail {
 struct CudaWeights;
+class EncoderBackend;
 }
 
 class Model {
@@ -155,12 +161,12 @@ public:
     static std::shared_ptr<const Model> load(const std::filesystem::path& dir, const LoadParams& params = {});
     // Builds from an already-read config and tensor map (the same checks as load()).
     static std::shared_ptr<const Model> from_tensors(ModelConfig config, TensorMap tensors, CheckpointReport report,
-                                                     Precision precision = Precision::fp32, const std::string& device = "cpu");
+                                                     Precision precision = Precision::fp32, Device device = Device::cpu);
 
     const ModelConfig& config() const { return config_; }
     Precision precision() const { return precision_; }
-    const std::string& device() const { return device_; }  // "cpu" | "cuda"
-    // The device copy of the weights (device "cuda"), for the encoder's CUDA backend.
+    Device device() const { return device_; }
+    // The device copy of the weights (Device::cuda), for the encoder's CUDA backend.
     const std::shared_ptr<const model_detail::CudaWeights>& cuda_weights() const { return cuda_weights_; }
     const CheckpointReport& report() const { return report_; }
 
@@ -171,7 +177,7 @@ public:
 private:
     Model() = default;
     Precision precision_ = Precision::fp32;
-    std::string device_ = "cpu";
+    Device device_ = Device::cpu;
     std::shared_ptr<const model_detail::CudaWeights> cuda_weights_;
     ModelConfig config_;
     CheckpointReport report_;
@@ -210,7 +216,8 @@ struct HiddenStates {
     std::vector<float> conv_features;   // [batch, frames, conv_channels] when keep_conv_features
 };
 
-// Per-thread scratch space and the compute backend; not thread-safe, cheap to create.
+// Per-thread scratch space and the compute backend (the model's device, chosen once here); not thread-safe,
+// cheap to create (on cuda the device's stream and cuBLAS handle are made on the first encode()).
 class ModelState {
 public:
     explicit ModelState(std::shared_ptr<const Model> model);
@@ -225,9 +232,9 @@ public:
                         const EncodeParams& params, std::span<const std::int64_t> valid_samples = {});
 
 private:
-    std::shared_ptr<const Model> model_;
-    struct Scratch;
-    std::unique_ptr<Scratch> scratch_;
+    std::shared_ptr<const Model> model_;  // outlives backend_, which refers to its config and weights
+    std::unique_ptr<model_detail::EncoderBackend> backend_;
+    HiddenStates out_;  // the last result, its buffers reused across calls
 };
 
 // The HF Wav2Vec2FeatureExtractor normalisation of one clip: (x - mean) / sqrt(var + 1e-7).
@@ -302,7 +309,7 @@ struct EncoderInfo {
     std::vector<std::string> layer_descriptions;  // one per layer (built-in encoders), for `mess model info`
     std::string description;              // one paragraph for `mess model info`
     std::string precision = "fp32";       // the arithmetic (MERT: fp32 | bf16; built-in encoders: fp32)
-    std::string device = "cpu";
+    std::string device = "cpu";           // to_string(Device) of the model (built-in encoders: "cpu")
     nlohmann::json to_json() const;
 };
 

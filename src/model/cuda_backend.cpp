@@ -228,6 +228,14 @@ std::shared_ptr<const CudaWeights> upload_weights(const Model::Weights& src, con
 
 // ---- the runner -----------------------------------------------------------------------------------
 
+// The sizes of one forward pass of the runner.
+struct Pass {
+    std::int64_t batch = 0, samples = 0;
+    std::int64_t T = 0, C = 0, H = 0;            // frames per clip, conv channels, hidden size
+    std::int64_t heads = 0, hd = 0, L1 = 0, BT = 0;  // attention heads, head size, hidden states, batch · T
+    const std::int64_t* valid_frames = nullptr;  // host, one per clip
+};
+
 // Frames the conv stack makes of `samples` (ModelConfig::frames_for lives in mess_model, outside the plugin).
 std::int64_t frames_for(const CudaWeights& w, std::int64_t samples) {
     std::int64_t t = samples;
@@ -351,19 +359,46 @@ struct Runner final : CudaRunner {
     void run(const float* waves, std::int64_t batch, std::int64_t samples, const std::int64_t* valid_frames, const EncodeParams& o,
              HiddenStates& out, std::int64_t first) {
         const ModelConfig& c = w->config;
-        const std::int64_t T = frames_for(*w, samples), C = c.conv_dim.back(), H = c.hidden_size;
-        const std::int64_t heads = c.num_attention_heads, hd = c.head_dim(), L1 = c.num_hidden_states(), BT = batch * T;
+        Pass p;
+        p.batch = batch;
+        p.samples = samples;
+        p.valid_frames = valid_frames;
+        p.T = frames_for(*w, samples);
+        p.C = c.conv_dim.back();
+        p.H = c.hidden_size;
+        p.heads = c.num_attention_heads;
+        p.hd = c.head_dim();
+        p.L1 = c.num_hidden_states();
+        p.BT = batch * p.T;
         reserve(batch, samples, o);
+        upload(waves, p, o);
+        conv_stack(p);
+        project(p);
+        positional_conv(p);
+        if (!c.do_stable_layer_norm) layer_norm(x.as<float>(), x.as<float>(), p.BT, p.H, w->encoder_norm);
+        store(p, o, 0);
+        transformer_layers(p, o);
+        download(p, o, out, first);
+    }
+
+    // The valid frame counts (for the frame means) and the waveforms to the device, through pinned memory.
+    void upload(const float* waves, const Pass& p, const EncodeParams& o) {
+        const std::int64_t batch = p.batch, samples = p.samples;
         const std::size_t f = sizeof(float);
         if (o.frame_means)  // pageable source: staged before the call returns
-            check(cudaMemcpyAsync(valid.get(), valid_frames, static_cast<std::size_t>(batch) * sizeof(std::int64_t), cudaMemcpyHostToDevice,
+            check(cudaMemcpyAsync(valid.get(), p.valid_frames, static_cast<std::size_t>(batch) * sizeof(std::int64_t), cudaMemcpyHostToDevice,
                                   stream),
                   "upload valid frame counts");
         std::memcpy(pinned_in, waves, static_cast<std::size_t>(batch * samples) * f);
         check(cudaMemcpyAsync(wave.get(), pinned_in, static_cast<std::size_t>(batch * samples) * f, cudaMemcpyHostToDevice, stream),
               "upload waveforms");
+    }
 
-        // 1. Conv stack, clip by clip (conv 0's GroupNorm spans each clip): im2col → product → norm → GELU.
+    // 1. Conv stack, clip by clip (conv 0's GroupNorm spans each clip): im2col → product → norm → GELU.
+    void conv_stack(const Pass& p) {
+        const ModelConfig& c = w->config;
+        const std::int64_t batch = p.batch, samples = p.samples, T = p.T, C = p.C;
+        const std::size_t f = sizeof(float);
         for (std::int64_t b = 0; b < batch; ++b) {
             const float* in = wave.as<float>() + b * samples;
             std::int64_t t_in = samples;
@@ -393,8 +428,13 @@ struct Runner final : CudaRunner {
             check(cudaMemcpyAsync(feats.as<float>() + b * T * C, in, static_cast<std::size_t>(T * C) * f, cudaMemcpyDeviceToDevice, stream),
                   "conv features");
         }
+    }
 
-        // 2. Feature projection; padded frames zeroed before the positional conv.
+    // 2. Feature projection; padded frames zeroed before the positional conv.
+    void project(const Pass& p) {
+        const std::int64_t batch = p.batch, T = p.T, C = p.C, H = p.H, BT = p.BT;
+        const std::int64_t* valid_frames = p.valid_frames;
+        const std::size_t f = sizeof(float);
         const float* proj_in = feats.as<float>();
         if (w->proj_norm.present) {
             layer_norm(feats.as<float>(), tmp.as<float>(), BT, C, w->proj_norm);
@@ -406,9 +446,12 @@ struct Runner final : CudaRunner {
                 check(cudaMemsetAsync(x.as<float>() + (b * T + valid_frames[b]) * H, 0, static_cast<std::size_t>((T - valid_frames[b]) * H) * f,
                                       stream),
                       "zero padded frames");
+    }
 
-        // 3. Grouped positional conv (K/2 padding, last frame dropped) + bias + GELU, added to x: per clip,
-        // one product per group over the group's im2col.
+    // 3. Grouped positional conv (K/2 padding, last frame dropped) + bias + GELU, added to x: per clip,
+    // one product per group over the group's im2col.
+    void positional_conv(const Pass& p) {
+        const std::int64_t batch = p.batch, T = p.T, H = p.H;
         const std::int64_t G = w->pos_groups, K = w->pos_kernel, gi = H / G;
         for (std::int64_t b = 0; b < batch; ++b) {
             float* xb = x.as<float>() + b * T * H;
@@ -417,65 +460,85 @@ struct Runner final : CudaRunner {
             check(cuda::bias_gelu(tmp.as<float>(), w->pos_b.as<float>(), T, H, true, stream), "positional bias/GELU");
             check(cuda::add(xb, tmp.as<float>(), T * H, stream), "positional add");
         }
+    }
 
-        const bool pre_ln = c.do_stable_layer_norm;
-        if (!pre_ln) layer_norm(x.as<float>(), x.as<float>(), BT, H, w->encoder_norm);
-        auto store = [&](std::int64_t layer) {
-            if (o.frames)
-                for (std::int64_t b = 0; b < batch; ++b)
-                    check(cudaMemcpyAsync(states.as<float>() + ((b * L1 + layer) * T) * H, x.as<float>() + b * T * H,
-                                          static_cast<std::size_t>(T * H) * f, cudaMemcpyDeviceToDevice, stream),
-                          "store a hidden state");
-            if (o.frame_means)
-                check(cuda::frame_means(x.as<float>(), valid.as<std::int64_t>(), batch, T, H, L1, layer, means.as<float>(), stream),
-                      "frame means");
-        };
-        store(0);
+    // Hidden state `layer` (x) into the output states and/or the frame means, on the device.
+    void store(const Pass& p, const EncodeParams& o, std::int64_t layer) {
+        const std::int64_t batch = p.batch, T = p.T, H = p.H, L1 = p.L1;
+        const std::size_t f = sizeof(float);
+        if (o.frames)
+            for (std::int64_t b = 0; b < batch; ++b)
+                check(cudaMemcpyAsync(states.as<float>() + ((b * L1 + layer) * T) * H, x.as<float>() + b * T * H,
+                                      static_cast<std::size_t>(T * H) * f, cudaMemcpyDeviceToDevice, stream),
+                      "store a hidden state");
+        if (o.frame_means)
+            check(cuda::frame_means(x.as<float>(), valid.as<std::int64_t>(), batch, T, H, L1, layer, means.as<float>(), stream),
+                  "frame means");
+    }
 
-        // 4. Transformer layers; attention per clip, all heads in one batched product each way.
-        const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-        const std::size_t e = w->elem;
+    // 4. Transformer layers, each output stored as hidden state l + 1.
+    void transformer_layers(const Pass& p, const EncodeParams& o) {
+        const bool pre_ln = w->config.do_stable_layer_norm;
         for (std::size_t l = 0; l < w->layers.size(); ++l) {
             const auto& layer = w->layers[l];
-            const float* attn_in = x.as<float>();
-            if (pre_ln) {
-                layer_norm(x.as<float>(), tmp.as<float>(), BT, H, layer.attn_norm);
-                attn_in = tmp.as<float>();
-            }
-            linear(layer.qkv, attn_in, BT, qkv.as<float>(), false);
-            check(cuda::scale_q(qkv.as<float>(), BT, H, scale, stream), "scale q");
-            const void* q_all = qkv.get();
-            if (w->precision != Precision::fp32) {
-                check(cuda::convert(qkv.as<float>(), qkv_t.get(), BT * 3 * H, type, stream), "convert qkv");
-                q_all = qkv_t.get();
-            }
-            for (std::int64_t b = 0; b < batch; ++b) {
-                const std::int64_t vf = valid_frames[b];  // masked keys are left out
-                const char* q = static_cast<const char*>(q_all) + static_cast<std::size_t>(b * T * 3 * H) * e;
-                const char* k = q + static_cast<std::size_t>(H) * e;
-                const char* v = q + static_cast<std::size_t>(2 * H) * e;
-                gemm(true, T, vf, hd, q, 3 * H, hd, k, 3 * H, hd, scores.as<float>(), vf, T * vf, heads);
-                check(cuda::softmax_rows(scores.as<float>(), probs.get(), heads * T, vf, type, stream), "softmax");
-                gemm(false, T, hd, vf, probs.get(), vf, T * vf, v, 3 * H, hd, ctx.as<float>() + b * T * H, H, hd, heads);
-            }
-            linear(layer.out_proj, ctx.as<float>(), BT, tmp.as<float>(), false);
-            check(cuda::add(x.as<float>(), tmp.as<float>(), BT * H, stream), "residual");
-            if (!pre_ln) layer_norm(x.as<float>(), x.as<float>(), BT, H, layer.attn_norm);
-
-            const float* ffn_in = x.as<float>();
-            if (pre_ln) {
-                layer_norm(x.as<float>(), tmp.as<float>(), BT, H, layer.ffn_norm);
-                ffn_in = tmp.as<float>();
-            }
-            linear(layer.ffn_in, ffn_in, BT, ffn.as<float>(), true);
-            linear(layer.ffn_out, ffn.as<float>(), BT, tmp.as<float>(), false);
-            check(cuda::add(x.as<float>(), tmp.as<float>(), BT * H, stream), "residual");
-            if (!pre_ln) layer_norm(x.as<float>(), x.as<float>(), BT, H, layer.ffn_norm);
-            if (pre_ln && l + 1 == w->layers.size()) layer_norm(x.as<float>(), x.as<float>(), BT, H, w->encoder_norm);
-            store(static_cast<std::int64_t>(l) + 1);
+            attention(layer, p);
+            feed_forward(layer, p);
+            if (pre_ln && l + 1 == w->layers.size()) layer_norm(x.as<float>(), x.as<float>(), p.BT, p.H, w->encoder_norm);
+            store(p, o, static_cast<std::int64_t>(l) + 1);
         }
+    }
 
-        // Only what was asked for comes back: the frame means alone are 1/T of the states.
+    // Self-attention with its residual; attention per clip, all heads in one batched product each way.
+    void attention(const CudaWeights::Layer& layer, const Pass& p) {
+        const std::int64_t batch = p.batch, T = p.T, H = p.H, BT = p.BT, heads = p.heads, hd = p.hd;
+        const bool pre_ln = w->config.do_stable_layer_norm;
+        const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+        const std::size_t e = w->elem;
+        const float* attn_in = x.as<float>();
+        if (pre_ln) {
+            layer_norm(x.as<float>(), tmp.as<float>(), BT, H, layer.attn_norm);
+            attn_in = tmp.as<float>();
+        }
+        linear(layer.qkv, attn_in, BT, qkv.as<float>(), false);
+        check(cuda::scale_q(qkv.as<float>(), BT, H, scale, stream), "scale q");
+        const void* q_all = qkv.get();
+        if (w->precision != Precision::fp32) {
+            check(cuda::convert(qkv.as<float>(), qkv_t.get(), BT * 3 * H, type, stream), "convert qkv");
+            q_all = qkv_t.get();
+        }
+        for (std::int64_t b = 0; b < batch; ++b) {
+            const std::int64_t vf = p.valid_frames[b];  // masked keys are left out
+            const char* q = static_cast<const char*>(q_all) + static_cast<std::size_t>(b * T * 3 * H) * e;
+            const char* k = q + static_cast<std::size_t>(H) * e;
+            const char* v = q + static_cast<std::size_t>(2 * H) * e;
+            gemm(true, T, vf, hd, q, 3 * H, hd, k, 3 * H, hd, scores.as<float>(), vf, T * vf, heads);
+            check(cuda::softmax_rows(scores.as<float>(), probs.get(), heads * T, vf, type, stream), "softmax");
+            gemm(false, T, hd, vf, probs.get(), vf, T * vf, v, 3 * H, hd, ctx.as<float>() + b * T * H, H, hd, heads);
+        }
+        linear(layer.out_proj, ctx.as<float>(), BT, tmp.as<float>(), false);
+        check(cuda::add(x.as<float>(), tmp.as<float>(), BT * H, stream), "residual");
+        if (!pre_ln) layer_norm(x.as<float>(), x.as<float>(), BT, H, layer.attn_norm);
+    }
+
+    // Feed-forward with its residual.
+    void feed_forward(const CudaWeights::Layer& layer, const Pass& p) {
+        const std::int64_t H = p.H, BT = p.BT;
+        const bool pre_ln = w->config.do_stable_layer_norm;
+        const float* ffn_in = x.as<float>();
+        if (pre_ln) {
+            layer_norm(x.as<float>(), tmp.as<float>(), BT, H, layer.ffn_norm);
+            ffn_in = tmp.as<float>();
+        }
+        linear(layer.ffn_in, ffn_in, BT, ffn.as<float>(), true);
+        linear(layer.ffn_out, ffn.as<float>(), BT, tmp.as<float>(), false);
+        check(cuda::add(x.as<float>(), tmp.as<float>(), BT * H, stream), "residual");
+        if (!pre_ln) layer_norm(x.as<float>(), x.as<float>(), BT, H, layer.ffn_norm);
+    }
+
+    // Only what was asked for comes back: the frame means alone are 1/T of the states.
+    void download(const Pass& p, const EncodeParams& o, HiddenStates& out, std::int64_t first) {
+        const std::int64_t batch = p.batch, T = p.T, C = p.C, H = p.H, L1 = p.L1, BT = p.BT;
+        const std::size_t f = sizeof(float);
         const std::size_t n_states = o.frames ? static_cast<std::size_t>(batch * L1 * T * H) : 0,
                           n_means = o.frame_means ? static_cast<std::size_t>(batch * L1 * H) : 0;
         if (n_states) check(cudaMemcpyAsync(pinned_out, states.get(), n_states * f, cudaMemcpyDeviceToHost, stream), "download states");

@@ -34,7 +34,7 @@ public:
         info_.description = "transformer hidden states: 0 = projected conv features, 1.." +
                             std::to_string(c.num_hidden_layers) + " = transformer layers";
         info_.precision = to_string(model_->precision());
-        info_.device = model_->device();
+        info_.device = to_string(model_->device());
     }
     const EncoderInfo& info() const override { return info_; }
 
@@ -69,8 +69,8 @@ bool is_builtin_encoder(std::string_view spec) { return spec == "dsp" || spec ==
 std::shared_ptr<const Encoder> open_encoder(const std::string& spec, const LoadParams& params) {
     if (is_builtin_encoder(spec) && params.precision != Precision::fp32)
         throw_usage("precision {} applies to MERT checkpoints; the built-in encoder '{}' computes in fp32", to_string(params.precision), spec);
-    if (is_builtin_encoder(spec) && params.device != "cpu")
-        throw_usage("device {}: the built-in encoder '{}' runs on the CPU", params.device, spec);
+    if (is_builtin_encoder(spec) && params.device != Device::cpu)
+        throw_usage("device {}: the built-in encoder '{}' runs on the CPU", to_string(params.device), spec);
     if (spec == "dsp") return dsp_encoder();
     if (spec == "mfcc-chroma") return mfcc_chroma_encoder();
     if (!std::filesystem::is_directory(spec))

@@ -22,7 +22,7 @@ namespace {
 
 const fs::path kMert = fs::path(MESS_FIXTURES_DIR) / "mert";
 
-std::shared_ptr<const Model> load(const char* fixture, Precision p, const std::string& device) {
+std::shared_ptr<const Model> load(const char* fixture, Precision p, Device device) {
     LoadParams lp;
     lp.precision = p;
     lp.device = device;
@@ -40,7 +40,7 @@ double max_abs_diff(std::span<const float> a, std::span<const float> b) {
 
 TEST(Cuda, WithoutTheBackendOrADeviceTheErrorNamesTheWayOut) {
     if (cuda_devices() > 0) GTEST_SKIP() << "a CUDA device is usable here";
-    const std::string msg = test::error_message([] { load("mert95m_tiny", Precision::fp32, "cuda"); }, ErrorKind::usage);
+    const std::string msg = test::error_message([] { load("mert95m_tiny", Precision::fp32, Device::cuda); }, ErrorKind::usage);
     EXPECT_NE(msg.find("--device cpu"), std::string::npos) << msg;
 }
 
@@ -55,8 +55,8 @@ TEST(Cuda, Fp32MatchesTheReferenceAndLowPrecisionKeepsTheContract) {
         EncodeParams p;
         p.keep_conv_features = true;
         for (Precision prec : {Precision::fp32, Precision::bf16, Precision::fp16}) {
-            auto model = load(fixture, prec, "cuda");
-            EXPECT_EQ(model->device(), "cuda");
+            auto model = load(fixture, prec, Device::cuda);
+            EXPECT_EQ(model->device(), Device::cuda);
             ModelState state(model);
             const HiddenStates& h = state.encode(input.view<float>(), 1, static_cast<std::int64_t>(input.count()), p);
             ASSERT_EQ(h.values.size(), want.size());
@@ -74,7 +74,7 @@ TEST(Cuda, Fp32MatchesTheReferenceAndLowPrecisionKeepsTheContract) {
 
 TEST(Cuda, PaddedBatchesEqualTheCpu) {
     if (std::string why; cuda_devices(&why) == 0) GTEST_SKIP() << "no CUDA device: " << why;
-    auto cpu = load("mert95m_tiny", Precision::fp32, "cpu"), gpu = load("mert95m_tiny", Precision::fp32, "cuda");
+    auto cpu = load("mert95m_tiny", Precision::fp32, Device::cpu), gpu = load("mert95m_tiny", Precision::fp32, Device::cuda);
     const auto a = test::music(3, 2.0), b = test::music(4, 1.2);
     const std::int64_t n = static_cast<std::int64_t>(a.size());
     std::vector<float> batch(a);
@@ -98,7 +98,7 @@ TEST(Cuda, PaddedBatchesEqualTheCpu) {
 
 TEST(Cuda, OutOfMemoryHalvesTheBatch) {
     if (std::string why; cuda_devices(&why) == 0) GTEST_SKIP() << "no CUDA device: " << why;
-    auto gpu = load("mert95m_tiny", Precision::bf16, "cuda");
+    auto gpu = load("mert95m_tiny", Precision::bf16, Device::cuda);
     std::vector<float> batch;
     for (std::uint32_t i = 0; i < 4; ++i) {
         const auto clip = test::music(10 + i, 5.0);

@@ -35,8 +35,9 @@ TEST(Precision, ParsesAndNames) {
     lp.precision = Precision::fp16;
     EXPECT_NE(test::error_message([&] { Model::load(kMert / "mert95m_tiny", lp); }, ErrorKind::usage).find("--device cuda"), std::string::npos);
     lp.precision = Precision::fp32;
-    lp.device = "tpu";
-    EXPECT_NE(test::error_message([&] { Model::load(kMert / "mert95m_tiny", lp); }, ErrorKind::usage).find("tpu"), std::string::npos);
+    EXPECT_NE(test::error_message([] { parse_device("tpu"); }, ErrorKind::usage).find("tpu"), std::string::npos);
+    EXPECT_EQ(parse_device("cuda"), Device::cuda);
+    EXPECT_STREQ(to_string(Device::cpu), "cpu");
 }
 
 TEST(Precision, Bf16FixturesStayWithinTheContract) {
