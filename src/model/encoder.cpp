@@ -288,7 +288,7 @@ void CpuBackend::store(const EncodeBatch& in, const EncodeParams& params, std::i
     const float* x = x_.data();
     for (std::int64_t b = 0; b < in.batch; ++b) {
         if (params.frames) std::copy(x + b * T * H, x + (b + 1) * T * H, h.values.begin() + ((b * L1 + layer) * T) * H);
-        if (params.frame_means) model_detail::mean_of_rows(x + b * T * H, in.valid_frames[b], H, h.means.data() + (b * L1 + layer) * H);
+        if (params.frame_means) mess::mean_of_rows(x + b * T * H, in.valid_frames[b], H, h.means.data() + (b * L1 + layer) * H);
     }
 }
 
@@ -549,7 +549,7 @@ std::vector<float> pool_frames(const HiddenStates& h) {
                     h.frames, h.hidden);
     std::vector<float> out(static_cast<std::size_t>(h.batch * h.layers * h.hidden));
     for (std::int64_t bl = 0; bl < h.batch * h.layers; ++bl)
-        model_detail::mean_of_rows(h.values.data() + bl * h.frames * h.hidden, h.frames, h.hidden, out.data() + bl * h.hidden);
+        mess::mean_of_rows(h.values.data() + bl * h.frames * h.hidden, h.frames, h.hidden, out.data() + bl * h.hidden);
     return out;
 }
 
@@ -557,7 +557,7 @@ std::vector<float> pool_windows(std::span<const float> segments, std::int64_t wi
     if (windows < 1 || segments.size() != static_cast<std::size_t>(windows * per_window))
         throw_usage("pool_windows: {} values do not form {} windows of {}", segments.size(), windows, per_window);
     std::vector<float> out(static_cast<std::size_t>(per_window));
-    model_detail::mean_of_rows(segments.data(), windows, per_window, out.data());
+    mess::mean_of_rows(segments.data(), windows, per_window, out.data());
     return out;
 }
 

@@ -222,14 +222,6 @@ void add_inplace(float* y, const float* x, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
-void mean_of_rows(const float* x, std::int64_t rows, std::int64_t cols, float* out) {
-    std::vector<double> acc(static_cast<std::size_t>(cols), 0.0);
-    for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t c = 0; c < cols; ++c) acc[static_cast<std::size_t>(c)] += x[r * cols + c];
-    for (std::int64_t c = 0; c < cols; ++c)
-        out[c] = rows > 0 ? static_cast<float>(acc[static_cast<std::size_t>(c)] / static_cast<double>(rows)) : 0.0f;
-}
-
 void channel_norm_over_time(float* x, std::int64_t frames, std::int64_t channels, const float* gamma,
                             const float* beta, float eps) {
     // Column statistics of a time-major matrix in one pass: sum and sum of squares, in double.

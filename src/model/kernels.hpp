@@ -77,8 +77,6 @@ inline std::vector<std::uint16_t> to_bf16(const std::vector<float>& x) {
 void add_bias(float* y, std::int64_t rows, std::int64_t cols, const float* bias);
 // y += x element-wise.
 void add_inplace(float* y, const float* x, std::int64_t n);
-// out[c] = the mean of x[r, c] over rows r < rows (accumulated in double; 0 when rows is 0).
-void mean_of_rows(const float* x, std::int64_t rows, std::int64_t cols, float* out);
 // GroupNorm with one group per channel over time: x[t, c] normalised per column c (biased variance).
 void channel_norm_over_time(float* x, std::int64_t frames, std::int64_t channels, const float* gamma,
                             const float* beta, float eps);
