@@ -45,89 +45,114 @@ double cosine(std::span<const float> a, std::span<const float> b) {
     return ab / std::sqrt(aa * bb + 1e-30);
 }
 
-int run_demo(const Context& ctx, const std::string& audio_path, std::string model_dir, bool json) {
-    namespace fs = std::filesystem;
-    fs::path out_dir = ctx.config.data_root.value / "demo";
-    fs::create_directories(out_dir);
+// What the model walk-through made: the decoded audio, its windows, the views and where they were written.
+struct Walkthrough {
+    AudioCheck check;
+    Audio audio;
+    std::vector<Window> windows;
+    std::string model_dir;
+    Embedding embedding;
+    std::vector<float> aggregated;
+    double window_cosine = 1.0;
+    std::filesystem::path wave_path, win_path, raw_path, seg_path, agg_path;
+};
 
+// Decodes, resamples and plans windows; writes the 24-kHz waveform and the window bounds.
+void decode_step(Walkthrough& w, const std::string& audio_path, const std::filesystem::path& out_dir) {
     AudioCheckParams params;
     params.min_duration_sec = 0.0;
-    AudioCheck check = check_audio(audio_path, params);
-    if (!check.valid) throw_input("{}", check.message);
-    spdlog::info("demo: decoding {} ({}, {} Hz, {} ch, {:.2f} s)", audio_path, check.info.format, check.info.sample_rate,
-                 check.info.channels, check.decoded_duration_sec);
-
-    Audio audio = load_audio(audio_path, kModelSampleRate);
-    auto windows = plan_windows(static_cast<std::int64_t>(audio.samples.size()));
+    w.check = check_audio(audio_path, params);
+    if (!w.check.valid) throw_input("{}", w.check.message);
+    spdlog::info("demo: decoding {} ({}, {} Hz, {} ch, {:.2f} s)", audio_path, w.check.info.format, w.check.info.sample_rate,
+                 w.check.info.channels, w.check.decoded_duration_sec);
+    w.audio = load_audio(audio_path, kModelSampleRate);
+    w.windows = plan_windows(static_cast<std::int64_t>(w.audio.samples.size()));
     std::vector<double> bounds;
-    for (const auto& w : windows) {
-        bounds.push_back(w.start_sec);
-        bounds.push_back(w.end_sec);
+    for (const auto& win : w.windows) {
+        bounds.push_back(win.start_sec);
+        bounds.push_back(win.end_sec);
     }
-    fs::path wave_path = out_dir / "waveform_24k.npy";
-    fs::path win_path = out_dir / "windows.npy";
-    write_npy(wave_path, NpyArray::from(audio.samples, {static_cast<std::int64_t>(audio.samples.size())}));
-    write_npy(win_path, NpyArray::from(bounds, {static_cast<std::int64_t>(windows.size()), 2}));
-    NpyArray back = read_npy(wave_path);  // the round trip a NumPy user would do
-    if (back.count() != audio.samples.size()) throw_internal("demo: read-back size mismatch");
+    w.wave_path = out_dir / "waveform_24k.npy";
+    w.win_path = out_dir / "windows.npy";
+    write_npy(w.wave_path, NpyArray::from(w.audio.samples, {static_cast<std::int64_t>(w.audio.samples.size())}));
+    write_npy(w.win_path, NpyArray::from(bounds, {static_cast<std::int64_t>(w.windows.size()), 2}));
+    NpyArray back = read_npy(w.wave_path);  // the round trip a NumPy user would do
+    if (back.count() != w.audio.samples.size()) throw_internal("demo: read-back size mismatch");
+}
 
-    // Embed with a model: the given directory, or a small random-weight MERT-architecture checkpoint.
-    if (model_dir.empty()) {
-        model_dir = (out_dir / "random-mert-small").string();
-        if (!fs::exists(fs::path(model_dir) / "model.safetensors")) {
+// Embeds with the given model directory, or a small random-weight MERT-architecture checkpoint; writes the views.
+void embed_step(Walkthrough& w, const Context& ctx, const std::filesystem::path& out_dir) {
+    if (w.model_dir.empty()) {
+        w.model_dir = (out_dir / "random-mert-small").string();
+        if (!std::filesystem::exists(std::filesystem::path(w.model_dir) / "model.safetensors")) {
             RandomCheckpointParams rp;
             rp.seed = 7;
-            write_random_checkpoint(demo_model_config(), model_dir, rp);
+            write_random_checkpoint(demo_model_config(), w.model_dir, rp);
         }
     }
-    auto model = Model::load(model_dir);
+    auto model = Model::load(w.model_dir);
     ModelState state(model);
     EncodeParams ep;
     ep.threads = ctx.config.workers.value;
     EmbedParams emb;
     emb.batch_size = ctx.config.batch_size.value;
-    Embedding e = embed_audio(*model, state, audio, emb, ep);
-    const HiddenStates& h = e.states;
-    const std::vector<float>& segments = e.segments;
+    w.embedding = embed_audio(*model, state, w.audio, emb, ep);
+    const HiddenStates& h = w.embedding.states;
+    const std::vector<float>& segments = w.embedding.segments;
     const std::int64_t per_window = h.layers * h.hidden;
-    auto aggregated = pool_windows(segments, h.batch, per_window);
-    fs::path raw_path = out_dir / "raw.npy", seg_path = out_dir / "segments.npy", agg_path = out_dir / "aggregated.npy";
-    write_npy(raw_path, NpyArray::from(h.values, {h.batch, h.layers, h.frames, h.hidden}));
-    write_npy(seg_path, NpyArray::from(segments, {h.batch, h.layers, h.hidden}));
-    write_npy(agg_path, NpyArray::from(aggregated, {h.layers, h.hidden}));
-    double sim = h.batch > 1 ? cosine(std::span(segments).first(static_cast<std::size_t>(per_window)),
-                                      std::span(segments).subspan(static_cast<std::size_t>(per_window), static_cast<std::size_t>(per_window)))
-                             : 1.0;
+    w.aggregated = pool_windows(segments, h.batch, per_window);
+    w.raw_path = out_dir / "raw.npy";
+    w.seg_path = out_dir / "segments.npy";
+    w.agg_path = out_dir / "aggregated.npy";
+    write_npy(w.raw_path, NpyArray::from(h.values, {h.batch, h.layers, h.frames, h.hidden}));
+    write_npy(w.seg_path, NpyArray::from(segments, {h.batch, h.layers, h.hidden}));
+    write_npy(w.agg_path, NpyArray::from(w.aggregated, {h.layers, h.hidden}));
+    if (h.batch > 1)
+        w.window_cosine = cosine(std::span(segments).first(static_cast<std::size_t>(per_window)),
+                                 std::span(segments).subspan(static_cast<std::size_t>(per_window), static_cast<std::size_t>(per_window)));
+}
 
+void print_walkthrough(const Walkthrough& w, const std::string& audio_path, const std::filesystem::path& out_dir, bool json) {
+    const HiddenStates& h = w.embedding.states;
     if (json) {
         print_json({{"audio", audio_path},
-                    {"format", check.info.format},
-                    {"source_rate", check.info.sample_rate},
-                    {"samples_24k", audio.samples.size()},
-                    {"windows", windows.size()},
-                    {"waveform_npy", wave_path.string()},
-                    {"windows_npy", win_path.string()},
-                    {"model", model_dir},
+                    {"format", w.check.info.format},
+                    {"source_rate", w.check.info.sample_rate},
+                    {"samples_24k", w.audio.samples.size()},
+                    {"windows", w.windows.size()},
+                    {"waveform_npy", w.wave_path.string()},
+                    {"windows_npy", w.win_path.string()},
+                    {"model", w.model_dir},
                     {"raw_shape", {h.batch, h.layers, h.frames, h.hidden}},
-                    {"raw_npy", raw_path.string()},
-                    {"segments_npy", seg_path.string()},
-                    {"aggregated_npy", agg_path.string()},
-                    {"window_cosine", sim}});
-        return 0;
+                    {"raw_npy", w.raw_path.string()},
+                    {"segments_npy", w.seg_path.string()},
+                    {"aggregated_npy", w.agg_path.string()},
+                    {"window_cosine", w.window_cosine}});
+        return;
     }
     fmt::print("MESS demo\n  audio     {}\n  format    {}, {} Hz, {} channel(s), {:.3f} s\n", audio_path,
-               check.info.format, check.info.sample_rate, check.info.channels, check.decoded_duration_sec);
-    fmt::print("  resampled {} samples at {} Hz (soxr HQ)\n  windows   {} × {:.1f} s:", audio.samples.size(),
-               kModelSampleRate, windows.size(), 5.0);
-    for (const auto& w : windows) fmt::print(" [{:.2f}, {:.2f})", w.start_sec, w.end_sec);
-    fmt::print("\n  model     {} ({} hidden states × {})\n", model_dir, h.layers, h.hidden);
+               w.check.info.format, w.check.info.sample_rate, w.check.info.channels, w.check.decoded_duration_sec);
+    fmt::print("  resampled {} samples at {} Hz (soxr HQ)\n  windows   {} × {:.1f} s:", w.audio.samples.size(),
+               kModelSampleRate, w.windows.size(), 5.0);
+    for (const auto& win : w.windows) fmt::print(" [{:.2f}, {:.2f})", win.start_sec, win.end_sec);
+    fmt::print("\n  model     {} ({} hidden states × {})\n", w.model_dir, h.layers, h.hidden);
     fmt::print("  embedded  raw [{}, {}, {}, {}], segments [{}, {}, {}], aggregated [{}, {}]\n", h.batch, h.layers, h.frames,
                h.hidden, h.batch, h.layers, h.hidden, h.layers, h.hidden);
-    fmt::print("  windows 0 and 1 cosine similarity (all layers): {:.6f}{}\n", sim,
-               model_dir == (out_dir / "random-mert-small").string() ? " (random weights: a plumbing check, not music)" : "");
-    fmt::print("  wrote     {}\n            {}\n            {}\n            {}\n            {}\n", wave_path.string(),
-               win_path.string(), raw_path.string(), seg_path.string(), agg_path.string());
-    fmt::print("  load them with numpy.load(...); use real MERT weights with `mess demo --model DIR`\n");
+    fmt::print("  windows 0 and 1 cosine similarity (all layers): {:.6f}{}\n", w.window_cosine,
+               w.model_dir == (out_dir / "random-mert-small").string() ? " (random weights: a plumbing check, not music)" : "");
+    fmt::print("  wrote     {}\n            {}\n            {}\n            {}\n            {}\n", w.wave_path.string(),
+               w.win_path.string(), w.raw_path.string(), w.seg_path.string(), w.agg_path.string());
+    fmt::print("  load them with numpy.load(...); use real MERT weights with `mess demo embed --model DIR`\n");
+}
+
+int run_demo(const Context& ctx, const std::string& audio_path, std::string model_dir, bool json) {
+    const std::filesystem::path out_dir = ctx.config.data_root.value / "demo";
+    std::filesystem::create_directories(out_dir);
+    Walkthrough w;
+    w.model_dir = std::move(model_dir);
+    decode_step(w, audio_path, out_dir);
+    embed_step(w, ctx, out_dir);
+    print_walkthrough(w, audio_path, out_dir, json);
     return 0;
 }
 

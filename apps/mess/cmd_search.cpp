@@ -117,9 +117,7 @@ int run_search(const Context& ctx, const SearchOptions& o, bool json) {
     return 0;
 }
 
-}  // namespace
-
-void register_search(CLI::App& app, Context& ctx) {
+void register_index_build(CLI::App& app, Context& ctx) {
     auto* index = app.add_subcommand("index", "Search indexes over extracted features");
     index->require_subcommand(1);
     auto* build = index->add_subcommand("build",
@@ -140,7 +138,9 @@ void register_search(CLI::App& app, Context& ctx) {
     build->add_flag("--no-layers", b.no_layers, "Do not store per-layer vectors (smaller; no aspect search)");
     bool& bjson = add_json_flag(build);
     build->callback([&ctx, &bjson] { ctx.run = [&ctx, &bjson] { return run_build(ctx, b, bjson); }; });
+}
 
+void register_search_query(CLI::App& app, Context& ctx) {
     auto* search = app.add_subcommand("search",
         "Similar tracks (track index) or similar passages (clip index) to a track, a window (--clip, or\n"
         "--track with --start), or an outside audio file (--audio, embedded with the index's model).\n"
@@ -169,7 +169,9 @@ void register_search(CLI::App& app, Context& ctx) {
     search->add_option("--threads", s.threads, "Threads for embedding --audio");
     bool& sjson = add_json_flag(search);
     search->callback([&ctx, &sjson] { ctx.run = [&ctx, &sjson] { return run_search(ctx, s, sjson); }; });
+}
 
+void register_publish_pull(CLI::App& app, Context& ctx) {
     auto* publish = app.add_subcommand("publish",
         "Uploads an artifact directory to s3://bucket/prefix or a directory: every object is uploaded and\n"
         "verified (HEAD size and ETag = MD5), then <prefix>/<name>/latest.json is written last.\n"
@@ -204,6 +206,14 @@ void register_search(CLI::App& app, Context& ctx) {
             return 0;
         };
     });
+}
+
+}  // namespace
+
+void register_search(CLI::App& app, Context& ctx) {
+    register_index_build(app, ctx);
+    register_search_query(app, ctx);
+    register_publish_pull(app, ctx);
 }
 
 }  // namespace mess::cli

@@ -203,34 +203,34 @@ fs::path resolve_artifact_dir(const fs::path& path, const std::string& name) {
     return base / best;
 }
 
-LoadedArtifact load_artifact(const fs::path& dir, bool verify_checksums) {
-    LoadedArtifact a;
-    a.dir = dir;
-    auto need = [&](const char* file) {
-        if (!fs::exists(dir / file)) throw_input("artifact {}: missing {}", dir.string(), file);
-        return dir / file;
-    };
-    auto parse = [&](const fs::path& p) {
-        auto j = nlohmann::json::parse(read_file(p), nullptr, false);
-        if (j.is_discarded() || !j.is_object()) throw_input("{}: not a JSON object", p.string());
-        return j;
-    };
-    a.manifest = parse(need("manifest.json"));
-    const nlohmann::json sums = parse(need("checksums.json"));
-    const auto& m = a.manifest;
+namespace {
+
+fs::path need_file(const fs::path& dir, const char* file) {
+    if (!fs::exists(dir / file)) throw_input("artifact {}: missing {}", dir.string(), file);
+    return dir / file;
+}
+
+nlohmann::json parse_object(const fs::path& p) {
+    auto j = nlohmann::json::parse(read_file(p), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) throw_input("{}: not a JSON object", p.string());
+    return j;
+}
+
+void check_manifest(const nlohmann::json& m, const fs::path& path) {
     for (const char* key : {"schema_version", "artifact_name", "artifact_version_id", "kind", "factory_string", "metric", "dimension",
                             "ntotal", "created_at_utc", "layer"})
-        if (!m.contains(key)) throw_input("{}: manifest lacks '{}'", (dir / "manifest.json").string(), key);
+        if (!m.contains(key)) throw_input("{}: manifest lacks '{}'", path.string(), key);
     if (m["schema_version"] != kArtifactSchemaVersion)
-        throw_input("{}: schema_version {} is not supported (this build reads {})", (dir / "manifest.json").string(),
-                    m["schema_version"].dump(), kArtifactSchemaVersion);
+        throw_input("{}: schema_version {} is not supported (this build reads {})", path.string(), m["schema_version"].dump(),
+                    kArtifactSchemaVersion);
     const std::string vid = m["artifact_version_id"].get<std::string>();
     if (!vid.starts_with("vid-") || vid.size() != 36 || vid.find_first_not_of("0123456789abcdef", 4) != std::string::npos)
-        throw_input("{}: artifact_version_id '{}' is not vid-<32 hex>", (dir / "manifest.json").string(), vid);
-    if (m["metric"] != "cosine_ip") throw_input("{}: metric {} is not cosine_ip", (dir / "manifest.json").string(), m["metric"].dump());
-    const IndexKind kind = parse_index_kind(m["kind"].get<std::string>());
+        throw_input("{}: artifact_version_id '{}' is not vid-<32 hex>", path.string(), vid);
+    if (m["metric"] != "cosine_ip") throw_input("{}: metric {} is not cosine_ip", path.string(), m["metric"].dump());
+}
 
-    // Every file in checksums.json: present, right size, right SHA-256; and every payload file is listed.
+// Every file in checksums.json: present, right size, right SHA-256; and every payload file is listed.
+void check_files(const fs::path& dir, const nlohmann::json& sums, bool verify_checksums) {
     for (auto it = sums.begin(); it != sums.end(); ++it) {
         const fs::path p = dir / it.key();
         if (it.key().find('/') != std::string::npos || !fs::exists(p)) throw_input("artifact {}: missing {}", dir.string(), it.key());
@@ -244,8 +244,9 @@ LoadedArtifact load_artifact(const fs::path& dir, bool verify_checksums) {
         const std::string f = e.path().filename().string();
         if (f != "checksums.json" && !sums.contains(f)) throw_input("artifact {}: {} is not listed in checksums.json", dir.string(), f);
     }
+}
 
-    const std::size_t n = m["ntotal"].get<std::size_t>(), dim = m["dimension"].get<std::size_t>();
+VectorIndex read_vectors(const fs::path& dir, const nlohmann::json& m, std::size_t n, std::size_t dim) {
     std::vector<float> vectors;
     if (fs::exists(dir / "vectors.npy")) {
         const NpyArray v = read_npy(dir / "vectors.npy");
@@ -253,11 +254,72 @@ LoadedArtifact load_artifact(const fs::path& dir, bool verify_checksums) {
             throw_input("{}: shape {} but the manifest says [{}, {}]", (dir / "vectors.npy").string(), v.describe(), n, dim);
         vectors = v.to_float32();
     }
+    VectorIndex index = VectorIndex::read(need_file(dir, "index.faiss"), std::move(vectors), m["factory_string"].get<std::string>());
+    if (index.dimension() != dim || index.size() != n)
+        throw_input("{}: index holds {} × {}, the manifest says {} × {}", (dir / "index.faiss").string(), index.size(), index.dimension(), n,
+                    dim);
+    return index;
+}
+
+void read_layer_vectors(SearchIndex& idx, const fs::path& dir, const nlohmann::json& m, std::size_t n) {
+    if (!m.contains("layers")) return;
+    idx.layers = m["layers"].get<std::size_t>();
+    idx.layer_dim = m["layer_dim"].get<std::size_t>();
+    const NpyArray l = read_npy(need_file(dir, "layers.npy"));
+    if (l.dtype != DType::f16 || l.shape != std::vector<std::int64_t>{static_cast<std::int64_t>(n), static_cast<std::int64_t>(idx.layers),
+                                                                       static_cast<std::int64_t>(idx.layer_dim)})
+        throw_input("{}: {} but the manifest says float16 [{}, {}, {}]", (dir / "layers.npy").string(), l.describe(), n, idx.layers,
+                    idx.layer_dim);
+    const auto* p = reinterpret_cast<const std::uint16_t*>(l.data.data());
+    idx.layer_vectors.assign(p, p + n * idx.layers * idx.layer_dim);
+}
+
+IndexRecord record_from_json(const nlohmann::json& r, IndexKind kind) {
+    IndexRecord rec;
+    rec.id = r.at("id").get<std::string>();
+    rec.dataset_id = r.at("dataset_id").get<std::string>();
+    rec.track_id = r.at("track_id").get<std::string>();
+    rec.recording_id = r.at("recording_id").get<std::string>();
+    rec.work_id = r.at("work_id").get<std::string>();
+    rec.split = r.at("split").get<std::string>();
+    if (kind == IndexKind::clip) {
+        rec.segment_idx = r.at("segment_idx").get<int>();
+        rec.start_sec = r.at("start_time").get<double>();
+        rec.end_sec = r.at("end_time").get<double>();
+    } else {
+        rec.end_sec = r.value("duration_sec", 0.0);
+    }
+    rec.metadata = r.value("metadata", std::map<std::string, std::string>{});
+    return rec;
+}
+
+std::vector<IndexRecord> read_records(const fs::path& dir, IndexKind kind, std::size_t n) {
+    const fs::path rec_path = need_file(dir, "records.json.gz");
+    auto rows = nlohmann::json::parse(gzip_decompress(read_file(rec_path), rec_path.string()), nullptr, false);
+    if (!rows.is_array() || rows.size() != n) throw_input("{}: expected a list of {} records", rec_path.string(), n);
+    std::vector<IndexRecord> out;
+    try {
+        for (const auto& r : rows) out.push_back(record_from_json(r, kind));
+    } catch (const nlohmann::json::exception& e) {
+        throw_input("{}: malformed record: {}", rec_path.string(), e.what());
+    }
+    return out;
+}
+
+}  // namespace
+
+LoadedArtifact load_artifact(const fs::path& dir, bool verify_checksums) {
+    LoadedArtifact a;
+    a.dir = dir;
+    a.manifest = parse_object(need_file(dir, "manifest.json"));
+    const nlohmann::json sums = parse_object(need_file(dir, "checksums.json"));
+    const auto& m = a.manifest;
+    check_manifest(m, dir / "manifest.json");
+    const IndexKind kind = parse_index_kind(m["kind"].get<std::string>());
+    check_files(dir, sums, verify_checksums);
+    const std::size_t n = m["ntotal"].get<std::size_t>(), dim = m["dimension"].get<std::size_t>();
     SearchIndex& idx = a.index;
-    idx.index = VectorIndex::read(need("index.faiss"), std::move(vectors), m["factory_string"].get<std::string>());
-    if (idx.index.dimension() != dim || idx.index.size() != n)
-        throw_input("{}: index holds {} × {}, the manifest says {} × {}", (dir / "index.faiss").string(), idx.index.size(),
-                    idx.index.dimension(), n, dim);
+    idx.index = read_vectors(dir, m, n, dim);
     idx.kind = kind;
     idx.dataset = m.value("dataset", std::string());
     idx.model_name = m.value("model_name", std::string());
@@ -265,43 +327,8 @@ LoadedArtifact load_artifact(const fs::path& dir, bool verify_checksums) {
     idx.device = m.value("device", std::string("cpu"));
     idx.layer_spec = LayerSpec::parse(m["layer"].get<std::string>());
     idx.window_sec = m.value("window_sec", 5.0);
-    if (m.contains("layers")) {
-        idx.layers = m["layers"].get<std::size_t>();
-        idx.layer_dim = m["layer_dim"].get<std::size_t>();
-        const NpyArray l = read_npy(need("layers.npy"));
-        if (l.dtype != DType::f16 || l.shape != std::vector<std::int64_t>{static_cast<std::int64_t>(n), static_cast<std::int64_t>(idx.layers),
-                                                                           static_cast<std::int64_t>(idx.layer_dim)})
-            throw_input("{}: {} but the manifest says float16 [{}, {}, {}]", (dir / "layers.npy").string(), l.describe(), n, idx.layers,
-                        idx.layer_dim);
-        const auto* p = reinterpret_cast<const std::uint16_t*>(l.data.data());
-        idx.layer_vectors.assign(p, p + n * idx.layers * idx.layer_dim);
-    }
-    const fs::path rec_path = need("records.json.gz");
-    auto rows = nlohmann::json::parse(gzip_decompress(read_file(rec_path), rec_path.string()), nullptr, false);
-    if (!rows.is_array() || rows.size() != n)
-        throw_input("{}: expected a list of {} records", rec_path.string(), n);
-    try {
-        for (const auto& r : rows) {
-            IndexRecord rec;
-            rec.id = r.at("id").get<std::string>();
-            rec.dataset_id = r.at("dataset_id").get<std::string>();
-            rec.track_id = r.at("track_id").get<std::string>();
-            rec.recording_id = r.at("recording_id").get<std::string>();
-            rec.work_id = r.at("work_id").get<std::string>();
-            rec.split = r.at("split").get<std::string>();
-            if (kind == IndexKind::clip) {
-                rec.segment_idx = r.at("segment_idx").get<int>();
-                rec.start_sec = r.at("start_time").get<double>();
-                rec.end_sec = r.at("end_time").get<double>();
-            } else {
-                rec.end_sec = r.value("duration_sec", 0.0);
-            }
-            rec.metadata = r.value("metadata", std::map<std::string, std::string>{});
-            idx.records.push_back(std::move(rec));
-        }
-    } catch (const nlohmann::json::exception& e) {
-        throw_input("{}: malformed record: {}", rec_path.string(), e.what());
-    }
+    read_layer_vectors(idx, dir, m, n);
+    idx.records = read_records(dir, kind, n);
     idx.rebuild_lookup();
     return a;
 }
