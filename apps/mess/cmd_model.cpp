@@ -49,12 +49,49 @@ int print_builtin_encoder(const Encoder& e, bool json) {
     return 0;
 }
 
-}  // namespace
+// `mess model info DIR` for a Hugging Face model directory: the checked architecture, sizes and weights.
+int print_model_info(const std::string& dir, const std::string& prefer, bool json) {
+    LoadParams lp;
+    lp.prefer = prefer;
+    auto m = Model::load(dir, lp);
+    nlohmann::json j = model_info_json(*m);
+    if (json) {
+        print_json(j);
+        return 0;
+    }
+    const auto& c = m->config();
+    fmt::print("{}\n  architecture  {} ({}), {} encoder\n", dir, c.architecture, c.model_type, j["encoder"].get<std::string>());
+    fmt::print("  sizes         hidden {}, layers {} (→ {} hidden states), heads {}, ffn {}\n", c.hidden_size,
+               c.num_hidden_layers, c.num_hidden_states(), c.num_attention_heads, c.intermediate_size);
+    fmt::print("  input         {} Hz, normalise {}, {} frames per 5-s window\n", c.sampling_rate,
+               c.do_normalize ? "yes" : "no", c.frames_for(5 * c.sampling_rate));
+    fmt::print("  weights       {} ({}), weight norm as {}\n", m->report().weights_file.filename().string(),
+               m->report().weights_format, m->report().weight_norm_layout);
+    fmt::print("  parameters    {} in {} tensors", m->report().num_parameters, m->report().num_tensors);
+    for (const auto& [dt, n] : m->report().stored_dtypes) fmt::print(", {} {}", n, dt);
+    fmt::print("\n  key check     ok: every tensor present, known, well-shaped and finite\n");
+    for (const auto& ig : m->report().ignored) fmt::print("  ignored       {} (training only)\n", ig);
+    return 0;
+}
 
-void register_model(CLI::App& app, Context& ctx) {
-    auto* model = app.add_subcommand("model", "Model checkpoints: inspect, generate random ones");
-    model->require_subcommand(1);
+// `mess model devices`: the CPU's bf16 support and the CUDA devices this build can use.
+int print_devices(bool json) {
+    std::string why;
+    const int n = cuda_devices(&why);
+    const bool cpu_bf16 = __builtin_cpu_supports("avx512bf16");
+    const nlohmann::json j = {{"cpu", true}, {"cpu_bf16", cpu_bf16}, {"cuda_backend", cuda_backend_built()},
+                              {"cuda_devices", n}, {"cuda_note", n > 0 ? std::string() : why}};
+    if (json) {
+        print_json(j);
+        return 0;
+    }
+    fmt::print("cpu   precisions fp32, bf16 ({})\n", cpu_bf16 ? "AVX512-BF16: about 1.8x fp32" : "no AVX512-BF16 here: bf16 is slow");
+    if (n > 0) fmt::print("cuda  {} device(s); precisions fp32, bf16, fp16 (--device cuda)\n", n);
+    else fmt::print("cuda  not usable: {}\n", why);
+    return 0;
+}
 
+void register_info(CLI::App* model, Context& ctx) {
     auto* info = model->add_subcommand("info", "Load a Hugging Face model directory (config.json, preprocessor_config.json,\n"
                                                "model.safetensors or pytorch_model.bin), check every tensor against the\n"
                                                "architecture, and print it");
@@ -66,52 +103,19 @@ void register_model(CLI::App& app, Context& ctx) {
     info->callback([&ctx, &info_json] {
         ctx.run = [&info_json] {
             if (is_builtin_encoder(info_dir)) return print_builtin_encoder(*open_encoder(info_dir), info_json);
-            LoadParams lp;
-            lp.prefer = prefer;
-            auto m = Model::load(info_dir, lp);
-            nlohmann::json j = model_info_json(*m);
-            if (info_json) {
-                print_json(j);
-                return 0;
-            }
-            const auto& c = m->config();
-            fmt::print("{}\n  architecture  {} ({}), {} encoder\n", info_dir, c.architecture, c.model_type,
-                       j["encoder"].get<std::string>());
-            fmt::print("  sizes         hidden {}, layers {} (→ {} hidden states), heads {}, ffn {}\n", c.hidden_size,
-                       c.num_hidden_layers, c.num_hidden_states(), c.num_attention_heads, c.intermediate_size);
-            fmt::print("  input         {} Hz, normalise {}, {} frames per 5-s window\n", c.sampling_rate,
-                       c.do_normalize ? "yes" : "no", c.frames_for(5 * c.sampling_rate));
-            fmt::print("  weights       {} ({}), weight norm as {}\n", m->report().weights_file.filename().string(),
-                       m->report().weights_format, m->report().weight_norm_layout);
-            fmt::print("  parameters    {} in {} tensors", m->report().num_parameters, m->report().num_tensors);
-            for (const auto& [dt, n] : m->report().stored_dtypes) fmt::print(", {} {}", n, dt);
-            fmt::print("\n  key check     ok: every tensor present, known, well-shaped and finite\n");
-            for (const auto& ig : m->report().ignored) fmt::print("  ignored       {} (training only)\n", ig);
-            return 0;
+            return print_model_info(info_dir, prefer, info_json);
         };
     });
+}
 
+void register_devices(CLI::App* model, Context& ctx) {
     auto* devices = model->add_subcommand("devices", "Where models can run: the CPU (and whether it has bf16 matrix products) and\n"
                                                       "CUDA devices (whether this build has the CUDA backend, and how many devices it sees)");
     bool& devices_json = add_json_flag(devices);
-    devices->callback([&ctx, &devices_json] {
-        ctx.run = [&devices_json] {
-            std::string why;
-            const int n = cuda_devices(&why);
-            const bool cpu_bf16 = __builtin_cpu_supports("avx512bf16");
-            const nlohmann::json j = {{"cpu", true}, {"cpu_bf16", cpu_bf16}, {"cuda_backend", cuda_backend_built()},
-                                      {"cuda_devices", n}, {"cuda_note", n > 0 ? std::string() : why}};
-            if (devices_json) {
-                print_json(j);
-                return 0;
-            }
-            fmt::print("cpu   precisions fp32, bf16 ({})\n", cpu_bf16 ? "AVX512-BF16: about 1.8x fp32" : "no AVX512-BF16 here: bf16 is slow");
-            if (n > 0) fmt::print("cuda  {} device(s); precisions fp32, bf16, fp16 (--device cuda)\n", n);
-            else fmt::print("cuda  not usable: {}\n", why);
-            return 0;
-        };
-    });
+    devices->callback([&ctx, &devices_json] { ctx.run = [&devices_json] { return print_devices(devices_json); }; });
+}
 
+void register_random(CLI::App* model, Context& ctx) {
     auto* random = model->add_subcommand("random", "Write a random-weight checkpoint of any architecture (for tests and\n"
                                                    "benchmarks; the real weights cannot be downloaded everywhere)");
     static std::string config_path, preset, out_dir, format = "safetensors";
@@ -139,6 +143,16 @@ void register_model(CLI::App& app, Context& ctx) {
             return 0;
         };
     });
+}
+
+}  // namespace
+
+void register_model(CLI::App& app, Context& ctx) {
+    auto* model = app.add_subcommand("model", "Model checkpoints: inspect, generate random ones");
+    model->require_subcommand(1);
+    register_info(model, ctx);
+    register_devices(model, ctx);
+    register_random(model, ctx);
 }
 
 }  // namespace mess::cli

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -304,11 +305,17 @@ std::vector<fs::path> default_soundfonts() {
             "/usr/share/sounds/sf3/default-GM.sf3", "/usr/share/sounds/sf2/TimGM6mb.sf2"};
 }
 
-CorpusReport render_corpus(const std::vector<fs::path>& midi_files, const fs::path& out_dir, const CorpusParams& params) {
+namespace {
+
+void check_corpus_params(const std::vector<fs::path>& midi_files, const CorpusParams& params) {
     if (params.variants < 1 || params.variants > 16) throw_usage("variants must be 1..16 (got {})", params.variants);
     if (!(params.max_seconds > 0)) throw_usage("max seconds must be > 0");
     if (params.sample_rate < 8000 || params.sample_rate > 96000) throw_usage("sample rate must be 8000..96000 Hz");
     if (midi_files.empty()) throw_usage("no MIDI files given");
+}
+
+// The SoundFont given, or the first of the default ones installed.
+fs::path find_soundfont(const CorpusParams& params) {
     fs::path soundfont = params.soundfont;
     if (soundfont.empty())
         for (const auto& candidate : default_soundfonts())
@@ -319,89 +326,152 @@ CorpusReport render_corpus(const std::vector<fs::path>& midi_files, const fs::pa
     if (soundfont.empty() || !fs::exists(soundfont))
         throw_usage("no SoundFont found{}: install fluid-soundfont-gm or pass --soundfont FILE",
                     params.soundfont.empty() ? "" : " at " + params.soundfont.string());
+    return soundfont;
+}
+
+// The program of the first pitched note's channel (-1: none given).
+int first_pitched_program(const MidiPerformance& midi) {
+    for (const auto& note : midi.notes)
+        if (note.channel != kDrumChannel) return midi.programs[static_cast<std::size_t>(note.channel)];
+    return -1;
+}
+
+// Scales the audio down to a peak of 0.99 when it would clip; returns the peak before.
+float limit_peak(std::vector<float>& audio) {
+    float peak = 0;
+    for (float x : audio) peak = std::max(peak, std::fabs(x));
+    if (peak > 0.99f)
+        for (float& x : audio) x *= 0.99f / peak;  // never clip; the gain is recorded
+    return peak;
+}
+
+// Source seconds → rendered seconds every 0.5 s up to the source's end.
+nlohmann::json time_map_of(const Transform& t, double source_end) {
+    nlohmann::json time_map = nlohmann::json::array();
+    for (double s = 0; s <= source_end + 1e-9; s += 0.5) time_map.push_back({s, t.warp(s)});
+    return time_map;
+}
+
+// One source MIDI file: its work id (unique in the corpus) and what every variant shares.
+struct Piece {
+    const fs::path& src;
+    const MidiPerformance& midi;
+    std::string work;
+    int source_program;
+    double source_end;
+};
+
+// Renders the variants of every piece into out_dir/{audio,midi}, collecting labels.json items and
+// metadata.csv rows; writes both at the end.
+class CorpusWriter {
+public:
+    CorpusWriter(const fs::path& out_dir, const CorpusParams& params, const fs::path& soundfont, std::int64_t total)
+        : out_dir_(out_dir), params_(params), soundfont_(soundfont), synth_(soundfont, params.sample_rate), total_(total) {}
+
+    void add_piece(const fs::path& src) {
+        const std::optional<MidiPerformance> midi = read_source(src);
+        if (!midi) {
+            done_ += params_.variants;
+            return;
+        }
+        const Piece piece{src, *midi, unique_work_id(src), first_pitched_program(*midi), std::min(params_.max_seconds, midi->end_sec)};
+        std::mt19937_64 rng(params_.seed ^ fnv1a(piece.work));
+        for (int v = 0; v < params_.variants; ++v) add_variant(piece, v, rng);
+        ++report_.pieces;
+    }
+
+    CorpusReport finish() {
+        if (report_.renderings == 0) throw_input("no MIDI file could be rendered ({} skipped)", report_.skipped.size());
+        MetadataTable(std::move(rows_)).write(out_dir_ / "metadata.csv");
+        const nlohmann::json labels = {{"schema", "mess-corpus-labels/1"},
+                                       {"seed", params_.seed},
+                                       {"variants", params_.variants},
+                                       {"max_seconds", params_.max_seconds},
+                                       {"sample_rate", params_.sample_rate},
+                                       {"soundfont", soundfont_.filename().string()},
+                                       {"items", items_}};
+        report_.labels_path = out_dir_ / "labels.json";
+        write_file_atomic(report_.labels_path, labels.dump(1) + "\n");  // last: the corpus is complete
+        return report_;
+    }
+
+private:
+    // The performance, or nothing when the file cannot be read or holds no notes (reported as skipped).
+    std::optional<MidiPerformance> read_source(const fs::path& src) {
+        try {
+            MidiPerformance midi = read_midi(src);
+            if (midi.notes.empty()) throw_input("{}: no notes", src.string());
+            return midi;
+        } catch (const std::exception& e) {
+            report_.skipped.emplace_back(src.string(), e.what());
+            spdlog::warn("corpus: skipping {}", e.what());
+            return std::nullopt;
+        }
+    }
+
+    std::string unique_work_id(const fs::path& src) {
+        std::string work = work_id_of(src);
+        for (int n = 2; used_ids_.count(work); ++n) work = fmt::format("{}-{}", work_id_of(src), n);
+        used_ids_.insert(work);
+        return work;
+    }
+
+    // Variant v: the transformed events as MIDI and rendered WAV, its labels item and its metadata row.
+    void add_variant(const Piece& piece, int v, std::mt19937_64& rng) {
+        const Transform t = draw_variant(v, rng);
+        const std::string id = fmt::format("{}__v{:02d}", piece.work, v);
+        double end_sec = 0;
+        const std::vector<Event> ev = transform_events(piece.midi, t, params_.max_seconds, &end_sec);
+        std::vector<float> audio = synth_.render(ev, end_sec, params_.sample_rate);
+        const float peak = limit_peak(audio);
+        write_smf(out_dir_ / "midi" / (id + ".mid"), ev);
+        write_wav16(out_dir_ / "audio" / (id + ".wav"), audio, params_.sample_rate);
+        const auto aspects = aspect_labels(t, piece.source_program);
+        items_.push_back({{"id", id},
+                          {"file", "audio/" + id + ".wav"},
+                          {"midi", "midi/" + id + ".mid"},
+                          {"source_midi", piece.src.filename().string()},
+                          {"licence", params_.licence},
+                          {"work_id", piece.work},
+                          {"recording_id", id},
+                          {"transform", t.to_json()},
+                          {"aspects", aspects},
+                          {"peak_gain", peak > 0.99f ? 0.99 / peak : 1.0},
+                          {"time_map", time_map_of(t, piece.source_end)},
+                          {"duration_sec", static_cast<double>(audio.size()) / params_.sample_rate}});
+        MetadataTable::Row row{id, id, piece.work, {}};
+        row.extra["transform"] = t.kind;
+        for (const auto& [k, val] : aspects) row.extra["aspect_" + k] = val;
+        row.extra["source_midi"] = piece.src.filename().string();
+        rows_.push_back(std::move(row));
+        ++report_.renderings;
+        if (params_.on_progress) params_.on_progress(++done_, total_);
+    }
+
+    const fs::path& out_dir_;
+    const CorpusParams& params_;
+    const fs::path soundfont_;
+    Synth synth_;
+    const std::int64_t total_;
+    std::int64_t done_ = 0;
+    CorpusReport report_;
+    nlohmann::json items_ = nlohmann::json::array();
+    std::vector<MetadataTable::Row> rows_;
+    std::set<std::string> used_ids_;
+};
+
+}  // namespace
+
+CorpusReport render_corpus(const std::vector<fs::path>& midi_files, const fs::path& out_dir, const CorpusParams& params) {
+    check_corpus_params(midi_files, params);
+    const fs::path soundfont = find_soundfont(params);
     fs::create_directories(out_dir / "audio");
     fs::create_directories(out_dir / "midi");
-    Synth synth(soundfont, params.sample_rate);
-
-    CorpusReport report;
-    nlohmann::json items = nlohmann::json::array();
-    std::vector<MetadataTable::Row> rows;
-    std::set<std::string> used_ids;
     auto sources = midi_files;
     std::sort(sources.begin(), sources.end());
-    const auto total = static_cast<std::int64_t>(sources.size()) * params.variants;
-    std::int64_t done = 0;
-    for (const fs::path& src : sources) {
-        MidiPerformance midi;
-        try {
-            midi = read_midi(src);
-            if (midi.notes.empty()) throw_input("{}: no notes", src.string());
-        } catch (const std::exception& e) {
-            report.skipped.emplace_back(src.string(), e.what());
-            spdlog::warn("corpus: skipping {}", e.what());
-            done += params.variants;
-            continue;
-        }
-        std::string work = work_id_of(src);
-        for (int n = 2; used_ids.count(work); ++n) work = fmt::format("{}-{}", work_id_of(src), n);
-        used_ids.insert(work);
-        int source_program = -1;
-        for (const auto& note : midi.notes)
-            if (note.channel != kDrumChannel) {
-                source_program = midi.programs[static_cast<std::size_t>(note.channel)];
-                break;
-            }
-        std::mt19937_64 rng(params.seed ^ fnv1a(work));
-        const double source_end = std::min(params.max_seconds, midi.end_sec);
-        for (int v = 0; v < params.variants; ++v) {
-            const Transform t = draw_variant(v, rng);
-            const std::string id = fmt::format("{}__v{:02d}", work, v);
-            double end_sec = 0;
-            const std::vector<Event> ev = transform_events(midi, t, params.max_seconds, &end_sec);
-            std::vector<float> audio = synth.render(ev, end_sec, params.sample_rate);
-            float peak = 0;
-            for (float x : audio) peak = std::max(peak, std::fabs(x));
-            if (peak > 0.99f)
-                for (float& x : audio) x *= 0.99f / peak;  // never clip; the gain is recorded
-            write_smf(out_dir / "midi" / (id + ".mid"), ev);
-            write_wav16(out_dir / "audio" / (id + ".wav"), audio, params.sample_rate);
-            nlohmann::json time_map = nlohmann::json::array();
-            for (double s = 0; s <= source_end + 1e-9; s += 0.5) time_map.push_back({s, t.warp(s)});
-            const auto aspects = aspect_labels(t, source_program);
-            items.push_back({{"id", id},
-                             {"file", "audio/" + id + ".wav"},
-                             {"midi", "midi/" + id + ".mid"},
-                             {"source_midi", src.filename().string()},
-                             {"licence", params.licence},
-                             {"work_id", work},
-                             {"recording_id", id},
-                             {"transform", t.to_json()},
-                             {"aspects", aspects},
-                             {"peak_gain", peak > 0.99f ? 0.99 / peak : 1.0},
-                             {"time_map", time_map},
-                             {"duration_sec", static_cast<double>(audio.size()) / params.sample_rate}});
-            MetadataTable::Row row{id, id, work, {}};
-            row.extra["transform"] = t.kind;
-            for (const auto& [k, val] : aspects) row.extra["aspect_" + k] = val;
-            row.extra["source_midi"] = src.filename().string();
-            rows.push_back(std::move(row));
-            ++report.renderings;
-            if (params.on_progress) params.on_progress(++done, total);
-        }
-        ++report.pieces;
-    }
-    if (report.renderings == 0) throw_input("no MIDI file could be rendered ({} skipped)", report.skipped.size());
-    MetadataTable(std::move(rows)).write(out_dir / "metadata.csv");
-    const nlohmann::json labels = {{"schema", "mess-corpus-labels/1"},
-                                   {"seed", params.seed},
-                                   {"variants", params.variants},
-                                   {"max_seconds", params.max_seconds},
-                                   {"sample_rate", params.sample_rate},
-                                   {"soundfont", soundfont.filename().string()},
-                                   {"items", items}};
-    report.labels_path = out_dir / "labels.json";
-    write_file_atomic(report.labels_path, labels.dump(1) + "\n");  // last: the corpus is complete
-    return report;
+    CorpusWriter writer(out_dir, params, soundfont, static_cast<std::int64_t>(sources.size()) * params.variants);
+    for (const fs::path& src : sources) writer.add_piece(src);
+    return writer.finish();
 }
 
 }  // namespace mess

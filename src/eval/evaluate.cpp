@@ -21,6 +21,36 @@ const LabelItem* Labels::find(const std::string& id) const {
     return it == by_id.end() ? nullptr : &items[it->second];
 }
 
+namespace {
+
+// An item's "aspects": an object of strings.
+std::map<std::string, std::string> parse_aspects(const nlohmann::json& j, const std::string& where) {
+    if (!j.is_object()) throw_input("{}: \"aspects\" must be an object of strings", where);
+    std::map<std::string, std::string> aspects;
+    for (const auto& [k, v] : j.items()) {
+        if (!v.is_string()) throw_input("{}: aspects.{} must be a string", where, k);
+        aspects[k] = v.get<std::string>();
+    }
+    return aspects;
+}
+
+// An item's "time_map": increasing [source_sec, rendered_sec] pairs.
+std::vector<std::pair<double, double>> parse_time_map(const nlohmann::json& tm, const std::string& where) {
+    if (!tm.is_array()) throw_input("{}: \"time_map\" must be an array of [source_sec, rendered_sec]", where);
+    std::vector<std::pair<double, double>> time_map;
+    for (const auto& pair : tm) {
+        if (!pair.is_array() || pair.size() != 2 || !pair[0].is_number() || !pair[1].is_number())
+            throw_input("{}: \"time_map\" entries are [source_sec, rendered_sec] pairs", where);
+        const double a = pair[0].get<double>(), b = pair[1].get<double>();
+        if (!time_map.empty() && (a <= time_map.back().first || b < time_map.back().second))
+            throw_input("{}: \"time_map\" must increase", where);
+        time_map.emplace_back(a, b);
+    }
+    return time_map;
+}
+
+}  // namespace
+
 Labels parse_labels(const nlohmann::json& j, const std::string& name) {
     if (!j.is_object() || !j.contains("items") || !j["items"].is_array())
         throw_input("{}: a labels file is a JSON object with an \"items\" array", name);
@@ -48,26 +78,9 @@ Labels parse_labels(const nlohmann::json& j, const std::string& name) {
         item.file = str("file", false);
         item.midi = str("midi", false);
         item.source_midi = str("source_midi", false);
-        if (it.contains("aspects")) {
-            if (!it["aspects"].is_object()) throw_input("{}: \"aspects\" must be an object of strings", where);
-            for (const auto& [k, v] : it["aspects"].items()) {
-                if (!v.is_string()) throw_input("{}: aspects.{} must be a string", where, k);
-                item.aspects[k] = v.get<std::string>();
-            }
-        }
+        if (it.contains("aspects")) item.aspects = parse_aspects(it["aspects"], where);
         if (it.contains("transform")) item.transform = it["transform"];
-        if (it.contains("time_map")) {
-            const auto& tm = it["time_map"];
-            if (!tm.is_array()) throw_input("{}: \"time_map\" must be an array of [source_sec, rendered_sec]", where);
-            for (const auto& pair : tm) {
-                if (!pair.is_array() || pair.size() != 2 || !pair[0].is_number() || !pair[1].is_number())
-                    throw_input("{}: \"time_map\" entries are [source_sec, rendered_sec] pairs", where);
-                const double a = pair[0].get<double>(), b = pair[1].get<double>();
-                if (!item.time_map.empty() && (a <= item.time_map.back().first || b < item.time_map.back().second))
-                    throw_input("{}: \"time_map\" must increase", where);
-                item.time_map.emplace_back(a, b);
-            }
-        }
+        if (it.contains("time_map")) item.time_map = parse_time_map(it["time_map"], where);
         if (it.contains("duration_sec") && it["duration_sec"].is_number()) item.duration_sec = it["duration_sec"].get<double>();
         if (out.by_id.count(item.id)) throw_input("{}: duplicate id '{}'", where, item.id);
         out.by_id[item.id] = out.items.size();
@@ -165,110 +178,148 @@ bool related(const Context& c, std::size_t q, std::size_t r, bool work, bool pas
     return overlap >= 0.5 * std::min(e - s, rr.end_sec - rr.start_sec);
 }
 
-nlohmann::json run_protocol(const Context& c, Protocol protocol, const std::vector<std::size_t>& query_rows) {
-    const EvalParams& p = c.params;
-    const bool passages = protocol != Protocol::track;
-    const int max_k = *std::max_element(p.ks.begin(), p.ks.end());
-    const std::size_t N = c.index.size();
-    MetricSum same_work{p.ks, {}}, same_recording{p.ks, {}};
-    std::map<std::string, std::map<int, double>> faith_sum;
-    std::map<std::string, std::int64_t> faith_n;
-    double approx_sum = 0;
-    std::int64_t approx_n = 0;
-    Percentiles latency;
-    nlohmann::json details = nlohmann::json::array();
-    const bool approximate = !c.index.index.is_exact() && p.layer_weights.empty();
+// One protocol's measurements, query by query: same-work and same-recording relevance over the full ranking,
+// aspect faithfulness of the top K, recall of an approximate index against exact search, latency and (on
+// request) per-query details.
+class ProtocolRun {
+public:
+    ProtocolRun(const Context& c, Protocol protocol)
+        : c_(c),
+          p_(c.params),
+          protocol_(protocol),
+          passages_(protocol != Protocol::track),
+          max_k_(*std::max_element(p_.ks.begin(), p_.ks.end())),
+          n_(c.index.size()),
+          approximate_(!c.index.index.is_exact() && p_.layer_weights.empty()),
+          same_work_{p_.ks, {}},
+          same_recording_{p_.ks, {}} {
+        // Tracks (for passage → track): one representative row per track (its first clip).
+        for (std::size_t r = 0; r < n_; ++r) track_row_.emplace(c.index.records[r].track_id, r);
+        base_.layer_weights = p_.layer_weights;
+        base_.search.nprobe = p_.nprobe;
+        base_.search.ef_search = p_.ef_search;
+    }
 
-    // Tracks (for passage → track): one representative row per track (its first clip).
-    std::map<std::string, std::size_t> track_row;
-    for (std::size_t r = 0; r < N; ++r) track_row.emplace(c.index.records[r].track_id, r);
+    void add_query(std::size_t q) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const std::vector<Hit> head = search(q, static_cast<std::size_t>(max_k_), false);
+        latency_.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        const std::vector<Hit> ranking = search(q, n_, false);
+        const auto [work_rel, work_total] = judge(q, ranking, true);
+        same_work_.add(work_rel, work_total);
+        const auto [rec_rel, rec_total] = judge(q, ranking, false);
+        same_recording_.add(rec_rel, rec_total);
+        add_faithfulness(q, head);
+        if (approximate_ && p_.exact_recall) add_exact_recall(q, head);
+        if (p_.per_query) {
+            details_.push_back({{"query", c_.index.records[q].id},
+                                {"first_relevant_rank", first_relevant_rank(work_rel).value_or(0)},
+                                {"relevant", work_total},
+                                {"average_precision", average_precision(work_rel, work_total)}});
+        }
+    }
 
-    QueryOptions base;
-    base.layer_weights = p.layer_weights;
-    base.search.nprobe = p.nprobe;
-    base.search.ef_search = p.ef_search;
-    auto run = [&](std::size_t q, std::size_t k, bool exact) {
-        QueryOptions o = base;
+    nlohmann::json report(std::size_t queries) const {
+        nlohmann::json out = {{"queries", queries}, {"same_work", same_work_.to_json()}, {"latency_ms", latency_.to_json()}};
+        if (same_recording_.queries > 0) out["same_recording"] = same_recording_.to_json();
+        if (!faith_n_.empty()) out["aspects"] = faithfulness_json();
+        if (approx_n_ > 0) out[fmt::format("approx_recall@{}", max_k_)] = approx_sum_ / static_cast<double>(approx_n_);
+        if (p_.per_query) out["per_query"] = details_;
+        return out;
+    }
+
+private:
+    std::vector<Hit> search(std::size_t q, std::size_t k, bool exact) const {
+        QueryOptions o = base_;
         o.k = k;
         o.exact = exact;
-        if (!passages) return similar_tracks(c.index, c.index.records[q].id, o);
+        if (!passages_) return similar_tracks(c_.index, c_.index.records[q].id, o);
         PassageQuery pq;
-        pq.clip_id = c.index.records[q].id;
+        pq.clip_id = c_.index.records[q].id;
         pq.dedupe_sec = 0;  // every passage is judged on its own
-        pq.group_by_track = protocol == Protocol::passage_to_track;
+        pq.group_by_track = protocol_ == Protocol::passage_to_track;
         pq.options = o;
-        return similar_passages(c.index, pq);
-    };
+        return similar_passages(c_.index, pq);
+    }
 
-    std::int64_t done = 0;
-    for (std::size_t q : query_rows) {
-        const auto t0 = std::chrono::steady_clock::now();
-        const std::vector<Hit> head = run(q, static_cast<std::size_t>(max_k), false);
-        latency.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-        const std::vector<Hit> ranking = run(q, N, false);
+    // Relevance of each ranked hit to query row q, and how many relevant results exist.
+    std::pair<std::vector<bool>, std::int64_t> judge(std::size_t q, const std::vector<Hit>& ranking, bool work) const {
+        std::vector<bool> rel;
+        std::int64_t total = 0;
+        if (protocol_ == Protocol::passage_to_track) {
+            // A track is relevant when it shares the work (or recording) with the query.
+            for (const auto& h : ranking) rel.push_back(related(c_, q, h.row, work, false));
+            for (const auto& [track, row] : track_row_) total += related(c_, q, row, work, false) ? 1 : 0;
+        } else {
+            for (const auto& h : ranking) rel.push_back(related(c_, q, h.row, work, passages_));
+            for (std::size_t r = 0; r < n_; ++r) total += related(c_, q, r, work, passages_) ? 1 : 0;
+        }
+        return std::make_pair(rel, total);
+    }
 
-        auto judge = [&](bool work) {
-            std::vector<bool> rel;
-            std::int64_t total = 0;
-            if (protocol == Protocol::passage_to_track) {
-                // A track is relevant when it shares the work (or recording) with the query.
-                for (const auto& h : ranking) rel.push_back(related(c, q, h.row, work, false));
-                for (const auto& [track, row] : track_row) total += related(c, q, row, work, false) ? 1 : 0;
-            } else {
-                for (const auto& h : ranking) rel.push_back(related(c, q, h.row, work, passages));
-                for (std::size_t r = 0; r < N; ++r) total += related(c, q, r, work, passages) ? 1 : 0;
-            }
-            return std::make_pair(rel, total);
-        };
-        const auto [work_rel, work_total] = judge(true);
-        same_work.add(work_rel, work_total);
-        const auto [rec_rel, rec_total] = judge(false);
-        same_recording.add(rec_rel, rec_total);
-
-        const LabelItem* ql = c.label_of_row[q];
-        for (const std::string& aspect : p.aspects) {
+    // For every aspect the query is labelled with: the share of the top K with the same label, per K.
+    void add_faithfulness(std::size_t q, const std::vector<Hit>& head) {
+        const LabelItem* ql = c_.label_of_row[q];
+        for (const std::string& aspect : p_.aspects) {
             auto qa = ql->aspects.find(aspect);
             if (qa == ql->aspects.end()) continue;
-            ++faith_n[aspect];
-            for (int k : p.ks) {
+            ++faith_n_[aspect];
+            for (int k : p_.ks) {
                 int match = 0;
                 for (std::size_t i = 0; i < std::min<std::size_t>(head.size(), static_cast<std::size_t>(k)); ++i) {
-                    const LabelItem* hl = c.label_of_row[head[i].row];
+                    const LabelItem* hl = c_.label_of_row[head[i].row];
                     auto ha = hl ? hl->aspects.find(aspect) : ql->aspects.end();
                     if (hl && ha != hl->aspects.end() && ha->second == qa->second) ++match;
                 }
-                faith_sum[aspect][k] += static_cast<double>(match) / k;
+                faith_sum_[aspect][k] += static_cast<double>(match) / k;
             }
         }
-        if (approximate && p.exact_recall) {
-            const std::vector<Hit> exact = run(q, static_cast<std::size_t>(max_k), true);
-            std::set<std::size_t> truth;
-            for (const auto& h : exact) truth.insert(h.row);
-            std::size_t found = 0;
-            for (const auto& h : head) found += truth.count(h.row);
-            approx_sum += truth.empty() ? 1.0 : static_cast<double>(found) / static_cast<double>(truth.size());
-            ++approx_n;
-        }
-        if (p.per_query) {
-            details.push_back({{"query", c.index.records[q].id},
-                               {"first_relevant_rank", first_relevant_rank(work_rel).value_or(0)},
-                               {"relevant", work_total},
-                               {"average_precision", average_precision(work_rel, work_total)}});
-        }
-        if (p.on_progress) p.on_progress(++done, static_cast<std::int64_t>(query_rows.size()));
     }
 
-    nlohmann::json out = {{"queries", query_rows.size()}, {"same_work", same_work.to_json()}, {"latency_ms", latency.to_json()}};
-    if (same_recording.queries > 0) out["same_recording"] = same_recording.to_json();
-    if (!faith_n.empty()) {
-        nlohmann::json a = nlohmann::json::object();
-        for (const auto& [aspect, n] : faith_n)
-            for (int k : p.ks) a[aspect][fmt::format("faithfulness@{}", k)] = faith_sum[aspect][k] / static_cast<double>(n);
-        out["aspects"] = a;
+    // The share of the exact top max-K that the approximate search found.
+    void add_exact_recall(std::size_t q, const std::vector<Hit>& head) {
+        const std::vector<Hit> exact = search(q, static_cast<std::size_t>(max_k_), true);
+        std::set<std::size_t> truth;
+        for (const auto& h : exact) truth.insert(h.row);
+        std::size_t found = 0;
+        for (const auto& h : head) found += truth.count(h.row);
+        approx_sum_ += truth.empty() ? 1.0 : static_cast<double>(found) / static_cast<double>(truth.size());
+        ++approx_n_;
     }
-    if (approx_n > 0) out[fmt::format("approx_recall@{}", max_k)] = approx_sum / static_cast<double>(approx_n);
-    if (p.per_query) out["per_query"] = details;
-    return out;
+
+    nlohmann::json faithfulness_json() const {
+        nlohmann::json a = nlohmann::json::object();
+        for (const auto& [aspect, n] : faith_n_)
+            for (int k : p_.ks) a[aspect][fmt::format("faithfulness@{}", k)] = faith_sum_.at(aspect).at(k) / static_cast<double>(n);
+        return a;
+    }
+
+    const Context& c_;
+    const EvalParams& p_;
+    const Protocol protocol_;
+    const bool passages_;
+    const int max_k_;
+    const std::size_t n_;
+    const bool approximate_;
+    std::map<std::string, std::size_t> track_row_;
+    QueryOptions base_;
+    MetricSum same_work_, same_recording_;
+    std::map<std::string, std::map<int, double>> faith_sum_;
+    std::map<std::string, std::int64_t> faith_n_;
+    double approx_sum_ = 0;
+    std::int64_t approx_n_ = 0;
+    Percentiles latency_;
+    nlohmann::json details_ = nlohmann::json::array();
+};
+
+nlohmann::json run_protocol(const Context& c, Protocol protocol, const std::vector<std::size_t>& query_rows) {
+    ProtocolRun run(c, protocol);
+    std::int64_t done = 0;
+    for (std::size_t q : query_rows) {
+        run.add_query(q);
+        if (c.params.on_progress) c.params.on_progress(++done, static_cast<std::int64_t>(query_rows.size()));
+    }
+    return run.report(query_rows.size());
 }
 
 }  // namespace

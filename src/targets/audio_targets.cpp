@@ -167,116 +167,128 @@ void window_values(std::span<const float> y, double sr, int savgol_window, std::
     out["articulation/attack_sharpness"] = a.sharpness;
 }
 
+constexpr double kCurveRate = 22050;
+
+// The norm of frame f's pooled chroma, normalised, as a Tonal Interval Space vector (DFT coefficients 1–6,
+// weighted); 0 for a silent frame.
+double tis_norm(const std::vector<std::vector<float>>& pooled, int f) {
+    static const double weights[] = {3, 8, 11.5, 15, 14.5, 7.5};
+    double total = 0;
+    for (int c = 0; c < 12; ++c) total += std::fabs(pooled[static_cast<std::size_t>(c)][static_cast<std::size_t>(f)]);
+    if (total <= 0) return 0.0;
+    double norm2 = 0;
+    for (int k = 1; k <= 6; ++k) {
+        double re = 0, im = 0;
+        for (int c = 0; c < 12; ++c) {
+            const double v = pooled[static_cast<std::size_t>(c)][static_cast<std::size_t>(f)] / total;
+            re += v * std::cos(2 * std::numbers::pi * k * c / 12.0);
+            im -= v * std::sin(2 * std::numbers::pi * k * c / 12.0);
+        }
+        const double mag = std::hypot(re, im) * weights[k - 1];
+        norm2 += mag * mag;
+    }
+    return std::sqrt(norm2);
+}
+
+// T1 tonal tension: the TIS norm per frame, min-max scaled over the curve.
+std::vector<float> tis_tension(const std::vector<float>& y) {
+    const dsp::Matrix chroma = dsp::chroma_semitone(y, kCurveRate, kHop);
+    std::vector<float> tension(kCurveFrames, 0.0f);
+    if (chroma.rows == 0) return tension;
+    std::vector<std::vector<float>> pooled(12);
+    for (int c = 0; c < 12; ++c) {
+        std::vector<float> col(static_cast<std::size_t>(chroma.rows));
+        for (std::int64_t t = 0; t < chroma.rows; ++t) col[static_cast<std::size_t>(t)] = chroma.at(t, c);
+        pooled[static_cast<std::size_t>(c)] = pool_to(col, kCurveFrames, 0.0f);
+    }
+    for (int f = 0; f < kCurveFrames; ++f) tension[static_cast<std::size_t>(f)] = static_cast<float>(tis_norm(pooled, f));
+    min_max(tension);
+    return tension;
+}
+
+// T2 dynamic arc: RMS dB (floor -60) pooled, Gaussian-smoothed, min-max scaled.
+std::vector<float> dynamic_arc(const std::vector<float>& y) {
+    std::vector<float> arc(kCurveFrames, 0.0f);
+    const auto hop = static_cast<int>(y.size() / (kCurveFrames * 4));
+    if (hop < 1) return arc;
+    const dsp::StftParams f{std::max(2 * hop, 2048), hop};  // frame = max(2·hop, 2048), centred
+    auto r = dsp::rms(y, f);
+    arc = pool_to(r, kCurveFrames, 0.0f);
+    for (auto& v : arc) v = static_cast<float>(std::max(20.0 * std::log10(v + 1e-10), -60.0));
+    arc = dsp::gaussian_filter(arc, 3.0);
+    min_max(arc);
+    return arc;
+}
+
+// Per tempogram frame, the BPM (40–240) of the strongest lag under a log-normal prior around 120 BPM.
+std::vector<float> tempogram_bpm(const std::vector<float>& env) {
+    const dsp::Matrix tg = dsp::tempogram(env, 384);
+    std::vector<float> bpm(static_cast<std::size_t>(tg.rows), 120.0f);
+    for (std::int64_t t = 0; t < tg.rows; ++t) {
+        double best = -1;
+        for (int lag = 1; lag < tg.cols; ++lag) {
+            const double b = 60.0 * kCurveRate / (kHop * lag);
+            if (b < 40 || b > 240) continue;
+            const double z = std::log2(b) - std::log2(120.0);
+            const double s = std::log1p(std::max(0.0f, tg.at(t, lag))) * std::exp(-0.5 * z * z);
+            if (s > best) best = s, bpm[static_cast<std::size_t>(t)] = static_cast<float>(b);
+        }
+    }
+    return bpm;
+}
+
+// T3 local tempo: per-frame tempogram peak, median-filtered, as log2(BPM/60); 1 (120 BPM) without onsets.
+std::vector<float> local_tempo(const std::vector<float>& env) {
+    const bool has_onsets = std::any_of(env.begin(), env.end(), [](float v) { return v > 1e-6f; });
+    if (!has_onsets) return std::vector<float>(kCurveFrames, 1.0f);
+    std::vector<float> bpm = dsp::median_filter(tempogram_bpm(env), 5);
+    for (auto& b : bpm) b = std::log2(std::clamp(b, 40.0f, 240.0f) / 60.0f);
+    return pool_to(bpm, kCurveFrames, 1.0f);
+}
+
+// T4 centroid trajectory: log2 of the pooled spectral centroid, standardised (0 for silence or a flat curve).
+std::vector<float> centroid_trajectory(const std::vector<float>& y, const dsp::StftParams& p) {
+    auto c = dsp::spectral_centroid(dsp::power_spectrogram(y, p, 1.0), kCurveRate, p.n_fft);
+    auto pooled = pool_to(c, kCurveFrames, 0.0f);
+    for (auto& v : pooled) v = std::log2(v + 1.0f);
+    const bool silent = std::all_of(y.begin(), y.end(), [](float v) { return std::fabs(v) <= 1e-8f; });
+    std::vector<double> d(pooled.begin(), pooled.end());
+    const double m = mean(d), sd = targets_detail::stdev(d);
+    for (auto& v : pooled) v = silent || sd < 1e-6 ? 0.0f : static_cast<float>((v - m) / (sd + 1e-6));
+    return pooled;
+}
+
+// T5 novelty: MFCC and chroma self-similarity, Foote kernel, each scaled to its peak and averaged.
+std::vector<float> novelty(const std::vector<float>& y) {
+    const dsp::StftParams p2{2048, 1024};
+    dsp::Matrix m = dsp::mfcc(y, kCurveRate, 13, p2, {});
+    dsp::Matrix c = dsp::chroma_semitone(y, kCurveRate, 1024);
+    const std::int64_t n = std::min(m.rows, c.rows);
+    if (n < 16) return std::vector<float>(kCurveFrames, 0.0f);
+    m.rows = c.rows = n;
+    m.values.resize(static_cast<std::size_t>(n * m.cols));
+    c.values.resize(static_cast<std::size_t>(n * c.cols));
+    std::vector<float> sum(static_cast<std::size_t>(n), 0.0f);
+    for (const dsp::Matrix* feat : {&m, &c}) {
+        auto nov = dsp::checkerboard_novelty(dsp::cosine_self_similarity(*feat), 8);
+        const float mx = *std::max_element(nov.begin(), nov.end());
+        if (mx > 1e-10f)
+            for (std::size_t i = 0; i < nov.size(); ++i) sum[i] += 0.5f * nov[i] / mx;
+    }
+    return pool_to(sum, kCurveFrames, 0.0f);
+}
+
 // Curves T1–T5 over the first 30 s at 22,050 Hz.
 void curves(const Audio& audio24k, TargetSet& out) {
-    constexpr double sr = 22050;
-    auto y = resample(audio24k.samples, audio24k.sample_rate, static_cast<int>(sr));
-    y.resize(std::min<std::size_t>(y.size(), static_cast<std::size_t>(kCurveSeconds * sr)));
+    auto y = resample(audio24k.samples, audio24k.sample_rate, static_cast<int>(kCurveRate));
+    y.resize(std::min<std::size_t>(y.size(), static_cast<std::size_t>(kCurveSeconds * kCurveRate)));
     const dsp::StftParams p;
-    // T1 tonal tension (Tonal Interval Space weights).
-    {
-        dsp::Matrix chroma = dsp::chroma_semitone(y, sr, kHop);
-        std::vector<float> tension(kCurveFrames, 0.0f);
-        if (chroma.rows > 0) {
-            std::vector<std::vector<float>> pooled(12);
-            for (int c = 0; c < 12; ++c) {
-                std::vector<float> col(static_cast<std::size_t>(chroma.rows));
-                for (std::int64_t t = 0; t < chroma.rows; ++t) col[static_cast<std::size_t>(t)] = chroma.at(t, c);
-                pooled[static_cast<std::size_t>(c)] = pool_to(col, kCurveFrames, 0.0f);
-            }
-            const double weights[] = {3, 8, 11.5, 15, 14.5, 7.5};
-            for (int f = 0; f < kCurveFrames; ++f) {
-                double total = 0;
-                for (int c = 0; c < 12; ++c) total += std::fabs(pooled[static_cast<std::size_t>(c)][static_cast<std::size_t>(f)]);
-                if (total <= 0) continue;
-                double norm2 = 0;
-                for (int k = 1; k <= 6; ++k) {
-                    double re = 0, im = 0;
-                    for (int c = 0; c < 12; ++c) {
-                        const double v = pooled[static_cast<std::size_t>(c)][static_cast<std::size_t>(f)] / total;
-                        re += v * std::cos(2 * std::numbers::pi * k * c / 12.0);
-                        im -= v * std::sin(2 * std::numbers::pi * k * c / 12.0);
-                    }
-                    const double mag = std::hypot(re, im) * weights[k - 1];
-                    norm2 += mag * mag;
-                }
-                tension[static_cast<std::size_t>(f)] = static_cast<float>(std::sqrt(norm2));
-            }
-            min_max(tension);
-        }
-        out.arrays["curves/tis_tension"] = tension;
-    }
-    // T2 dynamic arc.
-    {
-        std::vector<float> arc(kCurveFrames, 0.0f);
-        const auto hop = static_cast<int>(y.size() / (kCurveFrames * 4));
-        if (hop >= 1) {
-            const dsp::StftParams f{std::max(2 * hop, 2048), hop};  // frame = max(2·hop, 2048), centred
-            auto r = dsp::rms(y, f);
-            arc = pool_to(r, kCurveFrames, 0.0f);
-            for (auto& v : arc) v = static_cast<float>(std::max(20.0 * std::log10(v + 1e-10), -60.0));
-            arc = dsp::gaussian_filter(arc, 3.0);
-            min_max(arc);
-        }
-        out.arrays["curves/dynamic_arc"] = arc;
-    }
-    const auto env = dsp::onset_strength(y, sr, p, {});
-    // T3 local tempo: per-frame tempogram peak under a log-normal prior, log2(BPM/60).
-    {
-        std::vector<float> tempo(kCurveFrames, 1.0f);
-        const bool has_onsets = std::any_of(env.begin(), env.end(), [](float v) { return v > 1e-6f; });
-        if (has_onsets) {
-            dsp::Matrix tg = dsp::tempogram(env, 384);
-            std::vector<float> bpm(static_cast<std::size_t>(tg.rows), 120.0f);
-            for (std::int64_t t = 0; t < tg.rows; ++t) {
-                double best = -1;
-                for (int lag = 1; lag < tg.cols; ++lag) {
-                    const double b = 60.0 * sr / (kHop * lag);
-                    if (b < 40 || b > 240) continue;
-                    const double z = std::log2(b) - std::log2(120.0);
-                    const double s = std::log1p(std::max(0.0f, tg.at(t, lag))) * std::exp(-0.5 * z * z);
-                    if (s > best) best = s, bpm[static_cast<std::size_t>(t)] = static_cast<float>(b);
-                }
-            }
-            bpm = dsp::median_filter(bpm, 5);
-            for (auto& b : bpm) b = std::log2(std::clamp(b, 40.0f, 240.0f) / 60.0f);
-            tempo = pool_to(bpm, kCurveFrames, 1.0f);
-        }
-        out.arrays["curves/local_tempo"] = tempo;
-    }
-    // T4 centroid trajectory.
-    {
-        auto c = dsp::spectral_centroid(dsp::power_spectrogram(y, p, 1.0), sr, p.n_fft);
-        auto pooled = pool_to(c, kCurveFrames, 0.0f);
-        for (auto& v : pooled) v = std::log2(v + 1.0f);
-        const bool silent = std::all_of(y.begin(), y.end(), [](float v) { return std::fabs(v) <= 1e-8f; });
-        std::vector<double> d(pooled.begin(), pooled.end());
-        const double m = mean(d), sd = targets_detail::stdev(d);
-        for (auto& v : pooled) v = silent || sd < 1e-6 ? 0.0f : static_cast<float>((v - m) / (sd + 1e-6));
-        out.arrays["curves/centroid_trajectory"] = pooled;
-    }
-    // T5 novelty: MFCC and chroma self-similarity, Foote kernel, averaged.
-    {
-        dsp::StftParams p2{2048, 1024};
-        dsp::Matrix m = dsp::mfcc(y, sr, 13, p2, {});
-        dsp::Matrix c = dsp::chroma_semitone(y, sr, 1024);
-        const std::int64_t n = std::min(m.rows, c.rows);
-        std::vector<float> curve(kCurveFrames, 0.0f);
-        if (n >= 16) {
-            m.rows = c.rows = n;
-            m.values.resize(static_cast<std::size_t>(n * m.cols));
-            c.values.resize(static_cast<std::size_t>(n * c.cols));
-            std::vector<float> sum(static_cast<std::size_t>(n), 0.0f);
-            for (const dsp::Matrix* feat : {&m, &c}) {
-                auto nov = dsp::checkerboard_novelty(dsp::cosine_self_similarity(*feat), 8);
-                const float mx = *std::max_element(nov.begin(), nov.end());
-                if (mx > 1e-10f)
-                    for (std::size_t i = 0; i < nov.size(); ++i) sum[i] += 0.5f * nov[i] / mx;
-            }
-            curve = pool_to(sum, kCurveFrames, 0.0f);
-        }
-        out.arrays["curves/novelty"] = curve;
-    }
+    out.arrays["curves/tis_tension"] = tis_tension(y);
+    out.arrays["curves/dynamic_arc"] = dynamic_arc(y);
+    const auto env = dsp::onset_strength(y, kCurveRate, p, {});
+    out.arrays["curves/local_tempo"] = local_tempo(env);
+    out.arrays["curves/centroid_trajectory"] = centroid_trajectory(y, p);
+    out.arrays["curves/novelty"] = novelty(y);
 }
 
 }  // namespace
