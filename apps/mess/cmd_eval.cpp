@@ -41,7 +41,8 @@ nlohmann::json read_report(const std::string& path) {
 }
 
 int run_eval(const EvalOptions& o, bool json) {
-    const LoadedArtifact art = load_artifact(resolve_artifact_dir(o.index, o.name));
+    const auto art = std::make_shared<const LoadedArtifact>(load_artifact(resolve_artifact_dir(o.index, o.name)));
+    const Searcher searcher = make_searcher(art);
     const Labels labels = read_labels(o.labels);
     EvalParams p;
     p.ks = parse_ks(o.ks);
@@ -59,18 +60,13 @@ int run_eval(const EvalOptions& o, bool json) {
             for (const auto& [k, v] : it.aspects) keys.insert(k);
         p.aspects.assign(keys.begin(), keys.end());
     }
-    if (!o.aspect_weights.empty()) {
-        std::vector<ResolvedAspect> resolved;
-        for (const auto& a : art.manifest.value("aspects", nlohmann::json::array())) resolved.push_back(resolved_aspect_from_json(a));
-        if (resolved.empty()) throw_usage("this index has no resolved aspects: run mess probe, then rebuild the index");
-        p.layer_weights = aspect_layer_weights(resolved, parse_aspect_request(o.aspect_weights), art.index.layers, 0.5, true);
-    }
+    if (!o.aspect_weights.empty()) p.layer_weights = searcher.layer_weights(parse_aspect_request(o.aspect_weights));
     Progress progress("eval (queries per protocol)", 0);
     p.on_progress = progress_sink(progress);
-    nlohmann::json report = evaluate(art.index, labels, p);
+    nlohmann::json report = evaluate(searcher, labels, p);
     progress.finish();
-    report["index"]["dir"] = art.dir.string();
-    report["index"]["version_id"] = art.version_id();
+    report["index"]["dir"] = art->dir.string();
+    report["index"]["version_id"] = art->version_id();
     report["labels_file"] = fs::path(o.labels).filename().string();
     if (!o.aspect_weights.empty()) report["config"]["aspect_weights"] = o.aspect_weights;
     if (!o.out.empty()) write_file_atomic(o.out, report.dump(2) + "\n");

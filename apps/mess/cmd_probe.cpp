@@ -98,8 +98,8 @@ int run_aspects(const Context& ctx, const AspectOptions& o, bool json) {
     }
     if (aspects.empty()) fmt::print("no aspect reaches R² ≥ {} in {}\n", o.min_r2, path.string());
     for (const auto& a : aspects) {
-        std::string where = a.mode == "best_layer" ? fmt::format("layer {}", a.layer) : std::string("weights");
-        if (a.mode == "weighted_sum")
+        std::string where = a.mode == AspectMode::best_layer ? fmt::format("layer {}", a.layer) : std::string("weights");
+        if (a.mode == AspectMode::weighted_sum)
             for (double w : a.layer_weights) where += fmt::format(" {:.2f}", w);
         fmt::print("{:<24} R² {:6.3f} {:<7} {:<30} {}\n", a.name, a.r2, a.confidence, a.target, where);
     }

@@ -5,7 +5,7 @@
 //   mess::publish_artifact(dir, "s3://bucket/mess/faiss");                      // objects, then latest.json
 //   fs::path local = mess::pull_artifact("s3://bucket/mess/faiss", "clip_index", "data/indices");
 //
-// Artifact directory (DESIGN.md contract, schema_version 3):
+// Artifact directory (docs/ARCHITECTURE.md contract, schema_version 3):
 //   index.faiss            FAISS index over L2-normalised vectors, inner product (faiss.read_index opens it)
 //   manifest.json          schema_version, artifact_name, artifact_version_id ("vid-" + 32 hex, immutable), kind,
 //                          index_type, factory_string, metric "cosine_ip", dataset, model_name, layer (spec),

@@ -4,7 +4,7 @@
 //   mess::CorpusReport c = mess::render_corpus(midi_files, "corpus", cp);  // audio/, midi/, labels.json
 //   mess::Labels labels = mess::read_labels("corpus/labels.json");
 //   mess::EvalParams ep;  ep.ks = {1, 5, 10};
-//   nlohmann::json report = mess::evaluate(index, labels, ep);         // metrics per protocol
+//   nlohmann::json report = mess::evaluate(searcher, labels, ep);      // metrics per protocol (mess::Searcher)
 //   std::string table = mess::format_report(report);
 //
 // Labels file (labels.json, schema "mess-corpus-labels/1"):
@@ -110,7 +110,8 @@ struct EvalParams {
 // "queries_without_relevant", "same_work": {"recall@K", "precision@K", "ndcg@K", "mrr", "map",
 // "mean_first_rank"}, "same_recording": {...} (passage only), "aspects": {A: {"faithfulness@K"}},
 // "approx_recall@K" (approximate indexes), "latency_ms": {"p50", "p90", "p99", "mean"}}}}.
-nlohmann::json evaluate(const SearchIndex& index, const Labels& labels, const EvalParams& params);
+// Every query goes through `searcher` (the one search service), so what is measured is what users get.
+nlohmann::json evaluate(const Searcher& searcher, const Labels& labels, const EvalParams& params);
 
 // Readable table of one report; and two reports side by side (metric, A, B, B − A).
 std::string format_report(const nlohmann::json& report);

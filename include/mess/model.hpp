@@ -260,7 +260,7 @@ struct Embedding {
 Embedding embed_audio(const Model& model, ModelState& state, const Audio& audio, const EmbedParams& params,
                       const EncodeParams& encode);
 
-// Views (DESIGN.md): segments = mean over frames [S, L, H]; aggregated = mean over windows [L, H]
+// Views (docs/ARCHITECTURE.md): segments = mean over frames [S, L, H]; aggregated = mean over windows [L, H]
 // (accumulated in double). pool_frames needs h.values (Error(usage) when they were not kept).
 std::vector<float> pool_frames(const HiddenStates& h);
 std::vector<float> pool_windows(std::span<const float> segments, std::int64_t windows, std::int64_t per_window);

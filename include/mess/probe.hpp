@@ -12,7 +12,7 @@
 // computed once on the pooled out-of-fold predictions. Everything is computed in double precision and
 // matches scikit-learn 1.2 on float64 data to 1e-6 (tests/probe/sklearn_parity.py checks it).
 //
-// Results JSON (DESIGN.md contract, extended):
+// Results JSON (docs/ARCHITECTURE.md contract, extended):
 //   "0".."L-1"     → target → scalar {r2_score, correlation, rmse, n_valid, coverage}
 //                              curve  {r2_mean, r2_pc1, rmse_mean, n_valid, coverage}
 //                    undersampled targets (fewer valid rows than folds) carry "undersampled": true and
@@ -40,7 +40,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "mess/catalog.hpp"
 
@@ -171,6 +171,7 @@ const std::vector<Aspect>& aspect_registry();
 
 enum class AspectMode { automatic, best_layer, weighted_sum };
 AspectMode parse_aspect_mode(const std::string& text);  // "auto" | "best_layer" | "weighted_sum"
+const char* to_string(AspectMode mode);                 // the same names
 
 struct AspectParams {
     double min_r2 = 0.5;       // aspects below are not validated
@@ -180,7 +181,7 @@ struct AspectParams {
 
 struct ResolvedAspect {
     std::string name, description, target;
-    std::string mode;                 // "best_layer" | "weighted_sum"
+    AspectMode mode = AspectMode::best_layer;  // best_layer | weighted_sum
     double r2 = 0;                    // the target's probe score (r2_score or r2_mean)
     std::string confidence;           // "high" (> 0.8) | "medium" (> 0.5) | "low"
     int layer = -1;                   // best_layer

@@ -59,12 +59,12 @@ enum class IndexKind { track, clip };
 const char* to_string(IndexKind kind);
 IndexKind parse_index_kind(const std::string& text);  // "track" | "clip"; Errors: Error(usage)
 
-inline constexpr int kModelDefaultLayer = -2;
-
 // Which part of a [L, D] layer stack becomes the vector.
 struct LayerSpec {
-    enum class Mode { layer, flatten, weights } mode = Mode::layer;
-    int layer = -1;                // Mode::layer; -1 = the middle layer (layers / 2); kModelDefaultLayer
+    // layer: one layer (`layer`); middle: layer L/2; model_default: the model's recommended layer (build_index
+    // resolves it to Mode::layer from the sidecars); flatten: every layer; weights: fused layers.
+    enum class Mode { layer, middle, model_default, flatten, weights } mode = Mode::middle;
+    int layer = 0;                 // Mode::layer
     std::vector<double> weights;   // Mode::weights: Σ w_l·x̂_l over L2-normalised layers (size L)
     // "6" (one layer), "middle" (layer L/2), "default" (the model's recommended layer, recorded in the
     // feature sidecars: MERT L/2, dsp "overall"; resolved to a number by build_index), "flatten" ([L·D]),
@@ -278,10 +278,13 @@ struct SearchRequest {
     const Audio* audio = nullptr;                     // decoded at Searcher::encoder()'s sampling rate
     std::vector<float> vector;
     std::map<std::string, double> aspects;            // aspect → weight (parse_aspect_request); empty: the index's own vectors
+    std::vector<double> layer_weights;                // instead of aspects: explicit weights over the index's layers
     double min_r2 = 0.5;                              // aspects probed below this R² are not available
     bool scale_by_r2 = true;                          // weight each aspect by its R²
     QueryOptions options;                             // k, filters, exclusion, approximate-search parameters
     bool group_by_track = false;                      // passages: the best one per track
+    double dedupe_sec = -1;                           // passages: hits of one track closer than this keep the best
+                                                      // (default -1: one window; 0: every passage on its own)
     int threads = 1;                                  // embedding an audio query
     std::shared_ptr<const class Encoder> encoder;     // audio queries: this encoder (default: the searcher's own)
 };
@@ -289,7 +292,7 @@ struct SearchRequest {
 struct SearchResult {
     IndexKind kind = IndexKind::track;
     std::vector<Hit> hits;                            // best first; records point into the searcher's index
-    std::vector<double> layer_weights;                // the aspects' layer weights (empty without aspects)
+    std::vector<double> layer_weights;                // the layer weights ranked by (empty: the index's own vectors)
 };
 
 // The one JSON form of hits: [{"rank", "score", "id", "track_id", "dataset_id", "recording_id", "work_id",

@@ -4,7 +4,7 @@
 //   mess::TargetSet t = mess::compute_audio_targets(a, {});         // scalars, curves, per-window values
 //   mess::write_targets("data/proxy_targets/take.targets.npz", t);  // NumPy-loadable, no pickles
 //
-// File contract (DESIGN.md): an .npz whose members are plain float32 arrays named "<category>/<field>":
+// File contract (docs/ARCHITECTURE.md): an .npz whose members are plain float32 arrays named "<category>/<field>":
 //   scalars  rhythm/tempo, rhythm/onset_density, harmony/harmonic_complexity, timbre/spectral_centroid,
 //            timbre/spectral_rolloff, timbre/spectral_bandwidth, timbre/zero_crossing_rate,
 //            articulation/attack_slopes, articulation/attack_sharpness, dynamics/dynamic_range,

@@ -38,7 +38,7 @@ namespace mess {
 // ---------------------------------------------------------------------------------------------
 
 // What went wrong, from the caller's point of view. The CLI maps these to exit codes
-// (usage 1, input 2, internal 3); the server to HTTP statuses (400, 422, 500).
+// (usage 1, input 2, internal 3); the server to HTTP statuses (400 for usage and input, 500 for internal).
 enum class ErrorKind { usage, input, internal };
 
 // The one exception type MESS throws. The message reads as one line, outermost context first:
@@ -128,7 +128,7 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
 // ---------------------------------------------------------------------------------------------
 
 // A configured value and where it came from: "default", "flag --workers", "env MESS_WORKERS",
-// "contract" (fixed by the file contracts in DESIGN.md; not configurable).
+// "contract" (fixed by the file contracts in docs/ARCHITECTURE.md; not configurable).
 template <class T>
 struct Setting {
     T value{};

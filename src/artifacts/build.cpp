@@ -13,6 +13,8 @@ std::vector<ResolvedAspect> LoadedArtifact::aspects() const {
             out.push_back(resolved_aspect_from_json(j));
         } catch (const nlohmann::json::exception& e) {
             throw_input("{}: malformed aspect in manifest.json: {}", dir.string(), e.what());
+        } catch (const Error& e) {
+            throw_input("{}: malformed aspect in manifest.json: {}", dir.string(), e.what());
         }
     }
     return out;

@@ -155,6 +155,7 @@ struct MetricSum {
 enum class Protocol { track, passage, passage_to_track };
 
 struct Context {
+    const Searcher& searcher;
     const SearchIndex& index;
     const Labels& labels;
     const EvalParams& params;
@@ -195,7 +196,6 @@ public:
           same_recording_{p_.ks, {}} {
         // Tracks (for passage → track): one representative row per track (its first clip).
         for (std::size_t r = 0; r < n_; ++r) track_row_.emplace(c.index.records[r].track_id, r);
-        base_.layer_weights = p_.layer_weights;
         base_.search.nprobe = p_.nprobe;
         base_.search.ef_search = p_.ef_search;
     }
@@ -230,16 +230,19 @@ public:
 
 private:
     std::vector<Hit> search(std::size_t q, std::size_t k, bool exact) const {
-        QueryOptions o = base_;
-        o.k = k;
-        o.exact = exact;
-        if (!passages_) return similar_tracks(c_.index, c_.index.records[q].id, o);
-        PassageQuery pq;
-        pq.clip_id = c_.index.records[q].id;
-        pq.dedupe_sec = 0;  // every passage is judged on its own
-        pq.group_by_track = protocol_ == Protocol::passage_to_track;
-        pq.options = o;
-        return similar_passages(c_.index, pq);
+        SearchRequest r;
+        r.options = base_;
+        r.options.k = k;
+        r.options.exact = exact;
+        r.layer_weights = p_.layer_weights;
+        if (!passages_) {
+            r.track_id = c_.index.records[q].id;
+        } else {
+            r.clip_id = c_.index.records[q].id;
+            r.dedupe_sec = 0;  // every passage is judged on its own
+            r.group_by_track = protocol_ == Protocol::passage_to_track;
+        }
+        return c_.searcher.search(r).hits;
     }
 
     // Relevance of each ranked hit to query row q, and how many relevant results exist.
@@ -324,14 +327,15 @@ nlohmann::json run_protocol(const Context& c, Protocol protocol, const std::vect
 
 }  // namespace
 
-nlohmann::json evaluate(const SearchIndex& index, const Labels& labels, const EvalParams& params) {
+nlohmann::json evaluate(const Searcher& searcher, const Labels& labels, const EvalParams& params) {
+    const SearchIndex& index = searcher.index();
     if (params.ks.empty()) throw_usage("give at least one K");
     for (int k : params.ks)
         if (k < 1) throw_usage("K must be ≥ 1 (got {})", k);
     if (params.max_queries < 0) throw_usage("max queries must be ≥ 0");
     if (!params.layer_weights.empty() && params.layer_weights.size() != index.layers)
         throw_usage("{} layer weights given, the index has {} layers", params.layer_weights.size(), index.layers);
-    Context c{index, labels, params, {}};
+    Context c{searcher, index, labels, params, {}};
     c.label_of_row.resize(index.size(), nullptr);
     std::vector<std::size_t> queries;
     std::set<std::string> unlabelled;

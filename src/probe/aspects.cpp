@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "mess/probe.hpp"
 #include "mess/util.hpp"
@@ -39,10 +40,19 @@ AspectMode parse_aspect_mode(const std::string& text) {
     throw_usage("unknown aspect mode '{}' (expected auto, best_layer or weighted_sum)", text);
 }
 
+const char* to_string(AspectMode mode) {
+    switch (mode) {
+        case AspectMode::automatic: return "auto";
+        case AspectMode::best_layer: return "best_layer";
+        case AspectMode::weighted_sum: return "weighted_sum";
+    }
+    return "?";
+}
+
 const char* confidence_of(double r2) { return r2 > 0.8 ? "high" : r2 > 0.5 ? "medium" : "low"; }
 
 std::vector<double> ResolvedAspect::weights(std::size_t layers) const {
-    if (mode == "weighted_sum") {
+    if (mode == AspectMode::weighted_sum) {
         if (layer_weights.size() != layers)
             throw_usage("aspect {} has {} layer weights, the features have {} layers", name, layer_weights.size(), layers);
         return layer_weights;
@@ -56,9 +66,9 @@ std::vector<double> ResolvedAspect::weights(std::size_t layers) const {
 
 nlohmann::json ResolvedAspect::to_json() const {
     nlohmann::json j = {{"aspect", name},          {"description", description}, {"target", target},
-                        {"mode", mode},            {"r2_score", std::round(r2 * 1e4) / 1e4},
+                        {"mode", to_string(mode)}, {"r2_score", std::round(r2 * 1e4) / 1e4},
                         {"confidence", confidence}, {"n_valid", n_valid},        {"coverage", coverage}};
-    if (mode == "weighted_sum") {
+    if (mode == AspectMode::weighted_sum) {
         j["layer_weights"] = layer_weights;
         j["r2_gain"] = r2_gain;
     } else {
@@ -113,7 +123,7 @@ std::vector<ResolvedAspect> resolve_aspects(const nlohmann::json& results, const
                 if (std::isfinite(s) && s > single.r2) {
                     single.r2 = s;
                     single.layer = l;
-                    single.mode = "best_layer";
+                    single.mode = AspectMode::best_layer;
                     single.n_valid = section[name].value("n_valid", std::int64_t{0});
                     single.coverage = section[name].value("coverage", 0.0);
                 }
@@ -123,7 +133,7 @@ std::vector<ResolvedAspect> resolve_aspects(const nlohmann::json& results, const
                 const double s = probe_score(m);
                 if (std::isfinite(s) && m.contains("layer_weights")) {
                     dense.r2 = s;
-                    dense.mode = "weighted_sum";
+                    dense.mode = AspectMode::weighted_sum;
                     dense.layer_weights = m["layer_weights"].get<std::vector<double>>();
                     dense.n_valid = m.value("n_valid", std::int64_t{0});
                     dense.coverage = m.value("coverage", 0.0);
@@ -177,7 +187,8 @@ ResolvedAspect resolved_aspect_from_json(const nlohmann::json& j) {
     a.name = j.at("aspect").get<std::string>();
     a.description = j.value("description", "");
     a.target = j.value("target", "");
-    a.mode = j.at("mode").get<std::string>();
+    a.mode = parse_aspect_mode(j.at("mode").get<std::string>());
+    if (a.mode == AspectMode::automatic) throw_input("aspect {}: a resolved aspect's mode is best_layer or weighted_sum", a.name);
     a.r2 = j.at("r2_score").get<double>();
     a.confidence = j.value("confidence", confidence_of(a.r2));
     a.layer = j.value("layer", -1);

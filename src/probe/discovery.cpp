@@ -9,6 +9,7 @@
 #include <variant>
 
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "linalg.hpp"
 #include "mess/features.hpp"

@@ -44,15 +44,16 @@ LayerSpec LayerSpec::parse(const std::string& text) {
         return s;
     }
     if (text == "middle") {
-        s.layer = -1;
+        s.mode = Mode::middle;
         return s;
     }
     if (text == "default") {
-        s.layer = kModelDefaultLayer;
+        s.mode = Mode::model_default;
         return s;
     }
     if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || text.size() > 4)
         throw_usage("layer spec '{}': expected a layer number, 'flatten' or 'weights:w0,w1,...'", text);
+    s.mode = Mode::layer;
     s.layer = std::stoi(text);
     return s;
 }
@@ -65,8 +66,11 @@ std::string LayerSpec::to_string() const {
             for (std::size_t i = 0; i < weights.size(); ++i) out += (i ? "," : "") + fmt::format("{:g}", weights[i]);
             return out;
         }
-        default: return layer == kModelDefaultLayer ? "default" : layer < 0 ? "middle" : std::to_string(layer);
+        case Mode::middle: return "middle";
+        case Mode::model_default: return "default";
+        case Mode::layer: break;
     }
+    return std::to_string(layer);
 }
 
 std::size_t LayerSpec::dimension(std::size_t layers, std::size_t dim) const { return mode == Mode::flatten ? layers * dim : dim; }
@@ -80,13 +84,14 @@ std::vector<float> LayerSpec::apply(const float* stack, std::size_t layers, std:
             fuse_layers(stack, layers, dim, weights, out.data());
             return out;
         }
-        default: {
-            if (layer == kModelDefaultLayer) throw_usage("layer spec 'default' is resolved from the features' sidecars when an index is built");
-            const std::size_t l = layer < 0 ? layers / 2 : static_cast<std::size_t>(layer);
-            if (l >= layers) throw_usage("layer {} requested, the features have layers 0..{}", layer, layers - 1);
-            return std::vector<float>(stack + l * dim, stack + (l + 1) * dim);
-        }
+        case Mode::model_default:
+            throw_usage("layer spec 'default' is resolved from the features' sidecars when an index is built");
+        case Mode::middle:
+        case Mode::layer: break;
     }
+    const std::size_t l = mode == Mode::middle ? layers / 2 : static_cast<std::size_t>(layer);
+    if (l >= layers) throw_usage("layer {} requested, the features have layers 0..{}", layer, layers - 1);
+    return std::vector<float>(stack + l * dim, stack + (l + 1) * dim);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,9 +233,10 @@ private:
         if (seen.first++ == 0) seen.second = side.track_id;
         if (records_.empty()) device_ = side.device;
         if (model_.empty()) model_ = side.model;
-        if (records_.empty() && spec_.mode == LayerSpec::Mode::layer && spec_.layer == kModelDefaultLayer) {
+        if (records_.empty() && spec_.mode == LayerSpec::Mode::model_default) {
             // The model's recommended layer (sidecar model_config.default_layer), else the middle one.
             const int d = side.model_config.default_layer;
+            spec_.mode = LayerSpec::Mode::layer;
             spec_.layer = d >= 0 && static_cast<std::size_t>(d) < layers_ ? d : static_cast<int>(layers_ / 2);
         }
     }

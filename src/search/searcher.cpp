@@ -59,11 +59,14 @@ SearchResult Searcher::search(const SearchRequest& r) const {
     const SearchIndex& idx = *index_;
     SearchResult out;
     out.kind = idx.kind;
+    if (!r.aspects.empty() && !r.layer_weights.empty()) throw_usage("give aspects or layer weights, not both");
     if (!r.aspects.empty()) out.layer_weights = layer_weights(r.aspects, r.min_r2, r.scale_by_r2);
+    if (!r.layer_weights.empty()) out.layer_weights = r.layer_weights;
     QueryOptions q = r.options;
     q.layer_weights = out.layer_weights;
     PassageQuery pq;
     pq.group_by_track = r.group_by_track;
+    pq.dedupe_sec = r.dedupe_sec;
     pq.options = q;
     if (r.audio || !r.vector.empty()) {
         out.hits = search_vector(idx, r.audio ? audio_query(r, out.layer_weights) : r.vector, q, idx.kind == IndexKind::clip ? &pq : nullptr);

@@ -455,7 +455,9 @@ Param path_id(const char* name, const char* what) { return {name, "path", "strin
 Param query(const char* name, const char* type, const char* what) { return {name, "query", type, what, false}; }
 
 // `leading` (the route's own parameters), then k, aspects, filters, exclusion (and grouping for passages).
-std::vector<Param> similarity_params(std::vector<Param> leading, bool passages) {
+enum class Results { tracks, passages };
+
+std::vector<Param> similarity_params(std::vector<Param> leading, Results results) {
     std::vector<Param> p = std::move(leading);
     for (Param q : {query("k", "integer", "Results (1…200, default 10)"),
                             query("aspect", "string", "Rank by one validated aspect, e.g. dynamics"),
@@ -463,7 +465,7 @@ std::vector<Param> similarity_params(std::vector<Param> leading, bool passages) 
                             query("filter", "string", "key:value (or key%3Dvalue) on record fields or metadata columns (repeatable)"),
                             query("exclude_same", "string", "Drop hits sharing the query's track, recording or work")})
         p.push_back(std::move(q));
-    if (passages) p.push_back(query("group_by_track", "boolean", "Best passage per track"));
+    if (results == Results::passages) p.push_back(query("group_by_track", "boolean", "Best passage per track"));
     return p;
 }
 
@@ -471,37 +473,37 @@ std::vector<Param> similarity_params(std::vector<Param> leading, bool passages) 
 
 std::vector<Route> api_routes() {
     std::vector<Route> r;
-    r.push_back({"GET", "/api/datasets", "Datasets served, with track and passage counts", {}, {503}, true, false, false, "application/json", list_datasets});
-    r.push_back({"GET", "/api/composers", "Composers with their track counts", {}, {503}, true, false, false, "application/json", list_composers});
-    r.push_back({"GET", "/api/aspects", "Validated aspects with probe R² and confidence", {}, {503}, true, false, false, "application/json", list_aspects});
+    r.push_back({"GET", "/api/datasets", "Datasets served, with track and passage counts", {}, {503}, {}, "application/json", list_datasets});
+    r.push_back({"GET", "/api/composers", "Composers with their track counts", {}, {503}, {}, "application/json", list_composers});
+    r.push_back({"GET", "/api/aspects", "Validated aspects with probe R² and confidence", {}, {503}, {}, "application/json", list_aspects});
     r.push_back({"GET", "/api/tracks", "Tracks, paginated; filters by dataset, composer or any metadata column; text search",
                  {query("q", "string", "Text search over id and metadata"), query("dataset", "string", "Dataset id"),
                   query("composer", "string", "Composer (substring, case-insensitive)"), query("offset", "integer", "First row (default 0)"),
                   query("limit", "integer", "Rows (1…500, default 50)")},
-                 {400, 503}, true, true, false, "application/json", list_tracks});
-    r.push_back({"GET", "/api/tracks/{track_id}", "One track's metadata", {path_id("track_id", "Track id")}, {404, 503}, true, false, false,
+                 {400, 503}, {.extra_query = true}, "application/json", list_tracks});
+    r.push_back({"GET", "/api/tracks/{track_id}", "One track's metadata", {path_id("track_id", "Track id")}, {404, 503}, {},
                  "application/json", get_track});
     r.push_back({"GET", "/api/tracks/{track_id}/similar", "Tracks similar to a track (track index)",
-                 similarity_params({path_id("track_id", "Track id")}, false), {400, 404, 503}, true, false, true, "application/json", similar});
+                 similarity_params({path_id("track_id", "Track id")}, Results::tracks), {400, 404, 503}, {.cached = true}, "application/json", similar});
     r.push_back({"GET", "/api/tracks/{track_id}/passages", "Passages similar to the 5-s passage of a track at a second",
                  similarity_params({path_id("track_id", "Track id"),
                                     query("start", "number", "Second of the query passage (the window starting nearest)")},
-                                   true),
-                 {400, 404, 503}, true, false, true, "application/json", track_passages});
+                                   Results::passages),
+                 {400, 404, 503}, {.cached = true}, "application/json", track_passages});
     r.push_back({"GET", "/api/clips/{clip_id}/similar", "Passages similar to a clip",
-                 similarity_params({path_id("clip_id", "Clip id <dataset>:<track>:<segment>")}, true), {400, 404, 503}, true, false, true,
+                 similarity_params({path_id("clip_id", "Clip id <dataset>:<track>:<segment>")}, Results::passages), {400, 404, 503}, {.cached = true},
                  "application/json", clip_similar});
     r.push_back({"POST", "/api/search/audio", "Search by an uploaded audio excerpt (raw body or multipart field 'file')",
                  similarity_params({query("start", "number", "Second of the upload where the 5-s excerpt starts"),
                                     query("kind", "string", "clip (passages, default) or track")},
-                                   true),
-                 {400, 404, 413, 503}, true, false, false, "application/json", search_audio});
+                                   Results::passages),
+                 {400, 404, 413, 503}, {}, "application/json", search_audio});
     r.push_back({"GET", "/api/tracks/{track_id}/audio", "The recording; HTTP Range; or a redirect to a presigned S3 URL",
-                 {path_id("track_id", "Track id")}, {206, 302, 404, 416, 503}, true, false, false, "audio/*", stream_audio});
+                 {path_id("track_id", "Track id")}, {206, 302, 404, 416, 503}, {}, "audio/*", stream_audio});
     r.push_back({"GET", "/api/tracks/{track_id}/waveform", "Waveform peaks (max |sample| per bucket, 0…1), precomputed at index time",
                  {path_id("track_id", "Track id"), query("per_second", "number", "Peaks per second (levels 50, 10, 2; default 10)"),
                   query("points", "integer", "Exactly this many peaks (max-pooled), instead of per_second")},
-                 {400, 404, 503}, true, false, false, "application/json", waveform});
+                 {400, 404, 503}, {}, "application/json", waveform});
     return r;
 }
 

@@ -29,9 +29,11 @@ struct Route {
     std::string method, path, summary;  // path in OpenAPI form: /api/tracks/{track_id}
     std::vector<Param> params;
     std::vector<int> statuses;          // documented answers besides 200
-    bool needs_index = true;            // 503 while loading
-    bool extra_query = false;           // accepts metadata columns as query parameters
-    bool cached = false;                // answers are cached per index version
+    struct Behaviour {
+        bool needs_index = true;        // 503 while loading
+        bool extra_query = false;       // accepts metadata columns as query parameters
+        bool cached = false;            // answers are cached per index version
+    } behaviour;                        // e.g. {.cached = true}
     std::string content_type = "application/json";
     std::function<void(Call&)> handle;
 };

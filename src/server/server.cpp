@@ -199,12 +199,12 @@ struct Server::Impl {
             const_cast<httplib::Request&>(req).ranges.clear();
             try {
                 const auto s = current();
-                if (route.needs_index && !s) {
+                if (route.behaviour.needs_index && !s) {
                     res.set_header("Retry-After", "2");
                     const std::string why = last_error();
                     fail(503, why.empty() ? "loading the indexes" : "no index loaded: " + why);
                 }
-                if (!route.extra_query)
+                if (!route.behaviour.extra_query)
                     for (const auto& [key, value] : req.params) {
                         const bool known = std::any_of(route.params.begin(), route.params.end(),
                                                        [&](const Param& p) { return p.in == "query" && p.name == key; });
@@ -216,7 +216,7 @@ struct Server::Impl {
                         }
                     }
                 std::string key;
-                if (route.cached && config.cache_entries > 0) {
+                if (route.behaviour.cached && config.cache_entries > 0) {
                     key = s->version + "\x1e" + cache_key(req);
                     std::string body;
                     if (cache.get(key, body)) {

@@ -4,7 +4,7 @@
 
 using namespace mess;
 
-// Golden plans at 24 kHz, 5 s windows, 2.5 s hop (DESIGN.md windowing contract).
+// Golden plans at 24 kHz, 5 s windows, 2.5 s hop (docs/ARCHITECTURE.md windowing contract).
 static std::vector<double> starts(double seconds) {
     std::vector<double> s;
     for (const auto& w : plan_windows(static_cast<std::int64_t>(seconds * 24000))) s.push_back(w.start_sec);

@@ -86,7 +86,7 @@ TEST(Labels, Validation) {
 }
 
 TEST(Evaluate, KnownAnswersAndDeterminism) {
-    const SearchIndex idx = known_index(false);
+    const Searcher idx(std::make_shared<const SearchIndex>(known_index(false)), {});
     EvalParams p;
     p.ks = {1, 5};
     p.aspects = {"tempo"};
@@ -115,7 +115,7 @@ TEST(Evaluate, KnownAnswersAndDeterminism) {
 }
 
 TEST(Evaluate, SampledQueriesAndBadParams) {
-    const SearchIndex idx = known_index(true);  // exact ties within a work
+    const Searcher idx(std::make_shared<const SearchIndex>(known_index(true)), {});  // exact ties within a work
     EvalParams p;
     p.max_queries = 3;
     p.seed = 5;

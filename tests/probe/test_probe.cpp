@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <sndfile.h>
+#include <nlohmann/json.hpp>
 
 #include "mess/npy.hpp"
 #include "mess/probe.hpp"
@@ -292,18 +293,18 @@ TEST(Aspects, RegistryAndModes) {
     };
     const auto aut = resolve_aspects(r, {});
     ASSERT_TRUE(find(aut, "brightness"));
-    EXPECT_EQ(find(aut, "brightness")->mode, "best_layer");
+    EXPECT_EQ(find(aut, "brightness")->mode, AspectMode::best_layer);
     EXPECT_EQ(find(aut, "brightness")->layer, 2);
     EXPECT_EQ(find(aut, "brightness")->confidence, "high");
     ASSERT_TRUE(find(aut, "dynamics"));
-    EXPECT_EQ(find(aut, "dynamics")->mode, "weighted_sum");
+    EXPECT_EQ(find(aut, "dynamics")->mode, AspectMode::weighted_sum);
     EXPECT_NEAR(find(aut, "dynamics")->r2_gain, 0.1, 1e-12);
     EXPECT_EQ(find(aut, "dynamics")->confidence, "medium");
     EXPECT_EQ(find(aut, "texture"), nullptr);
     EXPECT_EQ(find(aut, "dynamics")->to_json()["layer_weights"].size(), 3u);
     AspectParams ws;
     ws.mode = AspectMode::weighted_sum;
-    EXPECT_EQ(find(resolve_aspects(r, ws), "brightness")->mode, "weighted_sum");
+    EXPECT_EQ(find(resolve_aspects(r, ws), "brightness")->mode, AspectMode::weighted_sum);
     AspectParams low;
     low.min_r2 = 0.2;
     EXPECT_NE(find(resolve_aspects(r, low), "texture"), nullptr);
