@@ -59,9 +59,7 @@ struct Walkthrough {
 
 // Decodes, resamples and plans windows; writes the 24-kHz waveform and the window bounds.
 void decode_step(Walkthrough& w, const std::string& audio_path, const std::filesystem::path& out_dir) {
-    AudioCheckParams params;
-    params.min_duration_sec = 0.0;
-    w.check = check_audio(audio_path, params);
+    w.check = check_audio(audio_path);
     if (!w.check.valid) throw_input("{}", w.check.message);
     spdlog::info("demo: decoding {} ({}, {} Hz, {} ch, {:.2f} s)", audio_path, w.check.info.format, w.check.info.sample_rate,
                  w.check.info.channels, w.check.decoded_duration_sec);

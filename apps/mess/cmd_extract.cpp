@@ -107,6 +107,7 @@ int run_extract(const Context& ctx, const ExtractOptions& o, bool json) {
                    ds.id(), r.processed, r.cached, r.locked, r.failed.size(), r.windows, r.elapsed_sec, r.windows_per_sec(),
                    100.0 * r.model_busy_share());
         for (const auto& f : r.failed) fmt::print("  failed {}: {}\n", f.track_id, f.reason);
+        for (const auto& t : r.silent) fmt::print("  silent {}: its audio is digital silence, so its features say nothing\n", t);
         fmt::print("report {}\nclip index {} ({} clips)\n", report_path.string(), ds.clip_index_path().string(), clips.size());
     }
     return r.failed.empty() ? 0 : 2;

@@ -57,8 +57,16 @@ Audio decode_audio(const std::filesystem::path& path);
 // Output length = round(n * to_rate / from_rate). Errors: Error(usage) for non-positive rates.
 std::vector<float> resample(std::span<const float> samples, int from_rate, int to_rate);
 
-// decode_audio + resample to `sample_rate` (default 24 kHz).
-Audio load_audio(const std::filesystem::path& path, int sample_rate = kModelSampleRate);
+// The one minimum duration: audio shorter than this is too short for every command (extraction, targets,
+// embedding, audio queries, uploads) and for `mess audio info`'s default.
+inline constexpr double kMinAudioSeconds = 1.0;
+
+// decode_audio + resample to `sample_rate` (default 24 kHz). Errors: as decode_audio, and Error(input)
+// "too short" for audio under `min_seconds` (default kMinAudioSeconds), naming the file.
+Audio load_audio(const std::filesystem::path& path, int sample_rate = kModelSampleRate, double min_seconds = kMinAudioSeconds);
+
+// True when every sample is exactly zero (digital silence).
+bool is_silent(const Audio& audio) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Windows
@@ -93,7 +101,7 @@ enum class AudioProblem { none, missing, unreadable, unsupported, truncated, emp
 std::string_view audio_problem_name(AudioProblem p) noexcept;
 
 struct AudioCheckParams {
-    double min_duration_sec = 1.0;  // shorter audio is reported as too_short (≥ 0)
+    double min_duration_sec = kMinAudioSeconds;  // shorter audio is reported as too_short (≥ 0)
     WindowParams windows{};         // used to report the window plan of a valid file
 };
 

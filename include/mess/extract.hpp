@@ -16,7 +16,8 @@
 // threads feeding a bounded queue (2 × workers tracks); inference and writing run on the calling thread
 // with `threads` compute threads.
 //
-// Errors: a bad track (unreadable, too short, ...) is reported in ExtractReport::failed and skipped;
+// Errors: a bad track (unreadable, too short, non-finite features, ...) is reported in ExtractReport::failed and
+// skipped; a silent track is extracted and listed in ExtractReport::silent;
 // Error(input/usage) only for problems with the store itself or the parameters.
 #pragma once
 
@@ -72,6 +73,7 @@ struct ExtractReport {
     std::int64_t tracks_total = 0;      // after sharding
     std::int64_t processed = 0, cached = 0, locked = 0;
     std::vector<TrackFailure> failed;
+    std::vector<std::string> silent;    // extracted, but their audio is digital silence (features say nothing)
     std::int64_t windows = 0;           // windows computed in this run
     double elapsed_sec = 0.0;           // wall time
     double model_busy_sec = 0.0;        // time inside inference

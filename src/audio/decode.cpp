@@ -1,7 +1,10 @@
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <optional>
 
 #include <sndfile.h>
 
@@ -65,6 +68,42 @@ bool wav_data_truncated(const std::filesystem::path& path, std::int64_t& declare
     return truncated;
 }
 
+// A zero channel count or sample rate in a WAV file's fmt chunk, said plainly (libsndfile's own message for
+// these is vague), or nullopt when the fmt chunk is sound or absent.
+std::optional<std::string> wav_format_problem(const std::filesystem::path& path) {
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return std::nullopt;
+    std::optional<std::string> problem;
+    unsigned char hdr[12], ch[8], fmt[8];
+    if (std::fread(hdr, 1, 12, f) == 12 && std::memcmp(hdr, "RIFF", 4) == 0 && std::memcmp(hdr + 8, "WAVE", 4) == 0) {
+        while (std::fread(ch, 1, 8, f) == 8) {
+            const std::uint32_t size = ch[4] | ch[5] << 8 | ch[6] << 16 | static_cast<std::uint32_t>(ch[7]) << 24;
+            if (std::memcmp(ch, "fmt ", 4) == 0) {
+                if (std::fread(fmt, 1, 8, f) == 8) {
+                    const unsigned channels = fmt[2] | fmt[3] << 8;
+                    const std::uint32_t rate = fmt[4] | fmt[5] << 8 | fmt[6] << 16 | static_cast<std::uint32_t>(fmt[7]) << 24;
+                    if (channels == 0) problem = "the WAV header declares 0 channels";
+                    else if (rate == 0) problem = "the WAV header declares a sample rate of 0 Hz";
+                }
+                break;
+            }
+            if (std::fseek(f, static_cast<long>(size + (size & 1u)), SEEK_CUR) != 0) break;
+        }
+    }
+    std::fclose(f);
+    return problem;
+}
+
+// sf_open with its failure message. libsndfile keeps the error of a failed open in one global, which any
+// other thread's open overwrites ("No Error."), so opening and reading that error are one critical section.
+SNDFILE* open_with_error(const std::filesystem::path& path, SF_INFO& sfinfo, std::string& error) {
+    static std::mutex global_error;
+    std::lock_guard lock(global_error);
+    SNDFILE* f = sf_open(path.c_str(), SFM_READ, &sfinfo);
+    if (!f) error = sf_strerror(nullptr);
+    return f;
+}
+
 // The container a file's first bytes announce, or nullptr: tells a damaged known file (truncated)
 // from content that is not audio at all (unsupported).
 const char* sniff_container(const std::filesystem::path& path) {
@@ -94,10 +133,11 @@ SndPtr open_sound(const std::filesystem::path& path, SF_INFO& sfinfo) {
     std::fclose(probe);
 
     sfinfo = SF_INFO{};
-    SndPtr f(sf_open(path.c_str(), SFM_READ, &sfinfo));
+    std::string why;
+    SndPtr f(open_with_error(path, sfinfo, why));
+    if (const auto problem = wav_format_problem(path)) fail(AudioProblem::unsupported, "{}: {}", path.string(), *problem);
     if (!f) {
         // Existence and readability were checked above, so a failure here is about the content.
-        std::string why = sf_strerror(nullptr);
         if (const char* container = sniff_container(path))
             fail(AudioProblem::truncated, "{}: malformed or truncated {} file ({})", path.string(), container, why);
         fail(AudioProblem::unsupported, "{}: not a recognised audio format", path.string());
@@ -170,13 +210,19 @@ AudioInfo probe_audio(const std::filesystem::path& path) {
 
 Audio decode_audio(const std::filesystem::path& path) { return audio_detail::decode_file(path).audio; }
 
-Audio load_audio(const std::filesystem::path& path, int sample_rate) {
+Audio load_audio(const std::filesystem::path& path, int sample_rate, double min_seconds) {
     Audio a = decode_audio(path);
+    if (a.duration_sec() < min_seconds)
+        audio_detail::fail(AudioProblem::too_short, "{}: too short ({:.3f} s < minimum {:.3f} s)", path.string(), a.duration_sec(), min_seconds);
     if (a.sample_rate != sample_rate) {
         a.samples = with_context(path.string(), [&] { return resample(a.samples, a.sample_rate, sample_rate); });
         a.sample_rate = sample_rate;
     }
     return a;
+}
+
+bool is_silent(const Audio& audio) noexcept {
+    return std::all_of(audio.samples.begin(), audio.samples.end(), [](float x) { return x == 0.0f; });
 }
 
 }  // namespace mess

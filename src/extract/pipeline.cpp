@@ -1,6 +1,7 @@
 // Decode workers → bounded queue → inference + atomic writes, one flock per track.
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <ctime>
 #include <deque>
@@ -89,6 +90,7 @@ public:
         embed_and_write();
         for (auto& t : pool) t.join();
         std::sort(report_.failed.begin(), report_.failed.end(), [](const auto& a, const auto& b) { return a.track_id < b.track_id; });
+        std::sort(report_.silent.begin(), report_.silent.end());
         return std::move(report_);
     }
 
@@ -156,9 +158,11 @@ private:
                 const auto t0 = std::chrono::steady_clock::now();
                 const Embedding e = session->embed(job->audio, embed, p_.threads);
                 const double busy = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                check_finite(e);
                 write_views(job->item.track_id, e);
                 store_.write_sidecar(sidecar_of(*job, e, embed));  // last: marks completion
                 std::lock_guard g(mu_);
+                if (is_silent(job->audio)) report_.silent.push_back(job->item.track_id);
                 ++report_.processed;
                 report_.windows += e.states.batch;
                 report_.model_busy_sec += busy;
@@ -168,6 +172,16 @@ private:
                 fail(job->item, ex.what());
             }
         }  // each job's end releases its track lock
+    }
+
+    // A model that produced NaN or infinity for a track: the track fails, nothing is written.
+    static void check_finite(const Embedding& e) {
+        const auto bad = std::find_if(e.segments.begin(), e.segments.end(), [](float x) { return !std::isfinite(x); });
+        if (bad != e.segments.end()) {
+            const auto per_window = static_cast<std::size_t>(e.states.layers * e.states.hidden);
+            throw_input("the model produced non-finite values (NaN or infinity) in window {}; nothing was written",
+                        static_cast<std::size_t>(bad - e.segments.begin()) / std::max<std::size_t>(1, per_window));
+        }
     }
 
     void write_views(const std::string& track_id, const Embedding& e) const {

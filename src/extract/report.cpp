@@ -39,6 +39,7 @@ nlohmann::json ExtractReport::to_json() const {
             {"locked_by_another_run", locked},
             {"failed", failures},
             {"num_failed", failed.size()},
+            {"silent", silent},
             {"windows", windows},
             {"elapsed_sec", elapsed_sec},
             {"windows_per_sec", windows_per_sec()},

@@ -27,6 +27,8 @@ std::vector<float> embed_query_stack(const Encoder& encoder, const Audio& audio,
     std::size_t last = audio.samples.size();
     if (kind == IndexKind::clip) last = std::min(last, first + static_cast<std::size_t>(std::llround(WindowParams{}.seconds * audio.sample_rate)));
     excerpt.samples.assign(audio.samples.begin() + static_cast<std::ptrdiff_t>(first), audio.samples.begin() + static_cast<std::ptrdiff_t>(last));
+    if (is_silent(excerpt))
+        throw_input("the query audio is silent from {:.2f} s on: there is nothing to compare (every score would be the same)", start_sec);
     if (audio.sample_rate != encoder.info().sampling_rate)
         throw_input("query audio is at {} Hz, the model expects {} Hz", audio.sample_rate, encoder.info().sampling_rate);
     EmbedParams params;

@@ -26,6 +26,17 @@ nlohmann::json hits_to_json(const SearchResult& result) {
     return out;
 }
 
+namespace {
+
+void check_query_vector(const std::vector<float>& v) {
+    if (!std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); }))
+        throw_input("the query vector holds non-finite values (NaN or infinity)");
+    if (std::all_of(v.begin(), v.end(), [](float x) { return x == 0.0f; }))
+        throw_input("the query vector is zero: every score would be the same");
+}
+
+}  // namespace
+
 Searcher::Searcher(std::shared_ptr<const SearchIndex> index, std::vector<ResolvedAspect> aspects, std::string model_override)
     : index_(std::move(index)), aspects_(std::move(aspects)), model_override_(std::move(model_override)) {
     if (!index_) throw_usage("a searcher needs an index");
@@ -68,6 +79,7 @@ SearchResult Searcher::search(const SearchRequest& r) const {
     pq.group_by_track = r.group_by_track;
     pq.dedupe_sec = r.dedupe_sec;
     pq.options = q;
+    if (!r.vector.empty()) check_query_vector(r.vector);
     if (r.audio || !r.vector.empty()) {
         out.hits = search_vector(idx, r.audio ? audio_query(r, out.layer_weights) : r.vector, q, idx.kind == IndexKind::clip ? &pq : nullptr);
     } else if (idx.kind == IndexKind::track) {

@@ -185,9 +185,22 @@ int VectorIndex::default_ef_search() const {
     return hnsw ? hnsw->hnsw.efSearch : 0;
 }
 
+namespace {
+
+// The first row holding a NaN or infinity, or n when every value is finite.
+std::size_t first_non_finite_row(const std::vector<float>& vectors, std::size_t n, std::size_t dim) {
+    for (std::size_t i = 0; i < n * dim; ++i)
+        if (!std::isfinite(vectors[i])) return i / dim;
+    return n;
+}
+
+}  // namespace
+
 VectorIndex VectorIndex::build(std::vector<float> vectors, std::size_t n, std::size_t dim, const std::string& factory) {
     if (n == 0 || dim == 0) throw_usage("cannot build an index over {} vectors of dimension {}", n, dim);
     if (vectors.size() != n * dim) throw_usage("{} floats given for {} vectors of dimension {}", vectors.size(), n, dim);
+    if (const std::size_t bad = first_non_finite_row(vectors, n, dim); bad < n)
+        throw_input("vector {} of {} holds non-finite values (NaN or infinity): refusing to index it", bad, n);
     for (std::size_t r = 0; r < n; ++r) l2_normalize(vectors.data() + r * dim, dim);
     VectorIndex v;
     v.n_ = n;
@@ -229,6 +242,8 @@ VectorIndex VectorIndex::read(const std::filesystem::path& path, std::vector<flo
         vectors.assign(flat->get_xb(), flat->get_xb() + v.n_ * v.dim_);  // a flat index holds the vectors itself
     if (vectors.size() != v.n_ * v.dim_)
         throw_input("{}: index holds {} × {} but {} vector floats were given", path.string(), v.n_, v.dim_, vectors.size());
+    if (const std::size_t bad = first_non_finite_row(vectors, v.n_, v.dim_); bad < v.n_)
+        throw_input("{}: row {} holds non-finite values (NaN or infinity); rebuild the index from sound features", path.string(), bad);
     v.vectors_ = std::move(vectors);
     v.factory_ = factory;
     return v;

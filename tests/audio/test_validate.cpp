@@ -1,6 +1,8 @@
 // Hostile files: each must give its documented AudioProblem and a message naming the file, never a crash.
+#include <atomic>
 #include <cmath>
 #include <limits>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <sndfile.h>
@@ -123,4 +125,33 @@ TEST_F(Hostile, InvalidParamsAreUsageErrors) {
     AudioCheckParams p;
     p.min_duration_sec = -1;
     EXPECT_THROW(check_audio(dir / "x.wav", p), Error);
+}
+
+// A WAV whose fmt chunk declares zero channels or a zero sample rate: the message says which, and it
+// stays the same when other threads open files at the same time (libsndfile's open error is global).
+TEST_F(Hostile, ZeroChannelsOrSampleRateAreNamedEvenUnderParallelDecoding) {
+    const std::string good = read_file(write("good.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16));
+    auto patched = [&](std::size_t offset, std::size_t bytes, const std::string& name) {  // fmt fields start at byte 20
+        std::string b = good;
+        for (std::size_t i = 0; i < bytes; ++i) b[offset + i] = '\0';
+        write_file_atomic(dir / name, b);
+        return dir / name;
+    };
+    const fs::path channels = patched(22, 2, "channels_zero.wav"), rate = patched(24, 4, "samplerate_zero.wav");
+    expect(channels, AudioProblem::unsupported);
+    expect(rate, AudioProblem::unsupported);
+    EXPECT_NE(check_audio(channels).message.find("0 channels"), std::string::npos) << check_audio(channels).message;
+    EXPECT_NE(check_audio(rate).message.find("sample rate of 0 Hz"), std::string::npos) << check_audio(rate).message;
+    std::vector<std::thread> threads;
+    std::atomic<int> wrong{0};
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 50; ++i) {
+                const fs::path& p = t % 2 ? channels : dir / "good.wav";
+                const AudioCheck c = check_audio(p);
+                if (t % 2 && c.message.find("0 channels") == std::string::npos) ++wrong;
+            }
+        });
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(wrong.load(), 0);
 }

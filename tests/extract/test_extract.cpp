@@ -160,3 +160,17 @@ TEST_F(Extract, InvalidParameters) {
     ExtractReport r = extract_tracks({}, store, *model, {});  // nothing to do is fine
     EXPECT_EQ(r.tracks_total, 0);
 }
+
+// The one minimum duration holds for extraction too, and digital silence is extracted but flagged.
+TEST_F(Extract, TooShortIsRefusedAndSilenceIsFlagged) {
+    test::write_sound(dir / "audio/blip.flac", test::tone(440.0, 0.5, 44100), 1, 44100, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+    test::write_sound(dir / "audio/hush.flac", std::vector<float>(44100 * 3, 0.0f), 1, 44100, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+    const std::vector<ExtractItem> odd = {{"blip", dir / "audio/blip.flac"}, {"hush", dir / "audio/hush.flac"}};
+    const ExtractReport r = extract_tracks(odd, store, *model, ExtractParams{});
+    ASSERT_EQ(r.failed.size(), 1u);
+    EXPECT_EQ(r.failed[0].track_id, "blip");
+    EXPECT_NE(r.failed[0].reason.find("too short"), std::string::npos) << r.failed[0].reason;
+    EXPECT_EQ(r.silent, std::vector<std::string>{"hush"});
+    EXPECT_TRUE(store.is_complete("hush", FeatureLevel::segments));
+    EXPECT_EQ(r.to_json()["silent"], nlohmann::json({"hush"}));
+}

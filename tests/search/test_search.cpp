@@ -1,6 +1,7 @@
 // Search: the predecessor's golden ranking, approximate indexes against exact search, passage rules,
 // filters, aspect fusion and errors.
 #include <cmath>
+#include <limits>
 #include <random>
 #include <atomic>
 #include <set>
@@ -9,11 +10,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "mess/model.hpp"
+#include "mess/npy.hpp"
 #include "mess/search.hpp"
 #include "mess/util.hpp"
 #include "support/support.hpp"
 
 using namespace mess;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -381,4 +385,55 @@ TEST(Search, NeighbourListsEqualTheExactScan) {
     const auto all = compute_neighbour_lists(small.index, 10);
     EXPECT_EQ(all->k, 3u);
     for (std::size_t r = 0; r < 3; ++r) EXPECT_EQ(all->rows[r * 3], static_cast<std::int64_t>(r));
+}
+
+// Wrong answers are refused, not given: non-finite vectors are never indexed, and a query that cannot rank
+// (zero, NaN, silent audio) is an error naming why.
+TEST(Search, NonFiniteVectorsAndEmptyQueriesAreRefused) {
+    std::vector<float> vectors = {1, 0, 0, 1, std::nanf(""), 0};
+    EXPECT_NE(test::error_message([&] { VectorIndex::build(vectors, 3, 2, "Flat"); }).find("vector 2 of 3 holds non-finite values"),
+              std::string::npos);
+    const Tiny tiny;
+    const Searcher searcher(std::make_shared<const SearchIndex>(tiny.tracks()), {});
+    SearchRequest r;
+    r.vector.assign(Tiny::D, 0.0f);
+    EXPECT_NE(test::error_message([&] { searcher.search(r); }).find("query vector is zero"), std::string::npos);
+    r.vector[0] = std::numeric_limits<float>::infinity();
+    EXPECT_NE(test::error_message([&] { searcher.search(r); }).find("non-finite"), std::string::npos);
+    r.vector[0] = 1.0f;
+    EXPECT_FALSE(searcher.search(r).hits.empty());  // a sound vector ranks
+    // An audio query that is silent where it starts.
+    Audio silence;
+    silence.sample_rate = 24000;
+    silence.samples.assign(24000 * 3, 0.0f);
+    const auto dsp = open_encoder("dsp");
+    EXPECT_NE(test::error_message([&] { embed_query_stack(*dsp, silence, 0.5, IndexKind::clip, 1); }).find("silent"), std::string::npos);
+}
+
+// A NaN in the feature store stops the index build and names the track (it would rank first for every query).
+TEST(Search, IndexBuildRefusesNonFiniteFeaturesNamingTheTrack) {
+    test::TempDir dir;
+    fs::create_directories(dir / "audio");
+    const Dataset ds = Dataset::folder(dir / "data", dir / "audio", "set");
+    const FeatureStore store = ds.features();
+    store.create();
+    for (const std::string id : {"good", "poisoned"}) {
+        write_file_atomic(dir / "audio" / (id + ".wav"), "x");  // listed by name; never decoded here
+        std::vector<float> seg(2 * 3 * 4, 0.25f), agg(3 * 4, 0.25f);
+        if (id == "poisoned") seg[5] = agg[5] = std::nanf("");
+        write_npy(store.view_path(View::segments, id), NpyArray::from(seg, {2, 3, 4}));
+        write_npy(store.view_path(View::aggregated, id), NpyArray::from(agg, {3, 4}));
+        Sidecar side;
+        side.track_id = id;
+        side.windows = {{0.0, 5.0}, {2.5, 7.5}};
+        side.views = {View::segments, View::aggregated};
+        store.write_sidecar(side);
+    }
+    for (IndexKind kind : {IndexKind::track, IndexKind::clip}) {
+        BuildParams p;
+        p.kind = kind;
+        const std::string msg = test::error_message([&] { build_index(ds, p); });
+        EXPECT_NE(msg.find("track poisoned"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("non-finite"), std::string::npos) << msg;
+    }
 }
