@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <future>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -541,17 +542,73 @@ TEST_F(ServerTest, AudioRedirectsToPresignedS3) {
     ::unsetenv("MESS_S3_ENDPOINT");
 }
 
-// The web UI in Debian's Chromium: load, play, select a region, passage results, move an aspect slider.
+// The web UI in Debian's Chromium (web/tests/e2e.mjs): load with its favicon, the whole search placeholder,
+// play, the waveform normalised to the track's loudest bucket, select a region, passage results one per
+// recording by default (every passage when grouping is off), move an aspect slider, the view kept in the URL
+// (Back/Forward, a reload and a fresh page restore it), play a result from its moment. The script's last line
+// reports each step and what it measured; the measurements are asserted here too.
 TEST_F(ServerTest, WebUiInHeadlessChromium) {
     const fs::path web = fs::path(MESS_SOURCE_DIR) / "web";
     ASSERT_TRUE(fs::exists(web / "node_modules/playwright-core")) << "run scripts/setup (npm packages of web/)";
     ASSERT_TRUE(fs::exists("/usr/bin/chromium")) << "run scripts/setup (Debian's chromium)";
+
+    // The icon index.html links is part of the build and served beside the page.
+    auto icon = client().Get("/favicon.svg");
+    ASSERT_TRUE(icon);
+    EXPECT_EQ(icon->status, 200) << "web/dist/favicon.svg (scripts/build web)";
+    EXPECT_EQ(icon->get_header_value("Content-Type"), "image/svg+xml");
+    EXPECT_NE(icon->body.find("<svg"), std::string::npos);
+    EXPECT_NE(client().Get("/")->body.find("href=\"/favicon.svg\""), std::string::npos);
+
     const fs::path shot = fs::current_path() / "web-ui-e2e.png";
     const auto r = test::run_command("cd " + test::quote(web.string()) + " && node tests/e2e.mjs http://127.0.0.1:" + std::to_string(g->port) + "/ " +
                                      test::quote(shot.string()) + " 2>&1");
     EXPECT_EQ(r.exit_code, 0) << r.out;
     EXPECT_TRUE(fs::exists(shot)) << "the test run saves a screenshot";
     std::cout << "screenshot: " << shot.string() << "\n";
+
+    const std::string marker = "e2e-result: ";
+    const auto at = r.out.rfind(marker);
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const json report = json::parse(r.out.substr(at + marker.size(), r.out.find('\n', at) - at - marker.size()));
+    std::set<std::string> passed;
+    for (const auto& s : report.at("steps"))
+        if (s.value("ok", false)) passed.insert(s.at("name").get<std::string>());
+    for (const char* name : {"favicon", "the search placeholder is fully visible", "the waveform is normalised to its loudest bucket",
+                             "drag a region: passage results, one per recording", "grouping off: every passage",
+                             "Back and Forward restore the view", "the URL restores the view after a reload and in a new page",
+                             "grouping back on", "play a result from its moment"})
+        EXPECT_TRUE(passed.contains(name)) << "step '" << name << "' did not pass\n" << r.out;
+
+    const json& f = report.at("facts");
+    if (f.contains("favicon")) {  // requested by the browser itself, from the page's <link rel="icon">
+        EXPECT_EQ(f["favicon"].value("status", 0), 200);
+        EXPECT_EQ(f["favicon"].value("type", ""), "image/svg+xml");
+    }
+    if (f.contains("placeholder")) {  // the placeholder, set as the value, does not scroll its input
+        const json& p = f["placeholder"];
+        EXPECT_LE(p["scrollWidth"].get<int>(), p["clientWidth"].get<int>()) << p.dump();
+        EXPECT_LE(p["textWidth"].get<double>(), p["contentWidth"].get<double>()) << p.dump();
+    }
+    if (f.contains("waveform")) {  // the loudest bucket's bar spans the canvas; quiet tracks are scaled up
+        const json& w = f["waveform"];
+        EXPECT_GT(w["canvasHeight"].get<int>(), 0) << w.dump();
+        EXPECT_EQ(w["tallestBar"].get<int>(), w["canvasHeight"].get<int>()) << w.dump();
+        EXPECT_NEAR(w["gain"].get<double>() * w["peakMax"].get<double>(), 1.0, 1e-9) << w.dump();
+    }
+    if (f.contains("grouped")) {
+        EXPECT_TRUE(f["grouped"]["distinct_tracks"].get<bool>()) << f["grouped"].dump();
+        EXPECT_GT(f["grouped"]["results"].get<int>(), 0);
+    }
+    if (f.contains("ungrouped") && f.contains("grouped")) {
+        EXPECT_GE(f["ungrouped"]["results"].get<int>(), f["grouped"]["results"].get<int>());
+    }
+    if (f.contains("url")) {
+        const std::string shared = f["url"]["shared"];
+        for (const char* key : {"track=", "t=", "aspects=", "group=0", "q="})
+            EXPECT_NE(shared.find(key), std::string::npos) << key << " in " << shared;
+    }
+    std::cout << "web UI facts: " << f.dump() << "\n";
 }
 
 }  // namespace

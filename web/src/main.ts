@@ -1,11 +1,15 @@
 // MESS web UI: browse tracks, play one with its waveform, select a 5-s passage (drag, or click a moment)
-// to find similar passages, or ask for similar recordings; aspect sliders re-rank live.
+// to find similar passages (the best one per recording, or every one), or ask for similar recordings;
+// aspect sliders re-rank live. What is shown lives in the URL (view.ts): a reload or a shared link restores it.
 import WaveSurfer from 'wavesurfer.js';
 import RegionsPlugin, { type Region } from 'wavesurfer.js/dist/plugins/regions.esm.js';
 import { api, type Aspect, type Hit, type SearchAnswer, type Track } from './api';
+import { formatView, parseView, round2, type View } from './view';
 
 const PASSAGE_SEC = 5;
 const PAGE = 50;
+const REGION_ID = 'passage';  // the region the page places itself (a drawn one gets a random id)
+const REGION_COLOR = 'rgba(0, 200, 240, 0.25)';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -17,6 +21,7 @@ const state = {
   query: null as null | { kind: 'tracks' } | { kind: 'passages'; start: number },
   aspects: [] as Aspect[],
   weights: new Map<string, number>(),
+  grouped: true,  // passages: the best one per recording (group_by_track), or every passage
   requestSeq: 0,
 };
 
@@ -48,6 +53,58 @@ function debounce<A extends unknown[]>(fn: (...args: A) => void, ms: number): (.
   };
 }
 
+// ---- the URL ----------------------------------------------------------------------------------------
+
+function currentView(): View {
+  const query = state.query;
+  return {
+    q: $<HTMLInputElement>('search').value.trim(),
+    composer: $<HTMLSelectElement>('composer').value,
+    dataset: $<HTMLSelectElement>('dataset').value,
+    track: state.current?.track_id ?? null,
+    start: state.current && query?.kind === 'passages' ? query.start : null,
+    weights: new Map(state.weights),
+    grouped: state.grouped,
+  };
+}
+
+// Writes what is shown into the address bar: 'push' for a new place (a track, a passage), 'replace' for
+// a refinement of the same place (search text, weights, grouping), so Back goes where one expects.
+function saveView(mode: 'push' | 'replace'): void {
+  const search = formatView(currentView());
+  if (search === location.search) return;
+  const url = `${location.pathname}${search}${location.hash}`;
+  if (mode === 'push') history.pushState(null, '', url);
+  else history.replaceState(null, '', url);
+}
+
+// Shows the view a URL describes (at start, and on Back/Forward).
+async function applyView(v: View): Promise<void> {
+  const search = $<HTMLInputElement>('search'), composer = $<HTMLSelectElement>('composer'), dataset = $<HTMLSelectElement>('dataset');
+  const filtersChanged = search.value.trim() !== v.q || composer.value !== v.composer || dataset.value !== v.dataset;
+  search.value = v.q;
+  composer.value = v.composer;
+  dataset.value = v.dataset;
+  const known = new Set(state.aspects.map((a) => a.aspect));
+  state.weights = new Map([...v.weights].filter(([name]) => known.has(name)));
+  document.querySelectorAll<HTMLInputElement>('#aspects input[type=range]').forEach((input) => {
+    input.value = String(state.weights.get(input.dataset.aspect ?? '') ?? 0);
+    showWeight(input);
+  });
+  state.grouped = v.grouped;
+  $<HTMLInputElement>('group').checked = v.grouped;
+  const tracks = filtersChanged || $('track-list').childElementCount === 0 ? loadTracks(true) : Promise.resolve();
+  if (!v.track) closeTrack();
+  else if (v.track !== state.current?.track_id) await selectTrack(v.track, v.start, false, 'none');
+  else {
+    if (v.start === null) state.regions?.clearRegions();
+    else markPassage(v.start);
+    state.query = v.start === null ? { kind: 'tracks' } : { kind: 'passages', start: v.start };
+    void runQuery();
+  }
+  await tracks;
+}
+
 // ---- track browser ------------------------------------------------------------------------------
 
 async function loadTracks(reset: boolean): Promise<void> {
@@ -66,10 +123,11 @@ async function loadTracks(reset: boolean): Promise<void> {
     for (const t of page.tracks) {
       const li = document.createElement('li');
       li.dataset.track = t.track_id;
+      li.classList.toggle('active', t.track_id === state.current?.track_id);
       li.innerHTML = `<div class="name"></div><div class="sub"></div>`;
       li.querySelector('.name')!.textContent = titleOf(t);
       li.querySelector('.sub')!.textContent = `${describe(t)} · ${clock(t.duration_sec)}`;
-      li.addEventListener('click', () => void selectTrack(t.track_id, 0, false));
+      li.addEventListener('click', () => void selectTrack(t.track_id, null, false, 'push'));
       list.append(li);
     }
     state.offset = page.next_offset ?? page.total;
@@ -83,7 +141,50 @@ async function loadTracks(reset: boolean): Promise<void> {
 
 // ---- player -------------------------------------------------------------------------------------
 
-async function selectTrack(id: string, startAt: number, autoplay: boolean): Promise<void> {
+// Peaks come in 0…1 of full scale; a quiet recording would look flat, so they are drawn relative to the
+// track's own loudest bucket (which then fills the height). The legend says so and gives the level.
+function normalisePeaks(peaks: number[]): { peaks: number[]; max: number; gain: number } {
+  const max = peaks.reduce((m, p) => Math.max(m, Math.abs(p)), 0);
+  const gain = max > 0 ? 1 / max : 1;
+  return { peaks: peaks.map((p) => Math.min(1, Math.abs(p) * gain)), max, gain };
+}
+
+function showScale(max: number, gain: number): void {
+  const wave = $('waveform');
+  wave.dataset.peakMax = String(max);
+  wave.dataset.gain = String(gain);
+  const legend = $('wave-scale');
+  const db = 20 * Math.log10(max);  // dBFS; used only when max > 0
+  legend.textContent = max > 0
+    ? `Height normalised to this track's loudest moment (peak ${db.toFixed(1).replace('-', '−')} dBFS, ×${gain.toFixed(gain < 10 ? 2 : 1)})`
+    : 'Silent recording';
+  legend.title = 'The waveform is scaled so that the loudest part of this recording reaches the full height: quiet ' +
+    'recordings stay readable. Heights are therefore relative to this track, not comparable between tracks; ' +
+    'the peak level is in dB relative to digital full scale.';
+}
+
+function closeTrack(): void {
+  state.ws?.destroy();
+  state.ws = null;
+  state.regions = null;
+  state.current = null;
+  state.query = null;
+  ++state.requestSeq;
+  document.getElementById('audio')?.remove();
+  $('player').hidden = true;
+  $('empty-player').hidden = false;
+  document.querySelectorAll('#track-list li.active').forEach((li) => li.classList.remove('active'));
+  $('results-title').textContent = 'Results';
+  $('results-status').textContent = '';
+  $('group-label').hidden = true;
+  $('results').replaceChildren();
+  $('results-empty').hidden = true;
+  document.body.dataset.results = '0';
+  document.body.dataset.busy = 'false';
+}
+
+// Opens a recording. passage: the start (s) of a 5-s passage to search from; null: similar recordings.
+async function selectTrack(id: string, passage: number | null, autoplay: boolean, mode: 'push' | 'none'): Promise<void> {
   try {
     const [track, wave] = await Promise.all([api.track(id), api.waveform(id)]);
     state.current = track;
@@ -99,58 +200,69 @@ async function selectTrack(id: string, startAt: number, autoplay: boolean): Prom
     media.id = 'audio';
     document.getElementById('audio')?.remove();
     document.body.append(media);
+    const scaled = normalisePeaks(wave.peaks);
+    showScale(scaled.max, scaled.gain);
     const ws = WaveSurfer.create({
       container: '#waveform',
       height: 110,
       waveColor: '#4a6572',
       progressColor: '#00c8f0',
       cursorColor: '#ffffff',
+      barWidth: 2,
+      barGap: 1,
       media,
       url: `/api/tracks/${encodeURIComponent(id)}/audio`,
-      peaks: [wave.peaks],
+      peaks: [scaled.peaks],
       duration: wave.duration_sec,
       plugins: [regions],
     });
     state.ws = ws;
     state.regions = regions;
-    regions.enableDragSelection({ color: 'rgba(0, 200, 240, 0.25)' });
-    regions.on('region-created', (r: Region) => choosePassage(r.start, r));
+    regions.enableDragSelection({ color: REGION_COLOR });
+    regions.on('region-created', (r: Region) => {
+      if (r.id !== REGION_ID) choosePassage(r.start, r);  // drawn by the listener; not the page's own
+    });
     regions.on('region-updated', (r: Region) => choosePassage(r.start, r));
     ws.on('interaction', (t: number) => choosePassage(t, null));
     ws.on('timeupdate', (t: number) => ($('time').textContent = `${clock(t)} / ${clock(wave.duration_sec)}`));
     ws.on('play', () => ($('play').textContent = '❚❚ Pause'));
     ws.on('pause', () => ($('play').textContent = '▶ Play'));
     ws.once('ready', () => {
-      if (startAt > 0) {
-        ws.setTime(startAt);
-        markPassage(startAt);
+      if (passage !== null) {
+        ws.setTime(passage);
+        markPassage(passage);
       }
       if (autoplay) void ws.play().catch(() => undefined);
     });
     $('time').textContent = `0:00 / ${clock(wave.duration_sec)}`;
-    // Opened from a passage result: passages like that moment; otherwise similar recordings.
-    state.query = startAt > 0 ? { kind: 'passages', start: startAt } : { kind: 'tracks' };
-    runQuery();
+    state.query = passage !== null ? { kind: 'passages', start: clampStart(passage) } : { kind: 'tracks' };
+    if (mode === 'push') saveView('push');
+    void runQuery();
     showError(null);
   } catch (e) {
     showError(`Could not open ${id}: ${(e as Error).message}`);
   }
 }
 
+function clampStart(start: number): number {
+  const duration = state.current?.duration_sec ?? 0;
+  return round2(Math.max(0, Math.min(start, Math.max(0, duration - PASSAGE_SEC))));
+}
+
 // One 5-s region at `start` (clamped into the track); a drawn region is trimmed to 5 s.
 function markPassage(start: number, drawn: Region | null = null): number {
-  const duration = state.current?.duration_sec ?? 0;
-  const s = Math.max(0, Math.min(start, Math.max(0, duration - PASSAGE_SEC)));
+  const s = clampStart(start);
   for (const r of state.regions?.getRegions() ?? []) if (r !== drawn) r.remove();
   if (drawn) drawn.setOptions({ start: s, end: s + PASSAGE_SEC });
-  else state.regions?.addRegion({ start: s, end: s + PASSAGE_SEC, color: 'rgba(0, 200, 240, 0.25)', drag: true, resize: false });
+  else state.regions?.addRegion({ id: REGION_ID, start: s, end: s + PASSAGE_SEC, color: REGION_COLOR, drag: true, resize: false });
   return s;
 }
 
 const choosePassage = debounce((start: number, drawn: Region | null) => {
   const s = markPassage(start, drawn);
   state.query = { kind: 'passages', start: s };
-  runQuery();
+  saveView('push');
+  void runQuery();
 }, 120);
 
 // ---- queries ------------------------------------------------------------------------------------
@@ -170,11 +282,14 @@ async function runQuery(): Promise<void> {
   const status = $('results-status');
   status.textContent = 'searching…';
   document.body.dataset.busy = 'true';
+  document.body.dataset.query = query.kind;
+  $('group-label').hidden = query.kind !== 'passages';
   let answer: SearchAnswer;
   try {
     if (query.kind === 'passages') {
       params.set('start', query.start.toFixed(2));
       params.set('exclude_same', 'track');
+      params.set('group_by_track', String(state.grouped));
       $('results-title').textContent = `Passages like ${clock(query.start)}–${clock(query.start + PASSAGE_SEC)}`;
       answer = await api.passages(track.track_id, params);
     } else {
@@ -190,7 +305,8 @@ async function runQuery(): Promise<void> {
     return;
   }
   if (seq !== state.requestSeq) return;  // a newer query superseded this one
-  status.textContent = aspects ? `weighted by ${aspects.replaceAll(',', ', ')}` : 'overall';
+  const how = aspects ? `weighted by ${aspects.replaceAll(',', ', ')}` : 'overall';
+  status.textContent = query.kind === 'passages' ? `${how} · ${state.grouped ? 'best passage per recording' : 'every passage'}` : how;
   showResults(answer.results, null);
   document.body.dataset.busy = 'false';
 }
@@ -210,7 +326,7 @@ function showResults(hits: Hit[], error: string | null): void {
     li.querySelector('.score')!.textContent = `${(h.score * 100).toFixed(1)} %`;
     li.querySelector('.title')!.textContent = titleOf(h) + when;
     li.querySelector('.sub')!.textContent = describe(h);
-    li.querySelector('button')!.addEventListener('click', () => void selectTrack(h.track_id, h.start_sec ?? 0, true));
+    li.querySelector('button')!.addEventListener('click', () => void selectTrack(h.track_id, h.start_sec ?? null, true, 'push'));
     list.append(li);
   }
   document.body.dataset.results = String(hits.length);
@@ -218,15 +334,23 @@ function showResults(hits: Hit[], error: string | null): void {
 
 // ---- aspects ------------------------------------------------------------------------------------
 
+function showWeight(input: HTMLInputElement): void {
+  const out = input.closest('label')?.querySelector('.weight');
+  if (out) out.textContent = Number(input.value) > 0 ? `× ${Number(input.value).toFixed(2)}` : '';
+}
+
 function renderAspects(): void {
   const box = $('aspects');
   box.replaceChildren();
   $('aspects-panel').hidden = state.aspects.length === 0;
-  const rerank = debounce(() => void runQuery(), 200);
+  const rerank = debounce(() => {
+    saveView('replace');
+    void runQuery();
+  }, 200);
   for (const a of state.aspects) {
     const label = document.createElement('label');
     label.title = a.description;
-    label.innerHTML = `<span class="name"></span> <span class="conf"></span><input type="range" min="0" max="1" step="0.05" value="0">`;
+    label.innerHTML = `<span class="name"></span> <span class="conf"></span> <span class="weight"></span><input type="range" min="0" max="1" step="0.05" value="0">`;
     label.querySelector('.name')!.textContent = a.aspect.replaceAll('_', ' ');
     const conf = label.querySelector('.conf')!;
     conf.textContent = `R² ${a.r2_score.toFixed(2)} · ${a.confidence}`;
@@ -235,7 +359,10 @@ function renderAspects(): void {
     input.dataset.aspect = a.aspect;
     input.setAttribute('aria-label', `${a.aspect} weight`);
     input.addEventListener('input', () => {
-      state.weights.set(a.aspect, Number(input.value));
+      const w = round2(Number(input.value));
+      if (w > 0) state.weights.set(a.aspect, w);
+      else state.weights.delete(a.aspect);
+      showWeight(input);
       rerank();
     });
     box.append(label);
@@ -245,14 +372,24 @@ function renderAspects(): void {
 // ---- start --------------------------------------------------------------------------------------
 
 async function start(): Promise<void> {
-  $('search').addEventListener('input', debounce(() => void loadTracks(true), 250));
-  $('composer').addEventListener('change', () => void loadTracks(true));
-  $('dataset').addEventListener('change', () => void loadTracks(true));
+  const filtersChanged = () => {
+    saveView('replace');
+    void loadTracks(true);
+  };
+  $('search').addEventListener('input', debounce(filtersChanged, 250));
+  $('composer').addEventListener('change', filtersChanged);
+  $('dataset').addEventListener('change', filtersChanged);
   $('more').addEventListener('click', () => void loadTracks(false));
   $('play').addEventListener('click', () => void state.ws?.playPause());
   $('similar-tracks').addEventListener('click', () => {
     state.regions?.clearRegions();
     state.query = { kind: 'tracks' };
+    saveView('push');
+    void runQuery();
+  });
+  $('group').addEventListener('change', () => {
+    state.grouped = $<HTMLInputElement>('group').checked;
+    saveView('replace');
     void runQuery();
   });
   try {
@@ -264,7 +401,8 @@ async function start(): Promise<void> {
   } catch (e) {
     showError(`The service is not ready: ${(e as Error).message}`);
   }
-  await loadTracks(true);
+  window.addEventListener('popstate', () => void applyView(parseView(location.search)));
+  await applyView(parseView(location.search));
   document.body.dataset.ready = 'true';
 }
 

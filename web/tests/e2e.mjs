@@ -1,6 +1,11 @@
 // End-to-end test of the web UI in Debian's headless Chromium (playwright-core drives it):
-// load, play, select a region on the waveform, get passage results, move an aspect slider.
+// load (with its favicon), the whole search placeholder, play, the waveform normalised to the track's
+// loudest bucket, select a region on the waveform, passage results one per recording (and every passage
+// when grouping is off), move an aspect slider, the state in the URL (Back/Forward, a reload and a fresh
+// page restore it), play a result from its moment.
 // Usage: node tests/e2e.mjs BASE_URL SCREENSHOT.png   (exit 0 when every step passed)
+// The last line of output is `e2e-result: {"ok", "steps", "facts", "screenshot"}` (one line of JSON):
+// facts are the measurements the steps checked, for the C++ test to assert on as well.
 import { chromium } from 'playwright-core';
 
 const [base, screenshot] = process.argv.slice(2);
@@ -25,25 +30,84 @@ const step = async (name, fn) => {
   }
 };
 let failed = false;
+const facts = {};
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 const consoleErrors = [];
 page.on('pageerror', (e) => consoleErrors.push(String(e)));
+const favicons = [];
+page.on('response', (r) => {
+  if (new URL(r.url()).pathname.startsWith('/favicon')) favicons.push({ url: r.url(), status: r.status(), type: r.headers()['content-type'] ?? '' });
+});
+
+const params = () => new URL(page.url()).searchParams;
+const waitForParams = (want, timeout = 5000) => page.waitForFunction((w) => {
+  const p = new URLSearchParams(location.search);
+  return Object.entries(w).every(([k, v]) => (v === null ? !p.has(k) : p.get(k) === v));
+}, want, { timeout });
+const resultList = () => page.$$eval('#results li', (lis) => lis.map((li) => `${li.dataset.track}@${li.dataset.start ?? ''}`));
+const settled = () => page.waitForSelector('body[data-busy="false"]', { timeout: 10000 });
+const distinctTracks = (list) => new Set(list.map((x) => x.split('@')[0])).size === list.length;
+
 try {
   await step('load', async () => {
     await page.goto(base, { waitUntil: 'domcontentloaded' });
     await page.waitForSelector('body[data-ready="true"]', { timeout: 15000 });
     const n = await page.locator('#track-list li').count();
     if (n < 2) throw new Error(`expected tracks in the browser, got ${n}`);
+    if (page.url() !== base) throw new Error(`a fresh page should keep a bare URL, got ${page.url()}`);
   });
-  await step('search narrows the list', async () => {
+  await step('favicon', async () => {
+    const href = await page.getAttribute('link[rel="icon"]', 'href');
+    if (href !== '/favicon.svg') throw new Error(`index.html should link /favicon.svg, links ${href}`);
+    for (let i = 0; i < 50 && !favicons.some((f) => f.url.endsWith(href)); ++i) await page.waitForTimeout(100);
+    const got = favicons.find((f) => f.url.endsWith(href));
+    facts.favicon = got ?? { requested: false };
+    if (!got) throw new Error(`the browser never requested ${href} (requests: ${JSON.stringify(favicons)})`);
+    if (got.status !== 200 || !got.type.startsWith('image/svg+xml')) throw new Error(`${href}: ${got.status} ${got.type}`);
+    const size = await page.evaluate(async (u) => {
+      const img = new Image();
+      img.src = u;
+      await img.decode();
+      return img.naturalWidth;
+    }, href);
+    if (!(size > 0)) throw new Error(`${href} does not decode as an image`);
+  });
+  await step('the search placeholder is fully visible', async () => {
+    // An input's scrollWidth ignores its placeholder: measure the placeholder as the value (same font),
+    // and measure its text against the content box.
+    const m = await page.evaluate(() => {
+      const input = document.querySelector('#search');
+      const cs = getComputedStyle(input);
+      const ctx = document.createElement('canvas').getContext('2d');
+      ctx.font = cs.font;
+      const old = input.value;
+      input.value = input.placeholder;
+      const r = {
+        placeholder: input.placeholder,
+        scrollWidth: input.scrollWidth,
+        clientWidth: input.clientWidth,
+        textWidth: Math.ceil(ctx.measureText(input.placeholder).width),
+        contentWidth: input.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight),
+      };
+      input.value = old;
+      return r;
+    });
+    facts.placeholder = m;
+    if (m.scrollWidth > m.clientWidth || m.textWidth > m.contentWidth)
+      throw new Error(`the placeholder '${m.placeholder}' is cut off: ${JSON.stringify(m)}`);
+  });
+  await step('search narrows the list, in the URL', async () => {
     const before = await page.locator('#track-list li').count();
     const first = (await page.locator('#track-list li').first().getAttribute('data-track')) ?? '';
     await page.fill('#search', first);
     await page.waitForFunction((b) => document.querySelectorAll('#track-list li').length < b, before, { timeout: 5000 });
+    await waitForParams({ q: first });
     await page.fill('#search', '');
     await page.waitForFunction((b) => document.querySelectorAll('#track-list li').length === b, before, { timeout: 5000 });
+    await waitForParams({ q: null });
   });
   await step('open a track: waveform and similar recordings', async () => {
+    const track = await page.locator('#track-list li').nth(1).getAttribute('data-track');
     await page.locator('#track-list li').nth(1).click();
     await page.waitForSelector('#player:not([hidden])');
     await page.waitForFunction(() => Number(document.body.dataset.results ?? 0) > 0, null, { timeout: 10000 });
@@ -51,6 +115,43 @@ try {
       const host = document.querySelector('#waveform > div');
       return !!host?.shadowRoot?.querySelector('canvas');
     }, null, { timeout: 10000 });
+    await waitForParams({ track, t: null });
+    if ((await page.textContent('#results-title')) !== 'Similar recordings') throw new Error('expected similar recordings');
+    if (!(await page.isHidden('#group-label'))) throw new Error('the grouping toggle is for passages only');
+  });
+  await step('the waveform is normalised to its loudest bucket', async () => {
+    const w = await page.evaluate(() => {
+      const wave = document.querySelector('#waveform');
+      const canvases = [...wave.querySelector('div').shadowRoot.querySelectorAll('.canvases canvas')];
+      let tallest = 0;
+      for (const c of canvases) {  // the tallest drawn column, in canvas pixels
+        const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+        for (let x = 0; x < c.width; ++x) {
+          let top = -1, bottom = -1;
+          for (let y = 0; y < c.height; ++y)
+            if (data[(y * c.width + x) * 4 + 3] > 0) {
+              if (top < 0) top = y;
+              bottom = y;
+            }
+          if (top >= 0) tallest = Math.max(tallest, bottom - top + 1);
+        }
+      }
+      return {
+        canvases: canvases.length,
+        canvasHeight: canvases[0]?.height ?? 0,
+        tallestBar: tallest,
+        peakMax: Number(wave.dataset.peakMax),
+        gain: Number(wave.dataset.gain),
+        legend: document.querySelector('#wave-scale').textContent,
+        tooltip: document.querySelector('#wave-scale').title,
+      };
+    });
+    facts.waveform = w;
+    if (!(w.peakMax > 0 && w.peakMax <= 1)) throw new Error(`peak max ${w.peakMax} is not in (0, 1]`);
+    if (Math.abs(w.gain * w.peakMax - 1) > 1e-6) throw new Error(`gain ${w.gain} does not bring ${w.peakMax} to full height`);
+    if (w.canvases === 0 || w.tallestBar !== w.canvasHeight)
+      throw new Error(`the loudest bucket should fill the canvas: ${JSON.stringify(w)}`);
+    if (!/normalised/i.test(w.legend) || !/loudest/i.test(w.tooltip)) throw new Error(`the legend should say how it is scaled: ${w.legend}`);
   });
   await step('play', async () => {
     await page.click('#play');
@@ -61,36 +162,133 @@ try {
     await page.click('#play');
     await page.waitForFunction(() => document.querySelector('audio')?.paused === true, null, { timeout: 5000 });
   });
-  await step('drag a region: passage results', async () => {
+  const passageAnswer = (grouped) => page.waitForResponse((r) => r.url().includes('/passages?') &&
+    new URL(r.url()).searchParams.get('group_by_track') === String(grouped) && r.status() === 200, { timeout: 10000 });
+  await step('drag a region: passage results, one per recording', async () => {
     const box = await page.locator('#waveform').boundingBox();
     const y = box.y + box.height / 2;
-    const passages = page.waitForResponse((r) => r.url().includes('/passages?') && r.status() === 200, { timeout: 10000 });
+    const passages = passageAnswer(true);
     await page.mouse.move(box.x + box.width * 0.3, y);
     await page.mouse.down();
     await page.mouse.move(box.x + box.width * 0.4, y, { steps: 8 });
     await page.mouse.up();
-    await passages;
+    const answer = await (await passages).json();
     await page.waitForFunction(() => document.querySelector('#results-title')?.textContent?.startsWith('Passages like'), null, { timeout: 5000 });
     await page.waitForFunction(() => document.querySelectorAll('#results li[data-start]').length > 0, null, { timeout: 10000 });
+    await settled();
+    if (!(await page.isChecked('#group')) || (await page.isHidden('#group-label'))) throw new Error('grouping should be shown, and on by default');
+    const shown = await resultList();
+    facts.grouped = { results: shown.length, distinct_tracks: distinctTracks(shown), api_results: answer.results.length };
+    if (!distinctTracks(shown)) throw new Error(`two passages of one recording with grouping on: ${shown}`);
+    const p = params();
+    if (!p.get('track') || !p.has('t') || p.has('group')) throw new Error(`the URL should hold the track and passage: ${page.url()}`);
   });
-  await step('move an aspect slider: results re-rank', async () => {
+  await step('grouping off: every passage', async () => {
+    const grouped = await resultList();
+    const every = passageAnswer(false);
+    await page.click('#group');
+    const answer = await (await every).json();
+    await settled();
+    await waitForParams({ group: '0' });
+    await page.waitForFunction(() => document.querySelector('#results-status')?.textContent?.includes('every passage'), null, { timeout: 5000 });
+    const shown = await resultList();
+    const perTrack = {};
+    for (const x of shown) perTrack[x.split('@')[0]] = (perTrack[x.split('@')[0]] ?? 0) + 1;
+    facts.ungrouped = { results: shown.length, api_results: answer.results.length, most_from_one_track: Math.max(...Object.values(perTrack)) };
+    if (shown.length < grouped.length) throw new Error(`every passage (${shown.length}) should not be fewer than one per recording (${grouped.length})`);
+  });
+  let aspect = '';
+  await step('move an aspect slider: results re-rank, weights in the URL', async () => {
     const slider = page.locator('#aspects input[type=range]').first();
     if ((await slider.count()) === 0) throw new Error('no aspect sliders (the index has no validated aspects)');
-    const aspect = await slider.getAttribute('data-aspect');
+    aspect = await slider.getAttribute('data-aspect');
     const reranked = page.waitForResponse((r) => r.url().includes('aspects=') && r.url().includes(aspect) && r.status() === 200, { timeout: 10000 });
     await slider.fill('0.8');
     await reranked;
     await page.waitForFunction((a) => document.querySelector('#results-status')?.textContent?.includes(a), aspect, { timeout: 5000 });
     if ((await page.locator('#results li').count()) === 0) throw new Error('no results after re-ranking');
+    await waitForParams({ aspects: `${aspect}:0.80` });
+  });
+  await step('Back and Forward restore the view', async () => {
+    await settled();
+    const here = page.url();
+    await page.goBack();  // the track as opened: similar recordings
+    await waitForParams({ t: null });
+    await page.waitForFunction(() => document.querySelector('#results-title')?.textContent === 'Similar recordings', null, { timeout: 5000 });
+    await settled();
+    await page.goForward();
+    await page.waitForFunction((u) => location.href === u, here, { timeout: 5000 });
+    await page.waitForFunction(() => document.querySelector('#results-title')?.textContent?.startsWith('Passages like'), null, { timeout: 5000 });
+    await settled();
+  });
+  await step('the URL restores the view after a reload and in a new page', async () => {
+    const track = params().get('track');
+    await page.fill('#search', track);
+    await waitForParams({ q: track });
+    await settled();
+    const url = page.url();
+    const before = { title: await page.textContent('#results-title'), results: await resultList() };
+    const snapshot = async (p) => {
+      await p.waitForSelector('body[data-ready="true"]', { timeout: 15000 });
+      await p.waitForFunction(() => Number(document.body.dataset.results ?? 0) > 0 && document.body.dataset.busy === 'false', null, { timeout: 10000 });
+      return p.evaluate((a) => ({
+        url: location.href,
+        title: document.querySelector('#results-title').textContent,
+        results: [...document.querySelectorAll('#results li')].map((li) => `${li.dataset.track}@${li.dataset.start ?? ''}`),
+        search: document.querySelector('#search').value,
+        listed: document.querySelectorAll('#track-list li').length,
+        active: document.querySelector('#track-list li.active')?.dataset.track ?? null,
+        grouped: document.querySelector('#group').checked,
+        weight: document.querySelector(`#aspects input[data-aspect="${a}"]`)?.value,
+        region: !!document.querySelector('#waveform > div')?.shadowRoot?.querySelector('[part~="region"]'),
+      }), aspect);
+    };
+    const check = (what, got) => {
+      const want = { url, title: before.title, results: before.results, search: track, listed: 1, active: track, grouped: false, weight: '0.8', region: true };
+      if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+    };
+    const request = page.waitForRequest((r) => r.url().includes('/passages?'), { timeout: 15000 });
+    await page.reload({ waitUntil: 'domcontentloaded' });
+    const q = new URL((await request).url()).searchParams;
+    if (q.get('group_by_track') !== 'false' || !q.get('aspects')?.startsWith(`${aspect}=0.80`) || q.get('start') !== Number(params().get('t')).toFixed(2))
+      throw new Error(`after the reload the passage query is ${q}`);
+    await page.waitForFunction(() => !!document.querySelector('#waveform > div')?.shadowRoot?.querySelector('[part~="region"]'), null, { timeout: 10000 });
+    const reloaded = await snapshot(page);
+    check('after a reload', reloaded);
+    const fresh = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      await fresh.goto(url, { waitUntil: 'domcontentloaded' });
+      await fresh.waitForFunction(() => !!document.querySelector('#waveform > div')?.shadowRoot?.querySelector('[part~="region"]'), null, { timeout: 10000 });
+      check('in a new page', await snapshot(fresh));
+    } finally {
+      await fresh.close();
+    }
+    facts.url = { shared: url, restored: true };
+    await page.fill('#search', '');
+    await waitForParams({ q: null });
+  });
+  await step('grouping back on', async () => {
+    const grouped = passageAnswer(true);
+    await page.click('#group');
+    await grouped;
+    await settled();
+    await waitForParams({ group: null });
+    const shown = await resultList();
+    if (!distinctTracks(shown)) throw new Error(`two passages of one recording with grouping on: ${shown}`);
   });
   await step('play a result from its moment', async () => {
     const hit = page.locator('#results li[data-start]').first();
     const track = await hit.getAttribute('data-track');
+    const start = Number(await hit.getAttribute('data-start'));
     await hit.locator('button').click();
     await page.waitForFunction((t) => document.querySelector('#track-list li.active')?.getAttribute('data-track') === t ||
       document.querySelector('#now-meta')?.textContent?.includes(t), track, { timeout: 10000 });
+    await page.waitForFunction(([t, s]) => {
+      const p = new URLSearchParams(location.search);
+      return p.get('track') === t && Math.abs(Number(p.get('t')) - s) < 0.01;
+    }, [track, start], { timeout: 5000 });
   });
-  await page.waitForSelector('body[data-busy="false"]', { timeout: 10000 });
+  await settled();
   if (consoleErrors.length) throw new Error(`page errors: ${consoleErrors.join('; ')}`);
 } catch (e) {
   failed = true;
@@ -99,5 +297,5 @@ try {
   await page.screenshot({ path: screenshot, fullPage: true }).catch(() => undefined);
   await browser.close();
 }
-console.log(JSON.stringify({ ok: !failed, steps, screenshot }, null, 1));
+console.log(`e2e-result: ${JSON.stringify({ ok: !failed, steps, facts, screenshot })}`);
 process.exit(failed ? 1 : 0);

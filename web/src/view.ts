@@ -1,0 +1,58 @@
+// What the page shows, as it travels in the address bar: reloading or sharing the URL restores it.
+//   ?q=bach&composer=Bach&dataset=smd&track=ID&t=12.5&aspects=dynamics:0.70,articulation:0.30&group=0
+// track: the open recording; t: the start (s) of its selected 5-s passage (absent: similar recordings);
+// aspects: the slider weights above zero; group=0: every passage instead of the best one per recording.
+
+export interface View {
+  q: string;
+  composer: string;
+  dataset: string;
+  track: string | null;
+  start: number | null;
+  weights: Map<string, number>;
+  grouped: boolean;
+}
+
+export function emptyView(): View {
+  return { q: '', composer: '', dataset: '', track: null, start: null, weights: new Map(), grouped: true };
+}
+
+// Seconds and weights with two decimals at most, so that a value read back from the URL is the value written.
+export const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+export function parseView(search: string): View {
+  const p = new URLSearchParams(search);
+  const v = emptyView();
+  v.q = p.get('q') ?? '';
+  v.composer = p.get('composer') ?? '';
+  v.dataset = p.get('dataset') ?? '';
+  v.track = p.get('track') || null;
+  const t = Number(p.get('t') ?? NaN);
+  v.start = v.track && p.has('t') && Number.isFinite(t) && t >= 0 ? round2(t) : null;
+  for (const item of (p.get('aspects') ?? '').split(',')) {
+    const [name, weight] = item.split(/[:=]/);
+    const w = Number(weight);
+    if (name && Number.isFinite(w) && w > 0) v.weights.set(name, Math.min(1, round2(w)));
+  }
+  v.grouped = !['0', 'false', 'no', 'off'].includes((p.get('group') ?? '').toLowerCase());
+  return v;
+}
+
+// ':' and ',' are legal in a query value; leaving them unescaped keeps shared links readable.
+const enc = (s: string): string => encodeURIComponent(s).replace(/%3A/gi, ':').replace(/%2C/gi, ',');
+
+export function formatView(v: View): string {
+  const parts: string[] = [];
+  const add = (key: string, value: string) => parts.push(`${key}=${enc(value)}`);
+  if (v.q) add('q', v.q);
+  if (v.composer) add('composer', v.composer);
+  if (v.dataset) add('dataset', v.dataset);
+  if (v.track) {
+    add('track', v.track);
+    if (v.start !== null) add('t', String(round2(v.start)));
+  }
+  const weights = [...v.weights].filter(([, w]) => w > 0).map(([name, w]) => `${name}:${w.toFixed(2)}`);
+  if (weights.length) add('aspects', weights.join(','));
+  if (!v.grouped) add('group', '0');
+  return parts.length ? `?${parts.join('&')}` : '';
+}
