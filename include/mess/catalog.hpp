@@ -76,8 +76,10 @@ public:
     std::filesystem::path metadata_path() const;                     // metadata/<id>_metadata.csv
     std::filesystem::path clip_index_path() const;                   // metadata/<id>_clip_index.csv
 
-    // Audio files, recursively, sorted by path. Errors: Error(input) when the audio folder is missing or
-    // two files share a stem (their track ids would collide).
+    // Audio files, recursively, sorted by path; a folder named like an audio file is listed too (and not
+    // descended into), so that the commands that use it report it rather than skip it silently.
+    // Errors: Error(input) when the audio folder is missing or two files share a stem (their track ids
+    // would collide).
     std::vector<Track> tracks() const;
     // The metadata table: metadata/<id>_metadata.csv when it exists, else derived from the dataset
     // (SMD names, MAESTRO's maestro-v3.0.0.json/.csv, or one recording per file for folders).

@@ -38,6 +38,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -311,8 +312,9 @@ public:
     // Layer weights for aspect weights (see aspect_layer_weights). Errors: Error(usage) when the index has
     // no resolved aspects or no per-layer vectors, or for unknown or unvalidated aspects.
     std::vector<double> layer_weights(const std::map<std::string, double>& aspects, double min_r2 = 0.5, bool scale_by_r2 = true) const;
-    // Errors: Error(usage) for a request without exactly one source or one the index cannot answer;
-    // Error(input) for unknown ids and unusable audio.
+    // Errors: Error(usage) for a request without exactly one source, one the index cannot answer, or a filter
+    // on a column no record has (the message lists the known ones); Error(input) for unknown ids (with the
+    // closest known ones), zero or non-finite vectors, silent or unusable audio.
     SearchResult search(const SearchRequest& request) const;
     // The encoder for audio queries (open_index_encoder, opened on first use and kept).
     std::shared_ptr<const class Encoder> encoder() const;
@@ -320,8 +322,11 @@ public:
 private:
     std::vector<float> audio_query(const SearchRequest& request, const std::vector<double>& weights) const;
 
+    void check_filters(const std::vector<Filter>& filters) const;
+
     std::shared_ptr<const SearchIndex> index_;
     std::vector<ResolvedAspect> aspects_;
+    std::set<std::string> filter_keys_;  // record fields and metadata columns a filter may name
     std::string model_override_;
     mutable std::shared_ptr<std::mutex> encoder_mutex_ = std::make_shared<std::mutex>();
     mutable std::shared_ptr<const class Encoder> encoder_;

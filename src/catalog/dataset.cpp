@@ -51,11 +51,13 @@ std::vector<Track> Dataset::tracks() const {
     for (auto it = fs::recursive_directory_iterator(audio_dir_, fs::directory_options::follow_directory_symlink, ec);
          it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (ec) throw_input("dataset '{}': cannot list {}: {}", id_, audio_dir_.string(), ec.message());
-        if (!it->is_regular_file(ec)) continue;
-        std::string ext = it->path().extension().string();
-        ext = to_lower(ext);
+        const std::string ext = to_lower(it->path().extension().string());
         const auto& exts = audio_extensions();
         if (std::find(exts.begin(), exts.end(), ext) == exts.end()) continue;
+        // A folder named like an audio file is listed too, so that extraction reports it ("is a directory")
+        // instead of skipping it silently; its contents are not searched.
+        if (it->is_directory(ec)) it.disable_recursion_pending();
+        else if (!it->is_regular_file(ec)) continue;
         out.push_back({it->path().stem().string(), it->path()});
     }
     std::sort(out.begin(), out.end(), [](const Track& a, const Track& b) { return a.audio_path < b.audio_path; });

@@ -120,15 +120,49 @@ void SearchIndex::rebuild_lookup() {
         std::sort(rows.begin(), rows.end(), [&](std::size_t a, std::size_t b) { return records[a].start_sec < records[b].start_sec; });
 }
 
+namespace {
+
+// Levenshtein distance, case-insensitive (ids are short: O(|a|·|b|) is fine).
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        cur[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) == std::tolower(static_cast<unsigned char>(b[j - 1]));
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (same ? 0 : 1)});
+        }
+        std::swap(prev, cur);
+    }
+    return prev[b.size()];
+}
+
+// " (closest: a, b, c)": the known ids nearest to `id` (an id containing it, or within a few edits).
+template <class Map>
+std::string closest_ids(const Map& known, const std::string& id) {
+    std::vector<std::pair<std::size_t, std::string>> ranked;
+    const std::string lower = to_lower(id);
+    for (const auto& [k, v] : known) {
+        const std::size_t d = to_lower(k).find(lower) != std::string::npos ? 0 : edit_distance(k, id);
+        if (d <= std::max<std::size_t>(3, id.size() / 3)) ranked.emplace_back(d, k);
+    }
+    std::sort(ranked.begin(), ranked.end());
+    std::string out;
+    for (std::size_t i = 0; i < std::min<std::size_t>(3, ranked.size()); ++i) out += (i ? ", " : " (closest: ") + ranked[i].second;
+    return out.empty() ? out : out + ")";
+}
+
+}  // namespace
+
 std::size_t SearchIndex::row_of(const std::string& id) const {
     auto it = by_id_.find(id);
-    if (it == by_id_.end()) throw_input("unknown {} id '{}'", kind == IndexKind::track ? "track" : "clip", id);
+    if (it == by_id_.end()) throw_input("unknown {} id '{}'{}", kind == IndexKind::track ? "track" : "clip", id, closest_ids(by_id_, id));
     return it->second;
 }
 
 const std::vector<std::size_t>& SearchIndex::rows_of_track(const std::string& track_id) const {
     auto it = by_track_.find(track_id);
-    if (it == by_track_.end()) throw_input("unknown track id '{}'", track_id);
+    if (it == by_track_.end()) throw_input("unknown track id '{}'{}", track_id, closest_ids(by_track_, track_id));
     return it->second;
 }
 

@@ -40,6 +40,18 @@ void check_query_vector(const std::vector<float>& v) {
 Searcher::Searcher(std::shared_ptr<const SearchIndex> index, std::vector<ResolvedAspect> aspects, std::string model_override)
     : index_(std::move(index)), aspects_(std::move(aspects)), model_override_(std::move(model_override)) {
     if (!index_) throw_usage("a searcher needs an index");
+    filter_keys_ = {"id", "dataset", "dataset_id", "track", "track_id", "recording", "recording_id", "work", "work_id", "split"};
+    for (const auto& r : index_->records)
+        for (const auto& [key, value] : r.metadata) filter_keys_.insert(key);
+}
+
+void Searcher::check_filters(const std::vector<Filter>& filters) const {
+    for (const auto& f : filters)
+        if (!filter_keys_.contains(f.key)) {
+            std::string known;
+            for (const auto& k : filter_keys_) known += (known.empty() ? "" : ", ") + k;
+            throw_usage("unknown filter column '{}' (known: {})", f.key, known);
+        }
 }
 
 std::vector<double> Searcher::layer_weights(const std::map<std::string, double>& aspects, double min_r2, bool scale_by_r2) const {
@@ -80,6 +92,7 @@ SearchResult Searcher::search(const SearchRequest& r) const {
     pq.dedupe_sec = r.dedupe_sec;
     pq.options = q;
     if (!r.vector.empty()) check_query_vector(r.vector);
+    check_filters(r.options.filters);
     if (r.audio || !r.vector.empty()) {
         out.hits = search_vector(idx, r.audio ? audio_query(r, out.layer_weights) : r.vector, q, idx.kind == IndexKind::clip ? &pq : nullptr);
     } else if (idx.kind == IndexKind::track) {

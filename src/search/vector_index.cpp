@@ -194,6 +194,21 @@ std::size_t first_non_finite_row(const std::vector<float>& vectors, std::size_t 
     return n;
 }
 
+// Product quantisation splits a vector into m sub-vectors: FAISS asserts that m divides the dimension.
+// Say so in words first, with the sub-vector counts that would fit.
+void check_product_quantiser(const std::string& factory, std::size_t dim) {
+    for (const std::string& part : split(factory, ',')) {
+        if (!part.starts_with("PQ") || part.size() < 3 || !std::isdigit(static_cast<unsigned char>(part[2]))) continue;
+        const std::size_t m = std::strtoul(part.c_str() + 2, nullptr, 10);
+        if (m == 0 || dim % m == 0) continue;
+        std::string fits;
+        for (std::size_t k = 1; k <= std::min<std::size_t>(dim, 64); ++k)
+            if (dim % k == 0) fits += (fits.empty() ? "" : ", ") + fmt::format("PQ{}", k);
+        throw_usage("factory '{}': {} splits each vector into {} parts, but these vectors have {} dimensions, which {} does not "
+                    "divide (for {} dimensions: {})", factory, part, m, dim, m, dim, fits);
+    }
+}
+
 }  // namespace
 
 VectorIndex VectorIndex::build(std::vector<float> vectors, std::size_t n, std::size_t dim, const std::string& factory) {
@@ -201,6 +216,7 @@ VectorIndex VectorIndex::build(std::vector<float> vectors, std::size_t n, std::s
     if (vectors.size() != n * dim) throw_usage("{} floats given for {} vectors of dimension {}", vectors.size(), n, dim);
     if (const std::size_t bad = first_non_finite_row(vectors, n, dim); bad < n)
         throw_input("vector {} of {} holds non-finite values (NaN or infinity): refusing to index it", bad, n);
+    check_product_quantiser(factory, dim);
     for (std::size_t r = 0; r < n; ++r) l2_normalize(vectors.data() + r * dim, dim);
     VectorIndex v;
     v.n_ = n;

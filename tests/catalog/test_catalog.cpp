@@ -117,6 +117,13 @@ TEST(Dataset, RegistryAndFolders) {
     EXPECT_EQ(tracks[2].track_id, "z");
     EXPECT_EQ(ds.features().view_path(View::segments, "a"), dir / "data/embeddings/mine-emb/segments/a.npy");
     EXPECT_EQ(ds.clip_index_path(), dir / "data/metadata/mine_clip_index.csv");
+    // A folder named like an audio file is listed (extraction then reports "is a directory"), not skipped.
+    fs::create_directories(dir / "music/album.wav/inner");
+    write_file_atomic(dir / "music/album.wav/inner/hidden.wav", "x");
+    tracks = ds.tracks();
+    ASSERT_EQ(tracks.size(), 4u);
+    EXPECT_EQ(tracks[0].track_id, "album");  // and its contents are not searched
+    fs::remove_all(dir / "music/album.wav");
     write_file_atomic(dir / "music/b/z.ogg", "x");
     expect_error([&] { ds.tracks(); }, ErrorKind::input, "same track id 'z'");
 }

@@ -437,3 +437,26 @@ TEST(Search, IndexBuildRefusesNonFiniteFeaturesNamingTheTrack) {
         EXPECT_NE(msg.find("non-finite"), std::string::npos) << msg;
     }
 }
+
+// What a new user meets: an unknown id suggests the closest ones, a filter on a column nobody has is an
+// error (not an empty answer), and a product quantiser that does not divide the dimension says so in words.
+TEST(Search, HelpfulErrorsForIdsFiltersAndFactories) {
+    const Tiny tiny;
+    const Searcher searcher(std::make_shared<const SearchIndex>(tiny.tracks()), {});
+    const std::string some = searcher.index().records.front().track_id;
+    SearchRequest r;
+    r.track_id = some.substr(0, some.size() - 1);  // one character short
+    const std::string msg = test::error_message([&] { searcher.search(r); });
+    EXPECT_NE(msg.find("closest: " + some), std::string::npos) << msg;
+    r.track_id = some;
+    r.options.filters = {Filter::parse("composer=Bach")};
+    const std::string filter = test::error_message([&] { searcher.search(r); }, ErrorKind::usage);
+    EXPECT_NE(filter.find("unknown filter column 'composer'"), std::string::npos) << filter;
+    EXPECT_NE(filter.find("work_id"), std::string::npos) << filter;
+    r.options.filters = {Filter::parse("work=nope")};
+    EXPECT_TRUE(searcher.search(r).hits.empty());  // a known column with no match: an empty answer
+    std::vector<float> v(40 * 76, 0.5f);
+    const std::string pq = test::error_message([&] { VectorIndex::build(v, 40, 76, "IVF4,PQ32"); }, ErrorKind::usage);
+    EXPECT_NE(pq.find("76 dimensions, which 32 does not divide"), std::string::npos) << pq;
+    EXPECT_NE(pq.find("PQ19"), std::string::npos) << pq;
+}
