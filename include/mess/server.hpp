@@ -26,9 +26,17 @@
 //   GET  /api/tracks/{track_id}/waveform?per_second=|points=        peaks (max |sample|, 0…1)
 //   GET  /, /assets/...                                 the built web UI (web_root)
 // Errors: a JSON body {"error": message, "status": code[, "parameter": name]}: 400 for a bad or unknown
-// parameter (named), 404 for unknown ids and routes, 413 for an upload over max_upload_bytes, 416 for an
-// unsatisfiable Range, 503 while no index is loaded (Retry-After). Ids are looked up, never joined into
-// paths. CORS: Access-Control-Allow-Origin for origins in cors_origins ("*": any).
+// parameter (named) or a malformed request, 404 for unknown ids and routes, 405 (with Allow) for a route
+// asked with another method, 408 for headers or a body that stop coming, 413 for an upload over
+// max_upload_bytes (from its Content-Length, before it is read, or as soon as a chunked body passes it),
+// 414 for a request line over 8 KiB, 416 for an unsatisfiable Range (an invalid Range header is ignored),
+// 431 for headers over 32 KiB, 503 while no index is loaded (Retry-After). Messages name no absolute
+// server path. Ids are looked up, never joined into paths. CORS: Access-Control-Allow-Origin for origins
+// in cors_origins ("*": any).
+// Faults: a version that fails to load (corrupt, incomplete) is refused and not tried again; the newest
+// loadable one is served instead (the last good one, or an older one at start). /health lists refused
+// versions under "refused", /metrics as mess_reload_refused{kind,version}. Slow clients: see the
+// connection settings of ServeConfig; /health, /health/* and /metrics have threads of their own.
 // Thread safety: every public member may be called from any thread.
 #pragma once
 
@@ -63,7 +71,15 @@ struct ServeConfig {
     std::vector<std::string> cors_origins; // allowed Origin values; "*" allows any
     std::size_t max_upload_bytes = 16u << 20;
     double reload_interval_sec = 0;        // poll the source for a newer version; 0: only reload() / SIGHUP
-    int http_threads = 128;                // connection threads (each keep-alive client holds one)
+    int http_threads = 128;                // request threads (a connection holds one only while a request is read and answered)
+    // Connections: those waiting for a request hold no thread. A new one over either limit closes the one
+    // that has waited longest for its request.
+    std::size_t max_connections = 10000;
+    std::size_t max_client_connections = 256;  // of one client address
+    std::size_t max_client_requests = 0;       // requests of one address handled at once (others wait); 0: http_threads / 4
+    double idle_timeout_sec = 30;              // keep-alive: waiting for the next request
+    double header_timeout_sec = 10;            // request line and headers, from their first byte (then 408)
+    double body_timeout_sec = 60;              // a whole request body; a body also ends after 5 s without a byte
     int query_threads = 1;                 // threads per audio-query embedding
     std::size_t cache_entries = 8192;      // cached similarity answers (per index version); 0: off
     // Precomputed neighbour lists of the track index (search.hpp: NeighbourLists), computed at load while
@@ -86,8 +102,9 @@ public:
     void start();
     int port() const;
     // Loads the source's newest versions if they differ from those served, then swaps them in; requests
-    // in flight finish on the old ones. Returns true when something changed. Errors: Error(input) (the old
-    // version keeps serving).
+    // in flight finish on the old ones. Returns true when something changed. A version that does not load
+    // is refused (not tried again) and the newest loadable one serves instead. Errors: Error(input) when a
+    // version was refused by this call (after swapping in what could be loaded) or nothing can be served.
     bool reload();
     // Async-signal-safe: asks the watcher thread to reload (the SIGHUP handler of `mess serve`).
     void request_reload() noexcept;

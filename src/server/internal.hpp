@@ -57,15 +57,25 @@ private:
     mutable std::shared_ptr<const Encoder> encoder_;
 };
 
-struct SourceDirs {
-    std::filesystem::path track_dir, clip_dir;
-    bool operator==(const SourceDirs&) const = default;
+// The version directories a source offers for each index, newest first: every <name>/<stamp>/ of a root
+// directory; the artifact itself; or, for s3://, the version latest.json names (pulled into
+// <data_root>/indices/.serve-cache) followed by the versions pulled before. `errors` says why a pull failed.
+struct SourceCandidates {
+    std::vector<std::filesystem::path> track, clip;
+    std::vector<std::string> errors;
 };
-// The newest artifact directories the source offers (pulling from S3 when needed).
-// Errors: Error(input) when it offers neither index.
-SourceDirs resolve_sources(const ServeConfig& config);
-// Loads and validates both artifacts and their media. Errors: Error(input) naming the problem.
-// With config.neighbour_k > 0, a track index of at most neighbour_max_rows rows gets its neighbour lists.
-std::shared_ptr<const Snapshot> load_snapshot(const SourceDirs& dirs, const ServeConfig& config);
+SourceCandidates list_sources(const ServeConfig& config);
+
+// One loaded, validated index artifact with its media entries: what a snapshot is made of.
+struct Side {
+    std::filesystem::path dir;
+    std::shared_ptr<const LoadedArtifact> artifact;     // null: no index of this kind
+    std::shared_ptr<const nlohmann::json> media;        // track id → media entry; null without media.json.gz
+};
+// Loads and validates one artifact of `kind` and its media; a track index of at most neighbour_max_rows
+// rows gets its neighbour lists (config.neighbour_k > 0). Errors: Error(input) naming the problem.
+Side load_side(const std::filesystem::path& dir, IndexKind kind, const ServeConfig& config);
+// The searchers and the track catalogue over one or two sides (not both empty). Errors: Error(input).
+std::shared_ptr<const Snapshot> make_snapshot(const Side& track, const Side& clip, const ServeConfig& config);
 
 }  // namespace mess::server

@@ -25,8 +25,13 @@ const char* status_text(int status) {
         case 302: return "Found (presigned S3 URL)";
         case 400: return "Bad Request";
         case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 408: return "Request Timeout";
         case 413: return "Payload Too Large";
+        case 414: return "URI Too Long";
         case 416: return "Range Not Satisfiable";
+        case 431: return "Request Header Fields Too Large";
+        case 500: return "Internal Server Error";
         case 503: return "Service Unavailable (loading)";
         default: return "Error";
     }

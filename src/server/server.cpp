@@ -4,11 +4,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <list>
+#include <regex>
 #include <thread>
 #include <unordered_map>
 
 #include <spdlog/spdlog.h>
 
+#include "connections.hpp"
 #include "routes.hpp"
 
 namespace mess {
@@ -104,11 +106,86 @@ std::string cache_key(const httplib::Request& req) {
     return key;
 }
 
+// httplib's server with the connection layer of connections.hpp under it: httplib accepts and parses,
+// `Connections` owns every socket between requests.
+class HttpServer final : public httplib::Server {
+public:
+    Connections* connections = nullptr;
+    bool handle(httplib::Stream& stream, bool close, bool& closed) { return process_request(stream, close, closed, nullptr); }
+
+private:
+    bool process_and_close_socket(socket_t sock) override {
+        connections->adopt(sock);
+        return true;
+    }
+};
+
+// Error messages name no absolute server path: the index source and data root become relative, the
+// temporary directory "<tmp>", and any other absolute path under an existing top-level directory its
+// file name.
+class Redactor {
+public:
+    explicit Redactor(const ServeConfig& c) {
+        auto add = [&](const fs::path& p, const std::string& as) {
+            if (p.empty() || (c.index_source.starts_with("s3://") && p == fs::path(c.index_source))) return;
+            std::error_code ec;
+            for (fs::path q : {fs::absolute(p, ec).lexically_normal(), fs::weakly_canonical(p, ec)}) {
+                std::string s = q.string();
+                while (s.size() > 1 && s.back() == '/') s.pop_back();
+                if (s.size() > 1) prefixes_.emplace_back(s, as);
+            }
+        };
+        add(c.index_source, "");
+        add(c.data_root, "");
+        add(c.web_root, "web/");
+        add(fs::temp_directory_path(), "<tmp>/");
+        std::sort(prefixes_.begin(), prefixes_.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+    }
+    std::string operator()(std::string m) const {
+        for (const auto& [prefix, as] : prefixes_)
+            for (std::size_t at = m.find(prefix); at != std::string::npos; at = m.find(prefix, at)) {
+                const std::size_t end = at + prefix.size();
+                if (end < m.size() && m[end] != '/') {  // not this directory, one with a longer name
+                    at = end;
+                    continue;
+                }
+                const bool slash = end < m.size();
+                m.replace(at, prefix.size() + (slash ? 1 : 0), as.empty() && !slash ? "." : as);
+                at += as.size();
+            }
+        static const std::regex absolute(R"((^|[\s'"(=:])(/[A-Za-z0-9._+@~-]+(?:/[A-Za-z0-9._+@~-]+)+/?))");
+        std::string out;
+        std::size_t last = 0;
+        for (std::sregex_iterator it(m.begin(), m.end(), absolute), end; it != end; ++it) {
+            const std::string path = (*it)[2].str();
+            const std::string top = path.substr(0, path.find('/', 1));
+            std::error_code ec;
+            if (!fs::is_directory(top, ec)) continue;
+            out += m.substr(last, static_cast<std::size_t>((*it)[2].first - m.begin()) - last);
+            std::string name = fs::path(path).lexically_normal().filename().string();
+            if (name.empty()) name = fs::path(path).lexically_normal().parent_path().filename().string();
+            out += "…/" + name;
+            last = static_cast<std::size_t>((*it)[2].second - m.begin());
+        }
+        return out + m.substr(last);
+    }
+
+private:
+    std::vector<std::pair<std::string, std::string>> prefixes_;
+};
+
+// A version refused at load.
+struct Refusal {
+    std::string kind, version, reason;
+};
+
 }  // namespace
 
 struct Server::Impl {
     ServeConfig config;
-    httplib::Server http;
+    Redactor redact;
+    HttpServer http;
+    std::unique_ptr<Connections> connections;
     std::vector<Route> routes;
     std::vector<std::unique_ptr<RouteStats>> stats;  // one per route, plus the static ones
     std::thread listener, watcher;
@@ -116,16 +193,20 @@ struct Server::Impl {
     int listen_socket = -1;  // the bound socket (seen by the socket-options callback)
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
-    mutable std::mutex snap_mutex;  // guards dirs and error
+    mutable std::mutex snap_mutex;  // guards served, refused and error
     std::atomic<std::shared_ptr<const Snapshot>> snap;  // read by every request without a lock
-    SourceDirs dirs;
+    Side served_track, served_clip;
+    std::map<std::string, Refusal> refused;  // by directory; never loaded again
     std::string error;
+    // Answers given outside the routes (unknown routes, wrong methods, protocol errors), by status.
+    std::array<std::atomic<std::uint64_t>, 600> unrouted{};
+    std::vector<std::pair<std::regex, std::string>> route_methods;  // path pattern → method, for 405
     std::mutex reload_mutex;  // one reload at a time
     std::atomic<bool> reload_flag{false}, stop_flag{false}, stopped{false};
     std::atomic<std::uint64_t> reloads{0}, reload_failures{0}, cache_hits{0}, cache_misses{0};
     AnswerCache cache;
 
-    explicit Impl(ServeConfig c) : config(std::move(c)), cache(config.cache_entries) {}
+    explicit Impl(ServeConfig c) : config(std::move(c)), redact(config), cache(config.cache_entries) {}
 
     std::string last_error() const {
         std::lock_guard lock(snap_mutex);
@@ -134,30 +215,75 @@ struct Server::Impl {
 
     std::shared_ptr<const Snapshot> current() const { return snap.load(); }
 
+    // The newest loadable version of one kind: the served one when nothing newer loads (even if its
+    // directory is gone: it is in memory). Versions that fail are refused for good.
+    Side pick(IndexKind kind, const std::vector<fs::path>& candidates, const Side& served, std::vector<std::string>& refusals) {
+        for (const fs::path& dir : candidates) {
+            if (served.artifact && dir == served.dir) return served;
+            {
+                std::lock_guard lock(snap_mutex);
+                if (refused.contains(dir.string())) continue;
+            }
+            try {
+                return load_side(dir, kind, config);
+            } catch (const Error& e) {
+                Refusal r{to_string(kind), dir.filename().string(), redact(e.what())};
+                spdlog::error("refused {} index version {}: {}", r.kind, r.version, r.reason);
+                refusals.push_back(fmt::format("{} index {}: {}", r.kind, r.version, r.reason));
+                std::lock_guard lock(snap_mutex);
+                refused[dir.string()] = std::move(r);
+            }
+        }
+        return served;
+    }
+
     bool reload() {
         std::lock_guard one(reload_mutex);
+        std::vector<std::string> refusals;
+        bool changed = false;
         try {
-            const SourceDirs next = resolve_sources(config);
-            {
-                std::lock_guard lock(snap_mutex);
-                if (snap.load() && next == dirs) return false;
+            const SourceCandidates next = list_sources(config);
+            const Side track = pick(IndexKind::track, next.track, served_track, refusals);
+            const Side clip = pick(IndexKind::clip, next.clip, served_clip, refusals);
+            if (!track.artifact && !clip.artifact) {
+                std::string why = refusals.empty() ? next.errors.empty() ? "" : next.errors.front() : refusals.front();
+                if (why.empty())
+                    why = fmt::format("no index artifact in the index source (expected {}/ or {}/ version directories, or an artifact directory)",
+                                      config.track_name, config.clip_name);
+                throw_input("{}", why);
             }
-            auto fresh = load_snapshot(next, config);
-            {
-                std::lock_guard lock(snap_mutex);
-                snap.store(std::move(fresh));
-                dirs = next;
-                error.clear();
-            }
-            cache.clear();
-            reloads.fetch_add(1);
-            return true;
+            changed = !snap.load() || track.dir != served_track.dir || clip.dir != served_clip.dir;
+            auto fresh = changed ? make_snapshot(track, clip, config) : nullptr;
+            std::lock_guard lock(snap_mutex);
+            if (fresh) snap.store(std::move(fresh));
+            served_track = track;
+            served_clip = clip;
+            // Only refusals newer than what serves matter (and those still on disk).
+            std::erase_if(refused, [&](const auto& kv) {
+                const Side& s = kv.second.kind == "track" ? served_track : served_clip;
+                std::error_code ec;
+                return !fs::exists(kv.first, ec) || (s.artifact && kv.second.version <= s.dir.filename().string());
+            });
+            error.clear();
         } catch (const Error& e) {
             reload_failures.fetch_add(1);
             std::lock_guard lock(snap_mutex);
-            error = e.what();
+            error = redact(e.what());
             throw;
         }
+        if (changed) {
+            cache.clear();
+            reloads.fetch_add(1);
+        }
+        if (!refusals.empty()) {
+            reload_failures.fetch_add(1);
+            const auto s = current();
+            std::string msg = fmt::format("refused {}; serving {}", fmt::join(refusals, "; "), s->version);
+            std::lock_guard lock(snap_mutex);
+            error = msg;
+            throw_input("{}", msg);
+        }
+        return changed;
     }
 
     void watch() {
@@ -171,7 +297,8 @@ struct Server::Impl {
                 try {
                     if (reload()) spdlog::info("serving version {}", current()->version);
                 } catch (const Error& e) {
-                    spdlog::error("{}{}", first ? "loading the indexes failed: " : "reload failed (the old version keeps serving): ", e.what());
+                    if (current()) spdlog::warn("{}", e.what());
+                    else spdlog::error("{}{}", first ? "loading the indexes failed: " : "reload failed: ", e.what());
                 }
                 first = false;
             }
@@ -232,13 +359,13 @@ struct Server::Impl {
                 route.handle(call);
                 if (!key.empty() && res.status == 200) cache.put(key, res.body);
             } catch (const HttpError& e) {
-                send_json(res, error_body(e.status, e.message, e.parameter), e.status);
+                send_json(res, error_body(e.status, redact(e.message), e.parameter), e.status);
             } catch (const Error& e) {
                 const int status = e.kind() == ErrorKind::internal ? 500 : 400;
-                send_json(res, error_body(status, e.what()), status);
+                send_json(res, error_body(status, redact(e.what())), status);
             } catch (const std::exception& e) {
                 spdlog::error("{} {}: {}", req.method, req.path, e.what());
-                send_json(res, error_body(500, std::string("internal error: ") + e.what()), 500);
+                send_json(res, error_body(500, redact(std::string("internal error: ") + e.what())), 500);
             }
             st.record(res.status, std::chrono::steady_clock::now() - t0);
         };
@@ -257,11 +384,18 @@ struct Server::Impl {
                                      {"dataset", a->index.dataset}, {"factory", a->index.index.factory()}, {"dir", a->dir.filename().string()},
                                      {"neighbour_lists", a->index.neighbours ? a->index.neighbours->k : 0}};
         std::lock_guard lock(snap_mutex);
+        nlohmann::json refusals = nlohmann::json::object();  // the newest refused version of each kind
+        for (const auto& [dir, r] : refused)
+            if (!refusals.contains(r.kind) || refusals[r.kind]["version"].get<std::string>() < r.version)
+                refusals[r.kind] = {{"version", r.version}, {"reason", r.reason}};
+        const auto& cs = connections->stats();
         return {{"status", s ? "ok" : error.empty() ? "loading" : "error"},
                 {"ready", static_cast<bool>(s)},
                 {"tracks", s ? s->tracks.size() : 0},
                 {"indexes", indexes},
+                {"refused", refusals},
                 {"error", error},
+                {"connections", {{"open", cs.open.load()}, {"waiting", cs.waiting.load()}, {"queued", cs.queued.load()}, {"busy", cs.busy.load()}}},
                 {"reloads", reloads.load()},
                 {"uptime_sec", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
     }
@@ -304,6 +438,26 @@ struct Server::Impl {
         out += fmt::format("# TYPE mess_reload_failures_total counter\nmess_reload_failures_total {}\n", reload_failures.load());
         out += fmt::format("# TYPE mess_cache_hits_total counter\nmess_cache_hits_total {}\n", cache_hits.load());
         out += fmt::format("# TYPE mess_cache_misses_total counter\nmess_cache_misses_total {}\n", cache_misses.load());
+        out += "# HELP mess_reload_refused Index versions refused at load (newer than the served ones).\n# TYPE mess_reload_refused gauge\n";
+        {
+            std::lock_guard lock(snap_mutex);
+            for (const auto& [dir, r] : refused) out += fmt::format("mess_reload_refused{{kind=\"{}\",version=\"{}\"}} 1\n", r.kind, r.version);
+        }
+        out += "# HELP mess_http_unrouted_total Answers given outside the routes: unknown routes (404), other methods (405), "
+               "protocol errors (400, 408, 413, 414, 431), connections refused (503).\n# TYPE mess_http_unrouted_total counter\n";
+        for (std::size_t code = 0; code < unrouted.size(); ++code)
+            if (const auto n = unrouted[code].load()) out += fmt::format("mess_http_unrouted_total{{code=\"{}\"}} {}\n", code, n);
+        const auto& cs = connections->stats();
+        out += "# HELP mess_http_connections Connections: open, waiting for a request, queued for a thread, being answered.\n"
+               "# TYPE mess_http_connections gauge\n";
+        out += fmt::format("mess_http_connections{{state=\"open\"}} {}\nmess_http_connections{{state=\"waiting\"}} {}\n", cs.open.load(), cs.waiting.load());
+        out += fmt::format("mess_http_connections{{state=\"queued\"}} {}\nmess_http_connections{{state=\"busy\"}} {}\n", cs.queued.load(), cs.busy.load());
+        out += "# HELP mess_http_connections_closed_total Connections closed by the server, by reason.\n# TYPE mess_http_connections_closed_total counter\n";
+        for (const auto& [reason, n] : {std::pair{"idle", cs.idle_closed.load()}, std::pair{"evicted", cs.evicted.load()},
+                                        std::pair{"header_timeout", cs.header_timeouts.load()}, std::pair{"body_timeout", cs.body_timeouts.load()},
+                                        std::pair{"refused", cs.refused.load()}})
+            out += fmt::format("mess_http_connections_closed_total{{reason=\"{}\"}} {}\n", reason, n);
+        out += fmt::format("# TYPE mess_http_connections_accepted_total counter\nmess_http_connections_accepted_total {}\n", cs.accepted.load());
         return out;
     }
 
@@ -325,7 +479,25 @@ struct Server::Impl {
         routes.push_back(plain("/openapi.json", "This document", {}, "application/json",
                                [this](Call& c) { send_json(c.res, openapi_document(routes)); }));
         for (std::size_t i = 0; i < routes.size(); ++i) stats.push_back(std::make_unique<RouteStats>());
-        for (std::size_t i = 0; i < routes.size(); ++i) add_route(routes[i], *stats[i]);
+        for (std::size_t i = 0; i < routes.size(); ++i) {
+            add_route(routes[i], *stats[i]);
+            route_methods.emplace_back(std::regex(route_pattern(routes[i].path)), routes[i].method);
+        }
+        route_methods.emplace_back(std::regex(R"(/api/.*)"), "OPTIONS");
+    }
+
+    // The methods a path has routes for ("" when none): the Allow header of a 405.
+    std::string allowed_methods(const std::string& path) const {
+        std::vector<std::string> methods;
+        for (const auto& [re, method] : route_methods)
+            if (std::regex_match(path, re) && std::find(methods.begin(), methods.end(), method) == methods.end()) {
+                methods.push_back(method);
+                if (method == "GET") methods.push_back("HEAD");
+            }
+        if (methods.size() == 1 && methods[0] == "OPTIONS") return "";  // only the CORS preflight: no such route
+        std::string out;
+        for (const auto& m : methods) out += (out.empty() ? "" : ", ") + m;
+        return out;
     }
 };
 
@@ -339,9 +511,25 @@ Server::Server(ServeConfig config) : impl_(std::make_unique<Impl>(std::move(conf
     if (!c.audio_base.empty()) split_s3_uri(c.audio_base);
     if (!c.index_source.starts_with("s3://") && !fs::exists(c.index_source)) throw_usage("index source {} does not exist", c.index_source);
 
+    if (c.max_connections < 1 || c.max_client_connections < 1) throw_usage("connection limits must be at least 1");
+    if (!(c.idle_timeout_sec > 0 && c.header_timeout_sec > 0 && c.body_timeout_sec > 0)) throw_usage("timeouts must be positive");
+
     Impl& m = *impl_;
-    const int threads = c.http_threads;
-    m.http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+    ConnectionLimits limits;
+    limits.workers = c.http_threads;
+    limits.max_connections = c.max_connections;
+    limits.max_client_connections = c.max_client_connections;
+    limits.max_client_requests = c.max_client_requests > 0 ? c.max_client_requests : std::max<std::size_t>(2, static_cast<std::size_t>(c.http_threads) / 4);
+    limits.max_body_bytes = c.max_upload_bytes + (64u << 10);  // multipart framing
+    limits.idle_timeout = c.idle_timeout_sec;
+    limits.header_timeout = c.header_timeout_sec;
+    limits.body_timeout = c.body_timeout_sec;
+    limits.body_idle_timeout = std::min(5.0, c.body_timeout_sec);
+    m.connections = std::make_unique<Connections>(
+        limits, [&m](httplib::Stream& s, bool close, bool& closed) { return m.http.handle(s, close, closed); },
+        [&m](int status) { m.unrouted[static_cast<std::size_t>(std::clamp(status, 0, 599))].fetch_add(1, std::memory_order_relaxed); });
+    m.http.connections = m.connections.get();
+    m.http.new_task_queue = [] { return new InlineTaskQueue; };
     m.http.set_tcp_nodelay(true);
     // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which lets a second server bind a port in use.
     m.http.set_socket_options([&m](socket_t sock) {
@@ -350,8 +538,7 @@ Server::Server(ServeConfig config) : impl_(std::make_unique<Impl>(std::move(conf
         m.listen_socket = sock;
     });
     m.http.set_keep_alive_max_count(100000);
-    m.http.set_keep_alive_timeout(30);
-    m.http.set_read_timeout(30);
+    m.http.set_keep_alive_timeout(static_cast<time_t>(std::ceil(c.idle_timeout_sec)));  // what the Keep-Alive header announces
     m.http.set_payload_max_length(c.max_upload_bytes + (64u << 10));
     m.build_routes();
     m.http.Options(R"(/api/.*)", [&m](const httplib::Request& req, httplib::Response& res) {
@@ -362,14 +549,34 @@ Server::Server(ServeConfig config) : impl_(std::make_unique<Impl>(std::move(conf
         res.status = 204;
     });
     m.http.set_error_handler([&m](const httplib::Request& req, httplib::Response& res) {
-        if (!res.body.empty()) return;
+        if (!res.body.empty()) return;  // a route's own answer
+        const_cast<httplib::Request&>(req).ranges.clear();  // httplib would slice the error body
         m.cors(req, res);
+        // The stream cut the body off: httplib saw a read error (400).
+        if (body_over_limit()) res.status = 413;
+        else if (body_timed_out()) res.status = 408;
         std::string message = fmt::format("{} {}: {}", req.method, req.path, status_text(res.status));
-        if (res.status == 404) message = fmt::format("no route {} {} (see /openapi.json)", req.method, req.path);
+        if (res.status == 404) {
+            if (const std::string allow = m.allowed_methods(req.path); !allow.empty()) {
+                res.status = 405;
+                res.set_header("Allow", allow);
+                message = fmt::format("{} is not allowed on {} (allowed: {})", req.method, req.path, allow);
+            } else {
+                message = fmt::format("no route {} {} (see /openapi.json)", req.method, req.path);
+            }
+        }
+        if (res.status == 400 && req.method.empty()) message = "malformed request";
+        if (res.status == 408) message = "the request body stopped coming (or took too long)";
         if (res.status == 413)
             message = fmt::format("request body over the limit of {} bytes (form-encoded bodies: 8 KiB; send audio as audio/*, "
                                   "application/octet-stream or multipart/form-data)", m.config.max_upload_bytes);
-        send_json(res, error_body(res.status, message), res.status);
+        if (res.status == 414) message = "request line too long";
+        if (res.status == 408 || res.status == 413 || res.status == 400) {
+            res.set_header("Connection", "close");
+            close_after_answer() = true;
+        }
+        m.unrouted[static_cast<std::size_t>(std::clamp(res.status, 0, 599))].fetch_add(1, std::memory_order_relaxed);
+        send_json(res, error_body(res.status, m.redact(message)), res.status);
     });
     if (!c.web_root.empty()) {
         m.http.set_mount_point("/", c.web_root.string());
@@ -388,6 +595,7 @@ void Server::start() {
     // httplib 0.11 listens with a backlog of 5: a burst of new clients overflows it and each dropped SYN
     // waits a second to be retried. Listening again on the bound socket only raises the backlog.
     if (m.listen_socket >= 0) ::listen(m.listen_socket, SOMAXCONN);
+    m.connections->start();
     m.listener = std::thread([&m] { m.http.listen_after_bind(); });
     for (int i = 0; i < 500 && !m.http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // stop() needs it running
     m.watcher = std::thread([&m] { m.watch(); });
@@ -412,6 +620,7 @@ void Server::stop() {
     m.stop_flag.store(true);
     m.http.stop();
     if (m.listener.joinable()) m.listener.join();
+    m.connections->stop();
     if (m.watcher.joinable()) m.watcher.join();
 }
 

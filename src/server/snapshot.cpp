@@ -11,22 +11,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path newest_or_empty(const fs::path& root, const std::string& name) {
-    if (!fs::is_directory(root / name)) return {};
-    try {
-        return resolve_artifact_dir(root, name);
-    } catch (const Error&) {
-        return {};
+// Version directories of <root>/<name> holding a manifest, newest (largest stamp) first.
+std::vector<fs::path> versions(const fs::path& root, const std::string& name) {
+    std::vector<fs::path> out;
+    std::error_code ec;
+    if (!fs::is_directory(root / name, ec)) return out;
+    for (const auto& e : fs::directory_iterator(root / name, ec)) {
+        const std::string s = e.path().filename().string();
+        if (!s.starts_with(".") && fs::exists(e.path() / "manifest.json", ec)) out.push_back(e.path());
     }
-}
-
-void add_media(Snapshot& s, const LoadedArtifact& a) {
-    const fs::path p = a.dir / kMediaFile;
-    if (!fs::exists(p)) return;
-    auto j = nlohmann::json::parse(gzip_decompress(read_file(p), p.string()), nullptr, false);
-    if (j.is_discarded() || !j.contains("tracks") || !j["tracks"].is_object()) throw_input("{}: not a media file (mess-media/1)", p.string());
-    for (auto& [id, entry] : j["tracks"].items())
-        if (!s.media.contains(id)) s.media[id] = std::move(entry);
+    std::sort(out.begin(), out.end(), [](const fs::path& a, const fs::path& b) { return a.filename().string() > b.filename().string(); });
+    return out;
 }
 
 }  // namespace
@@ -45,60 +40,73 @@ std::shared_ptr<const Encoder> Snapshot::encoder(const std::string& model_overri
     return encoder_;
 }
 
-SourceDirs resolve_sources(const ServeConfig& config) {
-    SourceDirs d;
+SourceCandidates list_sources(const ServeConfig& config) {
+    SourceCandidates d;
     const std::string& src = config.index_source;
     if (src.starts_with("s3://")) {
         const fs::path cache = config.data_root / "indices" / ".serve-cache";
-        std::string first_error;
-        for (auto [name, out] : {std::pair{config.track_name, &d.track_dir}, std::pair{config.clip_name, &d.clip_dir}}) {
+        for (auto [name, out] : {std::pair{config.track_name, &d.track}, std::pair{config.clip_name, &d.clip}}) {
             try {
-                *out = pull_artifact(src, name, cache);
+                out->push_back(pull_artifact(src, name, cache));
             } catch (const Error& e) {
-                if (first_error.empty()) first_error = e.what();
+                d.errors.push_back(e.what());
             }
+            for (fs::path& p : versions(cache, name))
+                if (out->empty() || p != out->front()) out->push_back(std::move(p));
         }
-        if (d.track_dir.empty() && d.clip_dir.empty()) throw_input("{} offers no index: {}", src, first_error);
         return d;
     }
     if (fs::exists(fs::path(src) / "manifest.json")) {
         const auto m = nlohmann::json::parse(read_file(fs::path(src) / "manifest.json"), nullptr, false);
-        if (m.is_discarded()) throw_input("{}: manifest.json is not JSON", src);
-        (m.value("kind", std::string()) == "clip" ? d.clip_dir : d.track_dir) = src;
+        (!m.is_discarded() && m.value("kind", std::string()) == "clip" ? d.clip : d.track).push_back(src);
         return d;
     }
-    d.track_dir = newest_or_empty(src, config.track_name);
-    d.clip_dir = newest_or_empty(src, config.clip_name);
-    if (d.track_dir.empty() && d.clip_dir.empty())
-        throw_input("no index artifact at {} (expected {}/ or {}/ version directories, or an artifact directory)", src, config.track_name,
-                    config.clip_name);
+    d.track = versions(src, config.track_name);
+    d.clip = versions(src, config.clip_name);
     return d;
 }
 
-std::shared_ptr<const Snapshot> load_snapshot(const SourceDirs& dirs, const ServeConfig& config) {
+Side load_side(const fs::path& dir, IndexKind kind, const ServeConfig& config) {
+    Side side;
+    side.dir = dir;
+    auto a = std::make_shared<LoadedArtifact>(load_artifact(dir));
+    if (a->index.kind != kind) throw_input("{} is a {} index, not a {} index", dir.string(), to_string(a->index.kind), to_string(kind));
+    if (const std::size_t n = a->index.size(); kind == IndexKind::track && config.neighbour_k > 0 && n > 1 && n <= config.neighbour_max_rows) {
+        const auto t0 = std::chrono::steady_clock::now();
+        a->index.neighbours = compute_neighbour_lists(a->index.index, config.neighbour_k);
+        spdlog::info("neighbour lists of {} tracks (k = {}) in {:.2f} s", n, a->index.neighbours->k,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    if (const fs::path p = dir / kMediaFile; fs::exists(p)) {
+        auto j = nlohmann::json::parse(gzip_decompress(read_file(p), p.string()), nullptr, false);
+        if (j.is_discarded() || !j.contains("tracks") || !j["tracks"].is_object()) throw_input("{}: not a media file (mess-media/1)", p.string());
+        side.media = std::make_shared<const nlohmann::json>(std::move(j["tracks"]));
+    }
+    side.artifact = std::move(a);
+    return side;
+}
+
+std::shared_ptr<const Snapshot> make_snapshot(const Side& track, const Side& clip, const ServeConfig& config) {
+    if (!track.artifact && !clip.artifact) throw_input("no index to serve");
     auto s = std::make_shared<Snapshot>();
-    s->track_dir = dirs.track_dir;
-    s->clip_dir = dirs.clip_dir;
-    if (!dirs.track_dir.empty()) {
-        auto track = std::make_shared<LoadedArtifact>(load_artifact(dirs.track_dir));
-        if (track->index.kind != IndexKind::track) throw_input("{} is a {} index, not a track index", dirs.track_dir.string(), to_string(track->index.kind));
-        if (const std::size_t n = track->index.size(); config.neighbour_k > 0 && n > 1 && n <= config.neighbour_max_rows) {
-            const auto t0 = std::chrono::steady_clock::now();
-            track->index.neighbours = compute_neighbour_lists(track->index.index, config.neighbour_k);
-            spdlog::info("neighbour lists of {} tracks (k = {}) in {:.2f} s", n, track->index.neighbours->k,
-                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        }
-        s->track = std::move(track);
+    auto add_media = [&](const Side& side) {
+        if (side.media)
+            for (const auto& [id, entry] : side.media->items())
+                if (!s->media.contains(id)) s->media[id] = entry;
+    };
+    if (track.artifact) {
+        s->track = track.artifact;
+        s->track_dir = track.dir;
         s->track_search = make_searcher(s->track, config.model);
         s->track_aspects = s->track_search->aspects();
-        add_media(*s, *s->track);
+        add_media(track);
     }
-    if (!dirs.clip_dir.empty()) {
-        s->clip = std::make_shared<LoadedArtifact>(load_artifact(dirs.clip_dir));
-        if (s->clip->index.kind != IndexKind::clip) throw_input("{} is a {} index, not a clip index", dirs.clip_dir.string(), to_string(s->clip->index.kind));
+    if (clip.artifact) {
+        s->clip = clip.artifact;
+        s->clip_dir = clip.dir;
         s->clip_search = make_searcher(s->clip, config.model);
         s->clip_aspects = s->clip_search->aspects();
-        add_media(*s, *s->clip);
+        add_media(clip);
     }
     s->version = (s->track ? s->track->version_id() : "") + "|" + (s->clip ? s->clip->version_id() : "");
 
