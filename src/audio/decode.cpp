@@ -175,7 +175,8 @@ Decoded decode_file(const std::filesystem::path& path) {
     const int ch = s.channels;
     std::vector<float> block(static_cast<std::size_t>(4096) * static_cast<std::size_t>(ch));
     auto& out = d.audio.samples;
-    if (!is_mp3 && s.frames > 0) out.reserve(static_cast<std::size_t>(s.frames));
+    // The header's frame count is a claim (an Ogg file's last granule position, say): reserve at most 2^24 up front.
+    if (!is_mp3 && s.frames > 0) out.reserve(static_cast<std::size_t>(std::min<sf_count_t>(s.frames, sf_count_t{1} << 24)));
     while (true) {
         sf_count_t got = sf_readf_float(f.get(), block.data(), 4096);
         if (got <= 0) break;

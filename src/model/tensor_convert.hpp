@@ -19,7 +19,7 @@ inline std::size_t stored_dtype_size(std::string_view dtype) {
 // Converts `count` elements starting at `src` into `dst`.
 inline void widen_to_float(std::string_view dtype, const unsigned char* src, std::size_t count, float* dst) {
     if (dtype == "F32") {
-        std::memcpy(dst, src, count * 4);
+        if (count) std::memcpy(dst, src, count * 4);  // dst may be null for an empty tensor
     } else if (dtype == "F64") {
         for (std::size_t i = 0; i < count; ++i) {
             double d;

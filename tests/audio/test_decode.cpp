@@ -98,3 +98,14 @@ TEST(Decode, RealRecording) {
     ASSERT_EQ(w.size(), 2u);
     EXPECT_NEAR(w[1].start_sec, a.duration_sec() - 5.0, 1e-9);
 }
+
+// Found by fuzz/fuzz_audio: an Ogg/Vorbis file (a damaged copy of the real recording above) whose header claims
+// more frames than a vector can hold made decoding reserve them up front (std::length_error escaped).
+TEST(Decode, FrameCountClaimedByTheHeaderIsNotReservedUpFront) {
+    const fs::path path = fs::path(MESS_FIXTURES_DIR) / "audio" / "ogg_huge_frame_count.oga";
+    try {
+        (void)decode_audio(path);
+    } catch (const Error& e) {
+        EXPECT_NE(e.kind(), ErrorKind::internal) << e.what();
+    }
+}

@@ -261,3 +261,17 @@ TEST(Checkpoint, MisTypedTensorIsNamed) {
     expect_contains(e, "unsupported dtype 'I32'");
     expect_contains(e, "tensor '");
 }
+
+// Found by fuzz/fuzz_safetensors: an empty F32 tensor (a zero in its shape) was widened with memcpy into the
+// null data of an empty vector (undefined behaviour, UBSan nonnull-attribute).
+TEST(Checkpoint, EmptyTensorsInSafetensorsLoad) {
+    test::TempDir dir;
+    const std::string header = R"({"e":{"dtype":"F32","shape":[0,4],"data_offsets":[0,0]}})";
+    std::string bytes(8, '\0');
+    bytes[0] = static_cast<char>(header.size());
+    write_file_atomic(dir.path() / "model.safetensors", bytes + header);
+    const TensorMap t = read_safetensors(dir.path() / "model.safetensors");
+    ASSERT_EQ(t.count("e"), 1u);
+    EXPECT_TRUE(t.at("e").values.empty());
+    EXPECT_EQ(t.at("e").shape, (std::vector<std::int64_t>{0, 4}));
+}
