@@ -308,7 +308,7 @@ std::vector<IndexRecord> read_records(const fs::path& dir, IndexKind kind, std::
 
 }  // namespace
 
-LoadedArtifact load_artifact(const fs::path& dir, bool verify_checksums) {
+static LoadedArtifact load_artifact_checked(const fs::path& dir, bool verify_checksums) {
     LoadedArtifact a;
     a.dir = dir;
     a.manifest = parse_object(need_file(dir, "manifest.json"));
@@ -331,6 +331,14 @@ LoadedArtifact load_artifact(const fs::path& dir, bool verify_checksums) {
     idx.records = read_records(dir, kind, n);
     idx.rebuild_lookup();
     return a;
+}
+
+LoadedArtifact load_artifact(const fs::path& dir, bool verify_checksums) {
+    try {
+        return load_artifact_checked(dir, verify_checksums);
+    } catch (const nlohmann::json::exception& e) {  // a manifest field of the wrong type
+        throw_input("artifact {}: malformed manifest.json: {}", dir.string(), e.what());
+    }
 }
 
 }  // namespace mess

@@ -1,3 +1,6 @@
+#include <limits>
+#include <type_traits>
+
 #include <nlohmann/json.hpp>
 
 #include "mess/model.hpp"
@@ -10,6 +13,15 @@ using nlohmann::json;
 template <class T>
 T get_or(const json& j, const char* key, T fallback) {
     if (!j.contains(key) || j[key].is_null()) return fallback;
+    if constexpr (std::is_same_v<T, int>) {  // a number outside int's range is an error, not a wrapped value
+        const json& v = j[key];
+        if (v.is_number() && !(v.get<double>() >= std::numeric_limits<int>::min() && v.get<double>() <= std::numeric_limits<int>::max()))
+            throw_input("config field '{}' = {} is out of range", key, v.dump());
+    } else if constexpr (std::is_same_v<T, std::vector<int>>) {
+        for (const json& v : j[key])
+            if (v.is_number() && !(v.get<double>() >= std::numeric_limits<int>::min() && v.get<double>() <= std::numeric_limits<int>::max()))
+                throw_input("config field '{}' holds {}, out of range", key, v.dump());
+    }
     return j[key].get<T>();
 }
 

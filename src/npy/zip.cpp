@@ -1,3 +1,5 @@
+#include <vector>
+
 #include <zip.h>
 
 #include "mess/npy.hpp"
@@ -36,12 +38,18 @@ std::string ZipReader::read(const std::string& member) const {
     zip_stat_t st;
     if (zip_stat(z, member.c_str(), 0, &st) != 0) throw_input("{}: no such member", label);
     if (st.size > (1ull << 40)) throw_input("{}: member too large", label);
-    std::string data(static_cast<std::size_t>(st.size), '\0');
     zip_file_t* f = zip_fopen(z, member.c_str(), 0);
     if (!f) throw_input("{}: cannot open member: {}", label, zip_strerror(z));
-    zip_int64_t got = data.empty() ? 0 : zip_fread(f, data.data(), st.size);
+    // Grown as data arrives (never from the declared size alone: a tiny hostile archive may declare terabytes).
+    std::string data;
+    std::vector<char> chunk(1 << 20);
+    zip_int64_t got = 0, n = 0;
+    while (static_cast<zip_uint64_t>(got) < st.size && (n = zip_fread(f, chunk.data(), chunk.size())) > 0) {
+        data.append(chunk.data(), static_cast<std::size_t>(n));
+        got += n;
+    }
     zip_fclose(f);
-    if (got < 0 || static_cast<zip_uint64_t>(got) != st.size)
+    if (n < 0 || static_cast<zip_uint64_t>(got) != st.size)
         throw_input("{}: corrupt or truncated member (read {} of {} bytes)", label, got, st.size);
     return data;
 }

@@ -72,6 +72,8 @@ MidiHeader read_header(Reader& r, const std::string& name) {
     r.take(hlen - 6);
     if (format > 1) throw_input("{}: MIDI format {} is not supported (formats 0 and 1)", name, format);
     if (division == 0) r.fail("time division 0");
+    if ((division & 0x8000) && ((division & 0xff) == 0 || static_cast<std::int8_t>(division >> 8) >= 0))
+        r.fail("SMPTE time division with 0 ticks per frame or a non-negative frame rate");
     return {ntracks, division};
 }
 

@@ -146,6 +146,9 @@ TEST(Artifacts, DamageIsDetectedAndNamed) {
     EXPECT_NE(message(edit_manifest([](auto& m) { m["ntotal"] = 121; })).find("121"), std::string::npos);
     EXPECT_NE(message(edit_manifest([](auto& m) { m["artifact_version_id"] = "v1"; })).find("vid-"), std::string::npos);
     EXPECT_NE(message(edit_manifest([](auto& m) { m.erase("kind"); })).find("lacks 'kind'"), std::string::npos);
+    // Found by fuzzing: a field of the wrong type escaped as a JSON exception.
+    EXPECT_NE(message(edit_manifest([](auto& m) { m["layers"] = 2, m["layer_dim"] = "wide"; })).find("malformed manifest.json"),
+              std::string::npos);
     EXPECT_NE(test::error_message([&] { resolve_artifact_dir(dir / "nothing"); }).find("no index artifact"), std::string::npos);
     EXPECT_THROW(gzip_decompress("\x1f\x8b garbage", "x.gz"), Error);
     EXPECT_EQ(gzip_decompress(gzip_compress("hello"), "x"), "hello");

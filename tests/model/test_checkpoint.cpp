@@ -91,6 +91,11 @@ TEST(Checkpoint, ConfigProblemsAreNamed) {
     expect_contains(load_error(dir.path()), "config.json is not valid JSON");
 
     cfg = nlohmann::json::parse(read_file(kTiny / "config.json"));
+    cfg["hidden_size"] = 1.8e20;  // found by fuzzing: was converted to int (undefined behaviour)
+    write_model_dir(dir.path(), good, cfg.dump());
+    expect_contains(load_error(dir.path()), "'hidden_size' = 1.8e+20 is out of range");
+
+    cfg = nlohmann::json::parse(read_file(kTiny / "config.json"));
     cfg["num_attention_heads"] = 5;
     write_model_dir(dir.path(), good, cfg.dump());
     expect_contains(load_error(dir.path()), "not divisible by num_attention_heads 5");
@@ -274,4 +279,11 @@ TEST(Checkpoint, EmptyTensorsInSafetensorsLoad) {
     ASSERT_EQ(t.count("e"), 1u);
     EXPECT_TRUE(t.at("e").values.empty());
     EXPECT_EQ(t.at("e").shape, (std::vector<std::int64_t>{0, 4}));
+}
+
+// Found by fuzzing: a 1.4-KB torch archive whose member declares 4 GB made the reader allocate the declared
+// size before reading a byte. Members now grow as their data arrives, and the lie is named.
+TEST(Checkpoint, ArchiveMembersThatLieAboutTheirSizeAreRefusedWithoutAllocatingIt) {
+    const fs::path hostile = fs::path(MESS_FIXTURES_DIR) / "fuzz" / "torch_bin_declares_4gb.bin";
+    EXPECT_THROW(read_torch_bin(hostile), Error);
 }

@@ -64,6 +64,11 @@ TEST(Midi, MalformedFilesAreNamedWithTheirOffset) {
     EXPECT_NE(error_of("RIFF1234garbagegarbage").find("not a Standard MIDI File"), std::string::npos);
     EXPECT_NE(error_of(good.substr(0, good.size() - 3)).find("truncated"), std::string::npos);
     EXPECT_NE(error_of(smf(2, 480, {t})).find("format 2"), std::string::npos);
+    // Found by fuzzing: an SMPTE division with 0 ticks per frame made every time infinite.
+    std::string zero_ticks = good;
+    zero_ticks[12] = static_cast<char>(0xE7);  // -25 frames per second
+    zero_ticks[13] = 0;                        // 0 ticks per frame
+    EXPECT_NE(error_of(zero_ticks).find("SMPTE time division"), std::string::npos);
     Track no_end;
     no_end.event(0, {0x90, 60, 100});
     EXPECT_NE(error_of(smf(0, 480, {no_end})).find("without end-of-track"), std::string::npos);
