@@ -267,10 +267,10 @@ int run_full_demo(const Context& ctx, const DemoOptions& o) {
         if (!have) run_step(ctx, fmt::format("build the {} index (with waveforms)", kind), with({"index", "build", "--kind", kind, "--out", indices.string()}));
         else fmt::print("\n✓ {} index in {}\n", kind, dir.string());
     }
-    if (o.no_serve) {
-        fmt::print("\ndone; serve it with: mess serve --index {}\n", indices.string());
-        return 0;
-    }
+    fmt::print("\nthe demo's indexes are in {} (dataset 'demo'); for example:\n  mess serve --index {}\n"
+               "  mess search --index {} --name track_index --track {} --k 5\n", indices.string(), indices.string(), indices.string(),
+               ds.tracks().front().track_id);
+    if (o.no_serve) return 0;
     ServeConfig c = serve_config(ctx, indices.string(), o.host, o.port);
     c.min_r2 = o.min_r2;
     if (c.web_root.empty()) spdlog::warn("the web UI is not built (scripts/build web): serving the API only");

@@ -127,7 +127,7 @@ struct CorpusParams {
                                      // tempo+rubato, transposition, dynamics, articulation+pedal, timbre,
                                      // then combinations of all; parameters drawn from `seed`
     std::uint64_t seed = 0;
-    double max_seconds = 60;         // source seconds rendered per piece (> 0); longer pieces are cut
+    double max_seconds = 60;         // source seconds rendered per piece (0 < s ≤ 86400); pieces end at their own end
     int sample_rate = 22050;         // Hz of the written WAV files (mono, 16-bit)
     std::filesystem::path soundfont; // default: the first of default_soundfonts() that exists
     std::string licence;             // recorded per item (e.g. the source collection's licence)

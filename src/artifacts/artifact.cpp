@@ -306,6 +306,23 @@ std::vector<IndexRecord> read_records(const fs::path& dir, IndexKind kind, std::
     return out;
 }
 
+// The row file Python users read (clip_records.json.gz or track_names.json) must say what records.json.gz
+// says, row by row: the same clip ids (clip index) or track ids (track index). A wrong one is named.
+void check_row_file(const fs::path& dir, IndexKind kind, const std::vector<IndexRecord>& records) {
+    const bool clip = kind == IndexKind::clip;
+    const fs::path p = need_file(dir, clip ? "clip_records.json.gz" : "track_names.json");
+    const std::string text = clip ? gzip_decompress(read_file(p), p.string()) : read_file(p);
+    const auto rows = nlohmann::json::parse(text, nullptr, false);
+    if (!rows.is_array() || rows.size() != records.size())
+        throw_input("{}: expected a list of {} rows matching records.json.gz", p.string(), records.size());
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        const nlohmann::json& row = rows[i];
+        const bool same = clip ? row.is_object() && row.value("clip_id", std::string()) == records[i].id
+                               : row.is_string() && row.get<std::string>() == records[i].track_id;
+        if (!same) throw_input("{}: row {} is {}, records.json.gz says '{}'", p.string(), i, row.dump(), records[i].id);
+    }
+}
+
 }  // namespace
 
 static LoadedArtifact load_artifact_checked(const fs::path& dir, bool verify_checksums) {
@@ -329,6 +346,7 @@ static LoadedArtifact load_artifact_checked(const fs::path& dir, bool verify_che
     idx.window_sec = m.value("window_sec", 5.0);
     read_layer_vectors(idx, dir, m, n);
     idx.records = read_records(dir, kind, n);
+    check_row_file(dir, kind, idx.records);
     idx.rebuild_lookup();
     return a;
 }

@@ -309,7 +309,9 @@ namespace {
 
 void check_corpus_params(const std::vector<fs::path>& midi_files, const CorpusParams& params) {
     if (params.variants < 1 || params.variants > 16) throw_usage("variants must be 1..16 (got {})", params.variants);
-    if (!(params.max_seconds > 0)) throw_usage("max seconds must be > 0");
+    // An hour of source per piece is already a long render; beyond a day the value is a mistake.
+    if (!(params.max_seconds > 0) || params.max_seconds > 86400)
+        throw_usage("max seconds must be in (0, 86400] (got {}); pieces are cut at their own end anyway", params.max_seconds);
     if (params.sample_rate < 8000 || params.sample_rate > 96000) throw_usage("sample rate must be 8000..96000 Hz");
     if (midi_files.empty()) throw_usage("no MIDI files given");
 }
@@ -421,7 +423,8 @@ private:
         const Transform t = draw_variant(v, rng);
         const std::string id = fmt::format("{}__v{:02d}", piece.work, v);
         double end_sec = 0;
-        const std::vector<Event> ev = transform_events(piece.midi, t, params_.max_seconds, &end_sec);
+        // Cut at the piece's own end: the legato pedal and tails never run on past what the file holds.
+        const std::vector<Event> ev = transform_events(piece.midi, t, piece.source_end, &end_sec);
         std::vector<float> audio = synth_.render(ev, end_sec, params_.sample_rate);
         const float peak = limit_peak(audio);
         write_smf(out_dir_ / "midi" / (id + ".mid"), ev);

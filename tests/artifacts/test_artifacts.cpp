@@ -146,6 +146,18 @@ TEST(Artifacts, DamageIsDetectedAndNamed) {
     EXPECT_NE(message(edit_manifest([](auto& m) { m["ntotal"] = 121; })).find("121"), std::string::npos);
     EXPECT_NE(message(edit_manifest([](auto& m) { m["artifact_version_id"] = "v1"; })).find("vid-"), std::string::npos);
     EXPECT_NE(message(edit_manifest([](auto& m) { m.erase("kind"); })).find("lacks 'kind'"), std::string::npos);
+    // clip_records.json.gz (what Python reads) that disagrees with the records, checksums updated: named.
+    {
+        fs::path p = fresh();
+        auto rows = nlohmann::json::parse(gzip_decompress(read_file(p / "clip_records.json.gz"), "x"));
+        rows[3]["clip_id"] = "smd:other:00000";
+        const std::string bytes = gzip_compress(rows.dump());
+        write_file_atomic(p / "clip_records.json.gz", bytes);
+        auto sums = nlohmann::json::parse(read_file(p / "checksums.json"));
+        sums["clip_records.json.gz"] = {{"sha256", sha256_hex(bytes)}, {"md5", md5_hex(bytes)}, {"size", bytes.size()}};
+        write_file_atomic(p / "checksums.json", sums.dump());
+        EXPECT_NE(message(p).find("clip_records.json.gz: row 3"), std::string::npos) << message(p);
+    }
     // Found by fuzzing: a field of the wrong type escaped as a JSON exception.
     EXPECT_NE(message(edit_manifest([](auto& m) { m["layers"] = 2, m["layer_dim"] = "wide"; })).find("malformed manifest.json"),
               std::string::npos);

@@ -120,4 +120,14 @@ TEST(CorpusCli, BadMidiIsSkippedAndReported) {
                                 " --out x >/dev/null 2>&1").exit_code, 1);  // usage
     EXPECT_EQ(test::run_command(mess + " corpus render --midi " + test::quote((dir / "midi").string()) +
                                 " --soundfont /no/such.sf2 --out x >/dev/null 2>&1").exit_code, 1);
+    // An absurd --max-seconds is refused before anything is allocated; a large sane one is cut at the piece's end.
+    const auto absurd = test::run_command(mess + " corpus render --max-seconds 1e9 --midi " + test::quote((dir / "midi/good.mid").string()) +
+                                          " --out x 2>&1");
+    EXPECT_EQ(absurd.exit_code, 1) << absurd.out;
+    EXPECT_NE(absurd.out.find("max seconds must be in (0, 86400]"), std::string::npos) << absurd.out;
+    auto big = test::run_command(mess + " corpus render --json --variants 3 --max-seconds 86400 --midi " +
+                                 test::quote((dir / "midi/good.mid").string()) + " --out " + test::quote((dir / "big").string()) + " 2>&1");
+    ASSERT_EQ(big.exit_code, 0) << big.out;
+    for (const auto& e : fs::directory_iterator(dir / "big/audio"))
+        EXPECT_LT(fs::file_size(e.path()), 22050u * 2u * 20u) << e.path();  // seconds of audio, not a day
 }
