@@ -267,31 +267,88 @@ inline bool iequals(std::string_view a, std::string_view b) {
 
 // Checks buf[pos...] once its header block may be complete; removes an invalid Range line from buf.
 // Returns nullopt-like status -1 when more bytes are needed.
-inline HeaderCheck check_header_block(std::string& buf, std::size_t pos, const ConnectionLimits& l) {
-    HeaderCheck r;
-    const std::string_view v(buf.data() + pos, buf.size() - pos);
-    const auto line_end = v.find("\r\n");
+// What the header fields say about the body and the Range header.
+struct HeaderFacts {
+    bool has_length = false, chunked = false, has_coding = false;
+    std::string length;
+    std::size_t bad_range_at = std::string::npos, bad_range_len = 0;  // an invalid Range field, to drop
+};
+
+// 414 for an over-long request line, 431 for over-long headers, -1 while the header block is incomplete;
+// 0 otherwise, with r.header_bytes set.
+inline void check_header_sizes(std::string_view v, std::size_t line_end, const ConnectionLimits& l, HeaderCheck& r) {
     if ((line_end == std::string_view::npos && v.size() > l.max_request_line) || (line_end != std::string_view::npos && line_end > l.max_request_line)) {
         r.status = 414;
         r.message = fmt::format("request line over the limit of {} bytes (send long queries as fewer or shorter parameters)", l.max_request_line);
-        return r;
+        return;
     }
     const auto end = v.find("\r\n\r\n");
     if (end == std::string_view::npos) {
-        if (v.size() >= l.max_header_bytes) {
-            r.status = 431;
-            r.message = fmt::format("request headers over the limit of {} bytes", l.max_header_bytes);
-        } else {
-            r.status = -1;
-        }
-        return r;
+        r.status = v.size() >= l.max_header_bytes ? 431 : -1;
+        if (r.status == 431) r.message = fmt::format("request headers over the limit of {} bytes", l.max_header_bytes);
+        return;
     }
     r.header_bytes = end + 4;
     if (r.header_bytes > l.max_header_bytes) {
         r.status = 431;
         r.message = fmt::format("request headers over the limit of {} bytes", l.max_header_bytes);
-        return r;
     }
+}
+
+inline std::string_view trim_blanks(std::string_view value) {
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    return value;
+}
+
+// Reads Content-Length, Transfer-Encoding and Range from the header lines in [first, end); 400 for a bad length.
+inline HeaderFacts scan_header_fields(std::string_view v, std::size_t first, std::size_t end, std::size_t pos, HeaderCheck& r) {
+    HeaderFacts f;
+    for (std::size_t at = first; at < end;) {
+        const std::size_t eol = v.find("\r\n", at);
+        const std::string_view h = v.substr(at, eol - at);
+        const auto colon = h.find(':');
+        if (colon != std::string_view::npos) {
+            const std::string_view name = h.substr(0, colon), value = trim_blanks(h.substr(colon + 1));
+            if (iequals(name, "Content-Length")) {
+                if (value.empty() || value.size() > 18 || value.find_first_not_of("0123456789") != std::string_view::npos ||
+                    (f.has_length && f.length != value)) {
+                    r.status = 400;
+                    r.message = fmt::format("invalid Content-Length '{}'", std::string(value.substr(0, 40)));
+                    return f;
+                }
+                f.has_length = true;
+                f.length = value;
+            } else if (iequals(name, "Transfer-Encoding")) {
+                f.has_coding = true;
+                f.chunked = iequals(value, "chunked");
+            } else if (iequals(name, "Range") && !valid_byte_ranges(value)) {
+                f.bad_range_at = pos + at;
+                f.bad_range_len = eol + 2 - at;
+            }
+        }
+        at = eol + 2;
+    }
+    return f;
+}
+
+// The body framing's verdict: 400 for mixed or unknown codings, 413 for a declared size over the limit.
+inline void check_body_framing(const HeaderFacts& f, const ConnectionLimits& l, HeaderCheck& r) {
+    if (f.has_coding && (!f.chunked || f.has_length)) {
+        r.status = 400;
+        r.message = f.has_length ? "both Content-Length and Transfer-Encoding" : "only the chunked transfer coding is supported";
+    } else if (f.has_length && std::stoull(f.length) > l.max_body_bytes) {
+        r.status = 413;
+        r.message = fmt::format("request body of {} bytes is over the limit of {} bytes", f.length, l.max_body_bytes);
+    }
+}
+
+inline HeaderCheck check_header_block(std::string& buf, std::size_t pos, const ConnectionLimits& l) {
+    HeaderCheck r;
+    const std::string_view v(buf.data() + pos, buf.size() - pos);
+    const auto line_end = v.find("\r\n");
+    check_header_sizes(v, line_end, l, r);
+    if (r.status != 0) return r;
     const std::string_view line = v.substr(0, line_end);
     const auto sp1 = line.find(' '), sp2 = line.rfind(' ');
     if (sp1 == std::string_view::npos || sp2 == sp1) {
@@ -302,51 +359,13 @@ inline HeaderCheck check_header_block(std::string& buf, std::size_t pos, const C
     const std::string_view method = line.substr(0, sp1), target = line.substr(sp1 + 1, sp2 - sp1 - 1);
     const std::string_view path = target.substr(0, target.find('?'));
     r.health = (method == "GET" || method == "HEAD") && (path == "/health" || path.starts_with("/health/") || path == "/metrics");
-
-    bool has_length = false, chunked = false, has_coding = false;
-    std::string length;
-    std::size_t bad_range_at = std::string::npos, bad_range_len = 0;
-    for (std::size_t at = line_end + 2; at < end + 2;) {
-        const std::size_t eol = v.find("\r\n", at);
-        const std::string_view h = v.substr(at, eol - at);
-        const auto colon = h.find(':');
-        if (colon != std::string_view::npos) {
-            const std::string_view name = h.substr(0, colon);
-            std::string_view value = h.substr(colon + 1);
-            while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-            while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-            if (iequals(name, "Content-Length")) {
-                if (value.empty() || value.size() > 18 || value.find_first_not_of("0123456789") != std::string_view::npos ||
-                    (has_length && length != value)) {
-                    r.status = 400;
-                    r.message = fmt::format("invalid Content-Length '{}'", std::string(value.substr(0, 40)));
-                    return r;
-                }
-                has_length = true;
-                length = value;
-            } else if (iequals(name, "Transfer-Encoding")) {
-                has_coding = true;
-                chunked = iequals(value, "chunked");
-            } else if (iequals(name, "Range") && !valid_byte_ranges(value)) {
-                bad_range_at = pos + at;
-                bad_range_len = eol + 2 - at;
-            }
-        }
-        at = eol + 2;
-    }
-    if (has_coding && (!chunked || has_length)) {
-        r.status = 400;
-        r.message = has_length ? "both Content-Length and Transfer-Encoding" : "only the chunked transfer coding is supported";
-        return r;
-    }
-    if (has_length && std::stoull(length) > l.max_body_bytes) {
-        r.status = 413;
-        r.message = fmt::format("request body of {} bytes is over the limit of {} bytes", length, l.max_body_bytes);
-        return r;
-    }
-    if (bad_range_at != std::string::npos) {  // ignored, as RFC 9110 allows: the whole representation is sent
-        buf.erase(bad_range_at, bad_range_len);
-        r.header_bytes -= bad_range_len;
+    const HeaderFacts f = scan_header_fields(v, line_end + 2, r.header_bytes - 2, pos, r);
+    if (r.status != 0) return r;
+    check_body_framing(f, l, r);
+    if (r.status != 0) return r;
+    if (f.bad_range_at != std::string::npos) {  // ignored, as RFC 9110 allows: the whole representation is sent
+        buf.erase(f.bad_range_at, f.bad_range_len);
+        r.header_bytes -= f.bad_range_len;
     }
     return r;
 }

@@ -499,10 +499,95 @@ struct Server::Impl {
         for (const auto& m : methods) out += (out.empty() ? "" : ", ") + m;
         return out;
     }
+
+    // The connection layer under httplib: idle connections on one event thread, per-client caps, early refusals.
+    void make_connections() {
+        const ServeConfig& c = config;
+        ConnectionLimits limits;
+        limits.workers = c.http_threads;
+        limits.max_connections = c.max_connections;
+        limits.max_client_connections = c.max_client_connections;
+        limits.max_client_requests =
+            c.max_client_requests > 0 ? c.max_client_requests : std::max<std::size_t>(2, static_cast<std::size_t>(c.http_threads) / 4);
+        limits.max_body_bytes = c.max_upload_bytes + (64u << 10);  // multipart framing
+        limits.idle_timeout = c.idle_timeout_sec;
+        limits.header_timeout = c.header_timeout_sec;
+        limits.body_timeout = c.body_timeout_sec;
+        limits.body_idle_timeout = std::min(5.0, c.body_timeout_sec);
+        connections = std::make_unique<Connections>(
+            limits, [this](httplib::Stream& s, bool close, bool& closed) { return http.handle(s, close, closed); },
+            [this](int status) { unrouted[static_cast<std::size_t>(std::clamp(status, 0, 599))].fetch_add(1, std::memory_order_relaxed); });
+        http.connections = connections.get();
+        http.new_task_queue = [] { return new InlineTaskQueue; };
+    }
+
+    void configure_http() {
+        http.set_tcp_nodelay(true);
+        // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which lets a second server bind a port in use.
+        http.set_socket_options([this](socket_t sock) {
+            int yes = 1;
+            ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+            listen_socket = sock;
+        });
+        http.set_keep_alive_max_count(100000);
+        http.set_keep_alive_timeout(static_cast<time_t>(std::ceil(config.idle_timeout_sec)));  // what the Keep-Alive header announces
+        http.set_payload_max_length(config.max_upload_bytes + (64u << 10));
+        http.Options(R"(/api/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+            cors(req, res);
+            res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+            res.set_header("Access-Control-Allow-Headers", "Content-Type, Range");
+            res.set_header("Access-Control-Max-Age", "600");
+            res.status = 204;
+        });
+        http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) { answer_protocol_error(req, res); });
+        if (!config.web_root.empty()) {
+            http.set_mount_point("/", config.web_root.string());
+            http.set_file_request_handler([](const httplib::Request& req, httplib::Response& res) {
+                res.set_header("Cache-Control", req.path.starts_with("/assets/") ? "public, max-age=86400" : "no-cache");
+            });
+        }
+    }
+
+    // The message of an answer no route gave (404/405, 400, 408, 413, 414), counted and redacted.
+    std::string protocol_error_message(const httplib::Request& req, httplib::Response& res) const {
+        std::string message = fmt::format("{} {}: {}", req.method, req.path, status_text(res.status));
+        if (res.status == 404) {
+            if (const std::string allow = allowed_methods(req.path); !allow.empty()) {
+                res.status = 405;
+                res.set_header("Allow", allow);
+                return fmt::format("{} is not allowed on {} (allowed: {})", req.method, req.path, allow);
+            }
+            return fmt::format("no route {} {} (see /openapi.json)", req.method, req.path);
+        }
+        if (res.status == 400 && req.method.empty()) return "malformed request";
+        if (res.status == 408) return "the request body stopped coming (or took too long)";
+        if (res.status == 413)
+            return fmt::format("request body over the limit of {} bytes (form-encoded bodies: 8 KiB; send audio as audio/*, "
+                               "application/octet-stream or multipart/form-data)", config.max_upload_bytes);
+        if (res.status == 414) return "request line too long";
+        return message;
+    }
+
+    void answer_protocol_error(const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return;  // a route's own answer
+        const_cast<httplib::Request&>(req).ranges.clear();  // httplib would slice the error body
+        cors(req, res);
+        // The stream cut the body off: httplib saw a read error (400).
+        if (body_over_limit()) res.status = 413;
+        else if (body_timed_out()) res.status = 408;
+        const std::string message = protocol_error_message(req, res);
+        if (res.status == 408 || res.status == 413 || res.status == 400) {
+            res.set_header("Connection", "close");
+            close_after_answer() = true;
+        }
+        unrouted[static_cast<std::size_t>(std::clamp(res.status, 0, 599))].fetch_add(1, std::memory_order_relaxed);
+        send_json(res, error_body(res.status, redact(message)), res.status);
+    }
 };
 
-Server::Server(ServeConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {
-    const ServeConfig& c = impl_->config;
+namespace {
+
+void check_serve_config(const ServeConfig& c) {
     if (c.index_source.empty()) throw_usage("no index source: give a directory of index artifacts or s3://bucket/prefix");
     if (c.port < 0 || c.port > 65535) throw_usage("port {} is not in 0 … 65535", c.port);
     if (c.http_threads < 1 || c.query_threads < 1) throw_usage("http and query threads must be at least 1");
@@ -510,80 +595,17 @@ Server::Server(ServeConfig config) : impl_(std::make_unique<Impl>(std::move(conf
         throw_usage("{} holds no index.html (build the web UI: scripts/build web)", c.web_root.string());
     if (!c.audio_base.empty()) split_s3_uri(c.audio_base);
     if (!c.index_source.starts_with("s3://") && !fs::exists(c.index_source)) throw_usage("index source {} does not exist", c.index_source);
-
     if (c.max_connections < 1 || c.max_client_connections < 1) throw_usage("connection limits must be at least 1");
     if (!(c.idle_timeout_sec > 0 && c.header_timeout_sec > 0 && c.body_timeout_sec > 0)) throw_usage("timeouts must be positive");
+}
 
-    Impl& m = *impl_;
-    ConnectionLimits limits;
-    limits.workers = c.http_threads;
-    limits.max_connections = c.max_connections;
-    limits.max_client_connections = c.max_client_connections;
-    limits.max_client_requests = c.max_client_requests > 0 ? c.max_client_requests : std::max<std::size_t>(2, static_cast<std::size_t>(c.http_threads) / 4);
-    limits.max_body_bytes = c.max_upload_bytes + (64u << 10);  // multipart framing
-    limits.idle_timeout = c.idle_timeout_sec;
-    limits.header_timeout = c.header_timeout_sec;
-    limits.body_timeout = c.body_timeout_sec;
-    limits.body_idle_timeout = std::min(5.0, c.body_timeout_sec);
-    m.connections = std::make_unique<Connections>(
-        limits, [&m](httplib::Stream& s, bool close, bool& closed) { return m.http.handle(s, close, closed); },
-        [&m](int status) { m.unrouted[static_cast<std::size_t>(std::clamp(status, 0, 599))].fetch_add(1, std::memory_order_relaxed); });
-    m.http.connections = m.connections.get();
-    m.http.new_task_queue = [] { return new InlineTaskQueue; };
-    m.http.set_tcp_nodelay(true);
-    // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which lets a second server bind a port in use.
-    m.http.set_socket_options([&m](socket_t sock) {
-        int yes = 1;
-        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-        m.listen_socket = sock;
-    });
-    m.http.set_keep_alive_max_count(100000);
-    m.http.set_keep_alive_timeout(static_cast<time_t>(std::ceil(c.idle_timeout_sec)));  // what the Keep-Alive header announces
-    m.http.set_payload_max_length(c.max_upload_bytes + (64u << 10));
-    m.build_routes();
-    m.http.Options(R"(/api/.*)", [&m](const httplib::Request& req, httplib::Response& res) {
-        m.cors(req, res);
-        res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        res.set_header("Access-Control-Allow-Headers", "Content-Type, Range");
-        res.set_header("Access-Control-Max-Age", "600");
-        res.status = 204;
-    });
-    m.http.set_error_handler([&m](const httplib::Request& req, httplib::Response& res) {
-        if (!res.body.empty()) return;  // a route's own answer
-        const_cast<httplib::Request&>(req).ranges.clear();  // httplib would slice the error body
-        m.cors(req, res);
-        // The stream cut the body off: httplib saw a read error (400).
-        if (body_over_limit()) res.status = 413;
-        else if (body_timed_out()) res.status = 408;
-        std::string message = fmt::format("{} {}: {}", req.method, req.path, status_text(res.status));
-        if (res.status == 404) {
-            if (const std::string allow = m.allowed_methods(req.path); !allow.empty()) {
-                res.status = 405;
-                res.set_header("Allow", allow);
-                message = fmt::format("{} is not allowed on {} (allowed: {})", req.method, req.path, allow);
-            } else {
-                message = fmt::format("no route {} {} (see /openapi.json)", req.method, req.path);
-            }
-        }
-        if (res.status == 400 && req.method.empty()) message = "malformed request";
-        if (res.status == 408) message = "the request body stopped coming (or took too long)";
-        if (res.status == 413)
-            message = fmt::format("request body over the limit of {} bytes (form-encoded bodies: 8 KiB; send audio as audio/*, "
-                                  "application/octet-stream or multipart/form-data)", m.config.max_upload_bytes);
-        if (res.status == 414) message = "request line too long";
-        if (res.status == 408 || res.status == 413 || res.status == 400) {
-            res.set_header("Connection", "close");
-            close_after_answer() = true;
-        }
-        m.unrouted[static_cast<std::size_t>(std::clamp(res.status, 0, 599))].fetch_add(1, std::memory_order_relaxed);
-        send_json(res, error_body(res.status, m.redact(message)), res.status);
-    });
-    if (!c.web_root.empty()) {
-        m.http.set_mount_point("/", c.web_root.string());
-        m.http.set_file_request_handler([](const httplib::Request& req, httplib::Response& res) {
-            res.set_header("Cache-Control", req.path.starts_with("/assets/") ? "public, max-age=86400" : "no-cache");
-        });
-    }
+}  // namespace
+
+Server::Server(ServeConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {
+    check_serve_config(impl_->config);
+    impl_->make_connections();
+    impl_->build_routes();
+    impl_->configure_http();
 }
 
 Server::~Server() { stop(); }
