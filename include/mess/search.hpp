@@ -328,8 +328,11 @@ private:
     std::vector<ResolvedAspect> aspects_;
     std::set<std::string> filter_keys_;  // record fields and metadata columns a filter may name
     std::string model_override_;
-    mutable std::shared_ptr<std::mutex> encoder_mutex_ = std::make_shared<std::mutex>();
-    mutable std::shared_ptr<const class Encoder> encoder_;
+    struct EncoderSlot {  // shared by copies of a searcher: the model is opened once
+        std::mutex mutex;
+        std::shared_ptr<const class Encoder> encoder;
+    };
+    std::shared_ptr<EncoderSlot> encoder_slot_ = std::make_shared<EncoderSlot>();
 };
 
 // The [layers, dim] stack of an outside recording for a query, from `encoder` (the index's model): for a clip index, the window

@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -204,6 +205,8 @@ std::uint16_t float_to_bf16(float f) noexcept;
 // ---------------------------------------------------------------------------------------------
 // L2-normalises v[dim] in place (sum of squares in double); a zero vector stays zero.
 void l2_normalize(float* v, std::size_t dim) noexcept;
+// The index of the first NaN or infinity in `v`, or v.size() when every value is finite.
+std::size_t first_non_finite(std::span<const float> v) noexcept;
 // out[c] = mean over r of x[r, c] for a row-major [rows, cols] matrix, accumulated in double (0 when rows = 0).
 void mean_of_rows(const float* x, std::int64_t rows, std::int64_t cols, float* out);
 

@@ -176,11 +176,10 @@ private:
 
     // A model that produced NaN or infinity for a track: the track fails, nothing is written.
     static void check_finite(const Embedding& e) {
-        const auto bad = std::find_if(e.segments.begin(), e.segments.end(), [](float x) { return !std::isfinite(x); });
-        if (bad != e.segments.end()) {
+        if (const std::size_t bad = first_non_finite(e.segments); bad < e.segments.size()) {
             const auto per_window = static_cast<std::size_t>(e.states.layers * e.states.hidden);
             throw_input("the model produced non-finite values (NaN or infinity) in window {}; nothing was written",
-                        static_cast<std::size_t>(bad - e.segments.begin()) / std::max<std::size_t>(1, per_window));
+                        bad / std::max<std::size_t>(1, per_window));
         }
     }
 

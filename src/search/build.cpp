@@ -247,7 +247,7 @@ private:
         check_shape(track_id, static_cast<std::size_t>(shape[shape.size() - 2]), static_cast<std::size_t>(shape.back()));
         note_sidecar(store_.read_sidecar(track_id));
         const auto f = view.to_float32();
-        if (!std::all_of(f.begin(), f.end(), [](float x) { return std::isfinite(x); }))
+        if (first_non_finite(f) < f.size())
             throw_input("track {}: {} holds non-finite values (NaN or infinity); re-extract it (mess extract --force)", track_id,
                         store_.view_path(use_agg ? View::aggregated : View::segments, track_id).string());
         if (params_.kind == IndexKind::track) add_track_row(track_id, cit->second, f, use_agg ? 1 : shape[0]);

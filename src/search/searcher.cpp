@@ -29,7 +29,7 @@ nlohmann::json hits_to_json(const SearchResult& result) {
 namespace {
 
 void check_query_vector(const std::vector<float>& v) {
-    if (!std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); }))
+    if (first_non_finite(v) < v.size())
         throw_input("the query vector holds non-finite values (NaN or infinity)");
     if (std::all_of(v.begin(), v.end(), [](float x) { return x == 0.0f; }))
         throw_input("the query vector is zero: every score would be the same");
@@ -61,9 +61,9 @@ std::vector<double> Searcher::layer_weights(const std::map<std::string, double>&
 }
 
 std::shared_ptr<const Encoder> Searcher::encoder() const {
-    std::lock_guard lock(*encoder_mutex_);
-    if (!encoder_) encoder_ = open_index_encoder(*index_, model_override_);
-    return encoder_;
+    std::lock_guard lock(encoder_slot_->mutex);
+    if (!encoder_slot_->encoder) encoder_slot_->encoder = open_index_encoder(*index_, model_override_);
+    return encoder_slot_->encoder;
 }
 
 std::vector<float> Searcher::audio_query(const SearchRequest& r, const std::vector<double>& weights) const {

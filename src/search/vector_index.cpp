@@ -189,9 +189,7 @@ namespace {
 
 // The first row holding a NaN or infinity, or n when every value is finite.
 std::size_t first_non_finite_row(const std::vector<float>& vectors, std::size_t n, std::size_t dim) {
-    for (std::size_t i = 0; i < n * dim; ++i)
-        if (!std::isfinite(vectors[i])) return i / dim;
-    return n;
+    return first_non_finite(std::span(vectors).first(n * dim)) / std::max<std::size_t>(1, dim);
 }
 
 // Product quantisation splits a vector into m sub-vectors: FAISS asserts that m divides the dimension.

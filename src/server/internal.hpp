@@ -3,7 +3,6 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -36,8 +35,7 @@ struct TrackEntry {
 // Everything one version of the served indexes answers from; read-only once built.
 struct Snapshot {
     std::shared_ptr<const LoadedArtifact> track, clip;     // either may be null, not both
-    std::optional<Searcher> track_search, clip_search;     // the search service over each
-    std::vector<ResolvedAspect> track_aspects, clip_aspects;
+    std::optional<Searcher> track_search, clip_search;     // the search service over each (aspects, encoder)
     nlohmann::json media = nlohmann::json::object();      // track id → media entry
     std::vector<TrackEntry> tracks;                       // sorted by composer, title, id
     std::map<std::string, std::size_t> track_pos;
@@ -49,12 +47,9 @@ struct Snapshot {
         const auto it = track_pos.find(id);
         return it == track_pos.end() ? nullptr : &tracks[it->second];
     }
-    // The encoder for audio queries (opened on first use). Errors: HttpError 503 when it cannot be opened.
-    std::shared_ptr<const Encoder> encoder(const std::string& model_override) const;
-
-private:
-    mutable std::mutex encoder_mutex_;
-    mutable std::shared_ptr<const Encoder> encoder_;
+    // The encoder for audio queries: the clip searcher's (else the track searcher's), opened on first use, so
+    // both indexes share one model. Errors: HttpError 503 when it cannot be opened.
+    std::shared_ptr<const Encoder> encoder() const;
 };
 
 // The version directories a source offers for each index, newest first: every <name>/<stamp>/ of a root

@@ -281,7 +281,7 @@ void search_audio(Call& c) {
     SearchRequest r = search_request(c, kind);
     r.start_sec = number_param(c, "start", 0, 0, 1e6);
     const std::string bytes = upload_bytes(c);
-    r.encoder = c.snap->encoder(c.config.model);
+    r.encoder = c.snap->encoder();
     r.threads = std::max(1, c.config.query_threads);
     UploadFile file(bytes);
     std::optional<Audio> audio;
@@ -311,8 +311,8 @@ void list_aspects(Call& c) {
             it->second["indexes"].push_back(kind);
         }
     };
-    add(c.snap->clip_aspects, "clip");
-    add(c.snap->track_aspects, "track");
+    if (c.snap->clip_search) add(c.snap->clip_search->aspects(), "clip");
+    if (c.snap->track_search) add(c.snap->track_search->aspects(), "track");
     for (const Aspect& reg : aspect_registry())
         if (by_name.contains(reg.name)) out.push_back(by_name[reg.name]);
     send_json(c.res, {{"aspects", out}, {"min_r2", c.config.min_r2}});

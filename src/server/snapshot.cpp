@@ -26,18 +26,12 @@ std::vector<fs::path> versions(const fs::path& root, const std::string& name) {
 
 }  // namespace
 
-std::shared_ptr<const Encoder> Snapshot::encoder(const std::string& model_override) const {
-    std::lock_guard lock(encoder_mutex_);
-    if (encoder_) return encoder_;
-    const LoadedArtifact& a = clip ? *clip : *track;
-    const std::string spec = model_override.empty() ? a.index.model_name : model_override;
-    if (spec.empty()) fail(503, "the index records no model: start the server with --model DIR|dsp to search by audio");
+std::shared_ptr<const Encoder> Snapshot::encoder() const {
     try {
-        encoder_ = open_index_encoder(a.index, model_override);
+        return (clip_search ? *clip_search : *track_search).encoder();
     } catch (const Error& e) {
-        fail(503, fmt::format("cannot open the model '{}' for audio queries: {} (start the server with --model)", spec, e.what()));
+        fail(503, fmt::format("cannot open the model for audio queries: {} (start the server with --model DIR|dsp)", e.what()));
     }
-    return encoder_;
 }
 
 SourceCandidates list_sources(const ServeConfig& config) {
@@ -94,20 +88,16 @@ std::shared_ptr<const Snapshot> make_snapshot(const Side& track, const Side& cli
             for (const auto& [id, entry] : side.media->items())
                 if (!s->media.contains(id)) s->media[id] = entry;
     };
-    if (track.artifact) {
-        s->track = track.artifact;
-        s->track_dir = track.dir;
-        s->track_search = make_searcher(s->track, config.model);
-        s->track_aspects = s->track_search->aspects();
-        add_media(track);
-    }
-    if (clip.artifact) {
-        s->clip = clip.artifact;
-        s->clip_dir = clip.dir;
-        s->clip_search = make_searcher(s->clip, config.model);
-        s->clip_aspects = s->clip_search->aspects();
-        add_media(clip);
-    }
+    auto take = [&](const Side& side, std::shared_ptr<const LoadedArtifact>& artifact, std::filesystem::path& dir,
+                    std::optional<Searcher>& search) {
+        if (!side.artifact) return;
+        artifact = side.artifact;
+        dir = side.dir;
+        search = make_searcher(artifact, config.model);
+        add_media(side);
+    };
+    take(track, s->track, s->track_dir, s->track_search);
+    take(clip, s->clip, s->clip_dir, s->clip_search);
     s->version = (s->track ? s->track->version_id() : "") + "|" + (s->clip ? s->clip->version_id() : "");
 
     // The catalogue: track index rows, else one entry per track of the clip index.

@@ -14,6 +14,12 @@ void l2_normalize(float* v, std::size_t dim) noexcept {
     for (std::size_t i = 0; i < dim; ++i) v[i] *= inv;
 }
 
+std::size_t first_non_finite(std::span<const float> v) noexcept {
+    for (std::size_t i = 0; i < v.size(); ++i)
+        if (!std::isfinite(v[i])) return i;
+    return v.size();
+}
+
 void mean_of_rows(const float* x, std::int64_t rows, std::int64_t cols, float* out) {
     std::vector<double> acc(static_cast<std::size_t>(cols), 0.0);
     for (std::int64_t r = 0; r < rows; ++r)

@@ -1,5 +1,7 @@
 #include <cmath>
 #include <limits>
+#include <span>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -35,4 +37,25 @@ TEST(BFloat16, GoldenEncodings) {
     EXPECT_EQ(float_to_bf16(-3.5f), 0xc060);
     EXPECT_FLOAT_EQ(bf16_to_float(0x4049), 3.140625f);
     EXPECT_EQ(float_to_bf16(bf16_to_float(0x1234)), 0x1234);
+}
+
+// The shared vector helpers: the first non-finite value, normalisation of zero and unit vectors, means in double.
+TEST(VectorMath, NonFiniteNormaliseAndMeans) {
+    const std::vector<float> v = {1.0f, 2.0f, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()};
+    EXPECT_EQ(first_non_finite(v), 2u);
+    EXPECT_EQ(first_non_finite(std::span(v).first(2)), 2u);  // all finite: the size
+    EXPECT_EQ(first_non_finite({}), 0u);
+    float zero[3] = {0, 0, 0}, x[2] = {3, 4};
+    l2_normalize(zero, 3);
+    EXPECT_EQ(zero[0], 0.0f);
+    l2_normalize(x, 2);
+    EXPECT_FLOAT_EQ(x[0], 0.6f);
+    EXPECT_FLOAT_EQ(x[1], 0.8f);
+    const float rows[] = {1, 10, 2, 20, 4, 40};  // [3, 2]
+    float mean[2];
+    mean_of_rows(rows, 3, 2, mean);
+    EXPECT_FLOAT_EQ(mean[0], 7.0f / 3.0f);
+    EXPECT_FLOAT_EQ(mean[1], 70.0f / 3.0f);
+    mean_of_rows(rows, 0, 2, mean);
+    EXPECT_EQ(mean[0], 0.0f);
 }
