@@ -8,6 +8,7 @@ match, payload_hash_ok} to REPORT.json. Stops on GET /__shutdown.
 """
 import hashlib
 import json
+import os
 import re
 import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -43,6 +44,11 @@ class Handler(BaseHTTPRequestHandler):
                         "match": expected == signature, "payload_hash_ok": payload_ok})
 
     def finish_request(self, status, body=b"", etag=None, length=None):
+        # The report is complete before the client sees the answer, and replaced atomically: a client that reads
+        # it right after its last request must never find it half-written.
+        with open(REPORT + ".tmp", "w") as f:
+            json.dump(results, f)
+        os.replace(REPORT + ".tmp", REPORT)
         self.send_response(status)
         if etag:
             self.send_header("ETag", f'"{etag}"')
@@ -50,8 +56,6 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        with open(REPORT, "w") as f:
-            json.dump(results, f)
 
     def do_PUT(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
