@@ -49,6 +49,7 @@ void register_targets(CLI::App& app, Context& ctx);
 void register_probe(CLI::App& app, Context& ctx);
 void register_search(CLI::App& app, Context& ctx);
 void register_eval(CLI::App& app, Context& ctx);
+void register_align(CLI::App& app, Context& ctx);
 void register_demo(CLI::App& app, Context& ctx);
 void register_serve(CLI::App& app, Context& ctx);
 

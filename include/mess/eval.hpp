@@ -49,6 +49,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mess/align.hpp"
 #include "mess/search.hpp"
 
 namespace mess {
@@ -117,6 +118,31 @@ nlohmann::json evaluate(const Searcher& searcher, const Labels& labels, const Ev
 std::string format_report(const nlohmann::json& report);
 std::string format_comparison(const nlohmann::json& a, const nlohmann::json& b, const std::string& name_a,
                               const std::string& name_b);
+
+// ---------------------------------------------------------------------------------------------
+// Alignment accuracy (labels with time maps)
+// ---------------------------------------------------------------------------------------------
+
+struct AlignEvalParams {
+    AlignParams align;                                // as `mess align` uses them
+    std::vector<double> thresholds_ms{50, 100, 200, 500};
+    std::string reference_kind = "original";          // transform kind of each work's reference rendering
+    bool unrelated_pairs = true;                      // also align each reference with another work's reference
+    std::function<void(std::int64_t, std::int64_t)> on_progress;  // (pairs done, total)
+};
+
+// For every work, aligns its reference rendering (transform.kind == reference_kind, else its first item)
+// with each other rendering of the work that has a time map, and compares the aligned time of every
+// time-map point (source second s: A at ref.map(s) → B at item.map(s), points inside both recordings)
+// with the truth. Audio files are resolved relative to `labels_dir`.
+// Report: {"schema": "mess-eval-align/1", "config": {...}, "pairs": N,
+//  "overall" and "variants": {kind: {"pairs", "points", "mean_error_ms", "median_error_ms",
+//  "beyond_ms": {"50": share, ...}, "transposition_correct": share, "mean_confidence", "seconds_per_pair"}},
+//  "unrelated": {"pairs", "mean_confidence", "reliable": share, "max_cost_ratio"...},
+//  "failures": [{"a", "b", "reason"}]}. A pair whose audio cannot be read is reported in failures.
+// Errors: Error(input) when no work has a reference and another rendering with time maps.
+nlohmann::json evaluate_alignment(const Labels& labels, const std::filesystem::path& labels_dir, const AlignEvalParams& params);
+std::string format_alignment_report(const nlohmann::json& report);
 
 // ---------------------------------------------------------------------------------------------
 // Benchmark corpora rendered from MIDI (libfluidsynth + a General MIDI SoundFont)

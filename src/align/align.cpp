@@ -1,0 +1,198 @@
+// Aligning two recordings: transposition, multiscale DTW, confidence, and reading the path (align.hpp).
+#include <algorithm>
+#include <cmath>
+#include <future>
+#include <random>
+
+#include "mess/align.hpp"
+
+namespace mess {
+namespace {
+
+constexpr double kUnrelatedRatio = 0.65;  // cost ratio of unrelated recordings (development corpus)
+constexpr double kConfidenceSpan = 0.3;   // ratios from 0.65 down to 0.35 map to confidence 0 .. 1
+const float kAnchorDecay = 0.8f;          // the onset feature's decay (features.cpp)
+const double kSlopeSeconds = std::getenv("MESS_ALIGN_SLOPE") ? std::atof(std::getenv("MESS_ALIGN_SLOPE")) : 3.0;  // TUNING
+const double kAnchorStrength = std::getenv("MESS_ALIGN_ANCHOR") ? std::atof(std::getenv("MESS_ALIGN_ANCHOR")) : 0.3;  // TUNING
+
+// Mean cost of seeded random frame pairs: what "no relation" costs for these two recordings.
+double random_pair_cost(const AlignFeatures& a, const AlignFeatures& b) {
+    std::mt19937_64 rng(0x5eed);
+    std::uniform_int_distribution<std::int64_t> ia(0, a.frames() - 1), jb(0, b.frames() - 1);
+    double total = 0;
+    constexpr int kPairs = 4096;
+    for (int k = 0; k < kPairs; ++k) total += frame_cost(a, ia(rng), b, jb(rng));
+    return total / kPairs;
+}
+
+// The cheapest chroma shift of B at the coarsest level DTW would use.
+int detect_transposition(const AlignFeatures& a, const AlignFeatures& b, const MultiscaleOptions& o) {
+    AlignFeatures ca = a, cb = b;
+    for (int factor = 5; std::max(ca.frames(), cb.frames()) > o.coarsest_frames; factor = 4) {
+        ca = downsample_features(ca, factor);
+        cb = downsample_features(cb, factor);
+    }
+    int best = 0;
+    double best_cost = std::numeric_limits<double>::infinity();
+    for (int shift = 0; shift < 12; ++shift) {
+        const double cost = dtw_full(ca, shift_pitch_classes(cb, shift), o.dtw).mean_cost();
+        if (cost < best_cost) best = shift, best_cost = cost;
+    }
+    return best;
+}
+
+// Linear between anchors; before the first and after the last, the slope of the nearest 10 s of anchors
+// (release tails and lead-ins differ between performances, so the path's own ends are not trusted there),
+// kept inside the path's span of B.
+std::vector<double> interpolate_anchors(const std::vector<double>& mean, const std::vector<std::int64_t>& anchors, double frame_rate) {
+    auto at = [&](std::int64_t r) { return mean[static_cast<std::size_t>(r)]; };
+    const auto reach = static_cast<std::int64_t>(kSlopeSeconds * frame_rate);
+    auto slope = [&](std::int64_t from, std::int64_t to) { return to > from ? (at(to) - at(from)) / static_cast<double>(to - from) : 1.0; };
+    std::size_t k_head = 0, k_tail = anchors.size() - 1;
+    while (k_head + 1 < anchors.size() - 1 && anchors[k_head + 1] - anchors.front() < reach) ++k_head;
+    while (k_tail > 1 && anchors.back() - anchors[k_tail - 1] < reach) --k_tail;
+    const double head = slope(anchors.front(), anchors[std::max<std::size_t>(k_head, 1)]);
+    const double tail = slope(anchors[std::min(k_tail, anchors.size() - 2)], anchors.back());
+    std::vector<double> out(mean.size());
+    for (std::int64_t r = 0; r < static_cast<std::int64_t>(out.size()); ++r) {
+        double v;
+        if (r <= anchors.front()) v = at(anchors.front()) - head * static_cast<double>(anchors.front() - r);
+        else if (r >= anchors.back()) v = at(anchors.back()) + tail * static_cast<double>(r - anchors.back());
+        else {
+            const auto k = static_cast<std::size_t>(std::upper_bound(anchors.begin(), anchors.end(), r) - anchors.begin());
+            const auto r0 = anchors[k - 1], r1 = anchors[k];
+            v = at(r0) + (at(r1) - at(r0)) * static_cast<double>(r - r0) / static_cast<double>(r1 - r0);
+        }
+        out[static_cast<std::size_t>(r)] = std::clamp(v, mean.front(), mean.back());
+    }
+    return out;
+}
+
+// Where each of A's frames lies in B (in B's frames), from the DTW path: at A's note onsets the mean B
+// frame of that row of the path; between onsets, linear. Inside a held note or a rest the features say
+// nothing about the position, and the path's staircase there is arbitrary; the onsets on both sides are
+// what the alignment knows.
+std::vector<double> anchored_positions(const DtwPath& path, const AlignFeatures& a) {
+    const std::int64_t first = path.cells.front()[0], rows = path.cells.back()[0] - first + 1;
+    std::vector<double> mean(static_cast<std::size_t>(rows), 0.0), count(mean.size(), 0.0);
+    for (auto [i, j] : path.cells) mean[static_cast<std::size_t>(i - first)] += static_cast<double>(j), count[static_cast<std::size_t>(i - first)] += 1;
+    for (std::size_t r = 0; r < mean.size(); ++r) mean[r] /= count[r];
+    std::vector<double> strength(mean.size(), 0.0);  // new onset energy of A's frame
+    for (std::int64_t r = 1; r < rows; ++r)
+        for (int c = 0; c < 12; ++c)
+            strength[static_cast<std::size_t>(r)] += std::max(0.0f, a.onsets.at(first + r, c) - kAnchorDecay * a.onsets.at(first + r - 1, c));
+    std::vector<std::int64_t> anchors;
+    for (std::int64_t r = 1; r + 1 < rows; ++r) {
+        const auto lo = static_cast<std::size_t>(std::max<std::int64_t>(0, r - 3)), hi = static_cast<std::size_t>(std::min(rows - 1, r + 3));
+        const double s = strength[static_cast<std::size_t>(r)];
+        if (s >= kAnchorStrength && s == *std::max_element(strength.begin() + static_cast<std::ptrdiff_t>(lo), strength.begin() + static_cast<std::ptrdiff_t>(hi) + 1))
+            anchors.push_back(r);
+    }
+    if (anchors.size() < 2) anchors = {0, rows - 1};  // too few onsets: the path's ends
+    return interpolate_anchors(mean, anchors, a.frame_rate);
+}
+
+void check_lengths(const AlignFeatures& a, const AlignFeatures& b, const AlignParams& p) {
+    const double ratio = std::max(a.duration_sec, b.duration_sec) / std::max(1e-9, std::min(a.duration_sec, b.duration_sec));
+    const bool open = p.dtw.dtw.open_begin || p.dtw.dtw.open_end;
+    if (!open && ratio > p.max_length_ratio)
+        throw_input("the recordings last {:.1f} s and {:.1f} s (1:{:.1f}), more than the 1:{:.1f} tempo ratio an alignment allows; "
+                    "if B holds extra material (a repeat, applause), align with open begin/end",
+                    a.duration_sec, b.duration_sec, ratio, p.max_length_ratio);
+    if (open && b.duration_sec * p.max_length_ratio < a.duration_sec)
+        throw_input("A ({:.1f} s) is more than {:.1f}× longer than B ({:.1f} s): with open begin/end, B must hold all of A",
+                    a.duration_sec, p.max_length_ratio, b.duration_sec);
+}
+
+// B's time on the path at A's frame position x (runs of one A frame give the middle of their B frames).
+double interpolate_path(const std::vector<std::array<double, 2>>& path, int axis, double t, double frame_rate) {
+    if (path.empty()) throw_usage("the alignment has no path");
+    const int other = 1 - axis;
+    auto middle_at = [&](double frame_time) {  // mean of the other axis over the cells at this time
+        auto lo = std::lower_bound(path.begin(), path.end(), frame_time - 0.25 / frame_rate, [&](const auto& c, double v) { return c[axis] < v; });
+        double sum = 0;
+        int n = 0;
+        for (auto it = lo; it != path.end() && (*it)[axis] <= frame_time + 0.25 / frame_rate; ++it) sum += (*it)[other], ++n;
+        return n > 0 ? sum / n : (lo == path.end() ? path.back()[other] : (*lo)[other]);
+    };
+    const double first = path.front()[axis], last = path.back()[axis];
+    t = std::clamp(t, first, last);
+    const double x0 = first + std::floor((t - first) * frame_rate + 1e-9) / frame_rate;
+    const double x1 = std::min(last, x0 + 1.0 / frame_rate);
+    const double y0 = middle_at(x0), y1 = middle_at(x1);
+    return x1 > x0 ? y0 + (y1 - y0) * (t - x0) / (x1 - x0) : y0;
+}
+
+}  // namespace
+
+void AlignParams::validate() const {
+    if (dtw.radius < 1) throw_usage("alignment band radius must be ≥ 1 frame (got {})", dtw.radius);
+    if (dtw.coarsest_frames < 50) throw_usage("coarsest_frames must be ≥ 50 (got {})", dtw.coarsest_frames);
+    if (!(max_length_ratio > 1.0)) throw_usage("max_length_ratio must be > 1 (got {})", max_length_ratio);
+}
+
+Alignment align_features(const AlignFeatures& a, const AlignFeatures& b, const AlignParams& params) {
+    params.validate();
+    check_lengths(a, b, params);
+    Alignment al;
+    al.duration_a = a.duration_sec;
+    al.duration_b = b.duration_sec;
+    al.frame_rate = a.frame_rate;
+    const int shift = params.detect_transposition ? detect_transposition(a, b, params.dtw) : 0;
+    const AlignFeatures bs = shift_pitch_classes(b, shift);
+    const DtwPath path = params.exact ? dtw_full(a, bs, params.dtw.dtw) : dtw_multiscale(a, bs, params.dtw);
+    al.transposition = shift > 6 ? shift - 12 : shift;
+    const auto positions = anchored_positions(path, a);
+    al.path_sec.reserve(positions.size());
+    for (std::size_t r = 0; r < positions.size(); ++r)
+        al.path_sec.push_back({static_cast<double>(path.cells.front()[0] + static_cast<std::int64_t>(r)) / a.frame_rate, positions[r] / b.frame_rate});
+    double frame_costs = 0;
+    for (auto [i, j] : path.cells) frame_costs += frame_cost(a, i, bs, j);
+    al.path_cost = frame_costs / static_cast<double>(path.cells.size());
+    al.cost_ratio = al.path_cost / std::max(1e-9, random_pair_cost(a, bs));
+    al.confidence = std::clamp((kUnrelatedRatio - al.cost_ratio) / kConfidenceSpan, 0.0, 1.0);
+    al.cells_computed = path.cells_computed;
+    al.working_bytes = path.working_bytes;
+    return al;
+}
+
+Alignment align_audio(const Audio& a, const Audio& b, const AlignParams& params) {
+    params.validate();
+    auto fb = std::async(std::launch::async, [&] { return alignment_features(b); });
+    AlignFeatures fa;
+    try {
+        fa = alignment_features(a);
+    } catch (const Error& e) {
+        fb.wait();
+        throw e.with_context("A");
+    }
+    AlignFeatures fbv;
+    try {
+        fbv = fb.get();
+    } catch (const Error& e) {
+        throw e.with_context("B");
+    }
+    return align_features(fa, fbv, params);
+}
+
+double Alignment::time_b_at(double time_a) const { return interpolate_path(path_sec, 0, time_a, frame_rate); }
+double Alignment::time_a_at(double time_b) const { return interpolate_path(path_sec, 1, time_b, frame_rate); }
+
+double Alignment::mean_tempo_ratio() const {
+    if (path_sec.size() < 2) return 1.0;
+    const double span_a = path_sec.back()[0] - path_sec.front()[0], span_b = path_sec.back()[1] - path_sec.front()[1];
+    return span_b > 0 ? span_a / span_b : 1.0;
+}
+
+std::vector<double> local_tempo_ratio(const Alignment& al, double step_sec, double window_sec) {
+    if (!(step_sec > 0) || !(window_sec > 0)) throw_usage("tempo curve needs a positive step and window (got {} s, {} s)", step_sec, window_sec);
+    std::vector<double> out;
+    for (double t = 0; t <= al.duration_a + 1e-9; t += step_sec) {
+        const double t0 = std::max(0.0, t - window_sec / 2), t1 = std::min(al.duration_a, t + window_sec / 2);
+        const double span_b = std::max(1.0 / al.frame_rate, al.time_b_at(t1) - al.time_b_at(t0));
+        out.push_back((t1 - t0) / span_b);
+    }
+    return out;
+}
+
+}  // namespace mess
