@@ -9,11 +9,11 @@
 namespace mess {
 namespace {
 
-constexpr double kUnrelatedRatio = 0.65;  // cost ratio of unrelated recordings (development corpus)
-constexpr double kConfidenceSpan = 0.3;   // ratios from 0.65 down to 0.35 map to confidence 0 .. 1
-const float kAnchorDecay = 0.8f;          // the onset feature's decay (features.cpp)
-const double kSlopeSeconds = std::getenv("MESS_ALIGN_SLOPE") ? std::atof(std::getenv("MESS_ALIGN_SLOPE")) : 3.0;  // TUNING
-const double kAnchorStrength = std::getenv("MESS_ALIGN_ANCHOR") ? std::atof(std::getenv("MESS_ALIGN_ANCHOR")) : 0.3;  // TUNING
+constexpr double kUnrelatedRatio = 0.62;  // cost ratio from which two recordings count as unrelated (development corpus)
+constexpr double kConfidenceSpan = 0.3;   // ratios from 0.62 down to 0.32 map to confidence 0 .. 1
+constexpr float kAnchorDecay = 0.8f;          // the onset feature's decay (features.cpp)
+constexpr double kSlopeSeconds = 1.5;     // tempo used beyond the first and last onsets: of this much music
+constexpr double kAnchorStrength = 0.3;   // new onset energy of an anchor frame (locally normalised units)
 
 // Mean cost of seeded random frame pairs: what "no relation" costs for these two recordings.
 double random_pair_cost(const AlignFeatures& a, const AlignFeatures& b) {

@@ -1,7 +1,6 @@
 // Alignment features: semitone energies → chroma and decaying, locally normalised onset chroma (align.hpp).
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <deque>
 
 #include "mess/align.hpp"
@@ -12,11 +11,12 @@ namespace {
 constexpr int kFeatureRate = 12000;          // Hz: enough for pitch classes and attacks, a quarter of the work
 constexpr int kFftSize = 2048, kHop = 240;   // 170 ms window, 20 ms hop → kAlignFrameRate
 constexpr int kLowestMidi = 21, kSemitones = 88;  // A0 .. C8
-constexpr double kCompression = 100.0;       // E = log(1 + 100·energy)
+constexpr double kOnsetCompression = 1e5;   // onsets: log(1 + 10⁵·energy), so a slow attack counts from its start
+constexpr double kCompression = 1000.0;     // chroma: E = log(1 + 1000·energy)
 constexpr double kNormaliseSeconds = 1.5;    // onset normalisation window, each side
 constexpr float kOnsetDecay = 0.8f;          // per frame
-const double kChromaFloor = std::getenv("MESS_ALIGN_FLOOR") ? std::atof(std::getenv("MESS_ALIGN_FLOOR")) : 0.1;  // TUNING
-const float kOnsetWeight = std::getenv("MESS_ALIGN_ONSETW") ? static_cast<float>(std::atof(std::getenv("MESS_ALIGN_ONSETW"))) : 0.5f;  // TUNING
+constexpr double kChromaFloor = 0.1;         // see add_floor
+constexpr float kOnsetWeight = 0.5f;         // weight of the onset distance in the frame cost
 
 // For each semitone, the FFT bins within ±1 semitone and their triangular weights.
 std::vector<std::vector<std::pair<std::int64_t, float>>> semitone_bands() {
@@ -33,8 +33,9 @@ std::vector<std::vector<std::pair<std::int64_t, float>>> semitone_bands() {
     return bands;
 }
 
-// Compressed semitone energies [frames, 88] of audio scaled to unit RMS, resampled to kFeatureRate.
-dsp::Matrix compressed_semitones(const Audio& audio) {
+// Semitone energies [frames, 88] of audio scaled to unit RMS, resampled to kFeatureRate; a unit-RMS
+// full-band frame sums to about 1.
+dsp::Matrix semitone_energies(const Audio& audio) {
     double sum_squares = 0;
     for (float v : audio.samples) sum_squares += static_cast<double>(v) * v;
     const double gain = 1.0 / std::sqrt(sum_squares / static_cast<double>(audio.samples.size()));
@@ -42,15 +43,21 @@ dsp::Matrix compressed_semitones(const Audio& audio) {
     for (auto& v : y) v = static_cast<float>(v * gain);
     const dsp::Matrix power = dsp::power_spectrogram(y, {kFftSize, kHop});
     // One-sided |X|² of a unit-RMS signal under a Hann window sums to about n_fft²·3/16 per frame.
-    const double scale = kCompression / (static_cast<double>(kFftSize) * kFftSize * 3.0 / 16.0);
+    const double scale = 1.0 / (static_cast<double>(kFftSize) * kFftSize * 3.0 / 16.0);
     static const auto bands = semitone_bands();
     dsp::Matrix out{power.rows, kSemitones, std::vector<float>(static_cast<std::size_t>(power.rows * kSemitones))};
     for (std::int64_t t = 0; t < power.rows; ++t)
         for (int s = 0; s < kSemitones; ++s) {
             double e = 0;
             for (auto [k, w] : bands[static_cast<std::size_t>(s)]) e += w * power.at(t, k);
-            out.at(t, s) = static_cast<float>(std::log1p(scale * e));
+            out.at(t, s) = static_cast<float>(scale * e);
         }
+    return out;
+}
+
+dsp::Matrix compressed(const dsp::Matrix& energies, double gamma) {
+    dsp::Matrix out = energies;
+    for (auto& v : out.values) v = static_cast<float>(std::log1p(gamma * v));
     return out;
 }
 
@@ -132,12 +139,12 @@ AlignFeatures alignment_features(const Audio& audio) {
     if (audio.samples.empty() || audio.sample_rate <= 0) throw_input("alignment needs audio (got no samples)");
     dsp::require_finite(audio.samples);
     if (is_silent(audio)) throw_input("the audio is silent: there is nothing to align");
-    const dsp::Matrix semis = compressed_semitones(audio);
+    const dsp::Matrix energies = semitone_energies(audio);
     AlignFeatures f;
-    f.chroma = fold_chroma(semis);
+    f.chroma = fold_chroma(compressed(energies, kCompression));
     add_floor(f.chroma, kChromaFloor);
     normalise_rows_l2(f.chroma);
-    f.onsets = onset_chroma(semis);
+    f.onsets = onset_chroma(compressed(energies, kOnsetCompression));
     f.duration_sec = audio.duration_sec();
     return f;
 }

@@ -27,7 +27,7 @@ int as_signed_shift(int semitones) {
 struct Tally {
     std::vector<double> errors_ms;
     std::int64_t pairs = 0, transposition_correct = 0;
-    double confidence = 0, seconds = 0;
+    double confidence = 0, seconds = 0, min_confidence = 1, max_cost_ratio = 0;
 
     nlohmann::json to_json(const std::vector<double>& thresholds) const {
         std::vector<double> e = errors_ms;
@@ -45,6 +45,8 @@ struct Tally {
                 {"beyond_ms", beyond},
                 {"transposition_correct", static_cast<double>(transposition_correct) / p},
                 {"mean_confidence", confidence / p},
+                {"min_confidence", min_confidence},
+                {"max_cost_ratio", max_cost_ratio},
                 {"seconds_per_pair", seconds / p}};
     }
 };
@@ -112,6 +114,8 @@ private:
                 t->pairs += 1;
                 t->transposition_correct += al.transposition == as_signed_shift(transpose_of(other) - transpose_of(ref));
                 t->confidence += al.confidence;
+                t->min_confidence = std::min(t->min_confidence, al.confidence);
+                t->max_cost_ratio = std::max(t->max_cost_ratio, al.cost_ratio);
                 t->seconds += secs;
             }
         } catch (const Error& e) {
@@ -153,7 +157,8 @@ private:
         return {{"schema", "mess-eval-align/1"},
                 {"config", {{"reference_kind", params_.reference_kind}, {"radius", params_.align.dtw.radius},
                             {"open_begin", params_.align.dtw.dtw.open_begin}, {"open_end", params_.align.dtw.dtw.open_end},
-                            {"exact", params_.align.exact}, {"frame_rate", kAlignFrameRate}}},
+                            {"exact", params_.align.exact}, {"frame_rate", kAlignFrameRate},
+                            {"thresholds_ms", params_.thresholds_ms}}},
                 {"pairs", overall_.pairs},
                 {"overall", overall_.to_json(params_.thresholds_ms)},
                 {"variants", variants},
@@ -171,9 +176,12 @@ private:
     nlohmann::json unrelated_ = nlohmann::json::array(), failures_ = nlohmann::json::array();
 };
 
-std::string format_row(const std::string& name, const nlohmann::json& t) {
+std::string format_row(const std::string& name, const nlohmann::json& t, const nlohmann::json& thresholds) {
     std::string beyond;
-    for (const auto& [k, v] : t["beyond_ms"].items()) beyond += fmt::format("  >{}ms {:5.1f}%", k, 100.0 * v.get<double>());
+    for (const auto& th : thresholds) {
+        const std::string k = fmt::format("{:g}", th.get<double>());
+        beyond += fmt::format("  >{}ms {:5.1f}%", k, 100.0 * t["beyond_ms"][k].get<double>());
+    }
     return fmt::format("{:<14} {:>5} {:>6} {:>9.1f} {:>9.1f}{}  conf {:.2f}  transp {:.0f}%\n", name, t["pairs"].get<std::int64_t>(),
                        t["points"].get<std::int64_t>(), t["mean_error_ms"].get<double>(), t["median_error_ms"].get<double>(), beyond,
                        t["mean_confidence"].get<double>(), 100.0 * t["transposition_correct"].get<double>());
@@ -191,8 +199,9 @@ nlohmann::json evaluate_alignment(const Labels& labels, const std::filesystem::p
 std::string format_alignment_report(const nlohmann::json& r) {
     std::string out = fmt::format("{:<14} {:>5} {:>6} {:>9} {:>9}  share of points off by more than\n", "variant", "pairs", "points",
                                   "mean ms", "median ms");
-    for (const auto& [kind, t] : r["variants"].items()) out += format_row(kind, t);
-    out += format_row("all", r["overall"]);
+    const auto& th = r["config"]["thresholds_ms"];
+    for (const auto& [kind, t] : r["variants"].items()) out += format_row(kind, t, th);
+    out += format_row("all", r["overall"], th);
     const auto& u = r["unrelated"];
     if (u["pairs"].get<std::int64_t>() > 0)
         out += fmt::format("unrelated pairs: {}, mean confidence {:.2f}, judged reliable {:.0f}%, lowest cost ratio {:.2f}\n",

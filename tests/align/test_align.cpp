@@ -71,14 +71,18 @@ AlignFeatures features_of(std::initializer_list<int> pitch_classes) {
 TEST(Dtw, HandComputedPaths) {
     // A = C E G, B = C C E G G: the path repeats A's C and G; every cell on it costs 0.
     const auto a = features_of({0, 4, 7}), b = features_of({0, 0, 4, 7, 7});
-    const DtwPath p = dtw_full(a, b, {});
+    DtwOptions plain;
+    plain.step_penalty = 0;
+    const DtwPath p = dtw_full(a, b, plain);
     const std::vector<std::array<std::int64_t, 2>> want{{0, 0}, {0, 1}, {1, 2}, {2, 3}, {2, 4}};
     EXPECT_EQ(p.cells, want);
     EXPECT_DOUBLE_EQ(p.total_cost, 0.0);
     // A = C D, B = E C D: the closed path pays for B's E (cost 1 − 0 = 1); the open one starts at B's C.
     const auto c = features_of({0, 2}), d = features_of({4, 0, 2});
-    EXPECT_DOUBLE_EQ(dtw_full(c, d, {}).total_cost, 1.0);
-    DtwOptions open;
+    EXPECT_DOUBLE_EQ(dtw_full(c, d, plain).total_cost, 1.0);
+    // With a step penalty, the repeated cells of the first pair cost 2 × penalty.
+    EXPECT_DOUBLE_EQ(dtw_full(a, b, {}).total_cost, 2 * kAlignStepPenalty);
+    DtwOptions open = plain;
     open.open_begin = true;
     const DtwPath po = dtw_full(c, d, open);
     EXPECT_DOUBLE_EQ(po.total_cost, 0.0);
@@ -153,8 +157,14 @@ TEST(Align, OpenEndFindsThePieceInsideALongerRecording) {
 }
 
 TEST(Align, UnrelatedRecordingsAreNotReliable) {
+    // A melody in C against chromatic clusters in another register and rhythm: nothing in common.
     Performance p;
-    const Alignment al = align_audio(perform(piece(1, 30.0), 30.0, p), perform(piece(2, 30.0), 30.0, p), {});
+    std::vector<test::Note> clusters;
+    for (double t = 0; t < 30.0; t += 0.6)
+        for (double pitch : {49.0, 54.0, 56.0, 61.0}) clusters.push_back({pitch + static_cast<double>(static_cast<int>(t * 5) % 3), t, 0.3, 0.6});
+    Performance other;
+    other.timbre = {3, 2.0, 8.0};
+    const Alignment al = align_audio(perform(piece(1, 30.0), 30.0, p), perform(clusters, 30.0, other), {});
     EXPECT_FALSE(al.reliable()) << "confidence " << al.confidence << " ratio " << al.cost_ratio;
 }
 
@@ -189,7 +199,7 @@ TEST(Align, IdenticalRecordingsGiveTheDiagonal) {
     EXPECT_EQ(al.transposition, 0);
     EXPECT_DOUBLE_EQ(al.confidence, 1.0);
     for (double t : {0.0, 3.3, 10.0, 19.9}) EXPECT_NEAR(al.time_b_at(t), t, 0.021);
-    EXPECT_EQ(al.path_sec.size(), static_cast<std::size_t>(a.duration_sec() * kAlignFrameRate) + 1);
+    EXPECT_EQ(al.path_sec.size(), static_cast<std::size_t>(a.duration_sec() * kAlignFrameRate) + 1);  // one row per frame of A
 }
 
 }  // namespace
