@@ -35,8 +35,8 @@
 // and after the last onset it continues at the tempo of the nearest 1.5 s of onsets (lead-ins and release
 // tails differ between performances), kept inside the DTW path's span of B.
 //
-// Transposition: the coarsest level is aligned once per chroma shift (0..11, B's pitch classes rolled
-// down by the shift) and the cheapest shift is applied at every level; `Alignment::transposition` reports
+// Transposition: the features averaged down to at most 400 frames per side are aligned once per chroma
+// shift (0..11, B's pitch classes rolled down by the shift) and the cheapest shift is applied at every level; `Alignment::transposition` reports
 // it in semitones (B = A + shift, as −5..+6).
 //
 // Confidence: the path's mean frame cost divided by the mean cost of 4096 random frame pairs of the two

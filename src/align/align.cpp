@@ -11,6 +11,7 @@ namespace {
 
 constexpr double kUnrelatedRatio = 0.62;  // cost ratio from which two recordings count as unrelated (development corpus)
 constexpr double kConfidenceSpan = 0.3;   // ratios from 0.62 down to 0.32 map to confidence 0 .. 1
+constexpr std::int64_t kTranspositionFrames = 400;  // per side, when trying the 12 shifts (a 10-min piece: 1.5 s blocks)
 constexpr float kAnchorDecay = 0.8f;          // the onset feature's decay (features.cpp)
 constexpr double kSlopeSeconds = 1.5;     // tempo used beyond the first and last onsets: of this much music
 constexpr double kAnchorStrength = 0.3;   // new onset energy of an anchor frame (locally normalised units)
@@ -25,10 +26,11 @@ double random_pair_cost(const AlignFeatures& a, const AlignFeatures& b) {
     return total / kPairs;
 }
 
-// The cheapest chroma shift of B at the coarsest level DTW would use.
+// The cheapest chroma shift of B, from DTW of features averaged down to at most kTranspositionFrames.
 int detect_transposition(const AlignFeatures& a, const AlignFeatures& b, const MultiscaleOptions& o) {
     AlignFeatures ca = a, cb = b;
-    for (int factor = 5; std::max(ca.frames(), cb.frames()) > o.coarsest_frames; factor = 4) {
+    const std::int64_t coarsest = std::min<std::int64_t>(o.coarsest_frames, kTranspositionFrames);
+    for (int factor = 5; std::max(ca.frames(), cb.frames()) > coarsest; factor = 4) {
         ca = downsample_features(ca, factor);
         cb = downsample_features(cb, factor);
     }

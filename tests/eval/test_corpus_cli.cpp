@@ -97,6 +97,28 @@ TEST(CorpusCli, RenderExtractIndexEvaluate) {
     EXPECT_NE(cmp.out.find("track same_work map"), std::string::npos) << cmp.out;
     EXPECT_NE(cmp.out.find("+0.0000"), std::string::npos);
 
+    // Alignment accuracy against the corpus's time maps, and one work's renderings compared.
+    auto al = test::run_command(mess + " eval align --json --labels " + test::quote((dir / "corpus/labels.json").string()) + " 2>/dev/null");
+    ASSERT_EQ(al.exit_code, 0) << al.out;
+    const auto arep = nlohmann::json::parse(al.out);
+    EXPECT_EQ(arep["schema"], "mess-eval-align/1");
+    EXPECT_EQ(arep["pairs"], 9);  // 3 works × (tempo, transpose, dynamics) against the original
+    for (const char* kind : {"tempo", "transpose", "dynamics"}) {
+        const auto& v = arep["variants"][kind];
+        EXPECT_LE(v["beyond_ms"]["100"].get<double>(), 0.1) << kind << ": " << v.dump();
+        EXPECT_DOUBLE_EQ(v["transposition_correct"].get<double>(), 1.0) << kind;
+    }
+    fs::create_directories(dir / "data/metadata");
+    fs::copy_file(dir / "corpus/metadata.csv", dir / "data/metadata/bench_metadata.csv", fs::copy_options::overwrite_existing);
+    auto cw = test::run_command(mess + " compare --json --work ode" + ds + " --start 2 --end 8 --out-dir " + test::quote((dir / "cmp").string()) + " 2>&1");
+    ASSERT_EQ(cw.exit_code, 0) << cw.out;
+    const auto cj = nlohmann::json::parse(cw.out);
+    EXPECT_EQ(cj["performances"].size(), 4u);
+    EXPECT_EQ(cj["ranking"].size(), 4u);
+    for (const char* f : {"comparison.json", "curves.csv", "times.npy", "tempo_ratio.npy", "loudness_db.npy", "comparison.svg"})
+        EXPECT_TRUE(fs::exists(dir / "cmp" / f)) << f;
+    EXPECT_NE(test::run_command(mess + " compare --work nosuchwork" + ds + " 2>&1").exit_code, 0);
+
     // Errors: a non-report to compare, labels that match nothing, a missing labels file.
     EXPECT_EQ(test::run_command(mess + " eval compare " + test::quote((dir / "corpus/labels.json").string()) + " " +
                                 test::quote((dir / "track.json").string()) + " >/dev/null 2>&1").exit_code, 2);
