@@ -123,6 +123,38 @@ int run_render(const RenderOptions& o, bool json) {
     return r.skipped.empty() ? 0 : 3;
 }
 
+// mess eval align: alignment accuracy against the labels' time maps.
+void register_eval_align(CLI::App* eval, Context& ctx) {
+    auto* align = eval->add_subcommand("align",
+        "Alignment accuracy on labels with time maps (`mess corpus render` writes them): each work's reference\n"
+        "rendering is aligned with every other rendering, and each time-map point's aligned time is compared\n"
+        "with the truth. Prints, per variant, the mean and median error and the share of points off by more\n"
+        "than 50, 100, 200 and 500 ms, the transposition found, the confidence, and the confidence given to\n"
+        "pairs of different works (which should be low).");
+    static std::string align_labels, align_out;
+    static bool align_open_end = false, align_exact = false;
+    align->add_option("--labels", align_labels, "Labels file (labels.json); audio paths relative to it")->required();
+    align->add_option("--out", align_out, "Write the JSON report here (atomically)");
+    align->add_flag("--open-end", align_open_end, "Align with an open end");
+    align->add_flag("--exact", align_exact, "Full-matrix DTW instead of multiscale");
+    bool& ajson = add_json_flag(align);
+    align->callback([&ctx, &ajson] {
+        ctx.run = [&ajson] {
+            AlignEvalParams p;
+            p.align.dtw.dtw.open_end = align_open_end;
+            p.align.exact = align_exact;
+            Progress progress("eval align (pairs)", 0);
+            p.on_progress = progress_sink(progress);
+            const auto report = evaluate_alignment(read_labels(align_labels), fs::path(align_labels).parent_path(), p);
+            progress.finish();
+            if (!align_out.empty()) write_file_atomic(align_out, report.dump(2) + "\n");
+            if (ajson) print_json(report);
+            else fmt::print("{}", format_alignment_report(report));
+            return report["failures"].empty() ? 0 : 2;
+        };
+    });
+}
+
 }  // namespace
 
 void register_eval(CLI::App& app, Context& ctx) {
@@ -166,34 +198,7 @@ void register_eval(CLI::App& app, Context& ctx) {
             return 0;
         };
     });
-    auto* align = eval->add_subcommand("align",
-        "Alignment accuracy on labels with time maps (`mess corpus render` writes them): each work's reference\n"
-        "rendering is aligned with every other rendering, and each time-map point's aligned time is compared\n"
-        "with the truth. Prints, per variant, the mean and median error and the share of points off by more\n"
-        "than 50, 100, 200 and 500 ms, the transposition found, the confidence, and the confidence given to\n"
-        "pairs of different works (which should be low).");
-    static std::string align_labels, align_out;
-    static bool align_open_end = false, align_exact = false;
-    align->add_option("--labels", align_labels, "Labels file (labels.json); audio paths relative to it")->required();
-    align->add_option("--out", align_out, "Write the JSON report here (atomically)");
-    align->add_flag("--open-end", align_open_end, "Align with an open end");
-    align->add_flag("--exact", align_exact, "Full-matrix DTW instead of multiscale");
-    bool& ajson = add_json_flag(align);
-    align->callback([&ctx, &ajson] {
-        ctx.run = [&ajson] {
-            AlignEvalParams p;
-            p.align.dtw.dtw.open_end = align_open_end;
-            p.align.exact = align_exact;
-            Progress progress("eval align (pairs)", 0);
-            p.on_progress = progress_sink(progress);
-            const auto report = evaluate_alignment(read_labels(align_labels), fs::path(align_labels).parent_path(), p);
-            progress.finish();
-            if (!align_out.empty()) write_file_atomic(align_out, report.dump(2) + "\n");
-            if (ajson) print_json(report);
-            else fmt::print("{}", format_alignment_report(report));
-            return report["failures"].empty() ? 0 : 2;
-        };
-    });
+    register_eval_align(eval, ctx);
     eval->callback([&ctx, &ejson, eval] {
         if (eval->got_subcommand("compare") || eval->got_subcommand("align")) return;
         if (e.index.empty() || e.labels.empty()) throw CLI::RequiredError("--index and --labels");
