@@ -102,10 +102,11 @@ int run_extract(const Context& ctx, const ExtractOptions& o, bool json) {
     if (json) {
         print_json(j);
     } else {
-        fmt::print("extract {}: {} processed, {} cached, {} locked by another run, {} failed; {} windows in {:.1f} s "
-                   "({:.2f} windows/s, model busy {:.0f}% of the time)\n",
-                   ds.id(), r.processed, r.cached, r.locked, r.failed.size(), r.windows, r.elapsed_sec, r.windows_per_sec(),
-                   100.0 * r.model_busy_share());
+        fmt::print("extract {}: {} processed, {} recomputed (source changed), {} recomputed (corrupt), {} cached, "
+                   "{} locked by another run, {} failed; {} windows in {:.1f} s ({:.2f} windows/s, model busy {:.0f}% of the time)\n",
+                   ds.id(), r.processed, r.recomputed_because(TrackState::source_changed), r.recomputed_because(TrackState::corrupt),
+                   r.cached, r.locked, r.failed.size(), r.windows, r.elapsed_sec, r.windows_per_sec(), 100.0 * r.model_busy_share());
+        for (const auto& c : r.recomputed) fmt::print("  {}: recomputed: {}: {}\n", c.track_id, to_string(c.cause), c.reason);
         for (const auto& f : r.failed) fmt::print("  failed {}: {}\n", f.track_id, f.reason);
         for (const auto& t : r.silent) fmt::print("  silent {}: its audio is digital silence, so its features say nothing\n", t);
         fmt::print("report {}\nclip index {} ({} clips)\n", report_path.string(), ds.clip_index_path().string(), clips.size());
@@ -120,8 +121,10 @@ void register_extract(CLI::App& app, Context& ctx) {
         "extract",
         "Extract features for a dataset: decode (worker threads) → 5-s windows → model (batched) →\n"
         "embeddings/<dataset>-emb/{raw,segments,aggregated}/<track>.npy + meta/<track>.json sidecars,\n"
-        "then metadata/<dataset>_clip_index.csv. Complete tracks are skipped (resume after a crash),\n"
-        "concurrent runs share the work safely, a bad file is reported and skipped (exit 2).\n"
+        "then metadata/<dataset>_clip_index.csv. Complete tracks are skipped (resume after a crash);\n"
+        "a track whose audio changed (size or modification time) or whose files are damaged is recomputed,\n"
+        "and the report says which and why. Concurrent runs share the work safely; a bad file is reported\n"
+        "and skipped (exit 2).\n"
         "Decode workers: --workers / MESS_WORKERS; batch: --batch-size / MESS_BATCH_SIZE.");
     static ExtractOptions o;
     add_dataset_options(cmd, o.source);

@@ -1,4 +1,5 @@
 #include <chrono>
+#include <optional>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -15,65 +16,155 @@ struct TargetsOptions {
     bool force = false, no_curves = false, no_windows = false;
 };
 
+// What a run does with a track's existing target file.
+enum class Cached { absent, valid, corrupt, source_changed };
+
+// A track's target file checked against its audio: it must read (read_targets validates every member) and,
+// when it records the audio's stamp, the audio must still have that size and modification time. Files
+// from before stamps are kept without the audio check (mess/targets.hpp).
+std::pair<Cached, std::string> check_cached(const std::filesystem::path& path, const std::optional<FileStamp>& audio) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return {Cached::absent, {}};
+    TargetSet old;
+    try {
+        old = read_targets(path);
+    } catch (const Error& e) {
+        return {Cached::corrupt, e.what()};
+    }
+    if (audio && old.source && *audio != *old.source)
+        return {Cached::source_changed, fmt::format("the audio's {} since the targets were computed", describe_change(*old.source, *audio))};
+    return {Cached::valid, {}};
+}
+
+// One `mess targets` run over a dataset: counts, per-track outcomes, the report.
+class TargetsRun {
+public:
+    TargetsRun(const Dataset& ds, const TargetsOptions& o, const Context& ctx) : ds_(ds), o_(o) {
+        params_.curves = !o.no_curves;
+        params_.per_window = !o.no_windows;
+        params_.windows.seconds = ctx.config.window_seconds.value;
+        params_.windows.overlap = ctx.config.overlap.value;
+    }
+
+    void process(const Track& t) {
+        const auto path = ds_.targets_path(t.track_id);
+        std::optional<FileStamp> stamp;  // taken before decoding: a change while we compute shows next time
+        try {
+            stamp = file_stamp(t.audio_path);
+        } catch (const Error&) {}  // decoding reports the problem
+        auto [state, reason] = o_.force ? std::pair{Cached::absent, std::string()} : check_cached(path, stamp);
+        if (state == Cached::valid) return void(++cached_);
+        if (state != Cached::absent) spdlog::info("track {}: recomputing targets: {}", t.track_id, reason);
+        try {
+            TargetSet targets = compute(t);
+            targets.source = stamp;
+            write_targets(path, targets);
+            if (state == Cached::absent) ++computed_;
+            else recomputed_.push_back({{"track_id", t.track_id},
+                                        {"cause", state == Cached::corrupt ? "corrupt" : "source changed"},
+                                        {"reason", reason}});
+        } catch (const Error& e) {
+            spdlog::warn("skipping track {}: {}", t.track_id, e.what());
+            failed_.push_back({{"track_id", t.track_id}, {"audio_path", t.audio_path.string()}, {"reason", e.what()}});
+        }
+    }
+
+    nlohmann::json report(std::size_t tracks, double secs, const FlatTargetsMigration& flat) const {
+        return {{"dataset", ds_.id()},
+                {"tracks", tracks},
+                {"computed", computed_},
+                {"recomputed_source_changed", count_recomputed("source changed")},
+                {"recomputed_corrupt", count_recomputed("corrupt")},
+                {"recomputed", recomputed_},
+                {"cached", cached_},
+                {"failed", failed_},
+                {"elapsed_sec", secs},
+                {"with_midi", with_midi_},
+                {"midi_failed", midi_failed_},
+                {"audio_seconds", audio_seconds_},
+                {"seconds_per_audio_minute", audio_seconds_ > 0 ? 60.0 * secs / audio_seconds_ : 0.0},
+                {"output_dir", ds_.targets_dir().string()},
+                {"flat_layout", {{"moved", flat.moved.size()}, {"left", flat.left}, {"why_left", flat.why_left}}}};
+    }
+
+private:
+    // The audio targets, plus the MIDI targets when a MIDI file sits beside the audio.
+    TargetSet compute(const Track& t) {
+        Audio a = load_audio(t.audio_path);
+        audio_seconds_ += a.duration_sec();
+        TargetSet targets = compute_audio_targets(a, params_);
+        targets.arrays["midi/available"] = {0.0f};
+        if (auto midi = find_midi_for(t.audio_path); !midi.empty()) {
+            try {
+                add_midi_targets(read_midi(midi), a.duration_sec(), targets);
+                ++with_midi_;
+            } catch (const Error& e) {  // the audio targets stand; the MIDI problem is reported
+                spdlog::warn("track {}: MIDI skipped: {}", t.track_id, e.what());
+                midi_failed_.push_back({{"track_id", t.track_id}, {"midi_path", midi.string()}, {"reason", e.what()}});
+            }
+        }
+        return targets;
+    }
+
+    int count_recomputed(const std::string& cause) const {
+        int n = 0;
+        for (const auto& r : recomputed_) n += r["cause"] == cause ? 1 : 0;
+        return n;
+    }
+
+    const Dataset& ds_;
+    const TargetsOptions& o_;
+    TargetParams params_;
+    int computed_ = 0, cached_ = 0, with_midi_ = 0;
+    double audio_seconds_ = 0;
+    nlohmann::json recomputed_ = nlohmann::json::array(), failed_ = nlohmann::json::array(), midi_failed_ = nlohmann::json::array();
+};
+
+// Target files of the old flat layout: adopted when provably this dataset's, else said so (mess/catalog.hpp).
+FlatTargetsMigration adopt_flat_targets(const Dataset& ds, const std::vector<Track>& tracks) {
+    std::vector<std::string> ids;
+    for (const auto& t : tracks) ids.push_back(t.track_id);
+    FlatTargetsMigration flat = migrate_flat_targets(ds, ids);
+    if (!flat.moved.empty())
+        spdlog::info("moved {} target file(s) of the old layout proxy_targets/<track>.targets.npz to {}", flat.moved.size(),
+                     ds.targets_dir().string());
+    if (!flat.left.empty())
+        spdlog::warn("{} track(s) have target files in the old shared layout proxy_targets/<track>.targets.npz that are not "
+                     "adopted ({}); their targets are computed again", flat.left.size(), flat.why_left);
+    return flat;
+}
+
+void print_summary(const nlohmann::json& r) {
+    fmt::print("targets {}: {} computed, {} recomputed (source changed), {} recomputed (corrupt), {} cached, {} failed in {:.1f} s → {}\n",
+               r["dataset"].get<std::string>(), r["computed"].get<int>(), r["recomputed_source_changed"].get<int>(),
+               r["recomputed_corrupt"].get<int>(), r["cached"].get<int>(), r["failed"].size(), r["elapsed_sec"].get<double>(),
+               r["output_dir"].get<std::string>());
+    if (r["flat_layout"]["moved"].get<int>() > 0)
+        fmt::print("  moved {} target file(s) from the old layout proxy_targets/<track>.targets.npz\n", r["flat_layout"]["moved"].get<int>());
+    for (const auto& c : r["recomputed"])
+        fmt::print("  {}: recomputed: {}: {}\n", c["track_id"].get<std::string>(), c["cause"].get<std::string>(), c["reason"].get<std::string>());
+    for (const auto& f : r["failed"]) fmt::print("  failed {}: {}\n", f["track_id"].get<std::string>(), f["reason"].get<std::string>());
+}
+
 int run_targets(const Context& ctx, const TargetsOptions& o, bool json) {
     Dataset ds = open_dataset(ctx, o.source);
     const auto tracks = ds.tracks();
-    const std::filesystem::path out_dir = ctx.config.data_root.value / "proxy_targets";
-    std::filesystem::create_directories(out_dir);
-    TargetParams params;
-    params.curves = !o.no_curves;
-    params.per_window = !o.no_windows;
-    params.windows.seconds = ctx.config.window_seconds.value;
-    params.windows.overlap = ctx.config.overlap.value;
+    std::filesystem::create_directories(ds.targets_dir());
+    const FlatTargetsMigration flat = adopt_flat_targets(ds, tracks);
+    TargetsRun run(ds, o, ctx);
     Progress progress("targets " + ds.id() + " (tracks)", static_cast<std::int64_t>(tracks.size()));
-    int computed = 0, cached = 0, with_midi = 0;
-    nlohmann::json failed = nlohmann::json::array(), midi_failed = nlohmann::json::array();
     const auto t0 = std::chrono::steady_clock::now();
-    double audio_seconds = 0;
     for (const auto& t : tracks) {
-        const auto path = out_dir / (t.track_id + ".targets.npz");
-        if (!o.force && std::filesystem::exists(path)) {
-            ++cached;
-        } else {
-            try {
-                Audio a = load_audio(t.audio_path);
-                audio_seconds += a.duration_sec();
-                TargetSet targets = compute_audio_targets(a, params);
-                targets.arrays["midi/available"] = {0.0f};
-                if (auto midi = find_midi_for(t.audio_path); !midi.empty()) {
-                    try {
-                        add_midi_targets(read_midi(midi), a.duration_sec(), targets);
-                        ++with_midi;
-                    } catch (const Error& e) {  // the audio targets stand; the MIDI problem is reported
-                        spdlog::warn("track {}: MIDI skipped: {}", t.track_id, e.what());
-                        midi_failed.push_back({{"track_id", t.track_id}, {"midi_path", midi.string()}, {"reason", e.what()}});
-                    }
-                }
-                write_targets(path, targets);
-                ++computed;
-            } catch (const Error& e) {
-                spdlog::warn("skipping track {}: {}", t.track_id, e.what());
-                failed.push_back({{"track_id", t.track_id}, {"audio_path", t.audio_path.string()}, {"reason", e.what()}});
-            }
-        }
+        run.process(t);
         progress.advance();
     }
     progress.finish();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    nlohmann::json report = {{"dataset", ds.id()},     {"tracks", tracks.size()}, {"computed", computed},
-                             {"cached", cached},        {"failed", failed},        {"elapsed_sec", secs},
-                             {"with_midi", with_midi},  {"midi_failed", midi_failed},
-                             {"audio_seconds", audio_seconds},
-                             {"seconds_per_audio_minute", audio_seconds > 0 ? 60.0 * secs / audio_seconds : 0.0},
-                             {"output_dir", out_dir.string()}};
-    write_file_atomic(out_dir / (ds.id() + "_targets_report.json"), report.dump(2) + "\n");
+    const nlohmann::json report = run.report(tracks.size(), secs, flat);
+    write_file_atomic(ds.targets_report_path(), report.dump(2) + "\n");
     if (json) print_json(report);
-    else {
-        fmt::print("targets {}: {} computed, {} cached, {} failed in {:.1f} s → {}\n", ds.id(), computed, cached, failed.size(),
-                   secs, out_dir.string());
-        for (const auto& f : failed) fmt::print("  failed {}: {}\n", f["track_id"].get<std::string>(), f["reason"].get<std::string>());
-    }
-    return failed.empty() ? 0 : 2;
+    else print_summary(report);
+    return report["failed"].empty() ? 0 : 2;
 }
 
 }  // namespace
@@ -82,10 +173,15 @@ void register_targets(CLI::App& app, Context& ctx) {
     auto* cmd = app.add_subcommand("targets", "Proxy targets from audio for every track of a dataset: 15 scalars, 5 curves\n"
                                               "(60 frames over the first 30 s), per-window values aligned with the\n"
                                               "extraction windows, and MIDI targets when <stem>.mid/.midi sits beside the\n"
-                                              "audio (or in ../midi/, SMD's layout),"
-                                              " in proxy_targets/<track>.targets.npz (members\n"
-                                              "<category>/<field>, numpy-loadable). Existing files are kept unless --force;\n"
-                                              "bad files are reported and skipped (exit 2).");
+                                              "audio (or in ../midi/, SMD's layout), in\n"
+                                              "proxy_targets/<dataset>/<track>.targets.npz (members <category>/<field>,\n"
+                                              "numpy-loadable, plus the audio's size and modification time) and a report,\n"
+                                              "proxy_targets/<dataset>/targets_report.json. An existing file is kept unless\n"
+                                              "--force is given, it is damaged (recomputed: corrupt) or its audio's size or\n"
+                                              "modification time changed (recomputed: source changed). Files of the old\n"
+                                              "shared layout proxy_targets/<track>.targets.npz are moved in when provably\n"
+                                              "this dataset's (its report is the only one there), else left and computed\n"
+                                              "again. Bad audio files are reported and skipped (exit 2).");
     static TargetsOptions o;
     add_dataset_options(cmd, o.source);
     cmd->add_flag("--force", o.force, "Recompute existing target files");

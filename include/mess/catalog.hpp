@@ -7,8 +7,10 @@
 //   mess::write_clip_index(ds.clip_index_path(), idx);
 //
 // Layout under the data root (docs/ARCHITECTURE.md): audio/<dataset>/..., embeddings/<dataset>-emb/ (the
-// feature store, mess/features.hpp), metadata/<dataset>_metadata.csv, metadata/<dataset>_clip_index.csv.
-// A track's windows come from its feature-store sidecar.
+// feature store, mess/features.hpp), proxy_targets/<dataset>/<track>.targets.npz (mess/targets.hpp) with
+// proxy_targets/<dataset>/targets_report.json, metadata/<dataset>_metadata.csv,
+// metadata/<dataset>_clip_index.csv. A track's windows come from its feature-store sidecar. Dataset is the
+// one owner of these paths: writers and readers ask it.
 //
 // Splits: recordings (never single clips) are assigned train / val / test. The recording ids are sorted,
 // shuffled by Fisher–Yates driven by SplitMix64(seed) (j = next() mod (i + 1), i from n-1 down to 1), then
@@ -75,6 +77,9 @@ public:
     FeatureStore features() const;                                   // embeddings/<id>-emb
     std::filesystem::path metadata_path() const;                     // metadata/<id>_metadata.csv
     std::filesystem::path clip_index_path() const;                   // metadata/<id>_clip_index.csv
+    std::filesystem::path targets_dir() const;                       // proxy_targets/<id>
+    std::filesystem::path targets_path(const std::string& track_id) const;  // proxy_targets/<id>/<track>.targets.npz
+    std::filesystem::path targets_report_path() const;               // proxy_targets/<id>/targets_report.json
 
     // Audio files, recursively, sorted by path; a folder named like an audio file is listed too (and not
     // descended into), so that the commands that use it report it rather than skip it silently.
@@ -89,6 +94,32 @@ private:
     std::string id_, kind_;
     std::filesystem::path root_, audio_dir_;
 };
+
+// ---------------------------------------------------------------------------------------------
+// Proxy targets of the old flat layout
+// ---------------------------------------------------------------------------------------------
+//
+// MESS once kept every dataset's targets in one folder, proxy_targets/<track>.targets.npz, with one
+// proxy_targets/<dataset>_targets_report.json per dataset that ran `mess targets` there; two datasets
+// with a track of the same name shared (overwrote) one file. A flat file does not say which dataset it
+// belongs to, so it is never read as a dataset's targets. It is adopted (moved into targets_dir()) only
+// when it provably belongs to the dataset: the dataset has a track of that name without a target file,
+// and the only report in proxy_targets/ is the dataset's own. Otherwise it is left where it is and the
+// targets are computed again.
+
+// proxy_targets/<track>.targets.npz under the dataset's data root (read nothing from it; see above).
+std::filesystem::path flat_targets_path(const Dataset& dataset, const std::string& track_id);
+
+struct FlatTargetsMigration {
+    std::vector<std::string> moved;  // tracks whose flat file now lies in targets_dir()
+    std::vector<std::string> left;   // tracks with a flat file that was not adopted
+    std::string why_left;            // why (empty when nothing was left)
+};
+// Adopts the dataset's flat target files as described above (renames; the dataset's old report is
+// removed once no flat target file is left). `track_ids`: the dataset's tracks. Nothing happens when no
+// track of the dataset has a flat file and no new one.
+// Errors: Error(input) naming the file when a move fails.
+FlatTargetsMigration migrate_flat_targets(const Dataset& dataset, const std::vector<std::string>& track_ids);
 
 // ---------------------------------------------------------------------------------------------
 // Metadata table: required recording_id, work_id, track_id (non-empty; track_id unique); extra

@@ -7,8 +7,15 @@
 //   mess::write_file_atomic("extract_report.json", r.to_json().dump(2));
 //
 // The store's layout, its sidecar and the completeness rule belong to mess/features.hpp. Views and the
-// sidecar are written atomically, the sidecar last; a killed run (even SIGKILL) leaves at most hidden
-// ".<name>.tmp.*" files, which the next run on that track removes.
+// sidecar are written atomically, the sidecar last (a track's old sidecar is removed before its views are
+// replaced); a killed run (even SIGKILL) leaves at most hidden ".<name>.tmp.*" files, which the next run
+// on that track removes.
+//
+// Resume: a track is skipped ("cached") when FeatureStore::check_track finds it complete for the level:
+// intact views (headers and file lengths) and, when the sidecar records one, the same audio size and
+// modification time as now. A track whose audio changed or whose files are damaged is recomputed and listed
+// in ExtractReport::recomputed with the cause and the reason; sidecars from before the audio stamp are
+// trusted for the audio (only their files are checked). --force (params.force) recomputes every track.
 //
 // Concurrency: each track is processed under an exclusive flock on .locks/<track>.lock; another process
 // holding it makes this run skip the track ("locked"), and a track found complete after locking is
@@ -69,9 +76,20 @@ struct TrackFailure {
     std::string reason;
 };
 
+// A track that looked extracted but was recomputed: its audio changed, or its files were damaged.
+struct TrackRecompute {
+    std::string track_id;
+    TrackState cause = TrackState::corrupt;  // TrackState::corrupt | TrackState::source_changed
+    std::string reason;                      // from check_track, naming the file
+};
+
+// Every track of the shard is counted once: processed + recomputed.size() + cached + locked + failed.size()
+// == tracks_total.
 struct ExtractReport {
     std::int64_t tracks_total = 0;      // after sharding
-    std::int64_t processed = 0, cached = 0, locked = 0;
+    std::int64_t processed = 0;         // computed: not extracted before (or at a lower level), or --force
+    std::int64_t cached = 0, locked = 0;
+    std::vector<TrackRecompute> recomputed;  // sorted by track id
     std::vector<TrackFailure> failed;
     std::vector<std::string> silent;    // extracted, but their audio is digital silence (features say nothing)
     std::int64_t windows = 0;           // windows computed in this run
@@ -79,6 +97,10 @@ struct ExtractReport {
     double model_busy_sec = 0.0;        // time inside inference
     double windows_per_sec() const { return elapsed_sec > 0 ? static_cast<double>(windows) / elapsed_sec : 0.0; }
     double model_busy_share() const { return elapsed_sec > 0 ? model_busy_sec / elapsed_sec : 0.0; }
+    std::int64_t recomputed_because(TrackState cause) const;
+    // {tracks_total, processed, recomputed_source_changed, recomputed_corrupt, recomputed: [{track_id,
+    // cause: "source changed" | "corrupt", reason}], cached, locked_by_another_run, failed, num_failed, silent,
+    // windows, elapsed_sec, windows_per_sec, model_busy_sec, model_busy_share}
     nlohmann::json to_json() const;
 };
 

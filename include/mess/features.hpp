@@ -15,15 +15,27 @@
 //   aggregated/<track>.npy  [L, D]       mean over windows, accumulated in double — every level
 //   meta/<track>.json       the sidecar (below), written last
 //   .locks/<track>.lock     an flock held while a run computes the track
-// Completeness: a track is complete for a level when its sidecar parses, lists every view of the level, and
-// those files exist. A sidecar is written last and atomically, so a killed run never leaves a track that
-// looks complete.
+// Completeness (check_track, the one rule; is_complete is its yes/no): a track is complete for a level when
+//   - its sidecar parses and lists every view of the level,
+//   - each of those view files is intact: its .npy header parses (read_npy_header) and the file is exactly
+//     header + shape × dtype size long, its rank is the view's (raw 4, segments 3, aggregated 2), its dtype
+//     float32 (raw: the sidecar's raw_dtype), raw and segments hold num_windows windows, and every view
+//     agrees on [L, D] — the data itself is not read, so checking a store costs a few reads per track;
+//   - and, when the caller passes the audio's FileStamp and the sidecar records one, the two are equal.
+// Otherwise the track is missing (no sidecar, or the sidecar lacks a view of a higher level), corrupt (an
+// unreadable sidecar, or a listed view missing or damaged) or source_changed (the audio's size or
+// modification time differ), and extraction recomputes it, saying why. Sidecars written before the audio
+// stamp existed have none: their tracks are not checked against the audio (never recomputed for that
+// reason), only for corruption. A sidecar is written last and atomically, so a killed run never leaves a
+// track that looks complete.
 //
 // Sidecar (meta/<track>.json, one JSON object): track_id, audio_path (relative to the data root when the
 // audio lies under it, else absolute), model, model_config {architecture, hidden_size, num_hidden_states,
 // default_layer, layer_names}, sample_rate (Hz), window_seconds, overlap, duration_sec, num_windows,
 // frames_per_window, windows [{start_sec, end_sec}] (true bounds in seconds), views, raw_dtype, precision,
-// device, mess_version, created_at_utc. Sidecars written before precision/device existed read as fp32/cpu.
+// device, audio_size_bytes and audio_mtime_ns (the audio's FileStamp when it was extracted), mess_version,
+// created_at_utc. Sidecars written before precision/device existed read as fp32/cpu; before the audio stamp
+// existed, without one (audio_stamp empty).
 //
 // Errors: Error(input) naming the file for a missing or malformed sidecar or view; Error(usage) for an
 // unknown view or level name. Thread safety: FeatureStore is a value; its functions are reentrant.
@@ -37,6 +49,7 @@
 #include <vector>
 
 #include "mess/npy.hpp"
+#include "mess/util.hpp"
 
 namespace mess {
 
@@ -83,6 +96,7 @@ struct Sidecar {
     std::string raw_dtype = "float32";   // float32 | float16
     std::string precision = "fp32";      // fp32 | bf16 | fp16
     std::string device = "cpu";          // cpu | cuda
+    std::optional<FileStamp> audio_stamp;  // the audio's size and mtime when extracted; absent in older sidecars
     std::string mess_version, created_at_utc;
 
     bool has_view(View v) const;
@@ -94,6 +108,15 @@ struct Sidecar {
 // ---------------------------------------------------------------------------------------------
 // The store
 // ---------------------------------------------------------------------------------------------
+
+// A track's state in the store for one feature level (the rule is at the top of this file).
+enum class TrackState { missing, complete, corrupt, source_changed };
+const char* to_string(TrackState state);  // "missing" | "complete" | "corrupt" | "source changed"
+
+struct TrackCheck {
+    TrackState state = TrackState::missing;
+    std::string reason;  // corrupt / source_changed: what is wrong, naming the file ("…/segments/t.npy: truncated data: …")
+};
 
 class FeatureStore {
 public:
@@ -122,8 +145,12 @@ public:
     // The sidecar's audio path, absolute again.
     std::filesystem::path audio_path(const Sidecar& sidecar) const;
 
-    // The one completeness rule (see the top of this file).
-    bool is_complete(const std::string& track_id, FeatureLevel level) const;
+    // The one completeness rule (see the top of this file). `audio`: the track's audio stamp now
+    // (file_stamp of its audio file); nullopt skips the source check. Reads the sidecar and each view's
+    // header, never view data. Never throws for a damaged track (that is TrackState::corrupt).
+    TrackCheck check_track(const std::string& track_id, FeatureLevel level,
+                           const std::optional<FileStamp>& audio = std::nullopt) const;
+    bool is_complete(const std::string& track_id, FeatureLevel level) const;  // check_track(...).state == complete
     bool has_view(View view, const std::string& track_id) const;
     // A view file. Errors: Error(input) naming the file when it is missing, corrupt, or not of the
     // view's rank (raw 4, segments 3, aggregated 2).

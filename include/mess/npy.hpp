@@ -94,6 +94,23 @@ std::string encode_npy(const NpyArray& array);
 NpyArray decode_npy(std::string_view bytes, std::string_view name);
 
 NpyArray read_npy(const std::filesystem::path& path);
+
+// What an .npy file holds and where its data starts, read without reading the data.
+struct NpyHeader {
+    DType dtype = DType::f32;
+    std::vector<std::int64_t> shape;  // as in the file (Fortran order is not undone: nothing is read)
+    bool fortran_order = false;
+    std::size_t data_offset = 0;      // bytes before the data: magic, version, header length, header
+    std::size_t data_bytes = 0;       // count() × dtype_size(dtype)
+    std::size_t count() const noexcept;
+    std::string describe() const;     // "float32 [2, 13, 768]"
+};
+// Reads only the header (a few hundred bytes) and checks it as read_npy does, then checks that the file
+// is exactly data_offset + data_bytes long: a cheap integrity check of a large array, which catches a
+// truncated or overwritten file without reading gigabytes.
+// Errors: Error(input) naming the file, with read_npy's messages (missing file, bad magic, malformed
+// header, unsupported dtype, "truncated data: …", "… unexpected bytes after the data …").
+NpyHeader read_npy_header(const std::filesystem::path& path);
 // Writes atomically (temp file + fsync + rename), streaming the data (no encoded copy in memory).
 // Errors: Error(input) when the file cannot be written.
 void write_npy(const std::filesystem::path& path, const NpyArray& array);

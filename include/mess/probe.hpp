@@ -128,7 +128,9 @@ struct ProbeData {
 
 // Rows from a dataset's feature store and proxy targets under `data_root`:
 //   track level:  aggregated/<track>.npy [L, D] (or the mean of segments/<track>.npy) and every non-window
-//                 array of proxy_targets/<track>.targets.npz (shape [1] scalars, [k] curves);
+//                 array of its target file, Dataset::targets_path(track) = proxy_targets/<dataset>/<track>.targets.npz
+//                 (shape [1] scalars, [k] curves; a file of the old flat layout proxy_targets/<track>.targets.npz
+//                 is never read, its track is skipped with a reason that names it);
 //   window level: segments/<track>.npy [S, L, D] and the window/<field> arrays of length S.
 // Rows are the sorted tracks that have both; tracks lacking one, or whose window counts disagree, are
 // listed in skipped_tracks. Errors: Error(input) when no track has both, or feature shapes disagree.

@@ -2,7 +2,8 @@
 //
 //   mess::Audio a = mess::load_audio("take.flac");                  // 24 kHz mono
 //   mess::TargetSet t = mess::compute_audio_targets(a, {});         // scalars, curves, per-window values
-//   mess::write_targets("data/proxy_targets/take.targets.npz", t);  // NumPy-loadable, no pickles
+//   t.source = mess::file_stamp("take.flac");                       // what they were computed from
+//   mess::write_targets(dataset.targets_path("take"), t);           // NumPy-loadable, no pickles
 //
 // File contract (docs/ARCHITECTURE.md): an .npz whose members are plain float32 arrays named "<category>/<field>":
 //   scalars  rhythm/tempo, rhythm/onset_density, harmony/harmonic_complexity, timbre/spectral_centroid,
@@ -15,6 +16,12 @@
 //   windows  window/start_sec, window/end_sec and window/<field> for the window-meaningful scalars
 //            (timbre ×4, dynamics ×4, harmonic_complexity, attack_slopes, attack_sharpness), one value
 //            per extraction window (5 s, hop 2.5 s, tail aligned to the end)                shape [S]
+//   source   source/size_bytes, source/mtime_ns: int64, the audio file's FileStamp (size in bytes,
+//            modification time in ns since the Unix epoch) when the targets were computed     shape [1]
+//            — not targets: read_targets puts them in TargetSet::source. Files written before stamps
+//            existed lack them; `mess targets` then keeps the file without comparing it with the audio.
+// Where the files live belongs to the catalog: Dataset::targets_path(track) =
+// <data root>/proxy_targets/<dataset>/<track>.targets.npz (mess/catalog.hpp, also for the old flat layout).
 // Definitions follow the predecessor (reference/predecessor.md §2.6.2, §2.6.3, §2.6.5) with these
 // deviations, each because the predecessor's came from a library we do not use:
 //   tempo: dsp::estimate_tempo on the onset envelope (global tempogram with a log-normal prior), not
@@ -28,17 +35,20 @@
 #include <array>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <string>
 #include <vector>
 
 #include "mess/audio.hpp"
+#include "mess/util.hpp"
 
 namespace mess {
 
 struct TargetSet {
     std::map<std::string, std::vector<float>> arrays;  // "<category>/<field>" → values
+    std::optional<FileStamp> source;                   // the audio's stamp when computed; absent in older files
     float scalar(const std::string& name) const;       // Errors: Error(usage) for an unknown name
 };
 
@@ -97,8 +107,13 @@ void add_midi_targets(const MidiPerformance& midi, double duration_sec, TargetSe
 // (SMD's layout); empty when none exists.
 std::filesystem::path find_midi_for(const std::filesystem::path& audio_path);
 
-// Atomic compressed .npz; read_targets validates member shapes.
+// Atomic compressed .npz of `targets.arrays` plus, when set, the source/ members.
+// Errors: Error(input) when the file cannot be written; Error(usage) for an array named source/*.
 void write_targets(const std::filesystem::path& path, const TargetSet& targets);
+// Reads and validates a target file: every member decodes (a truncated or damaged file is an error, so a
+// caller can tell a usable file from a corrupt one by reading it), targets are 1-D, curves 60 frames, the
+// source/ members int64 [1] and both or neither.
+// Errors: Error(input) naming the file (and member).
 TargetSet read_targets(const std::filesystem::path& path);
 
 }  // namespace mess

@@ -124,6 +124,20 @@ std::string to_lower(std::string text);
 std::string hex_encode(std::string_view bytes);
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
 
+// A file's size and modification time as stat(2) reports them: what MESS records about the audio a cached
+// result (features, proxy targets) was computed from, so that a changed file is noticed and recomputed.
+// Nanoseconds, because a rewrite within one second is common in scripts; copies that keep times
+// (cp -a, rsync -a) keep them to the nanosecond on Linux file systems.
+struct FileStamp {
+    std::uint64_t size_bytes = 0;
+    std::int64_t mtime_ns = 0;  // modification time, nanoseconds since the Unix epoch
+    bool operator==(const FileStamp&) const = default;
+};
+// Errors: Error(input) naming the file when it does not exist or cannot be stat'd.
+FileStamp file_stamp(const std::filesystem::path& path);
+// How `now` differs from `then`, for reports: "size 1200 → 1300 bytes", "modified 3.250 s later".
+std::string describe_change(const FileStamp& then, const FileStamp& now);
+
 // ---------------------------------------------------------------------------------------------
 // Configuration
 // ---------------------------------------------------------------------------------------------

@@ -42,6 +42,9 @@ Dataset Dataset::folder(const fs::path& data_root, const fs::path& audio_dir, co
 FeatureStore Dataset::features() const { return FeatureStore::of(root_, id_); }
 fs::path Dataset::metadata_path() const { return root_ / "metadata" / (id_ + "_metadata.csv"); }
 fs::path Dataset::clip_index_path() const { return root_ / "metadata" / (id_ + "_clip_index.csv"); }
+fs::path Dataset::targets_dir() const { return root_ / "proxy_targets" / id_; }
+fs::path Dataset::targets_path(const std::string& track_id) const { return targets_dir() / (track_id + ".targets.npz"); }
+fs::path Dataset::targets_report_path() const { return targets_dir() / "targets_report.json"; }
 
 std::vector<Track> Dataset::tracks() const {
     std::error_code ec;

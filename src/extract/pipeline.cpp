@@ -63,7 +63,18 @@ struct Prepared {
     ExtractItem item;
     Audio audio;
     TrackLock lock;
+    std::optional<FileStamp> stamp;  // the audio's, taken before decoding (recorded in the sidecar)
+    TrackCheck before;               // the track's state before this run: why it is computed
 };
+
+// The audio's stamp, or nullopt when it cannot be stat'd (decoding then reports the problem).
+std::optional<FileStamp> try_file_stamp(const fs::path& path) {
+    try {
+        return file_stamp(path);
+    } catch (const Error&) {
+        return std::nullopt;
+    }
+}
 
 std::string utc_now() {
     std::time_t t = std::time(nullptr);
@@ -91,6 +102,8 @@ public:
         for (auto& t : pool) t.join();
         std::sort(report_.failed.begin(), report_.failed.end(), [](const auto& a, const auto& b) { return a.track_id < b.track_id; });
         std::sort(report_.silent.begin(), report_.silent.end());
+        std::sort(report_.recomputed.begin(), report_.recomputed.end(),
+                  [](const auto& a, const auto& b) { return a.track_id < b.track_id; });
         return std::move(report_);
     }
 
@@ -112,25 +125,34 @@ private:
         not_empty_.notify_all();
     }
 
-    // Locks the track, skips it when another run holds it or it is complete, else decodes it into the queue.
+    // Locks the track, skips it when another run holds it or it is complete (check_track: intact views,
+    // unchanged audio), else decodes it into the queue.
     void prepare(const ExtractItem& item) {
         auto lock = TrackLock::try_acquire(store_.lock_path(item.track_id));
         if (!lock) return count(report_.locked);
-        if (!p_.force && store_.is_complete(item.track_id, p_.level)) {
-            check_precision(item.track_id);
-            return count(report_.cached);
+        const std::optional<FileStamp> stamp = try_file_stamp(item.audio_path);
+        TrackCheck before;
+        if (!p_.force) {
+            before = store_.check_track(item.track_id, p_.level, stamp);
+            if (before.state != TrackState::missing) check_precision(item.track_id);  // recomputing one track would mix them
+            if (before.state == TrackState::complete) return count(report_.cached);
+            if (before.state != TrackState::missing)
+                spdlog::info("track {}: recomputing ({}): {}", item.track_id, to_string(before.state), before.reason);
         }
         remove_stale_temps(store_, item.track_id);
         Audio audio = load_audio(item.audio_path, encoder_.info().sampling_rate);
         std::unique_lock g(mu_);
         not_full_.wait(g, [&] { return queue_.size() < capacity_; });
-        queue_.push_back(Prepared{item, std::move(audio), std::move(*lock)});
+        queue_.push_back(Prepared{item, std::move(audio), std::move(*lock), stamp, std::move(before)});
         not_empty_.notify_one();
     }
 
     // A store never mixes precisions silently: features of another precision are an error until --force.
+    // (An unreadable sidecar records no precision: nothing to compare.)
     void check_precision(const std::string& track_id) const {
-        const std::string had = store_.read_sidecar(track_id).precision;
+        const auto side = store_.try_read_sidecar(track_id);
+        if (!side) return;
+        const std::string had = side->precision;
         if (had != encoder_.info().precision)
             throw_input("its features were extracted in {} and this run computes {}: --force recomputes them "
                         "(an index never mixes precisions)", had, encoder_.info().precision);
@@ -159,11 +181,14 @@ private:
                 const Embedding e = session->embed(job->audio, embed, p_.threads);
                 const double busy = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                 check_finite(e);
+                // An old sidecar must not vouch for views half replaced by a run that dies here.
+                std::error_code ec;
+                fs::remove(store_.sidecar_path(job->item.track_id), ec);
                 write_views(job->item.track_id, e);
                 store_.write_sidecar(sidecar_of(*job, e, embed));  // last: marks completion
                 std::lock_guard g(mu_);
                 if (is_silent(job->audio)) report_.silent.push_back(job->item.track_id);
-                ++report_.processed;
+                count_computed(*job);
                 report_.windows += e.states.batch;
                 report_.model_busy_sec += busy;
                 progress_.windows_done += e.states.batch;
@@ -213,6 +238,7 @@ private:
         side.raw_dtype = p_.raw_float16 ? "float16" : "float32";
         side.precision = info.precision;
         side.device = info.device;
+        side.audio_stamp = job.stamp;
         side.mess_version = MESS_VERSION_STRING;
         side.created_at_utc = utc_now();
         return side;
@@ -223,6 +249,12 @@ private:
     bool wants(View v) const {
         const auto views = views_of(p_.level);
         return std::find(views.begin(), views.end(), v) != views.end();
+    }
+    void count_computed(const Prepared& job) {  // call with mu_ held
+        if (job.before.state == TrackState::corrupt || job.before.state == TrackState::source_changed)
+            report_.recomputed.push_back({job.item.track_id, job.before.state, job.before.reason});
+        else
+            ++report_.processed;
     }
     void count(std::int64_t& counter) {
         std::lock_guard g(mu_);

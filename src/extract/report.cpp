@@ -1,4 +1,6 @@
 // Shards and the extraction report.
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "mess/extract.hpp"
@@ -30,11 +32,19 @@ bool Shard::contains(const std::string& track_id) const {
     return static_cast<int>(h % static_cast<std::uint64_t>(count)) == index;
 }
 
+std::int64_t ExtractReport::recomputed_because(TrackState cause) const {
+    return static_cast<std::int64_t>(std::count_if(recomputed.begin(), recomputed.end(), [&](const auto& r) { return r.cause == cause; }));
+}
+
 nlohmann::json ExtractReport::to_json() const {
-    nlohmann::json failures = nlohmann::json::array();
+    nlohmann::json failures = nlohmann::json::array(), redone = nlohmann::json::array();
     for (const auto& f : failed) failures.push_back({{"track_id", f.track_id}, {"audio_path", f.audio_path.string()}, {"reason", f.reason}});
+    for (const auto& r : recomputed) redone.push_back({{"track_id", r.track_id}, {"cause", to_string(r.cause)}, {"reason", r.reason}});
     return {{"tracks_total", tracks_total},
             {"processed", processed},
+            {"recomputed_source_changed", recomputed_because(TrackState::source_changed)},
+            {"recomputed_corrupt", recomputed_because(TrackState::corrupt)},
+            {"recomputed", redone},
             {"cached", cached},
             {"locked_by_another_run", locked},
             {"failed", failures},

@@ -50,23 +50,27 @@ bool Sidecar::has_view(View v) const { return std::find(views.begin(), views.end
 std::string Sidecar::to_json_text() const {
     nlohmann::json view_names = nlohmann::json::array();
     for (View v : views) view_names.push_back(to_string(v));
-    const nlohmann::json j = {{"track_id", track_id},
-                              {"audio_path", audio_path.string()},
-                              {"model", model},
-                              {"model_config", model_config_json(model_config)},
-                              {"sample_rate", sample_rate},
-                              {"window_seconds", window_seconds},
-                              {"overlap", overlap},
-                              {"duration_sec", duration_sec},
-                              {"num_windows", num_windows},
-                              {"frames_per_window", frames_per_window},
-                              {"windows", windows_json(windows)},
-                              {"views", view_names},
-                              {"raw_dtype", raw_dtype},
-                              {"precision", precision},
-                              {"device", device},
-                              {"mess_version", mess_version},
-                              {"created_at_utc", created_at_utc}};
+    nlohmann::json j = {{"track_id", track_id},
+                        {"audio_path", audio_path.string()},
+                        {"model", model},
+                        {"model_config", model_config_json(model_config)},
+                        {"sample_rate", sample_rate},
+                        {"window_seconds", window_seconds},
+                        {"overlap", overlap},
+                        {"duration_sec", duration_sec},
+                        {"num_windows", num_windows},
+                        {"frames_per_window", frames_per_window},
+                        {"windows", windows_json(windows)},
+                        {"views", view_names},
+                        {"raw_dtype", raw_dtype},
+                        {"precision", precision},
+                        {"device", device},
+                        {"mess_version", mess_version},
+                        {"created_at_utc", created_at_utc}};
+    if (audio_stamp) {
+        j["audio_size_bytes"] = audio_stamp->size_bytes;
+        j["audio_mtime_ns"] = audio_stamp->mtime_ns;
+    }
     return j.dump(2) + "\n";
 }
 
@@ -89,6 +93,8 @@ Sidecar Sidecar::parse(const std::string& text, const std::string& source) {
         s.raw_dtype = j.value("raw_dtype", std::string("float32"));
         s.precision = j.value("precision", std::string("fp32"));  // sidecars from before precisions existed
         s.device = j.value("device", std::string("cpu"));
+        if (j.contains("audio_size_bytes") || j.contains("audio_mtime_ns"))  // absent in older sidecars
+            s.audio_stamp = FileStamp{j.at("audio_size_bytes").get<std::uint64_t>(), j.at("audio_mtime_ns").get<std::int64_t>()};
         s.mess_version = j.value("mess_version", std::string());
         s.created_at_utc = j.value("created_at_utc", std::string());
         return s;

@@ -102,18 +102,72 @@ bool FeatureStore::has_view(View view, const std::string& track_id) const {
     return fs::exists(view_path(view, track_id), ec);
 }
 
-bool FeatureStore::is_complete(const std::string& track_id, FeatureLevel level) const {
-    const auto side = try_read_sidecar(track_id);
-    if (!side) return false;
+namespace {
+
+std::size_t view_rank(View view) { return view == View::raw ? 4 : view == View::segments ? 3 : 2; }
+
+// Why a listed view file is not intact (empty when it is): its header and length (read_npy_header), rank,
+// dtype, window count, and [L, D] against `layers_dims` (set by the first view checked).
+std::string view_problem(const fs::path& path, View view, const Sidecar& side, std::vector<std::int64_t>& layers_dims) {
+    NpyHeader h;
+    try {
+        h = read_npy_header(path);
+    } catch (const Error& e) {
+        return e.what();
+    }
+    const DType want = view == View::raw && side.raw_dtype == "float16" ? DType::f16 : DType::f32;
+    if (h.shape.size() != view_rank(view) || h.dtype != want)
+        return fmt::format("{}: expected a {}-D {} view, got {}", path.string(), view_rank(view), dtype_name(want), h.describe());
+    if (view != View::aggregated && h.shape[0] != side.num_windows)
+        return fmt::format("{}: {} windows, the sidecar records {}", path.string(), h.shape[0], side.num_windows);
+    const std::vector<std::int64_t> ld = {h.shape[h.shape.size() == 4 ? 1 : h.shape.size() - 2], h.shape.back()};
+    if (layers_dims.empty()) layers_dims = ld;
+    else if (ld != layers_dims)
+        return fmt::format("{}: {} layers × {} dims, the other views have {} × {}", path.string(), ld[0], ld[1], layers_dims[0],
+                           layers_dims[1]);
+    return {};
+}
+
+}  // namespace
+
+const char* to_string(TrackState state) {
+    switch (state) {
+        case TrackState::missing: return "missing";
+        case TrackState::complete: return "complete";
+        case TrackState::corrupt: return "corrupt";
+        case TrackState::source_changed: return "source changed";
+    }
+    return "?";
+}
+
+TrackCheck FeatureStore::check_track(const std::string& track_id, FeatureLevel level, const std::optional<FileStamp>& audio) const {
+    if (!has_sidecar(track_id)) return {TrackState::missing, {}};
+    Sidecar side;
+    try {
+        side = read_sidecar(track_id);
+    } catch (const Error& e) {
+        return {TrackState::corrupt, e.what()};
+    }
     for (View v : views_of(level))
-        if (!side->has_view(v) || !has_view(v, track_id)) return false;
-    return true;
+        if (!side.has_view(v)) return {TrackState::missing, {}};  // extracted at a lower level
+    if (audio && side.audio_stamp && *audio != *side.audio_stamp)
+        return {TrackState::source_changed,
+                fmt::format("{}: {} since extraction", audio_path(side).string(), describe_change(*side.audio_stamp, *audio))};
+    std::vector<std::int64_t> layers_dims;
+    for (View v : views_of(level))
+        if (std::string why = view_problem(view_path(v, track_id), v, side, layers_dims); !why.empty())
+            return {TrackState::corrupt, why};
+    return {TrackState::complete, {}};
+}
+
+bool FeatureStore::is_complete(const std::string& track_id, FeatureLevel level) const {
+    return check_track(track_id, level).state == TrackState::complete;
 }
 
 NpyArray FeatureStore::read_view(View view, const std::string& track_id) const {
     const fs::path path = view_path(view, track_id);
     NpyArray a = read_npy(path);
-    const std::size_t rank = view == View::raw ? 4 : view == View::segments ? 3 : 2;
+    const std::size_t rank = view_rank(view);
     if (a.shape.size() != rank) throw_input("{}: expected a {}-D view, got {}", path.string(), rank, a.describe());
     return a;
 }

@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <limits>
 
 #include "mess/npy.hpp"
@@ -237,50 +239,101 @@ std::string encode_npy(const NpyArray& a) {
     return out;
 }
 
-NpyArray decode_npy(std::string_view bytes, std::string_view name) {
-    if (bytes.size() < 10 || bytes.substr(0, 6) != std::string_view(kMagic, 6))
-        throw_input("{}: not a .npy file (bad magic; {} bytes)", name, bytes.size());
-    auto major = static_cast<unsigned char>(bytes[6]);
+namespace {
+
+// The magic, the version and the header length at the start of an .npy file: the length of the fixed
+// prefix (10 or 12 bytes) and of the header dict. `head` is the file's first bytes (at least 12 when
+// the file has them), `total` the file's length.
+std::pair<std::size_t, std::size_t> parse_prefix(std::string_view head, std::size_t total, std::string_view name) {
+    if (head.size() < 10 || head.substr(0, 6) != std::string_view(kMagic, 6))
+        throw_input("{}: not a .npy file (bad magic; {} bytes)", name, total);
+    auto major = static_cast<unsigned char>(head[6]);
     if (major < 1 || major > 3) throw_input("{}: unsupported .npy format version {}", name, major);
     std::size_t prefix = major == 1 ? 10 : 12;
-    if (bytes.size() < prefix) throw_input("{}: truncated .npy header", name);
-    std::size_t hlen = static_cast<unsigned char>(bytes[8]) | static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8;
+    if (head.size() < prefix) throw_input("{}: truncated .npy header", name);
+    std::size_t hlen = static_cast<unsigned char>(head[8]) | static_cast<std::size_t>(static_cast<unsigned char>(head[9])) << 8;
     if (major > 1)
-        hlen |= static_cast<std::size_t>(static_cast<unsigned char>(bytes[10])) << 16 |
-                static_cast<std::size_t>(static_cast<unsigned char>(bytes[11])) << 24;
-    if (bytes.size() < prefix + hlen) throw_input("{}: truncated .npy header ({} of {} bytes)", name, bytes.size() - prefix, hlen);
+        hlen |= static_cast<std::size_t>(static_cast<unsigned char>(head[10])) << 16 |
+                static_cast<std::size_t>(static_cast<unsigned char>(head[11])) << 24;
+    if (total < prefix + hlen) throw_input("{}: truncated .npy header ({} of {} bytes)", name, total - prefix, hlen);
+    return {prefix, hlen};
+}
 
-    std::string descr;
-    bool fortran = false;
-    std::vector<std::int64_t> shape;
-    HeaderParser(bytes.substr(prefix, hlen), name).parse(descr, fortran, shape);
-
-    const DTypeInfo* found = nullptr;
+const DTypeInfo& dtype_of_descr(const std::string& descr, std::string_view name) {
     for (const auto& d : kDTypes) {
         std::string_view dd = d.descr;
         if (descr == dd || (dd[0] == '<' && descr == "=" + std::string(dd.substr(1))) ||
             (dd[0] == '|' && (descr == "<" + std::string(dd.substr(1)) || descr == "=" + std::string(dd.substr(1)))))
-            found = &d;
+            return d;
     }
-    if (!found) {
-        if (!descr.empty() && descr[0] == '>') throw_input("{}: big-endian dtype '{}' is not supported", name, descr);
-        throw_input("{}: unsupported dtype '{}'", name, descr);
-    }
+    if (!descr.empty() && descr[0] == '>') throw_input("{}: big-endian dtype '{}' is not supported", name, descr);
+    throw_input("{}: unsupported dtype '{}'", name, descr);
+}
+
+// The header of .npy bytes whose first `prefix + hlen` bytes are in `head`; checks that `total` bytes
+// hold exactly the data the header describes.
+NpyHeader parse_header(std::string_view head, std::size_t total, std::string_view name) {
+    const auto [prefix, hlen] = parse_prefix(head, total, name);
+    std::string descr;
+    NpyHeader h;
+    HeaderParser(head.substr(prefix, hlen), name).parse(descr, h.fortran_order, h.shape);
+    const DTypeInfo& found = dtype_of_descr(descr, name);
+    h.dtype = found.type;
+    h.data_offset = prefix + hlen;
+    h.data_bytes = checked_count(h.shape, found.size, name) * found.size;
+    const std::size_t have = total - h.data_offset;
+    if (have < h.data_bytes) throw_input("{}: truncated data: {} bytes for {} (needs {})", name, have, h.describe(), h.data_bytes);
+    if (have > h.data_bytes) throw_input("{}: {} unexpected bytes after the data of {}", name, have - h.data_bytes, h.describe());
+    return h;
+}
+
+}  // namespace
+
+std::size_t NpyHeader::count() const noexcept {
+    std::size_t n = 1;
+    for (auto d : shape) n *= static_cast<std::size_t>(d);
+    return n;
+}
+
+std::string NpyHeader::describe() const {
+    std::string s = fmt::format("{} [", dtype_name(dtype));
+    for (std::size_t i = 0; i < shape.size(); ++i) s += fmt::format("{}{}", i ? ", " : "", shape[i]);
+    return s + "]";
+}
+
+NpyHeader read_npy_header(const std::filesystem::path& path) {
+    const std::string name = path.string();
+    std::error_code ec;
+    const auto total = std::filesystem::file_size(path, ec);
+    if (ec) throw_input("{}: {}", name, ec == std::errc::no_such_file_or_directory ? "no such file" : ec.message());
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw_input("{}: cannot open for reading: {}", name, std::strerror(errno));
+    auto read_up_to = [&](std::string& buf, std::size_t want) {
+        const std::size_t had = buf.size();
+        buf.resize(std::min<std::size_t>(want, total));
+        if (buf.size() > had) in.read(buf.data() + had, static_cast<std::streamsize>(buf.size() - had));
+        if (!in) throw_input("{}: read failed", name);
+    };
+    std::string head;
+    read_up_to(head, 12);
+    const auto [prefix, hlen] = parse_prefix(head, total, name);
+    read_up_to(head, prefix + hlen);
+    return parse_header(head, total, name);
+}
+
+NpyArray decode_npy(std::string_view bytes, std::string_view name) {
+    NpyHeader h = parse_header(bytes, bytes.size(), name);
     NpyArray a;
-    a.dtype = found->type;
-    a.shape = std::move(shape);
-    std::size_t need = checked_count(a.shape, found->size, name) * found->size;
-    std::size_t have = bytes.size() - prefix - hlen;
-    if (have < need) throw_input("{}: truncated data: {} bytes for {} (needs {})", name, have, a.describe(), need);
-    if (have > need) throw_input("{}: {} unexpected bytes after the data of {}", name, have - need, a.describe());
-    a.data.resize(need);
-    const char* src = bytes.data() + prefix + hlen;
-    if (!fortran || a.shape.size() < 2) {
-        if (need) std::memcpy(a.data.data(), src, need);
+    a.dtype = h.dtype;
+    a.shape = std::move(h.shape);
+    a.data.resize(h.data_bytes);
+    const char* src = bytes.data() + h.data_offset;
+    if (!h.fortran_order || a.shape.size() < 2) {
+        if (h.data_bytes) std::memcpy(a.data.data(), src, h.data_bytes);
         return a;
     }
     // Fortran order (numpy writes it for transposed arrays): reorder into C order.
-    const std::size_t rank = a.shape.size(), esize = found->size, n = a.count();
+    const std::size_t rank = a.shape.size(), esize = dtype_size(a.dtype), n = a.count();
     std::vector<std::size_t> fstride(rank, 1);
     for (std::size_t d = 1; d < rank; ++d) fstride[d] = fstride[d - 1] * static_cast<std::size_t>(a.shape[d - 1]);
     std::vector<std::int64_t> idx(rank, 0);

@@ -72,14 +72,24 @@ struct TrackRows {
     TargetSet targets;
 };
 
+// Why a track has no targets file of its dataset: none at all, or only one in the old flat layout, which
+// may be another dataset's and is never read (mess/catalog.hpp, migrate_flat_targets).
+std::string missing_targets_reason(const Dataset& dataset, const std::string& track_id) {
+    std::error_code ec;
+    if (!fs::exists(flat_targets_path(dataset, track_id), ec)) return "no proxy targets (run mess targets)";
+    return fmt::format("no proxy targets in {}, only {} of the old shared layout, which may be another dataset's: run mess "
+                       "targets (it adopts the file when it is provably this dataset's, else computes the targets again)",
+                       dataset.targets_dir().string(), flat_targets_path(dataset, track_id).string());
+}
+
 // A track's features and targets, or the reason it cannot be probed.
-std::variant<TrackRows, std::string> read_track_rows(const FeatureStore& store, const fs::path& target_dir, const std::string& track_id,
+std::variant<TrackRows, std::string> read_track_rows(const Dataset& dataset, const FeatureStore& store, const std::string& track_id,
                                                      ProbeLevel level) {
     const bool use_agg = level == ProbeLevel::track && store.has_view(View::aggregated, track_id);
     if (!use_agg && !store.has_view(View::segments, track_id))
         return std::string(level == ProbeLevel::track ? "no aggregated or segments view" : "no segments view");
-    const fs::path tpath = target_dir / (track_id + ".targets.npz");
-    if (!fs::exists(tpath)) return std::string("no proxy targets (run mess targets)");
+    const fs::path tpath = dataset.targets_path(track_id);
+    if (!fs::exists(tpath)) return missing_targets_reason(dataset, track_id);
     TrackRows row{track_id, store.read_view(use_agg ? View::aggregated : View::segments, track_id), read_targets(tpath)};
     if (level == ProbeLevel::window) {
         auto it = row.targets.arrays.find("window/start_sec");
@@ -146,7 +156,7 @@ ProbeData load_probe_data(const Dataset& dataset, ProbeLevel level) {
     std::sort(tracks.begin(), tracks.end(), [](const Track& a, const Track& b) { return a.track_id < b.track_id; });
     const FeatureStore store = dataset.features();
     for (const auto& t : tracks) {
-        auto read = read_track_rows(store, dataset.data_root() / "proxy_targets", t.track_id, level);
+        auto read = read_track_rows(dataset, store, t.track_id, level);
         if (auto* why = std::get_if<std::string>(&read)) {
             data.skipped_tracks[t.track_id] = *why;
             continue;
@@ -162,8 +172,12 @@ ProbeData load_probe_data(const Dataset& dataset, ProbeLevel level) {
         }
         kept.push_back(std::move(row));
     }
-    if (kept.empty()) throw_input("dataset {}: no track has both features and proxy targets ({} tracks skipped)",
-                                  dataset.id(), data.skipped_tracks.size());
+    if (kept.empty()) {
+        if (data.skipped_tracks.empty()) throw_input("dataset {}: no tracks", dataset.id());
+        const auto& [first, why] = *data.skipped_tracks.begin();
+        throw_input("dataset {}: no track has both features and proxy targets ({} tracks skipped; {}: {})", dataset.id(),
+                    data.skipped_tracks.size(), first, why);
+    }
     data.targets = target_columns(kept, level);
     for (const auto& k : kept) append_track(data, k);
     return data;

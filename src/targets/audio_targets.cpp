@@ -371,15 +371,47 @@ TargetSet compute_audio_targets(const Audio& audio, const TargetParams& params) 
     return out;
 }
 
+namespace {
+
+constexpr const char* kSourceSize = "source/size_bytes";
+constexpr const char* kSourceMtime = "source/mtime_ns";
+
+// The audio stamp of a target file (members source/size_bytes and source/mtime_ns, int64 [1]); nullopt
+// for files written before stamps existed. Errors: Error(input) for one member without the other or a
+// member of another type.
+std::optional<FileStamp> read_source(const NpzMembers& members, const std::filesystem::path& path) {
+    const auto size = members.find(kSourceSize), mtime = members.find(kSourceMtime);
+    if (size == members.end() && mtime == members.end()) return std::nullopt;
+    for (const auto* name : {kSourceSize, kSourceMtime}) {
+        const auto it = members.find(name);
+        if (it == members.end()) throw_input("{}: member '{}' is missing (the other source/ member is there)", path.string(), name);
+        if (it->second.dtype != DType::i64 || it->second.count() != 1 || it->second.shape.size() != 1)
+            throw_input("{}: member '{}' is {}, expected int64 [1]", path.string(), name, it->second.describe());
+    }
+    return FileStamp{static_cast<std::uint64_t>(size->second.view<std::int64_t>()[0]), mtime->second.view<std::int64_t>()[0]};
+}
+
+}  // namespace
+
 void write_targets(const std::filesystem::path& path, const TargetSet& t) {
     NpzMembers m;
-    for (const auto& [name, values] : t.arrays) m.emplace(name, NpyArray::from(values, {static_cast<std::int64_t>(values.size())}));
+    for (const auto& [name, values] : t.arrays) {
+        if (name.starts_with("source/")) throw_usage("{}: '{}': source/ names the audio's stamp, not a target", path.string(), name);
+        m.emplace(name, NpyArray::from(values, {static_cast<std::int64_t>(values.size())}));
+    }
+    if (t.source) {
+        m.emplace(kSourceSize, NpyArray::from(std::vector<std::int64_t>{static_cast<std::int64_t>(t.source->size_bytes)}, {1}));
+        m.emplace(kSourceMtime, NpyArray::from(std::vector<std::int64_t>{t.source->mtime_ns}, {1}));
+    }
     write_npz(path, m, /*compress=*/true);
 }
 
 TargetSet read_targets(const std::filesystem::path& path) {
     TargetSet t;
-    for (auto& [name, arr] : read_npz(path)) {
+    const NpzMembers members = read_npz(path);
+    t.source = read_source(members, path);
+    for (const auto& [name, arr] : members) {
+        if (name.starts_with("source/")) continue;
         if (arr.shape.size() != 1) throw_input("{}: member '{}' is {}, expected a 1-D array", path.string(), name, arr.describe());
         if (name.starts_with("curves/") && arr.count() != kCurveFrames)
             throw_input("{}: curve '{}' has {} frames, expected {}", path.string(), name, arr.count(), kCurveFrames);

@@ -128,6 +128,69 @@ TEST(Dataset, RegistryAndFolders) {
     expect_error([&] { ds.tracks(); }, ErrorKind::input, "same track id 'z'");
 }
 
+TEST(Dataset, ProxyTargetsLiveInTheDatasetsOwnFolder) {
+    const Dataset ds = Dataset::folder("data", "music", "mine");
+    EXPECT_EQ(ds.targets_dir(), fs::path("data/proxy_targets/mine"));
+    EXPECT_EQ(ds.targets_path("take1"), fs::path("data/proxy_targets/mine/take1.targets.npz"));
+    EXPECT_EQ(ds.targets_report_path(), fs::path("data/proxy_targets/mine/targets_report.json"));
+    EXPECT_EQ(Dataset::open("data", "smd").targets_path("t"), fs::path("data/proxy_targets/smd/t.targets.npz"));
+    EXPECT_EQ(flat_targets_path(ds, "take1"), fs::path("data/proxy_targets/take1.targets.npz"));
+}
+
+namespace {
+
+// A data root whose proxy_targets/ holds the old flat layout: one file per name, plus the reports of
+// `writers`.
+void write_flat_layout(const fs::path& root, const std::vector<std::string>& names, const std::vector<std::string>& writers) {
+    fs::create_directories(root / "proxy_targets");
+    for (const auto& n : names) write_file_atomic(root / "proxy_targets" / (n + ".targets.npz"), "old " + n);
+    for (const auto& w : writers) write_file_atomic(root / "proxy_targets" / (w + "_targets_report.json"), "{}");
+}
+
+}  // namespace
+
+TEST(FlatTargets, AdoptedOnlyWhenTheOnlyReportIsTheDatasets) {
+    test::TempDir dir;
+    const Dataset ds = Dataset::folder(dir / "data", dir / "music", "mine");
+    write_flat_layout(dir / "data", {"a", "b", "c", "zz"}, {"mine"});
+    fs::create_directories(ds.targets_dir());
+    write_file_atomic(ds.targets_path("c"), "new c");  // already in the new layout: left alone
+    const FlatTargetsMigration m = migrate_flat_targets(ds, {"a", "b", "c", "d"});
+    EXPECT_EQ(m.moved, (std::vector<std::string>{"a", "b"}));
+    EXPECT_TRUE(m.left.empty());
+    EXPECT_EQ(read_file(ds.targets_path("a")), "old a");
+    EXPECT_FALSE(fs::exists(flat_targets_path(ds, "a")));
+    EXPECT_EQ(read_file(ds.targets_path("c")), "new c");
+    EXPECT_TRUE(fs::exists(flat_targets_path(ds, "c")));  // not this run's to move: another file stands
+    EXPECT_TRUE(fs::exists(dir / "data/proxy_targets/mine_targets_report.json"));  // flat files remain: the report stays
+    fs::remove(flat_targets_path(ds, "c"));
+    EXPECT_TRUE(migrate_flat_targets(ds, {"a", "zz"}).moved == std::vector<std::string>{"zz"});
+    EXPECT_FALSE(fs::exists(dir / "data/proxy_targets/mine_targets_report.json"));  // the last flat file moved
+    EXPECT_TRUE(migrate_flat_targets(ds, {"a", "zz"}).moved.empty());  // nothing left to do
+}
+
+TEST(FlatTargets, LeftWhereTheyAreWhenTheyMayBeAnotherDatasets) {
+    test::TempDir dir;
+    const Dataset ds = Dataset::folder(dir / "data", dir / "music", "mine");
+    write_flat_layout(dir / "data", {"a", "b"}, {"mine", "theirs"});
+    FlatTargetsMigration m = migrate_flat_targets(ds, {"a", "b"});
+    EXPECT_TRUE(m.moved.empty());
+    EXPECT_EQ(m.left, (std::vector<std::string>{"a", "b"}));
+    EXPECT_NE(m.why_left.find("holds mine_targets_report.json, theirs_targets_report.json: a target file there may be another dataset's"), std::string::npos) << m.why_left;
+    EXPECT_TRUE(fs::exists(flat_targets_path(ds, "a")));
+    EXPECT_FALSE(fs::exists(ds.targets_path("a")));
+
+    fs::remove(dir / "data/proxy_targets/mine_targets_report.json");
+    fs::remove(dir / "data/proxy_targets/theirs_targets_report.json");
+    m = migrate_flat_targets(ds, {"a"});  // no report at all: nobody says whose they are
+    EXPECT_EQ(m.left, std::vector<std::string>{"a"});
+    EXPECT_NE(m.why_left.find("no <dataset>_targets_report.json"), std::string::npos) << m.why_left;
+
+    write_flat_layout(dir / "data", {}, {"theirs"});  // only another dataset's report
+    EXPECT_EQ(migrate_flat_targets(ds, {"a"}).left, std::vector<std::string>{"a"});
+    EXPECT_TRUE(fs::exists(flat_targets_path(ds, "a")));
+}
+
 TEST(Metadata, RoundTripKeepsExtraColumnsAndRejectsBadTables) {
     test::TempDir dir;
     MetadataTable t({{"t2", "r1", "w1", {{"composer", "Bach"}}}, {"t1", "r1", "w1", {{"year", "2009"}}}});

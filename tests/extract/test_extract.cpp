@@ -104,6 +104,83 @@ TEST_F(Extract, ResumeSkipsCompleteTracksAndForceRecomputes) {
     EXPECT_EQ(r.cached, 0);
 }
 
+TEST_F(Extract, TruncatedViewIsRecomputedAndTheReportSaysWhy) {
+    ExtractParams p;
+    extract_tracks(items, store, *model, p);
+    const fs::path seg = store.view_path(View::segments, "track1");
+    const std::string before = read_file(seg);
+    fs::resize_file(seg, before.size() - 100);  // a disk that filled up, a copy cut short
+    ExtractReport r = extract_tracks(items, store, *model, p);
+    EXPECT_EQ(r.processed, 0);
+    EXPECT_EQ(r.cached, 3);
+    ASSERT_EQ(r.recomputed.size(), 1u);
+    EXPECT_EQ(r.recomputed[0].track_id, "track1");
+    EXPECT_EQ(r.recomputed[0].cause, TrackState::corrupt);
+    EXPECT_NE(r.recomputed[0].reason.find(seg.string() + ": truncated data"), std::string::npos) << r.recomputed[0].reason;
+    EXPECT_EQ(read_file(seg), before);  // the same features again
+    const auto j = r.to_json();
+    EXPECT_EQ(j["recomputed_corrupt"], 1);
+    EXPECT_EQ(j["recomputed_source_changed"], 0);
+    EXPECT_EQ(j["recomputed"][0]["cause"], "corrupt");
+    EXPECT_EQ(extract_tracks(items, store, *model, p).cached, 4);  // and now it is whole
+}
+
+TEST_F(Extract, ChangedAudioIsRecomputedAndUnchangedAudioIsNot) {
+    ExtractParams p;
+    extract_tracks(items, store, *model, p);
+    const Sidecar side = store.read_sidecar("track0");
+    ASSERT_TRUE(side.audio_stamp.has_value());
+    EXPECT_EQ(*side.audio_stamp, file_stamp(items[0].audio_path));
+    const std::string old_segments = read_file(store.view_path(View::segments, "track0"));
+    // track0: new content (and size); track3: the same bytes, written again later (only the time differs).
+    test::write_sound(items[0].audio_path, test::chord({523.0, 784.0}, 7.3, 44100), 1, 44100, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+    fs::last_write_time(items[3].audio_path, fs::last_write_time(items[3].audio_path) + std::chrono::seconds(5));
+    ExtractReport r = extract_tracks(items, store, *model, p);
+    EXPECT_EQ(r.processed, 0);
+    EXPECT_EQ(r.cached, 2);
+    ASSERT_EQ(r.recomputed.size(), 2u);
+    EXPECT_EQ(r.recomputed[0].track_id, "track0");
+    EXPECT_EQ(r.recomputed[0].cause, TrackState::source_changed);
+    EXPECT_NE(r.recomputed[0].reason.find("track0.flac: size"), std::string::npos) << r.recomputed[0].reason;
+    EXPECT_EQ(r.recomputed[1].track_id, "track3");
+    EXPECT_NE(r.recomputed[1].reason.find("modified 5.000 s later"), std::string::npos) << r.recomputed[1].reason;
+    EXPECT_EQ(r.to_json()["recomputed_source_changed"], 2);
+    EXPECT_NE(read_file(store.view_path(View::segments, "track0")), old_segments);  // features of the new audio
+    EXPECT_EQ(*store.read_sidecar("track0").audio_stamp, file_stamp(items[0].audio_path));
+    EXPECT_EQ(extract_tracks(items, store, *model, p).cached, 4);
+}
+
+TEST_F(Extract, SidecarsFromBeforeAudioStampsAreTrusted) {
+    std::vector<ExtractItem> one = {items[2]};
+    extract_tracks(one, store, *model, {});
+    auto j = nlohmann::json::parse(read_file(store.sidecar_path("track2")));
+    j.erase("audio_size_bytes");
+    j.erase("audio_mtime_ns");
+    write_file_atomic(store.sidecar_path("track2"), j.dump(2));  // as an older MESS wrote it
+    fs::last_write_time(items[2].audio_path, fs::last_write_time(items[2].audio_path) + std::chrono::seconds(5));
+    ExtractReport r = extract_tracks(one, store, *model, {});
+    EXPECT_EQ(r.cached, 1);  // no stamp to compare with: kept, as documented in mess/features.hpp
+    EXPECT_TRUE(r.recomputed.empty());
+}
+
+// A changed or damaged track of another precision is refused like a complete one: recomputing it alone
+// would mix precisions in the store.
+TEST_F(Extract, RecomputingNeverMixesPrecisions) {
+    std::vector<ExtractItem> one = {items[2]};
+    extract_tracks(one, store, *model, {});
+    auto j = nlohmann::json::parse(read_file(store.sidecar_path("track2")));
+    j["precision"] = "bf16";  // as if an earlier run used --precision bf16
+    write_file_atomic(store.sidecar_path("track2"), j.dump(2));
+    fs::last_write_time(items[2].audio_path, fs::last_write_time(items[2].audio_path) + std::chrono::seconds(5));
+    ExtractReport r = extract_tracks(one, store, *model, {});
+    ASSERT_EQ(r.failed.size(), 1u);
+    EXPECT_NE(r.failed[0].reason.find("extracted in bf16 and this run computes fp32"), std::string::npos) << r.failed[0].reason;
+    EXPECT_TRUE(r.recomputed.empty());
+    ExtractParams force;
+    force.force = true;
+    EXPECT_EQ(extract_tracks(one, store, *model, force).processed, 1);
+}
+
 TEST_F(Extract, CorruptFilesAreReportedAndSkipped) {
     write_file_atomic(dir / "audio/bad.wav", "not audio at all");
     write_file_atomic(dir / "audio/tiny.wav", "");

@@ -119,6 +119,94 @@ TEST(Features, CompletenessNeedsTheSidecarAndEveryViewOfTheLevel) {
     EXPECT_THROW(store.read_sidecar("take1"), Error);
 }
 
+TEST(Features, SidecarRecordsTheAudioStampAndOlderSidecarsHaveNone) {
+    Sidecar s = example_sidecar("audio/take1.wav");
+    s.audio_stamp = FileStamp{123456, 1'700'000'000'123'456'789};
+    const auto j = nlohmann::json::parse(s.to_json_text());
+    EXPECT_EQ(j["audio_size_bytes"], 123456);
+    EXPECT_EQ(j["audio_mtime_ns"], 1'700'000'000'123'456'789);
+    EXPECT_EQ(Sidecar::parse(s.to_json_text(), "t.json").audio_stamp, s.audio_stamp);  // exact to the nanosecond
+    EXPECT_FALSE(Sidecar::parse(example_sidecar("a.wav").to_json_text(), "old.json").audio_stamp.has_value());
+    const std::string half = R"({"windows": [], "views": [], "audio_size_bytes": 12})";  // one field without the other
+    EXPECT_NE(test::error_message([&] { Sidecar::parse(half, "meta/h.json"); }).find("meta/h.json"), std::string::npos);
+}
+
+namespace {
+
+// A complete track "take1" (segments level, 2 windows, 8 layers × 76 dims) whose sidecar records `stamp`.
+FeatureStore complete_track(const test::TempDir& dir, std::optional<FileStamp> stamp) {
+    const FeatureStore store = FeatureStore::of(dir.path(), "mine");
+    store.create();
+    write_view(store, View::segments, "take1", {2, 8, 76});
+    write_view(store, View::aggregated, "take1", {8, 76});
+    Sidecar side = example_sidecar(dir / "take1.wav");
+    side.audio_stamp = stamp;
+    store.write_sidecar(side);
+    return store;
+}
+
+}  // namespace
+
+TEST(Features, CheckTrackComparesTheAudioStampWhenTheSidecarHasOne) {
+    test::TempDir dir;
+    const FileStamp then{1000, 5'000'000'000};
+    const FeatureStore store = complete_track(dir, then);
+    EXPECT_EQ(store.check_track("take1", FeatureLevel::segments, then).state, TrackState::complete);
+    EXPECT_EQ(store.check_track("take1", FeatureLevel::segments).state, TrackState::complete);  // no stamp given: not compared
+    const TrackCheck bigger = store.check_track("take1", FeatureLevel::segments, FileStamp{1001, then.mtime_ns});
+    EXPECT_EQ(bigger.state, TrackState::source_changed);
+    EXPECT_NE(bigger.reason.find("take1.wav: size 1000 → 1001 bytes since extraction"), std::string::npos) << bigger.reason;
+    const TrackCheck touched = store.check_track("take1", FeatureLevel::segments, FileStamp{1000, then.mtime_ns + 1});
+    EXPECT_EQ(touched.state, TrackState::source_changed);
+    EXPECT_NE(touched.reason.find("modified 1 ns later"), std::string::npos) << touched.reason;
+    EXPECT_FALSE(store.is_complete("missing", FeatureLevel::segments));
+    EXPECT_EQ(store.check_track("missing", FeatureLevel::segments).state, TrackState::missing);
+    EXPECT_EQ(store.check_track("take1", FeatureLevel::all, then).state, TrackState::missing);  // a higher level: not yet extracted
+    EXPECT_STREQ(to_string(TrackState::source_changed), "source changed");
+
+    test::TempDir old_dir;  // a sidecar from before stamps: any audio stamp is accepted
+    const FeatureStore old = complete_track(old_dir, std::nullopt);
+    EXPECT_EQ(old.check_track("take1", FeatureLevel::segments, FileStamp{1, 2}).state, TrackState::complete);
+}
+
+TEST(Features, CheckTrackFindsDamagedViewsWithoutReadingTheirData) {
+    test::TempDir dir;
+    const FeatureStore store = complete_track(dir, std::nullopt);
+    const fs::path seg = store.view_path(View::segments, "take1");
+    const std::string good = read_file(seg);
+    auto corrupt_because = [&](const std::string& bytes) {
+        write_file_atomic(seg, bytes);
+        const TrackCheck c = store.check_track("take1", FeatureLevel::segments);
+        EXPECT_EQ(c.state, TrackState::corrupt) << c.reason;
+        EXPECT_NE(c.reason.find(seg.string()), std::string::npos) << c.reason;  // names the file
+        return c.reason;
+    };
+    EXPECT_NE(corrupt_because(good.substr(0, good.size() - 4)).find("truncated data"), std::string::npos);
+    EXPECT_NE(corrupt_because(good + "tail").find("unexpected bytes"), std::string::npos);
+    EXPECT_NE(corrupt_because("").find("not a .npy file"), std::string::npos);
+    EXPECT_NE(corrupt_because(encode_npy(NpyArray::from(std::vector<float>(3 * 8 * 76), {3, 8, 76}))).find("3 windows, the sidecar records 2"),
+              std::string::npos);
+    EXPECT_NE(corrupt_because(encode_npy(NpyArray::from(std::vector<double>(2 * 8 * 76), {2, 8, 76}))).find("3-D float32 view"),
+              std::string::npos);
+    write_file_atomic(seg, good);
+    EXPECT_EQ(store.check_track("take1", FeatureLevel::segments).state, TrackState::complete);
+    const fs::path agg = store.view_path(View::aggregated, "take1");
+    const std::string good_agg = read_file(agg);
+    write_npy(agg, NpyArray::from(std::vector<float>(8 * 75), {8, 75}));  // views that disagree on [L, D]
+    const TrackCheck mixed = store.check_track("take1", FeatureLevel::segments);
+    EXPECT_EQ(mixed.state, TrackState::corrupt);
+    EXPECT_NE(mixed.reason.find(agg.string() + ": 8 layers × 75 dims, the other views have 8 × 76"), std::string::npos) << mixed.reason;
+    write_file_atomic(agg, good_agg);
+    EXPECT_EQ(store.check_track("take1", FeatureLevel::aggregated).state, TrackState::complete);
+
+    fs::remove(seg);  // listed in the sidecar, but gone
+    EXPECT_NE(store.check_track("take1", FeatureLevel::segments).reason.find("no such file"), std::string::npos);
+    write_file_atomic(store.sidecar_path("take1"), "{corrupt");
+    const TrackCheck bad_side = store.check_track("take1", FeatureLevel::aggregated);
+    EXPECT_EQ(bad_side.state, TrackState::corrupt);
+    EXPECT_NE(bad_side.reason.find("meta/take1.json: malformed extraction sidecar"), std::string::npos) << bad_side.reason;
+}
+
 TEST(Features, ViewsAreCheckedForTheirRank) {
     test::TempDir dir;
     const FeatureStore store = FeatureStore::of(dir.path(), "mine");

@@ -121,6 +121,56 @@ TEST(Npy, RejectsMalformedFilesNamingTheFileAndTheProblem) {
     EXPECT_NE(error_of([&] { read_npy("/nonexistent/x.npy"); }).find("no such file"), std::string::npos);
 }
 
+TEST(NpyHeader, DescribesGoldenFilesWithoutReadingTheData) {
+    const NpyHeader a = read_npy_header(kGolden / "f32_2x3.npy");
+    EXPECT_EQ(a.describe(), "float32 [2, 3]");
+    EXPECT_FALSE(a.fortran_order);
+    EXPECT_EQ(a.data_bytes, 24u);
+    EXPECT_EQ(a.data_offset + a.data_bytes, fs::file_size(kGolden / "f32_2x3.npy"));
+    EXPECT_EQ(a.data_offset % 64, 0u);  // numpy pads the header to 64 bytes
+    EXPECT_EQ(read_npy_header(kGolden / "i64_scalar.npy").describe(), "int64 []");
+    EXPECT_EQ(read_npy_header(kGolden / "i64_scalar.npy").data_bytes, 8u);
+    EXPECT_EQ(read_npy_header(kGolden / "i32_empty.npy").data_bytes, 0u);
+    EXPECT_EQ(read_npy_header(kGolden / "u8_v2.npy").dtype, DType::u8);  // format 2.0: a 4-byte header length
+    const NpyHeader f = read_npy_header(kGolden / "f32_fortran_2x3.npy");
+    EXPECT_TRUE(f.fortran_order);
+    EXPECT_EQ(f.count(), 6u);
+}
+
+TEST(NpyHeader, AgreesWithWhatWriteNpyWrote) {
+    test::TempDir dir;
+    std::vector<float> v(2 * 3 * 5, 0.5f);
+    write_npy(dir / "v.npy", v, {2, 3, 5});
+    const NpyHeader h = read_npy_header(dir / "v.npy");
+    EXPECT_EQ(h.describe(), "float32 [2, 3, 5]");
+    EXPECT_EQ(h.data_bytes, v.size() * 4);
+    EXPECT_EQ(h.data_offset, encode_npy(NpyArray::from(v, {2, 3, 5})).size() - v.size() * 4);
+}
+
+TEST(NpyHeader, TruncatedPaddedAndMalformedFilesAreErrorsNamingTheFile) {
+    test::TempDir dir;
+    const std::string good = read_file(kGolden / "f32_2x3.npy");
+    auto header_error = [&](const std::string& name, const std::string& bytes) {
+        write_file_atomic(dir / name, bytes);
+        const std::string why = error_of([&] { read_npy_header(dir / name); });
+        EXPECT_NE(why.find(name), std::string::npos) << why;
+        return why;
+    };
+    EXPECT_NE(header_error("cut.npy", good.substr(0, good.size() - 1)).find("truncated data: 23 bytes for float32 [2, 3] (needs 24)"),
+              std::string::npos);
+    EXPECT_NE(header_error("long.npy", good + "x").find("1 unexpected bytes after the data"), std::string::npos);
+    EXPECT_NE(header_error("head.npy", good.substr(0, 40)).find("truncated .npy header"), std::string::npos);
+    EXPECT_NE(header_error("empty.npy", "").find("not a .npy file (bad magic; 0 bytes)"), std::string::npos);
+    EXPECT_NE(header_error("zip.npy", "PK\x03\x04 and a lot more bytes than twelve").find("bad magic"), std::string::npos);
+    std::string bad_dict = good;
+    bad_dict.replace(bad_dict.find("(2, 3)"), 6, "(2, x)");
+    EXPECT_NE(header_error("dict.npy", bad_dict).find("malformed .npy header"), std::string::npos);
+    EXPECT_NE(error_of([&] { read_npy_header(dir / "missing.npy"); }).find("missing.npy: no such file"), std::string::npos);
+    std::string huge = good;
+    huge.replace(huge.find("(2, 3)"), 6, "(4611686018427387904, 9)");
+    EXPECT_NE(header_error("huge.npy", huge).find("huge.npy"), std::string::npos);
+}
+
 TEST(Npy, HugeShapeIsRejectedWithoutAllocating) {
     std::string good = read_file(kGolden / "f32_2x3.npy");
     std::string huge = good;

@@ -218,7 +218,7 @@ struct Store {
         Dataset d = Dataset::folder(dir / "data", dir / "audio", "toy");
         fs::create_directories(d.features().root() / "segments");
         fs::create_directories(d.features().root() / "aggregated");
-        fs::create_directories(dir / "data/proxy_targets");
+        fs::create_directories(d.targets_dir());
         int i = 0;
         for (const char* t : {"a", "b", "c"}) {
             std::vector<float> seg(2 * 3 * 4);
@@ -234,7 +234,7 @@ struct Store {
             ts.arrays["window/spectral_centroid"] = {1.0f, 2.0f};
             if (t[0] == 'c') ts.arrays["window/start_sec"] = {0.0f, 2.5f, 5.0f};  // disagrees with c's 2 windows
             if (t[0] == 'c') ts.arrays["window/spectral_centroid"] = {1.0f, 2.0f, 3.0f};
-            write_targets(dir / "data/proxy_targets" / (std::string(t) + ".targets.npz"), ts);
+            write_targets(d.targets_path(t), ts);
         }
         return d;
     }
@@ -269,6 +269,33 @@ TEST(ProbeData, TrackSetsAreIntersectedAndMismatchesReported) {
     EXPECT_NE(test::error_message([&] { load_probe_data(Dataset::folder(empty / "data", empty / "audio", "e"), ProbeLevel::track); })
                   .find("no track has both"),
               std::string::npos);
+}
+
+// Targets are per dataset: a dataset never reads another dataset's targets for a track of the same name,
+// nor a file of the old flat layout (proxy_targets/<track>.targets.npz), which may be anyone's.
+TEST(ProbeData, TargetsOfAnotherDatasetOrTheFlatLayoutAreNeverRead) {
+    Store s;
+    const Dataset other = Dataset::folder(s.dir / "data", s.dir / "audio", "other");  // same tracks a..d
+    EXPECT_EQ(other.targets_path("b"), s.dir / "data/proxy_targets/other/b.targets.npz");
+    EXPECT_EQ(s.ds.targets_path("b"), s.dir / "data/proxy_targets/toy/b.targets.npz");
+    fs::create_directories(other.features().root() / "aggregated");
+    write_npy(other.features().view_path(View::aggregated, "a"), NpyArray::from(std::vector<float>(12, 1.0f), {3, 4}));
+    write_npy(other.features().view_path(View::aggregated, "b"), NpyArray::from(std::vector<float>(12, 2.0f), {3, 4}));
+    fs::copy_file(s.ds.targets_path("b"), flat_targets_path(other, "a"));  // a flat file, as an older MESS left it
+    const std::string why = test::error_message([&] { load_probe_data(other, ProbeLevel::track); });
+    EXPECT_NE(why.find("dataset other: no track has both features and proxy targets (4 tracks skipped; a: no proxy targets in"),
+              std::string::npos) << why;
+    EXPECT_NE(why.find("proxy_targets/a.targets.npz of the old shared layout"), std::string::npos) << why;
+
+    TargetSet mine;
+    mine.arrays["timbre/spectral_centroid"] = {7.0f};
+    fs::create_directories(other.targets_dir());
+    write_targets(other.targets_path("b"), mine);
+    const ProbeData d = load_probe_data(other, ProbeLevel::track);
+    EXPECT_EQ(d.row_ids, std::vector<std::string>{"b"});
+    ASSERT_EQ(d.targets.size(), 1u);
+    EXPECT_EQ(d.targets[0].values, std::vector<double>{7.0});  // its own, not toy's 'b' (98)
+    EXPECT_NE(d.skipped_tracks.at("a").find("old shared layout"), std::string::npos);
 }
 
 TEST(Aspects, RegistryAndModes) {

@@ -116,3 +116,46 @@ TEST(Targets, RealRecordingAndFileRoundTrip) {
     EXPECT_THROW(read_targets(dir / "bad.npz"), Error);
 }
 
+
+TEST(Targets, FilesRecordTheAudioStampApartFromTheTargets) {
+    test::TempDir dir;
+    TargetSet t;
+    t.arrays["rhythm/tempo"] = {120.0f};
+    t.source = FileStamp{44'100'000'123, 1'700'000'000'123'456'789};  // beyond float32 and float64 precision
+    write_targets(dir / "s.targets.npz", t);
+    const TargetSet back = read_targets(dir / "s.targets.npz");
+    EXPECT_EQ(back.source, t.source);
+    EXPECT_EQ(back.arrays, t.arrays);  // the stamp is not a target
+    const NpzMembers raw = read_npz(dir / "s.targets.npz");
+    EXPECT_EQ(raw.at("source/mtime_ns").describe(), "int64 [1]");
+    EXPECT_EQ(raw.at("source/size_bytes").view<std::int64_t>()[0], 44'100'000'123);
+
+    t.source.reset();  // as files from before stamps: no source
+    write_targets(dir / "old.targets.npz", t);
+    EXPECT_FALSE(read_targets(dir / "old.targets.npz").source.has_value());
+
+    NpzMembers half = {{"source/size_bytes", NpyArray::from(std::vector<std::int64_t>{5}, {1})}};
+    write_npz(dir / "half.npz", half, true);
+    EXPECT_NE(test::error_message([&] { read_targets(dir / "half.npz"); }).find("'source/mtime_ns' is missing"), std::string::npos);
+    NpzMembers wrong = {{"source/size_bytes", NpyArray::from(std::vector<float>{5}, {1})},
+                        {"source/mtime_ns", NpyArray::from(std::vector<std::int64_t>{5}, {1})}};
+    write_npz(dir / "wrong.npz", wrong, true);
+    EXPECT_NE(test::error_message([&] { read_targets(dir / "wrong.npz"); }).find("expected int64 [1]"), std::string::npos);
+    TargetSet clash;
+    clash.arrays["source/size_bytes"] = {1.0f};
+    EXPECT_THROW(write_targets(dir / "c.npz", clash), Error);
+}
+
+TEST(Targets, DamagedFilesAreErrorsNamingTheFile) {
+    test::TempDir dir;
+    TargetSet t;
+    t.arrays["curves/novelty"] = std::vector<float>(60, 0.25f);
+    t.arrays["rhythm/tempo"] = {100.0f};
+    write_targets(dir / "t.targets.npz", t);
+    const std::string bytes = read_file(dir / "t.targets.npz");
+    for (std::size_t keep : {std::size_t{0}, std::size_t{30}, bytes.size() / 2, bytes.size() - 10}) {
+        write_file_atomic(dir / "cut.targets.npz", bytes.substr(0, keep));
+        const std::string why = test::error_message([&] { read_targets(dir / "cut.targets.npz"); });
+        EXPECT_NE(why.find("cut.targets.npz"), std::string::npos) << keep << ": " << why;
+    }
+}

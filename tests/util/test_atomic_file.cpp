@@ -47,3 +47,25 @@ TEST(ReadFile, MissingFileAndDirectoryAreInputErrors) {
     write_file_atomic(dir / "empty", "");
     EXPECT_EQ(read_file(dir / "empty"), "");
 }
+
+TEST(FileStamp, SizeAndNanosecondTimeOfAFileAndHowTheyChanged) {
+    test::TempDir dir;
+    write_file_atomic(dir / "a.wav", "12345");
+    const FileStamp a = file_stamp(dir / "a.wav");
+    EXPECT_EQ(a.size_bytes, 5u);
+    EXPECT_EQ(a.mtime_ns, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::file_clock::to_sys(fs::last_write_time(dir / "a.wav")).time_since_epoch()).count());
+    EXPECT_EQ(file_stamp(dir / "a.wav"), a);  // stable while the file is untouched
+
+    fs::last_write_time(dir / "a.wav", fs::last_write_time(dir / "a.wav") + std::chrono::milliseconds(3250));
+    const FileStamp touched = file_stamp(dir / "a.wav");
+    EXPECT_EQ(touched.size_bytes, 5u);
+    EXPECT_EQ(touched.mtime_ns - a.mtime_ns, 3'250'000'000);
+    EXPECT_EQ(describe_change(a, touched), "modified 3.250 s later");
+    write_file_atomic(dir / "a.wav", "123456");
+    EXPECT_EQ(describe_change(a, file_stamp(dir / "a.wav")), "size 5 → 6 bytes");
+    EXPECT_EQ(describe_change(a, a), "unchanged");
+
+    const std::string why = test::error_message([&] { file_stamp(dir / "gone.wav"); });
+    EXPECT_NE(why.find("gone.wav: no such file"), std::string::npos) << why;
+}
