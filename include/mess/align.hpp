@@ -30,9 +30,9 @@
 // Open begin/end concern B only: A is the query and is always aligned whole.
 //
 // The path the Alignment reports: one row per frame of A. At A's note onsets (local maxima of new onset
-// energy ≥ 0.3) it is the DTW path's mean B frame for that row; between onsets it is linear (inside a
+// energy ≥ 0.3 in locally normalised units, with an onset salience ≥ 0.2) it is the DTW path's mean B frame for that row; between onsets it is linear (inside a
 // held note or a rest the features cannot place a moment, the onsets on both sides can); before the first
-// and after the last onset it continues at the tempo of the nearest 1.5 s of onsets (lead-ins and release
+// and after the last onset it continues at the tempo between that onset and the nearest one at least 1.5 s away (lead-ins and release
 // tails differ between performances), kept inside the DTW path's span of B.
 //
 // Transposition: the features averaged down to at most 400 frames per side are aligned once per chroma
@@ -71,6 +71,7 @@ inline constexpr double kAlignStepPenalty = 0.1;  // DTW's default extra cost of
 struct AlignFeatures {
     dsp::Matrix chroma;   // [frames, 12], rows unit L2
     dsp::Matrix onsets;   // [frames, 12], entries in [0, 1]
+    std::vector<float> onset_salience;  // [frames]: onset norm before normalisation / the recording's largest (0..1)
     double frame_rate = kAlignFrameRate;
     double duration_sec = 0;
     std::int64_t frames() const { return chroma.rows; }

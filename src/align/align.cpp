@@ -12,8 +12,9 @@ namespace {
 constexpr double kUnrelatedRatio = 0.62;  // cost ratio from which two recordings count as unrelated (development corpus)
 constexpr double kConfidenceSpan = 0.3;   // ratios from 0.62 down to 0.32 map to confidence 0 .. 1
 constexpr std::int64_t kTranspositionFrames = 400;  // per side, when trying the 12 shifts (a 10-min piece: 1.5 s blocks)
-constexpr float kAnchorDecay = 0.8f;          // the onset feature's decay (features.cpp)
-constexpr double kSlopeSeconds = 1.5;     // tempo used beyond the first and last onsets: of this much music
+constexpr float kAnchorDecay = 0.8f;
+constexpr double kAnchorSalience = 0.2;   // and onset energy ≥ 20 % of the recording's largest (no anchors in release tails)
+constexpr double kSlopeSeconds = 1.5;     // tempo used beyond the first and last onsets: of at least this much music
 constexpr double kAnchorStrength = 0.3;   // new onset energy of an anchor frame (locally normalised units)
 
 // Mean cost of seeded random frame pairs: what "no relation" costs for these two recordings.
@@ -50,11 +51,12 @@ std::vector<double> interpolate_anchors(const std::vector<double>& mean, const s
     auto at = [&](std::int64_t r) { return mean[static_cast<std::size_t>(r)]; };
     const auto reach = static_cast<std::int64_t>(kSlopeSeconds * frame_rate);
     auto slope = [&](std::int64_t from, std::int64_t to) { return to > from ? (at(to) - at(from)) / static_cast<double>(to - from) : 1.0; };
-    std::size_t k_head = 0, k_tail = anchors.size() - 1;
-    while (k_head + 1 < anchors.size() - 1 && anchors[k_head + 1] - anchors.front() < reach) ++k_head;
-    while (k_tail > 1 && anchors.back() - anchors[k_tail - 1] < reach) --k_tail;
-    const double head = slope(anchors.front(), anchors[std::max<std::size_t>(k_head, 1)]);
-    const double tail = slope(anchors[std::min(k_tail, anchors.size() - 2)], anchors.back());
+    // The nearest anchors at least `reach` away from the first and the last (or the other end).
+    std::size_t k_head = 1, k_tail = anchors.size() - 2;
+    while (k_head + 1 < anchors.size() && anchors[k_head] - anchors.front() < reach) ++k_head;
+    while (k_tail > 0 && anchors.back() - anchors[k_tail] < reach) --k_tail;
+    const double head = slope(anchors.front(), anchors[k_head]);
+    const double tail = slope(anchors[k_tail], anchors.back());
     std::vector<double> out(mean.size());
     for (std::int64_t r = 0; r < static_cast<std::int64_t>(out.size()); ++r) {
         double v;
@@ -87,7 +89,8 @@ std::vector<double> anchored_positions(const DtwPath& path, const AlignFeatures&
     for (std::int64_t r = 1; r + 1 < rows; ++r) {
         const auto lo = static_cast<std::size_t>(std::max<std::int64_t>(0, r - 3)), hi = static_cast<std::size_t>(std::min(rows - 1, r + 3));
         const double s = strength[static_cast<std::size_t>(r)];
-        if (s >= kAnchorStrength && s == *std::max_element(strength.begin() + static_cast<std::ptrdiff_t>(lo), strength.begin() + static_cast<std::ptrdiff_t>(hi) + 1))
+        const bool salient = a.onset_salience.empty() || a.onset_salience[static_cast<std::size_t>(first + r)] >= kAnchorSalience;
+        if (salient && s >= kAnchorStrength && s == *std::max_element(strength.begin() + static_cast<std::ptrdiff_t>(lo), strength.begin() + static_cast<std::ptrdiff_t>(hi) + 1))
             anchors.push_back(r);
     }
     if (anchors.size() < 2) anchors = {0, rows - 1};  // too few onsets: the path's ends

@@ -109,7 +109,8 @@ std::vector<double> running_max(const std::vector<double>& x, std::int64_t radiu
     return out;
 }
 
-dsp::Matrix onset_chroma(const dsp::Matrix& semis) {
+// The onset chroma, and each frame's onset energy relative to the recording's largest (its salience).
+dsp::Matrix onset_chroma(const dsp::Matrix& semis, std::vector<float>& salience) {
     dsp::Matrix rises{semis.rows, kSemitones, std::vector<float>(semis.values.size(), 0.0f)};
     for (std::int64_t t = 1; t < semis.rows; ++t)
         for (int s = 0; s < kSemitones; ++s) rises.at(t, s) = std::max(0.0f, semis.at(t, s) - semis.at(t - 1, s));
@@ -122,6 +123,8 @@ dsp::Matrix onset_chroma(const dsp::Matrix& semis) {
     }
     const double global = norms.empty() ? 0.0 : *std::max_element(norms.begin(), norms.end());
     const double floor = std::max(1e-6, 0.02 * global);  // quiet passages: noise is not raised to full scale
+    salience.resize(norms.size());
+    for (std::size_t t = 0; t < norms.size(); ++t) salience[t] = static_cast<float>(norms[t] / std::max(global, 1e-12));
     const auto local = running_max(norms, static_cast<std::int64_t>(kNormaliseSeconds * kAlignFrameRate));
     for (std::int64_t t = 0; t < o.rows; ++t) {
         const double d = std::max(floor, local[static_cast<std::size_t>(t)]);
@@ -144,7 +147,7 @@ AlignFeatures alignment_features(const Audio& audio) {
     f.chroma = fold_chroma(compressed(energies, kCompression));
     add_floor(f.chroma, kChromaFloor);
     normalise_rows_l2(f.chroma);
-    f.onsets = onset_chroma(compressed(energies, kOnsetCompression));
+    f.onsets = onset_chroma(compressed(energies, kOnsetCompression), f.onset_salience);
     f.duration_sec = audio.duration_sec();
     return f;
 }
@@ -154,15 +157,19 @@ AlignFeatures downsample_features(const AlignFeatures& f, int factor) {
     const std::int64_t rows = (f.frames() + factor - 1) / factor;
     AlignFeatures out{{rows, 12, std::vector<float>(static_cast<std::size_t>(rows * 12), 0.0f)},
                       {rows, 12, std::vector<float>(static_cast<std::size_t>(rows * 12), 0.0f)},
+                      std::vector<float>(static_cast<std::size_t>(rows), 0.0f),
                       f.frame_rate / factor,
                       f.duration_sec};
     for (std::int64_t r = 0; r < rows; ++r) {
         const std::int64_t begin = r * factor, end = std::min(f.frames(), begin + factor);
-        for (std::int64_t t = begin; t < end; ++t)
+        for (std::int64_t t = begin; t < end; ++t) {
+            if (!f.onset_salience.empty())
+                out.onset_salience[static_cast<std::size_t>(r)] = std::max(out.onset_salience[static_cast<std::size_t>(r)], f.onset_salience[static_cast<std::size_t>(t)]);
             for (int c = 0; c < 12; ++c) {
                 out.chroma.at(r, c) += f.chroma.at(t, c);
                 out.onsets.at(r, c) += f.onsets.at(t, c) / static_cast<float>(end - begin);
             }
+        }
     }
     normalise_rows_l2(out.chroma);
     return out;
