@@ -53,7 +53,7 @@ struct SearchOptions {
     std::vector<std::string> filters;
     double start = -1, min_r2 = 0.5;
     int k = 10, nprobe = 0, ef_search = 0, threads = 0;
-    bool group = false, exact = false, no_r2_scaling = false;
+    bool group = false, exact = false, no_r2_scaling = false, same_moment = false;
 };
 
 std::string clock_time(double sec) {
@@ -91,7 +91,34 @@ void print_hits(const SearchResult& result, const nlohmann::json& hits) {
         std::string when = result.kind == IndexKind::clip
                                ? fmt::format("  {}–{}", clock_time(h["start_sec"].get<double>()), clock_time(h["end_sec"].get<double>()))
                                : "";
+        if (h.contains("aligned_sec")) when += fmt::format("  (the query's moment: {})", clock_time(h["aligned_sec"].get<double>()));
         fmt::print("{:>3}. {:6.3f}  {}{}\n", h["rank"].get<std::size_t>(), h["score"].get<double>(), h["id"].get<std::string>(), when);
+    }
+}
+
+// "This moment in every other performance": the query's second aligned into each other performance of its
+// work; passage hits on those performances carry the aligned second ("aligned_sec").
+nlohmann::json moments_of(const Context& ctx, const LoadedArtifact& art, const SearchOptions& o, nlohmann::json& hits) {
+    if (o.track.empty()) throw_usage("--same-moment needs --track (and --start: the moment)");
+    const nlohmann::json media = read_media(art.dir);
+    const auto locate = [&](const std::string& id) {
+        if (!media.contains(id)) throw_input("the index holds no audio location for track '{}' (built with --no-media?)", id);
+        return media_audio_path(media[id], ctx.config.data_root.value);
+    };
+    const auto moments = same_moment(art.index, o.track, std::max(0.0, o.start), locate);
+    for (auto& h : hits)
+        for (const auto& m : moments)
+            if (m.error.empty() && h.value("track_id", "") == m.track_id) h["aligned_sec"] = m.time_sec;
+    return same_moment_to_json(moments);
+}
+
+void print_moments(const SearchOptions& o, const nlohmann::json& moments) {
+    fmt::print("\n{} at {} in the other performances of its work:\n", o.track, clock_time(std::max(0.0, o.start)));
+    if (moments.empty()) fmt::print("  none: the index holds no other performance of this work\n");
+    for (const auto& m : moments) {
+        if (m.contains("error")) fmt::print("  {:<40} —  {}\n", m["track_id"].get<std::string>(), m["error"].get<std::string>());
+        else fmt::print("  {:<40} {}  (confidence {:.2f}{})\n", m["track_id"].get<std::string>(), clock_time(m["time_sec"].get<double>()),
+                        m["confidence"].get<double>(), m.contains("clip_id") ? ", clip " + m["clip_id"].get<std::string>() : "");
     }
 }
 
@@ -107,13 +134,17 @@ int run_search(const Context& ctx, const SearchOptions& o, bool json) {
         request.start_sec = std::max(0.0, o.start);
     }
     const SearchResult result = o.audio.empty() ? searcher.search(request) : with_context(o.audio, [&] { return searcher.search(request); });
-    const nlohmann::json hits = hits_to_json(result);
+    nlohmann::json hits = hits_to_json(result);
+    const nlohmann::json moments = o.same_moment ? moments_of(ctx, *art, o, hits) : nlohmann::json();
     if (json) {
-        print_json({{"index", art->dir.string()}, {"version_id", art->version_id()}, {"kind", to_string(result.kind)},
-                    {"aspects", o.aspect.empty() ? o.aspects : o.aspect}, {"layer_weights", result.layer_weights}, {"results", hits}});
+        nlohmann::json out = {{"index", art->dir.string()}, {"version_id", art->version_id()}, {"kind", to_string(result.kind)},
+                              {"aspects", o.aspect.empty() ? o.aspects : o.aspect}, {"layer_weights", result.layer_weights}, {"results", hits}};
+        if (o.same_moment) out["same_moment"] = moments;
+        print_json(out);
         return 0;
     }
     print_hits(result, hits);
+    if (o.same_moment) print_moments(o, moments);
     return 0;
 }
 
@@ -167,6 +198,9 @@ void register_search_query(CLI::App& app, Context& ctx) {
     search->add_option("--ef-search", s.ef_search, "HNSW candidate list size");
     search->add_flag("--exact", s.exact, "Exact scan even on an approximate index");
     search->add_option("--threads", s.threads, "Threads for embedding --audio");
+    search->add_flag("--same-moment", s.same_moment,
+                     "Also align --track with every other performance of its work and print the --start second in each\n"
+                     "(passage hits on them get \"aligned_sec\"); needs the index's media (audio locations)");
     bool& sjson = add_json_flag(search);
     search->callback([&ctx, &sjson] { ctx.run = [&ctx, &sjson] { return run_search(ctx, s, sjson); }; });
 }

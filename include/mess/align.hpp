@@ -58,7 +58,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "mess/audio.hpp"
 #include "mess/dsp.hpp"

@@ -68,6 +68,13 @@ std::vector<float> waveform_peaks(std::span<const float> samples, int sample_rat
 std::string build_media(const Dataset& dataset, const std::vector<std::string>& track_ids, std::vector<std::string>* skipped = nullptr,
                         const std::function<void(std::int64_t, std::int64_t)>& on_progress = {});
 
+// The tracks of an artifact directory's media file (track id → entry), or an empty object when it has none.
+// Errors: Error(input) naming the file when it is damaged or not a media file.
+nlohmann::json read_media(const std::filesystem::path& artifact_dir);
+// Where a media entry's audio is on this machine: its "audio" path, under `data_root` when relative.
+// Errors: Error(input) for an entry without an audio path.
+std::filesystem::path media_audio_path(const nlohmann::json& entry, const std::filesystem::path& data_root);
+
 // Content-Type of an audio file by its extension ("audio/wav", "audio/flac", ...; else application/octet-stream).
 const char* audio_content_type(const std::filesystem::path& path);
 

@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "mess/align.hpp"
 #include "mess/audio.hpp"
 #include "mess/catalog.hpp"
 #include "mess/probe.hpp"
@@ -299,6 +300,31 @@ struct SearchResult {
 // The one JSON form of hits: [{"rank", "score", "id", "track_id", "dataset_id", "recording_id", "work_id",
 // "split", "metadata", and for passages "start_sec", "end_sec", "segment_idx"}].
 nlohmann::json hits_to_json(const SearchResult& result);
+
+// ---------------------------------------------------------------------------------------------
+// The same moment in the other performances of a work (cross-performance passage search)
+// ---------------------------------------------------------------------------------------------
+
+struct SameMoment {
+    std::string track_id;     // another performance of the query track's work (same work_id in the index)
+    double time_sec = 0;      // its second aligned to the query's (valid when error is empty)
+    double confidence = 0;    // of the alignment (Alignment::confidence)
+    int transposition = 0;    // semitones, this performance = the query's + transposition
+    std::string clip_id;      // clip indexes: the passage holding that moment (the window whose centre is nearest)
+    std::string error;        // why this performance has no moment (audio missing or unreadable, no reliable alignment)
+};
+// Where a track's audio is; throws Error(input) when it is not known.
+using AudioLocator = std::function<std::filesystem::path(const std::string& track_id)>;
+
+// Aligns the query track with every other track of its work in `index` (align_audio) and returns the second
+// in each that matches `at_sec` of the query, in index order. A performance that cannot be aligned is kept
+// with its reason in `error`. Errors: Error(input) for an unknown track, an `at_sec` outside the query, or
+// query audio that cannot be read; Error(usage) for a track without a work id.
+// Cost: one alignment per performance (about 0.1 s per minute of music).
+std::vector<SameMoment> same_moment(const SearchIndex& index, const std::string& track_id, double at_sec, const AudioLocator& locate,
+                                    const AlignParams& params = {});
+// [{"track_id", "time_sec", "confidence", "transposition", "clip_id"?, "error"?}]
+nlohmann::json same_moment_to_json(const std::vector<SameMoment>& moments);
 
 // Searches one index with its resolved aspects. Thread safety: const member functions are safe from many
 // threads (the encoder is opened once, under a lock).

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <numeric>
 
+#include <nlohmann/json.hpp>
+
 #include "mess/align.hpp"
 
 namespace mess {

@@ -70,4 +70,18 @@ std::string build_media(const Dataset& dataset, const std::vector<std::string>& 
     return gzip_compress(media.dump());
 }
 
+nlohmann::json read_media(const fs::path& artifact_dir) {
+    const fs::path p = artifact_dir / kMediaFile;
+    if (!fs::exists(p)) return nlohmann::json::object();
+    auto j = nlohmann::json::parse(gzip_decompress(read_file(p), p.string()), nullptr, false);
+    if (j.is_discarded() || !j.contains("tracks") || !j["tracks"].is_object()) throw_input("{}: not a media file (mess-media/1)", p.string());
+    return std::move(j["tracks"]);
+}
+
+fs::path media_audio_path(const nlohmann::json& entry, const fs::path& data_root) {
+    if (!entry.is_object() || !entry.contains("audio") || !entry["audio"].is_string()) throw_input("media entry without an audio path");
+    const fs::path rel = entry["audio"].get<std::string>();
+    return rel.is_absolute() ? rel : data_root / rel;
+}
+
 }  // namespace mess

@@ -71,11 +71,7 @@ Side load_side(const fs::path& dir, IndexKind kind, const ServeConfig& config) {
         spdlog::info("neighbour lists of {} tracks (k = {}) in {:.2f} s", n, a->index.neighbours->k,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
-    if (const fs::path p = dir / kMediaFile; fs::exists(p)) {
-        auto j = nlohmann::json::parse(gzip_decompress(read_file(p), p.string()), nullptr, false);
-        if (j.is_discarded() || !j.contains("tracks") || !j["tracks"].is_object()) throw_input("{}: not a media file (mess-media/1)", p.string());
-        side.media = std::make_shared<const nlohmann::json>(std::move(j["tracks"]));
-    }
+    if (fs::exists(dir / kMediaFile)) side.media = std::make_shared<const nlohmann::json>(read_media(dir));
     side.artifact = std::move(a);
     return side;
 }

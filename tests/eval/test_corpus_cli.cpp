@@ -5,6 +5,8 @@
 #include <random>
 
 #include <gtest/gtest.h>
+
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "mess/util.hpp"
@@ -62,7 +64,9 @@ TEST(CorpusCli, RenderExtractIndexEvaluate) {
     EXPECT_EQ(read_file(dir / "corpus/labels.json"), read_file(dir / "again/labels.json"));
     EXPECT_EQ(read_file(dir / "corpus/audio/ode__v03.wav"), read_file(dir / "again/audio/ode__v03.wav"));
 
-    // Extract with the dsp backend, index, evaluate.
+    // Extract with the dsp backend (the corpus's metadata: work and recording ids), index, evaluate.
+    fs::create_directories(dir / "data/metadata");
+    fs::copy_file(dir / "corpus/metadata.csv", dir / "data/metadata/bench_metadata.csv", fs::copy_options::overwrite_existing);
     const std::string ds = " --audio-dir " + test::quote((dir / "corpus/audio").string()) + " --dataset-id bench";
     ASSERT_EQ(test::run_command(mess + " extract --model dsp --threads 2" + ds + " 2>&1").exit_code, 0);
     const std::string root = (dir / "data/indices").string();
@@ -97,6 +101,26 @@ TEST(CorpusCli, RenderExtractIndexEvaluate) {
     EXPECT_NE(cmp.out.find("track same_work map"), std::string::npos) << cmp.out;
     EXPECT_NE(cmp.out.find("+0.0000"), std::string::npos);
 
+    // This moment in every other performance: ode__v00 at 6 s, aligned into ode's other renderings.
+    auto sm = test::run_command(mess + " search --json --index " + test::quote(root) + " --name clip --track ode__v00 --start 6 --same-moment 2>&1");
+    ASSERT_EQ(sm.exit_code, 0) << sm.out;
+    const auto smj = nlohmann::json::parse(sm.out);
+    ASSERT_EQ(smj["same_moment"].size(), 3u) << smj["same_moment"].dump();
+    for (const auto& m : smj["same_moment"]) {
+        ASSERT_FALSE(m.contains("error")) << m.dump();
+        const auto* item = [&]() -> const nlohmann::json* {
+            for (const auto& it : labels["items"])
+                if (it["id"] == m["track_id"]) return &it;
+            return nullptr;
+        }();
+        ASSERT_NE(item, nullptr);
+        double truth = -1;  // the rendered second of source second 6 (the original is the source as written)
+        for (const auto& p : (*item)["time_map"])
+            if (std::fabs(p[0].get<double>() - 6.0) < 1e-9) truth = p[1].get<double>();
+        EXPECT_NEAR(m["time_sec"].get<double>(), truth, 0.1) << m.dump();
+        EXPECT_TRUE(m.contains("clip_id")) << m.dump();
+    }
+
     // Alignment accuracy against the corpus's time maps, and one work's renderings compared.
     auto al = test::run_command(mess + " eval align --json --labels " + test::quote((dir / "corpus/labels.json").string()) + " 2>/dev/null");
     ASSERT_EQ(al.exit_code, 0) << al.out;
@@ -108,8 +132,6 @@ TEST(CorpusCli, RenderExtractIndexEvaluate) {
         EXPECT_LE(v["beyond_ms"]["100"].get<double>(), 0.1) << kind << ": " << v.dump();
         EXPECT_DOUBLE_EQ(v["transposition_correct"].get<double>(), 1.0) << kind;
     }
-    fs::create_directories(dir / "data/metadata");
-    fs::copy_file(dir / "corpus/metadata.csv", dir / "data/metadata/bench_metadata.csv", fs::copy_options::overwrite_existing);
     auto cw = test::run_command(mess + " compare --json --work ode" + ds + " --start 2 --end 8 --out-dir " + test::quote((dir / "cmp").string()) + " 2>&1");
     ASSERT_EQ(cw.exit_code, 0) << cw.out;
     const auto cj = nlohmann::json::parse(cw.out);
