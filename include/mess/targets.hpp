@@ -12,7 +12,8 @@
 //            dynamics/dynamic_variance, dynamics/crescendo_strength, dynamics/diminuendo_strength,
 //            phrasing/phrase_regularity, phrasing/num_phrases                              shape [1]
 //   curves   curves/tis_tension, curves/dynamic_arc, curves/local_tempo, curves/centroid_trajectory,
-//            curves/novelty: 60 frames at 2 Hz over the first 30 s                       shape [60]
+//            curves/novelty: 60 frames at 2 Hz over the first 30 s (shorter audio is zero-padded to
+//            30 s first, as the predecessor did: its curves end in silence values)        shape [60]
 //   windows  window/start_sec, window/end_sec and window/<field> for the window-meaningful scalars
 //            (timbre ×4, dynamics ×4, harmonic_complexity, attack_slopes, attack_sharpness), one value
 //            per extraction window (5 s, hop 2.5 s, tail aligned to the end)                shape [S]
@@ -27,6 +28,9 @@
 //   tempo: dsp::estimate_tempo on the onset envelope (global tempogram with a log-normal prior), not
 //   librosa's beat tracker; chroma: dsp::chroma_semitone, not librosa's chroma_cqt; peak picking for
 //   onset_density: local maxima ≥ 0.5·mean, then scipy's find_peaks distance rule.
+// Definitions re-derived from the predecessor's code where MESS had drifted: crescendo/diminuendo strength
+// score the LONGEST monotone run of the smoothed RMS (|Δ| × steps, the first on ties), not the run with the
+// largest score; attack_sharpness is |ΔdB| of the step AFTER each onset frame (NumPy's diff at the onset).
 // Errors: Error(input) for audio not at 24 kHz or with non-finite samples. Silence and very short audio
 // give defined values (0 for scalars, per-curve neutral values), never NaN.
 // Thread safety: reentrant.

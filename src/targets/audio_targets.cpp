@@ -77,20 +77,6 @@ double harmonic_complexity(const dsp::Matrix& chroma) {
     return h;
 }
 
-// Longest strictly increasing (or decreasing) run of a smoothed envelope: |Δ over the run| × its steps.
-double run_strength(const std::vector<float>& x, bool increasing) {
-    double best = 0.0;
-    std::size_t start = 0;
-    for (std::size_t i = 1; i <= x.size(); ++i) {
-        const bool continues = i < x.size() && (increasing ? x[i] > x[i - 1] : x[i] < x[i - 1]);
-        if (continues) continue;
-        const std::size_t steps = i - 1 - start;
-        if (steps > 0) best = std::max(best, std::fabs(static_cast<double>(x[i - 1]) - x[start]) * static_cast<double>(steps));
-        start = i;
-    }
-    return best;
-}
-
 struct Dynamics {
     double range = 0, variance = 0, crescendo = 0, diminuendo = 0;
 };
@@ -107,8 +93,8 @@ Dynamics dynamics_of(const std::vector<float>& rms, int max_window) {
     int window = std::min<int>(max_window, static_cast<int>(rms.size()));
     if (window % 2 == 0) --window;
     const auto smooth = window >= 5 ? dsp::savgol_filter(rms, window, 3) : rms;
-    d.crescendo = run_strength(smooth, true);
-    d.diminuendo = run_strength(smooth, false);
+    d.crescendo = targets_detail::longest_run_strength(smooth, true);
+    d.diminuendo = targets_detail::longest_run_strength(smooth, false);
     return d;
 }
 
@@ -130,9 +116,8 @@ Articulation articulation_of(const std::vector<float>& rms, const std::vector<fl
     for (auto& v : db) v = std::max(v, top - 80.0);
     const auto onsets = dsp::onset_detect(onset_env, sr, kHop);
     const auto window = static_cast<std::int64_t>(std::max(2.0, std::ceil(0.2 * sr / kHop)));
-    std::vector<double> slopes, sharp;
+    std::vector<double> slopes;
     for (auto t : onsets) {
-        if (t >= 1 && t < static_cast<std::int64_t>(db.size())) sharp.push_back(std::fabs(db[static_cast<std::size_t>(t)] - db[static_cast<std::size_t>(t - 1)]));
         if (t + window > static_cast<std::int64_t>(db.size())) continue;
         double sx = 0, sy = 0, sxx = 0, sxy = 0;  // least-squares slope over the window
         for (std::int64_t i = 0; i < window; ++i) {
@@ -143,7 +128,7 @@ Articulation articulation_of(const std::vector<float>& rms, const std::vector<fl
         slopes.push_back(std::max(0.0, (w * sxy - sx * sy) / (w * sxx - sx * sx)));
     }
     a.slopes = mean(slopes);
-    a.sharpness = mean(sharp);
+    a.sharpness = targets_detail::forward_step_at(db, onsets);
     return a;
 }
 
@@ -281,7 +266,7 @@ std::vector<float> novelty(const std::vector<float>& y) {
 // Curves T1–T5 over the first 30 s at 22,050 Hz.
 void curves(const Audio& audio24k, TargetSet& out) {
     auto y = resample(audio24k.samples, audio24k.sample_rate, static_cast<int>(kCurveRate));
-    y.resize(std::min<std::size_t>(y.size(), static_cast<std::size_t>(kCurveSeconds * kCurveRate)));
+    y.resize(static_cast<std::size_t>(kCurveSeconds * kCurveRate), 0.0f);  // the first 30 s, zero-padded as the predecessor did
     const dsp::StftParams p;
     out.arrays["curves/tis_tension"] = tis_tension(y);
     out.arrays["curves/dynamic_arc"] = dynamic_arc(y);

@@ -6,6 +6,7 @@
 
 #include "mess/npy.hpp"
 #include "mess/targets.hpp"
+#include "../../src/targets/stats.hpp"  // the definitions under test (internal to the module)
 #include "support/support.hpp"
 
 using namespace mess;
@@ -66,10 +67,31 @@ TEST(Targets, CrescendoAndDiminuendo) {
     TargetSet down = compute_audio_targets(ramp(0.8, 0.05, 10.0), {});
     EXPECT_GT(up.scalar("dynamics/crescendo_strength"), 5 * up.scalar("dynamics/diminuendo_strength"));
     EXPECT_GT(down.scalar("dynamics/diminuendo_strength"), 5 * down.scalar("dynamics/crescendo_strength"));
+    // 10 s of audio, zero-padded to the curves' 30 s: the arc peaks before frame 20, and the silence is its floor.
     const auto& arc = up.arrays.at("curves/dynamic_arc");
-    EXPECT_LT(arc.front(), 0.1f);
-    EXPECT_GT(arc.back(), 0.9f);
+    EXPECT_LT(arc.front(), arc[16]);
+    EXPECT_FLOAT_EQ(*std::max_element(arc.begin() + 10, arc.begin() + 20), 1.0f);
+    for (std::size_t f = 32; f < arc.size(); ++f) EXPECT_NEAR(arc[f], 0.0f, 1e-3) << f;  // beyond the smoothing's reach
     EXPECT_NEAR(up.scalar("dynamics/dynamic_range"), 0.75 / std::sqrt(2.0), 0.05);  // RMS of a sine
+}
+
+// Golden values by hand from the predecessor's definitions (reference/predecessor.md §2.6.2 and its code:
+// the longest strictly monotone run of the smoothed RMS, |Δ| × steps, the first on ties; |ΔdB| as NumPy's
+// diff indexed at each onset frame).
+TEST(TargetsDetail, LongestRunAndForwardStepGolden) {
+    using targets_detail::forward_step_at;
+    using targets_detail::longest_run_strength;
+    // Rises: 0→5 (1 step, score 5), then 1→2→3 (2 steps, |3 − 1| × 2 = 4): the longest run wins, not the larger score.
+    const std::vector<float> x = {0, 5, 1, 2, 3, 3, 2, 1, 0};
+    EXPECT_DOUBLE_EQ(longest_run_strength(x, true), 4.0);
+    EXPECT_DOUBLE_EQ(longest_run_strength(x, false), 9.0);  // 5→1 (1 step) vs 3→2→1→0 (3 steps): 3 × 3
+    EXPECT_DOUBLE_EQ(longest_run_strength({1, 1, 1}, true), 0.0);
+    EXPECT_DOUBLE_EQ(longest_run_strength({}, false), 0.0);
+    EXPECT_DOUBLE_EQ(longest_run_strength({0, 2, 0, 1}, true), 2.0);  // two runs of 1 step: the first
+    const std::vector<double> db = {-60, -20, -10, -12, -40};
+    EXPECT_DOUBLE_EQ(forward_step_at(db, {0, 2}), (40.0 + 2.0) / 2);
+    EXPECT_DOUBLE_EQ(forward_step_at(db, {4}), 0.0);  // no step after the last frame
+    EXPECT_DOUBLE_EQ(forward_step_at(db, {}), 0.0);
 }
 
 TEST(Targets, HarmonicComplexityOrdersToneChordAndNoise) {
