@@ -77,13 +77,22 @@ double mel_to_hz(double m, bool htk) {
     return m >= min_log_mel ? min_log_hz * std::exp(logstep * (m - min_log_mel)) : f_sp * m;
 }
 
-// y[frames, rows of fb] = x[frames, bins] · fbᵀ, accumulated in double.
+// y[frames, rows of fb] = x[frames, bins] · fbᵀ, accumulated in double over each filter's non-zero span
+// (mel and chroma filters are mostly zeros; skipping exact zeros leaves every sum bit for bit the same).
 Matrix apply_filterbank(const Matrix& x, const Matrix& fb) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> span(static_cast<std::size_t>(fb.rows), {0, 0});
+    for (std::int64_t m = 0; m < fb.rows; ++m) {
+        std::int64_t lo = 0, hi = fb.cols;
+        while (lo < hi && fb.at(m, lo) == 0.0f) ++lo;
+        while (hi > lo && fb.at(m, hi - 1) == 0.0f) --hi;
+        span[static_cast<std::size_t>(m)] = {lo, hi};
+    }
     Matrix out{x.rows, fb.rows, std::vector<float>(static_cast<std::size_t>(x.rows * fb.rows))};
     for (std::int64_t t = 0; t < x.rows; ++t)
         for (std::int64_t m = 0; m < fb.rows; ++m) {
             double acc = 0.0;
-            for (std::int64_t k = 0; k < x.cols; ++k) acc += static_cast<double>(fb.at(m, k)) * x.at(t, k);
+            const auto [lo, hi] = span[static_cast<std::size_t>(m)];
+            for (std::int64_t k = lo; k < hi; ++k) acc += static_cast<double>(fb.at(m, k)) * x.at(t, k);
             out.at(t, m) = static_cast<float>(acc);
         }
     return out;
