@@ -29,11 +29,14 @@
 // agree wherever the optimal path stays inside the band (tests/align: ≥ 99 % of rows within one frame).
 // Open begin/end concern B only: A is the query and is always aligned whole.
 //
-// The path the Alignment reports: one row per frame of A. At A's note onsets (local maxima of new onset
-// energy ≥ 0.3 in locally normalised units, with an onset salience ≥ 0.2) it is the DTW path's mean B frame for that row; between onsets it is linear (inside a
-// held note or a rest the features cannot place a moment, the onsets on both sides can); before the first
-// and after the last onset it continues at the tempo between that onset and the nearest one at least 1.5 s away (lead-ins and release
-// tails differ between performances), kept inside the DTW path's span of B.
+// The path the Alignment reports: one row per frame of A. A's note onsets (local maxima of new onset energy
+// ≥ 0.3 in locally normalised units, with an onset salience ≥ 0.2) are paired with the frame of B, among
+// those the DTW path pairs with that onset, where B's own onset rises most; both are moved 50 ms later
+// (the features see an attack that much early, and a tempo ratio would otherwise stretch the lead).
+// Between onsets the path is linear (inside a held note or a rest the features cannot place a moment; the
+// onsets on both sides can); before the first and after the last onset it continues at the tempo between
+// that onset and the nearest one at least 1.5 s away (lead-ins and release tails differ between
+// performances), kept inside the DTW path's span of B.
 //
 // Transposition: the features averaged down to at most 400 frames per side are aligned once per chroma
 // shift (0..11, B's pitch classes rolled down by the shift) and the cheapest shift is applied at every level; `Alignment::transposition` reports

@@ -13,6 +13,7 @@ constexpr double kUnrelatedRatio = 0.62;  // cost ratio from which two recording
 constexpr double kConfidenceSpan = 0.3;   // ratios from 0.62 down to 0.32 map to confidence 0 .. 1
 constexpr std::int64_t kTranspositionFrames = 400;  // per side, when trying the 12 shifts (a 10-min piece: 1.5 s blocks)
 constexpr float kAnchorDecay = 0.8f;
+constexpr double kOnsetLead = 0.05;       // s: how early the features see an attack (a 170-ms window reaching it; measured on synthetic notes)
 constexpr double kAnchorSalience = 0.2;   // and onset energy ≥ 20 % of the recording's largest (no anchors in release tails)
 constexpr double kSlopeSeconds = 1.5;     // tempo used beyond the first and last onsets: of at least this much music
 constexpr double kAnchorStrength = 0.3;   // new onset energy of an anchor frame (locally normalised units)
@@ -44,57 +45,83 @@ int detect_transposition(const AlignFeatures& a, const AlignFeatures& b, const M
     return best;
 }
 
-// Linear between anchors; before the first and after the last, the slope of the nearest 10 s of anchors
-// (release tails and lead-ins differ between performances, so the path's own ends are not trusted there),
-// kept inside the path's span of B.
-std::vector<double> interpolate_anchors(const std::vector<double>& mean, const std::vector<std::int64_t>& anchors, double frame_rate) {
-    auto at = [&](std::int64_t r) { return mean[static_cast<std::size_t>(r)]; };
-    const auto reach = static_cast<std::int64_t>(kSlopeSeconds * frame_rate);
-    auto slope = [&](std::int64_t from, std::int64_t to) { return to > from ? (at(to) - at(from)) / static_cast<double>(to - from) : 1.0; };
-    // The nearest anchors at least `reach` away from the first and the last (or the other end).
-    std::size_t k_head = 1, k_tail = anchors.size() - 2;
-    while (k_head + 1 < anchors.size() && anchors[k_head] - anchors.front() < reach) ++k_head;
-    while (k_tail > 0 && anchors.back() - anchors[k_tail] < reach) --k_tail;
-    const double head = slope(anchors.front(), anchors[k_head]);
-    const double tail = slope(anchors[k_tail], anchors.back());
-    std::vector<double> out(mean.size());
-    for (std::int64_t r = 0; r < static_cast<std::int64_t>(out.size()); ++r) {
+// A pair of matching moments: x in A's frames (of the path's rows), y in B's frames.
+struct Anchor {
+    double x, y;
+};
+
+// Each row's B position: linear between anchors; before the first and after the last, the slope to the
+// nearest anchor at least kSlopeSeconds away (release tails and lead-ins differ between performances, so
+// the path's own ends are not trusted there); kept inside [lo, hi], the path's span of B.
+std::vector<double> interpolate_anchors(const std::vector<Anchor>& p, std::int64_t rows, double frame_rate, double lo, double hi) {
+    const double reach = kSlopeSeconds * frame_rate;
+    auto slope = [&](const Anchor& u, const Anchor& v) { return v.x > u.x ? (v.y - u.y) / (v.x - u.x) : 1.0; };
+    std::size_t k_head = 1, k_tail = p.size() - 2;
+    while (k_head + 1 < p.size() && p[k_head].x - p.front().x < reach) ++k_head;
+    while (k_tail > 0 && p.back().x - p[k_tail].x < reach) --k_tail;
+    const double head = slope(p.front(), p[k_head]), tail = slope(p[k_tail], p.back());
+    std::vector<double> out(static_cast<std::size_t>(rows));
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const auto x = static_cast<double>(r);
         double v;
-        if (r <= anchors.front()) v = at(anchors.front()) - head * static_cast<double>(anchors.front() - r);
-        else if (r >= anchors.back()) v = at(anchors.back()) + tail * static_cast<double>(r - anchors.back());
+        if (x <= p.front().x) v = p.front().y - head * (p.front().x - x);
+        else if (x >= p.back().x) v = p.back().y + tail * (x - p.back().x);
         else {
-            const auto k = static_cast<std::size_t>(std::upper_bound(anchors.begin(), anchors.end(), r) - anchors.begin());
-            const auto r0 = anchors[k - 1], r1 = anchors[k];
-            v = at(r0) + (at(r1) - at(r0)) * static_cast<double>(r - r0) / static_cast<double>(r1 - r0);
+            const auto k = static_cast<std::size_t>(std::upper_bound(p.begin(), p.end(), x, [](double v0, const Anchor& a) { return v0 < a.x; }) - p.begin());
+            v = p[k - 1].y + (p[k].y - p[k - 1].y) * (x - p[k - 1].x) / (p[k].x - p[k - 1].x);
         }
-        out[static_cast<std::size_t>(r)] = std::clamp(v, mean.front(), mean.back());
+        out[static_cast<std::size_t>(r)] = std::clamp(v, lo, hi);
     }
     return out;
 }
 
-// Where each of A's frames lies in B (in B's frames), from the DTW path: at A's note onsets the mean B
-// frame of that row of the path; between onsets, linear. Inside a held note or a rest the features say
-// nothing about the position, and the path's staircase there is arbitrary; the onsets on both sides are
-// what the alignment knows.
-std::vector<double> anchored_positions(const DtwPath& path, const AlignFeatures& a) {
-    const std::int64_t first = path.cells.front()[0], rows = path.cells.back()[0] - first + 1;
-    std::vector<double> mean(static_cast<std::size_t>(rows), 0.0), count(mean.size(), 0.0);
-    for (auto [i, j] : path.cells) mean[static_cast<std::size_t>(i - first)] += static_cast<double>(j), count[static_cast<std::size_t>(i - first)] += 1;
-    for (std::size_t r = 0; r < mean.size(); ++r) mean[r] /= count[r];
-    std::vector<double> strength(mean.size(), 0.0);  // new onset energy of A's frame
-    for (std::int64_t r = 1; r < rows; ++r)
-        for (int c = 0; c < 12; ++c)
-            strength[static_cast<std::size_t>(r)] += std::max(0.0f, a.onsets.at(first + r, c) - kAnchorDecay * a.onsets.at(first + r - 1, c));
+// New onset energy of each frame: how far its onset chroma rises above the previous frame's decayed value.
+std::vector<double> onset_rises(const AlignFeatures& f) {
+    std::vector<double> out(static_cast<std::size_t>(f.frames()), 0.0);
+    for (std::int64_t t = 1; t < f.frames(); ++t)
+        for (int c = 0; c < 12; ++c) out[static_cast<std::size_t>(t)] += std::max(0.0f, f.onsets.at(t, c) - kAnchorDecay * f.onsets.at(t - 1, c));
+    return out;
+}
+
+// A's onset frames (path rows from `first`): local maxima (±3 frames) of the rise, strong and salient enough.
+std::vector<std::int64_t> onset_anchors(const std::vector<double>& rise, const AlignFeatures& a, std::int64_t first, std::int64_t rows) {
     std::vector<std::int64_t> anchors;
     for (std::int64_t r = 1; r + 1 < rows; ++r) {
-        const auto lo = static_cast<std::size_t>(std::max<std::int64_t>(0, r - 3)), hi = static_cast<std::size_t>(std::min(rows - 1, r + 3));
-        const double s = strength[static_cast<std::size_t>(r)];
-        const bool salient = a.onset_salience.empty() || a.onset_salience[static_cast<std::size_t>(first + r)] >= kAnchorSalience;
-        if (salient && s >= kAnchorStrength && s == *std::max_element(strength.begin() + static_cast<std::ptrdiff_t>(lo), strength.begin() + static_cast<std::ptrdiff_t>(hi) + 1))
-            anchors.push_back(r);
+        const auto at = static_cast<std::size_t>(first + r);
+        const auto lo = rise.begin() + static_cast<std::ptrdiff_t>(first + std::max<std::int64_t>(0, r - 3));
+        const auto hi = rise.begin() + static_cast<std::ptrdiff_t>(first + std::min(rows - 1, r + 3)) + 1;
+        const bool salient = a.onset_salience.empty() || a.onset_salience[at] >= kAnchorSalience;
+        if (salient && rise[at] >= kAnchorStrength && rise[at] == *std::max_element(lo, hi)) anchors.push_back(r);
     }
-    if (anchors.size() < 2) anchors = {0, rows - 1};  // too few onsets: the path's ends
-    return interpolate_anchors(mean, anchors, a.frame_rate);
+    return anchors;
+}
+
+// Where each of A's frames lies in B (in B's frames), from the DTW path. At A's note onsets: among the B
+// frames the path pairs with that onset, the one where B's own onset rises most (when B is slower, the
+// path dwells on A's onset for several B frames; their middle would lag); between onsets, linear. Inside
+// a held note or a rest the features cannot place a moment; the onsets on both sides can.
+std::vector<double> anchored_positions(const DtwPath& path, const AlignFeatures& a, const AlignFeatures& b) {
+    const std::int64_t first = path.cells.front()[0], rows = path.cells.back()[0] - first + 1;
+    std::vector<double> mean(static_cast<std::size_t>(rows), 0.0), count(mean.size(), 0.0);
+    std::vector<std::int64_t> run_lo(mean.size(), b.frames()), run_hi(mean.size(), -1);
+    for (auto [i, j] : path.cells) {
+        const auto r = static_cast<std::size_t>(i - first);
+        mean[r] += static_cast<double>(j), count[r] += 1;
+        run_lo[r] = std::min(run_lo[r], j), run_hi[r] = std::max(run_hi[r], j);
+    }
+    for (std::size_t r = 0; r < mean.size(); ++r) mean[r] /= count[r];
+    // The features see an attack a little before it happens (the analysis window reaches it early): the
+    // matched moments are the events, kOnsetLead after both detections, or a tempo ratio would stretch the lead.
+    const double lead = kOnsetLead * a.frame_rate;
+    const auto rise_b = onset_rises(b);
+    std::vector<Anchor> points;
+    for (auto r : onset_anchors(onset_rises(a), a, first, rows)) {
+        const auto u = static_cast<std::size_t>(r);
+        const auto best = std::max_element(rise_b.begin() + run_lo[u], rise_b.begin() + run_hi[u] + 1);
+        points.push_back({static_cast<double>(r) + lead, (*best > 0 ? static_cast<double>(best - rise_b.begin()) : mean[u]) + lead});
+    }
+    if (points.size() < 2) points = {{0.0, mean.front()}, {static_cast<double>(rows - 1), mean.back()}};  // too few onsets: the path's ends
+    return interpolate_anchors(points, rows, a.frame_rate, mean.front(), mean.back());
 }
 
 void check_lengths(const AlignFeatures& a, const AlignFeatures& b, const AlignParams& p) {
@@ -147,7 +174,7 @@ Alignment align_features(const AlignFeatures& a, const AlignFeatures& b, const A
     const AlignFeatures bs = shift_pitch_classes(b, shift);
     const DtwPath path = params.exact ? dtw_full(a, bs, params.dtw.dtw) : dtw_multiscale(a, bs, params.dtw);
     al.transposition = shift > 6 ? shift - 12 : shift;
-    const auto positions = anchored_positions(path, a);
+    const auto positions = anchored_positions(path, a, bs);
     al.path_sec.reserve(positions.size());
     for (std::size_t r = 0; r < positions.size(); ++r)
         al.path_sec.push_back({static_cast<double>(path.cells.front()[0] + static_cast<std::int64_t>(r)) / a.frame_rate, positions[r] / b.frame_rate});

@@ -142,6 +142,18 @@ TEST(Align, TempoRubatoInstrumentAndTransposition) {
     EXPECT_NEAR(mean / static_cast<double>(tempo.size()), 1.25, 0.1);
 }
 
+TEST(Align, TempoRatiosFromOneToThreeToThreeToOne) {
+    const auto source = piece(21, 24.0);
+    Performance ref;
+    for (double tempo : {2.8, 1.0 / 2.8}) {
+        Performance other;
+        other.tempo = tempo;
+        const Alignment al = align_audio(perform(source, 24.0, ref), perform(source, 24.0, other), {});
+        EXPECT_LE(share_off(al, source, ref, other, 0.10), 0.05) << "tempo " << tempo;
+        EXPECT_NEAR(al.mean_tempo_ratio(), 1.0 / tempo, 0.05 / tempo) << "tempo " << tempo;
+    }
+}
+
 TEST(Align, OpenEndFindsThePieceInsideALongerRecording) {
     const auto source = piece(5, 30.0);
     Performance p;
