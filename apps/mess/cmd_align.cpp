@@ -237,7 +237,7 @@ void register_align(CLI::App& app, Context& ctx) {
         "Align two performances of one piece: for every moment of A, the same moment in B. Features: chroma and\n"
         "onset chroma at 50 frames/s (robust to instrument, loudness and articulation); multiscale DTW (memory\n"
         "bounded for any length); the transposition between them is found and reported. Output: the path as\n"
-        "CSV (time_a,time_b in seconds, one row per 20-ms frame of the path) and/or .npy ([N, 2] float64), the\n"
+        "CSV (time_a,time_b in seconds, one row per 20-ms frame of A) and/or .npy ([N, 2] float64), the\n"
         "time in B of --at seconds of A, or a JSON summary (durations, transposition, mean tempo ratio, cost,\n"
         "confidence, time, memory). Two recordings with too little in common are refused (exit 2) unless\n"
         "--allow-unreliable. Example: mess align take1.flac take2.flac --out path.csv --at 61.5");

@@ -132,7 +132,8 @@ struct AlignParams {
     MultiscaleOptions dtw;
     bool detect_transposition = true;  // false: no shift is tried (transposition 0)
     double max_length_ratio = 4.0;     // longer/shorter duration allowed without open_begin/open_end (> 1)
-    bool exact = false;                // full-matrix DTW instead of multiscale (for checks; memory rows·cols bytes)
+    bool exact = false;                // full-matrix DTW instead of multiscale (for checks; memory rows·cols bytes,
+                                       // refused with Error(usage) above 2·10⁹)
     void validate() const;
 };
 

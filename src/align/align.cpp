@@ -13,6 +13,7 @@ constexpr double kUnrelatedRatio = 0.62;  // cost ratio from which two recording
 constexpr double kConfidenceSpan = 0.3;   // ratios from 0.62 down to 0.32 map to confidence 0 .. 1
 constexpr std::int64_t kTranspositionFrames = 400;  // per side, when trying the 12 shifts (a 10-min piece: 1.5 s blocks)
 constexpr float kAnchorDecay = 0.8f;
+constexpr double kMaxExactCells = 2e9;    // AlignParams::exact refuses larger step matrices (bytes)
 constexpr double kOnsetLead = 0.05;       // s: how early the features see an attack (a 170-ms window reaching it; measured on synthetic notes)
 constexpr double kAnchorSalience = 0.2;   // and onset energy ≥ 20 % of the recording's largest (no anchors in release tails)
 constexpr double kSlopeSeconds = 1.5;     // tempo used beyond the first and last onsets: of at least this much music
@@ -172,6 +173,9 @@ Alignment align_features(const AlignFeatures& a, const AlignFeatures& b, const A
     al.frame_rate = a.frame_rate;
     const int shift = params.detect_transposition ? detect_transposition(a, b, params.dtw) : 0;
     const AlignFeatures bs = shift_pitch_classes(b, shift);
+    if (params.exact && static_cast<double>(a.frames()) * static_cast<double>(b.frames()) > kMaxExactCells)
+        throw_usage("exact DTW of {} × {} frames would need {:.1f} GB; the multiscale default needs a few MB", a.frames(), b.frames(),
+                    static_cast<double>(a.frames()) * static_cast<double>(b.frames()) / 1e9);
     const DtwPath path = params.exact ? dtw_full(a, bs, params.dtw.dtw) : dtw_multiscale(a, bs, params.dtw);
     al.transposition = shift > 6 ? shift - 12 : shift;
     const auto positions = anchored_positions(path, a, bs);
