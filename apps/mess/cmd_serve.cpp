@@ -122,7 +122,7 @@ void register_serve(CLI::App& app, Context& ctx) {
     cmd->add_option("--query-threads", o->query_threads, "Threads per audio query (default --workers)");
     cmd->add_option("--max-upload-mb", o->max_upload_mb, "Largest audio upload in MiB")->capture_default_str();
     cmd->add_option("--min-r2", o->min_r2, "Aspects offered need at least this probe R²")->capture_default_str();
-    cmd->add_option("--cache", o->cache, "Cached similarity answers (0: off)")->capture_default_str();
+    cmd->add_option("--cache", o->cache, "Cached similarity and alignment answers (0: off)")->capture_default_str();
     cmd->add_option("--neighbours", o->neighbours,
                     "Precompute each track's nearest tracks at load (list length; 0: off): similar-track\n"
                     "queries then read a list instead of scanning")->capture_default_str();

@@ -24,13 +24,21 @@
 //   POST /api/search/audio?start=SEC&k=&kind=clip|track&aspects=   body: audio bytes or multipart field "file"
 //   GET  /api/tracks/{track_id}/audio                   the recording; HTTP Range (206/416); or 302 to S3
 //   GET  /api/tracks/{track_id}/waveform?per_second=|points=        peaks (max |sample|, 0…1)
+//   GET  /api/align?a=TRACK&b=TRACK&resolution=SEC     two performances aligned (mess/align.hpp): summary
+//                                                      and the path every SEC s of A (0.02…60, default 0.1)
+//   GET  /api/works                                    works with ≥ 2 performances, their tracks
+//   GET  /api/works/{work_id}/compare?tracks=T1,T2&ref=&start=&end=&step=&window=&bpm=
+//                                                      compare_performances as mess-compare/1, plus per
+//                                                      performance track_id, metadata and path
 //   GET  /, /assets/...                                 the built web UI (web_root)
 // Errors: a JSON body {"error": message, "status": code[, "parameter": name]}: 400 for a bad or unknown
 // parameter (named) or a malformed request, 404 for unknown ids and routes, 405 (with Allow) for a route
 // asked with another method, 408 for headers or a body that stop coming, 413 for an upload over
 // max_upload_bytes (from its Content-Length, before it is read, or as soon as a chunked body passes it),
 // 414 for a request line over 8 KiB, 416 for an unsatisfiable Range (an invalid Range header is ignored),
-// 431 for headers over 32 KiB, 503 while no index is loaded (Retry-After). Messages name no absolute
+// 431 for headers over 32 KiB, 503 while no index is loaded (Retry-After); alignment: 409 for a track
+// whose audio is not on this server (object storage, missing file), 422 for recordings that do not align
+// (with confidence and reliable, no path) or cannot be used. Messages name no absolute
 // server path. Ids are looked up, never joined into paths. CORS: Access-Control-Allow-Origin for origins
 // in cors_origins ("*": any).
 // Faults: a version that fails to load (corrupt, incomplete) is refused and not tried again; the newest
@@ -81,7 +89,7 @@ struct ServeConfig {
     double header_timeout_sec = 10;            // request line and headers, from their first byte (then 408)
     double body_timeout_sec = 60;              // a whole request body; a body also ends after 5 s without a byte
     int query_threads = 1;                 // threads per audio-query embedding
-    std::size_t cache_entries = 8192;      // cached similarity answers (per index version); 0: off
+    std::size_t cache_entries = 8192;      // cached similarity and alignment answers (per index version); 0: off
     // Precomputed neighbour lists of the track index (search.hpp: NeighbourLists), computed at load while
     // the previous version keeps serving: "similar to this track" then reads a list instead of scanning.
     std::size_t neighbour_k = 100;         // list length; 0: off

@@ -29,7 +29,9 @@ const char* status_text(int status) {
         case 408: return "Request Timeout";
         case 413: return "Payload Too Large";
         case 414: return "URI Too Long";
+        case 409: return "Conflict (the track's audio is not on this server)";
         case 416: return "Range Not Satisfiable";
+        case 422: return "Unprocessable Content (the recordings do not align)";
         case 431: return "Request Header Fields Too Large";
         case 500: return "Internal Server Error";
         case 503: return "Service Unavailable (loading)";
@@ -43,11 +45,9 @@ nlohmann::json error_body(int status, const std::string& message, const std::str
     return j;
 }
 
-namespace {
-
 // ---- parameters -------------------------------------------------------------------------------
 
-std::string text_param(const Call& c, const std::string& name, const std::string& fallback = {}) {
+std::string text_param(const Call& c, const std::string& name, const std::string& fallback) {
     return c.req.has_param(name) ? c.req.get_param_value(name) : fallback;
 }
 
@@ -61,6 +61,33 @@ double number_param(const Call& c, const std::string& name, double fallback, dou
     return x;
 }
 
+const TrackEntry& need_track(const Call& c, const std::string& id, const std::string& parameter) {
+    const TrackEntry* t = c.snap->find_track(id);
+    if (!t) fail(404, fmt::format("unknown track id '{}'", id), parameter);
+    return *t;
+}
+
+Param path_id(const char* name, const char* what) { return {name, "path", "string", what, true}; }
+Param query(const char* name, const char* type, const char* what) { return {name, "query", type, what, false}; }
+
+std::string route_pattern(const Route& route) {
+    std::string out;
+    for (std::size_t i = 0; i < route.path.size(); ++i) {
+        if (route.path[i] != '{') {
+            out += route.path[i];
+            continue;
+        }
+        const std::size_t close = route.path.find('}', i);
+        const std::string name = route.path.substr(i + 1, close - i - 1);
+        const bool slashes = std::any_of(route.params.begin(), route.params.end(), [&](const Param& p) { return p.in == "path" && p.name == name && p.slashes; });
+        out += slashes ? "(.+)" : "([^/]+)";
+        i = close;
+    }
+    return out;
+}
+
+namespace {
+
 long int_param(const Call& c, const std::string& name, long fallback, long lo, long hi) {
     const double x = number_param(c, name, static_cast<double>(fallback), static_cast<double>(lo), static_cast<double>(hi));
     if (x != std::floor(x)) fail(400, fmt::format("{} must be a whole number (got {})", name, c.req.get_param_value(name)), name);
@@ -72,12 +99,6 @@ bool bool_param(const Call& c, const std::string& name) {
     if (v == "true" || v == "1" || v == "yes") return true;
     if (v == "false" || v == "0" || v == "no") return false;
     fail(400, fmt::format("{} must be true or false (got '{}')", name, v), name);
-}
-
-const TrackEntry& need_track(const Call& c, const std::string& id) {
-    const TrackEntry* t = c.snap->find_track(id);
-    if (!t) fail(404, fmt::format("unknown track id '{}'", id), "track_id");
-    return *t;
 }
 
 const LoadedArtifact& need_index(const Call& c, IndexKind kind) {
@@ -456,9 +477,6 @@ void waveform(Call& c) {
 
 // ---- parameter descriptions -------------------------------------------------------------------
 
-Param path_id(const char* name, const char* what) { return {name, "path", "string", what, true}; }
-Param query(const char* name, const char* type, const char* what) { return {name, "query", type, what, false}; }
-
 // `leading` (the route's own parameters), then k, aspects, filters, exclusion (and grouping for passages).
 enum class Results { tracks, passages };
 
@@ -509,6 +527,7 @@ std::vector<Route> api_routes() {
                  {path_id("track_id", "Track id"), query("per_second", "number", "Peaks per second (levels 50, 10, 2; default 10)"),
                   query("points", "integer", "Exactly this many peaks (max-pooled), instead of per_second")},
                  {400, 404, 503}, {}, "application/json", waveform});
+    add_align_routes(r);
     return r;
 }
 

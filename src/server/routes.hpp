@@ -14,6 +14,7 @@ namespace mess::server {
 struct Param {
     std::string name, in, type, description;  // in: "path" | "query"; type: OpenAPI scalar type
     bool required = false;
+    bool slashes = false;  // a path parameter that may hold '/' (work ids: "Composer | Title K. 330/300h")
 };
 
 // What a handler sees: the served snapshot (null for routes that need none) and the configuration.
@@ -32,7 +33,7 @@ struct Route {
     struct Behaviour {
         bool needs_index = true;        // 503 while loading
         bool extra_query = false;       // accepts metadata columns as query parameters
-        bool cached = false;            // answers are cached per index version
+        bool cached = false;            // answers (200, and a handler's own 422) are cached per index version
     } behaviour;                        // e.g. {.cached = true}
     std::string content_type = "application/json";
     std::function<void(Call&)> handle;
@@ -42,6 +43,22 @@ struct Route {
 std::vector<Route> api_routes();
 // The OpenAPI 3 document of `routes`.
 nlohmann::json openapi_document(const std::vector<Route>& routes);
+
+// The regular expression httplib matches a route's path with: "/api/tracks/{track_id}/similar" →
+// "/api/tracks/([^/]+)/similar"; a parameter with `slashes` matches "(.+)".
+std::string route_pattern(const Route& route);
+
+// Parameter readers shared by the route files. Errors: HttpError 400 naming the parameter.
+std::string text_param(const Call& c, const std::string& name, const std::string& fallback = {});
+double number_param(const Call& c, const std::string& name, double fallback, double lo, double hi);
+// A served track by id. Errors: HttpError 404 naming `parameter`.
+const TrackEntry& need_track(const Call& c, const std::string& id, const std::string& parameter = "track_id");
+// Parameter descriptions.
+Param path_id(const char* name, const char* what);
+Param query(const char* name, const char* type, const char* what);
+
+// The alignment routes (align_routes.cpp): /api/align, /api/works, /api/works/{work_id}/compare.
+void add_align_routes(std::vector<Route>& routes);
 
 // JSON helpers shared by handlers.
 void send_json(httplib::Response& res, const nlohmann::json& body, int status = 200);

@@ -36,12 +36,18 @@ struct RouteStats {
     }
 };
 
+// A serialized JSON answer and its status.
+struct Answer {
+    int status = 200;
+    std::string body;
+};
+
 // LRU of serialized answers, for one index version at a time, in shards by key hash so that a thread
 // descheduled while holding one shard's lock stalls only the requests for that shard.
 class AnswerCache {
 public:
     explicit AnswerCache(std::size_t capacity) : capacity_(capacity), shards_(kShards) {}
-    bool get(const std::string& key, std::string& out) {
+    bool get(const std::string& key, Answer& out) {
         if (capacity_ == 0) return false;
         Shard& s = shard(key);
         std::lock_guard lock(s.mutex);
@@ -51,7 +57,7 @@ public:
         out = it->second->second;
         return true;
     }
-    void put(const std::string& key, std::string value) {
+    void put(const std::string& key, Answer value) {
         if (capacity_ == 0) return;
         Shard& s = shard(key);
         std::lock_guard lock(s.mutex);
@@ -75,27 +81,13 @@ private:
     static constexpr std::size_t kShards = 16;
     struct Shard {
         std::mutex mutex;
-        std::list<std::pair<std::string, std::string>> order;  // most recent first
-        std::unordered_map<std::string, std::list<std::pair<std::string, std::string>>::iterator> map;
+        std::list<std::pair<std::string, Answer>> order;  // most recent first
+        std::unordered_map<std::string, std::list<std::pair<std::string, Answer>>::iterator> map;
     };
     Shard& shard(const std::string& key) { return shards_[std::hash<std::string>{}(key) % kShards]; }
     std::size_t capacity_;
     std::vector<Shard> shards_;
 };
-
-// "/api/tracks/{track_id}/similar" → "^/api/tracks/([^/]+)/similar$"
-std::string route_pattern(const std::string& path) {
-    std::string out;
-    for (std::size_t i = 0; i < path.size(); ++i) {
-        if (path[i] == '{') {
-            i = path.find('}', i);
-            out += "([^/]+)";
-        } else {
-            out += path[i];
-        }
-    }
-    return out;
-}
 
 // The cache key of a request: path and its parameters in a canonical order.
 std::string cache_key(const httplib::Request& req) {
@@ -345,19 +337,20 @@ struct Server::Impl {
                 std::string key;
                 if (route.behaviour.cached && config.cache_entries > 0) {
                     key = s->version + "\x1e" + cache_key(req);
-                    std::string body;
-                    if (cache.get(key, body)) {
+                    Answer hit;
+                    if (cache.get(key, hit)) {
                         cache_hits.fetch_add(1, std::memory_order_relaxed);
-                        res.status = 200;
-                        res.set_content(std::move(body), "application/json");
-                        st.record(200, std::chrono::steady_clock::now() - t0);
+                        res.status = hit.status;
+                        res.set_content(std::move(hit.body), "application/json");
+                        st.record(hit.status, std::chrono::steady_clock::now() - t0);
                         return;
                     }
                     cache_misses.fetch_add(1, std::memory_order_relaxed);
                 }
                 Call call{req, res, s.get(), config};
                 route.handle(call);
-                if (!key.empty() && res.status == 200) cache.put(key, res.body);
+                // 422: an answer a handler gave itself (two recordings that do not align), as lasting as a 200.
+                if (!key.empty() && (res.status == 200 || res.status == 422)) cache.put(key, {res.status, res.body});
             } catch (const HttpError& e) {
                 send_json(res, error_body(e.status, redact(e.message), e.parameter), e.status);
             } catch (const Error& e) {
@@ -369,7 +362,7 @@ struct Server::Impl {
             }
             st.record(res.status, std::chrono::steady_clock::now() - t0);
         };
-        const std::string pattern = route_pattern(route.path);
+        const std::string pattern = route_pattern(route);
         if (route.method == "POST") http.Post(pattern, handler);
         else http.Get(pattern, handler);
     }
@@ -481,7 +474,7 @@ struct Server::Impl {
         for (std::size_t i = 0; i < routes.size(); ++i) stats.push_back(std::make_unique<RouteStats>());
         for (std::size_t i = 0; i < routes.size(); ++i) {
             add_route(routes[i], *stats[i]);
-            route_methods.emplace_back(std::regex(route_pattern(routes[i].path)), routes[i].method);
+            route_methods.emplace_back(std::regex(route_pattern(routes[i])), routes[i].method);
         }
         route_methods.emplace_back(std::regex(R"(/api/.*)"), "OPTIONS");
     }

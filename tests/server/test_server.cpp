@@ -2,6 +2,7 @@
 // expressive variant) prepared with the mess CLI (dsp features, targets, probing, track and clip indexes
 // with media), served in process on a free port and queried over real HTTP; then the web UI driven by
 // Debian's headless Chromium.
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <future>
@@ -281,18 +282,24 @@ TEST_F(ServerTest, OpenApiMatchesTheRoutes) {
     const std::string track = track_ids().front();
     const std::string clip = "synth:" + track + ":00001";
     const std::string upload = excerpt(track, 6);
+    const std::map<std::string, std::string> required_example = {{"a", "03-march__v00"}, {"b", "03-march__v01"}};
     std::set<std::string> documented;
     for (const auto& [path, ops] : doc["paths"].items()) {
         std::string url = path;
         if (auto p = url.find("{track_id}"); p != std::string::npos) url.replace(p, 10, track);
         if (auto p = url.find("{clip_id}"); p != std::string::npos) url.replace(p, 9, clip);
+        if (auto p = url.find("{work_id}"); p != std::string::npos) url.replace(p, 9, "03-march");
         for (const auto& [method, op] : ops.items()) {
             documented.insert(method + " " + path);
             EXPECT_TRUE(op.contains("summary") && op["responses"].contains("200")) << path;
+            std::string target = url;  // with the route's required query parameters (a and b of /api/align)
+            for (const auto& p : op["parameters"])
+                if (p["in"] == "query" && p["required"].get<bool>())
+                    target += (target == url ? "?" : "&") + p["name"].get<std::string>() + "=" + required_example.at(p["name"]);
             auto c = client();
-            auto res = method == "post" ? c.Post(url, upload, "audio/wav") : c.Get(url);
-            ASSERT_TRUE(res) << url;
-            EXPECT_LT(res->status, 300) << method << " " << url << " → " << res->body;
+            auto res = method == "post" ? c.Post(target, upload, "audio/wav") : c.Get(target);
+            ASSERT_TRUE(res) << target;
+            EXPECT_LT(res->status, 300) << method << " " << target << " → " << res->body;
             for (const auto& p : op["parameters"])
                 if (p["in"] == "query") {
                     EXPECT_TRUE(p["schema"].contains("type")) << path << " " << p["name"];
@@ -301,7 +308,8 @@ TEST_F(ServerTest, OpenApiMatchesTheRoutes) {
     }
     for (const char* must : {"get /api/tracks", "get /api/tracks/{track_id}/similar", "get /api/tracks/{track_id}/passages",
                              "get /api/clips/{clip_id}/similar", "post /api/search/audio", "get /api/tracks/{track_id}/audio",
-                             "get /api/tracks/{track_id}/waveform", "get /api/aspects", "get /metrics", "get /health/ready", "get /openapi.json"})
+                             "get /api/tracks/{track_id}/waveform", "get /api/aspects", "get /api/align", "get /api/works",
+                             "get /api/works/{work_id}/compare", "get /metrics", "get /health/ready", "get /openapi.json"})
         EXPECT_TRUE(documented.contains(must)) << must;
     // An undocumented route is a JSON 404 that points at the document.
     const json missing = get_json("/api/nothing", 404);
@@ -496,6 +504,156 @@ TEST_F(ServerTest, AudioStreamingWithRanges) {
     ASSERT_TRUE(res);
     EXPECT_GE(res->status, 400);
     EXPECT_EQ(res->body.find("root:"), std::string::npos);
+}
+
+// The rows of a path answer, checked: monotone in both times, A's times `step` apart (the last may be closer).
+std::vector<std::array<double, 2>> checked_path(const json& path, double step) {
+    std::vector<std::array<double, 2>> rows;
+    for (const auto& r : path) rows.push_back({r[0].get<double>(), r[1].get<double>()});
+    for (std::size_t k = 1; k < rows.size(); ++k) {
+        EXPECT_GE(rows[k][1], rows[k - 1][1]) << "row " << k;
+        if (k + 1 < rows.size()) {
+            EXPECT_NEAR(rows[k][0] - rows[k - 1][0], step, 1.5e-3) << "row " << k;
+        } else {
+            EXPECT_GT(rows[k][0], rows[k - 1][0]);
+            EXPECT_LE(rows[k][0] - rows[k - 1][0], step + 1.5e-3);
+        }
+    }
+    return rows;
+}
+
+// B's time at A's second t on a sampled path (linear between rows).
+double time_b(const std::vector<std::array<double, 2>>& rows, double t) {
+    for (std::size_t k = 1; k < rows.size(); ++k)
+        if (rows[k][0] >= t) return rows[k - 1][1] + (rows[k][1] - rows[k - 1][1]) * (t - rows[k - 1][0]) / (rows[k][0] - rows[k - 1][0]);
+    return rows.back()[1];
+}
+
+// 01-arpeggio is played at 120 BPM, then at 80 BPM: B's first 6 s are A's first 4 s.
+TEST_F(ServerTest, AlignTwoPerformancesOfOneWork) {
+    const json al = get_json("/api/align?a=01-arpeggio__v00&b=01-arpeggio__v01&resolution=0.25", 200);
+    EXPECT_EQ(al["a"], "01-arpeggio__v00");
+    EXPECT_EQ(al["b"], "01-arpeggio__v01");
+    EXPECT_TRUE(al["reliable"].get<bool>());
+    EXPECT_GE(al["confidence"].get<double>(), 0.25);
+    EXPECT_EQ(al["transposition"], 0);
+    EXPECT_NEAR(al["duration_a"].get<double>(), 8.0, 0.01);
+    EXPECT_EQ(al["resolution"], 0.25);
+    const auto rows = checked_path(al["path"], 0.25);
+    ASSERT_GE(rows.size(), 30u);
+    EXPECT_NEAR(rows.front()[0], 0.0, 0.05);
+    EXPECT_NEAR(rows.back()[0], 8.0, 0.05);
+    EXPECT_NEAR(rows.back()[1], 8.0, 0.05);
+    for (double t : {1.0, 2.0, 3.0}) EXPECT_NEAR(time_b(rows, t), 1.5 * t, 0.1) << "A's second " << t;
+
+    // 02-lament's second take is 5 semitones up; the default resolution is 0.1 s.
+    const json up = get_json("/api/align?a=02-lament__v00&b=02-lament__v01", 200);
+    EXPECT_EQ(up["transposition"], 5);
+    EXPECT_NEAR(up["mean_tempo_ratio"].get<double>(), 1.0, 0.02);
+    const auto same = checked_path(up["path"], 0.1);
+    EXPECT_NEAR(static_cast<double>(same.size()), 111, 2);
+    for (const auto& [ta, tb] : same) EXPECT_NEAR(ta, tb, 0.1);
+}
+
+TEST_F(ServerTest, AlignRefusesWhatItCannotAnswer) {
+    EXPECT_EQ(get_json("/api/align?a=nope&b=01-arpeggio__v00", 404)["parameter"], "a");
+    EXPECT_EQ(get_json("/api/align?a=01-arpeggio__v00&b=nope", 404)["parameter"], "b");
+    EXPECT_EQ(get_json("/api/align?a=01-arpeggio__v00", 400)["parameter"], "b");
+    for (const char* r : {"0.01", "0", "abc", "-1", "61"})
+        EXPECT_EQ(get_json(std::string("/api/align?a=01-arpeggio__v00&b=01-arpeggio__v01&resolution=") + r, 400)["parameter"], "resolution") << r;
+    EXPECT_EQ(get_json("/api/align?a=01-arpeggio__v00&b=01-arpeggio__v01&open_end=1", 400)["parameter"], "open_end");
+
+    // Two different pieces: the answer says they do not align, with the confidence, and gives no path.
+    const std::string unrelated = "/api/align?a=02-lament__v00&b=04-chorale__v00";
+    const json no = get_json(unrelated, 422);
+    EXPECT_FALSE(no["reliable"].get<bool>());
+    EXPECT_LT(no["confidence"].get<double>(), 0.25);
+    EXPECT_FALSE(no.contains("path"));
+    EXPECT_NE(no["error"].get<std::string>().find("too little in common"), std::string::npos) << no.dump();
+    EXPECT_EQ(get_json(unrelated, 422), no);  // from the answer cache
+
+    // Audio only in object storage (audio_base), or missing on this server: 409, saying so.
+    test::TempDir elsewhere;
+    ServeConfig cfg = base_config(g->indices);
+    cfg.data_root = elsewhere.path();
+    cfg.audio_base = "s3://media/mess";
+    auto s = start_server(cfg);
+    ASSERT_TRUE(wait_ready(*s));
+    httplib::Client c("127.0.0.1", s->port());
+    auto res = c.Get("/api/align?a=03-march__v00&b=03-march__v01");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 409) << res->body;
+    EXPECT_EQ(json::parse(res->body)["parameter"], "a");
+    EXPECT_NE(res->body.find("object storage"), std::string::npos) << res->body;
+    res = c.Get("/api/works/03-march/compare");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 409) << res->body;
+}
+
+TEST_F(ServerTest, WorksAndTheirComparison) {
+    const json works = get_json("/api/works", 200);
+    EXPECT_EQ(works["count"], 4);
+    std::set<std::string> ids;
+    for (const auto& w : works["works"]) {
+        ids.insert(w["work_id"].get<std::string>());
+        EXPECT_EQ(w["performances"], 2);
+        EXPECT_EQ(w["with_audio"], 2);
+        EXPECT_EQ(w["tracks"].size(), 2u);
+        EXPECT_FALSE(w["title"].get<std::string>().empty());
+    }
+    EXPECT_EQ(ids, (std::set<std::string>{"01-arpeggio", "02-lament", "03-march", "04-chorale"}));
+
+    const json c = get_json("/api/works/01-arpeggio/compare?step=0.5", 200);
+    EXPECT_EQ(c["schema"], "mess-compare/1");
+    EXPECT_EQ(c["work_id"], "01-arpeggio");
+    EXPECT_EQ(c["reference"], "01-arpeggio__v00");  // the first in catalogue order
+    const std::size_t n = c["times"].size();
+    EXPECT_EQ(n, 17u);  // 0, 0.5 … 8 s
+    ASSERT_EQ(c["performances"].size(), 2u);
+    for (const auto& p : c["performances"]) {
+        EXPECT_EQ(p["name"], p["track_id"]);
+        EXPECT_EQ(p["tempo_ratio"].size(), n);
+        EXPECT_EQ(p["loudness_db"].size(), n);
+        EXPECT_TRUE(p.contains("passage") && p.contains("confidence") && p.contains("metadata"));
+        EXPECT_FALSE(p.contains("bpm"));
+        checked_path(p["path"], 0.5);
+    }
+    const auto hits = [] {
+        const std::string m = client().Get("/metrics")->body, name = "\nmess_cache_hits_total ";
+        return std::stol(m.substr(m.find(name) + name.size()));
+    };
+    const long before = hits();
+    EXPECT_EQ(get_json("/api/works/01-arpeggio/compare?step=0.5", 200), c);
+    EXPECT_EQ(hits(), before + 1) << "the second comparison comes from the answer cache";
+    const json& slow = c["performances"][1];
+    EXPECT_NEAR(slow["tempo_ratio"][2].get<double>(), 2.0 / 3.0, 0.05) << "80 BPM against 120 over the first seconds";
+    ASSERT_EQ(c["ranking"].size(), 2u);
+    EXPECT_EQ(c["tempo_correlation"]["names"], json::array({"01-arpeggio__v01"}));
+
+    // A passage, another reference, BPM curves; the slower take takes longest over the first 3 s of the other.
+    const json part = get_json("/api/works/01-arpeggio/compare?start=0&end=3&step=0.25&ref=01-arpeggio__v00&bpm=120", 200);
+    EXPECT_NEAR(part["times"].back().get<double>(), 3.0, 1e-6);
+    EXPECT_EQ(part["ranking"][0]["name"], "01-arpeggio__v01");
+    EXPECT_NEAR(part["ranking"][0]["passage_duration"].get<double>(), 4.5, 0.15);
+    EXPECT_NEAR(part["ranking"][1]["passage_duration"].get<double>(), 3.0, 0.01);
+    EXPECT_NEAR(part["performances"][1]["bpm"][4].get<double>(), 80, 5);
+    const json flipped = get_json("/api/works/01-arpeggio/compare?ref=01-arpeggio__v01&step=1", 200);
+    EXPECT_EQ(flipped["reference"], "01-arpeggio__v01");
+    EXPECT_EQ(flipped["performances"][1]["track_id"], "01-arpeggio__v00");
+    EXPECT_EQ(get_json("/api/works/01-arpeggio/compare?tracks=01-arpeggio__v01,01-arpeggio__v00&step=1", 200)["reference"], "01-arpeggio__v01");
+
+    EXPECT_EQ(get_json("/api/works/no-such-work/compare", 404)["parameter"], "work_id");
+    const json slash = get_json("/api/works/a%2Fb/compare", 404);  // work ids may hold '/'
+    EXPECT_NE(slash["error"].get<std::string>().find("'a/b'"), std::string::npos) << slash.dump();
+    EXPECT_EQ(get_json("/api/works/01-arpeggio/compare?tracks=01-arpeggio__v00", 400)["parameter"], "tracks");
+    EXPECT_EQ(get_json("/api/works/01-arpeggio/compare?tracks=01-arpeggio__v00,03-march__v00", 400)["parameter"], "tracks");
+    EXPECT_EQ(get_json("/api/works/01-arpeggio/compare?tracks=01-arpeggio__v00,01-arpeggio__v00", 400)["parameter"], "tracks");
+    EXPECT_EQ(get_json("/api/works/01-arpeggio/compare?tracks=01-arpeggio__v00,nope", 404)["parameter"], "tracks");
+    EXPECT_EQ(get_json("/api/works/01-arpeggio/compare?ref=03-march__v00", 400)["parameter"], "ref");
+    EXPECT_EQ(get_json("/api/works/01-arpeggio/compare?start=9", 400)["parameter"], "start");
+    EXPECT_EQ(get_json("/api/works/01-arpeggio/compare?end=12", 400)["parameter"], "end");
+    EXPECT_EQ(get_json("/api/works/01-arpeggio/compare?start=3&end=2", 400)["parameter"], "end");
+    EXPECT_EQ(get_json("/api/works/01-arpeggio/compare?step=0.001", 400)["parameter"], "step");
 }
 
 TEST_F(ServerTest, WaveformLevels) {
@@ -845,8 +1003,10 @@ TEST_F(ServerTest, ProtocolErrors) {
 // The web UI in Debian's Chromium (web/tests/e2e.mjs): load with its favicon, the whole search placeholder,
 // play, the waveform normalised to the track's loudest bucket, select a region, passage results one per
 // recording by default (every passage when grouping is off), move an aspect slider, the view kept in the URL
-// (Back/Forward, a reload and a fresh page restore it), play a result from its moment. The script's last line
-// reports each step and what it measured; the measurements are asserted here too.
+// (Back/Forward, a reload and a fresh page restore it), play a result from its moment; then the comparison
+// view: a work's curves drawn with axes, a click in one waveform moves the other player to the aligned
+// moment, a dragged passage ranks who takes longest, a reload restores it, a refused comparison says why.
+// The script's last line reports each step and what it measured; the measurements are asserted here too.
 TEST_F(ServerTest, WebUiInHeadlessChromium) {
     const fs::path web = fs::path(MESS_SOURCE_DIR) / "web";
     ASSERT_TRUE(fs::exists(web / "node_modules/playwright-core")) << "run scripts/setup (npm packages of web/)";
@@ -860,12 +1020,13 @@ TEST_F(ServerTest, WebUiInHeadlessChromium) {
     EXPECT_NE(icon->body.find("<svg"), std::string::npos);
     EXPECT_NE(client().Get("/")->body.find("href=\"/favicon.svg\""), std::string::npos);
 
-    const fs::path shot = fs::current_path() / "web-ui-e2e.png";
+    const fs::path shot = fs::current_path() / "web-ui-e2e.png", compare_shot = fs::current_path() / "web-ui-compare.png";
     const auto r = test::run_command("cd " + test::quote(web.string()) + " && node tests/e2e.mjs http://127.0.0.1:" + std::to_string(g->port) + "/ " +
-                                     test::quote(shot.string()) + " 2>&1");
+                                     test::quote(shot.string()) + " " + test::quote(compare_shot.string()) + " 2>&1");
     EXPECT_EQ(r.exit_code, 0) << r.out;
     EXPECT_TRUE(fs::exists(shot)) << "the test run saves a screenshot";
-    std::cout << "screenshot: " << shot.string() << "\n";
+    EXPECT_TRUE(fs::exists(compare_shot)) << "and one of the comparison view";
+    std::cout << "screenshots: " << shot.string() << ", " << compare_shot.string() << "\n";
 
     const std::string marker = "e2e-result: ";
     const auto at = r.out.rfind(marker);
@@ -877,7 +1038,12 @@ TEST_F(ServerTest, WebUiInHeadlessChromium) {
     for (const char* name : {"favicon", "the search placeholder is fully visible", "the waveform is normalised to its loudest bucket",
                              "drag a region: passage results, one per recording", "grouping off: every passage",
                              "Back and Forward restore the view", "the URL restores the view after a reload and in a new page",
-                             "grouping back on", "play a result from its moment"})
+                             "grouping back on", "play a result from its moment", "the player offers to compare the performances of its work",
+                             "open the comparison view and choose a work",
+                             "the tempo and loudness curves are drawn with their axes",
+                             "a click in one waveform moves the other player to the aligned moment",
+                             "drag a passage on the curves: who takes longest", "the URL restores the comparison",
+                             "Search goes back to the search view", "a comparison that cannot be made says why"})
         EXPECT_TRUE(passed.contains(name)) << "step '" << name << "' did not pass\n" << r.out;
 
     const json& f = report.at("facts");
@@ -907,6 +1073,21 @@ TEST_F(ServerTest, WebUiInHeadlessChromium) {
         const std::string shared = f["url"]["shared"];
         for (const char* key : {"track=", "t=", "aspects=", "group=0", "q="})
             EXPECT_NE(shared.find(key), std::string::npos) << key << " in " << shared;
+    }
+    if (f.contains("compare_curves")) {  // a tempo and a loudness curve per performance, one point per time
+        const json& c = f["compare_curves"];
+        EXPECT_EQ(c["paths"], 4) << c.dump();
+        EXPECT_EQ(c["points"], c["times"]) << c.dump();
+    }
+    if (f.contains("compare_click")) {  // the reference's player went where the path maps the clicked second
+        const json& k = f["compare_click"];
+        EXPECT_NEAR(k["moved_sec"].get<double>(), k["expected_sec"].get<double>(), 0.06) << k.dump();
+        EXPECT_GT(std::fabs(k["clicked_sec"].get<double>() - k["moved_sec"].get<double>()), 0.5) << k.dump();
+    }
+    if (f.contains("compare_ranking")) {
+        const json& k = f["compare_ranking"];
+        EXPECT_NE(k["url"].get<std::string>().find("compare=01-arpeggio"), std::string::npos) << k.dump();
+        EXPECT_EQ(k["ranking"][0]["track"], "01-arpeggio__v01") << k.dump();
     }
     std::cout << "web UI facts: " << f.dump() << "\n";
 }

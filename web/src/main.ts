@@ -1,17 +1,18 @@
 // MESS web UI: browse tracks, play one with its waveform, select a 5-s passage (drag, or click a moment)
 // to find similar passages (the best one per recording, or every one), or ask for similar recordings;
-// aspect sliders re-rank live. What is shown lives in the URL (view.ts): a reload or a shared link restores it.
+// aspect sliders re-rank live; or compare the performances of one work (compare.ts). What is shown lives in
+// the URL (view.ts): a reload or a shared link restores it.
 import WaveSurfer from 'wavesurfer.js';
 import RegionsPlugin, { type Region } from 'wavesurfer.js/dist/plugins/regions.esm.js';
 import { api, type Aspect, type Hit, type SearchAnswer, type Track } from './api';
 import { formatView, parseView, round2, type View } from './view';
+import { $, clock, debounce, describe, normalisePeaks, showError, titleOf } from './ui';
+import { closeCompare, comparable, compareView, initCompare, openCompare, showCompare } from './compare';
 
 const PASSAGE_SEC = 5;
 const PAGE = 50;
 const REGION_ID = 'passage';  // the region the page places itself (a drawn one gets a random id)
 const REGION_COLOR = 'rgba(0, 200, 240, 0.25)';
-
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 const state = {
   offset: 0,
@@ -25,34 +26,6 @@ const state = {
   requestSeq: 0,
 };
 
-function clock(sec: number): string {
-  const s = Math.max(0, Math.floor(sec));
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-}
-
-function titleOf(t: { track_id: string; metadata: Record<string, string> }): string {
-  return t.metadata.title ? `${t.metadata.title}` : t.track_id;
-}
-
-function describe(t: { track_id: string; metadata: Record<string, string> }): string {
-  const m = t.metadata;
-  return [m.composer, m.variant && m.variant !== 'original' ? m.variant : '', t.track_id].filter(Boolean).join(' · ');
-}
-
-function showError(message: string | null): void {
-  const banner = $('banner');
-  banner.hidden = !message;
-  banner.textContent = message ?? '';
-}
-
-function debounce<A extends unknown[]>(fn: (...args: A) => void, ms: number): (...args: A) => void {
-  let timer: number | undefined;
-  return (...args: A) => {
-    window.clearTimeout(timer);
-    timer = window.setTimeout(() => fn(...args), ms);
-  };
-}
-
 // ---- the URL ----------------------------------------------------------------------------------------
 
 function currentView(): View {
@@ -65,6 +38,7 @@ function currentView(): View {
     start: state.current && query?.kind === 'passages' ? query.start : null,
     weights: new Map(state.weights),
     grouped: state.grouped,
+    ...compareView(),
   };
 }
 
@@ -102,7 +76,8 @@ async function applyView(v: View): Promise<void> {
     state.query = v.start === null ? { kind: 'tracks' } : { kind: 'passages', start: v.start };
     void runQuery();
   }
-  await tracks;
+  if (v.compare) state.ws?.pause();
+  await Promise.all([tracks, showCompare(v)]);
 }
 
 // ---- track browser ------------------------------------------------------------------------------
@@ -141,14 +116,8 @@ async function loadTracks(reset: boolean): Promise<void> {
 
 // ---- player -------------------------------------------------------------------------------------
 
-// Peaks come in 0…1 of full scale; a quiet recording would look flat, so they are drawn relative to the
-// track's own loudest bucket (which then fills the height). The legend says so and gives the level.
-function normalisePeaks(peaks: number[]): { peaks: number[]; max: number; gain: number } {
-  const max = peaks.reduce((m, p) => Math.max(m, Math.abs(p)), 0);
-  const gain = max > 0 ? 1 / max : 1;
-  return { peaks: peaks.map((p) => Math.min(1, Math.abs(p) * gain)), max, gain };
-}
-
+// The waveform is drawn relative to the track's loudest bucket (normalisePeaks); the legend says so and
+// gives the level.
 function showScale(max: number, gain: number): void {
   const wave = $('waveform');
   wave.dataset.peakMax = String(max);
@@ -235,6 +204,8 @@ async function selectTrack(id: string, passage: number | null, autoplay: boolean
       if (autoplay) void ws.play().catch(() => undefined);
     });
     $('time').textContent = `0:00 / ${clock(wave.duration_sec)}`;
+    $('compare-work').hidden = true;
+    void comparable(track.work_id).then((yes) => ($('compare-work').hidden = !yes || state.current?.track_id !== id));
     state.query = passage !== null ? { kind: 'passages', start: clampStart(passage) } : { kind: 'tracks' };
     if (mode === 'push') saveView('push');
     void runQuery();
@@ -386,6 +357,19 @@ async function start(): Promise<void> {
     state.query = { kind: 'tracks' };
     saveView('push');
     void runQuery();
+  });
+  initCompare({ save: saveView });
+  $('show-compare').addEventListener('click', () => {
+    state.ws?.pause();
+    void openCompare();
+  });
+  $('compare-work').addEventListener('click', () => {
+    state.ws?.pause();
+    if (state.current) void openCompare(state.current.work_id, state.current.track_id);
+  });
+  $('show-search').addEventListener('click', () => {
+    closeCompare();
+    saveView('push');
   });
   $('group').addEventListener('change', () => {
     state.grouped = $<HTMLInputElement>('group').checked;

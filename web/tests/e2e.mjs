@@ -2,13 +2,18 @@
 // load (with its favicon), the whole search placeholder, play, the waveform normalised to the track's
 // loudest bucket, select a region on the waveform, passage results one per recording (and every passage
 // when grouping is off), move an aspect slider, the state in the URL (Back/Forward, a reload and a fresh
-// page restore it), play a result from its moment.
-// Usage: node tests/e2e.mjs BASE_URL SCREENSHOT.png   (exit 0 when every step passed)
+// page restore it), play a result from its moment; then, in a second page, the comparison view: opened from
+// the player (that track the reference) and from the header, choose a work, its curves drawn with axes, a click in one waveform moves the other player to the aligned moment,
+// a passage dragged on the curves ranks who takes longest, the URL restores it (screenshot of its own), and
+// a comparison the server refuses says why.
+// Usage: node tests/e2e.mjs BASE_URL SCREENSHOT.png [COMPARE_SCREENSHOT.png]   (exit 0 when every step passed;
+// the comparison's screenshot defaults to SCREENSHOT with -compare before .png)
 // The last line of output is `e2e-result: {"ok", "steps", "facts", "screenshot"}` (one line of JSON):
 // facts are the measurements the steps checked, for the C++ test to assert on as well.
 import { chromium } from 'playwright-core';
 
-const [base, screenshot] = process.argv.slice(2);
+const [base, screenshot, compareArg] = process.argv.slice(2);
+const compareShot = compareArg ?? screenshot?.replace(/(\.png)?$/, '-compare.png');
 if (!base || !screenshot) {
   console.error('usage: node tests/e2e.mjs BASE_URL SCREENSHOT.png');
   process.exit(1);
@@ -47,6 +52,146 @@ const waitForParams = (want, timeout = 5000) => page.waitForFunction((w) => {
 const resultList = () => page.$$eval('#results li', (lis) => lis.map((li) => `${li.dataset.track}@${li.dataset.start ?? ''}`));
 const settled = () => page.waitForSelector('body[data-busy="false"]', { timeout: 10000 });
 const distinctTracks = (list) => new Set(list.map((x) => x.split('@')[0])).size === list.length;
+
+// ---- the comparison view (a page of its own, so that the search page's screenshot shows the search) ----
+
+// The other column of a path [[a, b], ...] at t of column `from` (as the page maps times).
+function mapTime(path, from, t) {
+  const to = 1 - from;
+  if (t <= path[0][from]) return path[0][to];
+  for (let k = 1; k < path.length; ++k)
+    if (path[k][from] >= t) {
+      const a = path[k - 1], b = path[k], span = b[from] - a[from];
+      return span > 0 ? a[to] + ((b[to] - a[to]) * (t - a[from])) / span : b[to];
+    }
+  return path[path.length - 1][to];
+}
+
+async function compareSteps() {
+  const cmp = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  cmp.on('pageerror', (e) => consoleErrors.push(String(e)));
+  const ready = () => cmp.waitForFunction(() => document.body.dataset.compare === 'ready', null, { timeout: 20000 });
+  const work = '01-arpeggio';  // played at 120, then at 80 BPM: B's seconds are 1.5 × A's over its first bars
+  let answer = null, shot = false;
+  try {
+    const rowTracks = () => cmp.$$eval('#performances .take', (els) => els.map((e) => e.dataset.track));
+    await step('the player offers to compare the performances of its work', async () => {
+      await cmp.goto(`${base}?track=${work}__v01`, { waitUntil: 'domcontentloaded' });
+      await cmp.waitForSelector('#compare-work:not([hidden])', { timeout: 15000 });
+      await cmp.click('#compare-work');
+      await cmp.waitForSelector('#compare-view:not([hidden])');
+      await ready();
+      if (!(await cmp.isHidden('#search-view')) || !(await cmp.isHidden('header .filters'))) throw new Error('the search view and its filters should be hidden');
+      const rows = await rowTracks();
+      const takes = new URLSearchParams(new URL(cmp.url()).search).get('takes');
+      if (rows[0] !== `${work}__v01` || takes !== `${work}__v01,${work}__v00`) throw new Error(`the open track should be the reference: rows ${rows}, takes ${takes}`);
+    });
+    await step('open the comparison view and choose a work', async () => {
+      await cmp.click('#show-search');
+      await cmp.waitForSelector('#search-view:not([hidden])');
+      await cmp.click('#show-compare');  // the work shown last
+      await cmp.waitForSelector('#compare-view:not([hidden])');
+      await cmp.waitForFunction((w) => new URLSearchParams(location.search).get('compare') === w, work, { timeout: 5000 });
+      await cmp.selectOption('#work', '03-march');
+      await cmp.waitForFunction(() => document.querySelector('.take')?.dataset.track === '03-march__v00', null, { timeout: 20000 });
+      await ready();
+      const full = cmp.waitForResponse((r) => r.url().includes(`/api/works/${work}/compare?`) && !new URL(r.url()).searchParams.has('start'), { timeout: 20000 });
+      await cmp.selectOption('#work', work);
+      answer = await (await full).json();
+      await ready();
+      await cmp.waitForFunction((w) => new URLSearchParams(location.search).get('compare') === w, work, { timeout: 5000 });
+      const rows = await rowTracks();
+      if (JSON.stringify(rows) !== JSON.stringify(answer.performances.map((p) => p.track_id))) throw new Error(`rows ${rows} for ${answer.performances.map((p) => p.track_id)}`);
+      await cmp.waitForFunction(() => [...document.querySelectorAll('#performances .take-wave > div')].every((h) => h.shadowRoot?.querySelector('canvas')), null, { timeout: 10000 });
+    });
+    await step('the tempo and loudness curves are drawn with their axes', async () => {
+      const c = await cmp.evaluate(() => {
+        const svg = document.querySelector('#curves svg');
+        const curves = [...svg.querySelectorAll('path.curve')].map((p) => {
+          const box = p.getBBox();
+          return { kind: p.dataset.kind, track: p.dataset.track, points: (p.getAttribute('d').match(/[ML]/g) ?? []).length, height: box.height, width: box.width };
+        });
+        return { curves, titles: [...svg.querySelectorAll('.axis-title')].map((t) => t.textContent), ticks: svg.querySelectorAll('.tick').length, width: svg.clientWidth };
+      });
+      facts.compare_curves = { paths: c.curves.length, points: Math.min(...c.curves.map((x) => x.points)), titles: c.titles, ticks: c.ticks, times: answer.times.length };
+      if (c.curves.length !== 2 * answer.performances.length) throw new Error(`expected a tempo and a loudness curve per performance: ${JSON.stringify(c.curves)}`);
+      if (c.curves.some((x) => x.points !== answer.times.length || x.width < c.width * 0.8)) throw new Error(`curves should span the chart, one point per time: ${JSON.stringify(c)}`);
+      const slow = c.curves.find((x) => x.kind === 'tempo' && x.track === answer.performances[1].track_id);
+      if (!(slow.height > 10)) throw new Error(`the slower take's tempo curve should vary: ${JSON.stringify(slow)}`);
+      for (const t of ['Tempo', 'Loudness', 'time in the reference'])
+        if (!c.titles.some((x) => x.includes(t))) throw new Error(`no axis title '${t}': ${c.titles}`);
+      if (c.ticks < 8) throw new Error(`too few tick labels: ${c.ticks}`);
+    });
+    await step('a click in one waveform moves the other player to the aligned moment', async () => {
+      const other = answer.performances[1].track_id, ref = answer.performances[0].track_id;
+      const box = await cmp.locator(`.take[data-track="${other}"] .take-wave`).boundingBox();
+      await cmp.mouse.click(box.x + box.width * 0.5, box.y + box.height / 2);
+      await cmp.waitForFunction((t) => Number(document.querySelector(`.take[data-track="${t}"]`).dataset.time) > 0, other, { timeout: 5000 });
+      const clicked = Number(await cmp.getAttribute(`.take[data-track="${other}"]`, 'data-time'));
+      const expected = mapTime(answer.performances[1].path, 1, clicked);
+      await cmp.waitForFunction(([t, want]) => Math.abs(Number(document.querySelector(`.take[data-track="${t}"]`).dataset.time) - want) < 0.06, [ref, expected], { timeout: 5000 });
+      const moved = Number(await cmp.getAttribute(`.take[data-track="${ref}"]`, 'data-time'));
+      const cursor = Number(await cmp.getAttribute('#curves svg', 'data-cursor'));
+      facts.compare_click = { clicked_track: other, clicked_sec: clicked, moved_track: ref, moved_sec: moved, expected_sec: expected, chart_cursor_sec: cursor };
+      if (Math.abs(expected - clicked) < 0.5) throw new Error(`the takes should differ in tempo here: ${JSON.stringify(facts.compare_click)}`);
+      if (Math.abs(cursor - expected) > 0.06) throw new Error(`the chart's cursor should be at the reference's moment: ${JSON.stringify(facts.compare_click)}`);
+    });
+    await step('drag a passage on the curves: who takes longest', async () => {
+      const box = await cmp.locator('#curves svg .plot').first().boundingBox();
+      const y = box.y + box.height / 2;
+      const timed = cmp.waitForResponse((r) => r.url().includes(`/api/works/${work}/compare?`) && new URL(r.url()).searchParams.has('start') && r.status() === 200, { timeout: 20000 });
+      await cmp.mouse.move(box.x + box.width * 0.05, y);
+      await cmp.mouse.down();
+      await cmp.mouse.move(box.x + box.width * 0.35, y, { steps: 6 });
+      await cmp.mouse.up();
+      const part = await (await timed).json();
+      await ready();
+      await cmp.waitForFunction((s) => document.querySelector('#ranking')?.dataset.start === String(s), part.start_sec, { timeout: 5000 });
+      const ranking = await cmp.$$eval('#ranking li', (lis) => lis.map((li) => ({ track: li.dataset.track, duration: Number(li.dataset.duration) })));
+      const p = new URL(cmp.url()).searchParams;
+      facts.compare_ranking = { start: part.start_sec, end: part.end_sec, ranking, url: cmp.url() };
+      if (ranking.length !== answer.performances.length || ranking[0].duration < ranking[1].duration) throw new Error(`ranking ${JSON.stringify(ranking)}`);
+      if (ranking[0].track !== answer.performances[1].track_id) throw new Error(`the slower take should take longest: ${JSON.stringify(ranking)}`);
+      if (Number(p.get('from')) !== part.start_sec || Number(p.get('to')) !== part.end_sec) throw new Error(`the URL should hold the passage: ${cmp.url()}`);
+      if (!(await cmp.textContent('#ranking-title')).includes('of the reference')) throw new Error('the ranking should name its passage');
+    });
+    await step('the URL restores the comparison', async () => {
+      const url = cmp.url();
+      await cmp.reload({ waitUntil: 'domcontentloaded' });
+      await ready();
+      await cmp.waitForFunction(() => document.querySelectorAll('#ranking li').length > 1 && document.querySelectorAll('#curves path.curve').length > 0, null, { timeout: 10000 });
+      const got = await cmp.evaluate(() => ({
+        url: location.href,
+        work: document.querySelector('#work').value,
+        rows: document.querySelectorAll('#performances .take').length,
+        start: document.querySelector('#ranking').dataset.start,
+        shaded: document.querySelector('#curves .passage')?.getAttribute('visibility'),
+        search: document.querySelector('#search-view').hidden,
+      }));
+      if (got.url !== url || got.work !== work || got.rows !== 2 || got.start !== new URL(url).searchParams.get('from') || got.shaded !== 'visible' || !got.search)
+        throw new Error(`after a reload: ${JSON.stringify(got)} (URL ${url})`);
+    });
+    await cmp.screenshot({ path: compareShot, fullPage: true });
+    shot = true;
+    await step('Search goes back to the search view', async () => {
+      await cmp.click('#show-search');
+      await cmp.waitForSelector('#search-view:not([hidden])');
+      await cmp.waitForFunction(() => !new URLSearchParams(location.search).has('compare'), null, { timeout: 5000 });
+      if (!(await cmp.isHidden('#compare-view'))) throw new Error('the comparison view should be hidden');
+    });
+    await step('a comparison that cannot be made says why', async () => {
+      await cmp.goto(`${base}?compare=${work}&takes=${work}__v00,no-such-track`, { waitUntil: 'domcontentloaded' });
+      await cmp.waitForFunction(() => document.body.dataset.compare === 'error', null, { timeout: 15000 });
+      const text = await cmp.textContent('#compare-empty');
+      facts.compare_error = text;
+      if (!(await cmp.isVisible('#compare-empty')) || !text.includes('cannot be compared') || !text.includes('no-such-track'))
+        throw new Error(`the reason should be shown: '${text}'`);
+    });
+  } finally {
+    if (!shot) await cmp.screenshot({ path: compareShot, fullPage: true }).catch(() => undefined);
+    await cmp.close();
+  }
+}
 
 try {
   await step('load', async () => {
@@ -289,6 +434,7 @@ try {
     }, [track, start], { timeout: 5000 });
   });
   await settled();
+  await compareSteps();
   if (consoleErrors.length) throw new Error(`page errors: ${consoleErrors.join('; ')}`);
 } catch (e) {
   failed = true;
@@ -297,5 +443,5 @@ try {
   await page.screenshot({ path: screenshot, fullPage: true }).catch(() => undefined);
   await browser.close();
 }
-console.log(`e2e-result: ${JSON.stringify({ ok: !failed, steps, facts, screenshot })}`);
+console.log(`e2e-result: ${JSON.stringify({ ok: !failed, steps, facts, screenshot, compare_screenshot: compareShot })}`);
 process.exit(failed ? 1 : 0);
