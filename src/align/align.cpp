@@ -223,7 +223,9 @@ double Alignment::mean_tempo_ratio() const {
 std::vector<double> local_tempo_ratio(const Alignment& al, double step_sec, double window_sec) {
     if (!(step_sec > 0) || !(window_sec > 0)) throw_usage("tempo curve needs a positive step and window (got {} s, {} s)", step_sec, window_sec);
     std::vector<double> out;
-    for (double t = 0; t <= al.duration_a + 1e-9; t += step_sec) {
+    const auto steps = static_cast<std::int64_t>(std::floor(al.duration_a / step_sec + 1e-9));
+    for (std::int64_t k = 0; k <= steps; ++k) {
+        const double t = static_cast<double>(k) * step_sec;
         const double t0 = std::max(0.0, t - window_sec / 2), t1 = std::min(al.duration_a, t + window_sec / 2);
         const double span_b = std::max(1.0 / al.frame_rate, al.time_b_at(t1) - al.time_b_at(t0));
         out.push_back((t1 - t0) / span_b);

@@ -49,7 +49,11 @@ Alignment identity(double duration) {
     Alignment al;
     al.duration_a = al.duration_b = duration;
     al.confidence = 1.0;
-    for (double t = 0; t <= duration + 1e-9; t += 1.0 / kAlignFrameRate) al.path_sec.push_back({t, t});
+    const auto frames = static_cast<std::int64_t>(std::floor(duration * kAlignFrameRate + 1e-9));
+    for (std::int64_t k = 0; k <= frames; ++k) {
+        const double t = static_cast<double>(k) / kAlignFrameRate;
+        al.path_sec.push_back({t, t});
+    }
     return al;
 }
 
@@ -97,7 +101,8 @@ Comparison compare_performances(const std::vector<Performance>& perfs, const Com
     c.end_sec = params.end_sec > 0 ? params.end_sec : ref.duration_sec;
     if (c.start_sec >= ref.duration_sec || c.end_sec > ref.duration_sec + 1e-6)
         throw_input("passage {:.2f}–{:.2f} s lies outside the reference {} ({:.2f} s)", c.start_sec, c.end_sec, perfs[0].name, ref.duration_sec);
-    for (double t = c.start_sec; t <= c.end_sec + 1e-9; t += params.step_sec) c.times.push_back(t);
+    const auto steps = static_cast<std::int64_t>(std::floor((c.end_sec - c.start_sec) / params.step_sec + 1e-9));
+    for (std::int64_t k = 0; k <= steps; ++k) c.times.push_back(c.start_sec + static_cast<double>(k) * params.step_sec);
     c.performances.push_back(curves_of(perfs[0], identity(ref.duration_sec), c.times, params, c.start_sec, c.end_sec));
     for (std::size_t k = 1; k < perfs.size(); ++k) {
         Alignment al;
