@@ -8,6 +8,25 @@
 
 namespace mess::dsp {
 
+namespace {
+
+// Σ x[i]·x[i + lag] over i < count, in four interleaved partial sums (independent additions pipeline;
+// the order of the terms within each sum is unchanged).
+double lagged_dot(const double* x, int count, int lag) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int i = 0;
+    for (; i + 4 <= count; i += 4) {
+        s0 += x[i] * x[i + lag];
+        s1 += x[i + 1] * x[i + 1 + lag];
+        s2 += x[i + 2] * x[i + 2 + lag];
+        s3 += x[i + 3] * x[i + 3 + lag];
+    }
+    for (; i < count; ++i) s0 += x[i] * x[i + lag];
+    return (s0 + s1) + (s2 + s3);
+}
+
+}  // namespace
+
 Matrix tempogram(std::span<const float> env, int win) {
     if (win < 2) throw_usage("tempogram window must be ≥ 2 frames (got {})", win);
     require_finite(env);
@@ -21,17 +40,14 @@ Matrix tempogram(std::span<const float> env, int win) {
         return env[static_cast<std::size_t>(i)];
     };
     Matrix out{n, win, std::vector<float>(static_cast<std::size_t>(n * win))};
-    std::vector<double> frame(static_cast<std::size_t>(win));
+    std::vector<double> hann(static_cast<std::size_t>(win)), frame(hann.size()), ac(hann.size());
+    for (int i = 0; i < win; ++i) hann[static_cast<std::size_t>(i)] = 0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * i / win);
     for (std::int64_t t = 0; t < n; ++t) {
-        for (int i = 0; i < win; ++i)
-            frame[static_cast<std::size_t>(i)] = padded(t - half + i) * (0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * i / win));
+        for (int i = 0; i < win; ++i) frame[static_cast<std::size_t>(i)] = padded(t - half + i) * hann[static_cast<std::size_t>(i)];
         double peak = 0.0;
-        std::vector<double> ac(static_cast<std::size_t>(win));
         for (int lag = 0; lag < win; ++lag) {
-            double acc = 0.0;
-            for (int i = 0; i + lag < win; ++i) acc += frame[static_cast<std::size_t>(i)] * frame[static_cast<std::size_t>(i + lag)];
-            ac[static_cast<std::size_t>(lag)] = acc;
-            peak = std::max(peak, std::fabs(acc));
+            ac[static_cast<std::size_t>(lag)] = lagged_dot(frame.data(), win - lag, lag);
+            peak = std::max(peak, std::fabs(ac[static_cast<std::size_t>(lag)]));
         }
         for (int lag = 0; lag < win; ++lag)
             out.at(t, lag) = static_cast<float>(peak > std::numeric_limits<float>::min() ? ac[static_cast<std::size_t>(lag)] / peak

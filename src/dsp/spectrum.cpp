@@ -57,7 +57,7 @@ Matrix power_spectrogram(std::span<const float> y, const StftParams& p, double p
         for (std::int64_t k = 0; k < bins; ++k) {
             const double re = spec[static_cast<std::size_t>(k)].r, im = spec[static_cast<std::size_t>(k)].i;
             const double mag2 = re * re + im * im;
-            out.at(t, k) = static_cast<float>(power == 2.0 ? mag2 : std::pow(mag2, power / 2.0));
+            out.at(t, k) = static_cast<float>(power == 2.0 ? mag2 : power == 1.0 ? std::sqrt(mag2) : std::pow(mag2, power / 2.0));
         }
     }
     return out;
