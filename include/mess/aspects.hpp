@@ -9,9 +9,8 @@
 //   mess::AspectSet set{...};  set.aspects["tempo"] = t.model;  mess::save_aspect_set(set, "aspects/");
 //   mess::AspectEval e = mess::evaluate_aspect(set.aspects.at("tempo"), held_out, "tempo", {});
 //
-// Input of every model: one window's segments row [L, D] (features.hpp), the chosen `layers` each
-// L2-normalised, concatenated → x of Din = |layers| · D (exactly the per-layer normalised float16 stack of
-// a search index, so search applies the same models). The ladder (each rung a superset of the one before):
+// Input of every model: one window's segments row [L, D] (features.hpp), the chosen `layers` concatenated
+// as the encoder gave them (no normalisation, so levels stay visible) → x of Din = |layers| · D. The ladder (each rung a superset of the one before):
 //   identity     y = x
 //   standardise  y = z,          z = (x − mean) / scale        (mean, scale: [Din], from the training windows)
 //   diagonal     y = w ⊙ z       (w: [Din], learned)
@@ -62,7 +61,7 @@ AspectRung parse_aspect_rung(const std::string&);  // Errors: Error(usage)
 // Windows of a factor corpus: one row per window of every labelled track found in the store.
 struct FactorWindows {
     std::int64_t n = 0, dim = 0;          // rows, Din
-    std::vector<float> x;                 // [n, dim] row-major: concatenated L2-normalised layers
+    std::vector<float> x;                 // [n, dim] row-major: concatenated layers
     std::vector<int> layers;              // the layers used
     std::int64_t layer_dim = 0;           // D
     std::string encoder;                  // the store's model label (sidecar "model")
@@ -77,7 +76,8 @@ struct FactorWindows {
 // empty = every layer. Tracks without complete features are skipped with a warning; none at all is an
 // Error(input).
 FactorWindows load_factor_windows(const FeatureStore& store, const std::filesystem::path& labels, const std::vector<int>& layers);
-// The concatenated L2-normalised layers of a segments array [S, L, D] (float32) → [S, |layers| · D].
+// The concatenated layers of a segments array [S, L, D] (float32) → [S, |layers| · D]. Errors: Error(usage)
+// for a layer out of range, Error(input) for an array that is not [S, L, D].
 std::vector<float> concat_layers(const NpyArray& segments, const std::vector<int>& layers);
 
 struct AspectModel {

@@ -23,10 +23,7 @@ std::vector<float> concat_layers(const NpyArray& segments, const std::vector<int
         for (int layer : layers) {
             if (layer < 0 || layer >= l) throw_usage("layer {} out of range (the store has {} layers)", layer, l);
             const float* p = v.data() + (i * l + layer) * d;
-            double norm = 0;
-            for (std::int64_t j = 0; j < d; ++j) norm += double(p[j]) * p[j];
-            const double inv = norm > 0 ? 1 / std::sqrt(norm) : 0;
-            for (std::int64_t j = 0; j < d; ++j) out.push_back(static_cast<float>(p[j] * inv));
+            out.insert(out.end(), p, p + d);  // as the encoder gave them: levels (dynamics) stay in the input
         }
     return out;
 }

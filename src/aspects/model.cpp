@@ -83,7 +83,7 @@ void save_aspect_set(const AspectSet& set, const fs::path& dir) {
         aspects[name] = a;
     }
     const nlohmann::json j = {{"schema", "mess-aspects/1"}, {"encoder", set.encoder}, {"layers", set.layers}, {"layer_dim", set.layer_dim},
-                              {"input", "segments[S, L, D][:, layers]: each layer L2-normalised, concatenated → x [|layers|·D]; "
+                              {"input", "x = segments[S, L, D][:, layers].reshape(S, -1) (no normalisation); "
                                         "z = (x - mean) / scale; y = z (standardise) | weights * z (diagonal) | weights @ z (linear); "
                                         "similarity = cosine of y"},
                               {"aspects", aspects}};
