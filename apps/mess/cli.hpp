@@ -52,6 +52,9 @@ void register_eval(CLI::App& app, Context& ctx);
 void register_align(CLI::App& app, Context& ctx);
 void register_demo(CLI::App& app, Context& ctx);
 void register_serve(CLI::App& app, Context& ctx);
+void register_train(CLI::App& app, Context& ctx);
+// mess eval aspects (cmd_train.cpp), under `mess eval`.
+void register_eval_aspects(CLI::App* eval, Context& ctx);
 
 // mess serve's configuration from the context (data root, workers, the built web UI) and its main loop:
 // serves until SIGINT/SIGTERM, reloads on SIGHUP; `on_ready` runs once listening.

@@ -81,9 +81,11 @@ struct RenderOptions {
     int variants = 6, sample_rate = 22050;
     double max_seconds = 60;
     std::uint64_t seed = 0;
+    bool factors = false;
+    std::vector<std::string> factor_names;
 };
 
-int run_render(const RenderOptions& o, bool json) {
+std::vector<fs::path> midi_files_of(const RenderOptions& o) {
     std::vector<fs::path> files;
     for (const auto& m : o.midi) {
         if (fs::is_directory(m)) {
@@ -99,6 +101,36 @@ int run_render(const RenderOptions& o, bool json) {
         }
     }
     if (files.empty()) throw_input("no .mid/.midi files found in {}", fmt::join(o.midi, ", "));
+    return files;
+}
+
+// mess corpus render --factors: the one-factor-at-a-time grid.
+int run_render_factors(const RenderOptions& o, const std::vector<fs::path>& files, bool json) {
+    FactorCorpusParams p;
+    if (!o.factor_names.empty()) p.factors = o.factor_names;
+    p.max_seconds = o.max_seconds;
+    p.sample_rate = o.sample_rate;
+    p.soundfont = o.soundfont;
+    p.licence = o.licence;
+    const auto per_piece = static_cast<std::int64_t>(factor_grid_ids(p.factors).size());
+    Progress progress("corpus render --factors (renderings)", static_cast<std::int64_t>(files.size()) * per_piece);
+    p.on_progress = progress_sink(progress);
+    const CorpusReport r = render_factor_corpus(files, o.out, p);
+    progress.finish();
+    if (json) {
+        print_json({{"pieces", r.pieces}, {"renderings", r.renderings}, {"labels", r.labels_path.string()}});
+    } else {
+        fmt::print("{} piece(s) × {} setting(s) → {} rendering(s) in {}\n", r.pieces, per_piece, r.renderings, o.out);
+        for (const auto& [f, why] : r.skipped) fmt::print("  skipped {}\n", why);
+        fmt::print("labels → {}; extract with: mess extract --audio-dir {}/audio --dataset-id NAME --model dsp\n",
+                   r.labels_path.string(), o.out);
+    }
+    return r.skipped.empty() ? 0 : 3;
+}
+
+int run_render(const RenderOptions& o, bool json) {
+    const std::vector<fs::path> files = midi_files_of(o);
+    if (o.factors) return run_render_factors(o, files, json);
     CorpusParams p;
     p.variants = o.variants;
     p.seed = o.seed;
@@ -199,8 +231,9 @@ void register_eval(CLI::App& app, Context& ctx) {
         };
     });
     register_eval_align(eval, ctx);
+    register_eval_aspects(eval, ctx);
     eval->callback([&ctx, &ejson, eval] {
-        if (eval->got_subcommand("compare") || eval->got_subcommand("align")) return;
+        if (eval->got_subcommand("compare") || eval->got_subcommand("align") || eval->got_subcommand("aspects")) return;
         if (e.index.empty() || e.labels.empty()) throw CLI::RequiredError("--index and --labels");
         ctx.run = [&ejson] { return run_eval(e, ejson); };
     });
@@ -223,6 +256,10 @@ void register_eval(CLI::App& app, Context& ctx) {
     render->add_option("--sample-rate", r.sample_rate, "WAV sample rate (Hz, mono 16-bit)")->capture_default_str();
     render->add_option("--soundfont", r.soundfont, "SoundFont (default: Debian's FluidR3_GM from fluid-soundfont-gm)");
     render->add_option("--licence", r.licence, "Licence of the sources, recorded per item");
+    render->add_flag("--factors", r.factors,
+                     "Factor-controlled grid instead of variants: one factor changed at a time from a neutral base\n"
+                     "(tempo, dynamics, articulation, timbre, transpose); labels record factor and value");
+    render->add_option("--factor", r.factor_names, "With --factors: only these factors (repeatable)");
     bool& rjson = add_json_flag(render);
     render->callback([&ctx, &rjson] { ctx.run = [&rjson] { return run_render(r, rjson); }; });
 }

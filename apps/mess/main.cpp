@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
     cli::register_align(app, ctx);
     cli::register_demo(app, ctx);
     cli::register_serve(app, ctx);
+    cli::register_train(app, ctx);
 
     try {
         app.parse(argc, argv);

@@ -178,4 +178,33 @@ std::vector<std::filesystem::path> default_soundfonts();
 CorpusReport render_corpus(const std::vector<std::filesystem::path>& midi_files, const std::filesystem::path& out_dir,
                            const CorpusParams& params);
 
+// Factor-controlled corpora (`mess corpus render --factors`): every piece rendered on a grid where ONE
+// factor changes at a time from a neutral base (source tempo, velocities and note lengths, no pedal, GM
+// program 0 on every pitched channel, no transposition):
+//   tempo         0.70, 0.85, 1.20, 1.40 (uniform duration multiplier; base 1.00)
+//   dynamics      soft (velocities × 0.4), loud (× 1.6), crescendo (× 0.35 → × 1.6 over the piece),
+//                 diminuendo (× 1.6 → × 0.35); base medium. No peak normalisation: levels differ for real
+//   articulation  staccato (note lengths × 0.35), legato (× 1.8 with the sustain pedal held in 2-s spans); base normal
+//   timbre        harpsichord (6), organ (19), guitar (24), strings (48), flute (73); base piano (0)
+//   transpose     -5, -2, +3, +6 semitones; base +0
+// Files: audio/<work>__base.wav and audio/<work>__<factor>-<value>.wav (+ midi/, metadata.csv with factor and
+// value columns), labels.json (schema mess-corpus-labels/1, "kind": "factors"); each item adds to the
+// corpus fields "factor" (the factor varied, or "base"), "value" (its value, or "base"), "factors" (every
+// factor's value in this rendering, also copied to "aspects"), "peak" (absolute sample peak) and "clipped".
+// Deterministic for the same sources and SoundFont (no randomness). Errors as render_corpus.
+struct FactorCorpusParams {
+    std::vector<std::string> factors = {"tempo", "dynamics", "articulation", "timbre", "transpose"};
+    double max_seconds = 30;         // source seconds rendered per piece (0 < s ≤ 3600)
+    int sample_rate = 22050;         // Hz of the WAV files (mono, 16-bit)
+    std::filesystem::path soundfont; // default: the first of default_soundfonts() that exists
+    std::string licence;
+    std::function<void(std::int64_t, std::int64_t)> on_progress;  // (renderings done, total)
+};
+
+// The renderings of one piece, in order: "base", then "<factor>-<value>" for each factor asked for.
+std::vector<std::string> factor_grid_ids(const std::vector<std::string>& factors);
+
+CorpusReport render_factor_corpus(const std::vector<std::filesystem::path>& midi_files, const std::filesystem::path& out_dir,
+                                  const FactorCorpusParams& params);
+
 }  // namespace mess

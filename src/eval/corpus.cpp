@@ -13,6 +13,7 @@
 #include "mess/catalog.hpp"
 #include "mess/eval.hpp"
 #include "mess/targets.hpp"
+#include "corpus_render.hpp"
 
 namespace fs = std::filesystem;
 
@@ -103,12 +104,7 @@ Transform draw_variant(int v, std::mt19937_64& rng) {
     return t;
 }
 
-struct Event {
-    double sec;
-    int order;  // at equal times: pedal up, note off, program, pedal down, note on
-    int type;   // 0 note on, 1 note off, 2 cc64, 3 program
-    int channel, a, b;
-};
+using corpus_render::Event;
 
 // The transformed performance as timed synth events (rendered seconds).
 std::vector<Event> transform_events(const MidiPerformance& midi, const Transform& t, double max_seconds, double* end_sec) {
@@ -218,68 +214,7 @@ void write_smf(const fs::path& path, const std::vector<Event>& ev) {
     write_file_atomic(path, s);
 }
 
-// One synthesizer (the SoundFont loaded once), reverb and chorus off so every rendering is a pure
-// function of its events.
-class Synth {
-public:
-    Synth(const fs::path& soundfont, int rate) {
-        fluid_set_log_function(FLUID_WARN, nullptr, nullptr);
-        fluid_set_log_function(FLUID_INFO, nullptr, nullptr);
-        fluid_set_log_function(FLUID_DBG, nullptr, nullptr);
-        settings_ = new_fluid_settings();
-        fluid_settings_setnum(settings_, "synth.sample-rate", rate);
-        fluid_settings_setint(settings_, "synth.reverb.active", 0);
-        fluid_settings_setint(settings_, "synth.chorus.active", 0);
-        fluid_settings_setint(settings_, "synth.cpu-cores", 1);
-        fluid_settings_setint(settings_, "synth.polyphony", 256);
-        synth_ = new_fluid_synth(settings_);
-        if (!synth_ || fluid_synth_sfload(synth_, soundfont.c_str(), 1) == FLUID_FAILED) {
-            cleanup();
-            throw_input("{}: fluidsynth could not load this SoundFont", soundfont.string());
-        }
-    }
-    ~Synth() { cleanup(); }
-    Synth(const Synth&) = delete;
-    Synth& operator=(const Synth&) = delete;
-
-    std::vector<float> render(const std::vector<Event>& ev, double end_sec, int rate) {
-        fluid_synth_system_reset(synth_);
-        std::vector<float> out, left(512), right(512);
-        auto run_until = [&](std::int64_t sample) {
-            while (static_cast<std::int64_t>(out.size()) < sample) {
-                const int n = static_cast<int>(std::min<std::int64_t>(512, sample - static_cast<std::int64_t>(out.size())));
-                fluid_synth_write_float(synth_, n, left.data(), 0, 1, right.data(), 0, 1);
-                for (int i = 0; i < n; ++i) out.push_back(0.5f * (left[i] + right[i]));
-            }
-        };
-        for (const Event& e : ev) {
-            run_until(static_cast<std::int64_t>(std::llround(e.sec * rate)));
-            switch (e.type) {
-                case 0: fluid_synth_noteon(synth_, e.channel, e.a, e.b); break;
-                case 1: fluid_synth_noteoff(synth_, e.channel, e.a); break;
-                case 2: fluid_synth_cc(synth_, e.channel, 64, e.b); break;
-                default: fluid_synth_program_change(synth_, e.channel, e.a); break;
-            }
-        }
-        // Let the last notes ring out (at most 3 s).
-        fluid_synth_all_notes_off(synth_, -1);
-        const auto tail_end = static_cast<std::int64_t>(std::llround((end_sec + 3.0) * rate));
-        run_until(static_cast<std::int64_t>(std::llround((end_sec + 0.5) * rate)));
-        while (static_cast<std::int64_t>(out.size()) < tail_end && fluid_synth_get_active_voice_count(synth_) > 0)
-            run_until(static_cast<std::int64_t>(out.size()) + rate / 10);
-        return out;
-    }
-
-private:
-    void cleanup() {
-        if (synth_) delete_fluid_synth(synth_);
-        if (settings_) delete_fluid_settings(settings_);
-        synth_ = nullptr;
-        settings_ = nullptr;
-    }
-    fluid_settings_t* settings_ = nullptr;
-    fluid_synth_t* synth_ = nullptr;
-};
+using corpus_render::Synth;
 
 std::string work_id_of(const fs::path& p) {
     std::string s;
@@ -476,5 +411,14 @@ CorpusReport render_corpus(const std::vector<fs::path>& midi_files, const fs::pa
     for (const fs::path& src : sources) writer.add_piece(src);
     return writer.finish();
 }
+
+// The pieces the factor corpora (factor_corpus.cpp) share with this file.
+namespace corpus_render {
+void write_wav16(const fs::path& path, const std::vector<float>& x, int rate) { mess::write_wav16(path, x, rate); }
+void save_smf(const fs::path& path, const std::vector<Event>& ev) { mess::write_smf(path, ev); }
+fs::path find_soundfont(const CorpusParams& params) { return mess::find_soundfont(params); }
+std::string work_id_of(const fs::path& path) { return mess::work_id_of(path); }
+int first_pitched_program(const MidiPerformance& midi) { return mess::first_pitched_program(midi); }
+}  // namespace corpus_render
 
 }  // namespace mess

@@ -1,0 +1,157 @@
+// mess train aspects (learned aspect geometry on a factor corpus) and mess eval aspects.
+#include <fmt/format.h>
+
+#include "cli.hpp"
+#include "mess/aspects.hpp"
+
+namespace mess::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TrainOptions {
+    DatasetChoice data;
+    std::string labels, out, rung = "linear";
+    std::vector<std::string> aspects = {"tempo", "dynamics", "articulation", "timbre"};
+    std::vector<int> layers;
+    std::int64_t dim = 32;
+    int epochs = 30, triplets = 4000;
+    double learning_rate = 0.01;
+    std::uint64_t seed = 0;
+    bool quiet = false;
+};
+
+nlohmann::json ladder_json(const AspectTraining& t) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& r : t.ladder)
+        rows.push_back({{"rung", to_string(r.rung)}, {"validation_accuracy", r.validation_accuracy}, {"train_loss", r.train_loss},
+                        {"best_epoch", r.best_epoch}, {"seconds", r.seconds}});
+    return rows;
+}
+
+void print_ladder(const std::string& aspect, const AspectTraining& t) {
+    fmt::print("{}: validation triplet accuracy by rung (each against the one before)\n", aspect);
+    double previous = 0;
+    for (std::size_t i = 0; i < t.ladder.size(); ++i) {
+        const auto& r = t.ladder[i];
+        fmt::print("  {:<12} {:.3f}{}  ({:.1f} s{})\n", to_string(r.rung), r.validation_accuracy,
+                   i ? fmt::format("  {:+.3f}", r.validation_accuracy - previous) : std::string("       "), r.seconds,
+                   r.best_epoch ? fmt::format(", best epoch {}", r.best_epoch) : "");
+        previous = r.validation_accuracy;
+    }
+}
+
+int run_train(const Context& ctx, const TrainOptions& o, bool json) {
+    const Dataset ds = open_dataset(ctx, o.data);
+    const FactorWindows data = load_factor_windows(ds.features(), o.labels, o.layers);
+    if (!json) fmt::print("{} windows of {} tracks, {} inputs ({} layers × {}), encoder {}\n", data.n, data.track_ids.size(), data.dim,
+                          data.layers.size(), data.layer_dim, data.encoder);
+    AspectSet set{data.encoder, data.layers, data.layer_dim, {}};
+    nlohmann::json report = {{"windows", data.n}, {"encoder", data.encoder}, {"labels", fs::path(o.labels).filename().string()}, {"aspects", nlohmann::json::object()}};
+    for (const auto& aspect : o.aspects) {
+        AspectTrainParams p;
+        p.rung = parse_aspect_rung(o.rung);
+        p.out_dim = o.dim, p.epochs = o.epochs, p.triplets_per_epoch = o.triplets, p.learning_rate = o.learning_rate, p.seed = o.seed;
+        if (!json && !o.quiet)
+            p.on_epoch = [&](AspectRung r, int epoch, double loss, double acc) {
+                fmt::print("  {} {:<9} epoch {:>3}/{}  loss {:.4f}  validation accuracy {:.3f}\n", aspect, to_string(r), epoch, p.epochs, loss, acc);
+                std::fflush(stdout);
+            };
+        AspectTraining t = train_aspect(data, aspect, p);
+        t.model.info["trained_on"] = ds.id();
+        t.model.info["labels"] = fs::path(o.labels).filename().string();
+        if (!json) print_ladder(aspect, t);
+        report["aspects"][aspect] = ladder_json(t);
+        set.aspects[aspect] = std::move(t.model);
+    }
+    save_aspect_set(set, o.out);
+    if (json) print_json(report);
+    else fmt::print("aspect models → {}/aspects.json\n", o.out);
+    return 0;
+}
+
+struct EvalAspectOptions {
+    DatasetChoice data;
+    std::string labels, models, out;
+    std::vector<std::string> aspects;
+    int triplets = 4000;
+};
+
+// The rungs below a trained model that its saved arrays define (identity; standardise from mean, scale).
+std::vector<AspectModel> rungs_of(const AspectModel& m) {
+    std::vector<AspectModel> out{identity_model(m.name, m.in_dim)};
+    if (m.rung >= AspectRung::diagonal) {
+        AspectModel s = m;
+        s.rung = AspectRung::standardise, s.out_dim = m.in_dim, s.weights.clear();
+        out.push_back(s);
+    }
+    out.push_back(m);
+    return out;
+}
+
+int run_eval_aspects(const Context& ctx, const EvalAspectOptions& o, bool json) {
+    const AspectSet set = load_aspect_set(o.models);
+    const Dataset ds = open_dataset(ctx, o.data);
+    const FactorWindows data = load_factor_windows(ds.features(), o.labels, set.layers);
+    if (data.encoder != set.encoder) throw_usage("the models were trained on {} features; {} holds {}", set.encoder, ds.id(), data.encoder);
+    nlohmann::json report = {{"schema", "mess-eval-aspects/1"}, {"dataset", ds.id()}, {"models", o.models}, {"aspects", nlohmann::json::object()}};
+    if (!json) fmt::print("{:<14}{:<13}{:>10}{:>14}{:>12}\n", "aspect", "rung", "triplets", "content leak", "value P@1");
+    for (const auto& [name, model] : set.aspects) {
+        if (!o.aspects.empty() && std::find(o.aspects.begin(), o.aspects.end(), name) == o.aspects.end()) continue;
+        for (const AspectModel& m : rungs_of(model)) {
+            const AspectEval e = evaluate_aspect(m, data, name, o.triplets);
+            report["aspects"][name][to_string(m.rung)] = {{"triplet_accuracy", e.triplet_accuracy}, {"content_leak", e.content_leak},
+                                                          {"value_precision_at_1", e.value_precision}, {"triplets", e.triplets}, {"queries", e.queries}};
+            if (!json) fmt::print("{:<14}{:<13}{:>10.3f}{:>14.3f}{:>12.3f}\n", name, to_string(m.rung), e.triplet_accuracy, e.content_leak, e.value_precision);
+        }
+    }
+    if (!o.out.empty()) write_file_atomic(o.out, report.dump(2) + "\n");
+    if (json) print_json(report);
+    return 0;
+}
+
+}  // namespace
+
+void register_eval_aspects(CLI::App* eval, Context& ctx) {
+    static EvalAspectOptions o;
+    auto* cmd = eval->add_subcommand("aspects",
+        "Aspect models on a factor corpus never used to train them: per aspect and rung, factor triplet\n"
+        "accuracy (cos(anchor, positive) > cos(anchor, negative)), content leak (share of windows whose nearest\n"
+        "window of another rendering is the query's own work at another value) and value precision at 1.");
+    add_dataset_options(cmd, o.data);
+    cmd->add_option("--labels", o.labels, "labels.json of a factor corpus (mess corpus render --factors)")->required();
+    cmd->add_option("--models", o.models, "Aspect model directory (mess train aspects --out)")->required();
+    cmd->add_option("--aspect", o.aspects, "Only these aspects (repeatable)");
+    cmd->add_option("--triplets", o.triplets, "Triplets drawn per aspect")->capture_default_str();
+    cmd->add_option("--out", o.out, "Write the JSON report here (atomically)");
+    bool& json = add_json_flag(cmd);
+    cmd->callback([&ctx, &json] { ctx.run = [&ctx, &json] { return run_eval_aspects(ctx, o, json); }; });
+}
+
+void register_train(CLI::App& app, Context& ctx) {
+    auto* train = app.add_subcommand("train", "Learn geometry from frozen embeddings");
+    train->require_subcommand(1);
+    static TrainOptions o;
+    auto* cmd = train->add_subcommand("aspects",
+        "Aspect models on a factor corpus (mess corpus render --factors, extracted with any encoder): per\n"
+        "aspect, the ladder identity → standardise → diagonal → linear (rank --dim), soft triplet loss on\n"
+        "factor triplets, Adam, works split into train and validation; progress and the validation curve\n"
+        "printed, each rung against the one before. Saves .npy arrays + aspects.json (mess/aspects.hpp).");
+    add_dataset_options(cmd, o.data);
+    cmd->add_option("--labels", o.labels, "labels.json of the factor corpus")->required();
+    cmd->add_option("--out", o.out, "Output directory of the aspect models")->required();
+    cmd->add_option("--aspect", o.aspects, "Aspects (factors) to train (repeatable)")->capture_default_str();
+    cmd->add_option("--rung", o.rung, "Top rung: identity | standardise | diagonal | linear")->capture_default_str();
+    cmd->add_option("--layers", o.layers, "Input layers (default: all)");
+    cmd->add_option("--dim", o.dim, "Rank of the linear map")->capture_default_str();
+    cmd->add_option("--epochs", o.epochs, "Epochs per trained rung")->capture_default_str();
+    cmd->add_option("--triplets", o.triplets, "Triplets per epoch")->capture_default_str();
+    cmd->add_option("--lr", o.learning_rate, "Adam learning rate")->capture_default_str();
+    cmd->add_option("--seed", o.seed, "Seed (split, triplets, initialisation)")->capture_default_str();
+    cmd->add_flag("--quiet", o.quiet, "Only the ladder, not every epoch");
+    bool& json = add_json_flag(cmd);
+    cmd->callback([&ctx, &json] { ctx.run = [&ctx, &json] { return run_train(ctx, o, json); }; });
+}
+
+}  // namespace mess::cli

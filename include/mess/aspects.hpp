@@ -1,0 +1,176 @@
+// mess/aspects.hpp — learned aspect geometry: per aspect (tempo, dynamics, articulation, timbre, ...), a
+// small map of frozen window embeddings into a space where windows are close when they share that
+// aspect's value, whatever the piece. Trained on factor-controlled corpora (`mess corpus render --factors`,
+// one factor changed at a time from a neutral base), from any encoder's feature store.
+//
+//   mess::FactorWindows data = mess::load_factor_windows(store, "corpus/labels.json", {});  // every layer
+//   mess::AspectTrainParams p;  p.rung = mess::AspectRung::linear;  p.seed = 1;
+//   mess::AspectTraining t = mess::train_aspect(data, "tempo", p);    // the ladder, rung by rung
+//   mess::AspectSet set{...};  set.aspects["tempo"] = t.model;  mess::save_aspect_set(set, "aspects/");
+//   mess::AspectEval e = mess::evaluate_aspect(set.aspects.at("tempo"), held_out, "tempo", {});
+//
+// Input of every model: one window's segments row [L, D] (features.hpp), the chosen `layers` concatenated
+// as the encoder gave them (no normalisation, so levels stay visible) → x of Din = |layers| · D. The ladder (each rung a superset of the one before):
+//   identity     y = x
+//   standardise  y = z,          z = (x − mean) / scale        (mean, scale: [Din], from the training windows)
+//   diagonal     y = w ⊙ z       (w: [Din], learned)
+//   linear       y = W z         (W: [k, Din], learned, rank k = out_dim)
+// Similarity in an aspect space is the cosine of y's. Learning: soft triplet loss
+//   ℓ = softplus(γ · (cos(y_a, y_n) − cos(y_a, y_p) + margin))
+// on factor triplets: anchor a and positive p share the aspect's value but are different works; the
+// negative n is the positive's own work at another value, at the same relative position in the piece (so
+// the content is the same and only the aspect differs). Hand-written Adam over minibatches, triplets drawn
+// from `seed` (deterministic: the same data, params and seed give the same model bit for bit). Works are
+// split into train and validation works (val_fraction); the validation triplet accuracy is measured after
+// every epoch and the best epoch is kept.
+//
+// Factor labels: a labels.json written by `mess corpus render --factors` (eval.hpp): items with id (the
+// track id in the store), work_id, factor (varied factor or "base") and factors {factor: value}. An
+// aspect's windows are those of the renderings that vary it plus the base renderings; their value is
+// factors[aspect].
+//
+// Saved form (save_aspect_set; NumPy applies it in a few lines, see README): a directory with
+//   aspects.json  {"schema": "mess-aspects/1", "encoder", "layers": [...], "layer_dim": D,
+//                  "input": "...", "aspects": {name: {"rung", "in_dim", "out_dim", "mean", "scale",
+//                  "weights" (file names or null), "trained_on", "validation_accuracy"}}}
+//   <name>.mean.npy, <name>.scale.npy [Din] float32; <name>.weights.npy [Din] (diagonal) or [k, Din] (linear)
+// Files are written atomically, aspects.json last.
+//
+// Errors: Error(input) for a malformed labels file, model directory or a track missing from the store;
+// Error(usage) for bad params, an unknown aspect or too few works/values to draw triplets.
+// Thread safety: everything is reentrant; AspectModel is a value and `apply` is const.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mess/features.hpp"
+
+namespace mess {
+
+enum class AspectRung { identity, standardise, diagonal, linear };
+const char* to_string(AspectRung rung);           // "identity" | "standardise" | "diagonal" | "linear"
+AspectRung parse_aspect_rung(const std::string&);  // Errors: Error(usage)
+
+// Windows of a factor corpus: one row per window of every labelled track found in the store.
+struct FactorWindows {
+    std::int64_t n = 0, dim = 0;          // rows, Din
+    std::vector<float> x;                 // [n, dim] row-major: concatenated layers
+    std::vector<int> layers;              // the layers used
+    std::int64_t layer_dim = 0;           // D
+    std::string encoder;                  // the store's model label (sidecar "model")
+    std::vector<std::int32_t> track;      // [n] index into track_ids
+    std::vector<double> position;         // [n] window centre / track duration, in [0, 1]
+    std::vector<std::string> track_ids, track_work, track_factor;  // per track
+    std::vector<std::map<std::string, std::string>> track_values;  // per track: factor → value
+    const float* row(std::int64_t i) const { return x.data() + i * dim; }
+};
+
+// Reads labels.json (factor labels, above) and each labelled track's segments from `store`. `layers`
+// empty = every layer. Tracks without complete features are skipped with a warning; none at all is an
+// Error(input).
+FactorWindows load_factor_windows(const FeatureStore& store, const std::filesystem::path& labels, const std::vector<int>& layers);
+// The concatenated layers of a segments array [S, L, D] (float32) → [S, |layers| · D]. Errors: Error(usage)
+// for a layer out of range, Error(input) for an array that is not [S, L, D].
+std::vector<float> concat_layers(const NpyArray& segments, const std::vector<int>& layers);
+
+struct AspectModel {
+    std::string name;
+    AspectRung rung = AspectRung::identity;
+    std::int64_t in_dim = 0, out_dim = 0;      // Din; k (= Din except for linear)
+    std::vector<float> mean, scale;            // [Din] (empty for identity)
+    std::vector<float> weights;                // [Din] diagonal, [k, Din] linear, empty otherwise
+    nlohmann::json info;                       // trained_on, validation_accuracy, ... (saved as is)
+
+    // y for one input row x [in_dim] → [out_dim] (not normalised).
+    std::vector<float> apply(const float* x) const;
+    // Rows [n, in_dim] → [n, out_dim], each L2-normalised (ready for cosine by dot product).
+    std::vector<float> apply_normalised(const float* x, std::int64_t n) const;
+};
+
+struct AspectTrainParams {
+    AspectRung rung = AspectRung::linear;  // the top rung trained (every rung below is reported too)
+    std::int64_t out_dim = 32;              // k of the linear rung
+    int epochs = 30;
+    int triplets_per_epoch = 4000;
+    int batch = 64;
+    double learning_rate = 0.01;            // Adam's step (β1 0.9, β2 0.999, ε 1e-8)
+    double gamma = 16, margin = 0.1;        // loss sharpness and margin
+    double val_fraction = 0.25;             // share of works held out for validation (≥ 1 work)
+    int val_triplets = 2000;
+    std::uint64_t seed = 0;
+    // After each epoch: (rung, epoch 1.., mean training loss, validation triplet accuracy).
+    std::function<void(AspectRung, int, double, double)> on_epoch;
+};
+
+struct RungReport {
+    AspectRung rung;
+    double validation_accuracy = 0, train_loss = 0, seconds = 0;
+    int best_epoch = 0;
+};
+
+struct AspectTraining {
+    AspectModel model;               // the top rung's model, with its info filled in
+    std::vector<RungReport> ladder;  // identity, standardise, ... up to params.rung
+};
+
+// Trains aspect `aspect` (a factor of the corpus) up the ladder. Errors: Error(usage) when the aspect
+// has fewer than 2 values or 2 works in train or validation, or bad params.
+AspectTraining train_aspect(const FactorWindows& data, const std::string& aspect, const AspectTrainParams& params);
+
+// ---- pieces of training, public for tests and benchmarks ----------------------------------------
+struct Triplet {
+    std::int64_t a, p, n;  // window rows
+};
+// `count` triplets for `aspect` drawn among the tracks whose work is in `works` (empty = every work).
+std::vector<Triplet> draw_triplets(const FactorWindows& data, const std::string& aspect, const std::vector<std::string>& works,
+                                   int count, std::uint64_t seed);
+// Mean soft-triplet loss of `model` over `triplets` and its gradient with respect to model.weights
+// (grad resized to weights.size()). Model rung diagonal or linear.
+double triplet_loss(const AspectModel& model, const FactorWindows& data, const std::vector<Triplet>& triplets, double gamma,
+                    double margin, std::vector<double>* grad);
+// Share of triplets with cos(y_a, y_p) > cos(y_a, y_n).
+double triplet_accuracy(const AspectModel& model, const FactorWindows& data, const std::vector<Triplet>& triplets);
+
+// One Adam optimiser over a flat parameter vector.
+class Adam {
+public:
+    explicit Adam(std::size_t size, double learning_rate, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8);
+    void step(std::vector<float>& params, const std::vector<double>& grad);
+
+private:
+    double lr_, b1_, b2_, eps_;
+    std::int64_t t_ = 0;
+    std::vector<double> m_, v_;
+};
+
+// ---- evaluation ---------------------------------------------------------------------------------
+struct AspectEval {
+    double triplet_accuracy = 0;   // on `triplets` factor triplets drawn from the data
+    double content_leak = 0;       // share of query windows whose nearest window (other tracks of the
+                                   // aspect's renderings) is the query's own work at another value
+    double value_precision = 0;    // share whose nearest window has the query's value (and another work)
+    std::int64_t triplets = 0, queries = 0;
+};
+AspectEval evaluate_aspect(const AspectModel& model, const FactorWindows& data, const std::string& aspect, int triplets = 4000,
+                           std::uint64_t seed = 7);
+
+// ---- a set of aspect models for one encoder, saved and loaded -------------------------------------
+struct AspectSet {
+    std::string encoder;                        // model label of the store it was trained on
+    std::vector<int> layers;
+    std::int64_t layer_dim = 0;
+    std::map<std::string, AspectModel> aspects;
+};
+void save_aspect_set(const AspectSet& set, const std::filesystem::path& dir);
+AspectSet load_aspect_set(const std::filesystem::path& dir);
+// The identity-rung model of `dim` inputs (cosine on the concatenated layers), named `name`.
+AspectModel identity_model(const std::string& name, std::int64_t dim);
+
+}  // namespace mess

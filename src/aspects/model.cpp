@@ -1,0 +1,146 @@
+// Aspect models: applying a rung, and the saved form (.npy arrays + aspects.json).
+#include <cmath>
+#include <fstream>
+
+#include "mess/aspects.hpp"
+#include "mess/npy.hpp"
+
+namespace mess {
+
+namespace fs = std::filesystem;
+
+const char* to_string(AspectRung rung) {
+    switch (rung) {
+        case AspectRung::identity: return "identity";
+        case AspectRung::standardise: return "standardise";
+        case AspectRung::diagonal: return "diagonal";
+        case AspectRung::linear: return "linear";
+    }
+    return "?";
+}
+
+AspectRung parse_aspect_rung(const std::string& text) {
+    for (AspectRung r : {AspectRung::identity, AspectRung::standardise, AspectRung::diagonal, AspectRung::linear})
+        if (text == to_string(r)) return r;
+    throw_usage("unknown rung '{}' (identity | standardise | diagonal | linear)", text);
+}
+
+std::vector<float> AspectModel::apply(const float* x) const {
+    const auto din = static_cast<std::size_t>(in_dim);
+    std::vector<float> z(x, x + din);
+    if (rung == AspectRung::identity) return z;
+    for (std::size_t j = 0; j < din; ++j) z[j] = (z[j] - mean[j]) / scale[j];
+    if (rung == AspectRung::standardise) return z;
+    if (rung == AspectRung::diagonal) {
+        for (std::size_t j = 0; j < din; ++j) z[j] *= weights[j];
+        return z;
+    }
+    std::vector<float> y(static_cast<std::size_t>(out_dim));
+    for (std::size_t k = 0; k < y.size(); ++k) {
+        const float* w = weights.data() + k * din;
+        double s = 0;
+        for (std::size_t j = 0; j < din; ++j) s += double(w[j]) * z[j];
+        y[k] = static_cast<float>(s);
+    }
+    return y;
+}
+
+std::vector<float> AspectModel::apply_normalised(const float* x, std::int64_t n) const {
+    std::vector<float> out;
+    out.reserve(static_cast<std::size_t>(n * out_dim));
+    for (std::int64_t i = 0; i < n; ++i) {
+        std::vector<float> y = apply(x + i * in_dim);
+        double norm = 0;
+        for (float v : y) norm += double(v) * v;
+        const double inv = norm > 0 ? 1 / std::sqrt(norm) : 0;
+        for (float v : y) out.push_back(static_cast<float>(v * inv));
+    }
+    return out;
+}
+
+AspectModel identity_model(const std::string& name, std::int64_t dim) {
+    AspectModel m;
+    m.name = name;
+    m.in_dim = m.out_dim = dim;
+    return m;
+}
+
+void save_aspect_set(const AspectSet& set, const fs::path& dir) {
+    fs::create_directories(dir);
+    nlohmann::json aspects = nlohmann::json::object();
+    for (const auto& [name, m] : set.aspects) {
+        nlohmann::json a = {{"rung", to_string(m.rung)}, {"in_dim", m.in_dim}, {"out_dim", m.out_dim},
+                            {"mean", nullptr}, {"scale", nullptr}, {"weights", nullptr}, {"info", m.info}};
+        if (m.rung != AspectRung::identity) {
+            write_npy(dir / (name + ".mean.npy"), m.mean, {m.in_dim});
+            write_npy(dir / (name + ".scale.npy"), m.scale, {m.in_dim});
+            a["mean"] = name + ".mean.npy";
+            a["scale"] = name + ".scale.npy";
+        }
+        if (m.rung == AspectRung::diagonal) write_npy(dir / (name + ".weights.npy"), m.weights, {m.in_dim});
+        if (m.rung == AspectRung::linear) write_npy(dir / (name + ".weights.npy"), m.weights, {m.out_dim, m.in_dim});
+        if (!m.weights.empty()) a["weights"] = name + ".weights.npy";
+        aspects[name] = a;
+    }
+    const nlohmann::json j = {{"schema", "mess-aspects/1"}, {"encoder", set.encoder}, {"layers", set.layers}, {"layer_dim", set.layer_dim},
+                              {"input", "x = segments[S, L, D][:, layers].reshape(S, -1) (no normalisation); "
+                                        "z = (x - mean) / scale; y = z (standardise) | weights * z (diagonal) | weights @ z (linear); "
+                                        "similarity = cosine of y"},
+                              {"aspects", aspects}};
+    write_file_atomic(dir / "aspects.json", j.dump(1) + "\n");
+}
+
+namespace {
+
+std::vector<float> read_vector(const fs::path& path, std::int64_t expect) {
+    const NpyArray a = read_npy(path);
+    const std::vector<float> v = a.to_float32();
+    if (static_cast<std::int64_t>(v.size()) != expect) throw_input("{}: {} values, expected {}", path.string(), v.size(), expect);
+    return v;
+}
+
+AspectModel read_model(const fs::path& dir, const std::string& name, const nlohmann::json& a) {
+    AspectModel m;
+    m.name = name;
+    m.rung = parse_aspect_rung(a.at("rung").get<std::string>());
+    m.in_dim = a.at("in_dim").get<std::int64_t>();
+    m.out_dim = a.at("out_dim").get<std::int64_t>();
+    m.info = a.value("info", nlohmann::json::object());
+    if (m.in_dim <= 0 || m.out_dim <= 0) throw_input("{}: aspect {} has no dimensions", dir.string(), name);
+    if (m.rung != AspectRung::linear && m.out_dim != m.in_dim) throw_input("{}: aspect {}: out_dim must equal in_dim", dir.string(), name);
+    if (m.rung == AspectRung::identity) return m;
+    m.mean = read_vector(dir / a.at("mean").get<std::string>(), m.in_dim);
+    m.scale = read_vector(dir / a.at("scale").get<std::string>(), m.in_dim);
+    for (float s : m.scale)
+        if (!(s > 0)) throw_input("{}: aspect {}: scale values must be positive", dir.string(), name);
+    if (m.rung == AspectRung::diagonal) m.weights = read_vector(dir / a.at("weights").get<std::string>(), m.in_dim);
+    if (m.rung == AspectRung::linear) m.weights = read_vector(dir / a.at("weights").get<std::string>(), m.in_dim * m.out_dim);
+    return m;
+}
+
+}  // namespace
+
+AspectSet load_aspect_set(const fs::path& dir) {
+    const fs::path file = dir / "aspects.json";
+    std::ifstream in(file);
+    if (!in) throw_input("{}: no aspect models here (aspects.json missing)", dir.string());
+    AspectSet set;
+    try {
+        const nlohmann::json j = nlohmann::json::parse(in);
+        if (j.value("schema", std::string()) != "mess-aspects/1") throw_input("{}: schema is not mess-aspects/1", file.string());
+        set.encoder = j.at("encoder").get<std::string>();
+        set.layers = j.at("layers").get<std::vector<int>>();
+        set.layer_dim = j.at("layer_dim").get<std::int64_t>();
+        for (const auto& [name, a] : j.at("aspects").items()) {
+            AspectModel m = read_model(dir, name, a);
+            if (m.in_dim != static_cast<std::int64_t>(set.layers.size()) * set.layer_dim)
+                throw_input("{}: aspect {}: in_dim {} ≠ {} layers × {}", file.string(), name, m.in_dim, set.layers.size(), set.layer_dim);
+            set.aspects[name] = std::move(m);
+        }
+    } catch (const nlohmann::json::exception& e) {
+        throw_input("{}: {}", file.string(), e.what());
+    }
+    return set;
+}
+
+}  // namespace mess
