@@ -81,7 +81,28 @@ struct RenderOptions {
     int variants = 6, sample_rate = 22050;
     double max_seconds = 60;
     std::uint64_t seed = 0;
+    bool structure = false;
+    int items = 8;
 };
+
+// mess corpus render --structure: medleys, transposed repeats and swells with their ground truth.
+int run_render_structure(const RenderOptions& o, const std::vector<fs::path>& files, bool json) {
+    StructureCorpusParams p;
+    p.items = o.items;
+    p.seed = o.seed;
+    p.sample_rate = o.sample_rate;
+    p.soundfont = o.soundfont;
+    p.licence = o.licence;
+    Progress progress("corpus render --structure (items)", 3 * o.items);
+    p.on_progress = progress_sink(progress);
+    const CorpusReport r = render_structure_corpus(files, o.out, p);
+    progress.finish();
+    if (json) print_json({{"pieces", r.pieces}, {"renderings", r.renderings}, {"labels", r.labels_path.string()}});
+    else fmt::print("{} source piece(s) → {} structure item(s) in {}; evaluate with: mess eval structure --labels {}\n", r.pieces,
+                    r.renderings, o.out, r.labels_path.string());
+    for (const auto& [f, why] : r.skipped) fmt::print("  skipped {}\n", why);
+    return 0;
+}
 
 int run_render(const RenderOptions& o, bool json) {
     std::vector<fs::path> files;
@@ -99,6 +120,7 @@ int run_render(const RenderOptions& o, bool json) {
         }
     }
     if (files.empty()) throw_input("no .mid/.midi files found in {}", fmt::join(o.midi, ", "));
+    if (o.structure) return run_render_structure(o, files, json);
     CorpusParams p;
     p.variants = o.variants;
     p.seed = o.seed;
@@ -155,6 +177,35 @@ void register_eval_align(CLI::App* eval, Context& ctx) {
     });
 }
 
+// mess eval structure: boundaries, keys, modulations and climax against a structure corpus's labels.
+void register_eval_structure(CLI::App* eval, Context& ctx) {
+    auto* cmd = eval->add_subcommand("structure",
+        "Structure accuracy on a structure corpus (`mess corpus render --structure`): boundary hit-rate F at\n"
+        "0.5 s and 3 s (trimmed and untrimmed, as mir_eval.segment.detection) on medleys, key accuracy (MIREX\n"
+        "weighted score) and modulation detection (within 3 s, the interval, false key changes per minute) on\n"
+        "transposed repeats, and the climax time error on swells.");
+    static std::string labels, out;
+    static StructureParams params;
+    cmd->add_option("--labels", labels, "Labels file of a structure corpus")->required();
+    add_structure_params(cmd, params);
+    cmd->add_option("--out", out, "Write the JSON report here (atomically)");
+    bool& json = add_json_flag(cmd);
+    cmd->callback([&ctx, &json] {
+        ctx.run = [&json] {
+            StructureEvalParams p;
+            p.structure = params;
+            Progress progress("eval structure (items)", 0);
+            p.on_progress = progress_sink(progress);
+            const auto report = evaluate_structure(labels, p);
+            progress.finish();
+            if (!out.empty()) write_file_atomic(out, report.dump(1) + "\n");
+            if (json) print_json(report);
+            else fmt::print("{}", format_structure_report(report));
+            return 0;
+        };
+    });
+}
+
 }  // namespace
 
 void register_eval(CLI::App& app, Context& ctx) {
@@ -199,8 +250,9 @@ void register_eval(CLI::App& app, Context& ctx) {
         };
     });
     register_eval_align(eval, ctx);
+    register_eval_structure(eval, ctx);
     eval->callback([&ctx, &ejson, eval] {
-        if (eval->got_subcommand("compare") || eval->got_subcommand("align")) return;
+        if (eval->got_subcommand("compare") || eval->got_subcommand("align") || eval->got_subcommand("structure")) return;
         if (e.index.empty() || e.labels.empty()) throw CLI::RequiredError("--index and --labels");
         ctx.run = [&ejson] { return run_eval(e, ejson); };
     });
@@ -223,6 +275,10 @@ void register_eval(CLI::App& app, Context& ctx) {
     render->add_option("--sample-rate", r.sample_rate, "WAV sample rate (Hz, mono 16-bit)")->capture_default_str();
     render->add_option("--soundfont", r.soundfont, "SoundFont (default: Debian's FluidR3_GM from fluid-soundfont-gm)");
     render->add_option("--licence", r.licence, "Licence of the sources, recorded per item");
+    render->add_flag("--structure", r.structure,
+        "Render a structure corpus instead: medleys (boundaries), excerpts followed by themselves transposed\n"
+        "(modulations with a known interval) and swells to a climax, with their ground truth");
+    render->add_option("--items", r.items, "With --structure: items of each kind (1..100)")->capture_default_str();
     bool& rjson = add_json_flag(render);
     render->callback([&ctx, &rjson] { ctx.run = [&rjson] { return run_render(r, rjson); }; });
 }
