@@ -100,10 +100,12 @@ void register_structure(CLI::App& app, Context& ctx) {
     add_structure_params(cmd, o.params);
     bool& json = add_json_flag(cmd);
     cmd->callback([&ctx, &json] {
-        const bool by_dataset = !o.source.dataset.empty() || !o.source.audio_dir.empty();
-        if (o.file.empty() == !by_dataset) throw_usage("give either FILE or --dataset NAME (or --audio-dir DIR --dataset-id NAME)");
-        o.params.validate();
-        ctx.run = [&ctx, &json, by_dataset] { return by_dataset ? run_dataset(ctx, o, json) : run_file(o, json); };
+        ctx.run = [&ctx, &json] {
+            const bool by_dataset = !o.source.dataset.empty() || !o.source.audio_dir.empty();
+            if (o.file.empty() == !by_dataset) throw_usage("give either FILE or --dataset NAME (or --audio-dir DIR --dataset-id NAME)");
+            o.params.validate();
+            return by_dataset ? run_dataset(ctx, o, json) : run_file(o, json);
+        };
     });
 }
 
