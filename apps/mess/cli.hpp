@@ -10,6 +10,7 @@
 
 #include "mess/catalog.hpp"
 #include "mess/server.hpp"
+#include "mess/structure.hpp"
 #include "mess/util.hpp"
 
 namespace mess::cli {
@@ -50,6 +51,9 @@ void register_probe(CLI::App& app, Context& ctx);
 void register_search(CLI::App& app, Context& ctx);
 void register_eval(CLI::App& app, Context& ctx);
 void register_align(CLI::App& app, Context& ctx);
+void register_structure(CLI::App& app, Context& ctx);
+// The analysis parameters of mess structure, shared with mess eval structure.
+void add_structure_params(CLI::App* cmd, StructureParams& params);
 void register_demo(CLI::App& app, Context& ctx);
 void register_serve(CLI::App& app, Context& ctx);
 void register_train(CLI::App& app, Context& ctx);

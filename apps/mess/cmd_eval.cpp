@@ -83,7 +83,28 @@ struct RenderOptions {
     std::uint64_t seed = 0;
     bool factors = false;
     std::vector<std::string> factor_names;
+    bool structure = false;
+    int items = 8;
 };
+
+// mess corpus render --structure: medleys, transposed repeats and swells with their ground truth.
+int run_render_structure(const RenderOptions& o, const std::vector<fs::path>& files, bool json) {
+    StructureCorpusParams p;
+    p.items = o.items;
+    p.seed = o.seed;
+    p.sample_rate = o.sample_rate;
+    p.soundfont = o.soundfont;
+    p.licence = o.licence;
+    Progress progress("corpus render --structure (items)", 3 * o.items);
+    p.on_progress = progress_sink(progress);
+    const CorpusReport r = render_structure_corpus(files, o.out, p);
+    progress.finish();
+    if (json) print_json({{"pieces", r.pieces}, {"renderings", r.renderings}, {"labels", r.labels_path.string()}});
+    else fmt::print("{} source piece(s) → {} structure item(s) in {}; evaluate with: mess eval structure --labels {}\n", r.pieces,
+                    r.renderings, o.out, r.labels_path.string());
+    for (const auto& [f, why] : r.skipped) fmt::print("  skipped {}\n", why);
+    return 0;
+}
 
 std::vector<fs::path> midi_files_of(const RenderOptions& o) {
     std::vector<fs::path> files;
@@ -131,6 +152,7 @@ int run_render_factors(const RenderOptions& o, const std::vector<fs::path>& file
 int run_render(const RenderOptions& o, bool json) {
     const std::vector<fs::path> files = midi_files_of(o);
     if (o.factors) return run_render_factors(o, files, json);
+    if (o.structure) return run_render_structure(o, files, json);
     CorpusParams p;
     p.variants = o.variants;
     p.seed = o.seed;
@@ -187,6 +209,35 @@ void register_eval_align(CLI::App* eval, Context& ctx) {
     });
 }
 
+// mess eval structure: boundaries, keys, modulations and climax against a structure corpus's labels.
+void register_eval_structure(CLI::App* eval, Context& ctx) {
+    auto* cmd = eval->add_subcommand("structure",
+        "Structure accuracy on a structure corpus (`mess corpus render --structure`): boundary hit-rate F at\n"
+        "0.5 s and 3 s (trimmed and untrimmed, as mir_eval.segment.detection) on medleys, key accuracy (MIREX\n"
+        "weighted score) and modulation detection (within 3 s, the interval, false key changes per minute) on\n"
+        "transposed repeats, and the climax time error on swells.");
+    static std::string labels, out;
+    static StructureParams params;
+    cmd->add_option("--labels", labels, "Labels file of a structure corpus")->required();
+    add_structure_params(cmd, params);
+    cmd->add_option("--out", out, "Write the JSON report here (atomically)");
+    bool& json = add_json_flag(cmd);
+    cmd->callback([&ctx, &json] {
+        ctx.run = [&json] {
+            StructureEvalParams p;
+            p.structure = params;
+            Progress progress("eval structure (items)", 0);
+            p.on_progress = progress_sink(progress);
+            const auto report = evaluate_structure(labels, p);
+            progress.finish();
+            if (!out.empty()) write_file_atomic(out, report.dump(1) + "\n");
+            if (json) print_json(report);
+            else fmt::print("{}", format_structure_report(report));
+            return 0;
+        };
+    });
+}
+
 }  // namespace
 
 void register_eval(CLI::App& app, Context& ctx) {
@@ -232,8 +283,10 @@ void register_eval(CLI::App& app, Context& ctx) {
     });
     register_eval_align(eval, ctx);
     register_eval_aspects(eval, ctx);
+    register_eval_structure(eval, ctx);
     eval->callback([&ctx, &ejson, eval] {
-        if (eval->got_subcommand("compare") || eval->got_subcommand("align") || eval->got_subcommand("aspects")) return;
+        for (const char* sub : {"compare", "align", "aspects", "structure"})
+            if (eval->got_subcommand(sub)) return;
         if (e.index.empty() || e.labels.empty()) throw CLI::RequiredError("--index and --labels");
         ctx.run = [&ejson] { return run_eval(e, ejson); };
     });
@@ -260,6 +313,10 @@ void register_eval(CLI::App& app, Context& ctx) {
                      "Factor-controlled grid instead of variants: one factor changed at a time from a neutral base\n"
                      "(tempo, dynamics, articulation, timbre, transpose); labels record factor and value");
     render->add_option("--factor", r.factor_names, "With --factors: only these factors (repeatable)");
+    render->add_flag("--structure", r.structure,
+        "Render a structure corpus instead: medleys (boundaries), excerpts followed by themselves transposed\n"
+        "(modulations with a known interval) and swells to a climax, with their ground truth");
+    render->add_option("--items", r.items, "With --structure: items of each kind (1..100)")->capture_default_str();
     bool& rjson = add_json_flag(render);
     render->callback([&ctx, &rjson] { ctx.run = [&rjson] { return run_render(r, rjson); }; });
 }

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
     cli::register_search(app, ctx);
     cli::register_eval(app, ctx);
     cli::register_align(app, ctx);
+    cli::register_structure(app, ctx);
     cli::register_demo(app, ctx);
     cli::register_serve(app, ctx);
     cli::register_train(app, ctx);

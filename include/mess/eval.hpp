@@ -50,6 +50,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mess/align.hpp"
+#include "mess/structure.hpp"
 #include "mess/search.hpp"
 
 namespace mess {
@@ -206,5 +207,59 @@ std::vector<std::string> factor_grid_ids(const std::vector<std::string>& factors
 
 CorpusReport render_factor_corpus(const std::vector<std::filesystem::path>& midi_files, const std::filesystem::path& out_dir,
                                   const FactorCorpusParams& params);
+
+// Structure corpora (`mess corpus render --structure`): from the source pieces, `items` of each kind —
+//   medley-NN: 3–4 excerpts of different pieces (12–20 s each, transposed −3..+3, tempo ×0.9–1.1) played
+//     back to back: boundaries at each excerpt's first note, sections A, B, C...;
+//   modulation-NN: an excerpt (12–20 s) followed by itself transposed by −5..+6 semitones (never 0): a
+//     modulation at the repeat with that interval; keys: the excerpt's symbolic key (best_key of its
+//     duration-weighted pitch classes — an estimate from the notes, not an annotation) and that key moved;
+//   climax-NN: 24–40 s of a piece with velocities swelling linearly from 40 % to 100 % at the climax time
+//     (30–75 % of the way) and back to 40 % at the end.
+// labels.json: {"schema": "mess-structure-labels/1", "seed", "items": [{"id", "file", "midi", "kind",
+// "duration_sec", "sources", "structure": {"kind", "boundaries" (0, ..., duration), "sections", "keys",
+// "modulations", "climax": {"time"}}}]}. Deterministic for the same sources, seed and SoundFont.
+// Errors: Error(usage) for bad params or no SoundFont; Error(input) for fewer than 3 usable sources.
+struct StructureCorpusParams {
+    int items = 8;                   // items of each kind (1..100)
+    std::uint64_t seed = 0;
+    int sample_rate = 22050;         // Hz of the written WAV files
+    std::filesystem::path soundfont; // default: the first of default_soundfonts() that exists
+    std::string licence;
+    std::function<void(std::int64_t, std::int64_t)> on_progress;  // (items done, total)
+};
+CorpusReport render_structure_corpus(const std::vector<std::filesystem::path>& midi_files, const std::filesystem::path& out_dir,
+                                     const StructureCorpusParams& params);
+
+// ---------------------------------------------------------------------------------------------
+// Structure accuracy (labels of a structure corpus)
+// ---------------------------------------------------------------------------------------------
+
+// Boundary detection as mir_eval.segment.detection defines it: estimated and reference boundaries match
+// when |ref − est| ≤ window, one-to-one (maximum bipartite matching); precision = matches/|est|, recall =
+// matches/|ref|, F = 2PR/(P + R) (0 when either is 0). `trim` drops the first and last boundary of both
+// lists first. Empty lists give 0.
+struct DetectionScore {
+    double precision = 0, recall = 0, f = 0;
+};
+DetectionScore boundary_detection(std::vector<double> reference, std::vector<double> estimated, double window, bool trim);
+
+// MIREX key score (mir_eval.key.weighted_score): 1 same key, 0.5 a perfect fifth above or below in the
+// same mode, 0.3 relative major/minor, 0.2 parallel (same tonic), 0 otherwise. Keys 0..23.
+double mirex_key_score(int reference, int estimated);
+
+struct StructureEvalParams {
+    StructureParams structure;
+    std::function<void(std::int64_t, std::int64_t)> on_progress;  // (items done, total)
+};
+// Analyses every item of a structure corpus's labels (audio relative to `labels_dir`) and reports
+// {"schema": "mess-eval-structure/1", "items", "boundaries": {"f@0.5", "f@3", "f@0.5_untrimmed",
+// "f@3_untrimmed", "precision@3", "recall@3"} (means over medley items), "keys": {"mirex", "correct"}
+// (modulation items, the estimated key at each second of the reference key spans), "modulations":
+// {"items", "found_within_3s", "right_interval", "false_per_minute"}, "climax": {"items",
+// "within_3s", "mean_error_sec", "median_error_sec"}, "seconds_per_minute" (analysis time), "per_item": [...]}.
+// Errors: Error(input) for labels that are not a structure corpus's.
+nlohmann::json evaluate_structure(const std::filesystem::path& labels_path, const StructureEvalParams& params);
+std::string format_structure_report(const nlohmann::json& report);
 
 }  // namespace mess

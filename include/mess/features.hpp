@@ -131,6 +131,9 @@ public:
     std::filesystem::path view_path(View view, const std::string& track_id) const;  // <view>/<track>.npy
     std::filesystem::path sidecar_path(const std::string& track_id) const;          // meta/<track>.json
     std::filesystem::path lock_path(const std::string& track_id) const;             // .locks/<track>.lock
+    // The track's structure analysis (mess/structure.hpp's JSON form, written atomically by
+    // write_structure_file): structure/<track>.json. Not part of the completeness rule.
+    std::filesystem::path structure_path(const std::string& track_id) const;
     // Creates the store's folders. Errors: Error(input) naming the folder.
     void create() const;
 

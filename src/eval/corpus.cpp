@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <set>
@@ -12,6 +14,7 @@
 
 #include "mess/catalog.hpp"
 #include "mess/eval.hpp"
+#include "mess/structure.hpp"
 #include "mess/targets.hpp"
 #include "corpus_render.hpp"
 
@@ -420,5 +423,210 @@ fs::path find_soundfont(const CorpusParams& params) { return mess::find_soundfon
 std::string work_id_of(const fs::path& path) { return mess::work_id_of(path); }
 int first_pitched_program(const MidiPerformance& midi) { return mess::first_pitched_program(midi); }
 }  // namespace corpus_render
+
+}  // namespace mess
+
+// ---------------------------------------------------------------------------------------------
+// Structure corpora: medleys, transposed repeats, swells to a climax
+// ---------------------------------------------------------------------------------------------
+
+namespace mess {
+
+namespace {
+
+// Source seconds [src_start, src_start + src_len) of a piece, played from `dest` (rendered seconds).
+struct Excerpt {
+    const MidiPerformance* midi = nullptr;
+    double src_start = 0, src_len = 0, tempo = 1, dest = 0;
+    int transpose = 0;
+    double rendered_len() const { return src_len * tempo; }
+};
+
+// The first note onset at or after a random point that leaves `len` source seconds (or the piece's start).
+double excerpt_start(const MidiPerformance& midi, double len, std::mt19937_64& rng) {
+    const double room = std::max(0.0, midi.notes.back().onset_sec - len);
+    const double t = std::uniform_real_distribution<double>(0.0, room)(rng);
+    for (const auto& n : midi.notes)
+        if (n.onset_sec >= t) return n.onset_sec;
+    return midi.notes.front().onset_sec;
+}
+
+// Adds the excerpt's notes (cut at its end) and pedal to `out`; velocity(rendered time, source velocity).
+void place_excerpt(const Excerpt& x, MidiPerformance& out, const std::function<int(double, int)>& velocity) {
+    const double end = x.src_start + x.src_len;
+    for (const MidiNote& n : x.midi->notes) {
+        if (n.onset_sec < x.src_start || n.onset_sec >= end || n.channel == kDrumChannel) continue;
+        MidiNote m = n;
+        m.onset_sec = x.dest + (n.onset_sec - x.src_start) * x.tempo;
+        m.offset_sec = x.dest + (std::min(n.offset_sec, end) - x.src_start) * x.tempo;
+        m.pitch = std::clamp(n.pitch + x.transpose, 0, 127);
+        m.velocity = std::clamp(velocity(m.onset_sec, n.velocity), 1, 127);
+        out.notes.push_back(m);
+        out.end_sec = std::max(out.end_sec, m.offset_sec);
+    }
+    for (auto [down, up] : x.midi->pedal)
+        if (up > x.src_start && down < end)
+            out.pedal.emplace_back(x.dest + (std::max(down, x.src_start) - x.src_start) * x.tempo, x.dest + (std::min(up, end) - x.src_start) * x.tempo);
+}
+
+// The key of the excerpt's notes (duration-weighted pitch classes against the key profiles).
+int symbolic_key(const Excerpt& x) {
+    std::array<double, 12> pc{};
+    for (const MidiNote& n : x.midi->notes)
+        if (n.onset_sec >= x.src_start && n.onset_sec < x.src_start + x.src_len && n.channel != kDrumChannel)
+            pc[static_cast<std::size_t>(((n.pitch + x.transpose) % 12 + 12) % 12)] += std::min(n.offset_sec, x.src_start + x.src_len) - n.onset_sec;
+    return best_key(pc);
+}
+
+class StructureCorpusWriter {
+public:
+    StructureCorpusWriter(const fs::path& out_dir, const StructureCorpusParams& params, const fs::path& soundfont)
+        : out_dir_(out_dir), params_(params), synth_(soundfont, params.sample_rate), rng_(params.seed) {}
+
+    void add_source(const fs::path& src) {
+        try {
+            MidiPerformance midi = read_midi(src);
+            if (midi.notes.size() < 8) throw_input("{}: fewer than 8 notes", src.string());
+            names_.push_back(work_id_of(src));
+            pieces_.push_back(std::move(midi));
+        } catch (const Error& e) {
+            report_.skipped.emplace_back(src.string(), e.what());
+        }
+    }
+
+    CorpusReport finish() {
+        if (pieces_.size() < 3) throw_input("structure corpora need at least 3 usable MIDI files (got {})", pieces_.size());
+        report_.pieces = static_cast<std::int64_t>(pieces_.size());
+        const std::int64_t total = 3 * params_.items;
+        for (int i = 0; i < params_.items; ++i) {
+            add_medley(i);
+            add_modulation(i);
+            add_climax(i);
+            if (params_.on_progress) params_.on_progress(3 * (i + 1), total);
+        }
+        const nlohmann::json labels = {{"schema", "mess-structure-labels/1"}, {"seed", params_.seed}, {"items", items_}};
+        report_.labels_path = out_dir_ / "labels.json";
+        write_file_atomic(report_.labels_path, labels.dump(1) + "\n");
+        return report_;
+    }
+
+private:
+    double uniform(double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng_); }
+    std::size_t pick(std::size_t n) { return static_cast<std::size_t>(rng_() % n); }
+
+    // An excerpt of piece p lasting about `rendered` seconds.
+    Excerpt excerpt(std::size_t p, double rendered, double tempo, int transpose, double dest) {
+        const MidiPerformance& m = pieces_[p];
+        const double len = std::min(rendered / tempo, std::max(4.0, m.notes.back().onset_sec - m.notes.front().onset_sec));
+        return Excerpt{&m, excerpt_start(m, len, rng_), len, tempo, dest, transpose};
+    }
+
+    // Renders the performance, writes the WAV and MIDI, and records the item.
+    void write_item(const std::string& id, MidiPerformance perf, nlohmann::json truth, nlohmann::json sources) {
+        std::sort(perf.notes.begin(), perf.notes.end(), [](const MidiNote& a, const MidiNote& b) {
+            return a.onset_sec != b.onset_sec ? a.onset_sec < b.onset_sec : a.pitch < b.pitch;
+        });
+        perf.programs = pieces_.front().programs;
+        double end_sec = 0;
+        const std::vector<Event> ev = transform_events(perf, Transform{}, perf.end_sec + 0.01, &end_sec);
+        std::vector<float> audio = synth_.render(ev, end_sec, params_.sample_rate);
+        limit_peak(audio);
+        write_smf(out_dir_ / "midi" / (id + ".mid"), ev);
+        write_wav16(out_dir_ / "audio" / (id + ".wav"), audio, params_.sample_rate);
+        const double duration = static_cast<double>(audio.size()) / params_.sample_rate;
+        truth["boundaries"].push_back(duration);
+        items_.push_back({{"id", id}, {"file", "audio/" + id + ".wav"}, {"midi", "midi/" + id + ".mid"}, {"licence", params_.licence},
+                          {"kind", truth["kind"]}, {"duration_sec", duration}, {"sources", sources}, {"structure", truth}});
+        ++report_.renderings;
+    }
+
+    // 3–4 excerpts of different pieces, each 12–20 s, transposed −3..+3, tempo 0.9–1.1.
+    void add_medley(int i) {
+        const int parts = 3 + static_cast<int>(rng_() % 2);
+        std::vector<std::size_t> order(pieces_.size());
+        std::iota(order.begin(), order.end(), std::size_t{0});
+        std::shuffle(order.begin(), order.end(), rng_);
+        MidiPerformance perf;
+        nlohmann::json truth = {{"kind", "medley"}, {"boundaries", nlohmann::json::array()}, {"sections", nlohmann::json::array()}};
+        nlohmann::json sources = nlohmann::json::array();
+        double t = 0;
+        for (int k = 0; k < parts && k < static_cast<int>(order.size()); ++k) {
+            const Excerpt x = excerpt(order[static_cast<std::size_t>(k)], uniform(12, 20), uniform(0.9, 1.1), static_cast<int>(rng_() % 7) - 3, t);
+            place_excerpt(x, perf, [](double, int v) { return v; });
+            truth["boundaries"].push_back(t);
+            truth["sections"].push_back({{"start", t}, {"label", std::string(1, static_cast<char>('A' + k))}});
+            sources.push_back({{"work_id", names_[order[static_cast<std::size_t>(k)]]}, {"source_start", x.src_start}, {"transpose", x.transpose}});
+            t += x.rendered_len();
+        }
+        write_item(fmt::format("medley-{:02d}", i), std::move(perf), std::move(truth), std::move(sources));
+    }
+
+    // An excerpt of 12–20 s followed by itself transposed by ±1..6 semitones.
+    void add_modulation(int i) {
+        static const int intervals[] = {-5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6};
+        const std::size_t p = pick(pieces_.size());
+        const int interval = intervals[pick(std::size(intervals))];
+        Excerpt a = excerpt(p, uniform(12, 20), uniform(0.9, 1.1), 0, 0);
+        Excerpt b = a;
+        b.dest = a.rendered_len();
+        b.transpose = interval;
+        MidiPerformance perf;
+        place_excerpt(a, perf, [](double, int v) { return v; });
+        place_excerpt(b, perf, [](double, int v) { return v; });
+        const int from = symbolic_key(a), to = (from % 12 + interval + 12) % 12 + (from >= 12 ? 12 : 0);
+        const double m = b.dest;
+        nlohmann::json truth = {{"kind", "modulation"}, {"boundaries", nlohmann::json::array({0.0, m})}};
+        truth["keys"] = nlohmann::json::array({nlohmann::json{{"start", 0.0}, {"end", m}, {"key", key_name(from)}},
+                                               nlohmann::json{{"start", m}, {"key", key_name(to)}}});
+        truth["modulations"] = nlohmann::json::array(
+            {nlohmann::json{{"time", m}, {"from", key_name(from)}, {"to", key_name(to)}, {"interval", interval}}});
+        nlohmann::json sources = nlohmann::json::array({nlohmann::json{{"work_id", names_[p]}, {"source_start", a.src_start}, {"source_seconds", a.src_len}}});
+        write_item(fmt::format("modulation-{:02d}", i), std::move(perf), std::move(truth), std::move(sources));
+    }
+
+    // 24–40 s of a piece whose velocities swell linearly from 40 % to full at the climax (30–75 % of the
+    // way through) and fall back to 40 % at the end.
+    void add_climax(int i) {
+        const std::size_t p = pick(pieces_.size());
+        const Excerpt x = excerpt(p, uniform(24, 40), 1.0, 0, 0);
+        const double len = x.rendered_len(), peak = uniform(0.3, 0.75) * len;
+        MidiPerformance perf;
+        place_excerpt(x, perf, [&](double t, int) {
+            const double g = t <= peak ? 0.4 + 0.6 * t / peak : 1.0 - 0.6 * (t - peak) / std::max(1e-9, len - peak);
+            return static_cast<int>(std::lround(127.0 * g));
+        });
+        nlohmann::json truth = {{"kind", "climax"}, {"boundaries", nlohmann::json::array({0.0})}};
+        truth["climax"] = nlohmann::json{{"time", peak}};
+        nlohmann::json sources = nlohmann::json::array({nlohmann::json{{"work_id", names_[p]}, {"source_start", x.src_start}, {"source_seconds", x.src_len}}});
+        write_item(fmt::format("climax-{:02d}", i), std::move(perf), std::move(truth), std::move(sources));
+    }
+
+    const fs::path& out_dir_;
+    const StructureCorpusParams& params_;
+    Synth synth_;
+    std::mt19937_64 rng_;
+    std::vector<MidiPerformance> pieces_;
+    std::vector<std::string> names_;
+    CorpusReport report_;
+    nlohmann::json items_ = nlohmann::json::array();
+};
+
+}  // namespace
+
+CorpusReport render_structure_corpus(const std::vector<fs::path>& midi_files, const fs::path& out_dir, const StructureCorpusParams& params) {
+    if (params.items < 1 || params.items > 100) throw_usage("items must be 1..100 per kind (got {})", params.items);
+    if (params.sample_rate < 8000 || params.sample_rate > 96000) throw_usage("sample rate must be 8000..96000 Hz");
+    if (midi_files.empty()) throw_usage("no MIDI files given");
+    CorpusParams base;
+    base.soundfont = params.soundfont;
+    const fs::path soundfont = find_soundfont(base);
+    fs::create_directories(out_dir / "audio");
+    fs::create_directories(out_dir / "midi");
+    auto sources = midi_files;
+    std::sort(sources.begin(), sources.end());
+    StructureCorpusWriter writer(out_dir, params, soundfont);
+    for (const fs::path& src : sources) writer.add_source(src);
+    return writer.finish();
+}
 
 }  // namespace mess

@@ -52,6 +52,7 @@ fs::path FeatureStore::view_path(View view, const std::string& track_id) const {
     return root_ / to_string(view) / (track_id + ".npy");
 }
 fs::path FeatureStore::sidecar_path(const std::string& track_id) const { return root_ / "meta" / (track_id + ".json"); }
+fs::path FeatureStore::structure_path(const std::string& track_id) const { return root_ / "structure" / (track_id + ".json"); }
 fs::path FeatureStore::lock_path(const std::string& track_id) const { return root_ / ".locks" / (track_id + ".lock"); }
 
 void FeatureStore::create() const {

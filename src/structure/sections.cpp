@@ -1,0 +1,198 @@
+// Sections: band checkerboard novelty, boundary picking, labels by repetition.
+#include <algorithm>
+#include <cmath>
+
+#include "internal.hpp"
+
+namespace mess {
+
+namespace {
+
+// Centred moving average of each column over `width` frames (edges average what exists).
+dsp::Matrix smooth_rows(const dsp::Matrix& m, int width) {
+    dsp::Matrix out{m.rows, m.cols, std::vector<float>(m.values.size(), 0.0f)};
+    const int half = width / 2;
+    for (std::int64_t c = 0; c < m.cols; ++c) {
+        double acc = 0;
+        std::int64_t lo = 0, hi = 0;  // the window [lo, hi)
+        for (std::int64_t t = 0; t < m.rows; ++t) {
+            for (; hi < std::min(m.rows, t + half + 1); ++hi) acc += m.at(hi, c);
+            for (; lo < t - half; ++lo) acc -= m.at(lo, c);
+            out.at(t, c) = static_cast<float>(acc / static_cast<double>(hi - lo));
+        }
+    }
+    return out;
+}
+
+void normalize_rows(dsp::Matrix& m) {
+    for (std::int64_t t = 0; t < m.rows; ++t) {
+        double s = 0;
+        for (std::int64_t c = 0; c < m.cols; ++c) s += static_cast<double>(m.at(t, c)) * m.at(t, c);
+        const double n = std::sqrt(s);
+        if (n > 1e-10)
+            for (std::int64_t c = 0; c < m.cols; ++c) m.at(t, c) = static_cast<float>(m.at(t, c) / n);
+    }
+}
+
+// The rows the novelty compares: [unit chroma, 0.5·timbre], smoothed over 1 s.
+dsp::Matrix novelty_rows(const StructureFeatures& f, double smooth_sec) {
+    const int width = std::max(1, static_cast<int>(std::lround(smooth_sec * f.frame_rate)));
+    dsp::Matrix chroma = smooth_rows(f.chroma, width);
+    normalize_rows(chroma);
+    const dsp::Matrix timbre = smooth_rows(f.timbre, width);
+    dsp::Matrix rows{f.frames(), 19, std::vector<float>(static_cast<std::size_t>(f.frames() * 19))};
+    for (std::int64_t t = 0; t < f.frames(); ++t) {
+        for (int c = 0; c < 12; ++c) rows.at(t, c) = chroma.at(t, c);
+        for (int b = 0; b < 7; ++b) rows.at(t, 12 + b) = 0.5f * timbre.at(t, b);
+    }
+    return rows;
+}
+
+// Labels: each section's unit chroma resampled to 32 steps; similarity = mean frame cosine at the best rotation.
+constexpr int kSteps = 32;
+std::vector<std::array<float, 12>> section_profile(const dsp::Matrix& chroma, std::int64_t a, std::int64_t b) {
+    std::vector<std::array<float, 12>> steps(kSteps);
+    for (int k = 0; k < kSteps; ++k) {
+        std::array<float, 12> v{};
+        const std::int64_t lo = a + (b - a) * k / kSteps, hi = std::max(lo + 1, a + (b - a) * (k + 1) / kSteps);
+        for (std::int64_t t = lo; t < std::min(hi, chroma.rows); ++t)
+            for (int c = 0; c < 12; ++c) v[static_cast<std::size_t>(c)] += chroma.at(t, c);
+        double n = 0;
+        for (float x : v) n += static_cast<double>(x) * x;
+        if (n > 0)
+            for (float& x : v) x = static_cast<float>(x / std::sqrt(n));
+        steps[static_cast<std::size_t>(k)] = v;
+    }
+    return steps;
+}
+
+double profile_similarity(const std::vector<std::array<float, 12>>& x, const std::vector<std::array<float, 12>>& y, int shift) {
+    double acc = 0;
+    for (int k = 0; k < kSteps; ++k)
+        for (int c = 0; c < 12; ++c) acc += x[static_cast<std::size_t>(k)][static_cast<std::size_t>(c)] * y[static_cast<std::size_t>(k)][static_cast<std::size_t>((c + shift) % 12)];
+    return acc / kSteps;
+}
+
+std::string letter(int n) {
+    std::string s;
+    do {
+        s.insert(s.begin(), static_cast<char>('A' + n % 26));
+        n = n / 26 - 1;
+    } while (n >= 0);
+    return s;
+}
+
+constexpr double kFineSmoothSec = 0.5, kFineHalfSec = 1.5, kFineRangeSec = 1.0;
+
+// A coarse novelty peak moved to the fine novelty's maximum within ±kFineRangeSec, then to the strongest
+// onset within ±snap_sec of that.
+std::int64_t refine_boundary(const StructureFeatures& f, const std::vector<float>& fine, std::int64_t t, const StructureParams& p) {
+    const auto n = static_cast<std::int64_t>(fine.size());
+    const auto range = static_cast<std::int64_t>(std::lround(kFineRangeSec * f.frame_rate));
+    const auto snap = static_cast<std::int64_t>(std::lround(p.snap_sec * f.frame_rate));
+    std::int64_t best = t;
+    for (std::int64_t u = std::max<std::int64_t>(0, t - range); u <= std::min(n - 1, t + range); ++u)
+        if (fine[static_cast<std::size_t>(u)] > fine[static_cast<std::size_t>(best)]) best = u;
+    std::int64_t onset = best;
+    for (std::int64_t u = std::max<std::int64_t>(0, best - snap); u <= std::min(n - 1, best + snap); ++u)
+        if (f.onset[static_cast<std::size_t>(u)] > f.onset[static_cast<std::size_t>(onset)]) onset = u;
+    return onset;
+}
+
+}  // namespace
+
+std::vector<float> band_checkerboard_novelty(const dsp::Matrix& f, int half) {
+    if (half < 1) throw_usage("novelty kernel half-width must be ≥ 1 (got {})", half);
+    const std::int64_t n = f.rows, width = 2 * half + 1;
+    std::vector<double> norm(static_cast<std::size_t>(n));
+    for (std::int64_t r = 0; r < n; ++r) {
+        double s = 0;
+        for (std::int64_t c = 0; c < f.cols; ++c) s += static_cast<double>(f.at(r, c)) * f.at(r, c);
+        norm[static_cast<std::size_t>(r)] = std::max(std::sqrt(s), 1e-10);
+    }
+    // band[a·width + d] = cos(row a, row a + d), d = 0..2·half
+    std::vector<float> band(static_cast<std::size_t>(n * width), 0.0f);
+    for (std::int64_t a = 0; a < n; ++a)
+        for (std::int64_t d = 0; d < width && a + d < n; ++d) {
+            double s = 0;
+            for (std::int64_t c = 0; c < f.cols; ++c) s += static_cast<double>(f.at(a, c)) * f.at(a + d, c);
+            band[static_cast<std::size_t>(a * width + d)] = static_cast<float>(s / (norm[static_cast<std::size_t>(a)] * norm[static_cast<std::size_t>(a + d)]));
+        }
+    std::vector<double> w(static_cast<std::size_t>(width));
+    for (int i = -half; i <= half; ++i) w[static_cast<std::size_t>(i + half)] = std::exp(-static_cast<double>(i * i) / (half * half));
+    std::vector<float> out(static_cast<std::size_t>(n), 0.0f);
+    for (std::int64_t t = half; t < n - half; ++t) {
+        double acc = 0;
+        for (int i = -half; i <= half; ++i) {
+            if (i == 0) continue;
+            for (int j = -half; j <= half; ++j) {
+                if (j == 0) continue;
+                const std::int64_t a = t + std::min(i, j), d = std::abs(i - j);
+                const double sign = (i > 0) == (j > 0) ? 1.0 : -1.0;
+                acc += sign * w[static_cast<std::size_t>(i + half)] * w[static_cast<std::size_t>(j + half)] * band[static_cast<std::size_t>(a * width + d)];
+            }
+        }
+        out[static_cast<std::size_t>(t)] = static_cast<float>(acc);
+    }
+    return out;
+}
+
+std::vector<float> structure_novelty(const StructureFeatures& f, const StructureParams& p) {
+    p.validate();
+    const int half = std::max(1, static_cast<int>(std::lround(p.novelty_half_sec * f.frame_rate)));
+    std::vector<float> nov = band_checkerboard_novelty(novelty_rows(f, p.novelty_smooth_sec), half);
+    // In similarity units: the kernel's positive weights sum to half its absolute weight, so this is the
+    // weighted mean similarity within the two blocks minus that across them (0 for a constant signal).
+    double weight = 0;
+    for (int i = -half; i <= half; ++i)
+        for (int j = -half; j <= half; ++j)
+            if (i != 0 && j != 0) weight += std::exp(-static_cast<double>(i * i + j * j) / (half * half));
+    for (float& v : nov) v = static_cast<float>(std::clamp(v / (weight / 2), 0.0, 1.0));
+    return nov;
+}
+
+std::vector<double> pick_boundaries(const StructureFeatures& f, std::span<const float> nov, const StructureParams& p) {
+    p.validate();
+    std::vector<double> out{0.0};
+    const auto n = static_cast<std::int64_t>(nov.size());
+    const int med_size = 2 * static_cast<int>(std::lround(10.0 * f.frame_rate)) + 1;
+    const std::vector<float> med = n > 0 ? dsp::median_filter(nov, med_size) : std::vector<float>{};
+    const auto w = static_cast<std::int64_t>(std::lround(p.min_section_sec / 2 * f.frame_rate));
+    std::vector<float> fine;  // fine-scale novelty for refining, computed when a boundary is found
+    for (std::int64_t t = 0; t < n; ++t) {
+        const float v = nov[static_cast<std::size_t>(t)];
+        if (v <= 0 || v - med[static_cast<std::size_t>(t)] < p.peak_threshold) continue;
+        const auto lo = nov.begin() + std::max<std::int64_t>(0, t - w), hi = nov.begin() + std::min(n, t + w + 1);
+        if (std::max_element(lo, hi) != nov.begin() + t) continue;  // the first maximum of its neighbourhood
+        if (fine.empty()) fine = band_checkerboard_novelty(novelty_rows(f, kFineSmoothSec), std::max(1, static_cast<int>(std::lround(kFineHalfSec * f.frame_rate))));
+        const double sec = static_cast<double>(refine_boundary(f, fine, t, p)) / f.frame_rate;
+        if (sec - out.back() >= 0.5 * p.min_section_sec && f.duration_sec - sec >= 0.5 * p.min_section_sec) out.push_back(sec);
+    }
+    out.push_back(f.duration_sec);
+    return out;
+}
+
+// Sections between consecutive boundaries, labelled by repetition.
+std::vector<Section> label_sections(const StructureFeatures& f, const std::vector<double>& bounds, const StructureParams& p) {
+    dsp::Matrix chroma = f.chroma;
+    normalize_rows(chroma);
+    std::vector<Section> sections;
+    std::vector<std::vector<std::array<float, 12>>> profiles;
+    int letters = 0;
+    for (std::size_t i = 0; i + 1 < bounds.size(); ++i) {
+        const auto a = static_cast<std::int64_t>(bounds[i] * f.frame_rate), b = static_cast<std::int64_t>(bounds[i + 1] * f.frame_rate);
+        profiles.push_back(section_profile(chroma, std::min(a, chroma.rows), std::clamp(b, a + 1, std::max(a + 1, chroma.rows))));
+        std::string label;
+        for (std::size_t j = 0; j < i && label.empty(); ++j) {
+            if (sections[j].label.back() == '\'') continue;
+            if (profile_similarity(profiles[i], profiles[j], 0) >= p.repeat_similarity) label = sections[j].label;
+            for (int s = 1; s < 12 && label.empty(); ++s)
+                if (profile_similarity(profiles[i], profiles[j], s) >= p.repeat_similarity) label = sections[j].label + "'";
+        }
+        if (label.empty()) label = letter(letters++);
+        sections.push_back({bounds[i], bounds[i + 1], label});
+    }
+    return sections;
+}
+
+}  // namespace mess
