@@ -77,7 +77,7 @@ int run_eval(const EvalOptions& o, bool json) {
 
 struct RenderOptions {
     std::vector<std::string> midi;
-    std::string out, soundfont, licence;
+    std::string out, soundfont, piano_soundfont, licence;
     int variants = 6, sample_rate = 22050;
     double max_seconds = 60;
     std::uint64_t seed = 0;
@@ -154,6 +154,7 @@ int run_render(const RenderOptions& o, bool json) {
     if (o.factors) return run_render_factors(o, files, json);
     if (o.structure) return run_render_structure(o, files, json);
     CorpusParams p;
+    p.piano_soundfont = o.piano_soundfont;
     p.variants = o.variants;
     p.seed = o.seed;
     p.max_seconds = o.max_seconds;
@@ -296,7 +297,8 @@ void register_eval(CLI::App& app, Context& ctx) {
     auto* render = corpus->add_subcommand("render",
         "Render labelled performances of MIDI pieces with libfluidsynth: per piece, variant 0 as written,\n"
         "then tempo + rubato, transposition, dynamics (velocity scale/compression, swells), articulation\n"
-        "(note lengths, pedal), timbre (General MIDI program), and combinations, drawn from --seed.\n"
+        "(note lengths, pedal), timbre (General MIDI program), a combination of all, another piano model\n"
+        "(variant 7, --piano-soundfont), and more combinations, drawn from --seed.\n"
         "Writes audio/<work>__vNN.wav, midi/<work>__vNN.mid, metadata.csv and labels.json (work and\n"
         "recording ids, every transform parameter, aspect labels, a source → rendered time map).\n"
         "MIDI in Debian: the pianobooster package ships CC-BY pieces (scripts/corpus fetches them).");
@@ -308,6 +310,8 @@ void register_eval(CLI::App& app, Context& ctx) {
     render->add_option("--max-seconds", r.max_seconds, "Source seconds rendered per piece")->capture_default_str();
     render->add_option("--sample-rate", r.sample_rate, "WAV sample rate (Hz, mono 16-bit)")->capture_default_str();
     render->add_option("--soundfont", r.soundfont, "SoundFont (default: Debian's FluidR3_GM from fluid-soundfont-gm)");
+    render->add_option("--piano-soundfont", r.piano_soundfont,
+                       "Variant 7's other piano model (default: Debian's TimGM6mb from timgm6mb-soundfont, when installed)");
     render->add_option("--licence", r.licence, "Licence of the sources, recorded per item");
     render->add_flag("--factors", r.factors,
                      "Factor-controlled grid instead of variants: one factor changed at a time from a neutral base\n"

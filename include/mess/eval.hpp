@@ -152,11 +152,15 @@ std::string format_alignment_report(const nlohmann::json& report);
 struct CorpusParams {
     int variants = 6;                // renderings per piece (1..16): 0 is the source as written, then
                                      // tempo+rubato, transposition, dynamics, articulation+pedal, timbre,
-                                     // then combinations of all; parameters drawn from `seed`
+                                     // then combinations of all (6); 7 is the source played by another
+                                     // piano model (`piano_soundfont`; a combination when there is none);
+                                     // 8.. more combinations; parameters drawn from `seed`
     std::uint64_t seed = 0;
     double max_seconds = 60;         // source seconds rendered per piece (0 < s ≤ 86400); pieces end at their own end
     int sample_rate = 22050;         // Hz of the written WAV files (mono, 16-bit)
     std::filesystem::path soundfont; // default: the first of default_soundfonts() that exists
+    std::filesystem::path piano_soundfont;  // variant 7's piano; default: Debian's TimGM6mb (timgm6mb-soundfont)
+                                            // when installed and not the main SoundFont
     std::string licence;             // recorded per item (e.g. the source collection's licence)
     std::function<void(std::int64_t, std::int64_t)> on_progress;  // (renderings done, total)
 };

@@ -34,6 +34,7 @@ struct Transform {
     double note_length_scale = 1;
     std::string pedal = "source";  // source | off | on
     int program = -1;              // -1: the source's
+    std::string soundfont;         // "": the corpus's SoundFont; else the file name of the one playing this variant
 
     // Rendered seconds of source second t: ∫ scale·(1 + depth·sin(2πu/P)) du.
     double warp(double t) const {
@@ -53,7 +54,8 @@ struct Transform {
                 {"swell_period_sec", swell_period_sec},
                 {"note_length_scale", note_length_scale},
                 {"pedal", pedal},
-                {"program", program}};
+                {"program", program},
+                {"soundfont", soundfont}};
     }
 };
 
@@ -73,7 +75,7 @@ std::map<std::string, std::string> aspect_labels(const Transform& t, int source_
 }
 
 // The parameters of variant v of a piece, drawn from `rng` (variant 0 is the source as written).
-Transform draw_variant(int v, std::mt19937_64& rng) {
+Transform draw_variant(int v, std::mt19937_64& rng, const std::string& piano_soundfont) {
     auto uniform = [&](double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); };
     auto coin = [&] { return (rng() & 1) != 0; };
     auto pick = [&](std::initializer_list<int> options) { return *(options.begin() + static_cast<std::ptrdiff_t>(rng() % options.size())); };
@@ -102,6 +104,13 @@ Transform draw_variant(int v, std::mt19937_64& rng) {
         case 3: t.kind = "dynamics"; dynamics(); break;
         case 4: t.kind = "articulation"; articulation(); break;
         case 5: t.kind = "timbre"; timbre(); break;
+        case 7:
+            if (!piano_soundfont.empty()) {
+                t.kind = "piano";
+                t.soundfont = piano_soundfont;
+                break;
+            }
+            [[fallthrough]];
         default: t.kind = "combined"; tempo(); transpose(); dynamics(); articulation(); timbre(); break;
     }
     return t;
@@ -269,6 +278,15 @@ fs::path find_soundfont(const CorpusParams& params) {
     return soundfont;
 }
 
+// Variant 7's SoundFont: the one given, else TimGM6mb when installed; none when it is the main one.
+fs::path piano_soundfont(const CorpusParams& params, const fs::path& main) {
+    fs::path piano = params.piano_soundfont.empty() ? fs::path("/usr/share/sounds/sf2/TimGM6mb.sf2") : params.piano_soundfont;
+    if (!params.piano_soundfont.empty() && !fs::exists(piano)) throw_usage("no SoundFont at {} (--piano-soundfont)", piano.string());
+    std::error_code ec;
+    if (!fs::exists(piano) || fs::equivalent(piano, main, ec)) return {};
+    return piano;
+}
+
 // The program of the first pitched note's channel (-1: none given).
 int first_pitched_program(const MidiPerformance& midi) {
     for (const auto& note : midi.notes)
@@ -306,7 +324,12 @@ struct Piece {
 class CorpusWriter {
 public:
     CorpusWriter(const fs::path& out_dir, const CorpusParams& params, const fs::path& soundfont, std::int64_t total)
-        : out_dir_(out_dir), params_(params), soundfont_(soundfont), synth_(soundfont, params.sample_rate), total_(total) {}
+        : out_dir_(out_dir), params_(params), soundfont_(soundfont), synth_(soundfont, params.sample_rate), total_(total) {
+        if (const fs::path piano = piano_soundfont(params, soundfont); !piano.empty() && params.variants > 7) {
+            piano_synth_.emplace(piano, params.sample_rate);
+            piano_name_ = piano.filename().string();
+        }
+    }
 
     void add_piece(const fs::path& src) {
         const std::optional<MidiPerformance> midi = read_source(src);
@@ -358,12 +381,12 @@ private:
 
     // Variant v: the transformed events as MIDI and rendered WAV, its labels item and its metadata row.
     void add_variant(const Piece& piece, int v, std::mt19937_64& rng) {
-        const Transform t = draw_variant(v, rng);
+        const Transform t = draw_variant(v, rng, piano_name_);
         const std::string id = fmt::format("{}__v{:02d}", piece.work, v);
         double end_sec = 0;
         // Cut at the piece's own end: the legato pedal and tails never run on past what the file holds.
         const std::vector<Event> ev = transform_events(piece.midi, t, piece.source_end, &end_sec);
-        std::vector<float> audio = synth_.render(ev, end_sec, params_.sample_rate);
+        std::vector<float> audio = (t.soundfont.empty() ? synth_ : *piano_synth_).render(ev, end_sec, params_.sample_rate);
         const float peak = limit_peak(audio);
         write_smf(out_dir_ / "midi" / (id + ".mid"), ev);
         write_wav16(out_dir_ / "audio" / (id + ".wav"), audio, params_.sample_rate);
@@ -393,6 +416,8 @@ private:
     const CorpusParams& params_;
     const fs::path soundfont_;
     Synth synth_;
+    std::optional<Synth> piano_synth_;  // variant 7: another piano model
+    std::string piano_name_;
     const std::int64_t total_;
     std::int64_t done_ = 0;
     CorpusReport report_;

@@ -147,6 +147,30 @@ TEST(CorpusCli, RenderExtractIndexEvaluate) {
     EXPECT_NE(test::run_command(eval + "-missing --name track >/dev/null 2>&1").exit_code, 0);
 }
 
+// Variant 7 is the source played by another piano model (Debian's TimGM6mb, installed by scripts/setup),
+// which alignment must follow as well as the original.
+TEST(CorpusCli, AnotherPianoModelIsVariantSeven) {
+    test::TempDir dir;
+    fs::create_directories(dir / "midi");
+    write_file_atomic(dir / "midi/ode.mid", test::melody_smf({{64, 2}, {64, 2}, {65, 2}, {67, 2}, {67, 2}, {65, 2}, {64, 2}, {62, 2}}, 48, 0));
+    const std::string mess = std::string(MESS_BINARY) + " --log-level warn";
+    const std::string render = mess + " corpus render --json --variants 8 --seed 3 --max-seconds 8 --sample-rate 16000 --midi " +
+                               test::quote((dir / "midi").string());
+    ASSERT_TRUE(fs::exists("/usr/share/sounds/sf2/TimGM6mb.sf2")) << "run scripts/setup (timgm6mb-soundfont)";
+    auto r = test::run_command(render + " --out " + test::quote((dir / "corpus").string()) + " 2>&1");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    const auto labels = nlohmann::json::parse(read_file(dir / "corpus/labels.json"));
+    ASSERT_EQ(labels["items"].size(), 8u);
+    const auto& piano = labels["items"][7]["transform"];
+    EXPECT_EQ(piano["kind"], "piano");
+    EXPECT_EQ(piano["soundfont"], "TimGM6mb.sf2");
+    EXPECT_NE(read_file(dir / "corpus/audio/ode__v07.wav"), read_file(dir / "corpus/audio/ode__v00.wav"));
+    auto al = test::run_command(mess + " eval align --json --labels " + test::quote((dir / "corpus/labels.json").string()) + " 2>/dev/null");
+    ASSERT_EQ(al.exit_code, 0) << al.out;
+    EXPECT_LE(nlohmann::json::parse(al.out)["variants"]["piano"]["beyond_ms"]["100"].get<double>(), 0.1);
+    EXPECT_EQ(test::run_command(render + " --piano-soundfont /no/such.sf2 --out " + test::quote((dir / "x").string()) + " 2>&1").exit_code, 1);
+}
+
 TEST(CorpusCli, BadMidiIsSkippedAndReported) {
     test::TempDir dir;
     fs::create_directories(dir / "midi");
