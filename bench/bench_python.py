@@ -7,11 +7,12 @@ Searcher::search for "tracks similar to this one" over it (bench/time_searches),
 ratios. A benchmark, not a test: nothing is asserted.
 
 Reproduce (after `scripts/build release`):
-    /usr/bin/python3 bench/bench_python.py [--build build] [--rows 10000] [--dim 768] [--calls 300] [--rounds 3] [--k 10]
+    /usr/bin/python3 bench/bench_python.py [--build build] [--rows 10000] [--dim 768] [--calls 300] [--rounds 3] [--k 10] [--threads 1]
 """
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,11 @@ def main():
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3, help="alternating C++ / Python rounds")
     ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="OpenMP threads of the scan on both sides (default 1: the binding's cost, not thread scheduling)")
     args = ap.parse_args()
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read when the OpenMP runtime loads: before `import mess`
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     sys.path.insert(0, str(args.build / "python"))
     import mess
 
@@ -70,7 +75,8 @@ def main():
             cpp = min(cpp, cpp_per_call())
             py_call = min(py_call, best_per_call(calls_only, args.calls))
             py_hits = min(py_hits, best_per_call(calls_and_hits, args.calls))
-    print(f"similar_tracks on {args.rows} tracks × {args.dim} dims, k = {k}: best of {3 * args.rounds} runs of {args.calls} calls, exact scan")
+    print(f"similar_tracks on {args.rows} tracks × {args.dim} dims, k = {k}: best of {3 * args.rounds} runs of {args.calls} calls, "
+          f"exact scan on {args.threads} thread(s)")
     print(f"  C++ Searcher::search             {cpp * 1e6:9.1f} µs/call   (reference)")
     print(f"  Python Index.similar_tracks      {py_call * 1e6:9.1f} µs/call   ratio {py_call / cpp:.3f}")
     print(f"  ... and reading each hit         {py_hits * 1e6:9.1f} µs/call   ratio {py_hits / cpp:.3f}")
