@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import mess
-from conftest import RATE, render, run_mess, write_wav
+from conftest import RATE, ROOT, render, run_mess, write_wav
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +72,15 @@ def test_encoder_info(dsp):
     assert info["name"] == "dsp" and dsp.sample_rate == RATE
     assert dsp.layer_names == ["timbre", "harmony", "rhythm", "dynamics", "overall"]
     assert dsp.threads == 1 and "dsp" in repr(dsp)
+
+
+def test_mert_checkpoint_equals_cli(corpus, tmp_path):
+    model = ROOT / "tests" / "fixtures" / "mert" / "mert95m_tiny"  # a tiny random MERT-95M-shaped checkpoint
+    enc = mess.open_encoder(model, threads=1)
+    assert enc.architecture == "MERTModel" and enc.precision == "fp32" and enc.layers == len(enc.layer_names)
+    audio = corpus.audio / "w0_v1.wav"
+    e = enc.embed(audio, frames=True)
+    out = tmp_path / "mert.npy"
+    run_mess("embed", "--model", model, audio, "--out", out, "--view", "raw", "--threads", "1")
+    np.testing.assert_array_equal(e.frames, np.load(out))
+    assert e.segments.shape == (4, enc.layers, enc.dimension)
