@@ -96,7 +96,7 @@ the encoder's rate). 5-s windows with a 2.5-s hop, the last one aligned to the e
 Returns an Embedding: segments [S, L, D] (each window's mean over its frames), starts and ends [S]
 (seconds), aggregated [L, D] (the mean over windows), and with frames=True the frames [S, L, T, D]. The
 values equal `mess embed` and `mess extract` bit for bit. threads: this call's compute threads (0: the
-encoder's). The GIL is released; Ctrl-C interrupts between windows.
+encoder's). The GIL is released; Ctrl-C interrupts between windows (MERT: between batches of windows).
 Raises TypeError/ValueError for an array that is not 1-D float32 C-contiguous or lacks its sample_rate,
 FileNotFoundError for a missing file, mess.Error for audio that cannot be decoded or is too short.)doc";
 
