@@ -41,19 +41,9 @@ void write_path_npy(const std::string& path, const Alignment& al) {
 nlohmann::json summary(const AlignOptions& o, const Alignment& al, double seconds) {
     nlohmann::json at = nlohmann::json::array();
     for (double t : o.at) at.push_back({{"time_a", t}, {"time_b", al.time_b_at(t)}});
-    return {{"a", o.a}, {"b", o.b},
-            {"duration_a", al.duration_a}, {"duration_b", al.duration_b},
-            {"transposition", al.transposition},
-            {"mean_tempo_ratio", al.mean_tempo_ratio()},
-            {"path_cost", al.path_cost}, {"cost_ratio", al.cost_ratio},
-            {"confidence", al.confidence}, {"reliable", al.reliable()},
-            {"path_rows", al.path_sec.size()},
-            {"aligned_span_b", {al.path_sec.front()[1], al.path_sec.back()[1]}},
-            {"at", at},
-            {"elapsed_sec", seconds},
-            {"dtw_cells", al.cells_computed},
-            {"dtw_working_mb", static_cast<double>(al.working_bytes) / (1024.0 * 1024.0)},
-            {"peak_rss_mb", peak_rss_mb()}};
+    nlohmann::json s = alignment_to_json(al);
+    s.update({{"a", o.a}, {"b", o.b}, {"at", at}, {"elapsed_sec", seconds}, {"peak_rss_mb", peak_rss_mb()}});
+    return s;
 }
 
 int run_align(const AlignOptions& o, bool json) {

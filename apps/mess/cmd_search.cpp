@@ -130,7 +130,7 @@ int run_search(const Context& ctx, const SearchOptions& o, bool json) {
     std::optional<Audio> audio;
     if (!o.audio.empty()) {
         audio = load_audio(o.audio, searcher.encoder()->info().sampling_rate);
-        request.audio = &*audio;
+        request.audio = *audio;
         request.start_sec = std::max(0.0, o.start);
     }
     const SearchResult result = o.audio.empty() ? searcher.search(request) : with_context(o.audio, [&] { return searcher.search(request); });

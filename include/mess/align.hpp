@@ -80,8 +80,8 @@ struct AlignFeatures {
     std::int64_t frames() const { return chroma.rows; }
 };
 
-// Features of mono audio at any sample rate. Errors: Error(input) for silent, non-finite or empty audio.
-AlignFeatures alignment_features(const Audio& audio);
+// Features of mono audio at any sample rate (read in place). Errors: Error(input) for silent, non-finite or empty audio.
+AlignFeatures alignment_features(AudioView audio);
 
 // Averages blocks of `factor` frames (the last block may be shorter); chroma rows renormalised.
 AlignFeatures downsample_features(const AlignFeatures& f, int factor);
@@ -155,7 +155,11 @@ struct Alignment {
 };
 
 Alignment align_features(const AlignFeatures& a, const AlignFeatures& b, const AlignParams& params);
-Alignment align_audio(const Audio& a, const Audio& b, const AlignParams& params);
+// The summary of an alignment, the form `mess align --json` and the Python module share (the path itself is
+// left out): {"duration_a", "duration_b", "transposition", "mean_tempo_ratio", "path_cost", "cost_ratio",
+// "confidence", "reliable", "path_rows", "aligned_span_b": [first, last], "dtw_cells", "dtw_working_mb"}.
+nlohmann::json alignment_to_json(const Alignment& alignment);
+Alignment align_audio(AudioView a, AudioView b, const AlignParams& params);
 
 // B's local tempo relative to A (> 1: B is faster), sampled every `step_sec` of A from 0 to A's duration:
 // (A's span)/(B's span) over a window of `window_sec` of A centred on each point (clipped at the ends).

@@ -129,9 +129,21 @@ std::filesystem::path write_artifact(const SearchIndex& index, const std::filesy
 // still checked). Errors: Error(input) naming the problem.
 LoadedArtifact load_artifact(const std::filesystem::path& dir, bool verify_checksums = true);
 
-// The newest version directory (lexicographically largest stamp with a manifest) under <root>/<name>, or
-// `path` itself when it is an artifact directory. Errors: Error(input) when there is none.
+// The version directories of <root>/<name> (of `root` when `name` is empty) that hold a manifest.json, newest
+// (lexicographically largest stamp) first; hidden (temporary) ones are skipped. Empty when there are none or
+// the folder does not exist; never throws.
+std::vector<std::filesystem::path> artifact_versions(const std::filesystem::path& root, const std::string& name = "");
+
+// The newest version directory (artifact_versions().front()) under <root>/<name>, or `path` itself when it
+// is an artifact directory. Errors: Error(input) when there is none.
 std::filesystem::path resolve_artifact_dir(const std::filesystem::path& path, const std::string& name = "");
+
+// `path` loaded when it is an artifact directory; otherwise the newest version under <path>/<name> that loads
+// (load_artifact): a version that does not (corrupt, incomplete) is passed over for the next older one and
+// noted in `refused` ("<dir>: <why>"). Errors: Error(input) when there is no version, or none loads (naming
+// each one's problem).
+LoadedArtifact load_newest_artifact(const std::filesystem::path& path, const std::string& name = "",
+                                    std::vector<std::string>* refused = nullptr);
 
 // Hex SHA-256 / MD5 of a file or bytes.
 std::string sha256_hex(std::string_view bytes);

@@ -45,6 +45,18 @@ struct Audio {
     double duration_sec() const { return sample_rate > 0 ? static_cast<double>(samples.size()) / sample_rate : 0.0; }
 };
 
+// Mono samples borrowed from whoever owns them (an Audio, a caller's buffer such as a NumPy array): what the
+// encoders and alignment read, so that a caller's samples are never copied just to be read. Valid while the
+// owner lives and is not resized. An Audio converts to it implicitly.
+struct AudioView {
+    std::span<const float> samples;
+    int sample_rate = 0;         // Hz
+    AudioView() = default;
+    AudioView(std::span<const float> s, int rate) : samples(s), sample_rate(rate) {}
+    AudioView(const Audio& audio) : samples(audio.samples), sample_rate(audio.sample_rate) {}  // NOLINT: implicit by design
+    double duration_sec() const { return sample_rate > 0 ? static_cast<double>(samples.size()) / sample_rate : 0.0; }
+};
+
 // Reads the header only. Errors: Error(input) when the file is missing, unreadable or not audio.
 AudioInfo probe_audio(const std::filesystem::path& path);
 
@@ -66,7 +78,7 @@ inline constexpr double kMinAudioSeconds = 1.0;
 Audio load_audio(const std::filesystem::path& path, int sample_rate = kModelSampleRate, double min_seconds = kMinAudioSeconds);
 
 // True when every sample is exactly zero (digital silence).
-bool is_silent(const Audio& audio) noexcept;
+bool is_silent(AudioView audio) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Windows

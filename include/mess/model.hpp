@@ -243,7 +243,9 @@ std::vector<float> normalize_waveform(std::span<const float> clip);
 struct EmbedParams {
     WindowParams windows{};  // 5 s, overlap 0.5 at 24 kHz
     int batch_size = 4;      // windows per encode() call (equal-length windows only)
-    // Called after each batch with (windows done, windows in total); may be empty.
+    // Called after each batch with (windows done, windows in total); may be empty. It may throw to abandon the
+    // embedding (a caller's interruption): the exception leaves embed() as it was thrown, and the built-in
+    // encoders, which run windows on several threads, call it on one thread at a time and stop at the next window.
     std::function<void(std::int64_t, std::int64_t)> on_progress;
     // Keep every frame's state (Embedding::states.values, [S, L, T, D]). Off, only the per-window means are
     // kept: L·D floats a window instead of L·T·D (a 10-min recording through MERT-95M: 10 MB, not 3.6 GB).
@@ -257,7 +259,7 @@ struct Embedding {
     std::vector<Window> windows;   // S entries
 };
 // Errors: Error(input) when the audio is not at the model's sampling rate or shorter than one frame.
-Embedding embed_audio(const Model& model, ModelState& state, const Audio& audio, const EmbedParams& params,
+Embedding embed_audio(const Model& model, ModelState& state, AudioView audio, const EmbedParams& params,
                       const EncodeParams& encode);
 
 // Views (docs/ARCHITECTURE.md): segments = mean over frames [S, L, H]; aggregated = mean over windows [L, H]
@@ -322,9 +324,9 @@ public:
     public:
         virtual ~Session() = default;
         // Whole recording → [S, L, T, D] (when params.keep_frames) and [S, L, D] frame means, plus the windows.
-        // `audio` must be at info().sampling_rate.
+        // `audio` must be at info().sampling_rate; its samples are read in place, never copied whole.
         // Errors: Error(input) for the wrong rate, no samples, non-finite samples, or audio too short.
-        virtual Embedding embed(const Audio& audio, const EmbedParams& params, int threads) = 0;
+        virtual Embedding embed(AudioView audio, const EmbedParams& params, int threads) = 0;
     };
     virtual std::unique_ptr<Session> session() const = 0;
 };

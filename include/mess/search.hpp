@@ -277,7 +277,8 @@ std::shared_ptr<const class Encoder> open_index_encoder(const SearchIndex& index
 struct SearchRequest {
     std::string track_id, clip_id;
     std::optional<double> start_sec;                  // seconds
-    const Audio* audio = nullptr;                     // decoded at Searcher::encoder()'s sampling rate
+    std::optional<AudioView> audio;                   // at Searcher::encoder()'s sampling rate; borrowed: its
+                                                      // owner (an Audio, an array) must outlive search()
     std::vector<float> vector;
     std::map<std::string, double> aspects;            // aspect → weight (parse_aspect_request); empty: the index's own vectors
     std::vector<double> layer_weights;                // instead of aspects: explicit weights over the index's layers
@@ -363,7 +364,7 @@ private:
 
 // The [layers, dim] stack of an outside recording for a query, from `encoder` (the index's model): for a clip index, the window
 // of at most 5 s starting at start_sec; for a track index, the mean over the windows of the audio from
-// start_sec on. Errors: Error(input) for a start past the end.
-std::vector<float> embed_query_stack(const class Encoder& encoder, const Audio& audio, double start_sec, IndexKind kind, int threads);
+// start_sec on (read in place). Errors: Error(input) for a start past the end.
+std::vector<float> embed_query_stack(const class Encoder& encoder, AudioView audio, double start_sec, IndexKind kind, int threads);
 
 }  // namespace mess

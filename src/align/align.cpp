@@ -192,7 +192,24 @@ Alignment align_features(const AlignFeatures& a, const AlignFeatures& b, const A
     return al;
 }
 
-Alignment align_audio(const Audio& a, const Audio& b, const AlignParams& params) {
+nlohmann::json alignment_to_json(const Alignment& al) {
+    const nlohmann::json span = al.path_sec.empty() ? nlohmann::json::array()
+                                                    : nlohmann::json::array({al.path_sec.front()[1], al.path_sec.back()[1]});
+    return {{"duration_a", al.duration_a},
+            {"duration_b", al.duration_b},
+            {"transposition", al.transposition},
+            {"mean_tempo_ratio", al.mean_tempo_ratio()},
+            {"path_cost", al.path_cost},
+            {"cost_ratio", al.cost_ratio},
+            {"confidence", al.confidence},
+            {"reliable", al.reliable()},
+            {"path_rows", al.path_sec.size()},
+            {"aligned_span_b", span},
+            {"dtw_cells", al.cells_computed},
+            {"dtw_working_mb", static_cast<double>(al.working_bytes) / (1024.0 * 1024.0)}};
+}
+
+Alignment align_audio(AudioView a, AudioView b, const AlignParams& params) {
     params.validate();
     auto fb = std::async(std::launch::async, [&] { return alignment_features(b); });
     AlignFeatures fa;

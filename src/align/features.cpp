@@ -35,7 +35,7 @@ std::vector<std::vector<std::pair<std::int64_t, float>>> semitone_bands() {
 
 // Semitone energies [frames, 88] of audio scaled to unit RMS, resampled to kFeatureRate; a unit-RMS
 // full-band frame sums to about 1.
-dsp::Matrix semitone_energies(const Audio& audio) {
+dsp::Matrix semitone_energies(AudioView audio) {
     double sum_squares = 0;
     for (float v : audio.samples) sum_squares += static_cast<double>(v) * v;
     const double gain = 1.0 / std::sqrt(sum_squares / static_cast<double>(audio.samples.size()));
@@ -138,7 +138,7 @@ dsp::Matrix onset_chroma(const dsp::Matrix& semis, std::vector<float>& salience)
 
 }  // namespace
 
-AlignFeatures alignment_features(const Audio& audio) {
+AlignFeatures alignment_features(AudioView audio) {
     if (audio.samples.empty() || audio.sample_rate <= 0) throw_input("alignment needs audio (got no samples)");
     dsp::require_finite(audio.samples);
     if (is_silent(audio)) throw_input("the audio is silent: there is nothing to align");

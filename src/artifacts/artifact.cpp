@@ -1,4 +1,5 @@
 // Artifact directories: writing, validated loading, hashes and gzip.
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <random>
@@ -190,17 +191,43 @@ fs::path write_artifact(const SearchIndex& index, const fs::path& root, const st
 // Loading
 // ---------------------------------------------------------------------------------------------
 
+std::vector<fs::path> artifact_versions(const fs::path& root, const std::string& name) {
+    const fs::path base = name.empty() ? root : root / name;
+    std::vector<fs::path> out;
+    std::error_code ec;
+    if (!fs::is_directory(base, ec)) return out;
+    for (const auto& e : fs::directory_iterator(base, ec)) {
+        const std::string s = e.path().filename().string();
+        if (!s.starts_with(".") && fs::exists(e.path() / "manifest.json", ec)) out.push_back(e.path());
+    }
+    std::sort(out.begin(), out.end(), [](const fs::path& a, const fs::path& b) { return a.filename().string() > b.filename().string(); });
+    return out;
+}
+
 fs::path resolve_artifact_dir(const fs::path& path, const std::string& name) {
     if (fs::exists(path / "manifest.json")) return path;
-    const fs::path base = name.empty() ? path : path / name;
-    std::string best;
-    if (fs::is_directory(base))
-        for (const auto& e : fs::directory_iterator(base)) {
-            const std::string s = e.path().filename().string();
-            if (!s.starts_with(".") && fs::exists(e.path() / "manifest.json") && s > best) best = s;
+    const auto versions = artifact_versions(path, name);
+    if (versions.empty())
+        throw_input("no index artifact at {} (expected manifest.json, or version directories with one)", (name.empty() ? path : path / name).string());
+    return versions.front();
+}
+
+LoadedArtifact load_newest_artifact(const fs::path& path, const std::string& name, std::vector<std::string>* refused) {
+    if (fs::exists(path / "manifest.json")) return load_artifact(path);
+    std::vector<std::string> problems;
+    for (const fs::path& dir : artifact_versions(path, name)) {
+        try {
+            return load_artifact(dir);
+        } catch (const Error& e) {
+            problems.push_back(e.what());
+            if (refused) refused->push_back(e.what());
         }
-    if (best.empty()) throw_input("no index artifact at {} (expected manifest.json, or version directories with one)", base.string());
-    return base / best;
+    }
+    const std::string where = (name.empty() ? path : path / name).string();
+    if (problems.empty()) throw_input("no index artifact at {} (expected manifest.json, or version directories with one)", where);
+    std::string all;
+    for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+    throw_input("no version of the index at {} loads: {}", where, all);
 }
 
 namespace {

@@ -222,7 +222,7 @@ Audio load_audio(const std::filesystem::path& path, int sample_rate, double min_
     return a;
 }
 
-bool is_silent(const Audio& audio) noexcept {
+bool is_silent(AudioView audio) noexcept {
     return std::all_of(audio.samples.begin(), audio.samples.end(), [](float x) { return x == 0.0f; });
 }
 

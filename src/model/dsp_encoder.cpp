@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <exception>
 #include <numeric>
 
 #include "mess/dsp.hpp"
@@ -354,7 +355,7 @@ public:
     class WindowSession final : public Session {
     public:
         explicit WindowSession(const WindowedEncoder& e) : e_(e) {}
-        Embedding embed(const Audio& audio, const EmbedParams& params, int threads) override {
+        Embedding embed(AudioView audio, const EmbedParams& params, int threads) override {
             if (audio.sample_rate != kRate)
                 throw_input("audio is at {} Hz but the {} encoder expects {} Hz (resample first)", audio.sample_rate,
                             e_.info_.name, kRate);
@@ -377,18 +378,27 @@ public:
             h.hidden = e_.info_.hidden;
             h.values.assign(static_cast<std::size_t>(S * per_window), 0.0f);
             std::int64_t done = 0;
+            std::exception_ptr stopped;  // what on_progress threw: no exception may leave an OpenMP region
 #pragma omp parallel for num_threads(std::max(1, threads)) schedule(dynamic)
             for (std::int64_t s = 0; s < S; ++s) {
+                bool skip = false;
+#pragma omp critical(mess_dsp_progress)
+                skip = stopped != nullptr;
+                if (skip) continue;
                 const Window& w = e.windows[static_cast<std::size_t>(s)];
-                e_.fn_(std::span<const float>(audio.samples).subspan(static_cast<std::size_t>(w.start_sample),
-                                                                     static_cast<std::size_t>(w.length)),
+                e_.fn_(audio.samples.subspan(static_cast<std::size_t>(w.start_sample), static_cast<std::size_t>(w.length)),
                        h.values.data() + s * per_window);
 #pragma omp critical(mess_dsp_progress)
                 {
                     ++done;
-                    if (params.on_progress) params.on_progress(done, S);
+                    try {
+                        if (params.on_progress && !stopped) params.on_progress(done, S);
+                    } catch (...) {
+                        stopped = std::current_exception();
+                    }
                 }
             }
+            if (stopped) std::rethrow_exception(stopped);
             e.segments = pool_frames(h);
             if (!params.keep_frames) {
                 h.values.clear();

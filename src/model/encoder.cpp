@@ -500,7 +500,7 @@ const HiddenStates& ModelState::encode(std::span<const float> waves, std::int64_
     backend_->forward(in, params, out_, clock);
     return out_;
 }
-Embedding embed_audio(const Model& model, ModelState& state, const Audio& audio, const EmbedParams& params,
+Embedding embed_audio(const Model& model, ModelState& state, AudioView audio, const EmbedParams& params,
                       const EncodeParams& encode) {
     const ModelConfig& cfg = model.config();
     if (audio.sample_rate != cfg.sampling_rate)

@@ -41,7 +41,7 @@ public:
     class MertSession final : public Session {
     public:
         explicit MertSession(std::shared_ptr<const Model> model) : model_(model), state_(std::move(model)) {}
-        Embedding embed(const Audio& audio, const EmbedParams& params, int threads) override {
+        Embedding embed(AudioView audio, const EmbedParams& params, int threads) override {
             EncodeParams ep;
             ep.threads = threads;
             return embed_audio(*model_, state_, audio, params, ep);

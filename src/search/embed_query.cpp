@@ -16,17 +16,15 @@ std::shared_ptr<const Encoder> open_index_encoder(const SearchIndex& index, cons
     return open_encoder(spec, lp);
 }
 
-std::vector<float> embed_query_stack(const Encoder& encoder, const Audio& audio, double start_sec, IndexKind kind, int threads) {
+std::vector<float> embed_query_stack(const Encoder& encoder, AudioView audio, double start_sec, IndexKind kind, int threads) {
     if (!std::isfinite(start_sec) || start_sec < 0) throw_usage("start second must be ≥ 0, got {}", start_sec);
     if (audio.sample_rate <= 0 || audio.samples.empty()) throw_input("query audio is empty");
     const auto first = static_cast<std::size_t>(std::llround(start_sec * audio.sample_rate));
     if (first >= audio.samples.size())
         throw_input("start {:.2f} s is past the end of the query audio ({:.2f} s)", start_sec, audio.duration_sec());
-    Audio excerpt;
-    excerpt.sample_rate = audio.sample_rate;
     std::size_t last = audio.samples.size();
     if (kind == IndexKind::clip) last = std::min(last, first + static_cast<std::size_t>(std::llround(WindowParams{}.seconds * audio.sample_rate)));
-    excerpt.samples.assign(audio.samples.begin() + static_cast<std::ptrdiff_t>(first), audio.samples.begin() + static_cast<std::ptrdiff_t>(last));
+    const AudioView excerpt(audio.samples.subspan(first, last - first), audio.sample_rate);
     if (is_silent(excerpt))
         throw_input("the query audio is silent from {:.2f} s on: there is nothing to compare (every score would be the same)", start_sec);
     if (audio.sample_rate != encoder.info().sampling_rate)

@@ -77,7 +77,7 @@ std::vector<float> Searcher::audio_query(const SearchRequest& r, const std::vect
 }
 
 SearchResult Searcher::search(const SearchRequest& r) const {
-    const int sources = !r.track_id.empty() + !r.clip_id.empty() + (r.audio != nullptr) + !r.vector.empty();
+    const int sources = !r.track_id.empty() + !r.clip_id.empty() + r.audio.has_value() + !r.vector.empty();
     if (sources != 1) throw_usage("give exactly one query: a track id (with a start for passages), a clip id, audio or a vector");
     const SearchIndex& idx = *index_;
     SearchResult out;

@@ -310,7 +310,7 @@ void search_audio(Call& c) {
         audio = load_audio(file.path(), r.encoder->info().sampling_rate);
         if (*r.start_sec >= audio->duration_sec())
             fail(400, fmt::format("start {} s is past the end of the upload ({:.2f} s)", *r.start_sec, audio->duration_sec()), "start");
-        r.audio = &*audio;
+        r.audio = *audio;
         answer_hits(c, searcher, r, {{"upload_bytes", bytes.size()}, {"start_sec", *r.start_sec}});
     } catch (const Error& e) {
         if (e.kind() == ErrorKind::internal) fail(503, e.what());

@@ -9,23 +9,6 @@
 namespace mess::server {
 namespace fs = std::filesystem;
 
-namespace {
-
-// Version directories of <root>/<name> holding a manifest, newest (largest stamp) first.
-std::vector<fs::path> versions(const fs::path& root, const std::string& name) {
-    std::vector<fs::path> out;
-    std::error_code ec;
-    if (!fs::is_directory(root / name, ec)) return out;
-    for (const auto& e : fs::directory_iterator(root / name, ec)) {
-        const std::string s = e.path().filename().string();
-        if (!s.starts_with(".") && fs::exists(e.path() / "manifest.json", ec)) out.push_back(e.path());
-    }
-    std::sort(out.begin(), out.end(), [](const fs::path& a, const fs::path& b) { return a.filename().string() > b.filename().string(); });
-    return out;
-}
-
-}  // namespace
-
 std::shared_ptr<const Encoder> Snapshot::encoder() const {
     try {
         return (clip_search ? *clip_search : *track_search).encoder();
@@ -45,7 +28,7 @@ SourceCandidates list_sources(const ServeConfig& config) {
             } catch (const Error& e) {
                 d.errors.push_back(e.what());
             }
-            for (fs::path& p : versions(cache, name))
+            for (fs::path& p : artifact_versions(cache, name))
                 if (out->empty() || p != out->front()) out->push_back(std::move(p));
         }
         return d;
@@ -55,8 +38,8 @@ SourceCandidates list_sources(const ServeConfig& config) {
         (!m.is_discarded() && m.value("kind", std::string()) == "clip" ? d.clip : d.track).push_back(src);
         return d;
     }
-    d.track = versions(src, config.track_name);
-    d.clip = versions(src, config.clip_name);
+    d.track = artifact_versions(src, config.track_name);
+    d.clip = artifact_versions(src, config.clip_name);
     return d;
 }
 

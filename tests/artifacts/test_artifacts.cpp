@@ -106,6 +106,31 @@ TEST(Artifacts, RoundTripAnswersIdentically) {
     EXPECT_EQ(resolve_artifact_dir(dir.path(), "again"), std::max(a, b));
 }
 
+TEST(Artifacts, NewestVersionThatLoads) {
+    test::TempDir dir;
+    const SearchIndex idx = make_index(IndexKind::track, "Flat", 20);
+    const fs::path older = write_artifact(idx, dir.path(), "ix"), newer = write_artifact(idx, dir.path(), "ix");
+    ASSERT_LT(older, newer);
+    EXPECT_EQ(artifact_versions(dir.path(), "ix"), (std::vector<fs::path>{newer, older}));
+    EXPECT_EQ(artifact_versions(dir.path() / "ix"), artifact_versions(dir.path(), "ix"));
+    EXPECT_TRUE(artifact_versions(dir.path(), "absent").empty());
+    EXPECT_EQ(load_newest_artifact(dir.path(), "ix").dir, newer);
+
+    flip_byte(newer / "records.json.gz", 7);  // the newest no longer loads: the one before it is taken
+    std::vector<std::string> refused;
+    const LoadedArtifact a = load_newest_artifact(dir.path(), "ix", &refused);
+    EXPECT_EQ(a.dir, older);
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_NE(refused[0].find(newer.filename().string()), std::string::npos) << refused[0];
+    EXPECT_EQ(load_newest_artifact(older).version_id(), a.version_id());  // an artifact directory itself
+
+    flip_byte(older / "index.faiss", 100);
+    const std::string none = test::error_message([&] { load_newest_artifact(dir.path(), "ix"); });
+    EXPECT_NE(none.find("no version of the index"), std::string::npos) << none;
+    EXPECT_NE(none.find("index.faiss"), std::string::npos) << none;  // each version's problem
+    EXPECT_NE(test::error_message([&] { load_newest_artifact(dir.path(), "absent"); }).find("no index artifact"), std::string::npos);
+}
+
 TEST(Artifacts, DamageIsDetectedAndNamed) {
     test::TempDir dir;
     const SearchIndex idx = make_index(IndexKind::clip, "IVF8,Flat", 120);

@@ -181,3 +181,21 @@ TEST(MfccChromaEncoder, ShapeAndUnitBlocks) {
     EXPECT_NEAR(mfcc, 1.0, 1e-4);
     EXPECT_NEAR(chroma, 1.0, 1e-4);
 }
+
+TEST(DspEncoder, ProgressMayStopTheEmbedding) {
+    auto enc = open_encoder("dsp");
+    const std::vector<float> x = test::chord({220.0, 277.2, 329.6}, 20.0, kRate, 0.2f);  // 7 windows
+    struct Stop {};
+    for (int threads : {1, 2}) {
+        int calls = 0;
+        EmbedParams p;
+        p.on_progress = [&](std::int64_t, std::int64_t) {
+            if (++calls == 3) throw Stop{};
+        };
+        EXPECT_THROW(enc->session()->embed(AudioView(x, kRate), p, threads), Stop) << threads << " thread(s)";
+        EXPECT_EQ(calls, 3) << "on_progress is not called again once it has thrown";
+    }
+    // A borrowed view of the samples gives what an Audio holding them gives.
+    const std::span<const float> head(x.data(), 6 * kRate);
+    EXPECT_EQ(enc->session()->embed(AudioView(head, kRate), {}, 1).segments, embed(enc, {head.begin(), head.end()}).segments);
+}
