@@ -4,6 +4,8 @@
 #include <future>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "mess/align.hpp"
 
 namespace mess {
