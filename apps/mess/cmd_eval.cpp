@@ -239,6 +239,41 @@ void register_eval_structure(CLI::App* eval, Context& ctx) {
     });
 }
 
+// mess corpus render: labelled variants, factor grids (--factors) or structure corpora (--structure).
+void register_corpus(CLI::App& app, Context& ctx) {
+    auto* corpus = app.add_subcommand("corpus", "Labelled benchmark corpora");
+    corpus->require_subcommand(1);
+    auto* render = corpus->add_subcommand("render",
+        "Render labelled performances of MIDI pieces with libfluidsynth: per piece, variant 0 as written,\n"
+        "then tempo + rubato, transposition, dynamics (velocity scale/compression, swells), articulation\n"
+        "(note lengths, pedal), timbre (General MIDI program), a combination of all, another piano model\n"
+        "(variant 7, --piano-soundfont), and more combinations, drawn from --seed.\n"
+        "Writes audio/<work>__vNN.wav, midi/<work>__vNN.mid, metadata.csv and labels.json (work and\n"
+        "recording ids, every transform parameter, aspect labels, a source → rendered time map).\n"
+        "MIDI in Debian: the pianobooster package ships CC-BY pieces (scripts/corpus fetches them).");
+    static RenderOptions r;
+    render->add_option("--midi", r.midi, "MIDI files or folders (recursive)")->required();
+    render->add_option("--out", r.out, "Output folder")->required();
+    render->add_option("--variants", r.variants, "Renderings per piece (1..16)")->capture_default_str();
+    render->add_option("--seed", r.seed, "Transformation parameters' seed")->capture_default_str();
+    render->add_option("--max-seconds", r.max_seconds, "Source seconds rendered per piece")->capture_default_str();
+    render->add_option("--sample-rate", r.sample_rate, "WAV sample rate (Hz, mono 16-bit)")->capture_default_str();
+    render->add_option("--soundfont", r.soundfont, "SoundFont (default: Debian's FluidR3_GM from fluid-soundfont-gm)");
+    render->add_option("--piano-soundfont", r.piano_soundfont,
+                       "Variant 7's other piano model (default: Debian's TimGM6mb from timgm6mb-soundfont, when installed)");
+    render->add_option("--licence", r.licence, "Licence of the sources, recorded per item");
+    render->add_flag("--factors", r.factors,
+                     "Factor-controlled grid instead of variants: one factor changed at a time from a neutral base\n"
+                     "(tempo, dynamics, articulation, timbre, transpose); labels record factor and value");
+    render->add_option("--factor", r.factor_names, "With --factors: only these factors (repeatable)");
+    render->add_flag("--structure", r.structure,
+        "Render a structure corpus instead: medleys (boundaries), excerpts followed by themselves transposed\n"
+        "(modulations with a known interval) and swells to a climax, with their ground truth");
+    render->add_option("--items", r.items, "With --structure: items of each kind (1..100)")->capture_default_str();
+    bool& rjson = add_json_flag(render);
+    render->callback([&ctx, &rjson] { ctx.run = [&rjson] { return run_render(r, rjson); }; });
+}
+
 }  // namespace
 
 void register_eval(CLI::App& app, Context& ctx) {
@@ -292,37 +327,7 @@ void register_eval(CLI::App& app, Context& ctx) {
         ctx.run = [&ejson] { return run_eval(e, ejson); };
     });
 
-    auto* corpus = app.add_subcommand("corpus", "Labelled benchmark corpora");
-    corpus->require_subcommand(1);
-    auto* render = corpus->add_subcommand("render",
-        "Render labelled performances of MIDI pieces with libfluidsynth: per piece, variant 0 as written,\n"
-        "then tempo + rubato, transposition, dynamics (velocity scale/compression, swells), articulation\n"
-        "(note lengths, pedal), timbre (General MIDI program), a combination of all, another piano model\n"
-        "(variant 7, --piano-soundfont), and more combinations, drawn from --seed.\n"
-        "Writes audio/<work>__vNN.wav, midi/<work>__vNN.mid, metadata.csv and labels.json (work and\n"
-        "recording ids, every transform parameter, aspect labels, a source → rendered time map).\n"
-        "MIDI in Debian: the pianobooster package ships CC-BY pieces (scripts/corpus fetches them).");
-    static RenderOptions r;
-    render->add_option("--midi", r.midi, "MIDI files or folders (recursive)")->required();
-    render->add_option("--out", r.out, "Output folder")->required();
-    render->add_option("--variants", r.variants, "Renderings per piece (1..16)")->capture_default_str();
-    render->add_option("--seed", r.seed, "Transformation parameters' seed")->capture_default_str();
-    render->add_option("--max-seconds", r.max_seconds, "Source seconds rendered per piece")->capture_default_str();
-    render->add_option("--sample-rate", r.sample_rate, "WAV sample rate (Hz, mono 16-bit)")->capture_default_str();
-    render->add_option("--soundfont", r.soundfont, "SoundFont (default: Debian's FluidR3_GM from fluid-soundfont-gm)");
-    render->add_option("--piano-soundfont", r.piano_soundfont,
-                       "Variant 7's other piano model (default: Debian's TimGM6mb from timgm6mb-soundfont, when installed)");
-    render->add_option("--licence", r.licence, "Licence of the sources, recorded per item");
-    render->add_flag("--factors", r.factors,
-                     "Factor-controlled grid instead of variants: one factor changed at a time from a neutral base\n"
-                     "(tempo, dynamics, articulation, timbre, transpose); labels record factor and value");
-    render->add_option("--factor", r.factor_names, "With --factors: only these factors (repeatable)");
-    render->add_flag("--structure", r.structure,
-        "Render a structure corpus instead: medleys (boundaries), excerpts followed by themselves transposed\n"
-        "(modulations with a known interval) and swells to a climax, with their ground truth");
-    render->add_option("--items", r.items, "With --structure: items of each kind (1..100)")->capture_default_str();
-    bool& rjson = add_json_flag(render);
-    render->callback([&ctx, &rjson] { ctx.run = [&rjson] { return run_render(r, rjson); }; });
+    register_corpus(app, ctx);
 }
 
 }  // namespace mess::cli
