@@ -1,3 +1,5 @@
+#include <cstdint>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 
 #include "mess/model.hpp"
@@ -9,6 +11,21 @@ std::size_t Tensor::count() const {
     std::size_t n = 1;
     for (auto d : shape) n *= static_cast<std::size_t>(d);
     return n;
+}
+
+// A JSON array of whole numbers that fit T. A float (1e30, 0.5) or a negative offset is refused: converting
+// it would be undefined behaviour (found by fuzzing).
+template <class T>
+std::vector<T> integers(const nlohmann::json& j, const char* field) {
+    if (!j.is_array()) throw_input("{} is not an array", field);
+    std::vector<T> out;
+    for (const auto& v : j) {
+        const bool fits = std::is_signed_v<T> ? (v.is_number_integer() && (v.is_number_unsigned() ? v.get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX) : true))
+                                              : v.is_number_unsigned();
+        if (!fits) throw_input("{} holds {}, not a whole number in range", field, v.dump());
+        out.push_back(v.get<T>());
+    }
+    return out;
 }
 
 TensorMap read_safetensors(const std::filesystem::path& path) {
@@ -39,8 +56,8 @@ TensorMap read_safetensors(const std::filesystem::path& path) {
             Tensor t;
             try {
                 t.stored_dtype = entry["dtype"].get<std::string>();
-                t.shape = entry["shape"].get<std::vector<std::int64_t>>();
-                auto off = entry["data_offsets"].get<std::vector<std::uint64_t>>();
+                t.shape = integers<std::int64_t>(entry["shape"], "shape");
+                const auto off = integers<std::uint64_t>(entry["data_offsets"], "data_offsets");
                 if (off.size() != 2 || off[0] > off[1] || off[1] > data_size)
                     throw_input("data_offsets out of the file's bounds (data section {} bytes): truncated file?", data_size);
                 std::size_t esize = model_detail::stored_dtype_size(t.stored_dtype);

@@ -281,6 +281,21 @@ TEST(Checkpoint, EmptyTensorsInSafetensorsLoad) {
     EXPECT_EQ(t.at("e").shape, (std::vector<std::int64_t>{0, 4}));
 }
 
+// Found by fuzzing (10-minute run): a float or negative number in data_offsets or shape was converted to an
+// integer, which is undefined behaviour. They are refused, naming the field.
+TEST(Checkpoint, NonIntegerOffsetsAndShapesInSafetensorsAreRefused) {
+    test::TempDir dir;
+    for (const char* entry : {R"("shape":[1],"data_offsets":[0,1e30])", R"("shape":[1],"data_offsets":[-4,0])",
+                              R"("shape":[1.5],"data_offsets":[0,4])", R"("shape":[1e300],"data_offsets":[0,4])"}) {
+        const std::string header = std::string(R"({"t":{"dtype":"F32",)") + entry + "}}";
+        std::string bytes(8, '\0');
+        bytes[0] = static_cast<char>(header.size());
+        write_file_atomic(dir.path() / "model.safetensors", bytes + header + std::string(4, '\0'));
+        const std::string msg = test::error_message([&] { read_safetensors(dir.path() / "model.safetensors"); });
+        EXPECT_TRUE(msg.find("data_offsets") != std::string::npos || msg.find("shape") != std::string::npos) << entry << ": " << msg;
+    }
+}
+
 // Found by fuzzing: a 1.4-KB torch archive whose member declares 4 GB made the reader allocate the declared
 // size before reading a byte. Members now grow as their data arrives, and the lie is named.
 TEST(Checkpoint, ArchiveMembersThatLieAboutTheirSizeAreRefusedWithoutAllocatingIt) {
