@@ -243,6 +243,15 @@ nlohmann::json parse_object(const fs::path& p) {
     return j;
 }
 
+// A manifest count (ntotal, dimension, layers, layer_dim): present and a non-negative whole number. A float
+// or a negative number would be converted to size_t (undefined behaviour; found by fuzzing).
+std::size_t manifest_count(const nlohmann::json& m, const char* key, const fs::path& path) {
+    if (!m.contains(key)) throw_input("{}: manifest lacks '{}'", path.string(), key);
+    const auto& v = m.at(key);
+    if (!v.is_number_unsigned()) throw_input("{}: manifest '{}' is {}, not a non-negative whole number", path.string(), key, v.dump());
+    return v.get<std::size_t>();
+}
+
 void check_manifest(const nlohmann::json& m, const fs::path& path) {
     for (const char* key : {"schema_version", "artifact_name", "artifact_version_id", "kind", "factory_string", "metric", "dimension",
                             "ntotal", "created_at_utc", "layer"})
@@ -290,8 +299,8 @@ VectorIndex read_vectors(const fs::path& dir, const nlohmann::json& m, std::size
 
 void read_layer_vectors(SearchIndex& idx, const fs::path& dir, const nlohmann::json& m, std::size_t n) {
     if (!m.contains("layers")) return;
-    idx.layers = m["layers"].get<std::size_t>();
-    idx.layer_dim = m["layer_dim"].get<std::size_t>();
+    idx.layers = manifest_count(m, "layers", dir / "manifest.json");
+    idx.layer_dim = manifest_count(m, "layer_dim", dir / "manifest.json");
     const NpyArray l = read_npy(need_file(dir, "layers.npy"));
     if (l.dtype != DType::f16 || l.shape != std::vector<std::int64_t>{static_cast<std::int64_t>(n), static_cast<std::int64_t>(idx.layers),
                                                                        static_cast<std::int64_t>(idx.layer_dim)})
@@ -361,7 +370,7 @@ static LoadedArtifact load_artifact_checked(const fs::path& dir, bool verify_che
     check_manifest(m, dir / "manifest.json");
     const IndexKind kind = parse_index_kind(m["kind"].get<std::string>());
     check_files(dir, sums, verify_checksums);
-    const std::size_t n = m["ntotal"].get<std::size_t>(), dim = m["dimension"].get<std::size_t>();
+    const std::size_t n = manifest_count(m, "ntotal", dir / "manifest.json"), dim = manifest_count(m, "dimension", dir / "manifest.json");
     SearchIndex& idx = a.index;
     idx.index = read_vectors(dir, m, n, dim);
     idx.kind = kind;

@@ -184,8 +184,13 @@ TEST(Artifacts, DamageIsDetectedAndNamed) {
         EXPECT_NE(message(p).find("clip_records.json.gz: row 3"), std::string::npos) << message(p);
     }
     // Found by fuzzing: a field of the wrong type escaped as a JSON exception.
-    EXPECT_NE(message(edit_manifest([](auto& m) { m["layers"] = 2, m["layer_dim"] = "wide"; })).find("malformed manifest.json"),
+    EXPECT_NE(message(edit_manifest([](auto& m) { m["layers"] = 2, m["layer_dim"] = "wide"; })).find("'layer_dim' is \"wide\""),
               std::string::npos);
+    // Found by a 10-minute fuzz run: "layers" without "layer_dim" read a missing key (an assertion in debug, undefined
+    // behaviour otherwise); a float or negative count would be converted to size_t. All refused, naming the field.
+    EXPECT_NE(message(edit_manifest([](auto& m) { m["layers"] = 2, m.erase("layer_dim"); })).find("lacks 'layer_dim'"), std::string::npos);
+    EXPECT_NE(message(edit_manifest([](auto& m) { m["ntotal"] = 1e300; })).find("'ntotal'"), std::string::npos);
+    EXPECT_NE(message(edit_manifest([](auto& m) { m["dimension"] = -4; })).find("'dimension'"), std::string::npos);
     EXPECT_NE(test::error_message([&] { resolve_artifact_dir(dir / "nothing"); }).find("no index artifact"), std::string::npos);
     EXPECT_THROW(gzip_decompress("\x1f\x8b garbage", "x.gz"), Error);
     EXPECT_EQ(gzip_decompress(gzip_compress("hello"), "x"), "hello");
