@@ -27,6 +27,8 @@
 namespace mess {
 
 inline constexpr int kModelSampleRate = 24000;  // Hz; the rate every model in MESS consumes
+inline constexpr int kMinSampleRate = 4000;     // Hz; files declaring less (or more than kMaxSampleRate) are refused
+inline constexpr int kMaxSampleRate = 768000;
 
 // What an audio file's header says (before decoding all of it).
 struct AudioInfo {

@@ -144,6 +144,10 @@ SndPtr open_sound(const std::filesystem::path& path, SF_INFO& sfinfo) {
     }
     if (sfinfo.samplerate <= 0 || sfinfo.channels <= 0)
         fail(AudioProblem::unsupported, "{}: invalid header (rate {}, channels {})", path.string(), sfinfo.samplerate, sfinfo.channels);
+    // A header claiming a few Hz turns a few KB into minutes of audio to resample (found by a 10-minute fuzz run).
+    if (sfinfo.samplerate < kMinSampleRate || sfinfo.samplerate > kMaxSampleRate)
+        fail(AudioProblem::unsupported, "{}: sample rate {} Hz is outside {}..{} Hz: not audio MESS can use", path.string(), sfinfo.samplerate,
+             kMinSampleRate, kMaxSampleRate);
     return f;
 }
 

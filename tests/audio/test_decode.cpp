@@ -101,6 +101,18 @@ TEST(Decode, RealRecording) {
 
 // Found by fuzz/fuzz_audio: an Ogg/Vorbis file (a damaged copy of the real recording above) whose header claims
 // more frames than a vector can hold made decoding reserve them up front (std::length_error escaped).
+// Found by a 10-minute fuzz run: a 3.9-KB AIFF declaring a sample rate of 1 Hz decoded to 955 s of audio to
+// resample (25 s under the fuzzer). Rates outside kMinSampleRate..kMaxSampleRate are refused, naming the rate;
+// 8 kHz, the lowest rate of real recordings, is accepted.
+TEST(Decode, AbsurdSampleRatesAreRefused) {
+    const fs::path path = fs::path(MESS_FIXTURES_DIR) / "audio" / "aiff_rate_1hz.aiff";
+    EXPECT_NE(test::error_message([&] { (void)decode_audio(path); }).find("sample rate 1 Hz"), std::string::npos);
+    EXPECT_FALSE(check_audio(path).valid);
+    test::TempDir dir;
+    test::write_sound(dir / "phone.wav", test::tone(440.0, 1.5, 8000), 1, 8000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+    EXPECT_EQ(decode_audio(dir / "phone.wav").sample_rate, 8000);
+}
+
 TEST(Decode, FrameCountClaimedByTheHeaderIsNotReservedUpFront) {
     const fs::path path = fs::path(MESS_FIXTURES_DIR) / "audio" / "ogg_huge_frame_count.oga";
     try {
