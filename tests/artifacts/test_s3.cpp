@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <chrono>
 #include <csignal>
+#include <memory>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <thread>
@@ -69,18 +70,24 @@ SearchIndex small_index() {
 
 const std::string kS3rver = std::string(MESS_SOURCE_DIR) + "/tools/s3rver/node_modules/.bin/s3rver";
 
+// s3rver over `dir` with bucket "mess", and the AWS_* environment pointing at it.
+std::unique_ptr<Server> start_s3rver(const fs::path& dir) {
+    auto s3 = std::make_unique<Server>(kS3rver + " --silent --address 127.0.0.1 --port {} --directory " + test::quote(dir.string()) +
+                                       " --configure-bucket mess");
+    ::setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
+    ::setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
+    ::setenv("AWS_REGION", "us-east-1", 1);
+    ::setenv("AWS_ENDPOINT_URL", fmt::format("http://127.0.0.1:{}", s3->port).c_str(), 1);
+    return s3;
+}
+
 }  // namespace
 
 TEST(S3, PublishPullInterruptAndCorruptAgainstS3rver) {
     if (!fs::exists(kS3rver)) GTEST_FAIL() << "s3rver missing: run scripts/setup";
     test::TempDir dir;
-    Server s3(kS3rver + " --silent --address 127.0.0.1 --port {} --directory " + test::quote((dir / "s3").string()) +
-              " --configure-bucket mess");
-    ASSERT_TRUE(port_open(s3.port)) << "s3rver did not start";
-    ::setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
-    ::setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
-    ::setenv("AWS_REGION", "us-east-1", 1);
-    ::setenv("AWS_ENDPOINT_URL", fmt::format("http://127.0.0.1:{}", s3.port).c_str(), 1);
+    const auto s3 = start_s3rver(dir / "s3");
+    ASSERT_TRUE(port_open(s3->port)) << "s3rver did not start";
     const std::string uri = "s3://mess/mess/faiss";
 
     const SearchIndex idx = small_index();
@@ -117,6 +124,43 @@ TEST(S3, PublishPullInterruptAndCorruptAgainstS3rver) {
     EXPECT_FALSE(fs::exists(dir / "pulled3/track_index") && !fs::is_empty(dir / "pulled3/track_index"));
     EXPECT_FALSE(store->head(prefix + "/nothing/here").has_value());
     EXPECT_NE(test::error_message([&] { store->get(prefix + "/nothing/here"); }).find("no such object"), std::string::npos);
+}
+
+// What the replicas behind a load balancer rely on: read_latest names the published version without
+// downloading it, and replicas sharing one cache may pull the same version at the same time.
+TEST(S3, ReadLatestAndConcurrentPullsIntoOneCache) {
+    if (!fs::exists(kS3rver)) GTEST_FAIL() << "s3rver missing: run scripts/setup";
+    test::TempDir dir;
+    const auto s3 = start_s3rver(dir / "s3");
+    ASSERT_TRUE(port_open(s3->port)) << "s3rver did not start";
+    const std::string uri = "s3://mess/prod";
+    EXPECT_NE(test::error_message([&] { read_latest(uri, "track_index"); }).find("latest.json"), std::string::npos);
+
+    const fs::path v1 = write_artifact(small_index(), dir / "local", "track_index");
+    const PublishReport r = publish_artifact(v1, uri);
+    const LatestPointer latest = read_latest(uri, "track_index");
+    EXPECT_EQ(latest.version_id, r.version_id);
+    EXPECT_EQ(latest.artifact_prefix, r.artifact_prefix);
+    EXPECT_EQ(latest.stamp, v1.filename().string());
+    EXPECT_FALSE(fs::exists(dir / "cache"));  // nothing downloaded
+
+    std::vector<std::string> pulled(4), errors(4);
+    std::vector<std::thread> replicas;
+    for (std::size_t i = 0; i < pulled.size(); ++i)
+        replicas.emplace_back([&, i] {
+            try {
+                pulled[i] = pull_artifact(uri, "track_index", dir / "cache").string();
+            } catch (const std::exception& e) {
+                errors[i] = e.what();
+            }
+        });
+    for (auto& t : replicas) t.join();
+    for (std::size_t i = 0; i < pulled.size(); ++i) {
+        EXPECT_EQ(errors[i], "") << "replica " << i;
+        EXPECT_EQ(pulled[i], (dir / "cache/track_index" / latest.stamp).string());
+    }
+    EXPECT_EQ(load_artifact(dir / "cache/track_index" / latest.stamp).version_id(), r.version_id);
+    EXPECT_EQ(artifact_versions(dir / "cache", "track_index").size(), 1u);  // no temporary directory left
 }
 
 TEST(S3, SignatureEqualsBotocore) {
