@@ -57,7 +57,7 @@ struct Snapshot {
 // directory; the artifact itself; or, for s3://, the version latest.json names (pulled into
 // <data_root>/indices/.serve-cache) followed by the versions pulled before. `errors` says why a pull failed.
 // A published version (s3://) whose pull failed: corrupt or inconsistent objects. Keyed by
-// "s3:<name>@<version id>" so that it is neither downloaded nor reported again.
+// "s3:<artifact prefix>@<version id>" so that it is neither downloaded nor reported again.
 struct PullRefusal {
     std::string kind, version, key, reason;  // version: the stamp, as a pulled version's directory name
 };

@@ -29,7 +29,7 @@ void pull_latest(const ServeConfig& config, const std::string& name, const char*
         d.errors.push_back(e.what());
         return;
     }
-    const std::string key = "s3:" + name + "@" + latest.version_id;
+    const std::string key = "s3:" + latest.artifact_prefix + "@" + latest.version_id;
     if (refused(key)) return;
     try {
         out.push_back(pull_artifact(config.index_source, name, cache));

@@ -1,19 +1,14 @@
 // S3 publishing and pulling against a real S3-compatible server (s3rver on 127.0.0.1, installed by
 // scripts/setup), an interrupted upload, a corrupt object, and libcurl's SigV4 signature checked against
 // botocore's for the same requests.
-#include <arpa/inet.h>
 #include <chrono>
-#include <csignal>
-#include <memory>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <thread>
-#include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include "mess/artifacts.hpp"
 #include "mess/util.hpp"
+#include "support/process.hpp"
 #include "support/support.hpp"
 
 using namespace mess;
@@ -21,40 +16,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool port_open(int port) {
-    const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(s);
-    return ok;
-}
-
-int free_port() {
-    for (int p = 20000 + static_cast<int>(::getpid() % 20000);; ++p)
-        if (!port_open(p)) return p;
-}
-
-// A background server process, killed on destruction.
-struct Server {
-    int port = free_port();
-    pid_t pid = -1;
-    explicit Server(const std::string& command_with_port) {
-        const std::string cmd = fmt::format(fmt::runtime(command_with_port), port);
-        pid = ::fork();
-        if (pid == 0) {
-            ::setpgid(0, 0);
-            ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
-            std::_Exit(127);
-        }
-        for (int i = 0; i < 200 && !port_open(port); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ~Server() {
-        if (pid > 0) ::kill(-pid, SIGKILL), ::kill(pid, SIGKILL);
-    }
-};
+using test::BackgroundServer;
+using test::port_open;
 
 SearchIndex small_index() {
     std::vector<IndexRecord> recs;
@@ -68,25 +31,14 @@ SearchIndex small_index() {
     return build_index_from_vectors(IndexKind::track, recs, v, 8, "Flat");
 }
 
-const std::string kS3rver = std::string(MESS_SOURCE_DIR) + "/tools/s3rver/node_modules/.bin/s3rver";
-
-// s3rver over `dir` with bucket "mess", and the AWS_* environment pointing at it.
-std::unique_ptr<Server> start_s3rver(const fs::path& dir) {
-    auto s3 = std::make_unique<Server>(kS3rver + " --silent --address 127.0.0.1 --port {} --directory " + test::quote(dir.string()) +
-                                       " --configure-bucket mess");
-    ::setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
-    ::setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
-    ::setenv("AWS_REGION", "us-east-1", 1);
-    ::setenv("AWS_ENDPOINT_URL", fmt::format("http://127.0.0.1:{}", s3->port).c_str(), 1);
-    return s3;
-}
+const std::string& kS3rver = test::s3rver_path();
 
 }  // namespace
 
 TEST(S3, PublishPullInterruptAndCorruptAgainstS3rver) {
     if (!fs::exists(kS3rver)) GTEST_FAIL() << "s3rver missing: run scripts/setup";
     test::TempDir dir;
-    const auto s3 = start_s3rver(dir / "s3");
+    const auto s3 = test::start_s3rver((dir / "s3").string());
     ASSERT_TRUE(port_open(s3->port)) << "s3rver did not start";
     const std::string uri = "s3://mess/mess/faiss";
 
@@ -131,7 +83,7 @@ TEST(S3, PublishPullInterruptAndCorruptAgainstS3rver) {
 TEST(S3, ReadLatestAndConcurrentPullsIntoOneCache) {
     if (!fs::exists(kS3rver)) GTEST_FAIL() << "s3rver missing: run scripts/setup";
     test::TempDir dir;
-    const auto s3 = start_s3rver(dir / "s3");
+    const auto s3 = test::start_s3rver((dir / "s3").string());
     ASSERT_TRUE(port_open(s3->port)) << "s3rver did not start";
     const std::string uri = "s3://mess/prod";
     EXPECT_NE(test::error_message([&] { read_latest(uri, "track_index"); }).find("latest.json"), std::string::npos);
@@ -166,7 +118,7 @@ TEST(S3, ReadLatestAndConcurrentPullsIntoOneCache) {
 TEST(S3, SignatureEqualsBotocore) {
     test::TempDir dir;
     const fs::path report = dir / "report.json";
-    Server check(std::string(MESS_PYTHON) + " " + test::quote(std::string(MESS_SOURCE_DIR) + "/tests/artifacts/sigv4_check.py") +
+    BackgroundServer check(std::string(MESS_PYTHON) + " " + test::quote(std::string(MESS_SOURCE_DIR) + "/tests/artifacts/sigv4_check.py") +
                  " {} " + test::quote(report.string()) + " s3cr3t/Key+with=chars");
     ASSERT_TRUE(port_open(check.port)) << "signature check server did not start";
     S3Config cfg;
