@@ -2,9 +2,9 @@
 """Structural check of a Containerfile (hadolint is not in Debian): check_containerfile.py FILE.
 
 Instructions must be known ones with arguments (continuation lines joined); there must be a named build
-stage and a final runtime stage; every COPY --from names an earlier stage; the final stage runs as a
+stage and a final runtime stage; every COPY --from names an earlier stage (ARG defaults resolved); the final stage runs as a
 non-root USER (numeric uid other than 0, or a name other than root), has a HEALTHCHECK that calls
-/health/ready, an exec-form ENTRYPOINT or CMD, and copies the binary from the build stage; every
+/health/ready (directly or through a variable ENV set before it), an exec-form ENTRYPOINT or CMD, and copies the binary from the build stage; every
 `apt-get install` uses --no-install-recommends and the same RUN removes /var/lib/apt/lists; no ADD of a
 URL, no `latest`-less untagged FROM of a registry image (FROM ${ARG} is resolved against its ARG default).
 Exit 1 with "FILE:LINE: problem" lines."""
@@ -53,7 +53,7 @@ def check(text, name):
             image = re.sub(r"\$\{?(\w+)\}?", lambda a: args.get(a.group(1), ""), m.group(1))
             if "/" in image and ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
                 problems.append(f"{where}: {image} has no tag")
-            stages.append({"name": m.group(2), "line": n, "user": None, "health": None, "entry": False, "copies": []})
+            stages.append({"name": m.group(2), "line": n, "user": None, "health": None, "entry": False, "copies": [], "env": {}})
             continue
         if not stages:
             if word != "ARG":
@@ -62,8 +62,10 @@ def check(text, name):
         st = stages[-1]
         if word == "USER":
             st["user"] = rest.split(":")[0]
+        elif word == "ENV":
+            st["env"].update(re.findall(r'(\w+)=("[^"]*"|\S+)', rest))
         elif word == "HEALTHCHECK":
-            st["health"] = rest
+            st["health"] = re.sub(r"\$\{?(\w+)\}?", lambda a: st["env"].get(a.group(1), ""), rest)
         elif word in ("ENTRYPOINT", "CMD"):
             try:
                 st["entry"] = st["entry"] or isinstance(json.loads(rest), list)
@@ -72,7 +74,8 @@ def check(text, name):
         elif word == "COPY":
             m = re.search(r"--from=(\S+)", rest)
             if m:
-                if m.group(1) not in [s["name"] for s in stages[:-1]]:
+                source = re.sub(r"\$\{?(\w+)\}?", lambda a: args.get(a.group(1), ""), m.group(1))
+                if source not in [s["name"] for s in stages[:-1]]:
                     problems.append(f"{where}: COPY --from={m.group(1)} names no earlier stage")
                 st["copies"].append(rest)
         elif word == "ADD" and re.search(r"https?://", rest):

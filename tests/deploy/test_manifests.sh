@@ -37,7 +37,7 @@ containerfile_refuses() {
 }
 containerfile_refuses 's/^USER 10001:10001/USER root/' "non-root USER"
 containerfile_refuses '/^HEALTHCHECK/,/^  CMD/d' "no HEALTHCHECK"
-containerfile_refuses 's/--from=build/--from=builder/' "names no earlier stage"
+containerfile_refuses 's/--from=build /--from=builder /' "names no earlier stage"
 containerfile_refuses 's/ --no-install-recommends//' "without --no-install-recommends"
 containerfile_refuses 's/^ENTRYPOINT .*/ENTRYPOINT mess/' "shell form"
 echo "PASS: manifests and Containerfile valid; 13 broken copies refused"
