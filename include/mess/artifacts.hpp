@@ -200,6 +200,16 @@ struct PublishReport {
 // is then left as it was.
 PublishReport publish_artifact(const std::filesystem::path& artifact_dir, const std::string& store_uri);
 
+// What <prefix>/<name>/latest.json names: the published version (one small GET; nothing downloaded).
+struct LatestPointer {
+    std::string version_id;       // the manifest's artifact_version_id
+    std::string artifact_prefix;  // the version's key prefix in the store
+    std::string stamp;            // its last component: the version directory a pull makes
+};
+// Errors: Error(input) when the store has no latest.json for `name` or it lacks a field or names another
+// artifact.
+LatestPointer read_latest(const std::string& store_uri, const std::string& name);
+
 // Downloads the version latest.json names for `name` into <dest_root>/<name>/<stamp>/ (reused when
 // already there with the same version id). Errors: Error(input) for a missing or inconsistent pointer,
 // checksum mismatches (nothing is left in dest_root then).

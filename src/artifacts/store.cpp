@@ -1,5 +1,6 @@
 // Object stores (a directory, S3 through libcurl SigV4) and publish/pull of artifacts.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -316,19 +317,39 @@ PublishReport publish_artifact(const fs::path& artifact_dir, const std::string& 
     return report;
 }
 
+namespace {
+
+// latest.json of `name`, parsed and checked: (pointer, its JSON).
+std::pair<LatestPointer, nlohmann::json> fetch_latest(ObjectStore& store, const std::string& prefix, const std::string& name) {
+    const std::string latest_key = join_key(join_key(prefix, name), "latest.json");
+    const auto pointer = nlohmann::json::parse(store.get(latest_key), nullptr, false);
+    if (pointer.is_discarded() || !pointer.is_object()) throw_input("{}: not a JSON object", store.describe(latest_key));
+    for (const char* k : {"artifact_name", "artifact_version_id", "artifact_prefix", "checksums"})
+        if (!pointer.contains(k)) throw_input("{}: pointer lacks '{}'", store.describe(latest_key), k);
+    if (pointer["artifact_name"] != name)
+        throw_input("{}: names artifact {}, expected {}", store.describe(latest_key), pointer["artifact_name"].dump(), name);
+    if (!pointer["artifact_version_id"].is_string() || !pointer["artifact_prefix"].is_string() || !pointer["checksums"].is_object())
+        throw_input("{}: artifact_version_id and artifact_prefix must be strings, checksums an object", store.describe(latest_key));
+    LatestPointer p{pointer["artifact_version_id"].get<std::string>(), pointer["artifact_prefix"].get<std::string>(), {}};
+    p.stamp = p.artifact_prefix.substr(p.artifact_prefix.find_last_of('/') + 1);
+    if (p.stamp.empty() || p.stamp.starts_with(".")) throw_input("{}: bad artifact_prefix '{}'", store.describe(latest_key), p.artifact_prefix);
+    return {std::move(p), pointer};
+}
+
+}  // namespace
+
+LatestPointer read_latest(const std::string& store_uri, const std::string& name) {
+    std::string prefix;
+    auto store = open_store(store_uri, &prefix);
+    return fetch_latest(*store, prefix, name).first;
+}
+
 fs::path pull_artifact(const std::string& store_uri, const std::string& name, const fs::path& dest_root) {
     std::string prefix;
     auto store = open_store(store_uri, &prefix);
+    const auto [latest, pointer] = fetch_latest(*store, prefix, name);
     const std::string latest_key = join_key(join_key(prefix, name), "latest.json");
-    const auto pointer = nlohmann::json::parse(store->get(latest_key), nullptr, false);
-    if (pointer.is_discarded() || !pointer.is_object()) throw_input("{}: not a JSON object", store->describe(latest_key));
-    for (const char* k : {"artifact_name", "artifact_version_id", "artifact_prefix", "checksums"})
-        if (!pointer.contains(k)) throw_input("{}: pointer lacks '{}'", store->describe(latest_key), k);
-    if (pointer["artifact_name"] != name)
-        throw_input("{}: names artifact {}, expected {}", store->describe(latest_key), pointer["artifact_name"].dump(), name);
-    const std::string vid = pointer["artifact_version_id"].get<std::string>(), aprefix = pointer["artifact_prefix"].get<std::string>();
-    const std::string stamp = aprefix.substr(aprefix.find_last_of('/') + 1);
-    if (stamp.empty() || stamp.starts_with(".")) throw_input("{}: bad artifact_prefix '{}'", store->describe(latest_key), aprefix);
+    const std::string &vid = latest.version_id, &aprefix = latest.artifact_prefix, &stamp = latest.stamp;
     const fs::path dest = dest_root / name / stamp;
     if (fs::exists(dest / "manifest.json")) {
         const auto m = nlohmann::json::parse(read_file(dest / "manifest.json"), nullptr, false);
@@ -338,7 +359,8 @@ fs::path pull_artifact(const std::string& store_uri, const std::string& name, co
         }
         throw_input("{} exists with another version id; remove it to pull {}", dest.string(), vid);
     }
-    const fs::path tmp = dest_root / name / fmt::format(".{}.pull-{}", stamp, ::getpid());
+    static std::atomic<int> pulls{0};  // unique per process and per call: concurrent pulls never share a directory
+    const fs::path tmp = dest_root / name / fmt::format(".{}.pull-{}-{}", stamp, ::getpid(), pulls.fetch_add(1));
     fs::remove_all(tmp);
     fs::create_directories(tmp);
     try {
@@ -359,7 +381,12 @@ fs::path pull_artifact(const std::string& store_uri, const std::string& name, co
         const LoadedArtifact a = load_artifact(tmp);
         if (a.version_id() != vid) throw_input("{}: manifest version {} but latest.json names {}", store->describe(aprefix), a.version_id(), vid);
         fs::create_directories(dest.parent_path());
-        fs::rename(tmp, dest);
+        std::error_code ec;
+        fs::rename(tmp, dest, ec);
+        if (ec) {  // another process sharing dest_root (a replica on this machine) moved the same version in first
+            if (!fs::exists(dest / "manifest.json")) throw_input("cannot move {} to {}: {}", tmp.string(), dest.string(), ec.message());
+            fs::remove_all(tmp);
+        }
     } catch (...) {
         std::error_code ec;
         fs::remove_all(tmp, ec);

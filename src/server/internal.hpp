@@ -1,6 +1,7 @@
 // Internal to the server module: the immutable snapshot of what is served, and HTTP error values.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -55,11 +56,19 @@ struct Snapshot {
 // The version directories a source offers for each index, newest first: every <name>/<stamp>/ of a root
 // directory; the artifact itself; or, for s3://, the version latest.json names (pulled into
 // <data_root>/indices/.serve-cache) followed by the versions pulled before. `errors` says why a pull failed.
+// A published version (s3://) whose pull failed: corrupt or inconsistent objects. Keyed by
+// "s3:<artifact prefix>@<version id>" so that it is neither downloaded nor reported again.
+struct PullRefusal {
+    std::string kind, version, key, reason;  // version: the stamp, as a pulled version's directory name
+};
 struct SourceCandidates {
     std::vector<std::filesystem::path> track, clip;
     std::vector<std::string> errors;
+    std::vector<PullRefusal> refused_pulls;
 };
-SourceCandidates list_sources(const ServeConfig& config);
+// The versions to try, newest first. From s3://, the published version is pulled into the serve cache
+// unless `refused(key)` says its pull failed before; the cache's versions follow.
+SourceCandidates list_sources(const ServeConfig& config, const std::function<bool(const std::string&)>& refused);
 
 // One loaded, validated index artifact with its media entries: what a snapshot is made of.
 struct Side {

@@ -234,7 +234,17 @@ struct Server::Impl {
         std::vector<std::string> refusals;
         bool changed = false;
         try {
-            const SourceCandidates next = list_sources(config);
+            const SourceCandidates next = list_sources(config, [this](const std::string& key) {
+                std::lock_guard lock(snap_mutex);
+                return refused.contains(key);
+            });
+            for (const PullRefusal& p : next.refused_pulls) {
+                Refusal r{p.kind, p.version, redact(p.reason)};
+                spdlog::error("refused {} index version {} (pull): {}", r.kind, r.version, r.reason);
+                refusals.push_back(fmt::format("{} index {}: {}", r.kind, r.version, r.reason));
+                std::lock_guard lock(snap_mutex);
+                refused[p.key] = std::move(r);
+            }
             const Side track = pick(IndexKind::track, next.track, served_track, refusals);
             const Side clip = pick(IndexKind::clip, next.clip, served_clip, refusals);
             if (!track.artifact && !clip.artifact) {
@@ -254,7 +264,8 @@ struct Server::Impl {
             std::erase_if(refused, [&](const auto& kv) {
                 const Side& s = kv.second.kind == "track" ? served_track : served_clip;
                 std::error_code ec;
-                return !fs::exists(kv.first, ec) || (s.artifact && kv.second.version <= s.dir.filename().string());
+                const bool gone = !kv.first.starts_with("s3:") && !fs::exists(kv.first, ec);  // s3: keys are no paths
+                return gone || (s.artifact && kv.second.version <= s.dir.filename().string());
             });
             error.clear();
         } catch (const Error& e) {

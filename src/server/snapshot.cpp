@@ -17,17 +17,36 @@ std::shared_ptr<const Encoder> Snapshot::encoder() const {
     }
 }
 
-SourceCandidates list_sources(const ServeConfig& config) {
+namespace {
+
+// The version latest.json names, pulled into the cache (none when it fails or was refused before).
+void pull_latest(const ServeConfig& config, const std::string& name, const char* kind, const fs::path& cache,
+                 const std::function<bool(const std::string&)>& refused, SourceCandidates& d, std::vector<fs::path>& out) {
+    LatestPointer latest;
+    try {
+        latest = read_latest(config.index_source, name);
+    } catch (const Error& e) {
+        d.errors.push_back(e.what());
+        return;
+    }
+    const std::string key = "s3:" + latest.artifact_prefix + "@" + latest.version_id;
+    if (refused(key)) return;
+    try {
+        out.push_back(pull_artifact(config.index_source, name, cache));
+    } catch (const Error& e) {
+        d.refused_pulls.push_back({kind, latest.stamp, key, e.what()});
+    }
+}
+
+}  // namespace
+
+SourceCandidates list_sources(const ServeConfig& config, const std::function<bool(const std::string&)>& refused) {
     SourceCandidates d;
     const std::string& src = config.index_source;
     if (src.starts_with("s3://")) {
         const fs::path cache = config.data_root / "indices" / ".serve-cache";
-        for (auto [name, out] : {std::pair{config.track_name, &d.track}, std::pair{config.clip_name, &d.clip}}) {
-            try {
-                out->push_back(pull_artifact(src, name, cache));
-            } catch (const Error& e) {
-                d.errors.push_back(e.what());
-            }
+        for (auto [name, kind, out] : {std::tuple{config.track_name, "track", &d.track}, std::tuple{config.clip_name, "clip", &d.clip}}) {
+            pull_latest(config, name, kind, cache, refused, d, *out);
             for (fs::path& p : artifact_versions(cache, name))
                 if (out->empty() || p != out->front()) out->push_back(std::move(p));
         }

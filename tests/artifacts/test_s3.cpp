@@ -1,18 +1,14 @@
 // S3 publishing and pulling against a real S3-compatible server (s3rver on 127.0.0.1, installed by
 // scripts/setup), an interrupted upload, a corrupt object, and libcurl's SigV4 signature checked against
 // botocore's for the same requests.
-#include <arpa/inet.h>
 #include <chrono>
-#include <csignal>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <thread>
-#include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include "mess/artifacts.hpp"
 #include "mess/util.hpp"
+#include "support/process.hpp"
 #include "support/support.hpp"
 
 using namespace mess;
@@ -20,40 +16,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool port_open(int port) {
-    const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(s);
-    return ok;
-}
-
-int free_port() {
-    for (int p = 20000 + static_cast<int>(::getpid() % 20000);; ++p)
-        if (!port_open(p)) return p;
-}
-
-// A background server process, killed on destruction.
-struct Server {
-    int port = free_port();
-    pid_t pid = -1;
-    explicit Server(const std::string& command_with_port) {
-        const std::string cmd = fmt::format(fmt::runtime(command_with_port), port);
-        pid = ::fork();
-        if (pid == 0) {
-            ::setpgid(0, 0);
-            ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
-            std::_Exit(127);
-        }
-        for (int i = 0; i < 200 && !port_open(port); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ~Server() {
-        if (pid > 0) ::kill(-pid, SIGKILL), ::kill(pid, SIGKILL);
-    }
-};
+using test::BackgroundServer;
+using test::port_open;
 
 SearchIndex small_index() {
     std::vector<IndexRecord> recs;
@@ -67,20 +31,15 @@ SearchIndex small_index() {
     return build_index_from_vectors(IndexKind::track, recs, v, 8, "Flat");
 }
 
-const std::string kS3rver = std::string(MESS_SOURCE_DIR) + "/tools/s3rver/node_modules/.bin/s3rver";
+const std::string& kS3rver = test::s3rver_path();
 
 }  // namespace
 
 TEST(S3, PublishPullInterruptAndCorruptAgainstS3rver) {
     if (!fs::exists(kS3rver)) GTEST_FAIL() << "s3rver missing: run scripts/setup";
     test::TempDir dir;
-    Server s3(kS3rver + " --silent --address 127.0.0.1 --port {} --directory " + test::quote((dir / "s3").string()) +
-              " --configure-bucket mess");
-    ASSERT_TRUE(port_open(s3.port)) << "s3rver did not start";
-    ::setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
-    ::setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
-    ::setenv("AWS_REGION", "us-east-1", 1);
-    ::setenv("AWS_ENDPOINT_URL", fmt::format("http://127.0.0.1:{}", s3.port).c_str(), 1);
+    const auto s3 = test::start_s3rver((dir / "s3").string());
+    ASSERT_TRUE(port_open(s3->port)) << "s3rver did not start";
     const std::string uri = "s3://mess/mess/faiss";
 
     const SearchIndex idx = small_index();
@@ -119,10 +78,47 @@ TEST(S3, PublishPullInterruptAndCorruptAgainstS3rver) {
     EXPECT_NE(test::error_message([&] { store->get(prefix + "/nothing/here"); }).find("no such object"), std::string::npos);
 }
 
+// What the replicas behind a load balancer rely on: read_latest names the published version without
+// downloading it, and replicas sharing one cache may pull the same version at the same time.
+TEST(S3, ReadLatestAndConcurrentPullsIntoOneCache) {
+    if (!fs::exists(kS3rver)) GTEST_FAIL() << "s3rver missing: run scripts/setup";
+    test::TempDir dir;
+    const auto s3 = test::start_s3rver((dir / "s3").string());
+    ASSERT_TRUE(port_open(s3->port)) << "s3rver did not start";
+    const std::string uri = "s3://mess/prod";
+    EXPECT_NE(test::error_message([&] { read_latest(uri, "track_index"); }).find("latest.json"), std::string::npos);
+
+    const fs::path v1 = write_artifact(small_index(), dir / "local", "track_index");
+    const PublishReport r = publish_artifact(v1, uri);
+    const LatestPointer latest = read_latest(uri, "track_index");
+    EXPECT_EQ(latest.version_id, r.version_id);
+    EXPECT_EQ(latest.artifact_prefix, r.artifact_prefix);
+    EXPECT_EQ(latest.stamp, v1.filename().string());
+    EXPECT_FALSE(fs::exists(dir / "cache"));  // nothing downloaded
+
+    std::vector<std::string> pulled(4), errors(4);
+    std::vector<std::thread> replicas;
+    for (std::size_t i = 0; i < pulled.size(); ++i)
+        replicas.emplace_back([&, i] {
+            try {
+                pulled[i] = pull_artifact(uri, "track_index", dir / "cache").string();
+            } catch (const std::exception& e) {
+                errors[i] = e.what();
+            }
+        });
+    for (auto& t : replicas) t.join();
+    for (std::size_t i = 0; i < pulled.size(); ++i) {
+        EXPECT_EQ(errors[i], "") << "replica " << i;
+        EXPECT_EQ(pulled[i], (dir / "cache/track_index" / latest.stamp).string());
+    }
+    EXPECT_EQ(load_artifact(dir / "cache/track_index" / latest.stamp).version_id(), r.version_id);
+    EXPECT_EQ(artifact_versions(dir / "cache", "track_index").size(), 1u);  // no temporary directory left
+}
+
 TEST(S3, SignatureEqualsBotocore) {
     test::TempDir dir;
     const fs::path report = dir / "report.json";
-    Server check(std::string(MESS_PYTHON) + " " + test::quote(std::string(MESS_SOURCE_DIR) + "/tests/artifacts/sigv4_check.py") +
+    BackgroundServer check(std::string(MESS_PYTHON) + " " + test::quote(std::string(MESS_SOURCE_DIR) + "/tests/artifacts/sigv4_check.py") +
                  " {} " + test::quote(report.string()) + " s3cr3t/Key+with=chars");
     ASSERT_TRUE(port_open(check.port)) << "signature check server did not start";
     S3Config cfg;

@@ -22,6 +22,7 @@
 #include "mess/audio.hpp"
 #include "mess/catalog.hpp"
 #include "mess/server.hpp"
+#include "support/process.hpp"
 #include "support/support.hpp"
 
 namespace mess {
@@ -828,6 +829,54 @@ TEST_F(ServerTest, RefusedVersionKeepsTheLastGoodOne) {
     EXPECT_EQ(after["indexes"]["track"]["dir"], "29990101T000010Z");
     EXPECT_TRUE(after["refused"].empty()) << after.dump();
     EXPECT_EQ(c.Get("/metrics")->body.find("mess_reload_refused{"), std::string::npos);
+}
+
+// From s3://: a published version whose objects are corrupt is refused at pull (reported like a version
+// that does not load, not downloaded again), the last good one keeps serving; a good newer one is taken.
+TEST_F(ServerTest, CorruptPublishedVersionIsRefusedAtPull) {
+    if (!fs::exists(test::s3rver_path())) GTEST_FAIL() << "s3rver missing: run scripts/setup";
+    test::TempDir root;
+    const auto s3 = test::start_s3rver((root / "s3").string());
+    ASSERT_TRUE(test::port_open(s3->port)) << "s3rver did not start";
+    const fs::path good = resolve_artifact_dir(g->indices, "track_index");
+    const std::string v1 = publish_artifact(good, "s3://mess/prod").version_id;
+    ServeConfig cfg = base_config(g->indices);
+    cfg.index_source = "s3://mess/prod";
+    cfg.data_root = root / "data";
+    auto s = start_server(cfg);
+    ASSERT_TRUE(wait_ready(*s)) << s->load_error();
+    httplib::Client c("127.0.0.1", s->port());
+    EXPECT_EQ(json::parse(c.Get("/health")->body)["indexes"]["track"]["version_id"], v1);
+
+    // A newer version, corrupted in the store after its publication.
+    const fs::path copy = root / "local" / "track_index" / "29990101T000001Z";
+    fs::create_directories(copy.parent_path());
+    fs::copy(good, copy, fs::copy_options::recursive);
+    const PublishReport r2 = publish_artifact(copy, "s3://mess/prod");
+    std::string prefix;
+    auto store = open_store("s3://mess/prod", &prefix);
+    std::string bytes = store->get(r2.artifact_prefix + "/index.faiss");
+    bytes[bytes.size() / 2] ^= 0x21;
+    store->put(r2.artifact_prefix + "/index.faiss", bytes);
+    EXPECT_NE(test::error_message([&] { s->reload(); }).find("corrupt"), std::string::npos);
+    const json h = json::parse(c.Get("/health")->body);
+    EXPECT_EQ(h["indexes"]["track"]["dir"], good.filename().string());
+    EXPECT_EQ(h["refused"]["track"]["version"], "29990101T000001Z");
+    EXPECT_NE(h["refused"]["track"]["reason"].get<std::string>().find("corrupt object"), std::string::npos);
+    EXPECT_EQ(c.Get("/health/ready")->status, 200);
+    EXPECT_EQ(c.Get("/api/tracks/01-arpeggio__v00/similar")->status, 200);
+    EXPECT_NE(c.Get("/metrics")->body.find("mess_reload_refused{kind=\"track\",version=\"29990101T000001Z\"} 1\n"), std::string::npos);
+    EXPECT_FALSE(s->reload());  // refused for good: not pulled again, no error
+    EXPECT_FALSE(fs::exists(root / "data/indices/.serve-cache/track_index/29990101T000001Z"));
+
+    const fs::path newer = root / "local" / "track_index" / "29990101T000002Z";
+    fs::copy(good, newer, fs::copy_options::recursive);
+    publish_artifact(newer, "s3://mess/prod");
+    EXPECT_TRUE(s->reload());
+    const json after = json::parse(c.Get("/health")->body);
+    EXPECT_EQ(after["indexes"]["track"]["dir"], "29990101T000002Z");
+    EXPECT_TRUE(after["refused"].empty()) << after.dump();
+    for (const char* v : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL"}) ::unsetenv(v);
 }
 
 // Nothing loadable: 503 everywhere that needs an index, and the error names no absolute server path.
