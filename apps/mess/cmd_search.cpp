@@ -104,7 +104,8 @@ void print_hits(const SearchResult& result, const nlohmann::json& hits) {
                                : "";
         if (h.contains("aligned_sec")) when += fmt::format("  (the query's moment: {})", clock_time(h["aligned_sec"].get<double>()));
         std::string why;
-        for (const auto& [aspect, cos] : h.value("aspects", nlohmann::json::object()).items())
+        const nlohmann::json scores = h.value("aspects", nlohmann::json::object());
+        for (const auto& [aspect, cos] : scores.items())
             why += fmt::format("{}{} {:.2f}", why.empty() ? "  [" : ", ", aspect, cos.get<double>());
         fmt::print("{:>3}. {:6.3f}  {}{}{}\n", h["rank"].get<std::size_t>(), h["score"].get<double>(), h["id"].get<std::string>(), when,
                    why.empty() ? "" : why + "]");
