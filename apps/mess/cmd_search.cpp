@@ -17,8 +17,8 @@ namespace {
 
 struct BuildOptions {
     DatasetChoice source;
-    std::string kind = "track", layer = "default", factory = "Flat", name, out, results;
-    bool no_layers = false, no_media = false;
+    std::string kind = "track", layer = "default", factory = "Flat", name, out, results, aspect_models;
+    bool no_layers = false, no_media = false, no_aspect_models = false;
 };
 
 int run_build(const Context& ctx, const BuildOptions& o, bool json) {
@@ -32,6 +32,8 @@ int run_build(const Context& ctx, const BuildOptions& o, bool json) {
     p.name = o.name;
     p.probing_results = o.results;
     p.media = !o.no_media;
+    p.aspect_models = o.aspect_models;
+    p.default_aspect_models = !o.no_aspect_models;
     Progress progress("index " + ds.id() + " (tracks)", 0);
     p.index.on_progress = progress_sink(progress);
     Progress media_progress("media " + ds.id() + " (waveforms)", 0);
@@ -41,6 +43,8 @@ int run_build(const Context& ctx, const BuildOptions& o, bool json) {
     if (p.media) media_progress.finish();
     for (const auto& t : r.skipped_tracks) spdlog::warn("track {} has no features; not indexed", t);
     for (const auto& t : r.no_media) spdlog::warn("no waveform for {}", t);
+    if (!r.aspect_models_refused.empty()) spdlog::warn("shipped aspect models not applied: {}", r.aspect_models_refused);
+    if (!r.aspect_models.empty()) spdlog::info("learned aspect models from {}", r.aspect_models.string());
     const auto m = nlohmann::json::parse(read_file(r.dir / "manifest.json"));
     if (json) print_json({{"artifact_dir", r.dir.string()}, {"manifest", m}});
     else fmt::print("{} index over {} {} ({} dims, {}) → {}\n", to_string(p.index.kind), r.rows,
@@ -49,8 +53,9 @@ int run_build(const Context& ctx, const BuildOptions& o, bool json) {
 }
 
 struct SearchOptions {
-    std::string index, name, track, clip, audio, aspect, aspects, exclude_same, model;
-    std::vector<std::string> filters;
+    std::string index, name, track, clip, audio, aspect, aspects, unlike, exclude_same, model, text, rerank;
+    std::size_t rerank_candidates = 50, best_k = 3;
+    std::vector<std::string> filters, more, less;
     double start = -1, min_r2 = 0.5;
     int k = 10, nprobe = 0, ef_search = 0, threads = 0;
     bool group = false, exact = false, no_r2_scaling = false, same_moment = false;
@@ -78,6 +83,12 @@ SearchRequest search_request(const Context& ctx, const SearchOptions& o) {
     r.options.search.ef_search = o.ef_search;
     r.options.exact = o.exact;
     if (!o.aspect.empty() || !o.aspects.empty()) r.aspects = parse_aspect_request(o.aspect.empty() ? o.aspects : o.aspect);
+    if (!o.unlike.empty()) r.unlike = parse_aspect_request(o.unlike);
+    for (const auto& [list, sign] : {std::pair{&o.more, 1}, std::pair{&o.less, -1}})
+        for (const auto& a : *list)
+            if (!r.more_less.emplace(a, sign).second) throw_usage("--more/--less {} given twice", a);
+    r.text = o.text;
+    if (!o.rerank.empty()) r.rerank = RerankParams{parse_reduction(o.rerank), o.rerank_candidates, o.best_k};
     r.min_r2 = o.min_r2;
     r.scale_by_r2 = !o.no_r2_scaling;
     r.group_by_track = o.group;
@@ -92,7 +103,12 @@ void print_hits(const SearchResult& result, const nlohmann::json& hits) {
                                ? fmt::format("  {}–{}", clock_time(h["start_sec"].get<double>()), clock_time(h["end_sec"].get<double>()))
                                : "";
         if (h.contains("aligned_sec")) when += fmt::format("  (the query's moment: {})", clock_time(h["aligned_sec"].get<double>()));
-        fmt::print("{:>3}. {:6.3f}  {}{}\n", h["rank"].get<std::size_t>(), h["score"].get<double>(), h["id"].get<std::string>(), when);
+        std::string why;
+        const nlohmann::json scores = h.value("aspects", nlohmann::json::object());
+        for (const auto& [aspect, cos] : scores.items())
+            why += fmt::format("{}{} {:.2f}", why.empty() ? "  [" : ", ", aspect, cos.get<double>());
+        fmt::print("{:>3}. {:6.3f}  {}{}{}\n", h["rank"].get<std::size_t>(), h["score"].get<double>(), h["id"].get<std::string>(), when,
+                   why.empty() ? "" : why + "]");
     }
 }
 
@@ -138,7 +154,8 @@ int run_search(const Context& ctx, const SearchOptions& o, bool json) {
     const nlohmann::json moments = o.same_moment ? moments_of(ctx, *art, o, hits) : nlohmann::json();
     if (json) {
         nlohmann::json out = {{"index", art->dir.string()}, {"version_id", art->version_id()}, {"kind", to_string(result.kind)},
-                              {"aspects", o.aspect.empty() ? o.aspects : o.aspect}, {"layer_weights", result.layer_weights}, {"results", hits}};
+                              {"aspects", o.aspect.empty() ? o.aspects : o.aspect}, {"layer_weights", result.layer_weights},
+                              {"learned_aspects", result.learned_aspects}, {"results", hits}};
         if (o.same_moment) out["same_moment"] = moments;
         print_json(out);
         return 0;
@@ -156,7 +173,8 @@ void register_index_build(CLI::App& app, Context& ctx) {
         "window, from segment views, with true start/end times) and writes a versioned artifact directory:\n"
         "index.faiss (FAISS, inner product over L2-normalised vectors = cosine), manifest.json, records,\n"
         "checksums.json. Probing results of the dataset, when present, are resolved into aspects for\n"
-        "aspect search.");
+        "aspect search; learned aspect models (--aspect-models, or those shipped for dsp and mfcc-chroma)\n"
+        "map every row into each aspect's space.");
     static BuildOptions b;
     add_dataset_options(build, b.source);
     build->add_option("--kind", b.kind, "track | clip")->capture_default_str();
@@ -167,6 +185,9 @@ void register_index_build(CLI::App& app, Context& ctx) {
     build->add_option("--results", b.results, "Probing results for aspects (default: the dataset's, when present)");
     build->add_flag("--no-media", b.no_media, "Do not store audio locations and waveform peaks (the server then plays nothing)");
     build->add_flag("--no-layers", b.no_layers, "Do not store per-layer vectors (smaller; no aspect search)");
+    build->add_option("--aspect-models", b.aspect_models, "Learned aspect models (mess train aspects --out DIR) to store and search by\n"
+                                                          "(default: the models shipped for dsp and mfcc-chroma features)");
+    build->add_flag("--no-aspect-models", b.no_aspect_models, "Do not store the shipped aspect models");
     bool& bjson = add_json_flag(build);
     build->callback([&ctx, &bjson] { ctx.run = [&ctx, &bjson] { return run_build(ctx, b, bjson); }; });
 }
@@ -176,8 +197,10 @@ void register_search_query(CLI::App& app, Context& ctx) {
         "Similar tracks (track index) or similar passages (clip index) to a track, a window (--clip, or\n"
         "--track with --start), or an outside audio file (--audio, embedded with the index's model).\n"
         "Passage search excludes the query window and its overlapping neighbours and de-duplicates hits\n"
-        "closer than a window on one track. --aspect/--aspects rank by musical aspects through the layers\n"
-        "probing validated (e.g. --aspects dynamics=0.7,articulation=0.3).");
+        "closer than a window on one track. --aspect/--aspects rank by musical aspects: in the learned\n"
+        "aspect spaces of the index when it has them (each hit shows its similarity in every one), else\n"
+        "through the layers probing validated (e.g. --aspects dynamics=0.7,articulation=0.3). --unlike\n"
+        "tempo[=w]: similar in the chosen aspects but different in tempo (learned spaces).");
     static SearchOptions s;
     search->add_option("--index", s.index, "Artifact directory, or an artifact root with --name")->required();
     search->add_option("--name", s.name, "Artifact name under --index (newest version)");
@@ -188,6 +211,17 @@ void register_search_query(CLI::App& app, Context& ctx) {
     search->add_option("--model", s.model, "Model for --audio: a directory, dsp or mfcc-chroma (default: the index's)");
     search->add_option("--aspect", s.aspect, "One aspect, e.g. dynamics");
     search->add_option("--aspects", s.aspects, "Weighted aspects, e.g. dynamics=0.7,articulation=0.3");
+    search->add_option("--unlike", s.unlike, "Aspects the hits should differ in, e.g. tempo or tempo=0.5,dynamics");
+    search->add_option("--more", s.more, "Only hits with more of this aspect than the query (tempo: faster, dynamics: louder,\n"
+                                         "articulation: more legato; learned directions); repeatable");
+    search->add_option("--rerank", s.rerank, "Tracks from passages (clip index): candidates from passage search, scored by the\n"
+                                             "reduction of their passage similarity matrix: min | mean-min | best-k | pairs");
+    search->add_option("--rerank-candidates", s.rerank_candidates, "Passage hits per query window proposing candidates")->capture_default_str();
+    search->add_option("--best-k", s.best_k, "k of the best-k reduction")->capture_default_str();
+    search->add_option("--less", s.less, "Only hits with less of this aspect than the query; repeatable");
+    search->add_option("--text", s.text, "Directions in words: \"like this but slower and more restrained\" (faster/slower,\n"
+                                         "louder/softer/intense/restrained, smoother/crisper/legato/staccato, brighter/darker);\n"
+                                         "unknown words are an error"); 
     search->add_option("--min-r2", s.min_r2, "Aspects below this probe R² are not available")->capture_default_str();
     search->add_flag("--no-r2-scaling", s.no_r2_scaling, "Do not scale aspect weights by their R²");
     search->add_option("--k", s.k, "Results")->capture_default_str();

@@ -1,8 +1,11 @@
-// mess train aspects (learned aspect geometry on a factor corpus) and mess eval aspects.
+// mess train aspects (learned aspect geometry on a factor corpus), mess eval aspects and mess eval triplets.
 #include <fmt/format.h>
 
 #include "cli.hpp"
+#include "mess/artifacts.hpp"
 #include "mess/aspects.hpp"
+#include "mess/eval.hpp"
+#include "mess/model.hpp"
 
 namespace mess::cli {
 
@@ -47,7 +50,10 @@ int run_train(const Context& ctx, const TrainOptions& o, bool json) {
     const FactorWindows data = load_factor_windows(ds.features(), o.labels, o.layers);
     if (!json) fmt::print("{} windows of {} tracks, {} inputs ({} layers × {}), encoder {}\n", data.n, data.track_ids.size(), data.dim,
                           data.layers.size(), data.layer_dim, data.encoder);
-    AspectSet set{data.encoder, data.layers, data.layer_dim, {}};
+    AspectSet set{data.encoder, data.layers, data.layer_dim, {}, nullptr};
+    // Identity and version of the encoder (refused later against another one); built-in encoders only: a
+    // checkpoint would be loaded just to fingerprint it.
+    if (is_builtin_encoder(data.encoder)) set.encoder_signature = encoder_signature(*open_encoder(data.encoder));
     nlohmann::json report = {{"windows", data.n}, {"encoder", data.encoder}, {"labels", fs::path(o.labels).filename().string()}, {"aspects", nlohmann::json::object()}};
     for (const auto& aspect : o.aspects) {
         AspectTrainParams p;
@@ -61,6 +67,7 @@ int run_train(const Context& ctx, const TrainOptions& o, bool json) {
         AspectTraining t = train_aspect(data, aspect, p);
         t.model.info["trained_on"] = ds.id();
         t.model.info["labels"] = fs::path(o.labels).filename().string();
+        if (fit_direction(t.model, data, aspect)) t.model.info["direction"] = "more = faster | louder | more legato (fit_direction)";
         if (!json) print_ladder(aspect, t);
         report["aspects"][aspect] = ladder_json(t);
         set.aspects[aspect] = std::move(t.model);
@@ -95,6 +102,7 @@ int run_eval_aspects(const Context& ctx, const EvalAspectOptions& o, bool json) 
     const Dataset ds = open_dataset(ctx, o.data);
     const FactorWindows data = load_factor_windows(ds.features(), o.labels, set.layers);
     if (data.encoder != set.encoder) throw_usage("the models were trained on {} features; {} holds {}", set.encoder, ds.id(), data.encoder);
+    if (is_builtin_encoder(data.encoder)) check_aspect_encoder(set, *open_encoder(data.encoder), o.models);
     nlohmann::json report = {{"schema", "mess-eval-aspects/1"}, {"dataset", ds.id()}, {"models", o.models}, {"aspects", nlohmann::json::object()}};
     if (!json) fmt::print("{:<14}{:<13}{:>10}{:>14}{:>12}\n", "aspect", "rung", "triplets", "content leak", "value P@1");
     for (const auto& [name, model] : set.aspects) {
@@ -111,9 +119,42 @@ int run_eval_aspects(const Context& ctx, const EvalAspectOptions& o, bool json) 
     return 0;
 }
 
+struct EvalTripletOptions {
+    std::string file, index, name, out;
+};
+
+int run_eval_triplets(const EvalTripletOptions& o, bool json) {
+    const std::vector<TripletJudgement> judgements = read_triplet_judgements(o.file);
+    const LoadedArtifact art = load_artifact(resolve_artifact_dir(o.index, o.name));
+    const TripletEvalReport rep = evaluate_triplet_judgements(art.index, judgements);
+    nlohmann::json report = rep.to_json();
+    report["file"] = o.file;
+    report["index"] = {{"dir", art.dir.string()}, {"version_id", art.version_id()}};
+    if (!o.out.empty()) write_file_atomic(o.out, report.dump(2) + "\n");
+    if (json) print_json(report);
+    else fmt::print("{}", rep.format());
+    if (rep.judgements == 0) throw_input("{}: no usable judgement ({} skipped)", o.file, rep.skipped.size());
+    return 0;
+}
+
+void register_eval_triplets(CLI::App* eval, Context& ctx) {
+    static EvalTripletOptions o;
+    auto* cmd = eval->add_subcommand("triplets",
+        "Agreement of each geometry of an index (its own vectors, each learned aspect space) with human triplet\n"
+        "judgements: a CSV with columns anchor,a,b,choice[,aspect] (others ignored); anchor, a, b are clip ids,\n"
+        "track ids or track@seconds; choice is a or b. Per geometry: the share of judgements it makes too.");
+    cmd->add_option("FILE", o.file, "Judgements CSV")->required();
+    cmd->add_option("--index", o.index, "Artifact directory, or an artifact root with --name")->required();
+    cmd->add_option("--name", o.name, "Artifact name under --index (newest version)");
+    cmd->add_option("--out", o.out, "Write the JSON report here (atomically)");
+    bool& json = add_json_flag(cmd);
+    cmd->callback([&ctx, &json] { ctx.run = [&json] { return run_eval_triplets(o, json); }; });
+}
+
 }  // namespace
 
 void register_eval_aspects(CLI::App* eval, Context& ctx) {
+    register_eval_triplets(eval, ctx);
     static EvalAspectOptions o;
     auto* cmd = eval->add_subcommand("aspects",
         "Aspect models on a factor corpus never used to train them: per aspect and rung, factor triplet\n"

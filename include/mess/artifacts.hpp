@@ -16,6 +16,9 @@
 //   records.json.gz        row → every record field plus metadata columns (filters)
 //   vectors.npy            [ntotal, dimension] float32 normalised (not for Flat: index.faiss holds them)
 //   layers.npy             [ntotal, layers, layer_dim] float16, each layer normalised (aspect search)
+//   aspect_models.aspects.json, aspect_models.<aspect>.{mean,scale,weights}.npy   learned aspect models
+//                          (aspects.hpp's saved form, prefixed), manifest "aspect_models": {aspects, stack_layers, encoder}
+//   aspect_vectors.<aspect>.npy  [ntotal, out_dim] float32: every row in the aspect's space, normalised
 //   checksums.json         file → {sha256, md5, size} for every other file
 // Loading checks every listed file's size and SHA-256, the manifest's fields and schema, the index's
 // dimension and count against the manifest, and the row files' lengths, and names what is wrong.
@@ -106,6 +109,12 @@ struct ArtifactBuildParams {
     std::string name;                           // default: track_index | clip_index
     std::filesystem::path probing_results;      // default: the dataset's track-level results, when present
     bool media = true;                          // store audio locations and waveform peaks
+    // Learned aspect models (aspects.hpp) to map every row into: this directory (an aspects.json), refused
+    // with Error(input) when trained on another encoder or version (check_aspect_encoder); empty: the
+    // models shipped for the features' built-in encoder (default_aspect_models_dir) when there are any and
+    // they match it (else none, with the reason in the report).
+    std::filesystem::path aspect_models;
+    bool default_aspect_models = true;          // false: no aspect models unless aspect_models is given
     std::function<void(std::int64_t, std::int64_t)> on_media_progress;
 };
 struct ArtifactBuildReport {
@@ -113,6 +122,8 @@ struct ArtifactBuildReport {
     std::size_t rows = 0, dimension = 0;
     std::vector<std::string> skipped_tracks;    // no features
     std::vector<std::string> no_media;          // "id: reason"
+    std::filesystem::path aspect_models;        // the aspect models applied (empty: none)
+    std::string aspect_models_refused;          // why the shipped models were not applied (empty: they were, or none)
 };
 // Errors: as build_index and write_artifact; Error(input) when probing_results is given but missing.
 ArtifactBuildReport build_artifact(const Dataset& dataset, const ArtifactBuildParams& params);

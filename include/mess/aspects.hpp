@@ -31,9 +31,10 @@
 //
 // Saved form (save_aspect_set; NumPy applies it in a few lines, see README): a directory with
 //   aspects.json  {"schema": "mess-aspects/1", "encoder", "layers": [...], "layer_dim": D,
+//                  "encoder_signature": encoder_signature() of the encoder trained on (identity and version),
 //                  "input": "...", "aspects": {name: {"rung", "in_dim", "out_dim", "mean", "scale",
 //                  "weights" (file names or null), "trained_on", "validation_accuracy"}}}
-//   <name>.mean.npy, <name>.scale.npy [Din] float32; <name>.weights.npy [Din] (diagonal) or [k, Din] (linear)
+//   <name>.mean.npy, <name>.scale.npy [Din] float32; <name>.direction.npy [k] (json "direction": file or null); <name>.weights.npy [Din] (diagonal) or [k, Din] (linear)
 // Files are written atomically, aspects.json last.
 //
 // Errors: Error(input) for a malformed labels file, model directory or a track missing from the store;
@@ -45,6 +46,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +55,8 @@
 #include "mess/features.hpp"
 
 namespace mess {
+
+class Encoder;
 
 enum class AspectRung { identity, standardise, diagonal, linear };
 const char* to_string(AspectRung rung);           // "identity" | "standardise" | "diagonal" | "linear"
@@ -87,12 +91,26 @@ struct AspectModel {
     std::vector<float> mean, scale;            // [Din] (empty for identity)
     std::vector<float> weights;                // [Din] diagonal, [k, Din] linear, empty otherwise
     nlohmann::json info;                       // trained_on, validation_accuracy, ... (saved as is)
+    // "More" of the aspect (faster, louder, more legato): a unit vector [out_dim] in the normalised space,
+    // fitted by fit_direction; empty when the aspect's values have no order (timbre, transposition).
+    std::vector<float> direction;
 
     // y for one input row x [in_dim] → [out_dim] (not normalised).
     std::vector<float> apply(const float* x) const;
     // Rows [n, in_dim] → [n, out_dim], each L2-normalised (ready for cosine by dot product).
     std::vector<float> apply_normalised(const float* x, std::int64_t n) const;
+    // The predicted amount of the aspect of a normalised y [out_dim]: y · direction (a relative scale, for
+    // comparing windows: larger = faster, louder, more legato). Needs a direction.
+    double predict(const float* y) const;
 };
+
+// The order of a factor's values (factor labels, eval.hpp): tempo by −ln(duration multiplier) (faster =
+// more), dynamics soft < medium < loud, articulation staccato < normal < legato; nullopt for a value or
+// aspect without one (crescendo, diminuendo, timbre, transposition).
+std::optional<double> aspect_value_rank(const std::string& aspect, const std::string& value);
+// Fits model.direction: Σ (rank − mean rank) · ŷ over the aspect's windows whose value has a rank,
+// normalised. False (direction left empty) when fewer than 2 windows have one or they all agree.
+bool fit_direction(AspectModel& model, const FactorWindows& data, const std::string& aspect);
 
 struct AspectTrainParams {
     AspectRung rung = AspectRung::linear;  // the top rung trained (every rung below is reported too)
@@ -167,10 +185,35 @@ struct AspectSet {
     std::vector<int> layers;
     std::int64_t layer_dim = 0;
     std::map<std::string, AspectModel> aspects;
+    // encoder_signature() of the encoder the models were trained on (aspects.json "encoder_signature");
+    // null when not recorded (sets saved before it existed: applied only after the structural checks).
+    nlohmann::json encoder_signature;
+
+    // The models' input for one [L, D] stack (a window's segments row, or a track's aggregated row): the
+    // chosen layers concatenated → [|layers| · D]. Errors: Error(input) when D ≠ layer_dim or a layer ≥ L.
+    std::vector<float> input_of(const float* stack, std::size_t layers_in_stack, std::size_t dim) const;
 };
-void save_aspect_set(const AspectSet& set, const std::filesystem::path& dir);
-AspectSet load_aspect_set(const std::filesystem::path& dir);
+// `prefix` is put before every file name (aspects.json → <prefix>aspects.json, <name>.mean.npy →
+// <prefix><name>.mean.npy): how index artifacts hold a set beside their own files ("aspect_models.").
+void save_aspect_set(const AspectSet& set, const std::filesystem::path& dir, const std::string& prefix = "");
+AspectSet load_aspect_set(const std::filesystem::path& dir, const std::string& prefix = "");
+// The aspect models that ship with MESS for a built-in encoder ("dsp", "mfcc-chroma"): the first of
+// $MESS_ASPECT_MODELS/<encoder>, <executable's dir>/../share/mess/aspects/<encoder> and the source tree's
+// models/aspects/<encoder> that holds an aspects.json; nullopt when none does.
+std::optional<std::filesystem::path> default_aspect_models_dir(const std::string& encoder);
 // The identity-rung model of `dim` inputs (cosine on the concatenated layers), named `name`.
 AspectModel identity_model(const std::string& name, std::int64_t dim);
 
+// ---- which encoder a set belongs to ---------------------------------------------------------------
+// An encoder's identity and version, as features depend on it: {"name", "architecture", "layers",
+// "hidden", "layer_names", "fingerprint"}. The fingerprint is the [L · D] mean embedding of a fixed 5-s
+// synthetic test signal (a ramped A-minor triad with clicks every 0.5 s), computed for the built-in encoders
+// (dsp, mfcc-chroma: a few milliseconds) and null for checkpoints (loading MERT only to compare would cost
+// seconds): any change to a built-in encoder's computation changes it, even at the same dimensions.
+nlohmann::json encoder_signature(const Encoder& encoder);
+// Refuses a set trained on other features than `encoder` gives: Error(input) naming `what` (the set's
+// directory) and the difference (name, architecture, layers, hidden size, or a fingerprint further than
+// 1e-3 relative L2 from the recorded one: "the encoder changed since these models were trained; retrain
+// them"). A set without a recorded signature passes when its encoder name matches.
+void check_aspect_encoder(const AspectSet& set, const Encoder& encoder, const std::string& what);
 }  // namespace mess

@@ -266,4 +266,38 @@ struct StructureEvalParams {
 nlohmann::json evaluate_structure(const std::filesystem::path& labels_path, const StructureEvalParams& params);
 std::string format_structure_report(const nlohmann::json& report);
 
+// ---------------------------------------------------------------------------------------------
+// Human triplet judgements against the geometries of an index (`mess eval triplets FILE`)
+// ---------------------------------------------------------------------------------------------
+
+// A judgements file is a CSV with the header columns anchor, a, b, choice and optionally aspect (found by
+// name; any other columns, e.g. listener and timing, are ignored). anchor, a and b name rows of the index:
+// a clip id, a track id (track index), or "<track_id>@<seconds>" (the window starting nearest that second in
+// a clip index; the track in a track index). choice is "a" or "b" (or the chosen row's own text); aspect the
+// aspect the listener judged ("" = overall).
+struct TripletJudgement {
+    std::size_t line = 0;                  // 1-based line in the file (the header is line 1)
+    std::string anchor, a, b, choice, aspect;
+};
+// Errors: Error(input) naming the file for a missing column or an unreadable file.
+std::vector<TripletJudgement> read_triplet_judgements(const std::filesystem::path& path);
+
+// Agreement of one geometry with the judgements of one aspect label: the share whose choice the geometry
+// makes too (cos(anchor, choice) > cos(anchor, other); a tie counts ½).
+struct JudgementAgreement {
+    std::string geometry;                  // "index" (the index's own vectors) or "aspect:<name>" (a learned space)
+    std::string aspect;                    // the judgements' aspect label ("" = every judgement)
+    std::int64_t judged = 0;
+    double agree = 0;
+    double agreement() const { return judged > 0 ? agree / static_cast<double>(judged) : 0.0; }
+};
+struct TripletEvalReport {
+    std::int64_t judgements = 0;           // usable judgements
+    std::vector<std::string> skipped;      // "line N: why" (an id the index does not hold, a bad choice)
+    std::vector<JudgementAgreement> rows;  // per geometry: every judgement, then each aspect label
+    nlohmann::json to_json() const;
+    std::string format() const;            // a table: geometry, aspect, judged, agreement
+};
+TripletEvalReport evaluate_triplet_judgements(const SearchIndex& index, const std::vector<TripletJudgement>& judgements);
+
 }  // namespace mess

@@ -22,7 +22,10 @@
 //
 // Aspect search: an index built with per-layer vectors (`keep_layers`) also stores every row's layers, each
 // L2-normalised, as float16 [N, L, D]. A query with layer weights w fuses Σ_l w_l·x̂_l for the query and for
-// every row (the fusion layer discovery probes), L2-normalises and ranks exactly.
+// every row (the fusion layer discovery probes), L2-normalises and ranks exactly. An index built with learned
+// aspect models (BuildParams::aspect_models; `mess index build` picks the shipped ones for dsp and mfcc-chroma)
+// holds every row in each aspect's space (AspectSpaces): aspects with a learned space rank there, exactly,
+// by Σ w_a·cos_a / Σ |w_a|, and every hit reports its cosine in each space (Hit::aspect_scores).
 //
 // Errors: Error(usage) for invalid parameters (unknown factory, k < 1, weights of the wrong size);
 // Error(input) for unknown track/clip ids (the message names the id) and inconsistent feature files.
@@ -44,6 +47,7 @@
 #include <vector>
 
 #include "mess/align.hpp"
+#include "mess/aspects.hpp"
 #include "mess/audio.hpp"
 #include "mess/catalog.hpp"
 #include "mess/probe.hpp"
@@ -155,6 +159,20 @@ struct NeighbourLists {
 std::shared_ptr<const NeighbourLists> compute_neighbour_lists(const VectorIndex& index, std::size_t k,
                                                               const std::function<void(std::size_t, std::size_t)>& on_progress = {});
 
+// Learned aspect spaces of an index (aspects.hpp): the aspect models it was built with, and every row mapped
+// by each model from its raw [L, D] stack (a window's segments row; a track's aggregated row) and
+// L2-normalised, so that a row's similarity in aspect a is a dot product of 'out_dim' floats.
+struct AspectSpaces {
+    AspectSet models;
+    std::size_t stack_layers = 0;                        // L of the raw stacks the models read
+    std::map<std::string, std::vector<float>> vectors;   // aspect → [N, out_dim]
+    bool empty() const { return models.aspects.empty(); }
+    bool has(const std::string& aspect) const { return vectors.contains(aspect); }
+    const float* row(const std::string& aspect, std::size_t r) const;
+    // Every model's normalised vector for one raw [stack_layers, layer_dim] stack (size checked).
+    std::map<std::string, std::vector<float>> embed(const float* stack, std::size_t size) const;
+};
+
 struct FusionCache;
 std::shared_ptr<FusionCache> make_fusion_cache();  // internal: SearchIndex's cache of fused aspect vectors
 
@@ -173,6 +191,7 @@ struct SearchIndex {
     // without layer weights, on an exact family (or with exact = true), read them while the candidates they
     // need fit in k; anything else scans.
     std::shared_ptr<const NeighbourLists> neighbours;
+    AspectSpaces aspect_spaces;        // learned aspect spaces (empty: built without aspect models)
 
     std::size_t size() const { return records.size(); }
     // Row of an id. Errors: Error(input) "unknown track|clip id '...'".
@@ -198,6 +217,9 @@ struct BuildParams {
     bool keep_layers = true;            // store per-layer vectors for aspect search
     std::string model_name;             // recorded (from the feature sidecars when empty)
     SplitParams splits{};
+    // Aspect models to map every row into (SearchIndex::aspect_spaces): called once, with the features'
+    // model label, when the first track is read; nullopt: none. Errors it throws stop the build.
+    std::function<std::optional<AspectSet>(const std::string& model)> aspect_models;
     // Called per track read, with done/total.
     std::function<void(std::int64_t done, std::int64_t total)> on_progress;
 };
@@ -231,6 +253,11 @@ struct QueryOptions {
     std::vector<Filter> filters;
     SameScope exclude_same = SameScope::none;  // drop hits sharing the query's track, recording or work
     std::vector<double> layer_weights; // non-empty: aspect search through the stored per-layer vectors
+    // Non-empty: rank by learned aspect spaces, score = Σ w_a·cos_a / Σ |w_a| (a negative weight: unlike).
+    std::map<std::string, double> learned_aspects;
+    // aspect → +1 (more) | −1 (less): keep only rows whose predicted amount of the aspect (AspectModel::predict
+    // in its learned space) exceeds (falls short of) the query's; the ranking is unchanged.
+    std::map<std::string, int> more_less;
     SearchParams search;
     bool exact = false;                // force an exact scan on approximate indexes
 };
@@ -239,6 +266,9 @@ struct Hit {
     std::size_t row = 0;
     const IndexRecord* record = nullptr;  // points into the index: valid while the index lives
     float score = 0;                   // cosine similarity
+    // Why it matched: the hit's cosine similarity to the query in each learned aspect space of the index
+    // (empty when the index has none, or the query is a vector in the index's own space).
+    std::map<std::string, float> aspect_scores;
 };
 
 // Tracks most similar to a track of a track index (the track itself excluded).
@@ -271,6 +301,25 @@ std::shared_ptr<const class Encoder> open_index_encoder(const SearchIndex& index
 // The search service
 // ---------------------------------------------------------------------------------------------
 
+// Two-stage ranking of tracks from passages (clip index): candidate tracks from the passage hits of every
+// query window, then each candidate scored from the matrix S [query windows × its windows] of cosine
+// similarities (distance = 1 − S) by a reduction:
+//   min       the closest pair: max S
+//   mean-min  the mean over query windows of their closest window (mean of row minima of distances)
+//   best-k    the mean of the k largest S
+//   pairs     best pairs without replacement: greedily the largest S whose row and column are both unused,
+//             min(rows, columns) pairs, their mean
+enum class Reduction { min, mean_min, best_k, pairs };
+Reduction parse_reduction(const std::string& text);  // "min" | "mean-min" | "best-k" | "pairs"; Errors: Error(usage)
+const char* to_string(Reduction reduction);
+struct RerankParams {
+    Reduction reduction = Reduction::mean_min;
+    std::size_t candidates = 50;   // passage hits per query window that propose candidate tracks
+    std::size_t best_k = 3;        // best-k
+};
+// The reduction of a [rows, cols] similarity matrix (row-major). Errors: Error(usage) for an empty matrix.
+double reduce_similarities(const std::vector<float>& s, std::size_t rows, std::size_t cols, const RerankParams& params);
+
 // One query. Exactly one source: track_id (a track of a track index; with start_sec, the window nearest it
 // in a clip index), clip_id (a window of a clip index), audio (an outside recording; start_sec where the
 // excerpt starts) or vector (a vector in the index's space).
@@ -280,7 +329,18 @@ struct SearchRequest {
     std::optional<AudioView> audio;                   // at Searcher::encoder()'s sampling rate; borrowed: its
                                                       // owner (an Audio, an array) must outlive search()
     std::vector<float> vector;
-    std::map<std::string, double> aspects;            // aspect → weight (parse_aspect_request); empty: the index's own vectors
+    // aspect → weight (parse_aspect_request); empty: the index's own vectors. When the index has learned
+    // aspect spaces for every named aspect, they rank (QueryOptions::learned_aspects); otherwise the layers
+    // probing resolved. `unlike` (aspect → weight > 0): similar in `aspects` but different in these
+    // (learned spaces only; alone: least similar in them).
+    std::map<std::string, double> aspects;
+    std::map<std::string, double> unlike;
+    std::map<std::string, int> more_less;             // aspect → +1 more | −1 less than the query (learned directions)
+    // Tracks from passages (clip index, a track or audio query): RerankParams; hits are tracks, each hit's
+    // record its best-matching window, its score the track score (aspects: in the learned spaces' weighted sum).
+    std::optional<RerankParams> rerank;
+    std::string text;                                 // "like this but slower and more restrained": parse_text_query,
+                                                      // merged into more_less; unknown words are an Error(usage)
     std::vector<double> layer_weights;                // instead of aspects: explicit weights over the index's layers
     double min_r2 = 0.5;                              // aspects probed below this R² are not available
     bool scale_by_r2 = true;                          // weight each aspect by its R²
@@ -296,10 +356,25 @@ struct SearchResult {
     IndexKind kind = IndexKind::track;
     std::vector<Hit> hits;                            // best first; records point into the searcher's index
     std::vector<double> layer_weights;                // the layer weights ranked by (empty: the index's own vectors)
+    std::map<std::string, double> learned_aspects;    // the learned aspect weights ranked by (empty: none)
 };
 
+// Words for directions: a small vocabulary maps descriptive words to an aspect and a sign (more/less):
+// faster/slower → tempo, louder/intense/stronger ↔ softer/quieter/restrained/gentler → dynamics,
+// smoother/legato/connected ↔ crisper/detached/staccato/sharper → articulation, brighter ↔ darker →
+// brightness. "less" before a word turns it round; a few function words (like, this, but, and, more, a, bit,
+// ...) are skipped; every other word is reported in `unknown`, never guessed.
+struct TextQuery {
+    std::map<std::string, int> more_less;  // aspect → +1 | −1
+    std::vector<std::string> unknown;      // words outside the vocabulary, in order
+};
+TextQuery parse_text_query(const std::string& text);  // Errors: Error(usage) for contradictory words (faster and slower)
+// The vocabulary: word → (aspect, sign), for help texts and the API.
+const std::map<std::string, std::pair<std::string, int>>& text_vocabulary();
+
 // The one JSON form of hits: [{"rank", "score", "id", "track_id", "dataset_id", "recording_id", "work_id",
-// "split", "metadata", and for passages "start_sec", "end_sec", "segment_idx"}].
+// "split", "metadata", and for passages "start_sec", "end_sec", "segment_idx"; "aspects": {aspect: cosine}
+// when the hit has aspect scores}].
 nlohmann::json hits_to_json(const SearchResult& result);
 
 // ---------------------------------------------------------------------------------------------
@@ -339,6 +414,10 @@ public:
     // Layer weights for aspect weights (see aspect_layer_weights). Errors: Error(usage) when the index has
     // no resolved aspects or no per-layer vectors, or for unknown or unvalidated aspects.
     std::vector<double> layer_weights(const std::map<std::string, double>& aspects, double min_r2 = 0.5, bool scale_by_r2 = true) const;
+    // Checks the aspects of a request (learned or probed) as search() would. Errors: as search() for aspects.
+    void check_aspects(const SearchRequest& request) const;
+    // The learned aspects of the index (the names of its aspect spaces).
+    std::vector<std::string> learned_aspects() const;
     // Errors: Error(usage) for a request without exactly one source, one the index cannot answer, or a filter
     // on a column no record has (the message lists the known ones); Error(input) for unknown ids (with the
     // closest known ones), zero or non-finite vectors, silent or unusable audio.
@@ -347,7 +426,10 @@ public:
     std::shared_ptr<const class Encoder> encoder() const;
 
 private:
-    std::vector<float> audio_query(const SearchRequest& request, const std::vector<double>& weights) const;
+    std::vector<float> audio_query(const SearchRequest& request, bool stack) const;
+    std::map<std::string, double> learned_weights(const SearchRequest& request) const;
+    std::map<std::string, int> more_less(const SearchRequest& request) const;
+    std::vector<Hit> rerank_tracks(const SearchRequest& request, const QueryOptions& options) const;
 
     void check_filters(const std::vector<Filter>& filters) const;
 

@@ -56,6 +56,7 @@ class Hit:
     rank: int
     row: int
     score: float
+    aspect_scores: Mapping[str, float]
     id: str
     track_id: str
     dataset_id: str
@@ -97,21 +98,25 @@ class Index:
     def __len__(self) -> int: ...
     def similar_tracks(self, track_id: str, k: int = 10, aspects: Aspects = None, *, layer_weights: Sequence[float] | None = None,
                        filters: Filters = None, exclude_same: str = "", min_r2: float = 0.5, scale_by_r2: bool = True,
-                       nprobe: int = 0, ef_search: int = 0, exact: bool = False) -> Hits: ...
+                       nprobe: int = 0, ef_search: int = 0, exact: bool = False, unlike: Aspects = None,
+        more: Sequence[str] = (), less: Sequence[str] = (), text: str = "") -> Hits: ...
     def similar_passages(self, track_id: str | None = None, start: float = 0.0, k: int = 10, aspects: Aspects = None, *,
                          clip_id: str | None = None, group_by_track: bool = False, dedupe_sec: float = -1.0,
                          layer_weights: Sequence[float] | None = None, filters: Filters = None, exclude_same: str = "",
                          min_r2: float = 0.5, scale_by_r2: bool = True, nprobe: int = 0, ef_search: int = 0,
-                         exact: bool = False) -> Hits: ...
+                         exact: bool = False, unlike: Aspects = None,
+        more: Sequence[str] = (), less: Sequence[str] = (), text: str = "") -> Hits: ...
     def search_vector(self, vector: npt.NDArray[np.float32], k: int = 10, aspects: Aspects = None, *, group_by_track: bool = False,
                       dedupe_sec: float = -1.0, layer_weights: Sequence[float] | None = None, filters: Filters = None,
                       exclude_same: str = "", min_r2: float = 0.5, scale_by_r2: bool = True, nprobe: int = 0,
-                      ef_search: int = 0, exact: bool = False) -> Hits: ...
+                      ef_search: int = 0, exact: bool = False, unlike: Aspects = None,
+        more: Sequence[str] = (), less: Sequence[str] = (), text: str = "") -> Hits: ...
     def search_audio(self, audio: AudioInput, start: float = 0.0, k: int = 10, aspects: Aspects = None, *,
                      sample_rate: int | None = None, threads: int = 0, group_by_track: bool = False, dedupe_sec: float = -1.0,
                      layer_weights: Sequence[float] | None = None, filters: Filters = None, exclude_same: str = "",
                      min_r2: float = 0.5, scale_by_r2: bool = True, nprobe: int = 0, ef_search: int = 0,
-                     exact: bool = False) -> Hits: ...
+                     exact: bool = False, unlike: Aspects = None,
+        more: Sequence[str] = (), less: Sequence[str] = (), text: str = "") -> Hits: ...
 
 def load_index(path: PathLike, name: str = "", *, model: str = "") -> Index: ...
 

@@ -26,6 +26,7 @@ struct PyHit {
     IndexKind kind = IndexKind::track;
     std::size_t rank = 0, row = 0;
     float score = 0;
+    std::map<std::string, float> aspect_scores;  // Hit::aspect_scores
     bool passage() const { return kind == IndexKind::clip; }
 };
 
@@ -38,7 +39,7 @@ struct PyHits {
         if (i < 0) i += n;
         if (i < 0 || i >= n) throw py::index_error("hit index out of range");
         const Hit& h = result.hits[static_cast<std::size_t>(i)];
-        return {artifact, h.record, result.kind, static_cast<std::size_t>(i) + 1, h.row, h.score};
+        return {artifact, h.record, result.kind, static_cast<std::size_t>(i) + 1, h.row, h.score, h.aspect_scores};
     }
 };
 
@@ -63,6 +64,9 @@ struct Options {
     bool scale_by_r2 = true;
     int nprobe = 0, ef_search = 0;
     bool exact = false;
+    py::object unlike;                   // learned aspects the hits should differ in (like aspects)
+    std::vector<std::string> more, less; // learned directions: more / less of these than the query
+    std::string text;                    // "like this but slower and more restrained"
 };
 
 std::map<std::string, double> aspect_weights(const py::object& aspects) {
@@ -89,6 +93,11 @@ SearchRequest base_request(int k, const py::object& aspects, const Options& o) {
     SearchRequest r;
     r.options.k = static_cast<std::size_t>(k);
     r.aspects = aspect_weights(aspects);
+    r.unlike = aspect_weights(o.unlike);
+    for (const auto& a : o.more) r.more_less[a] = 1;
+    for (const auto& a : o.less)
+        if (!r.more_less.emplace(a, -1).second) throw py::value_error(fmt::format("'{}' is both in more and in less", a));
+    r.text = o.text;
     if (!o.layer_weights.is_none()) r.layer_weights = o.layer_weights.cast<std::vector<double>>();
     r.options.filters = filters_of(o.filters);
     r.options.exclude_same = parse_same_scope(o.exclude_same);
@@ -174,13 +183,16 @@ PyHits search_audio(const PyIndex& self, const py::object& audio, double start, 
 template <class... Own, class F, class... Extra>
 void def_query(py::class_<PyIndex>& cls, const char* name, F fn, const char* doc, Extra... own_args) {
     auto method = [fn](const PyIndex& self, Own... own, const py::object& layer_weights, const py::object& filters,
-                       const std::string& exclude_same, double min_r2, bool scale_by_r2, int nprobe, int ef_search, bool exact) {
-        return fn(self, own..., Options{layer_weights, filters, exclude_same, min_r2, scale_by_r2, nprobe, ef_search, exact});
+                       const std::string& exclude_same, double min_r2, bool scale_by_r2, int nprobe, int ef_search, bool exact,
+                       const py::object& unlike, const std::vector<std::string>& more, const std::vector<std::string>& less,
+                       const std::string& text) {
+        return fn(self, own..., Options{layer_weights, filters, exclude_same, min_r2, scale_by_r2, nprobe, ef_search, exact, unlike, more, less, text});
     };
     auto bind = [&](auto... keyword_only) {
         cls.def(name, method, doc, own_args..., keyword_only..., py::arg("layer_weights") = py::none(), py::arg("filters") = py::none(),
                 py::arg("exclude_same") = "", py::arg("min_r2") = 0.5, py::arg("scale_by_r2") = true, py::arg("nprobe") = 0,
-                py::arg("ef_search") = 0, py::arg("exact") = false);
+                py::arg("ef_search") = 0, py::arg("exact") = false, py::arg("unlike") = py::none(),
+                py::arg("more") = std::vector<std::string>{}, py::arg("less") = std::vector<std::string>{}, py::arg("text") = "");
     };
     if constexpr ((std::is_same_v<Extra, py::kw_only> || ...)) bind();
     else bind(py::kw_only());
@@ -243,6 +255,8 @@ void bind_hits(py::module_& m) {
         .def_readonly("rank", &PyHit::rank, "1 for the best hit")
         .def_readonly("row", &PyHit::row, "the row in the index")
         .def_property_readonly("score", [](const PyHit& h) { return static_cast<double>(h.score); }, "cosine similarity")
+        .def_readonly("aspect_scores", &PyHit::aspect_scores,
+                      "why it matched: {aspect: cosine similarity} in each learned aspect space of the index (empty when it has none)")
         .def_property_readonly("id", [](const PyHit& h) { return h.record->id; }, "the row's id: track id or clip id")
         .def_property_readonly("track_id", [](const PyHit& h) { return h.record->track_id; })
         .def_property_readonly("dataset_id", [](const PyHit& h) { return h.record->dataset_id; })

@@ -105,6 +105,19 @@ nlohmann::json record_json(const IndexRecord& r, bool clip) {
     return j;
 }
 
+// The learned aspect spaces: the models (aspect_models.aspects.json + .npy) and every row in each space
+// (aspect_vectors.<aspect>.npy [N, out_dim] float32); returns the manifest entry.
+nlohmann::json write_aspect_spaces(const AspectSpaces& sp, const fs::path& dir, std::size_t n) {
+    save_aspect_set(sp.models, dir, "aspect_models.");
+    nlohmann::json names = nlohmann::json::array();
+    for (const auto& [name, v] : sp.vectors) {
+        const std::int64_t k = sp.models.aspects.at(name).out_dim;
+        write_npy(dir / ("aspect_vectors." + name + ".npy"), NpyArray::from(v, {static_cast<std::int64_t>(n), k}));
+        names.push_back(name);
+    }
+    return {{"aspects", names}, {"stack_layers", sp.stack_layers}, {"encoder", sp.models.encoder}};
+}
+
 }  // namespace
 
 fs::path write_artifact(const SearchIndex& index, const fs::path& root, const std::string& name, const nlohmann::json& extra,
@@ -113,7 +126,8 @@ fs::path write_artifact(const SearchIndex& index, const fs::path& root, const st
     if (!plain(name)) throw_usage("artifact name '{}' must be a plain directory name", name);
     for (const auto& [file, bytes] : extra_files)
         if (!plain(file) || file == "manifest.json" || file == "checksums.json" || file == "index.faiss" || file.starts_with("records.") ||
-            file.starts_with("vectors.") || file.starts_with("layers.") || file == "track_names.json" || file.starts_with("clip_records."))
+            file.starts_with("vectors.") || file.starts_with("layers.") || file == "track_names.json" || file.starts_with("clip_records.") ||
+            file.starts_with("aspect_models.") || file.starts_with("aspect_vectors."))
             throw_usage("extra artifact file '{}' must be a plain name that is not one of the artifact's own files", file);
     const bool clip = index.kind == IndexKind::clip;
     const std::time_t now = std::time(nullptr);
@@ -169,6 +183,7 @@ fs::path write_artifact(const SearchIndex& index, const fs::path& root, const st
             m["layers"] = index.layers;
             m["layer_dim"] = index.layer_dim;
         }
+        if (!index.aspect_spaces.empty()) m["aspect_models"] = write_aspect_spaces(index.aspect_spaces, tmp, n);
         m.update(extra);
         write_file_atomic(tmp / "manifest.json", m.dump(2) + "\n");
 
@@ -310,6 +325,27 @@ void read_layer_vectors(SearchIndex& idx, const fs::path& dir, const nlohmann::j
     idx.layer_vectors.assign(p, p + n * idx.layers * idx.layer_dim);
 }
 
+void read_aspect_spaces(SearchIndex& idx, const fs::path& dir, const nlohmann::json& m, std::size_t n) {
+    if (!m.contains("aspect_models")) return;
+    const nlohmann::json& e = m["aspect_models"];
+    AspectSpaces& sp = idx.aspect_spaces;
+    sp.models = load_aspect_set(dir, "aspect_models.");
+    sp.stack_layers = manifest_count(e, "stack_layers", dir / "manifest.json");
+    for (int l : sp.models.layers)
+        if (l < 0 || static_cast<std::size_t>(l) >= sp.stack_layers)
+            throw_input("{}: aspect models read layer {} of {}", (dir / "aspect_models.aspects.json").string(), l, sp.stack_layers);
+    for (const auto& [name, model] : sp.models.aspects) {
+        if (name.empty() || name.find('/') != std::string::npos || name.starts_with("."))
+            throw_input("{}: aspect name '{}' is not a plain name", (dir / "aspect_models.aspects.json").string(), name);
+        const fs::path file = need_file(dir, ("aspect_vectors." + name + ".npy").c_str());
+        const NpyArray a = read_npy(file);
+        if (a.dtype != DType::f32 || a.shape != std::vector<std::int64_t>{static_cast<std::int64_t>(n), model.out_dim})
+            throw_input("{}: {} but the index has {} rows and aspect {} has {} dimensions (float32 expected)", file.string(), a.describe(), n,
+                        name, model.out_dim);
+        sp.vectors[name] = a.to_float32();
+    }
+}
+
 IndexRecord record_from_json(const nlohmann::json& r, IndexKind kind) {
     IndexRecord rec;
     rec.id = r.at("id").get<std::string>();
@@ -381,6 +417,7 @@ static LoadedArtifact load_artifact_checked(const fs::path& dir, bool verify_che
     idx.layer_spec = LayerSpec::parse(m["layer"].get<std::string>());
     idx.window_sec = m.value("window_sec", 5.0);
     read_layer_vectors(idx, dir, m, n);
+    read_aspect_spaces(idx, dir, m, n);
     idx.records = read_records(dir, kind, n);
     check_row_file(dir, kind, idx.records);
     idx.rebuild_lookup();

@@ -2,6 +2,7 @@
 #include <limits>
 
 #include "mess/artifacts.hpp"
+#include "mess/model.hpp"
 
 namespace mess {
 namespace fs = std::filesystem;
@@ -45,11 +46,34 @@ std::vector<std::string> indexed_tracks(const SearchIndex& idx) {
     return ids;
 }
 
+// The aspect models an index build applies (ArtifactBuildParams::aspect_models), checked against the encoder.
+std::optional<AspectSet> pick_aspect_models(const ArtifactBuildParams& params, const std::string& model, ArtifactBuildReport& report) {
+    const bool given = !params.aspect_models.empty();
+    const auto dir = given ? std::optional<fs::path>(params.aspect_models)
+                           : (params.default_aspect_models ? default_aspect_models_dir(model) : std::nullopt);
+    if (!dir) return std::nullopt;
+    try {
+        AspectSet set = load_aspect_set(*dir);
+        if (is_builtin_encoder(model)) check_aspect_encoder(set, *open_encoder(model), dir->string());
+        else if (set.encoder != model)
+            throw_input("{}: aspect models trained on encoder '{}', the features are from '{}'", dir->string(), set.encoder, model);
+        report.aspect_models = *dir;
+        return set;
+    } catch (const Error& e) {
+        if (given) throw;
+        report.aspect_models_refused = e.what();
+        return std::nullopt;
+    }
+}
+
 }  // namespace
 
 ArtifactBuildReport build_artifact(const Dataset& dataset, const ArtifactBuildParams& params) {
     ArtifactBuildReport report;
-    const SearchIndex idx = build_index(dataset, params.index, &report.skipped_tracks);
+    BuildParams index_params = params.index;
+    if (!index_params.aspect_models)
+        index_params.aspect_models = [&](const std::string& model) { return pick_aspect_models(params, model, report); };
+    const SearchIndex idx = build_index(dataset, index_params, &report.skipped_tracks);
     nlohmann::json extra = {{"feature_source_dir", dataset.features().root().string()}, {"skipped_tracks", report.skipped_tracks}};
     const fs::path results = params.probing_results.empty()
                                  ? default_results_path(dataset.data_root(), dataset.id(), ProbeLevel::track)

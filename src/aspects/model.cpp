@@ -65,29 +65,35 @@ AspectModel identity_model(const std::string& name, std::int64_t dim) {
     return m;
 }
 
-void save_aspect_set(const AspectSet& set, const fs::path& dir) {
+void save_aspect_set(const AspectSet& set, const fs::path& dir, const std::string& prefix) {
     fs::create_directories(dir);
     nlohmann::json aspects = nlohmann::json::object();
     for (const auto& [name, m] : set.aspects) {
         nlohmann::json a = {{"rung", to_string(m.rung)}, {"in_dim", m.in_dim}, {"out_dim", m.out_dim},
                             {"mean", nullptr}, {"scale", nullptr}, {"weights", nullptr}, {"info", m.info}};
         if (m.rung != AspectRung::identity) {
-            write_npy(dir / (name + ".mean.npy"), m.mean, {m.in_dim});
-            write_npy(dir / (name + ".scale.npy"), m.scale, {m.in_dim});
-            a["mean"] = name + ".mean.npy";
-            a["scale"] = name + ".scale.npy";
+            write_npy(dir / (prefix + name + ".mean.npy"), m.mean, {m.in_dim});
+            write_npy(dir / (prefix + name + ".scale.npy"), m.scale, {m.in_dim});
+            a["mean"] = prefix + name + ".mean.npy";
+            a["scale"] = prefix + name + ".scale.npy";
         }
-        if (m.rung == AspectRung::diagonal) write_npy(dir / (name + ".weights.npy"), m.weights, {m.in_dim});
-        if (m.rung == AspectRung::linear) write_npy(dir / (name + ".weights.npy"), m.weights, {m.out_dim, m.in_dim});
-        if (!m.weights.empty()) a["weights"] = name + ".weights.npy";
+        if (m.rung == AspectRung::diagonal) write_npy(dir / (prefix + name + ".weights.npy"), m.weights, {m.in_dim});
+        if (m.rung == AspectRung::linear) write_npy(dir / (prefix + name + ".weights.npy"), m.weights, {m.out_dim, m.in_dim});
+        if (!m.weights.empty()) a["weights"] = prefix + name + ".weights.npy";
+        a["direction"] = nullptr;
+        if (!m.direction.empty()) {
+            write_npy(dir / (prefix + name + ".direction.npy"), m.direction, {m.out_dim});
+            a["direction"] = prefix + name + ".direction.npy";
+        }
         aspects[name] = a;
     }
     const nlohmann::json j = {{"schema", "mess-aspects/1"}, {"encoder", set.encoder}, {"layers", set.layers}, {"layer_dim", set.layer_dim},
+                              {"encoder_signature", set.encoder_signature},
                               {"input", "x = segments[S, L, D][:, layers].reshape(S, -1) (no normalisation); "
                                         "z = (x - mean) / scale; y = z (standardise) | weights * z (diagonal) | weights @ z (linear); "
                                         "similarity = cosine of y"},
                               {"aspects", aspects}};
-    write_file_atomic(dir / "aspects.json", j.dump(1) + "\n");
+    write_file_atomic(dir / (prefix + "aspects.json"), j.dump(1) + "\n");
 }
 
 namespace {
@@ -99,6 +105,13 @@ std::vector<float> read_vector(const fs::path& path, std::int64_t expect) {
     return v;
 }
 
+// A file that aspects.json names: a plain name in its directory.
+fs::path named_file(const fs::path& dir, const nlohmann::json& a, const char* key) {
+    const std::string f = a.at(key).get<std::string>();
+    if (f.empty() || f.find('/') != std::string::npos || f.starts_with(".")) throw_input("{}: '{}' is not a plain file name", dir.string(), f);
+    return dir / f;
+}
+
 AspectModel read_model(const fs::path& dir, const std::string& name, const nlohmann::json& a) {
     AspectModel m;
     m.name = name;
@@ -107,23 +120,24 @@ AspectModel read_model(const fs::path& dir, const std::string& name, const nlohm
     m.out_dim = a.at("out_dim").get<std::int64_t>();
     m.info = a.value("info", nlohmann::json::object());
     if (m.in_dim <= 0 || m.out_dim <= 0) throw_input("{}: aspect {} has no dimensions", dir.string(), name);
+    if (a.contains("direction") && !a["direction"].is_null()) m.direction = read_vector(named_file(dir, a, "direction"), m.out_dim);
     if (m.rung != AspectRung::linear && m.out_dim != m.in_dim) throw_input("{}: aspect {}: out_dim must equal in_dim", dir.string(), name);
     if (m.rung == AspectRung::identity) return m;
-    m.mean = read_vector(dir / a.at("mean").get<std::string>(), m.in_dim);
-    m.scale = read_vector(dir / a.at("scale").get<std::string>(), m.in_dim);
+    m.mean = read_vector(named_file(dir, a, "mean"), m.in_dim);
+    m.scale = read_vector(named_file(dir, a, "scale"), m.in_dim);
     for (float s : m.scale)
         if (!(s > 0)) throw_input("{}: aspect {}: scale values must be positive", dir.string(), name);
-    if (m.rung == AspectRung::diagonal) m.weights = read_vector(dir / a.at("weights").get<std::string>(), m.in_dim);
-    if (m.rung == AspectRung::linear) m.weights = read_vector(dir / a.at("weights").get<std::string>(), m.in_dim * m.out_dim);
+    if (m.rung == AspectRung::diagonal) m.weights = read_vector(named_file(dir, a, "weights"), m.in_dim);
+    if (m.rung == AspectRung::linear) m.weights = read_vector(named_file(dir, a, "weights"), m.in_dim * m.out_dim);
     return m;
 }
 
 }  // namespace
 
-AspectSet load_aspect_set(const fs::path& dir) {
-    const fs::path file = dir / "aspects.json";
+AspectSet load_aspect_set(const fs::path& dir, const std::string& prefix) {
+    const fs::path file = dir / (prefix + "aspects.json");
     std::ifstream in(file);
-    if (!in) throw_input("{}: no aspect models here (aspects.json missing)", dir.string());
+    if (!in) throw_input("{}: no aspect models here ({}aspects.json missing)", dir.string(), prefix);
     AspectSet set;
     try {
         const nlohmann::json j = nlohmann::json::parse(in);
@@ -131,6 +145,7 @@ AspectSet load_aspect_set(const fs::path& dir) {
         set.encoder = j.at("encoder").get<std::string>();
         set.layers = j.at("layers").get<std::vector<int>>();
         set.layer_dim = j.at("layer_dim").get<std::int64_t>();
+        set.encoder_signature = j.value("encoder_signature", nlohmann::json());
         for (const auto& [name, a] : j.at("aspects").items()) {
             AspectModel m = read_model(dir, name, a);
             if (m.in_dim != static_cast<std::int64_t>(set.layers.size()) * set.layer_dim)

@@ -232,6 +232,11 @@ public:
         idx.precision = precisions_.empty() ? "fp32" : precisions_.begin()->first;
         idx.device = device_;
         idx.layer_spec = spec_;
+        if (aspects_) {
+            idx.aspect_spaces.models = std::move(*aspects_);
+            idx.aspect_spaces.stack_layers = layers_;
+            idx.aspect_spaces.vectors = std::move(aspect_vectors_);
+        }
         if (params_.on_progress) params_.on_progress(done, total);
         return idx;
     }
@@ -270,6 +275,7 @@ private:
         if (seen.first++ == 0) seen.second = side.track_id;
         if (records_.empty()) device_ = side.device;
         if (model_.empty()) model_ = side.model;
+        if (records_.empty() && params_.aspect_models) aspects_ = params_.aspect_models(model_);
         if (records_.empty() && spec_.mode == LayerSpec::Mode::model_default) {
             // The model's recommended layer (sidecar model_config.default_layer), else the middle one.
             const int d = side.model_config.default_layer;
@@ -293,6 +299,12 @@ private:
         const auto v = spec_.apply(stack, layers_, dim_);
         vectors_.insert(vectors_.end(), v.begin(), v.end());
         if (params_.keep_layers) append_layers(layer_vectors_, stack, layers_, dim_);
+        if (!aspects_) return;
+        const std::vector<float> x = aspects_->input_of(stack, layers_, dim_);
+        for (const auto& [name, model] : aspects_->aspects) {
+            const auto y = model.apply_normalised(x.data(), 1);
+            aspect_vectors_[name].insert(aspect_vectors_[name].end(), y.begin(), y.end());
+        }
     }
 
     // One row per track: its aggregated stack, or the mean of its segments (accumulated in double).
@@ -341,6 +353,8 @@ private:
     std::vector<float> vectors_;
     std::vector<std::uint16_t> layer_vectors_;
     std::size_t layers_ = 0, dim_ = 0;
+    std::optional<AspectSet> aspects_;                         // learned aspect models (params_.aspect_models)
+    std::map<std::string, std::vector<float>> aspect_vectors_;  // aspect → [rows, out_dim]
 };
 
 }  // namespace

@@ -82,16 +82,40 @@ bool passes(const IndexRecord& r, const IndexRecord* query, const QueryOptions& 
     return true;
 }
 
-// The ranked candidate source for one query: either the index (approximate or exact) or an exact scan
-// over fused aspect vectors.
+// The ranked candidate source for one query: the index (approximate or exact), an exact scan over fused
+// aspect vectors, or an exact scan of the weighted learned aspect similarities.
 struct Ranker {
     const SearchIndex& idx;
     const QueryOptions& opt;
     std::vector<float> query;                        // normalised, in the space of `rows`
     std::shared_ptr<const std::vector<float>> fused; // set for aspect search
     std::optional<std::size_t> row;                 // the query is this row's own vector
+    std::map<std::string, std::vector<float>> aspect_query;  // the query in each learned aspect space
+    std::vector<float> learned;                      // [N] scores by learned aspects (opt.learned_aspects)
+    struct Direction {
+        const AspectModel* model;
+        int sign;
+        double query;  // the query's predicted amount
+    };
+    std::vector<Direction> directions;               // opt.more_less
+
+    // The row's predicted amount passes every more/less constraint.
+    bool in_direction(std::size_t r) const {
+        for (const auto& d : directions)
+            if (!(d.sign * (d.model->predict(idx.aspect_spaces.row(d.model->name, r)) - d.query) > 0)) return false;
+        return true;
+    }
+
+    float aspect_score(const std::string& aspect, std::size_t r) const {
+        const std::vector<float>& q = aspect_query.at(aspect);
+        const float* v = idx.aspect_spaces.row(aspect, r);
+        double s = 0;
+        for (std::size_t j = 0; j < q.size(); ++j) s += double(q[j]) * v[j];
+        return static_cast<float>(s);
+    }
 
     std::vector<std::pair<std::int64_t, float>> top(std::size_t fetch) const {
+        if (!learned.empty()) return exact_top_k(learned.data(), learned.size(), 1, std::vector<float>{1.0f}.data(), fetch);
         if (fused) return exact_top_k(fused->data(), idx.size(), idx.layer_dim, query.data(), fetch);
         if (const NeighbourLists* nl = idx.neighbours.get();
             row && nl && nl->n == idx.size() && std::min(fetch, nl->n) <= nl->k && (opt.exact || idx.index.is_exact())) {
@@ -104,8 +128,58 @@ struct Ranker {
     }
 };
 
-Ranker make_ranker(const SearchIndex& idx, const QueryOptions& opt, std::vector<float> vec_or_stack) {
-    Ranker r{idx, opt, {}, nullptr, std::nullopt};
+// The query in every learned aspect space: a row's stored vectors, or a raw [L, D] stack mapped by the
+// models; none for a vector in the index's own space.
+void set_aspect_query(Ranker& r, const std::vector<float>& vec_or_stack) {
+    const AspectSpaces& sp = r.idx.aspect_spaces;
+    if (sp.empty()) return;
+    if (r.row) {
+        for (const auto& [name, model] : sp.models.aspects) {
+            const float* v = sp.row(name, *r.row);
+            r.aspect_query[name].assign(v, v + model.out_dim);
+        }
+    } else if (vec_or_stack.size() == sp.stack_layers * static_cast<std::size_t>(sp.models.layer_dim)) {
+        r.aspect_query = sp.embed(vec_or_stack.data(), vec_or_stack.size());
+    }
+}
+
+void rank_learned(Ranker& r) {
+    double total = 0;
+    for (const auto& [name, w] : r.opt.learned_aspects) {
+        if (!r.idx.aspect_spaces.has(name)) throw_usage("this index has no learned aspect space '{}'", name);
+        if (!r.aspect_query.contains(name))
+            throw_usage("learned aspects need a query row or a raw [{} × {}] layer stack", r.idx.aspect_spaces.stack_layers,
+                        r.idx.aspect_spaces.models.layer_dim);
+        total += std::abs(w);
+    }
+    if (!(total > 0)) throw_usage("learned aspect weights sum to zero");
+    r.learned.assign(r.idx.size(), 0.0f);
+    for (std::size_t i = 0; i < r.learned.size(); ++i) {
+        double s = 0;
+        for (const auto& [name, w] : r.opt.learned_aspects) s += w * r.aspect_score(name, i);
+        r.learned[i] = static_cast<float>(s / total);
+    }
+}
+
+void set_directions(Ranker& r) {
+    for (const auto& [name, sign] : r.opt.more_less) {
+        const auto it = r.idx.aspect_spaces.models.aspects.find(name);
+        if (it == r.idx.aspect_spaces.models.aspects.end() || it->second.direction.empty())
+            throw_usage("more/less {}: this index has no learned direction for it (learned aspects with an order: tempo, dynamics, "
+                        "articulation)", name);
+        if (!r.aspect_query.contains(name)) throw_usage("more/less {} needs a query row or a raw layer stack", name);
+        r.directions.push_back({&it->second, sign, it->second.predict(r.aspect_query.at(name).data())});
+    }
+}
+
+Ranker make_ranker(const SearchIndex& idx, const QueryOptions& opt, std::vector<float> vec_or_stack, std::optional<std::size_t> row = {}) {
+    Ranker r{idx, opt, {}, nullptr, row, {}, {}, {}};
+    set_aspect_query(r, vec_or_stack);
+    set_directions(r);
+    if (!opt.learned_aspects.empty()) {
+        rank_learned(r);
+        return r;
+    }
     if (!opt.layer_weights.empty()) {
         r.fused = idx.fused_vectors(opt.layer_weights);
         if (vec_or_stack.size() != idx.layers * idx.layer_dim)
@@ -132,6 +206,7 @@ std::vector<float> row_stack(const SearchIndex& idx, std::size_t row) {
 }
 
 std::vector<float> row_query(const SearchIndex& idx, std::size_t row, const QueryOptions& opt) {
+    if (!opt.learned_aspects.empty()) return {};  // the row's own aspect vectors (set_aspect_query)
     if (!opt.layer_weights.empty()) {
         if (!idx.has_layers()) throw_usage("this index was built without per-layer vectors: aspect search needs them");
         return row_stack(idx, row);
@@ -153,14 +228,15 @@ std::vector<Hit> collect(const SearchIndex& idx, const Ranker& ranker, std::size
         for (const auto& [row64, score] : ranker.top(fetch)) {
             const auto row = static_cast<std::size_t>(row64);
             const IndexRecord& rec = idx.records[row];
-            if (excluded(row) || !passes(rec, query, opt)) continue;
+            if (excluded(row) || !passes(rec, query, opt) || !ranker.in_direction(row)) continue;
             if (passages && idx.kind == IndexKind::clip) {
                 const auto& same = by_track[rec.track_id];
                 if (passages->group_by_track && !same.empty()) continue;
                 if (std::any_of(same.begin(), same.end(), [&](const Hit* h) { return std::abs(h->record->start_sec - rec.start_sec) < dedupe; }))
                     continue;
             }
-            hits.push_back({row, &rec, score});
+            hits.push_back({row, &rec, score, {}});
+            for (const auto& [name, q] : ranker.aspect_query) hits.back().aspect_scores[name] = ranker.aspect_score(name, row);
             if (hits.size() == opt.k) break;
             hits.reserve(opt.k);  // stable addresses for by_track
             by_track[rec.track_id].push_back(&hits.back());
@@ -176,8 +252,7 @@ std::vector<Hit> similar_tracks(const SearchIndex& index, const std::string& tra
     check_options(options);
     if (index.kind != IndexKind::track) throw_usage("similar tracks needs a track index; use passage search on a clip index");
     const std::size_t row = index.row_of(track_id);
-    Ranker ranker = make_ranker(index, options, row_query(index, row, options));
-    ranker.row = row;
+    const Ranker ranker = make_ranker(index, options, row_query(index, row, options), row);
     return collect(index, ranker, options.k + 1, options, &index.records[row], nullptr, [&](std::size_t r) {
         return r == row || index.records[r].track_id == track_id;
     });
@@ -199,8 +274,7 @@ std::vector<Hit> similar_passages(const SearchIndex& index, const PassageQuery& 
         });
     }
     const IndexRecord& q = index.records[row];
-    Ranker ranker = make_ranker(index, opt, row_query(index, row, opt));
-    ranker.row = row;
+    const Ranker ranker = make_ranker(index, opt, row_query(index, row, opt), row);
     const std::size_t fetch = std::max(25 * opt.k, opt.k + 25);
     return collect(index, ranker, fetch, opt, &q, &query, [&](std::size_t r) {
         const IndexRecord& c = index.records[r];

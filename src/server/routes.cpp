@@ -114,6 +114,46 @@ const Searcher& need_searcher(const Call& c, IndexKind kind) {
     return kind == IndexKind::track ? *c.snap->track_search : *c.snap->clip_search;
 }
 
+// more, less (aspect names, comma-separated) and text ("like this but slower"): learned directions.
+void add_direction_params(const Call& c, const Searcher& searcher, SearchRequest& r) {
+    for (const auto& [key, sign] : {std::pair{"more", 1}, std::pair{"less", -1}})
+        for (const std::string& a : split(text_param(c, key), ','))
+            if (!a.empty() && !r.more_less.emplace(a, sign).second) fail(400, fmt::format("{} is named twice in more/less", a), key);
+    r.text = text_param(c, "text");
+    if (const std::string rr = text_param(c, "rerank"); !rr.empty()) {
+        try {
+            r.rerank = RerankParams{parse_reduction(rr), 50, 3};
+        } catch (const Error& e) {
+            fail(400, e.what(), "rerank");
+        }
+    }
+    if (r.more_less.empty() && r.text.empty()) return;
+    try {
+        searcher.check_aspects(r);
+    } catch (const Error& e) {
+        fail(400, e.what(), r.text.empty() ? "more" : "text");
+    }
+}
+
+// aspect | aspects (learned spaces of the index, else probed layers) and unlike (learned spaces), checked here
+// to name the parameter.
+void add_aspect_params(const Call& c, const Searcher& searcher, SearchRequest& r) {
+    const std::string aspect = text_param(c, "aspect"), aspects = text_param(c, "aspects"), unlike = text_param(c, "unlike");
+    add_direction_params(c, searcher, r);
+    if (!aspect.empty() && !aspects.empty()) fail(400, "give aspect or aspects, not both", "aspects");
+    if (aspect.empty() && aspects.empty() && unlike.empty()) return;
+    const char* name = !unlike.empty() && aspect.empty() && aspects.empty() ? "unlike" : aspect.empty() ? "aspects" : "aspect";
+    if (searcher.learned_aspects().empty() && (searcher.aspects().empty() || !searcher.index().has_layers()))
+        fail(400, "this index has no learned or validated aspects (build it with aspect models, or run mess probe and rebuild)", name);
+    try {  // "dynamics:0.7,articulation:0.3" too: a literal '=' inside a query value needs URL-encoding (%3D)
+        if (!aspect.empty() || !aspects.empty()) r.aspects = parse_aspect_request(aspect.empty() ? aspects : aspect);
+        if (!unlike.empty()) r.unlike = parse_aspect_request(unlike);
+        searcher.check_aspects(r);
+    } catch (const Error& e) {
+        fail(400, e.what(), name);
+    }
+}
+
 // k, filters, exclusion, aspects and grouping shared by the similarity routes, as a search request.
 SearchRequest search_request(const Call& c, IndexKind kind) {
     const Searcher& searcher = need_searcher(c, kind);
@@ -133,18 +173,7 @@ SearchRequest search_request(const Call& c, IndexKind kind) {
     }
     r.group_by_track = bool_param(c, "group_by_track");
     r.min_r2 = c.config.min_r2;
-    const std::string aspect = text_param(c, "aspect"), aspects = text_param(c, "aspects");
-    if (!aspect.empty() && !aspects.empty()) fail(400, "give aspect or aspects, not both", "aspects");
-    if (aspect.empty() && aspects.empty()) return r;
-    const char* name = aspect.empty() ? "aspects" : "aspect";
-    if (searcher.aspects().empty() || !searcher.index().has_layers())
-        fail(400, "this index has no validated aspects (run mess probe, rebuild the index)", name);
-    try {  // "dynamics:0.7,articulation:0.3" too: a literal '=' inside a query value needs URL-encoding (%3D)
-        r.aspects = parse_aspect_request(aspect.empty() ? aspects : aspect);
-        searcher.layer_weights(r.aspects, r.min_r2, r.scale_by_r2);  // checked here, to name the parameter
-    } catch (const Error& e) {
-        fail(400, e.what(), name);
-    }
+    add_aspect_params(c, searcher, r);
     return r;
 }
 
@@ -180,6 +209,7 @@ void answer_hits(Call& c, const Searcher& searcher, const SearchRequest& r, nloh
     send_json(c.res, {{"query", std::move(query)},
                       {"index", {{"kind", to_string(kind)}, {"version_id", a.version_id()}, {"model", a.index.model_name}}},
                       {"layer_weights", result.layer_weights},
+                      {"learned_aspects", result.learned_aspects},
                       {"results", hit_json(result, *c.snap)}});
 }
 
@@ -321,6 +351,25 @@ void search_audio(Call& c) {
     }
 }
 
+// The learned aspect spaces of the served indexes: [{"aspect", "indexes", "rung", "validation_accuracy"}].
+nlohmann::json learned_aspects_json(const Snapshot& snap) {
+    std::map<std::string, nlohmann::json> by_name;
+    const std::pair<const Searcher*, const char*> served[] = {{snap.clip_search ? &*snap.clip_search : nullptr, "clip"},
+                                                              {snap.track_search ? &*snap.track_search : nullptr, "track"}};
+    for (const auto& [searcher, kind] : served) {
+        if (!searcher) continue;
+        for (const auto& [name, model] : searcher->index().aspect_spaces.models.aspects) {
+            auto [it, fresh] = by_name.try_emplace(name, nlohmann::json{{"aspect", name}, {"rung", to_string(model.rung)},
+                                                                        {"validation_accuracy", model.info.value("validation_accuracy", nlohmann::json())},
+                                                                        {"indexes", nlohmann::json::array()}});
+            it->second["indexes"].push_back(kind);
+        }
+    }
+    nlohmann::json out = nlohmann::json::array();
+    for (auto& [name, j] : by_name) out.push_back(std::move(j));
+    return out;
+}
+
 void list_aspects(Call& c) {
     nlohmann::json out = nlohmann::json::array();
     std::map<std::string, nlohmann::json> by_name;
@@ -336,7 +385,7 @@ void list_aspects(Call& c) {
     if (c.snap->track_search) add(c.snap->track_search->aspects(), "track");
     for (const Aspect& reg : aspect_registry())
         if (by_name.contains(reg.name)) out.push_back(by_name[reg.name]);
-    send_json(c.res, {{"aspects", out}, {"min_r2", c.config.min_r2}});
+    send_json(c.res, {{"aspects", out}, {"min_r2", c.config.min_r2}, {"learned", learned_aspects_json(*c.snap)}});
 }
 
 void list_datasets(Call& c) {
@@ -484,7 +533,12 @@ std::vector<Param> similarity_params(std::vector<Param> leading, Results results
     std::vector<Param> p = std::move(leading);
     for (Param q : {query("k", "integer", "Results (1…200, default 10)"),
                             query("aspect", "string", "Rank by one validated aspect, e.g. dynamics"),
-                            query("aspects", "string", "Weighted aspects: dynamics:0.7,articulation:0.3 (or '=' URL-encoded as %3D)"),
+                            query("aspects", "string", "Weighted aspects: dynamics:0.7,articulation:0.3 (or '=' URL-encoded as %3D); learned aspect spaces of the index rank when it has them"),
+                            query("unlike", "string", "Aspects the hits should differ in (learned spaces): tempo or tempo:0.5,dynamics"),
+                            query("more", "string", "Only hits with more of these aspects than the query (tempo, dynamics, articulation)"),
+                            query("less", "string", "Only hits with less of these aspects than the query"),
+                            query("rerank", "string", "Tracks from passages (clip index): min | mean-min | best-k | pairs reduction of the passage similarity matrix"),
+                            query("text", "string", "Directions in words: like this but slower and more restrained (unknown words: 400)"),
                             query("filter", "string", "key:value (or key%3Dvalue) on record fields or metadata columns (repeatable)"),
                             query("exclude_same", "string", "Drop hits sharing the query's track, recording or work")})
         p.push_back(std::move(q));

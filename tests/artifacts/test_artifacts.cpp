@@ -267,3 +267,42 @@ TEST(Artifacts, PresignedUrlsMatchBotocore) {
     test::error_message([&] { presign_get_url(none, "b", "k", 0, 0); }, ErrorKind::usage);
     test::error_message([&] { presign_get_url(none, "b", "k", 604801, 0); }, ErrorKind::usage);
 }
+
+// Learned aspect spaces travel with the artifact: models and per-row vectors load back bit for bit and
+// answer the same; a missing aspect vector file is named.
+TEST(Artifacts, LearnedAspectSpacesRoundTrip) {
+    test::TempDir tmp;
+    SearchIndex idx = make_index(IndexKind::track, "Flat", 20);
+    AspectModel m;
+    m.name = "tempo";
+    m.rung = AspectRung::standardise;
+    m.in_dim = m.out_dim = 16;
+    m.mean.assign(16, 0.5f);
+    m.scale.assign(16, 2.0f);
+    idx.aspect_spaces.models = {"tiny", {1}, 16, {{"tempo", m}}, nullptr};
+    idx.aspect_spaces.stack_layers = 3;
+    std::mt19937 g(3);
+    std::normal_distribution<float> d(0, 1);
+    std::vector<float> v(20 * 16);
+    for (auto& x : v) x = d(g);
+    for (std::size_t r = 0; r < 20; ++r) l2_normalize(v.data() + r * 16, 16);
+    idx.aspect_spaces.vectors["tempo"] = v;
+    const fs::path dir = write_artifact(idx, tmp.path(), "track_index");
+    EXPECT_TRUE(fs::exists(dir / "aspect_models.aspects.json"));
+    const auto loaded = std::make_shared<const LoadedArtifact>(load_artifact(dir));
+    EXPECT_EQ(loaded->index.aspect_spaces.vectors.at("tempo"), v);
+    EXPECT_EQ(loaded->index.aspect_spaces.models.aspects.at("tempo").mean, m.mean);
+    EXPECT_EQ(loaded->index.aspect_spaces.stack_layers, 3u);
+    SearchRequest r;
+    r.track_id = "t003";
+    r.aspects = {{"tempo", 1.0}};
+    const Searcher a(std::make_shared<const SearchIndex>(std::move(idx)), {}), b = make_searcher(loaded);
+    EXPECT_EQ(hits_to_json(a.search(r)), hits_to_json(b.search(r)));
+    fs::remove(dir / "aspect_vectors.tempo.npy");
+    try {
+        load_artifact(dir, false);
+        FAIL() << "a missing aspect vector file must be refused";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("aspect_vectors.tempo.npy"), std::string::npos) << e.what();
+    }
+}

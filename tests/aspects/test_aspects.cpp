@@ -7,6 +7,7 @@
 #include <random>
 
 #include "mess/aspects.hpp"
+#include "mess/model.hpp"
 #include "mess/npy.hpp"
 #include "support/support.hpp"
 
@@ -164,7 +165,7 @@ TEST(Aspects, EvaluationSeesContentLeakInTheRawSpaceAndNotInTheTrainedOne) {
 TEST(Aspects, SavedSetLoadsAndAppliesIdentically) {
     test::TempDir dir;
     const FactorWindows data = synthetic(4, 3, 2, 3, 12);
-    AspectSet set{"synthetic", {0}, 12, {}};
+    AspectSet set{"synthetic", {0}, 12, {}, nullptr};
     set.aspects["tempo"] = random_model(AspectRung::linear, 12, 5, 1);
     set.aspects["dynamics"] = random_model(AspectRung::diagonal, 12, 12, 2);
     set.aspects["timbre"] = identity_model("timbre", 12);
@@ -188,6 +189,37 @@ TEST(Aspects, SavedSetLoadsAndAppliesIdentically) {
     EXPECT_THROW(load_aspect_set(dir / "models"), Error);
     EXPECT_THROW(load_aspect_set(dir / "nowhere"), Error);
     EXPECT_THROW(parse_aspect_rung("cubic"), Error);
+}
+
+// A set records its encoder's identity and version: the same encoder passes, another encoder, other
+// dimensions or a changed fingerprint (any change to the encoder's computation) are refused by name.
+TEST(Aspects, SetsAreRefusedForAnotherEncoderOrVersion) {
+    const auto dsp = open_encoder("dsp");
+    AspectSet set;
+    set.encoder = "dsp";
+    set.encoder_signature = encoder_signature(*dsp);
+    ASSERT_TRUE(set.encoder_signature["fingerprint"].is_array());
+    EXPECT_EQ(set.encoder_signature["fingerprint"].size(), static_cast<std::size_t>(dsp->info().layers * dsp->info().hidden));
+    EXPECT_NO_THROW(check_aspect_encoder(set, *dsp, "models"));
+    EXPECT_EQ(encoder_signature(*dsp), set.encoder_signature);  // deterministic
+    EXPECT_THROW(check_aspect_encoder(set, *open_encoder("mfcc-chroma"), "models"), Error);
+    AspectSet changed = set;
+    changed.encoder_signature["fingerprint"][3] = changed.encoder_signature["fingerprint"][3].get<double>() + 1.0;
+    try {
+        check_aspect_encoder(changed, *dsp, "models");
+        FAIL() << "a changed fingerprint must be refused";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("changed"), std::string::npos) << e.what();
+    }
+    changed = set;
+    changed.encoder_signature["hidden"] = 75;
+    EXPECT_THROW(check_aspect_encoder(changed, *dsp, "models"), Error);
+    // input_of: the chosen layers of a raw stack; a stack of another width is refused.
+    set.layers = {1};
+    set.layer_dim = 2;
+    const std::vector<float> stack = {1, 2, 3, 4, 5, 6};
+    EXPECT_EQ(set.input_of(stack.data(), 3, 2), (std::vector<float>{3, 4}));
+    EXPECT_THROW(set.input_of(stack.data(), 2, 3), Error);
 }
 
 }  // namespace

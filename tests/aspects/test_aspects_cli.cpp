@@ -1,4 +1,5 @@
-// End to end (4 works: training needs 2 to train and 2 to validate): `mess corpus render --factors` → extract (dsp) → `mess train aspects` → `mess eval aspects`.
+// End to end (4 works: training needs 2 to train and 2 to validate): `mess corpus render --factors` → extract (dsp) → `mess train aspects` →
+// `mess eval aspects` → `mess index build --aspect-models` → `mess search --aspect/--unlike/--more/--text`; stale models refused.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -44,6 +45,32 @@ TEST(AspectsCli, FactorCorpusTrainEvaluate) {
     const auto rep = nlohmann::json::parse(e.out);
     EXPECT_NE(rep.dump().find("tempo"), std::string::npos) << rep.dump();
     EXPECT_NE(rep.dump().find("timbre"), std::string::npos) << rep.dump();
+    // The models go into an index and rank there: every hit explains itself per aspect.
+    const std::string models = test::quote((dir / "models").string()), idx = " --index " + test::quote((dir / "idx").string());
+    auto b = test::run_command(mess + " index build --kind clip --no-media --out " + test::quote((dir / "idx").string()) + " --name clips" + ds +
+                               " --aspect-models " + models + " 2>&1");
+    ASSERT_EQ(b.exit_code, 0) << b.out;
+    const std::string first_clip = labels["items"][0]["id"].get<std::string>();
+    auto s = test::run_command(mess + " search --json --k 3 --name clips" + idx + " --track " + first_clip + " --start 0 --aspect tempo 2>&1");
+    ASSERT_EQ(s.exit_code, 0) << s.out;
+    const auto hits = nlohmann::json::parse(s.out);
+    EXPECT_EQ(hits["learned_aspects"]["tempo"], 1.0) << s.out;
+    ASSERT_EQ(hits["results"].size(), 3u) << s.out;
+    EXPECT_TRUE(hits["results"][0]["aspects"].contains("timbre")) << s.out;
+    EXPECT_NEAR(hits["results"][0]["score"].get<double>(), hits["results"][0]["aspects"]["tempo"].get<double>(), 1e-5) << s.out;
+    s = test::run_command(mess + " search --json --k 3 --name clips" + idx + " --track " + first_clip + " --aspect timbre --unlike tempo --more tempo 2>&1");
+    EXPECT_EQ(s.exit_code, 0) << s.out;
+    s = test::run_command(mess + " search --k 3 --name clips" + idx + " --track " + first_clip + " --text 'like this but groovier' 2>&1");
+    EXPECT_NE(s.exit_code, 0);
+    EXPECT_NE(s.out.find("groovier"), std::string::npos) << s.out;
+    // Models whose encoder fingerprint differs from this build's encoder are refused, never applied.
+    auto meta = nlohmann::json::parse(read_file(dir / "models/aspects.json"));
+    meta["encoder_signature"]["fingerprint"][0] = meta["encoder_signature"]["fingerprint"][0].get<double>() + 5.0;
+    write_file_atomic(dir / "models/aspects.json", meta.dump());
+    b = test::run_command(mess + " index build --kind clip --no-media --out " + test::quote((dir / "idx").string()) + " --name stale" + ds +
+                          " --aspect-models " + models + " 2>&1");
+    EXPECT_NE(b.exit_code, 0);
+    EXPECT_NE(b.out.find("retrain"), std::string::npos) << b.out;
     // A labels file without factors, and a missing model directory, are refused with a message.
     EXPECT_NE(test::run_command(mess + " train aspects --quiet" + ds + " --labels " + test::quote((dir / "midi/ode.mid").string()) + " --out " +
                                 test::quote((dir / "m2").string()) + " 2>&1").exit_code, 0);

@@ -460,3 +460,176 @@ TEST(Search, HelpfulErrorsForIdsFiltersAndFactories) {
     EXPECT_NE(pq.find("76 dimensions, which 32 does not divide"), std::string::npos) << pq;
     EXPECT_NE(pq.find("PQ19"), std::string::npos) << pq;
 }
+
+namespace {
+
+// A diagonal aspect model over 2 layers × 2 dims that keeps only the dims of `keep` (mean 0, scale 1).
+AspectModel keep_dims(const std::string& name, std::vector<float> keep) {
+    AspectModel m;
+    m.name = name;
+    m.rung = AspectRung::diagonal;
+    m.in_dim = m.out_dim = 4;
+    m.mean.assign(4, 0.0f);
+    m.scale.assign(4, 1.0f);
+    m.weights = std::move(keep);
+    return m;
+}
+
+// Four tracks with raw [2 layers × 2 dims] stacks; aspect "tempo" reads layer 0, "dynamics" layer 1.
+SearchIndex learned_index() {
+    const std::vector<std::vector<float>> stacks = {{1, 0, 1, 0}, {1, 0.1f, 0, 1}, {0, 1, 1, 0.1f}, {0.7f, 0.7f, 0.7f, 0.7f}};
+    const char* names[] = {"query", "same_tempo", "same_dynamics", "between"};
+    std::vector<IndexRecord> recs(4);
+    std::vector<float> vectors;
+    for (std::size_t i = 0; i < 4; ++i) {
+        recs[i].id = recs[i].track_id = names[i];
+        vectors.insert(vectors.end(), stacks[i].begin(), stacks[i].end());
+    }
+    SearchIndex idx = build_index_from_vectors(IndexKind::track, recs, vectors, 4, "Flat");
+    AspectSpaces& sp = idx.aspect_spaces;
+    sp.models.encoder = "dsp";
+    sp.models.layers = {0, 1};
+    sp.models.layer_dim = 2;
+    sp.stack_layers = 2;
+    sp.models.aspects["tempo"] = keep_dims("tempo", {1, 1, 0, 0});
+    sp.models.aspects["dynamics"] = keep_dims("dynamics", {0, 0, 1, 1});
+    for (const auto& [name, m] : sp.models.aspects)
+        for (const auto& s : stacks) {
+            const auto y = m.apply_normalised(s.data(), 1);
+            sp.vectors[name].insert(sp.vectors[name].end(), y.begin(), y.end());
+        }
+    return idx;
+}
+
+}  // namespace
+
+// Learned aspect spaces rank by the named aspect's space only, `unlike` turns an aspect against the
+// ranking, and every hit carries its cosine in each space (hand-computed: tempo space of "same_tempo" is
+// (1, 0.1)/|.| against the query's (1, 0): 0.995; its dynamics space (0, 1) against (1, 0): 0).
+TEST(Search, LearnedAspectSpacesRankAndExplainHits) {
+    const auto idx = std::make_shared<const SearchIndex>(learned_index());
+    const Searcher searcher(idx, {});
+    SearchRequest r;
+    r.track_id = "query";
+    r.options.k = 3;
+    r.aspects = {{"tempo", 1.0}};
+    SearchResult res = searcher.search(r);
+    EXPECT_EQ(ids(res.hits).front(), "same_tempo");
+    EXPECT_NEAR(res.hits.front().score, 1 / std::sqrt(1.01), 1e-5);
+    EXPECT_NEAR(res.hits.front().aspect_scores.at("tempo"), 1 / std::sqrt(1.01), 1e-5);
+    EXPECT_NEAR(res.hits.front().aspect_scores.at("dynamics"), 0.0, 1e-6);
+    EXPECT_EQ(res.learned_aspects.at("tempo"), 1.0);
+    r.aspects = {{"dynamics", 1.0}};
+    EXPECT_EQ(ids(searcher.search(r).hits).front(), "same_dynamics");
+    // Similar dynamics but unlike tempo: "same_dynamics" (tempo cosine 0) beats "between" (tempo 0.707).
+    r.unlike = {{"tempo", 1.0}};
+    res = searcher.search(r);
+    EXPECT_EQ(ids(res.hits).front(), "same_dynamics");
+    EXPECT_EQ(ids(res.hits).back(), "same_tempo");
+    // An outside query as a raw [2 × 2] stack is mapped by the models; the JSON form explains each hit.
+    SearchRequest v;
+    v.vector = {1, 0, 1, 0};
+    v.aspects = {{"tempo", 1.0}};
+    v.options.k = 1;
+    const SearchResult vr = searcher.search(v);
+    EXPECT_TRUE(ids(vr.hits).front() == "query" || ids(vr.hits).front() == "same_tempo");
+    EXPECT_TRUE(hits_to_json(vr)[0].contains("aspects"));
+    // Errors: an unknown unlike aspect; an aspect without a learned space (probed layers rank then: this index has
+    // none); a stack of the wrong size.
+    r.unlike = {{"timbre", 1.0}};
+    EXPECT_THROW(searcher.search(r), Error);
+    r.unlike.clear();
+    r.aspects = {{"tempo", 1.0}, {"harmony", 1.0}};
+    EXPECT_THROW(searcher.search(r), Error);
+    v.vector = {1, 0, 1};
+    EXPECT_THROW(searcher.search(v), Error);
+}
+
+// Words map to directions through the documented vocabulary; unknown words are reported, never guessed.
+TEST(Search, TextQueriesMapWordsToDirections) {
+    TextQuery t = parse_text_query("like this but slower and more restrained");
+    EXPECT_EQ(t.more_less, (std::map<std::string, int>{{"tempo", -1}, {"dynamics", -1}}));
+    EXPECT_TRUE(t.unknown.empty());
+    t = parse_text_query("Like this, but darker, less intense and groovier");
+    EXPECT_EQ(t.more_less, (std::map<std::string, int>{{"brightness", -1}, {"dynamics", -1}}));
+    EXPECT_EQ(t.unknown, std::vector<std::string>{"groovier"});
+    EXPECT_THROW(parse_text_query("faster but slower"), Error);
+    EXPECT_TRUE(parse_text_query("").more_less.empty());
+}
+
+// More/less keep only the rows whose predicted amount (the space's direction) passes the query's; the
+// ranking is unchanged. Tempo's direction reads the second dim of layer 0 (query 0: every other row more),
+// dynamics' the first dim of layer 1 (query 1: no row more).
+TEST(Search, MoreAndLessFilterByLearnedDirections) {
+    SearchIndex built = learned_index();
+    built.aspect_spaces.models.aspects["tempo"].direction = {0, 1, 0, 0};
+    built.aspect_spaces.models.aspects["dynamics"].direction = {0, 0, 1, 0};
+    const Searcher searcher(std::make_shared<const SearchIndex>(std::move(built)), {});
+    SearchRequest r;
+    r.track_id = "query";
+    r.options.k = 3;
+    r.aspects = {{"tempo", 1.0}};
+    r.more_less = {{"tempo", 1}};
+    EXPECT_EQ(ids(searcher.search(r).hits), (std::vector<std::string>{"same_tempo", "between", "same_dynamics"}));
+    r.more_less = {{"tempo", -1}};
+    EXPECT_TRUE(searcher.search(r).hits.empty());
+    r.more_less = {{"dynamics", 1}};
+    EXPECT_TRUE(searcher.search(r).hits.empty());
+    r.more_less.clear();
+    r.text = "like this but less intense";
+    EXPECT_EQ(searcher.search(r).hits.size(), 3u);
+    r.text = "like this but groovier";
+    EXPECT_THROW(searcher.search(r), Error);
+    r.text = "brighter";  // a known word, but this index has no brightness direction
+    EXPECT_THROW(searcher.search(r), Error);
+}
+
+// The reductions of a passage similarity matrix, by hand: S = [[.9, .1], [.2, .8], [.7, .6]] and
+// T = [[.9, .85], [.88, .1]] (greedy pairs take .9, then only .1 is left: .5).
+TEST(Search, RerankReductionsGolden) {
+    const std::vector<float> s = {0.9f, 0.1f, 0.2f, 0.8f, 0.7f, 0.6f}, t = {0.9f, 0.85f, 0.88f, 0.1f};
+    auto red = [](const std::vector<float>& m, std::size_t rows, std::size_t cols, Reduction r, std::size_t k = 3) {
+        return reduce_similarities(m, rows, cols, RerankParams{r, 50, k});
+    };
+    EXPECT_NEAR(red(s, 3, 2, Reduction::min), 0.9, 1e-6);
+    EXPECT_NEAR(red(s, 3, 2, Reduction::mean_min), 0.8, 1e-6);
+    EXPECT_NEAR(red(s, 3, 2, Reduction::best_k, 2), 0.85, 1e-6);
+    EXPECT_NEAR(red(s, 3, 2, Reduction::pairs), 0.85, 1e-6);
+    EXPECT_NEAR(red(t, 2, 2, Reduction::pairs), 0.5, 1e-6);
+    EXPECT_NEAR(red(t, 2, 2, Reduction::best_k, 2), 0.89, 1e-6);
+    EXPECT_THROW(red({}, 0, 0, Reduction::min), Error);
+    EXPECT_EQ(parse_reduction("mean-min"), Reduction::mean_min);
+    EXPECT_THROW(parse_reduction("avg"), Error);
+}
+
+// Tracks from passages: "one" matches only the query's first window exactly, "both" both windows well;
+// the closest pair prefers "one", the mean of row minima "both".
+TEST(Search, RerankRanksTracksFromPassageMatrices) {
+    const std::vector<std::pair<std::string, std::vector<float>>> windows = {
+        {"query", {1, 0}}, {"query", {0, 1}}, {"one", {1, 0}}, {"one", {1, 0}}, {"both", {0.9f, 0.44f}}, {"both", {0.44f, 0.9f}}};
+    std::vector<IndexRecord> recs;
+    std::vector<float> vectors;
+    for (std::size_t i = 0; i < windows.size(); ++i) {
+        IndexRecord r;
+        r.track_id = windows[i].first;
+        r.segment_idx = static_cast<int>(i % 2);
+        r.id = fmt::format("ds:{}:{:05d}", r.track_id, r.segment_idx);
+        r.start_sec = 10.0 * r.segment_idx;
+        r.end_sec = r.start_sec + 5;
+        recs.push_back(r);
+        vectors.insert(vectors.end(), windows[i].second.begin(), windows[i].second.end());
+    }
+    const Searcher searcher(std::make_shared<const SearchIndex>(build_index_from_vectors(IndexKind::clip, recs, vectors, 2, "Flat")), {});
+    SearchRequest r;
+    r.track_id = "query";
+    r.options.k = 2;
+    r.rerank = RerankParams{Reduction::min, 10, 3};
+    SearchResult res = searcher.search(r);
+    ASSERT_EQ(res.hits.size(), 2u);
+    EXPECT_EQ(res.hits[0].record->track_id, "one");
+    EXPECT_NEAR(res.hits[0].score, 1.0, 1e-5);
+    r.rerank->reduction = Reduction::mean_min;
+    res = searcher.search(r);
+    EXPECT_EQ(res.hits[0].record->track_id, "both");
+    EXPECT_NEAR(res.hits[0].score, 0.9 / std::hypot(0.9, 0.44), 1e-5);
+}

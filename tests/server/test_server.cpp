@@ -366,6 +366,15 @@ TEST_F(ServerTest, SimilarTracksAndAspects) {
     const json weighted = get_json("/api/tracks/01-arpeggio__v00/similar?k=3&aspects=" + name + ":1", 200);
     EXPECT_EQ(weighted["layer_weights"].size(), 5u);
     EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?k=3&aspects=" + name + "%3D1", 200)["layer_weights"], weighted["layer_weights"]);
+    // Learned aspect spaces (the dsp models shipped in models/aspects, picked up by index build): listed, ranked
+    // by, each hit explained; unlike, more/less, words and the two-stage reduction are checked by name.
+    ASSERT_FALSE(get_json("/api/aspects", 200)["learned"].empty());
+    const json by_tempo = get_json("/api/tracks/01-arpeggio__v00/similar?k=3&aspects=tempo:1", 200);
+    EXPECT_EQ(by_tempo["learned_aspects"]["tempo"], 1.0);
+    EXPECT_NEAR(by_tempo["results"][0]["score"].get<double>(), by_tempo["results"][0]["aspects"]["tempo"].get<double>(), 1e-5);
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?k=3&aspects=timbre:1&unlike=tempo&more=dynamics", 200)["learned_aspects"]["tempo"], -1.0);
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?text=like%20this%20but%20groovier", 400)["parameter"], "text");
+    EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?rerank=avg", 400)["parameter"], "rerank");
     EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?aspect=no_such_aspect", 400)["parameter"], "aspect");
     EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?aspect=a&aspects=b=1", 400)["parameter"], "aspects");
     EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?k=0", 400)["parameter"], "k");

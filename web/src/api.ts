@@ -18,9 +18,11 @@ export interface Hit {
   metadata: Record<string, string>;
   start_sec?: number;
   end_sec?: number;
+  aspects?: Record<string, number>;  // cosine in each learned aspect space of the index
 }
 export interface SearchAnswer { results: Hit[]; layer_weights: number[]; }
 export interface Aspect { aspect: string; description: string; r2_score: number; confidence: string; }
+export interface LearnedAspect { aspect: string; rung: string; validation_accuracy: number | null; indexes: string[]; }
 export interface Waveform { track_id: string; duration_sec: number; per_second: number; peaks: number[]; }
 // Rows [time in A (or the reference), time in B], seconds, monotone in both.
 export type TimePath = [number, number][];
@@ -83,7 +85,7 @@ const id = encodeURIComponent;
 export const api = {
   datasets: () => get<{ datasets: { dataset_id: string; tracks: number }[] }>('/api/datasets'),
   composers: () => get<{ composers: { composer: string; track_count: number }[] }>('/api/composers'),
-  aspects: () => get<{ aspects: Aspect[] }>('/api/aspects'),
+  aspects: () => get<{ aspects: Aspect[]; learned?: LearnedAspect[] }>('/api/aspects'),
   tracks: (params: URLSearchParams) => get<TrackPage>(`/api/tracks?${params}`),
   track: (track: string) => get<Track>(`/api/tracks/${id(track)}`),
   waveform: (track: string) => get<Waveform>(`/api/tracks/${id(track)}/waveform?per_second=50`),

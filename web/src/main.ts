@@ -8,6 +8,7 @@ import { api, type Aspect, type Hit, type SearchAnswer, type Track } from './api
 import { formatView, parseView, round2, type View } from './view';
 import { $, clock, debounce, describe, normalisePeaks, showError, titleOf } from './ui';
 import { closeCompare, comparable, compareView, initCompare, openCompare, showCompare } from './compare';
+import { aspectBadges, learnedActive, learnedParams, renderLearned } from './learned';
 
 const PASSAGE_SEC = 5;
 const PAGE = 50;
@@ -248,8 +249,9 @@ async function runQuery(): Promise<void> {
   if (!track || !query) return;
   const seq = ++state.requestSeq;
   const params = new URLSearchParams({ k: '10' });
-  const aspects = aspectParam();
-  if (aspects) params.set('aspects', aspects);
+  const learnedHow = learnedActive() ? learnedParams(params) : '';
+  const aspects = learnedHow || aspectParam();
+  if (aspects && !learnedHow) params.set('aspects', aspects);
   const status = $('results-status');
   status.textContent = 'searching…';
   document.body.dataset.busy = 'true';
@@ -297,6 +299,7 @@ function showResults(hits: Hit[], error: string | null): void {
     li.querySelector('.score')!.textContent = `${(h.score * 100).toFixed(1)} %`;
     li.querySelector('.title')!.textContent = titleOf(h) + when;
     li.querySelector('.sub')!.textContent = describe(h);
+    li.querySelector('.sub')!.append(aspectBadges(h));
     li.querySelector('button')!.addEventListener('click', () => void selectTrack(h.track_id, h.start_sec ?? null, true, 'push'));
     list.append(li);
   }
@@ -382,6 +385,8 @@ async function start(): Promise<void> {
     for (const c of composers.composers) $('composer').append(new Option(`${c.composer} (${c.track_count})`, c.composer));
     state.aspects = aspects.aspects;
     renderAspects();
+    renderLearned($('learned-aspects'), aspects.learned ?? [], debounce(() => void runQuery(), 200));
+    if (aspects.learned?.length) $('aspects-panel').hidden = false;
   } catch (e) {
     showError(`The service is not ready: ${(e as Error).message}`);
   }

@@ -1,0 +1,124 @@
+// Two-stage ranking of tracks from passages: candidates from passage search, then a track score from the
+// matrix of passage similarities reduced by min, mean of row minima, best-k or best pairs.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "mess/search.hpp"
+#include "mess/util.hpp"
+
+namespace mess {
+
+Reduction parse_reduction(const std::string& text) {
+    for (Reduction r : {Reduction::min, Reduction::mean_min, Reduction::best_k, Reduction::pairs})
+        if (text == to_string(r)) return r;
+    throw_usage("unknown reduction '{}' (min | mean-min | best-k | pairs)", text);
+}
+
+const char* to_string(Reduction r) {
+    switch (r) {
+        case Reduction::min: return "min";
+        case Reduction::mean_min: return "mean-min";
+        case Reduction::best_k: return "best-k";
+        case Reduction::pairs: return "pairs";
+    }
+    return "?";
+}
+
+double reduce_similarities(const std::vector<float>& s, std::size_t rows, std::size_t cols, const RerankParams& p) {
+    if (rows == 0 || cols == 0 || s.size() != rows * cols) throw_usage("a similarity matrix of {} values is not {} × {} (> 0)", s.size(), rows, cols);
+    if (p.reduction == Reduction::min) return *std::max_element(s.begin(), s.end());
+    if (p.reduction == Reduction::mean_min) {
+        double sum = 0;
+        for (std::size_t i = 0; i < rows; ++i) sum += *std::max_element(s.begin() + static_cast<std::ptrdiff_t>(i * cols), s.begin() + static_cast<std::ptrdiff_t>((i + 1) * cols));
+        return sum / static_cast<double>(rows);
+    }
+    std::vector<std::size_t> order(s.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return s[a] > s[b]; });
+    if (p.reduction == Reduction::best_k) {
+        const std::size_t k = std::clamp<std::size_t>(p.best_k, 1, s.size());
+        double sum = 0;
+        for (std::size_t i = 0; i < k; ++i) sum += s[order[i]];
+        return sum / static_cast<double>(k);
+    }
+    std::vector<bool> row_used(rows), col_used(cols);
+    double sum = 0;
+    std::size_t pairs = 0;
+    for (std::size_t at : order) {
+        const std::size_t i = at / cols, j = at % cols;
+        if (row_used[i] || col_used[j]) continue;
+        row_used[i] = col_used[j] = true;
+        sum += s[at];
+        if (++pairs == std::min(rows, cols)) break;
+    }
+    return sum / static_cast<double>(pairs);
+}
+
+namespace {
+
+// Cosine of two rows in the space a query ranks by: learned aspects, fused layers, or the index's vectors.
+std::function<float(std::size_t, std::size_t)> row_similarity(const SearchIndex& idx, const QueryOptions& q) {
+    auto dot = [](const float* x, const float* y, std::size_t n) {
+        double s = 0;
+        for (std::size_t i = 0; i < n; ++i) s += double(x[i]) * y[i];
+        return static_cast<float>(s);
+    };
+    if (!q.learned_aspects.empty()) {
+        double total = 0;
+        for (const auto& [name, w] : q.learned_aspects) total += std::abs(w);
+        return [&idx, &q, dot, total](std::size_t a, std::size_t b) {
+            double s = 0;
+            for (const auto& [name, w] : q.learned_aspects) {
+                const auto k = static_cast<std::size_t>(idx.aspect_spaces.models.aspects.at(name).out_dim);
+                s += w * dot(idx.aspect_spaces.row(name, a), idx.aspect_spaces.row(name, b), k);
+            }
+            return static_cast<float>(s / total);
+        };
+    }
+    if (!q.layer_weights.empty()) {
+        const auto fused = idx.fused_vectors(q.layer_weights);
+        return [fused, dot, d = idx.layer_dim](std::size_t a, std::size_t b) { return dot(fused->data() + a * d, fused->data() + b * d, d); };
+    }
+    return [&idx, dot](std::size_t a, std::size_t b) { return dot(idx.index.vector(a), idx.index.vector(b), idx.index.dimension()); };
+}
+
+}  // namespace
+
+std::vector<Hit> Searcher::rerank_tracks(const SearchRequest& r, const QueryOptions& q) const {
+    const SearchIndex& idx = *index_;
+    if (idx.kind != IndexKind::clip) throw_usage("rerank ranks tracks from passages: it needs a clip index");
+    if (r.track_id.empty() && r.clip_id.empty()) throw_usage("rerank needs a query track (or clip) of the index");
+    const std::string track = r.track_id.empty() ? idx.records[idx.row_of(r.clip_id)].track_id : r.track_id;
+    std::vector<std::size_t> query_rows;  // every window of the track, or the one window asked for
+    if (!r.clip_id.empty()) query_rows = {idx.row_of(r.clip_id)};
+    else if (!r.start_sec) query_rows = idx.rows_of_track(track);
+    else query_rows = {*std::min_element(idx.rows_of_track(track).begin(), idx.rows_of_track(track).end(), [&](std::size_t x, std::size_t y) {
+        return std::abs(idx.records[x].start_sec - *r.start_sec) < std::abs(idx.records[y].start_sec - *r.start_sec);
+    })};
+    PassageQuery pq;
+    pq.group_by_track = true;
+    pq.options = q;
+    pq.options.k = std::max<std::size_t>(r.rerank->candidates, 1);
+    std::set<std::string> candidates;
+    for (std::size_t row : query_rows) {
+        pq.clip_id = idx.records[row].id;
+        for (const Hit& h : similar_passages(idx, pq))
+            if (h.record->track_id != track) candidates.insert(h.record->track_id);
+    }
+    const auto sim = row_similarity(idx, q);
+    std::vector<Hit> out;
+    for (const std::string& c : candidates) {
+        const auto& cols = idx.rows_of_track(c);
+        std::vector<float> s(query_rows.size() * cols.size());
+        for (std::size_t i = 0; i < query_rows.size(); ++i)
+            for (std::size_t j = 0; j < cols.size(); ++j) s[i * cols.size() + j] = sim(query_rows[i], cols[j]);
+        const std::size_t best = cols[static_cast<std::size_t>(std::max_element(s.begin(), s.end()) - s.begin()) % cols.size()];
+        out.push_back({best, &idx.records[best], static_cast<float>(reduce_similarities(s, query_rows.size(), cols.size(), *r.rerank)), {}});
+    }
+    std::stable_sort(out.begin(), out.end(), [](const Hit& a, const Hit& b) { return a.score > b.score; });
+    if (out.size() > q.k) out.resize(q.k);
+    return out;
+}
+
+}  // namespace mess
