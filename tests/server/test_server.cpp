@@ -1216,6 +1216,23 @@ TEST_F(ServerTest, ListeningTestTripletsJudgementsAndExport) {
     EXPECT_EQ(r.exit_code, 0) << r.out;
     EXPECT_EQ(read_file(out), res->body);
     EXPECT_EQ(test::run_command(mess + " listen export 2>&1").exit_code, 1) << "--out is required";
+    // A catalog database that cannot be reached: the listening routes answer 503 (the password never shown),
+    // the rest of the service is unaffected.
+    ServeConfig cfg = base_config(g->indices);
+    cfg.catalog = "postgresql://listener:secret@127.0.0.1:1/none";
+    const auto other = start_server(cfg);
+    ASSERT_TRUE(wait_ready(*other));
+    httplib::Client oc("127.0.0.1", other->port());
+    for (const char* path : {"/api/listen/next?listener=x", "/api/listen/export"}) {
+        auto down = oc.Get(path);
+        ASSERT_TRUE(down) << path;
+        EXPECT_EQ(down->status, 503) << path << " → " << down->body;
+        EXPECT_NE(down->body.find("catalog database"), std::string::npos) << down->body;
+        EXPECT_EQ(down->body.find("secret"), std::string::npos) << down->body;
+    }
+    EXPECT_EQ(oc.Post("/api/listen/judgements", judgement_for(t, "route-test", "a").dump(), "application/json")->status, 503);
+    EXPECT_EQ(oc.Get("/api/tracks?limit=1")->status, 200);
+    other->stop();
     const auto unreachable = test::run_command(mess + " --catalog postgresql://127.0.0.1:1/none listen export --out " + test::quote(out.string()) + " 2>&1");
     EXPECT_EQ(unreachable.exit_code, 2) << unreachable.out;
     EXPECT_NE(unreachable.out.find("127.0.0.1"), std::string::npos) << "names the catalog: " << unreachable.out;
