@@ -56,6 +56,7 @@ void register_structure(CLI::App& app, Context& ctx);
 void add_structure_params(CLI::App* cmd, StructureParams& params);
 void register_demo(CLI::App& app, Context& ctx);
 void register_serve(CLI::App& app, Context& ctx);
+void register_listen(CLI::App& app, Context& ctx);
 void register_train(CLI::App& app, Context& ctx);
 // mess eval aspects (cmd_train.cpp), under `mess eval`.
 void register_eval_aspects(CLI::App* eval, Context& ctx);

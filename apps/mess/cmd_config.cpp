@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "cli.hpp"
+#include "mess/db.hpp"
 
 namespace mess::cli {
 
@@ -20,6 +21,7 @@ void register_config(CLI::App& app, Context& ctx) {
             put("workers", c.workers, "MESS_WORKERS");
             put("batch_size", c.batch_size, "MESS_BATCH_SIZE");
             put("log_level", c.log_level, "MESS_LOG_LEVEL");
+            put("catalog", Setting<std::string>{db::redact_url(db::catalog_url(c)), c.catalog.source}, "MESS_CATALOG");
             put("sample_rate", c.sample_rate, nullptr);
             put("window_seconds", c.window_seconds, nullptr);
             put("overlap", c.overlap, nullptr);

@@ -64,6 +64,7 @@ ServeConfig serve_config(const Context& ctx, const std::string& index, const std
     c.data_root = ctx.config.data_root.value;
     c.web_root = default_web_root();
     c.query_threads = ctx.config.workers.value;
+    c.catalog = db::catalog_url(ctx.config);
     return c;
 }
 

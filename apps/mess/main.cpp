@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
     app.add_option_function<std::string>("--batch-size", remember("batch_size"), "Windows per model batch (env MESS_BATCH_SIZE; default 4, 32 on --device cuda)");
     app.add_option_function<std::string>("--log-level", remember("log_level"),
                                          "trace|debug|info|warn|error|off (env MESS_LOG_LEVEL; default info)");
+    app.add_option_function<std::string>("--catalog", remember("catalog"),
+                                         "Catalog database: sqlite:<file> | postgresql://… (env MESS_CATALOG; default sqlite:<data root>/catalog.sqlite)");
 
     cli::register_config(app, ctx);
     cli::register_audio(app, ctx);
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
     cli::register_structure(app, ctx);
     cli::register_demo(app, ctx);
     cli::register_serve(app, ctx);
+    cli::register_listen(app, ctx);
     cli::register_train(app, ctx);
 
     try {

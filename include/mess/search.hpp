@@ -449,4 +449,53 @@ private:
 // start_sec on (read in place). Errors: Error(input) for a start past the end.
 std::vector<float> embed_query_stack(const class Encoder& encoder, AudioView audio, double start_sec, IndexKind kind, int threads);
 
+// ---------------------------------------------------------------------------------------------
+// Listening-test triplets: an anchor passage and two candidates for a human to judge
+// ---------------------------------------------------------------------------------------------
+//
+//   mess::SamplerParams p;  p.first = mess::parse_geometry(searcher, "default");
+//   p.second = mess::parse_geometry(searcher, "layer:0");  p.seed = 7;
+//   mess::Triplet t = mess::sample_triplet(searcher.index(), p, 0);   // draw 0, 1, 2, ... of seed 7
+//
+// A geometry is a way of measuring similarity over the index: its own vectors ("default"), one stored layer
+// ("layer:N"), or a validated aspect's layer fusion (its name). Candidates for an anchor row are its k
+// nearest rows in each geometry, one per track, none sharing the anchor's `exclude_same` scope. `random`
+// draws two of the k nearest in the first geometry; `disagreement` takes, over the candidates of both, the
+// pair the two geometries rank in opposite order with the largest min(|Δ first|, |Δ second|) of their
+// similarities to the anchor (the pair a judgement tells most about), trying up to max_anchors anchors.
+// Which candidate is shown as "a" is drawn too. Deterministic: std::mt19937_64 seeded from seed and draw.
+
+struct Geometry {
+    std::string name;                 // "default", "layer:3", "dynamics"
+    std::vector<double> layer_weights; // empty: the index's own vectors
+};
+// Errors: Error(usage) for a layer out of range, an index without per-layer vectors, or an aspect the
+// searcher cannot rank by (the message lists the known ones).
+Geometry parse_geometry(const Searcher& searcher, const std::string& spec, double min_r2 = 0.5);
+
+enum class SamplerKind { random, disagreement };
+SamplerKind parse_sampler_kind(const std::string& text);  // "random" | "disagreement"; Errors: Error(usage)
+const char* to_string(SamplerKind kind);
+
+struct SamplerParams {
+    SamplerKind kind = SamplerKind::disagreement;
+    Geometry first, second;            // random uses `first` only
+    std::size_t k = 10;                // candidates per geometry (1…1000; random needs 2)
+    SameScope exclude_same = SameScope::track;
+    std::uint64_t seed = 0;
+    std::size_t max_anchors = 64;      // disagreement: anchors tried before giving up
+};
+// "disagreement:default/layer:0", "random:dynamics": recorded with each judgement.
+std::string sampler_label(const SamplerParams& params);
+
+struct Triplet {
+    std::size_t anchor = 0, a = 0, b = 0;          // rows of the index
+    float first_a = 0, first_b = 0;                // similarity of a and b to the anchor in the first geometry
+    float second_a = 0, second_b = 0;              // ... and in the second (disagreement)
+};
+// Draw number `draw` of the sequence that params.seed fixes. Errors: Error(usage) for k out of range;
+// Error(input) when the index has fewer than three rows outside one scope, or no anchor tried has a pair
+// the two geometries disagree on.
+Triplet sample_triplet(const SearchIndex& index, const SamplerParams& params, std::uint64_t draw);
+
 }  // namespace mess

@@ -30,6 +30,13 @@
 //   GET  /api/works/{work_id}/compare?tracks=T1,T2&ref=&start=&end=&step=&window=&bpm=
 //                                                      compare_performances as mess-compare/1, plus per
 //                                                      performance track_id, metadata and path
+//   GET  /api/listen/next?listener=ID&aspect=&sampler=disagreement|random&geometries=A,B&k=&seed=&draw=
+//                                                      a triplet to judge (sample_triplet over the clip
+//                                                      index): anchor, a, b passages, question, progress
+//   POST /api/listen/judgements                        body {anchor, a, b, choice: a|b, listener, time_ms
+//                                                      [, aspect, sampler]}: 201, stored in the catalog
+//                                                      database (ServeConfig::catalog; 503 when unreachable)
+//   GET  /api/listen/export?listener=                  text/csv: listening_csv
 //   GET  /, /assets/...                                 the built web UI (web_root)
 // Errors: a JSON body {"error": message, "status": code[, "parameter": name]}: 400 for a bad or unknown
 // parameter (named) or a malformed request, 404 for unknown ids and routes, 405 (with Allow) for a route
@@ -59,6 +66,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "mess/catalog.hpp"
+#include "mess/db.hpp"
 
 namespace mess {
 
@@ -95,7 +103,15 @@ struct ServeConfig {
     std::size_t neighbour_k = 100;         // list length; 0: off
     std::size_t neighbour_max_rows = 50000;  // larger track indexes are scanned (the lists cost rows² · dim)
     double min_r2 = 0.5;                   // aspects below are not offered
+    // The catalog database (mess/db.hpp) that stores the listening test's judgements, opened on first use;
+    // empty: sqlite:<data_root>/catalog.sqlite (db::catalog_url's default).
+    std::string catalog;
 };
+
+// The listening test's judgements as CSV: anchor,a,b,choice,aspect (the columns `mess eval triplets`
+// reads; aspect empty for overall), then listener,time_ms,sampler,judged_at. GET /api/listen/export and
+// `mess listen export` write it.
+std::string listening_csv(const std::vector<db::Judgement>& judgements);
 
 class Server {
 public:

@@ -20,6 +20,7 @@ void send_json(httplib::Response& res, const nlohmann::json& body, int status) {
 const char* status_text(int status) {
     switch (status) {
         case 200: return "OK";
+        case 201: return "Created";
         case 204: return "No Content";
         case 206: return "Partial Content";
         case 302: return "Found (presigned S3 URL)";
@@ -31,10 +32,10 @@ const char* status_text(int status) {
         case 414: return "URI Too Long";
         case 409: return "Conflict (the track's audio is not on this server)";
         case 416: return "Range Not Satisfiable";
-        case 422: return "Unprocessable Content (the recordings do not align)";
+        case 422: return "Unprocessable Content (recordings that do not align; no triplet to draw)";
         case 431: return "Request Header Fields Too Large";
         case 500: return "Internal Server Error";
-        case 503: return "Service Unavailable (loading)";
+        case 503: return "Service Unavailable (loading, or the catalog database cannot be reached)";
         default: return "Error";
     }
 }
@@ -548,7 +549,7 @@ std::vector<Param> similarity_params(std::vector<Param> leading, Results results
 
 }  // namespace
 
-std::vector<Route> api_routes() {
+std::vector<Route> api_routes(std::shared_ptr<JudgementStore> judgements) {
     std::vector<Route> r;
     r.push_back({"GET", "/api/datasets", "Datasets served, with track and passage counts", {}, {503}, {}, "application/json", list_datasets});
     r.push_back({"GET", "/api/composers", "Composers with their track counts", {}, {503}, {}, "application/json", list_composers});
@@ -582,6 +583,7 @@ std::vector<Route> api_routes() {
                   query("points", "integer", "Exactly this many peaks (max-pooled), instead of per_second")},
                  {400, 404, 503}, {}, "application/json", waveform});
     add_align_routes(r);
+    add_listen_routes(r, std::move(judgements));
     return r;
 }
 
@@ -597,7 +599,9 @@ nlohmann::json openapi_document(const std::vector<Route>& routes) {
             responses[std::to_string(s)] = {{"description", status_text(s)},
                                             {"content", {{"application/json", {{"schema", {{"$ref", "#/components/schemas/Error"}}}}}}}};
         nlohmann::json op = {{"summary", route.summary}, {"parameters", params}, {"responses", responses}};
-        if (route.method == "POST")
+        if (!route.request_body.is_null())
+            op["requestBody"] = route.request_body;
+        else if (route.method == "POST")
             op["requestBody"] = {{"content", {{"audio/*", {{"schema", {{"type", "string"}, {"format", "binary"}}}}},
                                               {"multipart/form-data",
                                                {{"schema", {{"type", "object"}, {"properties", {{"file", {{"type", "string"}, {"format", "binary"}}}}}}}}}}}};

@@ -2,10 +2,12 @@
 #pragma once
 
 #include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include "internal.hpp"
 
@@ -37,10 +39,29 @@ struct Route {
     } behaviour;                        // e.g. {.cached = true}
     std::string content_type = "application/json";
     std::function<void(Call&)> handle;
+    nlohmann::json request_body = nlohmann::json();  // the OpenAPI requestBody of a POST; null: an audio upload
 };
 
-// Every route of the API, in registration order.
-std::vector<Route> api_routes();
+// The listening test's judgements in the catalog database, opened on first use and shared by the request
+// threads: one connection under a lock (a CatalogDb belongs to one thread at a time). A failed operation
+// drops the connection, so the next one reconnects. Errors: HttpError 503 naming the catalog (password
+// removed) when it cannot be opened or used.
+class JudgementStore {
+public:
+    explicit JudgementStore(std::string url) : url_(std::move(url)) {}
+    std::int64_t add(const db::Judgement& judgement);
+    std::vector<db::Judgement> list(const std::string& listener);
+
+private:
+    template <class F>
+    auto with_db(F&& fn);
+    std::mutex mutex_;
+    std::string url_;
+    std::unique_ptr<db::CatalogDb> db_;
+};
+
+// Every route of the API, in registration order; the listening-test routes keep judgements in `judgements`.
+std::vector<Route> api_routes(std::shared_ptr<JudgementStore> judgements);
 // The OpenAPI 3 document of `routes`.
 nlohmann::json openapi_document(const std::vector<Route>& routes);
 
@@ -59,6 +80,8 @@ Param query(const char* name, const char* type, const char* what);
 
 // The alignment routes (align_routes.cpp): /api/align, /api/works, /api/works/{work_id}/compare.
 void add_align_routes(std::vector<Route>& routes);
+// The listening-test routes (listen_routes.cpp): /api/listen/next, /api/listen/judgements, /api/listen/export.
+void add_listen_routes(std::vector<Route>& routes, std::shared_ptr<JudgementStore> judgements);
 
 // JSON helpers shared by handlers.
 void send_json(httplib::Response& res, const nlohmann::json& body, int status = 200);

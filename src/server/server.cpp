@@ -466,7 +466,9 @@ struct Server::Impl {
     }
 
     void build_routes() {
-        routes = api_routes();
+        Config defaults;
+        defaults.data_root.value = config.data_root;
+        routes = api_routes(std::make_shared<JudgementStore>(config.catalog.empty() ? db::catalog_url(defaults) : config.catalog));
         auto plain = [](std::string path, std::string summary, std::vector<int> statuses, std::string type, std::function<void(Call&)> h) {
             return Route{"GET", std::move(path), std::move(summary), {}, std::move(statuses), false, false, false, std::move(type), std::move(h)};
         };

@@ -42,7 +42,8 @@ const char* std_getenv(const char* name) { return std::getenv(name); }
 Config resolve_config(const ConfigFlags& flags, const char* (*getenv_fn)(const char*)) {
     if (getenv_fn == nullptr) getenv_fn = std_getenv;
     for (const auto& [key, value] : flags) {
-        if (key != "data_root" && key != "device" && key != "workers" && key != "batch_size" && key != "log_level")
+        if (key != "data_root" && key != "device" && key != "workers" && key != "batch_size" && key != "log_level" &&
+            key != "catalog")
             throw_internal("unknown configuration key '{}'", key);
     }
     Config c;
@@ -66,6 +67,11 @@ Config resolve_config(const ConfigFlags& flags, const char* (*getenv_fn)(const c
         for (const char* l : levels) known = known || s->value == l;
         if (!known) throw_usage("{}: unknown log level '{}' (trace|debug|info|warn|error|off)", s->origin, s->value);
         c.log_level = {s->value, s->origin};
+    }
+    if (auto s = lookup(flags, getenv_fn, "catalog", "MESS_CATALOG")) {
+        if (!s->value.starts_with("sqlite:") && !s->value.starts_with("postgresql://") && !s->value.starts_with("postgres://"))
+            throw_usage("{}: unknown catalog '{}' (expected sqlite:<file> or postgresql://…)", s->origin, s->value);
+        c.catalog = {s->value, s->origin};
     }
     return c;
 }

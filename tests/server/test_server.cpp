@@ -21,6 +21,7 @@
 #include "mess/artifacts.hpp"
 #include "mess/audio.hpp"
 #include "mess/catalog.hpp"
+#include "mess/db.hpp"
 #include "mess/server.hpp"
 #include "support/process.hpp"
 #include "support/support.hpp"
@@ -283,7 +284,13 @@ TEST_F(ServerTest, OpenApiMatchesTheRoutes) {
     const std::string track = track_ids().front();
     const std::string clip = "synth:" + track + ":00001";
     const std::string upload = excerpt(track, 6);
-    const std::map<std::string, std::string> required_example = {{"a", "03-march__v00"}, {"b", "03-march__v01"}};
+    const std::map<std::string, std::string> required_example = {{"a", "03-march__v00"}, {"b", "03-march__v01"}, {"listener", "openapi-check"}};
+    const json triplet = get_json("/api/listen/next?listener=openapi-check", 200);
+    const std::map<std::string, std::pair<std::string, std::string>> post_body = {  // path → body, type
+        {"/api/search/audio", {upload, "audio/wav"}},
+        {"/api/listen/judgements",
+         {json{{"anchor", triplet["anchor"]["id"]}, {"a", triplet["a"]["id"]}, {"b", triplet["b"]["id"]}, {"choice", "a"}, {"listener", "openapi-check"}, {"time_ms", 1}}.dump(),
+          "application/json"}}};
     std::set<std::string> documented;
     for (const auto& [path, ops] : doc["paths"].items()) {
         std::string url = path;
@@ -298,7 +305,7 @@ TEST_F(ServerTest, OpenApiMatchesTheRoutes) {
                 if (p["in"] == "query" && p["required"].get<bool>())
                     target += (target == url ? "?" : "&") + p["name"].get<std::string>() + "=" + required_example.at(p["name"]);
             auto c = client();
-            auto res = method == "post" ? c.Post(target, upload, "audio/wav") : c.Get(target);
+            auto res = method == "post" ? c.Post(target, post_body.at(path).first, post_body.at(path).second) : c.Get(target);
             ASSERT_TRUE(res) << target;
             EXPECT_LT(res->status, 300) << method << " " << target << " → " << res->body;
             for (const auto& p : op["parameters"])
@@ -310,7 +317,8 @@ TEST_F(ServerTest, OpenApiMatchesTheRoutes) {
     for (const char* must : {"get /api/tracks", "get /api/tracks/{track_id}/similar", "get /api/tracks/{track_id}/passages",
                              "get /api/clips/{clip_id}/similar", "post /api/search/audio", "get /api/tracks/{track_id}/audio",
                              "get /api/tracks/{track_id}/waveform", "get /api/aspects", "get /api/align", "get /api/works",
-                             "get /api/works/{work_id}/compare", "get /metrics", "get /health/ready", "get /openapi.json"})
+                             "get /api/works/{work_id}/compare", "get /api/listen/next", "post /api/listen/judgements",
+                             "get /api/listen/export", "get /metrics", "get /health/ready", "get /openapi.json"})
         EXPECT_TRUE(documented.contains(must)) << must;
     // An undocumented route is a JSON 404 that points at the document.
     const json missing = get_json("/api/nothing", 404);
@@ -1058,6 +1066,33 @@ TEST_F(ServerTest, ProtocolErrors) {
     for (int i = 0; i < 3; ++i) EXPECT_EQ(status_of(pipe.response()), 200) << i;
 }
 
+// ---- the web UI in a browser ------------------------------------------------------------------------
+
+struct BrowserRun {
+    test::CommandResult result;
+    json report;                   // the script's last report line; null when it printed none
+    std::set<std::string> passed;  // names of the steps that passed
+};
+
+// Runs web/tests/<script> against the served UI (arguments: the URL, the screenshot to save, `args`),
+// checks that it passed and saved the screenshot, and reads the report of its last line starting with `marker`.
+BrowserRun run_browser_script(const std::string& script, const fs::path& shot, const std::string& args, const std::string& marker) {
+    const fs::path web = fs::path(MESS_SOURCE_DIR) / "web";
+    BrowserRun run;
+    EXPECT_TRUE(fs::exists(web / "node_modules/playwright-core")) << "run scripts/setup (npm packages of web/)";
+    EXPECT_TRUE(fs::exists("/usr/bin/chromium")) << "run scripts/setup (Debian's chromium)";
+    run.result = test::run_command("cd " + test::quote(web.string()) + " && node tests/" + script + " http://127.0.0.1:" + std::to_string(g->port) + "/ " +
+                                   test::quote(shot.string()) + " " + args + " 2>&1");
+    EXPECT_EQ(run.result.exit_code, 0) << run.result.out;
+    EXPECT_TRUE(fs::exists(shot)) << "the test run saves a screenshot: " << shot;
+    const auto at = run.result.out.rfind(marker);
+    if (at == std::string::npos) return run;
+    run.report = json::parse(run.result.out.substr(at + marker.size(), run.result.out.find('\n', at) - at - marker.size()));
+    for (const auto& s : run.report.at("steps"))
+        if (s.value("ok", false)) run.passed.insert(s.at("name").get<std::string>());
+    return run;
+}
+
 // The web UI in Debian's Chromium (web/tests/e2e.mjs): load with its favicon, the whole search placeholder,
 // play, the waveform normalised to the track's loudest bucket, select a region, passage results one per
 // recording by default (every passage when grouping is off), move an aspect slider, the view kept in the URL
@@ -1066,10 +1101,6 @@ TEST_F(ServerTest, ProtocolErrors) {
 // moment, a dragged passage ranks who takes longest, a reload restores it, a refused comparison says why.
 // The script's last line reports each step and what it measured; the measurements are asserted here too.
 TEST_F(ServerTest, WebUiInHeadlessChromium) {
-    const fs::path web = fs::path(MESS_SOURCE_DIR) / "web";
-    ASSERT_TRUE(fs::exists(web / "node_modules/playwright-core")) << "run scripts/setup (npm packages of web/)";
-    ASSERT_TRUE(fs::exists("/usr/bin/chromium")) << "run scripts/setup (Debian's chromium)";
-
     // The icon index.html links is part of the build and served beside the page.
     auto icon = client().Get("/favicon.svg");
     ASSERT_TRUE(icon);
@@ -1079,20 +1110,13 @@ TEST_F(ServerTest, WebUiInHeadlessChromium) {
     EXPECT_NE(client().Get("/")->body.find("href=\"/favicon.svg\""), std::string::npos);
 
     const fs::path shot = fs::current_path() / "web-ui-e2e.png", compare_shot = fs::current_path() / "web-ui-compare.png";
-    const auto r = test::run_command("cd " + test::quote(web.string()) + " && node tests/e2e.mjs http://127.0.0.1:" + std::to_string(g->port) + "/ " +
-                                     test::quote(shot.string()) + " " + test::quote(compare_shot.string()) + " 2>&1");
-    EXPECT_EQ(r.exit_code, 0) << r.out;
-    EXPECT_TRUE(fs::exists(shot)) << "the test run saves a screenshot";
+    const BrowserRun run = run_browser_script("e2e.mjs", shot, test::quote(compare_shot.string()), "e2e-result: ");
+    const auto& r = run.result;
     EXPECT_TRUE(fs::exists(compare_shot)) << "and one of the comparison view";
     std::cout << "screenshots: " << shot.string() << ", " << compare_shot.string() << "\n";
-
-    const std::string marker = "e2e-result: ";
-    const auto at = r.out.rfind(marker);
-    ASSERT_NE(at, std::string::npos) << r.out;
-    const json report = json::parse(r.out.substr(at + marker.size(), r.out.find('\n', at) - at - marker.size()));
-    std::set<std::string> passed;
-    for (const auto& s : report.at("steps"))
-        if (s.value("ok", false)) passed.insert(s.at("name").get<std::string>());
+    ASSERT_FALSE(run.report.is_null()) << r.out;
+    const json& report = run.report;
+    const std::set<std::string>& passed = run.passed;
     for (const char* name : {"favicon", "the search placeholder is fully visible", "the waveform is normalised to its loudest bucket",
                              "drag a region: passage results, one per recording", "grouping off: every passage",
                              "Back and Forward restore the view", "the URL restores the view after a reload and in a new page",
@@ -1148,6 +1172,160 @@ TEST_F(ServerTest, WebUiInHeadlessChromium) {
         EXPECT_EQ(k["ranking"][0]["track"], "01-arpeggio__v01") << k.dump();
     }
     std::cout << "web UI facts: " << f.dump() << "\n";
+}
+
+// ---- the listening test ----------------------------------------------------------------------------
+
+json post_judgement(const json& body, int expect) {
+    httplib::Client c("127.0.0.1", g->port);
+    auto res = c.Post("/api/listen/judgements", body.is_string() ? body.get<std::string>() : body.dump(), "application/json");
+    EXPECT_TRUE(res);
+    if (!res) return json();
+    EXPECT_EQ(res->status, expect) << body.dump() << " → " << res->body;
+    return json::parse(res->body);
+}
+
+json judgement_for(const json& triplet, const std::string& listener, const std::string& choice) {
+    return {{"anchor", triplet["anchor"]["id"]}, {"a", triplet["a"]["id"]}, {"b", triplet["b"]["id"]}, {"choice", choice},
+            {"aspect", triplet["question"]["aspect"]}, {"listener", listener}, {"time_ms", 4321}, {"sampler", triplet["sampler"]["label"]}};
+}
+
+// A triplet from the clip index (overall vs timbre, the dsp encoder's layer 0), the same for one seed and
+// draw; a judgement stored (201) and counted; every bad parameter and body refused by name; the export
+// as CSV, equal to `mess listen export`.
+TEST_F(ServerTest, ListeningTestTripletsJudgementsAndExport) {
+    const json t = get_json("/api/listen/next?listener=route-test", 200);
+    std::set<std::string> ids, tracks;
+    for (const char* k : {"anchor", "a", "b"}) {
+        const json& p = t[k];
+        ids.insert(p["id"].get<std::string>());
+        tracks.insert(p["track_id"].get<std::string>());
+        EXPECT_EQ(p["audio_url"], "/api/tracks/" + p["track_id"].get<std::string>() + "/audio") << t.dump();
+        EXPECT_NEAR(p["end_sec"].get<double>() - p["start_sec"].get<double>(), 5.0, 0.01) << t.dump();
+    }
+    EXPECT_EQ(ids.size(), 3u);
+    EXPECT_EQ(tracks.size(), 3u) << "one passage per track, none of the anchor's";
+    EXPECT_EQ(t["sampler"]["label"], "disagreement:default/layer:0");
+    EXPECT_EQ(t["question"]["aspect"], "");
+    EXPECT_EQ(t["progress"]["judged"], 0);
+    const auto& sim = t["sampler"]["similarity"];  // the two geometries order a and b oppositely
+    EXPECT_LT((sim["first"][0].get<double>() - sim["first"][1].get<double>()) * (sim["second"][0].get<double>() - sim["second"][1].get<double>()), 0) << sim.dump();
+    EXPECT_EQ(get_json("/api/listen/next?listener=route-test", 200)["anchor"], t["anchor"]) << "same seed and draw";
+    const json dyn = get_json("/api/listen/next?listener=route-test&aspect=dynamics&geometries=layer:3,default&seed=5", 200);
+    EXPECT_EQ(dyn["question"]["aspect"], "dynamics");
+    EXPECT_NE(dyn["question"]["text"].get<std::string>().find("dynamics"), std::string::npos);
+    EXPECT_EQ(get_json("/api/listen/next?listener=route-test&sampler=random", 200)["sampler"]["label"], "random:default");
+    for (const auto& [query, parameter] : std::vector<std::pair<std::string, std::string>>{
+             {"", "listener"}, {"?listener=a%20b", "listener"}, {"?listener=x&sampler=closest", "sampler"},
+             {"?listener=x&geometries=layer:99,default", "geometries"}, {"?listener=x&geometries=default", "geometries"},
+             {"?listener=x&k=1", "k"}, {"?listener=x&k=2.5", "k"}, {"?listener=x&aspect=loudness", "aspect"}, {"?listener=x&draw=-1", "draw"},
+             {"?listener=x&colour=red", "colour"}})
+        EXPECT_EQ(get_json("/api/listen/next" + query, 400)["parameter"], parameter) << query;
+
+    const json stored = post_judgement(judgement_for(t, "route-test", "b"), 201);
+    EXPECT_EQ(stored["stored"]["choice"], "b");
+    EXPECT_EQ(stored["stored"]["judged_at"].get<std::string>().size(), 24u) << "UTC with milliseconds, set by the catalog";
+    EXPECT_EQ(stored["stored"]["time_ms"], 4321);
+    EXPECT_EQ(stored["progress"]["judged"], 1);
+    const json next = get_json("/api/listen/next?listener=route-test", 200);
+    EXPECT_EQ(next["progress"]["judged"], 1);
+    EXPECT_EQ(next["sampler"]["draw"], 1) << "the next draw for this listener";
+    auto refused = [&](json body, const std::string& parameter, int status = 400) {
+        EXPECT_EQ(post_judgement(body, status)["parameter"], parameter) << body.dump();
+    };
+    json j = judgement_for(t, "route-test", "a");
+    refused(json("not json"), "body");
+    refused(json("[1, 2]"), "body");
+    for (const char* field : {"anchor", "choice", "listener", "time_ms"}) {
+        json missing = j;
+        missing.erase(field);
+        refused(missing, field);
+    }
+    for (const auto& [field, value] : std::vector<std::pair<std::string, json>>{
+             {"choice", "c"}, {"choice", 1}, {"listener", "no spaces"}, {"time_ms", "5 s"}, {"time_ms", 1.5}, {"time_ms", -3}, {"aspect", "Dyn amics"}}) {
+        json bad = j;
+        bad[field] = value;
+        refused(bad, field);
+    }
+    json bad = j;
+    bad["colour"] = "red";
+    refused(bad, "colour");
+    bad = j;
+    bad["a"] = j["anchor"];
+    refused(bad, "anchor");
+    bad = j;
+    bad["b"] = "synth:nothing:00000";
+    refused(bad, "b", 404);
+
+    auto res = client().Get("/api/listen/export?listener=route-test");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->get_header_value("Content-Type"), "text/csv; charset=utf-8");
+    const CsvTable csv = parse_csv(res->body, "export");
+    EXPECT_EQ(csv.header, (std::vector<std::string>{"anchor", "a", "b", "choice", "aspect", "listener", "time_ms", "sampler", "judged_at"}));
+    ASSERT_EQ(csv.rows.size(), 1u) << res->body;
+    EXPECT_EQ(std::vector<std::string>(csv.rows[0].begin(), csv.rows[0].begin() + 7),
+              (std::vector<std::string>{t["anchor"]["id"], t["a"]["id"], t["b"]["id"], "b", "", "route-test", "4321"}));
+    EXPECT_EQ(get_json("/api/listen/export?listener=no%20one", 400)["parameter"], "listener");
+    // The command line writes the same file.
+    const std::string mess = std::string(MESS_BINARY) + " --log-level warn --data-root " + test::quote(g->dir.path().string());
+    const fs::path out = g->dir / "route-test.csv";
+    const auto r = test::run_command(mess + " listen export --listener route-test --out " + test::quote(out.string()) + " 2>&1");
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(read_file(out), res->body);
+    EXPECT_EQ(test::run_command(mess + " listen export 2>&1").exit_code, 1) << "--out is required";
+    // A catalog database that cannot be reached: the listening routes answer 503 (the password never shown),
+    // the rest of the service is unaffected.
+    ServeConfig cfg = base_config(g->indices);
+    cfg.catalog = "postgresql://listener:secret@127.0.0.1:1/none";
+    const auto other = start_server(cfg);
+    ASSERT_TRUE(wait_ready(*other));
+    httplib::Client oc("127.0.0.1", other->port());
+    for (const char* path : {"/api/listen/next?listener=x", "/api/listen/export"}) {
+        auto down = oc.Get(path);
+        ASSERT_TRUE(down) << path;
+        EXPECT_EQ(down->status, 503) << path << " → " << down->body;
+        EXPECT_NE(down->body.find("catalog database"), std::string::npos) << down->body;
+        EXPECT_EQ(down->body.find("secret"), std::string::npos) << down->body;
+    }
+    EXPECT_EQ(oc.Post("/api/listen/judgements", judgement_for(t, "route-test", "a").dump(), "application/json")->status, 503);
+    EXPECT_EQ(oc.Get("/api/tracks?limit=1")->status, 200);
+    other->stop();
+    const auto unreachable = test::run_command(mess + " --catalog postgresql://127.0.0.1:1/none listen export --out " + test::quote(out.string()) + " 2>&1");
+    EXPECT_EQ(unreachable.exit_code, 2) << unreachable.out;
+    EXPECT_NE(unreachable.out.find("127.0.0.1"), std::string::npos) << "names the catalog: " << unreachable.out;
+}
+
+// The listening page in Debian's Chromium (web/tests/listen.mjs): linked from the main view, the answer
+// buttons wait until the three passages were played, keyboard and mouse answers stored with the listener
+// id and the time taken, the progress count, the listener id kept across a reload, the export; screenshot.
+TEST_F(ServerTest, ListeningPageInHeadlessChromium) {
+    const std::string listener = "e2e-listener";
+    const fs::path shot = fs::current_path() / "web-ui-listen.png";
+    const BrowserRun run = run_browser_script("listen.mjs", shot, listener, "listen-result: ");
+    const auto& r = run.result;
+    std::cout << "screenshot: " << shot.string() << "\n";
+    ASSERT_FALSE(run.report.is_null()) << r.out;
+    const json& report = run.report;
+    const std::set<std::string>& passed = run.passed;
+    for (const char* name : {"the main view links to the listening test", "a triplet and its question are shown",
+                             "answers wait until the three passages were played", "the keyboard plays the passages and answers",
+                             "a mouse answer", "the export holds both answers", "a reload keeps the listener and the count"})
+        EXPECT_TRUE(passed.contains(name)) << "step '" << name << "' did not pass\n" << r.out;
+    // Stored in the catalog database the server uses, with the listener id and the time taken.
+    Config cfg;
+    cfg.data_root.value = g->dir.path();
+    const std::vector<db::Judgement> rows = db::CatalogDb::open(db::catalog_url(cfg))->judgements({.listener = listener});
+    ASSERT_EQ(rows.size(), 2u) << r.out;
+    EXPECT_EQ(rows[0].choice, "a");
+    EXPECT_EQ(rows[1].choice, "b");
+    for (const db::Judgement& j : rows) {
+        EXPECT_GT(j.response_ms, 0);
+        EXPECT_LT(j.response_ms, 120000);
+        EXPECT_EQ(j.sampler, "disagreement:default/layer:0");
+    }
+    EXPECT_NE(rows[0].anchor + rows[0].a + rows[0].b, rows[1].anchor + rows[1].a + rows[1].b) << "the second answer was about a new triplet";
+    std::cout << "listening page facts: " << report.at("facts").dump() << "\n";
 }
 
 }  // namespace

@@ -95,3 +95,45 @@ export const api = {
   align: (a: string, b: string, resolution = 0.1) => get<Alignment>(`/api/align?a=${id(a)}&b=${id(b)}&resolution=${resolution}`),
   compare: (work: string, params: URLSearchParams) => get<Comparison>(`/api/works/${id(work)}/compare?${params}`),
 };
+
+// The listening test (/api/listen/...): a triplet of 5-s passages to judge, and the judgement posted back.
+export interface Passage {
+  id: string;  // clip id
+  track_id: string;
+  start_sec: number;
+  end_sec: number;
+  audio_url: string | null;  // the whole recording; the page plays start_sec…end_sec of it
+  metadata: Record<string, string>;
+}
+export interface ListenTriplet {
+  anchor: Passage;
+  a: Passage;
+  b: Passage;
+  question: { aspect: string; text: string };
+  sampler: { label: string; seed: number; draw: number; k: number };
+  progress: { listener: string; judged: number };
+}
+export interface JudgementBody {
+  anchor: string;
+  a: string;
+  b: string;
+  choice: 'a' | 'b';
+  aspect: string;
+  listener: string;
+  time_ms: number;
+  sampler: string;
+}
+
+export const listenApi = {
+  next: (params: URLSearchParams) => get<ListenTriplet>(`/api/listen/next?${params}`),
+  judge: async (body: JudgementBody): Promise<{ progress: { judged: number } }> => {
+    const res = await fetch('/api/listen/judgements', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const answer = await res.json().catch(() => null);
+    if (!res.ok) throw new Error(answer?.error ?? `${res.status} ${res.statusText}`);
+    return answer;
+  },
+};

@@ -10,7 +10,7 @@
 // the comparison's screenshot defaults to SCREENSHOT with -compare before .png)
 // The last line of output is `e2e-result: {"ok", "steps", "facts", "screenshot"}` (one line of JSON):
 // facts are the measurements the steps checked, for the C++ test to assert on as well.
-import { chromium } from 'playwright-core';
+import { launchChromium, stepper } from './harness.mjs';
 
 const [base, screenshot, compareArg] = process.argv.slice(2);
 const compareShot = compareArg ?? screenshot?.replace(/(\.png)?$/, '-compare.png');
@@ -18,22 +18,9 @@ if (!base || !screenshot) {
   console.error('usage: node tests/e2e.mjs BASE_URL SCREENSHOT.png');
   process.exit(1);
 }
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--autoplay-policy=no-user-gesture-required', '--no-sandbox', '--mute-audio'],
-});
+const browser = await launchChromium();
 const steps = [];
-const step = async (name, fn) => {
-  const t0 = Date.now();
-  try {
-    await fn();
-    steps.push({ name, ok: true, ms: Date.now() - t0 });
-  } catch (e) {
-    steps.push({ name, ok: false, error: String(e?.message ?? e) });
-    throw e;
-  }
-};
+const step = stepper(steps);
 let failed = false;
 const facts = {};
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });

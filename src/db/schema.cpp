@@ -1,0 +1,122 @@
+#include <thread>
+
+#include "backends.hpp"
+
+namespace mess::db {
+
+// The schema, oldest first. Never edit a released migration: add one.
+const std::vector<Migration>& migrations() {
+    static const std::vector<Migration> all = {
+        {1, "core tables",
+         {"CREATE TABLE datasets (dataset_id TEXT PRIMARY KEY, kind TEXT NOT NULL, audio_dir TEXT NOT NULL,"
+          " updated_at TEXT NOT NULL)",
+          "CREATE TABLE works (dataset_id TEXT NOT NULL, work_id TEXT NOT NULL, composer TEXT NOT NULL DEFAULT '',"
+          " title TEXT NOT NULL DEFAULT '', composer_lc TEXT NOT NULL DEFAULT '', PRIMARY KEY (dataset_id, work_id))",
+          "CREATE INDEX works_composer ON works (composer_lc)",
+          "CREATE TABLE recordings (dataset_id TEXT NOT NULL, recording_id TEXT NOT NULL, work_id TEXT NOT NULL,"
+          " PRIMARY KEY (dataset_id, recording_id))",
+          "CREATE TABLE tracks (id {id}, dataset_id TEXT NOT NULL REFERENCES datasets (dataset_id) ON DELETE CASCADE,"
+          " track_id TEXT NOT NULL, recording_id TEXT NOT NULL, work_id TEXT NOT NULL, composer TEXT NOT NULL DEFAULT '',"
+          " title TEXT NOT NULL DEFAULT '', metadata TEXT NOT NULL DEFAULT '{}', composer_lc TEXT NOT NULL DEFAULT '',"
+          " haystack TEXT NOT NULL DEFAULT '', UNIQUE (dataset_id, track_id))",
+          "CREATE INDEX tracks_order ON tracks (dataset_id, track_id)",
+          "CREATE INDEX tracks_composer ON tracks (composer_lc, dataset_id, track_id)",
+          "CREATE TABLE audio_files (dataset_id TEXT NOT NULL, track_id TEXT NOT NULL, path TEXT NOT NULL,"
+          " size {bigint} NOT NULL DEFAULT 0, sha256 TEXT NOT NULL DEFAULT '', duration_s {double} NOT NULL DEFAULT 0,"
+          " sample_rate INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (dataset_id, track_id))",
+          "CREATE TABLE clips (dataset_id TEXT NOT NULL, clip_id TEXT NOT NULL, track_id TEXT NOT NULL,"
+          " segment_idx INTEGER NOT NULL, start_s {double} NOT NULL, end_s {double} NOT NULL, split TEXT NOT NULL,"
+          " PRIMARY KEY (dataset_id, clip_id))",
+          "CREATE INDEX clips_track ON clips (dataset_id, track_id, segment_idx)",
+          "CREATE TABLE extractions (dataset_id TEXT NOT NULL, track_id TEXT NOT NULL, model TEXT NOT NULL,"
+          " precision TEXT NOT NULL, status TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', run_id TEXT NOT NULL DEFAULT '',"
+          " attempts INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL,"
+          " PRIMARY KEY (dataset_id, track_id, model, precision))",
+          "CREATE INDEX extractions_status ON extractions (dataset_id, model, status)",
+          "CREATE TABLE targets (dataset_id TEXT NOT NULL, track_id TEXT NOT NULL, path TEXT NOT NULL,"
+          " source TEXT NOT NULL, run_id TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL,"
+          " PRIMARY KEY (dataset_id, track_id))"},
+         {},
+         {}},
+        {2, "run registry and judgements",
+         {"CREATE TABLE runs (run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, command_line TEXT NOT NULL,"
+          " parameters TEXT NOT NULL DEFAULT '{}', version TEXT NOT NULL, started_at TEXT NOT NULL,"
+          " ended_at TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, metrics TEXT NOT NULL DEFAULT '{}',"
+          " outputs TEXT NOT NULL DEFAULT '[]', error TEXT NOT NULL DEFAULT '')",
+          "CREATE INDEX runs_started ON runs (started_at)",
+          "CREATE INDEX runs_kind ON runs (kind, started_at)",
+          "CREATE TABLE judgements (id {id}, anchor TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL,"
+          " choice TEXT NOT NULL, aspect TEXT NOT NULL DEFAULT '', listener TEXT NOT NULL DEFAULT '',"
+          " response_ms {double} NOT NULL DEFAULT 0, sampler TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL)",
+          "CREATE INDEX judgements_aspect ON judgements (aspect, id)",
+          "CREATE INDEX judgements_listener ON judgements (listener, id)"},
+         {},
+         {}},
+        {3, "track text search index",
+         {},
+         {"CREATE VIRTUAL TABLE track_text USING fts5 (haystack, content='tracks', content_rowid='id',"
+          " tokenize='trigram')",
+          "INSERT INTO track_text (rowid, haystack) SELECT id, haystack FROM tracks",
+          "CREATE TRIGGER tracks_text_insert AFTER INSERT ON tracks BEGIN"
+          " INSERT INTO track_text (rowid, haystack) VALUES (new.id, new.haystack); END",
+          "CREATE TRIGGER tracks_text_delete AFTER DELETE ON tracks BEGIN"
+          " INSERT INTO track_text (track_text, rowid, haystack) VALUES ('delete', old.id, old.haystack); END",
+          "CREATE TRIGGER tracks_text_update AFTER UPDATE OF haystack ON tracks BEGIN"
+          " INSERT INTO track_text (track_text, rowid, haystack) VALUES ('delete', old.id, old.haystack);"
+          " INSERT INTO track_text (rowid, haystack) VALUES (new.id, new.haystack); END"},
+         {"CREATE EXTENSION IF NOT EXISTS pg_trgm",
+          "CREATE INDEX tracks_haystack ON tracks USING gin (haystack gin_trgm_ops)"}},
+    };
+    return all;
+}
+
+int CatalogDb::latest_schema_version() { return migrations().back().version; }
+
+namespace {
+
+struct Applied {
+    int version = 0;
+    std::string name;
+};
+
+Applied newest_applied(CatalogDb& db) {
+    const auto rows = db.exec("SELECT version, name FROM schema_version ORDER BY version DESC LIMIT 1");
+    if (rows.empty()) return {};
+    return {std::stoi(rows[0].at(0)), rows[0].at(1)};
+}
+
+// Error(input) naming the database's newest migration when this binary does not know it.
+void refuse_newer(const std::string& url, const Applied& now) {
+    if (now.version <= CatalogDb::latest_schema_version()) return;
+    throw_input("catalog {}: schema version {} ('{}') is newer than this mess knows (up to {}, '{}'); use a newer mess",
+                redact_url(url), now.version, now.name, CatalogDb::latest_schema_version(), migrations().back().name);
+}
+
+}  // namespace
+
+int CatalogDb::schema_version() { return newest_applied(*this).version; }
+
+// Each pending migration in its own write transaction; the first statement of each takes the
+// backend's write lock, so two processes opening a new catalog at once apply each migration once.
+void CatalogDb::migrate(const OpenOptions& options) {
+    const int target = options.target_version > 0 ? options.target_version : latest_schema_version();
+    const bool sqlite = backend() == "sqlite";
+    for (const Migration& m : migrations()) {
+        if (m.version > target) break;
+        transaction([&] {
+            if (!sqlite) exec("SELECT pg_advisory_xact_lock(7245311)");
+            exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                 " applied_at TEXT NOT NULL)");
+            const Applied now = newest_applied(*this);
+            refuse_newer(url(), now);
+            if (now.version >= m.version) return;
+            for (const char* sql : m.common) exec(dialect(sql));
+            for (const char* sql : sqlite ? m.sqlite_only : m.postgres_only) exec(sql);
+            exec("INSERT INTO schema_version (version, name, applied_at) VALUES ($1, $2, $3)",
+                 {std::to_string(m.version), std::string(m.name), utc_now()});
+        });
+    }
+    refuse_newer(url(), newest_applied(*this));  // also when no migration was pending
+}
+
+}  // namespace mess::db
