@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "cli.hpp"
+#include "catalog_cli.hpp"
 #include "mess/artifacts.hpp"
 #include "mess/model.hpp"
 #include "mess/probe.hpp"
@@ -32,6 +32,8 @@ int run_build(const Context& ctx, const BuildOptions& o, bool json) {
     p.name = o.name;
     p.probing_results = o.results;
     p.media = !o.no_media;
+    RunRecord run(ctx, "index-build", {{"dataset", ds.id()}, {"kind", o.kind}, {"layer", o.layer}, {"factory", o.factory},
+                                       {"name", o.name}, {"media", p.media}});
     Progress progress("index " + ds.id() + " (tracks)", 0);
     p.index.on_progress = progress_sink(progress);
     Progress media_progress("media " + ds.id() + " (waveforms)", 0);
@@ -42,6 +44,8 @@ int run_build(const Context& ctx, const BuildOptions& o, bool json) {
     for (const auto& t : r.skipped_tracks) spdlog::warn("track {} has no features; not indexed", t);
     for (const auto& t : r.no_media) spdlog::warn("no waveform for {}", t);
     const auto m = nlohmann::json::parse(read_file(r.dir / "manifest.json"));
+    run.add_output(r.dir);
+    run.finish({{"rows", r.rows}, {"dimension", r.dimension}, {"skipped_tracks", r.skipped_tracks.size()}});
     if (json) print_json({{"artifact_dir", r.dir.string()}, {"manifest", m}});
     else fmt::print("{} index over {} {} ({} dims, {}) → {}\n", to_string(p.index.kind), r.rows,
                     p.index.kind == IndexKind::track ? "tracks" : "clips", r.dimension, o.factory, r.dir.string());

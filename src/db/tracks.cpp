@@ -116,7 +116,10 @@ TrackPage CatalogDb::list_tracks(const TrackQuery& query) {
         where += " AND lower(" + json_text("t.metadata", k) + ") = " + param(to_lower(value));
     }
     TrackPage page;
-    page.total = std::stoll(exec("SELECT count(*) FROM tracks t" + where, params).at(0).at(0));
+    const bool unfiltered = query.q.empty() && query.composer.empty() && query.columns.empty();
+    const std::string count_sql = unfiltered ? "SELECT coalesce(sum(n), 0) FROM track_counts t" + where
+                                             : "SELECT count(*) FROM tracks t" + where;
+    page.total = std::stoll(exec(count_sql, params).at(0).at(0));
     const std::string sql = fmt::format("SELECT {} FROM tracks t{} ORDER BY t.dataset_id, t.track_id LIMIT {} OFFSET {}",
                                         kTrackColumns, where, query.limit, query.offset);
     for (const Row& r : exec(sql, params)) page.tracks.push_back(track_of(r));
