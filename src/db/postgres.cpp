@@ -7,7 +7,7 @@ namespace {
 
 std::string trimmed(std::string text) {
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-    for (char& c : text) if (c == '\n') c = ' ';
+    for (char& c : text) if (c == '\n' || c == '\t') c = ' ';
     return text;
 }
 
