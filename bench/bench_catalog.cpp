@@ -37,6 +37,7 @@ void fill(CatalogDb& db, std::int64_t n) {
             " FROM ({series}) s JOIN names c ON c.k = i % 50", fmt::arg("id", id), fmt::arg("series", series)));
         db.exec("INSERT INTO works (dataset_id, work_id, composer, title, composer_lc) SELECT dataset_id, work_id,"
                 " min(composer), min(title), min(composer_lc) FROM tracks GROUP BY dataset_id, work_id");
+        db.exec("INSERT INTO composers (composer_lc) SELECT lower(name) FROM names");
         db.exec("DROP TABLE names");
     });
     db.exec(pg ? "ANALYZE" : "ANALYZE");
@@ -79,6 +80,8 @@ void run_backend(CatalogDb& db, std::int64_t n, int repeats) {
          scan + "composer_lc || '' LIKE '%composer07%'"},
         {"text search (a work: 'opus N no')", [&](int r) { return TrackQuery{.q = opus(r), .limit = 50}; },
          scan + "haystack || '' LIKE '%opus 1234 no%'"},
+        {"text search (a number: 6 digits)", [&](int r) { return TrackQuery{.q = fmt::format("{:06d}", (r * 4999 + 7) % (n / 10)), .limit = 50}; },
+         scan + "haystack || '' LIKE '%012345%'"},
     };
     fmt::print("{:<36} {:>9} {:>9} {:>14} {:>8}\n", "query (limit 50)", "p50 ms", "p95 ms", "scan p50 ms", "ratio");
     for (const Case& c : cases) {

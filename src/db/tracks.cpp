@@ -62,6 +62,7 @@ void CatalogDb::upsert_tracks(const std::vector<TrackRow>& tracks) {
                  " ON CONFLICT (dataset_id, work_id) DO UPDATE SET composer = excluded.composer, title = excluded.title,"
                  " composer_lc = excluded.composer_lc",
                  {t.dataset_id, t.work_id, t.composer, t.title, to_lower(t.composer)});
+            exec("INSERT INTO composers (composer_lc) VALUES ($1) ON CONFLICT (composer_lc) DO NOTHING", {to_lower(t.composer)});
             exec("INSERT INTO recordings (dataset_id, recording_id, work_id) VALUES ($1, $2, $3)"
                  " ON CONFLICT (dataset_id, recording_id) DO UPDATE SET work_id = excluded.work_id",
                  {t.dataset_id, t.recording_id, t.work_id});
@@ -108,7 +109,7 @@ TrackPage CatalogDb::list_tracks(const TrackQuery& query) {
     };
     if (!query.dataset.empty()) where += " AND t.dataset_id = " + param(query.dataset);
     if (!query.composer.empty())
-        where += " AND t.composer_lc IN (SELECT DISTINCT w.composer_lc FROM works w WHERE w.composer_lc LIKE " +
+        where += " AND t.composer_lc IN (SELECT c.composer_lc FROM composers c WHERE c.composer_lc LIKE " +
                  param("%" + to_lower(query.composer) + "%") + ")";
     if (!query.q.empty()) where += text_match("t", param("%" + to_lower(query.q) + "%"));
     for (const auto& [key, value] : query.columns) {
