@@ -121,8 +121,12 @@ TrackPage CatalogDb::list_tracks(const TrackQuery& query) {
     const std::string count_sql = unfiltered ? "SELECT coalesce(sum(n), 0) FROM track_counts t" + where
                                              : "SELECT count(*) FROM tracks t" + where;
     page.total = std::stoll(exec(count_sql, params).at(0).at(0));
-    const std::string sql = fmt::format("SELECT {} FROM tracks t{} ORDER BY t.dataset_id, t.track_id LIMIT {} OFFSET {}",
-                                        kTrackColumns, where, query.limit, query.offset);
+    // A composer or text filter selects through its own index; ordering by expressions keeps the planner from
+    // walking the whole (dataset_id, track_id) index looking for matches, and sorts the few rows found.
+    const char* order = query.composer.empty() && query.q.empty() ? "t.dataset_id, t.track_id"
+                                                                  : "(t.dataset_id || ''), (t.track_id || '')";
+    const std::string sql = fmt::format("SELECT {} FROM tracks t{} ORDER BY {} LIMIT {} OFFSET {}", kTrackColumns, where,
+                                        order, query.limit, query.offset);
     for (const Row& r : exec(sql, params)) page.tracks.push_back(track_of(r));
     return page;
 }
