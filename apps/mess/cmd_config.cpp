@@ -21,7 +21,8 @@ void register_config(CLI::App& app, Context& ctx) {
             put("workers", c.workers, "MESS_WORKERS");
             put("batch_size", c.batch_size, "MESS_BATCH_SIZE");
             put("log_level", c.log_level, "MESS_LOG_LEVEL");
-            put("catalog", Setting<std::string>{db::redact_url(db::catalog_url(c)), c.catalog.source}, "MESS_CATALOG");
+            const Setting<std::string> catalog = db::catalog_setting(ctx.flags, c);
+            put("catalog", Setting<std::string>{db::redact_url(catalog.value), catalog.source}, "MESS_CATALOG");
             put("sample_rate", c.sample_rate, nullptr);
             put("window_seconds", c.window_seconds, nullptr);
             put("overlap", c.overlap, nullptr);

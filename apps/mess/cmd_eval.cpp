@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "cli.hpp"
+#include "catalog_cli.hpp"
 #include "mess/artifacts.hpp"
 #include "mess/eval.hpp"
 #include "mess/probe.hpp"
@@ -40,7 +40,9 @@ nlohmann::json read_report(const std::string& path) {
     return j;
 }
 
-int run_eval(const EvalOptions& o, bool json) {
+int run_eval(const Context& ctx, const EvalOptions& o, bool json) {
+    RunRecord run(ctx, "eval", {{"index", o.index}, {"name", o.name}, {"labels", o.labels}, {"ks", o.ks}, {"aspects", o.aspects},
+                                {"aspect_weights", o.aspect_weights}, {"queries", o.queries}, {"seed", o.seed}});
     const auto art = std::make_shared<const LoadedArtifact>(load_artifact(resolve_artifact_dir(o.index, o.name)));
     const Searcher searcher = make_searcher(art);
     const Labels labels = read_labels(o.labels);
@@ -70,6 +72,8 @@ int run_eval(const EvalOptions& o, bool json) {
     report["labels_file"] = fs::path(o.labels).filename().string();
     if (!o.aspect_weights.empty()) report["config"]["aspect_weights"] = o.aspect_weights;
     if (!o.out.empty()) write_file_atomic(o.out, report.dump(2) + "\n");
+    if (!o.out.empty()) run.add_output(o.out);
+    run.finish(report);
     if (json) print_json(report);
     else fmt::print("{}{}", format_report(report), o.out.empty() ? "" : fmt::format("report → {}\n", o.out));
     return 0;
@@ -324,7 +328,7 @@ void register_eval(CLI::App& app, Context& ctx) {
         for (const char* sub : {"compare", "align", "aspects", "triplets", "structure"})
             if (eval->got_subcommand(sub)) return;
         if (e.index.empty() || e.labels.empty()) throw CLI::RequiredError("--index and --labels");
-        ctx.run = [&ejson] { return run_eval(e, ejson); };
+        ctx.run = [&ctx, &ejson] { return run_eval(ctx, e, ejson); };
     });
 
     register_corpus(app, ctx);

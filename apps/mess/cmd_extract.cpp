@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "cli.hpp"
+#include "catalog_cli.hpp"
 #include "mess/catalog.hpp"
 #include "mess/extract.hpp"
 
@@ -45,11 +45,46 @@ ClipIndex write_clips(const Dataset& ds, const MetadataTable& meta, std::uint64_
     return clips;
 }
 
+// Each track's extraction state in the catalog, in one transaction: failed (with the reason), done when
+// complete at the run's level, else skipped (another run held its lock). Attempts count in the database, so
+// concurrent runs never lose an update.
+void record_states(RunRecord& run, const Dataset& ds, const std::vector<ExtractItem>& items, const ExtractReport& r,
+                   const ExtractParams& p, const std::string& precision) {
+    std::map<std::string, std::string> failed;
+    for (const auto& f : r.failed) failed[f.track_id] = f.reason;
+    const FeatureStore store = ds.features();
+    run.catalog().transaction([&] {
+        for (const auto& it : items) {
+            if (!p.shard.contains(it.track_id)) continue;
+            db::ExtractionRow s{.dataset_id = ds.id(), .track_id = it.track_id, .model = p.model_label, .precision = precision,
+                                .run_id = run.id()};
+            const auto f = failed.find(it.track_id);
+            s.status = f != failed.end() ? "failed" : store.is_complete(it.track_id, p.level) ? "done" : "skipped";
+            if (f != failed.end()) s.error = f->second;
+            run.catalog().set_extraction(s);
+        }
+    });
+}
+
+// The run's own report, extract_report.<run id>.json (never overwritten by a concurrent run), and the
+// latest run's copy at the usual name (extract_report[.shard<i>of<N>].json).
+std::filesystem::path write_reports(const Dataset& ds, const ExtractParams& p, const RunRecord& run, const nlohmann::json& j) {
+    const std::filesystem::path root = ds.features().root();
+    const std::filesystem::path own = root / fmt::format("extract_report.{}.json", run.id());
+    write_file_atomic(own, j.dump(2) + "\n");
+    write_file_atomic(root / (p.shard.count > 1 ? fmt::format("extract_report.shard{}of{}.json", p.shard.index, p.shard.count)
+                                                : std::string("extract_report.json")), j.dump(2) + "\n");
+    return own;
+}
+
 int run_extract(const Context& ctx, const ExtractOptions& o, bool json) {
     Dataset ds = open_dataset(ctx, o.source);
     auto tracks = ds.tracks();
     MetadataTable meta = ds.metadata();
     if (!std::filesystem::exists(ds.metadata_path())) meta.write(ds.metadata_path());  // editable from now on
+    RunRecord run(ctx, "extract", {{"dataset", ds.id()}, {"model", o.model_dir}, {"precision", o.precision},
+                                   {"feature_level", o.feature_level}, {"shard", o.shard}, {"force", o.force}});
+    import_metadata(run.catalog(), ds, meta);
     std::vector<ExtractItem> items;
     for (const auto& t : tracks) items.push_back({t.track_id, t.audio_path});
 
@@ -91,11 +126,15 @@ int run_extract(const Context& ctx, const ExtractOptions& o, bool json) {
     j["device"] = encoder->info().device;
     j["feature_level"] = o.feature_level;
     j["shard"] = fmt::format("{}/{}", p.shard.index, p.shard.count);
-    const std::filesystem::path report_path =
-        ds.features().root() / (p.shard.count > 1 ? fmt::format("extract_report.shard{}of{}.json", p.shard.index, p.shard.count)
-                                                 : std::string("extract_report.json"));
-    write_file_atomic(report_path, j.dump(2) + "\n");
+    j["run_id"] = run.id();
+    const std::filesystem::path report_path = write_reports(ds, p, run, j);
     ClipIndex clips = write_clips(ds, meta, o.split_seed);
+    record_states(run, ds, items, r, p, encoder->info().precision);
+    record_clips(run.catalog(), ds.id(), clips);
+    run.add_output(ds.features().root());
+    run.add_output(report_path);
+    run.add_output(ds.clip_index_path());
+    run.finish(j, r.failed.empty() ? "ok" : "failed", r.failed.empty() ? "" : fmt::format("{} track(s) failed", r.failed.size()));
     j["report_path"] = report_path.string();
     j["clip_index_path"] = ds.clip_index_path().string();
     j["num_clips"] = clips.size();

@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "cli.hpp"
+#include "catalog_cli.hpp"
 #include "mess/probe.hpp"
 
 namespace mess::cli {
@@ -56,6 +56,8 @@ int run_probe(const Context& ctx, const ProbeOptions& o, bool json) {
     const ProbeLevel level = parse_probe_level(o.level);
     // Nested weighted sums over thousands of windows are slow: window level defaults to the best layer.
     p.mode = parse_probe_mode(o.mode.empty() ? (level == ProbeLevel::track ? "both" : "best_layer") : o.mode);
+    RunRecord run(ctx, "probe", {{"dataset", ds.id()}, {"level", o.level}, {"alpha", o.alpha}, {"folds", o.folds},
+                                 {"seed", o.seed}, {"controls", o.controls}});
     ProbeData data = load_probe_data(ds, level);
     for (const auto& [track, why] : data.skipped_tracks) spdlog::warn("track {} not probed: {}", track, why);
     Progress progress(fmt::format("probe {} ({} rows, {} targets)", ds.id(), data.rows(), data.targets.size()), 0);
@@ -65,6 +67,8 @@ int run_probe(const Context& ctx, const ProbeOptions& o, bool json) {
     const std::filesystem::path out = o.out.empty() ? default_results_path(ctx.config.data_root.value, ds.id(), level) : std::filesystem::path(o.out);
     std::filesystem::create_directories(out.parent_path().empty() ? "." : out.parent_path());
     write_file_atomic(out, results.dump(2) + "\n");
+    run.add_output(out);
+    run.finish(results);
     if (json) {
         print_json({{"results_path", out.string()}, {"results", results}});
     } else {

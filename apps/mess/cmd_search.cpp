@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "cli.hpp"
+#include "catalog_cli.hpp"
 #include "mess/artifacts.hpp"
 #include "mess/model.hpp"
 #include "mess/probe.hpp"
@@ -34,6 +34,8 @@ int run_build(const Context& ctx, const BuildOptions& o, bool json) {
     p.media = !o.no_media;
     p.aspect_models = o.aspect_models;
     p.default_aspect_models = !o.no_aspect_models;
+    RunRecord run(ctx, "index-build", {{"dataset", ds.id()}, {"kind", o.kind}, {"layer", o.layer}, {"factory", o.factory},
+                                       {"name", o.name}, {"media", p.media}});
     Progress progress("index " + ds.id() + " (tracks)", 0);
     p.index.on_progress = progress_sink(progress);
     Progress media_progress("media " + ds.id() + " (waveforms)", 0);
@@ -46,6 +48,8 @@ int run_build(const Context& ctx, const BuildOptions& o, bool json) {
     if (!r.aspect_models_refused.empty()) spdlog::warn("shipped aspect models not applied: {}", r.aspect_models_refused);
     if (!r.aspect_models.empty()) spdlog::info("learned aspect models from {}", r.aspect_models.string());
     const auto m = nlohmann::json::parse(read_file(r.dir / "manifest.json"));
+    run.add_output(r.dir);
+    run.finish({{"rows", r.rows}, {"dimension", r.dimension}, {"skipped_tracks", r.skipped_tracks.size()}});
     if (json) print_json({{"artifact_dir", r.dir.string()}, {"manifest", m}});
     else fmt::print("{} index over {} {} ({} dims, {}) → {}\n", to_string(p.index.kind), r.rows,
                     p.index.kind == IndexKind::track ? "tracks" : "clips", r.dimension, o.factory, r.dir.string());

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli.hpp"
+#include "mess/db.hpp"
 #include "mess/server.hpp"
 
 namespace mess::cli {
@@ -64,7 +65,9 @@ ServeConfig serve_config(const Context& ctx, const std::string& index, const std
     c.data_root = ctx.config.data_root.value;
     c.web_root = default_web_root();
     c.query_threads = ctx.config.workers.value;
-    c.catalog = db::catalog_url(ctx.config);
+    // An explicit catalog (--catalog, MESS_CATALOG) serves the track list; the default one does not.
+    if (const auto catalog = db::catalog_setting(ctx.flags, ctx.config); catalog.source != "default (data root)")
+        c.catalog = catalog.value;
     return c;
 }
 

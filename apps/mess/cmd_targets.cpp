@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "cli.hpp"
+#include "catalog_cli.hpp"
 #include "mess/catalog.hpp"
 #include "mess/targets.hpp"
 
@@ -151,6 +151,7 @@ int run_targets(const Context& ctx, const TargetsOptions& o, bool json) {
     const auto tracks = ds.tracks();
     std::filesystem::create_directories(ds.targets_dir());
     const FlatTargetsMigration flat = adopt_flat_targets(ds, tracks);
+    RunRecord record(ctx, "targets", {{"dataset", ds.id()}});
     TargetsRun run(ds, o, ctx);
     Progress progress("targets " + ds.id() + " (tracks)", static_cast<std::int64_t>(tracks.size()));
     const auto t0 = std::chrono::steady_clock::now();
@@ -162,6 +163,8 @@ int run_targets(const Context& ctx, const TargetsOptions& o, bool json) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const nlohmann::json report = run.report(tracks.size(), secs, flat);
     write_file_atomic(ds.targets_report_path(), report.dump(2) + "\n");
+    record.add_output(ds.targets_dir());
+    record.finish(report, report["failed"].empty() ? "ok" : "failed");
     if (json) print_json(report);
     else print_summary(report);
     return report["failed"].empty() ? 0 : 2;

@@ -1,6 +1,7 @@
 // mess train aspects (learned aspect geometry on a factor corpus), mess eval aspects and mess eval triplets.
 #include <fmt/format.h>
 
+#include "catalog_cli.hpp"
 #include "cli.hpp"
 #include "mess/artifacts.hpp"
 #include "mess/aspects.hpp"
@@ -50,6 +51,8 @@ int run_train(const Context& ctx, const TrainOptions& o, bool json) {
     const FactorWindows data = load_factor_windows(ds.features(), o.labels, o.layers);
     if (!json) fmt::print("{} windows of {} tracks, {} inputs ({} layers × {}), encoder {}\n", data.n, data.track_ids.size(), data.dim,
                           data.layers.size(), data.layer_dim, data.encoder);
+    RunRecord run(ctx, "train", {{"dataset", ds.id()}, {"labels", o.labels}, {"aspects", o.aspects}, {"rung", o.rung},
+                                 {"dim", o.dim}, {"epochs", o.epochs}, {"seed", o.seed}});
     AspectSet set{data.encoder, data.layers, data.layer_dim, {}, nullptr};
     // Identity and version of the encoder (refused later against another one); built-in encoders only: a
     // checkpoint would be loaded just to fingerprint it.
@@ -73,6 +76,8 @@ int run_train(const Context& ctx, const TrainOptions& o, bool json) {
         set.aspects[aspect] = std::move(t.model);
     }
     save_aspect_set(set, o.out);
+    run.add_output(o.out);
+    run.finish(report);
     if (json) print_json(report);
     else fmt::print("aspect models → {}/aspects.json\n", o.out);
     return 0;

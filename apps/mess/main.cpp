@@ -4,7 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "cli.hpp"
+#include "catalog_cli.hpp"
 
 int main(int argc, char** argv) {
     using namespace mess;
@@ -28,7 +28,10 @@ int main(int argc, char** argv) {
     app.add_option_function<std::string>("--catalog", remember("catalog"),
                                          "Catalog database: sqlite:<file> | postgresql://… (env MESS_CATALOG; default sqlite:<data root>/catalog.sqlite)");
 
+    cli::set_command_line(argc, argv);
     cli::register_config(app, ctx);
+    cli::register_catalog(app, ctx);
+    cli::register_runs(app, ctx);
     cli::register_audio(app, ctx);
     cli::register_model(app, ctx);
     cli::register_embed(app, ctx);

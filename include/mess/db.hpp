@@ -38,7 +38,12 @@
 
 namespace mess::db {
 
-// The catalog URL of a configuration: its `catalog` setting when set, else sqlite:<data_root>/catalog.sqlite.
+// The catalog setting with its source: flags["catalog"] (--catalog) > MESS_CATALOG > the default
+// sqlite:<data_root>/catalog.sqlite. `getenv` is injectable for tests.
+// Errors: Error(usage) naming the flag or variable for a value that is neither sqlite:… nor postgresql://….
+Setting<std::string> catalog_setting(const ConfigFlags& flags, const Config& config,
+                                     const char* (*getenv_fn)(const char*) = nullptr);
+// catalog_setting without flags: MESS_CATALOG when set, else sqlite:<data_root>/catalog.sqlite.
 std::string catalog_url(const Config& config);
 // The URL with any password replaced by "***" (for messages and `mess config`).
 std::string redact_url(const std::string& url);

@@ -455,7 +455,7 @@ std::vector<float> embed_query_stack(const class Encoder& encoder, AudioView aud
 //
 //   mess::SamplerParams p;  p.first = mess::parse_geometry(searcher, "default");
 //   p.second = mess::parse_geometry(searcher, "layer:0");  p.seed = 7;
-//   mess::Triplet t = mess::sample_triplet(searcher.index(), p, 0);   // draw 0, 1, 2, ... of seed 7
+//   mess::SampledTriplet t = mess::sample_triplet(searcher.index(), p, 0);   // draw 0, 1, 2, ... of seed 7
 //
 // A geometry is a way of measuring similarity over the index: its own vectors ("default"), one stored layer
 // ("layer:N"), or a validated aspect's layer fusion (its name). Candidates for an anchor row are its k
@@ -488,7 +488,7 @@ struct SamplerParams {
 // "disagreement:default/layer:0", "random:dynamics": recorded with each judgement.
 std::string sampler_label(const SamplerParams& params);
 
-struct Triplet {
+struct SampledTriplet {
     std::size_t anchor = 0, a = 0, b = 0;          // rows of the index
     float first_a = 0, first_b = 0;                // similarity of a and b to the anchor in the first geometry
     float second_a = 0, second_b = 0;              // ... and in the second (disagreement)
@@ -496,6 +496,6 @@ struct Triplet {
 // Draw number `draw` of the sequence that params.seed fixes. Errors: Error(usage) for k out of range;
 // Error(input) when the index has fewer than three rows outside one scope, or no anchor tried has a pair
 // the two geometries disagree on.
-Triplet sample_triplet(const SearchIndex& index, const SamplerParams& params, std::uint64_t draw);
+SampledTriplet sample_triplet(const SearchIndex& index, const SamplerParams& params, std::uint64_t draw);
 
 }  // namespace mess

@@ -103,8 +103,11 @@ struct ServeConfig {
     std::size_t neighbour_k = 100;         // list length; 0: off
     std::size_t neighbour_max_rows = 50000;  // larger track indexes are scanned (the lists cost rows² · dim)
     double min_r2 = 0.5;                   // aspects below are not offered
-    // The catalog database (mess/db.hpp) that stores the listening test's judgements, opened on first use;
-    // empty: sqlite:<data_root>/catalog.sqlite (db::catalog_url's default).
+    // The catalog database (mess/db.hpp URL): /api/tracks lists, filters, searches and pages the catalog's
+    // tracks with its indexes (replicas may share one PostgreSQL); tracks of the served index keep their
+    // duration and audio. Empty: the served index's records, as before.
+    // The listening test's judgements are kept there too; empty: sqlite:<data_root>/catalog.sqlite, or
+    // MESS_CATALOG when set (db::catalog_url).
     std::string catalog;
 };
 

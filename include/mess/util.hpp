@@ -159,15 +159,13 @@ struct Config {
     Setting<int> batch_size{4, "default"};                        // MESS_BATCH_SIZE: ≥ 1 windows (default 4 on the
                                                                   // CPU, 32 on cuda: a GPU needs wide batches)
     Setting<std::string> log_level{"info", "default"};            // MESS_LOG_LEVEL
-    Setting<std::string> catalog{"", "default"};                  // MESS_CATALOG: sqlite:<file> | postgresql://…
-                                                                  // ("" = sqlite:<data_root>/catalog.sqlite)
     Setting<int> sample_rate{24000, "contract"};                  // Hz
     Setting<double> window_seconds{5.0, "contract"};              // s
     Setting<double> overlap{0.5, "contract"};                     // fraction of a window
 };
 
 // Values given on the command line, keyed by setting name ("data_root", "device", "workers",
-// "batch_size", "log_level", "catalog"); absent keys fall through to the environment, then defaults.
+// "batch_size", "log_level"); absent keys fall through to the environment, then defaults.
 using ConfigFlags = std::map<std::string, std::string>;
 
 // Resolves flags > MESS_* environment variables > defaults. `getenv` is injectable for tests.

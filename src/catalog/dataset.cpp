@@ -157,6 +157,10 @@ MetadataTable Dataset::metadata() const {
             for (const char* k : keep)
                 if (it->second.count(k)) r.extra[k] = it->second.at(k);
             r.work_id = r.extra["canonical_composer"] + " | " + r.extra["canonical_title"];
+            // MAESTRO's canonical composer and title are the track's composer and title (the browser and the
+            // catalog read those columns).
+            r.extra["composer"] = r.extra["canonical_composer"];
+            r.extra["title"] = r.extra["canonical_title"];
         }
         if (r.work_id.empty()) r.work_id = r.track_id;  // each file its own work when nothing says otherwise
         rows.push_back(std::move(r));

@@ -25,6 +25,8 @@ const std::vector<Migration>& migrations();
 std::string utc_now();
 // `text` with every `from` replaced by `to`.
 std::string replace_all(std::string text, const std::string& from, const std::string& to);
+// Portable DDL → a backend's: {id} (an auto-numbered primary key), {double}, {bigint} become its types.
+std::string portable_ddl(const std::string& sql, const char* id, const char* dbl, const char* bigint);
 // Parameter list helpers: the text of an integer or a double (full precision).
 std::string num(std::int64_t value);
 std::string num(double value);

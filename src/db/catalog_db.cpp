@@ -1,4 +1,5 @@
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <thread>
 
@@ -25,13 +26,24 @@ std::string replace_all(std::string text, const std::string& from, const std::st
     return text;
 }
 
+std::string portable_ddl(const std::string& sql, const char* id, const char* dbl, const char* bigint) {
+    return replace_all(replace_all(replace_all(sql, "{id}", id), "{double}", dbl), "{bigint}", bigint);
+}
+
 std::string num(std::int64_t value) { return std::to_string(value); }
 std::string num(double value) { return fmt::format("{}", value); }
 
-std::string catalog_url(const Config& config) {
-    if (!config.catalog.value.empty()) return config.catalog.value;
-    return "sqlite:" + (config.data_root.value / "catalog.sqlite").string();
+Setting<std::string> catalog_setting(const ConfigFlags& flags, const Config& config, const char* (*getenv_fn)(const char*)) {
+    Setting<std::string> s{"sqlite:" + (config.data_root.value / "catalog.sqlite").string(), "default (data root)"};
+    if (auto it = flags.find("catalog"); it != flags.end()) s = {it->second, "flag --catalog"};
+    else if (const char* v = getenv_fn ? getenv_fn("MESS_CATALOG") : std::getenv("MESS_CATALOG"); v != nullptr && *v != '\0')
+        s = {v, "env MESS_CATALOG"};
+    if (!s.value.starts_with("sqlite:") && !s.value.starts_with("postgresql://") && !s.value.starts_with("postgres://"))
+        throw_usage("{}: unknown catalog '{}' (expected sqlite:<file> or postgresql://…)", s.source, redact_url(s.value));
+    return s;
 }
+
+std::string catalog_url(const Config& config) { return catalog_setting({}, config).value; }
 
 std::string redact_url(const std::string& url) {
     const std::size_t scheme = url.find("://");

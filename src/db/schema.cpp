@@ -4,10 +4,10 @@
 
 namespace mess::db {
 
-// The schema, oldest first. Never edit a released migration: add one.
-const std::vector<Migration>& migrations() {
-    static const std::vector<Migration> all = {
-        {1, "core tables",
+namespace {
+
+Migration core_tables() {
+    return {1, "core tables",
          {"CREATE TABLE datasets (dataset_id TEXT PRIMARY KEY, kind TEXT NOT NULL, audio_dir TEXT NOT NULL,"
           " updated_at TEXT NOT NULL)",
           "CREATE TABLE works (dataset_id TEXT NOT NULL, work_id TEXT NOT NULL, composer TEXT NOT NULL DEFAULT '',"
@@ -37,7 +37,15 @@ const std::vector<Migration>& migrations() {
           " source TEXT NOT NULL, run_id TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL,"
           " PRIMARY KEY (dataset_id, track_id))"},
          {},
-         {}},
+         {}};
+}
+
+}  // namespace
+
+// The schema, oldest first. Never edit a released migration: add one.
+const std::vector<Migration>& migrations() {
+    static const std::vector<Migration> all = {
+        core_tables(),
         {2, "run registry and judgements",
          {"CREATE TABLE runs (run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, command_line TEXT NOT NULL,"
           " parameters TEXT NOT NULL DEFAULT '{}', version TEXT NOT NULL, started_at TEXT NOT NULL,"
@@ -66,6 +74,29 @@ const std::vector<Migration>& migrations() {
           " INSERT INTO track_text (rowid, haystack) VALUES (new.id, new.haystack); END"},
          {"CREATE EXTENSION IF NOT EXISTS pg_trgm",
           "CREATE INDEX tracks_haystack ON tracks USING gin (haystack gin_trgm_ops)"}},
+        // Unfiltered pages need the number of tracks; counting a million rows per page is too slow.
+        {4, "track counts per dataset",
+         {"CREATE TABLE track_counts (dataset_id TEXT PRIMARY KEY, n {bigint} NOT NULL)",
+          "INSERT INTO track_counts (dataset_id, n) SELECT dataset_id, count(*) FROM tracks GROUP BY dataset_id"},
+         {"CREATE TRIGGER tracks_count_insert AFTER INSERT ON tracks BEGIN INSERT INTO track_counts (dataset_id, n)"
+          " VALUES (new.dataset_id, 1) ON CONFLICT (dataset_id) DO UPDATE SET n = n + 1; END",
+          "CREATE TRIGGER tracks_count_delete AFTER DELETE ON tracks BEGIN"
+          " UPDATE track_counts SET n = n - 1 WHERE dataset_id = old.dataset_id; END"},
+         {"CREATE FUNCTION mess_count_tracks() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+          " IF TG_OP = 'INSERT' THEN INSERT INTO track_counts (dataset_id, n) SELECT dataset_id, count(*) FROM new_rows"
+          " GROUP BY dataset_id ON CONFLICT (dataset_id) DO UPDATE SET n = track_counts.n + excluded.n;"
+          " ELSE UPDATE track_counts c SET n = c.n - d.k FROM (SELECT dataset_id, count(*) AS k FROM old_rows"
+          " GROUP BY dataset_id) d WHERE c.dataset_id = d.dataset_id; END IF; RETURN NULL; END $$",
+          "CREATE TRIGGER tracks_count_insert AFTER INSERT ON tracks REFERENCING NEW TABLE AS new_rows"
+          " FOR EACH STATEMENT EXECUTE FUNCTION mess_count_tracks()",
+          "CREATE TRIGGER tracks_count_delete AFTER DELETE ON tracks REFERENCING OLD TABLE AS old_rows"
+          " FOR EACH STATEMENT EXECUTE FUNCTION mess_count_tracks()"}},
+        // The composer filter is a substring of a name: matched against the few names, then the tracks index.
+        {5, "composer names",
+         {"CREATE TABLE composers (composer_lc TEXT PRIMARY KEY)",
+          "INSERT INTO composers (composer_lc) SELECT DISTINCT composer_lc FROM tracks"},
+         {},
+         {}},
     };
     return all;
 }

@@ -81,9 +81,7 @@ protected:
         return what.find("database is locked") != std::string::npos || what.find("database is busy") != std::string::npos;
     }
     std::string dialect(const std::string& sql) const override {
-        std::string out = replace_all(sql, "{id}", "INTEGER PRIMARY KEY AUTOINCREMENT");
-        out = replace_all(out, "{double}", "REAL");
-        return replace_all(out, "{bigint}", "INTEGER");
+        return portable_ddl(sql, "INTEGER PRIMARY KEY AUTOINCREMENT", "REAL", "INTEGER");
     }
     std::string json_text(const std::string& column, const std::string& key_param) const override {
         return "json_extract(" + column + ", '$.\"' || " + key_param + " || '\"')";

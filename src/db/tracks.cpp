@@ -62,6 +62,7 @@ void CatalogDb::upsert_tracks(const std::vector<TrackRow>& tracks) {
                  " ON CONFLICT (dataset_id, work_id) DO UPDATE SET composer = excluded.composer, title = excluded.title,"
                  " composer_lc = excluded.composer_lc",
                  {t.dataset_id, t.work_id, t.composer, t.title, to_lower(t.composer)});
+            exec("INSERT INTO composers (composer_lc) VALUES ($1) ON CONFLICT (composer_lc) DO NOTHING", {to_lower(t.composer)});
             exec("INSERT INTO recordings (dataset_id, recording_id, work_id) VALUES ($1, $2, $3)"
                  " ON CONFLICT (dataset_id, recording_id) DO UPDATE SET work_id = excluded.work_id",
                  {t.dataset_id, t.recording_id, t.work_id});
@@ -107,18 +108,33 @@ TrackPage CatalogDb::list_tracks(const TrackQuery& query) {
         return "$" + std::to_string(params.size());
     };
     if (!query.dataset.empty()) where += " AND t.dataset_id = " + param(query.dataset);
-    if (!query.composer.empty())
-        where += " AND t.composer_lc IN (SELECT DISTINCT w.composer_lc FROM works w WHERE w.composer_lc LIKE " +
-                 param("%" + to_lower(query.composer) + "%") + ")";
+    if (!query.composer.empty()) {  // the matching names first, so that the planner sees the values themselves
+        std::string names;
+        for (const Row& r : exec("SELECT composer_lc FROM composers WHERE composer_lc LIKE $1",
+                                 {"%" + to_lower(query.composer) + "%"}))
+            names += (names.empty() ? "" : ", ") + param(r.at(0));
+        where += names.empty() ? " AND 1 = 0" : " AND t.composer_lc IN (" + names + ")";
+    }
     if (!query.q.empty()) where += text_match("t", param("%" + to_lower(query.q) + "%"));
     for (const auto& [key, value] : query.columns) {
         const std::string k = param(key);
         where += " AND lower(" + json_text("t.metadata", k) + ") = " + param(to_lower(value));
     }
     TrackPage page;
-    page.total = std::stoll(exec("SELECT count(*) FROM tracks t" + where, params).at(0).at(0));
-    const std::string sql = fmt::format("SELECT {} FROM tracks t{} ORDER BY t.dataset_id, t.track_id LIMIT {} OFFSET {}",
-                                        kTrackColumns, where, query.limit, query.offset);
+    const bool unfiltered = query.q.empty() && query.composer.empty() && query.columns.empty();
+    const std::string count_sql = unfiltered ? "SELECT coalesce(sum(n), 0) FROM track_counts t" + where
+                                             : "SELECT count(*) FROM tracks t" + where;
+    page.total = std::stoll(exec(count_sql, params).at(0).at(0));
+    // A composer or text filter selects through its own index: the page's ids are sorted from the matches'
+    // narrow (dataset, track) rows, which the composer index covers — ordering by expressions keeps the planner from walking the whole
+    // (dataset_id, track_id) index looking for matches — and only the page's rows are read whole.
+    std::string sql = fmt::format("SELECT {} FROM tracks t{} ORDER BY t.dataset_id, t.track_id LIMIT {} OFFSET {}",
+                                  kTrackColumns, where, query.limit, query.offset);
+    if (!query.composer.empty() || !query.q.empty())
+        sql = fmt::format("SELECT {} FROM tracks t WHERE (t.dataset_id, t.track_id) IN (SELECT t.dataset_id, t.track_id"
+                          " FROM tracks t{} ORDER BY (t.dataset_id || ''),"
+                          " (t.track_id || '') LIMIT {} OFFSET {}) ORDER BY t.dataset_id, t.track_id",
+                          kTrackColumns, where, query.limit, query.offset);
     for (const Row& r : exec(sql, params)) page.tracks.push_back(track_of(r));
     return page;
 }

@@ -83,7 +83,7 @@ Pair most_disagreeing(const std::vector<std::size_t>& candidates, const std::vec
     return best;
 }
 
-Triplet presented(std::size_t anchor, std::size_t x, std::size_t y, Rng& rng, const std::vector<float>& s1, const std::vector<float>& s2) {
+SampledTriplet presented(std::size_t anchor, std::size_t x, std::size_t y, Rng& rng, const std::vector<float>& s1, const std::vector<float>& s2) {
     if (rng.next() & 1) std::swap(x, y);
     return {anchor, x, y, s1[x], s1[y], s2.empty() ? 0.f : s2[x], s2.empty() ? 0.f : s2[y]};
 }
@@ -123,7 +123,7 @@ std::string sampler_label(const SamplerParams& p) {
     return out;
 }
 
-Triplet sample_triplet(const SearchIndex& index, const SamplerParams& p, std::uint64_t draw) {
+SampledTriplet sample_triplet(const SearchIndex& index, const SamplerParams& p, std::uint64_t draw) {
     if (p.k < 2 || p.k > 1000) throw_usage("sampler k must be in [2, 1000] (got {})", p.k);
     if (index.size() < 3) throw_input("an index of {} rows has no triplets (three passages are needed)", index.size());
     Rng rng{std::mt19937_64(p.seed * 0x9e3779b97f4a7c15ull ^ (draw + 1) * 0xd1b54a32d192ed03ull)};

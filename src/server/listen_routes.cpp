@@ -103,7 +103,7 @@ void next_triplet(Call& c, JudgementStore& store) {
     const SamplerParams p = sampler_params(c, *c.snap->clip_search, aspect);
     const std::size_t judged = store.list(listener).size();
     const std::uint64_t draw = whole_param(c, "draw", static_cast<double>(judged), 1e15);
-    Triplet t;
+    SampledTriplet t;
     try {
         t = sample_triplet(clips.index, p, draw);
     } catch (const Error& e) {

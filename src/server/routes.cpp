@@ -216,6 +216,26 @@ void answer_hits(Call& c, const Searcher& searcher, const SearchRequest& r, nloh
 
 // ---- handlers ---------------------------------------------------------------------------------
 
+// A catalog track as /api/tracks shows it: the served index's entry when it has the track (duration,
+// audio), else the catalog's row (composer and title as metadata columns, like the index's records).
+nlohmann::json catalog_track_json(const db::TrackRow& row, const Snapshot& snap) {
+    if (const TrackEntry* t = snap.find_track(row.track_id); t && t->dataset_id == row.dataset_id) return track_json(*t);
+    std::map<std::string, std::string> metadata = row.metadata;
+    if (!row.composer.empty()) metadata.emplace("composer", row.composer);
+    if (!row.title.empty()) metadata.emplace("title", row.title);
+    return {{"track_id", row.track_id}, {"dataset_id", row.dataset_id}, {"recording_id", row.recording_id},
+            {"work_id", row.work_id}, {"duration_sec", 0.0}, {"metadata", metadata}, {"has_audio", false}};
+}
+
+void list_catalog_tracks(Call& c, db::TrackQuery query) {
+    const db::TrackPage page = c.catalog->use([&](db::CatalogDb& db) { return db.list_tracks(query); });
+    nlohmann::json tracks = nlohmann::json::array();
+    for (const auto& row : page.tracks) tracks.push_back(catalog_track_json(row, *c.snap));
+    const std::int64_t next = query.offset + query.limit;
+    send_json(c.res, {{"total", page.total}, {"offset", query.offset}, {"limit", query.limit},
+                      {"next_offset", next < page.total ? nlohmann::json(next) : nlohmann::json()}, {"tracks", std::move(tracks)}});
+}
+
 void list_tracks(Call& c) {
     static const std::set<std::string> own = {"q", "dataset", "composer", "offset", "limit"};
     const long offset = int_param(c, "offset", 0, 0, 1L << 40), limit = int_param(c, "limit", 50, 1, 500);
@@ -230,6 +250,8 @@ void list_tracks(Call& c) {
         }
         columns.emplace_back(key, to_lower(value));
     }
+    if (c.catalog) return list_catalog_tracks(c, {.q = q, .dataset = dataset, .composer = composer, .columns = columns,
+                                                  .offset = offset, .limit = limit});
     nlohmann::json page = nlohmann::json::array();
     std::size_t total = 0;
     for (const TrackEntry& t : c.snap->tracks) {

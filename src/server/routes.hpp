@@ -2,7 +2,9 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -10,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "internal.hpp"
+#include "mess/db.hpp"
 
 namespace mess::server {
 
@@ -25,6 +28,7 @@ struct Call {
     httplib::Response& res;
     const Snapshot* snap;
     const ServeConfig& config;
+    class CatalogPool* catalog = nullptr;  // the catalog's connections when ServeConfig::catalog is set
     std::string path_param(std::size_t i) const { return req.matches[static_cast<int>(i)].str(); }
 };
 
@@ -58,6 +62,33 @@ private:
     std::mutex mutex_;
     std::string url_;
     std::unique_ptr<db::CatalogDb> db_;
+};
+
+// Connections to the catalog database, one per request at a time, kept for the next request.
+class CatalogPool {
+public:
+    explicit CatalogPool(std::string url);  // opens (and migrates) once now, so a bad catalog fails at start
+    // Runs fn(CatalogDb&) on a connection of its own; a connection that threw is dropped, not reused.
+    template <class F>
+    auto use(F&& fn) {
+        std::unique_ptr<db::CatalogDb> db = take();
+        auto give_back = [&] { give(std::move(db)); };
+        if constexpr (std::is_void_v<decltype(fn(*db))>) {
+            fn(*db);
+            give_back();
+        } else {
+            auto out = fn(*db);
+            give_back();
+            return out;
+        }
+    }
+
+private:
+    std::unique_ptr<db::CatalogDb> take();
+    void give(std::unique_ptr<db::CatalogDb> db);
+    std::string url_;
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<db::CatalogDb>> idle_;
 };
 
 // Every route of the API, in registration order; the listening-test routes keep judgements in `judgements`.

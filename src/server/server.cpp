@@ -197,8 +197,11 @@ struct Server::Impl {
     std::atomic<bool> reload_flag{false}, stop_flag{false}, stopped{false};
     std::atomic<std::uint64_t> reloads{0}, reload_failures{0}, cache_hits{0}, cache_misses{0};
     AnswerCache cache;
+    std::unique_ptr<CatalogPool> catalog;  // when config.catalog is set
 
-    explicit Impl(ServeConfig c) : config(std::move(c)), redact(config), cache(config.cache_entries) {}
+    explicit Impl(ServeConfig c) : config(std::move(c)), redact(config), cache(config.cache_entries) {
+        if (!config.catalog.empty()) catalog = std::make_unique<CatalogPool>(config.catalog);
+    }
 
     std::string last_error() const {
         std::lock_guard lock(snap_mutex);
@@ -358,7 +361,7 @@ struct Server::Impl {
                     }
                     cache_misses.fetch_add(1, std::memory_order_relaxed);
                 }
-                Call call{req, res, s.get(), config};
+                Call call{req, res, s.get(), config, catalog.get()};
                 route.handle(call);
                 // 422: an answer a handler gave itself (two recordings that do not align), as lasting as a 200.
                 if (!key.empty() && (res.status == 200 || res.status == 422)) cache.put(key, {res.status, res.body});

@@ -68,11 +68,7 @@ Config resolve_config(const ConfigFlags& flags, const char* (*getenv_fn)(const c
         if (!known) throw_usage("{}: unknown log level '{}' (trace|debug|info|warn|error|off)", s->origin, s->value);
         c.log_level = {s->value, s->origin};
     }
-    if (auto s = lookup(flags, getenv_fn, "catalog", "MESS_CATALOG")) {
-        if (!s->value.starts_with("sqlite:") && !s->value.starts_with("postgresql://") && !s->value.starts_with("postgres://"))
-            throw_usage("{}: unknown catalog '{}' (expected sqlite:<file> or postgresql://…)", s->origin, s->value);
-        c.catalog = {s->value, s->origin};
-    }
+    // "catalog" (--catalog, MESS_CATALOG) is resolved by mess/db.hpp's catalog_setting.
     return c;
 }
 

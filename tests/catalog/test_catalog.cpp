@@ -289,6 +289,8 @@ TEST(Maestro, OfficialMetadataAndSplitsAreUsed) {
     ASSERT_NE(r, nullptr);
     EXPECT_EQ(r->work_id, "Frédéric Chopin | Ballade No. 1");
     EXPECT_EQ(r->extra.at("year"), "2018");
+    EXPECT_EQ(r->extra.at("composer"), "Frédéric Chopin");  // what the browser and the catalog show
+    EXPECT_EQ(r->extra.at("title"), "Ballade No. 1");
     write_sidecar(ds, "MIDI-Unprocessed_01", {{0.0, 5.0}});
     write_sidecar(ds, "MIDI-Unprocessed_02", {{0.0, 5.0}});
     ClipIndex idx = build_clip_index(ds, meta, {});

@@ -110,7 +110,7 @@ TEST(Sampler, HandComputedDisagreementOnTheCircle) {
         {0, {{1, {c30, 0.0}}, {2, {0.0, c30}}}}, {1, {{0, {c30, 0.0}}, {2, {c60, c60}}}}, {2, {{0, {0.0, c30}}, {1, {c60, c60}}}}};
     std::set<std::size_t> anchors;
     for (std::uint64_t draw = 0; draw < 12; ++draw) {
-        const Triplet t = sample_triplet(s.index(), p, draw);
+        const SampledTriplet t = sample_triplet(s.index(), p, draw);
         anchors.insert(t.anchor);
         const auto& want = expected.at(t.anchor);
         ASSERT_TRUE(want.contains(t.a) && want.contains(t.b) && t.a != t.b) << draw;
@@ -131,7 +131,7 @@ TEST(Sampler, DisagreementPicksTheStrongestOpposedPair) {
     SamplerParams p = params(s, "layer:0", "layer:2");
     p.k = 5;
     for (std::uint64_t draw = 0; draw < 10; ++draw) {
-        const Triplet t = sample_triplet(idx, p, draw);
+        const SampledTriplet t = sample_triplet(idx, p, draw);
         const auto& anchor = idx.records[t.anchor];
         EXPECT_NE(idx.records[t.a].track_id, anchor.track_id);
         EXPECT_NE(idx.records[t.b].track_id, anchor.track_id);
@@ -173,8 +173,8 @@ TEST(Sampler, RandomNeighboursAndDeterminism) {
     EXPECT_EQ(sampler_label(p), "random:default");
     std::set<std::tuple<std::size_t, std::size_t, std::size_t>> seen;
     for (std::uint64_t draw = 0; draw < 20; ++draw) {
-        const Triplet t = sample_triplet(idx, p, draw);
-        const Triplet again = sample_triplet(idx, p, draw);
+        const SampledTriplet t = sample_triplet(idx, p, draw);
+        const SampledTriplet again = sample_triplet(idx, p, draw);
         EXPECT_EQ(std::tie(t.anchor, t.a, t.b), std::tie(again.anchor, again.a, again.b)) << "same seed and draw, same triplet";
         seen.insert({t.anchor, t.a, t.b});
         // a and b are among the 4 nearest other tracks by the index's own vectors.
@@ -193,7 +193,7 @@ TEST(Sampler, RandomNeighboursAndDeterminism) {
     other.seed = 100;
     int same = 0;
     for (std::uint64_t draw = 0; draw < 20; ++draw) {
-        const Triplet x = sample_triplet(idx, p, draw), y = sample_triplet(idx, other, draw);
+        const SampledTriplet x = sample_triplet(idx, p, draw), y = sample_triplet(idx, other, draw);
         same += std::tie(x.anchor, x.a, x.b) == std::tie(y.anchor, y.a, y.b);
     }
     EXPECT_LT(same, 3) << "another seed, another sequence";

@@ -1,0 +1,92 @@
+#include "catalog_cli.hpp"
+#include "mess/audio.hpp"
+
+namespace mess::cli {
+namespace fs = std::filesystem;
+
+std::string catalog_path(const Dataset& dataset, const fs::path& path) {
+    std::error_code ec;
+    const fs::path root = fs::weakly_canonical(dataset.data_root(), ec), full = fs::weakly_canonical(path, ec);
+    const fs::path rel = full.lexically_relative(root);
+    if (!ec && !rel.empty() && *rel.begin() != "..") return rel.generic_string();
+    return path.generic_string();
+}
+
+db::TrackRow track_row(const std::string& dataset_id, const MetadataTable::Row& row) {
+    db::TrackRow t{.dataset_id = dataset_id, .track_id = row.track_id, .recording_id = row.recording_id,
+                   .work_id = row.work_id, .metadata = row.extra};
+    auto take = [&](const char* own, const char* canonical) {
+        if (auto it = t.metadata.find(own); it != t.metadata.end()) {
+            std::string v = it->second;
+            t.metadata.erase(it);  // stored as its own column, given back by catalog_metadata
+            return v;
+        }
+        auto it = t.metadata.find(canonical);
+        return it == t.metadata.end() ? std::string() : it->second;
+    };
+    t.composer = take("composer", "canonical_composer");
+    t.title = take("title", "canonical_title");
+    return t;
+}
+
+MetadataTable catalog_metadata(db::CatalogDb& catalog, const std::string& dataset_id) {
+    std::vector<MetadataTable::Row> rows;
+    for (const db::TrackRow& t : catalog.tracks(dataset_id)) {
+        MetadataTable::Row r{t.track_id, t.recording_id, t.work_id, t.metadata};
+        if (!t.composer.empty() && !r.extra.contains("canonical_composer")) r.extra["composer"] = t.composer;
+        if (!t.title.empty() && !r.extra.contains("canonical_title")) r.extra["title"] = t.title;
+        rows.push_back(std::move(r));
+    }
+    if (rows.empty()) throw_input("catalog {}: no tracks of dataset '{}' (run mess catalog sync first)",
+                                  db::redact_url(catalog.url()), dataset_id);
+    return MetadataTable(std::move(rows));
+}
+
+std::int64_t import_metadata(db::CatalogDb& catalog, const Dataset& dataset, const MetadataTable& meta) {
+    std::vector<db::TrackRow> rows;
+    for (const auto& r : meta.rows()) rows.push_back(track_row(dataset.id(), r));
+    catalog.transaction([&] {
+        catalog.upsert_dataset({dataset.id(), dataset.kind(), catalog_path(dataset, dataset.audio_dir())});
+        catalog.upsert_tracks(rows);
+    });
+    return static_cast<std::int64_t>(rows.size());
+}
+
+void record_clips(db::CatalogDb& catalog, const std::string& dataset_id, const ClipIndex& clips) {
+    std::vector<db::ClipRow> rows;
+    rows.reserve(clips.size());
+    for (const Clip& c : clips)
+        rows.push_back({.clip_id = c.clip_id, .dataset_id = dataset_id, .track_id = c.track_id, .segment_idx = c.segment_idx,
+                        .start_s = c.start_sec, .end_s = c.end_sec, .split = c.split});
+    catalog.replace_clips(dataset_id, rows);
+}
+
+SyncReport sync_dataset(db::CatalogDb& catalog, const Dataset& dataset, const MetadataTable& meta, const SyncParams& params) {
+    SyncReport report;
+    std::vector<db::AudioFileRow> files;
+    std::vector<std::string> keep;
+    for (const Track& t : dataset.tracks()) {
+        db::AudioFileRow f{.dataset_id = dataset.id(), .track_id = t.track_id, .path = catalog_path(dataset, t.audio_path)};
+        std::error_code ec;
+        f.size = static_cast<std::int64_t>(fs::file_size(t.audio_path, ec));
+        try {
+            const AudioInfo info = probe_audio(t.audio_path);
+            f.duration_s = info.duration_sec();
+            f.sample_rate = info.sample_rate;
+            if (params.hasher) f.sha256 = params.hasher(t.audio_path);
+        } catch (const Error& e) {
+            report.problems.push_back(e.what());
+        }
+        files.push_back(std::move(f));
+        keep.push_back(t.track_id);
+    }
+    catalog.transaction([&] {
+        report.tracks = import_metadata(catalog, dataset, meta);
+        report.removed = catalog.remove_tracks_except(dataset.id(), keep);
+        catalog.upsert_audio_files(files);
+    });
+    report.files = static_cast<std::int64_t>(files.size());
+    return report;
+}
+
+}  // namespace mess::cli
