@@ -24,6 +24,14 @@
 // L2-normalised, as float16 [N, L, D]. A query with layer weights w fuses Σ_l w_l·x̂_l for the query and for
 // every row (the fusion layer discovery probes), L2-normalises and ranks exactly.
 //
+// Structural roles (SearchRequest::role; a clip index whose SearchIndex::structures holds its tracks'
+// structure, as index artifacts do): the query passage is the window of the query track holding the role's
+// moment (the climax; the strongest cadence; the first boundary or modulation; with start_sec, the moment
+// nearest it; of the windows holding it, the one whose centre is nearest) unless a clip id names it, and only
+// windows holding a moment of that role (window_roles) are candidates. Modulations are compared by the
+// passage and by the interval: score = cosine − 0.1·d, d = the circular distance in semitones (0..6) between
+// the query's and the candidate's intervals (a query by clip, audio or vector has no interval: cosine).
+//
 // Errors: Error(usage) for invalid parameters (unknown factory, k < 1, weights of the wrong size);
 // Error(input) for unknown track/clip ids (the message names the id) and inconsistent feature files.
 // Thread safety: a built or loaded SearchIndex is read-only; queries from many threads are safe.
@@ -47,6 +55,7 @@
 #include "mess/audio.hpp"
 #include "mess/catalog.hpp"
 #include "mess/probe.hpp"
+#include "mess/structure.hpp"
 
 namespace faiss {
 struct Index;
@@ -173,6 +182,9 @@ struct SearchIndex {
     // without layer weights, on an exact family (or with exact = true), read them while the candidates they
     // need fit in k; anything else scans.
     std::shared_ptr<const NeighbourLists> neighbours;
+    // Track id → its structure (index artifacts' structure.json.gz); null or missing tracks: none known.
+    std::shared_ptr<const std::map<std::string, Structure>> structures;
+    const Structure* structure_of(const std::string& track_id) const;  // nullptr when not known
 
     std::size_t size() const { return records.size(); }
     // Row of an id. Errors: Error(input) "unknown track|clip id '...'".
@@ -233,6 +245,7 @@ struct QueryOptions {
     std::vector<double> layer_weights; // non-empty: aspect search through the stored per-layer vectors
     SearchParams search;
     bool exact = false;                // force an exact scan on approximate indexes
+    std::shared_ptr<const std::vector<bool>> allowed_rows;  // non-null: only rows marked true can be hits
 };
 
 struct Hit {
@@ -290,17 +303,34 @@ struct SearchRequest {
                                                       // (default -1: one window; 0: every passage on its own)
     int threads = 1;                                  // embedding an audio query
     std::shared_ptr<const class Encoder> encoder;     // audio queries: this encoder (default: the searcher's own)
+    std::optional<Role> role;                         // passages at a structural role (see the top of this header)
+};
+
+// A structural moment a role search matched: its time (seconds) and, for modulations, the interval.
+struct RoleMoment {
+    double time = 0;
+    std::optional<int> interval;  // semitones −5..+6 (modulations)
 };
 
 struct SearchResult {
     IndexKind kind = IndexKind::track;
     std::vector<Hit> hits;                            // best first; records point into the searcher's index
     std::vector<double> layer_weights;                // the layer weights ranked by (empty: the index's own vectors)
+    std::optional<Role> role;                         // role searches: the role,
+    std::string query_clip_id;                        //   the query window (track queries),
+    std::optional<RoleMoment> query_moment;           //   the query's moment (track queries),
+    std::vector<RoleMoment> hit_moments;              //   one per hit: the moment its window holds
 };
 
 // The one JSON form of hits: [{"rank", "score", "id", "track_id", "dataset_id", "recording_id", "work_id",
-// "split", "metadata", and for passages "start_sec", "end_sec", "segment_idx"}].
+// "split", "metadata", and for passages "start_sec", "end_sec", "segment_idx"}], and for role searches
+// "role": {"name", "time", "interval"?}.
 nlohmann::json hits_to_json(const SearchResult& result);
+// The moments of `role` in a structure, ascending in time (modulations with their interval).
+std::vector<RoleMoment> role_moments(const Structure& s, Role role);
+// The JSON form of a role's moment: {"name", "time", "interval"?}.
+nlohmann::json role_moment_to_json(Role role, const RoleMoment& m);
+
 
 // ---------------------------------------------------------------------------------------------
 // The same moment in the other performances of a work (cross-performance passage search)
@@ -350,6 +380,7 @@ private:
     std::vector<float> audio_query(const SearchRequest& request, const std::vector<double>& weights) const;
 
     void check_filters(const std::vector<Filter>& filters) const;
+    void role_search(const SearchRequest& request, PassageQuery& query, SearchResult& out) const;
 
     std::shared_ptr<const SearchIndex> index_;
     std::vector<ResolvedAspect> aspects_;
