@@ -8,6 +8,7 @@
 #include "convert.hpp"
 #include "mess/artifacts.hpp"
 #include "mess/model.hpp"
+#include "mess/structure.hpp"
 
 namespace mess::python {
 namespace {

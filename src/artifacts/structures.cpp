@@ -3,6 +3,7 @@
 
 #include "mess/artifacts.hpp"
 #include "mess/audio.hpp"
+#include "mess/structure.hpp"
 
 namespace mess {
 namespace fs = std::filesystem;

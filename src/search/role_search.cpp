@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mess/search.hpp"
+#include "mess/structure.hpp"
 
 namespace mess {
 

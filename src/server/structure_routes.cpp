@@ -2,6 +2,7 @@
 // the index artifacts (structure.json.gz). Role-restricted passage search is the `role` parameter of the
 // passage routes (routes.cpp).
 #include "mess/artifacts.hpp"
+#include "mess/structure.hpp"
 #include "routes.hpp"
 
 namespace mess::server {
