@@ -137,9 +137,11 @@ std::vector<float> band_checkerboard_novelty(const dsp::Matrix& f, int half) {
     return out;
 }
 
-std::vector<float> structure_novelty(const StructureFeatures& f, const StructureParams& p) {
+std::vector<float> structure_novelty(const StructureFeatures& f, const StructureParams& p, std::optional<double> half_sec) {
     p.validate();
-    const int half = std::max(1, static_cast<int>(std::lround(p.novelty_half_sec * f.frame_rate)));
+    const double h = half_sec.value_or(p.novelty_half_sec);
+    if (!(h >= 0.5 && h <= 60)) throw_usage("structure: novelty half-width out of range (0.5..60 s, got {})", h);
+    const int half = std::max(1, static_cast<int>(std::lround(h * f.frame_rate)));
     std::vector<float> nov = band_checkerboard_novelty(novelty_rows(f, p.novelty_smooth_sec), half);
     // In similarity units: the kernel's positive weights sum to half its absolute weight, so this is the
     // weighted mean similarity within the two blocks minus that across them (0 for a constant signal).
