@@ -18,7 +18,7 @@ namespace {
 struct BuildOptions {
     DatasetChoice source;
     std::string kind = "track", layer = "default", factory = "Flat", name, out, results, aspect_models;
-    bool no_layers = false, no_media = false, no_aspect_models = false;
+    bool no_layers = false, no_media = false, no_aspect_models = false, no_structure = false;
 };
 
 int run_build(const Context& ctx, const BuildOptions& o, bool json) {
@@ -36,13 +36,18 @@ int run_build(const Context& ctx, const BuildOptions& o, bool json) {
     p.default_aspect_models = !o.no_aspect_models;
     RunRecord run(ctx, "index-build", {{"dataset", ds.id()}, {"kind", o.kind}, {"layer", o.layer}, {"factory", o.factory},
                                        {"name", o.name}, {"media", p.media}});
+    p.structure = !o.no_structure;
     Progress progress("index " + ds.id() + " (tracks)", 0);
     p.index.on_progress = progress_sink(progress);
     Progress media_progress("media " + ds.id() + " (waveforms)", 0);
     p.on_media_progress = progress_sink(media_progress);
+    Progress structure_progress("structure " + ds.id() + " (tracks)", 0);
+    p.on_structure_progress = progress_sink(structure_progress);
     const ArtifactBuildReport r = build_artifact(ds, p);
     progress.finish();
     if (p.media) media_progress.finish();
+    if (p.structure) structure_progress.finish();
+    for (const auto& t : r.structure.skipped) spdlog::warn("no structure for {}", t);
     for (const auto& t : r.skipped_tracks) spdlog::warn("track {} has no features; not indexed", t);
     for (const auto& t : r.no_media) spdlog::warn("no waveform for {}", t);
     if (!r.aspect_models_refused.empty()) spdlog::warn("shipped aspect models not applied: {}", r.aspect_models_refused);
@@ -57,7 +62,7 @@ int run_build(const Context& ctx, const BuildOptions& o, bool json) {
 }
 
 struct SearchOptions {
-    std::string index, name, track, clip, audio, aspect, aspects, unlike, exclude_same, model, text, rerank;
+    std::string index, name, track, clip, audio, aspect, aspects, unlike, exclude_same, model, text, rerank, role;
     std::size_t rerank_candidates = 50, best_k = 3;
     std::vector<std::string> filters, more, less;
     double start = -1, min_r2 = 0.5;
@@ -96,8 +101,16 @@ SearchRequest search_request(const Context& ctx, const SearchOptions& o) {
     r.min_r2 = o.min_r2;
     r.scale_by_r2 = !o.no_r2_scaling;
     r.group_by_track = o.group;
+    if (!o.role.empty()) r.role = parse_role(o.role);
     r.threads = o.threads > 0 ? o.threads : ctx.config.workers.value;
     return r;
+}
+
+// "  [modulation at 1:02.5, +2]"
+std::string role_text(const nlohmann::json& role) {
+    std::string out = fmt::format("  [{} at {}", role["name"].get<std::string>(), clock_time(role["time"].get<double>()));
+    if (role.contains("interval")) out += fmt::format(", {:+d}", role["interval"].get<int>());
+    return out + "]";
 }
 
 void print_hits(const SearchResult& result, const nlohmann::json& hits) {
@@ -106,6 +119,7 @@ void print_hits(const SearchResult& result, const nlohmann::json& hits) {
         std::string when = result.kind == IndexKind::clip
                                ? fmt::format("  {}–{}", clock_time(h["start_sec"].get<double>()), clock_time(h["end_sec"].get<double>()))
                                : "";
+        if (h.contains("role")) when += role_text(h["role"]);
         if (h.contains("aligned_sec")) when += fmt::format("  (the query's moment: {})", clock_time(h["aligned_sec"].get<double>()));
         std::string why;
         const nlohmann::json scores = h.value("aspects", nlohmann::json::object());
@@ -161,9 +175,12 @@ int run_search(const Context& ctx, const SearchOptions& o, bool json) {
                               {"aspects", o.aspect.empty() ? o.aspects : o.aspect}, {"layer_weights", result.layer_weights},
                               {"learned_aspects", result.learned_aspects}, {"results", hits}};
         if (o.same_moment) out["same_moment"] = moments;
+        if (result.query_moment) out["query"] = {{"clip_id", result.query_clip_id}, {"role", role_moment_to_json(*result.role, *result.query_moment)}};
         print_json(out);
         return 0;
     }
+    if (result.query_moment)
+        fmt::print("query: {}{}\n", result.query_clip_id, role_text(role_moment_to_json(*result.role, *result.query_moment)));
     print_hits(result, hits);
     if (o.same_moment) print_moments(o, moments);
     return 0;
@@ -188,6 +205,7 @@ void register_index_build(CLI::App& app, Context& ctx) {
     build->add_option("--out", b.out, "Artifact root (default: <data root>/indices)");
     build->add_option("--results", b.results, "Probing results for aspects (default: the dataset's, when present)");
     build->add_flag("--no-media", b.no_media, "Do not store audio locations and waveform peaks (the server then plays nothing)");
+    build->add_flag("--no-structure", b.no_structure, "Do not store each track's structure (no role searches, no structure route)");
     build->add_flag("--no-layers", b.no_layers, "Do not store per-layer vectors (smaller; no aspect search)");
     build->add_option("--aspect-models", b.aspect_models, "Learned aspect models (mess train aspects --out DIR) to store and search by\n"
                                                           "(default: the models shipped for dsp and mfcc-chroma features)");
@@ -232,6 +250,10 @@ void register_search_query(CLI::App& app, Context& ctx) {
     search->add_option("--filter", s.filters, "key=value on metadata (dataset, split, composer, ...); repeatable");
     search->add_option("--exclude-same", s.exclude_same, "Drop hits sharing the query's track | recording | work");
     search->add_flag("--group-tracks", s.group, "Passages: best passage per track");
+    search->add_option("--role", s.role,
+                       "Passages at a structural role: climax | cadence | boundary | modulation. The query window is\n"
+                       "taken at that role of --track (the moment nearest --start when given) and only windows holding\n"
+                       "that role are results; modulations also rank by their interval");
     search->add_option("--nprobe", s.nprobe, "IVF lists to visit");
     search->add_option("--ef-search", s.ef_search, "HNSW candidate list size");
     search->add_flag("--exact", s.exact, "Exact scan even on an approximate index");

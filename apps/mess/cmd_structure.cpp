@@ -77,7 +77,8 @@ int run_dataset(const Context& ctx, const StructureOptions& o, bool json) {
 }  // namespace
 
 void add_structure_params(CLI::App* cmd, StructureParams& p) {
-    cmd->add_option("--novelty-half", p.novelty_half_sec, "Novelty kernel half-width (s)")->capture_default_str();
+    cmd->add_option("--novelty-half", p.novelty_half_sec, "Boundary novelty kernel half-width (s)")->capture_default_str();
+    cmd->add_option("--climax-novelty-half", p.climax_novelty_half_sec, "Climax novelty kernel half-width (s)")->capture_default_str();
     cmd->add_option("--novelty-smooth", p.novelty_smooth_sec, "Feature smoothing before the novelty (s)")->capture_default_str();
     cmd->add_option("--min-section", p.min_section_sec, "Shortest section (s)")->capture_default_str();
     cmd->add_option("--peak-threshold", p.peak_threshold, "Novelty above its local median for a boundary (0..1)")->capture_default_str();

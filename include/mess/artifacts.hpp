@@ -19,6 +19,9 @@
 //   aspect_models.aspects.json, aspect_models.<aspect>.{mean,scale,weights}.npy   learned aspect models
 //                          (aspects.hpp's saved form, prefixed), manifest "aspect_models": {aspects, stack_layers, encoder}
 //   aspect_vectors.<aspect>.npy  [ntotal, out_dim] float32: every row in the aspect's space, normalised
+//   media.json.gz          audio locations and waveform peaks (optional: --no-media)
+//   structure.json.gz      each track's structure (optional: --no-structure; artifacts from before it load
+//                          without it, and role searches then say the index holds no structure)
 //   checksums.json         file → {sha256, md5, size} for every other file
 // Loading checks every listed file's size and SHA-256, the manifest's fields and schema, the index's
 // dimension and count against the manifest, and the row files' lengths, and names what is wrong.
@@ -82,6 +85,28 @@ std::filesystem::path media_audio_path(const nlohmann::json& entry, const std::f
 const char* audio_content_type(const std::filesystem::path& path);
 
 // ---------------------------------------------------------------------------------------------
+// Structure: each indexed track's structure (mess/structure.hpp), for role searches and the structure route.
+// ---------------------------------------------------------------------------------------------
+
+inline constexpr const char* kStructureFile = "structure.json.gz";  // an extra file of index artifacts
+inline constexpr const char* kStructureSchema = "mess-structure/1";
+
+struct StructureBuildReport {
+    std::size_t stored = 0;             // read from the feature store (mess structure --dataset)
+    std::size_t analysed = 0;           // analysed from the audio (no stored file, an older or damaged one)
+    std::vector<std::string> skipped;   // "id: reason"
+};
+// structure.json.gz bytes for `track_ids` of `dataset`: {"schema": "mess-structure/1", "dataset", "tracks":
+// {id: structure_to_json}}. A track's stored structure (FeatureStore::structure_path) is used when it reads
+// and is not older than its audio; otherwise the track is analysed with the default StructureParams (not
+// written back: `mess structure --dataset` owns those files). Tracks whose audio cannot be read are skipped.
+std::string build_structures(const Dataset& dataset, const std::vector<std::string>& track_ids, StructureBuildReport* report = nullptr,
+                             const std::function<void(std::int64_t, std::int64_t)>& on_progress = {});
+// The structures of an artifact directory, or null when it has no structure file.
+// Errors: Error(input) naming the file (and the track) when it is damaged.
+std::shared_ptr<const std::map<std::string, Structure>> read_structures(const std::filesystem::path& artifact_dir);
+
+// ---------------------------------------------------------------------------------------------
 // Artifacts
 // ---------------------------------------------------------------------------------------------
 
@@ -115,7 +140,9 @@ struct ArtifactBuildParams {
     // they match it (else none, with the reason in the report).
     std::filesystem::path aspect_models;
     bool default_aspect_models = true;          // false: no aspect models unless aspect_models is given
+    bool structure = true;                      // store each track's structure (build_structures)
     std::function<void(std::int64_t, std::int64_t)> on_media_progress;
+    std::function<void(std::int64_t, std::int64_t)> on_structure_progress;
 };
 struct ArtifactBuildReport {
     std::filesystem::path dir;                  // the new version directory
@@ -124,6 +151,7 @@ struct ArtifactBuildReport {
     std::vector<std::string> no_media;          // "id: reason"
     std::filesystem::path aspect_models;        // the aspect models applied (empty: none)
     std::string aspect_models_refused;          // why the shipped models were not applied (empty: they were, or none)
+    StructureBuildReport structure;
 };
 // Errors: as build_index and write_artifact; Error(input) when probing_results is given but missing.
 ArtifactBuildReport build_artifact(const Dataset& dataset, const ArtifactBuildParams& params);

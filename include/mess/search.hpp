@@ -27,6 +27,14 @@
 // holds every row in each aspect's space (AspectSpaces): aspects with a learned space rank there, exactly,
 // by Σ w_a·cos_a / Σ |w_a|, and every hit reports its cosine in each space (Hit::aspect_scores).
 //
+// Structural roles (SearchRequest::role; a clip index whose SearchIndex::structures holds its tracks'
+// structure, as index artifacts do): the query passage is the window of the query track holding the role's
+// moment (the climax; the strongest cadence; the first boundary or modulation; with start_sec, the moment
+// nearest it; of the windows holding it, the one whose centre is nearest) unless a clip id names it, and only
+// windows holding a moment of that role (window_roles) are candidates. Modulations are compared by the
+// passage and by the interval: score = cosine − 0.1·d, d = the circular distance in semitones (0..6) between
+// the query's and the candidate's intervals (a query by clip, audio or vector has no interval: cosine).
+//
 // Errors: Error(usage) for invalid parameters (unknown factory, k < 1, weights of the wrong size);
 // Error(input) for unknown track/clip ids (the message names the id) and inconsistent feature files.
 // Thread safety: a built or loaded SearchIndex is read-only; queries from many threads are safe.
@@ -51,6 +59,7 @@
 #include "mess/audio.hpp"
 #include "mess/catalog.hpp"
 #include "mess/probe.hpp"
+#include "mess/structure.hpp"
 
 namespace faiss {
 struct Index;
@@ -192,6 +201,9 @@ struct SearchIndex {
     // need fit in k; anything else scans.
     std::shared_ptr<const NeighbourLists> neighbours;
     AspectSpaces aspect_spaces;        // learned aspect spaces (empty: built without aspect models)
+    // Track id → its structure (index artifacts' structure.json.gz); null or missing tracks: none known.
+    std::shared_ptr<const std::map<std::string, Structure>> structures;
+    const Structure* structure_of(const std::string& track_id) const;  // nullptr when not known
 
     std::size_t size() const { return records.size(); }
     // Row of an id. Errors: Error(input) "unknown track|clip id '...'".
@@ -260,6 +272,7 @@ struct QueryOptions {
     std::map<std::string, int> more_less;
     SearchParams search;
     bool exact = false;                // force an exact scan on approximate indexes
+    std::shared_ptr<const std::vector<bool>> allowed_rows;  // non-null: only rows marked true can be hits
 };
 
 struct Hit {
@@ -350,6 +363,13 @@ struct SearchRequest {
                                                       // (default -1: one window; 0: every passage on its own)
     int threads = 1;                                  // embedding an audio query
     std::shared_ptr<const class Encoder> encoder;     // audio queries: this encoder (default: the searcher's own)
+    std::optional<Role> role;                         // passages at a structural role (see the top of this header)
+};
+
+// A structural moment a role search matched: its time (seconds) and, for modulations, the interval.
+struct RoleMoment {
+    double time = 0;
+    std::optional<int> interval;  // semitones −5..+6 (modulations)
 };
 
 struct SearchResult {
@@ -357,6 +377,10 @@ struct SearchResult {
     std::vector<Hit> hits;                            // best first; records point into the searcher's index
     std::vector<double> layer_weights;                // the layer weights ranked by (empty: the index's own vectors)
     std::map<std::string, double> learned_aspects;    // the learned aspect weights ranked by (empty: none)
+    std::optional<Role> role;                         // role searches: the role,
+    std::string query_clip_id;                        //   the query window (track queries),
+    std::optional<RoleMoment> query_moment;           //   the query's moment (track queries),
+    std::vector<RoleMoment> hit_moments;              //   one per hit: the moment its window holds
 };
 
 // Words for directions: a small vocabulary maps descriptive words to an aspect and a sign (more/less):
@@ -374,8 +398,13 @@ const std::map<std::string, std::pair<std::string, int>>& text_vocabulary();
 
 // The one JSON form of hits: [{"rank", "score", "id", "track_id", "dataset_id", "recording_id", "work_id",
 // "split", "metadata", and for passages "start_sec", "end_sec", "segment_idx"; "aspects": {aspect: cosine}
-// when the hit has aspect scores}].
+// when the hit has aspect scores}], and for role searches "role": {"name", "time", "interval"?}.
 nlohmann::json hits_to_json(const SearchResult& result);
+// The moments of `role` in a structure, ascending in time (modulations with their interval).
+std::vector<RoleMoment> role_moments(const Structure& s, Role role);
+// The JSON form of a role's moment: {"name", "time", "interval"?}.
+nlohmann::json role_moment_to_json(Role role, const RoleMoment& m);
+
 
 // ---------------------------------------------------------------------------------------------
 // The same moment in the other performances of a work (cross-performance passage search)
@@ -432,6 +461,7 @@ private:
     std::vector<Hit> rerank_tracks(const SearchRequest& request, const QueryOptions& options) const;
 
     void check_filters(const std::vector<Filter>& filters) const;
+    void role_search(const SearchRequest& request, PassageQuery& query, SearchResult& out) const;
 
     std::shared_ptr<const SearchIndex> index_;
     std::vector<ResolvedAspect> aspects_;

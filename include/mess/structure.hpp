@@ -41,7 +41,8 @@
 // + 12 for minor; written "C major", "F# minor".
 //
 // Climax: c(t) = L(t)·(0.75 + 0.25·N(t))·(0.75 + 0.25·R(t)), where L is the loudness (dB, Gaussian-smoothed
-// by climax_smooth_sec) mapped from its 10th percentile..maximum to 0..1, N the novelty and R the register
+// by climax_smooth_sec) mapped from its 10th percentile..maximum to 0..1, N the novelty with a kernel of
+// climax_novelty_half_sec (not the boundaries' novelty_half_sec: docs/STRUCTURE.md) and R the register
 // (smoothed, mapped from min..max to 0..1); the climax time is c's maximum, its extent the contiguous run
 // around it where c ≥ median + 0.75·(max − median).
 //
@@ -101,7 +102,8 @@ struct StructureFeatures {
 StructureFeatures structure_features(const Audio& audio);
 
 struct StructureParams {
-    double novelty_half_sec = 10.0;    // checkerboard kernel half-width (s, ≥ 0.5)
+    double novelty_half_sec = 12.0;    // the boundaries' checkerboard kernel half-width (s, 0.5..60)
+    double climax_novelty_half_sec = 10.0;  // the climax curve's novelty kernel half-width (s, 0.5..60)
     double novelty_smooth_sec = 4.0;   // features averaged over this before the self-similarity (s, > 0)
     double min_section_sec = 10.0;     // boundaries at least this far apart (s, > 0)
     double peak_threshold = 0.03;      // novelty above its local median to count as a boundary (0..1)
@@ -147,14 +149,16 @@ struct Structure {
     std::vector<Modulation> modulations;
     std::optional<Climax> climax;    // empty for silence
     std::vector<Cadence> cadences;   // ascending in time
-    std::vector<float> novelty;      // [frames] at kStructureFrameRate, 0..1
+    std::vector<float> novelty;      // [frames] at kStructureFrameRate, 0..1: the climax curve's novelty (climax_novelty_half_sec)
 };
 
 Structure analyze_structure(const Audio& audio, const StructureParams& params = {});
 Structure analyze_structure(const StructureFeatures& features, const StructureParams& params = {});
 
-// Novelty alone ([frames], 0..1) and the boundary picking, exposed for the segmenter benchmarks.
-std::vector<float> structure_novelty(const StructureFeatures& features, const StructureParams& params = {});
+// Novelty alone ([frames], 0..1; kernel half-width novelty_half_sec, or half_sec when given) and the
+// boundary picking, exposed for the segmenter benchmarks.
+std::vector<float> structure_novelty(const StructureFeatures& features, const StructureParams& params = {},
+                                     std::optional<double> half_sec = std::nullopt);
 std::vector<double> pick_boundaries(const StructureFeatures& features, std::span<const float> novelty,
                                     const StructureParams& params = {});
 // Band self-similarity + checkerboard: same values as dsp::checkerboard_novelty(dsp::cosine_self_similarity(f), half)

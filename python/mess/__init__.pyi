@@ -1,7 +1,7 @@
 # Type stubs of the `mess` module (the extension mess._mess, re-exported by mess/__init__.py).
 # Shapes: S windows, L layers, T frames per window, D dimensions, N rows, P performances.
 import os
-from typing import Iterator, Mapping, Sequence, Union, overload
+from typing import Any, Iterator, Mapping, Sequence, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -100,9 +100,10 @@ class Index:
                        filters: Filters = None, exclude_same: str = "", min_r2: float = 0.5, scale_by_r2: bool = True,
                        nprobe: int = 0, ef_search: int = 0, exact: bool = False, unlike: Aspects = None,
         more: Sequence[str] = (), less: Sequence[str] = (), text: str = "") -> Hits: ...
-    def similar_passages(self, track_id: str | None = None, start: float = 0.0, k: int = 10, aspects: Aspects = None, *,
+    def structure(self, track_id: str) -> dict[str, Any]: ...
+    def similar_passages(self, track_id: str | None = None, start: float | None = None, k: int = 10, aspects: Aspects = None, *,
                          clip_id: str | None = None, group_by_track: bool = False, dedupe_sec: float = -1.0,
-                         layer_weights: Sequence[float] | None = None, filters: Filters = None, exclude_same: str = "",
+                         role: str | None = None, layer_weights: Sequence[float] | None = None, filters: Filters = None, exclude_same: str = "",
                          min_r2: float = 0.5, scale_by_r2: bool = True, nprobe: int = 0, ef_search: int = 0,
                          exact: bool = False, unlike: Aspects = None,
         more: Sequence[str] = (), less: Sequence[str] = (), text: str = "") -> Hits: ...

@@ -8,6 +8,7 @@
 #include "convert.hpp"
 #include "mess/artifacts.hpp"
 #include "mess/model.hpp"
+#include "mess/structure.hpp"
 
 namespace mess::python {
 namespace {
@@ -134,8 +135,9 @@ PyHits similar_tracks(const PyIndex& self, const std::string& track_id, int k, c
     return run(self, r);
 }
 
-PyHits similar_passages(const PyIndex& self, const std::optional<std::string>& track_id, double start, int k, const py::object& aspects,
-                        const std::optional<std::string>& clip_id, bool group_by_track, double dedupe_sec, const Options& o) {
+PyHits similar_passages(const PyIndex& self, const std::optional<std::string>& track_id, std::optional<double> start, int k,
+                        const py::object& aspects, const std::optional<std::string>& clip_id, bool group_by_track, double dedupe_sec,
+                        const std::optional<std::string>& role, const Options& o) {
     require_kind(self, IndexKind::clip, "similar_passages");
     if (track_id.has_value() == clip_id.has_value()) throw py::value_error("give a track_id (with start) or a clip_id, not both or neither");
     SearchRequest r = base_request(k, aspects, o);
@@ -145,8 +147,9 @@ PyHits similar_passages(const PyIndex& self, const std::optional<std::string>& t
     } else {
         as_unknown_id([&] { return self.index().rows_of_track(*track_id).size(); });
         r.track_id = *track_id;
-        r.start_sec = start;
+        r.start_sec = start || !role ? std::optional<double>(start.value_or(0.0)) : std::nullopt;
     }
+    if (role) r.role = parse_role(*role);
     r.group_by_track = group_by_track;
     r.dedupe_sec = dedupe_sec;
     return run(self, r);
@@ -299,12 +302,15 @@ void bind_queries(py::class_<PyIndex>& cls) {
     def_query<std::string, int, py::object>(cls, "similar_tracks", &similar_tracks,
         "The tracks most similar to a track of this track index (the track itself left out).", py::arg("track_id"), py::arg("k") = 10,
         py::arg("aspects") = py::none());
-    def_query<std::optional<std::string>, double, int, py::object, std::optional<std::string>, bool, double>(cls, "similar_passages", &similar_passages,
-        "The passages most similar to the window of track_id nearest `start` seconds, or to clip_id, in this clip index. The query "
-        "window and its overlapping neighbours are left out; hits of one track closer than dedupe_sec (default: a window; 0: none) "
-        "keep the best; group_by_track keeps each track's best passage.",
-        py::arg("track_id") = py::none(), py::arg("start") = 0.0, py::arg("k") = 10, py::arg("aspects") = py::none(), py::kw_only(),
-        py::arg("clip_id") = py::none(), py::arg("group_by_track") = false, py::arg("dedupe_sec") = -1.0);
+    def_query<std::optional<std::string>, std::optional<double>, int, py::object, std::optional<std::string>, bool, double,
+              std::optional<std::string>>(cls, "similar_passages", &similar_passages,
+        "The passages most similar to the window of track_id nearest `start` seconds (default 0), or to clip_id, in this clip index. The "
+        "query window and its overlapping neighbours are left out; hits of one track closer than dedupe_sec (default: a window; 0: "
+        "none) keep the best; group_by_track keeps each track's best passage. role ('climax', 'cadence', 'boundary', 'modulation'): "
+        "only passages holding that role are hits, and a track_id query takes its window at the track's moment of that role (the "
+        "one nearest `start` when given); modulations also rank by interval. Each hit's moment is in to_json()'s \"role\".",
+        py::arg("track_id") = py::none(), py::arg("start") = py::none(), py::arg("k") = 10, py::arg("aspects") = py::none(), py::kw_only(),
+        py::arg("clip_id") = py::none(), py::arg("group_by_track") = false, py::arg("dedupe_sec") = -1.0, py::arg("role") = py::none());
     def_query<py::object, int, py::object, bool, double>(cls, "search_vector", &search_vector,
         "The rows most similar to a vector of this index's space: float32 [dimension], or with aspects or layer_weights a "
         "[layers, layer_dim] stack (C-contiguous, never cast; the array is not modified).",
@@ -334,6 +340,13 @@ void bind_index(py::module_& m) {
         .def_property_readonly("version_id", [](const PyIndex& i) { return i.artifact->version_id(); })
         .def_property_readonly("directory", [](const PyIndex& i) { return i.artifact->dir.string(); })
         .def_property_readonly("manifest", [](const PyIndex& i) { return json_to_python(i.artifact->manifest); })
+        .def("structure", [](const PyIndex& i, const std::string& track_id) {
+            as_unknown_id([&] { return i.index().rows_of_track(track_id).size(); });
+            const Structure* s = i.index().structure_of(track_id);
+            if (!s) throw Error(ErrorKind::input, fmt::format("track '{}' has no structure in this index (built with --no-structure?)", track_id));
+            return json_to_python(structure_to_json(*s));
+        }, py::arg("track_id"), "The track's structure as stored in the index (mess structure --json's form): boundaries, sections, keys, "
+           "modulations, climax, cadences.")
         .def_readonly("refused", &PyIndex::refused, "newer versions passed over because they did not load ('<dir>: <why>')")
         .def_property_readonly("aspects", [](const PyIndex& i) {
             nlohmann::json all = nlohmann::json::object();

@@ -421,6 +421,7 @@ static LoadedArtifact load_artifact_checked(const fs::path& dir, bool verify_che
     idx.records = read_records(dir, kind, n);
     check_row_file(dir, kind, idx.records);
     idx.rebuild_lookup();
+    idx.structures = read_structures(dir);
     return a;
 }
 

@@ -86,6 +86,11 @@ ArtifactBuildReport build_artifact(const Dataset& dataset, const ArtifactBuildPa
     }
     std::map<std::string, std::string> files;
     if (params.media) files[kMediaFile] = build_media(dataset, indexed_tracks(idx), &report.no_media, params.on_media_progress);
+    if (params.structure) {
+        files[kStructureFile] = build_structures(dataset, indexed_tracks(idx), &report.structure, params.on_structure_progress);
+        extra["structure"] = {{"file", kStructureFile}, {"schema", kStructureSchema}, {"stored", report.structure.stored},
+                              {"analysed", report.structure.analysed}, {"skipped", report.structure.skipped}};
+    }
     const std::string name = params.name.empty() ? std::string(to_string(params.index.kind)) + "_index" : params.name;
     report.dir = write_artifact(idx, params.root, name, extra, files);
     report.rows = idx.size();

@@ -228,7 +228,7 @@ std::vector<Hit> collect(const SearchIndex& idx, const Ranker& ranker, std::size
         for (const auto& [row64, score] : ranker.top(fetch)) {
             const auto row = static_cast<std::size_t>(row64);
             const IndexRecord& rec = idx.records[row];
-            if (excluded(row) || !passes(rec, query, opt) || !ranker.in_direction(row)) continue;
+            if (excluded(row) || (opt.allowed_rows && !(*opt.allowed_rows)[row]) || !passes(rec, query, opt) || !ranker.in_direction(row)) continue;
             if (passages && idx.kind == IndexKind::clip) {
                 const auto& same = by_track[rec.track_id];
                 if (passages->group_by_track && !same.empty()) continue;

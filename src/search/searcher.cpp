@@ -23,6 +23,7 @@ nlohmann::json hits_to_json(const SearchResult& result) {
             h["end_sec"] = r.end_sec;
             h["segment_idx"] = r.segment_idx;
         }
+        if (result.role && i < result.hit_moments.size()) h["role"] = role_moment_to_json(*result.role, result.hit_moments[i]);
         out.push_back(std::move(h));
     }
     return out;
@@ -153,10 +154,15 @@ SearchResult Searcher::search(const SearchRequest& r) const {
     if (!r.vector.empty()) check_query_vector(r.vector);
     check_filters(r.options.filters);
     if (r.rerank) {
+        if (r.role) throw_usage("give a role or a reranking of tracks, not both (a role search ranks passages)");
         out.hits = rerank_tracks(r, q);
         return out;
     }
-    if (r.audio || !r.vector.empty()) {
+    if (r.role) {
+        pq.clip_id = r.clip_id;
+        pq.track_id = r.track_id;
+        role_search(r, pq, out);
+    } else if (r.audio || !r.vector.empty()) {
         out.hits = search_vector(idx, r.audio ? audio_query(r, !q.layer_weights.empty() || !q.learned_aspects.empty()) : r.vector, q, idx.kind == IndexKind::clip ? &pq : nullptr);
     } else if (idx.kind == IndexKind::track) {
         if (!r.clip_id.empty() || r.start_sec) throw_usage("this is a track index: query it with a track id (passages need a clip index)");

@@ -173,6 +173,7 @@ SearchRequest search_request(const Call& c, IndexKind kind) {
         fail(400, fmt::format("exclude_same must be track, recording or work (got '{}')", text_param(c, "exclude_same")), "exclude_same");
     }
     r.group_by_track = bool_param(c, "group_by_track");
+    if (kind == IndexKind::clip) r.role = role_param(c);
     r.min_r2 = c.config.min_r2;
     add_aspect_params(c, searcher, r);
     return r;
@@ -207,6 +208,11 @@ void answer_hits(Call& c, const Searcher& searcher, const SearchRequest& r, nloh
     const LoadedArtifact& a = need_index(c, kind);
     query["k"] = r.options.k;
     query["aspects"] = text_param(c, "aspects", text_param(c, "aspect"));
+    if (result.role) query["role"] = role_name(*result.role);
+    if (result.query_moment) {
+        query["clip_id"] = result.query_clip_id;
+        query["moment"] = role_moment_to_json(*result.role, *result.query_moment);
+    }
     send_json(c.res, {{"query", std::move(query)},
                       {"index", {{"kind", to_string(kind)}, {"version_id", a.version_id()}, {"model", a.index.model_name}}},
                       {"layer_weights", result.layer_weights},
@@ -300,9 +306,9 @@ void track_passages(Call& c) {
     const TrackEntry& t = need_track(c, id);
     SearchRequest r = search_request(c, IndexKind::clip);
     r.track_id = id;
-    r.start_sec = number_param(c, "start", 0, 0, std::max(0.0, t.duration_sec));
+    if (!r.role || c.req.has_param("start")) r.start_sec = number_param(c, "start", 0, 0, std::max(0.0, t.duration_sec));
     if (passage_count(*c.snap, id) == 0) fail(404, fmt::format("track '{}' has no passages in the clip index", id), "track_id");
-    answer_hits(c, *c.snap->clip_search, r, {{"track_id", id}, {"start_sec", *r.start_sec}});
+    answer_hits(c, *c.snap->clip_search, r, {{"track_id", id}, {"start_sec", r.start_sec ? nlohmann::json(*r.start_sec) : nlohmann::json()}});
 }
 
 void clip_similar(Call& c) {
@@ -565,7 +571,13 @@ std::vector<Param> similarity_params(std::vector<Param> leading, Results results
                             query("filter", "string", "key:value (or key%3Dvalue) on record fields or metadata columns (repeatable)"),
                             query("exclude_same", "string", "Drop hits sharing the query's track, recording or work")})
         p.push_back(std::move(q));
-    if (results == Results::passages) p.push_back(query("group_by_track", "boolean", "Best passage per track"));
+    if (results == Results::passages) {
+        p.push_back(query("group_by_track", "boolean", "Best passage per track"));
+        p.push_back(query("role", "string",
+                          "Structural role: climax | cadence | boundary | modulation. Only passages holding that role are results; "
+                          "a track query takes its passage at the track's moment of that role (the one nearest start when given); "
+                          "modulations also rank by their interval"));
+    }
     return p;
 }
 
@@ -606,6 +618,7 @@ std::vector<Route> api_routes(std::shared_ptr<JudgementStore> judgements) {
                  {400, 404, 503}, {}, "application/json", waveform});
     add_align_routes(r);
     add_listen_routes(r, std::move(judgements));
+    add_structure_routes(r);
     return r;
 }
 

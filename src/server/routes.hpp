@@ -113,6 +113,11 @@ Param query(const char* name, const char* type, const char* what);
 void add_align_routes(std::vector<Route>& routes);
 // The listening-test routes (listen_routes.cpp): /api/listen/next, /api/listen/judgements, /api/listen/export.
 void add_listen_routes(std::vector<Route>& routes, std::shared_ptr<JudgementStore> judgements);
+// The structure route (structure_routes.cpp): /api/tracks/{track_id}/structure.
+void add_structure_routes(std::vector<Route>& routes);
+// The `role` parameter of the passage routes (climax | cadence | boundary | modulation), when given.
+// Errors: HttpError 400 naming it.
+std::optional<Role> role_param(const Call& c);
 
 // JSON helpers shared by handlers.
 void send_json(httplib::Response& res, const nlohmann::json& body, int status = 200);

@@ -118,28 +118,35 @@ std::vector<float> band_checkerboard_novelty(const dsp::Matrix& f, int half) {
             for (std::int64_t c = 0; c < f.cols; ++c) s += static_cast<double>(f.at(a, c)) * f.at(a + d, c);
             band[static_cast<std::size_t>(a * width + d)] = static_cast<float>(s / (norm[static_cast<std::size_t>(a)] * norm[static_cast<std::size_t>(a + d)]));
         }
+    // The kernel by row offset i and lag d ≥ 0: k[(i + half)·width + d] = sign·w_i·w_{i+d}, doubled for d > 0
+    // (the pair (i + d, i) weighs the same band cell), so each frame is a sum of contiguous band rows.
     std::vector<double> w(static_cast<std::size_t>(width));
     for (int i = -half; i <= half; ++i) w[static_cast<std::size_t>(i + half)] = std::exp(-static_cast<double>(i * i) / (half * half));
+    std::vector<float> k(static_cast<std::size_t>(width * width), 0.0f);
+    for (int i = -half; i <= half; ++i)
+        for (int j = i; j <= half; ++j)
+            if (i != 0 && j != 0)
+                k[static_cast<std::size_t>((i + half) * width + (j - i))] = static_cast<float>(((i > 0) == (j > 0) ? 1.0 : -1.0) * (j > i ? 2.0 : 1.0) * w[static_cast<std::size_t>(i + half)] * w[static_cast<std::size_t>(j + half)]);
     std::vector<float> out(static_cast<std::size_t>(n), 0.0f);
     for (std::int64_t t = half; t < n - half; ++t) {
         double acc = 0;
-        for (int i = -half; i <= half; ++i) {
-            if (i == 0) continue;
-            for (int j = -half; j <= half; ++j) {
-                if (j == 0) continue;
-                const std::int64_t a = t + std::min(i, j), d = std::abs(i - j);
-                const double sign = (i > 0) == (j > 0) ? 1.0 : -1.0;
-                acc += sign * w[static_cast<std::size_t>(i + half)] * w[static_cast<std::size_t>(j + half)] * band[static_cast<std::size_t>(a * width + d)];
-            }
+        for (std::int64_t i = -half; i <= half; ++i) {
+            const float* row = &band[static_cast<std::size_t>((t + i) * width)];
+            const float* kr = &k[static_cast<std::size_t>((i + half) * width)];
+            float part = 0;
+            for (std::int64_t d = 0; d <= half - i; ++d) part += kr[d] * row[d];
+            acc += part;
         }
         out[static_cast<std::size_t>(t)] = static_cast<float>(acc);
     }
     return out;
 }
 
-std::vector<float> structure_novelty(const StructureFeatures& f, const StructureParams& p) {
+std::vector<float> structure_novelty(const StructureFeatures& f, const StructureParams& p, std::optional<double> half_sec) {
     p.validate();
-    const int half = std::max(1, static_cast<int>(std::lround(p.novelty_half_sec * f.frame_rate)));
+    const double h = half_sec.value_or(p.novelty_half_sec);
+    if (!(h >= 0.5 && h <= 60)) throw_usage("structure: novelty half-width out of range (0.5..60 s, got {})", h);
+    const int half = std::max(1, static_cast<int>(std::lround(h * f.frame_rate)));
     std::vector<float> nov = band_checkerboard_novelty(novelty_rows(f, p.novelty_smooth_sec), half);
     // In similarity units: the kernel's positive weights sum to half its absolute weight, so this is the
     // weighted mean similarity within the two blocks minus that across them (0 for a constant signal).

@@ -13,6 +13,7 @@ void StructureParams::validate() const {
         if (!ok) throw_usage("structure: {} out of range (got {})", what, v);
     };
     check(novelty_half_sec >= 0.5 && novelty_half_sec <= 60, "novelty_half_sec (0.5..60 s)", novelty_half_sec);
+    check(climax_novelty_half_sec >= 0.5 && climax_novelty_half_sec <= 60, "climax_novelty_half_sec (0.5..60 s)", climax_novelty_half_sec);
     check(novelty_smooth_sec > 0, "novelty_smooth_sec (> 0)", novelty_smooth_sec);
     check(min_section_sec > 0, "min_section_sec (> 0)", min_section_sec);
     check(peak_threshold >= 0 && peak_threshold <= 1, "peak_threshold (0..1)", peak_threshold);
@@ -37,6 +38,7 @@ Structure analyze_structure(const StructureFeatures& f, const StructureParams& p
     }
     s.novelty = structure_novelty(f, p);
     s.boundaries = pick_boundaries(f, s.novelty, p);
+    if (p.climax_novelty_half_sec != p.novelty_half_sec) s.novelty = structure_novelty(f, p, p.climax_novelty_half_sec);
     s.sections = label_sections(f, s.boundaries, p);
     estimate_keys(f, p, s);
     s.climax = find_climax(f, s, p);

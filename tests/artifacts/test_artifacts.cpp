@@ -306,3 +306,58 @@ TEST(Artifacts, LearnedAspectSpacesRoundTrip) {
         EXPECT_NE(std::string(e.what()).find("aspect_vectors.tempo.npy"), std::string::npos) << e.what();
     }
 }
+
+// Structure in artifacts: every indexed track's structure (a stored file when it is not older than its audio,
+// else analysed), a track whose audio does not decode skipped and named; loaded back into the index; an
+// artifact without the file (from before it existed) still loads; a damaged file is refused by name.
+TEST(Artifacts, StructureIsStoredAndLoaded) {
+    test::TempDir root;
+    const fs::path audio = root / "audio";
+    fs::create_directories(audio);
+    std::vector<test::Note> notes;
+    for (int i = 0; i < 24; ++i) notes.push_back({60.0 + (i % 4) * 4, 0.5 * i, 0.45, 0.3 + 0.02 * i});  // a swell over 12 s
+    test::write_sound(audio / "t000.wav", test::render_notes(notes, 12.0, 24000), 1, 24000, 0x010002 /* WAV PCM16 */);
+    test::write_sound(audio / "t001.wav", test::render_notes(notes, 12.0, 24000), 1, 24000, 0x010002);
+    write_file_atomic(audio / "t002.wav", "RIFF not really a wav file");
+    const Dataset ds = Dataset::folder(root.path(), audio, "ds");
+    // t001's stored structure is newer than its audio: it is used as it is (a marker climax at 1 s shows it).
+    Structure marker;
+    marker.duration_sec = 12;
+    marker.boundaries = {0, 12};
+    marker.sections = {{0, 12, "A"}};
+    marker.climax = Climax{1.0, 0.5, 1.5, 0.5};
+    write_structure_file(ds.features().structure_path("t001"), marker);
+
+    StructureBuildReport report;
+    const std::string bytes = build_structures(ds, {"t000", "t001", "t002"}, &report);
+    EXPECT_EQ(report.analysed, 1u);
+    EXPECT_EQ(report.stored, 1u);
+    ASSERT_EQ(report.skipped.size(), 1u);
+    EXPECT_EQ(report.skipped[0].rfind("t002: ", 0), 0u) << report.skipped[0];
+
+    const SearchIndex idx = make_index(IndexKind::clip, "Flat", 12);  // tracks t000, t001, t002
+    const fs::path with = write_artifact(idx, root / "indices", "clip_index", nlohmann::json::object(), {{kStructureFile, bytes}});
+    const LoadedArtifact a = load_artifact(with);
+    ASSERT_TRUE(a.index.structures);
+    ASSERT_TRUE(a.index.structure_of("t000"));
+    const Structure& s0 = *a.index.structure_of("t000");
+    EXPECT_NEAR(s0.duration_sec, 12.0, 0.01);
+    ASSERT_TRUE(s0.climax);
+    EXPECT_GT(s0.climax->time, 6.0);  // the swell peaks late
+    EXPECT_DOUBLE_EQ(a.index.structure_of("t001")->climax->time, 1.0);
+    EXPECT_EQ(a.index.structure_of("t002"), nullptr);
+
+    const fs::path without = write_artifact(idx, root / "old", "clip_index");
+    EXPECT_EQ(load_artifact(without).index.structures, nullptr);
+
+    // A damaged structure file with a correct checksum (written so) is refused, naming the file.
+    nlohmann::json bad = {{"schema", kStructureSchema}, {"tracks", {{"t000", {{"boundaries", "no"}}}}}};
+    const fs::path damaged = write_artifact(idx, root / "bad", "clip_index", nlohmann::json::object(), {{kStructureFile, gzip_compress(bad.dump())}});
+    try {
+        load_artifact(damaged);
+        ADD_FAILURE() << "a damaged structure file loaded";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(kStructureFile), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("t000"), std::string::npos) << e.what();
+    }
+}

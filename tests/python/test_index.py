@@ -56,6 +56,21 @@ def test_similar_passages_equal_the_cli(clip_index, args, kwargs, flags):
     assert hits.to_json() == cli_results(clip_index.directory, "--k", "6", *flags)
 
 
+def test_role_search_and_structure_equal_the_cli(corpus, clip_index):
+    structure = clip_index.structure("w1_v0")
+    cli = mess_json("search", "--index", clip_index.directory, "--track", "w1_v0", "--role", "climax", "--k", "6")
+    assert cli["query"]["role"] == {"name": "climax", "time": structure["climax"]["time"]}
+    hits = clip_index.similar_passages("w1_v0", k=6, role="climax")
+    assert hits.to_json() == cli["results"]
+    assert hits and all(h["role"]["name"] == "climax" and h["start_sec"] <= h["role"]["time"] < h["end_sec"] for h in hits.to_json())
+    for h in hits.to_json():
+        assert h["role"]["time"] == clip_index.structure(h["track_id"])["climax"]["time"]
+    with pytest.raises(ValueError, match="bridge"):
+        clip_index.similar_passages("w1_v0", role="bridge")
+    with pytest.raises(mess.UnknownIdError):
+        clip_index.structure("nope")
+
+
 def test_search_audio_equals_the_cli(corpus, track_index, clip_index):
     audio = corpus.audio / "w2_v1.wav"
     for index in (clip_index, track_index):

@@ -460,6 +460,36 @@ TEST_F(ServerTest, PassagesByTrackMomentAndClip) {
     EXPECT_EQ(get_json("/api/tracks/02-lament__v00/passages?group_by_track=maybe", 400)["parameter"], "group_by_track");
 }
 
+// Structure stored by `mess index build` and served; passages restricted to the climax (every recording here
+// is short and has one climax, no modulation).
+TEST_F(ServerTest, StructureAndRoleRestrictedPassages) {
+    const json s = get_json("/api/tracks/02-lament__v00/structure", 200);
+    EXPECT_EQ(s["track_id"], "02-lament__v00");
+    for (const char* key : {"boundaries", "sections", "keys", "modulations", "cadences"}) EXPECT_TRUE(s[key].is_array()) << key;
+    ASSERT_TRUE(s["climax"].is_object());
+    EXPECT_NEAR(s["duration_sec"].get<double>(), 11.0, 0.1);
+    EXPECT_EQ(get_json("/api/tracks/nope/structure", 404)["parameter"], "track_id");
+
+    const json r = get_json("/api/tracks/02-lament__v00/passages?role=climax&k=20", 200);
+    EXPECT_EQ(r["query"]["role"], "climax");
+    EXPECT_DOUBLE_EQ(r["query"]["moment"]["time"].get<double>(), s["climax"]["time"].get<double>());
+    ASSERT_FALSE(r["results"].empty());
+    std::set<std::string> tracks;
+    for (const auto& h : r["results"]) {
+        const double t = h["role"]["time"];
+        EXPECT_EQ(h["role"]["name"], "climax");
+        EXPECT_TRUE(t >= h["start_sec"].get<double>() && t < h["end_sec"].get<double>()) << h.dump();
+        const json other = get_json("/api/tracks/" + h["track_id"].get<std::string>() + "/structure", 200);
+        EXPECT_DOUBLE_EQ(t, other["climax"]["time"].get<double>()) << h["track_id"];  // each hit holds its track's climax
+        EXPECT_TRUE(tracks.insert(h["track_id"]).second) << "one climax per track";
+    }
+    EXPECT_EQ(get_json("/api/tracks/02-lament__v00/passages?role=bridge", 400)["parameter"], "role");
+    const json none = get_json("/api/tracks/02-lament__v00/passages?role=modulation", 400);
+    EXPECT_NE(none["error"].get<std::string>().find("no modulation"), std::string::npos) << none.dump();
+    const std::string clip = r["results"][0]["id"];
+    for (const auto& h : get_json("/api/clips/" + clip + "/similar?role=climax", 200)["results"]) EXPECT_EQ(h["role"]["name"], "climax");
+}
+
 TEST_F(ServerTest, SearchByUploadedAudio) {
     // A 6-s excerpt of a recording, uploaded raw and as multipart: its own passage comes first.
     const std::string bytes = excerpt("03-march__v01", 6);
@@ -1141,7 +1171,8 @@ TEST_F(ServerTest, WebUiInHeadlessChromium) {
     const BrowserRun run = run_browser_script("e2e.mjs", shot, test::quote(compare_shot.string()), "e2e-result: ");
     const auto& r = run.result;
     EXPECT_TRUE(fs::exists(compare_shot)) << "and one of the comparison view";
-    std::cout << "screenshots: " << shot.string() << ", " << compare_shot.string() << "\n";
+    EXPECT_TRUE(fs::exists(fs::current_path() / "web-ui-e2e-structure.png")) << "and one of the structure markers and a climax search";
+    std::cout << "screenshots: " << shot.string() << ", " << compare_shot.string() << ", web-ui-e2e-structure.png\n";
     ASSERT_FALSE(run.report.is_null()) << r.out;
     const json& report = run.report;
     const std::set<std::string>& passed = run.passed;
@@ -1153,7 +1184,8 @@ TEST_F(ServerTest, WebUiInHeadlessChromium) {
                              "the tempo and loudness curves are drawn with their axes",
                              "a click in one waveform moves the other player to the aligned moment",
                              "drag a passage on the curves: who takes longest", "the URL restores the comparison",
-                             "Search goes back to the search view", "a comparison that cannot be made says why"})
+                             "Search goes back to the search view", "a comparison that cannot be made says why",
+                             "structure markers on the waveform", "find similar climaxes"})
         EXPECT_TRUE(passed.contains(name)) << "step '" << name << "' did not pass\n" << r.out;
 
     const json& f = report.at("facts");

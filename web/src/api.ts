@@ -19,8 +19,22 @@ export interface Hit {
   start_sec?: number;
   end_sec?: number;
   aspects?: Record<string, number>;  // cosine in each learned aspect space of the index
+  role?: RoleMoment;  // role-restricted passage search: the moment this passage holds
 }
-export interface SearchAnswer { results: Hit[]; layer_weights: number[]; }
+export type Role = 'climax' | 'cadence' | 'boundary' | 'modulation';
+export interface RoleMoment { name: Role; time: number; interval?: number; }
+// GET /api/tracks/{track_id}/structure (mess/structure.hpp's JSON form); keys written as "C major", "F# minor".
+export interface Structure {
+  track_id: string;
+  duration_sec: number;
+  boundaries: number[];
+  sections: { start: number; end: number; label: string }[];
+  keys: { start: number; end: number; key: string }[];
+  modulations: { time: number; from: string; to: string; interval: number }[];
+  climax: { time: number; start: number; end: number; strength: number } | null;
+  cadences: { time: number; strength: number; key: string }[];
+}
+export interface SearchAnswer { results: Hit[]; layer_weights: number[]; query?: { role?: Role; clip_id?: string; moment?: RoleMoment }; }
 export interface Aspect { aspect: string; description: string; r2_score: number; confidence: string; }
 export interface LearnedAspect { aspect: string; rung: string; validation_accuracy: number | null; indexes: string[]; }
 export interface Waveform { track_id: string; duration_sec: number; per_second: number; peaks: number[]; }
@@ -91,6 +105,7 @@ export const api = {
   waveform: (track: string) => get<Waveform>(`/api/tracks/${id(track)}/waveform?per_second=50`),
   similar: (track: string, params: URLSearchParams) => get<SearchAnswer>(`/api/tracks/${id(track)}/similar?${params}`),
   passages: (track: string, params: URLSearchParams) => get<SearchAnswer>(`/api/tracks/${id(track)}/passages?${params}`),
+  structure: (track: string) => get<Structure>(`/api/tracks/${id(track)}/structure`),
   works: () => get<{ works: Work[]; count: number }>('/api/works'),
   align: (a: string, b: string, resolution = 0.1) => get<Alignment>(`/api/align?a=${id(a)}&b=${id(b)}&resolution=${resolution}`),
   compare: (work: string, params: URLSearchParams) => get<Comparison>(`/api/works/${id(work)}/compare?${params}`),

@@ -4,11 +4,12 @@
 // the URL (view.ts): a reload or a shared link restores it.
 import WaveSurfer from 'wavesurfer.js';
 import RegionsPlugin, { type Region } from 'wavesurfer.js/dist/plugins/regions.esm.js';
-import { api, type Aspect, type Hit, type SearchAnswer, type Track } from './api';
+import { api, type Aspect, type Hit, type Role, type SearchAnswer, type Track } from './api';
 import { formatView, parseView, round2, type View } from './view';
 import { $, clock, debounce, describe, normalisePeaks, showError, titleOf } from './ui';
 import { closeCompare, comparable, compareView, initCompare, openCompare, showCompare } from './compare';
 import { aspectBadges, learnedActive, learnedParams, renderLearned } from './learned';
+import { clearStructure, initRoleButtons, showStructure } from './structure';
 
 const PASSAGE_SEC = 5;
 const PAGE = 50;
@@ -20,7 +21,7 @@ const state = {
   current: null as Track | null,
   ws: null as WaveSurfer | null,
   regions: null as ReturnType<typeof RegionsPlugin.create> | null,
-  query: null as null | { kind: 'tracks' } | { kind: 'passages'; start: number },
+  query: null as null | { kind: 'tracks' } | { kind: 'passages'; start: number } | { kind: 'role'; role: Role },
   aspects: [] as Aspect[],
   weights: new Map<string, number>(),
   grouped: true,  // passages: the best one per recording (group_by_track), or every passage
@@ -139,6 +140,7 @@ function closeTrack(): void {
   state.regions = null;
   state.current = null;
   state.query = null;
+  clearStructure();
   ++state.requestSeq;
   document.getElementById('audio')?.remove();
   $('player').hidden = true;
@@ -188,6 +190,7 @@ async function selectTrack(id: string, passage: number | null, autoplay: boolean
     });
     state.ws = ws;
     state.regions = regions;
+    void showStructure(id);
     regions.enableDragSelection({ color: REGION_COLOR });
     regions.on('region-created', (r: Region) => {
       if (r.id !== REGION_ID) choosePassage(r.start, r);  // drawn by the listener; not the page's own
@@ -243,6 +246,21 @@ function aspectParam(): string {
   return [...state.weights].filter(([, w]) => w > 0).map(([name, w]) => `${name}=${w.toFixed(2)}`).join(',');
 }
 
+// Passages holding a structural role like the open track's (its climax, strongest cadence, first modulation).
+async function roleQuery(track: Track, role: Role, params: URLSearchParams): Promise<SearchAnswer> {
+  params.set('role', role);
+  params.set('exclude_same', 'track');
+  params.set('group_by_track', 'true');
+  $('results-title').textContent = `Similar ${role === 'climax' ? 'climaxes' : `${role}s`}`;
+  const answer = await api.passages(track.track_id, params);
+  const m = answer.query?.moment;
+  if (m) {
+    $('results-title').textContent += ` to the ${role} at ${clock(m.time)}`;
+    state.ws?.setTime(m.time);
+  }
+  return answer;
+}
+
 async function runQuery(): Promise<void> {
   const track = state.current;
   const query = state.query;
@@ -259,7 +277,9 @@ async function runQuery(): Promise<void> {
   $('group-label').hidden = query.kind !== 'passages';
   let answer: SearchAnswer;
   try {
-    if (query.kind === 'passages') {
+    if (query.kind === 'role') {
+      answer = await roleQuery(track, query.role, params);
+    } else if (query.kind === 'passages') {
       params.set('start', query.start.toFixed(2));
       params.set('exclude_same', 'track');
       params.set('group_by_track', String(state.grouped));
@@ -280,6 +300,7 @@ async function runQuery(): Promise<void> {
   if (seq !== state.requestSeq) return;  // a newer query superseded this one
   const how = aspects ? `weighted by ${aspects.replaceAll(',', ', ')}` : 'overall';
   status.textContent = query.kind === 'passages' ? `${how} · ${state.grouped ? 'best passage per recording' : 'every passage'}` : how;
+  if (query.kind === 'role') status.textContent = `${how} · passages holding a ${query.role}`;
   showResults(answer.results, null);
   document.body.dataset.busy = 'false';
 }
@@ -294,7 +315,11 @@ function showResults(hits: Hit[], error: string | null): void {
     const li = document.createElement('li');
     li.dataset.track = h.track_id;
     if (h.start_sec !== undefined) li.dataset.start = String(h.start_sec);
-    const when = h.start_sec !== undefined ? ` at ${clock(h.start_sec)}` : '';
+    let when = h.start_sec !== undefined ? ` at ${clock(h.start_sec)}` : '';
+    if (h.role) {
+      li.dataset.role = h.role.name;
+      when = ` — ${h.role.name} at ${clock(h.role.time)}${h.role.interval !== undefined ? ` (${h.role.interval > 0 ? '+' : ''}${h.role.interval})` : ''}`;
+    }
     li.innerHTML = `<span class="score"></span><span class="title"></span> <span class="muted sub"></span><button>▶ Play</button>`;
     li.querySelector('.score')!.textContent = `${(h.score * 100).toFixed(1)} %`;
     li.querySelector('.title')!.textContent = titleOf(h) + when;
@@ -362,6 +387,11 @@ async function start(): Promise<void> {
     void runQuery();
   });
   initCompare({ save: saveView });
+  initRoleButtons((role) => {
+    state.regions?.clearRegions();
+    state.query = { kind: 'role', role };
+    void runQuery();
+  });
   $('show-compare').addEventListener('click', () => {
     state.ws?.pause();
     void openCompare();

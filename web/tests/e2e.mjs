@@ -5,7 +5,9 @@
 // page restore it), play a result from its moment; then, in a second page, the comparison view: opened from
 // the player (that track the reference) and from the header, choose a work, its curves drawn with axes, a click in one waveform moves the other player to the aligned moment,
 // a passage dragged on the curves ranks who takes longest, the URL restores it (screenshot of its own), and
-// a comparison the server refuses says why.
+// a comparison the server refuses says why; and the open track's structure drawn on its waveform (sections,
+// climax, cadences, key strip, at the times /api/tracks/{id}/structure gives) with "find similar climaxes"
+// answering only climaxes (screenshot SCREENSHOT with -structure before .png).
 // Usage: node tests/e2e.mjs BASE_URL SCREENSHOT.png [COMPARE_SCREENSHOT.png]   (exit 0 when every step passed;
 // the comparison's screenshot defaults to SCREENSHOT with -compare before .png)
 // The last line of output is `e2e-result: {"ok", "steps", "facts", "screenshot"}` (one line of JSON):
@@ -14,6 +16,7 @@ import { launchChromium, stepper } from './harness.mjs';
 
 const [base, screenshot, compareArg] = process.argv.slice(2);
 const compareShot = compareArg ?? screenshot?.replace(/(\.png)?$/, '-compare.png');
+const structureShot = screenshot?.replace(/(\.png)?$/, '-structure.png');
 if (!base || !screenshot) {
   console.error('usage: node tests/e2e.mjs BASE_URL SCREENSHOT.png');
   process.exit(1);
@@ -39,6 +42,43 @@ const waitForParams = (want, timeout = 5000) => page.waitForFunction((w) => {
 const resultList = () => page.$$eval('#results li', (lis) => lis.map((li) => `${li.dataset.track}@${li.dataset.start ?? ''}`));
 const settled = () => page.waitForSelector('body[data-busy="false"]', { timeout: 10000 });
 const distinctTracks = (list) => new Set(list.map((x) => x.split('@')[0])).size === list.length;
+
+// ---- structure: markers on the waveform, a role search -------------------------------------------
+
+async function structureSteps() {
+  await step('structure markers on the waveform', async () => {
+    await page.waitForSelector('body[data-structure="shown"]', { timeout: 10000 });
+    const track = params().get('track');
+    const s = await page.evaluate(async (t) => (await fetch(`/api/tracks/${encodeURIComponent(t)}/structure`)).json(), track);
+    const drawn = await page.evaluate(() => {
+      const overlay = document.querySelector('#structure-overlay').getBoundingClientRect();
+      const at = (m) => (m.getBoundingClientRect().left - overlay.left) / overlay.width;
+      return {
+        sections: [...document.querySelectorAll('#structure-overlay .section')].map((e) => e.textContent),
+        climax: [...document.querySelectorAll('#structure-overlay .marker.climax')].map((m) => ({ time: Number(m.dataset.time), x: at(m) })),
+        cadences: document.querySelectorAll('#structure-overlay .marker.cadence').length,
+        keys: [...document.querySelectorAll('#key-strip .key-span')].map((e) => e.textContent),
+        width: overlay.width,
+      };
+    });
+    facts.structure = { track, sections: drawn.sections, keys: drawn.keys, cadences: drawn.cadences, climax: drawn.climax[0] ?? null, duration: s.duration_sec };
+    if (JSON.stringify(drawn.sections) !== JSON.stringify(s.sections.map((x) => x.label))) throw new Error(`sections ${drawn.sections} for ${JSON.stringify(s.sections)}`);
+    if (JSON.stringify(drawn.keys) !== JSON.stringify(s.keys.map((k) => k.key))) throw new Error(`key strip ${drawn.keys} for ${JSON.stringify(s.keys)}`);
+    if (drawn.cadences !== s.cadences.length) throw new Error(`${drawn.cadences} cadence markers for ${s.cadences.length} cadences`);
+    if (!s.climax || drawn.climax.length !== 1) throw new Error(`one climax marker expected: ${JSON.stringify(drawn.climax)}`);
+    const want = s.climax.time / s.duration_sec;
+    if (Math.abs(drawn.climax[0].x - want) * drawn.width > 3) throw new Error(`climax marker at ${drawn.climax[0].x} of the width, expected ${want}`);
+  });
+  await step('find similar climaxes', async () => {
+    await page.click('#role-climax');
+    await page.waitForFunction(() => document.body.dataset.busy === 'false' && document.querySelector('#results-title')?.textContent?.startsWith('Similar climaxes'),
+      null, { timeout: 10000 });
+    const roles = await page.$$eval('#results li', (lis) => lis.map((li) => li.dataset.role ?? ''));
+    facts.climax_results = roles.length;
+    if (roles.length === 0 || roles.some((r) => r !== 'climax')) throw new Error(`every result should hold a climax: ${roles}`);
+    await page.screenshot({ path: structureShot, fullPage: true });
+  });
+}
 
 // ---- the comparison view (a page of its own, so that the search page's screenshot shows the search) ----
 
@@ -421,6 +461,7 @@ try {
     }, [track, start], { timeout: 5000 });
   });
   await settled();
+  await structureSteps();
   await compareSteps();
   if (consoleErrors.length) throw new Error(`page errors: ${consoleErrors.join('; ')}`);
 } catch (e) {
@@ -430,5 +471,5 @@ try {
   await page.screenshot({ path: screenshot, fullPage: true }).catch(() => undefined);
   await browser.close();
 }
-console.log(`e2e-result: ${JSON.stringify({ ok: !failed, steps, facts, screenshot, compare_screenshot: compareShot })}`);
+console.log(`e2e-result: ${JSON.stringify({ ok: !failed, steps, facts, screenshot, compare_screenshot: compareShot, structure_screenshot: structureShot })}`);
 process.exit(failed ? 1 : 0);
