@@ -49,8 +49,12 @@ std::vector<std::string> indexed_tracks(const SearchIndex& idx) {
 
 ArtifactBuildReport build_artifact(const Dataset& dataset, const ArtifactBuildParams& params) {
     ArtifactBuildReport report;
-    const SearchIndex idx = build_index(dataset, params.index, &report.skipped_tracks);
+    BuildParams index_params = params.index;
+    // A compressed index's float16 rows are streamed beside the artifacts, so that writing one links them.
+    if (index_params.scratch_dir.empty()) index_params.scratch_dir = params.root;
+    const SearchIndex idx = build_index(dataset, index_params, &report.skipped_tracks);
     nlohmann::json extra = {{"feature_source_dir", dataset.features().root().string()}, {"skipped_tracks", report.skipped_tracks}};
+    extra.update(params.extra_manifest);
     const fs::path results = params.probing_results.empty()
                                  ? default_results_path(dataset.data_root(), dataset.id(), ProbeLevel::track)
                                  : params.probing_results;
