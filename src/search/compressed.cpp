@@ -284,14 +284,9 @@ VectorIndex VectorIndex::build_compressed(std::shared_ptr<const HalfRows> rows, 
 VectorIndex VectorIndex::read_compressed(const fs::path& path, std::shared_ptr<const HalfRows> rows, const std::string& factory,
                                          std::size_t rerank) {
     VectorIndex v;
-    try {
-        v.index_.reset(faiss::read_index(path.c_str()));
-    } catch (const faiss::FaissException& e) {
-        throw_input("{}: not a readable FAISS index: {}", path.string(), e.what());
-    }
+    v.index_ = detail::read_faiss_index(path);
     v.n_ = static_cast<std::size_t>(v.index_->ntotal);
     v.dim_ = static_cast<std::size_t>(v.index_->d);
-    if (v.index_->metric_type != faiss::METRIC_INNER_PRODUCT) throw_input("{}: index metric is not inner product", path.string());
     if (!faiss::ivflib::try_extract_index_ivf(v.index_.get())) throw_input("{}: a compressed index must be IVF", path.string());
     if (rows->size() != v.n_ || rows->dimension() != v.dim_)
         throw_input("{}: index holds {} × {} but {} holds {} × {}", path.string(), v.n_, v.dim_, rows->path().string(), rows->size(),

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,6 +10,9 @@
 #include "mess/search.hpp"
 
 namespace mess::detail {
+
+// A FAISS index file read back; Error(input) naming the file when it is not one or not inner product.
+std::unique_ptr<faiss::Index> read_faiss_index(const std::filesystem::path& path);
 
 // Error(usage) when a PQ<m> part of `factory` does not divide `dim` (naming the counts that would).
 void check_product_quantiser(const std::string& factory, std::size_t dim);

@@ -244,16 +244,22 @@ VectorIndex VectorIndex::build(std::vector<float> vectors, std::size_t n, std::s
     return v;
 }
 
-VectorIndex VectorIndex::read(const std::filesystem::path& path, std::vector<float> vectors, const std::string& factory) {
-    VectorIndex v;
+std::unique_ptr<faiss::Index> detail::read_faiss_index(const std::filesystem::path& path) {
+    std::unique_ptr<faiss::Index> index;
     try {
-        v.index_.reset(faiss::read_index(path.c_str()));
+        index.reset(faiss::read_index(path.c_str()));
     } catch (const faiss::FaissException& e) {
         throw_input("{}: not a readable FAISS index: {}", path.string(), e.what());
     }
+    if (index->metric_type != faiss::METRIC_INNER_PRODUCT) throw_input("{}: index metric is not inner product", path.string());
+    return index;
+}
+
+VectorIndex VectorIndex::read(const std::filesystem::path& path, std::vector<float> vectors, const std::string& factory) {
+    VectorIndex v;
+    v.index_ = detail::read_faiss_index(path);
     v.n_ = static_cast<std::size_t>(v.index_->ntotal);
     v.dim_ = static_cast<std::size_t>(v.index_->d);
-    if (v.index_->metric_type != faiss::METRIC_INNER_PRODUCT) throw_input("{}: index metric is not inner product", path.string());
     if (const auto* flat = dynamic_cast<const faiss::IndexFlat*>(v.index_.get()); flat && vectors.empty())
         vectors.assign(flat->get_xb(), flat->get_xb() + v.n_ * v.dim_);  // a flat index holds the vectors itself
     if (vectors.size() != v.n_ * v.dim_)
