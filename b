@@ -1,211 +1,129 @@
 |
  
-web
+search
  
 |
  
+index
+ 
+vectors
+ 
+from
+ 
 the
  
-browser
+store
  
-UI
+(`LayerSpec`),
  
-(`web/src`):
+FAISS
  
-track
+indexes
  
-list
+plus
+ 
+MESS's
+ 
+own
+ 
+SIMD
+ 
+exact
+ 
+scan,
+ 
+neighbour
+ 
+lists,
+ 
+aspect
+ 
+fusion,
+ 
+query
+ 
+embedding,
  
 and
  
-search,
- 
-waveform
- 
-(normalised
- 
-to
- 
 the
- 
-track's
- 
-loudest
- 
-moment)
- 
-with
- 
-5-s
- 
-region
- 
-selection,
- 
-results
  
 one
  
-per
+search
  
-recording
+service
  
-by
+|
  
-default,
+`LayerSpec`,
  
-one
+`IndexRecord`,
  
-slider
+`VectorIndex`,
  
-per
+`SearchIndex`,
  
-validated
+`build_index`,
  
-aspect;
+`exact_top_k`,
  
-the
+`compute_neighbour_lists`,
  
-comparison
+`Searcher`,
  
-view
+`SearchRequest`,
+ 
+`SearchResult`,
+ 
+`open_index_encoder`,
+ 
+`embed_query_stack`,
+ 
+`same_moment`
  
 (a
  
-work's
+track's
  
-performances
- 
-stacked
- 
-with
- 
-a
- 
-shared
- 
-cursor,
- 
-tempo
- 
-and
- 
-loudness
- 
-curves
- 
-on
- 
-the
- 
-reference's
- 
-axis,
- 
-who
- 
-takes
- 
-longest
- 
-over
- 
-a
- 
-dragged
- 
-passage);
- 
-the
- 
-view
- 
-kept
+second
  
 in
  
-the
+every
  
-URL
+other
  
-|
- 
-`api.ts`
- 
-(typed
- 
-client
+performance
  
 of
  
-`/api`),
+its
  
-`view.ts`
+work,
  
-(URL
+by
  
-⇄
- 
-view
- 
-state),
- 
-`main.ts`
- 
-(search
- 
-view),
- 
-`compare.ts`
- 
-(comparison
- 
-view,
- 
-`mapTime`),
- 
-`curves.ts`
- 
-(SVG
- 
-chart),
- 
-`ui.ts`
- 
-(shared
- 
-helpers),
- 
-`favicon.svg`;
- 
-`npm
- 
-run
- 
-build`
- 
-(tsc,
- 
-esbuild)
- 
-→
- 
-`web/dist`
+alignment)
  
 |
  
-the
+catalog,
  
-HTTP
+audio,
  
-API
+align,
  
-only
+features,
  
-(wavesurfer.js;
+probe,
  
-tests:
+model,
  
-playwright-core)
+npy
+ 
+(FAISS,
+ 
+OpenMP)
  
 |

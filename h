@@ -1,283 +1,249 @@
 |
  
-web
+search
  
 |
  
-the
+index
  
-browser
+vectors
  
-UI
- 
-(`web/src`):
- 
-track
- 
-list
- 
-and
- 
-search,
- 
-waveform
- 
-(normalised
- 
-to
+from
  
 the
  
-track's
+store
  
-loudest
+(`LayerSpec`),
  
-moment)
+FAISS
  
-with
+indexes
  
-5-s
+plus
  
-region
+MESS's
  
-selection,
+own
  
-results
+SIMD
  
-one
+exact
  
-per
+scan,
  
-recording
+neighbour
+ 
+lists,
+ 
+aspect
+ 
+fusion,
+ 
+learned
+ 
+aspect
+ 
+spaces
+ 
+(`AspectSpaces`:
+ 
+every
+ 
+row
+ 
+mapped
  
 by
  
-default,
- 
-one
- 
-slider
- 
-per
- 
-validated
- 
-aspect;
- 
 the
  
-comparison
+index's
  
-view
+aspect
  
-(a
+models),
  
-work's
+query
  
-performances
- 
-stacked
- 
-with
- 
-a
- 
-shared
- 
-cursor,
- 
-tempo
+embedding,
  
 and
  
-loudness
- 
-curves
- 
-on
- 
 the
  
-reference's
+one
  
-axis,
+search
  
-who
+service;
  
-takes
+passage
  
-longest
+search
  
-over
+restricted
+ 
+to
  
 a
  
-dragged
+structural
  
-passage);
+role
  
-the
+(`SearchRequest::role`,
  
-view
- 
-kept
- 
-in
+`src/search/role_search.cpp`:
  
 the
  
-URL;
+query
+ 
+window
+ 
+at
  
 the
  
-listening
+role's
  
-test
+moment,
+ 
+candidates
+ 
+only
+ 
+among
+ 
+windows
+ 
+holding
+ 
+that
+ 
+role,
+ 
+modulations
+ 
+ranked
+ 
+by
+ 
+interval
+ 
+too)
+ 
+|
+ 
+`LayerSpec`,
+ 
+`IndexRecord`,
+ 
+`VectorIndex`,
+ 
+`SearchIndex`
+ 
+(`structures`,
+ 
+`structure_of`),
+ 
+`build_index`,
+ 
+`exact_top_k`,
+ 
+`compute_neighbour_lists`,
+ 
+`Searcher`,
+ 
+`SearchRequest`,
+ 
+`SearchResult`,
+ 
+`role_moments`,
+ 
+`open_index_encoder`,
+ 
+`embed_query_stack`,
+ 
+`same_moment`
  
 (a
  
-page
+track's
+ 
+second
+ 
+in
+ 
+every
+ 
+other
+ 
+performance
  
 of
  
 its
  
-own,
+work,
  
-`listen.html`:
+by
  
-a
+alignment),
  
-reference
+listening-test
  
-passage
+triplets
  
-and
+(`Geometry`,
  
-two
+`parse_geometry`,
  
-candidates
+`SamplerParams`,
  
-played
+`sample_triplet`:
  
-blind,
+random
  
-which
+neighbours
  
-is
- 
-closer,
- 
-keyboard
- 
-shortcuts,
- 
-listener
- 
-id
- 
-in
- 
-localStorage,
- 
-time
- 
-taken,
- 
-progress)
- 
-|
- 
-`api.ts`
- 
-(typed
- 
-client
- 
-of
- 
-`/api`),
- 
-`view.ts`
- 
-(URL
- 
-⇄
- 
-view
- 
-state),
- 
-`main.ts`
- 
-(search
- 
-view),
- 
-`compare.ts`
- 
-(comparison
- 
-view,
- 
-`mapTime`),
- 
-`curves.ts`
- 
-(SVG
- 
-chart),
- 
-`ui.ts`
- 
-(shared
- 
-helpers),
- 
-`listen.ts`
- 
-+
- 
-`listen.html`
- 
-(listening
- 
-test),
- 
-`favicon.svg`;
- 
-`npm
- 
-run
- 
-build`
- 
-(tsc,
- 
-esbuild)
- 
-→
- 
-`web/dist`
- 
-(`assets/app.js`,
- 
-`assets/listen.js`)
- 
-|
+or
  
 the
  
-HTTP
+pair
  
-API
+two
  
-only
+geometries
  
-(wavesurfer.js;
+disagree
  
-tests:
+on)
  
-playwright-core)
+|
+ 
+catalog,
+ 
+audio,
+ 
+align,
+ 
+structure,
+ 
+features,
+ 
+probe,
+ 
+aspects,
+ 
+model,
+ 
+npy
+ 
+(FAISS,
+ 
+OpenMP)
  
 |

@@ -1,120 +1,301 @@
-// Single-query search latency and recall@10 on clustered random unit vectors: MESS's SIMD exact scan
-// against FAISS's own flat search (the reference, same run), and IVF / HNSW at several settings.
-//   bench_search [--n 100000] [--dim 768] [--queries 200] [--clusters 1000]
+// Single-query search latency, recall@10, build time and peak RSS on vectors that resemble real embeddings:
+// overlapping anisotropic clusters (a decaying spectrum, cluster spread comparable to the spread of the
+// centres, so that exact neighbours cross cluster borders; the share that does is printed).
+//   bench_search [--n 100000] [--dim 768] [--queries 200] [--clusters 2000] [--noise 1.0]
+//                [--families exact,ivf,hnsw,sq8,pq] [--dir DIR]
+// Float32 families (exact scan vs FAISS flat as the in-process reference, IVF, HNSW) hold every vector in
+// memory; the compressed families (ivf-sq8, ivf-pq: codes in memory, float16 rows memory-mapped from DIR,
+// exact re-ranking) are built in bounded memory from a float16 file streamed to DIR (default: a temporary
+// directory; 10 M × 768 needs 15 GB there), removed at the end. Recall is against an exact scan of the same
+// rows (float32 families: the float32 rows; compressed: the float16 rows, scanned in chunks through BLAS).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <ctime>
+#include <fstream>
 #include <random>
 #include <set>
 
 #include <CLI/CLI.hpp>
 #include <faiss/IndexFlat.h>
+#include <faiss/utils/distances.h>
 #include <fmt/format.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include "mess/npy.hpp"
 #include "mess/search.hpp"
+#include "mess/util.hpp"
 
 using namespace mess;
+namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::vector<float> clustered(std::size_t n, std::size_t dim, std::size_t clusters, std::uint32_t seed, const std::vector<float>& centres,
-                             float noise) {
-    std::mt19937 g(seed);
-    std::normal_distribution<float> d(0, 1);
-    std::vector<float> out(n * dim);
-    std::uniform_int_distribution<std::size_t> pick(0, clusters - 1);
-    for (std::size_t i = 0; i < n; ++i) {
-        const std::size_t c = pick(g);
-        for (std::size_t j = 0; j < dim; ++j) out[i * dim + j] = centres[c * dim + j] + noise * d(g);
-        l2_normalize(out.data() + i * dim, dim);
-    }
-    return out;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double peak_rss_gb() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_maxrss) / (1024.0 * 1024.0);
 }
 
-struct Stats {
-    double p50_ms, p99_ms, recall;
+// Centres and per-cluster anisotropic scales over a decaying spectrum σ_j ∝ (1 + j)^-1/2 (as the principal
+// components of real embeddings decay); a point is its centre plus noise·scale·N(0, 1) per dimension.
+struct Clusters {
+    std::size_t count = 0, dim = 0;
+    float noise = 1.0f;
+    std::vector<float> centres, scales;
+    Clusters(std::size_t c, std::size_t d, float nz) : count(c), dim(d), noise(nz), centres(c * d), scales(c * d) {
+        std::mt19937 g(7);
+        std::normal_distribution<float> normal(0, 1);
+        std::uniform_real_distribution<float> aniso(0.3f, 1.7f);
+        for (std::size_t i = 0; i < c; ++i)
+            for (std::size_t j = 0; j < d; ++j) {
+                const float sigma = 1.0f / std::sqrt(1.0f + static_cast<float>(j));
+                centres[i * d + j] = sigma * normal(g);
+                scales[i * d + j] = noise * sigma * aniso(g);
+            }
+    }
+    // The cluster of row r of stream `seed` (a hash, so that it is known without generating the row).
+    std::size_t cluster_of(std::uint32_t seed, std::size_t r) const {
+        std::uint64_t z = (static_cast<std::uint64_t>(seed) << 40) + r + 0x9e3779b97f4a7c15ull;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return static_cast<std::size_t>((z ^ (z >> 31)) % count);
+    }
+    // Rows [first, first + n) of the stream `seed`, normalised; each row has its own generator, so rows do not
+    // depend on the chunking or the threads.
+    void generate(std::uint32_t seed, std::size_t first, std::size_t n, float* out) const {
+#pragma omp parallel for schedule(static)
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::size_t r = first + i, c = cluster_of(seed, r);
+            std::mt19937 g(static_cast<std::uint32_t>(r * 2654435761u) ^ seed);
+            std::normal_distribution<float> normal(0, 1);
+            float* v = out + i * dim;
+            for (std::size_t j = 0; j < dim; ++j) v[j] = centres[c * dim + j] + scales[c * dim + j] * normal(g);
+            l2_normalize(v, dim);
+        }
+    }
 };
+
+// Wall-clock latency, and the calling thread's CPU time (what a query costs whatever else the machine runs;
+// on a shared machine the wall-clock figures include waiting for a core).
+struct Stats {
+    double p50_ms, p99_ms, recall, cpu_p50_ms, cpu_p99_ms;
+};
+double thread_cpu_ms() {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
+}
+using Ids = std::vector<std::int64_t>;
 
 template <class F>
 Stats measure(F&& search, const std::vector<float>& q, std::size_t nq, std::size_t dim, const std::vector<std::set<std::int64_t>>& truth) {
-    std::vector<double> ms;
+    std::vector<double> ms, cpu;
     double hit = 0;
     for (std::size_t i = 0; i < nq; ++i) {
         const auto t0 = Clock::now();
-        const auto res = search(q.data() + i * dim);
+        const double c0 = thread_cpu_ms();
+        const Ids res = search(q.data() + i * dim);
+        cpu.push_back(thread_cpu_ms() - c0);
         ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-        for (auto r : res) hit += truth.empty() ? 0.0 : static_cast<double>(truth[i].count(r));
+        for (auto r : res) hit += static_cast<double>(truth[i].count(r));
     }
     std::sort(ms.begin(), ms.end());
-    return {ms[ms.size() / 2], ms[std::min(ms.size() - 1, ms.size() * 99 / 100)], hit / static_cast<double>(nq * 10)};
+    std::sort(cpu.begin(), cpu.end());
+    const std::size_t p99 = std::min(ms.size() - 1, ms.size() * 99 / 100);
+    return {ms[ms.size() / 2], ms[p99], hit / static_cast<double>(nq * 10), cpu[cpu.size() / 2], cpu[p99]};
+}
+
+Ids ids(const std::vector<std::pair<std::int64_t, float>>& r) {
+    Ids out;
+    for (auto& [i, s] : r) out.push_back(i);
+    return out;
+}
+
+void print(const std::string& what, const Stats& s, double ref_p50) {
+    fmt::print("{:<34} p50 {:7.2f} ms  p99 {:7.2f} ms  (CPU p50 {:6.2f} p99 {:6.2f})  recall@10 {:.3f}", what, s.p50_ms, s.p99_ms,
+               s.cpu_p50_ms, s.cpu_p99_ms, s.recall);
+    if (ref_p50 > 0) fmt::print("  → {:.1f}x faster than FAISS flat", ref_p50 / s.p50_ms);
+    fmt::print("\n");
+    std::fflush(stdout);
+}
+
+// Exact top-10 of each query over rows read in chunks (BLAS through FAISS), merged across chunks.
+struct TopTen {
+    std::vector<std::vector<std::pair<float, std::int64_t>>> best;
+    explicit TopTen(std::size_t nq) : best(nq) {}
+    void add_chunk(const float* queries, std::size_t nq, const float* rows, std::size_t n, std::size_t first, std::size_t dim) {
+        std::vector<float> d(nq * 10);
+        std::vector<faiss::Index::idx_t> l(nq * 10);
+        faiss::knn_inner_product(queries, rows, dim, nq, n, 10, d.data(), l.data());
+        for (std::size_t q = 0; q < nq; ++q) {
+            auto& b = best[q];
+            for (std::size_t j = 0; j < 10; ++j)
+                if (l[q * 10 + j] >= 0) b.emplace_back(d[q * 10 + j], static_cast<std::int64_t>(first) + l[q * 10 + j]);
+            std::sort(b.begin(), b.end(), [](const auto& x, const auto& y) { return x.first > y.first || (x.first == y.first && x.second < y.second); });
+            if (b.size() > 10) b.resize(10);
+        }
+    }
+    std::vector<std::set<std::int64_t>> sets() const {
+        std::vector<std::set<std::int64_t>> out(best.size());
+        for (std::size_t q = 0; q < best.size(); ++q)
+            for (auto& [s, r] : best[q]) out[q].insert(r);
+        return out;
+    }
+};
+
+struct Setup {
+    std::size_t n = 100000, dim = 768, nq = 200, clusters = 2000;
+    float noise = 1.0f;
+    std::string families = "exact,ivf,hnsw,sq8,pq", dir;
+};
+
+// The share of exact neighbours that lie in another cluster than their query's.
+void print_crossing(const Clusters& cl, const std::vector<std::set<std::int64_t>>& truth) {
+    double other = 0, all = 0;
+    for (std::size_t q = 0; q < truth.size(); ++q)
+        for (auto r : truth[q]) {
+            other += cl.cluster_of(1, static_cast<std::size_t>(r)) != cl.cluster_of(2, q) ? 1 : 0;
+            all += 1;
+        }
+    fmt::print("exact neighbours in another cluster than their query: {:.1f}%\n", 100.0 * other / std::max(1.0, all));
+    std::fflush(stdout);
+}
+
+bool wants(const Setup& s, const char* family) {
+    for (const auto& f : split(s.families, ','))
+        if (f == family) return true;
+    return false;
+}
+
+// Float32 families, every vector in memory: MESS's exact scan against FAISS's flat search (the reference of
+// the same run), IVF and HNSW sweeps.
+void run_float(const Setup& s, const Clusters& cl, const std::vector<float>& queries) {
+    std::vector<float> data(s.n * s.dim);
+    cl.generate(1, 0, s.n, data.data());
+    TopTen top(s.nq);
+    top.add_chunk(queries.data(), s.nq, data.data(), s.n, 0, s.dim);
+    const auto truth = top.sets();
+    auto ref = std::make_unique<faiss::IndexFlatIP>(static_cast<faiss::Index::idx_t>(s.dim));
+    ref->add(static_cast<faiss::Index::idx_t>(s.n), data.data());
+    const Stats faiss_flat = measure([&](const float* q) {
+        std::vector<float> D(10);
+        Ids I(10);
+        ref->search(1, q, 10, D.data(), I.data());
+        return I;
+    }, queries, s.nq, s.dim, truth);
+    ref.reset();
+    print("FAISS IndexFlatIP (ref)", faiss_flat, 0);
+    print("MESS exact SIMD scan", measure([&](const float* q) { return ids(exact_top_k(data.data(), s.n, s.dim, q, 10)); }, queries, s.nq, s.dim, truth),
+          faiss_flat.p50_ms);
+    const int nlist = static_cast<int>(std::clamp<std::size_t>(static_cast<std::size_t>(4 * std::sqrt(static_cast<double>(s.n))), 16, 4096));
+    struct Config {
+        const char* family;
+        std::string factory;
+        std::vector<SearchParams> sweep;
+    };
+    std::vector<Config> configs = {{"ivf", fmt::format("IVF{},Flat", nlist), {}}, {"hnsw", "HNSW32", {}}};
+    for (int p : {8, 32, 128}) configs[0].sweep.push_back({p, 0, 0});
+    for (int e : {16, 64, 128, 256}) configs[1].sweep.push_back({0, e, 0});
+    for (const auto& c : configs) {
+        if (!wants(s, c.family)) continue;
+        const auto t0 = Clock::now();
+        const VectorIndex idx = VectorIndex::build(data, s.n, s.dim, c.factory);
+        fmt::print("build {} {:.1f} s\n", c.factory, seconds_since(t0));
+        for (const auto& sp : c.sweep)
+            print(fmt::format("{} {}={}", c.factory, sp.nprobe ? "nprobe" : "efSearch", sp.nprobe ? sp.nprobe : sp.ef_search),
+                  measure([&](const float* q) { return ids(idx.search(q, 10, sp)); }, queries, s.nq, s.dim, truth), faiss_flat.p50_ms);
+    }
+}
+
+// The float16 rows streamed to `path` in chunks (bounded memory), then mapped.
+std::shared_ptr<const HalfRows> write_rows(const Setup& s, const Clusters& cl, const fs::path& path) {
+    const auto t0 = Clock::now();
+    HalfRowsWriter w(path, s.dim);
+    constexpr std::size_t kChunk = 65536;
+    std::vector<float> chunk(kChunk * s.dim);
+    for (std::size_t r0 = 0; r0 < s.n; r0 += kChunk) {
+        const std::size_t c = std::min(kChunk, s.n - r0);
+        cl.generate(1, r0, c, chunk.data());
+        w.append(chunk.data(), c);
+    }
+    auto rows = w.finish(/*remove_on_close=*/true);
+    fmt::print("generated {} float16 rows ({:.2f} GB) in {:.1f} s\n", s.n, static_cast<double>(fs::file_size(path)) / 1e9, seconds_since(t0));
+    return rows;
+}
+
+// Exact top-10 over the float16 rows, read in chunks with plain reads (not through the mapping).
+std::vector<std::set<std::int64_t>> half_truth(const Setup& s, const HalfRows& rows, const std::vector<float>& queries) {
+    const auto t0 = Clock::now();
+    std::ifstream in(rows.path(), std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(read_npy_header(rows.path()).data_offset));
+    constexpr std::size_t kChunk = 65536;
+    std::vector<std::uint16_t> half(kChunk * s.dim);
+    std::vector<float> f(kChunk * s.dim);
+    TopTen top(s.nq);
+    for (std::size_t r0 = 0; r0 < s.n; r0 += kChunk) {
+        const std::size_t c = std::min(kChunk, s.n - r0);
+        in.read(reinterpret_cast<char*>(half.data()), static_cast<std::streamsize>(c * s.dim * 2));
+        if (!in) throw_input("{}: short read", rows.path().string());
+        for (std::size_t i = 0; i < c * s.dim; ++i) f[i] = half_to_float(half[i]);
+        top.add_chunk(queries.data(), s.nq, f.data(), c, r0, s.dim);
+    }
+    fmt::print("exact top-10 of {} queries over the float16 rows: {:.1f} s\n", s.nq, seconds_since(t0));
+    return top.sets();
+}
+
+fs::path make_temp_dir(const fs::path& parent) {
+    std::string t = (parent / "mess-bench-search.XXXXXX").string();
+    if (!::mkdtemp(t.data())) throw_input("cannot create a temporary directory in {}", parent.string());
+    return t;
+}
+
+void run_compressed(const Setup& s, const Clusters& cl, const std::vector<float>& queries) {
+    const fs::path dir = make_temp_dir(s.dir.empty() ? fs::temp_directory_path() : fs::path(s.dir));
+    {
+        const auto rows = write_rows(s, cl, dir / "rows.npy");
+        const auto truth = half_truth(s, *rows, queries);
+        print_crossing(cl, truth);
+        for (const char* type : {"ivf-sq8", "ivf-pq"}) {
+            if (!wants(s, std::string(type).substr(4).c_str())) continue;
+            CompressedParams p;
+            p.factory = compressed_factory(type, s.n, s.dim);
+            const auto t0 = Clock::now();
+            const VectorIndex idx = VectorIndex::build_compressed(rows, p);
+            fmt::print("build {} ({}) {:.1f} s, peak RSS so far {:.2f} GB\n", type, p.factory, seconds_since(t0), peak_rss_gb());
+            std::fflush(stdout);
+            for (int nprobe : {16, 32, 64, 128})
+                for (int rerank : {100, 1000})
+                    print(fmt::format("{} nprobe={} rerank={}", p.factory, nprobe, rerank),
+                          measure([&](const float* q) { return ids(idx.search(q, 10, {nprobe, 0, rerank})); }, queries, s.nq, s.dim, truth), 0);
+        }
+    }
+    fs::remove_all(dir);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"Search latency and recall benchmark"};
-    std::size_t n = 100000, dim = 768, nq = 200, clusters = 1000;
-    float noise = 1.0f;
-    std::string families = "ivf,hnsw";
-    app.add_option("--noise", noise, "Spread of each cluster (centres are unit-variance): 1.0 makes clusters overlap");
-    app.add_option("--families", families, "Approximate families to run: ivf,hnsw");
-    app.add_option("--n", n);
-    app.add_option("--dim", dim);
-    app.add_option("--queries", nq);
-    app.add_option("--clusters", clusters);
+    Setup s;
+    app.add_option("--noise", s.noise, "Cluster spread relative to the spread of the centres");
+    app.add_option("--families", s.families, "Families to run: exact,ivf,hnsw (float32 in memory), sq8,pq (compressed)");
+    app.add_option("--dir", s.dir, "Where the compressed families' float16 rows are written (a temporary directory in it)");
+    app.add_option("--n", s.n);
+    app.add_option("--dim", s.dim);
+    app.add_option("--queries", s.nq);
+    app.add_option("--clusters", s.clusters);
     CLI11_PARSE(app, argc, argv);
-
-    std::mt19937 g(7);
-    std::normal_distribution<float> d(0, 1);
-    std::vector<float> centres(clusters * dim);
-    for (auto& c : centres) c = d(g);
-    const auto data = clustered(n, dim, clusters, 1, centres, noise), queries = clustered(nq, dim, clusters, 2, centres, noise);
-    fmt::print("{} vectors × {} dims ({} clusters), {} single queries, exact scan ISA {}\n", n, dim, clusters, nq, exact_scan_isa());
-
-    auto t0 = Clock::now();
-    std::vector<std::set<std::int64_t>> truth(nq);
-    auto ids = [](const std::vector<std::pair<std::int64_t, float>>& r) {
-        std::vector<std::int64_t> out;
-        for (auto& [i, s] : r) out.push_back(i);
-        return out;
-    };
-    for (std::size_t i = 0; i < nq; ++i)
-        for (auto r : ids(exact_top_k(data.data(), n, dim, queries.data() + i * dim, 10))) truth[i].insert(r);
-
-    auto ref_holder = std::make_unique<faiss::IndexFlatIP>(static_cast<faiss::Index::idx_t>(dim));
-    faiss::IndexFlatIP& ref = *ref_holder;
-    ref.add(static_cast<faiss::Index::idx_t>(n), data.data());
-    const Stats faiss_flat = measure([&](const float* q) {
-        std::vector<float> D(10);
-        std::vector<faiss::Index::idx_t> I(10);
-        ref.search(1, q, 10, D.data(), I.data());
-        return std::vector<std::int64_t>(I.begin(), I.end());
-    }, queries, nq, dim, truth);
-    ref_holder.reset();
-    const Stats mess_flat = measure([&](const float* q) { return ids(exact_top_k(data.data(), n, dim, q, 10)); }, queries, nq, dim, truth);
-    fmt::print("{:<26} p50 {:8.2f} ms  p99 {:8.2f} ms  recall@10 {:.3f}\n", "FAISS IndexFlatIP (ref)", faiss_flat.p50_ms, faiss_flat.p99_ms, faiss_flat.recall);
-    fmt::print("{:<26} p50 {:8.2f} ms  p99 {:8.2f} ms  recall@10 {:.3f}  → {:.1f}x faster than FAISS flat\n", "MESS exact SIMD scan",
-               mess_flat.p50_ms, mess_flat.p99_ms, mess_flat.recall, faiss_flat.p50_ms / mess_flat.p50_ms);
-
-    struct Config {
-        std::string factory;
-        std::vector<SearchParams> sweep;
-    };
-    const int nlist = static_cast<int>(std::clamp<std::size_t>(static_cast<std::size_t>(4 * std::sqrt(static_cast<double>(n))), 16, 1024));
-    std::vector<Config> configs = {{fmt::format("IVF{},Flat", nlist), {}}, {"HNSW32", {}}};
-    for (int p : {8, 32, 128}) configs[0].sweep.push_back({p, 0});
-    for (int e : {16, 64, 128, 256}) configs[1].sweep.push_back({0, e});
-    for (const auto& c : configs) {
-        if (families.find(c.factory.starts_with("IVF") ? "ivf" : "hnsw") == std::string::npos) continue;
-        t0 = Clock::now();
-        const VectorIndex idx = VectorIndex::build(data, n, dim, c.factory);
-        fmt::print("build {} {:.1f} s\n", c.factory, std::chrono::duration<double>(Clock::now() - t0).count());
-        for (const auto& sp : c.sweep) {
-            const Stats s = measure([&](const float* q) { return ids(idx.search(q, 10, sp)); }, queries, nq, dim, truth);
-            fmt::print("{:<26} p50 {:8.2f} ms  p99 {:8.2f} ms  recall@10 {:.3f}  → {:.1f}x faster than FAISS flat\n",
-                       fmt::format("{} {}={}", c.factory, sp.nprobe ? "nprobe" : "efSearch", sp.nprobe ? sp.nprobe : sp.ef_search), s.p50_ms,
-                       s.p99_ms, s.recall, faiss_flat.p50_ms / s.p50_ms);
-        }
-    }
+    const Clusters cl(s.clusters, s.dim, s.noise);
+    std::vector<float> queries(s.nq * s.dim);
+    cl.generate(2, 0, s.nq, queries.data());
+    fmt::print("{} vectors × {} dims ({} overlapping clusters, noise {}), {} single queries, exact scan ISA {}\n", s.n, s.dim, s.clusters,
+               s.noise, s.nq, exact_scan_isa());
+    if (wants(s, "exact") || wants(s, "ivf") || wants(s, "hnsw")) run_float(s, cl, queries);
+    if (wants(s, "sq8") || wants(s, "pq")) run_compressed(s, cl, queries);
+    fmt::print("peak RSS {:.2f} GB\n", peak_rss_gb());
     return 0;
 }

@@ -6,6 +6,7 @@
 
 #include "catalog_cli.hpp"
 #include "mess/artifacts.hpp"
+#include "mess/extract.hpp"
 #include "mess/model.hpp"
 #include "mess/probe.hpp"
 #include "mess/search.hpp"
@@ -17,7 +18,9 @@ namespace {
 
 struct BuildOptions {
     DatasetChoice source;
-    std::string kind = "track", layer = "default", factory = "Flat", name, out, results, aspect_models;
+    std::string kind = "track", layer = "default", factory = "Flat", index_type = "flat", name, out, results, aspect_models;
+    std::size_t rerank = 0;
+    std::string shard;
     bool no_layers = false, no_media = false, no_aspect_models = false, no_structure = false;
 };
 
@@ -27,6 +30,14 @@ int run_build(const Context& ctx, const BuildOptions& o, bool json) {
     p.index.kind = parse_index_kind(o.kind);
     p.index.layer_spec = LayerSpec::parse(o.layer);
     p.index.factory = o.factory;
+    p.index.index_type = o.index_type;
+    p.index.rerank = o.rerank;
+    nlohmann::json shard_note;
+    if (!o.shard.empty()) {  // one part of a split by track (the same rule as mess extract --shard)
+        const Shard shard = Shard::parse(o.shard);
+        p.index.track_filter = [shard](const std::string& id) { return shard.contains(id); };
+        p.extra_manifest["shard"] = fmt::format("{}/{}", shard.index, shard.count);
+    }
     p.index.keep_layers = !o.no_layers;
     p.root = o.out.empty() ? ctx.config.data_root.value / "indices" : fs::path(o.out);
     p.name = o.name;
@@ -57,7 +68,7 @@ int run_build(const Context& ctx, const BuildOptions& o, bool json) {
     run.finish({{"rows", r.rows}, {"dimension", r.dimension}, {"skipped_tracks", r.skipped_tracks.size()}});
     if (json) print_json({{"artifact_dir", r.dir.string()}, {"manifest", m}});
     else fmt::print("{} index over {} {} ({} dims, {}) → {}\n", to_string(p.index.kind), r.rows,
-                    p.index.kind == IndexKind::track ? "tracks" : "clips", r.dimension, o.factory, r.dir.string());
+                    p.index.kind == IndexKind::track ? "tracks" : "clips", r.dimension, m.value("factory_string", o.factory), r.dir.string());
     return 0;
 }
 
@@ -201,6 +212,13 @@ void register_index_build(CLI::App& app, Context& ctx) {
     build->add_option("--kind", b.kind, "track | clip")->capture_default_str();
     build->add_option("--layer", b.layer, "Vector per row: default (the model's: MERT middle, dsp overall), a layer number, middle,\nflatten, or weights:w0,w1,...")->capture_default_str();
     build->add_option("--factory", b.factory, "FAISS factory: Flat (exact), IVF256,Flat, HNSW32, IVF256,PQ16, ...")->capture_default_str();
+    build->add_option("--index-type", b.index_type,
+                      "flat (float32, --factory), ivf-sq8 or ivf-pq (compressed codes in memory, float16 rows memory-mapped for exact "
+                      "re-ranking; built in bounded memory), auto (ivf-sq8 above 1 M rows)")
+        ->check(CLI::IsMember({"flat", "auto", "ivf-sq8", "ivf-pq"}))
+        ->capture_default_str();
+    build->add_option("--rerank-depth", b.rerank, "Compressed indexes: candidates re-ranked exactly from the float16 rows (default 200)");
+    build->add_option("--shard", b.shard, "i/N: index only the tracks of shard i of N (split by track id, as mess extract --shard)");
     build->add_option("--name", b.name, "Artifact name (default: track_index / clip_index)");
     build->add_option("--out", b.out, "Artifact root (default: <data root>/indices)");
     build->add_option("--results", b.results, "Probing results for aspects (default: the dataset's, when present)");

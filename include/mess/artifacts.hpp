@@ -14,7 +14,12 @@
 //   track_names.json       (track) row → track id;   clip_records.json.gz (clip) row → {clip_id, dataset_id,
 //                          recording_id, work_id, track_id, segment_idx, start_time, end_time, split}
 //   records.json.gz        row → every record field plus metadata columns (filters)
-//   vectors.npy            [ntotal, dimension] float32 normalised (not for Flat: index.faiss holds them)
+//   vectors.npy            [ntotal, dimension] float32 normalised (not for Flat: index.faiss holds them, nor compressed)
+//   vectors_f16.npy        compressed indexes only (schema_version 4): [ntotal, dimension] float16 normalised,
+//                          memory-mapped at load and read row by row to re-rank; index.faiss then holds IVF
+//                          codes (SQ8 or PQ), and the manifest adds index_type ("ivf-sq8" | "ivf-pq"),
+//                          vectors_file ("vectors_f16.npy") and rerank (candidates re-ranked exactly).
+//                          Schema 3 artifacts (float32) are written and read as before.
 //   layers.npy             [ntotal, layers, layer_dim] float16, each layer normalised (aspect search)
 //   aspect_models.aspects.json, aspect_models.<aspect>.{mean,scale,weights}.npy   learned aspect models
 //                          (aspects.hpp's saved form, prefixed), manifest "aspect_models": {aspects, stack_layers, encoder}
@@ -23,7 +28,7 @@
 //   structure.json.gz      each track's structure (optional: --no-structure; artifacts from before it load
 //                          without it, and role searches then say the index holds no structure)
 //   checksums.json         file → {sha256, md5, size} for every other file
-// Loading checks every listed file's size and SHA-256, the manifest's fields and schema, the index's
+// Loading checks every listed file's size and SHA-256 (streamed: kDigestChunk bytes at a time), the manifest's fields and schema, the index's
 // dimension and count against the manifest, and the row files' lengths, and names what is wrong.
 //
 // Stores: a local directory or s3://bucket/prefix. S3 requests go through libcurl's SigV4 signing
@@ -110,7 +115,9 @@ std::shared_ptr<const std::map<std::string, Structure>> read_structures(const st
 // Artifacts
 // ---------------------------------------------------------------------------------------------
 
-inline constexpr int kArtifactSchemaVersion = 3;
+inline constexpr int kArtifactSchemaVersion = 3;    // float32 indexes (written and read)
+inline constexpr int kCompressedSchemaVersion = 4;  // compressed indexes (vectors_f16.npy); both are read
+inline constexpr const char* kHalfVectorsFile = "vectors_f16.npy";
 
 struct LoadedArtifact {
     SearchIndex index;
@@ -141,6 +148,7 @@ struct ArtifactBuildParams {
     std::filesystem::path aspect_models;
     bool default_aspect_models = true;          // false: no aspect models unless aspect_models is given
     bool structure = true;                      // store each track's structure (build_structures)
+    nlohmann::json extra_manifest = nlohmann::json::object();  // added to the manifest (e.g. "shard": "0/2")
     std::function<void(std::int64_t, std::int64_t)> on_media_progress;
     std::function<void(std::int64_t, std::int64_t)> on_structure_progress;
 };
@@ -184,7 +192,15 @@ std::filesystem::path resolve_artifact_dir(const std::filesystem::path& path, co
 LoadedArtifact load_newest_artifact(const std::filesystem::path& path, const std::string& name = "",
                                     std::vector<std::string>* refused = nullptr);
 
-// Hex SHA-256 / MD5 of a file or bytes.
+// Hex SHA-256 / MD5 of a file or bytes. Files are hashed in a stream of kDigestChunk-byte reads (memory does
+// not grow with the file: a 15-GB float16 row file is checked in 4 MiB).
+inline constexpr std::size_t kDigestChunk = 4u << 20;
+struct FileDigests {
+    std::string sha256, md5;  // hex; md5 empty unless asked for
+    std::uint64_t size = 0;
+};
+// Errors: Error(input) naming the file when it cannot be read.
+FileDigests file_digests(const std::filesystem::path& path, bool md5 = true);
 std::string sha256_hex(std::string_view bytes);
 std::string sha256_file(const std::filesystem::path& path);
 std::string md5_hex(std::string_view bytes);

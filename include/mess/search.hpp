@@ -41,6 +41,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -107,9 +108,82 @@ struct IndexRecord {
 struct SearchParams {
     int nprobe = 0;      // IVF lists visited
     int ef_search = 0;   // HNSW candidate list (default kDefaultEfSearch, stored in the index)
+    int rerank = 0;      // compressed indexes: candidates re-ranked exactly (default: the index's own)
 };
 
-// A FAISS index over L2-normalised vectors with inner-product metric, plus the vectors themselves.
+// float16 rows [n, dim] of an .npy file (numpy.load opens it), memory-mapped read-only: the exact copy of
+// the vectors behind a compressed index, read row by row for re-ranking, never whole.
+class HalfRows {
+public:
+    // Maps `path` after checking its header says float16 [n, dim] and its length matches (a truncated or
+    // extended file is refused). `remove_on_close`: the file is a scratch file, deleted with the mapping.
+    // Errors: Error(input) naming the file.
+    static std::shared_ptr<const HalfRows> open(const std::filesystem::path& path, std::size_t n, std::size_t dim,
+                                                bool remove_on_close = false);
+    ~HalfRows();
+    HalfRows(const HalfRows&) = delete;
+    HalfRows& operator=(const HalfRows&) = delete;
+    std::size_t size() const { return n_; }
+    std::size_t dimension() const { return dim_; }
+    const std::filesystem::path& path() const { return path_; }
+    const std::uint16_t* row(std::size_t r) const { return data_ + r * dim_; }
+    void to_float(std::size_t first, std::size_t count, float* out) const;  // rows [first, first + count) widened
+    float dot(std::size_t r, const float* query) const;                     // row · query (F16C when the CPU has it)
+    // Drops rows [first, first + count) from this process's resident pages (they stay in the page cache):
+    // a pass over every row (building, exact scans) does not leave the whole file counted as resident.
+    void release(std::size_t first, std::size_t count) const;
+
+private:
+    HalfRows() = default;
+    std::filesystem::path path_;
+    void* map_ = nullptr;
+    std::size_t map_bytes_ = 0, n_ = 0, dim_ = 0;
+    const std::uint16_t* data_ = nullptr;
+    bool remove_ = false;
+};
+
+// Streams rows into a float16 .npy file in bounded memory: each appended row is L2-normalised and written;
+// finish() writes the final shape into the header (fixed size, written first as a placeholder) and maps it.
+// Errors: Error(input) when the file cannot be written or a row holds non-finite values (naming its number).
+class HalfRowsWriter {
+public:
+    HalfRowsWriter(std::filesystem::path path, std::size_t dim);
+    ~HalfRowsWriter();  // an unfinished file is removed
+    HalfRowsWriter(const HalfRowsWriter&) = delete;
+    HalfRowsWriter& operator=(const HalfRowsWriter&) = delete;
+    void append(const float* rows, std::size_t count);
+    std::size_t size() const { return n_; }
+    std::shared_ptr<const HalfRows> finish(bool remove_on_close = false);
+
+private:
+    std::filesystem::path path_;
+    std::FILE* file_ = nullptr;
+    std::size_t dim_ = 0, n_ = 0;
+};
+
+// Compressed passage indexes, for collections beyond RAM-sized float32 (docs/INDEXES.md): FAISS codes in
+// memory ("IVF<nlist>,SQ8": 1 byte per dimension; "IVF<nlist>,PQ<m>": m bytes per vector) give `rerank`
+// candidates, re-ranked exactly against the float16 rows memory-mapped from disk. Scores are then exact
+// cosines (of the float16 rows); the rows' order among equal scores is the lower row first.
+struct CompressedParams {
+    std::string factory;              // e.g. "IVF4096,SQ8" (compressed_factory)
+    std::size_t rerank = 0;           // candidates re-ranked (0: kDefaultRerank)
+    std::size_t train_rows = 0;       // quantiser training sample, strided over the rows (0: automatic)
+    int nprobe = 0;                   // default IVF lists visited (0: kDefaultCompressedNprobe)
+    std::function<void(std::size_t done, std::size_t total)> on_progress;  // rows added
+};
+inline constexpr std::size_t kDefaultRerank = 200;
+inline constexpr int kDefaultCompressedNprobe = 32;
+// "flat" (exact float32), "ivf-sq8" or "ivf-pq": the index type by name. "auto" → flat up to
+// kAutoCompressRows rows, ivf-sq8 above. Errors: Error(usage) for another name.
+inline constexpr std::size_t kAutoCompressRows = 1000000;
+std::string resolve_index_type(const std::string& type, std::size_t rows);
+// The FAISS factory of an index type for `rows` × `dim` ("Flat", "IVF<nlist>,SQ8", "IVF<nlist>,PQ<dim/8>");
+// nlist ≈ 4·√rows (a power of two, 16 … 65536). Errors: Error(usage) for an unknown type.
+std::string compressed_factory(const std::string& type, std::size_t rows, std::size_t dim);
+
+// A FAISS index over L2-normalised vectors with inner-product metric, plus the vectors themselves (float32
+// in memory, or for a compressed index float16 rows mapped from a file).
 class VectorIndex {
 public:
     VectorIndex();
@@ -123,6 +197,13 @@ public:
     // FAISS's own file format (faiss.read_index opens it); `vectors` are the normalised rows (empty for a
     // flat index, which holds them). Errors: Error(input) naming the file.
     static VectorIndex read(const std::filesystem::path& path, std::vector<float> vectors, const std::string& factory);
+    // A compressed index over the rows of a float16 file (HalfRowsWriter): trains the quantiser on a strided
+    // sample, then adds the rows in chunks of 64 Ki rows (memory: the codes, the sample and one chunk).
+    // Errors: Error(usage) for a factory FAISS rejects, a flat one, or too few rows to train it.
+    static VectorIndex build_compressed(std::shared_ptr<const HalfRows> rows, const CompressedParams& params);
+    // A compressed index read back: its FAISS file and its float16 rows. Errors: Error(input) naming the file.
+    static VectorIndex read_compressed(const std::filesystem::path& path, std::shared_ptr<const HalfRows> rows,
+                                       const std::string& factory, std::size_t rerank);
     void write(const std::filesystem::path& path) const;
 
     // The k best rows for one L2-normalised query, best first (fewer when the index holds fewer);
@@ -133,7 +214,11 @@ public:
     std::size_t dimension() const { return dim_; }
     const std::string& factory() const { return factory_; }
     bool is_exact() const;   // a flat family: search == exact scan
-    const float* vector(std::size_t row) const { return vectors_.data() + row * dim_; }
+    const float* vector(std::size_t row) const { return vectors_.data() + row * dim_; }  // float32 indexes only
+    std::vector<float> row_vector(std::size_t row) const;  // any index: a row's normalised vector
+    bool is_compressed() const { return half_ != nullptr; }
+    const std::shared_ptr<const HalfRows>& half_rows() const { return half_; }  // compressed: the float16 rows
+    std::size_t rerank() const { return rerank_; }
     const std::vector<float>& vectors() const { return vectors_; }
     int default_nprobe() const;     // 0 when not IVF
     int default_ef_search() const;  // 0 when not HNSW
@@ -141,8 +226,9 @@ public:
 private:
     std::unique_ptr<faiss::Index> index_;
     std::unique_ptr<std::shared_mutex> ef_mutex_;  // guards HNSW efSearch overrides
-    std::vector<float> vectors_;  // [n, dim], normalised
-    std::size_t n_ = 0, dim_ = 0;
+    std::vector<float> vectors_;  // [n, dim], normalised (empty when compressed)
+    std::shared_ptr<const HalfRows> half_;  // compressed: the rows re-ranked against
+    std::size_t n_ = 0, dim_ = 0, rerank_ = 0;
     std::string factory_;
 };
 
@@ -226,7 +312,16 @@ struct BuildParams {
     IndexKind kind = IndexKind::track;
     LayerSpec layer_spec = LayerSpec::parse("default");  // the model's recommended layer
     std::string factory = "Flat";
+    // "flat" (use `factory`), "auto" (flat up to kAutoCompressRows rows, else ivf-sq8), "ivf-sq8" or "ivf-pq":
+    // a compressed index, built in bounded memory (rows streamed to a float16 file in `scratch_dir`, the
+    // quantiser trained on a sample, codes added in chunks); it keeps no per-layer vectors.
+    std::string index_type = "flat";
+    std::size_t rerank = 0;             // compressed: candidates re-ranked exactly (0: kDefaultRerank)
+    std::filesystem::path scratch_dir;  // compressed: where the float16 rows are written (default: the temp dir)
     bool keep_layers = true;            // store per-layer vectors for aspect search
+    // Only tracks it accepts are indexed (e.g. one shard of a split by track: `mess index build --shard i/N`);
+    // the others are neither indexed nor reported as skipped. Empty: every track.
+    std::function<bool(const std::string& track_id)> track_filter;
     std::string model_name;             // recorded (from the feature sidecars when empty)
     SplitParams splits{};
     // Aspect models to map every row into (SearchIndex::aspect_spaces): called once, with the features'
@@ -304,6 +399,15 @@ std::vector<Hit> similar_passages(const SearchIndex& index, const PassageQuery& 
 // grouping as above when `passages` is given.
 std::vector<Hit> search_vector(const SearchIndex& index, std::vector<float> query, const QueryOptions& options,
                                const PassageQuery* passages = nullptr);
+
+// Fan-out over shards of an index split by track (`mess index build --shard i/N`): every shard answers the
+// same vector query, and the k best of their hits by score (equal scores: lower shard, then lower row) are
+// the answer of the whole index; a track, and with it grouping and de-duplication, lives in one shard.
+struct ShardHit {
+    std::size_t shard = 0;
+    Hit hit;
+};
+std::vector<ShardHit> merge_shard_hits(const std::vector<std::vector<Hit>>& per_shard, std::size_t k);
 
 // The encoder that embeds outside queries for `index`: its recorded model (or `model_override`), in the
 // precision its features were computed in (built-in encoders: fp32), on the CPU.

@@ -1,6 +1,7 @@
 // Artifact directories: writing, validated loading, hashes and gzip.
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <random>
 #include <unistd.h>
@@ -32,7 +33,38 @@ std::string digest_hex(const EVP_MD* md, std::string_view bytes) {
 
 std::string sha256_hex(std::string_view bytes) { return digest_hex(EVP_sha256(), bytes); }
 std::string md5_hex(std::string_view bytes) { return digest_hex(EVP_md5(), bytes); }
-std::string sha256_file(const fs::path& path) { return sha256_hex(read_file(path)); }
+
+FileDigests file_digests(const fs::path& path, bool md5) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) throw_input("{}: cannot read: {}", path.string(), std::strerror(errno));
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> sha(EVP_MD_CTX_new(), EVP_MD_CTX_free), m5(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    if (!sha || !m5 || EVP_DigestInit_ex(sha.get(), EVP_sha256(), nullptr) != 1 || EVP_DigestInit_ex(m5.get(), EVP_md5(), nullptr) != 1) {
+        std::fclose(f);
+        throw_internal("OpenSSL digest failed");
+    }
+    FileDigests d;
+    std::vector<char> buf(kDigestChunk);
+    std::size_t got = 0;
+    while ((got = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
+        EVP_DigestUpdate(sha.get(), buf.data(), got);
+        if (md5) EVP_DigestUpdate(m5.get(), buf.data(), got);
+        d.size += got;
+    }
+    const bool failed = std::ferror(f) != 0;
+    std::fclose(f);
+    if (failed) throw_input("{}: read error", path.string());
+    auto finish = [](EVP_MD_CTX* ctx) {
+        unsigned char out[EVP_MAX_MD_SIZE];
+        unsigned int len = 0;
+        if (EVP_DigestFinal_ex(ctx, out, &len) != 1) throw_internal("OpenSSL digest failed");
+        return hex_encode(std::string_view(reinterpret_cast<const char*>(out), len));
+    };
+    d.sha256 = finish(sha.get());
+    if (md5) d.md5 = finish(m5.get());
+    return d;
+}
+
+std::string sha256_file(const fs::path& path) { return file_digests(path, false).sha256; }
 
 std::string gzip_compress(std::string_view data) {
     z_stream z{};
@@ -118,6 +150,55 @@ nlohmann::json write_aspect_spaces(const AspectSpaces& sp, const fs::path& dir, 
     return {{"aspects", names}, {"stack_layers", sp.stack_layers}, {"encoder", sp.models.encoder}};
 }
 
+// The float16 rows of a compressed index: a hard link when the scratch file is on the same file system
+// (no copy of gigabytes), else a copy.
+void link_or_copy(const fs::path& from, const fs::path& to) {
+    std::error_code ec;
+    fs::create_hard_link(from, to, ec);
+    if (ec) fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+}
+
+// "ivf-sq8" / "ivf-pq" for the factories compressed_factory makes, else the factory string itself.
+std::string compressed_type_of(const std::string& factory) {
+    if (factory.starts_with("IVF") && factory.ends_with(",SQ8")) return "ivf-sq8";
+    if (factory.starts_with("IVF") && factory.find(",PQ") != std::string::npos) return "ivf-pq";
+    return factory;
+}
+
+// The manifest's own fields (write_artifact adds the caller's extra ones).
+nlohmann::json manifest_of(const SearchIndex& index, const std::string& name, std::time_t now) {
+    const std::size_t n = index.size(), dim = index.index.dimension();
+    nlohmann::json m = {{"schema_version", kArtifactSchemaVersion},
+                        {"artifact_name", name},
+                        {"artifact_version_id", new_version_id()},
+                        {"kind", to_string(index.kind)},
+                        {"index_type", index.index.factory()},
+                        {"factory_string", index.index.factory()},
+                        {"metric", "cosine_ip"},
+                        {"dataset", index.dataset},
+                        {"model_name", index.model_name},
+                        {"precision", index.precision},
+                        {"device", index.device},
+                        {"layer", index.layer_spec.to_string()},
+                        {"dimension", dim},
+                        {"ntotal", n},
+                        {"window_sec", index.window_sec},
+                        {"created_at_utc", utc_stamp(now, "%Y-%m-%dT%H:%M:%SZ")}};
+    if (index.index.is_compressed()) {
+        m["schema_version"] = kCompressedSchemaVersion;
+        m["index_type"] = compressed_type_of(index.index.factory());
+        m["vectors_file"] = kHalfVectorsFile;
+        m["rerank"] = index.index.rerank();
+    }
+    if (int np = index.index.default_nprobe(); np > 0) m["default_nprobe"] = np;
+    if (int ef = index.index.default_ef_search(); ef > 0) m["default_ef_search"] = ef;
+    if (index.has_layers()) {
+        m["layers"] = index.layers;
+        m["layer_dim"] = index.layer_dim;
+    }
+    return m;
+}
+
 }  // namespace
 
 fs::path write_artifact(const SearchIndex& index, const fs::path& root, const std::string& name, const nlohmann::json& extra,
@@ -126,7 +207,7 @@ fs::path write_artifact(const SearchIndex& index, const fs::path& root, const st
     if (!plain(name)) throw_usage("artifact name '{}' must be a plain directory name", name);
     for (const auto& [file, bytes] : extra_files)
         if (!plain(file) || file == "manifest.json" || file == "checksums.json" || file == "index.faiss" || file.starts_with("records.") ||
-            file.starts_with("vectors.") || file.starts_with("layers.") || file == "track_names.json" || file.starts_with("clip_records.") ||
+            file.starts_with("vectors") || file.starts_with("layers.") || file == "track_names.json" || file.starts_with("clip_records.") ||
             file.starts_with("aspect_models.") || file.starts_with("aspect_vectors."))
             throw_usage("extra artifact file '{}' must be a plain name that is not one of the artifact's own files", file);
     const bool clip = index.kind == IndexKind::clip;
@@ -141,7 +222,8 @@ fs::path write_artifact(const SearchIndex& index, const fs::path& root, const st
     try {
         index.index.write(tmp / "index.faiss");
         const std::size_t n = index.size(), dim = index.index.dimension();
-        if (!index.index.is_exact())
+        if (index.index.is_compressed()) link_or_copy(index.index.half_rows()->path(), tmp / kHalfVectorsFile);
+        else if (!index.index.is_exact())
             write_npy(tmp / "vectors.npy", NpyArray::from(index.index.vectors(), {static_cast<std::int64_t>(n), static_cast<std::int64_t>(dim)}));
         if (index.has_layers())
             write_npy(tmp / "layers.npy", NpyArray::from_bytes(DType::f16, {static_cast<std::int64_t>(n), static_cast<std::int64_t>(index.layers),
@@ -161,36 +243,15 @@ fs::path write_artifact(const SearchIndex& index, const fs::path& root, const st
         write_file_atomic(tmp / "records.json.gz", gzip_compress(full.dump()));
         for (const auto& [file, bytes] : extra_files) write_file_atomic(tmp / file, bytes);
 
-        nlohmann::json m = {{"schema_version", kArtifactSchemaVersion},
-                            {"artifact_name", name},
-                            {"artifact_version_id", new_version_id()},
-                            {"kind", to_string(index.kind)},
-                            {"index_type", index.index.factory()},
-                            {"factory_string", index.index.factory()},
-                            {"metric", "cosine_ip"},
-                            {"dataset", index.dataset},
-                            {"model_name", index.model_name},
-                            {"precision", index.precision},
-                            {"device", index.device},
-                            {"layer", index.layer_spec.to_string()},
-                            {"dimension", dim},
-                            {"ntotal", n},
-                            {"window_sec", index.window_sec},
-                            {"created_at_utc", utc_stamp(now, "%Y-%m-%dT%H:%M:%SZ")}};
-        if (int np = index.index.default_nprobe(); np > 0) m["default_nprobe"] = np;
-        if (int ef = index.index.default_ef_search(); ef > 0) m["default_ef_search"] = ef;
-        if (index.has_layers()) {
-            m["layers"] = index.layers;
-            m["layer_dim"] = index.layer_dim;
-        }
+        nlohmann::json m = manifest_of(index, name, now);
         if (!index.aspect_spaces.empty()) m["aspect_models"] = write_aspect_spaces(index.aspect_spaces, tmp, n);
         m.update(extra);
         write_file_atomic(tmp / "manifest.json", m.dump(2) + "\n");
 
         nlohmann::json sums = nlohmann::json::object();
         for (const auto& e : fs::directory_iterator(tmp)) {
-            const std::string bytes = read_file(e.path());
-            sums[e.path().filename().string()] = {{"sha256", sha256_hex(bytes)}, {"md5", md5_hex(bytes)}, {"size", bytes.size()}};
+            const FileDigests d = file_digests(e.path());
+            sums[e.path().filename().string()] = {{"sha256", d.sha256}, {"md5", d.md5}, {"size", d.size}};
         }
         write_file_atomic(tmp / "checksums.json", sums.dump(2) + "\n");
         fs::rename(tmp, parent / stamp);
@@ -271,9 +332,11 @@ void check_manifest(const nlohmann::json& m, const fs::path& path) {
     for (const char* key : {"schema_version", "artifact_name", "artifact_version_id", "kind", "factory_string", "metric", "dimension",
                             "ntotal", "created_at_utc", "layer"})
         if (!m.contains(key)) throw_input("{}: manifest lacks '{}'", path.string(), key);
-    if (m["schema_version"] != kArtifactSchemaVersion)
-        throw_input("{}: schema_version {} is not supported (this build reads {})", path.string(), m["schema_version"].dump(),
-                    kArtifactSchemaVersion);
+    if (m["schema_version"] != kArtifactSchemaVersion && m["schema_version"] != kCompressedSchemaVersion)
+        throw_input("{}: schema_version {} is not supported (this build reads {} and {})", path.string(), m["schema_version"].dump(),
+                    kArtifactSchemaVersion, kCompressedSchemaVersion);
+    if (m["schema_version"] == kCompressedSchemaVersion && m.value("vectors_file", std::string()) != kHalfVectorsFile)
+        throw_input("{}: schema_version {} needs \"vectors_file\": \"{}\"", path.string(), kCompressedSchemaVersion, kHalfVectorsFile);
     const std::string vid = m["artifact_version_id"].get<std::string>();
     if (!vid.starts_with("vid-") || vid.size() != 36 || vid.find_first_not_of("0123456789abcdef", 4) != std::string::npos)
         throw_input("{}: artifact_version_id '{}' is not vid-<32 hex>", path.string(), vid);
@@ -298,6 +361,11 @@ void check_files(const fs::path& dir, const nlohmann::json& sums, bool verify_ch
 }
 
 VectorIndex read_vectors(const fs::path& dir, const nlohmann::json& m, std::size_t n, std::size_t dim) {
+    if (m.contains("vectors_file")) {  // compressed (schema 4): codes in index.faiss, float16 rows mapped
+        auto rows = HalfRows::open(need_file(dir, kHalfVectorsFile), n, dim);
+        return VectorIndex::read_compressed(need_file(dir, "index.faiss"), std::move(rows), m["factory_string"].get<std::string>(),
+                                           manifest_count(m, "rerank", dir / "manifest.json"));
+    }
     std::vector<float> vectors;
     if (fs::exists(dir / "vectors.npy")) {
         const NpyArray v = read_npy(dir / "vectors.npy");

@@ -73,8 +73,11 @@ ArtifactBuildReport build_artifact(const Dataset& dataset, const ArtifactBuildPa
     BuildParams index_params = params.index;
     if (!index_params.aspect_models)
         index_params.aspect_models = [&](const std::string& model) { return pick_aspect_models(params, model, report); };
+    // A compressed index's float16 rows are streamed beside the artifacts, so that writing one links them.
+    if (index_params.scratch_dir.empty()) index_params.scratch_dir = params.root;
     const SearchIndex idx = build_index(dataset, index_params, &report.skipped_tracks);
     nlohmann::json extra = {{"feature_source_dir", dataset.features().root().string()}, {"skipped_tracks", report.skipped_tracks}};
+    extra.update(params.extra_manifest);
     const fs::path results = params.probing_results.empty()
                                  ? default_results_path(dataset.data_root(), dataset.id(), ProbeLevel::track)
                                  : params.probing_results;

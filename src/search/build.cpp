@@ -2,11 +2,14 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "mess/features.hpp"
 #include "mess/npy.hpp"
+#include <unistd.h>
+
 #include "mess/search.hpp"
 #include "mess/util.hpp"
 
@@ -216,17 +219,20 @@ public:
 
     SearchIndex build(std::vector<std::string>* skipped) {
         auto tracks = dataset_.tracks();
+        if (params_.track_filter)
+            std::erase_if(tracks, [&](const Track& t) { return !params_.track_filter(t.track_id); });
         std::sort(tracks.begin(), tracks.end(), [](const Track& a, const Track& b) { return a.track_id < b.track_id; });
         const auto total = static_cast<std::int64_t>(tracks.size());
+        type_ = resolve_index_type(params_.index_type, params_.kind == IndexKind::track ? tracks.size() : clips_.size());
         std::int64_t done = 0;
         for (const auto& t : tracks) {
             if (params_.on_progress) params_.on_progress(done++, total);
             if (!add_track(t.track_id) && skipped) skipped->push_back(t.track_id);
         }
         check_complete();
-        SearchIndex idx = build_index_from_vectors(params_.kind, std::move(records_), std::move(vectors_), spec_.dimension(layers_, dim_),
-                                                   params_.factory, std::move(layer_vectors_), params_.keep_layers ? layers_ : 0,
-                                                   params_.keep_layers ? dim_ : 0);
+        SearchIndex idx = half_ ? compressed_index() : build_index_from_vectors(params_.kind, std::move(records_), std::move(vectors_), spec_.dimension(layers_, dim_),
+                                                   params_.factory, std::move(layer_vectors_), keep_layers() ? layers_ : 0,
+                                                   keep_layers() ? dim_ : 0);
         idx.dataset = dataset_.id();
         idx.model_name = model_;
         idx.precision = precisions_.empty() ? "fp32" : precisions_.begin()->first;
@@ -242,6 +248,23 @@ public:
     }
 
 private:
+    bool keep_layers() const { return params_.keep_layers && type_ == "flat"; }
+
+    // The compressed index over the streamed float16 rows (the scratch file goes with the index).
+    SearchIndex compressed_index() {
+        CompressedParams cp;
+        cp.factory = compressed_factory(type_, records_.size(), spec_.dimension(layers_, dim_));
+        cp.rerank = params_.rerank;
+        SearchIndex idx;
+        idx.kind = params_.kind;
+        idx.records = std::move(records_);
+        idx.index = VectorIndex::build_compressed(half_->finish(/*remove_on_close=*/true), cp);
+        half_.reset();
+        if (!idx.records.empty()) idx.dataset = idx.records.front().dataset_id;
+        idx.rebuild_lookup();
+        return idx;
+    }
+
     // False when the track has no features (no sidecar, or not the view this index needs).
     bool add_track(const std::string& track_id) {
         const auto cit = clips_of_.find(track_id);
@@ -297,6 +320,11 @@ private:
 
     void add_vector(const float* stack) {
         const auto v = spec_.apply(stack, layers_, dim_);
+        if (type_ != "flat") {  // compressed: streamed to the float16 file, nothing kept in memory
+            if (!half_) half_ = std::make_unique<HalfRowsWriter>(scratch_path(), v.size());
+            half_->append(v.data(), 1);
+            return;
+        }
         vectors_.insert(vectors_.end(), v.begin(), v.end());
         if (params_.keep_layers) append_layers(layer_vectors_, stack, layers_, dim_);
         if (!aspects_) return;
@@ -305,6 +333,12 @@ private:
             const auto y = model.apply_normalised(x.data(), 1);
             aspect_vectors_[name].insert(aspect_vectors_[name].end(), y.begin(), y.end());
         }
+    }
+
+    std::filesystem::path scratch_path() const {
+        const auto dir = params_.scratch_dir.empty() ? std::filesystem::temp_directory_path() : params_.scratch_dir;
+        std::filesystem::create_directories(dir);
+        return dir / fmt::format(".mess-rows-{}-{}.npy", ::getpid(), reinterpret_cast<std::uintptr_t>(this));
     }
 
     // One row per track: its aggregated stack, or the mean of its segments (accumulated in double).
@@ -351,6 +385,8 @@ private:
     std::map<std::string, std::pair<std::size_t, std::string>> precisions_;  // precision → (tracks, an example)
     std::vector<IndexRecord> records_;
     std::vector<float> vectors_;
+    std::string type_ = "flat";                // resolved index type
+    std::unique_ptr<HalfRowsWriter> half_;     // compressed: the rows so far
     std::vector<std::uint16_t> layer_vectors_;
     std::size_t layers_ = 0, dim_ = 0;
     std::optional<AspectSet> aspects_;                         // learned aspect models (params_.aspect_models)

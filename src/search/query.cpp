@@ -211,8 +211,7 @@ std::vector<float> row_query(const SearchIndex& idx, std::size_t row, const Quer
         if (!idx.has_layers()) throw_usage("this index was built without per-layer vectors: aspect search needs them");
         return row_stack(idx, row);
     }
-    const float* v = idx.index.vector(row);
-    return std::vector<float>(v, v + idx.index.dimension());
+    return idx.index.row_vector(row);
 }
 
 // Walks ranked candidates until k hits pass; widens the fetch when too many were rejected.
@@ -289,6 +288,15 @@ std::vector<Hit> search_vector(const SearchIndex& index, std::vector<float> quer
     const Ranker ranker = make_ranker(index, options, std::move(query));
     const std::size_t fetch = passages ? std::max(25 * options.k, options.k + 25) : options.k;
     return collect(index, ranker, fetch, options, nullptr, passages, [](std::size_t) { return false; });
+}
+
+std::vector<ShardHit> merge_shard_hits(const std::vector<std::vector<Hit>>& per_shard, std::size_t k) {
+    std::vector<ShardHit> all;
+    for (std::size_t s = 0; s < per_shard.size(); ++s)
+        for (const Hit& h : per_shard[s]) all.push_back({s, h});
+    std::stable_sort(all.begin(), all.end(), [](const ShardHit& a, const ShardHit& b) { return a.hit.score > b.hit.score; });
+    if (all.size() > k) all.resize(k);
+    return all;
 }
 
 }  // namespace mess

@@ -18,6 +18,7 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include "compressed.hpp"
 #include "mess/search.hpp"
 #include "mess/util.hpp"
 
@@ -127,6 +128,7 @@ std::vector<std::pair<std::int64_t, float>> exact_top_k(const float* rows, std::
 std::shared_ptr<const NeighbourLists> compute_neighbour_lists(const VectorIndex& index, std::size_t k,
                                                               const std::function<void(std::size_t, std::size_t)>& on_progress) {
     if (k == 0) throw_usage("neighbour lists need k ≥ 1");
+    if (index.is_compressed()) throw_usage("neighbour lists are computed for float32 indexes, not compressed ones");
     const std::size_t n = index.size(), dim = index.dimension();
     auto lists = std::make_shared<NeighbourLists>();
     lists->n = n;
@@ -192,9 +194,11 @@ std::size_t first_non_finite_row(const std::vector<float>& vectors, std::size_t 
     return first_non_finite(std::span(vectors).first(n * dim)) / std::max<std::size_t>(1, dim);
 }
 
+}  // namespace
+
 // Product quantisation splits a vector into m sub-vectors: FAISS asserts that m divides the dimension.
 // Say so in words first, with the sub-vector counts that would fit.
-void check_product_quantiser(const std::string& factory, std::size_t dim) {
+void detail::check_product_quantiser(const std::string& factory, std::size_t dim) {
     for (const std::string& part : split(factory, ',')) {
         if (!part.starts_with("PQ") || part.size() < 3 || !std::isdigit(static_cast<unsigned char>(part[2]))) continue;
         const std::size_t m = std::strtoul(part.c_str() + 2, nullptr, 10);
@@ -207,14 +211,12 @@ void check_product_quantiser(const std::string& factory, std::size_t dim) {
     }
 }
 
-}  // namespace
-
 VectorIndex VectorIndex::build(std::vector<float> vectors, std::size_t n, std::size_t dim, const std::string& factory) {
     if (n == 0 || dim == 0) throw_usage("cannot build an index over {} vectors of dimension {}", n, dim);
     if (vectors.size() != n * dim) throw_usage("{} floats given for {} vectors of dimension {}", vectors.size(), n, dim);
     if (const std::size_t bad = first_non_finite_row(vectors, n, dim); bad < n)
         throw_input("vector {} of {} holds non-finite values (NaN or infinity): refusing to index it", bad, n);
-    check_product_quantiser(factory, dim);
+    detail::check_product_quantiser(factory, dim);
     for (std::size_t r = 0; r < n; ++r) l2_normalize(vectors.data() + r * dim, dim);
     VectorIndex v;
     v.n_ = n;
@@ -242,16 +244,22 @@ VectorIndex VectorIndex::build(std::vector<float> vectors, std::size_t n, std::s
     return v;
 }
 
-VectorIndex VectorIndex::read(const std::filesystem::path& path, std::vector<float> vectors, const std::string& factory) {
-    VectorIndex v;
+std::unique_ptr<faiss::Index> detail::read_faiss_index(const std::filesystem::path& path) {
+    std::unique_ptr<faiss::Index> index;
     try {
-        v.index_.reset(faiss::read_index(path.c_str()));
+        index.reset(faiss::read_index(path.c_str()));
     } catch (const faiss::FaissException& e) {
         throw_input("{}: not a readable FAISS index: {}", path.string(), e.what());
     }
+    if (index->metric_type != faiss::METRIC_INNER_PRODUCT) throw_input("{}: index metric is not inner product", path.string());
+    return index;
+}
+
+VectorIndex VectorIndex::read(const std::filesystem::path& path, std::vector<float> vectors, const std::string& factory) {
+    VectorIndex v;
+    v.index_ = detail::read_faiss_index(path);
     v.n_ = static_cast<std::size_t>(v.index_->ntotal);
     v.dim_ = static_cast<std::size_t>(v.index_->d);
-    if (v.index_->metric_type != faiss::METRIC_INNER_PRODUCT) throw_input("{}: index metric is not inner product", path.string());
     if (const auto* flat = dynamic_cast<const faiss::IndexFlat*>(v.index_.get()); flat && vectors.empty())
         vectors.assign(flat->get_xb(), flat->get_xb() + v.n_ * v.dim_);  // a flat index holds the vectors itself
     if (vectors.size() != v.n_ * v.dim_)
@@ -280,6 +288,8 @@ std::vector<std::pair<std::int64_t, float>> VectorIndex::search(const float* que
         throw_usage("nprobe applies to IVF indexes, this one is '{}'", factory_);
     if (params.ef_search > 0 && !dynamic_cast<const faiss::IndexHNSW*>(index_.get()))
         throw_usage("efSearch applies to HNSW indexes, this one is '{}'", factory_);
+    if (half_) return detail::compressed_search(*index_, *half_, query, k, params.rerank > 0 ? static_cast<std::size_t>(params.rerank) : rerank_,
+                                                              params.nprobe, exact);
     if (exact || is_exact()) return exact_top_k(vectors_.data(), n_, dim_, query, k);
     k = std::min(k, n_);
     std::vector<float> d(k);

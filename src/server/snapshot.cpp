@@ -67,7 +67,8 @@ Side load_side(const fs::path& dir, IndexKind kind, const ServeConfig& config) {
     side.dir = dir;
     auto a = std::make_shared<LoadedArtifact>(load_artifact(dir));
     if (a->index.kind != kind) throw_input("{} is a {} index, not a {} index", dir.string(), to_string(a->index.kind), to_string(kind));
-    if (const std::size_t n = a->index.size(); kind == IndexKind::track && config.neighbour_k > 0 && n > 1 && n <= config.neighbour_max_rows) {
+    if (const std::size_t n = a->index.size(); kind == IndexKind::track && config.neighbour_k > 0 && n > 1 && n <= config.neighbour_max_rows &&
+                                                !a->index.index.is_compressed()) {
         const auto t0 = std::chrono::steady_clock::now();
         a->index.neighbours = compute_neighbour_lists(a->index.index, config.neighbour_k);
         spdlog::info("neighbour lists of {} tracks (k = {}) in {:.2f} s", n, a->index.neighbours->k,

@@ -361,3 +361,94 @@ TEST(Artifacts, StructureIsStoredAndLoaded) {
         EXPECT_NE(std::string(e.what()).find("t000"), std::string::npos) << e.what();
     }
 }
+
+namespace {
+
+// make_index's rows as a compressed clip index (IVF-SQ8 codes, float16 rows in `scratch`).
+SearchIndex make_compressed_index(const fs::path& scratch, std::size_t n = 300) {
+    SearchIndex flat = make_index(IndexKind::clip, "Flat", n);
+    HalfRowsWriter w(scratch / ".rows.npy", flat.index.dimension());
+    w.append(flat.index.vectors().data(), n);
+    CompressedParams p;
+    p.factory = "IVF8,SQ8";
+    p.rerank = 50;
+    SearchIndex idx;
+    idx.kind = IndexKind::clip;
+    idx.records = flat.records;
+    idx.dataset = "ds";
+    idx.layer_spec = flat.layer_spec;
+    idx.index = VectorIndex::build_compressed(w.finish(/*remove_on_close=*/true), p);
+    idx.rebuild_lookup();
+    return idx;
+}
+
+}  // namespace
+
+// Cost: about 0.1 s.
+TEST(Artifacts, CompressedRoundTripMapsTheFloat16Rows) {
+    test::TempDir dir;
+    const SearchIndex idx = make_compressed_index(dir.path());
+    const fs::path a = write_artifact(idx, dir.path(), "clip_index");
+    EXPECT_TRUE(fs::exists(a / kHalfVectorsFile));
+    EXPECT_FALSE(fs::exists(a / "vectors.npy"));
+    EXPECT_FALSE(fs::exists(a / "layers.npy"));
+    const LoadedArtifact l = load_artifact(a);
+    EXPECT_EQ(l.manifest["schema_version"], kCompressedSchemaVersion);
+    EXPECT_EQ(l.manifest["index_type"], "ivf-sq8");
+    EXPECT_EQ(l.manifest["rerank"], 50);
+    EXPECT_EQ(l.manifest["default_nprobe"], kDefaultCompressedNprobe);
+    ASSERT_TRUE(l.index.index.is_compressed());
+    EXPECT_EQ(l.index.index.half_rows()->path(), a / kHalfVectorsFile);  // mapped in place, not read whole
+    PassageQuery pq;
+    pq.clip_id = "ds:t010:00001";
+    pq.options.k = 8;
+    const auto x = similar_passages(idx, pq), y = similar_passages(l.index, pq);
+    ASSERT_EQ(x.size(), y.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        EXPECT_EQ(x[i].record->id, y[i].record->id);
+        EXPECT_FLOAT_EQ(x[i].score, y[i].score);
+    }
+    // The scratch rows file and the artifact's are one file (a hard link: gigabytes are not copied).
+    EXPECT_EQ(fs::hard_link_count(a / kHalfVectorsFile), 2u);
+}
+
+// Cost: about 0.1 s.
+TEST(Artifacts, CompressedRowsDamageIsNamed) {
+    test::TempDir dir;
+    const SearchIndex idx = make_compressed_index(dir.path(), 120);
+    auto message = [](const fs::path& p, bool verify = true) { return test::error_message([&] { load_artifact(p, verify); }); };
+    fs::path a = write_artifact(idx, dir.path(), "clip_index");
+    flip_byte(a / kHalfVectorsFile, 5000);
+    EXPECT_NE(message(a).find("vectors_f16.npy does not match its SHA-256"), std::string::npos) << message(a);
+    a = write_artifact(idx, dir.path(), "clip_index");
+    fs::resize_file(a / kHalfVectorsFile, fs::file_size(a / kHalfVectorsFile) - 6);
+    EXPECT_NE(message(a, false).find("vectors_f16.npy is"), std::string::npos) << message(a, false);
+    // Truncated with checksums.json rewritten to match: the array's own header gives it away.
+    a = write_artifact(idx, dir.path(), "clip_index");
+    fs::resize_file(a / kHalfVectorsFile, fs::file_size(a / kHalfVectorsFile) - 6);
+    auto sums = nlohmann::json::parse(read_file(a / "checksums.json"));
+    const FileDigests d = file_digests(a / kHalfVectorsFile);
+    sums[kHalfVectorsFile] = {{"sha256", d.sha256}, {"md5", d.md5}, {"size", d.size}};
+    write_file_atomic(a / "checksums.json", sums.dump());
+    EXPECT_NE(message(a).find("truncated"), std::string::npos) << message(a);
+    EXPECT_NE(message(a).find(kHalfVectorsFile), std::string::npos) << message(a);
+}
+
+// Cost: about 0.1 s (9 MB hashed twice).
+TEST(Artifacts, StreamingChecksumsEqualWholeFileChecksums) {
+    test::TempDir dir;
+    std::mt19937 g(3);
+    std::string bytes(2 * kDigestChunk + 123, '\0');  // spans chunk boundaries, ends mid-chunk
+    for (auto& c : bytes) c = static_cast<char>(g());
+    write_file_atomic(dir.path() / "big.bin", bytes);
+    const FileDigests d = file_digests(dir.path() / "big.bin");
+    EXPECT_EQ(d.sha256, sha256_hex(bytes));
+    EXPECT_EQ(d.md5, md5_hex(bytes));
+    EXPECT_EQ(d.size, bytes.size());
+    EXPECT_EQ(sha256_file(dir.path() / "big.bin"), d.sha256);
+    // Golden: SHA-256 and MD5 of the empty input (FIPS 180-4 / RFC 1321 test values).
+    write_file_atomic(dir.path() / "empty.bin", "");
+    EXPECT_EQ(file_digests(dir.path() / "empty.bin").sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    EXPECT_EQ(file_digests(dir.path() / "empty.bin").md5, "d41d8cd98f00b204e9800998ecf8427e");
+    EXPECT_NE(test::error_message([&] { file_digests(dir.path() / "missing.bin"); }).find("missing.bin"), std::string::npos);
+}

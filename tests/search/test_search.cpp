@@ -633,3 +633,94 @@ TEST(Search, RerankRanksTracksFromPassageMatrices) {
     EXPECT_EQ(res.hits[0].record->track_id, "both");
     EXPECT_NEAR(res.hits[0].score, 0.9 / std::hypot(0.9, 0.44), 1e-5);
 }
+
+// Cost: milliseconds.
+TEST(Search, ShardsSplitByTrackMergeToTheSingleIndexAnswer) {
+    std::mt19937 g(21);
+    std::normal_distribution<float> d(0, 1);
+    const std::size_t n = 400, dim = 24;
+    std::vector<IndexRecord> all, part[2];
+    std::vector<float> vectors(n * dim), part_vectors[2];
+    for (auto& v : vectors) v = d(g);
+    for (std::size_t i = 0; i < n; ++i) {
+        IndexRecord r;
+        r.id = r.track_id = r.recording_id = r.work_id = fmt::format("t{:03d}", i);
+        r.dataset_id = "ds";
+        all.push_back(r);
+        const std::size_t s = (i * 7 + 3) % 5 < 2 ? 0 : 1;  // an uneven split by track
+        part[s].push_back(r);
+        part_vectors[s].insert(part_vectors[s].end(), vectors.begin() + static_cast<std::ptrdiff_t>(i * dim),
+                               vectors.begin() + static_cast<std::ptrdiff_t>((i + 1) * dim));
+    }
+    const SearchIndex whole = build_index_from_vectors(IndexKind::track, all, vectors, dim, "Flat");
+    const SearchIndex shard0 = build_index_from_vectors(IndexKind::track, part[0], part_vectors[0], dim, "Flat");
+    const SearchIndex shard1 = build_index_from_vectors(IndexKind::track, part[1], part_vectors[1], dim, "Flat");
+    QueryOptions o;
+    o.k = 10;
+    for (int q = 0; q < 20; ++q) {
+        std::vector<float> query(dim);
+        for (auto& v : query) v = d(g);
+        const auto want = search_vector(whole, query, o);
+        const auto got = merge_shard_hits({search_vector(shard0, query, o), search_vector(shard1, query, o)}, o.k);
+        ASSERT_EQ(got.size(), want.size());
+        for (std::size_t i = 0; i < want.size(); ++i) {
+            EXPECT_EQ(got[i].hit.record->id, want[i].record->id) << "query " << q << " rank " << i;
+            EXPECT_EQ(got[i].hit.score, want[i].score);
+        }
+    }
+    EXPECT_TRUE(merge_shard_hits({}, 5).empty());
+}
+
+// A compressed build streams the rows through a float16 scratch file (removed with the index) and keeps no
+// float32 vectors or layers; a track filter (one shard) indexes only its tracks. Cost: about 0.1 s.
+TEST(Search, CompressedBuildFromTheStoreAndOneShard) {
+    test::TempDir dir;
+    fs::create_directories(dir / "audio");
+    const Dataset ds = Dataset::folder(dir / "data", dir / "audio", "set");
+    const FeatureStore store = ds.features();
+    store.create();
+    std::mt19937 g(4);
+    std::normal_distribution<float> d(0, 1);
+    for (int t = 0; t < 20; ++t) {
+        const std::string id = fmt::format("track{:02d}", t);
+        write_file_atomic(dir / "audio" / (id + ".wav"), "x");  // listed by name; never decoded here
+        std::vector<float> seg(8 * 3 * 16);
+        for (auto& v : seg) v = d(g);
+        write_npy(store.view_path(View::segments, id), NpyArray::from(seg, {8, 3, 16}));
+        Sidecar side;
+        side.track_id = id;
+        for (int w = 0; w < 8; ++w) side.windows.push_back({2.5 * w, 2.5 * w + 5});
+        side.views = {View::segments};
+        store.write_sidecar(side);
+    }
+    BuildParams p;
+    p.kind = IndexKind::clip;
+    p.layer_spec = LayerSpec::parse("1");
+    const SearchIndex flat = build_index(ds, p);
+    p.index_type = "ivf-sq8";
+    p.scratch_dir = dir / "scratch";
+    {
+        const SearchIndex idx = build_index(ds, p);
+        ASSERT_TRUE(idx.index.is_compressed());
+        EXPECT_EQ(idx.size(), 160u);
+        EXPECT_EQ(idx.index.factory(), "IVF32,SQ8");
+        EXPECT_FALSE(idx.has_layers());
+        EXPECT_TRUE(idx.index.vectors().empty());
+        QueryOptions o;
+        o.k = 5;
+        o.exact = true;
+        for (std::size_t row : {0u, 77u, 159u}) {  // an exact scan of the float16 rows finds the row itself first
+            const auto hits = search_vector(idx, flat.index.row_vector(row), o);
+            EXPECT_EQ(hits.front().record->id, flat.records[row].id);
+            EXPECT_NEAR(hits.front().score, 1.0f, 1e-3);
+        }
+        EXPECT_EQ(std::distance(fs::directory_iterator(dir / "scratch"), fs::directory_iterator()), 1);
+    }
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir / "scratch"), fs::directory_iterator()), 0);
+    p.index_type = "flat";
+    p.track_filter = [](const std::string& id) { return id < "track05"; };
+    std::vector<std::string> skipped;
+    const SearchIndex part = build_index(ds, p, &skipped);
+    EXPECT_EQ(part.size(), 5u * 8u);
+    EXPECT_TRUE(skipped.empty());
+}
