@@ -162,6 +162,22 @@ std::vector<float> spectral_flatness(const Matrix& power, double amin) {
     return out;
 }
 
+std::vector<float> onset_strength_median(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
+    Matrix db = mel_spectrogram(y, sr, stft, mel);
+    power_to_db(db);
+    std::vector<float> out(static_cast<std::size_t>(db.rows), 0.0f), rises(static_cast<std::size_t>(db.cols));
+    const std::int64_t delay = 1 + stft.n_fft / (2 * stft.hop);
+    const auto mid = static_cast<std::ptrdiff_t>(rises.size() / 2);
+    for (std::int64_t t = 1; t + delay - 1 < db.rows; ++t) {
+        for (std::int64_t m = 0; m < db.cols; ++m) rises[static_cast<std::size_t>(m)] = std::max(0.0f, db.at(t, m) - db.at(t - 1, m));
+        std::nth_element(rises.begin(), rises.begin() + mid, rises.end());
+        double med = rises[static_cast<std::size_t>(mid)];
+        if (rises.size() % 2 == 0) med = 0.5 * (med + *std::max_element(rises.begin(), rises.begin() + mid));
+        out[static_cast<std::size_t>(t - 1 + delay)] = static_cast<float>(med);
+    }
+    return out;
+}
+
 std::vector<float> onset_strength(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
     Matrix db = mel_spectrogram(y, sr, stft, mel);
     power_to_db(db);
