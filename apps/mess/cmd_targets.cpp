@@ -170,7 +170,7 @@ int run_targets(const Context& ctx, const TargetsOptions& o, bool json) {
 }  // namespace
 
 void register_targets(CLI::App& app, Context& ctx) {
-    auto* cmd = app.add_subcommand("targets", "Proxy targets from audio for every track of a dataset: 15 scalars, 5 curves\n"
+    auto* cmd = app.add_subcommand("targets", "Proxy targets from audio for every track of a dataset: 16 scalars, 5 curves\n"
                                               "(60 frames over the first 30 s), per-window values aligned with the\n"
                                               "extraction windows, and MIDI targets when <stem>.mid/.midi sits beside the\n"
                                               "audio (or in ../midi/, SMD's layout), in\n"

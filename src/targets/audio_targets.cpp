@@ -7,6 +7,7 @@
 #include "mess/dsp.hpp"
 #include "mess/npy.hpp"
 #include "mess/targets.hpp"
+#include "curves.hpp"
 #include "stats.hpp"
 
 namespace mess {
@@ -133,7 +134,9 @@ Articulation articulation_of(const std::vector<float>& rms, const std::vector<fl
 }
 
 // Timbre, dynamics, harmony and articulation values of one stretch of audio (whole track or window).
-void window_values(std::span<const float> y, double sr, int savgol_window, std::map<std::string, double>& out) {
+// The constant-Q chroma (librosa's chroma_cqt, hop 512) is handed out through `chroma` when given.
+void window_values(std::span<const float> y, double sr, int savgol_window, std::map<std::string, double>& out,
+                   dsp::Matrix* chroma = nullptr) {
     dsp::StftParams p;
     const dsp::Matrix mag = dsp::power_spectrogram(y, p, 1.0);
     out["timbre/spectral_centroid"] = mean(dsp::spectral_centroid(mag, sr, p.n_fft));
@@ -146,7 +149,9 @@ void window_values(std::span<const float> y, double sr, int savgol_window, std::
     out["dynamics/dynamic_variance"] = d.variance;
     out["dynamics/crescendo_strength"] = d.crescendo;
     out["dynamics/diminuendo_strength"] = d.diminuendo;
-    out["harmony/harmonic_complexity"] = harmonic_complexity(dsp::chroma_semitone(y, sr, kHop));
+    dsp::Matrix c = dsp::chroma_cqt(y, sr, kHop, dsp::estimate_tuning(mag, sr, p.n_fft, 36));
+    out["harmony/harmonic_complexity"] = harmonic_complexity(c);
+    if (chroma) *chroma = std::move(c);
     const Articulation a = articulation_of(rms, dsp::onset_strength(y, sr, p, {}), sr);
     out["articulation/attack_slopes"] = a.slopes;
     out["articulation/attack_sharpness"] = a.sharpness;
@@ -176,8 +181,8 @@ double tis_norm(const std::vector<std::vector<float>>& pooled, int f) {
 }
 
 // T1 tonal tension: the TIS norm per frame, min-max scaled over the curve.
-std::vector<float> tis_tension(const std::vector<float>& y) {
-    const dsp::Matrix chroma = dsp::chroma_semitone(y, kCurveRate, kHop);
+std::vector<float> tis_tension(const std::vector<float>& y, double tuning) {
+    const dsp::Matrix chroma = dsp::chroma_cqt(y, kCurveRate, kHop, tuning);
     std::vector<float> tension(kCurveFrames, 0.0f);
     if (chroma.rows == 0) return tension;
     std::vector<std::vector<float>> pooled(12);
@@ -244,10 +249,10 @@ std::vector<float> centroid_trajectory(const std::vector<float>& y, const dsp::S
 }
 
 // T5 novelty: MFCC and chroma self-similarity, Foote kernel, each scaled to its peak and averaged.
-std::vector<float> novelty(const std::vector<float>& y) {
+std::vector<float> novelty(const std::vector<float>& y, double tuning) {
     const dsp::StftParams p2{2048, 1024};
     dsp::Matrix m = dsp::mfcc(y, kCurveRate, 13, p2, {});
-    dsp::Matrix c = dsp::chroma_semitone(y, kCurveRate, 1024);
+    dsp::Matrix c = dsp::chroma_cqt(y, kCurveRate, 1024, tuning);
     const std::int64_t n = std::min(m.rows, c.rows);
     if (n < 16) return std::vector<float>(kCurveFrames, 0.0f);
     m.rows = c.rows = n;
@@ -268,19 +273,25 @@ void curves(const Audio& audio24k, TargetSet& out) {
     auto y = resample(audio24k.samples, audio24k.sample_rate, static_cast<int>(kCurveRate));
     y.resize(static_cast<std::size_t>(kCurveSeconds * kCurveRate), 0.0f);  // the first 30 s, zero-padded as the predecessor did
     const dsp::StftParams p;
-    out.arrays["curves/tis_tension"] = tis_tension(y);
+    const double tuning = dsp::estimate_tuning(y, kCurveRate, 36);  // chroma_cqt's estimate, shared by T1 and T5
+    out.arrays["curves/tis_tension"] = tis_tension(y, tuning);
     out.arrays["curves/dynamic_arc"] = dynamic_arc(y);
     const auto env = dsp::onset_strength(y, kCurveRate, p, {});
     out.arrays["curves/local_tempo"] = local_tempo(env);
     out.arrays["curves/centroid_trajectory"] = centroid_trajectory(y, p);
-    out.arrays["curves/novelty"] = novelty(y);
+    out.arrays["curves/novelty"] = novelty(y, tuning);
 }
 
 }  // namespace
 
+namespace targets_detail {
+std::vector<float> tis_tension_curve(const std::vector<float>& y, double tuning) { return tis_tension(y, tuning); }
+std::vector<float> novelty_curve(const std::vector<float>& y, double tuning) { return novelty(y, tuning); }
+}  // namespace targets_detail
+
 const std::vector<std::string>& scalar_target_names() {
     static const std::vector<std::string> n = {
-        "rhythm/tempo", "rhythm/onset_density", "harmony/harmonic_complexity", "timbre/spectral_centroid",
+        "rhythm/tempo", "rhythm/tempo_refined", "rhythm/onset_density", "harmony/harmonic_complexity", "timbre/spectral_centroid",
         "timbre/spectral_rolloff", "timbre/spectral_bandwidth", "timbre/zero_crossing_rate", "articulation/attack_slopes",
         "articulation/attack_sharpness", "dynamics/dynamic_range", "dynamics/dynamic_variance", "dynamics/crescendo_strength",
         "dynamics/diminuendo_strength", "phrasing/phrase_regularity", "phrasing/num_phrases"};
@@ -314,14 +325,15 @@ TargetSet compute_audio_targets(const Audio& audio, const TargetParams& params) 
     const double sr = audio.sample_rate, duration = audio.duration_sec();
     TargetSet out;
     std::map<std::string, double> v;
-    window_values(audio.samples, sr, 51, v);
+    dsp::Matrix chroma;
+    window_values(audio.samples, sr, 51, v, &chroma);
     const dsp::StftParams p;
     const auto env = dsp::onset_strength(audio.samples, sr, p, {});
-    v["rhythm/tempo"] = dsp::estimate_tempo(env, sr, kHop);
+    v["rhythm/tempo"] = dsp::beat_track_tempo(dsp::onset_strength_median(audio.samples, sr, p, {}), sr, kHop);
+    v["rhythm/tempo_refined"] = dsp::estimate_tempo(env, sr, kHop);
     v["rhythm/onset_density"] =
         duration > 0 ? static_cast<double>(count_peaks(env, 0.5 * mean(env), static_cast<std::int64_t>(sr * 0.1 / kHop))) / duration : 0.0;
     // Phrasing: agglomerative segments of the chroma; k from the duration.
-    dsp::Matrix chroma = dsp::chroma_semitone(audio.samples, sr, kHop);
     const int k = static_cast<int>(std::min<std::int64_t>(std::clamp(static_cast<int>(duration / 15.0), 4, 12), chroma.rows));
     double regularity = 0.0, phrases = 0.0;
     if (k >= 2) {

@@ -6,7 +6,9 @@
 
 #include "mess/npy.hpp"
 #include "mess/targets.hpp"
-#include "../../src/targets/stats.hpp"  // the definitions under test (internal to the module)
+#include "../../src/targets/curves.hpp"  // the definitions under test (internal to the module)
+#include "../../src/targets/stats.hpp"
+#include "mess/dsp.hpp"
 #include "support/support.hpp"
 
 using namespace mess;
@@ -48,14 +50,17 @@ TEST(Targets, EveryDocumentedMemberIsPresentWithItsShape) {
     for (std::size_t i = 0; i < windows.size(); ++i) EXPECT_FLOAT_EQ(t.arrays.at("window/start_sec")[i], static_cast<float>(windows[i].start_sec));
     for (const auto& n : window_target_names())
         EXPECT_EQ(t.arrays.at("window/" + n.substr(n.find('/') + 1)).size(), windows.size()) << n;
-    EXPECT_EQ(t.arrays.size(), 15u + 5u + 11u + 2u);
+    EXPECT_EQ(t.arrays.size(), 16u + 5u + 11u + 2u);
     expect_all_finite(t);
 }
 
 TEST(Targets, TempoAndOnsetDensityOfClickTracks) {
     for (double bpm : {90.0, 120.0, 150.0}) {
         TargetSet t = compute_audio_targets(clicks(bpm, 20.0), {});
-        EXPECT_NEAR(t.scalar("rhythm/tempo"), bpm, 0.02 * bpm) << bpm;
+        EXPECT_NEAR(t.scalar("rhythm/tempo_refined"), bpm, 0.02 * bpm) << bpm;
+        // librosa's integer lags at 46.9 frames/s: the nearest lag's BPM (within half a lag step, ≤ 3.3 %).
+        const double lag = 60.0 * 24000 / (512 * bpm);
+        EXPECT_NEAR(t.scalar("rhythm/tempo"), 60.0 * 24000 / (512 * std::round(lag)), 1e-3) << bpm;
         EXPECT_NEAR(t.scalar("rhythm/onset_density"), bpm / 60.0, 0.15 * bpm / 60.0) << bpm;
         const auto& local = t.arrays.at("curves/local_tempo");  // log2(BPM / 60), integer tempogram lags
         EXPECT_NEAR(local[30], std::log2(bpm / 60.0), 0.06) << bpm;
@@ -107,6 +112,7 @@ TEST(Targets, SilenceShortAndInvalidInput) {
     TargetSet s = compute_audio_targets(at24k(test::silence(8.0, 24000)), {});
     expect_all_finite(s);
     EXPECT_EQ(s.scalar("rhythm/tempo"), 0.0f);
+    EXPECT_EQ(s.scalar("rhythm/tempo_refined"), 0.0f);
     EXPECT_EQ(s.scalar("rhythm/onset_density"), 0.0f);
     for (float v : s.arrays.at("curves/local_tempo")) EXPECT_EQ(v, 1.0f);  // 120 BPM when nothing is known
     for (const char* c : {"curves/tis_tension", "curves/dynamic_arc", "curves/centroid_trajectory", "curves/novelty"})
@@ -127,7 +133,8 @@ TEST(Targets, SilenceShortAndInvalidInput) {
 TEST(Targets, RealRecordingAndFileRoundTrip) {
     TargetSet t = compute_audio_targets(load_audio(test::kRealRecording), {});
     expect_all_finite(t);
-    EXPECT_NEAR(t.scalar("rhythm/tempo"), 60.0 / 1.02, 2.0);  // the alarm's beep pairs repeat every ~1.02 s
+    EXPECT_NEAR(t.scalar("rhythm/tempo_refined"), 60.0 / 1.02, 2.0);  // the alarm's beep pairs repeat every ~1.02 s
+    EXPECT_NEAR(t.scalar("rhythm/tempo"), 60.0 / 1.02, 2.5);
     EXPECT_EQ(t.arrays.at("window/start_sec").size(), 2u);
     test::TempDir dir;
     write_targets(dir / "x.targets.npz", t);
@@ -179,5 +186,30 @@ TEST(Targets, DamagedFilesAreErrorsNamingTheFile) {
         write_file_atomic(dir / "cut.targets.npz", bytes.substr(0, keep));
         const std::string why = test::error_message([&] { read_targets(dir / "cut.targets.npz"); });
         EXPECT_NE(why.find("cut.targets.npz"), std::string::npos) << keep << ": " << why;
+    }
+}
+
+// The targets that read librosa's chroma_cqt against an independent NumPy implementation of the predecessor's
+// definitions (tests/fixtures/targets/make_chroma_targets.py).
+TEST(TargetsGolden, ChromaTargetsMatchNumPy) {
+    const NpzMembers g = read_npz(std::filesystem::path(MESS_FIXTURES_DIR) / "targets" / "chroma_targets.npz");
+    auto ref = [&](const char* name) { return g.at(name).to_float32(); };
+    TargetParams whole;
+    whole.per_window = false;
+    whole.curves = false;
+    const TargetSet t = compute_audio_targets(at24k(ref("y24")), whole);
+    EXPECT_NEAR(t.scalar("harmony/harmonic_complexity"), ref("harmonic_complexity")[0], 1e-4);
+    EXPECT_NEAR(t.scalar("phrasing/phrase_regularity"), ref("phrase_regularity")[0], 1e-4);
+    auto y = ref("y22");
+    y.resize(30 * 22050, 0.0f);
+    const double tuning = dsp::estimate_tuning(y, 22050, 36);
+    EXPECT_NEAR(tuning, ref("tuning22")[0], 1e-9);
+    const auto tension = targets_detail::tis_tension_curve(y, tuning), novelty = targets_detail::novelty_curve(y, tuning);
+    const auto want_t = ref("tis_tension"), want_n = ref("novelty");
+    ASSERT_EQ(tension.size(), 60u);
+    ASSERT_EQ(novelty.size(), 60u);
+    for (std::size_t f = 0; f < 60; ++f) {
+        EXPECT_NEAR(tension[f], want_t[f], 1e-4) << f;
+        EXPECT_NEAR(novelty[f], want_n[f], 1e-4) << f;
     }
 }
