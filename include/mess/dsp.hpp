@@ -99,6 +99,11 @@ std::vector<float> onset_strength(std::span<const float> y, double sample_rate, 
 // The same with the median over mel bands instead of the mean (what librosa.beat.beat_track uses: zero wherever
 // more than half the bands do not rise, e.g. everywhere in band-limited recordings).
 std::vector<float> onset_strength_median(std::span<const float> y, double sample_rate, const StftParams& stft, const MelParams& mel);
+// Both from one mel spectrogram.
+struct OnsetEnvelopes {
+    std::vector<float> mean, median;
+};
+OnsetEnvelopes onset_envelopes(std::span<const float> y, double sample_rate, const StftParams& stft, const MelParams& mel);
 
 // ---------------------------------------------------------------------------------------------
 // Filters (1-D), as SciPy defines them

@@ -207,15 +207,21 @@ void octave_response(std::span<const float> y, int hop, const OctaveBasis& b, st
     std::vector<float> frame(static_cast<std::size_t>(n_fft));
     std::vector<kiss_fft_cpx> spec(static_cast<std::size_t>(n_fft / 2 + 1));
     for (std::int64_t t = 0; t < out.rows; ++t) {
-        for (std::int64_t i = 0; i < n_fft; ++i) {
-            const std::int64_t src = t * hop + i - pad;
-            frame[static_cast<std::size_t>(i)] = src >= 0 && src < n ? y[static_cast<std::size_t>(src)] : 0.0f;
+        const std::int64_t from = t * hop - pad;
+        if (from >= 0 && from + n_fft <= n) {
+            std::copy_n(y.begin() + from, n_fft, frame.begin());
+        } else {
+            for (std::int64_t i = 0; i < n_fft; ++i) frame[static_cast<std::size_t>(i)] = from + i >= 0 && from + i < n ? y[static_cast<std::size_t>(from + i)] : 0.0f;
         }
         kiss_fftr(cfg.get(), frame.data(), spec.data());
         for (std::size_t f = 0; f < b.filters.size(); ++f) {
-            std::complex<double> acc = 0.0;
-            for (const auto& [k, w] : b.filters[f]) acc += w * std::complex<double>(spec[static_cast<std::size_t>(k)].r, spec[static_cast<std::size_t>(k)].i);
-            out.at(t, first + static_cast<std::int64_t>(f)) = static_cast<float>(std::abs(acc));
+            double re = 0.0, im = 0.0;  // written out: std::complex's product checks for NaN on every call
+            for (const auto& [k, w] : b.filters[f]) {
+                const double xr = spec[static_cast<std::size_t>(k)].r, xi = spec[static_cast<std::size_t>(k)].i;
+                re += w.real() * xr - w.imag() * xi;
+                im += w.real() * xi + w.imag() * xr;
+            }
+            out.at(t, first + static_cast<std::int64_t>(f)) = static_cast<float>(std::sqrt(re * re + im * im));
         }
     }
 }

@@ -134,9 +134,15 @@ Articulation articulation_of(const std::vector<float>& rms, const std::vector<fl
 }
 
 // Timbre, dynamics, harmony and articulation values of one stretch of audio (whole track or window).
-// The constant-Q chroma (librosa's chroma_cqt, hop 512) is handed out through `chroma` when given.
+// What the whole-track scalars share with the track's window values.
+struct TrackAnalysis {
+    dsp::Matrix chroma;                         // librosa's chroma_cqt, hop 512
+    std::vector<float> onset_mean, onset_median;  // onset envelopes (mean and median over mel bands)
+};
+
+// With `track`, its analyses are handed out instead of being computed again.
 void window_values(std::span<const float> y, double sr, int savgol_window, std::map<std::string, double>& out,
-                   dsp::Matrix* chroma = nullptr) {
+                   TrackAnalysis* track = nullptr) {
     dsp::StftParams p;
     const dsp::Matrix mag = dsp::power_spectrogram(y, p, 1.0);
     out["timbre/spectral_centroid"] = mean(dsp::spectral_centroid(mag, sr, p.n_fft));
@@ -151,8 +157,16 @@ void window_values(std::span<const float> y, double sr, int savgol_window, std::
     out["dynamics/diminuendo_strength"] = d.diminuendo;
     dsp::Matrix c = dsp::chroma_cqt(y, sr, kHop, dsp::estimate_tuning(mag, sr, p.n_fft, 36));
     out["harmony/harmonic_complexity"] = harmonic_complexity(c);
-    if (chroma) *chroma = std::move(c);
-    const Articulation a = articulation_of(rms, dsp::onset_strength(y, sr, p, {}), sr);
+    std::vector<float> env;
+    if (track) {
+        auto both = dsp::onset_envelopes(y, sr, p, {});
+        env = std::move(both.mean);
+        track->onset_median = std::move(both.median);
+    } else {
+        env = dsp::onset_strength(y, sr, p, {});
+    }
+    const Articulation a = articulation_of(rms, env, sr);
+    if (track) track->chroma = std::move(c), track->onset_mean = std::move(env);
     out["articulation/attack_slopes"] = a.slopes;
     out["articulation/attack_sharpness"] = a.sharpness;
 }
@@ -237,8 +251,8 @@ std::vector<float> local_tempo(const std::vector<float>& env) {
 }
 
 // T4 centroid trajectory: log2 of the pooled spectral centroid, standardised (0 for silence or a flat curve).
-std::vector<float> centroid_trajectory(const std::vector<float>& y, const dsp::StftParams& p) {
-    auto c = dsp::spectral_centroid(dsp::power_spectrogram(y, p, 1.0), kCurveRate, p.n_fft);
+std::vector<float> centroid_trajectory(const std::vector<float>& y, const dsp::Matrix& magnitude, const dsp::StftParams& p) {
+    auto c = dsp::spectral_centroid(magnitude, kCurveRate, p.n_fft);
     auto pooled = pool_to(c, kCurveFrames, 0.0f);
     for (auto& v : pooled) v = std::log2(v + 1.0f);
     const bool silent = std::all_of(y.begin(), y.end(), [](float v) { return std::fabs(v) <= 1e-8f; });
@@ -273,12 +287,13 @@ void curves(const Audio& audio24k, TargetSet& out) {
     auto y = resample(audio24k.samples, audio24k.sample_rate, static_cast<int>(kCurveRate));
     y.resize(static_cast<std::size_t>(kCurveSeconds * kCurveRate), 0.0f);  // the first 30 s, zero-padded as the predecessor did
     const dsp::StftParams p;
-    const double tuning = dsp::estimate_tuning(y, kCurveRate, 36);  // chroma_cqt's estimate, shared by T1 and T5
+    const dsp::Matrix magnitude = dsp::power_spectrogram(y, p, 1.0);  // T4's, and chroma_cqt's tuning estimate
+    const double tuning = dsp::estimate_tuning(magnitude, kCurveRate, p.n_fft, 36);  // shared by T1 and T5
     out.arrays["curves/tis_tension"] = tis_tension(y, tuning);
     out.arrays["curves/dynamic_arc"] = dynamic_arc(y);
     const auto env = dsp::onset_strength(y, kCurveRate, p, {});
     out.arrays["curves/local_tempo"] = local_tempo(env);
-    out.arrays["curves/centroid_trajectory"] = centroid_trajectory(y, p);
+    out.arrays["curves/centroid_trajectory"] = centroid_trajectory(y, magnitude, p);
     out.arrays["curves/novelty"] = novelty(y, tuning);
 }
 
@@ -325,11 +340,11 @@ TargetSet compute_audio_targets(const Audio& audio, const TargetParams& params) 
     const double sr = audio.sample_rate, duration = audio.duration_sec();
     TargetSet out;
     std::map<std::string, double> v;
-    dsp::Matrix chroma;
-    window_values(audio.samples, sr, 51, v, &chroma);
-    const dsp::StftParams p;
-    const auto env = dsp::onset_strength(audio.samples, sr, p, {});
-    v["rhythm/tempo"] = dsp::beat_track_tempo(dsp::onset_strength_median(audio.samples, sr, p, {}), sr, kHop);
+    TrackAnalysis track;
+    window_values(audio.samples, sr, 51, v, &track);
+    const auto& env = track.onset_mean;
+    const dsp::Matrix& chroma = track.chroma;
+    v["rhythm/tempo"] = dsp::beat_track_tempo(track.onset_median, sr, kHop);
     v["rhythm/tempo_refined"] = dsp::estimate_tempo(env, sr, kHop);
     v["rhythm/onset_density"] =
         duration > 0 ? static_cast<double>(count_peaks(env, 0.5 * mean(env), static_cast<std::int64_t>(sr * 0.1 / kHop))) / duration : 0.0;
