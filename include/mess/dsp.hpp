@@ -161,8 +161,8 @@ std::vector<std::int64_t> onset_detect(std::span<const float> onset_envelope, do
 // Pitch-class profile from a semitone filterbank: 84 semitones from C1 (32.70 Hz) to B7, each a
 // triangular band ±1 semitone (in log frequency) over a power spectrogram taken with n_fft = 8192 (so
 // semitones are resolved from about 60 Hz), folded to 12 classes starting at C, each frame scaled to max 1.
-// A deviation from librosa's chroma_cqt (a true constant-Q transform) with the same purpose: pitch
-// classes that low notes resolve into. [frames, 12] at `hop`.
+// Not librosa's chroma_cqt (that is chroma_cqt above, which the proxy targets use); the dsp encoder keeps
+// this one (its embeddings and calibration depend on it). [frames, 12] at `hop`.
 Matrix chroma_semitone(std::span<const float> y, double sample_rate, int hop = 512);
 // The 84 semitone band energies (C1..B7) before folding: [frames, 84] power at `hop`.
 Matrix semitone_spectrogram(std::span<const float> y, double sample_rate, int hop = 512);

@@ -194,9 +194,8 @@ double tis_norm(const std::vector<std::vector<float>>& pooled, int f) {
     return std::sqrt(norm2);
 }
 
-// T1 tonal tension: the TIS norm per frame, min-max scaled over the curve.
-std::vector<float> tis_tension(const std::vector<float>& y, double tuning) {
-    const dsp::Matrix chroma = dsp::chroma_cqt(y, kCurveRate, kHop, tuning);
+// T1 tonal tension: the TIS norm per frame of the chroma (hop 512), min-max scaled over the curve.
+std::vector<float> tis_tension(const dsp::Matrix& chroma) {
     std::vector<float> tension(kCurveFrames, 0.0f);
     if (chroma.rows == 0) return tension;
     std::vector<std::vector<float>> pooled(12);
@@ -262,11 +261,20 @@ std::vector<float> centroid_trajectory(const std::vector<float>& y, const dsp::M
     return pooled;
 }
 
-// T5 novelty: MFCC and chroma self-similarity, Foote kernel, each scaled to its peak and averaged.
-std::vector<float> novelty(const std::vector<float>& y, double tuning) {
+// The chroma at hop 1024 from the one at hop 512: every second frame. The constant-Q transform at twice
+// the hop frames the same (downsampled) signals at the same centres, up to 1 + samples/1024 frames.
+dsp::Matrix every_second_frame(const dsp::Matrix& c, std::int64_t samples) {
+    const std::int64_t rows = std::min(1 + samples / 1024, (c.rows + 1) / 2);
+    dsp::Matrix out{rows, c.cols, std::vector<float>(static_cast<std::size_t>(rows * c.cols))};
+    for (std::int64_t t = 0; t < rows; ++t) std::copy_n(&c.values[static_cast<std::size_t>(2 * t * c.cols)], c.cols, &out.values[static_cast<std::size_t>(t * c.cols)]);
+    return out;
+}
+
+// T5 novelty: MFCC and chroma (hop 1024) self-similarity, Foote kernel, each scaled to its peak and averaged.
+std::vector<float> novelty(const std::vector<float>& y, const dsp::Matrix& chroma512) {
     const dsp::StftParams p2{2048, 1024};
     dsp::Matrix m = dsp::mfcc(y, kCurveRate, 13, p2, {});
-    dsp::Matrix c = dsp::chroma_cqt(y, kCurveRate, 1024, tuning);
+    dsp::Matrix c = every_second_frame(chroma512, static_cast<std::int64_t>(y.size()));
     const std::int64_t n = std::min(m.rows, c.rows);
     if (n < 16) return std::vector<float>(kCurveFrames, 0.0f);
     m.rows = c.rows = n;
@@ -289,19 +297,22 @@ void curves(const Audio& audio24k, TargetSet& out) {
     const dsp::StftParams p;
     const dsp::Matrix magnitude = dsp::power_spectrogram(y, p, 1.0);  // T4's, and chroma_cqt's tuning estimate
     const double tuning = dsp::estimate_tuning(magnitude, kCurveRate, p.n_fft, 36);  // shared by T1 and T5
-    out.arrays["curves/tis_tension"] = tis_tension(y, tuning);
+    const dsp::Matrix chroma = dsp::chroma_cqt(y, kCurveRate, kHop, tuning);  // T1's, and T5's every second frame
+    out.arrays["curves/tis_tension"] = tis_tension(chroma);
     out.arrays["curves/dynamic_arc"] = dynamic_arc(y);
     const auto env = dsp::onset_strength(y, kCurveRate, p, {});
     out.arrays["curves/local_tempo"] = local_tempo(env);
     out.arrays["curves/centroid_trajectory"] = centroid_trajectory(y, magnitude, p);
-    out.arrays["curves/novelty"] = novelty(y, tuning);
+    out.arrays["curves/novelty"] = novelty(y, chroma);
 }
 
 }  // namespace
 
 namespace targets_detail {
-std::vector<float> tis_tension_curve(const std::vector<float>& y, double tuning) { return tis_tension(y, tuning); }
-std::vector<float> novelty_curve(const std::vector<float>& y, double tuning) { return novelty(y, tuning); }
+std::vector<float> tis_tension_curve(const std::vector<float>& y, double tuning) {
+    return tis_tension(dsp::chroma_cqt(y, kCurveRate, kHop, tuning));
+}
+std::vector<float> novelty_curve(const std::vector<float>& y, double tuning) { return novelty(y, dsp::chroma_cqt(y, kCurveRate, kHop, tuning)); }
 }  // namespace targets_detail
 
 const std::vector<std::string>& scalar_target_names() {
