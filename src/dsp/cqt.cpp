@@ -3,8 +3,11 @@
 #include <cmath>
 #include <complex>
 #include <limits>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <numbers>
+#include <tuple>
 
 #include <kissfft/kiss_fft.h>
 #include <kissfft/kiss_fftr.h>
@@ -189,13 +192,33 @@ std::vector<std::pair<int, std::complex<double>>> filter_fft(double hz, double l
     return sparsify(row, 0.01);
 }
 
-OctaveBasis octave_basis(std::span<const double> hz, double q, double sr, double gain) {
+OctaveBasis make_octave_basis(std::span<const double> hz, double q, double sr, double gain) {
     OctaveBasis b;
     double longest = 0.0;
     for (double f : hz) longest = std::max(longest, q * sr / f);
     b.n_fft = static_cast<int>(std::exp2(std::ceil(std::log2(longest))));
     for (double f : hz) b.filters.push_back(filter_fft(f, q * sr / f, sr, b.n_fft, gain));
     return b;
+}
+
+// The octave's basis, built once per (frequencies, Q, rate, gain) in this process: a file's track, window and curve
+// analyses share bases (tuning comes in steps of 0.01 bin, so few keys recur), and building one costs as much as
+// applying it to a 30-s signal (a complex FFT, sines and a sort per filter). At most kBasisCacheSize are kept.
+constexpr std::size_t kBasisCacheSize = 64;
+
+std::shared_ptr<const OctaveBasis> octave_basis(std::span<const double> hz, double q, double sr, double gain) {
+    using Key = std::tuple<std::vector<double>, double, double, double>;
+    static std::mutex mutex;
+    static std::map<Key, std::shared_ptr<const OctaveBasis>> cache;
+    Key key{std::vector<double>(hz.begin(), hz.end()), q, sr, gain};
+    {
+        const std::lock_guard lock(mutex);
+        if (auto it = cache.find(key); it != cache.end()) return it->second;
+    }
+    auto basis = std::make_shared<const OctaveBasis>(make_octave_basis(hz, q, sr, gain));
+    const std::lock_guard lock(mutex);
+    if (cache.size() >= kBasisCacheSize) cache.clear();
+    return cache.emplace(std::move(key), std::move(basis)).first->second;
 }
 
 // |basis · STFT| (ones window, centred, zero padding) into columns [first, first + filters) of `out` for its rows.
@@ -269,9 +292,9 @@ Matrix cqt_magnitude(std::span<const float> y_in, double sr_in, const CqtParams&
     double my_sr = sr;
     for (int i = 0; i < n_octaves; ++i) {
         const int top = p.n_bins - i * n_filters, first = std::max(0, top - n_filters);
-        const OctaveBasis basis = octave_basis(std::span(hz).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(top - first)), q,
+        const auto basis = octave_basis(std::span(hz).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(top - first)), q,
                                                my_sr, std::sqrt(sr / my_sr));
-        octave_response(y, hop, basis, first, out);
+        octave_response(y, hop, *basis, first, out);
         if (hop % 2 == 0) hop /= 2, my_sr /= 2, y = halve_rate(y);
     }
     for (std::int64_t t = 0; t < frames; ++t)

@@ -155,8 +155,11 @@ void window_values(std::span<const float> y, double sr, int savgol_window, std::
     out["dynamics/dynamic_variance"] = d.variance;
     out["dynamics/crescendo_strength"] = d.crescendo;
     out["dynamics/diminuendo_strength"] = d.diminuendo;
-    dsp::Matrix c = dsp::chroma_cqt(y, sr, kHop, dsp::estimate_tuning(mag, sr, p.n_fft, 36));
-    out["harmony/harmonic_complexity"] = harmonic_complexity(c);
+    dsp::Matrix c;  // a window's harmonic complexity reads the track's chroma (window_chroma_complexity)
+    if (track) {
+        c = dsp::chroma_cqt(y, sr, kHop, dsp::estimate_tuning(mag, sr, p.n_fft, 36));
+        out["harmony/harmonic_complexity"] = harmonic_complexity(c);
+    }
     std::vector<float> env;
     if (track) {
         auto both = dsp::onset_envelopes(y, sr, p, {});
@@ -169,6 +172,20 @@ void window_values(std::span<const float> y, double sr, int savgol_window, std::
     if (track) track->chroma = std::move(c), track->onset_mean = std::move(env);
     out["articulation/attack_slopes"] = a.slopes;
     out["articulation/attack_sharpness"] = a.sharpness;
+}
+
+// Harmonic complexity of a window from the track's chroma (one constant-Q analysis per track): the track's frames
+// nearest the window's own (frame t of the window is centred on sample start + t·hop, the track frame
+// round(start/hop) + t), as many as the window would have (1 + length/hop), clipped to the track. It differs from
+// the window's own chroma_cqt by the tuning (the track's), by up to hop/2 samples of frame offset, and at the
+// window's edges, where the track's filters read the neighbouring audio instead of zero padding.
+double window_chroma_complexity(const dsp::Matrix& track_chroma, std::int64_t start_sample, std::int64_t length) {
+    const std::int64_t first = std::min(track_chroma.rows, (start_sample + kHop / 2) / kHop);
+    const std::int64_t count = std::min(track_chroma.rows - first, length > 0 ? 1 + length / kHop : 0);
+    dsp::Matrix rows{count, track_chroma.cols, {}};
+    const auto begin = track_chroma.values.begin() + static_cast<std::ptrdiff_t>(first * track_chroma.cols);
+    rows.values.assign(begin, begin + static_cast<std::ptrdiff_t>(count * track_chroma.cols));
+    return harmonic_complexity(rows);
 }
 
 constexpr double kCurveRate = 22050;
@@ -384,6 +401,7 @@ TargetSet compute_audio_targets(const Audio& audio, const TargetParams& params) 
             ends.push_back(static_cast<float>(w.end_sec));
             std::map<std::string, double> wv;
             window_values(std::span(audio.samples).subspan(static_cast<std::size_t>(w.start_sample), static_cast<std::size_t>(w.length)), sr, 11, wv);
+            wv["harmony/harmonic_complexity"] = window_chroma_complexity(chroma, w.start_sample, w.length);
             for (const auto& name : window_target_names()) per[name].push_back(static_cast<float>(wv.at(name)));
         }
         out.arrays["window/start_sec"] = starts;
