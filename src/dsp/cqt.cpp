@@ -221,14 +221,86 @@ std::shared_ptr<const OctaveBasis> octave_basis(std::span<const double> hz, doub
     return cache.emplace(std::move(key), std::move(basis)).first->second;
 }
 
+// The bins any of the octave's filters reads: [lo, hi].
+std::pair<int, int> bin_range(const OctaveBasis& b) {
+    int lo = b.n_fft, hi = -1;
+    for (const auto& f : b.filters)
+        for (const auto& [k, w] : f) lo = std::min(lo, k), hi = std::max(hi, k);
+    return {lo, hi};
+}
+
+// Filter outputs of one frame's spectrum bins [lo, ...] into row t of `out`.
+template <class Bins>
+void apply_basis(const OctaveBasis& b, const Bins& x, int lo, std::int64_t t, std::int64_t first, Matrix& out) {
+    for (std::size_t f = 0; f < b.filters.size(); ++f) {
+        double re = 0.0, im = 0.0;  // written out: std::complex's product checks for NaN on every call
+        for (const auto& [k, w] : b.filters[f]) {
+            const double xr = x[static_cast<std::size_t>(k - lo)].real(), xi = x[static_cast<std::size_t>(k - lo)].imag();
+            re += w.real() * xr - w.imag() * xi;
+            im += w.real() * xi + w.imag() * xr;
+        }
+        out.at(t, first + static_cast<std::int64_t>(f)) = static_cast<float>(std::sqrt(re * re + im * im));
+    }
+}
+
+// Whether the sliding DFT below is cheaper than an FFT per frame: the hop divides n_fft and updating the bins the
+// filters read costs fewer operations (hop + 3 per bin and frame) than a real FFT (about n_fft·log2(n_fft)/2).
+bool sliding_pays(const OctaveBasis& b, int hop) {
+    const auto [lo, hi] = bin_range(b);
+    return hi >= lo && b.n_fft % hop == 0 && static_cast<double>(hi - lo + 1) * (hop + 3) < 0.5 * b.n_fft * std::log2(b.n_fft);
+}
+
+// The same frames' spectra at the bins the filters read, in double precision, from chunks (the octaves where the
+// hop is small next to n_fft: one FFT per frame would transform mostly the same samples again). With J =
+// n_fft/hop and chunk s the hop samples from s·hop − n_fft/2, C_s[k] = Σ_m y[s·hop − n_fft/2 + m]·W^{k(s·hop + m)}
+// (W = e^{−2πi/n_fft}), frame t's bin k is X_t[k] = W^{−k·t·hop}·Σ_{s=t}^{t+J−1} C_s[k]. The window sums come
+// from running sums within blocks of J chunks (the suffix of one block plus the prefix of the next), never by
+// subtraction: no cancellation, silent frames exactly 0. Equal to the FFT's bins up to rounding.
+void octave_response_sliding(std::span<const float> y, int hop, const OctaveBasis& b, std::int64_t first, Matrix& out) {
+    const int n_fft = b.n_fft, J = n_fft / hop;
+    const auto [lo, hi] = bin_range(b);
+    const auto nb = static_cast<std::size_t>(hi - lo + 1);
+    const auto n = static_cast<std::int64_t>(y.size()), pad = static_cast<std::int64_t>(n_fft / 2);
+    std::vector<std::complex<double>> tw(static_cast<std::size_t>(n_fft));
+    for (int q = 0; q < n_fft; ++q) tw[static_cast<std::size_t>(q)] = std::polar(1.0, -2.0 * std::numbers::pi * q / n_fft);
+    auto w = [&](std::size_t k, std::int64_t at) { return tw[static_cast<std::size_t>((lo + static_cast<std::int64_t>(k)) * at % n_fft)]; };
+    const std::int64_t chunks = (out.rows + 2 * J - 1) / J * J;  // whole blocks covering every frame's chunks
+    std::vector<std::complex<double>> pre(static_cast<std::size_t>(chunks) * nb, {0.0, 0.0});
+    for (std::int64_t s = 0; s < chunks; ++s) {
+        auto* c = &pre[static_cast<std::size_t>(s) * nb];
+        for (int m = 0; m < hop; ++m) {
+            const std::int64_t i = s * hop - pad + m;
+            if (i < 0 || i >= n || y[static_cast<std::size_t>(i)] == 0.0f) continue;
+            const double v = y[static_cast<std::size_t>(i)];
+            for (std::size_t k = 0; k < nb; ++k) c[k] += v * w(k, (s * hop + m) % n_fft);
+        }
+    }
+    std::vector<std::complex<double>> suf = pre, x(nb);
+    for (std::int64_t s = 0; s < chunks; ++s) {  // prefix sums forward, suffix sums backward, within each block
+        if (s % J != 0)
+            for (std::size_t k = 0; k < nb; ++k) pre[static_cast<std::size_t>(s) * nb + k] += pre[static_cast<std::size_t>(s - 1) * nb + k];
+        const std::int64_t r = chunks - 1 - s;
+        if (r % J != J - 1)
+            for (std::size_t k = 0; k < nb; ++k) suf[static_cast<std::size_t>(r) * nb + k] += suf[static_cast<std::size_t>(r + 1) * nb + k];
+    }
+    for (std::int64_t t = 0; t < out.rows; ++t) {
+        const auto* head = &suf[static_cast<std::size_t>(t) * nb];
+        const auto* tail = &pre[static_cast<std::size_t>(t + J - 1) * nb];
+        for (std::size_t k = 0; k < nb; ++k) x[k] = std::conj(w(k, t * hop % n_fft)) * (t % J == 0 ? head[k] : head[k] + tail[k]);
+        apply_basis(b, x, lo, t, first, out);
+    }
+}
+
 // |basis · STFT| (ones window, centred, zero padding) into columns [first, first + filters) of `out` for its rows.
 void octave_response(std::span<const float> y, int hop, const OctaveBasis& b, std::int64_t first, Matrix& out) {
+    if (sliding_pays(b, hop)) return octave_response_sliding(y, hop, b, first, out);
     const int n_fft = b.n_fft;
     const auto n = static_cast<std::int64_t>(y.size()), pad = static_cast<std::int64_t>(n_fft / 2);
     std::unique_ptr<std::remove_pointer_t<kiss_fftr_cfg>, decltype(&kiss_fftr_free)> cfg(kiss_fftr_alloc(n_fft, 0, nullptr, nullptr), &kiss_fftr_free);
     if (!cfg) throw_internal("kiss_fftr_alloc failed for n_fft {}", n_fft);
     std::vector<float> frame(static_cast<std::size_t>(n_fft));
     std::vector<kiss_fft_cpx> spec(static_cast<std::size_t>(n_fft / 2 + 1));
+    std::vector<std::complex<double>> bins(spec.size());
     for (std::int64_t t = 0; t < out.rows; ++t) {
         const std::int64_t from = t * hop - pad;
         if (from >= 0 && from + n_fft <= n) {
@@ -237,15 +309,8 @@ void octave_response(std::span<const float> y, int hop, const OctaveBasis& b, st
             for (std::int64_t i = 0; i < n_fft; ++i) frame[static_cast<std::size_t>(i)] = from + i >= 0 && from + i < n ? y[static_cast<std::size_t>(from + i)] : 0.0f;
         }
         kiss_fftr(cfg.get(), frame.data(), spec.data());
-        for (std::size_t f = 0; f < b.filters.size(); ++f) {
-            double re = 0.0, im = 0.0;  // written out: std::complex's product checks for NaN on every call
-            for (const auto& [k, w] : b.filters[f]) {
-                const double xr = spec[static_cast<std::size_t>(k)].r, xi = spec[static_cast<std::size_t>(k)].i;
-                re += w.real() * xr - w.imag() * xi;
-                im += w.real() * xi + w.imag() * xr;
-            }
-            out.at(t, first + static_cast<std::int64_t>(f)) = static_cast<float>(std::sqrt(re * re + im * im));
-        }
+        for (std::size_t k = 0; k < bins.size(); ++k) bins[k] = {spec[k].r, spec[k].i};
+        apply_basis(b, bins, 0, t, first, out);
     }
 }
 
