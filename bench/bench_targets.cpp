@@ -2,6 +2,7 @@
 // against a plain reference in the same run — one power spectrogram (n_fft 2048, hop 512, the STFT every
 // target family needs at least once) of the same audio. The ratio says how many plain STFTs a file's targets
 // cost, which does not depend on the machine's speed or load; the absolute time is printed beside it.
+// The constant-Q chroma alone (one chroma_cqt of the file, as the track's scalars run it) gets its own ratio.
 // Then the same files on every core at once (as `mess targets` runs them): wall time per file.
 //   bench_targets [--files 4] [--seconds 30]   (synthetic chord progressions with clicks, 24 kHz)
 #include <atomic>
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
     app.add_option("--seconds", seconds, "Length of each")->capture_default_str()->check(CLI::Range(1.0, 600.0));
     CLI11_PARSE(app, argc, argv);
     try {
-        double ours = 0, plain = 0;
+        double ours = 0, plain = 0, cqt = 0;
         std::vector<mess::Audio> audio;
         for (int i = 0; i < files; ++i) audio.push_back(synthetic(seconds, 55 + i));
         for (const mess::Audio& a : audio) {
@@ -56,12 +57,17 @@ int main(int argc, char** argv) {
             t0 = std::chrono::steady_clock::now();
             const mess::dsp::Matrix s = mess::dsp::power_spectrogram(a.samples, {});
             plain += seconds_since(t0);
+            t0 = std::chrono::steady_clock::now();
+            const mess::dsp::Matrix c = mess::dsp::chroma_cqt(a.samples, a.sample_rate, 512, 0.0);
+            cqt += seconds_since(t0);
+            if (c.rows == 0) throw mess::Error(mess::ErrorKind::internal, "no chroma");
             if (t.arrays.empty() || s.rows == 0) throw mess::Error(mess::ErrorKind::internal, "nothing computed");
         }
         fmt::print("targets: {} files of {:.0f} s: {:.1f} ms per file (target ≤ 70 ms on 2 cores for 30 s)\n", files, seconds,
                    1000 * ours / files);
         fmt::print("plain reference (one power spectrogram, n_fft 2048, hop 512): {:.2f} ms per file\n", 1000 * plain / files);
         fmt::print("ratio targets / plain STFT: {:.1f}\n", ours / plain);
+        fmt::print("ratio one constant-Q chroma (chroma_cqt, hop 512, tuning given) / plain STFT: {:.2f}\n", cqt / plain);
         const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
         std::atomic<int> next{0};
         const auto t0 = std::chrono::steady_clock::now();

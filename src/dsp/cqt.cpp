@@ -272,7 +272,12 @@ void octave_response_sliding(std::span<const float> y, int hop, const OctaveBasi
             const std::int64_t i = s * hop - pad + m;
             if (i < 0 || i >= n || y[static_cast<std::size_t>(i)] == 0.0f) continue;
             const double v = y[static_cast<std::size_t>(i)];
-            for (std::size_t k = 0; k < nb; ++k) c[k] += v * w(k, (s * hop + m) % n_fft);
+            const std::int64_t at = (s * hop + m) % n_fft;  // the phase index steps by `at` from bin to bin
+            std::int64_t q = static_cast<std::int64_t>(lo) * at % n_fft;
+            for (std::size_t k = 0; k < nb; ++k, q = q + at >= n_fft ? q + at - n_fft : q + at) {
+                const auto& e = tw[static_cast<std::size_t>(q)];
+                c[k] = {c[k].real() + v * e.real(), c[k].imag() + v * e.imag()};
+            }
         }
     }
     std::vector<std::complex<double>> suf = pre, x(nb);
