@@ -1,5 +1,11 @@
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <exception>
+#include <mutex>
 #include <optional>
+#include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -14,6 +20,7 @@ namespace {
 struct TargetsOptions {
     DatasetChoice source;
     bool force = false, no_curves = false, no_windows = false;
+    int jobs = 0;  // files computed at once; 0 = one per core
 };
 
 // What a run does with a track's existing target file.
@@ -53,23 +60,31 @@ public:
             stamp = file_stamp(t.audio_path);
         } catch (const Error&) {}  // decoding reports the problem
         auto [state, reason] = o_.force ? std::pair{Cached::absent, std::string()} : check_cached(path, stamp);
-        if (state == Cached::valid) return void(++cached_);
+        if (state == Cached::valid) {
+            const std::lock_guard lock(mu_);
+            return void(++cached_);
+        }
         if (state != Cached::absent) spdlog::info("track {}: recomputing targets: {}", t.track_id, reason);
         try {
             TargetSet targets = compute(t);
             targets.source = stamp;
             write_targets(path, targets);
+            const std::lock_guard lock(mu_);
             if (state == Cached::absent) ++computed_;
             else recomputed_.push_back({{"track_id", t.track_id},
                                         {"cause", state == Cached::corrupt ? "corrupt" : "source changed"},
                                         {"reason", reason}});
         } catch (const Error& e) {
             spdlog::warn("skipping track {}: {}", t.track_id, e.what());
+            const std::lock_guard lock(mu_);
             failed_.push_back({{"track_id", t.track_id}, {"audio_path", t.audio_path.string()}, {"reason", e.what()}});
         }
     }
 
-    nlohmann::json report(std::size_t tracks, double secs, const FlatTargetsMigration& flat) const {
+    // Entries in track order whatever order the workers finished in.
+    nlohmann::json report(std::size_t tracks, double secs, const FlatTargetsMigration& flat) {
+        for (auto* list : {&recomputed_, &failed_, &midi_failed_})
+            std::sort(list->begin(), list->end(), [](const auto& a, const auto& b) { return a["track_id"] < b["track_id"]; });
         return {{"dataset", ds_.id()},
                 {"tracks", tracks},
                 {"computed", computed_},
@@ -91,9 +106,10 @@ private:
     // The audio targets, plus the MIDI targets when a MIDI file sits beside the audio.
     TargetSet compute(const Track& t) {
         Audio a = load_audio(t.audio_path);
-        audio_seconds_ += a.duration_sec();
         TargetSet targets = compute_audio_targets(a, params_);
         targets.arrays["midi/available"] = {0.0f};
+        const std::lock_guard lock(mu_);  // the MIDI part is cheap
+        audio_seconds_ += a.duration_sec();
         if (auto midi = find_midi_for(t.audio_path); !midi.empty()) {
             try {
                 add_midi_targets(read_midi(midi), a.duration_sec(), targets);
@@ -112,6 +128,7 @@ private:
         return n;
     }
 
+    std::mutex mu_;  // guards the counters and lists below
     const Dataset& ds_;
     const TargetsOptions& o_;
     TargetParams params_;
@@ -155,10 +172,31 @@ int run_targets(const Context& ctx, const TargetsOptions& o, bool json) {
     TargetsRun run(ds, o, ctx);
     Progress progress("targets " + ds.id() + " (tracks)", static_cast<std::int64_t>(tracks.size()));
     const auto t0 = std::chrono::steady_clock::now();
-    for (const auto& t : tracks) {
-        run.process(t);
-        progress.advance();
-    }
+    // Files are independent: `jobs` workers take the next track in turn.
+    const auto jobs = std::min<std::size_t>(tracks.size(), o.jobs > 0 ? static_cast<std::size_t>(o.jobs)
+                                                                       : std::max(1u, std::thread::hardware_concurrency()));
+    std::atomic<std::size_t> next{0};
+    std::mutex progress_mu;
+    std::exception_ptr failure;  // the first error no track could absorb stops every worker and is rethrown
+    std::atomic<bool> stop{false};
+    auto work = [&] {
+        try {
+            for (std::size_t i; !stop && (i = next++) < tracks.size();) {
+                run.process(tracks[i]);
+                const std::lock_guard lock(progress_mu);
+                progress.advance();
+            }
+        } catch (...) {
+            const std::lock_guard lock(progress_mu);
+            if (!failure) failure = std::current_exception();
+            stop = true;
+        }
+    };
+    std::vector<std::thread> workers;
+    for (std::size_t j = 1; j < jobs; ++j) workers.emplace_back(work);
+    work();
+    for (auto& w : workers) w.join();
+    if (failure) std::rethrow_exception(failure);
     progress.finish();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const nlohmann::json report = run.report(tracks.size(), secs, flat);
@@ -173,7 +211,7 @@ int run_targets(const Context& ctx, const TargetsOptions& o, bool json) {
 }  // namespace
 
 void register_targets(CLI::App& app, Context& ctx) {
-    auto* cmd = app.add_subcommand("targets", "Proxy targets from audio for every track of a dataset: 15 scalars, 5 curves\n"
+    auto* cmd = app.add_subcommand("targets", "Proxy targets from audio for every track of a dataset: 16 scalars, 5 curves\n"
                                               "(60 frames over the first 30 s), per-window values aligned with the\n"
                                               "extraction windows, and MIDI targets when <stem>.mid/.midi sits beside the\n"
                                               "audio (or in ../midi/, SMD's layout), in\n"
@@ -190,6 +228,7 @@ void register_targets(CLI::App& app, Context& ctx) {
     cmd->add_flag("--force", o.force, "Recompute existing target files");
     cmd->add_flag("--no-curves", o.no_curves, "Skip the 60-frame curves");
     cmd->add_flag("--no-windows", o.no_windows, "Skip the per-window values");
+    cmd->add_option("--jobs", o.jobs, "Files computed at the same time (default: one per core)")->check(CLI::Range(0, 256));
     bool& json = add_json_flag(cmd);
     cmd->callback([&ctx, &json] { ctx.run = [&ctx, &json] { return run_targets(ctx, o, json); }; });
 }

@@ -96,6 +96,14 @@ Matrix spectral_contrast(const Matrix& magnitude, double sample_rate, int n_fft,
 std::vector<float> spectral_flatness(const Matrix& power, double amin = 1e-10);
 
 std::vector<float> onset_strength(std::span<const float> y, double sample_rate, const StftParams& stft, const MelParams& mel);
+// The same with the median over mel bands instead of the mean (what librosa.beat.beat_track uses: zero wherever
+// more than half the bands do not rise, e.g. everywhere in band-limited recordings).
+std::vector<float> onset_strength_median(std::span<const float> y, double sample_rate, const StftParams& stft, const MelParams& mel);
+// Both from one mel spectrogram.
+struct OnsetEnvelopes {
+    std::vector<float> mean, median;
+};
+OnsetEnvelopes onset_envelopes(std::span<const float> y, double sample_rate, const StftParams& stft, const MelParams& mel);
 
 // ---------------------------------------------------------------------------------------------
 // Filters (1-D), as SciPy defines them
@@ -133,6 +141,11 @@ struct TempoParams {
 // lags by a parabola through the peak and its neighbours (a deviation: librosa returns the integer lag's
 // BPM, which is 2–3 % coarse at 43 frames/s). Returns 0 when the envelope has no energy.
 double estimate_tempo(std::span<const float> onset_envelope, double sample_rate, int hop, const TempoParams& params = {});
+// Global tempo exactly as librosa.feature.tempo with its defaults (what librosa.beat.beat_track returns): the
+// mean of the tempogram (window floor(8 s · sr / hop) frames), argmax over lags of log1p(1e6·tempogram) −
+// ½(log2(bpm/120))², lags of 320 BPM or faster excluded, no lower bound; the integer lag's BPM 60·sr/(hop·lag).
+// 0 when the envelope is all zero (beat_track's answer without onsets).
+double beat_track_tempo(std::span<const float> onset_envelope, double sample_rate, int hop);
 
 // Onset frames picked from an onset envelope as librosa.onset.onset_detect does by default: the envelope
 // is scaled to [0, 1]; frame n is an onset when it is the maximum of [n − pre_max, n + post_max], at least
@@ -148,11 +161,59 @@ std::vector<std::int64_t> onset_detect(std::span<const float> onset_envelope, do
 // Pitch-class profile from a semitone filterbank: 84 semitones from C1 (32.70 Hz) to B7, each a
 // triangular band ±1 semitone (in log frequency) over a power spectrogram taken with n_fft = 8192 (so
 // semitones are resolved from about 60 Hz), folded to 12 classes starting at C, each frame scaled to max 1.
-// A deviation from librosa's chroma_cqt (a true constant-Q transform) with the same purpose: pitch
-// classes that low notes resolve into. [frames, 12] at `hop`.
+// Not librosa's chroma_cqt (that is chroma_cqt above, which the proxy targets use); the dsp encoder keeps
+// this one (its embeddings and calibration depend on it). [frames, 12] at `hop`.
 Matrix chroma_semitone(std::span<const float> y, double sample_rate, int hop = 512);
 // The 84 semitone band energies (C1..B7) before folding: [frames, 84] power at `hop`.
 Matrix semitone_spectrogram(std::span<const float> y, double sample_rate, int hop = 512);
+
+// ---------------------------------------------------------------------------------------------
+// Constant-Q (librosa 0.11: estimate_tuning, cqt = vqt with gamma 0, chroma_cqt; golden values from an
+// independent NumPy implementation in tests/fixtures/dsp/make_cqt.py)
+// ---------------------------------------------------------------------------------------------
+
+// Tuning deviation from A440 in fractions of a bin (bins_per_octave per octave), in [-0.5, 0.5) by steps of 0.01,
+// as librosa.estimate_tuning: piptrack peaks of a magnitude spectrogram (n_fft 2048, hop 512) between 150 Hz and
+// min(4 kHz, sr/2) — local maxima of each frame above 0.1 × its max, parabolically interpolated — whose
+// interpolated magnitude is at least the median of all peaks; the deviation of each from the nearest bin of the
+// grid; the left edge of the fullest of 100 histogram bins. 0 without peaks.
+double estimate_tuning(const Matrix& magnitude, double sample_rate, int n_fft, int bins_per_octave);
+double estimate_tuning(std::span<const float> y, double sample_rate, int bins_per_octave);
+
+// Halving the sample rate: a zero-phase half-band low-pass (windowed sinc, radius kHalfbandRadius samples, Kaiser
+// beta kHalfbandBeta, taps normalised to sum 1), every second output sample, times √2 (librosa's resample with
+// scale=True keeps the energy). ceil(n/2) samples out. (librosa uses soxr's "HQ" resampler here; both are flat far
+// beyond the band any constant-Q filter reads, which is at most 0.35 of the new Nyquist frequency.)
+inline constexpr int kHalfbandRadius = 32;
+inline constexpr double kHalfbandBeta = 8.0;
+std::vector<float> halve_rate(std::span<const float> y);
+const std::vector<double>& halfband_taps();  // 2·kHalfbandRadius + 1 taps, centre in the middle
+
+struct CqtParams {
+    int hop = 512;                           // samples
+    double fmin = 32.70319566257483;         // Hz, C1
+    int n_bins = 252;                        // 7 octaves
+    int bins_per_octave = 36;
+    double tuning = 0.0;                     // bins; fmin is raised by 2^(tuning / bins_per_octave)
+    void validate(double sample_rate) const; // Error(usage) also when the top filter reaches past Nyquist
+};
+// |CQT| as librosa.cqt computes it (Hann filters, filter_scale 1, L1 norm, sparsity 0.01, scale=True): bin k at
+// f_k = fmin·2^((tuning + k)/bpo), Q = 1/α with α = (2^(2/bpo) − 1)/(2^(2/bpo) + 1), filter length Q·sr/f_k
+// samples; octaves from the top, each filtered in the frequency domain (filters padded to a power of two n_fft,
+// scaled by length/n_fft, FFT, sparsified to 99 % of their L1 mass) against a centred ones-window STFT with zero
+// padding, the signal then halved in rate (halve_rate) and the hop halved while it is even; early downsampling
+// when the top octave is far below Nyquist; each bin divided by √(filter length). [frames, n_bins], frames =
+// the fewest any octave gives (1 + len/hop at the top one). Cost: each octave's filters are built once per process
+// (cached by frequencies, rate and gain; at most 64 octaves kept); where the hop divides n_fft and is small next to
+// it (the low octaves: hop 32, 16, 8 at 512), the bins the filters read come from a block-wise sliding DFT in
+// double precision (one pass over the samples per bin, no FFT per frame) instead of one real FFT per frame;
+// both agree to float rounding (the NumPy golden values hold to 1e-4 of the peak either way).
+Matrix cqt_magnitude(std::span<const float> y, double sample_rate, const CqtParams& params);
+// Chroma of the CQT (librosa.feature.chroma_cqt defaults: C1, 7 octaves × 36 bins, tuning estimated from y):
+// bins folded to 12 classes starting at C (bin b → ((b mod 36) + 1) / 3 mod 12, i.e. three bins per semitone
+// centred on it), each frame divided by its max (silent frames stay 0). [frames, 12].
+Matrix chroma_cqt(std::span<const float> y, double sample_rate, int hop = 512);
+Matrix chroma_cqt(std::span<const float> y, double sample_rate, int hop, double tuning);
 
 // Contiguous segmentation into k segments by agglomerative clustering with temporal connectivity and
 // Ward's criterion (librosa.segment.agglomerative): starting from single frames, repeatedly merge the

@@ -6,7 +6,7 @@
 //   mess::write_targets(dataset.targets_path("take"), t);           // NumPy-loadable, no pickles
 //
 // File contract (docs/ARCHITECTURE.md): an .npz whose members are plain float32 arrays named "<category>/<field>":
-//   scalars  rhythm/tempo, rhythm/onset_density, harmony/harmonic_complexity, timbre/spectral_centroid,
+//   scalars  rhythm/tempo, rhythm/tempo_refined, rhythm/onset_density, harmony/harmonic_complexity, timbre/spectral_centroid,
 //            timbre/spectral_rolloff, timbre/spectral_bandwidth, timbre/zero_crossing_rate,
 //            articulation/attack_slopes, articulation/attack_sharpness, dynamics/dynamic_range,
 //            dynamics/dynamic_variance, dynamics/crescendo_strength, dynamics/diminuendo_strength,
@@ -23,11 +23,25 @@
 //            existed lack them; `mess targets` then keeps the file without comparing it with the audio.
 // Where the files live belongs to the catalog: Dataset::targets_path(track) =
 // <data root>/proxy_targets/<dataset>/<track>.targets.npz (mess/catalog.hpp, also for the old flat layout).
-// Definitions follow the predecessor (reference/predecessor.md §2.6.2, §2.6.3, §2.6.5) with these
-// deviations, each because the predecessor's came from a library we do not use:
-//   tempo: dsp::estimate_tempo on the onset envelope (global tempogram with a log-normal prior), not
-//   librosa's beat tracker; chroma: dsp::chroma_semitone, not librosa's chroma_cqt; peak picking for
-//   onset_density: local maxima ≥ 0.5·mean, then scipy's find_peaks distance rule.
+// Definitions follow the predecessor (reference/predecessor.md §2.6.2, §2.6.3, §2.6.5), with librosa 0.11's
+// algorithms re-implemented in mess/dsp.hpp:
+//   chroma (harmonic_complexity, phrase_regularity, tis_tension, novelty): dsp::chroma_cqt, librosa's chroma_cqt
+//   (tuning estimated from the same audio: once per track at 24 kHz, once for the 30-s curve signal); a window's
+//   harmonic_complexity reads the track's chroma (frames round(start/512) .. + 1 + length/512, clipped), not a
+//   constant-Q analysis of the window alone: it then differs by the tuning (the track's), by up to 256 samples of
+//   frame offset, and at the window's edges (the track's filters hear the neighbouring audio, the window's own
+//   hear zero padding). Measured with the NumPy reference (make_cqt.py) on a 20-s chord progression: ≤ 0.36 %
+//   (7 windows); on 12 s of rendered chords in C++ (test_targets) < 1 %; on pure sine chords the window's own
+//   value is up to 4 % higher, its cut edges spreading energy over all pitch classes.
+//   the only difference is the 2:1 resampler between octaves (a half-band FIR instead of soxr, both flat far
+//   beyond the band the filters read).
+//   rhythm/tempo: what librosa.beat.beat_track returns — dsp::beat_track_tempo (librosa.feature.tempo: 8-s
+//   tempogram, log-normal prior, integer lags) on the MEDIAN-aggregated onset envelope, 0 when that envelope is
+//   all zero. The predecessor's value, kept under its name although it is wrong where most mel bands never
+//   rise (a band-limited recording, sustained orchestral sound): it then reads 0 BPM.
+//   rhythm/tempo_refined (new, the corrected tempo): dsp::estimate_tempo on the MEAN-aggregated envelope (the
+//   one onset_density uses), with the lag refined by a parabola (librosa's integer lags are 2–3 % coarse).
+//   peak picking for onset_density: local maxima ≥ 0.5·mean, then scipy's find_peaks distance rule.
 // Definitions re-derived from the predecessor's code where MESS had drifted: crescendo/diminuendo strength
 // score the LONGEST monotone run of the smoothed RMS (|Δ| × steps, the first on ties), not the run with the
 // largest score; attack_sharpness is |ΔdB| of the step AFTER each onset frame (NumPy's diff at the onset).
@@ -65,7 +79,7 @@ struct TargetParams {
 // All audio targets of one recording. `audio` must be mono at 24 kHz (load_audio's default).
 TargetSet compute_audio_targets(const Audio& audio, const TargetParams& params);
 
-// The 15 scalar names and the 11 per-window field names, "<category>/<field>".
+// The 16 scalar names and the 11 per-window field names, "<category>/<field>".
 const std::vector<std::string>& scalar_target_names();
 const std::vector<std::string>& window_target_names();
 const std::vector<std::string>& curve_target_names();

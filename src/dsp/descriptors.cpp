@@ -162,9 +162,30 @@ std::vector<float> spectral_flatness(const Matrix& power, double amin) {
     return out;
 }
 
-std::vector<float> onset_strength(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
+namespace {
+
+Matrix mel_db(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
     Matrix db = mel_spectrogram(y, sr, stft, mel);
     power_to_db(db);
+    return db;
+}
+
+// Median over bands of the positive rises of a dB mel spectrogram, delayed as onset_strength's mean.
+std::vector<float> median_rises(const Matrix& db, const StftParams& stft) {
+    std::vector<float> out(static_cast<std::size_t>(db.rows), 0.0f), rises(static_cast<std::size_t>(db.cols));
+    const std::int64_t delay = 1 + stft.n_fft / (2 * stft.hop);
+    const auto mid = static_cast<std::ptrdiff_t>(rises.size() / 2);
+    for (std::int64_t t = 1; t + delay - 1 < db.rows; ++t) {
+        for (std::int64_t m = 0; m < db.cols; ++m) rises[static_cast<std::size_t>(m)] = std::max(0.0f, db.at(t, m) - db.at(t - 1, m));
+        std::nth_element(rises.begin(), rises.begin() + mid, rises.end());
+        double med = rises[static_cast<std::size_t>(mid)];
+        if (rises.size() % 2 == 0) med = 0.5 * (med + *std::max_element(rises.begin(), rises.begin() + mid));
+        out[static_cast<std::size_t>(t - 1 + delay)] = static_cast<float>(med);
+    }
+    return out;
+}
+
+std::vector<float> mean_rises(const Matrix& db, const StftParams& stft) {
     std::vector<float> out(static_cast<std::size_t>(db.rows), 0.0f);
     const std::int64_t delay = 1 + stft.n_fft / (2 * stft.hop);  // lag 1 + centring
     for (std::int64_t t = 1; t < db.rows; ++t) {
@@ -174,6 +195,21 @@ std::vector<float> onset_strength(std::span<const float> y, double sr, const Stf
         if (dst < db.rows) out[static_cast<std::size_t>(dst)] = static_cast<float>(acc / static_cast<double>(db.cols));
     }
     return out;
+}
+
+}  // namespace
+
+std::vector<float> onset_strength_median(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
+    return median_rises(mel_db(y, sr, stft, mel), stft);
+}
+
+std::vector<float> onset_strength(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
+    return mean_rises(mel_db(y, sr, stft, mel), stft);
+}
+
+OnsetEnvelopes onset_envelopes(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
+    const Matrix db = mel_db(y, sr, stft, mel);
+    return {mean_rises(db, stft), median_rises(db, stft)};
 }
 
 }  // namespace mess::dsp

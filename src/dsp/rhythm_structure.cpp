@@ -93,6 +93,27 @@ double estimate_tempo(std::span<const float> env, double sr, int hop, const Temp
     return bpm_of(lag);
 }
 
+double beat_track_tempo(std::span<const float> env, double sr, int hop) {
+    if (hop < 1 || !(sr > 0)) throw_usage("tempo needs a positive sample rate and hop");
+    if (std::all_of(env.begin(), env.end(), [](float v) { return v == 0.0f; })) return 0.0;
+    const int win = static_cast<int>(std::floor(8.0 * sr / hop));
+    if (win < 2) throw_usage("tempo: an 8-s window is under two frames at hop {}", hop);
+    const Matrix tg = tempogram(env, win);
+    std::vector<double> mean(static_cast<std::size_t>(win), 0.0);
+    for (std::int64_t t = 0; t < tg.rows; ++t)
+        for (int lag = 0; lag < win; ++lag) mean[static_cast<std::size_t>(lag)] += tg.at(t, lag);
+    double best = -std::numeric_limits<double>::infinity();
+    int best_lag = 1;
+    for (int lag = 1; lag < win; ++lag) {
+        const double bpm = 60.0 * sr / (hop * static_cast<double>(lag));
+        if (bpm >= 320.0) continue;
+        const double z = std::log2(bpm) - std::log2(120.0);
+        const double score = std::log1p(1e6 * std::max(0.0, mean[static_cast<std::size_t>(lag)] / static_cast<double>(tg.rows))) - 0.5 * z * z;
+        if (score > best) best = score, best_lag = lag;
+    }
+    return 60.0 * sr / (hop * static_cast<double>(best_lag));
+}
+
 Matrix cosine_self_similarity(const Matrix& f) {
     std::vector<double> norm(static_cast<std::size_t>(f.rows));
     for (std::int64_t r = 0; r < f.rows; ++r) {

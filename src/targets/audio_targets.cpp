@@ -7,6 +7,7 @@
 #include "mess/dsp.hpp"
 #include "mess/npy.hpp"
 #include "mess/targets.hpp"
+#include "curves.hpp"
 #include "stats.hpp"
 
 namespace mess {
@@ -133,7 +134,15 @@ Articulation articulation_of(const std::vector<float>& rms, const std::vector<fl
 }
 
 // Timbre, dynamics, harmony and articulation values of one stretch of audio (whole track or window).
-void window_values(std::span<const float> y, double sr, int savgol_window, std::map<std::string, double>& out) {
+// What the whole-track scalars share with the track's window values.
+struct TrackAnalysis {
+    dsp::Matrix chroma;                         // librosa's chroma_cqt, hop 512
+    std::vector<float> onset_mean, onset_median;  // onset envelopes (mean and median over mel bands)
+};
+
+// With `track`, its analyses are handed out instead of being computed again.
+void window_values(std::span<const float> y, double sr, int savgol_window, std::map<std::string, double>& out,
+                   TrackAnalysis* track = nullptr) {
     dsp::StftParams p;
     const dsp::Matrix mag = dsp::power_spectrogram(y, p, 1.0);
     out["timbre/spectral_centroid"] = mean(dsp::spectral_centroid(mag, sr, p.n_fft));
@@ -146,10 +155,37 @@ void window_values(std::span<const float> y, double sr, int savgol_window, std::
     out["dynamics/dynamic_variance"] = d.variance;
     out["dynamics/crescendo_strength"] = d.crescendo;
     out["dynamics/diminuendo_strength"] = d.diminuendo;
-    out["harmony/harmonic_complexity"] = harmonic_complexity(dsp::chroma_semitone(y, sr, kHop));
-    const Articulation a = articulation_of(rms, dsp::onset_strength(y, sr, p, {}), sr);
+    dsp::Matrix c;  // a window's harmonic complexity reads the track's chroma (window_chroma_complexity)
+    if (track) {
+        c = dsp::chroma_cqt(y, sr, kHop, dsp::estimate_tuning(mag, sr, p.n_fft, 36));
+        out["harmony/harmonic_complexity"] = harmonic_complexity(c);
+    }
+    std::vector<float> env;
+    if (track) {
+        auto both = dsp::onset_envelopes(y, sr, p, {});
+        env = std::move(both.mean);
+        track->onset_median = std::move(both.median);
+    } else {
+        env = dsp::onset_strength(y, sr, p, {});
+    }
+    const Articulation a = articulation_of(rms, env, sr);
+    if (track) track->chroma = std::move(c), track->onset_mean = std::move(env);
     out["articulation/attack_slopes"] = a.slopes;
     out["articulation/attack_sharpness"] = a.sharpness;
+}
+
+// Harmonic complexity of a window from the track's chroma (one constant-Q analysis per track): the track's frames
+// nearest the window's own (frame t of the window is centred on sample start + t·hop, the track frame
+// round(start/hop) + t), as many as the window would have (1 + length/hop), clipped to the track. It differs from
+// the window's own chroma_cqt by the tuning (the track's), by up to hop/2 samples of frame offset, and at the
+// window's edges, where the track's filters read the neighbouring audio instead of zero padding.
+double window_chroma_complexity(const dsp::Matrix& track_chroma, std::int64_t start_sample, std::int64_t length) {
+    const std::int64_t first = std::min(track_chroma.rows, (start_sample + kHop / 2) / kHop);
+    const std::int64_t count = std::min(track_chroma.rows - first, length > 0 ? 1 + length / kHop : 0);
+    dsp::Matrix rows{count, track_chroma.cols, {}};
+    const auto begin = track_chroma.values.begin() + static_cast<std::ptrdiff_t>(first * track_chroma.cols);
+    rows.values.assign(begin, begin + static_cast<std::ptrdiff_t>(count * track_chroma.cols));
+    return harmonic_complexity(rows);
 }
 
 constexpr double kCurveRate = 22050;
@@ -175,9 +211,8 @@ double tis_norm(const std::vector<std::vector<float>>& pooled, int f) {
     return std::sqrt(norm2);
 }
 
-// T1 tonal tension: the TIS norm per frame, min-max scaled over the curve.
-std::vector<float> tis_tension(const std::vector<float>& y) {
-    const dsp::Matrix chroma = dsp::chroma_semitone(y, kCurveRate, kHop);
+// T1 tonal tension: the TIS norm per frame of the chroma (hop 512), min-max scaled over the curve.
+std::vector<float> tis_tension(const dsp::Matrix& chroma) {
     std::vector<float> tension(kCurveFrames, 0.0f);
     if (chroma.rows == 0) return tension;
     std::vector<std::vector<float>> pooled(12);
@@ -232,8 +267,8 @@ std::vector<float> local_tempo(const std::vector<float>& env) {
 }
 
 // T4 centroid trajectory: log2 of the pooled spectral centroid, standardised (0 for silence or a flat curve).
-std::vector<float> centroid_trajectory(const std::vector<float>& y, const dsp::StftParams& p) {
-    auto c = dsp::spectral_centroid(dsp::power_spectrogram(y, p, 1.0), kCurveRate, p.n_fft);
+std::vector<float> centroid_trajectory(const std::vector<float>& y, const dsp::Matrix& magnitude, const dsp::StftParams& p) {
+    auto c = dsp::spectral_centroid(magnitude, kCurveRate, p.n_fft);
     auto pooled = pool_to(c, kCurveFrames, 0.0f);
     for (auto& v : pooled) v = std::log2(v + 1.0f);
     const bool silent = std::all_of(y.begin(), y.end(), [](float v) { return std::fabs(v) <= 1e-8f; });
@@ -243,11 +278,20 @@ std::vector<float> centroid_trajectory(const std::vector<float>& y, const dsp::S
     return pooled;
 }
 
-// T5 novelty: MFCC and chroma self-similarity, Foote kernel, each scaled to its peak and averaged.
-std::vector<float> novelty(const std::vector<float>& y) {
+// The chroma at hop 1024 from the one at hop 512: every second frame. The constant-Q transform at twice
+// the hop frames the same (downsampled) signals at the same centres, up to 1 + samples/1024 frames.
+dsp::Matrix every_second_frame(const dsp::Matrix& c, std::int64_t samples) {
+    const std::int64_t rows = std::min(1 + samples / 1024, (c.rows + 1) / 2);
+    dsp::Matrix out{rows, c.cols, std::vector<float>(static_cast<std::size_t>(rows * c.cols))};
+    for (std::int64_t t = 0; t < rows; ++t) std::copy_n(&c.values[static_cast<std::size_t>(2 * t * c.cols)], c.cols, &out.values[static_cast<std::size_t>(t * c.cols)]);
+    return out;
+}
+
+// T5 novelty: MFCC and chroma (hop 1024) self-similarity, Foote kernel, each scaled to its peak and averaged.
+std::vector<float> novelty(const std::vector<float>& y, const dsp::Matrix& chroma512) {
     const dsp::StftParams p2{2048, 1024};
     dsp::Matrix m = dsp::mfcc(y, kCurveRate, 13, p2, {});
-    dsp::Matrix c = dsp::chroma_semitone(y, kCurveRate, 1024);
+    dsp::Matrix c = every_second_frame(chroma512, static_cast<std::int64_t>(y.size()));
     const std::int64_t n = std::min(m.rows, c.rows);
     if (n < 16) return std::vector<float>(kCurveFrames, 0.0f);
     m.rows = c.rows = n;
@@ -268,19 +312,29 @@ void curves(const Audio& audio24k, TargetSet& out) {
     auto y = resample(audio24k.samples, audio24k.sample_rate, static_cast<int>(kCurveRate));
     y.resize(static_cast<std::size_t>(kCurveSeconds * kCurveRate), 0.0f);  // the first 30 s, zero-padded as the predecessor did
     const dsp::StftParams p;
-    out.arrays["curves/tis_tension"] = tis_tension(y);
+    const dsp::Matrix magnitude = dsp::power_spectrogram(y, p, 1.0);  // T4's, and chroma_cqt's tuning estimate
+    const double tuning = dsp::estimate_tuning(magnitude, kCurveRate, p.n_fft, 36);  // shared by T1 and T5
+    const dsp::Matrix chroma = dsp::chroma_cqt(y, kCurveRate, kHop, tuning);  // T1's, and T5's every second frame
+    out.arrays["curves/tis_tension"] = tis_tension(chroma);
     out.arrays["curves/dynamic_arc"] = dynamic_arc(y);
     const auto env = dsp::onset_strength(y, kCurveRate, p, {});
     out.arrays["curves/local_tempo"] = local_tempo(env);
-    out.arrays["curves/centroid_trajectory"] = centroid_trajectory(y, p);
-    out.arrays["curves/novelty"] = novelty(y);
+    out.arrays["curves/centroid_trajectory"] = centroid_trajectory(y, magnitude, p);
+    out.arrays["curves/novelty"] = novelty(y, chroma);
 }
 
 }  // namespace
 
+namespace targets_detail {
+std::vector<float> tis_tension_curve(const std::vector<float>& y, double tuning) {
+    return tis_tension(dsp::chroma_cqt(y, kCurveRate, kHop, tuning));
+}
+std::vector<float> novelty_curve(const std::vector<float>& y, double tuning) { return novelty(y, dsp::chroma_cqt(y, kCurveRate, kHop, tuning)); }
+}  // namespace targets_detail
+
 const std::vector<std::string>& scalar_target_names() {
     static const std::vector<std::string> n = {
-        "rhythm/tempo", "rhythm/onset_density", "harmony/harmonic_complexity", "timbre/spectral_centroid",
+        "rhythm/tempo", "rhythm/tempo_refined", "rhythm/onset_density", "harmony/harmonic_complexity", "timbre/spectral_centroid",
         "timbre/spectral_rolloff", "timbre/spectral_bandwidth", "timbre/zero_crossing_rate", "articulation/attack_slopes",
         "articulation/attack_sharpness", "dynamics/dynamic_range", "dynamics/dynamic_variance", "dynamics/crescendo_strength",
         "dynamics/diminuendo_strength", "phrasing/phrase_regularity", "phrasing/num_phrases"};
@@ -314,14 +368,15 @@ TargetSet compute_audio_targets(const Audio& audio, const TargetParams& params) 
     const double sr = audio.sample_rate, duration = audio.duration_sec();
     TargetSet out;
     std::map<std::string, double> v;
-    window_values(audio.samples, sr, 51, v);
-    const dsp::StftParams p;
-    const auto env = dsp::onset_strength(audio.samples, sr, p, {});
-    v["rhythm/tempo"] = dsp::estimate_tempo(env, sr, kHop);
+    TrackAnalysis track;
+    window_values(audio.samples, sr, 51, v, &track);
+    const auto& env = track.onset_mean;
+    const dsp::Matrix& chroma = track.chroma;
+    v["rhythm/tempo"] = dsp::beat_track_tempo(track.onset_median, sr, kHop);
+    v["rhythm/tempo_refined"] = dsp::estimate_tempo(env, sr, kHop);
     v["rhythm/onset_density"] =
         duration > 0 ? static_cast<double>(count_peaks(env, 0.5 * mean(env), static_cast<std::int64_t>(sr * 0.1 / kHop))) / duration : 0.0;
     // Phrasing: agglomerative segments of the chroma; k from the duration.
-    dsp::Matrix chroma = dsp::chroma_semitone(audio.samples, sr, kHop);
     const int k = static_cast<int>(std::min<std::int64_t>(std::clamp(static_cast<int>(duration / 15.0), 4, 12), chroma.rows));
     double regularity = 0.0, phrases = 0.0;
     if (k >= 2) {
@@ -346,6 +401,7 @@ TargetSet compute_audio_targets(const Audio& audio, const TargetParams& params) 
             ends.push_back(static_cast<float>(w.end_sec));
             std::map<std::string, double> wv;
             window_values(std::span(audio.samples).subspan(static_cast<std::size_t>(w.start_sample), static_cast<std::size_t>(w.length)), sr, 11, wv);
+            wv["harmony/harmonic_complexity"] = window_chroma_complexity(chroma, w.start_sample, w.length);
             for (const auto& name : window_target_names()) per[name].push_back(static_cast<float>(wv.at(name)));
         }
         out.arrays["window/start_sec"] = starts;

@@ -230,6 +230,28 @@ TEST(DspKnown, TempoOfClickTracksWithinTwoPercent) {
     EXPECT_TRUE(std::fabs(est - 100.0) < 2.0 || std::fabs(est - 200.0) < 4.0) << est;  // the beat or its double
 }
 
+// librosa.beat.beat_track's tempo: integer tempogram lags (the BPM of the nearest lag), from the median onset
+// envelope; 0 when that envelope is all zero, which it is for a tone that only rises in a few bands.
+TEST(DspKnown, BeatTrackTempoIsTheNearestLagsBpm) {
+    StftParams p;
+    for (double bpm : {90.0, 120.0, 140.0}) {
+        auto y = click_track(bpm, 20.0, static_cast<std::uint32_t>(bpm));
+        const auto env = onset_strength_median(y, kSr, p, {});
+        const double lag = 60.0 * kSr / (p.hop * bpm);
+        EXPECT_NEAR(beat_track_tempo(env, kSr, p.hop), 60.0 * kSr / (p.hop * std::round(lag)), 1e-9) << bpm;
+        // The median over 128 bands never exceeds their mean (the rises are non-negative and skewed).
+        const auto mean_env = onset_strength(y, kSr, p, {});
+        for (std::size_t t = 0; t < env.size(); ++t) ASSERT_LE(env[t], 2.0f * mean_env[t] + 1e-6f) << t;
+    }
+    EXPECT_EQ(beat_track_tempo(std::vector<float>(500, 0.0f), kSr, 512), 0.0);
+    EXPECT_EQ(beat_track_tempo({}, kSr, 512), 0.0);
+    auto swell = test::tone(440.0, 10.0, static_cast<int>(kSr), 1.0f);  // a pure tone: few bands ever rise
+    for (std::size_t i = 0; i < swell.size(); ++i) swell[i] *= static_cast<float>(0.5 + 0.5 * std::sin(static_cast<double>(i) / kSr * 3));
+    EXPECT_EQ(beat_track_tempo(onset_strength_median(swell, kSr, p, {}), kSr, p.hop), 0.0);
+    EXPECT_GT(estimate_tempo(onset_strength(swell, kSr, p, {}), kSr, p.hop), 0.0);
+    EXPECT_THROW(beat_track_tempo(std::vector<float>(10, 1.0f), kSr, 0), Error);
+}
+
 TEST(DspDegenerate, FiltersTempoAndNoveltyEdgeCases) {
     std::vector<float> flat(100, 2.0f);
     for (float v : savgol_filter(flat, 11, 3)) EXPECT_NEAR(v, 2.0f, 1e-5f);

@@ -38,7 +38,7 @@ TEST(TargetsIntegration, NumpyLoadsPlainArraysAndTheCliSkipsBadFiles) {
                                             "print(len(z.files))\n") +
                                 " " + test::quote((dir / "data/proxy_targets/t/alarm.targets.npz").string()) + " 2>&1");
     EXPECT_EQ(py.exit_code, 0) << py.out;
-    EXPECT_NE(py.out.find("48"), std::string::npos) << py.out;  // 33 audio, midi/available, 12 MIDI, 2 source members
+    EXPECT_NE(py.out.find("49"), std::string::npos) << py.out;  // 34 audio, midi/available, 12 MIDI, 2 source members
     auto again = test::run_command(cmd);  // existing files are kept
     EXPECT_EQ(nlohmann::json::parse(again.out)["cached"], 1);
 }
