@@ -189,6 +189,15 @@ ProbeData load_probe_data(const Dataset& dataset, ProbeLevel level) {
 
 namespace probe_detail {
 
+Mat layer_rows(const ProbeData& data, std::size_t layer, const std::vector<std::size_t>& rows) {
+    Mat X(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(data.dim));
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const float* src = data.features.data() + (rows[i] * data.layers + layer) * data.dim;
+        for (std::size_t j = 0; j < data.dim; ++j) X(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = src[j];
+    }
+    return X;
+}
+
 Mat fused_rows(const ProbeData& data, const std::vector<double>& w, const std::vector<std::size_t>& rows) {
     Mat X(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(data.dim));
     std::vector<float> fused(data.dim);
@@ -225,14 +234,7 @@ struct Problem {
     const ProbeData& data;
     const DiscoveryParams& params;
 
-    Mat layer_rows(std::size_t layer, const std::vector<std::size_t>& rows) const {
-        Mat X(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(data.dim));
-        for (std::size_t i = 0; i < rows.size(); ++i) {
-            const float* src = data.features.data() + (rows[i] * data.layers + layer) * data.dim;
-            for (std::size_t j = 0; j < data.dim; ++j) X(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = src[j];
-        }
-        return X;
-    }
+    Mat layer_rows(std::size_t layer, const std::vector<std::size_t>& rows) const { return probe_detail::layer_rows(data, layer, rows); }
 
     // The fused vector of each row: fuse_layers, the one fusion search uses too.
     Mat fused_rows(const std::vector<double>& w, const std::vector<std::size_t>& rows) const { return probe_detail::fused_rows(data, w, rows); }

@@ -44,10 +44,11 @@ std::vector<double> fold_scores(const Mat& Y, const Mat& P, const Folds& folds);
 R2Band r2_band(const Mat& Y, const Mat& P, const std::vector<std::size_t>& group_of_row, const BandParams& p);
 nlohmann::json confidence_fields(const Mat& Y, const Mat& P, const Folds& folds, const std::vector<std::size_t>& group_of_row,
                                  const BandParams& p);
-// Layer discovery (discovery.cpp): each row's layers fused with weights `w` (fuse_layers, as search does);
+// Layer discovery (discovery.cpp): one layer of each row; each row's layers fused with weights `w` (fuse_layers, as search does);
 // a target's values on `rows` [rows, width]; the rows where every column
 // of `t` is finite.
 Mat fused_rows(const ProbeData& data, const std::vector<double>& w, const std::vector<std::size_t>& rows);
+Mat layer_rows(const ProbeData& data, std::size_t layer, const std::vector<std::size_t>& rows);  // one layer, as probed
 Mat target_rows(const ProbeTarget& t, const std::vector<std::size_t>& rows);
 std::vector<std::size_t> valid_rows(const ProbeTarget& t, std::size_t n);
 // Group names → 0..G-1 in sorted name order.

@@ -104,7 +104,9 @@ SeparabilityReport separability(const ProbeData& data, const std::vector<Resolve
             report.rows[i][j] = static_cast<std::int64_t>(rows.size());
             const Folds folds = pair_folds(data, rows, p);
             if (folds.empty()) continue;
-            const Mat X = fused_rows(data, aspects[i].weights(data.layers), rows);  // its layer or fused layers
+            // A's representation as probing scored it: its layer as is, or its L2-normalised fused layers.
+            const Mat X = aspects[i].mode == AspectMode::weighted_sum ? fused_rows(data, aspects[i].weights(data.layers), rows)
+                                                                      : layer_rows(data, static_cast<std::size_t>(aspects[i].layer), rows);
             report.r2[i][j] = cross_score(X, target_rows(ta, rows), target_rows(tb, rows), folds, p);
         }
     }
