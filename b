@@ -1,129 +1,121 @@
 |
  
-search
+artifacts
  
 |
+ 
+complete
  
 index
  
-vectors
+artifacts
  
-from
+(records,
  
-the
+vectors,
  
-store
+layers,
  
-(`LayerSpec`),
+aspects,
  
-FAISS
- 
-indexes
- 
-plus
- 
-MESS's
- 
-own
- 
-SIMD
- 
-exact
- 
-scan,
- 
-neighbour
- 
-lists,
- 
-aspect
- 
-fusion,
- 
-query
- 
-embedding,
+media
  
 and
  
-the
+waveforms),
  
-one
+validated
  
-search
+loading,
  
-service
+checksums,
  
-|
+gzip,
  
-`LayerSpec`,
+publish/pull
  
-`IndexRecord`,
+to
  
-`VectorIndex`,
+a
  
-`SearchIndex`,
+directory
  
-`build_index`,
+or
  
-`exact_top_k`,
+S3
  
-`compute_neighbour_lists`,
+(libcurl
  
-`Searcher`,
+SigV4),
  
-`SearchRequest`,
+presigned
  
-`SearchResult`,
- 
-`open_index_encoder`,
- 
-`embed_query_stack`,
- 
-`same_moment`
- 
-(a
- 
-track's
- 
-second
- 
-in
- 
-every
- 
-other
- 
-performance
- 
-of
- 
-its
- 
-work,
- 
-by
- 
-alignment)
+URLs
  
 |
  
-catalog,
+`build_artifact`,
  
-audio,
+`write_artifact`,
  
-align,
+`load_artifact`,
  
-features,
+`LoadedArtifact`,
  
-probe,
+`artifact_versions`,
+ 
+`load_newest_artifact`
+ 
+(the
+ 
+newest
+ 
+version
+ 
+that
+ 
+loads),
+ 
+`resolve_artifact_dir`,
+ 
+`read_media`,
+ 
+`media_audio_path`,
+ 
+`ObjectStore`,
+ 
+`open_store`,
+ 
+`publish_artifact`,
+ 
+`read_latest`
+ 
+(what
+ 
+latest.json
+ 
+names,
+ 
+without
+ 
+downloading),
+ 
+`pull_artifact`,
+ 
+`presign_get_url`
+ 
+|
+ 
+search,
  
 model,
  
 npy
  
-(FAISS,
+(libcurl,
  
-OpenMP)
+OpenSSL,
+ 
+zlib)
  
 |

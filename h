@@ -1,249 +1,139 @@
 |
  
-search
+artifacts
  
 |
  
+complete
+ 
 index
  
-vectors
+artifacts
  
-from
+(records,
  
-the
+vectors,
  
-store
+layers,
  
-(`LayerSpec`),
+aspects,
  
-FAISS
- 
-indexes
- 
-plus
- 
-MESS's
- 
-own
- 
-SIMD
- 
-exact
- 
-scan,
- 
-neighbour
- 
-lists,
- 
-aspect
- 
-fusion,
- 
-learned
- 
-aspect
- 
-spaces
- 
-(`AspectSpaces`:
- 
-every
- 
-row
- 
-mapped
- 
-by
- 
-the
- 
-index's
- 
-aspect
- 
-models),
- 
-query
- 
-embedding,
+media
  
 and
  
-the
+waveforms,
  
-one
+each
  
-search
+track's
  
-service;
+structure),
  
-passage
+validated
  
-search
+loading,
  
-restricted
+checksums,
+ 
+gzip,
+ 
+publish/pull
  
 to
  
 a
  
-structural
- 
-role
- 
-(`SearchRequest::role`,
- 
-`src/search/role_search.cpp`:
- 
-the
- 
-query
- 
-window
- 
-at
- 
-the
- 
-role's
- 
-moment,
- 
-candidates
- 
-only
- 
-among
- 
-windows
- 
-holding
- 
-that
- 
-role,
- 
-modulations
- 
-ranked
- 
-by
- 
-interval
- 
-too)
- 
-|
- 
-`LayerSpec`,
- 
-`IndexRecord`,
- 
-`VectorIndex`,
- 
-`SearchIndex`
- 
-(`structures`,
- 
-`structure_of`),
- 
-`build_index`,
- 
-`exact_top_k`,
- 
-`compute_neighbour_lists`,
- 
-`Searcher`,
- 
-`SearchRequest`,
- 
-`SearchResult`,
- 
-`role_moments`,
- 
-`open_index_encoder`,
- 
-`embed_query_stack`,
- 
-`same_moment`
- 
-(a
- 
-track's
- 
-second
- 
-in
- 
-every
- 
-other
- 
-performance
- 
-of
- 
-its
- 
-work,
- 
-by
- 
-alignment),
- 
-listening-test
- 
-triplets
- 
-(`Geometry`,
- 
-`parse_geometry`,
- 
-`SamplerParams`,
- 
-`sample_triplet`:
- 
-random
- 
-neighbours
+directory
  
 or
  
-the
+S3
  
-pair
+(libcurl
  
-two
+SigV4),
  
-geometries
+presigned
  
-disagree
- 
-on)
+URLs
  
 |
  
-catalog,
+`build_artifact`,
  
-audio,
+`write_artifact`,
  
-align,
+`load_artifact`,
+ 
+`LoadedArtifact`,
+ 
+`build_structures`,
+ 
+`read_structures`,
+ 
+`artifact_versions`,
+ 
+`load_newest_artifact`
+ 
+(the
+ 
+newest
+ 
+version
+ 
+that
+ 
+loads),
+ 
+`resolve_artifact_dir`,
+ 
+`file_digests`
+ 
+(streamed
+ 
+SHA-256/MD5),
+ 
+`read_media`,
+ 
+`media_audio_path`,
+ 
+`ObjectStore`,
+ 
+`open_store`,
+ 
+`publish_artifact`,
+ 
+`read_latest`
+ 
+(what
+ 
+latest.json
+ 
+names,
+ 
+without
+ 
+downloading),
+ 
+`pull_artifact`,
+ 
+`presign_get_url`
+ 
+|
+ 
+search,
  
 structure,
- 
-features,
- 
-probe,
- 
-aspects,
  
 model,
  
 npy
  
-(FAISS,
+(libcurl,
  
-OpenMP)
+OpenSSL,
+ 
+zlib)
  
 |

@@ -1,5 +1,6 @@
 // mess probe (layer discovery) and mess aspects (aspects resolved to layers).
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -13,19 +14,32 @@ namespace {
 struct ProbeOptions {
     DatasetChoice source;
     std::string mode, level = "track", out;
-    double alpha = 1.0;
-    int folds = 5, controls = 5;
+    double alpha = 1.0, min_r2 = -std::numeric_limits<double>::infinity();
+    int folds = 5, controls = 5, bootstrap = 200, directions = 4;
     std::uint32_t seed = 42;
+    bool separability = false;
 };
 
 std::string cell(double v) { return std::isfinite(v) ? fmt::format("{:6.2f}", v) : std::string("     -"); }
+
+// The best layer's fold spread, band and confidence label: "  ±0.04 [0.61, 0.93] low (8 tracks)".
+std::string band_text(const nlohmann::json& m) {
+    std::string out = m.contains("r2_fold_std") ? fmt::format("  ±{:.2f}", m["r2_fold_std"].get<double>()) : std::string();
+    double low = NAN;
+    if (m.contains("r2_band")) {
+        low = m["r2_band"][0].get<double>();
+        out += fmt::format(" [{:.2f}, {:.2f}]", low, m["r2_band"][1].get<double>());
+    }
+    const auto tracks = m.value("n_tracks", std::int64_t{0});
+    return out + fmt::format(" {} ({} tracks)", confidence_label(low, tracks), tracks);
+}
 
 // Target × layer table with the best layer marked, then the weighted sum and the chance control.
 void print_table(const nlohmann::json& r) {
     const std::size_t layers = r["run"]["layers"].get<std::size_t>();
     std::string head = fmt::format("{:<32}", "target (R², * = best layer)");
     for (std::size_t l = 0; l < layers; ++l) head += fmt::format(" {:>6}", fmt::format("L{}", l));
-    head += fmt::format(" {:>7} {:>7}", "wsum", "chance");
+    head += fmt::format(" {:>7} {:>7}  {}", "wsum", "chance", "best layer: fold spread, 95% band, confidence");
     fmt::print("{}\n", head);
     for (const auto& name : r["run"]["targets"]) {
         const std::string t = name.get<std::string>();
@@ -40,7 +54,7 @@ void print_table(const nlohmann::json& r) {
         const double ws = r.contains("weighted_sum") ? probe_score(r["weighted_sum"].value(t, nlohmann::json())) : NAN;
         const double chance = r.contains("control") && r["control"].contains(t) ? r["control"][t]["r2_mean"].get<double>() : NAN;
         line += " " + cell(ws) + "  " + cell(chance);
-        fmt::print("{}\n", line);
+        fmt::print("{}{}\n", line, best < 0 ? std::string() : band_text(r[std::to_string(best)][t]));
     }
     for (auto it = r["skipped_targets"].begin(); it != r["skipped_targets"].end(); ++it)
         fmt::print("skipped target {}: {}\n", it.key(), it->get<std::string>());
@@ -53,6 +67,7 @@ int run_probe(const Context& ctx, const ProbeOptions& o, bool json) {
     p.folds = o.folds;
     p.seed = o.seed;
     p.control_permutations = o.controls;
+    p.bootstrap = o.bootstrap;
     const ProbeLevel level = parse_probe_level(o.level);
     // Nested weighted sums over thousands of windows are slow: window level defaults to the best layer.
     p.mode = parse_probe_mode(o.mode.empty() ? (level == ProbeLevel::track ? "both" : "best_layer") : o.mode);
@@ -74,7 +89,44 @@ int run_probe(const Context& ctx, const ProbeOptions& o, bool json) {
     } else {
         print_table(results);
         fmt::print("{} rows ({} level), {} layers → {}\n", data.rows(), o.level, data.layers, out.string());
+        const auto tracks = results["run"]["n_tracks"].get<std::int64_t>();
+        if (tracks < kMinTracksHigh)
+            fmt::print("warning: only {} tracks: no confidence is \"high\" below {} tracks (\"medium\" needs {}); R² on so few "
+                       "tracks is not evidence\n", tracks, kMinTracksHigh, kMinTracksMedium);
     }
+    return 0;
+}
+
+// The separability matrix of the aspects resolved from existing results (rows: from, columns: to).
+int run_separability(const Context& ctx, const ProbeOptions& o, bool json) {
+    Dataset ds = open_dataset(ctx, o.source);
+    const ProbeLevel level = parse_probe_level(o.level);
+    const std::filesystem::path results_path = o.out.empty() ? default_results_path(ctx.config.data_root.value, ds.id(), level) : std::filesystem::path(o.out);
+    AspectParams ap;
+    ap.min_r2 = o.min_r2;
+    const auto aspects = resolve_aspects(read_discovery_results(results_path), ap);
+    if (aspects.empty()) throw_input("no aspect resolves with R² ≥ {} in {}", o.min_r2, results_path.string());
+    const ProbeData data = load_probe_data(ds, level);
+    const SeparabilityReport report = separability(data, aspects, {o.alpha, o.folds, o.seed, o.directions});
+    std::filesystem::path out = results_path;
+    out.replace_filename(level == ProbeLevel::track ? "separability.json" : "separability_window.json");
+    write_file_atomic(out, report.to_json().dump(2) + "\n");
+    if (json) {
+        print_json({{"separability_path", out.string()}, {"results_path", results_path.string()}, {"separability", report.to_json()}});
+        return 0;
+    }
+    fmt::print("R² of each column's target from each row's aspect subspace (out-of-fold; high off the diagonal = not separable)\n");
+    std::string head = fmt::format("{:<24}", "from \\ to");
+    for (const auto& a : report.aspects) head += fmt::format(" {:>8}", a.substr(0, 8));
+    fmt::print("{}\n", head);
+    for (std::size_t i = 0; i < report.aspects.size(); ++i) {
+        std::string line = fmt::format("{:<24}", report.aspects[i]);
+        for (double v : report.r2[i]) line += "   " + cell(v);
+        fmt::print("{}\n", line);
+    }
+    fmt::print("targets: ");
+    for (std::size_t i = 0; i < report.aspects.size(); ++i) fmt::print("{}{}={}", i ? ", " : "", report.aspects[i], report.targets[i]);
+    fmt::print("\n→ {}\n", out.string());
     return 0;
 }
 
@@ -105,7 +157,8 @@ int run_aspects(const Context& ctx, const AspectOptions& o, bool json) {
         std::string where = a.mode == AspectMode::best_layer ? fmt::format("layer {}", a.layer) : std::string("weights");
         if (a.mode == AspectMode::weighted_sum)
             for (double w : a.layer_weights) where += fmt::format(" {:.2f}", w);
-        fmt::print("{:<24} R² {:6.3f} {:<7} {:<30} {}\n", a.name, a.r2, a.confidence, a.target, where);
+        const std::string band = std::isfinite(a.band.low) ? fmt::format("[{:.2f}, {:.2f}]", a.band.low, a.band.high) : std::string("[no band]");
+        fmt::print("{:<24} R² {:6.3f} {:<14} {:<7} {:>4} tracks  {:<30} {}\n", a.name, a.r2, band, a.confidence, a.n_tracks, a.target, where);
     }
     return 0;
 }
@@ -128,12 +181,21 @@ void register_probe(CLI::App& app, Context& ctx) {
         ->capture_default_str();
     cmd->add_option("--controls", o.controls, "Permutations for the chance control (0 = none)")->capture_default_str();
     cmd->add_option("--out", o.out, "Results file (default: <data root>/probing/<dataset>/layer_discovery_results[_window].json)");
+    cmd->add_option("--bootstrap", o.bootstrap, "Resamples of tracks for the 95% R² band (0 = no band)")->capture_default_str();
+    cmd->add_flag("--separability", o.separability,
+                  "Instead of probing: from the existing results (--out), the matrix of how well each aspect's probe\n"
+                  "subspace predicts every other aspect's target (separability[_window].json beside the results)");
+    cmd->add_option("--directions", o.directions, "--separability: directions per aspect subspace (≥ 1)")->capture_default_str();
+    cmd->add_option("--min-r2", o.min_r2, "--separability: only aspects whose probe R² reaches this (default: all that resolve)");
     bool& json = add_json_flag(cmd);
-    cmd->callback([&ctx, &json] { ctx.run = [&ctx, &json] { return run_probe(ctx, o, json); }; });
+    cmd->callback([&ctx, &json] {
+        ctx.run = [&ctx, &json] { return o.separability ? run_separability(ctx, o, json) : run_probe(ctx, o, json); };
+    });
 
     auto* asp = app.add_subcommand("aspects",
         "Musical aspects (brightness, dynamics, articulation, ...) resolved to layers from the probing\n"
-        "results: each aspect's best target, its R², confidence (high > 0.8, medium > 0.5) and a layer\n"
+        "results: each aspect's best target, its R², its 95% band, confidence (high: band's lower bound > 0.8\n"
+        "and ≥ 30 tracks; medium: > 0.5 and ≥ 10 tracks) and a layer\n"
         "or dense layer weights. Only aspects with R² ≥ --min-r2 are validated for aspect search.");
     static AspectOptions a;
     asp->add_option("--dataset", a.dataset, "Dataset whose probing results to read");

@@ -17,13 +17,17 @@
 //                              curve  {r2_mean, r2_pc1, rmse_mean, n_valid, coverage}
 //                    undersampled targets (fewer valid rows than folds) carry "undersampled": true and
 //                    no scores, instead of numbers that look real.
+//                    Every scored result also carries (additive) the fold scores and the confidence band:
+//                    r2_folds [folds] (R² of each fold's test rows; r2_mean per fold for curves), r2_fold_mean,
+//                    r2_fold_std (population spread over folds), r2_band [low, high] (below) and n_tracks.
 //   "weighted_sum" → target → {r2_score | r2_mean, layer_weights [L], correlation, rmse, r2_gain_over_best_single,
 //                              n_valid, coverage, selection: {temperature, base}}; the R² is nested-cross-validated
 //                              (weights chosen inside each outer training fold), so it is not optimistic.
 //   "control"      → target → {layer, r2_mean, r2_max, permutations}: the same probe on permuted targets at the
 //                              target's best layer — the R² chance gives.
 //   "skipped_targets" → target → reason (constant, no valid rows, inconsistent width)
-//   "run"          → {level, alpha, folds, seed, mode, dataset, n_rows, n_tracks, layers, dim, targets}
+//   "run"          → {level, alpha, folds, seed, mode, dataset, n_rows, n_tracks, layers, dim, targets,
+//                     band: {method: "bootstrap_tracks_percentile", level, resamples, seed}}
 // Metric names are "<category>/<field>" as in the target files.
 //
 // Errors: Error(usage) for invalid parameters; Error(input) naming the file or track for inconsistent features.
@@ -97,6 +101,45 @@ struct CurveScores {
 CurveScores probe_curve(const ProbeMatrix& X, const ProbeMatrix& Y, const Folds& folds, double alpha);
 
 // ---------------------------------------------------------------------------------------------
+// Confidence: fold scores, a band for R² and the label
+// ---------------------------------------------------------------------------------------------
+//
+// The band is a percentile bootstrap over GROUPS (tracks; at track level every row is its own track) of the
+// pooled out-of-fold predictions: each resample draws G groups with replacement (group index = the next
+// std::mt19937(seed) output modulo G, groups numbered in sorted name order), takes all their rows, and
+// scores them like the probe (pooled R², or the mean per-column R² for curves); the band is NumPy's linear
+// percentile of the scores at (1 − level)/2 and (1 + level)/2. Why this and not an analytic interval:
+// the probe's R² is computed on out-of-fold predictions of a regularised, standardised model, whose
+// sampling distribution has no closed form (the Fisher z interval assumes an in-sample OLS fit), and
+// window-level rows of one track are not independent — resampling whole tracks honours both. Refitting
+// inside each resample would cost `resamples` times the cross-validation; resampling the predictions
+// measures how much the score depends on which tracks were probed, and is cheap. The bootstrap cannot see
+// beyond the tracks it has, so a handful of near-identical tracks can still give a tight band: the label
+// also requires a minimum number of tracks (kMinTracksHigh / kMinTracksMedium).
+// tests/probe/band_golden.py computes the golden values of tests/probe/test_probe.cpp independently.
+struct BandParams {
+    int resamples = 200;      // ≥ 1 (0 in DiscoveryParams disables the band)
+    double level = 0.95;      // in (0, 1)
+    std::uint32_t seed = 42;
+};
+struct R2Band {
+    double low = std::numeric_limits<double>::quiet_NaN(), high = std::numeric_limits<double>::quiet_NaN();
+};
+// truth/predicted [n, m]; groups: one name per row, or empty (every row its own group).
+// Errors: Error(usage) for mismatched shapes, resamples < 1 or a level outside (0, 1).
+R2Band bootstrap_r2_band(const ProbeMatrix& truth, const ProbeMatrix& predicted, const std::vector<std::string>& groups,
+                         const BandParams& params);
+void check_band_params(const BandParams& params);  // Error(usage) for resamples < 0 or a level outside (0, 1)
+// R² (mean per-column R²) of each fold's test rows. Errors: Error(usage) for mismatched shapes or bad folds.
+std::vector<double> fold_r2(const ProbeMatrix& truth, const ProbeMatrix& predicted, const Folds& folds);
+
+// "high" needs the band's lower bound > 0.8 AND at least kMinTracksHigh tracks; "medium" a lower bound
+// > 0.5 and at least kMinTracksMedium tracks; everything else (NaN bound included) is "low". So a probe on
+// 8 tracks is never more than "low", whatever its R².
+inline constexpr std::int64_t kMinTracksHigh = 30, kMinTracksMedium = 10;
+const char* confidence_label(double r2_low, std::int64_t n_tracks);
+
+// ---------------------------------------------------------------------------------------------
 // Layer discovery
 // ---------------------------------------------------------------------------------------------
 
@@ -143,6 +186,8 @@ struct DiscoveryParams {
     ProbeMode mode = ProbeMode::both;
     int control_permutations = 5;   // 0 disables the shuffled-target control
     std::vector<double> temperatures{0.1, 0.25, 0.5, 1.0, 2.0, 4.0};  // weighted-sum softmax grid
+    int bootstrap = 200;            // band resamples (seeded by `seed`); 0 = no band
+    double band_level = 0.95;
     // Called after each unit of work (a target's layer sweep, weighted sum or control) with done/total.
     std::function<void(std::int64_t done, std::int64_t total)> on_progress;
 };
@@ -185,7 +230,10 @@ struct ResolvedAspect {
     std::string name, description, target;
     AspectMode mode = AspectMode::best_layer;  // best_layer | weighted_sum
     double r2 = 0;                    // the target's probe score (r2_score or r2_mean)
-    std::string confidence;           // "high" (> 0.8) | "medium" (> 0.5) | "low"
+    R2Band band;                      // the score's bootstrap band (NaN for results without one)
+    double r2_fold_std = std::numeric_limits<double>::quiet_NaN();
+    std::int64_t n_tracks = 0;        // tracks behind the score (0 when the results do not say)
+    std::string confidence;           // confidence_label(band.low, n_tracks)
     int layer = -1;                   // best_layer
     std::vector<double> layer_weights;  // weighted_sum (sums to 1)
     double r2_gain = 0;               // weighted sum over the best single layer
@@ -203,7 +251,34 @@ std::vector<ResolvedAspect> resolve_aspects(const nlohmann::json& results, const
 // Reads the results file. Errors: Error(input) naming a missing or malformed file.
 nlohmann::json read_discovery_results(const std::filesystem::path& path);
 
-const char* confidence_of(double r2);
+
+// ---------------------------------------------------------------------------------------------
+// Separability: does aspect A's subspace predict aspect B's target?
+// ---------------------------------------------------------------------------------------------
+//
+// For each ordered pair (A, B) of resolved aspects: inside each training fold, A's subspace is fitted — the
+// ridge probe of A's target on A's representation (its layer, or its fused layer weights), and the top
+// `directions` left singular vectors of its coefficients in standardised feature space (one direction for
+// a scalar target) — then the rows are projected on it and a ridge from those coordinates predicts B's
+// target; the score is the pooled out-of-fold R² (mean per-column R² for curves) on the rows where both
+// targets are valid. The diagonal is A predicting its own target through its subspace. A high r2[A][B]
+// with A ≠ B means B's target is readable from A's directions: the aspects are not separable.
+struct SeparabilityParams {
+    double alpha = 1.0;        // > 0
+    int folds = 5;             // ≥ 2
+    std::uint32_t seed = 42;   // shuffled k-fold at track level (window level: group k-fold by track)
+    int directions = 4;        // ≥ 1: at most this many directions per subspace
+};
+struct SeparabilityReport {
+    std::vector<std::string> aspects, targets;    // row/column order; targets[i] is aspects[i]'s target
+    std::vector<std::vector<double>> r2;          // [from A][to B]; NaN when fewer valid rows than folds
+    std::vector<std::vector<std::int64_t>> rows;  // rows both targets cover
+    nlohmann::json to_json() const;               // {aspects, targets, r2 (null for NaN), rows, params}
+    SeparabilityParams params;
+};
+// Errors: Error(usage) for invalid params, fewer than 1 aspect, an aspect whose target is not in `data` or
+// whose layer weights do not match the data's layers; Error(input) for data whose shapes disagree.
+SeparabilityReport separability(const ProbeData& data, const std::vector<ResolvedAspect>& aspects, const SeparabilityParams& params);
 
 // Layer weights for a weighted aspect query {aspect: weight ≥ 0}: Σ weight × R² × the aspect's layer weights,
 // normalised to sum 1 (R² scaling off: Σ weight × layer weights). `aspects` are resolved aspects; those below

@@ -49,7 +49,19 @@ const char* to_string(AspectMode mode) {
     return "?";
 }
 
-const char* confidence_of(double r2) { return r2 > 0.8 ? "high" : r2 > 0.5 ? "medium" : "low"; }
+namespace {
+
+// The confidence fields of one probe result (absent in results written before they existed).
+void read_confidence(ResolvedAspect& a, const nlohmann::json& m) {
+    a.n_tracks = m.value("n_tracks", std::int64_t{0});
+    if (auto it = m.find("r2_band"); it != m.end() && it->is_array() && it->size() == 2 && (*it)[0].is_number())
+        a.band = {(*it)[0].get<double>(), (*it)[1].get<double>()};
+    if (auto it = m.find("r2_fold_std"); it != m.end() && it->is_number()) a.r2_fold_std = it->get<double>();
+}
+
+double rounded(double v) { return std::round(v * 1e4) / 1e4; }
+
+}  // namespace
 
 std::vector<double> ResolvedAspect::weights(std::size_t layers) const {
     if (mode == AspectMode::weighted_sum) {
@@ -66,8 +78,11 @@ std::vector<double> ResolvedAspect::weights(std::size_t layers) const {
 
 nlohmann::json ResolvedAspect::to_json() const {
     nlohmann::json j = {{"aspect", name},          {"description", description}, {"target", target},
-                        {"mode", to_string(mode)}, {"r2_score", std::round(r2 * 1e4) / 1e4},
-                        {"confidence", confidence}, {"n_valid", n_valid},        {"coverage", coverage}};
+                        {"mode", to_string(mode)}, {"r2_score", rounded(r2)},
+                        {"confidence", confidence}, {"n_valid", n_valid},        {"coverage", coverage},
+                        {"n_tracks", n_tracks}};
+    if (std::isfinite(band.low)) j["r2_band"] = {rounded(band.low), rounded(band.high)};
+    if (std::isfinite(r2_fold_std)) j["r2_fold_std"] = rounded(r2_fold_std);
     if (mode == AspectMode::weighted_sum) {
         j["layer_weights"] = layer_weights;
         j["r2_gain"] = r2_gain;
@@ -126,6 +141,7 @@ std::vector<ResolvedAspect> resolve_aspects(const nlohmann::json& results, const
                     single.mode = AspectMode::best_layer;
                     single.n_valid = section[name].value("n_valid", std::int64_t{0});
                     single.coverage = section[name].value("coverage", 0.0);
+                    read_confidence(single, section[name]);
                 }
             }
             if (ws && ws->contains(name)) {
@@ -137,6 +153,7 @@ std::vector<ResolvedAspect> resolve_aspects(const nlohmann::json& results, const
                     dense.layer_weights = m["layer_weights"].get<std::vector<double>>();
                     dense.n_valid = m.value("n_valid", std::int64_t{0});
                     dense.coverage = m.value("coverage", 0.0);
+                    read_confidence(dense, m);
                     dense.r2_gain = std::isfinite(single.r2) ? s - single.r2 : 0.0;
                 }
             }
@@ -157,7 +174,7 @@ std::vector<ResolvedAspect> resolve_aspects(const nlohmann::json& results, const
         if (!std::isfinite(best.r2) || best.r2 < params.min_r2) continue;
         best.name = aspect.name;
         best.description = aspect.description;
-        best.confidence = confidence_of(best.r2);
+        best.confidence = confidence_label(best.band.low, best.n_tracks);
         out.push_back(std::move(best));
     }
     return out;
@@ -190,7 +207,8 @@ ResolvedAspect resolved_aspect_from_json(const nlohmann::json& j) {
     a.mode = parse_aspect_mode(j.at("mode").get<std::string>());
     if (a.mode == AspectMode::automatic) throw_input("aspect {}: a resolved aspect's mode is best_layer or weighted_sum", a.name);
     a.r2 = j.at("r2_score").get<double>();
-    a.confidence = j.value("confidence", confidence_of(a.r2));
+    read_confidence(a, j);
+    a.confidence = confidence_label(a.band.low, a.n_tracks);  // recomputed: a stored label may predate the band
     a.layer = j.value("layer", -1);
     a.layer_weights = j.value("layer_weights", std::vector<double>{});
     a.r2_gain = j.value("r2_gain", 0.0);

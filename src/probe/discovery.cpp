@@ -187,31 +187,57 @@ ProbeData load_probe_data(const Dataset& dataset, ProbeLevel level) {
 // Discovery
 // ---------------------------------------------------------------------------------------------
 
+namespace probe_detail {
+
+Mat layer_rows(const ProbeData& data, std::size_t layer, const std::vector<std::size_t>& rows) {
+    Mat X(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(data.dim));
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const float* src = data.features.data() + (rows[i] * data.layers + layer) * data.dim;
+        for (std::size_t j = 0; j < data.dim; ++j) X(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = src[j];
+    }
+    return X;
+}
+
+Mat fused_rows(const ProbeData& data, const std::vector<double>& w, const std::vector<std::size_t>& rows) {
+    Mat X(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(data.dim));
+    std::vector<float> fused(data.dim);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        fuse_layers(data.features.data() + rows[i] * data.layers * data.dim, data.layers, data.dim, w, fused.data());
+        for (std::size_t j = 0; j < data.dim; ++j) X(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = fused[j];
+    }
+    return X;
+}
+
+Mat target_rows(const ProbeTarget& t, const std::vector<std::size_t>& rows) {
+    Mat Y(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(t.width));
+    for (std::size_t i = 0; i < rows.size(); ++i)
+        for (std::size_t c = 0; c < t.width; ++c) Y(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(c)) = t.values[rows[i] * t.width + c];
+    return Y;
+}
+
+// The rows where every column of `t` is finite.
+std::vector<std::size_t> valid_rows(const ProbeTarget& t, std::size_t n) {
+    std::vector<std::size_t> rows;
+    for (std::size_t r = 0; r < n; ++r) {
+        bool ok = true;
+        for (std::size_t c = 0; c < t.width && ok; ++c) ok = std::isfinite(t.values[r * t.width + c]);
+        if (ok) rows.push_back(r);
+    }
+    return rows;
+}
+
+}  // namespace probe_detail
+
 namespace {
 
 struct Problem {
     const ProbeData& data;
     const DiscoveryParams& params;
 
-    Mat layer_rows(std::size_t layer, const std::vector<std::size_t>& rows) const {
-        Mat X(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(data.dim));
-        for (std::size_t i = 0; i < rows.size(); ++i) {
-            const float* src = data.features.data() + (rows[i] * data.layers + layer) * data.dim;
-            for (std::size_t j = 0; j < data.dim; ++j) X(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = src[j];
-        }
-        return X;
-    }
+    Mat layer_rows(std::size_t layer, const std::vector<std::size_t>& rows) const { return probe_detail::layer_rows(data, layer, rows); }
 
     // The fused vector of each row: fuse_layers, the one fusion search uses too.
-    Mat fused_rows(const std::vector<double>& w, const std::vector<std::size_t>& rows) const {
-        Mat X(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(data.dim));
-        std::vector<float> fused(data.dim);
-        for (std::size_t i = 0; i < rows.size(); ++i) {
-            fuse_layers(data.features.data() + rows[i] * data.layers * data.dim, data.layers, data.dim, w, fused.data());
-            for (std::size_t j = 0; j < data.dim; ++j) X(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = fused[j];
-        }
-        return X;
-    }
+    Mat fused_rows(const std::vector<double>& w, const std::vector<std::size_t>& rows) const { return probe_detail::fused_rows(data, w, rows); }
 
     // Folds over a subset of rows (indices into the subset). Empty when undersampled.
     Folds folds_for(const std::vector<std::size_t>& rows, std::uint32_t seed) const {
@@ -227,18 +253,26 @@ struct Problem {
     }
 };
 
-Mat target_rows(const ProbeTarget& t, const std::vector<std::size_t>& rows) {
-    Mat Y(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(t.width));
-    for (std::size_t i = 0; i < rows.size(); ++i)
-        for (std::size_t c = 0; c < t.width; ++c) Y(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(c)) = t.values[rows[i] * t.width + c];
-    return Y;
-}
 
 std::span<const double> column_span(const Eigen::VectorXd& v) { return {v.data(), static_cast<std::size_t>(v.size())}; }
 
 nlohmann::json scalar_metrics(const Eigen::VectorXd& truth, const Eigen::VectorXd& pred) {
     const ScalarScores s = score_scalar(column_span(truth), column_span(pred));
     return {{"r2_score", s.r2}, {"correlation", s.correlation}, {"rmse", s.rmse}};
+}
+
+BandParams band_params(const DiscoveryParams& p) { return {p.bootstrap, p.band_level, p.seed}; }
+
+// The track (0..G-1) of each of `rows`: the rows themselves at track level.
+std::vector<std::size_t> row_groups(const ProbeData& data, const std::vector<std::size_t>& rows) {
+    if (data.groups.empty()) {
+        std::vector<std::size_t> ids(rows.size());
+        std::iota(ids.begin(), ids.end(), std::size_t{0});
+        return ids;
+    }
+    std::vector<std::string> g;
+    for (auto r : rows) g.push_back(data.groups[r]);
+    return group_indices(g);
 }
 
 nlohmann::json curve_metrics(const CurveScores& s) {
@@ -288,7 +322,7 @@ Selection select_weights(const Problem& p, const ProbeTarget& t, const std::vect
 }
 
 nlohmann::json weighted_sum_probe(const Problem& p, const ProbeTarget& t, const std::vector<std::size_t>& rows,
-                                  const Folds& outer) {
+                                  const Folds& outer, const std::vector<std::size_t>& groups) {
     const Mat Y = target_rows(t, rows);
     Mat oof(Y.rows(), Y.cols());
     for (std::size_t k = 0; k < outer.size(); ++k) {
@@ -309,6 +343,7 @@ nlohmann::json weighted_sum_probe(const Problem& p, const ProbeTarget& t, const 
     } else {
         out = {{"r2_mean", mean_column_r2(Y, oof)}, {"rmse_mean", std::sqrt((Y - oof).squaredNorm() / static_cast<double>(Y.size()))}};
     }
+    out.update(confidence_fields(Y, oof, outer, groups, band_params(p.params)));
     const Selection final_sel = select_weights(p, t, rows, outer);  // the weights reported: chosen on all rows
     out["layer_weights"] = final_sel.weights;
     out["selection"] = {{"base", final_sel.base}, {"temperature", final_sel.temperature}, {"cv_score_in_sample", final_sel.score}};
@@ -333,6 +368,7 @@ void check_discovery_input(const ProbeData& data, const DiscoveryParams& params)
     if (!(params.alpha > 0) || !std::isfinite(params.alpha)) throw_usage("--alpha must be a positive number, got {}", params.alpha);
     if (params.folds < 2) throw_usage("--folds must be at least 2, got {}", params.folds);
     if (params.control_permutations < 0) throw_usage("control permutations must be ≥ 0");
+    check_band_params(band_params(params));
     for (double tau : params.temperatures)
         if (!(tau > 0)) throw_usage("weighted-sum temperatures must be positive, got {}", tau);
     const std::size_t n = data.rows();
@@ -346,16 +382,6 @@ void check_discovery_input(const ProbeData& data, const DiscoveryParams& params)
     if (first_non_finite(data.features) < data.features.size()) throw_input("probe features contain non-finite values");
 }
 
-// The rows where every column of `t` is finite.
-std::vector<std::size_t> valid_rows(const ProbeTarget& t, std::size_t n) {
-    std::vector<std::size_t> rows;
-    for (std::size_t r = 0; r < n; ++r) {
-        bool ok = true;
-        for (std::size_t c = 0; c < t.width && ok; ++c) ok = std::isfinite(t.values[r * t.width + c]);
-        if (ok) rows.push_back(r);
-    }
-    return rows;
-}
 
 bool varies_over(const ProbeTarget& t, const std::vector<std::size_t>& rows) {
     for (std::size_t c = 0; c < t.width; ++c) {
@@ -372,8 +398,10 @@ bool varies_over(const ProbeTarget& t, const std::vector<std::size_t>& rows) {
 struct Job {
     const ProbeTarget* target;
     std::vector<std::size_t> rows;
-    nlohmann::json base;  // n_valid, coverage
+    nlohmann::json base;  // n_valid, coverage, n_tracks
     Folds folds;
+    std::vector<std::size_t> groups;  // the track (0..G-1) of each row
+
 };
 
 nlohmann::json undersampled() { return {{"undersampled", true}}; }
@@ -407,9 +435,12 @@ private:
             } else if (!varies_over(t, rows)) {
                 skipped_[t.name] = "constant over the valid rows";
             } else {
-                nlohmann::json base = {{"n_valid", rows.size()}, {"coverage", static_cast<double>(rows.size()) / static_cast<double>(n)}};
+                std::vector<std::size_t> groups = row_groups(data_, rows);
+                const std::size_t tracks = groups.empty() ? 0 : *std::max_element(groups.begin(), groups.end()) + 1;
+                nlohmann::json base = {{"n_valid", rows.size()}, {"coverage", static_cast<double>(rows.size()) / static_cast<double>(n)},
+                                       {"n_tracks", tracks}};
                 Folds folds = problem_.folds_for(rows, params_.seed);
-                jobs_.push_back({&t, std::move(rows), std::move(base), std::move(folds)});
+                jobs_.push_back({&t, std::move(rows), std::move(base), std::move(folds), std::move(groups)});
             }
         }
         const bool ws = params_.mode != ProbeMode::best_layer;
@@ -443,7 +474,13 @@ private:
                 const Mat P = folds.empty() ? Mat() : cross_val_predict(problem_.layer_rows(l, rows), Y, folds, params_.alpha);
                 for (std::size_t k = 0; k < group.size(); ++k) {
                     const auto col = static_cast<Eigen::Index>(k);
-                    record_layer(*group[k], l, folds.empty() ? undersampled() : scalar_metrics(Y.col(col), P.col(col)));
+                    if (folds.empty()) {
+                        record_layer(*group[k], l, undersampled());
+                        continue;
+                    }
+                    nlohmann::json m = scalar_metrics(Y.col(col), P.col(col));
+                    m.update(confidence_fields(Y.col(col), P.col(col), folds, group[k]->groups, band_params(params_)));
+                    record_layer(*group[k], l, std::move(m));
                 }
                 tick(static_cast<std::int64_t>(group.size()));
             }
@@ -455,8 +492,14 @@ private:
             if (j.target->width == 1) continue;
             const Mat Y = target_rows(*j.target, j.rows);
             for (std::size_t l = 0; l < data_.layers; ++l) {
-                record_layer(j, l, j.folds.empty() ? undersampled()
-                                                   : curve_metrics(probe_curve(problem_.layer_rows(l, j.rows), Y, j.folds, params_.alpha)));
+                if (j.folds.empty()) {
+                    record_layer(j, l, undersampled());
+                } else {
+                    Mat oof;
+                    nlohmann::json m = curve_metrics(probe_curve(problem_.layer_rows(l, j.rows), Y, j.folds, params_.alpha, &oof));
+                    m.update(confidence_fields(Y, oof, j.folds, j.groups, band_params(params_)));
+                    record_layer(j, l, std::move(m));
+                }
                 tick(1);
             }
         }
@@ -465,7 +508,7 @@ private:
     nlohmann::json probe_weighted_sums() {
         nlohmann::json ws = nlohmann::json::object();
         for (const auto& j : jobs_) {
-            nlohmann::json m = j.folds.empty() ? undersampled() : weighted_sum_probe(problem_, *j.target, j.rows, j.folds);
+            nlohmann::json m = j.folds.empty() ? undersampled() : weighted_sum_probe(problem_, *j.target, j.rows, j.folds, j.groups);
             m.update(j.base);
             if (auto b = best_layer_.find(j.target->name); b != best_layer_.end() && b->second.first >= 0 && std::isfinite(probe_score(m)))
                 m["r2_gain_over_best_single"] = probe_score(m) - b->second.second;
@@ -518,7 +561,9 @@ private:
                 {"layers", data_.layers},
                 {"dim", data_.dim},
                 {"targets", std::move(names)},
-                {"skipped_tracks", data_.skipped_tracks}};
+                {"skipped_tracks", data_.skipped_tracks},
+                {"band", {{"method", "bootstrap_tracks_percentile"}, {"level", params_.band_level}, {"resamples", params_.bootstrap},
+                          {"seed", params_.seed}}}};
     }
 
     const ProbeData& data_;

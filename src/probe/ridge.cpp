@@ -125,8 +125,9 @@ double mean_column_r2(const Mat& Y, const Mat& P) {
     return sum / static_cast<double>(Y.cols());
 }
 
-CurveScores probe_curve(const Mat& X, const Mat& Y, const Folds& folds, double alpha) {
+CurveScores probe_curve(const Mat& X, const Mat& Y, const Folds& folds, double alpha, Mat* oof) {
     const Mat P = cross_val_predict(X, Y, folds, alpha);
+    if (oof) *oof = P;
     CurveScores s;
     s.r2_mean = mean_column_r2(Y, P);
     s.rmse_mean = std::sqrt((Y - P).squaredNorm() / static_cast<double>(Y.size()));

@@ -1,5 +1,7 @@
 // Probing: folds, scores, planted-layer discovery, controls, bad input, data loading and aspects.
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <random>
 #include <set>
 
@@ -307,13 +309,17 @@ TEST(Aspects, RegistryAndModes) {
     }
     // Synthetic results: brightness best single 0.85 at layer 2; weighted sum 0.86 (gain 0.01) → auto keeps
     // the layer; dynamics weighted sum 0.7 vs single 0.6 → auto takes the weights; texture 0.3 → not validated.
+    // Confidence comes from the band's lower bound and the tracks: brightness [0.82, 0.9] on 40 tracks is
+    // high, dynamics [0.55, 0.8] on 12 tracks medium.
     nlohmann::json r = {{"0", {{"timbre/spectral_centroid", {{"r2_score", 0.5}, {"n_valid", 10}, {"coverage", 1.0}}},
                                {"dynamics/dynamic_range", {{"r2_score", 0.6}, {"n_valid", 10}, {"coverage", 1.0}}},
                                {"timbre/spectral_rolloff", {{"r2_score", 0.3}}}}},
                         {"1", {{"timbre/spectral_centroid", {{"undersampled", true}}}}},
-                        {"2", {{"timbre/spectral_centroid", {{"r2_score", 0.85}, {"n_valid", 10}, {"coverage", 1.0}}}}},
+                        {"2", {{"timbre/spectral_centroid", {{"r2_score", 0.85}, {"n_valid", 40}, {"coverage", 1.0},
+                                                             {"r2_band", {0.82, 0.9}}, {"n_tracks", 40}}}}},
                         {"weighted_sum", {{"timbre/spectral_centroid", {{"r2_score", 0.86}, {"layer_weights", {0.2, 0.3, 0.5}}}},
-                                          {"dynamics/dynamic_range", {{"r2_score", 0.7}, {"layer_weights", {0.6, 0.2, 0.2}}}}}}};
+                                          {"dynamics/dynamic_range", {{"r2_score", 0.7}, {"layer_weights", {0.6, 0.2, 0.2}},
+                                                                     {"r2_band", {0.55, 0.8}}, {"n_tracks", 12}}}}}};
     auto find = [](const std::vector<ResolvedAspect>& v, const std::string& n) {
         auto it = std::find_if(v.begin(), v.end(), [&](const auto& a) { return a.name == n; });
         return it == v.end() ? nullptr : &*it;
@@ -327,6 +333,13 @@ TEST(Aspects, RegistryAndModes) {
     EXPECT_EQ(find(aut, "dynamics")->mode, AspectMode::weighted_sum);
     EXPECT_NEAR(find(aut, "dynamics")->r2_gain, 0.1, 1e-12);
     EXPECT_EQ(find(aut, "dynamics")->confidence, "medium");
+    // The band and tracks survive the manifest round trip, and a stored label is recomputed from them.
+    nlohmann::json stored = find(aut, "dynamics")->to_json();
+    EXPECT_EQ(stored["n_tracks"], 12);
+    stored["confidence"] = "high";
+    const ResolvedAspect back = resolved_aspect_from_json(stored);
+    EXPECT_EQ(back.confidence, "medium");
+    EXPECT_NEAR(back.band.low, 0.55, 1e-9);
     EXPECT_EQ(find(aut, "texture"), nullptr);
     EXPECT_EQ(find(aut, "dynamics")->to_json()["layer_weights"].size(), 3u);
     AspectParams ws;
@@ -344,4 +357,196 @@ TEST(Aspects, RegistryAndModes) {
     EXPECT_THROW(find(aut, "brightness")->weights(2), Error);
     test::TempDir dir;
     EXPECT_NE(test::error_message([&] { read_discovery_results(dir / "none.json"); }).find("mess probe"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Confidence band, fold scores and labels
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+ProbeMatrix column(const std::vector<double>& v) {
+    ProbeMatrix m(v.size(), 1);
+    m.values = v;
+    return m;
+}
+
+}  // namespace
+
+TEST(ConfidenceBand, MatchesTheNumPyGolden) {
+    // Provenance: tests/probe/band_golden.py (NumPy 1.24, RandomState raw MT19937 outputs = std::mt19937).
+    const ProbeMatrix truth = column({1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+    const ProbeMatrix pred = column({1.5, 1.8, 3.4, 3.6, 5.9, 5.1, 6.2, 8.8, 8.1, 10.7});
+    const std::vector<std::string> groups = {"b", "b", "a", "a", "c", "c", "e", "e", "d", "d"};
+    const R2Band g = bootstrap_r2_band(truth, pred, groups, {50, 0.95, 7});
+    EXPECT_NEAR(g.low, 0.755069673713, 1e-9);
+    EXPECT_NEAR(g.high, 0.971653543307, 1e-9);
+    const R2Band r = bootstrap_r2_band(truth, pred, {}, {200, 0.9, 42});
+    EXPECT_NEAR(r.low, 0.870004869023, 1e-9);
+    EXPECT_NEAR(r.high, 0.964593576559, 1e-9);
+    const auto f = fold_r2(truth, pred, {{0, 1, 2}, {3, 4, 5}, {6, 7, 8, 9}});
+    ASSERT_EQ(f.size(), 3u);
+    EXPECT_NEAR(f[0], 0.775, 1e-12);
+    EXPECT_NEAR(f[1], 0.110, 1e-12);
+    EXPECT_NEAR(f[2], 0.484, 1e-12);
+    // Deterministic: the same seed gives the same band.
+    const R2Band again = bootstrap_r2_band(truth, pred, groups, {50, 0.95, 7});
+    EXPECT_EQ(again.low, g.low);
+}
+
+TEST(ConfidenceBand, InvalidConfigurationAndDegenerateInput) {
+    const ProbeMatrix truth = column({1, 2, 3, 4}), pred = column({1, 2, 3, 5});
+    EXPECT_THROW(bootstrap_r2_band(truth, pred, {}, {0, 0.95, 1}), Error);
+    EXPECT_THROW(bootstrap_r2_band(truth, pred, {}, {10, 1.0, 1}), Error);
+    EXPECT_THROW(bootstrap_r2_band(truth, pred, {"a"}, {10, 0.95, 1}), Error);
+    EXPECT_THROW(bootstrap_r2_band(truth, column({1, 2}), {}, {10, 0.95, 1}), Error);
+    EXPECT_THROW(bootstrap_r2_band(ProbeMatrix(0, 1), ProbeMatrix(0, 1), {}, {10, 0.95, 1}), Error);
+    EXPECT_THROW(fold_r2(truth, pred, {{0, 1}}), Error);
+    // Constant truth predicted exactly: R² 1 in every resample (scikit-learn's convention), no NaN.
+    const R2Band c = bootstrap_r2_band(column({2, 2, 2}), column({2, 2, 2}), {}, {20, 0.95, 1});
+    EXPECT_EQ(c.low, 1.0);
+    EXPECT_EQ(c.high, 1.0);
+    DiscoveryParams p;
+    p.bootstrap = -1;
+    EXPECT_THROW(discover_layers(planted(20, 2, 4, 1, 3), p), Error);
+    p.bootstrap = 10;
+    p.band_level = 0;
+    EXPECT_THROW(discover_layers(planted(20, 2, 4, 1, 3), p), Error);
+}
+
+TEST(ConfidenceBand, LabelNeedsTheLowerBoundAndEnoughTracks) {
+    EXPECT_STREQ(confidence_label(0.95, kMinTracksHigh), "high");
+    EXPECT_STREQ(confidence_label(0.95, kMinTracksHigh - 1), "medium");
+    EXPECT_STREQ(confidence_label(0.95, 8), "low");
+    EXPECT_STREQ(confidence_label(0.7, 100), "medium");
+    EXPECT_STREQ(confidence_label(0.4, 100), "low");
+    EXPECT_STREQ(confidence_label(std::nan(""), 100), "low");
+}
+
+TEST(ConfidenceBand, EightTracksAreNeverHigh) {
+    // A near-perfect planted probe on 8 tracks: R² high, but the label is not.
+    const ProbeData d = planted(8, 2, 3, 1, 5);
+    DiscoveryParams p;
+    p.folds = 4;
+    p.mode = ProbeMode::best_layer;
+    p.control_permutations = 0;
+    const nlohmann::json r = discover_layers(d, p);
+    const auto& m = r["1"]["timbre/spectral_centroid"];
+    EXPECT_GT(m["r2_score"].get<double>(), 0.9);
+    EXPECT_EQ(m["n_tracks"], 8);
+    ASSERT_EQ(m["r2_folds"].size(), 4u);
+    EXPECT_GE(m["r2_fold_std"].get<double>(), 0.0);
+    ASSERT_EQ(m["r2_band"].size(), 2u);
+    EXPECT_LE(m["r2_band"][0].get<double>(), m["r2_band"][1].get<double>());
+    EXPECT_EQ(r["run"]["band"]["resamples"], 200);
+    AspectParams all;
+    all.min_r2 = -1;
+    for (const auto& a : resolve_aspects(r, all)) EXPECT_NE(a.confidence, "high") << a.name;
+    const auto aspects = resolve_aspects(r, all);
+    const auto b = std::find_if(aspects.begin(), aspects.end(), [](const auto& a) { return a.name == "brightness"; });
+    ASSERT_NE(b, aspects.end());
+    EXPECT_EQ(b->confidence, "low");
+    EXPECT_EQ(b->n_tracks, 8);
+}
+
+TEST(ConfidenceBand, WindowLevelBandCountsTracksNotWindows) {
+    ProbeData d = planted(40, 2, 3, 1, 9);
+    for (std::size_t r = 0; r < d.rows(); ++r) d.groups.push_back("track" + std::to_string(r / 5));  // 8 tracks × 5 windows
+    DiscoveryParams p;
+    p.folds = 4;
+    p.mode = ProbeMode::best_layer;
+    p.control_permutations = 0;
+    const nlohmann::json r = discover_layers(d, p);
+    EXPECT_EQ(r["1"]["timbre/spectral_centroid"]["n_tracks"], 8);
+    EXPECT_EQ(r["1"]["curves/dynamic_arc"]["r2_folds"].size(), 4u);
+    EXPECT_TRUE(r["1"]["curves/dynamic_arc"].contains("r2_band"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Separability
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// 120 tracks, one layer of 6 features: target A reads x0, B reads x1 (orthogonal to A), C reads x0 too
+// (shares A's direction), each with a little noise.
+ProbeData separable_data() {
+    std::mt19937 g(4);
+    std::normal_distribution<double> n01(0, 1);
+    ProbeData d;
+    d.dataset = "separable";
+    d.layers = 1;
+    d.dim = 6;
+    ProbeTarget a{"timbre/spectral_centroid", 1, {}}, b{"rhythm/tempo", 1, {}}, c{"dynamics/dynamic_range", 1, {}};
+    for (int r = 0; r < 120; ++r) {
+        d.row_ids.push_back("t" + std::to_string(r));
+        std::vector<double> x(6);
+        for (auto& v : x) v = n01(g);
+        d.features.insert(d.features.end(), x.begin(), x.end());
+        a.values.push_back(2 * x[0] + 0.1 * n01(g));
+        b.values.push_back(2 * x[1] + 0.1 * n01(g));
+        c.values.push_back(-1.5 * x[0] + 0.1 * n01(g));
+    }
+    d.targets = {a, b, c};
+    return d;
+}
+
+ResolvedAspect aspect_on(const std::string& name, const std::string& target) {
+    ResolvedAspect a;
+    a.name = name;
+    a.target = target;
+    a.layer = 0;
+    return a;
+}
+
+}  // namespace
+
+TEST(Separability, OrthogonalTargetsSeparateSharedOnesDoNot) {
+    const ProbeData d = separable_data();
+    const std::vector<ResolvedAspect> aspects = {aspect_on("brightness", "timbre/spectral_centroid"), aspect_on("tempo", "rhythm/tempo"),
+                                                 aspect_on("dynamics", "dynamics/dynamic_range")};
+    const SeparabilityReport s = separability(d, aspects, {});
+    ASSERT_EQ(s.r2.size(), 3u);
+    for (int i = 0; i < 3; ++i) EXPECT_GT(s.r2[i][i], 0.95) << i;  // each aspect reads its own target
+    EXPECT_LT(s.r2[0][1], 0.1);   // brightness's direction says nothing about tempo
+    EXPECT_LT(s.r2[1][0], 0.1);
+    EXPECT_GT(s.r2[0][2], 0.95);  // dynamics shares brightness's direction: not separable
+    EXPECT_GT(s.r2[2][0], 0.95);
+    // Through a weighted-sum aspect the layer is L2-normalised before the probe (as search fuses it): lower,
+    // but still far from the orthogonal pair.
+    ResolvedAspect fused = aspects[0];
+    fused.mode = AspectMode::weighted_sum;
+    fused.layer_weights = {1.0};
+    const SeparabilityReport f = separability(d, {fused, aspects[1]}, {});
+    EXPECT_GT(f.r2[0][0], 0.85);
+    EXPECT_LT(f.r2[0][1], 0.1);
+    EXPECT_EQ(s.rows[0][1], 120);
+    const nlohmann::json j = s.to_json();
+    EXPECT_EQ(j["aspects"][2], "dynamics");
+    EXPECT_EQ(j["params"]["directions"], 4);
+}
+
+TEST(Separability, InvalidConfigurationAndDegenerateInput) {
+    ProbeData d = separable_data();
+    const std::vector<ResolvedAspect> two = {aspect_on("brightness", "timbre/spectral_centroid"), aspect_on("tempo", "rhythm/tempo")};
+    SeparabilityParams bad;
+    bad.directions = 0;
+    EXPECT_THROW(separability(d, two, bad), Error);
+    bad = {};
+    bad.folds = 1;
+    EXPECT_THROW(separability(d, two, bad), Error);
+    EXPECT_THROW(separability(d, {}, {}), Error);
+    EXPECT_NE(test::error_message([&] { separability(d, {aspect_on("x", "no/such")}, {}); }, ErrorKind::usage).find("no/such"), std::string::npos);
+    ResolvedAspect wrong_layer = aspect_on("brightness", "timbre/spectral_centroid");
+    wrong_layer.layer = 3;
+    EXPECT_THROW(separability(d, {wrong_layer}, {}), Error);
+    // Tempo valid on 3 rows only: pairs with it are undersampled (NaN, null in JSON), the rest still scored.
+    for (std::size_t r = 3; r < d.rows(); ++r) d.targets[1].values[r] = std::nan("");
+    const SeparabilityReport s = separability(d, two, {});
+    EXPECT_TRUE(std::isnan(s.r2[0][1]));
+    EXPECT_EQ(s.rows[0][1], 3);
+    EXPECT_GT(s.r2[0][0], 0.95);
+    EXPECT_TRUE(s.to_json()["r2"][0][1].is_null());
+    ProbeData empty;
+    EXPECT_THROW(separability(empty, two, {}), Error);
 }

@@ -47,6 +47,10 @@ TEST(ProbeCli, ExtractTargetsProbeAspects) {
     EXPECT_EQ(j["run"]["n_rows"], 10);
     EXPECT_EQ(j["run"]["layers"], 3);
     EXPECT_TRUE(j["0"]["timbre/spectral_centroid"].contains("r2_score"));
+    // Fold scores and the band, and a warning: 10 tracks are too few for any "high" label.
+    EXPECT_EQ(j["0"]["timbre/spectral_centroid"]["r2_folds"].size(), 5u);
+    EXPECT_EQ(j["0"]["timbre/spectral_centroid"]["r2_band"].size(), 2u);
+    EXPECT_NE(table.out.find("warning: only 10 tracks"), std::string::npos) << table.out;
     EXPECT_TRUE(j["0"]["curves/dynamic_arc"].contains("r2_pc1"));
     EXPECT_EQ(j["weighted_sum"]["timbre/spectral_centroid"]["layer_weights"].size(), 3u);
 
@@ -57,7 +61,24 @@ TEST(ProbeCli, ExtractTargetsProbeAspects) {
     for (const auto& x : a["aspects"]) {
         EXPECT_TRUE(x.contains("layer") || x.contains("layer_weights")) << x.dump();
         EXPECT_TRUE(x.contains("confidence"));
+        EXPECT_NE(x["confidence"], "high") << x.dump();
+        EXPECT_EQ(x["n_tracks"], 10) << x.dump();
     }
+
+    // Separability: a square matrix over the resolved aspects, written beside the results.
+    auto sep = test::run_command(mess + " probe --separability --json" + ds + " 2>&1");
+    ASSERT_EQ(sep.exit_code, 0) << sep.out;
+    const auto sj = nlohmann::json::parse(sep.out)["separability"];
+    ASSERT_FALSE(sj["aspects"].empty());
+    EXPECT_EQ(sj["r2"].size(), sj["aspects"].size());
+    EXPECT_EQ(sj["r2"][0].size(), sj["aspects"].size());
+    EXPECT_TRUE(fs::exists(dir / "data/probing/toy/separability.json"));
+    auto sep_table = test::run_command(mess + " probe --separability" + ds + " 2>&1");
+    EXPECT_EQ(sep_table.exit_code, 0) << sep_table.out;
+    EXPECT_NE(sep_table.out.find("from \\ to"), std::string::npos) << sep_table.out;
+    auto sep_bad = test::run_command(mess + " probe --separability --directions 0" + ds + " 2>&1");
+    EXPECT_EQ(sep_bad.exit_code, 1) << sep_bad.out;
+    EXPECT_NE(sep_bad.out.find("--directions"), std::string::npos) << sep_bad.out;
     auto missing = test::run_command(mess + " aspects --dataset nowhere 2>&1");
     EXPECT_EQ(missing.exit_code, 2);
     EXPECT_NE(missing.out.find("mess probe"), std::string::npos) << missing.out;

@@ -35,7 +35,12 @@ export interface Structure {
   cadences: { time: number; strength: number; key: string }[];
 }
 export interface SearchAnswer { results: Hit[]; layer_weights: number[]; query?: { role?: Role; clip_id?: string; moment?: RoleMoment }; }
-export interface Aspect { aspect: string; description: string; r2_score: number; confidence: string; }
+// r2_band: the 95% bootstrap band over tracks and n_tracks behind the score (absent for older probe results);
+// confidence is derived from the band's lower bound and n_tracks (mess/probe.hpp, confidence_label).
+export interface Aspect {
+  aspect: string; description: string; r2_score: number; confidence: string;
+  r2_band?: [number, number]; n_tracks?: number;
+}
 export interface LearnedAspect { aspect: string; rung: string; validation_accuracy: number | null; indexes: string[]; }
 export interface Waveform { track_id: string; duration_sec: number; per_second: number; peaks: number[]; }
 // Rows [time in A (or the reference), time in B], seconds, monotone in both.

@@ -333,6 +333,13 @@ function showResults(hits: Hit[], error: string | null): void {
 
 // ---- aspects ------------------------------------------------------------------------------------
 
+// "R² 0.99 [0.95–1.00] · low (8 tracks)": the band and the number of tracks say why a label is low.
+function confidenceText(a: Aspect): string {
+  const band = a.r2_band ? ` [${a.r2_band[0].toFixed(2)}–${a.r2_band[1].toFixed(2)}]` : '';
+  const tracks = a.n_tracks ? ` (${a.n_tracks} tracks)` : '';
+  return `R² ${a.r2_score.toFixed(2)}${band} · ${a.confidence}${tracks}`;
+}
+
 function showWeight(input: HTMLInputElement): void {
   const out = input.closest('label')?.querySelector('.weight');
   if (out) out.textContent = Number(input.value) > 0 ? `× ${Number(input.value).toFixed(2)}` : '';
@@ -352,7 +359,7 @@ function renderAspects(): void {
     label.innerHTML = `<span class="name"></span> <span class="conf"></span> <span class="weight"></span><input type="range" min="0" max="1" step="0.05" value="0">`;
     label.querySelector('.name')!.textContent = a.aspect.replaceAll('_', ' ');
     const conf = label.querySelector('.conf')!;
-    conf.textContent = `R² ${a.r2_score.toFixed(2)} · ${a.confidence}`;
+    conf.textContent = confidenceText(a);
     conf.className = `conf conf-${a.confidence}`;
     const input = label.querySelector('input')!;
     input.dataset.aspect = a.aspect;
