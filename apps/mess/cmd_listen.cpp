@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "catalog_cli.hpp"
 #include "cli.hpp"
 
 namespace mess::cli {
@@ -14,7 +15,7 @@ struct ExportOptions {
 };
 
 int run_export(const Context& ctx, const ExportOptions& o, bool json) {
-    const auto catalog = db::CatalogDb::open(db::catalog_url(ctx.config));
+    const auto catalog = open_catalog(ctx);
     const std::vector<db::Judgement> rows = catalog->judgements({.listener = o.listener});
     write_file_atomic(o.out, listening_csv(rows));
     std::set<std::string> listeners;

@@ -1,6 +1,8 @@
 #include <sqlite3.h>
 
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "backends.hpp"
 
@@ -30,8 +32,8 @@ public:
             db_ = nullptr;
             throw_input("catalog {}: cannot open: {}", url, why);
         }
-        sqlite3_busy_timeout(db_, 30000);
-        exec("PRAGMA journal_mode=WAL");
+        sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+        enable_wal();
         exec("PRAGMA synchronous=NORMAL");
         exec("PRAGMA foreign_keys=ON");
     }
@@ -91,6 +93,23 @@ protected:
     }
 
 private:
+    static constexpr int kBusyTimeoutMs = 30000;
+
+    // Switching a new file to WAL takes an exclusive lock for which SQLite does not call the busy handler
+    // when another process opens the same new file at the same moment (two commands started together):
+    // retried every 50 ms for up to the busy timeout. The mode is persistent, so this happens once per file.
+    void enable_wal() {
+        for (int waited = 0;; waited += 50) {
+            try {
+                exec("PRAGMA journal_mode=WAL");
+                return;
+            } catch (const Error& e) {
+                if (waited >= kBusyTimeoutMs || !retryable(e)) throw;
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+        }
+    }
+
     sqlite3_stmt* prepare(const std::string& sql) {
         if (auto it = statements_.find(sql); it != statements_.end()) return it->second;
         sqlite3_stmt* stmt = nullptr;

@@ -2,7 +2,7 @@
 
 namespace mess::server {
 
-CatalogPool::CatalogPool(std::string url) : url_(std::move(url)) { idle_.push_back(db::CatalogDb::open(url_)); }
+CatalogPool::CatalogPool(std::string url) : url_(std::move(url)) {}
 
 std::unique_ptr<db::CatalogDb> CatalogPool::take() {
     {

@@ -234,7 +234,13 @@ nlohmann::json catalog_track_json(const db::TrackRow& row, const Snapshot& snap)
 }
 
 void list_catalog_tracks(Call& c, db::TrackQuery query) {
-    const db::TrackPage page = c.catalog->use([&](db::CatalogDb& db) { return db.list_tracks(query); });
+    db::TrackPage page;
+    try {
+        page = c.catalog->use([&](db::CatalogDb& db) { return db.list_tracks(query); });
+    } catch (const Error& e) {  // the catalog names itself with its password hidden
+        if (e.kind() == ErrorKind::usage) fail(400, e.what());
+        fail(503, fmt::format("the catalog database that lists the tracks cannot be used: {}", e.what()));
+    }
     nlohmann::json tracks = nlohmann::json::array();
     for (const auto& row : page.tracks) tracks.push_back(catalog_track_json(row, *c.snap));
     const std::int64_t next = query.offset + query.limit;

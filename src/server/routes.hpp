@@ -67,7 +67,9 @@ private:
 // Connections to the catalog database, one per request at a time, kept for the next request.
 class CatalogPool {
 public:
-    explicit CatalogPool(std::string url);  // opens (and migrates) once now, so a bad catalog fails at start
+    // Connects on first use, so a replica starts (and serves everything else) while its catalog is down;
+    // the routes that need the catalog answer 503 until it can be reached.
+    explicit CatalogPool(std::string url);
     // Runs fn(CatalogDb&) on a connection of its own; a connection that threw is dropped, not reused.
     template <class F>
     auto use(F&& fn) {

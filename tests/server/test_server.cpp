@@ -1334,8 +1334,8 @@ TEST_F(ServerTest, ListeningTestTripletsJudgementsAndExport) {
     EXPECT_EQ(r.exit_code, 0) << r.out;
     EXPECT_EQ(read_file(out), res->body);
     EXPECT_EQ(test::run_command(mess + " listen export 2>&1").exit_code, 1) << "--out is required";
-    // A catalog database that cannot be reached: the listening routes answer 503 (the password never shown),
-    // the rest of the service is unaffected.
+    // A catalog database that cannot be reached: the listening routes and the track list answer 503 (the
+    // password never shown); the server starts and the rest of the service is unaffected.
     ServeConfig cfg = base_config(g->indices);
     cfg.catalog = "postgresql://listener:secret@127.0.0.1:1/none";
     const auto other = start_server(cfg);
@@ -1349,7 +1349,13 @@ TEST_F(ServerTest, ListeningTestTripletsJudgementsAndExport) {
         EXPECT_EQ(down->body.find("secret"), std::string::npos) << down->body;
     }
     EXPECT_EQ(oc.Post("/api/listen/judgements", judgement_for(t, "route-test", "a").dump(), "application/json")->status, 503);
-    EXPECT_EQ(oc.Get("/api/tracks?limit=1")->status, 200);
+    // The track list comes from that catalog too: 503 naming it; searches read the index and still answer.
+    auto listing = oc.Get("/api/tracks?limit=1");
+    EXPECT_EQ(listing->status, 503) << listing->body;
+    EXPECT_NE(listing->body.find("catalog database"), std::string::npos) << listing->body;
+    EXPECT_EQ(listing->body.find("secret"), std::string::npos) << listing->body;
+    EXPECT_EQ(oc.Get("/health/ready")->status, 200);
+    EXPECT_EQ(oc.Get("/api/tracks/01-arpeggio__v00/similar?k=2")->status, 200);
     other->stop();
     const auto unreachable = test::run_command(mess + " --catalog postgresql://127.0.0.1:1/none listen export --out " + test::quote(out.string()) + " 2>&1");
     EXPECT_EQ(unreachable.exit_code, 2) << unreachable.out;
