@@ -5,6 +5,7 @@
 
 #include "mess/artifacts.hpp"
 #include "mess/audio.hpp"
+#include "track_files.hpp"
 
 namespace mess {
 namespace fs = std::filesystem;
@@ -33,41 +34,51 @@ const char* audio_content_type(const fs::path& path) {
     return it == types.end() ? "application/octet-stream" : it->second;
 }
 
-std::string build_media(const Dataset& dataset, const std::vector<std::string>& track_ids, std::vector<std::string>* skipped,
-                        const std::function<void(std::int64_t, std::int64_t)>& on_progress) {
+std::string build_track_file(const Dataset& dataset, const std::vector<std::string>& track_ids, const std::string& schema,
+                             const TrackEntryFn& entry_of, const std::function<void(const std::string&)>& on_skip,
+                             const std::function<void(std::int64_t, std::int64_t)>& on_progress) {
     std::map<std::string, fs::path> audio_of;
     for (const Track& t : dataset.tracks()) audio_of[t.track_id] = t.audio_path;
-    std::error_code ec;
-    const fs::path root = fs::weakly_canonical(dataset.data_root(), ec);
     nlohmann::json tracks = nlohmann::json::object();
     std::int64_t done = 0;
     for (const std::string& id : track_ids) {
         try {
             const auto it = audio_of.find(id);
             if (it == audio_of.end()) throw_input("no audio file in {}", dataset.audio_dir().string());
-            const fs::path audio_path = fs::weakly_canonical(it->second);
-            const Audio audio = decode_audio(audio_path);
-            const fs::path rel = audio_path.lexically_relative(root);
-            const bool inside = !rel.empty() && *rel.begin() != "..";
-            nlohmann::json levels = nlohmann::json::array();
-            for (int per_second : kPeakLevels) {
-                std::vector<int> permille;
-                for (float p : waveform_peaks(audio.samples, audio.sample_rate, per_second)) permille.push_back(static_cast<int>(std::lround(p * 1000)));
-                levels.push_back({{"per_second", per_second}, {"peaks", std::move(permille)}});
-            }
-            tracks[id] = {{"audio", (inside ? rel : audio_path).generic_string()},
-                          {"content_type", audio_content_type(audio_path)},
-                          {"size", fs::file_size(audio_path)},
-                          {"duration_sec", audio.duration_sec()},
-                          {"sample_rate", audio.sample_rate},
-                          {"levels", std::move(levels)}};
+            tracks[id] = entry_of(id, it->second);
         } catch (const Error& e) {
-            if (skipped) skipped->push_back(id + ": " + e.what());
+            if (on_skip) on_skip(id + ": " + e.what());
         }
         if (on_progress) on_progress(++done, static_cast<std::int64_t>(track_ids.size()));
     }
-    const nlohmann::json media = {{"schema", "mess-media/1"}, {"dataset", dataset.id()}, {"tracks", std::move(tracks)}};
-    return gzip_compress(media.dump());
+    const nlohmann::json file = {{"schema", schema}, {"dataset", dataset.id()}, {"tracks", std::move(tracks)}};
+    return gzip_compress(file.dump());
+}
+
+std::string build_media(const Dataset& dataset, const std::vector<std::string>& track_ids, std::vector<std::string>* skipped,
+                        const std::function<void(std::int64_t, std::int64_t)>& on_progress) {
+    std::error_code ec;
+    const fs::path root = fs::weakly_canonical(dataset.data_root(), ec);
+    auto entry = [&](const std::string&, const fs::path& audio_file) -> nlohmann::json {
+        const fs::path audio_path = fs::weakly_canonical(audio_file);
+        const Audio audio = decode_audio(audio_path);
+        const fs::path rel = audio_path.lexically_relative(root);
+        const bool inside = !rel.empty() && *rel.begin() != "..";
+        nlohmann::json levels = nlohmann::json::array();
+        for (int per_second : kPeakLevels) {
+            std::vector<int> permille;
+            for (float p : waveform_peaks(audio.samples, audio.sample_rate, per_second)) permille.push_back(static_cast<int>(std::lround(p * 1000)));
+            levels.push_back({{"per_second", per_second}, {"peaks", std::move(permille)}});
+        }
+        return {{"audio", (inside ? rel : audio_path).generic_string()},
+                {"content_type", audio_content_type(audio_path)},
+                {"size", fs::file_size(audio_path)},
+                {"duration_sec", audio.duration_sec()},
+                {"sample_rate", audio.sample_rate},
+                {"levels", std::move(levels)}};
+    };
+    auto skip = [&](const std::string& why) { if (skipped) skipped->push_back(why); };
+    return build_track_file(dataset, track_ids, "mess-media/1", entry, skip, on_progress);
 }
 
 nlohmann::json read_media(const fs::path& artifact_dir) {

@@ -4,6 +4,7 @@
 #include "mess/artifacts.hpp"
 #include "mess/audio.hpp"
 #include "mess/structure.hpp"
+#include "track_files.hpp"
 
 namespace mess {
 namespace fs = std::filesystem;
@@ -30,25 +31,15 @@ Structure track_structure(const FeatureStore& store, const std::string& id, cons
 
 std::string build_structures(const Dataset& dataset, const std::vector<std::string>& track_ids, StructureBuildReport* report,
                              const std::function<void(std::int64_t, std::int64_t)>& on_progress) {
-    std::map<std::string, fs::path> audio_of;
-    for (const Track& t : dataset.tracks()) audio_of[t.track_id] = t.audio_path;
     const FeatureStore store = dataset.features();
-    nlohmann::json tracks = nlohmann::json::object();
-    std::int64_t done = 0;
-    for (const std::string& id : track_ids) {
-        try {
-            const auto it = audio_of.find(id);
-            if (it == audio_of.end()) throw_input("no audio file in {}", dataset.audio_dir().string());
-            bool computed = false;
-            tracks[id] = structure_to_json(track_structure(store, id, it->second, &computed));
-            if (report) ++(computed ? report->analysed : report->stored);
-        } catch (const Error& e) {
-            if (report) report->skipped.push_back(id + ": " + e.what());
-        }
-        if (on_progress) on_progress(++done, static_cast<std::int64_t>(track_ids.size()));
-    }
-    const nlohmann::json file = {{"schema", kStructureSchema}, {"dataset", dataset.id()}, {"tracks", std::move(tracks)}};
-    return gzip_compress(file.dump());
+    auto entry = [&](const std::string& id, const fs::path& audio) {
+        bool computed = false;
+        nlohmann::json j = structure_to_json(track_structure(store, id, audio, &computed));
+        if (report) ++(computed ? report->analysed : report->stored);
+        return j;
+    };
+    auto skip = [&](const std::string& why) { if (report) report->skipped.push_back(why); };
+    return build_track_file(dataset, track_ids, kStructureSchema, entry, skip, on_progress);
 }
 
 std::shared_ptr<const std::map<std::string, Structure>> read_structures(const fs::path& artifact_dir) {
