@@ -56,6 +56,12 @@ db::TrackRow track_row(const std::string& dataset_id, const MetadataTable::Row& 
 // The dataset's tracks in the catalog as a metadata table (composer/title back as their columns unless
 // they came from canonical_*). Errors: Error(input) when the catalog has no track of the dataset.
 MetadataTable catalog_metadata(db::CatalogDb& catalog, const std::string& dataset_id);
+// The catalog database as the source of the dataset's metadata (what the commands that read metadata call):
+// a track the catalog holds has its catalog row (as edited by `mess catalog import`), a track it lacks has
+// its CSV (or derived) row and is registered in the catalog, so a dataset never synced is registered on first
+// use. Composer and title are always their columns (MAESTRO's canonical ones included: the browser reads
+// them). The table becomes what dataset.metadata() returns.
+MetadataTable use_catalog_metadata(db::CatalogDb& catalog, Dataset& dataset);
 
 struct SyncParams {
     // Each audio file's SHA-256 in hex (reads every byte); empty = not computed.

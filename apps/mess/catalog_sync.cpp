@@ -1,3 +1,7 @@
+#include <map>
+
+#include <spdlog/spdlog.h>
+
 #include "catalog_cli.hpp"
 #include "mess/audio.hpp"
 
@@ -29,14 +33,22 @@ db::TrackRow track_row(const std::string& dataset_id, const MetadataTable::Row& 
     return t;
 }
 
+namespace {
+
+// A catalog track as a metadata row; `columns`: composer and title as their columns even when they came
+// from canonical_* (an export leaves those out, so that it reads back the same).
+MetadataTable::Row metadata_row(const db::TrackRow& t, bool columns) {
+    MetadataTable::Row r{t.track_id, t.recording_id, t.work_id, t.metadata};
+    if (!t.composer.empty() && (columns || !r.extra.contains("canonical_composer"))) r.extra["composer"] = t.composer;
+    if (!t.title.empty() && (columns || !r.extra.contains("canonical_title"))) r.extra["title"] = t.title;
+    return r;
+}
+
+}  // namespace
+
 MetadataTable catalog_metadata(db::CatalogDb& catalog, const std::string& dataset_id) {
     std::vector<MetadataTable::Row> rows;
-    for (const db::TrackRow& t : catalog.tracks(dataset_id)) {
-        MetadataTable::Row r{t.track_id, t.recording_id, t.work_id, t.metadata};
-        if (!t.composer.empty() && !r.extra.contains("canonical_composer")) r.extra["composer"] = t.composer;
-        if (!t.title.empty() && !r.extra.contains("canonical_title")) r.extra["title"] = t.title;
-        rows.push_back(std::move(r));
-    }
+    for (const db::TrackRow& t : catalog.tracks(dataset_id)) rows.push_back(metadata_row(t, false));
     if (rows.empty()) throw_input("catalog {}: no tracks of dataset '{}' (run mess catalog sync first)",
                                   db::redact_url(catalog.url()), dataset_id);
     return MetadataTable(std::move(rows));
@@ -50,6 +62,26 @@ std::int64_t import_metadata(db::CatalogDb& catalog, const Dataset& dataset, con
         catalog.upsert_tracks(rows);
     });
     return static_cast<std::int64_t>(rows.size());
+}
+
+MetadataTable use_catalog_metadata(db::CatalogDb& catalog, Dataset& dataset) {
+    const MetadataTable file = dataset.metadata();
+    std::map<std::string, db::TrackRow> held;
+    for (db::TrackRow& t : catalog.tracks(dataset.id())) held.emplace(t.track_id, std::move(t));
+    std::vector<MetadataTable::Row> rows, missing;
+    for (const MetadataTable::Row& r : file.rows()) {
+        const auto it = held.find(r.track_id);
+        if (it == held.end()) missing.push_back(r);
+        rows.push_back(it == held.end() ? r : metadata_row(it->second, true));
+    }
+    if (!missing.empty()) {
+        spdlog::info("catalog {}: registering {} track(s) of dataset {} from {}", db::redact_url(catalog.url()), missing.size(),
+                     dataset.id(), std::filesystem::exists(dataset.metadata_path()) ? dataset.metadata_path().string() : "its files");
+        import_metadata(catalog, dataset, MetadataTable(std::move(missing)));
+    }
+    MetadataTable meta(std::move(rows));
+    dataset.use_metadata(meta);
+    return meta;
 }
 
 void record_clips(db::CatalogDb& catalog, const std::string& dataset_id, const ClipIndex& clips) {

@@ -54,6 +54,8 @@ void register_align(CLI::App& app, Context& ctx);
 void register_structure(CLI::App& app, Context& ctx);
 // The analysis parameters of mess structure, shared with mess eval structure.
 void add_structure_params(CLI::App* cmd, StructureParams& params);
+// The structure parameters as the run registry records them.
+nlohmann::json structure_params_json(const StructureParams& params);
 void register_demo(CLI::App& app, Context& ctx);
 void register_serve(CLI::App& app, Context& ctx);
 void register_listen(CLI::App& app, Context& ctx);

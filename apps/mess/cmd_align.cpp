@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "catalog_cli.hpp"
 #include "cli.hpp"
 #include "mess/align.hpp"
 #include "mess/npy.hpp"
@@ -89,8 +90,8 @@ struct CompareOptions {
 std::vector<Performance> load_performances(const Context& ctx, const CompareOptions& o) {
     std::vector<std::pair<std::string, std::filesystem::path>> named;
     if (!o.work.empty()) {
-        const Dataset ds = open_dataset(ctx, o.source);
-        const MetadataTable meta = ds.metadata();
+        Dataset ds = open_dataset(ctx, o.source);
+        const MetadataTable meta = use_catalog_metadata(*open_catalog(ctx), ds);
         for (const auto& t : ds.tracks())
             if (const auto* row = meta.find(t.track_id); row && row->work_id == o.work) named.emplace_back(t.track_id, t.audio_path);
         if (named.size() < 2) throw_input("work '{}' has {} performance(s) in dataset {}; a comparison needs two or more", o.work, named.size(), ds.id());

@@ -198,7 +198,8 @@ void register_eval_align(CLI::App* eval, Context& ctx) {
     align->add_flag("--exact", align_exact, "Full-matrix DTW instead of multiscale");
     bool& ajson = add_json_flag(align);
     align->callback([&ctx, &ajson] {
-        ctx.run = [&ajson] {
+        ctx.run = [&ctx, &ajson] {
+            RunRecord run(ctx, "eval-align", {{"labels", align_labels}, {"open_end", align_open_end}, {"exact", align_exact}});
             AlignEvalParams p;
             p.align.dtw.dtw.open_end = align_open_end;
             p.align.exact = align_exact;
@@ -207,6 +208,8 @@ void register_eval_align(CLI::App* eval, Context& ctx) {
             const auto report = evaluate_alignment(read_labels(align_labels), fs::path(align_labels).parent_path(), p);
             progress.finish();
             if (!align_out.empty()) write_file_atomic(align_out, report.dump(2) + "\n");
+            if (!align_out.empty()) run.add_output(align_out);
+            run.finish(report, report["failures"].empty() ? "ok" : "failed");
             if (ajson) print_json(report);
             else fmt::print("{}", format_alignment_report(report));
             return report["failures"].empty() ? 0 : 2;
@@ -228,7 +231,8 @@ void register_eval_structure(CLI::App* eval, Context& ctx) {
     cmd->add_option("--out", out, "Write the JSON report here (atomically)");
     bool& json = add_json_flag(cmd);
     cmd->callback([&ctx, &json] {
-        ctx.run = [&json] {
+        ctx.run = [&ctx, &json] {
+            RunRecord run(ctx, "eval-structure", {{"labels", labels}, {"params", structure_params_json(params)}});
             StructureEvalParams p;
             p.structure = params;
             Progress progress("eval structure (items)", 0);
@@ -236,6 +240,8 @@ void register_eval_structure(CLI::App* eval, Context& ctx) {
             const auto report = evaluate_structure(labels, p);
             progress.finish();
             if (!out.empty()) write_file_atomic(out, report.dump(1) + "\n");
+            if (!out.empty()) run.add_output(out);
+            run.finish(report);
             if (json) print_json(report);
             else fmt::print("{}", format_structure_report(report));
             return 0;

@@ -80,11 +80,10 @@ std::filesystem::path write_reports(const Dataset& ds, const ExtractParams& p, c
 int run_extract(const Context& ctx, const ExtractOptions& o, bool json) {
     Dataset ds = open_dataset(ctx, o.source);
     auto tracks = ds.tracks();
-    MetadataTable meta = ds.metadata();
-    if (!std::filesystem::exists(ds.metadata_path())) meta.write(ds.metadata_path());  // editable from now on
+    if (!std::filesystem::exists(ds.metadata_path())) ds.metadata().write(ds.metadata_path());  // the import/export form
     RunRecord run(ctx, "extract", {{"dataset", ds.id()}, {"model", o.model_dir}, {"precision", o.precision},
                                    {"feature_level", o.feature_level}, {"shard", o.shard}, {"force", o.force}});
-    import_metadata(run.catalog(), ds, meta);
+    const MetadataTable meta = use_catalog_metadata(run.catalog(), ds);
     std::vector<ExtractItem> items;
     for (const auto& t : tracks) items.push_back({t.track_id, t.audio_path});
 
@@ -194,7 +193,7 @@ void register_extract(CLI::App& app, Context& ctx) {
     clips->callback([&ctx, &clips_json] {
         ctx.run = [&ctx, &clips_json] {
             Dataset ds = open_dataset(ctx, c.source);
-            ClipIndex idx = write_clips(ds, ds.metadata(), c.split_seed);
+            ClipIndex idx = write_clips(ds, use_catalog_metadata(*open_catalog(ctx), ds), c.split_seed);
             std::map<std::string, int> per_split;
             for (const auto& clip : idx) per_split[clip.split]++;
             if (clips_json) print_json({{"clip_index_path", ds.clip_index_path().string()}, {"num_clips", idx.size()}, {"splits", per_split}});

@@ -47,6 +47,7 @@ int run_build(const Context& ctx, const BuildOptions& o, bool json) {
     p.default_aspect_models = !o.no_aspect_models;
     RunRecord run(ctx, "index-build", {{"dataset", ds.id()}, {"kind", o.kind}, {"layer", o.layer}, {"factory", o.factory},
                                        {"name", o.name}, {"media", p.media}});
+    use_catalog_metadata(run.catalog(), ds);  // the catalog's titles and works reach the index's track records
     p.structure = !o.no_structure;
     Progress progress("index " + ds.id() + " (tracks)", 0);
     p.index.on_progress = progress_sink(progress);

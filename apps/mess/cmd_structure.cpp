@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "catalog_cli.hpp"
 #include "cli.hpp"
 #include "mess/audio.hpp"
 #include "mess/structure.hpp"
@@ -32,11 +33,14 @@ void print_structure(const std::string& name, const Structure& s) {
     fmt::print("{}\n", s.cadences.empty() ? " none" : "");
 }
 
-int run_file(const StructureOptions& o, bool json) {
+int run_file(const Context& ctx, const StructureOptions& o, bool json) {
+    RunRecord run(ctx, "structure", {{"file", o.file}, {"params", structure_params_json(o.params)}});
     const auto t0 = std::chrono::steady_clock::now();
     const Structure s = analyze_structure(load_audio(o.file), o.params);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!o.out.empty()) write_structure_file(o.out, s);
+    if (!o.out.empty()) run.add_output(o.out);
+    run.finish({{"elapsed_sec", secs}, {"sections", s.sections.size()}});
     if (json) {
         nlohmann::json j = structure_to_json(s);
         j["file"] = o.file;
@@ -53,6 +57,7 @@ int run_dataset(const Context& ctx, const StructureOptions& o, bool json) {
     const Dataset ds = open_dataset(ctx, o.source);
     const FeatureStore store = ds.features();
     const auto tracks = ds.tracks();
+    RunRecord run(ctx, "structure", {{"dataset", ds.id()}, {"params", structure_params_json(o.params)}});
     Progress progress("structure (tracks)", static_cast<std::int64_t>(tracks.size()));
     nlohmann::json results = nlohmann::json::array(), failures = nlohmann::json::array();
     for (const Track& t : tracks) {
@@ -68,6 +73,8 @@ int run_dataset(const Context& ctx, const StructureOptions& o, bool json) {
         progress.advance();
     }
     progress.finish();
+    run.add_output(store.root() / "structure");
+    run.finish({{"dataset", ds.id()}, {"tracks", results.size()}, {"failures", failures}}, failures.empty() ? "ok" : "failed");
     if (json) print_json({{"dataset", ds.id()}, {"tracks", results}, {"failures", failures}});
     else fmt::print("structure of {} track(s) of {} → {}/structure/ ({} failed)\n", results.size(), ds.id(), store.root().string(), failures.size());
     for (const auto& f : failures) fmt::print(stderr, "  {}: {}\n", f["track_id"].get<std::string>(), f["reason"].get<std::string>());
@@ -88,6 +95,14 @@ void add_structure_params(CLI::App* cmd, StructureParams& p) {
     cmd->add_option("--climax-smooth", p.climax_smooth_sec, "Climax curve smoothing σ (s)")->capture_default_str();
 }
 
+nlohmann::json structure_params_json(const StructureParams& p) {
+    return {{"novelty_half_sec", p.novelty_half_sec}, {"climax_novelty_half_sec", p.climax_novelty_half_sec},
+            {"novelty_smooth_sec", p.novelty_smooth_sec}, {"min_section_sec", p.min_section_sec},
+            {"peak_threshold", p.peak_threshold}, {"key_window_sec", p.key_window_sec},
+            {"key_change_penalty", p.key_change_penalty}, {"no_key_score", p.no_key_score},
+            {"climax_smooth_sec", p.climax_smooth_sec}};
+}
+
 void register_structure(CLI::App& app, Context& ctx) {
     auto* cmd = app.add_subcommand("structure",
         "The structure of a recording: section boundaries and labels by repetition (A, B, A'), the local\n"
@@ -105,7 +120,7 @@ void register_structure(CLI::App& app, Context& ctx) {
             const bool by_dataset = !o.source.dataset.empty() || !o.source.audio_dir.empty();
             if (o.file.empty() == !by_dataset) throw_usage("give either FILE or --dataset NAME (or --audio-dir DIR --dataset-id NAME)");
             o.params.validate();
-            return by_dataset ? run_dataset(ctx, o, json) : run_file(o, json);
+            return by_dataset ? run_dataset(ctx, o, json) : run_file(ctx, o, json);
         };
     });
 }

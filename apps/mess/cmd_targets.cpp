@@ -4,6 +4,7 @@
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -163,6 +164,23 @@ void print_summary(const nlohmann::json& r) {
     for (const auto& f : r["failed"]) fmt::print("  failed {}: {}\n", f["track_id"].get<std::string>(), f["reason"].get<std::string>());
 }
 
+// Each track's target file in the catalog, in one transaction: the tracks the run left with a file (computed,
+// recomputed or cached), their source "audio+midi" when MIDI targets went in, else "audio".
+void record_targets(RunRecord& record, const Dataset& ds, const std::vector<Track>& tracks, const nlohmann::json& report) {
+    std::set<std::string> failed, midi_failed;
+    for (const auto& f : report["failed"]) failed.insert(f["track_id"].get<std::string>());
+    for (const auto& f : report["midi_failed"]) midi_failed.insert(f["track_id"].get<std::string>());
+    record.catalog().transaction([&] {
+        for (const Track& t : tracks) {
+            const auto path = ds.targets_path(t.track_id);
+            if (failed.contains(t.track_id) || !std::filesystem::exists(path)) continue;
+            const bool midi = !midi_failed.contains(t.track_id) && !find_midi_for(t.audio_path).empty();
+            record.catalog().upsert_target({.dataset_id = ds.id(), .track_id = t.track_id, .path = catalog_path(ds, path),
+                                            .source = midi ? "audio+midi" : "audio", .run_id = record.id()});
+        }
+    });
+}
+
 int run_targets(const Context& ctx, const TargetsOptions& o, bool json) {
     Dataset ds = open_dataset(ctx, o.source);
     const auto tracks = ds.tracks();
@@ -201,6 +219,7 @@ int run_targets(const Context& ctx, const TargetsOptions& o, bool json) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const nlohmann::json report = run.report(tracks.size(), secs, flat);
     write_file_atomic(ds.targets_report_path(), report.dump(2) + "\n");
+    record_targets(record, ds, tracks, report);
     record.add_output(ds.targets_dir());
     record.finish(report, report["failed"].empty() ? "ok" : "failed");
     if (json) print_json(report);

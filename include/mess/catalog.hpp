@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -88,11 +89,14 @@ public:
     std::vector<Track> tracks() const;
     // The metadata table: metadata/<id>_metadata.csv when it exists, else derived from the dataset
     // (SMD names, MAESTRO's maestro-v3.0.0.json/.csv, or one recording per file for folders).
+    // Once use_metadata() gave a table (the catalog database's, resolved by the command line), that table.
     class MetadataTable metadata() const;
+    void use_metadata(class MetadataTable meta);
 
 private:
     std::string id_, kind_;
     std::filesystem::path root_, audio_dir_;
+    std::shared_ptr<const class MetadataTable> metadata_;  // set by use_metadata
 };
 
 // ---------------------------------------------------------------------------------------------

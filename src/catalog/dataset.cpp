@@ -142,7 +142,10 @@ std::map<std::string, std::map<std::string, std::string>> read_maestro_metadata(
 
 }  // namespace
 
+void Dataset::use_metadata(MetadataTable meta) { metadata_ = std::make_shared<const MetadataTable>(std::move(meta)); }
+
 MetadataTable Dataset::metadata() const {
+    if (metadata_) return *metadata_;
     if (fs::exists(metadata_path())) return MetadataTable::read(metadata_path());
     std::vector<MetadataTable::Row> rows;
     std::map<std::string, std::map<std::string, std::string>> maestro;

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <sndfile.h>
 
+#include <map>
 #include <thread>
 
 #include "catalog_backends.hpp"
@@ -105,6 +106,52 @@ TEST_P(CatalogCli, ConcurrentExtractsAreRecordedSeparately) {
     }
     EXPECT_EQ(db->clips("pieces").size(), 3u * 2u);  // 6 s: windows at 0 and a tail aligned to the end
     EXPECT_EQ(db->tracks("pieces").size(), 3u);
+}
+
+// The catalog is the metadata's source: a title edited by `mess catalog import` (the dataset never synced)
+// reaches the index's track records, though extraction wrote a CSV without it. About 3 s per backend.
+TEST_P(CatalogCli, ImportedTitlesReachTheIndex) {
+    const fs::path csv = dir_ / "titles.csv";
+    write_file_atomic(csv, "recording_id,work_id,track_id,composer,title\nr0,w0,piece0,Clara Schumann,Romance\n"
+                           "r1,w0,piece1,Clara Schumann,Romance\nr2,w2,piece2,Fanny Mendelssohn,Lied\n");
+    EXPECT_EQ(json_of("catalog import " + dataset() + " --file " + test::quote(csv.string()) + " --json")["tracks"], 3);
+    json_of("extract " + dataset() + " --model dsp --threads 1 --json");
+    const fs::path written = dir_ / "data/metadata/pieces_metadata.csv";
+    ASSERT_TRUE(fs::exists(written));
+    EXPECT_EQ(read_file(written).find("Romance"), std::string::npos);  // the CSV as derived from the files
+    const std::string out = " --out " + test::quote((dir_ / "indices").string());
+    json_of("index build " + dataset() + " --kind track --no-media --no-structure" + out + " --json");
+    const nlohmann::json hits = json_of("search --index " + test::quote((dir_ / "indices").string()) +
+                                        " --name track_index --track piece0 --k 3 --json");
+    std::map<std::string, std::string> titles;
+    for (const auto& h : hits["results"]) titles[h["track_id"]] = h["metadata"].value("title", "");
+    EXPECT_EQ(titles["piece1"], "Romance") << hits.dump();
+    EXPECT_EQ(titles["piece2"], "Lied") << hits.dump();
+    EXPECT_EQ(reopen()->track("pieces", "piece0")->work_id, "w0");  // extraction kept the catalog's rows
+}
+
+// `mess targets` records each track's target file; `mess structure` and `mess eval align` record runs.
+TEST_P(CatalogCli, TargetsAndStructureAreRecorded) {
+    const nlohmann::json t = json_of("targets " + dataset() + " --no-windows --jobs 1 --json");
+    EXPECT_EQ(t["computed"], 3);
+    const auto rows = reopen()->targets("pieces");
+    ASSERT_EQ(rows.size(), 3u);
+    const nlohmann::json runs = json_of("runs list --kind targets --json");
+    ASSERT_EQ(runs.size(), 1u);
+    for (const auto& r : rows) {
+        EXPECT_EQ(r.source, "audio") << r.track_id;
+        EXPECT_EQ(r.run_id, runs[0]["run_id"]) << r.track_id;
+        EXPECT_EQ(r.path, "proxy_targets/pieces/" + r.track_id + ".targets.npz");  // relative to the data root
+    }
+    json_of("structure " + dataset() + " --json");
+    const nlohmann::json structure = json_of("runs list --kind structure --json");
+    ASSERT_EQ(structure.size(), 1u);
+    EXPECT_EQ(structure[0]["status"], "ok");
+    const test::CommandResult bad = test::run_command(mess("eval align --labels " + test::quote((dir_ / "none.json").string())) + " 2>&1");
+    EXPECT_NE(bad.exit_code, 0);
+    const nlohmann::json failed = json_of("runs list --kind eval-align --json");
+    ASSERT_EQ(failed.size(), 1u);
+    EXPECT_EQ(failed[0]["status"], "failed");  // stopped by its error, and recorded so
 }
 
 TEST_P(CatalogCli, ErrorsNameWhatIsWrong) {
