@@ -7,9 +7,11 @@
 #include <csignal>
 #include <cstdlib>
 #include <memory>
+#include <stdexcept>
 #include <netinet/in.h>
 #include <string>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
@@ -28,16 +30,36 @@ inline bool port_open(int port) {
     return ok;
 }
 
+// A port the kernel has just handed out on loopback (bound to port 0, then released): unlike a scan from a
+// fixed start, it never lands on the local port of one of the machine's own outgoing connections.
 inline int free_port() {
-    for (int p = 20000 + static_cast<int>(::getpid() % 20000);; ++p)
-        if (!port_open(p)) return p;
+    const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    const bool ok = ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+    ::close(s);
+    if (!ok) throw std::runtime_error("no free loopback port");
+    return ntohs(a.sin_port);
 }
 
 // `command_with_port` with {} replaced by a free port; waits up to 10 s for the port to open.
 struct BackgroundServer {
-    int port = free_port();
+    int port = -1;
     pid_t pid = -1;
+    // A server that exits before its port opens (the port was taken in between) is started again on
+    // another port, three times at most.
     explicit BackgroundServer(const std::string& command_with_port) {
+        for (int attempt = 0; attempt < 3 && !start(command_with_port); ++attempt) stop();
+    }
+    BackgroundServer(const BackgroundServer&) = delete;
+    BackgroundServer& operator=(const BackgroundServer&) = delete;
+    ~BackgroundServer() { stop(); }
+
+private:
+    bool start(const std::string& command_with_port) {
+        port = free_port();
         const std::string cmd = fmt::format(fmt::runtime(command_with_port), port);
         pid = ::fork();
         if (pid == 0) {
@@ -45,12 +67,16 @@ struct BackgroundServer {
             ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
             std::_Exit(127);
         }
-        for (int i = 0; i < 200 && !port_open(port); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        for (int i = 0; i < 200; ++i) {
+            if (port_open(port)) return true;
+            if (::waitpid(pid, nullptr, WNOHANG) == pid) return false;  // exited: try another port
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return true;  // still starting after 10 s: the caller's port check reports it
     }
-    BackgroundServer(const BackgroundServer&) = delete;
-    BackgroundServer& operator=(const BackgroundServer&) = delete;
-    ~BackgroundServer() {
-        if (pid > 0) ::kill(-pid, SIGKILL), ::kill(pid, SIGKILL);
+    void stop() {
+        if (pid > 0) ::kill(-pid, SIGKILL), ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, WNOHANG);
+        pid = -1;
     }
 };
 
