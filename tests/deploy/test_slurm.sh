@@ -8,7 +8,7 @@
 # retry, `mess runs shards --check` (the merge job's check) must refuse, naming shard 1/3 as running; at
 # the end the catalog must hold the three shards done (shard 1 in 2 attempts, its killed run closed as
 # interrupted), the counts of every shard and the six tracks' states (tests/deploy/check_shards.py).
-# Needs slurmctld, slurmd, slurm-client, munge (scripts/setup deploy), postgresql (scripts/setup). About 40 s.
+# Needs slurmctld, slurmd, slurm-client, munge (scripts/setup deploy), postgresql (scripts/setup). About 25 s.
 source "$(dirname "$0")/lib.sh"
 source "$SRC/tests/deploy/slurm_cluster.sh"
 for tool in slurmctld slurmd sbatch munged; do command -v $tool > /dev/null || fail "$tool missing: run scripts/setup deploy"; done
