@@ -1,10 +1,9 @@
-// mess runs list|show|compare: the run registry of the catalog.
+// mess runs list|show|compare|shards: the run registry of the catalog, and the shards of sharded extractions.
 #include <map>
 #include <set>
 
-#include <spdlog/spdlog.h>
-
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "catalog_cli.hpp"
 
