@@ -1,7 +1,9 @@
-// mess runs list|show|compare: the run registry of the catalog.
+// mess runs list|show|compare|shards: the run registry of the catalog, and the shards of sharded extractions.
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "catalog_cli.hpp"
 
@@ -82,6 +84,74 @@ int compare_runs(const Context& ctx, const std::vector<std::string>& ids, bool j
     return 0;
 }
 
+struct ShardQuery {
+    std::string dataset, dataset_id, audio_dir, model;
+    int count = 0;
+    bool check = false;
+};
+
+nlohmann::json shard_json(const db::ShardRow& s) {
+    return {{"shard", fmt::format("{}/{}", s.index, s.count)}, {"index", s.index}, {"count", s.count}, {"model", s.model},
+            {"precision", s.precision}, {"status", s.status}, {"run_id", s.run_id}, {"attempts", s.attempts},
+            {"tracks", s.tracks}, {"processed", s.processed}, {"cached", s.cached}, {"failed", s.failed},
+            {"locked", s.locked}, {"windows", s.windows}, {"elapsed_s", s.elapsed_s}, {"error", s.error},
+            {"started_at", s.started_at}, {"updated_at", s.updated_at}};
+}
+
+// What keeps shard i of `count` from being complete ("" when one of its rows is done).
+std::string shard_problem(const std::vector<db::ShardRow>& rows, int index, int count) {
+    const db::ShardRow* last = nullptr;
+    for (const auto& s : rows) {
+        if (s.index != index || s.count != count) continue;
+        if (s.status == "done") return "";
+        last = &s;
+    }
+    if (!last) return fmt::format("shard {}/{} missing (no run recorded)", index, count);
+    if (last->status == "running")
+        return fmt::format("shard {}/{} running since {} (run {}, attempt {}: still running, or killed before it recorded "
+                           "its end)", index, count, last->started_at, last->run_id, last->attempts);
+    return fmt::format("shard {}/{} failed (run {}, attempt {}: {})", index, count, last->run_id, last->attempts, last->error);
+}
+
+// The shards of the dataset's sharded extractions and its tracks' extraction states; --check: every shard
+// 0…N-1 of --count N done, else Error(input) naming the others (what the merge job runs first).
+int list_shards(const Context& ctx, const ShardQuery& q, bool json) {
+    const std::string dataset = !q.dataset.empty() ? q.dataset : q.dataset_id;
+    if (dataset.empty()) throw_usage("runs shards: give --dataset NAME or --dataset-id NAME");
+    if (q.check && (q.count < 1 || q.model.empty())) throw_usage("runs shards --check: give --count N and --model");
+    auto catalog = open_catalog(ctx);
+    const auto rows = catalog->shards(dataset, q.model, q.count);
+    std::map<std::string, std::int64_t> states;  // the tracks' extraction states
+    for (const auto& e : catalog->extractions(dataset, q.model)) states[e.status]++;
+    std::vector<std::string> problems;
+    for (int i = 0; i < q.count; ++i)
+        if (auto p = shard_problem(rows, i, q.count); !p.empty()) problems.push_back(std::move(p));
+    if (json) {
+        nlohmann::json j = {{"dataset", dataset}, {"model", q.model}, {"count", q.count}, {"shards", nlohmann::json::array()},
+                            {"track_states", states}, {"problems", problems}, {"complete", q.count > 0 && problems.empty()}};
+        for (const auto& s : rows) j["shards"].push_back(shard_json(s));
+        print_json(j);
+    } else {
+        fmt::print("{:<7} {:<12} {:<5} {:<8} {:>3} {:>6} {:>9} {:>6} {:>6} {:>6} {:>7} {:>7}  {:<36} {}\n", "shard", "model", "prec",
+                   "status", "try", "tracks", "processed", "cached", "failed", "locked", "windows", "time_s", "run", "updated");
+        for (const auto& s : rows)
+            fmt::print("{:<7} {:<12} {:<5} {:<8} {:>3} {:>6} {:>9} {:>6} {:>6} {:>6} {:>7} {:>7.1f}  {:<36} {}\n",
+                       fmt::format("{}/{}", s.index, s.count), s.model, s.precision, s.status, s.attempts, s.tracks, s.processed,
+                       s.cached, s.failed, s.locked, s.windows, s.elapsed_s, s.run_id, s.updated_at);
+        std::string line;
+        for (const auto& [status, n] : states) line += fmt::format("{}{} {}", line.empty() ? "" : ", ", n, status);
+        fmt::print("tracks of {}: {}\n", dataset, line.empty() ? "no extraction state recorded" : line);
+    }
+    if (q.check && !problems.empty()) {
+        std::string all;
+        for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+        throw_input("extraction of {} with model {} is not complete in catalog {}: {}", dataset, q.model,
+                    db::redact_url(catalog->url()), all);
+    }
+    if (q.check) spdlog::info("every shard of {}/{} of {} is done", q.count, q.count, dataset);
+    return 0;
+}
+
 }  // namespace
 
 void register_runs(CLI::App& app, Context& ctx) {
@@ -99,6 +169,17 @@ void register_runs(CLI::App& app, Context& ctx) {
     show->add_option("run_id", id, "Run id (or a unique prefix)")->required();
     bool& show_json = add_json_flag(show);
     show->callback([&ctx, &show_json] { ctx.run = [&ctx, &show_json] { return show_run(ctx, id, show_json); }; });
+    static ShardQuery shard_query;
+    auto* shards = runs->add_subcommand("shards", "The shards of sharded extractions (mess extract --shard i/N): state, attempts,\n"
+                                                  "counts; --check: exit 2 unless every shard of --count N is done (the merge job's check)");
+    shards->add_option("--dataset", shard_query.dataset, "Registered dataset: smd | maestro");
+    shards->add_option("--dataset-id", shard_query.dataset_id, "Id of an --audio-dir dataset");
+    shards->add_option("--audio-dir", shard_query.audio_dir, "Accepted (and unused) so that extract's dataset options can be passed");
+    shards->add_option("--model", shard_query.model, "Only this model (as given to mess extract --model)");
+    shards->add_option("--count", shard_query.count, "Only splits into N shards")->check(CLI::PositiveNumber);
+    shards->add_flag("--check", shard_query.check, "Fail (exit 2) naming every shard of --count N that is missing, running or failed");
+    bool& shards_json = add_json_flag(shards);
+    shards->callback([&ctx, &shards_json] { ctx.run = [&ctx, &shards_json] { return list_shards(ctx, shard_query, shards_json); }; });
     auto* compare = runs->add_subcommand("compare", "Parameters and metrics of runs side by side (* = values differ)");
     compare->add_option("run_ids", ids, "Two or more run ids (or unique prefixes)")->required();
     bool& compare_json = add_json_flag(compare);

@@ -15,7 +15,7 @@
 // each in its own transaction, when a catalog is opened. A database whose version is newer than this
 // binary knows is refused: Error(input) naming the newer migration. Tables: datasets, works, recordings,
 // tracks (metadata: a JSON object of free columns), audio_files, clips, extractions (per track, model and
-// precision), targets, runs, judgements. Text search uses an FTS5 trigram index (SQLite) or a pg_trgm GIN
+// precision), extraction_shards (each shard i/N of a sharded extraction), targets, runs, judgements. Text search uses an FTS5 trigram index (SQLite) or a pg_trgm GIN
 // index (PostgreSQL); listing and filtering use B-tree indexes on (dataset_id, track_id) and composer.
 //
 // Errors: every failure is a mess::Error: input for an unreachable server, bad credentials, a corrupt or
@@ -86,6 +86,22 @@ struct ExtractionRow {
     std::string run_id{};          // the run that wrote this state
     int attempts = 0;            // how many times a run set this row (incremented atomically)
     std::string updated_at{};      // UTC ISO-8601, set by the catalog
+};
+
+// One shard of a sharded extraction (`mess extract --shard i/N`): the latest attempt at it. Keyed by
+// dataset, model, precision and shard i/N; the run registry keeps every attempt's run.
+struct ShardRow {
+    std::string dataset_id{}, model{}, precision{};
+    int index = 0, count = 1;      // shard index/count (0 ≤ index < count)
+    std::string status{};          // "running" | "done" (every track of the shard complete) | "failed"
+    std::string run_id{};          // the attempt's run
+    int attempts = 0;            // runs started on this shard (incremented atomically by start_shard)
+    std::int64_t tracks = 0;     // tracks in the shard
+    std::int64_t processed = 0, cached = 0, failed = 0, locked = 0;  // as the attempt's ExtractReport counts them
+    std::int64_t windows = 0;    // windows embedded by the attempt
+    double elapsed_s = 0;        // the attempt's extraction time, seconds
+    std::string error{};           // why it is failed (empty otherwise)
+    std::string started_at{}, updated_at{};  // UTC ISO-8601, set by the catalog
 };
 
 struct TargetRow {
@@ -181,6 +197,15 @@ public:
     // Extraction state and targets.
     void set_extraction(const ExtractionRow& state);   // upsert; attempts = previous + 1, atomically
     std::vector<ExtractionRow> extractions(const std::string& dataset_id, const std::string& model = "");
+    // Shards of a sharded extraction. start_shard records an attempt (status running, counts zero, its
+    // run id, attempts + 1) and returns the run id of an earlier attempt the row still showed as running
+    // (killed, lost, or still going elsewhere), "" when none. finish_shard sets status, counts and error of
+    // the attempt `shard.run_id`; false (nothing changed) when a later attempt has started since.
+    // Errors: Error(usage) for a status other than running|done|failed or a shard outside 0 ≤ index < count.
+    std::string start_shard(const ShardRow& shard);
+    bool finish_shard(const ShardRow& shard);
+    // Ordered by model, precision, count, index; "" / 0 = any.
+    std::vector<ShardRow> shards(const std::string& dataset_id, const std::string& model = "", int count = 0);
     void upsert_target(const TargetRow& target);
     std::vector<TargetRow> targets(const std::string& dataset_id);
 

@@ -97,6 +97,17 @@ const std::vector<Migration>& migrations() {
           "INSERT INTO composers (composer_lc) SELECT DISTINCT composer_lc FROM tracks"},
          {},
          {}},
+        // The state of each shard i/N of a sharded extraction, for the job that merges them.
+        {6, "extraction shards",
+         {"CREATE TABLE extraction_shards (dataset_id TEXT NOT NULL, model TEXT NOT NULL, precision TEXT NOT NULL,"
+          " shard_count INTEGER NOT NULL, shard_index INTEGER NOT NULL, status TEXT NOT NULL, run_id TEXT NOT NULL,"
+          " attempts INTEGER NOT NULL DEFAULT 0, tracks {bigint} NOT NULL DEFAULT 0, processed {bigint} NOT NULL DEFAULT 0,"
+          " cached {bigint} NOT NULL DEFAULT 0, failed {bigint} NOT NULL DEFAULT 0, locked {bigint} NOT NULL DEFAULT 0,"
+          " windows {bigint} NOT NULL DEFAULT 0, elapsed_s {double} NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '',"
+          " started_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
+          " PRIMARY KEY (dataset_id, model, precision, shard_count, shard_index))"},
+         {},
+         {}},
     };
     return all;
 }

@@ -78,6 +78,55 @@ TEST_P(Catalog, RunRegistry) {
     EXPECT_THROW(db->start_run({}), Error);
 }
 
+// The shards of a sharded extraction: an attempt killed before it finished stays "running" until the next
+// attempt, which names it and counts; a finish by a superseded attempt changes nothing.
+TEST_P(Catalog, ExtractionShardsCountAttemptsAndNameTheKilledOne) {
+    auto db = open_fresh();
+    const ShardRow base{.dataset_id = "ds", .model = "dsp", .precision = "fp32", .index = 1, .count = 3, .tracks = 4};
+    ShardRow first = base, second = base, other = base;
+    first.run_id = "run-a";
+    first.status = second.status = other.status = "running";
+    second.run_id = "run-b";
+    other.index = 0;
+    other.run_id = "run-c";
+    EXPECT_EQ(db->start_shard(first), "");
+    EXPECT_EQ(db->start_shard(other), "");
+    EXPECT_EQ(db->start_shard(second), "run-a");  // run-a was killed: still shown running
+    first.status = "done";
+    EXPECT_FALSE(db->finish_shard(first));        // superseded
+    second.status = "done";
+    second.processed = 3;
+    second.cached = 1;
+    second.windows = 17;
+    second.elapsed_s = 2.5;
+    EXPECT_TRUE(db->finish_shard(second));
+    const auto rows = db->shards("ds", "dsp", 3);
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].index, 0);
+    EXPECT_EQ(rows[0].status, "running");
+    const ShardRow& s = rows[1];
+    EXPECT_EQ(s.index, 1);
+    EXPECT_EQ(s.count, 3);
+    EXPECT_EQ(s.status, "done");
+    EXPECT_EQ(s.run_id, "run-b");
+    EXPECT_EQ(s.attempts, 2);
+    EXPECT_EQ(s.tracks, 4);
+    EXPECT_EQ(s.processed, 3);
+    EXPECT_EQ(s.cached, 1);
+    EXPECT_EQ(s.windows, 17);
+    EXPECT_DOUBLE_EQ(s.elapsed_s, 2.5);
+    EXPECT_FALSE(s.started_at.empty());
+    EXPECT_EQ(db->shards("ds", "dsp", 4).size(), 0u);
+    EXPECT_EQ(db->shards("ds", "mert").size(), 0u);
+    EXPECT_EQ(db->shards("ds").size(), 2u);
+    ShardRow bad = second;
+    bad.index = 3;
+    EXPECT_THROW(db->start_shard(bad), Error);
+    bad = second;
+    bad.status = "half";
+    EXPECT_THROW(db->finish_shard(bad), Error);
+}
+
 // A catalog made by an older binary (schema version 1: no runs, no judgements) is migrated in place.
 TEST_P(Catalog, MigratesAnOlderSchemaKeepingItsRows) {
     {

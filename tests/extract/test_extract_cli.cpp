@@ -97,14 +97,36 @@ TEST_F(ExtractCli, TwoConcurrentRunsProduceEachTrackOnce) {
 }
 
 TEST_F(ExtractCli, ShardsSplitTheDatasetAndClipsRebuildsTheIndex) {
+    // `mess runs shards --check` over the catalog (SQLite in the data root): the merge jobs' check.
+    const std::string model = test::quote(std::string(MESS_FIXTURES_DIR) + "/mert/mert95m_tiny");
+    const auto check = [&](const std::string& extra) {
+        return test::run_command(std::string(MESS_BINARY) + " --data-root " + test::quote((dir / "data").string()) +
+                                 " runs shards --dataset-id pieces --model " + model + " --count 3 --check " + extra + " 2>&1");
+    };
     int processed = 0;
     for (int s = 0; s < 3; ++s) {
         auto r = test::run_command(command(fmt::format("--json --shard {}/3", s)) + " 2>/dev/null");
         ASSERT_EQ(r.exit_code, 0) << r.out;
         processed += nlohmann::json::parse(r.out)["processed"].get<int>();
         EXPECT_TRUE(fs::exists(store() / fmt::format("extract_report.shard{}of3.json", s)));
+        if (s > 0) continue;
+        const auto early = check("");
+        EXPECT_EQ(early.exit_code, 2) << early.out;
+        EXPECT_NE(early.out.find("shard 1/3 missing (no run recorded); shard 2/3 missing"), std::string::npos) << early.out;
     }
     EXPECT_EQ(processed, kTracks);
+    const auto done = check("--json");
+    ASSERT_EQ(done.exit_code, 0) << done.out;
+    const auto shards = nlohmann::json::parse(done.out.substr(done.out.find('{')));
+    EXPECT_EQ(shards["track_states"], nlohmann::json({{"done", kTracks}}));
+    int tracks = 0;
+    for (const auto& sh : shards["shards"]) {
+        EXPECT_EQ(sh["status"], "done") << sh.dump();
+        EXPECT_EQ(sh["attempts"], 1) << sh.dump();
+        EXPECT_EQ(sh["processed"], sh["tracks"]) << sh.dump();
+        tracks += sh["tracks"].get<int>();
+    }
+    EXPECT_EQ(tracks, kTracks);
     auto r = test::run_command(std::string(MESS_BINARY) + " --data-root " + test::quote((dir / "data").string()) +
                                " clips --json --audio-dir " + test::quote((dir / "audio").string()) + " --dataset-id pieces 2>/dev/null");
     ASSERT_EQ(r.exit_code, 0) << r.out;
@@ -113,6 +135,11 @@ TEST_F(ExtractCli, ShardsSplitTheDatasetAndClipsRebuildsTheIndex) {
     EXPECT_EQ(env.exit_code, 1) << env.out;  // needs --shard-count
     EXPECT_NE(env.out.find("--shard-count"), std::string::npos) << env.out;
     EXPECT_EQ(test::run_command("JOB_COMPLETION_INDEX=1 " + command("--shard-count 3") + " > /dev/null 2>&1").exit_code, 0);
+    const auto again = check("--json");  // shard 1's second attempt: every track cached
+    ASSERT_EQ(again.exit_code, 0) << again.out;
+    const auto second = nlohmann::json::parse(again.out.substr(again.out.find('{')))["shards"][1];
+    EXPECT_EQ(second["attempts"], 2) << second.dump();
+    EXPECT_EQ(second["cached"], second["tracks"]) << second.dump();
 }
 
 // --precision bf16 is recorded in every sidecar and in the index manifest; a run in another precision
