@@ -16,7 +16,9 @@
 // binary knows is refused: Error(input) naming the newer migration. Tables: datasets, works, recordings,
 // tracks (metadata: a JSON object of free columns), audio_files, clips, extractions (per track, model and
 // precision), targets, runs, judgements. Text search uses an FTS5 trigram index (SQLite) or a pg_trgm GIN
-// index (PostgreSQL); listing and filtering use B-tree indexes on (dataset_id, track_id) and composer.
+// index (PostgreSQL); listing and filtering use B-tree indexes on (dataset_id, track_id) and composer, and the
+// totals of unfiltered, dataset and composer pages come from counts per (dataset, composer) that triggers keep
+// exact (table track_groups, migration 6).
 //
 // Errors: every failure is a mess::Error: input for an unreachable server, bad credentials, a corrupt or
 // newer database (the message names the catalog, with the password removed, and what the server said);
@@ -133,11 +135,20 @@ struct TrackQuery {
     std::string composer{};        // case-insensitive substring, "" = all
     std::vector<std::pair<std::string, std::string>> columns{};  // exact (case-insensitive) metadata values
     std::int64_t offset = 0, limit = 50;
+    // A text search or a column filter counts its matches up to this many (≥ 1): beyond, the page says
+    // "more than count_limit" (TrackPage::total_exact false) instead of counting every match.
+    std::int64_t count_limit = 1000;
 };
 
+// A page of tracks. Without q and columns the total is exact and read from counts kept per dataset and
+// composer. With q or columns: when at most count_limit tracks match, the total is exact and the tracks are
+// ordered as usual; when more match, `total` is count_limit, `total_exact` false (more than `total` match),
+// and the tracks come in catalog order (the order they were registered: the text index's order), so that a
+// common word pages without sorting every match. Either way a page holds exactly the matching tracks.
 struct TrackPage {
-    std::int64_t total = 0;      // rows matching the query
-    std::vector<TrackRow> tracks{};  // ordered by dataset_id, track_id
+    std::int64_t total = 0;      // rows matching the query (a lower bound when !total_exact)
+    bool total_exact = true;
+    std::vector<TrackRow> tracks{};  // ordered by dataset_id, track_id (catalog order when !total_exact)
 };
 
 // ---- the catalog ----------------------------------------------------------------------------
@@ -223,8 +234,12 @@ protected:
     virtual std::string dialect(const std::string& sql) const = 0;  // portable DDL → this backend's
     // SQL text of the value of key `key_param` (a parameter such as "$3") in a JSON-object column.
     virtual std::string json_text(const std::string& column, const std::string& key_param) const = 0;
-    // " AND …": rows of tracks alias `alias` whose search text is LIKE `pattern_param`, through the text index.
-    virtual std::string text_match(const std::string& alias, const std::string& pattern_param) const = 0;
+    // How to read the rows of tracks alias `alias` whose search text is LIKE `pattern_param` through the text
+    // index: the FROM clause, the " AND …" condition, and the expression of the index's own order (catalog order).
+    struct TextScan {
+        std::string from, condition, order;
+    };
+    virtual TextScan text_scan(const std::string& alias, const std::string& pattern_param) const = 0;
     void migrate(const OpenOptions& options);
 
 private:

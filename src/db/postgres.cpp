@@ -74,8 +74,8 @@ protected:
     std::string json_text(const std::string& column, const std::string& key_param) const override {
         return "(" + column + "::jsonb ->> " + key_param + ")";
     }
-    std::string text_match(const std::string& alias, const std::string& pattern_param) const override {
-        return " AND " + alias + ".haystack LIKE " + pattern_param;
+    TextScan text_scan(const std::string& alias, const std::string& pattern_param) const override {
+        return {"tracks " + alias, " AND " + alias + ".haystack LIKE " + pattern_param, alias + ".id"};
     }
 
 private:
