@@ -16,7 +16,8 @@
 // binary knows is refused: Error(input) naming the newer migration. Tables: datasets, works, recordings,
 // tracks (metadata: a JSON object of free columns), audio_files, clips, extractions (per track, model and
 // precision), targets, runs, judgements. Text search uses an FTS5 trigram index (SQLite) or a pg_trgm GIN
-// index (PostgreSQL); listing and filtering use B-tree indexes on (dataset_id, track_id) and composer, and the
+// index (PostgreSQL), or, for the whole words inside a search (between two spaces), an FTS5 unicode61 or
+// to_tsvector('simple') GIN word index; listing and filtering use B-tree indexes on (dataset_id, track_id) and composer, and the
 // totals of unfiltered, dataset and composer pages come from counts per (dataset, composer) that triggers keep
 // exact (table track_groups, migration 6).
 //
@@ -234,12 +235,14 @@ protected:
     virtual std::string dialect(const std::string& sql) const = 0;  // portable DDL → this backend's
     // SQL text of the value of key `key_param` (a parameter such as "$3") in a JSON-object column.
     virtual std::string json_text(const std::string& column, const std::string& key_param) const = 0;
-    // How to read the rows of tracks alias `alias` whose search text is LIKE `pattern_param` through the text
-    // index: the FROM clause, the " AND …" condition, and the expression of the index's own order (catalog order).
+    // How to read the rows of tracks alias `alias` whose search text is LIKE `pattern_param`: the FROM clause,
+    // the " AND …" condition, and the expression of the index's own order (catalog order). Through the trigram
+    // index, or, when `words_param` is not empty, through the word index: rows holding every word of the
+    // parameter (quoted words, '"w1" "w2"'), the pattern then checked on each of them.
     struct TextScan {
         std::string from, condition, order;
     };
-    virtual TextScan text_scan(const std::string& alias, const std::string& pattern_param) const = 0;
+    virtual TextScan text_scan(const std::string& alias, const std::string& pattern_param, const std::string& words_param) const = 0;
     void migrate(const OpenOptions& options);
 
 private:

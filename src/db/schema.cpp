@@ -7,9 +7,10 @@ namespace mess::db {
 namespace {
 
 // Exact totals of unfiltered, dataset and composer pages without counting tracks: one count per dataset and
-// composer, kept by triggers in the transaction of every write (replaces track_counts and composers).
+// composer, kept by triggers in the transaction of every write (replaces track_counts and composers). And an
+// index of the search text's whole words: common words make long trigram lists, a rare whole word a short one.
 Migration track_groups() {
-    return {6, "track counts per dataset and composer",
+    return {6, "track counts per dataset and composer, word index",
          {"CREATE TABLE track_groups (dataset_id TEXT NOT NULL, composer_lc TEXT NOT NULL, n {bigint} NOT NULL,"
           " PRIMARY KEY (dataset_id, composer_lc))",
           "INSERT INTO track_groups (dataset_id, composer_lc, n) SELECT dataset_id, composer_lc, count(*) FROM tracks"
@@ -23,7 +24,17 @@ Migration track_groups() {
           " WHEN old.dataset_id <> new.dataset_id OR old.composer_lc <> new.composer_lc BEGIN"
           " UPDATE track_groups SET n = n - 1 WHERE dataset_id = old.dataset_id AND composer_lc = old.composer_lc;"
           " INSERT INTO track_groups (dataset_id, composer_lc, n) VALUES (new.dataset_id, new.composer_lc, 1)"
-          " ON CONFLICT (dataset_id, composer_lc) DO UPDATE SET n = n + 1; END"},
+          " ON CONFLICT (dataset_id, composer_lc) DO UPDATE SET n = n + 1; END",
+          // Whole words of the search text (a search's inner words select through their short lists).
+          "CREATE VIRTUAL TABLE track_words USING fts5 (haystack, content='tracks', content_rowid='id', tokenize='unicode61')",
+          "INSERT INTO track_words (rowid, haystack) SELECT id, haystack FROM tracks",
+          "CREATE TRIGGER tracks_words_insert AFTER INSERT ON tracks BEGIN"
+          " INSERT INTO track_words (rowid, haystack) VALUES (new.id, new.haystack); END",
+          "CREATE TRIGGER tracks_words_delete AFTER DELETE ON tracks BEGIN"
+          " INSERT INTO track_words (track_words, rowid, haystack) VALUES ('delete', old.id, old.haystack); END",
+          "CREATE TRIGGER tracks_words_update AFTER UPDATE OF haystack ON tracks BEGIN"
+          " INSERT INTO track_words (track_words, rowid, haystack) VALUES ('delete', old.id, old.haystack);"
+          " INSERT INTO track_words (rowid, haystack) VALUES (new.id, new.haystack); END"},
          {"DROP TRIGGER tracks_count_insert ON tracks", "DROP TRIGGER tracks_count_delete ON tracks",
           "DROP FUNCTION mess_count_tracks()", "DROP TABLE track_counts", "DROP TABLE composers",
           // Statement triggers: the rows a statement inserted, deleted or changed, counted by group in one upsert.
@@ -42,7 +53,8 @@ Migration track_groups() {
           "CREATE TRIGGER tracks_group_delete AFTER DELETE ON tracks REFERENCING OLD TABLE AS old_rows"
           " FOR EACH STATEMENT EXECUTE FUNCTION mess_count_groups()",
           "CREATE TRIGGER tracks_group_update AFTER UPDATE ON tracks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"
-          " FOR EACH STATEMENT EXECUTE FUNCTION mess_count_groups()"}};
+          " FOR EACH STATEMENT EXECUTE FUNCTION mess_count_groups()",
+          "CREATE INDEX tracks_words ON tracks USING gin (to_tsvector('simple', haystack))"}};
 }
 
 Migration core_tables() {

@@ -89,9 +89,12 @@ protected:
         return "json_extract(" + column + ", '$.\"' || " + key_param + " || '\"')";
     }
     // The FTS5 table drives (CROSS JOIN keeps it the outer loop) and yields its rowids, the tracks' ids, in order.
-    TextScan text_scan(const std::string& alias, const std::string& pattern_param) const override {
-        return {"track_text CROSS JOIN tracks " + alias + " ON " + alias + ".id = track_text.rowid",
-                " AND track_text.haystack LIKE " + pattern_param, "track_text.rowid"};
+    TextScan text_scan(const std::string& alias, const std::string& pattern_param, const std::string& words_param) const override {
+        const std::string index = words_param.empty() ? "track_text" : "track_words";
+        return {index + " CROSS JOIN tracks " + alias + " ON " + alias + ".id = " + index + ".rowid",
+                words_param.empty() ? " AND track_text.haystack LIKE " + pattern_param
+                                    : " AND track_words MATCH " + words_param + " AND " + alias + ".haystack LIKE " + pattern_param,
+                index + ".rowid"};
     }
 
 private:

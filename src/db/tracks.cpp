@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <set>
 
 #include <fmt/format.h>
@@ -163,6 +164,27 @@ std::vector<TrackRow> merged_page(CatalogDb& db, const TrackQuery& q, const std:
                                         runs, limit, offset), p);
 }
 
+// The words that every track matching the search text holds whole: those between two spaces of the text,
+// when made of ASCII letters and digits only (every tokenizer reads such a word alone), quoted: '"w1" "w2"'.
+std::string whole_words(const std::string& q) {
+    std::vector<std::string> parts;
+    for (std::size_t at = 0;;) {
+        const std::size_t space = q.find(' ', at);
+        parts.push_back(q.substr(at, space == std::string::npos ? std::string::npos : space - at));
+        if (space == std::string::npos) break;
+        at = space + 1;
+    }
+    std::string words;
+    for (std::size_t i = 1; i + 1 < parts.size(); ++i) {
+        const std::string& w = parts[i];
+        const bool alnum = !w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        });
+        if (alnum) words += (words.empty() ? "\"" : " \"") + w + "\"";
+    }
+    return words;
+}
+
 // Pages without text or column filters: exact totals from the counts per (dataset, composer).
 TrackPage counted_page(CatalogDb& db, const TrackQuery& q) {
     const auto names = composer_groups(db, q);
@@ -215,7 +237,11 @@ TrackPage CatalogDb::list_tracks(const TrackQuery& query) {
     if (query.q.empty() && query.columns.empty()) return counted_page(*this, query);
     Params p;
     TextScan scan{"tracks t", "", "t.id"};
-    if (!query.q.empty()) scan = text_scan("t", p.add("%" + to_lower(query.q) + "%"));
+    if (!query.q.empty()) {
+        const std::string q = to_lower(query.q), words = whole_words(q);
+        const std::string pattern = p.add("%" + q + "%");
+        scan = text_scan("t", pattern, words.empty() ? "" : p.add(words));
+    }
     std::string where = scan.condition;
     if (!query.dataset.empty()) where += " AND t.dataset_id = " + p.add(query.dataset);
     if (!query.composer.empty()) {  // the matching names themselves, so that the planner sees the values

@@ -133,7 +133,7 @@ std::vector<std::string> plain_keys(CatalogDb& db, const TrackQuery& q, bool cat
 void expect_pages_match_plain_queries(CatalogDb& db) {
     for (const std::string dataset : {"", "d1"})
         for (const std::string composer : {"", "alpha", "carl beta", "nobody"})
-            for (const std::string q : {"", "piece", "rare", "no. 1", "zzz"})
+            for (const std::string q : {"", "piece", "rare", "no. 1", "zzz", "no. 9 rare", "alpha piece no", " 18 "})
                 for (const bool column : {false, true})
                     for (const std::int64_t offset : {0, 23, 140})
                         for (const std::int64_t cap : {1000, 12}) {
