@@ -111,8 +111,10 @@ struct Params {
 };
 
 // A composer page merges each matching name's run of the composer index while this costs at most so many
-// index entries (names × (offset + limit)); beyond, it sorts all its matches.
+// index entries (names × (offset + limit)) and names (one subquery each: SQLite allows 500 in a compound
+// SELECT); beyond, it sorts all its matches.
 constexpr std::int64_t kMergeEntries = 50'000;
+constexpr std::size_t kMergeNames = 64;
 
 std::vector<TrackRow> rows_of(CatalogDb& db, const std::string& sql, const Params& p) {
     std::vector<TrackRow> out;
@@ -197,7 +199,7 @@ TrackPage counted_page(CatalogDb& db, const TrackQuery& q) {
         const std::string limit = p.add(num(q.limit)), offset = p.add(num(q.offset));
         page.tracks = rows_of(db, fmt::format("SELECT {} FROM tracks t WHERE 1 = 1{} ORDER BY t.dataset_id, t.track_id LIMIT {}"
                                               " OFFSET {}", kTrackColumns, dataset, limit, offset), p);
-    } else if (static_cast<std::int64_t>(names.size()) * (q.offset + q.limit) <= kMergeEntries) {
+    } else if (names.size() <= kMergeNames && static_cast<std::int64_t>(names.size()) * (q.offset + q.limit) <= kMergeEntries) {
         page.tracks = merged_page(db, q, names);
     } else {
         std::string in;
