@@ -37,7 +37,6 @@ void fill(CatalogDb& db, std::int64_t n) {
             " FROM ({series}) s JOIN names c ON c.k = i % 50", fmt::arg("id", id), fmt::arg("series", series)));
         db.exec("INSERT INTO works (dataset_id, work_id, composer, title, composer_lc) SELECT dataset_id, work_id,"
                 " min(composer), min(title), min(composer_lc) FROM tracks GROUP BY dataset_id, work_id");
-        db.exec("INSERT INTO composers (composer_lc) SELECT lower(name) FROM names");
         db.exec("DROP TABLE names");
     });
     db.exec(pg ? "VACUUM ANALYZE" : "ANALYZE");  // PostgreSQL: as autovacuum leaves a settled table (index-only scans)
@@ -76,20 +75,39 @@ void run_backend(CatalogDb& db, std::int64_t n, int repeats) {
          scan + "dataset_id <> '' AND track_id <> ''"},
         {"filter dataset", [&](int r) { return TrackQuery{.dataset = fmt::format("ds{}", r % 4), .offset = (r * 31) % 1000, .limit = 50}; },
          scan + "dataset_id || '' = 'ds1'"},
-        {"filter composer", [&](int r) { return TrackQuery{.composer = fmt::format("composer{:02d}", r % 50), .limit = 50}; },
+        {"filter composer (20,000 matches)", [&](int r) {
+             return TrackQuery{.composer = fmt::format("composer{:02d}", r % 50), .offset = (r * 31) % 1000, .limit = 50}; },
          scan + "composer_lc || '' LIKE '%composer07%'"},
+        {"filter dataset and composer", [&](int r) {
+             return TrackQuery{.dataset = fmt::format("ds{}", r % 4), .composer = fmt::format("composer{:02d}", (r * 2 + r % 4) % 50),
+                               .limit = 50}; },
+         scan + "dataset_id || '' = 'ds1' AND composer_lc || '' LIKE '%composer07%'"},
         {"text search (a work: 'opus N no')", [&](int r) { return TrackQuery{.q = opus(r), .limit = 50}; },
          scan + "haystack || '' LIKE '%opus 1234 no%'"},
         {"text search (a number: 6 digits)", [&](int r) { return TrackQuery{.q = fmt::format("{:06d}", (r * 4999 + 7) % (n / 10)), .limit = 50}; },
          scan + "haystack || '' LIKE '%012345%'"},
+        {"text search (a common word: all)", [&](int r) {
+             return TrackQuery{.q = r % 2 ? "opus" : "surname", .offset = (r * 31) % 1000, .limit = 50}; },
+         scan + "haystack || '' LIKE '%opus%'"},
+        {"text search (a name: 2% of tracks)", [&](int r) { return TrackQuery{.q = fmt::format("composer{:02d}", r % 50), .limit = 50}; },
+         scan + "haystack || '' LIKE '%composer07%'"},
+        {"text search (a year: 3% of tracks)", [&](int r) { return TrackQuery{.q = std::to_string(1990 + r % 30), .limit = 50}; },
+         scan + "haystack || '' LIKE '%1995%'"},
     };
     fmt::print("{:<36} {:>9} {:>9} {:>14} {:>8}\n", "query (limit 50)", "p50 ms", "p95 ms", "scan p50 ms", "ratio");
     for (const Case& c : cases) {
-        std::int64_t total = 0;
-        const Figures f = time_it(repeats, [&](int r) { total += db.list_tracks(c.query(r)).total; });
+        std::int64_t total = 0, inexact = 0;
+        const Figures f = time_it(repeats, [&](int r) {
+            const TrackPage page = db.list_tracks(c.query(r));
+            total += page.total;
+            inexact += page.total_exact ? 0 : 1;
+        });
         const Figures ref = time_it(std::max(3, repeats / 20), [&](int) { db.exec(c.reference); });
-        fmt::print("{:<36} {:>9.2f} {:>9.2f} {:>14.1f} {:>7.0f}×   ({} rows matched on average) {}\n", c.name, f.p50, f.p95, ref.p50,
-                   ref.p50 / f.p50, total / repeats, f.p50 <= 5.0 ? "ok (≤ 5 ms)" : "OVER 5 ms");
+        const std::string matched = inexact == repeats ? fmt::format("more than {} rows matched", total / repeats)
+                                                      : fmt::format("{} rows matched on average", total / repeats);
+        fmt::print("{:<36} {:>9.2f} {:>9.2f} {:>14.1f} {:>7.0f}×   ({}) {}\n", c.name, f.p50, f.p95, ref.p50, ref.p50 / f.p50,
+                   inexact == 0 || inexact == repeats ? matched : fmt::format("{}, {} pages inexact", matched, inexact),
+                   f.p50 <= 5.0 ? "ok (≤ 5 ms)" : "OVER 5 ms");
     }
 }
 

@@ -1,9 +1,8 @@
 // The catalog database in the `mess` command line: opening it, the run registry's record of a command, and
 // the dataset ⇄ catalog operations (sync, metadata import and export, clips). Internal to apps/mess.
 //
-// The metadata CSV stays the format a user edits: `import_metadata` puts a table into the catalog and
-// `catalog_metadata` takes it out again (what `mess catalog export` writes). A track's composer and title
-// are its `composer`/`title` columns, else MAESTRO's canonical_composer/canonical_title.
+// The dataset ⇄ catalog operations that the Python module shares (import, export, first use) are the
+// catalog module's (mess/catalog.hpp); `sync_dataset` (which reads audio headers) is here.
 #pragma once
 
 #include <filesystem>
@@ -51,18 +50,6 @@ void register_runs(CLI::App& app, Context& ctx);
 
 // ---- dataset ⇄ catalog ----
 
-// The catalog row of a metadata row (free columns in metadata; composer and title as above).
-db::TrackRow track_row(const std::string& dataset_id, const MetadataTable::Row& row);
-// The dataset's tracks in the catalog as a metadata table (composer/title back as their columns unless
-// they came from canonical_*). Errors: Error(input) when the catalog has no track of the dataset.
-MetadataTable catalog_metadata(db::CatalogDb& catalog, const std::string& dataset_id);
-// The catalog database as the source of the dataset's metadata (what the commands that read metadata call):
-// a track the catalog holds has its catalog row (as edited by `mess catalog import`), a track it lacks has
-// its CSV (or derived) row and is registered in the catalog, so a dataset never synced is registered on first
-// use. Composer and title are always their columns (MAESTRO's canonical ones included: the browser reads
-// them). The table becomes what dataset.metadata() returns.
-MetadataTable use_catalog_metadata(db::CatalogDb& catalog, Dataset& dataset);
-
 struct SyncParams {
     // Each audio file's SHA-256 in hex (reads every byte); empty = not computed.
     std::function<std::string(const std::filesystem::path&)> hasher{};
@@ -76,11 +63,5 @@ struct SyncReport {
 // are gone, in one transaction. Unreadable headers are registered with duration 0 and reported.
 SyncReport sync_dataset(db::CatalogDb& catalog, const Dataset& dataset, const MetadataTable& meta,
                         const SyncParams& params = {});
-// Upserts the table's rows as the dataset's tracks (registering the dataset). Returns the count.
-std::int64_t import_metadata(db::CatalogDb& catalog, const Dataset& dataset, const MetadataTable& meta);
-// Replaces the dataset's clips in the catalog (id, track, segment, start, end, split).
-void record_clips(db::CatalogDb& catalog, const std::string& dataset_id, const ClipIndex& clips);
-// The path as the catalog stores it: relative to the data root when inside it, else as given.
-std::string catalog_path(const Dataset& dataset, const std::filesystem::path& path);
 
 }  // namespace mess::cli

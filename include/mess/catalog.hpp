@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "mess/db.hpp"
 #include "mess/features.hpp"
 #include "mess/util.hpp"
 
@@ -188,5 +189,33 @@ ClipIndex build_clip_index(const Dataset& dataset, const MetadataTable& meta, co
 ClipIndex recorded_clip_index(const Dataset& dataset, const MetadataTable& meta, const SplitParams& params);
 void write_clip_index(const std::filesystem::path& path, const ClipIndex& index);  // atomic CSV
 ClipIndex read_clip_index(const std::filesystem::path& path);
+
+
+// ---------------------------------------------------------------------------------------------
+// Datasets in the catalog database (mess/db.hpp)
+// ---------------------------------------------------------------------------------------------
+//
+// The catalog database is the source of a dataset's metadata for every command and the Python module; the
+// metadata CSV stays the format a user edits: `import_metadata` puts a table into the catalog and
+// `catalog_metadata` takes it out again (what `mess catalog export` writes). A track's composer and title
+// are its `composer`/`title` columns, else MAESTRO's canonical_composer/canonical_title.
+
+// The catalog row of a metadata row (free columns in metadata; composer and title as above).
+db::TrackRow track_row(const std::string& dataset_id, const MetadataTable::Row& row);
+// The dataset's tracks in the catalog as a metadata table (composer/title back as their columns unless
+// they came from canonical_*). Errors: Error(input) when the catalog has no track of the dataset.
+MetadataTable catalog_metadata(db::CatalogDb& catalog, const std::string& dataset_id);
+// The catalog database as the source of the dataset's metadata (what the commands that read metadata call):
+// a track the catalog holds has its catalog row (as edited by `mess catalog import`), a track it lacks has
+// its CSV (or derived) row and is registered in the catalog, so a dataset never synced is registered on first
+// use. Composer and title are always their columns (MAESTRO's canonical ones included: the browser reads
+// them). The table becomes what dataset.metadata() returns.
+MetadataTable use_catalog_metadata(db::CatalogDb& catalog, Dataset& dataset);
+// Upserts the table's rows as the dataset's tracks (registering the dataset). Returns the count.
+std::int64_t import_metadata(db::CatalogDb& catalog, const Dataset& dataset, const MetadataTable& meta);
+// Replaces the dataset's clips in the catalog (id, track, segment, start, end, split).
+void record_clips(db::CatalogDb& catalog, const std::string& dataset_id, const ClipIndex& clips);
+// The path as the catalog stores it: relative to the data root when inside it, else as given.
+std::string catalog_path(const Dataset& dataset, const std::filesystem::path& path);
 
 }  // namespace mess

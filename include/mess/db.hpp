@@ -15,8 +15,12 @@
 // each in its own transaction, when a catalog is opened. A database whose version is newer than this
 // binary knows is refused: Error(input) naming the newer migration. Tables: datasets, works, recordings,
 // tracks (metadata: a JSON object of free columns), audio_files, clips, extractions (per track, model and
-// precision), extraction_shards (each shard i/N of a sharded extraction), targets, runs, judgements. Text search uses an FTS5 trigram index (SQLite) or a pg_trgm GIN
-// index (PostgreSQL); listing and filtering use B-tree indexes on (dataset_id, track_id) and composer.
+// precision), extraction_shards (each shard i/N of a sharded extraction), targets, runs, judgements. Text
+// search uses an FTS5 trigram index (SQLite) or a pg_trgm GIN index (PostgreSQL), or, for the whole words inside
+// a search (between two spaces), an FTS5 unicode61 or to_tsvector('simple') GIN word index; listing and
+// filtering use B-tree indexes on (dataset_id, track_id) and composer, and the totals of unfiltered, dataset and
+// composer pages come from counts per (dataset, composer) that triggers keep exact (table track_groups,
+// migration 7).
 //
 // Errors: every failure is a mess::Error: input for an unreachable server, bad credentials, a corrupt or
 // newer database (the message names the catalog, with the password removed, and what the server said);
@@ -149,11 +153,20 @@ struct TrackQuery {
     std::string composer{};        // case-insensitive substring, "" = all
     std::vector<std::pair<std::string, std::string>> columns{};  // exact (case-insensitive) metadata values
     std::int64_t offset = 0, limit = 50;
+    // A text search or a column filter counts its matches up to this many (≥ 1): beyond, the page says
+    // "more than count_limit" (TrackPage::total_exact false) instead of counting every match.
+    std::int64_t count_limit = 1000;
 };
 
+// A page of tracks. Without q and columns the total is exact and read from counts kept per dataset and
+// composer. With q or columns: when at most count_limit tracks match, the total is exact and the tracks are
+// ordered as usual; when more match, `total` is count_limit, `total_exact` false (more than `total` match),
+// and the tracks come in catalog order (the order they were registered: the text index's order), so that a
+// common word pages without sorting every match. Either way a page holds exactly the matching tracks.
 struct TrackPage {
-    std::int64_t total = 0;      // rows matching the query
-    std::vector<TrackRow> tracks{};  // ordered by dataset_id, track_id
+    std::int64_t total = 0;      // rows matching the query (a lower bound when !total_exact)
+    bool total_exact = true;
+    std::vector<TrackRow> tracks{};  // ordered by dataset_id, track_id (catalog order when !total_exact)
 };
 
 // ---- the catalog ----------------------------------------------------------------------------
@@ -248,8 +261,14 @@ protected:
     virtual std::string dialect(const std::string& sql) const = 0;  // portable DDL → this backend's
     // SQL text of the value of key `key_param` (a parameter such as "$3") in a JSON-object column.
     virtual std::string json_text(const std::string& column, const std::string& key_param) const = 0;
-    // " AND …": rows of tracks alias `alias` whose search text is LIKE `pattern_param`, through the text index.
-    virtual std::string text_match(const std::string& alias, const std::string& pattern_param) const = 0;
+    // How to read the rows of tracks alias `alias` whose search text is LIKE `pattern_param`: the FROM clause,
+    // the " AND …" condition, and the expression of the index's own order (catalog order). Through the trigram
+    // index, or, when `words_param` is not empty, through the word index: rows holding every word of the
+    // parameter (quoted words, '"w1" "w2"'), the pattern then checked on each of them.
+    struct TextScan {
+        std::string from, condition, order;
+    };
+    virtual TextScan text_scan(const std::string& alias, const std::string& pattern_param, const std::string& words_param) const = 0;
     void migrate(const OpenOptions& options);
 
 private:

@@ -1,5 +1,5 @@
 // mess.load_view, mess.FeatureStore, mess.Dataset, mess.read_targets: the feature store (features), datasets
-// (catalog) and target files (targets), read through their owners.
+// and their metadata in the catalog database (catalog, db) and target files (targets), read through their owners.
 #include <pybind11/stl.h>
 
 #include <nlohmann/json.hpp>
@@ -7,6 +7,7 @@
 #include "bindings.hpp"
 #include "convert.hpp"
 #include "mess/catalog.hpp"
+#include "mess/db.hpp"
 #include "mess/features.hpp"
 #include "mess/targets.hpp"
 
@@ -91,17 +92,33 @@ private:
     std::size_t next_ = 0;
 };
 
-Dataset open_dataset(const py::object& data_root, const std::string& dataset, const py::object& audio_dir) {
+// A dataset and the catalog database its metadata comes from (as the `mess` commands resolve it).
+struct CatalogedDataset {
+    Dataset dataset;
+    std::string catalog;  // the catalog keyword, else MESS_CATALOG, else sqlite:<data_root>/catalog.sqlite
+};
+
+CatalogedDataset open_dataset(const py::object& data_root, const std::string& dataset, const py::object& audio_dir,
+                              const std::optional<std::string>& catalog) {
     const std::filesystem::path root = to_path(data_root, "data root");
-    if (audio_dir.is_none()) return Dataset::open(root, dataset);
-    return Dataset::folder(root, existing_path(audio_dir, "audio folder"), dataset);
+    Config config;
+    config.data_root = {root, "argument data_root"};
+    ConfigFlags flags;
+    if (catalog) flags["catalog"] = *catalog;  // the keyword plays the part of --catalog
+    std::string url = in_context("mess.Dataset(catalog=...)", [&] { return db::catalog_setting(flags, config).value; });
+    if (audio_dir.is_none()) return {Dataset::open(root, dataset), std::move(url)};
+    return {Dataset::folder(root, existing_path(audio_dir, "audio folder"), dataset), std::move(url)};
 }
 
-py::list metadata_rows(const Dataset& ds) {
+// The dataset's metadata from its catalog database; a dataset the catalog lacks (or a track it lacks) is
+// registered from the metadata CSV (or the files) on first use, as the commands do.
+py::list metadata_rows(const CatalogedDataset& d) {
     MetadataTable table;
     {
         py::gil_scoped_release release;
-        table = ds.metadata();
+        const auto catalog = db::CatalogDb::open(d.catalog);  // a connection per call: callable from any thread
+        Dataset ds = d.dataset;                                // the value itself stays as made
+        table = use_catalog_metadata(*catalog, ds);
     }
     py::list rows;
     for (const auto& r : table.rows()) {
@@ -120,8 +137,10 @@ per track the views raw [S, L, T, D], segments [S, L, D], aggregated [L, D] and 
 methods read files and may be called from any thread. Raises FileNotFoundError for a missing data root.)doc";
 
 constexpr const char* kDatasetDoc = R"doc(A dataset: registered ("smd", "maestro": their audio under <data_root>/audio/) or any folder of
-audio (audio_dir, with `dataset` its id). Its features, targets and metadata live under data_root. A
-value: its methods may be called from any thread.)doc";
+audio (audio_dir, with `dataset` its id). Its features and targets live under data_root; its metadata in the
+catalog database: `catalog` (a URL, sqlite:<file> or postgresql://..., as `mess --catalog`), else the
+environment variable MESS_CATALOG, else sqlite:<data_root>/catalog.sqlite. A value: its methods may be
+called from any thread (each metadata() call opens its own connection).)doc";
 
 void bind_feature_store(py::module_& m) {
     py::class_<FeatureStore>(m, "FeatureStore", kStoreDoc)
@@ -150,30 +169,37 @@ void bind_dataset(py::module_& m) {
         .def("__iter__", [](py::object self) { return self; })
         .def("__next__", &FeatureIterator::next);
 
-    py::class_<Dataset>(m, "Dataset", kDatasetDoc)
-        .def(py::init(&open_dataset), py::arg("data_root"), py::arg("dataset"), py::arg("audio_dir") = py::none())
-        .def_property_readonly("id", &Dataset::id)
-        .def_property_readonly("kind", &Dataset::kind, "'smd', 'maestro' or 'folder'")
-        .def_property_readonly("data_root", [](const Dataset& d) { return d.data_root().string(); })
-        .def_property_readonly("audio_dir", [](const Dataset& d) { return d.audio_dir().string(); })
-        .def_property_readonly("features", &Dataset::features, "its FeatureStore")
-        .def("tracks", [](const Dataset& d) {
+    py::class_<CatalogedDataset>(m, "Dataset", kDatasetDoc)
+        .def(py::init(&open_dataset), py::arg("data_root"), py::arg("dataset"), py::arg("audio_dir") = py::none(),
+             py::arg("catalog") = py::none())
+        .def_property_readonly("id", [](const CatalogedDataset& d) { return d.dataset.id(); })
+        .def_property_readonly("kind", [](const CatalogedDataset& d) { return d.dataset.kind(); }, "'smd', 'maestro' or 'folder'")
+        .def_property_readonly("data_root", [](const CatalogedDataset& d) { return d.dataset.data_root().string(); })
+        .def_property_readonly("audio_dir", [](const CatalogedDataset& d) { return d.dataset.audio_dir().string(); })
+        .def_property_readonly("catalog", [](const CatalogedDataset& d) { return db::redact_url(d.catalog); },
+                               "The catalog database's URL (password hidden)")
+        .def_property_readonly("features", [](const CatalogedDataset& d) { return d.dataset.features(); }, "its FeatureStore")
+        .def("tracks", [](const CatalogedDataset& d) {
             std::vector<std::pair<std::string, std::string>> out;
-            for (const auto& t : d.tracks()) out.emplace_back(t.track_id, t.audio_path.string());
+            for (const auto& t : d.dataset.tracks()) out.emplace_back(t.track_id, t.audio_path.string());
             return out;
         }, "(track_id, audio path) of every audio file, sorted by path. Raises mess.Error when the audio folder is missing.")
-        .def("iter_features", [](const Dataset& d, const std::string& view) {
-            return FeatureIterator(d.tracks(), d.features(), parse_view(view));
+        .def("iter_features", [](const CatalogedDataset& d, const std::string& view) {
+            return FeatureIterator(d.dataset.tracks(), d.dataset.features(), parse_view(view));
         }, "Iterates (track_id, array) over the tracks whose features are complete for `view`; others are skipped.",
            py::arg("view") = "aggregated")
-        .def("targets", [](const Dataset& d, const std::string& id) {
+        .def("targets", [](const CatalogedDataset& d, const std::string& id) {
             check_track_id(id);
-            const std::filesystem::path path = d.targets_path(id);
+            const std::filesystem::path path = d.dataset.targets_path(id);
             if (!std::filesystem::exists(path)) throw MissingPath(fmt::format("no proxy targets for track '{}' (run mess targets)", id), path);
             return read_targets_file(path);
         }, "The track's proxy targets (proxy_targets/<dataset>/<track>.targets.npz) as a dict, as read_targets.", py::arg("track_id"))
-        .def("metadata", &metadata_rows, "The metadata table's rows as dicts: track_id, recording_id, work_id and any extra columns.")
-        .def("__repr__", [](const Dataset& d) { return fmt::format("Dataset('{}', kind='{}', audio_dir='{}')", d.id(), d.kind(), d.audio_dir().string()); });
+        .def("metadata", &metadata_rows, "The metadata rows as dicts (track_id, recording_id, work_id, composer, title and the free "
+             "columns) from the catalog database, as the mess commands read them; a dataset the catalog lacks is registered from its "
+             "metadata CSV (or its files) on first use. Raises mess.Error when the catalog cannot be opened (it is named).")
+        .def("__repr__", [](const CatalogedDataset& d) {
+            return fmt::format("Dataset('{}', kind='{}', audio_dir='{}')", d.dataset.id(), d.dataset.kind(), d.dataset.audio_dir().string());
+        });
 }
 
 }  // namespace

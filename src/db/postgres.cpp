@@ -74,8 +74,11 @@ protected:
     std::string json_text(const std::string& column, const std::string& key_param) const override {
         return "(" + column + "::jsonb ->> " + key_param + ")";
     }
-    std::string text_match(const std::string& alias, const std::string& pattern_param) const override {
-        return " AND " + alias + ".haystack LIKE " + pattern_param;
+    // With words, the pattern is an expression (haystack || '') so that the planner reads the word index alone.
+    TextScan text_scan(const std::string& alias, const std::string& pattern_param, const std::string& words_param) const override {
+        if (words_param.empty()) return {"tracks " + alias, " AND " + alias + ".haystack LIKE " + pattern_param, alias + ".id"};
+        return {"tracks " + alias, " AND to_tsvector('simple', " + alias + ".haystack) @@ plainto_tsquery('simple', " + words_param +
+                                       ") AND (" + alias + ".haystack || '') LIKE " + pattern_param, alias + ".id"};
     }
 
 private:

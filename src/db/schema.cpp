@@ -6,6 +6,58 @@ namespace mess::db {
 
 namespace {
 
+// Exact totals of unfiltered, dataset and composer pages without counting tracks: one count per dataset and
+// composer, kept by triggers in the transaction of every write (replaces track_counts and composers). And an
+// index of the search text's whole words: common words make long trigram lists, a rare whole word a short one.
+Migration track_groups() {
+    return {7, "track counts per dataset and composer, word index",
+         {"CREATE TABLE track_groups (dataset_id TEXT NOT NULL, composer_lc TEXT NOT NULL, n {bigint} NOT NULL,"
+          " PRIMARY KEY (dataset_id, composer_lc))",
+          "INSERT INTO track_groups (dataset_id, composer_lc, n) SELECT dataset_id, composer_lc, count(*) FROM tracks"
+          " GROUP BY dataset_id, composer_lc"},
+         {"DROP TRIGGER tracks_count_insert", "DROP TRIGGER tracks_count_delete", "DROP TABLE track_counts", "DROP TABLE composers",
+          "CREATE TRIGGER tracks_group_insert AFTER INSERT ON tracks BEGIN INSERT INTO track_groups (dataset_id, composer_lc, n)"
+          " VALUES (new.dataset_id, new.composer_lc, 1) ON CONFLICT (dataset_id, composer_lc) DO UPDATE SET n = n + 1; END",
+          "CREATE TRIGGER tracks_group_delete AFTER DELETE ON tracks BEGIN UPDATE track_groups SET n = n - 1"
+          " WHERE dataset_id = old.dataset_id AND composer_lc = old.composer_lc; END",
+          "CREATE TRIGGER tracks_group_update AFTER UPDATE OF dataset_id, composer_lc ON tracks"
+          " WHEN old.dataset_id <> new.dataset_id OR old.composer_lc <> new.composer_lc BEGIN"
+          " UPDATE track_groups SET n = n - 1 WHERE dataset_id = old.dataset_id AND composer_lc = old.composer_lc;"
+          " INSERT INTO track_groups (dataset_id, composer_lc, n) VALUES (new.dataset_id, new.composer_lc, 1)"
+          " ON CONFLICT (dataset_id, composer_lc) DO UPDATE SET n = n + 1; END",
+          // Whole words of the search text (a search's inner words select through their short lists).
+          "CREATE VIRTUAL TABLE track_words USING fts5 (haystack, content='tracks', content_rowid='id', tokenize='unicode61')",
+          "INSERT INTO track_words (rowid, haystack) SELECT id, haystack FROM tracks",
+          "CREATE TRIGGER tracks_words_insert AFTER INSERT ON tracks BEGIN"
+          " INSERT INTO track_words (rowid, haystack) VALUES (new.id, new.haystack); END",
+          "CREATE TRIGGER tracks_words_delete AFTER DELETE ON tracks BEGIN"
+          " INSERT INTO track_words (track_words, rowid, haystack) VALUES ('delete', old.id, old.haystack); END",
+          "CREATE TRIGGER tracks_words_update AFTER UPDATE OF haystack ON tracks BEGIN"
+          " INSERT INTO track_words (track_words, rowid, haystack) VALUES ('delete', old.id, old.haystack);"
+          " INSERT INTO track_words (rowid, haystack) VALUES (new.id, new.haystack); END"},
+         {"DROP TRIGGER tracks_count_insert ON tracks", "DROP TRIGGER tracks_count_delete ON tracks",
+          "DROP FUNCTION mess_count_tracks()", "DROP TABLE track_counts", "DROP TABLE composers",
+          // Statement triggers: the rows a statement inserted, deleted or changed, counted by group in one upsert (in
+          // key order, so two writers lock the groups they share in the same order and cannot deadlock).
+          "CREATE FUNCTION mess_count_groups() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+          " IF TG_OP = 'INSERT' THEN INSERT INTO track_groups (dataset_id, composer_lc, n) SELECT dataset_id, composer_lc, count(*)"
+          " FROM new_rows GROUP BY dataset_id, composer_lc ORDER BY dataset_id, composer_lc"
+          " ON CONFLICT (dataset_id, composer_lc) DO UPDATE SET n = track_groups.n + excluded.n;"
+          " ELSIF TG_OP = 'DELETE' THEN UPDATE track_groups g SET n = g.n - d.k FROM (SELECT dataset_id, composer_lc, count(*) AS k"
+          " FROM old_rows GROUP BY dataset_id, composer_lc) d WHERE g.dataset_id = d.dataset_id AND g.composer_lc = d.composer_lc;"
+          " ELSE INSERT INTO track_groups (dataset_id, composer_lc, n) SELECT dataset_id, composer_lc, sum(k) FROM"
+          " (SELECT dataset_id, composer_lc, 1 AS k FROM new_rows UNION ALL SELECT dataset_id, composer_lc, -1 FROM old_rows) c"
+          " GROUP BY dataset_id, composer_lc HAVING sum(k) <> 0 ORDER BY dataset_id, composer_lc"
+          " ON CONFLICT (dataset_id, composer_lc) DO UPDATE SET n = track_groups.n + excluded.n; END IF; RETURN NULL; END $$",
+          "CREATE TRIGGER tracks_group_insert AFTER INSERT ON tracks REFERENCING NEW TABLE AS new_rows"
+          " FOR EACH STATEMENT EXECUTE FUNCTION mess_count_groups()",
+          "CREATE TRIGGER tracks_group_delete AFTER DELETE ON tracks REFERENCING OLD TABLE AS old_rows"
+          " FOR EACH STATEMENT EXECUTE FUNCTION mess_count_groups()",
+          "CREATE TRIGGER tracks_group_update AFTER UPDATE ON tracks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"
+          " FOR EACH STATEMENT EXECUTE FUNCTION mess_count_groups()",
+          "CREATE INDEX tracks_words ON tracks USING gin (to_tsvector('simple', haystack))"}};
+}
+
 Migration core_tables() {
     return {1, "core tables",
          {"CREATE TABLE datasets (dataset_id TEXT PRIMARY KEY, kind TEXT NOT NULL, audio_dir TEXT NOT NULL,"
@@ -108,6 +160,7 @@ const std::vector<Migration>& migrations() {
           " PRIMARY KEY (dataset_id, model, precision, shard_count, shard_index))"},
          {},
          {}},
+        track_groups(),
     };
     return all;
 }

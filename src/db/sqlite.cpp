@@ -88,8 +88,13 @@ protected:
     std::string json_text(const std::string& column, const std::string& key_param) const override {
         return "json_extract(" + column + ", '$.\"' || " + key_param + " || '\"')";
     }
-    std::string text_match(const std::string& alias, const std::string& pattern_param) const override {
-        return " AND " + alias + ".id IN (SELECT rowid FROM track_text WHERE haystack LIKE " + pattern_param + ")";
+    // The FTS5 table drives (CROSS JOIN keeps it the outer loop) and yields its rowids, the tracks' ids, in order.
+    TextScan text_scan(const std::string& alias, const std::string& pattern_param, const std::string& words_param) const override {
+        const std::string index = words_param.empty() ? "track_text" : "track_words";
+        return {index + " CROSS JOIN tracks " + alias + " ON " + alias + ".id = " + index + ".rowid",
+                words_param.empty() ? " AND track_text.haystack LIKE " + pattern_param
+                                    : " AND track_words MATCH " + words_param + " AND " + alias + ".haystack LIKE " + pattern_param,
+                index + ".rowid"};
     }
 
 private:

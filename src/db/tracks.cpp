@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <set>
 
 #include <fmt/format.h>
@@ -62,7 +63,6 @@ void CatalogDb::upsert_tracks(const std::vector<TrackRow>& tracks) {
                  " ON CONFLICT (dataset_id, work_id) DO UPDATE SET composer = excluded.composer, title = excluded.title,"
                  " composer_lc = excluded.composer_lc",
                  {t.dataset_id, t.work_id, t.composer, t.title, to_lower(t.composer)});
-            exec("INSERT INTO composers (composer_lc) VALUES ($1) ON CONFLICT (composer_lc) DO NOTHING", {to_lower(t.composer)});
             exec("INSERT INTO recordings (dataset_id, recording_id, work_id) VALUES ($1, $2, $3)"
                  " ON CONFLICT (dataset_id, recording_id) DO UPDATE SET work_id = excluded.work_id",
                  {t.dataset_id, t.recording_id, t.work_id});
@@ -99,44 +99,163 @@ std::vector<TrackRow> CatalogDb::tracks(const std::string& dataset_id) {
     return out;
 }
 
-TrackPage CatalogDb::list_tracks(const TrackQuery& query) {
-    if (query.offset < 0 || query.limit < 1) throw_usage("track list: offset must be ≥ 0 and limit ≥ 1");
-    std::vector<std::optional<std::string>> params;
+namespace {
+
+// A statement's parameters, numbered $1… in the order they are added.
+struct Params {
+    std::vector<std::optional<std::string>> values;
+    std::string add(std::string value) {
+        values.emplace_back(std::move(value));
+        return "$" + std::to_string(values.size());
+    }
+};
+
+// A composer page merges each matching name's run of the composer index while this costs at most so many
+// index entries (names × (offset + limit)) and names (one subquery each: SQLite allows 500 in a compound
+// SELECT); beyond, it sorts all its matches.
+constexpr std::int64_t kMergeEntries = 50'000;
+constexpr std::size_t kMergeNames = 64;
+
+std::vector<TrackRow> rows_of(CatalogDb& db, const std::string& sql, const Params& p) {
+    std::vector<TrackRow> out;
+    for (const CatalogDb::Row& r : db.exec(sql, p.values)) out.push_back(track_of(r));
+    return out;
+}
+
+// The page's rows read whole, by the (dataset_id, track_id) keys that `keys_sql` selects.
+std::vector<TrackRow> rows_by_keys(CatalogDb& db, const std::string& keys_sql, const Params& p) {
+    return rows_of(db, fmt::format("SELECT {} FROM tracks t WHERE (t.dataset_id, t.track_id) IN ({}) ORDER BY t.dataset_id,"
+                                   " t.track_id", kTrackColumns, keys_sql), p);
+}
+
+// The composer names matching the query's composer filter (within its dataset), with their track counts.
+std::vector<std::pair<std::string, std::int64_t>> composer_groups(CatalogDb& db, const TrackQuery& q) {
+    Params p;
     std::string where = " WHERE 1 = 1";
-    auto param = [&](std::string value) {
-        params.emplace_back(std::move(value));
-        return "$" + std::to_string(params.size());
-    };
-    if (!query.dataset.empty()) where += " AND t.dataset_id = " + param(query.dataset);
-    if (!query.composer.empty()) {  // the matching names first, so that the planner sees the values themselves
+    if (!q.dataset.empty()) where += " AND dataset_id = " + p.add(q.dataset);
+    if (!q.composer.empty()) where += " AND composer_lc LIKE " + p.add("%" + to_lower(q.composer) + "%");
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    for (const CatalogDb::Row& r : db.exec("SELECT composer_lc, sum(n) FROM track_groups" + where +
+                                           " GROUP BY composer_lc HAVING sum(n) > 0 ORDER BY composer_lc", p.values))
+        out.emplace_back(r.at(0), std::stoll(r.at(1)));
+    return out;
+}
+
+// All matches of `where` sorted, then the page: the matches' narrow (dataset, track) keys are sorted (ordering
+// by expressions keeps the planner from walking the whole (dataset_id, track_id) index looking for matches)
+// and only the page's rows are read whole.
+std::vector<TrackRow> sorted_page(CatalogDb& db, const std::string& from, const std::string& where, Params p, const TrackQuery& q) {
+    const std::string limit = p.add(num(q.limit)), offset = p.add(num(q.offset));
+    return rows_by_keys(db, fmt::format("SELECT t.dataset_id, t.track_id FROM {} WHERE 1 = 1{} ORDER BY (t.dataset_id || ''),"
+                                        " (t.track_id || '') LIMIT {} OFFSET {}", from, where, limit, offset), p);
+}
+
+// Each composer's tracks in order from the composer index (composer, dataset, track), at most offset + limit
+// of each, merged: the page without reading the other matches.
+std::vector<TrackRow> merged_page(CatalogDb& db, const TrackQuery& q, const std::vector<std::pair<std::string, std::int64_t>>& names) {
+    Params p;
+    const std::string dataset = q.dataset.empty() ? "" : " AND t.dataset_id = " + p.add(q.dataset);
+    const std::string run = p.add(num(q.offset + q.limit));
+    std::string runs;
+    for (std::size_t i = 0; i < names.size(); ++i)
+        runs += fmt::format("{}SELECT dataset_id, track_id FROM (SELECT t.dataset_id, t.track_id FROM tracks t WHERE t.composer_lc = {}{}"
+                            " ORDER BY t.dataset_id, t.track_id LIMIT {}) r{}", i == 0 ? "" : " UNION ALL ", p.add(names[i].first),
+                            dataset, run, i);
+    const std::string limit = p.add(num(q.limit)), offset = p.add(num(q.offset));
+    return rows_by_keys(db, fmt::format("SELECT dataset_id, track_id FROM ({}) m ORDER BY dataset_id, track_id LIMIT {} OFFSET {}",
+                                        runs, limit, offset), p);
+}
+
+// The words that every track matching the search text holds whole: those between two spaces of the text,
+// when made of ASCII letters and digits only (every tokenizer reads such a word alone), quoted: '"w1" "w2"'.
+std::string whole_words(const std::string& q) {
+    std::vector<std::string> parts;
+    for (std::size_t at = 0;;) {
+        const std::size_t space = q.find(' ', at);
+        parts.push_back(q.substr(at, space == std::string::npos ? std::string::npos : space - at));
+        if (space == std::string::npos) break;
+        at = space + 1;
+    }
+    std::string words;
+    for (std::size_t i = 1; i + 1 < parts.size(); ++i) {
+        const std::string& w = parts[i];
+        const bool alnum = !w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        });
+        if (alnum) words += (words.empty() ? "\"" : " \"") + w + "\"";
+    }
+    return words;
+}
+
+// Pages without text or column filters: exact totals from the counts per (dataset, composer).
+TrackPage counted_page(CatalogDb& db, const TrackQuery& q) {
+    const auto names = composer_groups(db, q);
+    TrackPage page;
+    for (const auto& [name, n] : names) page.total += n;
+    if (q.offset >= page.total) return page;
+    Params p;
+    const std::string dataset = q.dataset.empty() ? "" : " AND t.dataset_id = " + p.add(q.dataset);
+    if (q.composer.empty()) {  // the (dataset_id, track_id) index in order
+        const std::string limit = p.add(num(q.limit)), offset = p.add(num(q.offset));
+        page.tracks = rows_of(db, fmt::format("SELECT {} FROM tracks t WHERE 1 = 1{} ORDER BY t.dataset_id, t.track_id LIMIT {}"
+                                              " OFFSET {}", kTrackColumns, dataset, limit, offset), p);
+    } else if (names.size() <= kMergeNames && static_cast<std::int64_t>(names.size()) * (q.offset + q.limit) <= kMergeEntries) {
+        page.tracks = merged_page(db, q, names);
+    } else {
+        std::string in;
+        for (const auto& [name, n] : names) in += (in.empty() ? "" : ", ") + p.add(name);
+        page.tracks = sorted_page(db, "tracks t", dataset + " AND t.composer_lc IN (" + in + ")", std::move(p), q);
+    }
+    return page;
+}
+
+// Pages with text or column filters: the matches are counted up to count_limit + 1. Few: sorted as usual, the
+// total exact. Many: the page in the scan's own order (the text index's, or the tracks' ids), which stops after
+// offset + limit matches, the total "more than count_limit".
+TrackPage bounded_page(CatalogDb& db, const std::string& from, const std::string& where, const std::string& order, Params p,
+                       const TrackQuery& q) {
+    TrackPage page;
+    Params counting = p;
+    const std::string cap = counting.add(num(q.count_limit + 1));
+    page.total = std::stoll(db.exec(fmt::format("SELECT count(*) FROM (SELECT 1 FROM {} WHERE 1 = 1{} LIMIT {}) s", from, where, cap),
+                                    counting.values).at(0).at(0));
+    if (page.total <= q.count_limit) {
+        if (q.offset < page.total) page.tracks = sorted_page(db, from, where, std::move(p), q);
+        return page;
+    }
+    page.total = q.count_limit;
+    page.total_exact = false;
+    const std::string limit = p.add(num(q.limit)), offset = p.add(num(q.offset));
+    page.tracks = rows_of(db, fmt::format("SELECT {} FROM {} WHERE 1 = 1{} ORDER BY {} LIMIT {} OFFSET {}", kTrackColumns, from,
+                                          where, order, limit, offset), p);
+    return page;
+}
+
+}  // namespace
+
+TrackPage CatalogDb::list_tracks(const TrackQuery& query) {
+    if (query.offset < 0 || query.limit < 1 || query.count_limit < 1)
+        throw_usage("track list: offset must be ≥ 0, limit ≥ 1 and count_limit ≥ 1");
+    if (query.q.empty() && query.columns.empty()) return counted_page(*this, query);
+    Params p;
+    TextScan scan{"tracks t", "", "t.id"};
+    if (!query.q.empty()) {
+        const std::string q = to_lower(query.q), words = whole_words(q);
+        const std::string pattern = p.add("%" + q + "%");
+        scan = text_scan("t", pattern, words.empty() ? "" : p.add(words));
+    }
+    std::string where = scan.condition;
+    if (!query.dataset.empty()) where += " AND t.dataset_id = " + p.add(query.dataset);
+    if (!query.composer.empty()) {  // the matching names themselves, so that the planner sees the values
         std::string names;
-        for (const Row& r : exec("SELECT composer_lc FROM composers WHERE composer_lc LIKE $1",
-                                 {"%" + to_lower(query.composer) + "%"}))
-            names += (names.empty() ? "" : ", ") + param(r.at(0));
+        for (const auto& [name, n] : composer_groups(*this, query)) names += (names.empty() ? "" : ", ") + p.add(name);
         where += names.empty() ? " AND 1 = 0" : " AND t.composer_lc IN (" + names + ")";
     }
-    if (!query.q.empty()) where += text_match("t", param("%" + to_lower(query.q) + "%"));
     for (const auto& [key, value] : query.columns) {
-        const std::string k = param(key);
-        where += " AND lower(" + json_text("t.metadata", k) + ") = " + param(to_lower(value));
+        const std::string k = p.add(key);
+        where += " AND lower(" + json_text("t.metadata", k) + ") = " + p.add(to_lower(value));
     }
-    TrackPage page;
-    const bool unfiltered = query.q.empty() && query.composer.empty() && query.columns.empty();
-    const std::string count_sql = unfiltered ? "SELECT coalesce(sum(n), 0) FROM track_counts t" + where
-                                             : "SELECT count(*) FROM tracks t" + where;
-    page.total = std::stoll(exec(count_sql, params).at(0).at(0));
-    // A composer or text filter selects through its own index: the page's ids are sorted from the matches'
-    // narrow (dataset, track) rows, which the composer index covers — ordering by expressions keeps the planner from walking the whole
-    // (dataset_id, track_id) index looking for matches — and only the page's rows are read whole.
-    std::string sql = fmt::format("SELECT {} FROM tracks t{} ORDER BY t.dataset_id, t.track_id LIMIT {} OFFSET {}",
-                                  kTrackColumns, where, query.limit, query.offset);
-    if (!query.composer.empty() || !query.q.empty())
-        sql = fmt::format("SELECT {} FROM tracks t WHERE (t.dataset_id, t.track_id) IN (SELECT t.dataset_id, t.track_id"
-                          " FROM tracks t{} ORDER BY (t.dataset_id || ''),"
-                          " (t.track_id || '') LIMIT {} OFFSET {}) ORDER BY t.dataset_id, t.track_id",
-                          kTrackColumns, where, query.limit, query.offset);
-    for (const Row& r : exec(sql, params)) page.tracks.push_back(track_of(r));
-    return page;
+    return bounded_page(*this, scan.from, where, scan.order, std::move(p), query);
 }
 
 std::vector<std::pair<std::string, std::int64_t>> CatalogDb::composers() {

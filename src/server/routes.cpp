@@ -243,9 +243,11 @@ void list_catalog_tracks(Call& c, db::TrackQuery query) {
     }
     nlohmann::json tracks = nlohmann::json::array();
     for (const auto& row : page.tracks) tracks.push_back(catalog_track_json(row, *c.snap));
+    // An inexact total is a lower bound: a full page may be followed by more.
     const std::int64_t next = query.offset + query.limit;
-    send_json(c.res, {{"total", page.total}, {"offset", query.offset}, {"limit", query.limit},
-                      {"next_offset", next < page.total ? nlohmann::json(next) : nlohmann::json()}, {"tracks", std::move(tracks)}});
+    const bool more = next < page.total || (!page.total_exact && static_cast<std::int64_t>(page.tracks.size()) == query.limit);
+    send_json(c.res, {{"total", page.total}, {"total_exact", page.total_exact}, {"offset", query.offset}, {"limit", query.limit},
+                      {"next_offset", more ? nlohmann::json(next) : nlohmann::json()}, {"tracks", std::move(tracks)}});
 }
 
 void list_tracks(Call& c) {
@@ -283,7 +285,8 @@ void list_tracks(Call& c) {
         ++total;
     }
     const std::size_t next = static_cast<std::size_t>(offset + limit);
-    send_json(c.res, {{"total", total}, {"offset", offset}, {"limit", limit}, {"next_offset", next < total ? nlohmann::json(next) : nlohmann::json()},
+    send_json(c.res, {{"total", total}, {"total_exact", true}, {"offset", offset}, {"limit", limit},
+                      {"next_offset", next < total ? nlohmann::json(next) : nlohmann::json()},
                       {"tracks", std::move(page)}});
 }
 

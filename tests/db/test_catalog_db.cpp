@@ -145,6 +145,98 @@ TEST_P(Catalog, MigratesAnOlderSchemaKeepingItsRows) {
     EXPECT_EQ(db->exec("SELECT count(*) FROM schema_version").at(0).at(0), std::to_string(CatalogDb::latest_schema_version()));
 }
 
+// A small catalog for comparing pages with plain queries: 3 datasets, 5 composers, words of every density.
+std::vector<TrackRow> small_catalog(int per_dataset) {
+    const char* composers[] = {"Anna Alpha", "Bert Alpha", "Carl Beta", "Dora Gamma", ""};
+    std::vector<TrackRow> rows;
+    for (int d = 0; d < 3; ++d)
+        for (int i = 0; i < per_dataset; ++i) {
+            const int k = (i * 7 + d) % 31;  // composers and words are not clustered by id
+            rows.push_back({.dataset_id = "d" + std::to_string(d), .track_id = fmt::format("t{:03d}", (i * 37) % per_dataset),
+                            .recording_id = fmt::format("r{}", i), .work_id = fmt::format("w{}", i / 3),
+                            .composer = composers[k % 5], .title = fmt::format("Piece No. {}{}", k, k % 9 == 0 ? " rare" : ""),
+                            .metadata = {{"year", std::to_string(2000 + k % 3)}}});
+        }
+    return rows;
+}
+
+// The plain query: every matching (dataset, track) key in page order, read without indexes or counts.
+std::vector<std::string> plain_keys(CatalogDb& db, const TrackQuery& q, bool catalog_order) {
+    std::string where = " WHERE 1 = 1";
+    std::vector<std::optional<std::string>> params;
+    auto add = [&](const std::string& v) {
+        params.emplace_back(v);
+        return "$" + std::to_string(params.size());
+    };
+    if (!q.dataset.empty()) where += " AND dataset_id || '' = " + add(q.dataset);
+    if (!q.composer.empty()) where += " AND composer_lc || '' LIKE " + add("%" + to_lower(q.composer) + "%");
+    if (!q.q.empty()) where += " AND haystack || '' LIKE " + add("%" + to_lower(q.q) + "%");
+    for (const auto& [k, v] : q.columns) where += " AND metadata LIKE " + add("%\"" + k + "\":\"" + v + "\"%");
+    std::vector<std::string> keys;
+    for (const auto& r : db.exec("SELECT dataset_id, track_id FROM tracks" + where + (catalog_order ? " ORDER BY id" : " ORDER BY 1, 2"), params))
+        keys.push_back(r.at(0) + "/" + r.at(1));
+    return keys;
+}
+
+// Every page kind (counts, composer merge and sort, text and column filters exact and bounded) against the plain query.
+void expect_pages_match_plain_queries(CatalogDb& db) {
+    for (const std::string dataset : {"", "d1"})
+        for (const std::string composer : {"", "alpha", "carl beta", "nobody"})
+            for (const std::string q : {"", "piece", "rare", "no. 1", "zzz", "no. 9 rare", "alpha piece no", " 18 "})
+                for (const bool column : {false, true})
+                    for (const std::int64_t offset : {0, 23, 140})
+                        for (const std::int64_t cap : {1000, 12}) {
+                            TrackQuery query{.q = q, .dataset = dataset, .composer = composer, .offset = offset, .limit = 9, .count_limit = cap};
+                            if (column) query.columns = {{"year", "2001"}};
+                            const TrackPage page = db.list_tracks(query);
+                            const bool bounded = (!q.empty() || column) && static_cast<std::int64_t>(plain_keys(db, query, false).size()) > cap;
+                            const auto all = plain_keys(db, query, bounded);
+                            const std::string what = fmt::format("q '{}' dataset '{}' composer '{}' column {} offset {} cap {}", q, dataset,
+                                                                 composer, column, offset, cap);
+                            EXPECT_EQ(page.total_exact, !bounded) << what;
+                            EXPECT_EQ(page.total, bounded ? cap : static_cast<std::int64_t>(all.size())) << what;
+                            std::vector<std::string> got, want;
+                            for (const TrackRow& t : page.tracks) got.push_back(t.dataset_id + "/" + t.track_id);
+                            for (std::size_t i = static_cast<std::size_t>(offset); i < all.size() && want.size() < 9; ++i) want.push_back(all[i]);
+                            EXPECT_EQ(got, want) << what;
+                        }
+}
+
+TEST_P(Catalog, PagesAgreeWithPlainQueries) {
+    auto db = open_fresh();
+    for (const char* d : {"d0", "d1", "d2"}) db->upsert_dataset({.dataset_id = d, .kind = "folder", .audio_dir = "a"});
+    db->upsert_tracks(small_catalog(60));
+    expect_pages_match_plain_queries(*db);
+    // Writes keep the counts exact: composers changed by an upsert, tracks removed.
+    auto changed = small_catalog(60);
+    for (std::size_t i = 0; i < changed.size(); i += 4) changed[i].composer = "Carl Beta";
+    db->upsert_tracks(changed);
+    db->remove_tracks_except("d2", {"t001", "t002", "t003"});
+    expect_pages_match_plain_queries(*db);
+    EXPECT_EQ(db->exec("SELECT sum(n) FROM track_groups").at(0).at(0), db->exec("SELECT count(*) FROM tracks").at(0).at(0));
+    EXPECT_THROW(db->list_tracks({.q = "piece", .count_limit = 0}), Error);
+}
+
+// A catalog of schema 5 (counts per dataset, a table of composer names) with its tracks, migrated to the
+// counts per dataset and composer.
+TEST_P(Catalog, MigratesSchemaFiveToGroupCounts) {
+    {
+        auto old = open_fresh({.target_version = 5});
+        for (const char* d : {"d0", "d1", "d2"}) old->upsert_dataset({.dataset_id = d, .kind = "folder", .audio_dir = "a"});
+        old->upsert_tracks(small_catalog(30));
+        EXPECT_EQ(old->exec("SELECT sum(n) FROM track_counts").at(0).at(0), "90");
+    }
+    auto db = reopen();
+    EXPECT_EQ(db->schema_version(), 7);
+    EXPECT_THROW(db->exec("SELECT count(*) FROM track_counts"), Error);
+    EXPECT_EQ(db->list_tracks({}).total, 90);
+    EXPECT_EQ(db->list_tracks({.composer = "alpha"}).total, static_cast<std::int64_t>(plain_keys(*db, {.composer = "alpha"}, false).size()));
+    expect_pages_match_plain_queries(*db);
+    db->remove_tracks_except("d0", {});
+    EXPECT_EQ(db->list_tracks({}).total, 60);
+    expect_pages_match_plain_queries(*db);
+}
+
 TEST_P(Catalog, NewerSchemaIsRefusedByName) {
     open_fresh()->exec("INSERT INTO schema_version (version, name, applied_at) VALUES (999, 'tracks by the moon', 'x')");
     try {

@@ -3,8 +3,10 @@
 import json
 
 import numpy as np
+import pytest
 
 import mess
+from conftest import run_mess
 
 
 def emb_dir(corpus):
@@ -44,6 +46,46 @@ def test_dataset_iteration(corpus):
     rows = {r["track_id"]: r for r in ds.metadata()}
     assert rows["w2_v1"]["work_id"] == "w2" and rows["w2_v1"]["composer"] == "Beta"
     assert ds.features.root == str(emb_dir(corpus))
+
+
+def test_metadata_comes_from_the_catalog(corpus, tmp_path, monkeypatch):
+    """Dataset.metadata reads the catalog database the commands read: the catalog keyword, else MESS_CATALOG,
+    else <data_root>/catalog.sqlite (where the corpus's extraction registered the dataset)."""
+    monkeypatch.delenv("MESS_CATALOG", raising=False)
+    default = "sqlite:" + str(corpus.root / "catalog.sqlite")
+    assert mess.Dataset(corpus.root, corpus.dataset, audio_dir=corpus.audio).catalog == default
+
+    # A catalog the dataset was never synced to: registered from its metadata CSV on first use.
+    own = tmp_path / "own.sqlite"
+    url = "sqlite:" + str(own)
+    ds = mess.Dataset(corpus.root, corpus.dataset, audio_dir=corpus.audio, catalog=url)
+    assert ds.catalog == url and not own.exists()
+    assert {r["track_id"]: r["composer"] for r in ds.metadata()}["w2_v1"] == "Beta"
+    exported = tmp_path / "export.csv"
+    run_mess("--catalog", url, "catalog", "export", *corpus.ds_args, "--file", exported, data_root=corpus.root)
+    assert exported.read_text().count(",Beta") == 4  # the CLI sees what the module registered
+
+    # An edit in the catalog (not in the CSV) reaches metadata(), through the keyword or MESS_CATALOG.
+    exported.write_text(exported.read_text().replace(",Beta", ",Gamma"))
+    run_mess("--catalog", url, "catalog", "import", *corpus.ds_args, "--file", exported, data_root=corpus.root)
+    assert {r["track_id"]: r["composer"] for r in ds.metadata()}["w2_v1"] == "Gamma"
+    assert "Gamma" not in (corpus.root / "metadata" / f"{corpus.dataset}_metadata.csv").read_text()
+    monkeypatch.setenv("MESS_CATALOG", url)
+    from_env = mess.Dataset(corpus.root, corpus.dataset, audio_dir=corpus.audio)
+    assert from_env.catalog == url
+    assert {r["track_id"]: r["composer"] for r in from_env.metadata()}["w3_v0"] == "Gamma"
+    keyword_first = mess.Dataset(corpus.root, corpus.dataset, audio_dir=corpus.audio, catalog=default)
+    assert {r["track_id"]: r["composer"] for r in keyword_first.metadata()}["w3_v0"] == "Beta"
+
+
+def test_catalog_errors_name_the_catalog(corpus):
+    with pytest.raises(ValueError, match="unknown catalog 'mysql://x'"):
+        mess.Dataset(corpus.root, corpus.dataset, audio_dir=corpus.audio, catalog="mysql://x")
+    down = mess.Dataset(corpus.root, corpus.dataset, audio_dir=corpus.audio, catalog="postgresql://u:pw@127.0.0.1:1/none")
+    assert down.catalog == "postgresql://u:***@127.0.0.1:1/none"
+    with pytest.raises(mess.Error, match=r"cannot connect") as e:
+        down.metadata()
+    assert "u:***@127.0.0.1:1" in str(e.value) and ":pw@" not in str(e.value)
 
 
 def test_iteration_skips_tracks_without_features(corpus, tmp_path):

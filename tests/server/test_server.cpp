@@ -343,6 +343,8 @@ TEST_F(ServerTest, TrackListFromTheCatalog) {
         const json from_catalog = get("/api/tracks?" + q), from_index = get_json("/api/tracks?" + q, 200);
         EXPECT_EQ(from_catalog["total"], from_index["total"]) << q;
         EXPECT_EQ(from_catalog["next_offset"], from_index["next_offset"]) << q;
+        EXPECT_EQ(from_catalog["total_exact"], true) << q;  // a few matches: counted (more than 1000: false)
+        EXPECT_EQ(from_index["total_exact"], true) << q;
         std::set<std::string> a, b;
         for (const auto& t : from_catalog["tracks"]) a.insert(t.dump());
         for (const auto& t : from_index["tracks"]) b.insert(t.dump());

@@ -8,7 +8,11 @@ export interface Track {
   metadata: Record<string, string>;
   has_audio: boolean;
 }
-export interface TrackPage { total: number; offset: number; limit: number; next_offset: number | null; tracks: Track[]; }
+// total_exact false: a text search matched more than `total` tracks (a lower bound, not counted further);
+// the tracks then come in catalog order, and next_offset is set while pages are full.
+export interface TrackPage {
+  total: number; total_exact: boolean; offset: number; limit: number; next_offset: number | null; tracks: Track[];
+}
 export interface Hit {
   rank: number;
   score: number;

@@ -4,7 +4,7 @@
 // the URL (view.ts): a reload or a shared link restores it.
 import WaveSurfer from 'wavesurfer.js';
 import RegionsPlugin, { type Region } from 'wavesurfer.js/dist/plugins/regions.esm.js';
-import { api, type Aspect, type Hit, type Role, type SearchAnswer, type Track } from './api';
+import { api, type Aspect, type Hit, type Role, type SearchAnswer, type Track, type TrackPage } from './api';
 import { formatView, parseView, round2, type View } from './view';
 import { $, clock, debounce, describe, normalisePeaks, showError, titleOf } from './ui';
 import { closeCompare, comparable, compareView, initCompare, openCompare, showCompare } from './compare';
@@ -109,11 +109,17 @@ async function loadTracks(reset: boolean): Promise<void> {
     }
     state.offset = page.next_offset ?? page.total;
     $('more').hidden = page.next_offset == null;
-    $('track-count').textContent = page.total === 0 ? 'No track matches.' : `${page.total} tracks`;
+    $('track-count').textContent = trackCount(page);
     showError(null);
   } catch (e) {
     showError(`Could not list tracks: ${(e as Error).message}`);
   }
+}
+
+// "12 tracks", or "more than 1000 tracks" when the server stopped counting (total_exact false).
+function trackCount(page: TrackPage): string {
+  if (page.total === 0) return 'No track matches.';
+  return page.total_exact === false ? `more than ${page.total} tracks` : `${page.total} tracks`;
 }
 
 // ---- player -------------------------------------------------------------------------------------
