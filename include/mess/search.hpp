@@ -407,8 +407,9 @@ struct RoleMoment {
 };
 
 // Fan-out over shards of an index split by track (`mess index build --shard i/N`): every shard answers the
-// same vector query, and the k best of their hits by score (equal scores: lower shard, then lower row) are
-// the answer of the whole index; a track, and with it grouping and de-duplication, lives in one shard.
+// same vector query, and the k best of their hits by score (equal scores: track id, then segment, the row order
+// of the whole index, whose build sorts tracks by id) are the answer of the whole index; a track, and with it
+// grouping and de-duplication, lives in one shard.
 struct ShardHit {
     std::size_t shard = 0;
     Hit hit;

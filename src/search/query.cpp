@@ -5,6 +5,7 @@
 #include <cmath>
 #include <mutex>
 #include <optional>
+#include <tuple>
 
 #include "mess/features.hpp"
 #include "mess/search.hpp"
@@ -341,7 +342,10 @@ std::vector<ShardHit> merge_shard_hits(const std::vector<std::vector<Hit>>& per_
     std::vector<ShardHit> all;
     for (std::size_t s = 0; s < per_shard.size(); ++s)
         for (const Hit& h : per_shard[s]) all.push_back({s, h});
-    std::stable_sort(all.begin(), all.end(), [](const ShardHit& a, const ShardHit& b) { return a.hit.score > b.hit.score; });
+    std::stable_sort(all.begin(), all.end(), [](const ShardHit& a, const ShardHit& b) {  // the single index's row order
+        if (a.hit.score != b.hit.score) return a.hit.score > b.hit.score;
+        return std::tie(a.hit.record->track_id, a.hit.record->segment_idx) < std::tie(b.hit.record->track_id, b.hit.record->segment_idx);
+    });
     if (all.size() > k) all.resize(k);
     return all;
 }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mess/catalog.hpp"
+#include "mess/server.hpp"
 #include "mess/util.hpp"
 #include "support/process.hpp"
 #include "support/support.hpp"
@@ -200,6 +201,38 @@ TEST_F(RouterTest, ReadRoutesMergeOrGoToTheHoldingShard) {
     EXPECT_EQ(get(g->router->port, "/api/tracks/piece0_v0/similar?k=0", 400)["parameter"], "k");
     EXPECT_EQ(get(g->router->port, "/api/tracks/piece0_v0/similar?rerank=min", 400)["parameter"], "rerank");
     EXPECT_EQ(get(g->router->port, "/api/works", 501)["status"], 501);
+}
+
+TEST(Router, BadConfigurationIsRefused) {
+    auto refused = [](RouterConfig c, const std::string& why) {
+        EXPECT_NE(test::error_message([&] { Router r(c); }, ErrorKind::usage).find(why), std::string::npos) << why;
+    };
+    RouterConfig c;
+    refused(c, "at least one shard");
+    c.shards = {"ftp://127.0.0.1:21"};
+    refused(c, "ftp://127.0.0.1:21");
+    c.shards = {"http://127.0.0.1:8081/api"};
+    refused(c, "expected http://host:port");
+    c.shards = {"http://127.0.0.1:8081/"};  // a trailing slash is fine
+    c.shard_timeout_sec = 0;
+    refused(c, "timeouts");
+    c.shard_timeout_sec = 1;
+    c.port = 70000;
+    refused(c, "70000");
+}
+
+// A shard that accepts the connection and never answers: 502 naming it after --shard-timeout (1 s here).
+TEST_F(RouterTest, SilentShardTimesOut) {
+    test::BackgroundServer silent(std::string(MESS_PYTHON) +
+                                  " -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\", {})); s.listen(8); time.sleep(60)'");
+    const std::string url = fmt::format("http://127.0.0.1:{}", silent.port);
+    test::BackgroundServer router(
+        mess_command(fmt::format("route --port {{}} --shard-timeout 1 --shards http://127.0.0.1:{},{}", g->shard[0]->port, url)));
+    ASSERT_TRUE(test::port_open(router.port));
+    const auto t0 = std::chrono::steady_clock::now();
+    const json e = get(router.port, "/api/tracks/piece0_v0/similar?k=3", 502);
+    EXPECT_EQ(e["shard"], url);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
 }
 
 // Last: stops a shard. Every search then fails with 502 naming it; readiness says which shard is down.
