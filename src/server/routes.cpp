@@ -650,7 +650,7 @@ std::vector<Route> api_routes(std::shared_ptr<JudgementStore> judgements) {
                                    Results::passages),
                  {400, 404, 413, 503}, {}, "application/json", search_audio});
     r.push_back({"POST", "/api/shard/search", "For a router (mess route): this shard's hits for a query another shard resolved (shard_query=true)",
-                 similarity_params({query("kind", "string", "track or clip: the index searched")}, Results::passages), {400, 404, 503}, {},
+                 similarity_params({{"kind", "query", "string", "track or clip: the index searched", true}}, Results::passages), {400, 404, 503}, {},
                  "application/json", shard_search,
                  {{"content", {{"application/json", {{"schema", {{"type", "object"}, {"description", "ShardQuery (mess-shard-query/1)"}}}}}}}}});
     for (Route& route : r)  // the routes a router resolves a query with on the shard that holds it
