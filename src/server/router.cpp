@@ -383,7 +383,7 @@ struct Router::Impl {
 
     Handler guarded(Handler h) const {
         return [this, h = std::move(h)](const httplib::Request& req, httplib::Response& res) {
-            cors(req, res);
+            server::allow_origin(req, res, config.cors_origins);
             try {
                 h(req, res);
             } catch (const RouteError& e) {
@@ -396,17 +396,6 @@ struct Router::Impl {
                 server::send_json(res, server::error_body(500, std::string("internal error: ") + e.what()), 500);
             }
         };
-    }
-
-    void cors(const httplib::Request& req, httplib::Response& res) const {
-        const std::string origin = req.get_header_value("Origin");
-        if (origin.empty()) return;
-        for (const std::string& allowed : config.cors_origins)
-            if (allowed == "*" || allowed == origin) {
-                res.set_header("Access-Control-Allow-Origin", allowed == "*" ? "*" : origin);
-                res.set_header("Vary", "Origin");
-                return;
-            }
     }
 
     static void send_json(httplib::Response& res, const json& body, int status = 200) { server::send_json(res, body, status); }

@@ -40,6 +40,17 @@ const char* status_text(int status) {
     }
 }
 
+void allow_origin(const httplib::Request& req, httplib::Response& res, const std::vector<std::string>& origins) {
+    const std::string origin = req.get_header_value("Origin");
+    if (origin.empty()) return;
+    for (const auto& allowed : origins)
+        if (allowed == "*" || allowed == origin) {
+            res.set_header("Access-Control-Allow-Origin", allowed == "*" ? "*" : origin);
+            res.set_header("Vary", "Origin");
+            return;
+        }
+}
+
 nlohmann::json error_body(int status, const std::string& message, const std::string& parameter) {
     nlohmann::json j = {{"error", message}, {"status", status}};
     if (!parameter.empty()) j["parameter"] = parameter;
