@@ -37,6 +37,10 @@
 //                                                      [, aspect, sampler]}: 201, stored in the catalog
 //                                                      database (ServeConfig::catalog; 503 when unreachable)
 //   GET  /api/listen/export?listener=                  text/csv: listening_csv
+//   POST /api/shard/search?kind=track|clip&k=&…       for a router (mess route): this shard's hits for a shard
+//                                                      query (body: mess-shard-query/1, search.hpp ShardQuery);
+//                                                      the search routes with shard_query=true answer
+//                                                      {"query", "shard_query"}: the query as this shard holds it
 //   GET  /, /assets/...                                 the built web UI (web_root)
 // Errors: a JSON body {"error": message, "status": code[, "parameter": name]}: 400 for a bad or unknown
 // parameter (named) or a malformed request, 404 for unknown ids and routes, 405 (with Allow) for a route
@@ -170,6 +174,7 @@ private:
 //     and totals over the whole collection; with shared_catalog the first shard's answer (one catalog).
 //   GET /api/datasets, /api/composers: counts summed over the shards; /api/aspects: the first shard's.
 //   GET /health/live; /health/ready (200 when every shard is ready); /health (each shard's state).
+// The router has no /metrics and no /openapi.json of its own (the shards have them).
 // Not answered (501, naming the route): rerank (its candidate tracks come from every shard's passages; 400),
 // the alignment, works and listening routes (they need two tracks' audio, which may sit on two shards).
 // A shard that does not answer within shard_timeout_sec, or fails (5xx), makes the answer fail: 502 naming
