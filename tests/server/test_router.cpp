@@ -1,6 +1,7 @@
 // mess route over two shards of an index split by track, on loopback: every answer equals the single index's
 // (one `mess serve` over the whole collection), and a shard that is down fails the request by name.
 #include <chrono>
+#include <future>
 #include <memory>
 #include <thread>
 
@@ -57,9 +58,7 @@ bool ready(int port) {
 }
 
 std::unique_ptr<test::BackgroundServer> serve(const std::string& indices) {
-    auto s = std::make_unique<test::BackgroundServer>(mess_command("serve --port {} --min-r2 -10 --index " + test::quote(indices)));
-    EXPECT_TRUE(ready(s->port)) << "mess serve over " << indices;
-    return s;
+    return std::make_unique<test::BackgroundServer>(mess_command("serve --port {} --min-r2 -10 --index " + test::quote(indices)));
 }
 
 class RouterTest : public ::testing::Test {
@@ -84,13 +83,17 @@ protected:
             EXPECT_EQ(r.exit_code, 0) << "mess " << step << "\n" << r.out;
         };
         run("extract --model dsp");
-        for (const std::string kind : {"track", "clip"}) {
-            run("index build --kind " + kind + " --out " + test::quote((g->dir / "single").string()));
-            for (int s = 0; s < 2; ++s)
-                run(fmt::format("index build --kind {} --shard {}/2 --out {}", kind, s, test::quote((g->dir / fmt::format("shard{}", s)).string())));
-        }
+        std::vector<std::future<void>> builds;  // the single index and each shard's, side by side
+        for (const std::string part : {"single", "shard0", "shard1"})
+            builds.push_back(std::async(std::launch::async, [&, part] {
+                const std::string shard = part == "single" ? "" : fmt::format(" --shard {}/2", part.back());
+                for (const char* kind : {"track", "clip"})
+                    run(fmt::format("index build --kind {}{} --out {}", kind, shard, test::quote((g->dir / part).string())));
+            }));
+        for (auto& b : builds) b.get();
         g->single = serve((g->dir / "single").string());
         for (int s = 0; s < 2; ++s) g->shard[s] = serve((g->dir / fmt::format("shard{}", s)).string());
+        for (const auto* s : {g->single.get(), g->shard[0].get(), g->shard[1].get()}) ASSERT_TRUE(ready(s->port)) << "mess serve";
         g->router = std::make_unique<test::BackgroundServer>(
             mess_command(fmt::format("route --port {{}} --shard-timeout 20 --shards http://127.0.0.1:{},http://127.0.0.1:{}", g->shard[0]->port,
                                      g->shard[1]->port)));
