@@ -183,11 +183,14 @@ void register_route(CLI::App& app, Context& ctx) {
     cmd->add_option("--shard-timeout", c->shard_timeout_sec, "Seconds a shard may take to answer (then 502)")->capture_default_str();
     cmd->add_option("--connect-timeout", c->connect_timeout_sec, "Seconds to connect to a shard (then 502)")->capture_default_str();
     cmd->add_option("--http-threads", c->http_threads, "Request threads")->capture_default_str();
+    auto upload_mb = std::make_shared<std::size_t>(c->max_upload_bytes >> 20);
+    cmd->add_option("--max-upload-mb", *upload_mb, "Largest audio upload in MiB (413 above)")->capture_default_str();
     cmd->add_flag("--shared-catalog", c->shared_catalog, "The shards list tracks from one catalog database: /api/tracks from the first");
     cmd->add_option("--cors", *cors, "Allowed origins, comma separated ('*': any)");
-    cmd->callback([&ctx, c, shards, cors] {
-        ctx.run = [c, shards, cors] {
+    cmd->callback([&ctx, c, shards, cors, upload_mb] {
+        ctx.run = [c, shards, cors, upload_mb] {
             c->shards = split(*shards, ',');
+            c->max_upload_bytes = *upload_mb << 20;
             if (!cors->empty()) c->cors_origins = split(*cors, ',');
             Router router(*c);
             g_router = &router;

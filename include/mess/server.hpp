@@ -181,6 +181,8 @@ private:
 // the shard ({"error", "status", "shard"}); a shard that is loading (503) gives 503 with Retry-After. No
 // partial answer is ever given. Shard errors for the request itself (400, 404) are passed through.
 // Exactly equal to the single index for exact (Flat) indexes; approximate families are approximate per shard.
+// One known difference: in a modulation search two hits whose interval-adjusted scores are exactly equal are
+// ordered by their cosine by the single index, by track id and segment by the router.
 struct RouterConfig {
     std::string host = "127.0.0.1";
     int port = 8080;                     // 0: any free port (Router::port)
