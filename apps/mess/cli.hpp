@@ -58,6 +58,7 @@ void add_structure_params(CLI::App* cmd, StructureParams& params);
 nlohmann::json structure_params_json(const StructureParams& params);
 void register_demo(CLI::App& app, Context& ctx);
 void register_serve(CLI::App& app, Context& ctx);
+void register_route(CLI::App& app, Context& ctx);
 void register_listen(CLI::App& app, Context& ctx);
 void register_train(CLI::App& app, Context& ctx);
 // mess eval aspects (cmd_train.cpp), under `mess eval`.

@@ -162,4 +162,49 @@ void register_serve(CLI::App& app, Context& ctx) {
     });
 }
 
+Router* g_router = nullptr;  // for the stop signal handler
+extern "C" void on_router_stop_signal(int) {
+    if (g_router) g_router->request_stop();
+}
+
+void register_route(CLI::App& app, Context& ctx) {
+    auto c = std::make_shared<RouterConfig>();
+    auto shards = std::make_shared<std::string>();
+    auto cors = std::make_shared<std::string>();
+    auto* cmd = app.add_subcommand("route",
+        "Serves one index split by track over several shards: each shard is a mess serve over the indexes of\n"
+        "one part (mess index build --shard i/N), or nginx in front of that part's replicas. Searches go to every\n"
+        "shard in parallel and the top k is merged exactly (the single index's answer); track routes go to the\n"
+        "shard holding the track. A shard that does not answer fails the request with 502 naming it.\n"
+        "Example: mess route --shards http://127.0.0.1:8081,http://127.0.0.1:8082 --port 8080");
+    cmd->add_option("--shards", *shards, "Shard base URLs, comma separated (http://host:port)")->required();
+    cmd->add_option("--host", c->host, "Address to listen on")->capture_default_str();
+    cmd->add_option("--port", c->port, "Port (0: any free port)")->capture_default_str();
+    cmd->add_option("--shard-timeout", c->shard_timeout_sec, "Seconds a shard may take to answer (then 502)")->capture_default_str();
+    cmd->add_option("--connect-timeout", c->connect_timeout_sec, "Seconds to connect to a shard (then 502)")->capture_default_str();
+    cmd->add_option("--http-threads", c->http_threads, "Request threads")->capture_default_str();
+    auto upload_mb = std::make_shared<std::size_t>(c->max_upload_bytes >> 20);
+    cmd->add_option("--max-upload-mb", *upload_mb, "Largest audio upload in MiB (413 above)")->capture_default_str();
+    cmd->add_flag("--shared-catalog", c->shared_catalog, "The shards list tracks from one catalog database: /api/tracks from the first");
+    cmd->add_option("--cors", *cors, "Allowed origins, comma separated ('*': any)");
+    cmd->callback([&ctx, c, shards, cors, upload_mb] {
+        ctx.run = [c, shards, cors, upload_mb] {
+            c->shards = split(*shards, ',');
+            c->max_upload_bytes = *upload_mb << 20;
+            if (!cors->empty()) c->cors_origins = split(*cors, ',');
+            Router router(*c);
+            g_router = &router;
+            std::signal(SIGINT, on_router_stop_signal);
+            std::signal(SIGTERM, on_router_stop_signal);
+            router.start();
+            fmt::print("MESS is routing on http://{}:{}/ over {} shards  (Ctrl-C stops)\n", c->host == "0.0.0.0" ? "127.0.0.1" : c->host,
+                       router.port(), c->shards.size());
+            std::fflush(stdout);
+            router.wait();
+            g_router = nullptr;
+            return 0;
+        };
+    });
+}
+
 }  // namespace mess::cli

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
     cli::register_structure(app, ctx);
     cli::register_demo(app, ctx);
     cli::register_serve(app, ctx);
+    cli::register_route(app, ctx);
     cli::register_listen(app, ctx);
     cli::register_train(app, ctx);
 

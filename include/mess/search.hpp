@@ -400,14 +400,47 @@ std::vector<Hit> similar_passages(const SearchIndex& index, const PassageQuery& 
 std::vector<Hit> search_vector(const SearchIndex& index, std::vector<float> query, const QueryOptions& options,
                                const PassageQuery* passages = nullptr);
 
+// A structural moment a role search matched: its time (seconds) and, for modulations, the interval.
+struct RoleMoment {
+    double time = 0;
+    std::optional<int> interval;  // semitones −5..+6 (modulations)
+};
+
 // Fan-out over shards of an index split by track (`mess index build --shard i/N`): every shard answers the
-// same vector query, and the k best of their hits by score (equal scores: lower shard, then lower row) are
-// the answer of the whole index; a track, and with it grouping and de-duplication, lives in one shard.
+// same vector query, and the k best of their hits by score (equal scores: track id, then segment, the row order
+// of the whole index, whose build sorts tracks by id) are the answer of the whole index; a track, and with it
+// grouping and de-duplication, lives in one shard.
 struct ShardHit {
     std::size_t shard = 0;
     Hit hit;
 };
 std::vector<ShardHit> merge_shard_hits(const std::vector<std::vector<Hit>>& per_shard, std::size_t k);
+
+// A query as the shard holding it sees it (Searcher::shard_query), so that every shard of an index split by
+// track ranks its own rows against exactly the query the single index would use (`mess route` sends it to
+// every shard: SearchRequest::shard_query). Scores, exclusions and filters then equal the single index's.
+struct ShardQuery {
+    IndexKind kind = IndexKind::track;
+    // What the ranker reads: the row's (or an audio excerpt's) vector in the index's space, or for aspect
+    // search by layer weights its [layers, layer_dim] stack; empty when learned aspect spaces rank.
+    std::vector<float> input;
+    std::map<std::string, std::vector<float>> aspects;  // the query in each learned aspect space (normalised)
+    // The query's row (id, track, recording, work, dataset, start_sec): rows of its track overlapping it (a
+    // track index: all of them) are excluded, exclude_same compares with it. Empty id: an outside query.
+    IndexRecord record;
+    std::optional<RoleMoment> moment;  // role searches by track: the query track's moment; record is its window
+    nlohmann::json to_json() const;
+    // Errors: Error(input) naming the field that is missing or malformed.
+    static ShardQuery from_json(const nlohmann::json& j);
+};
+// The rows of `index` most similar to a shard query, as similar_tracks / similar_passages / search_vector
+// rank them for the same query on the index holding it. Errors: Error(input) for a query of the other kind,
+// or input / aspect vectors of the wrong size; as search_vector.
+std::vector<Hit> search_shard_query(const SearchIndex& index, const ShardQuery& query, const QueryOptions& options,
+                                    const PassageQuery* passages = nullptr);
+// The shard query of a row of `index` (`input` ignored), or of an outside query (`row` empty; `input` as
+// search_vector takes it), for `options` (layer weights and learned aspects decide what `input` holds).
+ShardQuery shard_query_of(const SearchIndex& index, std::optional<std::size_t> row, std::vector<float> input, const QueryOptions& options);
 
 // The encoder that embeds outside queries for `index`: its recorded model (or `model_override`), in the
 // precision its features were computed in (built-in encoders: fp32), on the CPU.
@@ -468,12 +501,9 @@ struct SearchRequest {
     int threads = 1;                                  // embedding an audio query
     std::shared_ptr<const class Encoder> encoder;     // audio queries: this encoder (default: the searcher's own)
     std::optional<Role> role;                         // passages at a structural role (see the top of this header)
-};
-
-// A structural moment a role search matched: its time (seconds) and, for modulations, the interval.
-struct RoleMoment {
-    double time = 0;
-    std::optional<int> interval;  // semitones −5..+6 (modulations)
+    // Instead of the four sources: the query as the shard holding it saw it (Searcher::shard_query), for the
+    // shards of an index split by track. Not with rerank.
+    std::shared_ptr<const ShardQuery> shard_query;
 };
 
 struct SearchResult {
@@ -557,6 +587,10 @@ public:
     SearchResult search(const SearchRequest& request) const;
     // The encoder for audio queries (open_index_encoder, opened on first use and kept).
     std::shared_ptr<const class Encoder> encoder() const;
+    // The request's query as this index holds it (its row, or an embedded audio excerpt), to be searched on
+    // every shard of a split index with the request's options (SearchRequest::shard_query). Errors: as
+    // search() for the source (unknown ids, a role the track lacks, unusable audio).
+    ShardQuery shard_query(const SearchRequest& request) const;
 
 private:
     std::vector<float> audio_query(const SearchRequest& request, bool stack) const;
@@ -565,6 +599,9 @@ private:
     std::vector<Hit> rerank_tracks(const SearchRequest& request, const QueryOptions& options) const;
 
     void check_filters(const std::vector<Filter>& filters) const;
+    QueryOptions query_options(const SearchRequest& request, SearchResult& out) const;
+    // Role searches by track: the query window's row and the track's moment of the role.
+    std::optional<std::pair<std::size_t, RoleMoment>> role_query_window(const SearchRequest& request) const;
     void role_search(const SearchRequest& request, PassageQuery& query, SearchResult& out) const;
 
     std::shared_ptr<const SearchIndex> index_;

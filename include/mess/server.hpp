@@ -37,6 +37,10 @@
 //                                                      [, aspect, sampler]}: 201, stored in the catalog
 //                                                      database (ServeConfig::catalog; 503 when unreachable)
 //   GET  /api/listen/export?listener=                  text/csv: listening_csv
+//   POST /api/shard/search?kind=track|clip&k=&…       for a router (mess route): this shard's hits for a shard
+//                                                      query (body: mess-shard-query/1, search.hpp ShardQuery);
+//                                                      the search routes with shard_query=true answer
+//                                                      {"query", "shard_query"}: the query as this shard holds it
 //   GET  /, /assets/...                                 the built web UI (web_root)
 // Errors: a JSON body {"error": message, "status": code[, "parameter": name]}: 400 for a bad or unknown
 // parameter (named) or a malformed request, 404 for unknown ids and routes, 405 (with Allow) for a route
@@ -143,6 +147,66 @@ public:
     void stop();
     // The OpenAPI 3 document of the routes.
     nlohmann::json openapi() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Router over the shards of an index split by track (`mess route`)
+// ---------------------------------------------------------------------------------------------
+//
+//   mess::RouterConfig c;  c.shards = {"http://10.0.0.1:8080", "http://10.0.0.2:8080"};  c.port = 8090;
+//   mess::Router router(c);  router.start();  ...  router.stop();
+//
+// Each shard is a `mess serve` over the indexes of one part of a split (`mess index build --shard i/N`; a
+// URL may be nginx in front of that shard's replicas). The router holds no index and no model; it answers
+// the search routes of a single server with the single index's answer:
+//   GET /api/tracks/{id}/similar, /api/tracks/{id}/passages, /api/clips/{id}/similar: step 1 asks every
+//     shard for the query as it holds it (shard_query=true; the shard holding the id answers, the others
+//     404); step 2 sends that query (mess-shard-query/1) to every shard in parallel (POST /api/shard/search)
+//     and merges their hits into the top k: score descending, equal scores by track id then segment (the
+//     single index's row order, as index build sorts its tracks), ranks renumbered.
+//   POST /api/search/audio: the upload is embedded once, by one shard in turn (step 1), then step 2.
+//   GET /api/tracks/{id}, …/audio (Range passed on), …/waveform, …/structure: the shard holding the track.
+//   GET /api/tracks: every shard's list merged in the single server's order (composer, title, id), pages
+//     and totals over the whole collection; with shared_catalog the first shard's answer (one catalog).
+//   GET /api/datasets, /api/composers: counts summed over the shards; /api/aspects: the first shard's.
+//   GET /health/live; /health/ready (200 when every shard is ready); /health (each shard's state).
+// The router has no /metrics and no /openapi.json of its own (the shards have them).
+// Not answered (501, naming the route): rerank (its candidate tracks come from every shard's passages; 400),
+// the alignment, works and listening routes (they need two tracks' audio, which may sit on two shards).
+// A shard that does not answer within shard_timeout_sec, or fails (5xx), makes the answer fail: 502 naming
+// the shard ({"error", "status", "shard"}); a shard that is loading (503) gives 503 with Retry-After. No
+// partial answer is ever given. Shard errors for the request itself (400, 404) are passed through.
+// Exactly equal to the single index for exact (Flat) indexes; approximate families are approximate per shard.
+// One known difference: in a modulation search two hits whose interval-adjusted scores are exactly equal are
+// ordered by their cosine by the single index, by track id and segment by the router.
+struct RouterConfig {
+    std::string host = "127.0.0.1";
+    int port = 8080;                     // 0: any free port (Router::port)
+    std::vector<std::string> shards;     // base URLs, http://host:port, one per shard
+    double connect_timeout_sec = 2;      // per shard connection
+    double shard_timeout_sec = 30;       // per shard answer (read and write)
+    int http_threads = 32;
+    bool shared_catalog = false;         // the shards list tracks from one catalog database (ServeConfig::catalog)
+    std::size_t max_upload_bytes = 16u << 20;
+    std::vector<std::string> cors_origins;  // allowed Origin values; "*" allows any
+};
+
+class Router {
+public:
+    // Errors: Error(usage) for no shards, a shard URL that is not http://host[:port], a bad port or timeouts.
+    explicit Router(RouterConfig config);
+    ~Router();
+    Router(const Router&) = delete;
+    Router& operator=(const Router&) = delete;
+    void start();  // binds and serves on background threads. Errors: Error(input) when the address cannot be bound.
+    int port() const;
+    void wait();                     // until stop() or request_stop()
+    void request_stop() noexcept;    // async-signal-safe
+    void stop();
 
 private:
     struct Impl;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <mutex>
 #include <optional>
+#include <tuple>
 
 #include "mess/features.hpp"
 #include "mess/search.hpp"
@@ -172,9 +173,12 @@ void set_directions(Ranker& r) {
     }
 }
 
-Ranker make_ranker(const SearchIndex& idx, const QueryOptions& opt, std::vector<float> vec_or_stack, std::optional<std::size_t> row = {}) {
+// `aspects`: the query in each learned aspect space, given (a shard query) instead of derived from the row or stack.
+Ranker make_ranker(const SearchIndex& idx, const QueryOptions& opt, std::vector<float> vec_or_stack, std::optional<std::size_t> row = {},
+                   const std::map<std::string, std::vector<float>>* aspects = nullptr) {
     Ranker r{idx, opt, {}, nullptr, row, {}, {}, {}};
-    set_aspect_query(r, vec_or_stack);
+    if (aspects) r.aspect_query = *aspects;
+    else set_aspect_query(r, vec_or_stack);
     set_directions(r);
     if (!opt.learned_aspects.empty()) {
         rank_learned(r);
@@ -290,11 +294,58 @@ std::vector<Hit> search_vector(const SearchIndex& index, std::vector<float> quer
     return collect(index, ranker, fetch, options, nullptr, passages, [](std::size_t) { return false; });
 }
 
+ShardQuery shard_query_of(const SearchIndex& index, std::optional<std::size_t> row, std::vector<float> input, const QueryOptions& options) {
+    ShardQuery q;
+    q.kind = index.kind;
+    if (row) {
+        q.record = index.records.at(*row);
+        q.input = row_query(index, *row, options);
+    } else {
+        q.input = std::move(input);
+    }
+    Ranker probe{index, options, {}, nullptr, row, {}, {}, {}};
+    set_aspect_query(probe, q.input);
+    q.aspects = std::move(probe.aspect_query);
+    return q;
+}
+
+namespace {
+
+// A shard query's learned aspect vectors must be the sizes of this index's spaces (they are read row by row).
+void check_shard_aspects(const SearchIndex& index, const ShardQuery& q) {
+    for (const auto& [name, v] : q.aspects) {
+        const auto it = index.aspect_spaces.models.aspects.find(name);
+        if (it == index.aspect_spaces.models.aspects.end() || !index.aspect_spaces.has(name))
+            throw_input("shard query: this index has no learned aspect space '{}'", name);
+        if (v.size() != static_cast<std::size_t>(it->second.out_dim))
+            throw_input("shard query: aspect '{}' has {} values, its space {}", name, v.size(), it->second.out_dim);
+    }
+}
+
+}  // namespace
+
+std::vector<Hit> search_shard_query(const SearchIndex& index, const ShardQuery& q, const QueryOptions& options, const PassageQuery* passages) {
+    check_options(options);
+    if (q.kind != index.kind) throw_input("shard query for a {} index sent to a {} index", to_string(q.kind), to_string(index.kind));
+    check_shard_aspects(index, q);
+    const Ranker ranker = make_ranker(index, options, q.input, std::nullopt, &q.aspects);
+    const bool own = !q.record.id.empty();  // the query is a row of the split index: exclude as the holder does
+    const std::size_t fetch = index.kind == IndexKind::clip ? std::max(25 * options.k, options.k + 25) : options.k + (own ? 1 : 0);
+    return collect(index, ranker, fetch, options, own ? &q.record : nullptr, passages, [&](std::size_t r) {
+        const IndexRecord& c = index.records[r];
+        return own && c.track_id == q.record.track_id &&
+               (index.kind == IndexKind::track || std::abs(c.start_sec - q.record.start_sec) < index.window_sec);
+    });
+}
+
 std::vector<ShardHit> merge_shard_hits(const std::vector<std::vector<Hit>>& per_shard, std::size_t k) {
     std::vector<ShardHit> all;
     for (std::size_t s = 0; s < per_shard.size(); ++s)
         for (const Hit& h : per_shard[s]) all.push_back({s, h});
-    std::stable_sort(all.begin(), all.end(), [](const ShardHit& a, const ShardHit& b) { return a.hit.score > b.hit.score; });
+    std::stable_sort(all.begin(), all.end(), [](const ShardHit& a, const ShardHit& b) {  // the single index's row order
+        if (a.hit.score != b.hit.score) return a.hit.score > b.hit.score;
+        return std::tie(a.hit.record->track_id, a.hit.record->segment_idx) < std::tie(b.hit.record->track_id, b.hit.record->segment_idx);
+    });
     if (all.size() > k) all.resize(k);
     return all;
 }

@@ -113,6 +113,18 @@ void rescore_by_interval(std::vector<Hit>& hits, const RoleRows& rows, int inter
 
 }  // namespace
 
+std::optional<std::pair<std::size_t, RoleMoment>> Searcher::role_query_window(const SearchRequest& r) const {
+    if (r.track_id.empty() || !r.clip_id.empty()) return std::nullopt;
+    const SearchIndex& idx = *index_;
+    const Structure* s = idx.structure_of(r.track_id);
+    if (!s) {
+        idx.rows_of_track(r.track_id);  // an unknown id is named with the closest known ones
+        throw_input("track '{}' has no structure in this index", r.track_id);
+    }
+    const RoleMoment moment = pick_moment(*s, *r.role, r.start_sec, r.track_id);
+    return std::pair{query_window(idx, r.track_id, moment.time), moment};
+}
+
 void Searcher::role_search(const SearchRequest& r, PassageQuery& pq, SearchResult& out) const {
     const SearchIndex& idx = *index_;
     const Role role = *r.role;
@@ -122,22 +134,20 @@ void Searcher::role_search(const SearchRequest& r, PassageQuery& pq, SearchResul
     out.role = role;
     const std::shared_ptr<RoleRows> rows = role_rows(idx, role);
     pq.options.allowed_rows = std::shared_ptr<const std::vector<bool>>(rows, &rows->allowed);
-    std::optional<int> interval;
-    if (!r.track_id.empty() && r.clip_id.empty()) {
-        const Structure* s = idx.structure_of(r.track_id);
-        if (!s) {
-            idx.rows_of_track(r.track_id);  // an unknown id is named with the closest known ones
-            throw_input("track '{}' has no structure in this index", r.track_id);
-        }
-        out.query_moment = pick_moment(*s, role, r.start_sec, r.track_id);
-        pq.clip_id = out.query_clip_id = idx.records[query_window(idx, r.track_id, out.query_moment->time)].id;
+    if (r.shard_query && r.shard_query->moment) {  // the moment the shard holding the track chose
+        out.query_moment = r.shard_query->moment;
+        out.query_clip_id = r.shard_query->record.id;
+    } else if (const auto window = role_query_window(r)) {
+        out.query_moment = window->second;
+        pq.clip_id = out.query_clip_id = idx.records[window->first].id;
         pq.track_id.clear();
-        interval = out.query_moment->interval;
     }
+    const std::optional<int> interval = out.query_moment ? out.query_moment->interval : std::nullopt;
     if (rows->count == 0) return;
     const std::size_t k = pq.options.k;
     if (interval) pq.options.k = rows->count;  // every candidate, then ranked by passage and interval
-    if (r.audio || !r.vector.empty()) out.hits = search_vector(idx, r.audio ? audio_query(r, !pq.options.layer_weights.empty() || !pq.options.learned_aspects.empty()) : r.vector, pq.options, &pq);
+    if (r.shard_query) out.hits = search_shard_query(idx, *r.shard_query, pq.options, &pq);
+    else if (r.audio || !r.vector.empty()) out.hits = search_vector(idx, r.audio ? audio_query(r, !pq.options.layer_weights.empty() || !pq.options.learned_aspects.empty()) : r.vector, pq.options, &pq);
     else out.hits = similar_passages(idx, pq);
     if (interval) rescore_by_interval(out.hits, *rows, *interval, k);
     for (const auto& h : out.hits) out.hit_moments.push_back(rows->moment[h.row]);

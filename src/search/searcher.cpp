@@ -133,13 +133,10 @@ std::vector<float> Searcher::audio_query(const SearchRequest& r, bool want_stack
     return query;
 }
 
-SearchResult Searcher::search(const SearchRequest& r) const {
-    const int sources = !r.track_id.empty() + !r.clip_id.empty() + r.audio.has_value() + !r.vector.empty();
-    if (sources != 1) throw_usage("give exactly one query: a track id (with a start for passages), a clip id, audio or a vector");
-    const SearchIndex& idx = *index_;
-    SearchResult out;
-    out.kind = idx.kind;
+// The request's options as search() ranks by them; fills out's layer weights and learned aspects.
+QueryOptions Searcher::query_options(const SearchRequest& r, SearchResult& out) const {
     if ((!r.aspects.empty() || !r.unlike.empty()) && !r.layer_weights.empty()) throw_usage("give aspects or layer weights, not both");
+    out.kind = index_->kind;
     out.learned_aspects = learned_weights(r);
     if (!r.aspects.empty() && out.learned_aspects.empty()) out.layer_weights = layer_weights(r.aspects, r.min_r2, r.scale_by_r2);
     if (!r.layer_weights.empty()) out.layer_weights = r.layer_weights;
@@ -147,6 +144,43 @@ SearchResult Searcher::search(const SearchRequest& r) const {
     q.layer_weights = out.layer_weights;
     q.learned_aspects = out.learned_aspects;
     q.more_less = more_less(r);
+    return q;
+}
+
+ShardQuery Searcher::shard_query(const SearchRequest& r) const {
+    const int sources = !r.track_id.empty() + !r.clip_id.empty() + r.audio.has_value() + !r.vector.empty();
+    if (sources != 1 || r.shard_query) throw_usage("a shard query needs exactly one query: a track id, a clip id, audio or a vector");
+    const SearchIndex& idx = *index_;
+    SearchResult unused;
+    const QueryOptions q = query_options(r, unused);
+    const bool stack = !q.layer_weights.empty() || !q.learned_aspects.empty();
+    if (r.audio || !r.vector.empty()) return shard_query_of(idx, std::nullopt, r.audio ? audio_query(r, stack) : r.vector, q);
+    if (idx.kind == IndexKind::track) {
+        if (!r.clip_id.empty() || r.start_sec) throw_usage("this is a track index: query it with a track id (passages need a clip index)");
+        return shard_query_of(idx, idx.row_of(r.track_id), {}, q);
+    }
+    if (r.role) {
+        if (const auto window = role_query_window(r)) {
+            ShardQuery out = shard_query_of(idx, window->first, {}, q);
+            out.moment = window->second;
+            return out;
+        }
+    }
+    if (!r.clip_id.empty()) return shard_query_of(idx, idx.row_of(r.clip_id), {}, q);
+    const double start = std::max(0.0, r.start_sec.value_or(0.0));
+    const auto& rows = idx.rows_of_track(r.track_id);
+    const std::size_t row = *std::min_element(rows.begin(), rows.end(), [&](std::size_t a, std::size_t b) {
+        return std::abs(idx.records[a].start_sec - start) < std::abs(idx.records[b].start_sec - start);
+    });
+    return shard_query_of(idx, row, {}, q);
+}
+
+SearchResult Searcher::search(const SearchRequest& r) const {
+    const int sources = !r.track_id.empty() + !r.clip_id.empty() + r.audio.has_value() + !r.vector.empty() + (r.shard_query != nullptr);
+    if (sources != 1) throw_usage("give exactly one query: a track id (with a start for passages), a clip id, audio or a vector");
+    const SearchIndex& idx = *index_;
+    SearchResult out;
+    const QueryOptions q = query_options(r, out);
     PassageQuery pq;
     pq.group_by_track = r.group_by_track;
     pq.dedupe_sec = r.dedupe_sec;
@@ -155,6 +189,7 @@ SearchResult Searcher::search(const SearchRequest& r) const {
     check_filters(r.options.filters);
     if (r.rerank) {
         if (r.role) throw_usage("give a role or a reranking of tracks, not both (a role search ranks passages)");
+        if (r.shard_query) throw_usage("a shard query cannot rerank tracks from passages (every shard's passages decide the candidates)");
         out.hits = rerank_tracks(r, q);
         return out;
     }
@@ -162,6 +197,8 @@ SearchResult Searcher::search(const SearchRequest& r) const {
         pq.clip_id = r.clip_id;
         pq.track_id = r.track_id;
         role_search(r, pq, out);
+    } else if (r.shard_query) {
+        out.hits = search_shard_query(idx, *r.shard_query, q, idx.kind == IndexKind::clip ? &pq : nullptr);
     } else if (r.audio || !r.vector.empty()) {
         out.hits = search_vector(idx, r.audio ? audio_query(r, !q.layer_weights.empty() || !q.learned_aspects.empty()) : r.vector, q, idx.kind == IndexKind::clip ? &pq : nullptr);
     } else if (idx.kind == IndexKind::track) {

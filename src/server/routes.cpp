@@ -40,6 +40,17 @@ const char* status_text(int status) {
     }
 }
 
+void allow_origin(const httplib::Request& req, httplib::Response& res, const std::vector<std::string>& origins) {
+    const std::string origin = req.get_header_value("Origin");
+    if (origin.empty()) return;
+    for (const auto& allowed : origins)
+        if (allowed == "*" || allowed == origin) {
+            res.set_header("Access-Control-Allow-Origin", allowed == "*" ? "*" : origin);
+            res.set_header("Vary", "Origin");
+            return;
+        }
+}
+
 nlohmann::json error_body(int status, const std::string& message, const std::string& parameter) {
     nlohmann::json j = {{"error", message}, {"status", status}};
     if (!parameter.empty()) j["parameter"] = parameter;
@@ -202,17 +213,32 @@ nlohmann::json track_json(const TrackEntry& t) {
     return j;
 }
 
+// The query part of an answer: the route's own fields, then k, aspects and a role search's query moment.
+void complete_query(const Call& c, const SearchRequest& r, std::optional<Role> role, const std::string& clip_id,
+                    const std::optional<RoleMoment>& moment, nlohmann::json& query) {
+    query["k"] = r.options.k;
+    query["aspects"] = text_param(c, "aspects", text_param(c, "aspect"));
+    if (role) query["role"] = role_name(*role);
+    if (moment) {
+        query["clip_id"] = clip_id;
+        query["moment"] = role_moment_to_json(*role, *moment);
+    }
+}
+
+// shard_query=true (a router's first step): the query as this shard holds it, instead of hits.
+void answer_shard_query(Call& c, const Searcher& searcher, const SearchRequest& r, nlohmann::json query) {
+    if (r.rerank) fail(400, "rerank cannot be split over shards: the candidate tracks come from every shard's passages", "rerank");
+    const ShardQuery q = searcher.shard_query(r);
+    complete_query(c, r, r.role, q.record.id, q.moment, query);
+    send_json(c.res, {{"query", std::move(query)}, {"shard_query", q.to_json()}});
+}
+
 void answer_hits(Call& c, const Searcher& searcher, const SearchRequest& r, nlohmann::json query) {
+    if (bool_param(c, "shard_query")) return answer_shard_query(c, searcher, r, std::move(query));
     const SearchResult result = searcher.search(r);
     const IndexKind kind = searcher.index().kind;
     const LoadedArtifact& a = need_index(c, kind);
-    query["k"] = r.options.k;
-    query["aspects"] = text_param(c, "aspects", text_param(c, "aspect"));
-    if (result.role) query["role"] = role_name(*result.role);
-    if (result.query_moment) {
-        query["clip_id"] = result.query_clip_id;
-        query["moment"] = role_moment_to_json(*result.role, *result.query_moment);
-    }
+    complete_query(c, r, result.role, result.query_clip_id, result.query_moment, query);
     send_json(c.res, {{"query", std::move(query)},
                       {"index", {{"kind", to_string(kind)}, {"version_id", a.version_id()}, {"model", a.index.model_name}}},
                       {"layer_weights", result.layer_weights},
@@ -387,6 +413,24 @@ void search_audio(Call& c) {
             why.replace(p, file.path().string().size(), "upload");
         fail(400, fmt::format("the uploaded audio could not be used: {}", why), "file");
     }
+}
+
+// POST /api/shard/search: the hits of a shard query (the body, ShardQuery's JSON) on this shard's index.
+void shard_search(Call& c) {
+    const std::string kind_text = text_param(c, "kind");
+    if (kind_text != "clip" && kind_text != "track") fail(400, fmt::format("kind must be clip or track (got '{}')", kind_text), "kind");
+    const IndexKind kind = parse_index_kind(kind_text);
+    const Searcher& searcher = need_searcher(c, kind);
+    SearchRequest r = search_request(c, kind);
+    if (r.rerank) fail(400, "rerank cannot be split over shards: the candidate tracks come from every shard's passages", "rerank");
+    try {
+        r.shard_query = std::make_shared<const ShardQuery>(ShardQuery::from_json(nlohmann::json::parse(c.req.body)));
+    } catch (const nlohmann::json::exception& e) {
+        fail(400, fmt::format("the body is not a shard query (JSON): {}", e.what()), "body");
+    } catch (const Error& e) {
+        fail(400, e.what(), "body");
+    }
+    answer_hits(c, searcher, r, {{"kind", kind_text}});
 }
 
 // The learned aspect spaces of the served indexes: [{"aspect", "indexes", "rung", "validation_accuracy"}].
@@ -619,6 +663,13 @@ std::vector<Route> api_routes(std::shared_ptr<JudgementStore> judgements) {
                                     query("kind", "string", "clip (passages, default) or track")},
                                    Results::passages),
                  {400, 404, 413, 503}, {}, "application/json", search_audio});
+    r.push_back({"POST", "/api/shard/search", "For a router (mess route): this shard's hits for a query another shard resolved (shard_query=true)",
+                 similarity_params({{"kind", "query", "string", "track or clip: the index searched", true}}, Results::passages), {400, 404, 503}, {},
+                 "application/json", shard_search,
+                 {{"content", {{"application/json", {{"schema", {{"type", "object"}, {"description", "ShardQuery (mess-shard-query/1)"}}}}}}}}});
+    for (Route& route : r)  // the routes a router resolves a query with on the shard that holds it
+        if (route.path.find("similar") != std::string::npos || route.path.ends_with("/passages") || route.path == "/api/search/audio")
+            route.params.push_back(query("shard_query", "boolean", "For a router (mess route): the query as this shard holds it (mess-shard-query/1), not hits"));
     r.push_back({"GET", "/api/tracks/{track_id}/audio", "The recording; HTTP Range; or a redirect to a presigned S3 URL",
                  {path_id("track_id", "Track id")}, {206, 302, 404, 416, 503}, {}, "audio/*", stream_audio});
     r.push_back({"GET", "/api/tracks/{track_id}/waveform", "Waveform peaks (max |sample| per bucket, 0…1), precomputed at index time",

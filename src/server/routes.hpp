@@ -125,5 +125,7 @@ std::optional<Role> role_param(const Call& c);
 void send_json(httplib::Response& res, const nlohmann::json& body, int status = 200);
 const char* status_text(int status);
 nlohmann::json error_body(int status, const std::string& message, const std::string& parameter = {});
+// CORS: Access-Control-Allow-Origin (and Vary) when the request's Origin is one of `origins` ("*": any).
+void allow_origin(const httplib::Request& req, httplib::Response& res, const std::vector<std::string>& origins);
 
 }  // namespace mess::server

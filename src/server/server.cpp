@@ -312,16 +312,7 @@ struct Server::Impl {
         }
     }
 
-    void cors(const httplib::Request& req, httplib::Response& res) const {
-        const std::string origin = req.get_header_value("Origin");
-        if (origin.empty()) return;
-        for (const auto& allowed : config.cors_origins)
-            if (allowed == "*" || allowed == origin) {
-                res.set_header("Access-Control-Allow-Origin", allowed == "*" ? "*" : origin);
-                res.set_header("Vary", "Origin");
-                return;
-            }
-    }
+    void cors(const httplib::Request& req, httplib::Response& res) const { allow_origin(req, res, config.cors_origins); }
 
     void add_route(const Route& route, RouteStats& st) {
         auto handler = [this, &route, &st](const httplib::Request& req, httplib::Response& res) {

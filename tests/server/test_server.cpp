@@ -284,13 +284,16 @@ TEST_F(ServerTest, OpenApiMatchesTheRoutes) {
     const std::string track = track_ids().front();
     const std::string clip = "synth:" + track + ":00001";
     const std::string upload = excerpt(track, 6);
-    const std::map<std::string, std::string> required_example = {{"a", "03-march__v00"}, {"b", "03-march__v01"}, {"listener", "openapi-check"}};
+    const std::map<std::string, std::string> required_example = {
+        {"a", "03-march__v00"}, {"b", "03-march__v01"}, {"listener", "openapi-check"}, {"kind", "track"}};
     const json triplet = get_json("/api/listen/next?listener=openapi-check", 200);
+    const json shard_query = get_json("/api/tracks/" + track + "/similar?shard_query=true", 200)["shard_query"];  // a router's first step
     const std::map<std::string, std::pair<std::string, std::string>> post_body = {  // path → body, type
         {"/api/search/audio", {upload, "audio/wav"}},
         {"/api/listen/judgements",
          {json{{"anchor", triplet["anchor"]["id"]}, {"a", triplet["a"]["id"]}, {"b", triplet["b"]["id"]}, {"choice", "a"}, {"listener", "openapi-check"}, {"time_ms", 1}}.dump(),
-          "application/json"}}};
+          "application/json"}},
+        {"/api/shard/search", {shard_query.dump(), "application/json"}}};
     std::set<std::string> documented;
     for (const auto& [path, ops] : doc["paths"].items()) {
         std::string url = path;
