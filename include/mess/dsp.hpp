@@ -67,8 +67,15 @@ void require_finite(std::span<const float> y);
 // Centre frequency of each STFT bin: k · sr / n_fft for k = 0 .. n_fft/2.
 std::vector<double> fft_frequencies(double sample_rate, int n_fft);
 
-// |STFT|^power, [frames, 1 + n_fft/2].
+// |STFT|^power, [frames, 1 + n_fft/2]. A power-of-two n_fft runs several frames per SIMD vector (AVX-512, AVX2 or
+// baseline, chosen at run time); other lengths one frame at a time (KissFFT). Both agree to float rounding.
 Matrix power_spectrogram(std::span<const float> y, const StftParams& params, double power = 2.0);
+// Both |STFT| (what the spectral shape descriptors read) and |STFT|² (what the filterbanks read) from one
+// transform: equal to power_spectrogram(y, params, 1.0) and power_spectrogram(y, params).
+struct Spectra {
+    Matrix magnitude, power;
+};
+Spectra stft_spectra(std::span<const float> y, const StftParams& params);
 
 Matrix mel_filterbank(double sample_rate, int n_fft, const MelParams& params);    // [n_mels, 1 + n_fft/2]
 Matrix mel_spectrogram(std::span<const float> y, double sample_rate, const StftParams& stft, const MelParams& mel);  // power

@@ -13,6 +13,7 @@
 #include <kissfft/kiss_fftr.h>
 
 #include "mess/dsp.hpp"
+#include "fft.hpp"
 
 namespace mess::dsp {
 
@@ -296,26 +297,32 @@ void octave_response_sliding(std::span<const float> y, int hop, const OctaveBasi
     }
 }
 
-// |basis · STFT| (ones window, centred, zero padding) into columns [first, first + filters) of `out` for its rows.
+// Frame t of the centred signal (ones window, zero padding) into frame[stride·i].
+void plain_frame(std::span<const float> y, int hop, int n_fft, std::int64_t t, float* frame, std::size_t stride) {
+    const auto n = static_cast<std::int64_t>(y.size()), from = t * hop - n_fft / 2;
+    for (std::int64_t i = 0; i < n_fft; ++i)
+        frame[static_cast<std::size_t>(i) * stride] = from + i >= 0 && from + i < n ? y[static_cast<std::size_t>(from + i)] : 0.0f;
+}
+
+// |basis · STFT| (ones window, centred, zero padding) into columns [first, first + filters) of `out` for its rows;
+// the frames' real FFTs run several at a time (one per SIMD lane, detail::BatchRealFft).
 void octave_response(std::span<const float> y, int hop, const OctaveBasis& b, std::int64_t first, Matrix& out) {
     if (sliding_pays(b, hop)) return octave_response_sliding(y, hop, b, first, out);
-    const int n_fft = b.n_fft;
-    const auto n = static_cast<std::int64_t>(y.size()), pad = static_cast<std::int64_t>(n_fft / 2);
-    std::unique_ptr<std::remove_pointer_t<kiss_fftr_cfg>, decltype(&kiss_fftr_free)> cfg(kiss_fftr_alloc(n_fft, 0, nullptr, nullptr), &kiss_fftr_free);
-    if (!cfg) throw_internal("kiss_fftr_alloc failed for n_fft {}", n_fft);
-    std::vector<float> frame(static_cast<std::size_t>(n_fft));
-    std::vector<kiss_fft_cpx> spec(static_cast<std::size_t>(n_fft / 2 + 1));
-    std::vector<std::complex<double>> bins(spec.size());
-    for (std::int64_t t = 0; t < out.rows; ++t) {
-        const std::int64_t from = t * hop - pad;
-        if (from >= 0 && from + n_fft <= n) {
-            std::copy_n(y.begin() + from, n_fft, frame.begin());
-        } else {
-            for (std::int64_t i = 0; i < n_fft; ++i) frame[static_cast<std::size_t>(i)] = from + i >= 0 && from + i < n ? y[static_cast<std::size_t>(from + i)] : 0.0f;
+    constexpr int L = detail::BatchRealFft<float>::kLanes;
+    detail::BatchRealFft<float> fft(b.n_fft);
+    const auto [lo, hi] = bin_range(b);
+    std::vector<std::complex<double>> bins(static_cast<std::size_t>(std::max(0, hi - lo + 1)));
+    for (std::int64_t t0 = 0; t0 < out.rows; t0 += L) {
+        const int count = static_cast<int>(std::min<std::int64_t>(L, out.rows - t0));
+        for (int f = 0; f < count; ++f) plain_frame(y, hop, b.n_fft, t0 + f, fft.input() + f, L);
+        fft.run();
+        for (int f = 0; f < count; ++f) {
+            for (std::size_t k = 0; k < bins.size(); ++k) {
+                const std::size_t at = (static_cast<std::size_t>(lo) + k) * L + static_cast<std::size_t>(f);
+                bins[k] = {fft.re()[at], fft.im()[at]};
+            }
+            apply_basis(b, bins, lo, t0 + f, first, out);
         }
-        kiss_fftr(cfg.get(), frame.data(), spec.data());
-        for (std::size_t k = 0; k < bins.size(); ++k) bins[k] = {spec[k].r, spec[k].i};
-        apply_basis(b, bins, 0, t, first, out);
     }
 }
 

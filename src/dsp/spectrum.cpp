@@ -8,6 +8,7 @@
 #include <kissfft/kiss_fftr.h>
 
 #include "mess/dsp.hpp"
+#include "fft.hpp"
 
 namespace mess::dsp {
 
@@ -34,33 +35,91 @@ std::vector<double> fft_frequencies(double sr, int n_fft) {
     return f;
 }
 
+namespace {
+
+std::vector<float> hann(int n) {
+    std::vector<float> window(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) window[static_cast<std::size_t>(i)] = static_cast<float>(0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * i / n));
+    return window;
+}
+
+// Hann-windowed frame t of the centred (zero-padded) signal into frame[stride·i].
+void windowed_frame(std::span<const float> y, const StftParams& p, const std::vector<float>& window, std::int64_t t, float* frame,
+                    std::size_t stride) {
+    const std::int64_t n = static_cast<std::int64_t>(y.size()), from = t * p.hop - p.n_fft / 2;
+    if (from >= 0 && from + p.n_fft <= n) {
+        const float* src = y.data() + from;
+        for (std::size_t i = 0; i < window.size(); ++i) frame[i * stride] = src[i] * window[i];
+        return;
+    }
+    for (std::int64_t i = 0; i < p.n_fft; ++i) {
+        const std::int64_t src = from + i;
+        frame[static_cast<std::size_t>(i) * stride] = src >= 0 && src < n ? y[static_cast<std::size_t>(src)] * window[static_cast<std::size_t>(i)] : 0.0f;
+    }
+}
+
+// |STFT|² of every frame, in double from the float transform: sink(t, k, mag2). Power-of-two lengths run through
+// the batched FFT (several frames per SIMD vector); others through KissFFT, frame by frame.
+template <class Sink>
+void stft_mag2(std::span<const float> y, const StftParams& p, std::int64_t frames, Sink&& sink) {
+    const std::int64_t bins = p.n_fft / 2 + 1;
+    const std::vector<float> window = hann(p.n_fft);
+    if (detail::BatchRealFft<float>::supports(p.n_fft)) {
+        constexpr int L = detail::BatchRealFft<float>::kLanes;
+        detail::BatchRealFft<float> fft(p.n_fft);
+        for (std::int64_t t0 = 0; t0 < frames; t0 += L) {
+            const int count = static_cast<int>(std::min<std::int64_t>(L, frames - t0));
+            for (int f = 0; f < count; ++f) windowed_frame(y, p, window, t0 + f, fft.input() + f, L);
+            fft.run();
+            for (int f = 0; f < count; ++f)
+                for (std::int64_t k = 0; k < bins; ++k) {
+                    const double re = fft.re()[k * L + f], im = fft.im()[k * L + f];
+                    sink(t0 + f, k, re * re + im * im);
+                }
+        }
+        return;
+    }
+    std::unique_ptr<std::remove_pointer_t<kiss_fftr_cfg>, decltype(&kiss_fftr_free)> cfg(
+        kiss_fftr_alloc(p.n_fft, 0, nullptr, nullptr), &kiss_fftr_free);
+    if (!cfg) throw_internal("kiss_fftr_alloc failed for n_fft {}", p.n_fft);
+    std::vector<float> frame(window.size());
+    std::vector<kiss_fft_cpx> spec(static_cast<std::size_t>(bins));
+    for (std::int64_t t = 0; t < frames; ++t) {
+        windowed_frame(y, p, window, t, frame.data(), 1);
+        kiss_fftr(cfg.get(), frame.data(), spec.data());
+        for (std::int64_t k = 0; k < bins; ++k) {
+            const double re = spec[static_cast<std::size_t>(k)].r, im = spec[static_cast<std::size_t>(k)].i;
+            sink(t, k, re * re + im * im);
+        }
+    }
+}
+
+}  // namespace
+
 Matrix power_spectrogram(std::span<const float> y, const StftParams& p, double power) {
     p.validate();
     require_finite(y);
     if (!(power > 0)) throw_usage("spectrogram power must be positive (got {})", power);
-    const std::int64_t n = static_cast<std::int64_t>(y.size()), bins = p.n_fft / 2 + 1, pad = p.n_fft / 2;
-    Matrix out{p.frames(n), bins, {}};
+    const std::int64_t bins = p.n_fft / 2 + 1;
+    Matrix out{p.frames(static_cast<std::int64_t>(y.size())), bins, {}};
     out.values.resize(static_cast<std::size_t>(out.rows * bins));
-    std::unique_ptr<std::remove_pointer_t<kiss_fftr_cfg>, decltype(&kiss_fftr_free)> cfg(
-        kiss_fftr_alloc(p.n_fft, 0, nullptr, nullptr), &kiss_fftr_free);
-    if (!cfg) throw_internal("kiss_fftr_alloc failed for n_fft {}", p.n_fft);
-    std::vector<float> window(static_cast<std::size_t>(p.n_fft)), frame(window.size());
-    for (int i = 0; i < p.n_fft; ++i)
-        window[static_cast<std::size_t>(i)] = static_cast<float>(0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * i / p.n_fft));
-    std::vector<kiss_fft_cpx> spec(static_cast<std::size_t>(bins));
-    for (std::int64_t t = 0; t < out.rows; ++t) {
-        for (std::int64_t i = 0; i < p.n_fft; ++i) {  // centred: sample index in the zero-padded signal
-            const std::int64_t src = t * p.hop + i - pad;
-            frame[static_cast<std::size_t>(i)] = src >= 0 && src < n ? y[static_cast<std::size_t>(src)] * window[static_cast<std::size_t>(i)] : 0.0f;
-        }
-        kiss_fftr(cfg.get(), frame.data(), spec.data());
-        for (std::int64_t k = 0; k < bins; ++k) {
-            const double re = spec[static_cast<std::size_t>(k)].r, im = spec[static_cast<std::size_t>(k)].i;
-            const double mag2 = re * re + im * im;
-            out.at(t, k) = static_cast<float>(power == 2.0 ? mag2 : power == 1.0 ? std::sqrt(mag2) : std::pow(mag2, power / 2.0));
-        }
-    }
+    stft_mag2(y, p, out.rows, [&](std::int64_t t, std::int64_t k, double mag2) {
+        out.at(t, k) = static_cast<float>(power == 2.0 ? mag2 : power == 1.0 ? std::sqrt(mag2) : std::pow(mag2, power / 2.0));
+    });
     return out;
+}
+
+Spectra stft_spectra(std::span<const float> y, const StftParams& p) {
+    p.validate();
+    require_finite(y);
+    const std::int64_t bins = p.n_fft / 2 + 1, rows = p.frames(static_cast<std::int64_t>(y.size()));
+    Spectra s{{rows, bins, std::vector<float>(static_cast<std::size_t>(rows * bins))}, {}};
+    s.power = s.magnitude;
+    stft_mag2(y, p, rows, [&](std::int64_t t, std::int64_t k, double mag2) {
+        s.magnitude.at(t, k) = static_cast<float>(std::sqrt(mag2));
+        s.power.at(t, k) = static_cast<float>(mag2);
+    });
+    return s;
 }
 
 namespace {
