@@ -81,6 +81,9 @@ Matrix mel_filterbank(double sample_rate, int n_fft, const MelParams& params);  
 Matrix mel_spectrogram(std::span<const float> y, double sample_rate, const StftParams& stft, const MelParams& mel);  // power
 void power_to_db(Matrix& s, double ref = 1.0, double amin = 1e-10, double top_db = 80.0);  // in place
 Matrix mfcc(std::span<const float> y, double sample_rate, int n_mfcc, const StftParams& stft, const MelParams& mel);
+// The same from a power spectrogram already computed ([frames, 1 + n_fft/2], e.g. stft_spectra(y, stft).power).
+Matrix mel_from_power(const Matrix& power, double sample_rate, int n_fft, const MelParams& mel);
+Matrix mfcc_from_power(const Matrix& power, double sample_rate, int n_mfcc, int n_fft, const MelParams& mel);
 
 Matrix chroma_filterbank(double sample_rate, int n_fft, int n_chroma = 12, double tuning = 0.0);  // [n_chroma, bins]
 Matrix chroma_stft(std::span<const float> y, double sample_rate, const StftParams& stft);         // [frames, 12]
@@ -111,6 +114,9 @@ struct OnsetEnvelopes {
     std::vector<float> mean, median;
 };
 OnsetEnvelopes onset_envelopes(std::span<const float> y, double sample_rate, const StftParams& stft, const MelParams& mel);
+// Both from a power spectrogram already computed with `stft` (the mean alone: onset_strength's).
+OnsetEnvelopes onset_envelopes_from_power(const Matrix& power, double sample_rate, const StftParams& stft, const MelParams& mel);
+std::vector<float> onset_strength_from_power(const Matrix& power, double sample_rate, const StftParams& stft, const MelParams& mel);
 
 // ---------------------------------------------------------------------------------------------
 // Filters (1-D), as SciPy defines them

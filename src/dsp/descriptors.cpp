@@ -164,8 +164,9 @@ std::vector<float> spectral_flatness(const Matrix& power, double amin) {
 
 namespace {
 
-Matrix mel_db(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
-    Matrix db = mel_spectrogram(y, sr, stft, mel);
+Matrix mel_db(const Matrix& power, double sr, const StftParams& stft, const MelParams& mel) {
+    stft.validate();
+    Matrix db = mel_from_power(power, sr, stft.n_fft, mel);
     power_to_db(db);
     return db;
 }
@@ -200,16 +201,25 @@ std::vector<float> mean_rises(const Matrix& db, const StftParams& stft) {
 }  // namespace
 
 std::vector<float> onset_strength_median(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
-    return median_rises(mel_db(y, sr, stft, mel), stft);
+    return median_rises(mel_db(power_spectrogram(y, stft), sr, stft, mel), stft);
 }
 
 std::vector<float> onset_strength(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
-    return mean_rises(mel_db(y, sr, stft, mel), stft);
+    return mean_rises(mel_db(power_spectrogram(y, stft), sr, stft, mel), stft);
 }
 
 OnsetEnvelopes onset_envelopes(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
-    const Matrix db = mel_db(y, sr, stft, mel);
+    const Matrix db = mel_db(power_spectrogram(y, stft), sr, stft, mel);
     return {mean_rises(db, stft), median_rises(db, stft)};
+}
+
+OnsetEnvelopes onset_envelopes_from_power(const Matrix& power, double sr, const StftParams& stft, const MelParams& mel) {
+    const Matrix db = mel_db(power, sr, stft, mel);
+    return {mean_rises(db, stft), median_rises(db, stft)};
+}
+
+std::vector<float> onset_strength_from_power(const Matrix& power, double sr, const StftParams& stft, const MelParams& mel) {
+    return mean_rises(mel_db(power, sr, stft, mel), stft);
 }
 
 }  // namespace mess::dsp

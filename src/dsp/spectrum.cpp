@@ -184,6 +184,11 @@ Matrix mel_spectrogram(std::span<const float> y, double sr, const StftParams& st
     return apply_filterbank(power_spectrogram(y, stft), mel_filterbank(sr, stft.n_fft, mel));
 }
 
+Matrix mel_from_power(const Matrix& power, double sr, int n_fft, const MelParams& mel) {
+    if (power.cols != n_fft / 2 + 1) throw_usage("power spectrogram has {} bins, expected 1 + n_fft/2 = {}", power.cols, n_fft / 2 + 1);
+    return apply_filterbank(power, mel_filterbank(sr, n_fft, mel));
+}
+
 void power_to_db(Matrix& s, double ref, double amin, double top_db) {
     if (!(amin > 0)) throw_usage("amin must be positive (got {})", amin);
     if (!(top_db >= 0)) throw_usage("top_db must be ≥ 0 (got {})", top_db);
@@ -199,7 +204,12 @@ void power_to_db(Matrix& s, double ref, double amin, double top_db) {
 
 Matrix mfcc(std::span<const float> y, double sr, int n_mfcc, const StftParams& stft, const MelParams& mel) {
     if (n_mfcc < 1 || n_mfcc > mel.n_mels) throw_usage("n_mfcc must be in [1, n_mels] (got {})", n_mfcc);
-    Matrix db = mel_spectrogram(y, sr, stft, mel);
+    return mfcc_from_power(power_spectrogram(y, stft), sr, n_mfcc, stft.n_fft, mel);
+}
+
+Matrix mfcc_from_power(const Matrix& power, double sr, int n_mfcc, int n_fft, const MelParams& mel) {
+    if (n_mfcc < 1 || n_mfcc > mel.n_mels) throw_usage("n_mfcc must be in [1, n_mels] (got {})", n_mfcc);
+    Matrix db = mel_from_power(power, sr, n_fft, mel);
     power_to_db(db);
     const std::int64_t N = db.cols;
     Matrix basis{n_mfcc, N, std::vector<float>(static_cast<std::size_t>(n_mfcc * N))};  // DCT-II, orthonormal
