@@ -205,6 +205,8 @@ OctaveBasis make_octave_basis(std::span<const double> hz, double q, double sr, d
 // The octave's basis, built once per (frequencies, Q, rate, gain) in this process: a file's track, window and curve
 // analyses share bases (tuning comes in steps of 0.01 bin, so few keys recur), and building one costs as much as
 // applying it to a 30-s signal (a complex FFT, sines and a sort per filter). At most kBasisCacheSize are kept.
+// cqt_magnitude asks with frequencies in cycles per sample, rate 1 and gain 1: every whole octave of one transform
+// then shares the top octave's basis (halving the rate halves the frequencies), its gain applied to the magnitudes.
 constexpr std::size_t kBasisCacheSize = 64;
 
 std::shared_ptr<const OctaveBasis> octave_basis(std::span<const double> hz, double q, double sr, double gain) {
@@ -232,7 +234,7 @@ std::pair<int, int> bin_range(const OctaveBasis& b) {
 
 // Filter outputs of one frame's spectrum bins [lo, ...] into row t of `out`.
 template <class Bins>
-void apply_basis(const OctaveBasis& b, const Bins& x, int lo, std::int64_t t, std::int64_t first, Matrix& out) {
+void apply_basis(const OctaveBasis& b, const Bins& x, int lo, std::int64_t t, std::int64_t first, double gain, Matrix& out) {
     for (std::size_t f = 0; f < b.filters.size(); ++f) {
         double re = 0.0, im = 0.0;  // written out: std::complex's product checks for NaN on every call
         for (const auto& [k, w] : b.filters[f]) {
@@ -240,7 +242,7 @@ void apply_basis(const OctaveBasis& b, const Bins& x, int lo, std::int64_t t, st
             re += w.real() * xr - w.imag() * xi;
             im += w.real() * xi + w.imag() * xr;
         }
-        out.at(t, first + static_cast<std::int64_t>(f)) = static_cast<float>(std::sqrt(re * re + im * im));
+        out.at(t, first + static_cast<std::int64_t>(f)) = static_cast<float>(gain * std::sqrt(re * re + im * im));
     }
 }
 
@@ -257,7 +259,7 @@ bool sliding_pays(const OctaveBasis& b, int hop) {
 // (W = e^{−2πi/n_fft}), frame t's bin k is X_t[k] = W^{−k·t·hop}·Σ_{s=t}^{t+J−1} C_s[k]. The window sums come
 // from running sums within blocks of J chunks (the suffix of one block plus the prefix of the next), never by
 // subtraction: no cancellation, silent frames exactly 0. Equal to the FFT's bins up to rounding.
-void octave_response_sliding(std::span<const float> y, int hop, const OctaveBasis& b, std::int64_t first, Matrix& out) {
+void octave_response_sliding(std::span<const float> y, int hop, const OctaveBasis& b, std::int64_t first, double gain, Matrix& out) {
     const int n_fft = b.n_fft, J = n_fft / hop;
     const auto [lo, hi] = bin_range(b);
     const auto nb = static_cast<std::size_t>(hi - lo + 1);
@@ -293,7 +295,7 @@ void octave_response_sliding(std::span<const float> y, int hop, const OctaveBasi
         const auto* head = &suf[static_cast<std::size_t>(t) * nb];
         const auto* tail = &pre[static_cast<std::size_t>(t + J - 1) * nb];
         for (std::size_t k = 0; k < nb; ++k) x[k] = std::conj(w(k, t * hop % n_fft)) * (t % J == 0 ? head[k] : head[k] + tail[k]);
-        apply_basis(b, x, lo, t, first, out);
+        apply_basis(b, x, lo, t, first, gain, out);
     }
 }
 
@@ -306,8 +308,8 @@ void plain_frame(std::span<const float> y, int hop, int n_fft, std::int64_t t, f
 
 // |basis · STFT| (ones window, centred, zero padding) into columns [first, first + filters) of `out` for its rows;
 // the frames' real FFTs run several at a time (one per SIMD lane, detail::BatchRealFft).
-void octave_response(std::span<const float> y, int hop, const OctaveBasis& b, std::int64_t first, Matrix& out) {
-    if (sliding_pays(b, hop)) return octave_response_sliding(y, hop, b, first, out);
+void octave_response(std::span<const float> y, int hop, const OctaveBasis& b, std::int64_t first, double gain, Matrix& out) {
+    if (sliding_pays(b, hop)) return octave_response_sliding(y, hop, b, first, gain, out);
     constexpr int L = detail::BatchRealFft<float>::kLanes;
     detail::BatchRealFft<float> fft(b.n_fft);
     const auto [lo, hi] = bin_range(b);
@@ -321,7 +323,7 @@ void octave_response(std::span<const float> y, int hop, const OctaveBasis& b, st
                 const std::size_t at = (static_cast<std::size_t>(lo) + k) * L + static_cast<std::size_t>(f);
                 bins[k] = {fft.re()[at], fft.im()[at]};
             }
-            apply_basis(b, bins, lo, t0 + f, first, out);
+            apply_basis(b, bins, lo, t0 + f, first, gain, out);
         }
     }
 }
@@ -369,9 +371,10 @@ Matrix cqt_magnitude(std::span<const float> y_in, double sr_in, const CqtParams&
     double my_sr = sr;
     for (int i = 0; i < n_octaves; ++i) {
         const int top = p.n_bins - i * n_filters, first = std::max(0, top - n_filters);
-        const auto basis = octave_basis(std::span(hz).subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(top - first)), q,
-                                               my_sr, std::sqrt(sr / my_sr));
-        octave_response(y, hop, *basis, first, out);
+        std::vector<double> cycles(static_cast<std::size_t>(top - first));  // per sample at this octave's rate
+        for (int k = first; k < top; ++k)  // a whole octave reads the top octave's (the same filters, half the rate)
+            cycles[static_cast<std::size_t>(k - first)] = top - first == n_filters ? hz[static_cast<std::size_t>(k + i * n_filters)] / sr : hz[static_cast<std::size_t>(k)] / my_sr;
+        octave_response(y, hop, *octave_basis(cycles, q, 1.0, 1.0), first, std::sqrt(sr / my_sr), out);
         if (hop % 2 == 0) hop /= 2, my_sr /= 2, y = halve_rate(y);
     }
     for (std::int64_t t = 0; t < frames; ++t)

@@ -7,18 +7,38 @@
 
 namespace mess::dsp {
 
+namespace {
+
+// Σ y² over [from, to) ∩ [0, n), in double.
+double energy(std::span<const float> y, std::int64_t from, std::int64_t to) {
+    from = std::max<std::int64_t>(from, 0), to = std::min<std::int64_t>(to, static_cast<std::int64_t>(y.size()));
+    double acc = 0.0;
+    for (std::int64_t i = from; i < to; ++i) acc += static_cast<double>(y[static_cast<std::size_t>(i)]) * y[static_cast<std::size_t>(i)];
+    return acc;
+}
+
+}  // namespace
+
 std::vector<float> rms(std::span<const float> y, const StftParams& p) {
     p.validate();
     require_finite(y);
     const std::int64_t n = static_cast<std::int64_t>(y.size()), pad = p.n_fft / 2;
     std::vector<float> out(static_cast<std::size_t>(p.frames(n)));
-    for (std::size_t t = 0; t < out.size(); ++t) {
-        double acc = 0.0;
-        for (std::int64_t i = 0; i < p.n_fft; ++i) {
-            const std::int64_t src = static_cast<std::int64_t>(t) * p.hop + i - pad;
-            if (src >= 0 && src < n) acc += static_cast<double>(y[static_cast<std::size_t>(src)]) * y[static_cast<std::size_t>(src)];
+    if (pad % p.hop == 0 && p.n_fft % p.hop == 0) {  // frames are whole hops: add the hops' energies (no subtraction)
+        const std::int64_t before = pad / p.hop, per = p.n_fft / p.hop;
+        std::vector<double> hop_energy(out.size() + static_cast<std::size_t>(per));
+        for (std::size_t j = 0; j < hop_energy.size(); ++j)
+            hop_energy[j] = energy(y, (static_cast<std::int64_t>(j) - before) * p.hop, (static_cast<std::int64_t>(j) - before + 1) * p.hop);
+        for (std::size_t t = 0; t < out.size(); ++t) {
+            double acc = 0.0;
+            for (std::int64_t c = 0; c < per; ++c) acc += hop_energy[t + static_cast<std::size_t>(c)];
+            out[t] = static_cast<float>(std::sqrt(acc / p.n_fft));
         }
-        out[t] = static_cast<float>(std::sqrt(acc / p.n_fft));
+        return out;
+    }
+    for (std::size_t t = 0; t < out.size(); ++t) {
+        const std::int64_t from = static_cast<std::int64_t>(t) * p.hop - pad;
+        out[t] = static_cast<float>(std::sqrt(energy(y, from, from + p.n_fft) / p.n_fft));
     }
     return out;
 }
@@ -28,35 +48,27 @@ std::vector<float> zero_crossing_rate(std::span<const float> y, const StftParams
     require_finite(y);
     const std::int64_t n = static_cast<std::int64_t>(y.size()), pad = p.n_fft / 2;
     std::vector<float> out(static_cast<std::size_t>(p.frames(n)));
-    auto negative = [&](std::int64_t src) {  // edge padding; |x| ≤ 1e-10 is zero, zero is positive
-        const float v = y[static_cast<std::size_t>(std::clamp<std::int64_t>(src, 0, n - 1))];
+    auto negative = [&](std::int64_t i) {  // |x| ≤ 1e-10 is zero, zero is positive
+        const float v = y[static_cast<std::size_t>(i)];
         return std::fabs(v) > 1e-10f && v < 0.0f;
     };
+    // before[j]: sign changes between samples i − 1 and i for 1 ≤ i < j. Edge padding repeats the end samples,
+    // so pairs outside the signal never change sign; a frame counts the pairs whose second sample is in it,
+    // its own first sample excepted.
+    std::vector<std::int64_t> before(static_cast<std::size_t>(n + 1), 0);
+    for (std::int64_t i = 1; i < n; ++i) before[static_cast<std::size_t>(i + 1)] = before[static_cast<std::size_t>(i)] + (negative(i) != negative(i - 1) ? 1 : 0);
+    auto count = [&](std::int64_t from, std::int64_t to) {  // pairs ending in [from, to)
+        from = std::clamp<std::int64_t>(from, 0, n), to = std::clamp<std::int64_t>(to, 0, n);
+        return to > from ? before[static_cast<std::size_t>(to)] - before[static_cast<std::size_t>(from)] : 0;
+    };
     for (std::size_t t = 0; t < out.size(); ++t) {
-        std::int64_t crossings = 0;
         const std::int64_t start = static_cast<std::int64_t>(t) * p.hop - pad;
-        bool prev = negative(start);
-        for (std::int64_t i = 1; i < p.n_fft; ++i) {
-            const bool cur = negative(start + i);
-            crossings += cur != prev ? 1 : 0;
-            prev = cur;
-        }
-        out[t] = static_cast<float>(static_cast<double>(crossings) / p.n_fft);
+        out[t] = static_cast<float>(static_cast<double>(count(start + 1, start + p.n_fft)) / p.n_fft);
     }
     return out;
 }
 
 namespace {
-
-// Each frame's magnitudes normalised to sum 1 (silent frames left as they are: all zero).
-std::vector<double> frame_distribution(const Matrix& m, std::int64_t t) {
-    std::vector<double> p(static_cast<std::size_t>(m.cols));
-    double total = 0.0;
-    for (std::int64_t k = 0; k < m.cols; ++k) total += (p[static_cast<std::size_t>(k)] = m.at(t, k));
-    if (total > std::numeric_limits<float>::min())
-        for (auto& v : p) v /= total;
-    return p;
-}
 
 void check_bins(const Matrix& m, int n_fft) {
     if (m.cols != n_fft / 2 + 1) throw_usage("spectrogram has {} bins, expected 1 + n_fft/2 = {}", m.cols, n_fft / 2 + 1);
@@ -71,13 +83,17 @@ Moments spectral_moments(const Matrix& mag, double sr, int n_fft) {
     check_bins(mag, n_fft);
     const auto f = fft_frequencies(sr, n_fft);
     Moments m{std::vector<float>(static_cast<std::size_t>(mag.rows)), std::vector<float>(static_cast<std::size_t>(mag.rows))};
-    for (std::int64_t t = 0; t < mag.rows; ++t) {
-        const auto p = frame_distribution(mag, t);
+    for (std::int64_t t = 0; t < mag.rows; ++t) {  // the frame normalised to sum 1 (silent frames stay all zero)
+        const float* x = &mag.values[static_cast<std::size_t>(t * mag.cols)];
+        double total = 0.0;
+        for (std::size_t k = 0; k < f.size(); ++k) total += x[k];
+        const double scale = total > std::numeric_limits<float>::min() ? total : 1.0;
         double c = 0.0, v = 0.0;
-        for (std::size_t k = 0; k < p.size(); ++k) c += p[k] * f[k];
-        for (std::size_t k = 0; k < p.size(); ++k) v += p[k] * (f[k] - c) * (f[k] - c);
+        for (std::size_t k = 0; k < f.size(); ++k) c += x[k] * f[k];
+        c /= scale;
+        for (std::size_t k = 0; k < f.size(); ++k) v += x[k] * (f[k] - c) * (f[k] - c);
         m.centroid[static_cast<std::size_t>(t)] = static_cast<float>(c);
-        m.bandwidth[static_cast<std::size_t>(t)] = static_cast<float>(std::sqrt(v));
+        m.bandwidth[static_cast<std::size_t>(t)] = static_cast<float>(std::sqrt(v / scale));
     }
     return m;
 }
