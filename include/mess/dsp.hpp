@@ -94,6 +94,11 @@ std::vector<float> zero_crossing_rate(std::span<const float> y, const StftParams
 // Spectral shape per frame of a magnitude spectrogram [frames, bins] (e.g. power_spectrogram(y, p, 1.0)).
 std::vector<float> spectral_centroid(const Matrix& magnitude, double sample_rate, int n_fft);
 std::vector<float> spectral_bandwidth(const Matrix& magnitude, double sample_rate, int n_fft);
+// Both at once (one pass for the sums): what spectral_centroid and spectral_bandwidth return.
+struct SpectralShape {
+    std::vector<float> centroid, bandwidth;
+};
+SpectralShape spectral_shape(const Matrix& magnitude, double sample_rate, int n_fft);
 std::vector<float> spectral_rolloff(const Matrix& magnitude, double sample_rate, int n_fft, double roll_percent = 0.85);
 // Spectral contrast (librosa.feature.spectral_contrast): bands [0, fmin], then octaves from fmin (the last
 // reaching Nyquist); per band and frame, the means of the lowest and highest `quantile` of its magnitudes

@@ -123,18 +123,29 @@ std::vector<float> halve_rate(std::span<const float> y) {
     const auto n = static_cast<std::int64_t>(y.size()), half = static_cast<std::int64_t>(kHalfbandRadius);
     std::vector<float> out(static_cast<std::size_t>((n + 1) / 2));
     auto at = [&](std::int64_t i) { return i >= 0 && i < n ? static_cast<double>(y[static_cast<std::size_t>(i)]) : 0.0; };
-    // The even taps other than the centre are zero: the centre plus symmetric pairs at odd offsets.
-    for (std::int64_t j = 0; j < static_cast<std::int64_t>(out.size()); ++j) {
-        const std::int64_t c = 2 * j;
-        double acc = h[static_cast<std::size_t>(half)] * at(c);
-        if (c >= half && c + half < n) {
-            const float* p = &y[static_cast<std::size_t>(c)];
-            for (std::int64_t m = 1; m <= half; m += 2) acc += h[static_cast<std::size_t>(half + m)] * (static_cast<double>(p[m]) + p[-m]);
-        } else {
-            for (std::int64_t m = 1; m <= half; m += 2) acc += h[static_cast<std::size_t>(half + m)] * (at(c + m) + at(c - m));
-        }
+    // The even taps other than the centre are zero: output j is the centre tap times y[2j] plus, for odd m, the pairs
+    // y[2j ± m] — odd samples, contiguous in j, so a block of outputs is summed tap by tap (each output's terms in the
+    // same order as one at a time).
+    auto edge = [&](std::int64_t j) {
+        double acc = h[static_cast<std::size_t>(half)] * at(2 * j);
+        for (std::int64_t m = 1; m <= half; m += 2) acc += h[static_cast<std::size_t>(half + m)] * (at(2 * j + m) + at(2 * j - m));
         out[static_cast<std::size_t>(j)] = static_cast<float>(acc * std::numbers::sqrt2);
+    };
+    const std::int64_t inner_lo = (half + 1) / 2, inner_hi = std::max(inner_lo, (n - half + 1) / 2);  // 2j ≥ half, 2j + half < n
+    for (std::int64_t j = 0; j < std::min<std::int64_t>(inner_lo, static_cast<std::int64_t>(out.size())); ++j) edge(j);
+    constexpr std::int64_t kBlock = 256;
+    double acc[kBlock];
+    for (std::int64_t j0 = inner_lo; j0 < inner_hi; j0 += kBlock) {
+        const std::int64_t count = std::min(kBlock, inner_hi - j0);
+        const float* c = y.data() + 2 * j0;
+        for (std::int64_t b = 0; b < count; ++b) acc[b] = h[static_cast<std::size_t>(half)] * static_cast<double>(c[2 * b]);
+        for (std::int64_t m = 1; m <= half; m += 2) {
+            const double g = h[static_cast<std::size_t>(half + m)];
+            for (std::int64_t b = 0; b < count; ++b) acc[b] += g * (static_cast<double>(c[2 * b + m]) + c[2 * b - m]);
+        }
+        for (std::int64_t b = 0; b < count; ++b) out[static_cast<std::size_t>(j0 + b)] = static_cast<float>(acc[b] * std::numbers::sqrt2);
     }
+    for (std::int64_t j = std::max(inner_lo, inner_hi); j < static_cast<std::int64_t>(out.size()); ++j) edge(j);
     return out;
 }
 
@@ -302,8 +313,31 @@ void octave_response_sliding(std::span<const float> y, int hop, const OctaveBasi
 // Frame t of the centred signal (ones window, zero padding) into frame[stride·i].
 void plain_frame(std::span<const float> y, int hop, int n_fft, std::int64_t t, float* frame, std::size_t stride) {
     const auto n = static_cast<std::int64_t>(y.size()), from = t * hop - n_fft / 2;
+    if (from >= 0 && from + n_fft <= n) {
+        for (std::int64_t i = 0; i < n_fft; ++i) frame[static_cast<std::size_t>(i) * stride] = y[static_cast<std::size_t>(from + i)];
+        return;
+    }
     for (std::int64_t i = 0; i < n_fft; ++i)
         frame[static_cast<std::size_t>(i) * stride] = from + i >= 0 && from + i < n ? y[static_cast<std::size_t>(from + i)] : 0.0f;
+}
+
+// apply_basis for the frames of one batched FFT: each tap multiplies the same bin of every frame (the lanes), so
+// the sums run across the lanes, in double and in the taps' order as apply_basis does.
+void apply_basis_lanes(const OctaveBasis& b, const detail::BatchRealFft<float>& fft, std::int64_t t0, int count, std::int64_t first,
+                       double gain, Matrix& out) {
+    constexpr int L = detail::BatchRealFft<float>::kLanes;
+    for (std::size_t f = 0; f < b.filters.size(); ++f) {
+        double re[L] = {}, im[L] = {};
+        for (const auto& [k, w] : b.filters[f]) {
+            const float *xr = fft.re() + static_cast<std::ptrdiff_t>(k) * L, *xi = fft.im() + static_cast<std::ptrdiff_t>(k) * L;
+            const double wr = w.real(), wi = w.imag();
+            for (int l = 0; l < L; ++l) {
+                re[l] += wr * xr[l] - wi * xi[l];
+                im[l] += wr * xi[l] + wi * xr[l];
+            }
+        }
+        for (int l = 0; l < count; ++l) out.at(t0 + l, first + static_cast<std::int64_t>(f)) = static_cast<float>(gain * std::sqrt(re[l] * re[l] + im[l] * im[l]));
+    }
 }
 
 // |basis · STFT| (ones window, centred, zero padding) into columns [first, first + filters) of `out` for its rows;
@@ -312,19 +346,11 @@ void octave_response(std::span<const float> y, int hop, const OctaveBasis& b, st
     if (sliding_pays(b, hop)) return octave_response_sliding(y, hop, b, first, gain, out);
     constexpr int L = detail::BatchRealFft<float>::kLanes;
     detail::BatchRealFft<float> fft(b.n_fft);
-    const auto [lo, hi] = bin_range(b);
-    std::vector<std::complex<double>> bins(static_cast<std::size_t>(std::max(0, hi - lo + 1)));
     for (std::int64_t t0 = 0; t0 < out.rows; t0 += L) {
         const int count = static_cast<int>(std::min<std::int64_t>(L, out.rows - t0));
         for (int f = 0; f < count; ++f) plain_frame(y, hop, b.n_fft, t0 + f, fft.input() + f, L);
         fft.run();
-        for (int f = 0; f < count; ++f) {
-            for (std::size_t k = 0; k < bins.size(); ++k) {
-                const std::size_t at = (static_cast<std::size_t>(lo) + k) * L + static_cast<std::size_t>(f);
-                bins[k] = {fft.re()[at], fft.im()[at]};
-            }
-            apply_basis(b, bins, lo, t0 + f, first, gain, out);
-        }
+        apply_basis_lanes(b, fft, t0, count, first, gain, out);
     }
 }
 

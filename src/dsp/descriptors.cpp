@@ -74,25 +74,21 @@ void check_bins(const Matrix& m, int n_fft) {
     if (m.cols != n_fft / 2 + 1) throw_usage("spectrogram has {} bins, expected 1 + n_fft/2 = {}", m.cols, n_fft / 2 + 1);
 }
 
-// Per frame: the mean frequency of the normalised spectrum, and the spread around it (p = 2).
-struct Moments {
-    std::vector<float> centroid, bandwidth;
-};
-
-Moments spectral_moments(const Matrix& mag, double sr, int n_fft) {
+// Per frame: the mean frequency of the spectrum normalised to sum 1 (silent frames: 0), and with `spread` the
+// deviation around it (p = 2).
+SpectralShape spectral_moments(const Matrix& mag, double sr, int n_fft, bool spread) {
     check_bins(mag, n_fft);
     const auto f = fft_frequencies(sr, n_fft);
-    Moments m{std::vector<float>(static_cast<std::size_t>(mag.rows)), std::vector<float>(static_cast<std::size_t>(mag.rows))};
-    for (std::int64_t t = 0; t < mag.rows; ++t) {  // the frame normalised to sum 1 (silent frames stay all zero)
+    SpectralShape m{std::vector<float>(static_cast<std::size_t>(mag.rows)), std::vector<float>(spread ? static_cast<std::size_t>(mag.rows) : 0)};
+    for (std::int64_t t = 0; t < mag.rows; ++t) {
         const float* x = &mag.values[static_cast<std::size_t>(t * mag.cols)];
-        double total = 0.0;
-        for (std::size_t k = 0; k < f.size(); ++k) total += x[k];
+        double total = 0.0, c = 0.0, v = 0.0;
+        for (std::size_t k = 0; k < f.size(); ++k) total += x[k], c += x[k] * f[k];
         const double scale = total > std::numeric_limits<float>::min() ? total : 1.0;
-        double c = 0.0, v = 0.0;
-        for (std::size_t k = 0; k < f.size(); ++k) c += x[k] * f[k];
         c /= scale;
-        for (std::size_t k = 0; k < f.size(); ++k) v += x[k] * (f[k] - c) * (f[k] - c);
         m.centroid[static_cast<std::size_t>(t)] = static_cast<float>(c);
+        if (!spread) continue;
+        for (std::size_t k = 0; k < f.size(); ++k) v += x[k] * (f[k] - c) * (f[k] - c);
         m.bandwidth[static_cast<std::size_t>(t)] = static_cast<float>(std::sqrt(v / scale));
     }
     return m;
@@ -100,8 +96,9 @@ Moments spectral_moments(const Matrix& mag, double sr, int n_fft) {
 
 }  // namespace
 
-std::vector<float> spectral_centroid(const Matrix& mag, double sr, int n_fft) { return spectral_moments(mag, sr, n_fft).centroid; }
-std::vector<float> spectral_bandwidth(const Matrix& mag, double sr, int n_fft) { return spectral_moments(mag, sr, n_fft).bandwidth; }
+std::vector<float> spectral_centroid(const Matrix& mag, double sr, int n_fft) { return spectral_moments(mag, sr, n_fft, false).centroid; }
+std::vector<float> spectral_bandwidth(const Matrix& mag, double sr, int n_fft) { return spectral_moments(mag, sr, n_fft, true).bandwidth; }
+SpectralShape spectral_shape(const Matrix& mag, double sr, int n_fft) { return spectral_moments(mag, sr, n_fft, true); }
 
 std::vector<float> spectral_rolloff(const Matrix& mag, double sr, int n_fft, double roll_percent) {
     check_bins(mag, n_fft);

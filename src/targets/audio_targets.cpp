@@ -146,9 +146,10 @@ void window_values(std::span<const float> y, double sr, int savgol_window, std::
     dsp::StftParams p;
     const dsp::Spectra spec = dsp::stft_spectra(y, p);  // one transform: magnitude for the shape, power for the mel bands
     const dsp::Matrix& mag = spec.magnitude;
-    out["timbre/spectral_centroid"] = mean(dsp::spectral_centroid(mag, sr, p.n_fft));
+    const dsp::SpectralShape shape = dsp::spectral_shape(mag, sr, p.n_fft);
+    out["timbre/spectral_centroid"] = mean(shape.centroid);
     out["timbre/spectral_rolloff"] = mean(dsp::spectral_rolloff(mag, sr, p.n_fft));
-    out["timbre/spectral_bandwidth"] = mean(dsp::spectral_bandwidth(mag, sr, p.n_fft));
+    out["timbre/spectral_bandwidth"] = mean(shape.bandwidth);
     out["timbre/zero_crossing_rate"] = mean(dsp::zero_crossing_rate(y, p));
     const auto rms = dsp::rms(y, p);
     const Dynamics d = dynamics_of(rms, savgol_window);
