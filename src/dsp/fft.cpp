@@ -32,7 +32,18 @@ struct Work {
     const T *twr, *twi, *postc, *posts;
 };
 
-// The complex FFT of m = n/2 points in place on split arrays (input in bit-reversed order).
+// One radix-2 butterfly pair (u, u + h) with twiddle (cr, ci): u ← u + w·v, v ← u − w·v.
+#define MESS_FFT_BUTTERFLY(ur, ui, vr_, vi_, cr, ci)                                       \
+    do {                                                                                   \
+        const V br = (vr_), bi = (vi_);                                                    \
+        const V tr = br * (cr) - bi * (ci), ti = br * (ci) + bi * (cr);                   \
+        const V ar = (ur), ai = (ui);                                                      \
+        (ur) = ar + tr, (ui) = ai + ti, (vr_) = ar - tr, (vi_) = ai - ti;                  \
+    } while (0)
+
+// The complex FFT of m = n/2 points in place on split arrays (input in bit-reversed order): radix-2 stages of
+// half-length 1, 2, 4, ... m/2, the stages after the first taken two at a time (half-lengths h and 2h in one pass
+// over groups of 4h points: the same butterflies, twiddles and order, half the passes over memory).
 template <class T>
 [[gnu::always_inline]] inline void complex_stages(Vec<T>* zr, Vec<T>* zi, int m, const T* twr, const T* twi) {
     using V = Vec<T>;
@@ -40,19 +51,23 @@ template <class T>
         const V ar = zr[i], ai = zi[i], br = zr[i + 1], bi = zi[i + 1];
         zr[i] = ar + br, zi[i] = ai + bi, zr[i + 1] = ar - br, zi[i + 1] = ai - bi;
     }
-    for (int half = 2; half < m; twr += half, twi += half, half *= 2) {
-        for (int i = 0; i < m; i += 2 * half)
+    int half = 2;
+    for (; 2 * half < m; twr += 3 * half, twi += 3 * half, half *= 4) {
+        const T *w1r = twr, *w1i = twi, *w2r = twr + half, *w2i = twi + half;  // the tables of stages h and 2h
+        for (int i = 0; i < m; i += 4 * half)
             for (int k = 0; k < half; ++k) {
-                const T cr = twr[k], ci = twi[k];
-                V* ur = zr + i + k;
-                V* ui = zi + i + k;
-                const V br = ur[half], bi = ui[half];
-                const V vr = br * cr - bi * ci, vi = br * ci + bi * cr;
-                const V ar = *ur, ai = *ui;
-                *ur = ar + vr, *ui = ai + vi, ur[half] = ar - vr, ui[half] = ai - vi;
+                V* r = zr + i + k;
+                V* q = zi + i + k;
+                MESS_FFT_BUTTERFLY(r[0], q[0], r[half], q[half], w1r[k], w1i[k]);
+                MESS_FFT_BUTTERFLY(r[2 * half], q[2 * half], r[3 * half], q[3 * half], w1r[k], w1i[k]);
+                MESS_FFT_BUTTERFLY(r[0], q[0], r[2 * half], q[2 * half], w2r[k], w2i[k]);
+                MESS_FFT_BUTTERFLY(r[half], q[half], r[3 * half], q[3 * half], w2r[k + half], w2i[k + half]);
             }
     }
+    if (half < m)  // one stage left
+        for (int k = 0; k < half; ++k) MESS_FFT_BUTTERFLY(zr[k], zi[k], zr[k + half], zi[k + half], twr[k], twi[k]);
 }
+#undef MESS_FFT_BUTTERFLY
 
 // Pack even/odd samples as one complex signal (bit-reversed), transform, split into the n/2 + 1 real-input bins.
 template <class T>
