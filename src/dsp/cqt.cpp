@@ -313,32 +313,47 @@ void octave_response_sliding(std::span<const float> y, int hop, const OctaveBasi
     }
 }
 
-// Frame t of the centred signal (ones window, zero padding) into frame[stride·i].
-void plain_frame(std::span<const float> y, int hop, int n_fft, std::int64_t t, float* frame, std::size_t stride) {
-    const auto n = static_cast<std::int64_t>(y.size()), from = t * hop - n_fft / 2;
-    if (from >= 0 && from + n_fft <= n) {
-        for (std::int64_t i = 0; i < n_fft; ++i) frame[static_cast<std::size_t>(i) * stride] = y[static_cast<std::size_t>(from + i)];
-        return;
+// Σ over taps of w·x for every lane: bin[t] of the lane-major spectra (xr, xi: kLanes values per bin) times the
+// tap (wr, wi), added to (re, im) in double, the taps in order. Built for AVX-512, AVX2 and baseline x86-64.
+constexpr int kLanes = detail::BatchRealFft<float>::kLanes;
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void taps_across_lanes(const float* xr, const float* xi, const std::int32_t* bin, const double* wr, const double* wi, std::size_t taps,
+                       double* re_out, double* im_out) {
+    double re[kLanes] = {}, im[kLanes] = {};
+    for (std::size_t t = 0; t < taps; ++t) {
+        const float *a = xr + static_cast<std::ptrdiff_t>(bin[t]) * kLanes, *b = xi + static_cast<std::ptrdiff_t>(bin[t]) * kLanes;
+        for (int l = 0; l < kLanes; ++l) {
+            re[l] += wr[t] * a[l] - wi[t] * b[l];
+            im[l] += wr[t] * b[l] + wi[t] * a[l];
+        }
     }
-    for (std::int64_t i = 0; i < n_fft; ++i)
-        frame[static_cast<std::size_t>(i) * stride] = from + i >= 0 && from + i < n ? y[static_cast<std::size_t>(from + i)] : 0.0f;
+    for (int l = 0; l < kLanes; ++l) re_out[l] = re[l], im_out[l] = im[l];
 }
+
+// An octave's filters as flat arrays (bins, real and imaginary weights; filter f's taps from start[f]).
+struct FlatBasis {
+    std::vector<std::int32_t> bin;
+    std::vector<double> wr, wi;
+    std::vector<std::size_t> start;
+    explicit FlatBasis(const OctaveBasis& b) {
+        for (const auto& filter : b.filters) {
+            start.push_back(bin.size());
+            for (const auto& [k, w] : filter) bin.push_back(k), wr.push_back(w.real()), wi.push_back(w.imag());
+        }
+        start.push_back(bin.size());
+    }
+};
 
 // apply_basis for the frames of one batched FFT: each tap multiplies the same bin of every frame (the lanes), so
 // the sums run across the lanes, in double and in the taps' order as apply_basis does.
-void apply_basis_lanes(const OctaveBasis& b, const detail::BatchRealFft<float>& fft, std::int64_t t0, int count, std::int64_t first,
+void apply_basis_lanes(const FlatBasis& b, const detail::BatchRealFft<float>& fft, std::int64_t t0, int count, std::int64_t first,
                        double gain, Matrix& out) {
-    constexpr int L = detail::BatchRealFft<float>::kLanes;
-    for (std::size_t f = 0; f < b.filters.size(); ++f) {
-        double re[L] = {}, im[L] = {};
-        for (const auto& [k, w] : b.filters[f]) {
-            const float *xr = fft.re() + static_cast<std::ptrdiff_t>(k) * L, *xi = fft.im() + static_cast<std::ptrdiff_t>(k) * L;
-            const double wr = w.real(), wi = w.imag();
-            for (int l = 0; l < L; ++l) {
-                re[l] += wr * xr[l] - wi * xi[l];
-                im[l] += wr * xi[l] + wi * xr[l];
-            }
-        }
+    double re[kLanes], im[kLanes];
+    for (std::size_t f = 0; f + 1 < b.start.size(); ++f) {
+        const std::size_t s = b.start[f];
+        taps_across_lanes(fft.re(), fft.im(), b.bin.data() + s, b.wr.data() + s, b.wi.data() + s, b.start[f + 1] - s, re, im);
         for (int l = 0; l < count; ++l) out.at(t0 + l, first + static_cast<std::int64_t>(f)) = static_cast<float>(gain * std::sqrt(re[l] * re[l] + im[l] * im[l]));
     }
 }
@@ -347,13 +362,14 @@ void apply_basis_lanes(const OctaveBasis& b, const detail::BatchRealFft<float>& 
 // the frames' real FFTs run several at a time (one per SIMD lane, detail::BatchRealFft).
 void octave_response(std::span<const float> y, int hop, const OctaveBasis& b, std::int64_t first, double gain, Matrix& out) {
     if (sliding_pays(b, hop)) return octave_response_sliding(y, hop, b, first, gain, out);
-    constexpr int L = detail::BatchRealFft<float>::kLanes;
+    constexpr int L = kLanes;
     detail::BatchRealFft<float> fft(b.n_fft);
+    const FlatBasis flat(b);
     for (std::int64_t t0 = 0; t0 < out.rows; t0 += L) {
         const int count = static_cast<int>(std::min<std::int64_t>(L, out.rows - t0));
-        for (int f = 0; f < count; ++f) plain_frame(y, hop, b.n_fft, t0 + f, fft.input() + f, L);
+        fft.load_frames(y, t0 * hop - b.n_fft / 2, hop, count, nullptr);
         fft.run();
-        apply_basis_lanes(b, fft, t0, count, first, gain, out);
+        apply_basis_lanes(flat, fft, t0, count, first, gain, out);
     }
 }
 

@@ -141,6 +141,25 @@ BatchRealFft<T>::BatchRealFft(int n) : n_(n) {
 }
 
 template <class T>
+void BatchRealFft<T>::load_frames(std::span<const float> y, std::int64_t start, std::int64_t hop, int count, const float* window) {
+    const auto len = static_cast<std::int64_t>(y.size()), lanes = static_cast<std::int64_t>(kLanes);
+    const bool inside = start >= 0 && start + (count - 1) * hop + n_ <= len;
+    for (std::int64_t i = 0; i < n_; ++i) {
+        T* dst = in_.data() + i * lanes;
+        const T w = window ? static_cast<T>(window[i]) : T(1);
+        if (inside) {
+            const float* src = y.data() + start + i;
+            for (int f = 0; f < count; ++f) dst[f] = window ? static_cast<T>(src[f * hop]) * w : static_cast<T>(src[f * hop]);
+            continue;
+        }
+        for (int f = 0; f < count; ++f) {
+            const std::int64_t at = start + f * hop + i;
+            dst[f] = at >= 0 && at < len ? (window ? static_cast<T>(y[static_cast<std::size_t>(at)]) * w : static_cast<T>(y[static_cast<std::size_t>(at)])) : T(0);
+        }
+    }
+}
+
+template <class T>
 void BatchRealFft<T>::run() {
     static const auto kernel = pick<T>();
     kernel(Work<T>{n_, in_.data(), zr_.data(), zi_.data(), xr_.data(), xi_.data(), rev_.data(), twr_.data(), twi_.data(), postc_.data(),

@@ -1,5 +1,6 @@
 // STFT, mel, MFCC, chroma.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -25,8 +26,16 @@ void MelParams::validate(double sr) const {
 }
 
 void require_finite(std::span<const float> y) {
-    for (std::size_t i = 0; i < y.size(); ++i)
-        if (!std::isfinite(y[i])) throw_input("non-finite sample ({}) at index {}", y[i], i);
+    // Blocks tested by exponent bits (all ones: Inf or NaN), a branch-free loop; the sample named from a rescan.
+    constexpr std::size_t kBlock = 4096;
+    for (std::size_t from = 0; from < y.size(); from += kBlock) {
+        const std::size_t to = std::min(y.size(), from + kBlock);
+        std::uint32_t bad = 0;
+        for (std::size_t i = from; i < to; ++i) bad |= (std::bit_cast<std::uint32_t>(y[i]) & 0x7f800000u) == 0x7f800000u ? 1u : 0u;
+        if (!bad) continue;
+        for (std::size_t i = from; i < to; ++i)
+            if (!std::isfinite(y[i])) throw_input("non-finite sample ({}) at index {}", y[i], i);
+    }
 }
 
 std::vector<double> fft_frequencies(double sr, int n_fft) {
@@ -69,7 +78,7 @@ void stft_mag2(std::span<const float> y, const StftParams& p, std::int64_t frame
         detail::BatchRealFft<float> fft(p.n_fft);
         for (std::int64_t t0 = 0; t0 < frames; t0 += L) {
             const int count = static_cast<int>(std::min<std::int64_t>(L, frames - t0));
-            for (int f = 0; f < count; ++f) windowed_frame(y, p, window, t0 + f, fft.input() + f, L);
+            fft.load_frames(y, t0 * p.hop - p.n_fft / 2, p.hop, count, window.data());
             fft.run();
             for (int f = 0; f < count; ++f)
                 for (std::int64_t k = 0; k < bins; ++k) {
