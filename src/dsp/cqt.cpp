@@ -32,12 +32,16 @@ struct Peak {
 void frame_peaks(const Matrix& s, std::int64_t t, double sr, int n_fft, std::vector<Peak>& out) {
     const std::int64_t bins = s.cols;
     const float* x = &s.values[static_cast<std::size_t>(t * bins)];
-    const double ref = 0.1 * *std::max_element(x, x + bins);
+    float peak = x[0];
+    for (std::int64_t k = 1; k < bins; ++k) peak = x[k] > peak ? x[k] : peak;
+    const double ref = 0.1 * peak;
     auto masked = [&](std::int64_t k) { return x[k] > ref ? static_cast<double>(x[k]) : 0.0; };
     const double fmax = std::min(4000.0, sr / 2);
-    for (std::int64_t k = 1; k < bins; ++k) {
+    const auto from = std::max<std::int64_t>(1, static_cast<std::int64_t>(150.0 * n_fft / sr) - 1);  // below: under 150 Hz
+    for (std::int64_t k = from; k < bins; ++k) {
         const double f = static_cast<double>(k) * sr / n_fft;
-        if (f < 150.0 || f >= fmax) continue;
+        if (f >= fmax) break;
+        if (f < 150.0) continue;
         if (!(masked(k) > masked(k - 1)) || (k + 1 < bins && !(masked(k) >= masked(k + 1)))) continue;
         double shift = 0.0, avg = 0.0;
         if (k + 1 < bins) {
@@ -134,14 +138,16 @@ std::vector<float> halve_rate(std::span<const float> y) {
     const std::int64_t inner_lo = (half + 1) / 2, inner_hi = std::max(inner_lo, (n - half + 1) / 2);  // 2j ≥ half, 2j + half < n
     for (std::int64_t j = 0; j < std::min<std::int64_t>(inner_lo, static_cast<std::int64_t>(out.size())); ++j) edge(j);
     constexpr std::int64_t kBlock = 256;
-    double acc[kBlock];
+    double acc[kBlock], odd[kBlock + kHalfbandRadius + 1];  // odd[i]: y[2(j0 + i) − half − 1 ...], every second sample
     for (std::int64_t j0 = inner_lo; j0 < inner_hi; j0 += kBlock) {
         const std::int64_t count = std::min(kBlock, inner_hi - j0);
         const float* c = y.data() + 2 * j0;
+        for (std::int64_t i = 0; i < count + half - 1; ++i) odd[i] = c[2 * i - half + 1];  // y[2j ± m] = odd[j − j0 + (half ± m − 1)/2]
         for (std::int64_t b = 0; b < count; ++b) acc[b] = h[static_cast<std::size_t>(half)] * static_cast<double>(c[2 * b]);
         for (std::int64_t m = 1; m <= half; m += 2) {
             const double g = h[static_cast<std::size_t>(half + m)];
-            for (std::int64_t b = 0; b < count; ++b) acc[b] += g * (static_cast<double>(c[2 * b + m]) + c[2 * b - m]);
+            const double *up = odd + (half + m - 1) / 2, *down = odd + (half - m - 1) / 2;
+            for (std::int64_t b = 0; b < count; ++b) acc[b] += g * (up[b] + down[b]);
         }
         for (std::int64_t b = 0; b < count; ++b) out[static_cast<std::size_t>(j0 + b)] = static_cast<float>(acc[b] * std::numbers::sqrt2);
     }

@@ -82,14 +82,15 @@ SpectralShape spectral_moments(const Matrix& mag, double sr, int n_fft, bool spr
     SpectralShape m{std::vector<float>(static_cast<std::size_t>(mag.rows)), std::vector<float>(spread ? static_cast<std::size_t>(mag.rows) : 0)};
     for (std::int64_t t = 0; t < mag.rows; ++t) {
         const float* x = &mag.values[static_cast<std::size_t>(t * mag.cols)];
-        double total = 0.0, c = 0.0, v = 0.0;
-        for (std::size_t k = 0; k < f.size(); ++k) total += x[k], c += x[k] * f[k];
-        const double scale = total > std::numeric_limits<float>::min() ? total : 1.0;
-        c /= scale;
-        m.centroid[static_cast<std::size_t>(t)] = static_cast<float>(c);
+        double total[4] = {}, c[4] = {}, v[4] = {};  // four partial sums: independent additions pipeline
+        for (std::size_t k = 0; k < f.size(); ++k) total[k % 4] += x[k], c[k % 4] += x[k] * f[k];
+        const double sum = (total[0] + total[1]) + (total[2] + total[3]);
+        const double scale = sum > std::numeric_limits<float>::min() ? sum : 1.0;
+        const double centre = ((c[0] + c[1]) + (c[2] + c[3])) / scale;
+        m.centroid[static_cast<std::size_t>(t)] = static_cast<float>(centre);
         if (!spread) continue;
-        for (std::size_t k = 0; k < f.size(); ++k) v += x[k] * (f[k] - c) * (f[k] - c);
-        m.bandwidth[static_cast<std::size_t>(t)] = static_cast<float>(std::sqrt(v / scale));
+        for (std::size_t k = 0; k < f.size(); ++k) v[k % 4] += x[k] * (f[k] - centre) * (f[k] - centre);
+        m.bandwidth[static_cast<std::size_t>(t)] = static_cast<float>(std::sqrt(((v[0] + v[1]) + (v[2] + v[3])) / scale));
     }
     return m;
 }
