@@ -17,7 +17,8 @@
 //   weighted by a Gaussian over octaves centred on octave 5, width 2; starting at C), tuning 0 (librosa
 //   estimates tuning by default: a documented deviation), applied to the power spectrogram, each frame
 //   scaled to max 1 (frames of silence stay 0).
-// - rms: sqrt(mean(x²)) over centred frames (zero padding).
+// - rms: sqrt(mean(x²)) over centred frames (zero padding); where the frames are whole hops (n_fft/2 and n_fft
+//   multiples of the hop) each frame adds the energies of its hops, each hop summed once.
 // - zero_crossing_rate: fraction of sign changes inside each centred frame (edge padding, |x| ≤ 1e-10
 //   counts as 0, 0 counts as positive, the first sample of a frame never counts).
 // - spectral centroid/bandwidth (p = 2)/rolloff (85 %) on the magnitude spectrum normalised to sum 1
@@ -143,7 +144,9 @@ std::vector<float> median_filter(std::span<const float> x, int size);
 
 // Autocorrelation tempogram of an onset envelope (librosa.feature.tempogram): for each frame, the
 // envelope around it (win_length frames, linear ramps to 0 beyond the ends) times a periodic Hann
-// window, autocorrelated for lags 0 .. win_length-1, scaled to max 1. [frames, win_length].
+// window, autocorrelated for lags 0 .. win_length-1, scaled to max 1. [frames, win_length]. Computed as librosa
+// does, through the power spectrum (real FFTs of the next power of two ≥ 2·win_length − 1, in double, several
+// frames per SIMD lane): equal to the direct sums to double rounding; an all-zero frame stays exactly 0.
 Matrix tempogram(std::span<const float> onset_envelope, int win_length = 384);
 
 struct TempoParams {
@@ -221,11 +224,13 @@ struct CqtParams {
 // scaled by length/n_fft, FFT, sparsified to 99 % of their L1 mass) against a centred ones-window STFT with zero
 // padding, the signal then halved in rate (halve_rate) and the hop halved while it is even; early downsampling
 // when the top octave is far below Nyquist; each bin divided by √(filter length). [frames, n_bins], frames =
-// the fewest any octave gives (1 + len/hop at the top one). Cost: each octave's filters are built once per process
-// (cached by frequencies, rate and gain; at most 64 octaves kept); where the hop divides n_fft and is small next to
-// it (the low octaves: hop 32, 16, 8 at 512), the bins the filters read come from a block-wise sliding DFT in
-// double precision (one pass over the samples per bin, no FFT per frame) instead of one real FFT per frame;
-// both agree to float rounding (the NumPy golden values hold to 1e-4 of the peak either way).
+// the fewest any octave gives (1 + len/hop at the top one). Cost: the filters are built once per process (cached by
+// frequencies in cycles per sample; every whole octave of one transform shares the top octave's filters, its gain
+// √(sr/octave rate) applied to the magnitudes; at most 64 octaves kept); the frames' real FFTs run several at a time
+// (one per SIMD lane, AVX-512/AVX2/baseline chosen at run time) and the filters are summed across the lanes; where
+// the hop divides n_fft and is small enough (the lowest octave: hop 8 at 512 and 24 kHz), the bins the filters read
+// come from a block-wise sliding DFT in double precision instead; both agree to float rounding (the NumPy golden
+// values hold to 1e-4 of the peak either way).
 Matrix cqt_magnitude(std::span<const float> y, double sample_rate, const CqtParams& params);
 // Chroma of the CQT (librosa.feature.chroma_cqt defaults: C1, 7 octaves × 36 bins, tuning estimated from y):
 // bins folded to 12 classes starting at C (bin b → ((b mod 36) + 1) / 3 mod 12, i.e. three bins per semitone

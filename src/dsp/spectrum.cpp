@@ -67,7 +67,8 @@ void windowed_frame(std::span<const float> y, const StftParams& p, const std::ve
     }
 }
 
-// |STFT|² of every frame, in double from the float transform: sink(t, k, mag2). Power-of-two lengths run through
+// |STFT|² of every frame, in double from the float transform: sink(t0, count, stride, mag2) gives frames t0 ..
+// t0 + count − 1, bin k of frame t0 + f at mag2[k·stride + f]. Power-of-two lengths run through
 // the batched FFT (several frames per SIMD vector); others through KissFFT, frame by frame.
 template <class Sink>
 void stft_mag2(std::span<const float> y, const StftParams& p, std::int64_t frames, Sink&& sink) {
@@ -76,15 +77,14 @@ void stft_mag2(std::span<const float> y, const StftParams& p, std::int64_t frame
     if (detail::BatchRealFft<float>::supports(p.n_fft)) {
         constexpr int L = detail::BatchRealFft<float>::kLanes;
         detail::BatchRealFft<float> fft(p.n_fft);
+        std::vector<double> mag2(static_cast<std::size_t>(bins * L));
         for (std::int64_t t0 = 0; t0 < frames; t0 += L) {
             const int count = static_cast<int>(std::min<std::int64_t>(L, frames - t0));
             fft.load_frames(y, t0 * p.hop - p.n_fft / 2, p.hop, count, window.data());
             fft.run();
-            for (int f = 0; f < count; ++f)
-                for (std::int64_t k = 0; k < bins; ++k) {
-                    const double re = fft.re()[k * L + f], im = fft.im()[k * L + f];
-                    sink(t0 + f, k, re * re + im * im);
-                }
+            for (std::size_t i = 0; i < mag2.size(); ++i)
+                mag2[i] = static_cast<double>(fft.re()[i]) * fft.re()[i] + static_cast<double>(fft.im()[i]) * fft.im()[i];
+            sink(t0, count, L, mag2.data());
         }
         return;
     }
@@ -93,13 +93,15 @@ void stft_mag2(std::span<const float> y, const StftParams& p, std::int64_t frame
     if (!cfg) throw_internal("kiss_fftr_alloc failed for n_fft {}", p.n_fft);
     std::vector<float> frame(window.size());
     std::vector<kiss_fft_cpx> spec(static_cast<std::size_t>(bins));
+    std::vector<double> mag2(static_cast<std::size_t>(bins));
     for (std::int64_t t = 0; t < frames; ++t) {
         windowed_frame(y, p, window, t, frame.data(), 1);
         kiss_fftr(cfg.get(), frame.data(), spec.data());
         for (std::int64_t k = 0; k < bins; ++k) {
             const double re = spec[static_cast<std::size_t>(k)].r, im = spec[static_cast<std::size_t>(k)].i;
-            sink(t, k, re * re + im * im);
+            mag2[static_cast<std::size_t>(k)] = re * re + im * im;
         }
+        sink(t, 1, 1, mag2.data());
     }
 }
 
@@ -112,8 +114,12 @@ Matrix power_spectrogram(std::span<const float> y, const StftParams& p, double p
     const std::int64_t bins = p.n_fft / 2 + 1;
     Matrix out{p.frames(static_cast<std::int64_t>(y.size())), bins, {}};
     out.values.resize(static_cast<std::size_t>(out.rows * bins));
-    stft_mag2(y, p, out.rows, [&](std::int64_t t, std::int64_t k, double mag2) {
-        out.at(t, k) = static_cast<float>(power == 2.0 ? mag2 : power == 1.0 ? std::sqrt(mag2) : std::pow(mag2, power / 2.0));
+    stft_mag2(y, p, out.rows, [&](std::int64_t t0, int count, std::int64_t stride, const double* mag2) {
+        for (int f = 0; f < count; ++f)
+            for (std::int64_t k = 0; k < bins; ++k) {
+                const double m2 = mag2[k * stride + f];
+                out.at(t0 + f, k) = static_cast<float>(power == 2.0 ? m2 : power == 1.0 ? std::sqrt(m2) : std::pow(m2, power / 2.0));
+            }
     });
     return out;
 }
@@ -124,9 +130,15 @@ Spectra stft_spectra(std::span<const float> y, const StftParams& p) {
     const std::int64_t bins = p.n_fft / 2 + 1, rows = p.frames(static_cast<std::int64_t>(y.size()));
     Spectra s{{rows, bins, std::vector<float>(static_cast<std::size_t>(rows * bins))}, {}};
     s.power = s.magnitude;
-    stft_mag2(y, p, rows, [&](std::int64_t t, std::int64_t k, double mag2) {
-        s.magnitude.at(t, k) = static_cast<float>(std::sqrt(mag2));
-        s.power.at(t, k) = static_cast<float>(mag2);
+    std::vector<double> root;
+    stft_mag2(y, p, rows, [&](std::int64_t t0, int count, std::int64_t stride, const double* mag2) {
+        root.resize(static_cast<std::size_t>(bins * stride));
+        for (std::size_t i = 0; i < root.size(); ++i) root[i] = std::sqrt(mag2[i]);  // vectorised (mess_dsp builds with -fno-math-errno)
+        for (int f = 0; f < count; ++f)
+            for (std::int64_t k = 0; k < bins; ++k) {
+                s.magnitude.at(t0 + f, k) = static_cast<float>(root[static_cast<std::size_t>(k * stride + f)]);
+                s.power.at(t0 + f, k) = static_cast<float>(mag2[k * stride + f]);
+            }
     });
     return s;
 }
