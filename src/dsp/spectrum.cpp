@@ -52,18 +52,17 @@ std::vector<float> hann(int n) {
     return window;
 }
 
-// Hann-windowed frame t of the centred (zero-padded) signal into frame[stride·i].
-void windowed_frame(std::span<const float> y, const StftParams& p, const std::vector<float>& window, std::int64_t t, float* frame,
-                    std::size_t stride) {
+// Hann-windowed frame t of the centred (zero-padded) signal (the KissFFT path; batches load through BatchRealFft).
+void windowed_frame(std::span<const float> y, const StftParams& p, const std::vector<float>& window, std::int64_t t, float* frame) {
     const std::int64_t n = static_cast<std::int64_t>(y.size()), from = t * p.hop - p.n_fft / 2;
     if (from >= 0 && from + p.n_fft <= n) {
         const float* src = y.data() + from;
-        for (std::size_t i = 0; i < window.size(); ++i) frame[i * stride] = src[i] * window[i];
+        for (std::size_t i = 0; i < window.size(); ++i) frame[i] = src[i] * window[i];
         return;
     }
     for (std::int64_t i = 0; i < p.n_fft; ++i) {
         const std::int64_t src = from + i;
-        frame[static_cast<std::size_t>(i) * stride] = src >= 0 && src < n ? y[static_cast<std::size_t>(src)] * window[static_cast<std::size_t>(i)] : 0.0f;
+        frame[static_cast<std::size_t>(i)] = src >= 0 && src < n ? y[static_cast<std::size_t>(src)] * window[static_cast<std::size_t>(i)] : 0.0f;
     }
 }
 
@@ -95,7 +94,7 @@ void stft_mag2(std::span<const float> y, const StftParams& p, std::int64_t frame
     std::vector<kiss_fft_cpx> spec(static_cast<std::size_t>(bins));
     std::vector<double> mag2(static_cast<std::size_t>(bins));
     for (std::int64_t t = 0; t < frames; ++t) {
-        windowed_frame(y, p, window, t, frame.data(), 1);
+        windowed_frame(y, p, window, t, frame.data());
         kiss_fftr(cfg.get(), frame.data(), spec.data());
         for (std::int64_t k = 0; k < bins; ++k) {
             const double re = spec[static_cast<std::size_t>(k)].r, im = spec[static_cast<std::size_t>(k)].i;
