@@ -17,7 +17,8 @@
 //   weighted by a Gaussian over octaves centred on octave 5, width 2; starting at C), tuning 0 (librosa
 //   estimates tuning by default: a documented deviation), applied to the power spectrogram, each frame
 //   scaled to max 1 (frames of silence stay 0).
-// - rms: sqrt(mean(x²)) over centred frames (zero padding).
+// - rms: sqrt(mean(x²)) over centred frames (zero padding); where the frames are whole hops (n_fft/2 and n_fft
+//   multiples of the hop) each frame adds the energies of its hops, each hop summed once.
 // - zero_crossing_rate: fraction of sign changes inside each centred frame (edge padding, |x| ≤ 1e-10
 //   counts as 0, 0 counts as positive, the first sample of a frame never counts).
 // - spectral centroid/bandwidth (p = 2)/rolloff (85 %) on the magnitude spectrum normalised to sum 1
@@ -67,13 +68,23 @@ void require_finite(std::span<const float> y);
 // Centre frequency of each STFT bin: k · sr / n_fft for k = 0 .. n_fft/2.
 std::vector<double> fft_frequencies(double sample_rate, int n_fft);
 
-// |STFT|^power, [frames, 1 + n_fft/2].
+// |STFT|^power, [frames, 1 + n_fft/2]. A power-of-two n_fft runs several frames per SIMD vector (AVX-512, AVX2 or
+// baseline, chosen at run time); other lengths one frame at a time (KissFFT). Both agree to float rounding.
 Matrix power_spectrogram(std::span<const float> y, const StftParams& params, double power = 2.0);
+// Both |STFT| (what the spectral shape descriptors read) and |STFT|² (what the filterbanks read) from one
+// transform: equal to power_spectrogram(y, params, 1.0) and power_spectrogram(y, params).
+struct Spectra {
+    Matrix magnitude, power;
+};
+Spectra stft_spectra(std::span<const float> y, const StftParams& params);
 
 Matrix mel_filterbank(double sample_rate, int n_fft, const MelParams& params);    // [n_mels, 1 + n_fft/2]
 Matrix mel_spectrogram(std::span<const float> y, double sample_rate, const StftParams& stft, const MelParams& mel);  // power
 void power_to_db(Matrix& s, double ref = 1.0, double amin = 1e-10, double top_db = 80.0);  // in place
 Matrix mfcc(std::span<const float> y, double sample_rate, int n_mfcc, const StftParams& stft, const MelParams& mel);
+// The same from a power spectrogram already computed ([frames, 1 + n_fft/2], e.g. stft_spectra(y, stft).power).
+Matrix mel_from_power(const Matrix& power, double sample_rate, int n_fft, const MelParams& mel);
+Matrix mfcc_from_power(const Matrix& power, double sample_rate, int n_mfcc, int n_fft, const MelParams& mel);
 
 Matrix chroma_filterbank(double sample_rate, int n_fft, int n_chroma = 12, double tuning = 0.0);  // [n_chroma, bins]
 Matrix chroma_stft(std::span<const float> y, double sample_rate, const StftParams& stft);         // [frames, 12]
@@ -84,6 +95,11 @@ std::vector<float> zero_crossing_rate(std::span<const float> y, const StftParams
 // Spectral shape per frame of a magnitude spectrogram [frames, bins] (e.g. power_spectrogram(y, p, 1.0)).
 std::vector<float> spectral_centroid(const Matrix& magnitude, double sample_rate, int n_fft);
 std::vector<float> spectral_bandwidth(const Matrix& magnitude, double sample_rate, int n_fft);
+// Both at once (one pass for the sums): what spectral_centroid and spectral_bandwidth return.
+struct SpectralShape {
+    std::vector<float> centroid, bandwidth;
+};
+SpectralShape spectral_shape(const Matrix& magnitude, double sample_rate, int n_fft);
 std::vector<float> spectral_rolloff(const Matrix& magnitude, double sample_rate, int n_fft, double roll_percent = 0.85);
 // Spectral contrast (librosa.feature.spectral_contrast): bands [0, fmin], then octaves from fmin (the last
 // reaching Nyquist); per band and frame, the means of the lowest and highest `quantile` of its magnitudes
@@ -104,6 +120,9 @@ struct OnsetEnvelopes {
     std::vector<float> mean, median;
 };
 OnsetEnvelopes onset_envelopes(std::span<const float> y, double sample_rate, const StftParams& stft, const MelParams& mel);
+// Both from a power spectrogram already computed with `stft` (the mean alone: onset_strength's).
+OnsetEnvelopes onset_envelopes_from_power(const Matrix& power, double sample_rate, const StftParams& stft, const MelParams& mel);
+std::vector<float> onset_strength_from_power(const Matrix& power, double sample_rate, const StftParams& stft, const MelParams& mel);
 
 // ---------------------------------------------------------------------------------------------
 // Filters (1-D), as SciPy defines them
@@ -125,7 +144,9 @@ std::vector<float> median_filter(std::span<const float> x, int size);
 
 // Autocorrelation tempogram of an onset envelope (librosa.feature.tempogram): for each frame, the
 // envelope around it (win_length frames, linear ramps to 0 beyond the ends) times a periodic Hann
-// window, autocorrelated for lags 0 .. win_length-1, scaled to max 1. [frames, win_length].
+// window, autocorrelated for lags 0 .. win_length-1, scaled to max 1. [frames, win_length]. Computed as librosa
+// does, through the power spectrum (real FFTs of the next power of two ≥ 2·win_length − 1, in double, several
+// frames per SIMD lane): equal to the direct sums to double rounding; an all-zero frame stays exactly 0.
 Matrix tempogram(std::span<const float> onset_envelope, int win_length = 384);
 
 struct TempoParams {
@@ -203,11 +224,13 @@ struct CqtParams {
 // scaled by length/n_fft, FFT, sparsified to 99 % of their L1 mass) against a centred ones-window STFT with zero
 // padding, the signal then halved in rate (halve_rate) and the hop halved while it is even; early downsampling
 // when the top octave is far below Nyquist; each bin divided by √(filter length). [frames, n_bins], frames =
-// the fewest any octave gives (1 + len/hop at the top one). Cost: each octave's filters are built once per process
-// (cached by frequencies, rate and gain; at most 64 octaves kept); where the hop divides n_fft and is small next to
-// it (the low octaves: hop 32, 16, 8 at 512), the bins the filters read come from a block-wise sliding DFT in
-// double precision (one pass over the samples per bin, no FFT per frame) instead of one real FFT per frame;
-// both agree to float rounding (the NumPy golden values hold to 1e-4 of the peak either way).
+// the fewest any octave gives (1 + len/hop at the top one). Cost: the filters are built once per process (cached by
+// frequencies in cycles per sample; every whole octave of one transform shares the top octave's filters, its gain
+// √(sr/octave rate) applied to the magnitudes; at most 64 octaves kept); the frames' real FFTs run several at a time
+// (one per SIMD lane, AVX-512/AVX2/baseline chosen at run time) and the filters are summed across the lanes; where
+// the hop divides n_fft and is small enough (the lowest octave: hop 8 at 512 and 24 kHz), the bins the filters read
+// come from a block-wise sliding DFT in double precision instead; both agree to float rounding (the NumPy golden
+// values hold to 1e-4 of the peak either way).
 Matrix cqt_magnitude(std::span<const float> y, double sample_rate, const CqtParams& params);
 // Chroma of the CQT (librosa.feature.chroma_cqt defaults: C1, 7 octaves × 36 bins, tuning estimated from y):
 // bins folded to 12 classes starting at C (bin b → ((b mod 36) + 1) / 3 mod 12, i.e. three bins per semitone

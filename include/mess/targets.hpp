@@ -47,6 +47,10 @@
 // largest score; attack_sharpness is |ΔdB| of the step AFTER each onset frame (NumPy's diff at the onset).
 // Errors: Error(input) for audio not at 24 kHz or with non-finite samples. Silence and very short audio
 // give defined values (0 for scalars, per-curve neutral values), never NaN.
+// Cost: one STFT per analysed stretch (the track, each window, the 30-s curve signal) gives the magnitudes for the
+// spectral shape and the power for the onset mel bands; the curves' MFCCs read every second frame of the curve
+// signal's STFT; one constant-Q chroma per track (24 kHz) and one for the curves. bench/bench_targets prints the
+// CPU time per 30-s file and its ratio to a plain STFT.
 // Thread safety: reentrant.
 #pragma once
 

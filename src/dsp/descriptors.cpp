@@ -7,18 +7,38 @@
 
 namespace mess::dsp {
 
+namespace {
+
+// Σ y² over [from, to) ∩ [0, n), in double.
+double energy(std::span<const float> y, std::int64_t from, std::int64_t to) {
+    from = std::max<std::int64_t>(from, 0), to = std::min<std::int64_t>(to, static_cast<std::int64_t>(y.size()));
+    double acc = 0.0;
+    for (std::int64_t i = from; i < to; ++i) acc += static_cast<double>(y[static_cast<std::size_t>(i)]) * y[static_cast<std::size_t>(i)];
+    return acc;
+}
+
+}  // namespace
+
 std::vector<float> rms(std::span<const float> y, const StftParams& p) {
     p.validate();
     require_finite(y);
     const std::int64_t n = static_cast<std::int64_t>(y.size()), pad = p.n_fft / 2;
     std::vector<float> out(static_cast<std::size_t>(p.frames(n)));
-    for (std::size_t t = 0; t < out.size(); ++t) {
-        double acc = 0.0;
-        for (std::int64_t i = 0; i < p.n_fft; ++i) {
-            const std::int64_t src = static_cast<std::int64_t>(t) * p.hop + i - pad;
-            if (src >= 0 && src < n) acc += static_cast<double>(y[static_cast<std::size_t>(src)]) * y[static_cast<std::size_t>(src)];
+    if (pad % p.hop == 0 && p.n_fft % p.hop == 0) {  // frames are whole hops: add the hops' energies (no subtraction)
+        const std::int64_t before = pad / p.hop, per = p.n_fft / p.hop;
+        std::vector<double> hop_energy(out.size() + static_cast<std::size_t>(per));
+        for (std::size_t j = 0; j < hop_energy.size(); ++j)
+            hop_energy[j] = energy(y, (static_cast<std::int64_t>(j) - before) * p.hop, (static_cast<std::int64_t>(j) - before + 1) * p.hop);
+        for (std::size_t t = 0; t < out.size(); ++t) {
+            double acc = 0.0;
+            for (std::int64_t c = 0; c < per; ++c) acc += hop_energy[t + static_cast<std::size_t>(c)];
+            out[t] = static_cast<float>(std::sqrt(acc / p.n_fft));
         }
-        out[t] = static_cast<float>(std::sqrt(acc / p.n_fft));
+        return out;
+    }
+    for (std::size_t t = 0; t < out.size(); ++t) {
+        const std::int64_t from = static_cast<std::int64_t>(t) * p.hop - pad;
+        out[t] = static_cast<float>(std::sqrt(energy(y, from, from + p.n_fft) / p.n_fft));
     }
     return out;
 }
@@ -28,64 +48,58 @@ std::vector<float> zero_crossing_rate(std::span<const float> y, const StftParams
     require_finite(y);
     const std::int64_t n = static_cast<std::int64_t>(y.size()), pad = p.n_fft / 2;
     std::vector<float> out(static_cast<std::size_t>(p.frames(n)));
-    auto negative = [&](std::int64_t src) {  // edge padding; |x| ≤ 1e-10 is zero, zero is positive
-        const float v = y[static_cast<std::size_t>(std::clamp<std::int64_t>(src, 0, n - 1))];
+    auto negative = [&](std::int64_t i) {  // |x| ≤ 1e-10 is zero, zero is positive
+        const float v = y[static_cast<std::size_t>(i)];
         return std::fabs(v) > 1e-10f && v < 0.0f;
     };
+    // before[j]: sign changes between samples i − 1 and i for 1 ≤ i < j. Edge padding repeats the end samples,
+    // so pairs outside the signal never change sign; a frame counts the pairs whose second sample is in it,
+    // its own first sample excepted.
+    std::vector<std::int64_t> before(static_cast<std::size_t>(n + 1), 0);
+    for (std::int64_t i = 1; i < n; ++i) before[static_cast<std::size_t>(i + 1)] = before[static_cast<std::size_t>(i)] + (negative(i) != negative(i - 1) ? 1 : 0);
+    auto count = [&](std::int64_t from, std::int64_t to) {  // pairs ending in [from, to)
+        from = std::clamp<std::int64_t>(from, 0, n), to = std::clamp<std::int64_t>(to, 0, n);
+        return to > from ? before[static_cast<std::size_t>(to)] - before[static_cast<std::size_t>(from)] : 0;
+    };
     for (std::size_t t = 0; t < out.size(); ++t) {
-        std::int64_t crossings = 0;
         const std::int64_t start = static_cast<std::int64_t>(t) * p.hop - pad;
-        bool prev = negative(start);
-        for (std::int64_t i = 1; i < p.n_fft; ++i) {
-            const bool cur = negative(start + i);
-            crossings += cur != prev ? 1 : 0;
-            prev = cur;
-        }
-        out[t] = static_cast<float>(static_cast<double>(crossings) / p.n_fft);
+        out[t] = static_cast<float>(static_cast<double>(count(start + 1, start + p.n_fft)) / p.n_fft);
     }
     return out;
 }
 
 namespace {
 
-// Each frame's magnitudes normalised to sum 1 (silent frames left as they are: all zero).
-std::vector<double> frame_distribution(const Matrix& m, std::int64_t t) {
-    std::vector<double> p(static_cast<std::size_t>(m.cols));
-    double total = 0.0;
-    for (std::int64_t k = 0; k < m.cols; ++k) total += (p[static_cast<std::size_t>(k)] = m.at(t, k));
-    if (total > std::numeric_limits<float>::min())
-        for (auto& v : p) v /= total;
-    return p;
-}
-
 void check_bins(const Matrix& m, int n_fft) {
     if (m.cols != n_fft / 2 + 1) throw_usage("spectrogram has {} bins, expected 1 + n_fft/2 = {}", m.cols, n_fft / 2 + 1);
 }
 
-// Per frame: the mean frequency of the normalised spectrum, and the spread around it (p = 2).
-struct Moments {
-    std::vector<float> centroid, bandwidth;
-};
-
-Moments spectral_moments(const Matrix& mag, double sr, int n_fft) {
+// Per frame: the mean frequency of the spectrum normalised to sum 1 (silent frames: 0), and with `spread` the
+// deviation around it (p = 2).
+SpectralShape spectral_moments(const Matrix& mag, double sr, int n_fft, bool spread) {
     check_bins(mag, n_fft);
     const auto f = fft_frequencies(sr, n_fft);
-    Moments m{std::vector<float>(static_cast<std::size_t>(mag.rows)), std::vector<float>(static_cast<std::size_t>(mag.rows))};
+    SpectralShape m{std::vector<float>(static_cast<std::size_t>(mag.rows)), std::vector<float>(spread ? static_cast<std::size_t>(mag.rows) : 0)};
     for (std::int64_t t = 0; t < mag.rows; ++t) {
-        const auto p = frame_distribution(mag, t);
-        double c = 0.0, v = 0.0;
-        for (std::size_t k = 0; k < p.size(); ++k) c += p[k] * f[k];
-        for (std::size_t k = 0; k < p.size(); ++k) v += p[k] * (f[k] - c) * (f[k] - c);
-        m.centroid[static_cast<std::size_t>(t)] = static_cast<float>(c);
-        m.bandwidth[static_cast<std::size_t>(t)] = static_cast<float>(std::sqrt(v));
+        const float* x = &mag.values[static_cast<std::size_t>(t * mag.cols)];
+        double total[4] = {}, c[4] = {}, v[4] = {};  // four partial sums: independent additions pipeline
+        for (std::size_t k = 0; k < f.size(); ++k) total[k % 4] += x[k], c[k % 4] += x[k] * f[k];
+        const double sum = (total[0] + total[1]) + (total[2] + total[3]);
+        const double scale = sum > std::numeric_limits<float>::min() ? sum : 1.0;
+        const double centre = ((c[0] + c[1]) + (c[2] + c[3])) / scale;
+        m.centroid[static_cast<std::size_t>(t)] = static_cast<float>(centre);
+        if (!spread) continue;
+        for (std::size_t k = 0; k < f.size(); ++k) v[k % 4] += x[k] * (f[k] - centre) * (f[k] - centre);
+        m.bandwidth[static_cast<std::size_t>(t)] = static_cast<float>(std::sqrt(((v[0] + v[1]) + (v[2] + v[3])) / scale));
     }
     return m;
 }
 
 }  // namespace
 
-std::vector<float> spectral_centroid(const Matrix& mag, double sr, int n_fft) { return spectral_moments(mag, sr, n_fft).centroid; }
-std::vector<float> spectral_bandwidth(const Matrix& mag, double sr, int n_fft) { return spectral_moments(mag, sr, n_fft).bandwidth; }
+std::vector<float> spectral_centroid(const Matrix& mag, double sr, int n_fft) { return spectral_moments(mag, sr, n_fft, false).centroid; }
+std::vector<float> spectral_bandwidth(const Matrix& mag, double sr, int n_fft) { return spectral_moments(mag, sr, n_fft, true).bandwidth; }
+SpectralShape spectral_shape(const Matrix& mag, double sr, int n_fft) { return spectral_moments(mag, sr, n_fft, true); }
 
 std::vector<float> spectral_rolloff(const Matrix& mag, double sr, int n_fft, double roll_percent) {
     check_bins(mag, n_fft);
@@ -164,8 +178,9 @@ std::vector<float> spectral_flatness(const Matrix& power, double amin) {
 
 namespace {
 
-Matrix mel_db(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
-    Matrix db = mel_spectrogram(y, sr, stft, mel);
+Matrix mel_db(const Matrix& power, double sr, const StftParams& stft, const MelParams& mel) {
+    stft.validate();
+    Matrix db = mel_from_power(power, sr, stft.n_fft, mel);
     power_to_db(db);
     return db;
 }
@@ -200,16 +215,25 @@ std::vector<float> mean_rises(const Matrix& db, const StftParams& stft) {
 }  // namespace
 
 std::vector<float> onset_strength_median(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
-    return median_rises(mel_db(y, sr, stft, mel), stft);
+    return median_rises(mel_db(power_spectrogram(y, stft), sr, stft, mel), stft);
 }
 
 std::vector<float> onset_strength(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
-    return mean_rises(mel_db(y, sr, stft, mel), stft);
+    return mean_rises(mel_db(power_spectrogram(y, stft), sr, stft, mel), stft);
 }
 
 OnsetEnvelopes onset_envelopes(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
-    const Matrix db = mel_db(y, sr, stft, mel);
+    const Matrix db = mel_db(power_spectrogram(y, stft), sr, stft, mel);
     return {mean_rises(db, stft), median_rises(db, stft)};
+}
+
+OnsetEnvelopes onset_envelopes_from_power(const Matrix& power, double sr, const StftParams& stft, const MelParams& mel) {
+    const Matrix db = mel_db(power, sr, stft, mel);
+    return {mean_rises(db, stft), median_rises(db, stft)};
+}
+
+std::vector<float> onset_strength_from_power(const Matrix& power, double sr, const StftParams& stft, const MelParams& mel) {
+    return mean_rises(mel_db(power, sr, stft, mel), stft);
 }
 
 }  // namespace mess::dsp

@@ -5,25 +5,42 @@
 #include <numbers>
 
 #include "mess/dsp.hpp"
+#include "fft.hpp"
 
 namespace mess::dsp {
 
 namespace {
 
-// Σ x[i]·x[i + lag] over i < count, in four interleaved partial sums (independent additions pipeline;
-// the order of the terms within each sum is unchanged).
-double lagged_dot(const double* x, int count, int lag) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int i = 0;
-    for (; i + 4 <= count; i += 4) {
-        s0 += x[i] * x[i + lag];
-        s1 += x[i + 1] * x[i + 1 + lag];
-        s2 += x[i + 2] * x[i + 2 + lag];
-        s3 += x[i + 3] * x[i + 3 + lag];
+// Each frame's autocorrelation for lags 0 .. win−1 from its power spectrum: a real FFT of a power-of-two length
+// ≥ 2·win − 1 (so the circular correlation is the linear one), |X|², and the same FFT again (the power spectrum is
+// real and even, so its forward transform is the inverse one times the length). Several frames per SIMD lane, in
+// double precision: equal to the direct sums Σ f[i]·f[i + lag] to double rounding.
+struct Autocorrelator {
+    static constexpr int L = detail::BatchRealFft<double>::kLanes;
+    int win, size;
+    detail::BatchRealFft<double> forward, back;
+    explicit Autocorrelator(int w) : win(w), size(padded_size(w)), forward(size), back(size) {}
+    static int padded_size(int w) {
+        int n = 2;
+        while (n < 2 * w - 1) n *= 2;
+        return n;
     }
-    for (; i < count; ++i) s0 += x[i] * x[i + lag];
-    return (s0 + s1) + (s2 + s3);
-}
+    // Lane f's frame, win samples (the rest stays zero).
+    double* frame(int f) { return forward.input() + f; }
+    void run() {
+        forward.run();
+        const double *re = forward.re(), *im = forward.im();
+        double* s = back.input();
+        for (int k = 0; k <= size / 2; ++k)
+            for (int f = 0; f < L; ++f) {
+                const std::size_t at = static_cast<std::size_t>(k * L + f);
+                s[at] = re[at] * re[at] + im[at] * im[at];
+                if (k > 0 && k < size / 2) s[static_cast<std::size_t>((size - k) * L + f)] = s[at];
+            }
+        back.run();
+    }
+    double lag(int f, int l) const { return back.re()[static_cast<std::size_t>(l * L + f)] / size; }
+};
 
 }  // namespace
 
@@ -40,18 +57,21 @@ Matrix tempogram(std::span<const float> env, int win) {
         return env[static_cast<std::size_t>(i)];
     };
     Matrix out{n, win, std::vector<float>(static_cast<std::size_t>(n * win))};
-    std::vector<double> hann(static_cast<std::size_t>(win)), frame(hann.size()), ac(hann.size());
+    std::vector<double> hann(static_cast<std::size_t>(win)), ac(hann.size());
     for (int i = 0; i < win; ++i) hann[static_cast<std::size_t>(i)] = 0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * i / win);
-    for (std::int64_t t = 0; t < n; ++t) {
-        for (int i = 0; i < win; ++i) frame[static_cast<std::size_t>(i)] = padded(t - half + i) * hann[static_cast<std::size_t>(i)];
-        double peak = 0.0;
-        for (int lag = 0; lag < win; ++lag) {
-            ac[static_cast<std::size_t>(lag)] = lagged_dot(frame.data(), win - lag, lag);
-            peak = std::max(peak, std::fabs(ac[static_cast<std::size_t>(lag)]));
+    Autocorrelator corr(win);
+    constexpr int L = Autocorrelator::L;
+    for (std::int64_t t0 = 0; t0 < n; t0 += L) {
+        const int count = static_cast<int>(std::min<std::int64_t>(L, n - t0));
+        for (int f = 0; f < count; ++f)
+            for (int i = 0; i < win; ++i) corr.frame(f)[i * L] = padded(t0 + f - half + i) * hann[static_cast<std::size_t>(i)];
+        corr.run();
+        for (int f = 0; f < count; ++f) {
+            double peak = 0.0;
+            for (int lag = 0; lag < win; ++lag) peak = std::max(peak, std::fabs(ac[static_cast<std::size_t>(lag)] = corr.lag(f, lag)));
+            const double scale = peak > std::numeric_limits<float>::min() ? peak : 1.0;
+            for (int lag = 0; lag < win; ++lag) out.at(t0 + f, lag) = static_cast<float>(ac[static_cast<std::size_t>(lag)] / scale);
         }
-        for (int lag = 0; lag < win; ++lag)
-            out.at(t, lag) = static_cast<float>(peak > std::numeric_limits<float>::min() ? ac[static_cast<std::size_t>(lag)] / peak
-                                                                                        : ac[static_cast<std::size_t>(lag)]);
     }
     return out;
 }

@@ -1,5 +1,6 @@
 // STFT, mel, MFCC, chroma.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -8,6 +9,7 @@
 #include <kissfft/kiss_fftr.h>
 
 #include "mess/dsp.hpp"
+#include "fft.hpp"
 
 namespace mess::dsp {
 
@@ -24,8 +26,16 @@ void MelParams::validate(double sr) const {
 }
 
 void require_finite(std::span<const float> y) {
-    for (std::size_t i = 0; i < y.size(); ++i)
-        if (!std::isfinite(y[i])) throw_input("non-finite sample ({}) at index {}", y[i], i);
+    // Blocks tested by exponent bits (all ones: Inf or NaN), a branch-free loop; the sample named from a rescan.
+    constexpr std::size_t kBlock = 4096;
+    for (std::size_t from = 0; from < y.size(); from += kBlock) {
+        const std::size_t to = std::min(y.size(), from + kBlock);
+        std::uint32_t bad = 0;
+        for (std::size_t i = from; i < to; ++i) bad |= (std::bit_cast<std::uint32_t>(y[i]) & 0x7f800000u) == 0x7f800000u ? 1u : 0u;
+        if (!bad) continue;
+        for (std::size_t i = from; i < to; ++i)
+            if (!std::isfinite(y[i])) throw_input("non-finite sample ({}) at index {}", y[i], i);
+    }
 }
 
 std::vector<double> fft_frequencies(double sr, int n_fft) {
@@ -34,33 +44,102 @@ std::vector<double> fft_frequencies(double sr, int n_fft) {
     return f;
 }
 
+namespace {
+
+std::vector<float> hann(int n) {
+    std::vector<float> window(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) window[static_cast<std::size_t>(i)] = static_cast<float>(0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * i / n));
+    return window;
+}
+
+// Hann-windowed frame t of the centred (zero-padded) signal (the KissFFT path; batches load through BatchRealFft).
+void windowed_frame(std::span<const float> y, const StftParams& p, const std::vector<float>& window, std::int64_t t, float* frame) {
+    const std::int64_t n = static_cast<std::int64_t>(y.size()), from = t * p.hop - p.n_fft / 2;
+    if (from >= 0 && from + p.n_fft <= n) {
+        const float* src = y.data() + from;
+        for (std::size_t i = 0; i < window.size(); ++i) frame[i] = src[i] * window[i];
+        return;
+    }
+    for (std::int64_t i = 0; i < p.n_fft; ++i) {
+        const std::int64_t src = from + i;
+        frame[static_cast<std::size_t>(i)] = src >= 0 && src < n ? y[static_cast<std::size_t>(src)] * window[static_cast<std::size_t>(i)] : 0.0f;
+    }
+}
+
+// |STFT|² of every frame, in double from the float transform: sink(t0, count, stride, mag2) gives frames t0 ..
+// t0 + count − 1, bin k of frame t0 + f at mag2[k·stride + f]. Power-of-two lengths run through
+// the batched FFT (several frames per SIMD vector); others through KissFFT, frame by frame.
+template <class Sink>
+void stft_mag2(std::span<const float> y, const StftParams& p, std::int64_t frames, Sink&& sink) {
+    const std::int64_t bins = p.n_fft / 2 + 1;
+    const std::vector<float> window = hann(p.n_fft);
+    if (detail::BatchRealFft<float>::supports(p.n_fft)) {
+        constexpr int L = detail::BatchRealFft<float>::kLanes;
+        detail::BatchRealFft<float> fft(p.n_fft);
+        std::vector<double> mag2(static_cast<std::size_t>(bins * L));
+        for (std::int64_t t0 = 0; t0 < frames; t0 += L) {
+            const int count = static_cast<int>(std::min<std::int64_t>(L, frames - t0));
+            fft.load_frames(y, t0 * p.hop - p.n_fft / 2, p.hop, count, window.data());
+            fft.run();
+            for (std::size_t i = 0; i < mag2.size(); ++i)
+                mag2[i] = static_cast<double>(fft.re()[i]) * fft.re()[i] + static_cast<double>(fft.im()[i]) * fft.im()[i];
+            sink(t0, count, L, mag2.data());
+        }
+        return;
+    }
+    std::unique_ptr<std::remove_pointer_t<kiss_fftr_cfg>, decltype(&kiss_fftr_free)> cfg(
+        kiss_fftr_alloc(p.n_fft, 0, nullptr, nullptr), &kiss_fftr_free);
+    if (!cfg) throw_internal("kiss_fftr_alloc failed for n_fft {}", p.n_fft);
+    std::vector<float> frame(window.size());
+    std::vector<kiss_fft_cpx> spec(static_cast<std::size_t>(bins));
+    std::vector<double> mag2(static_cast<std::size_t>(bins));
+    for (std::int64_t t = 0; t < frames; ++t) {
+        windowed_frame(y, p, window, t, frame.data());
+        kiss_fftr(cfg.get(), frame.data(), spec.data());
+        for (std::int64_t k = 0; k < bins; ++k) {
+            const double re = spec[static_cast<std::size_t>(k)].r, im = spec[static_cast<std::size_t>(k)].i;
+            mag2[static_cast<std::size_t>(k)] = re * re + im * im;
+        }
+        sink(t, 1, 1, mag2.data());
+    }
+}
+
+}  // namespace
+
 Matrix power_spectrogram(std::span<const float> y, const StftParams& p, double power) {
     p.validate();
     require_finite(y);
     if (!(power > 0)) throw_usage("spectrogram power must be positive (got {})", power);
-    const std::int64_t n = static_cast<std::int64_t>(y.size()), bins = p.n_fft / 2 + 1, pad = p.n_fft / 2;
-    Matrix out{p.frames(n), bins, {}};
+    const std::int64_t bins = p.n_fft / 2 + 1;
+    Matrix out{p.frames(static_cast<std::int64_t>(y.size())), bins, {}};
     out.values.resize(static_cast<std::size_t>(out.rows * bins));
-    std::unique_ptr<std::remove_pointer_t<kiss_fftr_cfg>, decltype(&kiss_fftr_free)> cfg(
-        kiss_fftr_alloc(p.n_fft, 0, nullptr, nullptr), &kiss_fftr_free);
-    if (!cfg) throw_internal("kiss_fftr_alloc failed for n_fft {}", p.n_fft);
-    std::vector<float> window(static_cast<std::size_t>(p.n_fft)), frame(window.size());
-    for (int i = 0; i < p.n_fft; ++i)
-        window[static_cast<std::size_t>(i)] = static_cast<float>(0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * i / p.n_fft));
-    std::vector<kiss_fft_cpx> spec(static_cast<std::size_t>(bins));
-    for (std::int64_t t = 0; t < out.rows; ++t) {
-        for (std::int64_t i = 0; i < p.n_fft; ++i) {  // centred: sample index in the zero-padded signal
-            const std::int64_t src = t * p.hop + i - pad;
-            frame[static_cast<std::size_t>(i)] = src >= 0 && src < n ? y[static_cast<std::size_t>(src)] * window[static_cast<std::size_t>(i)] : 0.0f;
-        }
-        kiss_fftr(cfg.get(), frame.data(), spec.data());
-        for (std::int64_t k = 0; k < bins; ++k) {
-            const double re = spec[static_cast<std::size_t>(k)].r, im = spec[static_cast<std::size_t>(k)].i;
-            const double mag2 = re * re + im * im;
-            out.at(t, k) = static_cast<float>(power == 2.0 ? mag2 : power == 1.0 ? std::sqrt(mag2) : std::pow(mag2, power / 2.0));
-        }
-    }
+    stft_mag2(y, p, out.rows, [&](std::int64_t t0, int count, std::int64_t stride, const double* mag2) {
+        for (int f = 0; f < count; ++f)
+            for (std::int64_t k = 0; k < bins; ++k) {
+                const double m2 = mag2[k * stride + f];
+                out.at(t0 + f, k) = static_cast<float>(power == 2.0 ? m2 : power == 1.0 ? std::sqrt(m2) : std::pow(m2, power / 2.0));
+            }
+    });
     return out;
+}
+
+Spectra stft_spectra(std::span<const float> y, const StftParams& p) {
+    p.validate();
+    require_finite(y);
+    const std::int64_t bins = p.n_fft / 2 + 1, rows = p.frames(static_cast<std::int64_t>(y.size()));
+    Spectra s{{rows, bins, std::vector<float>(static_cast<std::size_t>(rows * bins))}, {}};
+    s.power = s.magnitude;
+    std::vector<double> root;
+    stft_mag2(y, p, rows, [&](std::int64_t t0, int count, std::int64_t stride, const double* mag2) {
+        root.resize(static_cast<std::size_t>(bins * stride));
+        for (std::size_t i = 0; i < root.size(); ++i) root[i] = std::sqrt(mag2[i]);  // vectorised (mess_dsp builds with -fno-math-errno)
+        for (int f = 0; f < count; ++f)
+            for (std::int64_t k = 0; k < bins; ++k) {
+                s.magnitude.at(t0 + f, k) = static_cast<float>(root[static_cast<std::size_t>(k * stride + f)]);
+                s.power.at(t0 + f, k) = static_cast<float>(mag2[k * stride + f]);
+            }
+    });
+    return s;
 }
 
 namespace {
@@ -125,6 +204,11 @@ Matrix mel_spectrogram(std::span<const float> y, double sr, const StftParams& st
     return apply_filterbank(power_spectrogram(y, stft), mel_filterbank(sr, stft.n_fft, mel));
 }
 
+Matrix mel_from_power(const Matrix& power, double sr, int n_fft, const MelParams& mel) {
+    if (power.cols != n_fft / 2 + 1) throw_usage("power spectrogram has {} bins, expected 1 + n_fft/2 = {}", power.cols, n_fft / 2 + 1);
+    return apply_filterbank(power, mel_filterbank(sr, n_fft, mel));
+}
+
 void power_to_db(Matrix& s, double ref, double amin, double top_db) {
     if (!(amin > 0)) throw_usage("amin must be positive (got {})", amin);
     if (!(top_db >= 0)) throw_usage("top_db must be ≥ 0 (got {})", top_db);
@@ -140,7 +224,12 @@ void power_to_db(Matrix& s, double ref, double amin, double top_db) {
 
 Matrix mfcc(std::span<const float> y, double sr, int n_mfcc, const StftParams& stft, const MelParams& mel) {
     if (n_mfcc < 1 || n_mfcc > mel.n_mels) throw_usage("n_mfcc must be in [1, n_mels] (got {})", n_mfcc);
-    Matrix db = mel_spectrogram(y, sr, stft, mel);
+    return mfcc_from_power(power_spectrogram(y, stft), sr, n_mfcc, stft.n_fft, mel);
+}
+
+Matrix mfcc_from_power(const Matrix& power, double sr, int n_mfcc, int n_fft, const MelParams& mel) {
+    if (n_mfcc < 1 || n_mfcc > mel.n_mels) throw_usage("n_mfcc must be in [1, n_mels] (got {})", n_mfcc);
+    Matrix db = mel_from_power(power, sr, n_fft, mel);
     power_to_db(db);
     const std::int64_t N = db.cols;
     Matrix basis{n_mfcc, N, std::vector<float>(static_cast<std::size_t>(n_mfcc * N))};  // DCT-II, orthonormal

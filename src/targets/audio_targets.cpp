@@ -144,10 +144,12 @@ struct TrackAnalysis {
 void window_values(std::span<const float> y, double sr, int savgol_window, std::map<std::string, double>& out,
                    TrackAnalysis* track = nullptr) {
     dsp::StftParams p;
-    const dsp::Matrix mag = dsp::power_spectrogram(y, p, 1.0);
-    out["timbre/spectral_centroid"] = mean(dsp::spectral_centroid(mag, sr, p.n_fft));
+    const dsp::Spectra spec = dsp::stft_spectra(y, p);  // one transform: magnitude for the shape, power for the mel bands
+    const dsp::Matrix& mag = spec.magnitude;
+    const dsp::SpectralShape shape = dsp::spectral_shape(mag, sr, p.n_fft);
+    out["timbre/spectral_centroid"] = mean(shape.centroid);
     out["timbre/spectral_rolloff"] = mean(dsp::spectral_rolloff(mag, sr, p.n_fft));
-    out["timbre/spectral_bandwidth"] = mean(dsp::spectral_bandwidth(mag, sr, p.n_fft));
+    out["timbre/spectral_bandwidth"] = mean(shape.bandwidth);
     out["timbre/zero_crossing_rate"] = mean(dsp::zero_crossing_rate(y, p));
     const auto rms = dsp::rms(y, p);
     const Dynamics d = dynamics_of(rms, savgol_window);
@@ -162,11 +164,11 @@ void window_values(std::span<const float> y, double sr, int savgol_window, std::
     }
     std::vector<float> env;
     if (track) {
-        auto both = dsp::onset_envelopes(y, sr, p, {});
+        auto both = dsp::onset_envelopes_from_power(spec.power, sr, p, {});
         env = std::move(both.mean);
         track->onset_median = std::move(both.median);
     } else {
-        env = dsp::onset_strength(y, sr, p, {});
+        env = dsp::onset_strength_from_power(spec.power, sr, p, {});
     }
     const Articulation a = articulation_of(rms, env, sr);
     if (track) track->chroma = std::move(c), track->onset_mean = std::move(env);
@@ -278,8 +280,9 @@ std::vector<float> centroid_trajectory(const std::vector<float>& y, const dsp::M
     return pooled;
 }
 
-// The chroma at hop 1024 from the one at hop 512: every second frame. The constant-Q transform at twice
-// the hop frames the same (downsampled) signals at the same centres, up to 1 + samples/1024 frames.
+// The rows of a hop-512 analysis at hop 1024: every second one. Centred frames at twice the hop are the same
+// frames (t·1024 = 2t·512), up to 1 + samples/1024 of them; the constant-Q transform at twice the hop also frames
+// the same (downsampled) signals at the same centres.
 dsp::Matrix every_second_frame(const dsp::Matrix& c, std::int64_t samples) {
     const std::int64_t rows = std::min(1 + samples / 1024, (c.rows + 1) / 2);
     dsp::Matrix out{rows, c.cols, std::vector<float>(static_cast<std::size_t>(rows * c.cols))};
@@ -287,11 +290,11 @@ dsp::Matrix every_second_frame(const dsp::Matrix& c, std::int64_t samples) {
     return out;
 }
 
-// T5 novelty: MFCC and chroma (hop 1024) self-similarity, Foote kernel, each scaled to its peak and averaged.
-std::vector<float> novelty(const std::vector<float>& y, const dsp::Matrix& chroma512) {
-    const dsp::StftParams p2{2048, 1024};
-    dsp::Matrix m = dsp::mfcc(y, kCurveRate, 13, p2, {});
-    dsp::Matrix c = every_second_frame(chroma512, static_cast<std::int64_t>(y.size()));
+// T5 novelty: MFCC and chroma (hop 1024) self-similarity, Foote kernel, each scaled to its peak and averaged. The
+// MFCCs read every second frame of the curve signal's hop-512 power spectrogram (n_fft 2048).
+std::vector<float> novelty(std::int64_t samples, const dsp::Matrix& power512, const dsp::Matrix& chroma512) {
+    dsp::Matrix m = dsp::mfcc_from_power(every_second_frame(power512, samples), kCurveRate, 13, 2048, {});
+    dsp::Matrix c = every_second_frame(chroma512, samples);
     const std::int64_t n = std::min(m.rows, c.rows);
     if (n < 16) return std::vector<float>(kCurveFrames, 0.0f);
     m.rows = c.rows = n;
@@ -307,20 +310,20 @@ std::vector<float> novelty(const std::vector<float>& y, const dsp::Matrix& chrom
     return pool_to(sum, kCurveFrames, 0.0f);
 }
 
-// Curves T1–T5 over the first 30 s at 22,050 Hz.
+// Curves T1–T5 over the first 30 s at 22,050 Hz: one STFT (n_fft 2048, hop 512) for T3's onsets, T4, the tuning
+// and T5's MFCCs; one constant-Q chroma for T1 and T5.
 void curves(const Audio& audio24k, TargetSet& out) {
     auto y = resample(audio24k.samples, audio24k.sample_rate, static_cast<int>(kCurveRate));
     y.resize(static_cast<std::size_t>(kCurveSeconds * kCurveRate), 0.0f);  // the first 30 s, zero-padded as the predecessor did
     const dsp::StftParams p;
-    const dsp::Matrix magnitude = dsp::power_spectrogram(y, p, 1.0);  // T4's, and chroma_cqt's tuning estimate
-    const double tuning = dsp::estimate_tuning(magnitude, kCurveRate, p.n_fft, 36);  // shared by T1 and T5
+    const dsp::Spectra spec = dsp::stft_spectra(y, p);
+    const double tuning = dsp::estimate_tuning(spec.magnitude, kCurveRate, p.n_fft, 36);  // shared by T1 and T5
     const dsp::Matrix chroma = dsp::chroma_cqt(y, kCurveRate, kHop, tuning);  // T1's, and T5's every second frame
     out.arrays["curves/tis_tension"] = tis_tension(chroma);
     out.arrays["curves/dynamic_arc"] = dynamic_arc(y);
-    const auto env = dsp::onset_strength(y, kCurveRate, p, {});
-    out.arrays["curves/local_tempo"] = local_tempo(env);
-    out.arrays["curves/centroid_trajectory"] = centroid_trajectory(y, magnitude, p);
-    out.arrays["curves/novelty"] = novelty(y, chroma);
+    out.arrays["curves/local_tempo"] = local_tempo(dsp::onset_strength_from_power(spec.power, kCurveRate, p, {}));
+    out.arrays["curves/centroid_trajectory"] = centroid_trajectory(y, spec.magnitude, p);
+    out.arrays["curves/novelty"] = novelty(static_cast<std::int64_t>(y.size()), spec.power, chroma);
 }
 
 }  // namespace
@@ -329,7 +332,9 @@ namespace targets_detail {
 std::vector<float> tis_tension_curve(const std::vector<float>& y, double tuning) {
     return tis_tension(dsp::chroma_cqt(y, kCurveRate, kHop, tuning));
 }
-std::vector<float> novelty_curve(const std::vector<float>& y, double tuning) { return novelty(y, dsp::chroma_cqt(y, kCurveRate, kHop, tuning)); }
+std::vector<float> novelty_curve(const std::vector<float>& y, double tuning) {
+    return novelty(static_cast<std::int64_t>(y.size()), dsp::power_spectrogram(y, {}), dsp::chroma_cqt(y, kCurveRate, kHop, tuning));
+}
 }  // namespace targets_detail
 
 const std::vector<std::string>& scalar_target_names() {

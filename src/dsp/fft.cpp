@@ -1,0 +1,172 @@
+// Batched real FFT (fft.hpp): radix-2 decimation in time over n/2 complex points, one frame per SIMD lane.
+#include "fft.hpp"
+
+#include <cmath>
+#include <numbers>
+
+#include "mess/util.hpp"
+
+namespace mess::dsp::detail {
+
+namespace {
+
+template <class T>
+struct VecOf;
+template <>
+struct VecOf<float> {
+    typedef float type __attribute__((vector_size(64)));
+};
+template <>
+struct VecOf<double> {
+    typedef double type __attribute__((vector_size(64)));
+};
+template <class T>
+using Vec = typename VecOf<T>::type;
+
+template <class T>
+struct Work {
+    int n;
+    const T *in;
+    T *zr, *zi, *xr, *xi;
+    const std::int32_t* rev;
+    const T *twr, *twi, *postc, *posts;
+};
+
+// One radix-2 butterfly pair (u, u + h) with twiddle (cr, ci): u ← u + w·v, v ← u − w·v.
+#define MESS_FFT_BUTTERFLY(ur, ui, vr_, vi_, cr, ci)                                       \
+    do {                                                                                   \
+        const V br = (vr_), bi = (vi_);                                                    \
+        const V tr = br * (cr) - bi * (ci), ti = br * (ci) + bi * (cr);                   \
+        const V ar = (ur), ai = (ui);                                                      \
+        (ur) = ar + tr, (ui) = ai + ti, (vr_) = ar - tr, (vi_) = ai - ti;                  \
+    } while (0)
+
+// The complex FFT of m = n/2 points in place on split arrays (input in bit-reversed order): radix-2 stages of
+// half-length 1, 2, 4, ... m/2, the stages after the first taken two at a time (half-lengths h and 2h in one pass
+// over groups of 4h points: the same butterflies, twiddles and order, half the passes over memory).
+template <class T>
+[[gnu::always_inline]] inline void complex_stages(Vec<T>* zr, Vec<T>* zi, int m, const T* twr, const T* twi) {
+    using V = Vec<T>;
+    for (int i = 0; i + 1 < m; i += 2) {  // length-2 butterflies: twiddle 1
+        const V ar = zr[i], ai = zi[i], br = zr[i + 1], bi = zi[i + 1];
+        zr[i] = ar + br, zi[i] = ai + bi, zr[i + 1] = ar - br, zi[i + 1] = ai - bi;
+    }
+    int half = 2;
+    for (; 2 * half < m; twr += 3 * half, twi += 3 * half, half *= 4) {
+        const T *w1r = twr, *w1i = twi, *w2r = twr + half, *w2i = twi + half;  // the tables of stages h and 2h
+        for (int i = 0; i < m; i += 4 * half)
+            for (int k = 0; k < half; ++k) {
+                V* r = zr + i + k;
+                V* q = zi + i + k;
+                MESS_FFT_BUTTERFLY(r[0], q[0], r[half], q[half], w1r[k], w1i[k]);
+                MESS_FFT_BUTTERFLY(r[2 * half], q[2 * half], r[3 * half], q[3 * half], w1r[k], w1i[k]);
+                MESS_FFT_BUTTERFLY(r[0], q[0], r[2 * half], q[2 * half], w2r[k], w2i[k]);
+                MESS_FFT_BUTTERFLY(r[half], q[half], r[3 * half], q[3 * half], w2r[k + half], w2i[k + half]);
+            }
+    }
+    if (half < m)  // one stage left
+        for (int k = 0; k < half; ++k) MESS_FFT_BUTTERFLY(zr[k], zi[k], zr[k + half], zi[k + half], twr[k], twi[k]);
+}
+#undef MESS_FFT_BUTTERFLY
+
+// Pack even/odd samples as one complex signal (bit-reversed), transform, split into the n/2 + 1 real-input bins.
+template <class T>
+[[gnu::always_inline]] inline void transform(const Work<T>& w) {
+    using V = Vec<T>;
+    const int m = w.n / 2;
+    const V* in = reinterpret_cast<const V*>(w.in);
+    V *zr = reinterpret_cast<V*>(w.zr), *zi = reinterpret_cast<V*>(w.zi);
+    V *xr = reinterpret_cast<V*>(w.xr), *xi = reinterpret_cast<V*>(w.xi);
+    for (int j = 0; j < m; ++j) zr[w.rev[j]] = in[2 * j], zi[w.rev[j]] = in[2 * j + 1];
+    complex_stages<T>(zr, zi, m, w.twr, w.twi);
+    const V zero = zr[0] - zr[0];
+    xr[0] = zr[0] + zi[0], xi[0] = zero;
+    xr[m] = zr[0] - zi[0], xi[m] = zero;
+    for (int k = 1; k < m; ++k) {
+        const V ar = zr[k], ai = zi[k], br = zr[m - k], bi = -zi[m - k];
+        const V er = (ar + br) * T(0.5), ei = (ai + bi) * T(0.5);  // even part
+        const V orr = (ai - bi) * T(0.5), oi = (br - ar) * T(0.5);  // odd part: (a − b) / 2i
+        const T c = w.postc[k], s = w.posts[k];
+        xr[k] = er + orr * c - oi * s;
+        xi[k] = ei + oi * c + orr * s;
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define MESS_FFT_DISPATCH 1
+__attribute__((target("avx512f"))) void transform_avx512(const Work<float>& w) { transform<float>(w); }
+__attribute__((target("avx512f"))) void transform_avx512(const Work<double>& w) { transform<double>(w); }
+__attribute__((target("avx2,fma"))) void transform_avx2(const Work<float>& w) { transform<float>(w); }
+__attribute__((target("avx2,fma"))) void transform_avx2(const Work<double>& w) { transform<double>(w); }
+#endif
+void transform_base(const Work<float>& w) { transform<float>(w); }
+void transform_base(const Work<double>& w) { transform<double>(w); }
+
+// The widest kernel this processor runs, chosen once.
+template <class T>
+void (*pick())(const Work<T>&) {
+#ifdef MESS_FFT_DISPATCH
+    if (__builtin_cpu_supports("avx512f")) return static_cast<void (*)(const Work<T>&)>(transform_avx512);
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return static_cast<void (*)(const Work<T>&)>(transform_avx2);
+#endif
+    return static_cast<void (*)(const Work<T>&)>(transform_base);
+}
+
+}  // namespace
+
+template <class T>
+BatchRealFft<T>::BatchRealFft(int n) : n_(n) {
+    if (!supports(n)) throw_usage("batched FFT: length {} is not a power of two ≥ 2", n);
+    const auto lanes = static_cast<std::size_t>(kLanes), m = static_cast<std::size_t>(n / 2);
+    in_.assign(static_cast<std::size_t>(n) * lanes, T(0));
+    zr_.assign(m * lanes, T(0)), zi_ = zr_;
+    xr_.assign((m + 1) * lanes, T(0)), xi_ = xr_;
+    int bits = 0;
+    while ((std::size_t{1} << bits) < m) ++bits;
+    rev_.resize(m);
+    for (std::size_t j = 0; j < m; ++j) {
+        std::size_t r = 0;
+        for (int b = 0; b < bits; ++b) r |= ((j >> b) & 1u) << (bits - 1 - b);
+        rev_[j] = static_cast<std::int32_t>(r);
+    }
+    for (std::size_t half = 2; half < m; half *= 2)
+        for (std::size_t k = 0; k < half; ++k) {
+            const double a = -std::numbers::pi * static_cast<double>(k) / static_cast<double>(half);
+            twr_.push_back(static_cast<T>(std::cos(a))), twi_.push_back(static_cast<T>(std::sin(a)));
+        }
+    for (std::size_t k = 0; k <= m; ++k) {
+        const double a = 2.0 * std::numbers::pi * static_cast<double>(k) / n;
+        postc_.push_back(static_cast<T>(std::cos(a))), posts_.push_back(static_cast<T>(-std::sin(a)));
+    }
+}
+
+template <class T>
+void BatchRealFft<T>::load_frames(std::span<const float> y, std::int64_t start, std::int64_t hop, int count, const float* window) {
+    const auto len = static_cast<std::int64_t>(y.size()), lanes = static_cast<std::int64_t>(kLanes);
+    const bool inside = start >= 0 && start + (count - 1) * hop + n_ <= len;
+    for (std::int64_t i = 0; i < n_; ++i) {
+        T* dst = in_.data() + i * lanes;
+        const T w = window ? static_cast<T>(window[i]) : T(1);
+        if (inside) {
+            const float* src = y.data() + start + i;
+            for (int f = 0; f < count; ++f) dst[f] = window ? static_cast<T>(src[f * hop]) * w : static_cast<T>(src[f * hop]);
+            continue;
+        }
+        for (int f = 0; f < count; ++f) {
+            const std::int64_t at = start + f * hop + i;
+            dst[f] = at >= 0 && at < len ? (window ? static_cast<T>(y[static_cast<std::size_t>(at)]) * w : static_cast<T>(y[static_cast<std::size_t>(at)])) : T(0);
+        }
+    }
+}
+
+template <class T>
+void BatchRealFft<T>::run() {
+    static const auto kernel = pick<T>();
+    kernel(Work<T>{n_, in_.data(), zr_.data(), zi_.data(), xr_.data(), xi_.data(), rev_.data(), twr_.data(), twi_.data(), postc_.data(),
+                   posts_.data()});
+}
+
+template class BatchRealFft<float>;
+template class BatchRealFft<double>;
+
+}  // namespace mess::dsp::detail
