@@ -272,10 +272,17 @@ struct Router::Impl {
         search(req, res, std::move(o), true);
     }
 
-    // The first `want` tracks of one shard's list (pages of at most 500) and its total.
-    std::pair<std::int64_t, std::vector<json>> track_prefix(std::size_t s, httplib::Params params, std::int64_t want) const {
-        std::vector<json> tracks;
+    // The first tracks of one shard's list and its total ("more than total" when a catalog bounds its count).
+    struct TrackPrefix {
         std::int64_t total = 0;
+        bool total_exact = true;
+        std::vector<json> tracks;
+    };
+
+    // The first `want` tracks of one shard's list (pages of at most 500) and its total.
+    TrackPrefix track_prefix(std::size_t s, httplib::Params params, std::int64_t want) const {
+        TrackPrefix prefix;
+        auto& tracks = prefix.tracks;
         params.erase("offset");
         params.erase("limit");
         for (std::int64_t offset = 0;;) {
@@ -286,26 +293,29 @@ struct Router::Impl {
             check(s, r);
             if (r.status != 200) throw r;  // a bad parameter: the shard's own answer
             const json j = parse_reply(r, config.shards[s]);
-            total = j.at("total").get<std::int64_t>();
+            prefix.total = j.at("total").get<std::int64_t>();
+            prefix.total_exact = j.value("total_exact", true);
             for (const json& t : j.at("tracks")) tracks.push_back(t);
             offset = static_cast<std::int64_t>(tracks.size());
-            if (offset >= want || j.at("next_offset").is_null()) return {total, std::move(tracks)};
+            if (offset >= want || j.at("next_offset").is_null()) return prefix;
         }
     }
 
     void list_tracks(const httplib::Request& req, httplib::Response& res) const {
         if (config.shared_catalog) return pass_through(res, ask_all({"GET", target(req, req.params), "", "", {}}).front());
         const long offset = whole_param(req, "offset", 0, 0, 1L << 40), limit = whole_param(req, "limit", 50, 1, 500);
-        std::vector<std::future<std::pair<std::int64_t, std::vector<json>>>> pending;
+        std::vector<std::future<TrackPrefix>> pending;
         for (std::size_t s = 0; s < config.shards.size(); ++s)
             pending.push_back(std::async(std::launch::async, [&, s] { return track_prefix(s, req.params, offset + limit); }));
         std::int64_t total = 0;
+        bool total_exact = true;
         std::vector<json> all;
         try {
             for (auto& p : pending) {
-                auto [n, tracks] = p.get();
-                total += n;
-                for (json& t : tracks) all.push_back(std::move(t));
+                TrackPrefix shard = p.get();
+                total += shard.total;
+                total_exact = total_exact && shard.total_exact;
+                for (json& t : shard.tracks) all.push_back(std::move(t));
             }
         } catch (const Reply& r) {
             return pass_through(res, r);
@@ -314,7 +324,9 @@ struct Router::Impl {
         json page = json::array();
         for (std::size_t i = static_cast<std::size_t>(offset); i < all.size() && page.size() < static_cast<std::size_t>(limit); ++i) page.push_back(all[i]);
         const std::int64_t next = offset + limit;
-        send_json(res, {{"total", total}, {"offset", offset}, {"limit", limit}, {"next_offset", next < total ? json(next) : json()}, {"tracks", std::move(page)}});
+        const bool more = next < total || (!total_exact && static_cast<long>(page.size()) == limit);
+        send_json(res, {{"total", total}, {"total_exact", total_exact}, {"offset", offset}, {"limit", limit},
+                        {"next_offset", more ? json(next) : json()}, {"tracks", std::move(page)}});
     }
 
     // /api/datasets and /api/composers: each shard's counts, summed by dataset or composer.
