@@ -272,8 +272,11 @@ TrackPage CatalogDb::list_tracks(const TrackQuery& query) {
     if (!query.q.empty()) {
         const std::string q = to_lower(query.q), words = whole_words(q);
         const std::string pattern = f.p.add("%" + q + "%");
-        const TextScan scan = text_scan("t", pattern, words.empty() ? "" : f.p.add(words));
-        f = {scan.from, scan.condition, scan.order, " AND (t.haystack || '') LIKE " + pattern, std::move(f.p)};
+        const std::string words_param = words.empty() ? "" : f.p.add(words);
+        const TextScan scan = text_scan("t", pattern, words_param);
+        // Row by row the pattern alone decides; the words are named (always true) as PostgreSQL types every parameter.
+        const std::string named = words.empty() ? "" : " AND length(CAST(" + words_param + " AS TEXT)) > 0";
+        f = {scan.from, scan.condition, scan.order, " AND (t.haystack || '') LIKE " + pattern + named, std::move(f.p)};
     }
     std::string where;
     if (!query.dataset.empty()) where += " AND t.dataset_id = " + f.p.add(query.dataset);

@@ -223,7 +223,7 @@ TEST_P(Catalog, DenseMatchesPageFromTheFirstTracks) {
     auto db = open_fresh();
     for (const char* d : {"d0", "d1", "d2"}) db->upsert_dataset({.dataset_id = d, .kind = "folder", .audio_dir = "a"});
     db->upsert_tracks(small_catalog(60));  // 180 tracks
-    for (const std::string q : {"piece", "alpha", "rare", "no. 1"})
+    for (const std::string q : {"piece", "alpha", "rare", "no. 1", "a piece no"})  // the last with a whole word
         for (const std::int64_t offset : {0, 23, 40}) {
             const TrackQuery query{.q = q, .offset = offset, .limit = 9, .dense_rows = 40};
             const TrackPage page = db->list_tracks(query);
