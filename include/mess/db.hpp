@@ -166,7 +166,7 @@ struct TrackQuery {
 // ordered as usual; when more match, `total` is count_limit, `total_exact` false (more than `total` match),
 // and the tracks come in catalog order (the order they were registered: the text index's order), so that a
 // common word pages without sorting every match. Dense matches (TrackQuery::dense_rows: more than offset +
-// limit of them among the catalog's first dense_rows tracks) page in catalog order too, read from those
+// limit of them among the catalog's first dense_rows tracks, one at least among the first tenth of those) page in catalog order too, read from those
 // tracks alone, `total_exact` false and `total` one less than the matches seen there (at most count_limit):
 // a word in 2% of a million tracks pages without walking its index. Either way a page holds exactly the
 // matching tracks.

@@ -224,7 +224,8 @@ struct Filter {
 };
 
 // The first `dense_rows` tracks of the catalog (by id: catalog order) read row by row, when the catalog holds
-// more. When they hold more than count_limit matches, or the page and one match more, the page comes from
+// more. When they hold more than count_limit matches, or the page and one match more (and the first tenth of
+// them one match at least, so that a rare word reads a tenth of them), the page comes from
 // them in catalog order (total: the matches seen there, "more than total" when fewer than count_limit + 1).
 std::optional<TrackPage> dense_page(CatalogDb& db, const Filter& f, const TrackQuery& q) {
     const auto ids = db.exec("SELECT (SELECT min(id) FROM tracks), (SELECT max(id) FROM tracks)");
@@ -232,6 +233,9 @@ std::optional<TrackPage> dense_page(CatalogDb& db, const Filter& f, const TrackQ
     const std::int64_t end = std::stoll(ids.at(0).at(0)) + q.dense_rows;
     if (std::stoll(ids.at(0).at(1)) < end) return std::nullopt;  // the window is the whole catalog: count it all
     Params p = f.p;
+    const std::string tenth = f.plain + " AND t.id < " + p.add(num(end - q.dense_rows + std::max<std::int64_t>(1, q.dense_rows / 10)));
+    if (count_to(db, "tracks t", tenth, p, 1) == 0) return std::nullopt;  // a rare word: no need to read them all
+    p = f.p;
     const std::string window = f.plain + " AND t.id < " + p.add(num(end));
     const std::int64_t seen = count_to(db, "tracks t", window, p, q.count_limit + 1);
     if (seen <= q.offset + q.limit) return std::nullopt;
