@@ -3,6 +3,7 @@
 // each query kind and the ratio against the same query without its index (a full scan) in the same run.
 //   build/bench/bench_catalog                 # both backends, 1 M tracks (a few minutes: filling the catalog)
 //   build/bench/bench_catalog --tracks 200000 --backend sqlite
+//   build/bench/bench_catalog --dense-rows 100000000   # common words through their index alone (the plan before)
 #include <algorithm>
 #include <chrono>
 #include <random>
@@ -58,7 +59,7 @@ Figures time_it(int repeats, F&& fn) {
     return {ms[ms.size() / 2], ms[ms.size() * 95 / 100]};
 }
 
-void run_backend(CatalogDb& db, std::int64_t n, int repeats) {
+void run_backend(CatalogDb& db, std::int64_t n, int repeats, std::int64_t dense_rows) {
     const auto t0 = Clock::now();
     fill(db, n);
     fmt::print("{}: filled {} tracks in {:.1f} s\n", db.backend(), n, std::chrono::duration<double>(Clock::now() - t0).count());
@@ -98,7 +99,9 @@ void run_backend(CatalogDb& db, std::int64_t n, int repeats) {
     for (const Case& c : cases) {
         std::int64_t total = 0, inexact = 0;
         const Figures f = time_it(repeats, [&](int r) {
-            const TrackPage page = db.list_tracks(c.query(r));
+            TrackQuery query = c.query(r);
+            query.dense_rows = dense_rows;
+            const TrackPage page = db.list_tracks(query);
             total += page.total;
             inexact += page.total_exact ? 0 : 1;
         });
@@ -118,25 +121,28 @@ int main(int argc, char** argv) {
     std::int64_t tracks = 1'000'000;
     int repeats = 200;
     std::string backend = "both";
+    std::int64_t dense_rows = TrackQuery{}.dense_rows;
     app.add_option("--tracks", tracks, "Tracks in the catalog")->check(CLI::Range(1000, 100'000'000));
     app.add_option("--repeats", repeats, "Pages per query kind")->check(CLI::Range(10, 100000));
     app.add_option("--backend", backend, "sqlite | postgresql | both")->check(CLI::IsMember({"sqlite", "postgresql", "both"}));
+    app.add_option("--dense-rows", dense_rows, "TrackQuery::dense_rows")->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
     CLI11_PARSE(app, argc, argv);
     try {
         if (backend != "postgresql") {
             test::TempDir dir;
             auto db = CatalogDb::open("sqlite:" + (dir / "bench.sqlite").string());
-            run_backend(*db, tracks, repeats);
+            run_backend(*db, tracks, repeats, dense_rows);
         }
         if (backend != "sqlite") {
             PostgresServer::get().reset_database();
             auto db = CatalogDb::open(PostgresServer::get().url());
-            run_backend(*db, tracks, repeats);
+            run_backend(*db, tracks, repeats, dense_rows);
         }
     } catch (const Error& e) {
         fmt::print(stderr, "bench_catalog: {}\n", e.what());
         return 1;
     }
-    fmt::print("reproduce: build/bench/bench_catalog --tracks {} --repeats {} --backend {}\n", tracks, repeats, backend);
+    fmt::print("reproduce: build/bench/bench_catalog --tracks {} --repeats {} --backend {} --dense-rows {}\n", tracks, repeats, backend,
+               dense_rows);
     return 0;
 }

@@ -209,53 +209,93 @@ TrackPage counted_page(CatalogDb& db, const TrackQuery& q) {
     return page;
 }
 
+// Counts the matches of `where` up to `cap` (the scan stops there).
+std::int64_t count_to(CatalogDb& db, const std::string& from, const std::string& where, Params p, std::int64_t cap) {
+    const std::string limit = p.add(num(cap));
+    return std::stoll(db.exec(fmt::format("SELECT count(*) FROM (SELECT 1 FROM {} WHERE 1 = 1{} LIMIT {}) s", from, where, limit),
+                              p.values).at(0).at(0));
+}
+
+// A filter read two ways: through the text index (`from`, `where`, pages in `order`), or row by row (`plain`,
+// over `tracks t` in catalog order), which finds a common word's first matches without walking its index.
+struct Filter {
+    std::string from, where, order, plain;
+    Params p;
+};
+
+// The first `dense_rows` tracks of the catalog (by id: catalog order) read row by row, when the catalog holds
+// more. When they hold more than count_limit matches, or the page and one match more (and the first tenth of
+// them one match at least, so that a rare word reads a tenth of them), the page comes from
+// them in catalog order (total: the matches seen there, "more than total" when fewer than count_limit + 1).
+std::optional<TrackPage> dense_page(CatalogDb& db, const Filter& f, const TrackQuery& q) {
+    const auto ids = db.exec("SELECT (SELECT min(id) FROM tracks), (SELECT max(id) FROM tracks)");
+    if (ids.at(0).at(0).empty()) return std::nullopt;  // no tracks
+    const std::int64_t end = std::stoll(ids.at(0).at(0)) + q.dense_rows;
+    if (std::stoll(ids.at(0).at(1)) < end) return std::nullopt;  // the window is the whole catalog: count it all
+    Params p = f.p;
+    const std::string tenth = f.plain + " AND t.id < " + p.add(num(end - q.dense_rows + std::max<std::int64_t>(1, q.dense_rows / 10)));
+    if (count_to(db, "tracks t", tenth, p, 1) == 0) return std::nullopt;  // a rare word: no need to read them all
+    p = f.p;
+    const std::string window = f.plain + " AND t.id < " + p.add(num(end));
+    const std::int64_t seen = count_to(db, "tracks t", window, p, q.count_limit + 1);
+    if (seen <= q.offset + q.limit) return std::nullopt;
+    TrackPage page{.total = std::min(seen, q.count_limit + 1) - 1, .total_exact = false};
+    const std::string limit = p.add(num(q.limit)), offset = p.add(num(q.offset));
+    page.tracks = rows_of(db, fmt::format("SELECT {} FROM tracks t WHERE 1 = 1{} ORDER BY t.id LIMIT {} OFFSET {}", kTrackColumns,
+                                          window, limit, offset), p);
+    return page;
+}
+
 // Pages with text or column filters: the matches are counted up to count_limit + 1. Few: sorted as usual, the
 // total exact. Many: the page in the scan's own order (the text index's, or the tracks' ids), which stops after
-// offset + limit matches, the total "more than count_limit".
-TrackPage bounded_page(CatalogDb& db, const std::string& from, const std::string& where, const std::string& order, Params p,
-                       const TrackQuery& q) {
+// offset + limit matches, the total "more than count_limit". Dense (the page within the catalog's first
+// dense_rows tracks): see dense_page.
+TrackPage bounded_page(CatalogDb& db, Filter f, const TrackQuery& q) {
+    if (auto dense = dense_page(db, f, q)) return std::move(*dense);
     TrackPage page;
-    Params counting = p;
-    const std::string cap = counting.add(num(q.count_limit + 1));
-    page.total = std::stoll(db.exec(fmt::format("SELECT count(*) FROM (SELECT 1 FROM {} WHERE 1 = 1{} LIMIT {}) s", from, where, cap),
-                                    counting.values).at(0).at(0));
+    page.total = count_to(db, f.from, f.where, f.p, q.count_limit + 1);
     if (page.total <= q.count_limit) {
-        if (q.offset < page.total) page.tracks = sorted_page(db, from, where, std::move(p), q);
+        if (q.offset < page.total) page.tracks = sorted_page(db, f.from, f.where, std::move(f.p), q);
         return page;
     }
     page.total = q.count_limit;
     page.total_exact = false;
-    const std::string limit = p.add(num(q.limit)), offset = p.add(num(q.offset));
-    page.tracks = rows_of(db, fmt::format("SELECT {} FROM {} WHERE 1 = 1{} ORDER BY {} LIMIT {} OFFSET {}", kTrackColumns, from,
-                                          where, order, limit, offset), p);
+    const std::string limit = f.p.add(num(q.limit)), offset = f.p.add(num(q.offset));
+    page.tracks = rows_of(db, fmt::format("SELECT {} FROM {} WHERE 1 = 1{} ORDER BY {} LIMIT {} OFFSET {}", kTrackColumns, f.from,
+                                          f.where, f.order, limit, offset), f.p);
     return page;
 }
 
 }  // namespace
 
 TrackPage CatalogDb::list_tracks(const TrackQuery& query) {
-    if (query.offset < 0 || query.limit < 1 || query.count_limit < 1)
-        throw_usage("track list: offset must be ≥ 0, limit ≥ 1 and count_limit ≥ 1");
+    if (query.offset < 0 || query.limit < 1 || query.count_limit < 1 || query.dense_rows < 1)
+        throw_usage("track list: offset must be ≥ 0, limit ≥ 1, count_limit ≥ 1 and dense_rows ≥ 1");
     if (query.q.empty() && query.columns.empty()) return counted_page(*this, query);
-    Params p;
-    TextScan scan{"tracks t", "", "t.id"};
+    Filter f{"tracks t", "", "t.id", "", {}};
     if (!query.q.empty()) {
         const std::string q = to_lower(query.q), words = whole_words(q);
-        const std::string pattern = p.add("%" + q + "%");
-        scan = text_scan("t", pattern, words.empty() ? "" : p.add(words));
+        const std::string pattern = f.p.add("%" + q + "%");
+        const std::string words_param = words.empty() ? "" : f.p.add(words);
+        const TextScan scan = text_scan("t", pattern, words_param);
+        // Row by row the pattern alone decides; the words are named (always true) as PostgreSQL types every parameter.
+        const std::string named = words.empty() ? "" : " AND length(CAST(" + words_param + " AS TEXT)) > 0";
+        f = {scan.from, scan.condition, scan.order, " AND (t.haystack || '') LIKE " + pattern + named, std::move(f.p)};
     }
-    std::string where = scan.condition;
-    if (!query.dataset.empty()) where += " AND t.dataset_id = " + p.add(query.dataset);
+    std::string where;
+    if (!query.dataset.empty()) where += " AND t.dataset_id = " + f.p.add(query.dataset);
     if (!query.composer.empty()) {  // the matching names themselves, so that the planner sees the values
         std::string names;
-        for (const auto& [name, n] : composer_groups(*this, query)) names += (names.empty() ? "" : ", ") + p.add(name);
+        for (const auto& [name, n] : composer_groups(*this, query)) names += (names.empty() ? "" : ", ") + f.p.add(name);
         where += names.empty() ? " AND 1 = 0" : " AND t.composer_lc IN (" + names + ")";
     }
     for (const auto& [key, value] : query.columns) {
-        const std::string k = p.add(key);
-        where += " AND lower(" + json_text("t.metadata", k) + ") = " + p.add(to_lower(value));
+        const std::string k = f.p.add(key);
+        where += " AND lower(" + json_text("t.metadata", k) + ") = " + f.p.add(to_lower(value));
     }
-    return bounded_page(*this, scan.from, where, scan.order, std::move(p), query);
+    f.where += where;
+    f.plain += where;
+    return bounded_page(*this, std::move(f), query);
 }
 
 std::vector<std::pair<std::string, std::int64_t>> CatalogDb::composers() {

@@ -217,6 +217,33 @@ TEST_P(Catalog, PagesAgreeWithPlainQueries) {
     EXPECT_THROW(db->list_tracks({.q = "piece", .count_limit = 0}), Error);
 }
 
+// A common word: its page comes from the catalog's first dense_rows tracks, in catalog order, the total a
+// lower bound (one less than the matches seen there); a word too rare to fill the page there counts as usual.
+TEST_P(Catalog, DenseMatchesPageFromTheFirstTracks) {
+    auto db = open_fresh();
+    for (const char* d : {"d0", "d1", "d2"}) db->upsert_dataset({.dataset_id = d, .kind = "folder", .audio_dir = "a"});
+    db->upsert_tracks(small_catalog(60));  // 180 tracks
+    for (const std::string q : {"piece", "alpha", "rare", "no. 1", "a piece no"})  // the last with a whole word
+        for (const std::int64_t offset : {0, 23, 40}) {
+            const TrackQuery query{.q = q, .offset = offset, .limit = 9, .dense_rows = 40};
+            const TrackPage page = db->list_tracks(query);
+            const auto all = plain_keys(*db, query, !page.total_exact);
+            const std::string what = fmt::format("q '{}' offset {}", q, offset);
+            if (page.total_exact) EXPECT_EQ(page.total, static_cast<std::int64_t>(all.size())) << what;
+            else EXPECT_LT(page.total, static_cast<std::int64_t>(all.size())) << what;
+            std::vector<std::string> got, want;
+            for (const TrackRow& t : page.tracks) got.push_back(t.dataset_id + "/" + t.track_id);
+            for (std::size_t i = static_cast<std::size_t>(offset); i < all.size() && want.size() < 9; ++i) want.push_back(all[i]);
+            EXPECT_EQ(got, want) << what;
+        }
+    const TrackPage every = db->list_tracks({.q = "piece", .limit = 9, .dense_rows = 40});  // all 40 match: 39 and more
+    EXPECT_FALSE(every.total_exact);
+    EXPECT_EQ(every.total, 39);
+    EXPECT_TRUE(db->list_tracks({.q = "rare", .limit = 9, .dense_rows = 40}).total_exact);  // ~5 in 40: counted
+    EXPECT_EQ(db->list_tracks({.q = "piece", .offset = 40, .limit = 9, .dense_rows = 40}).total, 180);  // past them: counted
+    EXPECT_THROW(db->list_tracks({.q = "piece", .dense_rows = 0}), Error);
+}
+
 // A catalog of schema 5 (counts per dataset, a table of composer names) with its tracks, migrated to the
 // counts per dataset and composer.
 TEST_P(Catalog, MigratesSchemaFiveToGroupCounts) {
