@@ -3,7 +3,7 @@
 // centres, so that exact neighbours cross cluster borders; the share that does is printed).
 //   bench_search [--n 100000] [--dim 768] [--queries 200] [--clusters 2000] [--noise 1.0] [--seed 0]
 //                [--families exact,ivf,hnsw,sq8,pq] [--dir DIR] [--nprobe 16,32,64,128] [--rerank 100,1000]
-//                [--exact-queries 20] [--nlist N --train-per-list 64]
+//                [--exact-queries 20] [--nlist N] [--train-per-list 64] [--rows FILE]
 // Float32 families (exact scan vs FAISS flat as the in-process reference, IVF, HNSW) hold every vector in
 // memory; the compressed families (ivf-sq8, ivf-pq: codes in memory, float16 rows memory-mapped from DIR,
 // exact re-ranking) are built in bounded memory from a float16 file streamed to DIR (default: a temporary
@@ -171,7 +171,7 @@ struct Setup {
     std::size_t n = 100000, dim = 768, nq = 200, clusters = 2000, exact_queries = 20, nlist = 0, train_per_list = 0;
     float noise = 1.0f;
     std::uint32_t seed = 0;
-    std::string families = "exact,ivf,hnsw,sq8,pq", dir;
+    std::string families = "exact,ivf,hnsw,sq8,pq", dir, rows_file;
     std::vector<int> nprobes = {16, 32, 64, 128}, reranks = {100, 1000};
     std::uint32_t rows_stream() const { return 1 + 2 * seed; }
     std::uint32_t query_stream() const { return 2 + 2 * seed; }
@@ -248,6 +248,7 @@ std::shared_ptr<const HalfRows> write_rows(const Setup& s, const Clusters& cl, c
     }
     auto rows = w.finish(/*remove_on_close=*/true);
     fmt::print("generated {} float16 rows ({:.2f} GB) in {:.1f} s\n", s.n, static_cast<double>(fs::file_size(path)) / 1e9, seconds_since(t0));
+    std::fflush(stdout);
     return rows;
 }
 
@@ -268,6 +269,7 @@ std::vector<std::set<std::int64_t>> half_truth(const Setup& s, const HalfRows& r
         top.add_chunk(queries.data(), s.nq, f.data(), c, r0, s.dim);
     }
     fmt::print("exact top-10 of {} queries over the float16 rows: {:.1f} s\n", s.nq, seconds_since(t0));
+    std::fflush(stdout);
     return top.sets();
 }
 
@@ -337,7 +339,8 @@ void sweep_compressed(const Setup& s, const VectorIndex& idx, const std::vector<
 void run_compressed(const Setup& s, const Clusters& cl, const std::vector<float>& queries) {
     const fs::path dir = make_temp_dir(s.dir.empty() ? fs::temp_directory_path() : fs::path(s.dir));
     {
-        const auto rows = write_rows(s, cl, dir / "rows.npy");
+        // --rows: the float16 rows of an earlier run with the same --n, --dim and --seed (the file is kept).
+        const auto rows = s.rows_file.empty() ? write_rows(s, cl, dir / "rows.npy") : HalfRows::open(s.rows_file, s.n, s.dim);
         const auto truth = half_truth(s, *rows, queries);
         print_crossing(s, cl, truth);
         for (const char* type : {"ivf-sq8", "ivf-pq"})
@@ -361,6 +364,7 @@ int main(int argc, char** argv) {
     app.add_option("--seed", s.seed, "Seed of the centres, rows and queries (tune on one, report another)");
     app.add_option("--nprobe", s.nprobes, "Compressed families: IVF lists visited (a sweep)")->delimiter(',');
     app.add_option("--rerank", s.reranks, "Compressed families: candidates re-ranked exactly (a sweep)")->delimiter(',');
+    app.add_option("--rows", s.rows_file, "Compressed families: reuse this float16 rows file of an earlier run (same --n, --dim, --seed)");
     app.add_option("--nlist", s.nlist, "Compressed families: IVF lists (default: what `mess index build` chooses, ≈ 4·√n)");
     app.add_option("--train-per-list", s.train_per_list, "Compressed families: training rows per list (default: the build's own, 64)");
     app.add_option("--exact-queries", s.exact_queries, "Compressed families: queries timed with an exact scan of every row (the reference)");
