@@ -209,12 +209,19 @@ private:
     int saved_;
 };
 
-// The quantiser's training sample: every stride-th row, widened to float.
+// The quantiser's training sample: every stride-th row, widened to float. The mapped pages are released every
+// 4096 sampled rows: a page fault maps the cached pages around the row too (the kernel's fault-around), so
+// sampling 65 536 rows of a 10 M-row file left 4 GB of it resident before the whole was released at the end.
 std::vector<float> training_sample(const HalfRows& rows, std::size_t count) {
     const std::size_t n = rows.size(), dim = rows.dimension(), stride = std::max<std::size_t>(1, n / count);
     count = std::min(count, n);
     std::vector<float> out(count * dim);
-    for (std::size_t i = 0; i < count; ++i) rows.to_float(i * stride, 1, out.data() + i * dim);
+    constexpr std::size_t kBlock = 4096;
+    for (std::size_t i0 = 0; i0 < count; i0 += kBlock) {
+        const std::size_t i1 = std::min(count, i0 + kBlock);
+        for (std::size_t i = i0; i < i1; ++i) rows.to_float(i * stride, 1, out.data() + i * dim);
+        rows.release(i0 * stride, (i1 - 1 - i0) * stride + 1);
+    }
     rows.release(0, n);
     return out;
 }
