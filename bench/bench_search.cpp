@@ -3,7 +3,7 @@
 // centres, so that exact neighbours cross cluster borders; the share that does is printed).
 //   bench_search [--n 100000] [--dim 768] [--queries 200] [--clusters 2000] [--noise 1.0] [--seed 0]
 //                [--families exact,ivf,hnsw,sq8,pq] [--dir DIR] [--nprobe 16,32,64,128] [--rerank 100,1000]
-//                [--exact-queries 20] [--nlist N] [--train-per-list 64] [--rows FILE]
+//                [--exact-queries 20] [--nlist N] [--pq-m M] [--train-per-list 64] [--rows FILE]
 // Float32 families (exact scan vs FAISS flat as the in-process reference, IVF, HNSW) hold every vector in
 // memory; the compressed families (ivf-sq8, ivf-pq: codes in memory, float16 rows memory-mapped from DIR,
 // exact re-ranking) are built in bounded memory from a float16 file streamed to DIR (default: a temporary
@@ -168,7 +168,7 @@ struct TopTen {
 };
 
 struct Setup {
-    std::size_t n = 100000, dim = 768, nq = 200, clusters = 2000, exact_queries = 20, nlist = 0, train_per_list = 0;
+    std::size_t n = 100000, dim = 768, nq = 200, clusters = 2000, exact_queries = 20, nlist = 0, train_per_list = 0, pq_m = 0;
     float noise = 1.0f;
     std::uint32_t seed = 0;
     std::string families = "exact,ivf,hnsw,sq8,pq", dir, rows_file;
@@ -286,6 +286,7 @@ VectorIndex build_write_load(const Setup& s, const std::shared_ptr<const HalfRow
     CompressedParams p;
     p.factory = compressed_factory(type, s.n, s.dim);
     if (s.nlist > 0) p.factory = fmt::format("IVF{}{}", s.nlist, p.factory.substr(p.factory.find(',')));
+    if (s.pq_m > 0 && type == "ivf-pq") p.factory = fmt::format("{},PQ{}", p.factory.substr(0, p.factory.find(',')), s.pq_m);
     if (s.train_per_list > 0) p.train_rows = std::stoul(p.factory.substr(3)) * s.train_per_list;   // "IVF<nlist>,..."
     p.rerank = 1000;
     const auto t0 = Clock::now();
@@ -366,6 +367,7 @@ int main(int argc, char** argv) {
     app.add_option("--rerank", s.reranks, "Compressed families: candidates re-ranked exactly (a sweep)")->delimiter(',');
     app.add_option("--rows", s.rows_file, "Compressed families: reuse this float16 rows file of an earlier run (same --n, --dim, --seed)");
     app.add_option("--nlist", s.nlist, "Compressed families: IVF lists (default: what `mess index build` chooses, ≈ 4·√n)");
+    app.add_option("--pq-m", s.pq_m, "ivf-pq: bytes of code per row (default: the build's own, dimension/8)");
     app.add_option("--train-per-list", s.train_per_list, "Compressed families: training rows per list (default: the build's own, 64)");
     app.add_option("--exact-queries", s.exact_queries, "Compressed families: queries timed with an exact scan of every row (the reference)");
     CLI11_PARSE(app, argc, argv);
