@@ -1,16 +1,22 @@
 // Single-query search latency, recall@10, build time and peak RSS on vectors that resemble real embeddings:
 // overlapping anisotropic clusters (a decaying spectrum, cluster spread comparable to the spread of the
 // centres, so that exact neighbours cross cluster borders; the share that does is printed).
-//   bench_search [--n 100000] [--dim 768] [--queries 200] [--clusters 2000] [--noise 1.0]
-//                [--families exact,ivf,hnsw,sq8,pq] [--dir DIR]
+//   bench_search [--n 100000] [--dim 768] [--queries 200] [--clusters 2000] [--noise 1.0] [--seed 0]
+//                [--families exact,ivf,hnsw,sq8,pq] [--dir DIR] [--nprobe 16,32,64,128] [--rerank 100,1000]
+//                [--exact-queries 20] [--nlist N] [--pq-m M] [--train-per-list 64] [--rows FILE]
 // Float32 families (exact scan vs FAISS flat as the in-process reference, IVF, HNSW) hold every vector in
 // memory; the compressed families (ivf-sq8, ivf-pq: codes in memory, float16 rows memory-mapped from DIR,
 // exact re-ranking) are built in bounded memory from a float16 file streamed to DIR (default: a temporary
 // directory; 10 M × 768 needs 15 GB there), removed at the end. Recall is against an exact scan of the same
 // rows (float32 families: the float32 rows; compressed: the float16 rows, scanned in chunks through BLAS).
+// A compressed index goes the way of `mess index build` and `mess serve`: HalfRowsWriter, build_compressed,
+// written (index.faiss beside the rows) and read back (read_compressed over the mapped rows); the loaded one
+// is queried, and the reference of the same run is its exact scan of every float16 row (--exact-queries).
+// --seed changes the centres, the rows and the queries (tune on one seed, report another).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <random>
@@ -39,6 +45,19 @@ double peak_rss_gb() {
     getrusage(RUSAGE_SELF, &u);
     return static_cast<double>(u.ru_maxrss) / (1024.0 * 1024.0);
 }
+// The resident set now, from /proc/self/status: anonymous memory (the codes, the records, buffers) and
+// pages of mapped files (the float16 rows touched by re-ranking, which the kernel can drop at will).
+std::string rss_now() {
+    std::ifstream in("/proc/self/status");
+    std::string line, out;
+    for (; std::getline(in, line);)
+        for (const char* key : {"RssAnon:", "RssFile:", "VmHWM:"})
+            if (line.starts_with(key)) {
+                const double kb = std::strtod(line.c_str() + std::strlen(key), nullptr);
+                out += fmt::format("{}{} {:.2f} GB", out.empty() ? "" : ", ", std::string(key, std::strlen(key) - 1), kb / (1024.0 * 1024.0));
+            }
+    return out;
+}
 
 // Centres and per-cluster anisotropic scales over a decaying spectrum σ_j ∝ (1 + j)^-1/2 (as the principal
 // components of real embeddings decay); a point is its centre plus noise·scale·N(0, 1) per dimension.
@@ -46,8 +65,9 @@ struct Clusters {
     std::size_t count = 0, dim = 0;
     float noise = 1.0f;
     std::vector<float> centres, scales;
-    Clusters(std::size_t c, std::size_t d, float nz) : count(c), dim(d), noise(nz), centres(c * d), scales(c * d) {
-        std::mt19937 g(7);
+    Clusters(std::size_t c, std::size_t d, float nz, std::uint32_t seed)
+        : count(c), dim(d), noise(nz), centres(c * d), scales(c * d) {
+        std::mt19937 g(7 + seed);
         std::normal_distribution<float> normal(0, 1);
         std::uniform_real_distribution<float> aniso(0.3f, 1.7f);
         for (std::size_t i = 0; i < c; ++i)
@@ -148,17 +168,21 @@ struct TopTen {
 };
 
 struct Setup {
-    std::size_t n = 100000, dim = 768, nq = 200, clusters = 2000;
+    std::size_t n = 100000, dim = 768, nq = 200, clusters = 2000, exact_queries = 20, nlist = 0, train_per_list = 0, pq_m = 0;
     float noise = 1.0f;
-    std::string families = "exact,ivf,hnsw,sq8,pq", dir;
+    std::uint32_t seed = 0;
+    std::string families = "exact,ivf,hnsw,sq8,pq", dir, rows_file;
+    std::vector<int> nprobes = {16, 32, 64, 128}, reranks = {100, 1000};
+    std::uint32_t rows_stream() const { return 1 + 2 * seed; }
+    std::uint32_t query_stream() const { return 2 + 2 * seed; }
 };
 
 // The share of exact neighbours that lie in another cluster than their query's.
-void print_crossing(const Clusters& cl, const std::vector<std::set<std::int64_t>>& truth) {
+void print_crossing(const Setup& s, const Clusters& cl, const std::vector<std::set<std::int64_t>>& truth) {
     double other = 0, all = 0;
     for (std::size_t q = 0; q < truth.size(); ++q)
         for (auto r : truth[q]) {
-            other += cl.cluster_of(1, static_cast<std::size_t>(r)) != cl.cluster_of(2, q) ? 1 : 0;
+            other += cl.cluster_of(s.rows_stream(), static_cast<std::size_t>(r)) != cl.cluster_of(s.query_stream(), q) ? 1 : 0;
             all += 1;
         }
     fmt::print("exact neighbours in another cluster than their query: {:.1f}%\n", 100.0 * other / std::max(1.0, all));
@@ -175,7 +199,7 @@ bool wants(const Setup& s, const char* family) {
 // the same run), IVF and HNSW sweeps.
 void run_float(const Setup& s, const Clusters& cl, const std::vector<float>& queries) {
     std::vector<float> data(s.n * s.dim);
-    cl.generate(1, 0, s.n, data.data());
+    cl.generate(s.rows_stream(), 0, s.n, data.data());
     TopTen top(s.nq);
     top.add_chunk(queries.data(), s.nq, data.data(), s.n, 0, s.dim);
     const auto truth = top.sets();
@@ -219,11 +243,12 @@ std::shared_ptr<const HalfRows> write_rows(const Setup& s, const Clusters& cl, c
     std::vector<float> chunk(kChunk * s.dim);
     for (std::size_t r0 = 0; r0 < s.n; r0 += kChunk) {
         const std::size_t c = std::min(kChunk, s.n - r0);
-        cl.generate(1, r0, c, chunk.data());
+        cl.generate(s.rows_stream(), r0, c, chunk.data());
         w.append(chunk.data(), c);
     }
     auto rows = w.finish(/*remove_on_close=*/true);
     fmt::print("generated {} float16 rows ({:.2f} GB) in {:.1f} s\n", s.n, static_cast<double>(fs::file_size(path)) / 1e9, seconds_since(t0));
+    std::fflush(stdout);
     return rows;
 }
 
@@ -244,6 +269,7 @@ std::vector<std::set<std::int64_t>> half_truth(const Setup& s, const HalfRows& r
         top.add_chunk(queries.data(), s.nq, f.data(), c, r0, s.dim);
     }
     fmt::print("exact top-10 of {} queries over the float16 rows: {:.1f} s\n", s.nq, seconds_since(t0));
+    std::fflush(stdout);
     return top.sets();
 }
 
@@ -253,25 +279,73 @@ fs::path make_temp_dir(const fs::path& parent) {
     return t;
 }
 
+// Built as `mess index build` builds a compressed index (the rows streamed to a float16 file, the quantiser
+// trained on a sample, codes added in chunks), written as the artifact holds it (index.faiss beside the
+// rows) and read back as `mess serve` loads it; the built copy is gone before the loaded one is queried.
+VectorIndex build_write_load(const Setup& s, const std::shared_ptr<const HalfRows>& rows, const std::string& type, const fs::path& dir) {
+    CompressedParams p;
+    p.factory = compressed_factory(type, s.n, s.dim);
+    if (s.nlist > 0) p.factory = fmt::format("IVF{}{}", s.nlist, p.factory.substr(p.factory.find(',')));
+    if (s.pq_m > 0 && type == "ivf-pq") p.factory = fmt::format("{},PQ{}", p.factory.substr(0, p.factory.find(',')), s.pq_m);
+    if (s.train_per_list > 0) p.train_rows = std::stoul(p.factory.substr(3)) * s.train_per_list;   // "IVF<nlist>,..."
+    p.rerank = 1000;
+    const auto t0 = Clock::now();
+    double trained = -1, next = 0.1;
+    p.on_progress = [&](std::size_t done, std::size_t total) {
+        if (trained < 0) trained = seconds_since(t0);
+        if (static_cast<double>(done) < next * static_cast<double>(total) && done < total) return;
+        fmt::print("  added {} of {} rows at {:.0f} s ({})\n", done, total, seconds_since(t0), rss_now());
+        std::fflush(stdout);
+        next += 0.1;
+    };
+    const fs::path file = dir / fmt::format("{}.faiss", type);
+    {
+        const VectorIndex built = VectorIndex::build_compressed(rows, p);
+        fmt::print("build {} ({}) {:.1f} s (training {:.1f} s), peak RSS so far {:.2f} GB\n", type, p.factory, seconds_since(t0),
+                   trained, peak_rss_gb());
+        built.write(file);
+    }
+    const auto t1 = Clock::now();
+    VectorIndex loaded = VectorIndex::read_compressed(file, rows, p.factory, p.rerank);
+    fmt::print("written ({:.2f} GB of codes) and loaded in {:.1f} s; {}\n", static_cast<double>(fs::file_size(file)) / 1e9, seconds_since(t1),
+               rss_now());
+    std::fflush(stdout);
+    return loaded;
+}
+
+// The sweep of nprobe × rerank on the loaded index, against its exact scan of every float16 row (the
+// reference of the same run: single queries, a few of them, since each reads every row).
+void sweep_compressed(const Setup& s, const VectorIndex& idx, const std::vector<float>& queries, const std::vector<std::set<std::int64_t>>& truth) {
+    double exact_p50 = 0;
+    if (s.exact_queries > 0) {
+        const std::size_t nq = std::min(s.exact_queries, s.nq);
+        const Stats ex = measure([&](const float* q) { return ids(idx.search(q, 10, {}, /*exact=*/true)); }, queries, nq, s.dim,
+                                 std::vector<std::set<std::int64_t>>(truth.begin(), truth.begin() + static_cast<std::ptrdiff_t>(nq)));
+        print(fmt::format("exact scan of the float16 rows ({} q)", nq), ex, 0);
+        exact_p50 = ex.p50_ms;
+    }
+    for (int nprobe : s.nprobes)
+        for (int rerank : s.reranks) {
+            const Stats st = measure([&](const float* q) { return ids(idx.search(q, 10, {nprobe, 0, rerank})); }, queries, s.nq, s.dim, truth);
+            fmt::print("{:<34} p50 {:7.2f} ms  p99 {:7.2f} ms  (CPU p50 {:6.2f} p99 {:6.2f})  recall@10 {:.3f}",
+                       fmt::format("{} nprobe={} rerank={}", idx.factory(), nprobe, rerank), st.p50_ms, st.p99_ms, st.cpu_p50_ms,
+                       st.cpu_p99_ms, st.recall);
+            if (exact_p50 > 0) fmt::print("  → {:.0f}x faster than the exact scan", exact_p50 / st.p50_ms);
+            fmt::print("\n");
+            std::fflush(stdout);
+        }
+    fmt::print("after the sweep: {}\n", rss_now());
+}
+
 void run_compressed(const Setup& s, const Clusters& cl, const std::vector<float>& queries) {
     const fs::path dir = make_temp_dir(s.dir.empty() ? fs::temp_directory_path() : fs::path(s.dir));
     {
-        const auto rows = write_rows(s, cl, dir / "rows.npy");
+        // --rows: the float16 rows of an earlier run with the same --n, --dim and --seed (the file is kept).
+        const auto rows = s.rows_file.empty() ? write_rows(s, cl, dir / "rows.npy") : HalfRows::open(s.rows_file, s.n, s.dim);
         const auto truth = half_truth(s, *rows, queries);
-        print_crossing(cl, truth);
-        for (const char* type : {"ivf-sq8", "ivf-pq"}) {
-            if (!wants(s, std::string(type).substr(4).c_str())) continue;
-            CompressedParams p;
-            p.factory = compressed_factory(type, s.n, s.dim);
-            const auto t0 = Clock::now();
-            const VectorIndex idx = VectorIndex::build_compressed(rows, p);
-            fmt::print("build {} ({}) {:.1f} s, peak RSS so far {:.2f} GB\n", type, p.factory, seconds_since(t0), peak_rss_gb());
-            std::fflush(stdout);
-            for (int nprobe : {16, 32, 64, 128})
-                for (int rerank : {100, 1000})
-                    print(fmt::format("{} nprobe={} rerank={}", p.factory, nprobe, rerank),
-                          measure([&](const float* q) { return ids(idx.search(q, 10, {nprobe, 0, rerank})); }, queries, s.nq, s.dim, truth), 0);
-        }
+        print_crossing(s, cl, truth);
+        for (const char* type : {"ivf-sq8", "ivf-pq"})
+            if (wants(s, std::string(type).substr(4).c_str())) sweep_compressed(s, build_write_load(s, rows, type, dir), queries, truth);
     }
     fs::remove_all(dir);
 }
@@ -288,14 +362,22 @@ int main(int argc, char** argv) {
     app.add_option("--dim", s.dim);
     app.add_option("--queries", s.nq);
     app.add_option("--clusters", s.clusters);
+    app.add_option("--seed", s.seed, "Seed of the centres, rows and queries (tune on one, report another)");
+    app.add_option("--nprobe", s.nprobes, "Compressed families: IVF lists visited (a sweep)")->delimiter(',');
+    app.add_option("--rerank", s.reranks, "Compressed families: candidates re-ranked exactly (a sweep)")->delimiter(',');
+    app.add_option("--rows", s.rows_file, "Compressed families: reuse this float16 rows file of an earlier run (same --n, --dim, --seed)");
+    app.add_option("--nlist", s.nlist, "Compressed families: IVF lists (default: what `mess index build` chooses, ≈ 4·√n)");
+    app.add_option("--pq-m", s.pq_m, "ivf-pq: bytes of code per row (default: the build's own, dimension/8)");
+    app.add_option("--train-per-list", s.train_per_list, "Compressed families: training rows per list (default: the build's own, 64)");
+    app.add_option("--exact-queries", s.exact_queries, "Compressed families: queries timed with an exact scan of every row (the reference)");
     CLI11_PARSE(app, argc, argv);
-    const Clusters cl(s.clusters, s.dim, s.noise);
+    const Clusters cl(s.clusters, s.dim, s.noise, s.seed);
     std::vector<float> queries(s.nq * s.dim);
-    cl.generate(2, 0, s.nq, queries.data());
-    fmt::print("{} vectors × {} dims ({} overlapping clusters, noise {}), {} single queries, exact scan ISA {}\n", s.n, s.dim, s.clusters,
-               s.noise, s.nq, exact_scan_isa());
+    cl.generate(s.query_stream(), 0, s.nq, queries.data());
+    fmt::print("{} vectors × {} dims ({} overlapping clusters, noise {}, seed {}), {} single queries, exact scan ISA {}\n", s.n, s.dim,
+               s.clusters, s.noise, s.seed, s.nq, exact_scan_isa());
     if (wants(s, "exact") || wants(s, "ivf") || wants(s, "hnsw")) run_float(s, cl, queries);
     if (wants(s, "sq8") || wants(s, "pq")) run_compressed(s, cl, queries);
-    fmt::print("peak RSS {:.2f} GB\n", peak_rss_gb());
+    fmt::print("peak RSS {:.2f} GB (getrusage); {}\n", peak_rss_gb(), rss_now());
     return 0;
 }
