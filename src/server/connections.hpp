@@ -69,11 +69,12 @@ using Clock = std::chrono::steady_clock;
 inline Clock::duration seconds(double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); }
 
 struct Conn {
-    enum class State { idle, header, queued, busy, linger };
+    // accepted: not yet parked (counted as open, not yet as waiting).
+    enum class State { accepted, idle, header, queued, busy, linger };
     int fd = -1;
     std::string ip;
     std::uint64_t seq = 0;      // accept order (the oldest waiting connection is closed first)
-    State state = State::idle;
+    State state = State::accepted;
     std::string buf;            // bytes read and not yet consumed: buf[pos...]
     std::size_t pos = 0;
     Clock::time_point since, deadline;  // since: entered the state; deadline: idle, header or linger end

@@ -275,6 +275,12 @@ TEST_F(ServerTest, HealthAndReadiness) {
     EXPECT_EQ(h["indexes"]["clip"]["model"], "dsp");
     EXPECT_EQ(get_json("/health/live", 200)["status"], "alive");
     EXPECT_TRUE(get_json("/health/ready", 200)["ready"].get<bool>());
+    // After several connections came and went, no connection count is negative or above the open ones.
+    const json c = get_json("/health", 200)["connections"];
+    for (const char* state : {"waiting", "queued", "busy"}) {
+        EXPECT_GE(c[state].get<std::int64_t>(), 0) << state << ": " << c.dump();
+        EXPECT_LE(c[state].get<std::int64_t>(), c["open"].get<std::int64_t>()) << state << ": " << c.dump();
+    }
 }
 
 // Every documented route answers (no "no route"), and every route answers what the document says.
