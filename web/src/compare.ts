@@ -76,8 +76,17 @@ function setStatus(kind: 'loading' | 'ready' | 'error', text: string): void {
 
 // ---- choosing ---------------------------------------------------------------------------------------
 
-async function loadWorks(): Promise<Work[]> {
-  if (state.works) return state.works;
+// One request however many callers ask at once: a second answer refilling the list would reset the work
+// a concurrent refresh had just selected (seen after a reload of a comparison URL with a track open).
+let worksLoading: Promise<Work[]> | null = null;
+
+function loadWorks(): Promise<Work[]> {
+  if (state.works) return Promise.resolve(state.works);
+  worksLoading ??= fetchWorks().finally(() => { worksLoading = null; });
+  return worksLoading;
+}
+
+async function fetchWorks(): Promise<Work[]> {
   const answer = await api.works();
   state.works = answer.works;
   const select = $<HTMLSelectElement>('work');
