@@ -442,10 +442,8 @@ Router::~Router() { stop(); }
 
 void Router::start() {
     Impl& m = *impl_;
-    m.port = m.config.port == 0 ? m.http.bind_to_any_port(m.config.host) : (m.http.bind_to_port(m.config.host, m.config.port) ? m.config.port : -1);
-    if (m.port <= 0) throw_input("cannot listen on {}:{} (in use, or not an address of this machine)", m.config.host, m.config.port);
-    m.listener = std::thread([&m] { m.http.listen_after_bind(); });
-    for (int i = 0; i < 500 && !m.http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    m.port = server::bind_http(m.http, m.config.host, m.config.port);
+    m.listener = server::serve_http(m.http);
     spdlog::info("routing on http://{}:{} over {} shards", m.config.host, m.port, m.config.shards.size());
 }
 

@@ -1,6 +1,7 @@
 // The API's routes: parameters, handlers and their OpenAPI description in one table.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -49,6 +50,18 @@ void allow_origin(const httplib::Request& req, httplib::Response& res, const std
             res.set_header("Vary", "Origin");
             return;
         }
+}
+
+int bind_http(httplib::Server& http, const std::string& host, int port) {
+    const int bound = port == 0 ? http.bind_to_any_port(host) : (http.bind_to_port(host, port) ? port : -1);
+    if (bound <= 0) throw_input("cannot listen on {}:{} (in use, or not an address of this machine)", host, port);
+    return bound;
+}
+
+std::thread serve_http(httplib::Server& http) {
+    std::thread listener([&http] { http.listen_after_bind(); });
+    for (int i = 0; i < 500 && !http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return listener;
 }
 
 nlohmann::json error_body(int status, const std::string& message, const std::string& parameter) {

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <type_traits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <httplib.h>
@@ -127,5 +128,11 @@ const char* status_text(int status);
 nlohmann::json error_body(int status, const std::string& message, const std::string& parameter = {});
 // CORS: Access-Control-Allow-Origin (and Vary) when the request's Origin is one of `origins` ("*": any).
 void allow_origin(const httplib::Request& req, httplib::Response& res, const std::vector<std::string>& origins);
+
+// Binds `http` to host:port (port 0: one the kernel hands out) and returns the port.
+// Errors: Error(input) when the address is in use or not one of this machine's.
+int bind_http(httplib::Server& http, const std::string& host, int port);
+// Serves the bound `http` on a new thread, returned once it accepts (stop() needs it running).
+std::thread serve_http(httplib::Server& http);
 
 }  // namespace mess::server

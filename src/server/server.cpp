@@ -612,14 +612,12 @@ Server::~Server() { stop(); }
 
 void Server::start() {
     Impl& m = *impl_;
-    m.port = m.config.port == 0 ? m.http.bind_to_any_port(m.config.host) : (m.http.bind_to_port(m.config.host, m.config.port) ? m.config.port : -1);
-    if (m.port <= 0) throw_input("cannot listen on {}:{} (in use, or not an address of this machine)", m.config.host, m.config.port);
+    m.port = server::bind_http(m.http, m.config.host, m.config.port);
     // httplib 0.11 listens with a backlog of 5: a burst of new clients overflows it and each dropped SYN
     // waits a second to be retried. Listening again on the bound socket only raises the backlog.
     if (m.listen_socket >= 0) ::listen(m.listen_socket, SOMAXCONN);
     m.connections->start();
-    m.listener = std::thread([&m] { m.http.listen_after_bind(); });
-    for (int i = 0; i < 500 && !m.http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // stop() needs it running
+    m.listener = server::serve_http(m.http);
     m.watcher = std::thread([&m] { m.watch(); });
     spdlog::info("listening on http://{}:{}", m.config.host, m.port);
 }
