@@ -157,32 +157,32 @@ TEST(RoleSearch, CandidateRestrictionForClipAndVectorQueries) {
     EXPECT_EQ(res.hits.size(), 3u);  // a's, b's and c's modulation windows, one per track after de-duplication
 }
 
+namespace {
+
+// The search fails with an Error of `kind` whose message contains `text`.
+void expect_search_error(const Searcher& s, const SearchRequest& r, ErrorKind kind, const std::string& text) {
+    try {
+        s.search(r);
+        ADD_FAILURE() << "expected an error containing '" << text << "'";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), kind) << e.what();
+        EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
+
 TEST(RoleSearch, ErrorsNameTheProblem) {
     const Searcher s = role_searcher();
     SearchRequest r;
     r.track_id = "d";
     r.role = Role::climax;
-    EXPECT_THROW(
-        {
-            try {
-                s.search(r);
-            } catch (const Error& e) {
-                EXPECT_NE(std::string(e.what()).find("no structure"), std::string::npos) << e.what();
-                throw;
-            }
-        },
-        Error);
+    expect_search_error(s, r, ErrorKind::input, "no structure");
     r.track_id = "zz";
     EXPECT_THROW(s.search(r), Error);  // unknown id
     r.track_id = "b";
     r.role = Role::cadence;
-    try {
-        s.search(r);
-        ADD_FAILURE() << "b has no cadence";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.kind(), ErrorKind::input);
-        EXPECT_NE(std::string(e.what()).find("no cadence"), std::string::npos) << e.what();
-    }
+    expect_search_error(s, r, ErrorKind::input, "no cadence");
     // An index without structures (an artifact from before they were stored) and a track index.
     RoleCorpus corpus;
     corpus.add("a", {0.3f, 0, 0, 0});
@@ -190,13 +190,7 @@ TEST(RoleSearch, ErrorsNameTheProblem) {
     const Searcher without(std::make_shared<const SearchIndex>(std::move(bare)), {});
     r.track_id = "a";
     r.role = Role::climax;
-    try {
-        without.search(r);
-        ADD_FAILURE() << "no structures";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.kind(), ErrorKind::usage);
-        EXPECT_NE(std::string(e.what()).find("holds no structure"), std::string::npos) << e.what();
-    }
+    expect_search_error(without, r, ErrorKind::usage, "holds no structure");
     EXPECT_THROW(parse_role("bridge"), Error);
 }
 
