@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <random>
 #include <unistd.h>
 
@@ -12,6 +13,8 @@
 #include "mess/artifacts.hpp"
 #include "mess/npy.hpp"
 #include "mess/util.hpp"
+
+#include "gzip_stream.hpp"
 
 namespace mess {
 namespace fs = std::filesystem;
@@ -137,6 +140,35 @@ nlohmann::json record_json(const IndexRecord& r, bool clip) {
     return j;
 }
 
+// records.json.gz (every field, read back by load_artifact) and the row file Python users read
+// (clip_records.json.gz, or track_names.json for a track index), written a record at a time: a
+// 10-million-row index never holds them as one JSON document.
+void write_record_files(const std::vector<IndexRecord>& records, bool clip, const fs::path& dir) {
+    detail::GzipWriter full(dir / "records.json.gz");
+    std::optional<detail::GzipWriter> rows;
+    if (clip) rows.emplace(dir / "clip_records.json.gz");
+    nlohmann::json names = nlohmann::json::array();
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        const IndexRecord& r = records[i];
+        const char* separator = i == 0 ? "[" : ",";
+        nlohmann::json f = record_json(r, clip);
+        if (rows) rows->write(separator + f.dump());
+        else names.push_back(r.track_id);
+        f["id"] = r.id;
+        f["metadata"] = r.metadata;
+        full.write(separator + f.dump());
+    }
+    const char* end = records.empty() ? "[]" : "]";
+    full.write(end);
+    full.commit();
+    if (rows) {
+        rows->write(end);
+        rows->commit();
+    } else {
+        write_file_atomic(dir / "track_names.json", names.dump() + "\n");
+    }
+}
+
 // The learned aspect spaces: the models (aspect_models.aspects.json + .npy) and every row in each space
 // (aspect_vectors.<aspect>.npy [N, out_dim] float32); returns the manifest entry.
 nlohmann::json write_aspect_spaces(const AspectSpaces& sp, const fs::path& dir, std::size_t n) {
@@ -229,18 +261,7 @@ fs::path write_artifact(const SearchIndex& index, const fs::path& root, const st
             write_npy(tmp / "layers.npy", NpyArray::from_bytes(DType::f16, {static_cast<std::int64_t>(n), static_cast<std::int64_t>(index.layers),
                                                                             static_cast<std::int64_t>(index.layer_dim)},
                                                             index.layer_vectors.data(), index.layer_vectors.size() * 2));
-        nlohmann::json rows = nlohmann::json::array(), full = nlohmann::json::array(), names = nlohmann::json::array();
-        for (const auto& r : index.records) {
-            rows.push_back(record_json(r, clip));
-            nlohmann::json f = record_json(r, clip);
-            f["id"] = r.id;
-            f["metadata"] = r.metadata;
-            full.push_back(std::move(f));
-            names.push_back(r.track_id);
-        }
-        if (clip) write_file_atomic(tmp / "clip_records.json.gz", gzip_compress(rows.dump()));
-        else write_file_atomic(tmp / "track_names.json", names.dump() + "\n");
-        write_file_atomic(tmp / "records.json.gz", gzip_compress(full.dump()));
+        write_record_files(index.records, clip, tmp);
         for (const auto& [file, bytes] : extra_files) write_file_atomic(tmp / file, bytes);
 
         nlohmann::json m = manifest_of(index, name, now);
@@ -435,14 +456,17 @@ IndexRecord record_from_json(const nlohmann::json& r, IndexKind kind) {
 
 std::vector<IndexRecord> read_records(const fs::path& dir, IndexKind kind, std::size_t n) {
     const fs::path rec_path = need_file(dir, "records.json.gz");
-    auto rows = nlohmann::json::parse(gzip_decompress(read_file(rec_path), rec_path.string()), nullptr, false);
-    if (!rows.is_array() || rows.size() != n) throw_input("{}: expected a list of {} records", rec_path.string(), n);
     std::vector<IndexRecord> out;
-    try {
-        for (const auto& r : rows) out.push_back(record_from_json(r, kind));
-    } catch (const nlohmann::json::exception& e) {
-        throw_input("{}: malformed record: {}", rec_path.string(), e.what());
-    }
+    out.reserve(n);
+    const std::size_t count = detail::for_each_gzip_json_element(rec_path, [&](nlohmann::json& r) {
+        if (out.size() == n) throw_input("{}: expected a list of {} records, found more", rec_path.string(), n);
+        try {
+            out.push_back(record_from_json(r, kind));
+        } catch (const nlohmann::json::exception& e) {
+            throw_input("{}: malformed record {}: {}", rec_path.string(), out.size(), e.what());
+        }
+    });
+    if (count != n) throw_input("{}: expected a list of {} records, found {}", rec_path.string(), n, count);
     return out;
 }
 
@@ -451,16 +475,22 @@ std::vector<IndexRecord> read_records(const fs::path& dir, IndexKind kind, std::
 void check_row_file(const fs::path& dir, IndexKind kind, const std::vector<IndexRecord>& records) {
     const bool clip = kind == IndexKind::clip;
     const fs::path p = need_file(dir, clip ? "clip_records.json.gz" : "track_names.json");
-    const std::string text = clip ? gzip_decompress(read_file(p), p.string()) : read_file(p);
-    const auto rows = nlohmann::json::parse(text, nullptr, false);
-    if (!rows.is_array() || rows.size() != records.size())
-        throw_input("{}: expected a list of {} rows matching records.json.gz", p.string(), records.size());
-    for (std::size_t i = 0; i < records.size(); ++i) {
-        const nlohmann::json& row = rows[i];
+    auto check_row = [&](std::size_t i, const nlohmann::json& row) {
+        if (i >= records.size()) throw_input("{}: expected a list of {} rows matching records.json.gz, found more", p.string(), records.size());
         const bool same = clip ? row.is_object() && row.value("clip_id", std::string()) == records[i].id
                                : row.is_string() && row.get<std::string>() == records[i].track_id;
         if (!same) throw_input("{}: row {} is {}, records.json.gz says '{}'", p.string(), i, row.dump(), records[i].id);
+    };
+    std::size_t count = 0;
+    if (clip) {
+        count = detail::for_each_gzip_json_element(p, [&](nlohmann::json& row) { check_row(count++, row); });
+    } else {
+        const auto rows = nlohmann::json::parse(read_file(p), nullptr, false);
+        if (!rows.is_array()) throw_input("{}: expected a list of {} rows matching records.json.gz", p.string(), records.size());
+        for (const auto& row : rows) check_row(count++, row);
     }
+    if (count != records.size())
+        throw_input("{}: expected a list of {} rows matching records.json.gz, found {}", p.string(), records.size(), count);
 }
 
 }  // namespace
