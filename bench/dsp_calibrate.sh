@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Regenerates the dsp encoder's calibration constants (src/model/dsp_calibration.inc): the mean and
+# standard deviation of every raw descriptor over the frames with sound of the DEVELOPMENT corpus (the
+# Beginner Course pieces that scripts/corpus renders; never the Booster Music evaluation corpus).
+# Usage: bench/dsp_calibrate.sh [CORPUS=bench-data/corpus/beginner]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+corpus=${1:-bench-data/corpus/beginner}
+[[ -f $corpus/labels.json ]] || scripts/corpus "$(dirname "$corpus")" >/dev/null
+scripts/build release dsp_calibrate >/dev/null
+build/bench/dsp_calibrate "$corpus"/audio/*.wav > src/model/dsp_calibration.inc.tmp
+mv src/model/dsp_calibration.inc.tmp src/model/dsp_calibration.inc
+head -1 src/model/dsp_calibration.inc
