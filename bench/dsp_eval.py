@@ -21,23 +21,26 @@ def unit(v):
 
 
 def scores(rows, v):
-    """MAP (same work, self excluded) and, per variant kind, the mean rank of it from variant 0."""
+    """MAP (same work, self excluded), per variant kind the AP of its queries, and the mean rank of each
+    variant kind when variant 0 is the query."""
     v = unit(v)
     sim = v @ v.T
     np.fill_diagonal(sim, -np.inf)
     works = np.array([r["work_id"] for r in rows])
-    aps, ranks = [], {}
+    aps, ranks, by_kind = [], {}, {}
     for q in range(len(rows)):
         order = np.argsort(-sim[q], kind="stable")[:-1]
         rel = works[order] == works[q]
         hits = np.flatnonzero(rel)
         if len(hits):
             aps.append(np.mean(np.arange(1, len(hits) + 1) / (hits + 1)))
+            by_kind.setdefault(rows[q].get("transform", "?"), []).append(aps[-1])
         if rows[q]["track_id"].endswith("__v00"):
             for pos, t in enumerate(order):
                 if rel[pos]:
                     ranks.setdefault(rows[t].get("transform", "?"), []).append(pos + 1)
-    return float(np.mean(aps)), {k: float(np.mean(r)) for k, r in sorted(ranks.items())}
+    mean = lambda d: {k: float(np.mean(v)) for k, v in sorted(d.items())}
+    return float(np.mean(aps)), mean(ranks), mean(by_kind)
 
 
 def main():
@@ -51,8 +54,9 @@ def main():
         ws = [float(t) for t in w.split(",")]
         cases.append((f"fused {w}", sum(wi * unit(x[:, l]) for l, wi in enumerate(ws))))
     for name, v in cases:
-        m, ranks = scores(rows, v)
-        print(f"{name:28s} MAP {m:.3f}  " + "  ".join(f"{k} {r:.1f}" for k, r in ranks.items()))
+        m, ranks, by_kind = scores(rows, v)
+        print(f"{name:20s} MAP {m:.3f}  rank from v0: " + "  ".join(f"{k} {r:.1f}" for k, r in ranks.items()))
+        print(f"{'':20s} AP by query variant: " + "  ".join(f"{k} {a:.2f}" for k, a in by_kind.items()))
 
 
 if __name__ == "__main__":
