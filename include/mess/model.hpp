@@ -275,26 +275,34 @@ std::vector<float> pool_windows(std::span<const float> segments, std::int64_t wi
 //   auto session = enc->session();                         // per-thread scratch
 //   mess::Embedding e = session->embed(load_audio(f, enc->info().sampling_rate), {}, 2);   // [S, L, T, D]
 //
-// The DSP backend ("dsp", no weights): each 5-s window is analysed on its own (so a query excerpt gets
-// exactly the vectors its window got at indexing) at 24 kHz, and described at 10 frames/s (T = 1 + n/2400)
-// by four interpretable descriptor groups, each z-scored with fixed constants (calibrated once on a
-// rendered corpus; see src/model/dsp_encoder.cpp) and scaled to unit length per frame:
+// The DSP backend ("dsp", no weights; version 2): each 5-s window is analysed on its own (so a query
+// excerpt gets exactly the vectors its window got at indexing) at 24 kHz, and described at 10 frames/s
+// (T = 1 + n/2400) by four interpretable descriptor groups, each z-scored with fixed constants (calibrated
+// once on the development corpus: bench/dsp_calibrate.sh) and scaled to unit length per frame:
 //   layer 0 timbre    MFCC 1–19 of a 64-band mel spectrum in dB relative to the window's peak (loudness-
 //                     invariant), spectral contrast (7 bands), log centroid, log flatness            28 dims
 //   layer 1 harmony   CRP chroma (log-compressed semitone energies re the window's peak, the spectral
-//                     envelope removed by dropping the lowest 38 of 84 DCT coefficients across pitch: timbre-
-//                     robust) rotated so that the window's estimated key (Krumhansl–Kessler major/minor
-//                     profiles) is at 0, the magnitudes of its 12-point DFT (k = 1..6, exactly transposition-
-//                     invariant) and a major/minor score: transposition-invariant                        19 dims
+//                     envelope removed by dropping the lowest 38 of 84 DCT coefficients across pitch,
+//                     negative pitches clipped: timbre-robust) smoothed over ±0.5 s (CENS-like) and
+//                     softly rotated to the window's key (weights: softmax of the Krumhansl–Kessler
+//                     correlations, a minor key counted for its relative major), 12 dims; the magnitudes
+//                     of its 12-point DFT (k = 1..6) 6 dims; a major/minor score and the key's clarity
+//                     2 dims; the 2-D Fourier magnitudes of the window's chroma patch [frames × 12]
+//                     (exactly invariant to transposition and to where the window starts; temporal
+//                     frequencies pooled in bands 0, 1, 2, 3–4, 5–7, 8–12 cycles per window) 67 dims   87 dims
 //   layer 2 rhythm    local autocorrelation of the onset envelope at lags r·P of the window's beat period P
 //                     (r = 1/4 … 4), onsets per beat, onset strength relative to the window's peak:
 //                     tempo-invariant                                                                      14 dims
-//   layer 3 dynamics  level relative to the window's peak (soft 6-dB histogram bins), smoothed level
-//                     slope (soft bins), the window's level trend (crescendo/diminuendo): gain-invariant 15 dims
-//   layer 4 overall   the four groups side by side, weighted timbre 0.40, harmony 0.80, rhythm 0.20,
-//                     dynamics 0.20 (the index default: the layer to search "sounds alike overall")
-// All layers share one 76-d space (group g occupies its own block of dimensions, zeros elsewhere), so
-// cosine similarity on a group layer is the similarity of that group alone.
+//   layer 3 dynamics  level in dBFS (soft 10-dB bins −60..−10, and /60: how loud the playing is), level
+//                     relative to the window's peak (soft 10-dB bins: the contour), smoothed level slope
+//                     (soft bins), the window's level trend (crescendo/diminuendo)                       15 dims
+//   layer 4 overall   weights after pooling: each group's mean over the window's frames, unit length,
+//                     weighted timbre 0.10, harmony 1.00, rhythm 0.10, dynamics 0.05 (chosen for same-work
+//                     retrieval on the development corpus), the same vector in every frame of the window
+//                     (the index default: the layer to search "sounds alike overall")
+// All layers share one 144-d space (group g occupies its own block of dimensions, zeros elsewhere), so
+// cosine similarity on a group layer is the similarity of that group alone. Only the dynamics layer
+// follows the gain of the recording (its absolute level); the others are gain-invariant.
 // The baseline ("mfcc-chroma"): one layer, per-frame MFCC 0–19 (128 mel bands) and STFT chroma at
 // 22.05 kHz-equivalent framing (n_fft 2048, hop 512 at 24 kHz), each block scaled to unit length: its
 // mean over frames is the classic "mean MFCC + mean chroma" track descriptor.
@@ -312,6 +320,7 @@ struct EncoderInfo {
     std::string description;              // one paragraph for `mess model info`
     std::string precision = "fp32";       // the arithmetic (MERT: fp32 | bf16; built-in encoders: fp32)
     std::string device = "cpu";           // to_string(Device) of the model (built-in encoders: "cpu")
+    int version = 1;                      // the built-in encoder's definition (dsp: 2); 1 for MERT
     nlohmann::json to_json() const;
 };
 
@@ -339,7 +348,7 @@ std::shared_ptr<const Encoder> dsp_encoder();
 std::shared_ptr<const Encoder> mfcc_chroma_encoder();
 bool is_builtin_encoder(std::string_view spec);  // "dsp" | "mfcc-chroma"
 
-// The DSP backend's unscaled per-frame descriptors of one window ([T, 76], before the z-scoring and
+// The DSP backend's unscaled per-frame descriptors of one window ([T, 144], before the z-scoring and
 // per-group scaling): what its calibration constants were measured on.
 std::vector<float> dsp_raw_features(std::span<const float> window, std::int64_t* frames);
 

@@ -20,13 +20,17 @@ constexpr int kOutHop = 2400;      // output frames: 10 per second
 constexpr int kFft = 2048;
 constexpr int kMfcc = 20;
 
-// Blocks of the 76-d space.
-constexpr int kTimbre = 28, kHarmony = 19, kRhythm = 14, kDynamics = 15;
+// Blocks of the 144-d space.
+constexpr int kPatch = 67;  // 2-D Fourier magnitudes of the window's chroma (harmony dims 20..86)
+constexpr int kTimbre = 28, kHarmony = 20 + kPatch, kRhythm = 14, kDynamics = 15;
+constexpr int kMaxBlock = kHarmony;
 constexpr int kDim = kTimbre + kHarmony + kRhythm + kDynamics;
 constexpr std::array<int, 4> kBlockSize{kTimbre, kHarmony, kRhythm, kDynamics};
 constexpr std::array<int, 4> kBlockStart{0, kTimbre, kTimbre + kHarmony, kTimbre + kHarmony + kRhythm};
-constexpr std::array<float, 4> kOverallWeight{0.40f, 0.80f, 0.20f, 0.20f};  // chosen on the calibration corpus (bench/dsp_calibrate.sh)
+// Overall layer: group weights applied after pooling, chosen on the development corpus (bench/dsp_eval.py).
+constexpr std::array<float, 4> kOverallWeight{0.10f, 1.00f, 0.10f, 0.05f};
 constexpr int kLayers = 5;
+static_assert(kDim == 144, "the documented dsp space (include/mess/model.hpp)");
 
 // Tempo-invariant lag ratios of the rhythm block.
 constexpr std::array<double, 11> kLagRatios{0.25, 1.0 / 3, 0.5, 2.0 / 3, 0.75, 1.0, 4.0 / 3, 1.5, 2.0, 3.0, 4.0};
@@ -70,40 +74,37 @@ void pool_rows(const dsp::Matrix& m, int factor, std::int64_t frames, float* out
     }
 }
 
-// DCT-II (orthonormal) coefficients first..last of `x`.
-void dct_ortho(const float* x, int n, int first, int last, float* out) {
-    for (int k = first; k <= last; ++k) {
+// MFCC 1..19 of a 64-band log-mel frame: rows 1..19 of the orthonormal DCT-II, tabled once.
+constexpr int kMelBands = 64;
+void mel_dct(const float* x, float* out) {
+    static const std::vector<double> basis = [] {
+        std::vector<double> b(static_cast<std::size_t>((kMfcc - 1) * kMelBands));
+        for (int k = 1; k < kMfcc; ++k)
+            for (int i = 0; i < kMelBands; ++i)
+                b[(k - 1) * kMelBands + i] = std::cos(M_PI * k * (2 * i + 1) / (2.0 * kMelBands)) * std::sqrt(2.0 / kMelBands);
+        return b;
+    }();
+    for (int k = 0; k < kMfcc - 1; ++k) {
         double acc = 0;
-        for (int i = 0; i < n; ++i) acc += x[i] * std::cos(M_PI * k * (2 * i + 1) / (2.0 * n));
-        out[k - first] = static_cast<float>(acc * std::sqrt((k == 0 ? 1.0 : 2.0) / n));
+        for (int i = 0; i < kMelBands; ++i) acc += basis[k * kMelBands + i] * x[i];
+        out[k] = static_cast<float>(acc);
     }
 }
 
-dsp::Matrix timbre_frames(const dsp::Matrix& magnitude) {
-    static const dsp::Matrix mel_fb = dsp::mel_filterbank(kRate, kFft, {64, 0.0, 12000.0, false});
-    const std::int64_t F = magnitude.rows, B = magnitude.cols;
-    dsp::Matrix mel{F, mel_fb.rows, std::vector<float>(static_cast<std::size_t>(F * mel_fb.rows))};
-    for (std::int64_t t = 0; t < F; ++t)
-        for (std::int64_t m = 0; m < mel_fb.rows; ++m) {
-            double acc = 0;
-            for (std::int64_t b = 0; b < B; ++b) {
-                const double mag = magnitude.at(t, b);
-                acc += mel_fb.at(m, b) * mag * mag;
-            }
-            mel.at(t, m) = static_cast<float>(acc);
-        }
+dsp::Matrix timbre_frames(const dsp::Spectra& spectra) {
+    const dsp::Matrix& magnitude = spectra.magnitude;
+    const std::int64_t F = magnitude.rows;
+    dsp::Matrix mel = dsp::mel_from_power(spectra.power, kRate, kFft, {kMelBands, 0.0, 12000.0, false});
     const float peak = mel.values.empty() ? 0.0f : *std::max_element(mel.values.begin(), mel.values.end());
     dsp::power_to_db(mel, std::max(peak, 1e-10f));  // relative to the window's peak: gain-invariant
     const auto contrast = dsp::spectral_contrast(magnitude, kRate, kFft);
     const auto centroid = dsp::spectral_centroid(magnitude, kRate, kFft);
-    dsp::Matrix power = magnitude;
-    for (float& v : power.values) v *= v;
-    const auto flatness = dsp::spectral_flatness(power);
+    const auto flatness = dsp::spectral_flatness(spectra.power);
 
     dsp::Matrix out{F, kTimbre, std::vector<float>(static_cast<std::size_t>(F * kTimbre))};
     for (std::int64_t t = 0; t < F; ++t) {
         float* row = &out.at(t, 0);
-        dct_ortho(&mel.at(t, 0), static_cast<int>(mel.cols), 1, kMfcc - 1, row);
+        mel_dct(&mel.at(t, 0), row);
         for (std::int64_t c = 0; c < contrast.cols; ++c) row[19 + c] = contrast.at(t, c);
         row[26] = centroid[t] > 0 ? static_cast<float>(std::log2(centroid[t] / 1000.0)) : 0.0f;
         row[27] = static_cast<float>(std::log10(std::max(flatness[t], 1e-10f)));
@@ -113,9 +114,11 @@ dsp::Matrix timbre_frames(const dsp::Matrix& magnitude) {
 
 // CRP chroma (Müller & Ewert 2010, "chroma DCT-reduced log pitch"): log-compressed semitone energies
 // (relative to the window's peak, so gain-invariant), their DCT across pitch with the lowest coefficients
-// (the spectral envelope: timbre) removed, transformed back and folded to 12 pitch classes, unit length.
+// (the spectral envelope: timbre) removed, transformed back, negative pitches clipped, and folded to 12
+// pitch classes, unit length.
 dsp::Matrix crp_chroma(std::span<const float> y) {
     constexpr int kBands = 84, kDropped = 38;  // 84 semitones; drop the envelope (≈ 55 of 120 in the paper)
+    constexpr double kGamma = 1000;            // log compression
     const dsp::Matrix semis = dsp::semitone_spectrogram(y, kRate, kChromaHop);
     const float peak = semis.values.empty() ? 0.0f : *std::max_element(semis.values.begin(), semis.values.end());
     static const std::vector<double> basis = [] {  // orthonormal DCT-II, [k][n]
@@ -129,7 +132,7 @@ dsp::Matrix crp_chroma(std::span<const float> y) {
     if (peak <= 0) return out;
     std::array<double, kBands> v{}, coef{};
     for (std::int64_t t = 0; t < semis.rows; ++t) {
-        for (int n = 0; n < kBands; ++n) v[n] = std::log1p(1000.0 * semis.at(t, n) / peak);
+        for (int n = 0; n < kBands; ++n) v[n] = std::log1p(kGamma * semis.at(t, n) / peak);
         for (int k = 0; k < kBands; ++k) {
             coef[k] = 0;
             if (k < kDropped) continue;
@@ -139,7 +142,7 @@ dsp::Matrix crp_chroma(std::span<const float> y) {
         for (int n = 0; n < kBands; ++n) {
             double x = 0;
             for (int k = kDropped; k < kBands; ++k) x += basis[k * kBands + n] * coef[k];
-            pc[n % 12] += x;
+            pc[n % 12] += std::max(x, 0.0);
         }
         double norm = 0;
         for (double x : pc) norm += x * x;
@@ -149,14 +152,32 @@ dsp::Matrix crp_chroma(std::span<const float> y) {
     return out;
 }
 
-dsp::Matrix harmony_frames(std::span<const float> y) {
-    const dsp::Matrix chroma = crp_chroma(y);
-    // The window's key: best correlation of its mean profile with the rotated key profiles.
-    std::array<double, 12> mean{};
+// CENS-like smoothing: each row replaced by the Hann-weighted mean of its ±`half` neighbours, unit length.
+dsp::Matrix smooth_chroma(const dsp::Matrix& c, int half) {
+    dsp::Matrix out{c.rows, c.cols, std::vector<float>(c.values.size(), 0.0f)};
+    for (std::int64_t t = 0; t < c.rows; ++t) {
+        std::array<double, 12> acc{};
+        for (std::int64_t u = std::max<std::int64_t>(0, t - half); u <= std::min(c.rows - 1, t + half); ++u) {
+            const double w = 0.5 + 0.5 * std::cos(M_PI * static_cast<double>(u - t) / (half + 1));
+            for (int p = 0; p < 12; ++p) acc[p] += w * c.at(u, p);
+        }
+        double norm = 0;
+        for (double x : acc) norm += x * x;
+        if (norm <= 1e-12) continue;
+        for (int p = 0; p < 12; ++p) out.at(t, p) = static_cast<float>(acc[p] / std::sqrt(norm));
+    }
+    return out;
+}
+
+// Soft key: a weight per rotation r (pitch class r as tonic), the softmax of the Krumhansl–Kessler
+// correlations of the window's mean profile (major and minor pooled), and the major-minor score. A soft
+// choice moves continuously when two keys are close, where an argmax jumps.
+std::array<double, 12> key_weights(const dsp::Matrix& chroma, float* mode, float* clarity) {
+    constexpr double kTemperature = 0.1;  // correlation units; chosen on the development corpus
+    std::array<double, 12> mean{}, score{}, w{};
     for (std::int64_t t = 0; t < chroma.rows; ++t)
         for (int p = 0; p < 12; ++p) mean[p] += chroma.at(t, p);
-    int tonic = 0;
-    double best_major = -2, best_minor = -2, best = -2;
+    double best_major = -2, best_minor = -2, top = -2;
     for (int r = 0; r < 12; ++r) {
         std::array<double, 12> rotated{};
         for (int p = 0; p < 12; ++p) rotated[p] = mean[(p + r) % 12];
@@ -164,10 +185,62 @@ dsp::Matrix harmony_frames(std::span<const float> y) {
         const double min = pearson(rotated.data(), kMinorProfile.data(), 12);
         best_major = std::max(best_major, maj);
         best_minor = std::max(best_minor, min);
-        if (std::max(maj, min) > best) best = std::max(maj, min), tonic = r;
+        // A minor key counts for its relative major's rotation: both name the same pitch-class set.
+        score[r] = std::max(score[r], maj);
+        score[(r + 3) % 12] = std::max(score[(r + 3) % 12], min);
+        top = std::max({top, maj, min});
     }
-    const float mode = static_cast<float>(best_major - best_minor);
+    *mode = static_cast<float>(best_major - best_minor);
+    *clarity = static_cast<float>(top);
+    double sum = 0;
+    for (int r = 0; r < 12; ++r) sum += (w[r] = std::exp((score[r] - top) / kTemperature));
+    for (double& x : w) x /= sum;
+    return w;
+}
 
+// 2-D Fourier transform magnitudes of the window's chroma patch [frames, 12] (Bertin-Mahieux & Ellis
+// 2012): invariant to transposition (a circular shift in pitch) and to where the window starts (a shift in
+// time). Temporal frequencies (cycles per window) pooled in bands {0}, {1}, {2}, {3-4}, {5-7}, {8-12}: a
+// change of tempo moves energy within a band more than across; band 0 keeps pitch frequencies 0..6 (the
+// others are its mirror), the others all 12. Square-rooted, per frame of the window.
+std::array<float, kPatch> chroma_patch_spectrum(const dsp::Matrix& chroma) {
+    static constexpr std::array<int, 7> kBandEdge{0, 1, 2, 3, 5, 8, 13};
+    std::array<float, kPatch> out{};
+    const std::int64_t N = chroma.rows;
+    if (N == 0) return out;
+    int o = 0;
+    for (std::size_t b = 0; b + 1 < kBandEdge.size(); ++b) {
+        const int vs = b == 0 ? 7 : 12;
+        std::array<double, 12> acc{};
+        for (int u = kBandEdge[b]; u < kBandEdge[b + 1]; ++u) {
+            std::array<double, 12> re{}, im{};  // DFT over time at frequency u, per pitch class
+            for (std::int64_t t = 0; t < N; ++t) {
+                const double a = 2 * M_PI * u * static_cast<double>(t) / static_cast<double>(N);
+                const double c = std::cos(a), s = std::sin(a);
+                for (int p = 0; p < 12; ++p) re[p] += chroma.at(t, p) * c, im[p] -= chroma.at(t, p) * s;
+            }
+            for (int v = 0; v < vs; ++v) {
+                double fr = 0, fi = 0;
+                for (int p = 0; p < 12; ++p) {
+                    const double a = 2 * M_PI * v * p / 12.0, c = std::cos(a), s = std::sin(a);
+                    fr += re[p] * c + im[p] * s;
+                    fi += im[p] * c - re[p] * s;
+                }
+                acc[v] += std::hypot(fr, fi) / static_cast<double>(N);
+            }
+        }
+        for (int v = 0; v < vs; ++v) out[o++] = static_cast<float>(std::sqrt(acc[v] / (kBandEdge[b + 1] - kBandEdge[b])));
+    }
+    return out;
+}
+
+dsp::Matrix harmony_frames(std::span<const float> y) {
+    constexpr int kSmooth = 10;  // ±0.5 s of chroma frames
+    const dsp::Matrix crp = crp_chroma(y);
+    const dsp::Matrix chroma = smooth_chroma(crp, kSmooth);
+    const std::array<float, kPatch> patch = chroma_patch_spectrum(crp);
+    float mode = 0, clarity = 0;
+    const std::array<double, 12> w = key_weights(chroma, &mode, &clarity);
     dsp::Matrix out{chroma.rows, kHarmony, std::vector<float>(static_cast<std::size_t>(chroma.rows * kHarmony))};
     for (std::int64_t t = 0; t < chroma.rows; ++t) {
         double norm = 0;
@@ -175,17 +248,20 @@ dsp::Matrix harmony_frames(std::span<const float> y) {
         if (norm <= 0) continue;  // no pitched energy: an all-zero row
         float* row = &out.at(t, 0);
         std::array<double, 12> c{};
-        for (int p = 0; p < 12; ++p) c[p] = chroma.at(t, (p + tonic) % 12);
+        for (int r = 0; r < 12; ++r)
+            for (int p = 0; p < 12; ++p) c[p] += w[r] * chroma.at(t, (p + r) % 12);
         for (int p = 0; p < 12; ++p) row[p] = static_cast<float>(c[p]);
         for (int k = 1; k <= 6; ++k) {
             double re = 0, im = 0;
             for (int p = 0; p < 12; ++p) {
-                re += c[p] * std::cos(2 * M_PI * k * p / 12);
-                im -= c[p] * std::sin(2 * M_PI * k * p / 12);
+                re += chroma.at(t, p) * std::cos(2 * M_PI * k * p / 12);
+                im -= chroma.at(t, p) * std::sin(2 * M_PI * k * p / 12);
             }
             row[11 + k] = static_cast<float>(std::hypot(re, im));
         }
         row[18] = mode;
+        row[19] = clarity;
+        std::copy(patch.begin(), patch.end(), row + 20);
     }
     return out;
 }
@@ -199,8 +275,8 @@ float lag_value(const dsp::Matrix& tg, std::int64_t t, double lag) {
     return static_cast<float>(a + f * (b - a));
 }
 
-dsp::Matrix rhythm_frames(std::span<const float> y) {
-    const std::vector<float> onset = dsp::onset_strength(y, kRate, {kFft, kHop}, {64, 0.0, 12000.0, false});
+dsp::Matrix rhythm_frames(std::span<const float> y, const dsp::Matrix& power) {
+    const std::vector<float> onset = dsp::onset_strength_from_power(power, kRate, {kFft, kHop}, {kMelBands, 0.0, 12000.0, false});
     const auto F = static_cast<std::int64_t>(onset.size());
     dsp::Matrix out{F, kRhythm, std::vector<float>(static_cast<std::size_t>(F * kRhythm))};
     const float peak = onset.empty() ? 0.0f : *std::max_element(onset.begin(), onset.end());
@@ -239,38 +315,48 @@ void soft_bins(double x, const double* centres, int n, float* out) {
     if (i + 1 < n) out[i + 1] += static_cast<float>(f);
 }
 
+// Least-squares slope of `x` against its index.
+double slope_of(const std::vector<float>& x) {
+    if (x.size() < 2) return 0.0;
+    const double n = static_cast<double>(x.size()), tm = (n - 1) / 2.0;
+    const double xm = std::accumulate(x.begin(), x.end(), 0.0) / n;
+    double num = 0, den = 0;
+    for (std::size_t t = 0; t < x.size(); ++t) {
+        const double dt = static_cast<double>(t) - tm;
+        num += dt * (x[t] - xm);
+        den += dt * dt;
+    }
+    return num / den;
+}
+
+// Level in dBFS (absolute: how loud the playing is) and relative to the window's peak (the contour),
+// the contour's slope and the window's trend.
 dsp::Matrix dynamics_frames(std::span<const float> y, std::vector<float>& level_db) {
     const std::vector<float> r = dsp::rms(y, {kFft, kHop});
     const auto F = static_cast<std::int64_t>(r.size());
     level_db.resize(r.size());
     for (std::size_t t = 0; t < r.size(); ++t) level_db[t] = static_cast<float>(20 * std::log10(std::max(r[t], 1e-5f)));
     const float ref = level_db.empty() ? 0.0f : *std::max_element(level_db.begin(), level_db.end());
-    std::vector<float> rel(r.size());
-    for (std::size_t t = 0; t < r.size(); ++t) rel[t] = std::max(level_db[t] - ref, -60.0f);
-    const std::vector<float> smooth = dsp::gaussian_filter(rel, 5.0);
-    // Level trend of the window: least-squares slope in dB per second.
-    double trend = 0;
-    if (F > 1) {
-        const double n = static_cast<double>(F), tm = (n - 1) / 2.0;
-        double num = 0, den = 0;
-        const double lm = std::accumulate(rel.begin(), rel.end(), 0.0) / n;
-        for (std::int64_t t = 0; t < F; ++t) {
-            const double dt = static_cast<double>(t) - tm;
-            num += dt * (rel[t] - lm);
-            den += dt * dt;
-        }
-        trend = num / den * (static_cast<double>(kRate) / kHop);
+    std::vector<float> rel(r.size()), abs(r.size());
+    for (std::size_t t = 0; t < r.size(); ++t) {
+        rel[t] = std::max(level_db[t] - ref, -60.0f);
+        abs[t] = std::max(level_db[t], -80.0f);
     }
-    static constexpr double kLevelCentres[8] = {-42, -36, -30, -24, -18, -12, -6, 0};
-    static constexpr double kSlopeCentres[5] = {-40, -20, 0, 20, 40};
+    const std::vector<float> smooth = dsp::gaussian_filter(rel, 5.0);
+    const double per_second = static_cast<double>(kRate) / kHop;
+    const double trend = slope_of(rel) * per_second;  // dB per second
+    static constexpr double kAbsCentres[6] = {-60, -50, -40, -30, -20, -10};
+    static constexpr double kRelCentres[4] = {-30, -20, -10, 0};
+    static constexpr double kSlopeCentres[3] = {-30, 0, 30};
     dsp::Matrix out{F, kDynamics, std::vector<float>(static_cast<std::size_t>(F * kDynamics))};
     for (std::int64_t t = 0; t < F; ++t) {
         float* row = &out.at(t, 0);
-        soft_bins(rel[t], kLevelCentres, 8, row);
+        soft_bins(abs[t], kAbsCentres, 6, row);
+        soft_bins(rel[t], kRelCentres, 4, row + 6);
         const std::int64_t a = std::max<std::int64_t>(0, t - 1), b = std::min<std::int64_t>(F - 1, t + 1);
-        const double slope = b > a ? (smooth[b] - smooth[a]) / static_cast<double>(b - a) * (static_cast<double>(kRate) / kHop) : 0.0;
-        soft_bins(slope, kSlopeCentres, 5, row + 8);
-        row[13] = rel[t] / 60.0f;
+        const double slope = b > a ? (smooth[b] - smooth[a]) / static_cast<double>(b - a) * per_second : 0.0;
+        soft_bins(slope, kSlopeCentres, 3, row + 10);
+        row[13] = abs[t] / 60.0f;
         row[14] = static_cast<float>(trend);
     }
     return out;
@@ -282,10 +368,10 @@ std::int64_t output_frames(std::size_t samples) { return 1 + static_cast<std::in
 std::vector<float> raw_window(std::span<const float> y, std::vector<char>* audible) {
     const std::int64_t T = output_frames(y.size());
     std::vector<float> out(static_cast<std::size_t>(T * kDim), 0.0f);
-    const dsp::Matrix magnitude = dsp::power_spectrogram(y, {kFft, kHop}, 1.0);
-    pool_rows(timbre_frames(magnitude), kOutHop / kHop, T, out.data(), kDim, kBlockStart[0]);
+    const dsp::Spectra spectra = dsp::stft_spectra(y, {kFft, kHop});
+    pool_rows(timbre_frames(spectra), kOutHop / kHop, T, out.data(), kDim, kBlockStart[0]);
     pool_rows(harmony_frames(y), kOutHop / kChromaHop, T, out.data(), kDim, kBlockStart[1]);
-    pool_rows(rhythm_frames(y), kOutHop / kHop, T, out.data(), kDim, kBlockStart[2]);
+    pool_rows(rhythm_frames(y, spectra.power), kOutHop / kHop, T, out.data(), kDim, kBlockStart[2]);
     std::vector<float> level_db;
     pool_rows(dynamics_frames(y, level_db), kOutHop / kHop, T, out.data(), kDim, kBlockStart[3]);
     if (audible) {
@@ -300,16 +386,19 @@ std::vector<float> raw_window(std::span<const float> y, std::vector<char>* audib
     return out;
 }
 
-// Standardised, per-group unit-length layers of one window: [kLayers, T, kDim].
+// Standardised, per-group unit-length layers of one window: [kLayers, T, kDim]. Group layers hold each
+// frame's group vector; the overall layer holds, in every frame, the window's pooled result: each group's
+// mean over the window's frames, unit length, weighted (weights after pooling, not per frame).
 void dsp_window_layers(std::span<const float> y, float* dst) {
     std::vector<char> audible;
     const std::vector<float> raw = raw_window(y, &audible);
     const std::int64_t T = output_frames(y.size());
     std::fill_n(dst, kLayers * T * kDim, 0.0f);
+    std::array<double, kDim> pooled{};
     for (std::int64_t t = 0; t < T; ++t) {
         if (!audible[t]) continue;  // silence: zero vectors in every layer
         for (std::size_t g = 0; g < kBlockSize.size(); ++g) {
-            std::array<float, kTimbre> z{};
+            std::array<float, kMaxBlock> z{};
             double norm = 0;
             for (int i = 0; i < kBlockSize[g]; ++i) {
                 const int d = kBlockStart[g] + i;
@@ -319,13 +408,21 @@ void dsp_window_layers(std::span<const float> y, float* dst) {
             if (norm <= 1e-12) continue;
             const float inv = static_cast<float>(1.0 / std::sqrt(norm));
             float* group = dst + (static_cast<std::int64_t>(g) * T + t) * kDim + kBlockStart[g];
-            float* overall = dst + (4 * T + t) * kDim + kBlockStart[g];
             for (int i = 0; i < kBlockSize[g]; ++i) {
                 group[i] = z[i] * inv;
-                overall[i] = z[i] * inv * kOverallWeight[g];
+                pooled[kBlockStart[g] + i] += group[i];
             }
         }
     }
+    std::array<float, kDim> overall{};
+    for (std::size_t g = 0; g < kBlockSize.size(); ++g) {
+        double norm = 0;
+        for (int i = 0; i < kBlockSize[g]; ++i) norm += pooled[kBlockStart[g] + i] * pooled[kBlockStart[g] + i];
+        if (norm <= 1e-12) continue;
+        for (int i = 0; i < kBlockSize[g]; ++i)
+            overall[kBlockStart[g] + i] = static_cast<float>(pooled[kBlockStart[g] + i] / std::sqrt(norm) * kOverallWeight[g]);
+    }
+    for (std::int64_t t = 0; t < T; ++t) std::copy(overall.begin(), overall.end(), dst + (4 * T + t) * kDim);
 }
 
 // The baseline: MFCC 0–19 (128 mel bands, dB re 1) and STFT chroma per frame, each block unit length.
@@ -444,22 +541,25 @@ std::shared_ptr<const Encoder> dsp_encoder() {
         i.frame_rate = static_cast<double>(kRate) / kOutHop;
         i.default_layer = 4;
         i.layer_names = {"timbre", "harmony", "rhythm", "dynamics", "overall"};
+        i.version = 2;
         i.layer_descriptions = {
             "dims 0-27: MFCC 1-19 of a 64-band mel spectrum in dB re the window's peak, spectral contrast (7 bands), "
             "log2 centroid/1 kHz, log10 flatness",
-            "dims 28-46: CRP chroma (timbre-robust) rotated to the window's key (Krumhansl-Kessler), |DFT| k=1..6, "
-            "major-minor score",
-            "dims 47-60: onset autocorrelation at 1/4,1/3,1/2,2/3,3/4,1,4/3,3/2,2,3,4 beat periods, onsets per beat, "
-            "onset strength re the peak and its spread",
-            "dims 61-75: level re the window's peak in soft 6-dB bins (-42..0), level slope in soft bins (-40..40 dB/s), "
-            "level/60, the window's level trend (dB/s)",
-            "all 76 dims: the four groups, each unit length, weighted 0.40/0.80/0.20/0.20"};
+            "dims 28-114: CRP chroma (timbre-robust, negatives clipped) smoothed over 1 s and softly rotated to the "
+            "window's key (Krumhansl-Kessler), |DFT| k=1..6, major-minor score, key clarity, 2-D Fourier magnitudes "
+            "of the window's chroma patch (transposition- and shift-invariant, 67 dims)",
+            "dims 115-128: onset autocorrelation at 1/4,1/3,1/2,2/3,3/4,1,4/3,3/2,2,3,4 beat periods, onsets per "
+            "beat, onset strength re the peak and its spread",
+            "dims 129-143: level in dBFS in soft 10-dB bins (-60..-10), level re the window's peak in soft bins "
+            "(-30..0), level slope in soft bins (-30..30 dB/s), dBFS/60, the window's level trend (dB/s)",
+            "all 144 dims: each group's window mean, unit length, weighted 0.10/1.00/0.10/0.05 (after pooling)"};
         i.description =
-            "weightless DSP descriptors at 10 frames/s, each 5-s window analysed on its own: timbre (gain-invariant "
-            "MFCC 1-19, spectral contrast, centroid, flatness), harmony (key-relative pitch classes and their "
-            "DFT magnitudes: transposition-invariant), rhythm (onset autocorrelation at multiples of the beat "
-            "period: tempo-invariant), dynamics (level relative to the peak, slopes, trend: gain-invariant), and "
-            "overall (the four weighted 0.40/0.80/0.20/0.20)";
+            "weightless DSP descriptors (version 2) at 10 frames/s, each 5-s window analysed on its own: timbre "
+            "(gain-invariant MFCC 1-19, spectral contrast, centroid, flatness), harmony (key-relative pitch classes, "
+            "their DFT magnitudes and the 2-D Fourier magnitudes of the window's chroma: transposition-invariant, "
+            "timbre-robust), rhythm (onset autocorrelation at multiples of the beat period: tempo-invariant), "
+            "dynamics (absolute level and its contour, slopes, trend), and overall (the four pooled over the "
+            "window, then weighted 0.10/1.00/0.10/0.05)";
         return std::make_shared<WindowedEncoder>(std::move(i), &dsp_window_layers, &output_frames);
     }();
     return encoder;

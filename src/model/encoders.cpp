@@ -12,7 +12,7 @@ nlohmann::json EncoderInfo::to_json() const {
             {"layers", layers},       {"hidden_size", hidden},        {"frame_rate", frame_rate},
             {"default_layer", default_layer}, {"layer_names", layer_names},
             {"layer_descriptions", layer_descriptions}, {"description", description},
-            {"precision", precision}, {"device", device}};
+            {"precision", precision}, {"device", device}, {"version", version}};
 }
 
 namespace {

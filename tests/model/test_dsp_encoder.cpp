@@ -19,13 +19,21 @@ Audio make_audio(std::vector<float> x) {
     return a;
 }
 
-// Triads (root-position, equal tempered) of a progression, `seconds` each, shifted by `transpose` semitones.
-std::vector<float> progression(const std::vector<int>& roots, bool minor, int transpose, double seconds = 1.25) {
+// Triads (root-position, equal tempered) of a progression, `seconds` each, shifted by `transpose` semitones;
+// each note with partials 1..harmonics at amplitude 1/k (harmonics > 1: a brighter, reedier instrument).
+std::vector<float> progression(const std::vector<int>& roots, bool minor, int transpose, double seconds = 1.25,
+                               int harmonics = 1) {
+    const auto n = static_cast<std::size_t>(std::llround(seconds * kRate));
     std::vector<float> out;
     for (int r : roots) {
         const int root = 48 + r + transpose;  // MIDI note
-        auto hz = [](int note) { return 440.0 * std::pow(2.0, (note - 69) / 12.0); };
-        auto c = test::chord({hz(root), hz(root + (minor ? 3 : 4)), hz(root + 7), hz(root + 12)}, seconds, kRate, 0.2f);
+        std::vector<float> c(n, 0.0f);
+        for (int note : {root, root + (minor ? 3 : 4), root + 7, root + 12}) {
+            const double hz = 440.0 * std::pow(2.0, (note - 69) / 12.0);
+            for (int k = 1; k <= harmonics; ++k)
+                for (std::size_t i = 0; i < n; ++i)
+                    c[i] += static_cast<float>(0.05 / k * std::sin(2 * M_PI * k * hz * static_cast<double>(i) / kRate));
+        }
         out.insert(out.end(), c.begin(), c.end());
     }
     return out;
@@ -56,9 +64,10 @@ std::vector<double> layer_mean(const Embedding& e, int layer) {
     return m;
 }
 
-double cosine(const std::vector<double>& a, const std::vector<double>& b) {
+// Cosine of `a` and `b` over dims [first, last] (default: all).
+double cosine(const std::vector<double>& a, const std::vector<double>& b, std::size_t first = 0, std::size_t last = SIZE_MAX) {
     double ab = 0, aa = 0, bb = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) ab += a[i] * b[i], aa += a[i] * a[i], bb += b[i] * b[i];
+    for (std::size_t i = first; i < a.size() && i <= last; ++i) ab += a[i] * b[i], aa += a[i] * a[i], bb += b[i] * b[i];
     return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
 }
 
@@ -72,19 +81,20 @@ TEST(DspEncoder, ShapesLayersAndInfo) {
     auto enc = open_encoder("dsp");
     const EncoderInfo& i = enc->info();
     EXPECT_EQ(i.layers, 5);
-    EXPECT_EQ(i.hidden, 76);
+    EXPECT_EQ(i.hidden, 144);
+    EXPECT_EQ(i.version, 2);
     EXPECT_EQ(i.default_layer, 4);
     EXPECT_EQ(i.layer_names.at(1), "harmony");
     const Embedding e = embed(enc, progression({0, 5, 7, 0, 9, 2, 7, 0, 0, 5}, false, 0));  // 12.5 s
     EXPECT_EQ(e.windows.size(), 4u);  // starts 0, 2.5, 5, 7.5: the last ends at 12.5 s
     EXPECT_EQ(e.states.layers, 5);
     EXPECT_EQ(e.states.frames, 51);  // 1 + 120000 / 2400
-    EXPECT_EQ(e.states.hidden, 76);
+    EXPECT_EQ(e.states.hidden, 144);
     for (float v : e.states.values) ASSERT_TRUE(std::isfinite(v));
-    // A group layer is non-zero only in its own block: harmony is dims 28..46.
+    // A group layer is non-zero only in its own block: harmony is dims 28..114.
     const auto h = layer_mean(e, 1);
-    for (int d = 0; d < 76; ++d) {
-        if (d < 28 || d > 46) {
+    for (int d = 0; d < 144; ++d) {
+        if (d < 28 || d > 114) {
             EXPECT_EQ(h[d], 0.0) << d;
         }
     }
@@ -105,13 +115,49 @@ TEST(DspEncoder, HarmonyIsTranspositionInvariant) {
     EXPECT_LT(cosine(raw_chroma_baseline, raw_chroma_up3), cosine(a, up3));
 }
 
-TEST(DspEncoder, GainInvariantLayers) {
+TEST(DspEncoder, GainInvariantLayersAndAbsoluteDynamics) {
     auto enc = open_encoder("dsp");
     auto x = progression({0, 5, 7, 0}, false, 0);
     auto quiet = x;
-    for (float& v : quiet) v *= 0.2f;
+    for (float& v : quiet) v *= 0.2f;  // −14 dB
     const Embedding a = embed(enc, x), b = embed(enc, quiet);
-    for (int l = 0; l < 5; ++l) EXPECT_GT(cosine(layer_mean(a, l), layer_mean(b, l)), 0.995) << "layer " << l;
+    for (int l : {0, 1, 2}) EXPECT_GT(cosine(layer_mean(a, l), layer_mean(b, l)), 0.995) << "layer " << l;
+    // The dynamics layer keeps the absolute level: a quieter rendering is another dynamic.
+    EXPECT_LT(cosine(layer_mean(a, 3), layer_mean(b, 3)), 0.9);
+    EXPECT_GT(cosine(layer_mean(a, 4), layer_mean(b, 4)), 0.99);  // overall: dynamics weighs 0.05
+}
+
+TEST(DspEncoder, DynamicsCarriesTheContour) {
+    // The same chord at the same mean level, swelling or fading: only the contour tells them apart.
+    auto enc = open_encoder("dsp");
+    const auto base = test::chord({220.0, 277.2, 329.6}, 10.0, kRate, 0.3f);
+    auto swell = base, fade = base;
+    for (std::size_t i = 0; i < base.size(); ++i) {
+        const double ramp = static_cast<double>(i % (5 * kRate)) / (5 * kRate);  // 0 → 1 over each 5 s
+        swell[i] *= static_cast<float>(std::pow(10.0, (ramp - 1) * 1.5));  // −30 → 0 dB
+        fade[i] *= static_cast<float>(std::pow(10.0, -ramp * 1.5));        // 0 → −30 dB
+    }
+    const auto s1 = layer_mean(embed(enc, swell), 3), f1 = layer_mean(embed(enc, fade), 3);
+    const auto s2 = layer_mean(embed(enc, swell), 3);
+    EXPECT_EQ(s1, s2);
+    EXPECT_LT(cosine(s1, f1), 0.9);  // measured 0.83
+}
+
+TEST(DspEncoder, HarmonyIsRobustToInstrument) {
+    // One progression on a pure-tone instrument and on a six-partial one (partial k at 1/k), and another
+    // progression on the pure-tone instrument. The timbre layer hears the instrument change more than the
+    // change of piece; the harmony layer keeps most of its similarity across the instrument change
+    // (measured: harmony 0.66, timbre 0.28). Same-work retrieval across instruments is measured on rendered
+    // corpora (bench/dsp_eval.py, README).
+    auto enc = open_encoder("dsp");
+    const std::vector<int> piece{0, 5, 7, 0, 9, 5, 7, 0};
+    const Embedding pure = embed(enc, progression(piece, false, 0));
+    const Embedding reedy = embed(enc, progression(piece, false, 0, 1.25, 6));
+    const Embedding other = embed(enc, progression({0, 3, 8, 10, 1, 6, 4, 11}, true, 0));
+    const double harmony = cosine(layer_mean(pure, 1), layer_mean(reedy, 1));
+    const double timbre = cosine(layer_mean(pure, 0), layer_mean(reedy, 0));
+    EXPECT_GT(harmony, timbre + 0.3);
+    EXPECT_LT(timbre, cosine(layer_mean(pure, 0), layer_mean(other, 0)));
 }
 
 TEST(DspEncoder, RhythmIsTempoInvariant) {
@@ -198,4 +244,22 @@ TEST(DspEncoder, ProgressMayStopTheEmbedding) {
     // A borrowed view of the samples gives what an Audio holding them gives.
     const std::span<const float> head(x.data(), 6 * kRate);
     EXPECT_EQ(enc->session()->embed(AudioView(head, kRate), {}, 1).segments, embed(enc, {head.begin(), head.end()}).segments);
+}
+
+TEST(DspEncoder, GoldenValues) {
+    // Provenance: recorded from the version-2 encoder (EncoderInfo::version 2, calibration of
+    // src/model/dsp_calibration.inc from bench/dsp_calibrate.sh on the development corpus) on the signal
+    // below; regression values, not an independent computation. If they move, the encoder changed: bump
+    // EncoderInfo::version, re-run bench/dsp_eval.py and retrain models/aspects/dsp (scripts/train-aspects).
+    auto enc = open_encoder("dsp");
+    const Embedding e = embed(enc, progression({0, 5, 7, 0, 9, 5, 7, 0}, false, 2));  // 10 s, 3 windows
+    ASSERT_EQ(e.windows.size(), 3u);
+    const auto overall = layer_mean(e, 4);
+    // Sums over windows and frames of the overall layer, at dims of every group.
+    const std::vector<std::pair<int, double>> golden{
+        {0, -0.440740},    {10, -3.859864},  {27, -6.623957}, {28, -9.569662},  {33, -1.502132},
+        {45, 8.930366},    {48, 26.954914},  {60, -0.366028}, {90, -11.912444}, {114, -15.000909},
+        {115, -2.303589},  {120, -6.301291}, {129, -0.206002}, {134, -0.006502}, {143, 0.043807}};
+    for (const auto& [d, v] : golden)
+        EXPECT_NEAR(overall[static_cast<std::size_t>(d)], v, 1e-3 * std::max(1.0, std::abs(v))) << "dim " << d;
 }

@@ -18,7 +18,7 @@ def test_wrong_dtype_is_a_type_error(dsp, track_index):
     with pytest.raises(TypeError, match="float32, not float64"):
         dsp.embed(x, 24000)
     with pytest.raises(TypeError, match="float32, not int16"):
-        track_index.search_vector(np.ones(76, np.int16))
+        track_index.search_vector(np.ones(144, np.int16))
     with pytest.raises(TypeError, match="numpy.ndarray"):
         dsp.embed([0.0] * 48000, 24000)
     with pytest.raises(TypeError, match="str or os.PathLike"):

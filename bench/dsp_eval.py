@@ -1,0 +1,63 @@
+#!/usr/bin/python3
+"""Same-work retrieval of an extracted dataset, read straight from its feature store (aggregated view):
+track → track MAP of every layer and of layers fused after pooling (Σ w_l·x̂_l over L2-normalised
+layers), and, with the as-written rendering (variant 0) as the query, the mean rank of every other
+variant kind. Used to calibrate the dsp encoder on the development corpus (bench/dsp_calibrate.sh).
+Usage: bench/dsp_eval.py DATA_ROOT DATASET_ID METADATA_CSV [--weights w0,w1,...]..."""
+import argparse, csv, pathlib, sys
+import numpy as np
+
+
+def load(root, dataset, metadata):
+    rows = list(csv.DictReader(open(metadata)))
+    agg = pathlib.Path(root) / "embeddings" / f"{dataset}-emb" / "aggregated"
+    x = np.stack([np.load(agg / f"{r['track_id']}.npy") for r in rows]).astype(np.float64)  # [N, L, D]
+    return rows, x
+
+
+def unit(v):
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.where(n > 0, n, 1)
+
+
+def scores(rows, v):
+    """MAP (same work, self excluded), per variant kind the AP of its queries, and the mean rank of each
+    variant kind when variant 0 is the query."""
+    v = unit(v)
+    sim = v @ v.T
+    np.fill_diagonal(sim, -np.inf)
+    works = np.array([r["work_id"] for r in rows])
+    aps, ranks, by_kind = [], {}, {}
+    for q in range(len(rows)):
+        order = np.argsort(-sim[q], kind="stable")[:-1]
+        rel = works[order] == works[q]
+        hits = np.flatnonzero(rel)
+        if len(hits):
+            aps.append(np.mean(np.arange(1, len(hits) + 1) / (hits + 1)))
+            by_kind.setdefault(rows[q].get("transform", "?"), []).append(aps[-1])
+        if rows[q]["track_id"].endswith("__v00"):
+            for pos, t in enumerate(order):
+                if rel[pos]:
+                    ranks.setdefault(rows[t].get("transform", "?"), []).append(pos + 1)
+    mean = lambda d: {k: float(np.mean(v)) for k, v in sorted(d.items())}
+    return float(np.mean(aps)), mean(ranks), mean(by_kind)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("root"), p.add_argument("dataset"), p.add_argument("metadata")
+    p.add_argument("--weights", action="append", default=[], help="fused layers after pooling, e.g. 0.4,0.8,0.2,0.2")
+    a = p.parse_args()
+    rows, x = load(a.root, a.dataset, a.metadata)
+    cases = [(f"layer {l}", x[:, l]) for l in range(x.shape[1])]
+    for w in a.weights:
+        ws = [float(t) for t in w.split(",")]
+        cases.append((f"fused {w}", sum(wi * unit(x[:, l]) for l, wi in enumerate(ws))))
+    for name, v in cases:
+        m, ranks, by_kind = scores(rows, v)
+        print(f"{name:20s} MAP {m:.3f}  rank from v0: " + "  ".join(f"{k} {r:.1f}" for k, r in ranks.items()))
+        print(f"{'':20s} AP by query variant: " + "  ".join(f"{k} {a:.2f}" for k, a in by_kind.items()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
