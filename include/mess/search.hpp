@@ -237,6 +237,9 @@ std::vector<std::pair<std::int64_t, float>> exact_top_k(const float* rows, std::
                                                         const float* query, std::size_t k);
 // Which instruction set exact_top_k uses on this CPU: "avx512f", "avx2" or "baseline".
 const char* exact_scan_isa();
+// Which instruction set an IVF-SQ8 index's list scan uses on this CPU (MESS's own kernel, not FAISS's):
+// "avx512f", "avx2" or "baseline".
+const char* sq8_scan_isa();
 
 
 // Every row's `k` nearest rows (itself included), best first: the answers of an exact scan queried with
