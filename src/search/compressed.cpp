@@ -112,17 +112,19 @@ std::shared_ptr<const HalfRows> HalfRows::open(const fs::path& path, std::size_t
     r->map_bytes_ = h.data_offset + h.data_bytes;
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw_input("{}: cannot open: {}", path.string(), std::strerror(errno));
+    r->fd_ = fd;  // closed by the destructor, also when mapping fails
     void* m = ::mmap(nullptr, r->map_bytes_, PROT_READ, MAP_SHARED, fd, 0);
-    ::close(fd);
     if (m == MAP_FAILED) throw_input("{}: cannot map {} bytes: {}", path.string(), r->map_bytes_, std::strerror(errno));
     ::madvise(m, r->map_bytes_, MADV_RANDOM);  // re-ranking reads scattered rows
     r->map_ = m;
     r->data_ = reinterpret_cast<const std::uint16_t*>(static_cast<const char*>(m) + h.data_offset);
+    r->data_offset_ = h.data_offset;
     return r;
 }
 
 HalfRows::~HalfRows() {
     if (map_) ::munmap(map_, map_bytes_);
+    if (fd_ >= 0) ::close(fd_);
     if (remove_) {
         std::error_code ec;
         fs::remove(path_, ec);
@@ -142,6 +144,16 @@ void HalfRows::release(std::size_t first, std::size_t count) const {
 }
 
 float HalfRows::dot(std::size_t r, const float* query) const { return half_dot()(row(r), query, dim_); }
+
+float HalfRows::read_dot(std::size_t r, const float* query) const {
+    thread_local std::vector<std::uint16_t> buf;
+    buf.resize(dim_);
+    const std::size_t bytes = dim_ * sizeof(std::uint16_t);
+    const auto at = static_cast<off_t>(data_offset_ + r * bytes);
+    if (r >= n_ || ::pread(fd_, buf.data(), bytes, at) != static_cast<ssize_t>(bytes))
+        throw_input("{}: cannot read row {} of {}: {}", path_.string(), r, n_, r >= n_ ? "past the end" : std::strerror(errno));
+    return half_dot()(buf.data(), query, dim_);
+}
 
 HalfRowsWriter::HalfRowsWriter(fs::path path, std::size_t dim) : path_(std::move(path)), dim_(dim) {
     if (dim == 0) throw_usage("float16 rows need a dimension ≥ 1");
@@ -271,7 +283,7 @@ std::vector<std::pair<std::int64_t, float>> compressed_search(const faiss::Index
     } catch (const faiss::FaissException& e) {
         throw_internal("index search failed: {}", e.what());
     }
-    for (auto& [row, score] : scored) score = rows.dot(static_cast<std::size_t>(row), query);
+    for (auto& [row, score] : scored) score = rows.read_dot(static_cast<std::size_t>(row), query);
     return best_k(std::move(scored), k);
 }
 
