@@ -3,7 +3,7 @@
 // centres, so that exact neighbours cross cluster borders; the share that does is printed).
 //   bench_search [--n 100000] [--dim 768] [--queries 200] [--clusters 2000] [--noise 1.0] [--seed 0]
 //                [--families exact,ivf,hnsw,sq8,pq] [--dir DIR] [--nprobe 16,32,64,128] [--rerank 100,1000]
-//                [--exact-queries 20] [--nlist N] [--pq-m M] [--train-per-list 64] [--rows FILE]
+//                [--exact-queries 20] [--nlist N] [--pq-m M] [--train-per-list 64] [--rows FILE] [--index FILE] [--truth FILE]
 // Float32 families (exact scan vs FAISS flat as the in-process reference, IVF, HNSW) hold every vector in
 // memory; the compressed families (ivf-sq8, ivf-pq: codes in memory, float16 rows memory-mapped from DIR,
 // exact re-ranking) are built in bounded memory from a float16 file streamed to DIR (default: a temporary
@@ -171,7 +171,7 @@ struct Setup {
     std::size_t n = 100000, dim = 768, nq = 200, clusters = 2000, exact_queries = 20, nlist = 0, train_per_list = 0, pq_m = 0;
     float noise = 1.0f;
     std::uint32_t seed = 0;
-    std::string families = "exact,ivf,hnsw,sq8,pq", dir, rows_file;
+    std::string families = "exact,ivf,hnsw,sq8,pq", dir, rows_file, index_file, truth_file;
     std::vector<int> nprobes = {16, 32, 64, 128}, reranks = {100, 1000};
     std::uint32_t rows_stream() const { return 1 + 2 * seed; }
     std::uint32_t query_stream() const { return 2 + 2 * seed; }
@@ -273,6 +273,30 @@ std::vector<std::set<std::int64_t>> half_truth(const Setup& s, const HalfRows& r
     return top.sets();
 }
 
+// --truth FILE: the exact top-10 read from FILE (int64 [queries, 10]) when it exists, else computed and written
+// there (10 M rows: 4–6 minutes saved by each later run over the same rows, seed and queries).
+std::vector<std::set<std::int64_t>> cached_truth(const Setup& s, const HalfRows& rows, const std::vector<float>& queries) {
+    if (s.truth_file.empty()) return half_truth(s, rows, queries);
+    if (fs::exists(s.truth_file)) {
+        const NpyArray a = read_npy(s.truth_file);
+        if (a.dtype != DType::i64 || a.shape != std::vector<std::int64_t>{static_cast<std::int64_t>(s.nq), 10})
+            throw_input("{}: {} but int64 [{}, 10] is expected", s.truth_file, a.describe(), s.nq);
+        const std::int64_t* ids = a.view<std::int64_t>().data();
+        std::vector<std::set<std::int64_t>> out(s.nq);
+        for (std::size_t q = 0; q < s.nq; ++q) out[q].insert(ids + q * 10, ids + q * 10 + 10);
+        fmt::print("exact top-10 read from {}\n", s.truth_file);
+        return out;
+    }
+    const auto truth = half_truth(s, rows, queries);
+    std::vector<std::int64_t> ids;
+    for (const auto& t : truth) {
+        if (t.size() != 10) throw_usage("--truth needs at least 10 rows");
+        ids.insert(ids.end(), t.begin(), t.end());
+    }
+    write_npy(s.truth_file, NpyArray::from(ids, {static_cast<std::int64_t>(s.nq), 10}));
+    return truth;
+}
+
 fs::path make_temp_dir(const fs::path& parent) {
     std::string t = (parent / "mess-bench-search.XXXXXX").string();
     if (!::mkdtemp(t.data())) throw_input("cannot create a temporary directory in {}", parent.string());
@@ -282,13 +306,25 @@ fs::path make_temp_dir(const fs::path& parent) {
 // Built as `mess index build` builds a compressed index (the rows streamed to a float16 file, the quantiser
 // trained on a sample, codes added in chunks), written as the artifact holds it (index.faiss beside the
 // rows) and read back as `mess serve` loads it; the built copy is gone before the loaded one is queried.
+std::string factory_of(const Setup& s, const std::string& type) {
+    std::string f = compressed_factory(type, s.n, s.dim);
+    if (s.nlist > 0) f = fmt::format("IVF{}{}", s.nlist, f.substr(f.find(',')));
+    if (s.pq_m > 0 && type == "ivf-pq") f = fmt::format("{},PQ{}", f.substr(0, f.find(',')), s.pq_m);
+    return f;
+}
+
 VectorIndex build_write_load(const Setup& s, const std::shared_ptr<const HalfRows>& rows, const std::string& type, const fs::path& dir) {
     CompressedParams p;
-    p.factory = compressed_factory(type, s.n, s.dim);
-    if (s.nlist > 0) p.factory = fmt::format("IVF{}{}", s.nlist, p.factory.substr(p.factory.find(',')));
-    if (s.pq_m > 0 && type == "ivf-pq") p.factory = fmt::format("{},PQ{}", p.factory.substr(0, p.factory.find(',')), s.pq_m);
+    p.factory = factory_of(s, type);
     if (s.train_per_list > 0) p.train_rows = std::stoul(p.factory.substr(3)) * s.train_per_list;   // "IVF<nlist>,..."
     p.rerank = 1000;
+    if (!s.index_file.empty()) {  // --index: the index.faiss an earlier run wrote over the same rows
+        const auto t0 = Clock::now();
+        VectorIndex loaded = VectorIndex::read_compressed(s.index_file, rows, p.factory, p.rerank);
+        fmt::print("loaded {} ({}) in {:.1f} s; {}\n", s.index_file, p.factory, seconds_since(t0), rss_now());
+        std::fflush(stdout);
+        return loaded;
+    }
     const auto t0 = Clock::now();
     double trained = -1, next = 0.1;
     p.on_progress = [&](std::size_t done, std::size_t total) {
@@ -342,7 +378,7 @@ void run_compressed(const Setup& s, const Clusters& cl, const std::vector<float>
     {
         // --rows: the float16 rows of an earlier run with the same --n, --dim and --seed (the file is kept).
         const auto rows = s.rows_file.empty() ? write_rows(s, cl, dir / "rows.npy") : HalfRows::open(s.rows_file, s.n, s.dim);
-        const auto truth = half_truth(s, *rows, queries);
+        const auto truth = cached_truth(s, *rows, queries);
         print_crossing(s, cl, truth);
         for (const char* type : {"ivf-sq8", "ivf-pq"})
             if (wants(s, std::string(type).substr(4).c_str())) sweep_compressed(s, build_write_load(s, rows, type, dir), queries, truth);
@@ -366,6 +402,8 @@ int main(int argc, char** argv) {
     app.add_option("--nprobe", s.nprobes, "Compressed families: IVF lists visited (a sweep)")->delimiter(',');
     app.add_option("--rerank", s.reranks, "Compressed families: candidates re-ranked exactly (a sweep)")->delimiter(',');
     app.add_option("--rows", s.rows_file, "Compressed families: reuse this float16 rows file of an earlier run (same --n, --dim, --seed)");
+    app.add_option("--index", s.index_file, "Compressed families: load this index file an earlier run wrote over the --rows file (its build is skipped)");
+    app.add_option("--truth", s.truth_file, "Compressed families: the exact top-10 of the queries, read when the file exists, else written there");
     app.add_option("--nlist", s.nlist, "Compressed families: IVF lists (default: what `mess index build` chooses, ≈ 4·√n)");
     app.add_option("--pq-m", s.pq_m, "ivf-pq: bytes of code per row (default: the build's own, dimension/8)");
     app.add_option("--train-per-list", s.train_per_list, "Compressed families: training rows per list (default: the build's own, 64)");
@@ -374,8 +412,8 @@ int main(int argc, char** argv) {
     const Clusters cl(s.clusters, s.dim, s.noise, s.seed);
     std::vector<float> queries(s.nq * s.dim);
     cl.generate(s.query_stream(), 0, s.nq, queries.data());
-    fmt::print("{} vectors × {} dims ({} overlapping clusters, noise {}, seed {}), {} single queries, exact scan ISA {}\n", s.n, s.dim,
-               s.clusters, s.noise, s.seed, s.nq, exact_scan_isa());
+    fmt::print("{} vectors × {} dims ({} overlapping clusters, noise {}, seed {}), {} single queries, exact scan ISA {}, SQ8 scan ISA {}\n", s.n,
+               s.dim, s.clusters, s.noise, s.seed, s.nq, exact_scan_isa(), sq8_scan_isa());
     if (wants(s, "exact") || wants(s, "ivf") || wants(s, "hnsw")) run_float(s, cl, queries);
     if (wants(s, "sq8") || wants(s, "pq")) run_compressed(s, cl, queries);
     fmt::print("peak RSS {:.2f} GB (getrusage); {}\n", peak_rss_gb(), rss_now());

@@ -1,6 +1,7 @@
 // Compressed indexes: float16 rows on disk (written in a stream, memory-mapped), FAISS codes trained on a
 // sample and filled in chunks, and exact re-ranking of the candidates.
 #include "compressed.hpp"
+#include "sq8_scan.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -111,17 +112,19 @@ std::shared_ptr<const HalfRows> HalfRows::open(const fs::path& path, std::size_t
     r->map_bytes_ = h.data_offset + h.data_bytes;
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw_input("{}: cannot open: {}", path.string(), std::strerror(errno));
+    r->fd_ = fd;  // closed by the destructor, also when mapping fails
     void* m = ::mmap(nullptr, r->map_bytes_, PROT_READ, MAP_SHARED, fd, 0);
-    ::close(fd);
     if (m == MAP_FAILED) throw_input("{}: cannot map {} bytes: {}", path.string(), r->map_bytes_, std::strerror(errno));
     ::madvise(m, r->map_bytes_, MADV_RANDOM);  // re-ranking reads scattered rows
     r->map_ = m;
     r->data_ = reinterpret_cast<const std::uint16_t*>(static_cast<const char*>(m) + h.data_offset);
+    r->data_offset_ = h.data_offset;
     return r;
 }
 
 HalfRows::~HalfRows() {
     if (map_) ::munmap(map_, map_bytes_);
+    if (fd_ >= 0) ::close(fd_);
     if (remove_) {
         std::error_code ec;
         fs::remove(path_, ec);
@@ -141,6 +144,16 @@ void HalfRows::release(std::size_t first, std::size_t count) const {
 }
 
 float HalfRows::dot(std::size_t r, const float* query) const { return half_dot()(row(r), query, dim_); }
+
+float HalfRows::read_dot(std::size_t r, const float* query) const {
+    thread_local std::vector<std::uint16_t> buf;
+    buf.resize(dim_);
+    const std::size_t bytes = dim_ * sizeof(std::uint16_t);
+    const auto at = static_cast<off_t>(data_offset_ + r * bytes);
+    if (r >= n_ || ::pread(fd_, buf.data(), bytes, at) != static_cast<ssize_t>(bytes))
+        throw_input("{}: cannot read row {} of {}: {}", path_.string(), r, n_, r >= n_ ? "past the end" : std::strerror(errno));
+    return half_dot()(buf.data(), query, dim_);
+}
 
 HalfRowsWriter::HalfRowsWriter(fs::path path, std::size_t dim) : path_(std::move(path)), dim_(dim) {
     if (dim == 0) throw_usage("float16 rows need a dimension ≥ 1");
@@ -226,6 +239,21 @@ std::vector<float> training_sample(const HalfRows& rows, std::size_t count) {
     return out;
 }
 
+// The `fetch` best candidates by code score: MESS's own scan for 8-bit scalar codes (sq8_scan.cpp), FAISS's
+// search for the other families (PQ: table look-ups, already fast in FAISS).
+std::vector<std::pair<std::int64_t, float>> code_candidates(const faiss::Index& index, const float* query, std::size_t fetch, int nprobe) {
+    if (const auto* sq8 = detail::as_sq8(index)) return detail::sq8_candidates(*sq8, query, fetch, nprobe > 0 ? static_cast<std::size_t>(nprobe) : 0);
+    std::vector<float> d(fetch);
+    std::vector<faiss::Index::idx_t> labels(fetch);
+    faiss::SearchParametersIVF ivf;
+    if (nprobe > 0) ivf.nprobe = static_cast<std::size_t>(nprobe);
+    index.search(1, query, static_cast<faiss::Index::idx_t>(fetch), d.data(), labels.data(), nprobe > 0 ? &ivf : nullptr);
+    std::vector<std::pair<std::int64_t, float>> out;
+    for (std::size_t i = 0; i < fetch; ++i)
+        if (labels[i] >= 0) out.emplace_back(labels[i], d[i]);
+    return out;
+}
+
 }  // namespace
 
 namespace detail {
@@ -246,22 +274,16 @@ std::vector<std::pair<std::int64_t, float>> compressed_search(const faiss::Index
         return best_k(std::move(scored), k);
     }
     const std::size_t fetch = std::min(n, std::max(k, rerank));
-    std::vector<float> d(fetch);
-    std::vector<faiss::Index::idx_t> labels(fetch);
-    faiss::SearchParametersIVF ivf;
-    if (nprobe > 0) ivf.nprobe = static_cast<std::size_t>(nprobe);
     // One query: FAISS would open an OpenMP team for the coarse quantiser's few thousand centroids, which
     // costs more than it saves (and on a loaded machine waits for a second core). The thread count is this
     // thread's own setting, so concurrent queries are unaffected.
     try {
         const OmpThreads one(1);
-        index.search(1, query, static_cast<faiss::Index::idx_t>(fetch), d.data(), labels.data(), nprobe > 0 ? &ivf : nullptr);
+        scored = code_candidates(index, query, fetch, nprobe);
     } catch (const faiss::FaissException& e) {
         throw_internal("index search failed: {}", e.what());
     }
-    scored.reserve(fetch);
-    for (auto l : labels)
-        if (l >= 0) scored.emplace_back(l, rows.dot(static_cast<std::size_t>(l), query));
+    for (auto& [row, score] : scored) score = rows.read_dot(static_cast<std::size_t>(row), query);
     return best_k(std::move(scored), k);
 }
 
@@ -323,6 +345,8 @@ VectorIndex VectorIndex::read_compressed(const fs::path& path, std::shared_ptr<c
     v.rerank_ = rerank ? rerank : kDefaultRerank;
     return v;
 }
+
+const char* sq8_scan_isa() { return detail::sq8_isa_name(detail::sq8_best_isa()); }
 
 std::vector<float> VectorIndex::row_vector(std::size_t row) const {
     if (row >= n_) throw_usage("row {} of an index of {} rows", row, n_);

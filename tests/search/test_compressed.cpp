@@ -133,6 +133,8 @@ TEST(Compressed, RowsFileIsNumpyFloat16AndDamageIsNamed) {
     for (std::size_t i = 0; i < want.size(); ++i) EXPECT_EQ(got[i], half_to_float(float_to_half(want[i])));
     const std::vector<float> q = {0, 0, 0, 1};
     EXPECT_FLOAT_EQ(rows->dot(1, q.data()), 1.0f);
+    EXPECT_EQ(rows->read_dot(1, q.data()), rows->dot(1, q.data())) << "read with pread, the same row";
+    EXPECT_NE(test::error_message([&] { rows->read_dot(2, q.data()); }).find("row 2 of 2: past the end"), std::string::npos);
     // Truncated: the header says 2 × 4, the file holds less.
     const fs::path cut = dir.path() / "cut.npy";
     std::string bytes = read_file(p);

@@ -1,0 +1,40 @@
+// Internal to the search module: MESS's own scan of an IVF-SQ8 index's lists (FAISS trains the quantiser,
+// assigns the rows and stores the codes; the visited lists are scored here with a SIMD kernel).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace faiss {
+struct Index;
+struct IndexIVFScalarQuantizer;
+}  // namespace faiss
+
+namespace mess::detail {
+
+enum class Sq8Isa { avx512, avx2, baseline };
+
+Sq8Isa sq8_best_isa();                // the widest kernel this CPU runs (picked once, at run time)
+const char* sq8_isa_name(Sq8Isa isa);  // "avx512f", "avx2", "baseline"
+bool sq8_isa_supported(Sq8Isa isa);   // whether this CPU runs that kernel
+
+// out[r] = Σ_j w[j] · codes[r·dim + j] for `n` rows of `dim` 8-bit codes, with the kernel of `isa` (which
+// this CPU must run: sq8_isa_supported). Sums in float, 32 lanes; rows are independent.
+void sq8_dots(Sq8Isa isa, const std::uint8_t* codes, std::size_t n, std::size_t dim, const float* w, float* out);
+
+// The index this scan handles, or nullptr: FAISS's IndexIVFScalarQuantizer with QT_8bit codes (a trained
+// range per dimension: value = vmin_d + (c_d + 0.5) / 255 · vdiff_d) and inner product.
+const faiss::IndexIVFScalarQuantizer* as_sq8(const faiss::Index& index);
+
+// The `fetch` rows with the best code scores among the `nprobe` lists nearest the query (0: the index's own
+// nprobe; more than nlist visits every list), best first (ties: lower row). A row's code score is the query's
+// inner product with its decoded vector (centroid + decoded residual when the index encodes residuals), as
+// FAISS's own search scores it: q·x = q·centroid + Σ_d q_d·vmin_d + Σ_d q_d·vdiff_d·0.5/255 + Σ_d (q_d·vdiff_d/255)·c_d,
+// the last sum one uint8 × float dot per row (sq8_dots). Fewer rows when the lists hold fewer.
+// Errors: Error(usage) when fetch is 0.
+std::vector<std::pair<std::int64_t, float>> sq8_candidates(const faiss::IndexIVFScalarQuantizer& index, const float* query,
+                                                           std::size_t fetch, std::size_t nprobe);
+
+}  // namespace mess::detail
