@@ -12,9 +12,8 @@
 // Hann STFT (4096 samples, hop 1200, centred) is pooled into the 84 semitones C1–B7 (triangular weights in
 // log frequency) and into 7 octave bands; per frame:
 //   - loudness_db: 10·log10 of the frame's power, relative to the loudest frame (≤ 0; −100 for silence);
-//   - chroma [frames, 12]: log(1 + 1000·e/ē) of the semitone energies e (ē: the mean frame energy of the
-//     recording) folded to pitch classes (C first); not normalised (loud frames weigh more in key windows);
-//     frames more than 50 dB below the loudest are zero;
+//   - chroma [frames, 12]: the semitones folded to pitch classes (C first); not normalised (loud frames weigh
+//     more in key windows); frames more than 50 dB below the loudest are zero;
 //   - timbre [frames, 7]: each octave band's share of the frame's compressed energy;
 //   - register: the mean semitone (MIDI number) of the compressed semitone energies, 0 for silent frames;
 //   - onset: the positive change of the compressed semitone energies summed over semitones.
@@ -24,11 +23,15 @@
 // dsp::checkerboard_novelty, which the band version reproduces: tests/structure), divided by half the
 // kernel's absolute weight (so: weighted mean similarity within the two blocks − across them; 0 for a
 // constant signal, whatever its noise), clamped to 0..1.
-// Boundaries: the novelty peaks that are the largest within ±min_section_sec/2 and exceed the local
-// median (±10 s) by peak_threshold, each moved to the strongest onset within ±snap_sec. The list of
-// boundaries starts with 0 and ends with the duration (as mir_eval's intervals do). The Ward segmenter
-// (dsp::agglomerative_segments with as many segments as the novelty finds) was the alternative measured:
-// docs/STRUCTURE.md gives both figures. Labels: sections are compared by their chroma sequences (each
+// Boundaries, in two stages. Which: the novelty peaks that are the largest within ±min_section_sec/2 and
+// exceed the local median (±10 s) by peak_threshold. Where: all of them placed at once, each within
+// ±place_sec of its peak (and 2 s or more after the previous one), where the frames' unit semitone vectors are
+// best explained as constant per section: least Σ over sections of Σ‖x − section mean‖², solved exactly
+// by dynamic programming over the candidate frames (a medley's cut is an abrupt change of the whole pitch
+// set: docs/STRUCTURE.md). Boundaries closer than min_section_sec/2 to the previous one or to the end are
+// dropped. The list of boundaries starts with 0 and ends with the duration (as mir_eval's intervals do).
+// The same cost minimised over all frames with a penalty per boundary (no novelty) was measured and not
+// kept; the Ward segmenter and the model's window embeddings were not measured (docs/STRUCTURE.md). Labels: sections are compared by their chroma sequences (each
 // resampled to 32 steps, mean frame cosine, best of the 12 pitch-class rotations); a section takes the
 // letter of the first earlier section with similarity ≥ repeat_similarity (with a prime when the match
 // needs a rotation: A, B, A'), else the next letter.
@@ -87,6 +90,7 @@ inline constexpr double kStructureFrameRate = 10.0;  // analysis frames per seco
 inline constexpr int kStructureSampleRate = 12000;   // Hz the audio is analysed at
 
 struct StructureFeatures {
+    dsp::Matrix semitones;           // [frames, 84], ≥ 0: log(1 + 1000·e/ē) of C1..B7 (every frame, not gated)
     dsp::Matrix chroma;              // [frames, 12], ≥ 0, not normalised (see above)
     dsp::Matrix timbre;              // [frames, 7], rows sum to 1 (0 for silent frames)
     std::vector<float> loudness_db;  // [frames], dB relative to the loudest frame (≤ 0)
@@ -106,8 +110,8 @@ struct StructureParams {
     double climax_novelty_half_sec = 10.0;  // the climax curve's novelty kernel half-width (s, 0.5..60)
     double novelty_smooth_sec = 4.0;   // features averaged over this before the self-similarity (s, > 0)
     double min_section_sec = 10.0;     // boundaries at least this far apart (s, > 0)
-    double peak_threshold = 0.03;      // novelty above its local median to count as a boundary (0..1)
-    double snap_sec = 0.6;             // boundary moved to the strongest onset within this (s, ≥ 0)
+    double peak_threshold = 0.015;     // novelty above its local median to count as a boundary (0..1)
+    double place_sec = 2.0;            // boundary placed within this of its novelty peak (s, 0..10)
     double repeat_similarity = 0.8;    // section similarity for the same letter (0..1)
     double key_window_sec = 6.0;       // chroma summed over this for the key scores (s, > 0)
     double key_step_sec = 0.5;         // key decisions every this (s, > 0)

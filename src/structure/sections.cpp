@@ -82,21 +82,75 @@ std::string letter(int n) {
     return s;
 }
 
-constexpr double kFineSmoothSec = 0.5, kFineHalfSec = 1.5, kFineRangeSec = 1.0;
+// Placement of the boundaries: the frames' unit semitone vectors x, prefix sums for the cost of a section
+// [a, b): Σ‖x‖² − ‖Σx‖²/(b − a), its squared deviation from its mean.
+class SectionCost {
+public:
+    explicit SectionCost(const dsp::Matrix& semitones) : dims_(semitones.cols), sum_(static_cast<std::size_t>((semitones.rows + 1) * semitones.cols), 0.0), sq_(static_cast<std::size_t>(semitones.rows + 1), 0.0) {
+        for (std::int64_t t = 0; t < semitones.rows; ++t) {
+            double norm = 0;
+            for (std::int64_t c = 0; c < dims_; ++c) norm += static_cast<double>(semitones.at(t, c)) * semitones.at(t, c);
+            const double inv = norm > 1e-20 ? 1.0 / std::sqrt(norm) : 0.0;
+            for (std::int64_t c = 0; c < dims_; ++c) at(t + 1, c) = at(t, c) + semitones.at(t, c) * inv;
+            sq_[static_cast<std::size_t>(t + 1)] = sq_[static_cast<std::size_t>(t)] + (inv > 0 ? 1.0 : 0.0);
+        }
+    }
+    std::int64_t frames() const { return static_cast<std::int64_t>(sq_.size()) - 1; }
+    double operator()(std::int64_t a, std::int64_t b) const {
+        double s2 = 0;
+        for (std::int64_t c = 0; c < dims_; ++c) {
+            const double d = at(b, c) - at(a, c);
+            s2 += d * d;
+        }
+        return sq_[static_cast<std::size_t>(b)] - sq_[static_cast<std::size_t>(a)] - s2 / static_cast<double>(b - a);
+    }
 
-// A coarse novelty peak moved to the fine novelty's maximum within ±kFineRangeSec, then to the strongest
-// onset within ±snap_sec of that.
-std::int64_t refine_boundary(const StructureFeatures& f, const std::vector<float>& fine, std::int64_t t, const StructureParams& p) {
-    const auto n = static_cast<std::int64_t>(fine.size());
-    const auto range = static_cast<std::int64_t>(std::lround(kFineRangeSec * f.frame_rate));
-    const auto snap = static_cast<std::int64_t>(std::lround(p.snap_sec * f.frame_rate));
-    std::int64_t best = t;
-    for (std::int64_t u = std::max<std::int64_t>(0, t - range); u <= std::min(n - 1, t + range); ++u)
-        if (fine[static_cast<std::size_t>(u)] > fine[static_cast<std::size_t>(best)]) best = u;
-    std::int64_t onset = best;
-    for (std::int64_t u = std::max<std::int64_t>(0, best - snap); u <= std::min(n - 1, best + snap); ++u)
-        if (f.onset[static_cast<std::size_t>(u)] > f.onset[static_cast<std::size_t>(onset)]) onset = u;
-    return onset;
+private:
+    double& at(std::int64_t t, std::int64_t c) { return sum_[static_cast<std::size_t>(t * dims_ + c)]; }
+    double at(std::int64_t t, std::int64_t c) const { return sum_[static_cast<std::size_t>(t * dims_ + c)]; }
+    std::int64_t dims_;
+    std::vector<double> sum_, sq_;
+};
+
+constexpr double kMinGapSec = 2.0;  // placed boundaries at least this far apart (or min_section_sec/2 when less)
+
+// Every peak placed within ±range frames of itself so that the sections' total cost is least: dynamic
+// programming over the candidate frames of consecutive peaks (best[i][u]: least cost of the sections up to
+// candidate u of peak i).
+std::vector<std::int64_t> place_boundaries(const SectionCost& cost, const std::vector<std::int64_t>& peaks, std::int64_t range, std::int64_t gap) {
+    const std::int64_t n = cost.frames();
+    std::vector<std::vector<std::int64_t>> cand(peaks.size());
+    for (std::size_t i = 0; i < peaks.size(); ++i)
+        for (std::int64_t u = std::max<std::int64_t>(1, peaks[i] - range); u <= std::min(n - 1, peaks[i] + range); ++u) cand[i].push_back(u);
+    constexpr double kNone = 1e300;
+    std::vector<std::vector<double>> best(peaks.size());
+    std::vector<std::vector<std::size_t>> from(peaks.size());
+    for (std::size_t i = 0; i < peaks.size(); ++i) {
+        best[i].assign(cand[i].size(), kNone);
+        from[i].assign(cand[i].size(), 0);
+        for (std::size_t k = 0; k < cand[i].size(); ++k) {
+            if (i == 0) {
+                best[i][k] = cost(0, cand[i][k]);
+                continue;
+            }
+            for (std::size_t j = 0; j < cand[i - 1].size(); ++j) {
+                if (best[i - 1][j] >= kNone || cand[i - 1][j] > cand[i][k] - gap) continue;
+                const double v = best[i - 1][j] + cost(cand[i - 1][j], cand[i][k]);
+                if (v < best[i][k]) best[i][k] = v, from[i][k] = j;
+            }
+        }
+    }
+    std::vector<std::int64_t> out(peaks.size());
+    if (peaks.empty()) return out;
+    std::size_t k = 0;
+    double least = kNone;
+    for (std::size_t j = 0; j < cand.back().size(); ++j)
+        if (best.back()[j] < kNone && best.back()[j] + cost(cand.back()[j], n) < least) least = best.back()[j] + cost(cand.back()[j], n), k = j;
+    for (std::size_t i = peaks.size(); i-- > 0;) {
+        out[i] = cand[i][k];
+        k = from[i][k];
+    }
+    return out;
 }
 
 }  // namespace
@@ -160,19 +214,24 @@ std::vector<float> structure_novelty(const StructureFeatures& f, const Structure
 
 std::vector<double> pick_boundaries(const StructureFeatures& f, std::span<const float> nov, const StructureParams& p) {
     p.validate();
-    std::vector<double> out{0.0};
     const auto n = static_cast<std::int64_t>(nov.size());
     const int med_size = 2 * static_cast<int>(std::lround(10.0 * f.frame_rate)) + 1;
     const std::vector<float> med = n > 0 ? dsp::median_filter(nov, med_size) : std::vector<float>{};
     const auto w = static_cast<std::int64_t>(std::lround(p.min_section_sec / 2 * f.frame_rate));
-    std::vector<float> fine;  // fine-scale novelty for refining, computed when a boundary is found
+    std::vector<std::int64_t> peaks;
     for (std::int64_t t = 0; t < n; ++t) {
         const float v = nov[static_cast<std::size_t>(t)];
         if (v <= 0 || v - med[static_cast<std::size_t>(t)] < p.peak_threshold) continue;
         const auto lo = nov.begin() + std::max<std::int64_t>(0, t - w), hi = nov.begin() + std::min(n, t + w + 1);
-        if (std::max_element(lo, hi) != nov.begin() + t) continue;  // the first maximum of its neighbourhood
-        if (fine.empty()) fine = band_checkerboard_novelty(novelty_rows(f, kFineSmoothSec), std::max(1, static_cast<int>(std::lround(kFineHalfSec * f.frame_rate))));
-        const double sec = static_cast<double>(refine_boundary(f, fine, t, p)) / f.frame_rate;
+        if (std::max_element(lo, hi) == nov.begin() + t) peaks.push_back(t);  // the first maximum of its neighbourhood
+    }
+    std::vector<double> out{0.0};
+    if (!peaks.empty() && f.semitones.rows == n) {
+        const auto range = static_cast<std::int64_t>(std::lround(p.place_sec * f.frame_rate));
+        peaks = place_boundaries(SectionCost(f.semitones), peaks, range, std::max<std::int64_t>(1, std::lround(std::min(kMinGapSec, 0.5 * p.min_section_sec) * f.frame_rate)));
+    }
+    for (const std::int64_t t : peaks) {
+        const double sec = static_cast<double>(t) / f.frame_rate;
         if (sec - out.back() >= 0.5 * p.min_section_sec && f.duration_sec - sec >= 0.5 * p.min_section_sec) out.push_back(sec);
     }
     out.push_back(f.duration_sec);

@@ -121,6 +121,21 @@ TEST(Structure, BoundaryAndClimaxNoveltiesHaveTheirOwnKernels) {
     EXPECT_FALSE(test::error_message([&] { structure_novelty(f, StructureParams{}, 61.0); }, ErrorKind::usage).empty());
 }
 
+// Two-stage boundaries: the novelty peak says which change, the section cost over unit semitone vectors where.
+// An abrupt cut between two different pieces (as in the medleys of docs/STRUCTURE.md) at a time off any grid
+// is placed within 0.5 s; place_sec outside 0..10 s is a usage error naming it.
+TEST(Structure, BoundaryOfAnAbruptCutIsPlacedWithinHalfASecond) {
+    std::vector<test::Note> notes;
+    progression(notes, 60, 0, 17.3, 0.5);
+    progression(notes, 66, 17.35, 21, 0.7, [](double) { return 0.5; });
+    const Structure s = analyze_structure(mono(test::render_notes(notes, 38.5, kRate)));
+    ASSERT_EQ(s.boundaries.size(), 3u);
+    EXPECT_NEAR(s.boundaries[1], 17.35, 0.5);
+    StructureParams p;
+    p.place_sec = 11;
+    EXPECT_NE(test::error_message([&] { p.validate(); }, ErrorKind::usage).find("place_sec"), std::string::npos);
+}
+
 void expect_well_formed(const Structure& s, double duration) {
     ASSERT_GE(s.boundaries.size(), 2u);
     EXPECT_EQ(s.boundaries.front(), 0.0);
