@@ -18,11 +18,12 @@
 //   - register: the mean semitone (MIDI number) of the compressed semitone energies, 0 for silent frames;
 //   - onset: the positive change of the compressed semitone energies summed over semitones.
 //
-// Sections. Novelty: the cosine self-similarity of [unit chroma, 0.5·timbre] smoothed over 1 s, within a
-// band of ±novelty_half_sec around the diagonal, convolved with a Gaussian checkerboard kernel (as
-// dsp::checkerboard_novelty, which the band version reproduces: tests/structure), divided by half the
-// kernel's absolute weight (so: weighted mean similarity within the two blocks − across them; 0 for a
-// constant signal, whatever its noise), clamped to 0..1.
+// Sections. Novelty (`structure_novelty`): the cosine self-similarity of the unit semitone vectors smoothed
+// over novelty_smooth_sec, within a band of ±novelty_half_sec around the diagonal, convolved with a Gaussian
+// checkerboard kernel (as dsp::checkerboard_novelty, which the band version reproduces: tests/structure),
+// divided by half the kernel's absolute weight (so: weighted mean similarity within the two blocks − across
+// them; 0 for a constant signal, whatever its noise), clamped to 0..1. Features made otherwise than by
+// structure_features (no semitones): Error(usage).
 // Boundaries, in two stages. Which: the novelty peaks that are the largest within ±min_section_sec/2 and
 // exceed the local median (±10 s) by peak_threshold. Where: all of them placed at once, each within
 // ±place_sec of its peak (and 2 s or more after the previous one), where the frames' unit semitone vectors are
@@ -44,8 +45,8 @@
 // + 12 for minor; written "C major", "F# minor".
 //
 // Climax: c(t) = L(t)·(0.75 + 0.25·N(t))·(0.75 + 0.25·R(t)), where L is the loudness (dB, Gaussian-smoothed
-// by climax_smooth_sec) mapped from its 10th percentile..maximum to 0..1, N the novelty with a kernel of
-// climax_novelty_half_sec (not the boundaries' novelty_half_sec: docs/STRUCTURE.md) and R the register
+// by climax_smooth_sec) mapped from its 10th percentile..maximum to 0..1, N a novelty of its own (as above
+// but of [unit chroma, 0.5·timbre] smoothed over 4 s, kernel climax_novelty_half_sec: docs/STRUCTURE.md) and R the register
 // (smoothed, mapped from min..max to 0..1); the climax time is c's maximum, its extent the contiguous run
 // around it where c ≥ median + 0.75·(max − median).
 //
@@ -108,9 +109,9 @@ StructureFeatures structure_features(const Audio& audio);
 struct StructureParams {
     double novelty_half_sec = 12.0;    // the boundaries' checkerboard kernel half-width (s, 0.5..60)
     double climax_novelty_half_sec = 10.0;  // the climax curve's novelty kernel half-width (s, 0.5..60)
-    double novelty_smooth_sec = 4.0;   // features averaged over this before the self-similarity (s, > 0)
+    double novelty_smooth_sec = 2.0;   // unit semitone vectors averaged over this before the boundaries' self-similarity (s, > 0)
     double min_section_sec = 10.0;     // boundaries at least this far apart (s, > 0)
-    double peak_threshold = 0.015;     // novelty above its local median to count as a boundary (0..1)
+    double peak_threshold = 0.03;      // novelty above its local median to count as a boundary (0..1)
     double place_sec = 2.0;            // boundary placed within this of its novelty peak (s, 0..10)
     double repeat_similarity = 0.8;    // section similarity for the same letter (0..1)
     double key_window_sec = 6.0;       // chroma summed over this for the key scores (s, > 0)
@@ -153,13 +154,13 @@ struct Structure {
     std::vector<Modulation> modulations;
     std::optional<Climax> climax;    // empty for silence
     std::vector<Cadence> cadences;   // ascending in time
-    std::vector<float> novelty;      // [frames] at kStructureFrameRate, 0..1: the climax curve's novelty (climax_novelty_half_sec)
+    std::vector<float> novelty;      // [frames] at kStructureFrameRate, 0..1: the climax curve's novelty (not the boundaries')
 };
 
 Structure analyze_structure(const Audio& audio, const StructureParams& params = {});
 Structure analyze_structure(const StructureFeatures& features, const StructureParams& params = {});
 
-// Novelty alone ([frames], 0..1; kernel half-width novelty_half_sec, or half_sec when given) and the
+// The boundaries' novelty alone ([frames], 0..1; kernel half-width novelty_half_sec, or half_sec when given) and the
 // boundary picking, exposed for the segmenter benchmarks.
 std::vector<float> structure_novelty(const StructureFeatures& features, const StructureParams& params = {},
                                      std::optional<double> half_sec = std::nullopt);

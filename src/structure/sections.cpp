@@ -34,9 +34,11 @@ void normalize_rows(dsp::Matrix& m) {
     }
 }
 
-// The rows the novelty compares: [unit chroma, 0.5·timbre], smoothed over 1 s.
-dsp::Matrix novelty_rows(const StructureFeatures& f, double smooth_sec) {
-    const int width = std::max(1, static_cast<int>(std::lround(smooth_sec * f.frame_rate)));
+int frames_of(double sec, double frame_rate) { return std::max(1, static_cast<int>(std::lround(sec * frame_rate))); }
+
+// The rows the climax's novelty compares: [unit chroma, 0.5·timbre], smoothed over smooth_sec.
+dsp::Matrix chroma_timbre_rows(const StructureFeatures& f, double smooth_sec) {
+    const int width = frames_of(smooth_sec, f.frame_rate);
     dsp::Matrix chroma = smooth_rows(f.chroma, width);
     normalize_rows(chroma);
     const dsp::Matrix timbre = smooth_rows(f.timbre, width);
@@ -46,6 +48,28 @@ dsp::Matrix novelty_rows(const StructureFeatures& f, double smooth_sec) {
         for (int b = 0; b < 7; ++b) rows.at(t, 12 + b) = 0.5f * timbre.at(t, b);
     }
     return rows;
+}
+
+// The rows the boundaries' novelty compares: unit semitone vectors, smoothed over smooth_sec.
+dsp::Matrix semitone_rows(const StructureFeatures& f, double smooth_sec) {
+    dsp::Matrix unit = f.semitones;
+    normalize_rows(unit);
+    return smooth_rows(unit, frames_of(smooth_sec, f.frame_rate));
+}
+
+// The band novelty of the rows with a kernel of half_sec, in similarity units: the kernel's positive weights
+// sum to half its absolute weight, so this is the weighted mean similarity within the two blocks minus that
+// across them (0 for a constant signal), clamped to 0..1.
+std::vector<float> scaled_novelty(const dsp::Matrix& rows, double half_sec, double frame_rate) {
+    if (!(half_sec >= 0.5 && half_sec <= 60)) throw_usage("structure: novelty half-width out of range (0.5..60 s, got {})", half_sec);
+    const int half = frames_of(half_sec, frame_rate);
+    std::vector<float> nov = band_checkerboard_novelty(rows, half);
+    double weight = 0;
+    for (int i = -half; i <= half; ++i)
+        for (int j = -half; j <= half; ++j)
+            if (i != 0 && j != 0) weight += std::exp(-static_cast<double>(i * i + j * j) / (half * half));
+    for (float& v : nov) v = static_cast<float>(std::clamp(v / (weight / 2), 0.0, 1.0));
+    return nov;
 }
 
 // Labels: each section's unit chroma resampled to 32 steps; similarity = mean frame cosine at the best rotation.
@@ -198,18 +222,13 @@ std::vector<float> band_checkerboard_novelty(const dsp::Matrix& f, int half) {
 
 std::vector<float> structure_novelty(const StructureFeatures& f, const StructureParams& p, std::optional<double> half_sec) {
     p.validate();
-    const double h = half_sec.value_or(p.novelty_half_sec);
-    if (!(h >= 0.5 && h <= 60)) throw_usage("structure: novelty half-width out of range (0.5..60 s, got {})", h);
-    const int half = std::max(1, static_cast<int>(std::lround(h * f.frame_rate)));
-    std::vector<float> nov = band_checkerboard_novelty(novelty_rows(f, p.novelty_smooth_sec), half);
-    // In similarity units: the kernel's positive weights sum to half its absolute weight, so this is the
-    // weighted mean similarity within the two blocks minus that across them (0 for a constant signal).
-    double weight = 0;
-    for (int i = -half; i <= half; ++i)
-        for (int j = -half; j <= half; ++j)
-            if (i != 0 && j != 0) weight += std::exp(-static_cast<double>(i * i + j * j) / (half * half));
-    for (float& v : nov) v = static_cast<float>(std::clamp(v / (weight / 2), 0.0, 1.0));
-    return nov;
+    if (f.semitones.rows != f.frames()) throw_usage("structure: features without semitones (make them with structure_features)");
+    return scaled_novelty(semitone_rows(f, p.novelty_smooth_sec), half_sec.value_or(p.novelty_half_sec), f.frame_rate);
+}
+
+std::vector<float> climax_novelty(const StructureFeatures& f, const StructureParams& p) {
+    p.validate();
+    return scaled_novelty(chroma_timbre_rows(f, kClimaxNoveltySmoothSec), p.climax_novelty_half_sec, f.frame_rate);
 }
 
 std::vector<double> pick_boundaries(const StructureFeatures& f, std::span<const float> nov, const StructureParams& p) {

@@ -38,7 +38,7 @@ Structure analyze_structure(const StructureFeatures& f, const StructureParams& p
     }
     s.novelty = structure_novelty(f, p);
     s.boundaries = pick_boundaries(f, s.novelty, p);
-    if (p.climax_novelty_half_sec != p.novelty_half_sec) s.novelty = structure_novelty(f, p, p.climax_novelty_half_sec);
+    s.novelty = climax_novelty(f, p);
     s.sections = label_sections(f, s.boundaries, p);
     estimate_keys(f, p, s);
     s.climax = find_climax(f, s, p);
