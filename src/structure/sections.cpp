@@ -122,7 +122,9 @@ std::string letter(int n) {
 // [a, b): Σ‖x‖² − ‖Σx‖²/(b − a), its squared deviation from its mean.
 class SectionCost {
 public:
-    explicit SectionCost(const dsp::Matrix& semitones) : dims_(semitones.cols), sum_(static_cast<std::size_t>((semitones.rows + 1) * semitones.cols), 0.0), sq_(static_cast<std::size_t>(semitones.rows + 1), 0.0) {
+    explicit SectionCost(const dsp::Matrix& semitones)
+        : dims_(semitones.cols), sum_(static_cast<std::size_t>((semitones.rows + 1) * semitones.cols), 0.0),
+          sq_(static_cast<std::size_t>(semitones.rows + 1), 0.0) {
         for (std::int64_t t = 0; t < semitones.rows; ++t) {
             double norm = 0;
             for (std::int64_t c = 0; c < dims_; ++c) norm += static_cast<double>(semitones.at(t, c)) * semitones.at(t, c);
@@ -181,7 +183,7 @@ std::vector<std::int64_t> place_boundaries(const SectionCost& cost, const std::v
     std::size_t k = 0;
     double least = kNone;
     for (std::size_t j = 0; j < cand.back().size(); ++j)
-        if (best.back()[j] < kNone && best.back()[j] + cost(cand.back()[j], n) < least) least = best.back()[j] + cost(cand.back()[j], n), k = j;
+        if (const double v = best.back()[j] + cost(cand.back()[j], n); best.back()[j] < kNone && v < least) least = v, k = j;
     for (std::size_t i = peaks.size(); i-- > 0;) {
         out[i] = cand[i][k];
         k = from[i][k];
@@ -252,7 +254,8 @@ std::vector<double> pick_boundaries(const StructureFeatures& f, std::span<const 
     std::vector<double> out{0.0};
     if (!peaks.empty() && f.semitones.rows == n) {
         const auto range = static_cast<std::int64_t>(std::lround(p.place_sec * f.frame_rate));
-        peaks = place_boundaries(SectionCost(f.semitones), peaks, range, std::max<std::int64_t>(1, std::lround(std::min(kMinGapSec, 0.5 * p.min_section_sec) * f.frame_rate)));
+        const std::int64_t gap = std::max<std::int64_t>(1, std::lround(std::min(kMinGapSec, 0.5 * p.min_section_sec) * f.frame_rate));
+        peaks = place_boundaries(SectionCost(f.semitones), peaks, range, gap);
     }
     for (const std::int64_t t : peaks) {
         const double sec = static_cast<double>(t) / f.frame_rate;
