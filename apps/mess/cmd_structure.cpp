@@ -89,6 +89,7 @@ void add_structure_params(CLI::App* cmd, StructureParams& p) {
     cmd->add_option("--novelty-smooth", p.novelty_smooth_sec, "Feature smoothing before the novelty (s)")->capture_default_str();
     cmd->add_option("--min-section", p.min_section_sec, "Shortest section (s)")->capture_default_str();
     cmd->add_option("--peak-threshold", p.peak_threshold, "Novelty above its local median for a boundary (0..1)")->capture_default_str();
+    cmd->add_option("--place-range", p.place_sec, "Boundary placed within this of its novelty peak (s)")->capture_default_str();
     cmd->add_option("--key-window", p.key_window_sec, "Key window (s)")->capture_default_str();
     cmd->add_option("--key-penalty", p.key_change_penalty, "Viterbi cost of a key change")->capture_default_str();
     cmd->add_option("--no-key-score", p.no_key_score, "Score of the Viterbi's no-key state")->capture_default_str();
@@ -98,7 +99,7 @@ void add_structure_params(CLI::App* cmd, StructureParams& p) {
 nlohmann::json structure_params_json(const StructureParams& p) {
     return {{"novelty_half_sec", p.novelty_half_sec}, {"climax_novelty_half_sec", p.climax_novelty_half_sec},
             {"novelty_smooth_sec", p.novelty_smooth_sec}, {"min_section_sec", p.min_section_sec},
-            {"peak_threshold", p.peak_threshold}, {"key_window_sec", p.key_window_sec},
+            {"peak_threshold", p.peak_threshold}, {"place_sec", p.place_sec}, {"key_window_sec", p.key_window_sec},
             {"key_change_penalty", p.key_change_penalty}, {"no_key_score", p.no_key_score},
             {"climax_smooth_sec", p.climax_smooth_sec}};
 }

@@ -12,23 +12,27 @@
 // Hann STFT (4096 samples, hop 1200, centred) is pooled into the 84 semitones C1–B7 (triangular weights in
 // log frequency) and into 7 octave bands; per frame:
 //   - loudness_db: 10·log10 of the frame's power, relative to the loudest frame (≤ 0; −100 for silence);
-//   - chroma [frames, 12]: log(1 + 1000·e/ē) of the semitone energies e (ē: the mean frame energy of the
-//     recording) folded to pitch classes (C first); not normalised (loud frames weigh more in key windows);
-//     frames more than 50 dB below the loudest are zero;
+//   - chroma [frames, 12]: the semitones folded to pitch classes (C first); not normalised (loud frames weigh
+//     more in key windows); frames more than 50 dB below the loudest are zero;
 //   - timbre [frames, 7]: each octave band's share of the frame's compressed energy;
 //   - register: the mean semitone (MIDI number) of the compressed semitone energies, 0 for silent frames;
 //   - onset: the positive change of the compressed semitone energies summed over semitones.
 //
-// Sections. Novelty: the cosine self-similarity of [unit chroma, 0.5·timbre] smoothed over 1 s, within a
-// band of ±novelty_half_sec around the diagonal, convolved with a Gaussian checkerboard kernel (as
-// dsp::checkerboard_novelty, which the band version reproduces: tests/structure), divided by half the
-// kernel's absolute weight (so: weighted mean similarity within the two blocks − across them; 0 for a
-// constant signal, whatever its noise), clamped to 0..1.
-// Boundaries: the novelty peaks that are the largest within ±min_section_sec/2 and exceed the local
-// median (±10 s) by peak_threshold, each moved to the strongest onset within ±snap_sec. The list of
-// boundaries starts with 0 and ends with the duration (as mir_eval's intervals do). The Ward segmenter
-// (dsp::agglomerative_segments with as many segments as the novelty finds) was the alternative measured:
-// docs/STRUCTURE.md gives both figures. Labels: sections are compared by their chroma sequences (each
+// Sections. Novelty (`structure_novelty`): the cosine self-similarity of the unit semitone vectors smoothed
+// over novelty_smooth_sec, within a band of ±novelty_half_sec around the diagonal, convolved with a Gaussian
+// checkerboard kernel (as dsp::checkerboard_novelty, which the band version reproduces: tests/structure),
+// divided by half the kernel's absolute weight (so: weighted mean similarity within the two blocks − across
+// them; 0 for a constant signal, whatever its noise), clamped to 0..1. Features made otherwise than by
+// structure_features (no semitones): Error(usage).
+// Boundaries, in two stages. Which: the novelty peaks that are the largest within ±min_section_sec/2 and
+// exceed the local median (±10 s) by peak_threshold. Where: all of them placed at once, each within
+// ±place_sec of its peak (and 2 s or more after the previous one), where the frames' unit semitone vectors are
+// best explained as constant per section: least Σ over sections of Σ‖x − section mean‖², solved exactly
+// by dynamic programming over the candidate frames (a medley's cut is an abrupt change of the whole pitch
+// set: docs/STRUCTURE.md). Boundaries closer than min_section_sec/2 to the previous one or to the end are
+// dropped. The list of boundaries starts with 0 and ends with the duration (as mir_eval's intervals do).
+// The same cost minimised over all frames with a penalty per boundary (no novelty) was measured and not
+// kept; the Ward segmenter and the model's window embeddings were not measured (docs/STRUCTURE.md). Labels: sections are compared by their chroma sequences (each
 // resampled to 32 steps, mean frame cosine, best of the 12 pitch-class rotations); a section takes the
 // letter of the first earlier section with similarity ≥ repeat_similarity (with a prime when the match
 // needs a rotation: A, B, A'), else the next letter.
@@ -41,8 +45,8 @@
 // + 12 for minor; written "C major", "F# minor".
 //
 // Climax: c(t) = L(t)·(0.75 + 0.25·N(t))·(0.75 + 0.25·R(t)), where L is the loudness (dB, Gaussian-smoothed
-// by climax_smooth_sec) mapped from its 10th percentile..maximum to 0..1, N the novelty with a kernel of
-// climax_novelty_half_sec (not the boundaries' novelty_half_sec: docs/STRUCTURE.md) and R the register
+// by climax_smooth_sec) mapped from its 10th percentile..maximum to 0..1, N a novelty of its own (as above
+// but of [unit chroma, 0.5·timbre] smoothed over 4 s, kernel climax_novelty_half_sec: docs/STRUCTURE.md) and R the register
 // (smoothed, mapped from min..max to 0..1); the climax time is c's maximum, its extent the contiguous run
 // around it where c ≥ median + 0.75·(max − median).
 //
@@ -87,6 +91,7 @@ inline constexpr double kStructureFrameRate = 10.0;  // analysis frames per seco
 inline constexpr int kStructureSampleRate = 12000;   // Hz the audio is analysed at
 
 struct StructureFeatures {
+    dsp::Matrix semitones;           // [frames, 84], ≥ 0: log(1 + 1000·e/ē) of C1..B7 (every frame, not gated)
     dsp::Matrix chroma;              // [frames, 12], ≥ 0, not normalised (see above)
     dsp::Matrix timbre;              // [frames, 7], rows sum to 1 (0 for silent frames)
     std::vector<float> loudness_db;  // [frames], dB relative to the loudest frame (≤ 0)
@@ -104,10 +109,10 @@ StructureFeatures structure_features(const Audio& audio);
 struct StructureParams {
     double novelty_half_sec = 12.0;    // the boundaries' checkerboard kernel half-width (s, 0.5..60)
     double climax_novelty_half_sec = 10.0;  // the climax curve's novelty kernel half-width (s, 0.5..60)
-    double novelty_smooth_sec = 4.0;   // features averaged over this before the self-similarity (s, > 0)
+    double novelty_smooth_sec = 2.0;   // unit semitone vectors averaged over this before the boundaries' self-similarity (s, > 0)
     double min_section_sec = 10.0;     // boundaries at least this far apart (s, > 0)
     double peak_threshold = 0.03;      // novelty above its local median to count as a boundary (0..1)
-    double snap_sec = 0.6;             // boundary moved to the strongest onset within this (s, ≥ 0)
+    double place_sec = 2.0;            // boundary placed within this of its novelty peak (s, 0..10)
     double repeat_similarity = 0.8;    // section similarity for the same letter (0..1)
     double key_window_sec = 6.0;       // chroma summed over this for the key scores (s, > 0)
     double key_step_sec = 0.5;         // key decisions every this (s, > 0)
@@ -149,13 +154,13 @@ struct Structure {
     std::vector<Modulation> modulations;
     std::optional<Climax> climax;    // empty for silence
     std::vector<Cadence> cadences;   // ascending in time
-    std::vector<float> novelty;      // [frames] at kStructureFrameRate, 0..1: the climax curve's novelty (climax_novelty_half_sec)
+    std::vector<float> novelty;      // [frames] at kStructureFrameRate, 0..1: the climax curve's novelty (not the boundaries')
 };
 
 Structure analyze_structure(const Audio& audio, const StructureParams& params = {});
 Structure analyze_structure(const StructureFeatures& features, const StructureParams& params = {});
 
-// Novelty alone ([frames], 0..1; kernel half-width novelty_half_sec, or half_sec when given) and the
+// The boundaries' novelty alone ([frames], 0..1; kernel half-width novelty_half_sec, or half_sec when given) and the
 // boundary picking, exposed for the segmenter benchmarks.
 std::vector<float> structure_novelty(const StructureFeatures& features, const StructureParams& params = {},
                                      std::optional<double> half_sec = std::nullopt);

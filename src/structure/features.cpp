@@ -60,7 +60,7 @@ std::vector<float> frame_db(const dsp::Matrix& power, bool* silent) {
     return db;
 }
 
-// Chroma, timbre, register and onset from the semitone energies.
+// Compressed semitones, chroma, timbre, register and onset from the semitone energies.
 void describe_frames(const dsp::Matrix& semis, StructureFeatures& f) {
     const std::int64_t n = semis.rows;
     double mean_e = 0;
@@ -70,9 +70,10 @@ void describe_frames(const dsp::Matrix& semis, StructureFeatures& f) {
     f.timbre = {n, 7, std::vector<float>(static_cast<std::size_t>(n * 7), 0.0f)};
     f.register_semitone.assign(static_cast<std::size_t>(n), 0.0f);
     f.onset.assign(static_cast<std::size_t>(n), 0.0f);
+    f.semitones = {n, kSemitones, std::vector<float>(static_cast<std::size_t>(n * kSemitones), 0.0f)};
     std::vector<float> prev(kSemitones, 0.0f), cur(kSemitones);
     for (std::int64_t t = 0; t < n; ++t) {
-        for (int s = 0; s < kSemitones; ++s) cur[static_cast<std::size_t>(s)] = static_cast<float>(std::log1p(1000.0 * semis.at(t, s) / mean_e));
+        for (int s = 0; s < kSemitones; ++s) cur[static_cast<std::size_t>(s)] = f.semitones.at(t, s) = static_cast<float>(std::log1p(1000.0 * semis.at(t, s) / mean_e));
         double onset = 0;
         for (int s = 0; s < kSemitones; ++s) onset += std::max(0.0f, cur[static_cast<std::size_t>(s)] - prev[static_cast<std::size_t>(s)]);
         f.onset[static_cast<std::size_t>(t)] = static_cast<float>(onset);

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <optional>
 
 #include "internal.hpp"
 
@@ -75,9 +76,13 @@ std::array<double, 12> span_chroma(const StructureFeatures& f, double a, double 
 // the rotation). 0.75: the middle of the plateau 0.6–0.8 where the interval was right in 10/10 and 9/10
 // modulations of two development corpora (beginner MIDI, seeds 2 and 3; 0.9 gave 7/10 and 6/10).
 constexpr double kRotationMinCorrelation = 0.75;
-void correct_interval(const StructureFeatures& f, const KeySpan& before, const KeySpan& after, Modulation& m) {
-    const auto x = span_chroma(f, std::max(before.start, m.time - 15.0), m.time);
-    const auto y = span_chroma(f, m.time, std::min(after.end, m.time + 15.0));
+// At a section boundary (`cut`) the chroma compared is that of the 15 s before and after it whatever the key
+// spans; elsewhere, that of the two key spans within 15 s of the key change.
+void correct_interval(const StructureFeatures& f, const KeySpan& before, const KeySpan& after, std::optional<double> cut, Modulation& m) {
+    const bool at_boundary = cut.has_value();
+    const double pivot = cut.value_or(m.time);
+    const auto x = span_chroma(f, std::max(at_boundary ? 0.0 : before.start, pivot - 15.0), pivot);
+    const auto y = span_chroma(f, pivot, std::min(at_boundary ? f.duration_sec : after.end, pivot + 15.0));
     int best = 0;
     double best_r = -2;
     for (int shift = 0; shift < 12; ++shift) {
@@ -88,6 +93,17 @@ void correct_interval(const StructureFeatures& f, const KeySpan& before, const K
     if (best == 0 || best_r < kRotationMinCorrelation) return;
     m.interval = best > 6 ? best - 12 : best;
     m.to = (m.from % 12 + best) % 12 + (m.from >= 12 ? 12 : 0);
+}
+
+// The interior section boundary nearest a key change when it lies within kCutSec of it (a modulation at a
+// section change starts there: the chroma before and after are compared across it), else none.
+constexpr double kCutSec = 3.0;
+std::optional<double> section_cut(const std::vector<double>& bounds, double time) {
+    std::optional<double> best;
+    double distance = kCutSec;
+    for (std::size_t i = 1; i + 1 < bounds.size(); ++i)
+        if (std::fabs(bounds[i] - time) <= distance) best = bounds[i], distance = std::fabs(bounds[i] - time);
+    return best;
 }
 
 }  // namespace
@@ -156,7 +172,7 @@ void estimate_keys(const StructureFeatures& f, const StructureParams& p, Structu
     for (std::size_t i = 1; i < s.keys.size(); ++i)
         if (s.keys[i].key != s.keys[i - 1].key) {
             Modulation m{s.keys[i].start, s.keys[i - 1].key, s.keys[i].key, key_interval(s.keys[i - 1].key, s.keys[i].key)};
-            correct_interval(f, s.keys[i - 1], s.keys[i], m);
+            correct_interval(f, s.keys[i - 1], s.keys[i], section_cut(s.boundaries, m.time), m);
             s.modulations.push_back(m);
         }
 }

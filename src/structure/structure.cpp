@@ -17,7 +17,7 @@ void StructureParams::validate() const {
     check(novelty_smooth_sec > 0, "novelty_smooth_sec (> 0)", novelty_smooth_sec);
     check(min_section_sec > 0, "min_section_sec (> 0)", min_section_sec);
     check(peak_threshold >= 0 && peak_threshold <= 1, "peak_threshold (0..1)", peak_threshold);
-    check(snap_sec >= 0, "snap_sec (≥ 0)", snap_sec);
+    check(place_sec >= 0 && place_sec <= 10, "place_sec (0..10 s)", place_sec);
     check(repeat_similarity >= 0 && repeat_similarity <= 1, "repeat_similarity (0..1)", repeat_similarity);
     check(key_window_sec > 0 && key_step_sec > 0, "key window/step (> 0)", std::min(key_window_sec, key_step_sec));
     check(key_change_penalty >= 0, "key_change_penalty (≥ 0)", key_change_penalty);
@@ -38,7 +38,7 @@ Structure analyze_structure(const StructureFeatures& f, const StructureParams& p
     }
     s.novelty = structure_novelty(f, p);
     s.boundaries = pick_boundaries(f, s.novelty, p);
-    if (p.climax_novelty_half_sec != p.novelty_half_sec) s.novelty = structure_novelty(f, p, p.climax_novelty_half_sec);
+    s.novelty = climax_novelty(f, p);
     s.sections = label_sections(f, s.boundaries, p);
     estimate_keys(f, p, s);
     s.climax = find_climax(f, s, p);

@@ -101,24 +101,44 @@ TEST(Structure, ClimaxOfASwell) {
     EXPECT_GE(s.climax->end, s.climax->time);
 }
 
-// The boundaries and the climax weigh novelties of their own kernel widths (docs/STRUCTURE.md: a 12-s kernel
-// places medley boundaries better, the 10-s one keeps the climax); equal widths share one curve.
-TEST(Structure, BoundaryAndClimaxNoveltiesHaveTheirOwnKernels) {
+// The boundaries and the climax weigh novelties of their own (docs/STRUCTURE.md: unit semitone vectors and a
+// 12-s kernel find and place medley cuts better; the climax keeps chroma and timbre with a 10-s kernel): the
+// climax's kernel width changes the climax curve and never the boundaries.
+TEST(Structure, BoundaryAndClimaxNoveltiesAreTheirOwn) {
     std::vector<test::Note> notes;
     progression(notes, 60, 0, 20, 0.5);
     progression(notes, 63, 20, 20, 0.5, [](double) { return 0.9; });
     const StructureFeatures f = structure_features(mono(test::render_notes(notes, 40.5, kRate)));
     StructureParams p;
-    ASSERT_NE(p.novelty_half_sec, p.climax_novelty_half_sec);
     const Structure s = analyze_structure(f, p);
-    EXPECT_EQ(s.novelty, structure_novelty(f, p, p.climax_novelty_half_sec));
+    ASSERT_EQ(static_cast<std::int64_t>(s.novelty.size()), f.frames());
     EXPECT_NE(s.novelty, structure_novelty(f, p));
     EXPECT_EQ(s.boundaries, pick_boundaries(f, structure_novelty(f, p), p));
-    p.climax_novelty_half_sec = p.novelty_half_sec;
-    EXPECT_EQ(analyze_structure(f, p).novelty, structure_novelty(f, p));
+    p.climax_novelty_half_sec = 6;
+    const Structure narrower = analyze_structure(f, p);
+    EXPECT_NE(narrower.novelty, s.novelty);
+    EXPECT_EQ(narrower.boundaries, s.boundaries);
     p.climax_novelty_half_sec = 0.2;
     EXPECT_NE(test::error_message([&] { analyze_structure(f, p); }, ErrorKind::usage).find("climax_novelty_half_sec"), std::string::npos);
     EXPECT_FALSE(test::error_message([&] { structure_novelty(f, StructureParams{}, 61.0); }, ErrorKind::usage).empty());
+    StructureFeatures bare = f;
+    bare.semitones = {};
+    EXPECT_NE(test::error_message([&] { structure_novelty(bare, StructureParams{}); }, ErrorKind::usage).find("semitones"), std::string::npos);
+}
+
+// Two-stage boundaries: the novelty peak says which change, the section cost over unit semitone vectors where.
+// An abrupt cut between two different pieces (as in the medleys of docs/STRUCTURE.md) at a time off any grid
+// is placed within 0.5 s; place_sec outside 0..10 s is a usage error naming it.
+TEST(Structure, BoundaryOfAnAbruptCutIsPlacedWithinHalfASecond) {
+    std::vector<test::Note> notes;
+    progression(notes, 60, 0, 17.3, 0.5);
+    progression(notes, 66, 17.35, 21, 0.7, [](double) { return 0.5; });
+    const Structure s = analyze_structure(mono(test::render_notes(notes, 38.5, kRate)));
+    ASSERT_EQ(s.boundaries.size(), 3u);
+    EXPECT_NEAR(s.boundaries[1], 17.35, 0.5);
+    StructureParams p;
+    p.place_sec = 11;
+    EXPECT_NE(test::error_message([&] { p.validate(); }, ErrorKind::usage).find("place_sec"), std::string::npos);
 }
 
 void expect_well_formed(const Structure& s, double duration) {
