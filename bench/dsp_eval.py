@@ -2,8 +2,9 @@
 """Same-work retrieval of an extracted dataset, read straight from its feature store (aggregated view):
 track → track MAP of every layer and of layers fused after pooling (Σ w_l·x̂_l over L2-normalised
 layers), and, with the as-written rendering (variant 0) as the query, the mean rank of every other
-variant kind. Used to calibrate the dsp encoder on the development corpus (bench/dsp_calibrate.sh).
-Usage: bench/dsp_eval.py DATA_ROOT DATASET_ID METADATA_CSV [--weights w0,w1,...]..."""
+variant kind; with --per-piece KIND, that variant's rank in every piece (which pieces a layer loses). Used
+to calibrate the dsp encoder on the development corpus (bench/dsp_calibrate.sh).
+Usage: bench/dsp_eval.py DATA_ROOT DATASET_ID METADATA_CSV [--weights w0,w1,...]... [--per-piece KIND]"""
 import argparse, csv, pathlib, sys
 import numpy as np
 
@@ -43,10 +44,27 @@ def scores(rows, v):
     return float(np.mean(aps)), mean(ranks), mean(by_kind)
 
 
+def piece_ranks(rows, v, kind):
+    """Per work, the rank of its `kind` variant (1 = nearest) when its variant 0 is the query."""
+    v = unit(v)
+    sim = v @ v.T
+    np.fill_diagonal(sim, -np.inf)
+    out = {}
+    for q, r in enumerate(rows):
+        if not r["track_id"].endswith("__v00"):
+            continue
+        order = np.argsort(-sim[q], kind="stable")[:-1]
+        for pos, t in enumerate(order):
+            if rows[t]["work_id"] == r["work_id"] and rows[t].get("transform") == kind:
+                out[r["work_id"]] = pos + 1
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("root"), p.add_argument("dataset"), p.add_argument("metadata")
     p.add_argument("--weights", action="append", default=[], help="fused layers after pooling, e.g. 0.4,0.8,0.2,0.2")
+    p.add_argument("--per-piece", metavar="KIND", help="print the rank of this variant kind in every piece, e.g. combined")
     a = p.parse_args()
     rows, x = load(a.root, a.dataset, a.metadata)
     cases = [(f"layer {l}", x[:, l]) for l in range(x.shape[1])]
@@ -57,6 +75,9 @@ def main():
         m, ranks, by_kind = scores(rows, v)
         print(f"{name:20s} MAP {m:.3f}  rank from v0: " + "  ".join(f"{k} {r:.1f}" for k, r in ranks.items()))
         print(f"{'':20s} AP by query variant: " + "  ".join(f"{k} {a:.2f}" for k, a in by_kind.items()))
+        if a.per_piece:
+            ranks = piece_ranks(rows, v, a.per_piece)
+            print(f"{'':20s} {a.per_piece} by piece: " + "  ".join(f"{w} {r}" for w, r in sorted(ranks.items())))
 
 
 if __name__ == "__main__":
