@@ -113,6 +113,9 @@ std::shared_ptr<const HalfRows> HalfRows::open(const fs::path& path, std::size_t
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw_input("{}: cannot open: {}", path.string(), std::strerror(errno));
     r->fd_ = fd;  // closed by the destructor, also when mapping fails
+    // read_dot's rows are scattered: without this each missed row read ahead 128 KB or more, and on a machine
+    // whose page cache cannot hold the file every query paid for reclaiming it (65 ms of CPU at 10 M rows).
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
     void* m = ::mmap(nullptr, r->map_bytes_, PROT_READ, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) throw_input("{}: cannot map {} bytes: {}", path.string(), r->map_bytes_, std::strerror(errno));
     ::madvise(m, r->map_bytes_, MADV_RANDOM);  // re-ranking reads scattered rows
