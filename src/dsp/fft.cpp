@@ -1,6 +1,7 @@
 // Batched real FFT (fft.hpp): radix-2 decimation in time over n/2 complex points, one frame per SIMD lane.
 #include "fft.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -143,15 +144,27 @@ BatchRealFft<T>::BatchRealFft(int n) : n_(n) {
 template <class T>
 void BatchRealFft<T>::load_frames(std::span<const float> y, std::int64_t start, std::int64_t hop, int count, const float* window) {
     const auto len = static_cast<std::int64_t>(y.size()), lanes = static_cast<std::int64_t>(kLanes);
-    const bool inside = start >= 0 && start + (count - 1) * hop + n_ <= len;
+    if (start >= 0 && start + (count - 1) * hop + n_ <= len) {
+        // Blocks of kBlock samples, frame by frame within a block: each frame's samples read in a contiguous run, the
+        // block's lanes (kBlock cache lines) written while they stay in the first-level cache; no frame is read with
+        // a stride of hop samples (hop a power of two: every frame's line in the same few cache sets).
+        constexpr std::int64_t kBlock = 64;
+        for (std::int64_t i0 = 0; i0 < n_; i0 += kBlock) {
+            const std::int64_t i1 = std::min<std::int64_t>(n_, i0 + kBlock);
+            for (int f = 0; f < count; ++f) {
+                const float* src = y.data() + start + f * hop;
+                T* dst = in_.data() + f;
+                if (window)
+                    for (std::int64_t i = i0; i < i1; ++i) dst[i * lanes] = static_cast<T>(src[i]) * static_cast<T>(window[i]);
+                else
+                    for (std::int64_t i = i0; i < i1; ++i) dst[i * lanes] = static_cast<T>(src[i]);
+            }
+        }
+        return;
+    }
     for (std::int64_t i = 0; i < n_; ++i) {
         T* dst = in_.data() + i * lanes;
         const T w = window ? static_cast<T>(window[i]) : T(1);
-        if (inside) {
-            const float* src = y.data() + start + i;
-            for (int f = 0; f < count; ++f) dst[f] = window ? static_cast<T>(src[f * hop]) * w : static_cast<T>(src[f * hop]);
-            continue;
-        }
         for (int f = 0; f < count; ++f) {
             const std::int64_t at = start + f * hop + i;
             dst[f] = at >= 0 && at < len ? (window ? static_cast<T>(y[static_cast<std::size_t>(at)]) * w : static_cast<T>(y[static_cast<std::size_t>(at)])) : T(0);

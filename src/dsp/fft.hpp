@@ -39,7 +39,7 @@ public:
     // what they held).
     T* input() { return in_.data(); }
     // Lanes 0 .. count−1 ← frames of y: lane f holds y[start + f·hop + i] for i < n (zero outside y), times
-    // window[i] when a window is given. Written sample by sample across the lanes (one cache line per sample).
+    // window[i] when a window is given. Inside y, written in blocks of samples, frame by frame (contiguous reads).
     void load_frames(std::span<const float> y, std::int64_t start, std::int64_t hop, int count, const float* window);
     // Bins 0 .. n/2 of each lane's DFT (X[k] = Σ x[i]·e^{−2πik/n}): bin k of lane f at re()[k·kLanes + f].
     void run();
