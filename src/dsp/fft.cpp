@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 #include <numbers>
 
 #include "mess/util.hpp"
@@ -93,17 +95,62 @@ template <class T>
     }
 }
 
+// 16 full frames of floats into the lanes: blocks of 16 samples × 16 frames read as 16 contiguous vectors (one per
+// frame), transposed in four stages of two-vector shuffles (stage h swaps the h × h blocks off the diagonal of
+// every 2h × 2h block), each sample's vector then times the window's value and stored: what the scalar load
+// computes (the same float products), a vector at a time. n: a multiple of 16.
+[[gnu::always_inline]] inline void load16(const float* y, std::int64_t hop, int n, const float* window, float* in) {
+    using V = Vec<float>;
+    typedef std::int32_t Mask __attribute__((vector_size(64)));
+    static constexpr Mask low[4] = {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
+                                    {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27},
+                                    {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29},
+                                    {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30}};
+    static constexpr Mask high[4] = {{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31},
+                                     {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31},
+                                     {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31},
+                                     {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}};
+    for (int i0 = 0; i0 < n; i0 += 16) {
+        V r[16];
+        for (int f = 0; f < 16; ++f) std::memcpy(&r[f], y + f * hop + i0, sizeof(V));
+        for (int s = 0, h = 8; s < 4; ++s, h /= 2)
+            for (int j = 0; j < 16; ++j)
+                if ((j & h) == 0) {
+                    const V a = r[j], b = r[j + h];
+                    r[j] = __builtin_shuffle(a, b, low[s]), r[j + h] = __builtin_shuffle(a, b, high[s]);
+                }
+        for (int i = 0; i < 16; ++i) {
+            if (window) r[i] *= window[i0 + i];
+            std::memcpy(in + static_cast<std::ptrdiff_t>(i0 + i) * 16, &r[i], sizeof(V));
+        }
+    }
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MESS_FFT_DISPATCH 1
 __attribute__((target("avx512f"))) void transform_avx512(const Work<float>& w) { transform<float>(w); }
 __attribute__((target("avx512f"))) void transform_avx512(const Work<double>& w) { transform<double>(w); }
 __attribute__((target("avx2,fma"))) void transform_avx2(const Work<float>& w) { transform<float>(w); }
 __attribute__((target("avx2,fma"))) void transform_avx2(const Work<double>& w) { transform<double>(w); }
+__attribute__((target("avx512f"))) void load16_avx512(const float* y, std::int64_t hop, int n, const float* window, float* in) { load16(y, hop, n, window, in); }
+__attribute__((target("avx2,fma"))) void load16_avx2(const float* y, std::int64_t hop, int n, const float* window, float* in) { load16(y, hop, n, window, in); }
 #endif
 void transform_base(const Work<float>& w) { transform<float>(w); }
 void transform_base(const Work<double>& w) { transform<double>(w); }
 
 // The widest kernel this processor runs, chosen once.
+using Load16 = void (*)(const float*, std::int64_t, int, const float*, float*);
+void load16_base(const float* y, std::int64_t hop, int n, const float* window, float* in) { load16(y, hop, n, window, in); }
+
+// The widest load16 this processor runs, chosen once.
+Load16 pick_load16() {
+#ifdef MESS_FFT_DISPATCH
+    if (__builtin_cpu_supports("avx512f")) return load16_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return load16_avx2;
+#endif
+    return load16_base;
+}
+
 template <class T>
 void (*pick())(const Work<T>&) {
 #ifdef MESS_FFT_DISPATCH
@@ -145,6 +192,11 @@ template <class T>
 void BatchRealFft<T>::load_frames(std::span<const float> y, std::int64_t start, std::int64_t hop, int count, const float* window) {
     const auto len = static_cast<std::int64_t>(y.size()), lanes = static_cast<std::int64_t>(kLanes);
     if (start >= 0 && start + (count - 1) * hop + n_ <= len) {
+        if constexpr (kLanes == 16 && std::is_same_v<T, float>)
+            if (count == kLanes && n_ % 16 == 0) {
+                static const Load16 load = pick_load16();
+                return load(y.data() + start, hop, n_, window, in_.data());
+            }
         // Blocks of kBlock samples, frame by frame within a block: each frame's samples read in a contiguous run, the
         // block's lanes (kBlock cache lines) written while they stay in the first-level cache; no frame is read with
         // a stride of hop samples (hop a power of two: every frame's line in the same few cache sets).
