@@ -95,11 +95,9 @@ template <class T>
     }
 }
 
-// 16 full frames of floats into the lanes: blocks of 16 samples × 16 frames read as 16 contiguous vectors (one per
-// frame), transposed in four stages of two-vector shuffles (stage h swaps the h × h blocks off the diagonal of
-// every 2h × 2h block), each sample's vector then times the window's value and stored: what the scalar load
-// computes (the same float products), a vector at a time. n: a multiple of 16.
-[[gnu::always_inline]] inline void load16(const float* y, std::int64_t hop, int n, const float* window, float* in) {
+// r[i][j] ← r[j][i] for a 16 × 16 block of floats held as 16 vectors: four stages of two-vector shuffles (stage h
+// swaps the h × h blocks off the diagonal of every 2h × 2h block).
+[[gnu::always_inline]] inline void transpose16(Vec<float>* r) {
     using V = Vec<float>;
     typedef std::int32_t Mask __attribute__((vector_size(64)));
     static constexpr Mask low[4] = {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
@@ -110,19 +108,38 @@ template <class T>
                                      {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31},
                                      {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31},
                                      {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}};
+    for (int s = 0, h = 8; s < 4; ++s, h /= 2)
+        for (int j = 0; j < 16; ++j)
+            if ((j & h) == 0) {
+                const V a = r[j], b = r[j + h];
+                r[j] = __builtin_shuffle(a, b, low[s]), r[j + h] = __builtin_shuffle(a, b, high[s]);
+            }
+}
+
+// 16 full frames of floats into the lanes: blocks of 16 samples × 16 frames read as 16 contiguous vectors (one per
+// frame), transposed, each sample's vector then times the window's value and stored: what the scalar load computes
+// (the same float products), a vector at a time. n: a multiple of 16.
+[[gnu::always_inline]] inline void load16(const float* y, std::int64_t hop, int n, const float* window, float* in) {
+    using V = Vec<float>;
     for (int i0 = 0; i0 < n; i0 += 16) {
         V r[16];
         for (int f = 0; f < 16; ++f) std::memcpy(&r[f], y + f * hop + i0, sizeof(V));
-        for (int s = 0, h = 8; s < 4; ++s, h /= 2)
-            for (int j = 0; j < 16; ++j)
-                if ((j & h) == 0) {
-                    const V a = r[j], b = r[j + h];
-                    r[j] = __builtin_shuffle(a, b, low[s]), r[j + h] = __builtin_shuffle(a, b, high[s]);
-                }
+        transpose16(r);
         for (int i = 0; i < 16; ++i) {
             if (window) r[i] *= window[i0 + i];
             std::memcpy(in + static_cast<std::ptrdiff_t>(i0 + i) * 16, &r[i], sizeof(V));
         }
+    }
+}
+
+// rows[f·stride + k] = lanes[k·16 + f] for k < bins and the 16 lanes f, 16 × 16 blocks at a time (bins: a multiple of 16).
+[[gnu::always_inline]] inline void rows16(const float* lanes, std::int64_t bins, float* rows, std::int64_t stride) {
+    using V = Vec<float>;
+    for (std::int64_t k0 = 0; k0 < bins; k0 += 16) {
+        V r[16];
+        std::memcpy(r, lanes + k0 * 16, sizeof(r));
+        transpose16(r);
+        for (int f = 0; f < 16; ++f) std::memcpy(rows + f * stride + k0, &r[f], sizeof(V));
     }
 }
 
@@ -134,6 +151,8 @@ __attribute__((target("avx2,fma"))) void transform_avx2(const Work<float>& w) { 
 __attribute__((target("avx2,fma"))) void transform_avx2(const Work<double>& w) { transform<double>(w); }
 __attribute__((target("avx512f"))) void load16_avx512(const float* y, std::int64_t hop, int n, const float* window, float* in) { load16(y, hop, n, window, in); }
 __attribute__((target("avx2,fma"))) void load16_avx2(const float* y, std::int64_t hop, int n, const float* window, float* in) { load16(y, hop, n, window, in); }
+__attribute__((target("avx512f"))) void rows16_avx512(const float* lanes, std::int64_t bins, float* rows, std::int64_t stride) { rows16(lanes, bins, rows, stride); }
+__attribute__((target("avx2"))) void rows16_avx2(const float* lanes, std::int64_t bins, float* rows, std::int64_t stride) { rows16(lanes, bins, rows, stride); }
 #endif
 void transform_base(const Work<float>& w) { transform<float>(w); }
 void transform_base(const Work<double>& w) { transform<double>(w); }
@@ -149,6 +168,17 @@ Load16 pick_load16() {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return load16_avx2;
 #endif
     return load16_base;
+}
+
+using Rows16 = void (*)(const float*, std::int64_t, float*, std::int64_t);
+void rows16_base(const float* lanes, std::int64_t bins, float* rows, std::int64_t stride) { rows16(lanes, bins, rows, stride); }
+
+Rows16 pick_rows16() {
+#ifdef MESS_FFT_DISPATCH
+    if (__builtin_cpu_supports("avx512f")) return rows16_avx512;
+    if (__builtin_cpu_supports("avx2")) return rows16_avx2;
+#endif
+    return rows16_base;
 }
 
 template <class T>
@@ -222,6 +252,18 @@ void BatchRealFft<T>::load_frames(std::span<const float> y, std::int64_t start, 
             dst[f] = at >= 0 && at < len ? (window ? static_cast<T>(y[static_cast<std::size_t>(at)]) * w : static_cast<T>(y[static_cast<std::size_t>(at)])) : T(0);
         }
     }
+}
+
+void lanes_to_rows(const float* lanes, std::int64_t bins, int count, float* rows, std::int64_t stride) {
+    constexpr int L = BatchRealFft<float>::kLanes;
+    std::int64_t k0 = 0;
+    if (count == L && L == 16) {
+        static const Rows16 kernel = pick_rows16();
+        k0 = bins / 16 * 16;
+        kernel(lanes, k0, rows, stride);
+    }
+    for (int f = 0; f < count; ++f)
+        for (std::int64_t k = k0; k < bins; ++k) rows[f * stride + k] = lanes[k * L + f];
 }
 
 template <class T>

@@ -54,6 +54,10 @@ private:
     std::vector<T> postc_, posts_;    // cos, −sin of 2πk/n for the split into real bins
 };
 
+// rows[f·stride + k] = lanes[k·kLanes + f] for bins k < bins and lanes f < count (BatchRealFft<float>'s lane-major
+// layout to one row per frame): 16 × 16 blocks transposed in registers when all lanes are wanted.
+void lanes_to_rows(const float* lanes, std::int64_t bins, int count, float* rows, std::int64_t stride);
+
 extern template class BatchRealFft<float>;
 extern template class BatchRealFft<double>;
 

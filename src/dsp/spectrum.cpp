@@ -136,18 +136,20 @@ Spectra stft_spectra(std::span<const float> y, const StftParams& p) {
     require_finite(y);
     const std::int64_t bins = p.n_fft / 2 + 1, rows = p.frames(static_cast<std::int64_t>(y.size()));
     Spectra s{{rows, bins, std::vector<float>(static_cast<std::size_t>(rows * bins))}, {rows, bins, std::vector<float>(static_cast<std::size_t>(rows * bins))}};
-    std::vector<double> root;
+    std::vector<float> root, power;
+    // Bin k of frame t0 + f at lanes[(k − k0)·stride + f] into row t0 + f of m.
+    auto to_rows = [](const float* lanes, std::int64_t t0, int count, std::int64_t k0, std::int64_t k1, std::int64_t stride, Matrix& m) {
+        float* row = &m.values[static_cast<std::size_t>(t0 * m.cols + k0)];
+        if (stride == detail::BatchRealFft<float>::kLanes) return detail::lanes_to_rows(lanes, k1 - k0, count, row, m.cols);
+        for (int f = 0; f < count; ++f)
+            for (std::int64_t k = 0; k < k1 - k0; ++k) row[f * m.cols + k] = lanes[k * stride + f];
+    };
     stft_mag2(y, p, rows, [&](std::int64_t t0, int count, std::int64_t k0, std::int64_t k1, std::int64_t stride, const double* mag2) {
-        const std::int64_t n = (k1 - k0) * stride;
-        root.resize(static_cast<std::size_t>(n));
-        for (std::int64_t i = 0; i < n; ++i) root[static_cast<std::size_t>(i)] = std::sqrt(mag2[i]);  // vectorised (mess_dsp builds with -fno-math-errno)
-        for (int f = 0; f < count; ++f) {
-            float *mag = &s.magnitude.at(t0 + f, 0), *pow = &s.power.at(t0 + f, 0);
-            for (std::int64_t k = k0; k < k1; ++k) {
-                mag[k] = static_cast<float>(root[static_cast<std::size_t>((k - k0) * stride + f)]);
-                pow[k] = static_cast<float>(mag2[(k - k0) * stride + f]);
-            }
-        }
+        const auto n = static_cast<std::size_t>((k1 - k0) * stride);
+        root.resize(n), power.resize(n);
+        for (std::size_t i = 0; i < n; ++i) root[i] = static_cast<float>(std::sqrt(mag2[i])), power[i] = static_cast<float>(mag2[i]);  // vectorised (mess_dsp builds with -fno-math-errno)
+        to_rows(root.data(), t0, count, k0, k1, stride, s.magnitude);
+        to_rows(power.data(), t0, count, k0, k1, stride, s.power);
     });
     return s;
 }
