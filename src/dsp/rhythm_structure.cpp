@@ -39,7 +39,8 @@ struct Autocorrelator {
             }
         back.run();
     }
-    double lag(int f, int l) const { return back.re()[static_cast<std::size_t>(l * L + f)] / size; }
+    // Lag l of every lane: L values (the division by the power-of-two size is exact as a product).
+    const double* lags(int l) const { return back.re() + static_cast<std::size_t>(l) * L; }
 };
 
 }  // namespace
@@ -57,20 +58,34 @@ Matrix tempogram(std::span<const float> env, int win) {
         return env[static_cast<std::size_t>(i)];
     };
     Matrix out{n, win, std::vector<float>(static_cast<std::size_t>(n * win))};
-    std::vector<double> hann(static_cast<std::size_t>(win)), ac(hann.size());
+    std::vector<double> hann(static_cast<std::size_t>(win));
     for (int i = 0; i < win; ++i) hann[static_cast<std::size_t>(i)] = 0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * i / win);
     Autocorrelator corr(win);
     constexpr int L = Autocorrelator::L;
+    const double inv_size = 1.0 / corr.size;  // a power of two: x·inv_size is x / size exactly
     for (std::int64_t t0 = 0; t0 < n; t0 += L) {
         const int count = static_cast<int>(std::min<std::int64_t>(L, n - t0));
-        for (int f = 0; f < count; ++f)
-            for (int i = 0; i < win; ++i) corr.frame(f)[i * L] = padded(t0 + f - half + i) * hann[static_cast<std::size_t>(i)];
+        if (count == L && t0 - half >= 0 && t0 + L - 1 - half + win <= n) {  // inside the envelope: sample i of every lane at once
+            for (int i = 0; i < win; ++i) {
+                const float* e = env.data() + (t0 - half + i);
+                const double w = hann[static_cast<std::size_t>(i)];
+                double* dst = corr.frame(0) + static_cast<std::ptrdiff_t>(i) * L;
+                for (int f = 0; f < L; ++f) dst[f] = static_cast<double>(e[f]) * w;
+            }
+        } else {
+            for (int f = 0; f < count; ++f)
+                for (int i = 0; i < win; ++i) corr.frame(f)[i * L] = padded(t0 + f - half + i) * hann[static_cast<std::size_t>(i)];
+        }
         corr.run();
+        double peak[L] = {};
+        for (int lag = 0; lag < win; ++lag) {
+            const double* v = corr.lags(lag);
+            for (int f = 0; f < L; ++f) peak[f] = std::max(peak[f], std::fabs(v[f] * inv_size));
+        }
         for (int f = 0; f < count; ++f) {
-            double peak = 0.0;
-            for (int lag = 0; lag < win; ++lag) peak = std::max(peak, std::fabs(ac[static_cast<std::size_t>(lag)] = corr.lag(f, lag)));
-            const double scale = peak > std::numeric_limits<float>::min() ? peak : 1.0;
-            for (int lag = 0; lag < win; ++lag) out.at(t0 + f, lag) = static_cast<float>(ac[static_cast<std::size_t>(lag)] / scale);
+            const double scale = peak[f] > std::numeric_limits<float>::min() ? peak[f] : 1.0;
+            float* row = &out.values[static_cast<std::size_t>((t0 + f) * win)];
+            for (int lag = 0; lag < win; ++lag) row[lag] = static_cast<float>(corr.lags(lag)[f] * inv_size / scale);
         }
     }
     return out;
