@@ -52,18 +52,36 @@ std::vector<float> zero_crossing_rate(std::span<const float> y, const StftParams
         const float v = y[static_cast<std::size_t>(i)];
         return std::fabs(v) > 1e-10f && v < 0.0f;
     };
-    // before[j]: sign changes between samples i − 1 and i for 1 ≤ i < j. Edge padding repeats the end samples,
-    // so pairs outside the signal never change sign; a frame counts the pairs whose second sample is in it,
-    // its own first sample excepted.
-    std::vector<std::int64_t> before(static_cast<std::size_t>(n + 1), 0);
-    for (std::int64_t i = 1; i < n; ++i) before[static_cast<std::size_t>(i + 1)] = before[static_cast<std::size_t>(i)] + (negative(i) != negative(i - 1) ? 1 : 0);
-    auto count = [&](std::int64_t from, std::int64_t to) {  // pairs ending in [from, to)
-        from = std::clamp<std::int64_t>(from, 0, n), to = std::clamp<std::int64_t>(to, 0, n);
-        return to > from ? before[static_cast<std::size_t>(to)] - before[static_cast<std::size_t>(from)] : 0;
+    // Edge padding repeats the end samples, so pairs outside the signal never change sign; a frame counts the
+    // pairs (i − 1, i) whose second sample i is in it, its own first sample excepted.
+    auto flips = [&](std::int64_t from, std::int64_t to) {  // sign changes of the pairs ending in [from, to)
+        from = std::max<std::int64_t>(from, 1), to = std::min(to, n);
+        std::int64_t c = 0;
+        for (std::int64_t i = from; i < to; ++i) c += negative(i) != negative(i - 1) ? 1 : 0;
+        return c;
     };
+    if (pad % p.hop == 0 && p.n_fft % p.hop == 0) {  // frames are whole hops: add the hops' counts
+        const std::int64_t before = pad / p.hop, per = p.n_fft / p.hop;
+        std::vector<std::int64_t> hop_count(out.size() + static_cast<std::size_t>(per));
+        for (std::size_t j = 0; j < hop_count.size(); ++j) {
+            const std::int64_t from = (static_cast<std::int64_t>(j) - before) * p.hop;
+            hop_count[j] = flips(from, from + p.hop);
+        }
+        for (std::size_t t = 0; t < out.size(); ++t) {
+            std::int64_t c = 0;
+            for (std::int64_t h = 0; h < per; ++h) c += hop_count[t + static_cast<std::size_t>(h)];
+            const std::int64_t start = static_cast<std::int64_t>(t) * p.hop - pad;
+            c -= flips(start, start + 1);
+            out[t] = static_cast<float>(static_cast<double>(c) / p.n_fft);
+        }
+        return out;
+    }
+    std::vector<std::int64_t> upto(static_cast<std::size_t>(n + 1), 0);  // upto[j]: sign changes of the pairs ending before j
+    for (std::int64_t i = 1; i < n; ++i) upto[static_cast<std::size_t>(i + 1)] = upto[static_cast<std::size_t>(i)] + flips(i, i + 1);
     for (std::size_t t = 0; t < out.size(); ++t) {
         const std::int64_t start = static_cast<std::int64_t>(t) * p.hop - pad;
-        out[t] = static_cast<float>(static_cast<double>(count(start + 1, start + p.n_fft)) / p.n_fft);
+        const std::int64_t from = std::clamp<std::int64_t>(start + 1, 0, n), to = std::clamp<std::int64_t>(start + p.n_fft, 0, n);
+        out[t] = static_cast<float>(static_cast<double>(to > from ? upto[static_cast<std::size_t>(to)] - upto[static_cast<std::size_t>(from)] : 0) / p.n_fft);
     }
     return out;
 }
