@@ -150,15 +150,15 @@ std::vector<float> halve_rate(std::span<const float> y) {
         for (std::int64_t i = 0; i < count + half - 1; ++i) odd[i] = c[2 * i - half + 1];  // y[2j ± m] = odd[j − j0 + (half ± m − 1)/2]
         for (std::int64_t b = 0; b < count; ++b) acc[b] = h[static_cast<std::size_t>(half)] * static_cast<double>(c[2 * b]);
         std::int64_t b0 = 0;
-        for (; b0 + 8 <= count; b0 += 8) {  // eight outputs held in registers across the taps
-            double a[8];
-            for (int j = 0; j < 8; ++j) a[j] = acc[b0 + j];
+        for (; b0 + 16 <= count; b0 += 16) {  // sixteen outputs held in registers across the taps
+            double a[16];
+            for (int j = 0; j < 16; ++j) a[j] = acc[b0 + j];
             for (std::int64_t m = 1; m <= half; m += 2) {
                 const double g = h[static_cast<std::size_t>(half + m)];
                 const double *up = odd + b0 + (half + m - 1) / 2, *down = odd + b0 + (half - m - 1) / 2;
-                for (int j = 0; j < 8; ++j) a[j] += g * (up[j] + down[j]);
+                for (int j = 0; j < 16; ++j) a[j] += g * (up[j] + down[j]);
             }
-            for (int j = 0; j < 8; ++j) acc[b0 + j] = a[j];
+            for (int j = 0; j < 16; ++j) acc[b0 + j] = a[j];
         }
         for (std::int64_t m = 1; m <= half; m += 2) {
             const double g = h[static_cast<std::size_t>(half + m)];
