@@ -5,7 +5,8 @@
 // file's targets cost, which depends little on the machine's speed or load; the times are thread CPU time (a
 // shared machine's waiting is not counted), printed beside it. The constant-Q chroma alone (one chroma_cqt of
 // the file, as the track's scalars run it) gets its own ratio. Then the same files on every core at once (as
-// `mess targets` runs them): wall time per file, what the target (≤ 70 ms per 30-s file on 2 cores) reads.
+// `mess targets` runs them): wall time per file, what the target (≤ 70 ms per 30-s file on 2 cores) reads, and
+// the CPU time per file divided by the cores (what that wall time would be on idle cores).
 //   bench_targets [--files 4] [--seconds 30]   (synthetic chord progressions with clicks, 24 kHz)
 #include <atomic>
 #include <chrono>
@@ -113,6 +114,8 @@ int main(int argc, char** argv) {
         for (auto& w : workers) w.join();
         fmt::print("on {} cores at once: {:.1f} ms of wall time per file (target ≤ 70 ms on 2 cores for 30 s)\n", cores,
                    1000 * seconds_since(t0) / files);
+        fmt::print("on {} idle cores: {:.1f} ms per file (CPU time per file / cores: the wall time above without other load)\n", cores,
+                   1000 * ours / files / cores);
         return 0;
     } catch (const mess::Error& e) {
         fmt::print(stderr, "error: {}\n", e.what());
