@@ -39,7 +39,7 @@ public:
     // what they held).
     T* input() { return in_.data(); }
     // Lanes 0 .. count−1 ← frames of y: lane f holds y[start + f·hop + i] for i < n (zero outside y), times
-    // window[i] when a window is given. Written sample by sample across the lanes (one cache line per sample).
+    // window[i] when a window is given. Inside y, written in blocks of samples, frame by frame (contiguous reads).
     void load_frames(std::span<const float> y, std::int64_t start, std::int64_t hop, int count, const float* window);
     // Bins 0 .. n/2 of each lane's DFT (X[k] = Σ x[i]·e^{−2πik/n}): bin k of lane f at re()[k·kLanes + f].
     void run();
@@ -53,6 +53,10 @@ private:
     std::vector<T> twr_, twi_;        // per stage of the complex FFT: the stage's half-length twiddles, concatenated
     std::vector<T> postc_, posts_;    // cos, −sin of 2πk/n for the split into real bins
 };
+
+// rows[f·stride + k] = lanes[k·kLanes + f] for bins k < bins and lanes f < count (BatchRealFft<float>'s lane-major
+// layout to one row per frame): 16 × 16 blocks transposed in registers when all lanes are wanted.
+void lanes_to_rows(const float* lanes, std::int64_t bins, int count, float* rows, std::int64_t stride);
 
 extern template class BatchRealFft<float>;
 extern template class BatchRealFft<double>;

@@ -39,7 +39,8 @@ struct Autocorrelator {
             }
         back.run();
     }
-    double lag(int f, int l) const { return back.re()[static_cast<std::size_t>(l * L + f)] / size; }
+    // Lag l of every lane: L values (the division by the power-of-two size is exact as a product).
+    const double* lags(int l) const { return back.re() + static_cast<std::size_t>(l) * L; }
 };
 
 }  // namespace
@@ -57,20 +58,34 @@ Matrix tempogram(std::span<const float> env, int win) {
         return env[static_cast<std::size_t>(i)];
     };
     Matrix out{n, win, std::vector<float>(static_cast<std::size_t>(n * win))};
-    std::vector<double> hann(static_cast<std::size_t>(win)), ac(hann.size());
+    std::vector<double> hann(static_cast<std::size_t>(win));
     for (int i = 0; i < win; ++i) hann[static_cast<std::size_t>(i)] = 0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * i / win);
     Autocorrelator corr(win);
     constexpr int L = Autocorrelator::L;
+    const double inv_size = 1.0 / corr.size;  // a power of two: x·inv_size is x / size exactly
     for (std::int64_t t0 = 0; t0 < n; t0 += L) {
         const int count = static_cast<int>(std::min<std::int64_t>(L, n - t0));
-        for (int f = 0; f < count; ++f)
-            for (int i = 0; i < win; ++i) corr.frame(f)[i * L] = padded(t0 + f - half + i) * hann[static_cast<std::size_t>(i)];
+        if (count == L && t0 - half >= 0 && t0 + L - 1 - half + win <= n) {  // inside the envelope: sample i of every lane at once
+            for (int i = 0; i < win; ++i) {
+                const float* e = env.data() + (t0 - half + i);
+                const double w = hann[static_cast<std::size_t>(i)];
+                double* dst = corr.frame(0) + static_cast<std::ptrdiff_t>(i) * L;
+                for (int f = 0; f < L; ++f) dst[f] = static_cast<double>(e[f]) * w;
+            }
+        } else {
+            for (int f = 0; f < count; ++f)
+                for (int i = 0; i < win; ++i) corr.frame(f)[i * L] = padded(t0 + f - half + i) * hann[static_cast<std::size_t>(i)];
+        }
         corr.run();
+        double peak[L] = {};
+        for (int lag = 0; lag < win; ++lag) {
+            const double* v = corr.lags(lag);
+            for (int f = 0; f < L; ++f) peak[f] = std::max(peak[f], std::fabs(v[f] * inv_size));
+        }
         for (int f = 0; f < count; ++f) {
-            double peak = 0.0;
-            for (int lag = 0; lag < win; ++lag) peak = std::max(peak, std::fabs(ac[static_cast<std::size_t>(lag)] = corr.lag(f, lag)));
-            const double scale = peak > std::numeric_limits<float>::min() ? peak : 1.0;
-            for (int lag = 0; lag < win; ++lag) out.at(t0 + f, lag) = static_cast<float>(ac[static_cast<std::size_t>(lag)] / scale);
+            const double scale = peak[f] > std::numeric_limits<float>::min() ? peak[f] : 1.0;
+            float* row = &out.values[static_cast<std::size_t>((t0 + f) * win)];
+            for (int lag = 0; lag < win; ++lag) row[lag] = static_cast<float>(corr.lags(lag)[f] * inv_size / scale);
         }
     }
     return out;
@@ -142,12 +157,26 @@ Matrix cosine_self_similarity(const Matrix& f) {
         norm[static_cast<std::size_t>(r)] = std::max(std::sqrt(s), 1e-10);
     }
     Matrix out{f.rows, f.rows, std::vector<float>(static_cast<std::size_t>(f.rows * f.rows))};
-    for (std::int64_t a = 0; a < f.rows; ++a)
-        for (std::int64_t b = a; b < f.rows; ++b) {
-            double s = 0.0;
-            for (std::int64_t c = 0; c < f.cols; ++c) s += static_cast<double>(f.at(a, c)) * f.at(b, c);
-            out.at(a, b) = out.at(b, a) = static_cast<float>(s / (norm[static_cast<std::size_t>(a)] * norm[static_cast<std::size_t>(b)]));
+    const std::vector<double> x(f.values.begin(), f.values.end());
+    auto set = [&](std::int64_t a, std::int64_t b, double s) {
+        out.at(a, b) = out.at(b, a) = static_cast<float>(s / (norm[static_cast<std::size_t>(a)] * norm[static_cast<std::size_t>(b)]));
+    };
+    for (std::int64_t a = 0; a < f.rows; ++a) {
+        const double* xa = &x[static_cast<std::size_t>(a * f.cols)];
+        std::int64_t b = a;
+        for (; b + 4 <= f.rows; b += 4) {  // four pairs at once: independent sums, each over the columns in order
+            const double* xb = &x[static_cast<std::size_t>(b * f.cols)];
+            double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+            for (std::int64_t c = 0; c < f.cols; ++c)
+                s0 += xa[c] * xb[c], s1 += xa[c] * xb[c + f.cols], s2 += xa[c] * xb[c + 2 * f.cols], s3 += xa[c] * xb[c + 3 * f.cols];
+            set(a, b, s0), set(a, b + 1, s1), set(a, b + 2, s2), set(a, b + 3, s3);
         }
+        for (; b < f.rows; ++b) {
+            double s = 0.0;
+            for (std::int64_t c = 0; c < f.cols; ++c) s += xa[c] * x[static_cast<std::size_t>(b * f.cols + c)];
+            set(a, b, s);
+        }
+    }
     return out;
 }
 

@@ -3,8 +3,11 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <numbers>
+#include <tuple>
 
 #include <kissfft/kiss_fftr.h>
 
@@ -66,24 +69,29 @@ void windowed_frame(std::span<const float> y, const StftParams& p, const std::ve
     }
 }
 
-// |STFT|² of every frame, in double from the float transform: sink(t0, count, stride, mag2) gives frames t0 ..
-// t0 + count − 1, bin k of frame t0 + f at mag2[k·stride + f]. Power-of-two lengths run through
-// the batched FFT (several frames per SIMD vector); others through KissFFT, frame by frame.
+// |STFT|² of every frame, in double from the float transform, handed out in blocks of bins: sink(t0, count, k0, k1,
+// stride, mag2) gives bins k0 .. k1 − 1 of frames t0 .. t0 + count − 1, bin k of frame t0 + f at mag2[(k − k0)·stride + f]
+// (a block small enough to stay in the first-level cache while the sink reads it frame by frame). Power-of-two
+// lengths run through the batched FFT (several frames per SIMD vector); others through KissFFT, frame by frame.
 template <class Sink>
 void stft_mag2(std::span<const float> y, const StftParams& p, std::int64_t frames, Sink&& sink) {
     const std::int64_t bins = p.n_fft / 2 + 1;
     const std::vector<float> window = hann(p.n_fft);
     if (detail::BatchRealFft<float>::supports(p.n_fft)) {
         constexpr int L = detail::BatchRealFft<float>::kLanes;
+        constexpr std::int64_t kBins = 32;
         detail::BatchRealFft<float> fft(p.n_fft);
-        std::vector<double> mag2(static_cast<std::size_t>(bins * L));
+        std::vector<double> mag2(static_cast<std::size_t>(kBins * L));
         for (std::int64_t t0 = 0; t0 < frames; t0 += L) {
             const int count = static_cast<int>(std::min<std::int64_t>(L, frames - t0));
             fft.load_frames(y, t0 * p.hop - p.n_fft / 2, p.hop, count, window.data());
             fft.run();
-            for (std::size_t i = 0; i < mag2.size(); ++i)
-                mag2[i] = static_cast<double>(fft.re()[i]) * fft.re()[i] + static_cast<double>(fft.im()[i]) * fft.im()[i];
-            sink(t0, count, L, mag2.data());
+            for (std::int64_t k0 = 0; k0 < bins; k0 += kBins) {
+                const std::int64_t k1 = std::min(bins, k0 + kBins);
+                const float *re = fft.re() + k0 * L, *im = fft.im() + k0 * L;
+                for (std::int64_t i = 0; i < (k1 - k0) * L; ++i) mag2[static_cast<std::size_t>(i)] = static_cast<double>(re[i]) * re[i] + static_cast<double>(im[i]) * im[i];
+                sink(t0, count, k0, k1, std::int64_t{L}, mag2.data());
+            }
         }
         return;
     }
@@ -100,7 +108,7 @@ void stft_mag2(std::span<const float> y, const StftParams& p, std::int64_t frame
             const double re = spec[static_cast<std::size_t>(k)].r, im = spec[static_cast<std::size_t>(k)].i;
             mag2[static_cast<std::size_t>(k)] = re * re + im * im;
         }
-        sink(t, 1, 1, mag2.data());
+        sink(t, 1, std::int64_t{0}, bins, std::int64_t{1}, mag2.data());
     }
 }
 
@@ -113,10 +121,10 @@ Matrix power_spectrogram(std::span<const float> y, const StftParams& p, double p
     const std::int64_t bins = p.n_fft / 2 + 1;
     Matrix out{p.frames(static_cast<std::int64_t>(y.size())), bins, {}};
     out.values.resize(static_cast<std::size_t>(out.rows * bins));
-    stft_mag2(y, p, out.rows, [&](std::int64_t t0, int count, std::int64_t stride, const double* mag2) {
+    stft_mag2(y, p, out.rows, [&](std::int64_t t0, int count, std::int64_t k0, std::int64_t k1, std::int64_t stride, const double* mag2) {
         for (int f = 0; f < count; ++f)
-            for (std::int64_t k = 0; k < bins; ++k) {
-                const double m2 = mag2[k * stride + f];
+            for (std::int64_t k = k0; k < k1; ++k) {
+                const double m2 = mag2[(k - k0) * stride + f];
                 out.at(t0 + f, k) = static_cast<float>(power == 2.0 ? m2 : power == 1.0 ? std::sqrt(m2) : std::pow(m2, power / 2.0));
             }
     });
@@ -127,17 +135,21 @@ Spectra stft_spectra(std::span<const float> y, const StftParams& p) {
     p.validate();
     require_finite(y);
     const std::int64_t bins = p.n_fft / 2 + 1, rows = p.frames(static_cast<std::int64_t>(y.size()));
-    Spectra s{{rows, bins, std::vector<float>(static_cast<std::size_t>(rows * bins))}, {}};
-    s.power = s.magnitude;
-    std::vector<double> root;
-    stft_mag2(y, p, rows, [&](std::int64_t t0, int count, std::int64_t stride, const double* mag2) {
-        root.resize(static_cast<std::size_t>(bins * stride));
-        for (std::size_t i = 0; i < root.size(); ++i) root[i] = std::sqrt(mag2[i]);  // vectorised (mess_dsp builds with -fno-math-errno)
+    Spectra s{{rows, bins, std::vector<float>(static_cast<std::size_t>(rows * bins))}, {rows, bins, std::vector<float>(static_cast<std::size_t>(rows * bins))}};
+    std::vector<float> root, power;
+    // Bin k of frame t0 + f at lanes[(k − k0)·stride + f] into row t0 + f of m.
+    auto to_rows = [](const float* lanes, std::int64_t t0, int count, std::int64_t k0, std::int64_t k1, std::int64_t stride, Matrix& m) {
+        float* row = &m.values[static_cast<std::size_t>(t0 * m.cols + k0)];
+        if (stride == detail::BatchRealFft<float>::kLanes) return detail::lanes_to_rows(lanes, k1 - k0, count, row, m.cols);
         for (int f = 0; f < count; ++f)
-            for (std::int64_t k = 0; k < bins; ++k) {
-                s.magnitude.at(t0 + f, k) = static_cast<float>(root[static_cast<std::size_t>(k * stride + f)]);
-                s.power.at(t0 + f, k) = static_cast<float>(mag2[k * stride + f]);
-            }
+            for (std::int64_t k = 0; k < k1 - k0; ++k) row[f * m.cols + k] = lanes[k * stride + f];
+    };
+    stft_mag2(y, p, rows, [&](std::int64_t t0, int count, std::int64_t k0, std::int64_t k1, std::int64_t stride, const double* mag2) {
+        const auto n = static_cast<std::size_t>((k1 - k0) * stride);
+        root.resize(n), power.resize(n);
+        for (std::size_t i = 0; i < n; ++i) root[i] = static_cast<float>(std::sqrt(mag2[i])), power[i] = static_cast<float>(mag2[i]);  // vectorised (mess_dsp builds with -fno-math-errno)
+        to_rows(root.data(), t0, count, k0, k1, stride, s.magnitude);
+        to_rows(power.data(), t0, count, k0, k1, stride, s.power);
     });
     return s;
 }
@@ -157,7 +169,8 @@ double mel_to_hz(double m, bool htk) {
 }
 
 // y[frames, rows of fb] = x[frames, bins] · fbᵀ, accumulated in double over each filter's non-zero span
-// (mel and chroma filters are mostly zeros; skipping exact zeros leaves every sum bit for bit the same).
+// (mel and chroma filters are mostly zeros; skipping exact zeros leaves every sum bit for bit the same). Four
+// frames at a time: four independent sums per tap (one sum alone waits on each addition), each in the taps' order.
 Matrix apply_filterbank(const Matrix& x, const Matrix& fb) {
     std::vector<std::pair<std::int64_t, std::int64_t>> span(static_cast<std::size_t>(fb.rows), {0, 0});
     for (std::int64_t m = 0; m < fb.rows; ++m) {
@@ -167,7 +180,22 @@ Matrix apply_filterbank(const Matrix& x, const Matrix& fb) {
         span[static_cast<std::size_t>(m)] = {lo, hi};
     }
     Matrix out{x.rows, fb.rows, std::vector<float>(static_cast<std::size_t>(x.rows * fb.rows))};
-    for (std::int64_t t = 0; t < x.rows; ++t)
+    std::int64_t t = 0;
+    for (; t + 4 <= x.rows; t += 4) {
+        const float *x0 = &x.values[static_cast<std::size_t>(t * x.cols)], *x1 = x0 + x.cols, *x2 = x1 + x.cols, *x3 = x2 + x.cols;
+        for (std::int64_t m = 0; m < fb.rows; ++m) {
+            double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+            const auto [lo, hi] = span[static_cast<std::size_t>(m)];
+            const float* w = &fb.values[static_cast<std::size_t>(m * fb.cols)];
+            for (std::int64_t k = lo; k < hi; ++k) {
+                const double g = w[k];
+                a0 += g * x0[k], a1 += g * x1[k], a2 += g * x2[k], a3 += g * x3[k];
+            }
+            out.at(t, m) = static_cast<float>(a0), out.at(t + 1, m) = static_cast<float>(a1);
+            out.at(t + 2, m) = static_cast<float>(a2), out.at(t + 3, m) = static_cast<float>(a3);
+        }
+    }
+    for (; t < x.rows; ++t)
         for (std::int64_t m = 0; m < fb.rows; ++m) {
             double acc = 0.0;
             const auto [lo, hi] = span[static_cast<std::size_t>(m)];
@@ -200,13 +228,37 @@ Matrix mel_filterbank(double sr, int n_fft, const MelParams& p) {
     return fb;
 }
 
+namespace {
+
+// The mel filterbank of (sr, n_fft, params), built once per process: a track's window and curve analyses ask for the
+// same few, and building one (exp and log per bin and filter) costs a third of applying it to a 5-s window. At most
+// kMelCacheSize are kept.
+constexpr std::size_t kMelCacheSize = 16;
+
+std::shared_ptr<const Matrix> cached_mel_filterbank(double sr, int n_fft, const MelParams& p) {
+    using Key = std::tuple<double, int, int, double, double, bool>;
+    static std::mutex mutex;
+    static std::map<Key, std::shared_ptr<const Matrix>> cache;
+    const Key key{sr, n_fft, p.n_mels, p.fmin, p.fmax, p.htk};
+    {
+        const std::lock_guard lock(mutex);
+        if (auto it = cache.find(key); it != cache.end()) return it->second;
+    }
+    auto fb = std::make_shared<const Matrix>(mel_filterbank(sr, n_fft, p));
+    const std::lock_guard lock(mutex);
+    if (cache.size() >= kMelCacheSize) cache.clear();
+    return cache.emplace(key, std::move(fb)).first->second;
+}
+
+}  // namespace
+
 Matrix mel_spectrogram(std::span<const float> y, double sr, const StftParams& stft, const MelParams& mel) {
-    return apply_filterbank(power_spectrogram(y, stft), mel_filterbank(sr, stft.n_fft, mel));
+    return mel_from_power(power_spectrogram(y, stft), sr, stft.n_fft, mel);
 }
 
 Matrix mel_from_power(const Matrix& power, double sr, int n_fft, const MelParams& mel) {
     if (power.cols != n_fft / 2 + 1) throw_usage("power spectrogram has {} bins, expected 1 + n_fft/2 = {}", power.cols, n_fft / 2 + 1);
-    return apply_filterbank(power, mel_filterbank(sr, n_fft, mel));
+    return apply_filterbank(power, *cached_mel_filterbank(sr, n_fft, mel));
 }
 
 void power_to_db(Matrix& s, double ref, double amin, double top_db) {

@@ -63,6 +63,35 @@ TEST(DspFft, BatchedRealFftMatchesTheDftInEveryLane) {
     }
 }
 
+// The frame loads (transposed in registers for full batches on AVX2/AVX-512, copied sample by sample otherwise) and
+// the store of lanes as rows equal the plain definitions exactly: lane f, sample i is y[start + f·hop + i]·window[i].
+TEST(DspFft, FramesLoadAndLanesStoreExactly) {
+    constexpr int L = detail::BatchRealFft<float>::kLanes;
+    const auto y = random_signal(40000, 17);
+    std::vector<float> window(1024);
+    for (std::size_t i = 0; i < window.size(); ++i) window[i] = 0.25f + static_cast<float>(i % 7) * 0.1f;
+    detail::BatchRealFft<float> fft(1024);
+    for (const int count : {L, 5})
+        for (const std::int64_t start : {std::int64_t{300}, std::int64_t{-200}, std::int64_t{39000}})  // inside; both edges
+            for (const float* w : {static_cast<const float*>(window.data()), static_cast<const float*>(nullptr)}) {
+                fft.load_frames(y, start, 512, count, w);
+                for (int f = 0; f < count; ++f)
+                    for (int i = 0; i < 1024; ++i) {
+                        const std::int64_t at = start + f * 512 + i;
+                        const float v = at >= 0 && at < 40000 ? y[static_cast<std::size_t>(at)] : 0.0f;
+                        ASSERT_EQ(fft.input()[i * L + f], w ? v * w[i] : v) << count << " " << start << " " << f << " " << i;
+                    }
+            }
+    const auto lanes = random_signal(static_cast<std::size_t>(37 * L), 18);  // 37 bins: two 16-bin blocks and 5 more
+    for (const int count : {L, 3}) {
+        std::vector<float> rows(static_cast<std::size_t>(L * 40), -1.0f);  // stride 40 ≥ 37 bins
+        detail::lanes_to_rows(lanes.data(), 37, count, rows.data(), 40);
+        for (int f = 0; f < L; ++f)
+            for (int k = 0; k < 40; ++k)
+                ASSERT_EQ(rows[static_cast<std::size_t>(f * 40 + k)], f < count && k < 37 ? lanes[static_cast<std::size_t>(k * L + f)] : -1.0f) << f << " " << k;
+    }
+}
+
 TEST(DspFft, LengthsThatAreNotPowersOfTwoAreRefused) {
     for (int n : {0, 1, 6, 100, -8}) EXPECT_THROW(detail::BatchRealFft<float>{n}, Error) << n;
     EXPECT_FALSE(detail::BatchRealFft<double>::supports(3000));
