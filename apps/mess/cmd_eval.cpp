@@ -331,7 +331,7 @@ void register_eval(CLI::App& app, Context& ctx) {
     register_eval_aspects(eval, ctx);
     register_eval_structure(eval, ctx);
     eval->callback([&ctx, &ejson, eval] {
-        for (const char* sub : {"compare", "align", "aspects", "triplets", "structure"})
+        for (const char* sub : {"compare", "align", "aspects", "triplets", "structure", "same-work"})
             if (eval->got_subcommand(sub)) return;
         if (e.index.empty() || e.labels.empty()) throw CLI::RequiredError("--index and --labels");
         ctx.run = [&ctx, &ejson] { return run_eval(ctx, e, ejson); };

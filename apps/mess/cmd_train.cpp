@@ -16,14 +16,14 @@ namespace {
 
 struct TrainOptions {
     DatasetChoice data;
-    std::string labels, out, rung = "linear";
+    std::string labels, out, rung = "linear", loss = "triplet";
     std::vector<std::string> aspects = {"tempo", "dynamics", "articulation", "timbre"};
     std::vector<int> layers;
-    std::int64_t dim = 32;
+    std::int64_t dim = 32, hidden = 64;
     int epochs = 30, triplets = 4000;
-    double learning_rate = 0.01;
+    double learning_rate = 0.01, temperature = 0.1;
     std::uint64_t seed = 0;
-    bool quiet = false;
+    bool quiet = false, pick_best = false;
 };
 
 nlohmann::json ladder_json(const AspectTraining& t) {
@@ -52,7 +52,7 @@ int run_train(const Context& ctx, const TrainOptions& o, bool json) {
     if (!json) fmt::print("{} windows of {} tracks, {} inputs ({} layers × {}), encoder {}\n", data.n, data.track_ids.size(), data.dim,
                           data.layers.size(), data.layer_dim, data.encoder);
     RunRecord run(ctx, "train", {{"dataset", ds.id()}, {"labels", o.labels}, {"aspects", o.aspects}, {"rung", o.rung},
-                                 {"dim", o.dim}, {"epochs", o.epochs}, {"seed", o.seed}});
+                                 {"dim", o.dim}, {"hidden", o.hidden}, {"loss", o.loss}, {"pick_best", o.pick_best}, {"epochs", o.epochs}, {"seed", o.seed}});
     AspectSet set{data.encoder, data.layers, data.layer_dim, {}, nullptr};
     // Identity and version of the encoder (refused later against another one); built-in encoders only: a
     // checkpoint would be loaded just to fingerprint it.
@@ -62,6 +62,7 @@ int run_train(const Context& ctx, const TrainOptions& o, bool json) {
         AspectTrainParams p;
         p.rung = parse_aspect_rung(o.rung);
         p.out_dim = o.dim, p.epochs = o.epochs, p.triplets_per_epoch = o.triplets, p.learning_rate = o.learning_rate, p.seed = o.seed;
+        p.hidden_dim = o.hidden, p.loss = parse_aspect_loss(o.loss), p.temperature = o.temperature, p.pick_best = o.pick_best;
         if (!json && !o.quiet)
             p.on_epoch = [&](AspectRung r, int epoch, double loss, double acc) {
                 fmt::print("  {} {:<9} epoch {:>3}/{}  loss {:.4f}  validation accuracy {:.3f}\n", aspect, to_string(r), epoch, p.epochs, loss, acc);
@@ -72,7 +73,9 @@ int run_train(const Context& ctx, const TrainOptions& o, bool json) {
         t.model.info["labels"] = fs::path(o.labels).filename().string();
         if (fit_direction(t.model, data, aspect)) t.model.info["direction"] = "more = faster | louder | more legato (fit_direction)";
         if (!json) print_ladder(aspect, t);
+        if (!json && o.pick_best) fmt::print("  kept: {}\n", to_string(t.model.rung));
         report["aspects"][aspect] = ladder_json(t);
+        report["kept"][aspect] = to_string(t.model.rung);
         set.aspects[aspect] = std::move(t.model);
     }
     save_aspect_set(set, o.out);
@@ -89,18 +92,6 @@ struct EvalAspectOptions {
     std::vector<std::string> aspects;
     int triplets = 4000;
 };
-
-// The rungs below a trained model that its saved arrays define (identity; standardise from mean, scale).
-std::vector<AspectModel> rungs_of(const AspectModel& m) {
-    std::vector<AspectModel> out{identity_model(m.name, m.in_dim)};
-    if (m.rung >= AspectRung::diagonal) {
-        AspectModel s = m;
-        s.rung = AspectRung::standardise, s.out_dim = m.in_dim, s.weights.clear();
-        out.push_back(s);
-    }
-    out.push_back(m);
-    return out;
-}
 
 int run_eval_aspects(const Context& ctx, const EvalAspectOptions& o, bool json) {
     const AspectSet set = load_aspect_set(o.models);
@@ -158,8 +149,20 @@ void register_eval_triplets(CLI::App* eval, Context& ctx) {
 
 }  // namespace
 
+std::vector<AspectModel> rungs_of(const AspectModel& m) {
+    std::vector<AspectModel> out{identity_model(m.name, m.in_dim)};
+    if (m.rung >= AspectRung::diagonal) {
+        AspectModel s = m;
+        s.rung = AspectRung::standardise, s.out_dim = m.in_dim, s.hidden_dim = 0, s.weights.clear();
+        out.push_back(s);
+    }
+    if (m.rung != AspectRung::identity) out.push_back(m);
+    return out;
+}
+
 void register_eval_aspects(CLI::App* eval, Context& ctx) {
     register_eval_triplets(eval, ctx);
+    register_eval_same_work(eval, ctx);
     static EvalAspectOptions o;
     auto* cmd = eval->add_subcommand("aspects",
         "Aspect models on a factor corpus never used to train them: per aspect and rung, factor triplet\n"
@@ -178,17 +181,23 @@ void register_eval_aspects(CLI::App* eval, Context& ctx) {
 void register_train(CLI::App& app, Context& ctx) {
     auto* train = app.add_subcommand("train", "Learn geometry from frozen embeddings");
     train->require_subcommand(1);
+    register_train_same_work(train, ctx);
     static TrainOptions o;
     auto* cmd = train->add_subcommand("aspects",
         "Aspect models on a factor corpus (mess corpus render --factors, extracted with any encoder): per\n"
-        "aspect, the ladder identity → standardise → diagonal → linear (rank --dim), soft triplet loss on\n"
-        "factor triplets, Adam, works split into train and validation; progress and the validation curve\n"
-        "printed, each rung against the one before. Saves .npy arrays + aspects.json (mess/aspects.hpp).");
+        "aspect, the ladder identity → standardise → diagonal → linear (rank --dim) → 2-layer MLP (--hidden),\n"
+        "soft triplet or InfoNCE loss on factor triplets, Adam, works split into train and validation; progress\n"
+        "and the validation curve printed, each rung against the one before; the top rung is kept, or with\n"
+        "--pick-best the rung of best validation accuracy. Saves .npy arrays + aspects.json (mess/aspects.hpp).");
     add_dataset_options(cmd, o.data);
     cmd->add_option("--labels", o.labels, "labels.json of the factor corpus")->required();
     cmd->add_option("--out", o.out, "Output directory of the aspect models")->required();
     cmd->add_option("--aspect", o.aspects, "Aspects (factors) to train (repeatable)")->capture_default_str();
-    cmd->add_option("--rung", o.rung, "Top rung: identity | standardise | diagonal | linear")->capture_default_str();
+    cmd->add_option("--rung", o.rung, "Top rung: identity | standardise | diagonal | linear | mlp")->capture_default_str();
+    cmd->add_option("--loss", o.loss, "Training loss: triplet | infonce")->capture_default_str();
+    cmd->add_option("--hidden", o.hidden, "Hidden units of the mlp rung (≥ 2 × --dim starts it at the linear map)")->capture_default_str();
+    cmd->add_option("--temperature", o.temperature, "InfoNCE temperature")->capture_default_str();
+    cmd->add_flag("--pick-best", o.pick_best, "Keep the rung of best validation accuracy, not the top one");
     cmd->add_option("--layers", o.layers, "Input layers (default: all)");
     cmd->add_option("--dim", o.dim, "Rank of the linear map")->capture_default_str();
     cmd->add_option("--epochs", o.epochs, "Epochs per trained rung")->capture_default_str();

@@ -1,5 +1,5 @@
-// End to end (4 works: training needs 2 to train and 2 to validate): `mess corpus render --factors` → extract (dsp) → `mess train aspects` →
-// `mess eval aspects` → `mess index build --aspect-models` → `mess search --aspect/--unlike/--more/--text`; stale models refused.
+// End to end (4 works: training needs 2 to train and 2 to validate): `mess corpus render --factors` → extract (dsp) → `mess train aspects` (mlp rung, InfoNCE) →
+// `mess eval aspects` → `mess train same-work`, `mess eval same-work` → `mess index build --aspect-models` → `mess search --aspect/--unlike/--more/--text`; stale models refused.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -35,16 +35,40 @@ TEST(AspectsCli, FactorCorpusTrainEvaluate) {
     const std::string ds = " --audio-dir " + test::quote((dir / "factors/audio").string()) + " --dataset-id factors";
     ASSERT_EQ(test::run_command(mess + " extract --model dsp" + ds + " 2>&1").exit_code, 0);
     const std::string lab = " --labels " + test::quote((dir / "factors/labels.json").string());
-    auto t = test::run_command(mess + " train aspects --json --quiet --aspect tempo --aspect timbre --epochs 2 --triplets 200 --dim 8" + ds + lab +
+    auto t = test::run_command(mess + " train aspects --json --quiet --aspect tempo --aspect timbre --epochs 2 --triplets 200 --dim 8 --rung mlp --hidden 16 --loss infonce" + ds + lab +
                                " --out " + test::quote((dir / "models").string()) + " 2>&1");
     ASSERT_EQ(t.exit_code, 0) << t.out;
     EXPECT_TRUE(fs::exists(dir / "models/aspects.json"));
+    // The mlp rung (trained with InfoNCE) is saved as three arrays and is what the index below applies.
+    const auto saved = nlohmann::json::parse(read_file(dir / "models/aspects.json"));
+    EXPECT_EQ(saved["aspects"]["tempo"]["rung"], "mlp") << saved.dump();
+    EXPECT_EQ(saved["aspects"]["tempo"]["hidden_dim"], 16) << saved.dump();
+    EXPECT_TRUE(fs::exists(dir / "models/tempo.w1.npy"));
+    EXPECT_EQ(nlohmann::json::parse(t.out)["kept"]["tempo"], "mlp") << t.out;
+    EXPECT_NE(test::run_command(mess + " train aspects --quiet --loss hinge" + ds + " --labels " + test::quote((dir / "factors/labels.json").string()) +
+                                " --out " + test::quote((dir / "m3").string()) + " 2>&1").exit_code, 0);
     auto e = test::run_command(mess + " eval aspects --json --triplets 300" + ds + lab + " --models " + test::quote((dir / "models").string()) +
                                " 2>/dev/null");
     ASSERT_EQ(e.exit_code, 0) << e.out;
     const auto rep = nlohmann::json::parse(e.out);
     EXPECT_NE(rep.dump().find("tempo"), std::string::npos) << rep.dump();
     EXPECT_NE(rep.dump().find("timbre"), std::string::npos) << rep.dump();
+    // The same-work geometry on the same renderings (4 works, each rendered at several settings): trained,
+    // evaluated rung by rung, saved as the "same_work" aspect; a bad rung is refused.
+    const std::string sw = test::quote((dir / "same-work").string());
+    auto w = test::run_command(mess + " train same-work --json --rung lda --dim 8" + ds + lab + " --out " + sw + " 2>/dev/null");
+    ASSERT_EQ(w.exit_code, 0) << w.out;
+    EXPECT_TRUE(nlohmann::json::parse(w.out)["in_sample"].contains("wccn")) << w.out;
+    w = test::run_command(mess + " eval same-work --json" + ds + lab + " --models " + sw + " 2>/dev/null");
+    ASSERT_EQ(w.exit_code, 0) << w.out;
+    const auto swr = nlohmann::json::parse(w.out)["rungs"];
+    for (const char* rung : {"identity", "standardise", "lda"}) {
+        ASSERT_TRUE(swr.contains(rung)) << w.out;
+        EXPECT_GE(swr[rung]["track_map"].get<double>(), 0.0);
+        EXPECT_LE(swr[rung]["passage_map"].get<double>(), 1.0);
+    }
+    EXPECT_NE(test::run_command(mess + " train same-work --rung pca" + ds + lab + " --out " + sw + " 2>&1").exit_code, 0);
+    EXPECT_NE(test::run_command(mess + " eval same-work" + ds + lab + " --models " + test::quote((dir / "models").string()) + " 2>&1").exit_code, 0);
     // The models go into an index and rank there: every hit explains itself per aspect.
     const std::string models = test::quote((dir / "models").string()), idx = " --index " + test::quote((dir / "idx").string());
     auto b = test::run_command(mess + " index build --kind clip --no-media --out " + test::quote((dir / "idx").string()) + " --name clips" + ds +
