@@ -69,6 +69,19 @@ TEST(AspectsCli, FactorCorpusTrainEvaluate) {
     }
     EXPECT_NE(test::run_command(mess + " train same-work --rung pca" + ds + lab + " --out " + sw + " 2>&1").exit_code, 0);
     EXPECT_NE(test::run_command(mess + " eval same-work" + ds + lab + " --models " + test::quote((dir / "models").string()) + " 2>&1").exit_code, 0);
+    // mess eval ranks in the same-work space of an index built with it (--learned), and says so in its config.
+    auto swb = test::run_command(mess + " index build --kind clip --no-media --out " + test::quote((dir / "idx").string()) + " --name sw" + ds +
+                                 " --aspect-models " + sw + " 2>&1");
+    ASSERT_EQ(swb.exit_code, 0) << swb.out;
+    const std::string ev = mess + " eval --json --index " + test::quote((dir / "idx").string()) + " --name sw" + lab;
+    w = test::run_command(ev + " --learned same_work=1 2>/dev/null");
+    ASSERT_EQ(w.exit_code, 0) << w.out;
+    const auto learned = nlohmann::json::parse(w.out);
+    EXPECT_EQ(learned["config"]["learned_aspects"]["same_work"], 1.0) << w.out;
+    EXPECT_TRUE(learned["protocols"]["passage"]["same_work"].contains("map")) << w.out;
+    w = test::run_command(ev + " --learned tempo=1 2>&1");
+    EXPECT_NE(w.exit_code, 0);
+    EXPECT_NE(w.out.find("no learned aspect space 'tempo'"), std::string::npos) << w.out;
     // The models go into an index and rank there: every hit explains itself per aspect.
     const std::string models = test::quote((dir / "models").string()), idx = " --index " + test::quote((dir / "idx").string());
     auto b = test::run_command(mess + " index build --kind clip --no-media --out " + test::quote((dir / "idx").string()) + " --name clips" + ds +
