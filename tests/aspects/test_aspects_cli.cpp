@@ -82,6 +82,20 @@ TEST(AspectsCli, FactorCorpusTrainEvaluate) {
     w = test::run_command(ev + " --learned tempo=1 2>&1");
     EXPECT_NE(w.exit_code, 0);
     EXPECT_NE(w.out.find("no learned aspect space 'tempo'"), std::string::npos) << w.out;
+    // Brightness from proxy targets (no factor corpus): added to the set, so `--text darker` resolves.
+    ASSERT_EQ(test::run_command(mess + " targets --no-curves" + ds + " 2>&1").exit_code, 0);
+    const std::string proxy = " train aspects --json" + ds + " --out " + test::quote((dir / "models").string()) + " --from-targets ";
+    auto pt = test::run_command(mess + proxy + "brightness=timbre/spectral_centroid,timbre/spectral_rolloff 2>/dev/null");
+    ASSERT_EQ(pt.exit_code, 0) << pt.out;
+    const auto bright = nlohmann::json::parse(pt.out)["aspects"]["brightness"];
+    EXPECT_EQ(bright["method"], "proxy_targets") << pt.out;
+    EXPECT_GT(bright["cv_r2"]["timbre/spectral_centroid"].get<double>(), 0.3) << pt.out;  // timbre renderings: the centroid is readable
+    auto clash = test::run_command(mess + proxy + "brightness=timbre/spectral_centroid 2>&1");
+    EXPECT_EQ(clash.exit_code, 1) << clash.out;
+    EXPECT_NE(clash.out.find("already exists"), std::string::npos) << clash.out;
+    auto unknown = test::run_command(mess + proxy + "glow=timbre/sparkle 2>&1");
+    EXPECT_EQ(unknown.exit_code, 1) << unknown.out;
+    EXPECT_NE(unknown.out.find("timbre/sparkle"), std::string::npos) << unknown.out;
     // The models go into an index and rank there: every hit explains itself per aspect.
     const std::string models = test::quote((dir / "models").string()), idx = " --index " + test::quote((dir / "idx").string());
     auto b = test::run_command(mess + " index build --kind clip --no-media --out " + test::quote((dir / "idx").string()) + " --name clips" + ds +
@@ -97,6 +111,9 @@ TEST(AspectsCli, FactorCorpusTrainEvaluate) {
     EXPECT_NEAR(hits["results"][0]["score"].get<double>(), hits["results"][0]["aspects"]["tempo"].get<double>(), 1e-5) << s.out;
     s = test::run_command(mess + " search --json --k 3 --name clips" + idx + " --track " + first_clip + " --aspect timbre --unlike tempo --more tempo 2>&1");
     EXPECT_EQ(s.exit_code, 0) << s.out;
+    s = test::run_command(mess + " search --json --k 3 --name clips" + idx + " --track " + first_clip + " --text 'like this but darker' 2>&1");
+    ASSERT_EQ(s.exit_code, 0) << s.out;
+    EXPECT_NE(s.out.find("brightness"), std::string::npos) << s.out;
     s = test::run_command(mess + " search --k 3 --name clips" + idx + " --track " + first_clip + " --text 'like this but groovier' 2>&1");
     EXPECT_NE(s.exit_code, 0);
     EXPECT_NE(s.out.find("groovier"), std::string::npos) << s.out;
