@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "mess/aspects.hpp"
 #include "mess/catalog.hpp"
 #include "mess/server.hpp"
 #include "mess/structure.hpp"
@@ -63,6 +64,12 @@ void register_listen(CLI::App& app, Context& ctx);
 void register_train(CLI::App& app, Context& ctx);
 // mess eval aspects (cmd_train.cpp), under `mess eval`.
 void register_eval_aspects(CLI::App* eval, Context& ctx);
+// The rungs below a trained aspect model that its saved arrays define, then the model: identity, standardise
+// (from its mean and scale, when it has them), the model (cmd_train.cpp).
+std::vector<AspectModel> rungs_of(const AspectModel& m);
+// mess train same-work and mess eval same-work (cmd_same_work.cpp).
+void register_train_same_work(CLI::App* train, Context& ctx);
+void register_eval_same_work(CLI::App* eval, Context& ctx);
 
 // mess serve's configuration from the context (data root, workers, the built web UI) and its main loop:
 // serves until SIGINT/SIGTERM, reloads on SIGHUP; `on_ready` runs once listening.

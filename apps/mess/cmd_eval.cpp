@@ -15,7 +15,7 @@ namespace mess::cli {
 namespace {
 
 struct EvalOptions {
-    std::string index, name, labels, out, ks = "1,5,10", aspects, aspect_weights;
+    std::string index, name, labels, out, ks = "1,5,10", aspects, aspect_weights, learned;
     std::int64_t queries = 0;
     std::uint64_t seed = 0;
     int nprobe = 0, ef_search = 0;
@@ -63,6 +63,7 @@ int run_eval(const Context& ctx, const EvalOptions& o, bool json) {
         p.aspects.assign(keys.begin(), keys.end());
     }
     if (!o.aspect_weights.empty()) p.layer_weights = searcher.layer_weights(parse_aspect_request(o.aspect_weights));
+    if (!o.learned.empty()) p.learned_aspects = parse_aspect_request(o.learned);
     Progress progress("eval (queries per protocol)", 0);
     p.on_progress = progress_sink(progress);
     nlohmann::json report = evaluate(searcher, labels, p);
@@ -71,6 +72,7 @@ int run_eval(const Context& ctx, const EvalOptions& o, bool json) {
     report["index"]["version_id"] = art->version_id();
     report["labels_file"] = fs::path(o.labels).filename().string();
     if (!o.aspect_weights.empty()) report["config"]["aspect_weights"] = o.aspect_weights;
+    if (!o.learned.empty()) report["config"]["learned"] = o.learned;
     if (!o.out.empty()) write_file_atomic(o.out, report.dump(2) + "\n");
     if (!o.out.empty()) run.add_output(o.out);
     run.finish(report);
@@ -304,6 +306,8 @@ void register_eval(CLI::App& app, Context& ctx) {
     eval->add_option("--seed", e.seed, "Query sampling seed")->capture_default_str();
     eval->add_option("--aspects", e.aspects, "Label aspects to measure faithfulness for (default: all in the labels)");
     eval->add_option("--aspect-weights", e.aspect_weights, "Rank by probed aspects, e.g. dynamics=1 (needs a probed index)");
+    eval->add_option("--learned", e.learned, "Rank in the index's learned aspect spaces, e.g. same_work=1 (mess train same-work; an index\n"
+                                             "built with --aspect-models): compare with a run without it");
     eval->add_option("--nprobe", e.nprobe, "IVF lists to visit");
     eval->add_option("--ef-search", e.ef_search, "HNSW candidate list size");
     eval->add_flag("--per-query", e.per_query, "Include every query's first relevant rank and AP");
@@ -331,7 +335,7 @@ void register_eval(CLI::App& app, Context& ctx) {
     register_eval_aspects(eval, ctx);
     register_eval_structure(eval, ctx);
     eval->callback([&ctx, &ejson, eval] {
-        for (const char* sub : {"compare", "align", "aspects", "triplets", "structure"})
+        for (const char* sub : {"compare", "align", "aspects", "triplets", "structure", "same-work"})
             if (eval->got_subcommand(sub)) return;
         if (e.index.empty() || e.labels.empty()) throw CLI::RequiredError("--index and --labels");
         ctx.run = [&ctx, &ejson] { return run_eval(ctx, e, ejson); };

@@ -1,4 +1,8 @@
 // mess train aspects (learned aspect geometry on a factor corpus), mess eval aspects and mess eval triplets.
+#include <numeric>
+#include <optional>
+#include <set>
+
 #include <fmt/format.h>
 
 #include "catalog_cli.hpp"
@@ -7,6 +11,7 @@
 #include "mess/aspects.hpp"
 #include "mess/eval.hpp"
 #include "mess/model.hpp"
+#include "mess/probe.hpp"
 
 namespace mess::cli {
 
@@ -16,14 +21,17 @@ namespace {
 
 struct TrainOptions {
     DatasetChoice data;
-    std::string labels, out, rung = "linear";
+    std::string labels, out, rung = "linear", loss = "triplet";
     std::vector<std::string> aspects = {"tempo", "dynamics", "articulation", "timbre"};
     std::vector<int> layers;
-    std::int64_t dim = 32;
+    std::int64_t dim = 32, hidden = 64;
     int epochs = 30, triplets = 4000;
-    double learning_rate = 0.01;
+    double learning_rate = 0.01, temperature = 0.1;
     std::uint64_t seed = 0;
-    bool quiet = false;
+    bool quiet = false, pick_best = false;
+    std::vector<std::string> from_targets;  // ASPECT=target[,target...]
+    double alpha = 1.0;
+    bool replace = false;
 };
 
 nlohmann::json ladder_json(const AspectTraining& t) {
@@ -46,13 +54,63 @@ void print_ladder(const std::string& aspect, const AspectTraining& t) {
     }
 }
 
+// Saves the set, records the run and reports it.
+int save_trained(const AspectSet& set, const std::string& out, RunRecord& run, const nlohmann::json& report, bool json) {
+    save_aspect_set(set, out);
+    run.add_output(out);
+    run.finish(report);
+    if (json) print_json(report);
+    else fmt::print("aspect models → {}/aspects.json\n", out);
+    return 0;
+}
+
+// The set proxy-target aspects are added to: --out's when it holds one (the layers and encoder it was
+// trained on), else a new one for the store's encoder and every layer.
+AspectSet proxy_target_set(const TrainOptions& o, const ProbeData& data, const Dataset& ds) {
+    if (fs::exists(fs::path(o.out) / "aspects.json")) return load_aspect_set(o.out);
+    std::vector<int> layers(data.layers);
+    std::iota(layers.begin(), layers.end(), 0);
+    AspectSet set{ds.features().read_sidecar(data.groups.at(0)).model, layers, static_cast<std::int64_t>(data.dim), {}, nullptr};
+    if (is_builtin_encoder(set.encoder)) set.encoder_signature = encoder_signature(*open_encoder(set.encoder));
+    return set;
+}
+
+// --from-targets: aspect subspaces from the ridge directions to per-window proxy targets (mess/probe.hpp).
+int run_train_proxy(const Context& ctx, const TrainOptions& o, bool json) {
+    const Dataset ds = open_dataset(ctx, o.data);
+    const ProbeData data = load_probe_data(ds, ProbeLevel::window);
+    AspectSet set = proxy_target_set(o, data, ds);
+    RunRecord run(ctx, "train", {{"dataset", ds.id()}, {"from_targets", o.from_targets}, {"alpha", o.alpha}});
+    nlohmann::json report = {{"dataset", ds.id()}, {"encoder", set.encoder}, {"aspects", nlohmann::json::object()}};
+    std::set<std::string> named;
+    for (const auto& spec : o.from_targets) {
+        auto [aspect, targets] = parse_proxy_aspect_spec(spec);
+        if (!named.insert(aspect).second) throw_usage("--from-targets names aspect {} twice", aspect);
+        if (set.aspects.contains(aspect) && !o.replace)
+            throw_usage("aspect {} already exists in {} (trained {}); pass --replace to refit it", aspect, o.out,
+                        set.aspects.at(aspect).info.value("method", std::string("on factors")));
+        ProxyAspectFit fit = fit_proxy_aspect(data, set.layers, aspect, targets, {o.alpha, 5});
+        fit.model.info["trained_on"] = ds.id();
+        report["aspects"][aspect] = fit.model.info;
+        if (!json) {
+            fmt::print("{}: {} directions from {} windows of {} tracks; held-out R² from the subspace:", aspect, fit.model.out_dim, fit.windows, fit.tracks);
+            for (std::size_t i = 0; i < targets.size(); ++i) fmt::print(" {} {:.3f}", targets[i], fit.cv_r2[i]);
+            fmt::print("\n");
+        }
+        set.aspects[aspect] = std::move(fit.model);
+    }
+    return save_trained(set, o.out, run, report, json);
+}
+
 int run_train(const Context& ctx, const TrainOptions& o, bool json) {
+    if (!o.from_targets.empty()) return run_train_proxy(ctx, o, json);
+    if (o.labels.empty()) throw_usage("train aspects needs --labels (a factor corpus) or --from-targets");
     const Dataset ds = open_dataset(ctx, o.data);
     const FactorWindows data = load_factor_windows(ds.features(), o.labels, o.layers);
     if (!json) fmt::print("{} windows of {} tracks, {} inputs ({} layers × {}), encoder {}\n", data.n, data.track_ids.size(), data.dim,
                           data.layers.size(), data.layer_dim, data.encoder);
     RunRecord run(ctx, "train", {{"dataset", ds.id()}, {"labels", o.labels}, {"aspects", o.aspects}, {"rung", o.rung},
-                                 {"dim", o.dim}, {"epochs", o.epochs}, {"seed", o.seed}});
+                                 {"dim", o.dim}, {"hidden", o.hidden}, {"loss", o.loss}, {"pick_best", o.pick_best}, {"epochs", o.epochs}, {"seed", o.seed}});
     AspectSet set{data.encoder, data.layers, data.layer_dim, {}, nullptr};
     // Identity and version of the encoder (refused later against another one); built-in encoders only: a
     // checkpoint would be loaded just to fingerprint it.
@@ -62,6 +120,7 @@ int run_train(const Context& ctx, const TrainOptions& o, bool json) {
         AspectTrainParams p;
         p.rung = parse_aspect_rung(o.rung);
         p.out_dim = o.dim, p.epochs = o.epochs, p.triplets_per_epoch = o.triplets, p.learning_rate = o.learning_rate, p.seed = o.seed;
+        p.hidden_dim = o.hidden, p.loss = parse_aspect_loss(o.loss), p.temperature = o.temperature, p.pick_best = o.pick_best;
         if (!json && !o.quiet)
             p.on_epoch = [&](AspectRung r, int epoch, double loss, double acc) {
                 fmt::print("  {} {:<9} epoch {:>3}/{}  loss {:.4f}  validation accuracy {:.3f}\n", aspect, to_string(r), epoch, p.epochs, loss, acc);
@@ -72,15 +131,12 @@ int run_train(const Context& ctx, const TrainOptions& o, bool json) {
         t.model.info["labels"] = fs::path(o.labels).filename().string();
         if (fit_direction(t.model, data, aspect)) t.model.info["direction"] = "more = faster | louder | more legato (fit_direction)";
         if (!json) print_ladder(aspect, t);
+        if (!json && o.pick_best) fmt::print("  kept: {}\n", to_string(t.model.rung));
         report["aspects"][aspect] = ladder_json(t);
+        report["kept"][aspect] = to_string(t.model.rung);
         set.aspects[aspect] = std::move(t.model);
     }
-    save_aspect_set(set, o.out);
-    run.add_output(o.out);
-    run.finish(report);
-    if (json) print_json(report);
-    else fmt::print("aspect models → {}/aspects.json\n", o.out);
-    return 0;
+    return save_trained(set, o.out, run, report, json);
 }
 
 struct EvalAspectOptions {
@@ -90,16 +146,15 @@ struct EvalAspectOptions {
     int triplets = 4000;
 };
 
-// The rungs below a trained model that its saved arrays define (identity; standardise from mean, scale).
-std::vector<AspectModel> rungs_of(const AspectModel& m) {
-    std::vector<AspectModel> out{identity_model(m.name, m.in_dim)};
-    if (m.rung >= AspectRung::diagonal) {
-        AspectModel s = m;
-        s.rung = AspectRung::standardise, s.out_dim = m.in_dim, s.weights.clear();
-        out.push_back(s);
-    }
-    out.push_back(m);
-    return out;
+// A proxy-target aspect on held-out windows: per target, the projection's rank correlation and the R² of
+// the target from the subspace.
+nlohmann::json report_proxy_aspect(const AspectModel& model, const ProbeData& windows, const std::vector<int>& layers, bool json) {
+    const ProxyAspectEval e = evaluate_proxy_aspect(model, windows, layers, {});
+    if (!json)
+        for (std::size_t i = 0; i < e.targets.size(); ++i)
+            fmt::print("{:<14}{:<13} {}: Spearman {:.3f} of the projection, R² {:.3f} from the subspace ({} windows)\n", model.name,
+                       "proxy", e.targets[i], e.spearman[i], e.r2[i], e.windows);
+    return e.to_json();
 }
 
 int run_eval_aspects(const Context& ctx, const EvalAspectOptions& o, bool json) {
@@ -110,8 +165,14 @@ int run_eval_aspects(const Context& ctx, const EvalAspectOptions& o, bool json) 
     if (is_builtin_encoder(data.encoder)) check_aspect_encoder(set, *open_encoder(data.encoder), o.models);
     nlohmann::json report = {{"schema", "mess-eval-aspects/1"}, {"dataset", ds.id()}, {"models", o.models}, {"aspects", nlohmann::json::object()}};
     if (!json) fmt::print("{:<14}{:<13}{:>10}{:>14}{:>12}\n", "aspect", "rung", "triplets", "content leak", "value P@1");
+    std::optional<ProbeData> windows;  // per-window targets, read once for the proxy-target aspects
     for (const auto& [name, model] : set.aspects) {
         if (!o.aspects.empty() && std::find(o.aspects.begin(), o.aspects.end(), name) == o.aspects.end()) continue;
+        if (model.info.value("method", std::string()) == "proxy_targets") {
+            if (!windows) windows = load_probe_data(ds, ProbeLevel::window);
+            report["proxy_aspects"][name] = report_proxy_aspect(model, *windows, set.layers, json);
+            continue;
+        }
         for (const AspectModel& m : rungs_of(model)) {
             const AspectEval e = evaluate_aspect(m, data, name, o.triplets);
             report["aspects"][name][to_string(m.rung)] = {{"triplet_accuracy", e.triplet_accuracy}, {"content_leak", e.content_leak},
@@ -158,13 +219,27 @@ void register_eval_triplets(CLI::App* eval, Context& ctx) {
 
 }  // namespace
 
+std::vector<AspectModel> rungs_of(const AspectModel& m) {
+    std::vector<AspectModel> out{identity_model(m.name, m.in_dim)};
+    if (m.rung >= AspectRung::diagonal) {
+        AspectModel s = m;
+        s.rung = AspectRung::standardise, s.out_dim = m.in_dim, s.hidden_dim = 0, s.weights.clear();
+        out.push_back(s);
+    }
+    if (m.rung != AspectRung::identity) out.push_back(m);
+    return out;
+}
+
 void register_eval_aspects(CLI::App* eval, Context& ctx) {
     register_eval_triplets(eval, ctx);
+    register_eval_same_work(eval, ctx);
     static EvalAspectOptions o;
     auto* cmd = eval->add_subcommand("aspects",
         "Aspect models on a factor corpus never used to train them: per aspect and rung, factor triplet\n"
         "accuracy (cos(anchor, positive) > cos(anchor, negative)), content leak (share of windows whose nearest\n"
-        "window of another rendering is the query's own work at another value) and value precision at 1.");
+        "window of another rendering is the query's own work at another value) and value precision at 1. Aspects\n"
+        "fitted from proxy targets (--from-targets) are scored on the dataset's per-window targets (mess targets):\n"
+        "the rank correlation of the projection with each target and its R² from the subspace.");
     add_dataset_options(cmd, o.data);
     cmd->add_option("--labels", o.labels, "labels.json of a factor corpus (mess corpus render --factors)")->required();
     cmd->add_option("--models", o.models, "Aspect model directory (mess train aspects --out)")->required();
@@ -178,17 +253,29 @@ void register_eval_aspects(CLI::App* eval, Context& ctx) {
 void register_train(CLI::App& app, Context& ctx) {
     auto* train = app.add_subcommand("train", "Learn geometry from frozen embeddings");
     train->require_subcommand(1);
+    register_train_same_work(train, ctx);
     static TrainOptions o;
     auto* cmd = train->add_subcommand("aspects",
         "Aspect models on a factor corpus (mess corpus render --factors, extracted with any encoder): per\n"
-        "aspect, the ladder identity → standardise → diagonal → linear (rank --dim), soft triplet loss on\n"
-        "factor triplets, Adam, works split into train and validation; progress and the validation curve\n"
-        "printed, each rung against the one before. Saves .npy arrays + aspects.json (mess/aspects.hpp).");
+        "aspect, the ladder identity → standardise → diagonal → linear (rank --dim) → 2-layer MLP (--hidden),\n"
+        "soft triplet or InfoNCE loss on factor triplets, Adam, works split into train and validation; progress\n"
+        "and the validation curve printed, each rung against the one before; the top rung is kept, or with\n"
+        "--pick-best the rung of best validation accuracy. Saves .npy arrays + aspects.json (mess/aspects.hpp).");
     add_dataset_options(cmd, o.data);
-    cmd->add_option("--labels", o.labels, "labels.json of the factor corpus")->required();
+    cmd->add_option("--labels", o.labels, "labels.json of the factor corpus (not with --from-targets)");
+    cmd->add_option("--from-targets", o.from_targets,
+                    "ASPECT=target[,target...] (repeatable): the aspect's subspace from the directions of a standardised\n"
+                    "ridge to these per-window proxy targets (mess targets first), e.g.\n"
+                    "brightness=timbre/spectral_centroid,timbre/spectral_rolloff; added to --out's set when it has one");
+    cmd->add_option("--alpha", o.alpha, "Ridge penalty of --from-targets")->capture_default_str();
+    cmd->add_flag("--replace", o.replace, "With --from-targets: refit an aspect --out's set already holds");
     cmd->add_option("--out", o.out, "Output directory of the aspect models")->required();
     cmd->add_option("--aspect", o.aspects, "Aspects (factors) to train (repeatable)")->capture_default_str();
-    cmd->add_option("--rung", o.rung, "Top rung: identity | standardise | diagonal | linear")->capture_default_str();
+    cmd->add_option("--rung", o.rung, "Top rung: identity | standardise | diagonal | linear | mlp")->capture_default_str();
+    cmd->add_option("--loss", o.loss, "Training loss: triplet | infonce")->capture_default_str();
+    cmd->add_option("--hidden", o.hidden, "Hidden units of the mlp rung (≥ 2 × --dim starts it at the linear map)")->capture_default_str();
+    cmd->add_option("--temperature", o.temperature, "InfoNCE temperature")->capture_default_str();
+    cmd->add_flag("--pick-best", o.pick_best, "Keep the rung of best validation accuracy, not the top one");
     cmd->add_option("--layers", o.layers, "Input layers (default: all)");
     cmd->add_option("--dim", o.dim, "Rank of the linear map")->capture_default_str();
     cmd->add_option("--epochs", o.epochs, "Epochs per trained rung")->capture_default_str();

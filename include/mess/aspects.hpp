@@ -15,8 +15,13 @@
 //   standardise  y = z,          z = (x − mean) / scale        (mean, scale: [Din], from the training windows)
 //   diagonal     y = w ⊙ z       (w: [Din], learned)
 //   linear       y = W z         (W: [k, Din], learned, rank k = out_dim)
-// Similarity in an aspect space is the cosine of y's. Learning: soft triplet loss
+//   mlp          y = W2 relu(W1 z + b1)   (W1: [H, Din], b1: [H], W2: [k, H]; H = hidden_dim), started from
+//                the linear rung's W exactly (units W z and −W z, W2 = [I, −I]) so it begins where linear ended
+// Similarity in an aspect space is the cosine of y's. Learning (AspectTrainParams::loss): soft triplet loss
 //   ℓ = softplus(γ · (cos(y_a, y_n) − cos(y_a, y_p) + margin))
+// or InfoNCE over the batch: for anchor a_i the candidates are its positive p_i and every positive or
+// negative of the batch whose value differs from a_i's (windows sharing a_i's value are never negatives),
+//   ℓ_i = −cos(y_a, y_p)/τ + log Σ_c exp(cos(y_a, y_c)/τ)
 // on factor triplets: anchor a and positive p share the aspect's value but are different works; the
 // negative n is the positive's own work at another value, at the same relative position in the piece (so
 // the content is the same and only the aspect differs). Hand-written Adam over minibatches, triplets drawn
@@ -34,7 +39,8 @@
 //                  "encoder_signature": encoder_signature() of the encoder trained on (identity and version),
 //                  "input": "...", "aspects": {name: {"rung", "in_dim", "out_dim", "mean", "scale",
 //                  "weights" (file names or null), "trained_on", "validation_accuracy"}}}
-//   <name>.mean.npy, <name>.scale.npy [Din] float32; <name>.direction.npy [k] (json "direction": file or null); <name>.weights.npy [Din] (diagonal) or [k, Din] (linear)
+//   <name>.mean.npy, <name>.scale.npy [Din] float32; <name>.direction.npy [k] (json "direction": file or null); <name>.weights.npy [Din] (diagonal) or [k, Din] (linear);
+//   mlp: "hidden_dim" H and "w1", "b1", "w2" naming <name>.w1.npy [H, Din], <name>.b1.npy [H], <name>.w2.npy [k, H] ("weights" null)
 // Files are written atomically, aspects.json last.
 //
 // Errors: Error(input) for a malformed labels file, model directory or a track missing from the store;
@@ -58,9 +64,12 @@ namespace mess {
 
 class Encoder;
 
-enum class AspectRung { identity, standardise, diagonal, linear };
-const char* to_string(AspectRung rung);           // "identity" | "standardise" | "diagonal" | "linear"
+enum class AspectRung { identity, standardise, diagonal, linear, mlp };
+const char* to_string(AspectRung rung);           // "identity" | "standardise" | "diagonal" | "linear" | "mlp"
 AspectRung parse_aspect_rung(const std::string&);  // Errors: Error(usage)
+enum class AspectLoss { triplet, infonce };
+const char* to_string(AspectLoss loss);           // "triplet" | "infonce"
+AspectLoss parse_aspect_loss(const std::string&);  // Errors: Error(usage)
 
 // Windows of a factor corpus: one row per window of every labelled track found in the store.
 struct FactorWindows {
@@ -71,6 +80,8 @@ struct FactorWindows {
     std::string encoder;                  // the store's model label (sidecar "model")
     std::vector<std::int32_t> track;      // [n] index into track_ids
     std::vector<double> position;         // [n] window centre / track duration, in [0, 1]
+    std::vector<double> source_sec;       // [n] window centre in the source's seconds, through the item's
+                                          // time_map ([source, rendered] pairs) when it has one, else its own
     std::vector<std::string> track_ids, track_work, track_factor;  // per track
     std::vector<std::map<std::string, std::string>> track_values;  // per track: factor → value
     const float* row(std::int64_t i) const { return x.data() + i * dim; }
@@ -80,6 +91,9 @@ struct FactorWindows {
 // empty = every layer. Tracks without complete features are skipped with a warning; none at all is an
 // Error(input).
 FactorWindows load_factor_windows(const FeatureStore& store, const std::filesystem::path& labels, const std::vector<int>& layers);
+// The windows of a same-work corpus (labels with id, work_id and optionally time_map, as `mess eval` reads
+// them: several renderings or performances of each work); factors are not needed. Errors as above.
+FactorWindows load_work_windows(const FeatureStore& store, const std::filesystem::path& labels, const std::vector<int>& layers);
 // The concatenated layers of a segments array [S, L, D] (float32) → [S, |layers| · D]. Errors: Error(usage)
 // for a layer out of range, Error(input) for an array that is not [S, L, D].
 std::vector<float> concat_layers(const NpyArray& segments, const std::vector<int>& layers);
@@ -87,9 +101,12 @@ std::vector<float> concat_layers(const NpyArray& segments, const std::vector<int
 struct AspectModel {
     std::string name;
     AspectRung rung = AspectRung::identity;
-    std::int64_t in_dim = 0, out_dim = 0;      // Din; k (= Din except for linear)
+    std::int64_t in_dim = 0, out_dim = 0;      // Din; k (= Din except for linear and mlp)
+    std::int64_t hidden_dim = 0;               // H of the mlp rung (0 otherwise)
     std::vector<float> mean, scale;            // [Din] (empty for identity)
-    std::vector<float> weights;                // [Din] diagonal, [k, Din] linear, empty otherwise
+    // [Din] diagonal, [k, Din] linear, mlp: W1 [H, Din] then b1 [H] then W2 [k, H] in one flat vector
+    // (what Adam updates; saved as three arrays); empty otherwise
+    std::vector<float> weights;
     nlohmann::json info;                       // trained_on, validation_accuracy, ... (saved as is)
     // "More" of the aspect (faster, louder, more legato): a unit vector [out_dim] in the normalised space,
     // fitted by fit_direction; empty when the aspect's values have no order (timbre, transposition).
@@ -114,7 +131,13 @@ bool fit_direction(AspectModel& model, const FactorWindows& data, const std::str
 
 struct AspectTrainParams {
     AspectRung rung = AspectRung::linear;  // the top rung trained (every rung below is reported too)
-    std::int64_t out_dim = 32;              // k of the linear rung
+    std::int64_t out_dim = 32;              // k of the linear and mlp rungs
+    std::int64_t hidden_dim = 64;           // H of the mlp rung (≥ 2k keeps the linear start exact)
+    AspectLoss loss = AspectLoss::triplet;
+    double temperature = 0.1;               // τ of InfoNCE
+    // true: the model returned is the rung with the best validation accuracy (ties: the lower rung),
+    // false: the top rung
+    bool pick_best = false;
     int epochs = 30;
     int triplets_per_epoch = 4000;
     int batch = 64;
@@ -150,9 +173,13 @@ struct Triplet {
 std::vector<Triplet> draw_triplets(const FactorWindows& data, const std::string& aspect, const std::vector<std::string>& works,
                                    int count, std::uint64_t seed);
 // Mean soft-triplet loss of `model` over `triplets` and its gradient with respect to model.weights
-// (grad resized to weights.size()). Model rung diagonal or linear.
+// (grad resized to weights.size()). Model rung diagonal, linear or mlp.
 double triplet_loss(const AspectModel& model, const FactorWindows& data, const std::vector<Triplet>& triplets, double gamma,
                     double margin, std::vector<double>* grad);
+// Mean InfoNCE loss (above) over `triplets` (a batch) and its gradient, like triplet_loss; `aspect` gives
+// each window's value. Model rung diagonal, linear or mlp.
+double infonce_loss(const AspectModel& model, const FactorWindows& data, const std::vector<Triplet>& triplets, const std::string& aspect,
+                    double temperature, std::vector<double>* grad);
 // Share of triplets with cos(y_a, y_p) > cos(y_a, y_n).
 double triplet_accuracy(const AspectModel& model, const FactorWindows& data, const std::vector<Triplet>& triplets);
 
@@ -178,6 +205,40 @@ struct AspectEval {
 };
 AspectEval evaluate_aspect(const AspectModel& model, const FactorWindows& data, const std::string& aspect, int triplets = 4000,
                            std::uint64_t seed = 7);
+
+// ---- the same-work geometry --------------------------------------------------------------------
+// A space where windows of different performances of one work at the same moment are close (and the whole
+// performances, by their mean), learned in closed form from a same-work corpus (load_work_windows). A
+// window's class is (work, ⌊source_sec / bin_seconds⌋): the aligned moment of the work. The ladder:
+//   identity     cosine of the raw concatenated layers
+//   standardise  z = (x − mean) / scale over all windows
+//   wccn         y = Sw^(−1/2) z: within-class covariance normalisation (whitening), Sw the within-class
+//                covariance of z shrunk towards its mean variance: Sw ← (1 − s) Sw + s · tr(Sw)/Din · I
+//   lda          y = V z: the out_dim generalised eigenvectors of (Sb, Sw) of largest eigenvalue (between-
+//                class over within-class variance), vᵀ Sw v = 1
+// wccn and lda are saved as linear-rung models (AspectModel rung linear, info.method "wccn" | "lda") named
+// "same_work", so indexes, search and NumPy apply them like any aspect model.
+enum class SameWorkRung { identity, standardise, wccn, lda };
+const char* to_string(SameWorkRung rung);
+SameWorkRung parse_same_work_rung(const std::string&);  // Errors: Error(usage)
+struct SameWorkParams {
+    std::int64_t out_dim = 32;    // k of lda (at most Din)
+    double shrinkage = 0.1;       // s in [0, 1]
+    double bin_seconds = 2.5;     // class width in source seconds
+};
+// Errors: Error(usage) for bad params or fewer than 2 works.
+AspectModel fit_same_work(const FactorWindows& data, SameWorkRung rung, const SameWorkParams& params);
+// The classes of fit_same_work: one id per window, [n].
+std::vector<std::int64_t> same_work_classes(const FactorWindows& data, double bin_seconds);
+
+struct SameWorkEval {
+    double track_map = 0;    // each track (its windows' normalised mean) against every other track;
+                             // relevant: the same work
+    double passage_map = 0;  // each window against the windows of every other track; relevant: the same
+                             // work within passage_tolerance_sec of source time (half a window: ≥ half overlap)
+    std::int64_t track_queries = 0, passage_queries = 0;  // queries with at least one relevant result
+};
+SameWorkEval evaluate_same_work(const AspectModel& model, const FactorWindows& data, double passage_tolerance_sec = 2.5);
 
 // ---- a set of aspect models for one encoder, saved and loaded -------------------------------------
 struct AspectSet {

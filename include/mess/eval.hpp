@@ -102,6 +102,9 @@ struct EvalParams {
     bool exact_recall = true;            // also measure the approximate index's recall@K against exact scan
     bool per_query = false;              // include every query's ranks in the report
     std::vector<double> layer_weights;   // aspect-fused search (empty: the index's vectors)
+    // Rank in the index's learned aspect spaces, as `mess search --aspects` does (e.g. {"same_work", 1}: the
+    // same-work geometry of mess train same-work); every name must have a learned space. Empty: not used.
+    std::map<std::string, double> learned_aspects;
     std::function<void(std::int64_t, std::int64_t)> on_progress;  // (queries done, total)
 };
 

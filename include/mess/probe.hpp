@@ -46,6 +46,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "mess/aspects.hpp"
 #include "mess/catalog.hpp"
 
 namespace mess {
@@ -279,6 +280,56 @@ struct SeparabilityReport {
 // Errors: Error(usage) for invalid params, fewer than 1 aspect, an aspect whose target is not in `data` or
 // whose layer weights do not match the data's layers; Error(input) for data whose shapes disagree.
 SeparabilityReport separability(const ProbeData& data, const std::vector<ResolvedAspect>& aspects, const SeparabilityParams& params);
+
+// ---------------------------------------------------------------------------------------------
+// Aspect subspaces from proxy targets (where no factor corpus exists)
+// ---------------------------------------------------------------------------------------------
+//
+// fit_proxy_aspect: standardised multi-output ridge from window embeddings (ProbeData at window level; the
+// chosen layers concatenated, each input column standardised as StandardScaler does) to the named per-window
+// targets (window_target_names(), "<category>/<field>", e.g. brightness ← timbre/spectral_centroid,
+// timbre/spectral_rolloff), each target standardised to mean 0, variance 1 so that none dominates. The
+// coefficients C [Din, m] span the aspect's subspace; the model (mess/aspects.hpp, rung linear) is
+//   mean, scale   the scaler of the inputs (scale 1 for a constant input, as StandardScaler)
+//   weights W     [k, Din]: the orthonormal left singular vectors of C (k = its numerical rank ≤ m), each
+//                 signed so that its largest-magnitude entry is positive
+//   direction     W · Σ_j C[:, j], normalised: "more" of the aspect = larger targets (brighter for
+//                 brightness); predict() of a normalised y is then the projection's cosine with it
+//   info          {"method": "proxy_targets", "targets", "alpha", "cv_r2" {target: R²}, "windows", "tracks"}
+// cv_r2: per target, the pooled out-of-fold R² of the target read from the subspace, the subspace and the
+// reader (a ridge on the k coordinates) both fitted on the training folds only (group k-fold by track, at
+// most `folds` folds).
+struct ProxyAspectParams {
+    double alpha = 1.0;  // > 0
+    int folds = 5;       // ≥ 2 (fewer when there are fewer tracks, never below 2)
+};
+struct ProxyAspectFit {
+    AspectModel model;
+    std::vector<std::string> targets;  // as given
+    std::vector<double> cv_r2;         // per target, as above
+    std::int64_t windows = 0, tracks = 0;
+};
+// Errors: Error(usage) for a target outside window_target_names() (listing them), a target named twice,
+// a target constant over the valid windows, a layer out of range or bad params; Error(input) when the data
+// lacks a target (`mess targets` not run), has fewer valid windows than folds or fewer than 2 tracks.
+ProxyAspectFit fit_proxy_aspect(const ProbeData& data, const std::vector<int>& layers, const std::string& aspect,
+                                const std::vector<std::string>& targets, const ProxyAspectParams& params);
+// "brightness=timbre/spectral_centroid,timbre/spectral_rolloff" → {"brightness", {targets}}.
+// Errors: Error(usage) for a missing '=', an empty name or an empty target list.
+std::pair<std::string, std::vector<std::string>> parse_proxy_aspect_spec(const std::string& text);
+
+struct ProxyAspectEval {
+    std::vector<std::string> targets;  // the model's (info "targets")
+    std::vector<double> spearman;      // per target: rank correlation of predict(normalised y) with it
+    std::vector<double> r2;            // per target: out-of-fold R² of a ridge from the k coordinates W z
+    std::int64_t windows = 0, tracks = 0;
+    nlohmann::json to_json() const;
+};
+// A proxy-target aspect model on held-out windows (another corpus): how well its projection orders them by
+// each target, and how much of each target its subspace holds. Errors as fit_proxy_aspect, and Error(usage)
+// for a model without info "targets" or a direction, or whose in_dim is not the data's.
+ProxyAspectEval evaluate_proxy_aspect(const AspectModel& model, const ProbeData& data, const std::vector<int>& layers,
+                                      const ProxyAspectParams& params);
 
 // Layer weights for a weighted aspect query {aspect: weight ≥ 0}: Σ weight × R² × the aspect's layer weights,
 // normalised to sum 1 (R² scaling off: Σ weight × layer weights). `aspects` are resolved aspects; those below

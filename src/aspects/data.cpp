@@ -40,6 +40,20 @@ nlohmann::json read_json_file(const fs::path& path) {
     }
 }
 
+// Source seconds of rendered second t through a time map of [source, rendered] pairs (linear between
+// points, the end slopes held beyond them); t itself without a map.
+double source_time(const nlohmann::json& item, double t) {
+    if (!item.contains("time_map") || !item["time_map"].is_array() || item["time_map"].size() < 2) return t;
+    std::vector<std::pair<double, double>> map;  // (rendered, source)
+    for (const auto& pt : item["time_map"]) map.emplace_back(pt.at(1).get<double>(), pt.at(0).get<double>());
+    std::sort(map.begin(), map.end());
+    std::size_t i = 1;
+    while (i + 1 < map.size() && map[i].first < t) ++i;
+    const auto& [r0, s0] = map[i - 1];
+    const auto& [r1, s1] = map[i];
+    return r1 > r0 ? s0 + (t - r0) * (s1 - s0) / (r1 - r0) : s0;
+}
+
 // Appends one track's windows; false when the store lacks its features.
 bool add_track(FactorWindows& w, const FeatureStore& store, const nlohmann::json& item, std::vector<int>& layers) {
     const std::string id = item.at("id").get<std::string>();
@@ -62,29 +76,31 @@ bool add_track(FactorWindows& w, const FeatureStore& store, const nlohmann::json
     w.track_work.push_back(item.at("work_id").get<std::string>());
     w.track_factor.push_back(item.value("factor", std::string("base")));
     std::map<std::string, std::string> values;
-    for (const auto& [k, v] : item.at("factors").items()) values[k] = v.get<std::string>();
+    if (item.contains("factors"))
+        for (const auto& [k, v] : item.at("factors").items()) values[k] = v.get<std::string>();
     w.track_values.push_back(std::move(values));
     const double duration = std::max(side.duration_sec, 1e-9);
     for (std::size_t i = 0; i < side.windows.size(); ++i) {
         w.track.push_back(t);
-        w.position.push_back(std::clamp(0.5 * (side.windows[i].start_sec + side.windows[i].end_sec) / duration, 0.0, 1.0));
+        const double centre = 0.5 * (side.windows[i].start_sec + side.windows[i].end_sec);
+        w.position.push_back(std::clamp(centre / duration, 0.0, 1.0));
+        w.source_sec.push_back(source_time(item, centre));
     }
     w.x.insert(w.x.end(), x.begin(), x.end());
     w.n += static_cast<std::int64_t>(side.windows.size());
     return true;
 }
 
-}  // namespace
-
-FactorWindows load_factor_windows(const FeatureStore& store, const fs::path& labels, const std::vector<int>& layers) {
+// Windows of every labelled track found in the store; `factors`: the items must carry factor labels.
+FactorWindows load_labelled_windows(const FeatureStore& store, const fs::path& labels, const std::vector<int>& layers, bool factors) {
     const nlohmann::json j = read_json_file(labels);
     if (!j.contains("items") || !j["items"].is_array()) throw_input("{}: no \"items\" array", labels.string());
     FactorWindows w;
     std::vector<int> chosen = layers;
     std::int64_t missing = 0;
     for (const auto& item : j["items"]) {
-        if (!item.contains("id") || !item.contains("work_id") || !item.contains("factors"))
-            throw_input("{}: items need id, work_id and factors (a corpus from `mess corpus render --factors`)", labels.string());
+        if (!item.contains("id") || !item.contains("work_id") || (factors && !item.contains("factors")))
+            throw_input("{}: items need id, work_id{}", labels.string(), factors ? " and factors (a corpus from `mess corpus render --factors`)" : "");
         try {
             if (!add_track(w, store, item, chosen)) ++missing;
         } catch (const nlohmann::json::exception& e) {
@@ -94,6 +110,16 @@ FactorWindows load_factor_windows(const FeatureStore& store, const fs::path& lab
     if (missing) spdlog::warn("aspects: {} labelled track(s) have no complete features in {}; skipped", missing, store.root().string());
     if (w.n == 0) throw_input("none of the tracks of {} has features in {}", labels.string(), store.root().string());
     return w;
+}
+
+}  // namespace
+
+FactorWindows load_factor_windows(const FeatureStore& store, const fs::path& labels, const std::vector<int>& layers) {
+    return load_labelled_windows(store, labels, layers, true);
+}
+
+FactorWindows load_work_windows(const FeatureStore& store, const fs::path& labels, const std::vector<int>& layers) {
+    return load_labelled_windows(store, labels, layers, false);
 }
 
 namespace {

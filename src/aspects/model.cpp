@@ -2,7 +2,7 @@
 #include <cmath>
 #include <fstream>
 
-#include "mess/aspects.hpp"
+#include "forward.hpp"
 #include "mess/npy.hpp"
 
 namespace mess {
@@ -15,34 +15,29 @@ const char* to_string(AspectRung rung) {
         case AspectRung::standardise: return "standardise";
         case AspectRung::diagonal: return "diagonal";
         case AspectRung::linear: return "linear";
+        case AspectRung::mlp: return "mlp";
     }
     return "?";
 }
 
 AspectRung parse_aspect_rung(const std::string& text) {
-    for (AspectRung r : {AspectRung::identity, AspectRung::standardise, AspectRung::diagonal, AspectRung::linear})
+    for (AspectRung r : {AspectRung::identity, AspectRung::standardise, AspectRung::diagonal, AspectRung::linear, AspectRung::mlp})
         if (text == to_string(r)) return r;
-    throw_usage("unknown rung '{}' (identity | standardise | diagonal | linear)", text);
+    throw_usage("unknown rung '{}' (identity | standardise | diagonal | linear | mlp)", text);
+}
+
+const char* to_string(AspectLoss loss) { return loss == AspectLoss::infonce ? "infonce" : "triplet"; }
+
+AspectLoss parse_aspect_loss(const std::string& text) {
+    if (text == "triplet") return AspectLoss::triplet;
+    if (text == "infonce") return AspectLoss::infonce;
+    throw_usage("unknown loss '{}' (triplet | infonce)", text);
 }
 
 std::vector<float> AspectModel::apply(const float* x) const {
-    const auto din = static_cast<std::size_t>(in_dim);
-    std::vector<float> z(x, x + din);
-    if (rung == AspectRung::identity) return z;
-    for (std::size_t j = 0; j < din; ++j) z[j] = (z[j] - mean[j]) / scale[j];
-    if (rung == AspectRung::standardise) return z;
-    if (rung == AspectRung::diagonal) {
-        for (std::size_t j = 0; j < din; ++j) z[j] *= weights[j];
-        return z;
-    }
-    std::vector<float> y(static_cast<std::size_t>(out_dim));
-    for (std::size_t k = 0; k < y.size(); ++k) {
-        const float* w = weights.data() + k * din;
-        double s = 0;
-        for (std::size_t j = 0; j < din; ++j) s += double(w[j]) * z[j];
-        y[k] = static_cast<float>(s);
-    }
-    return y;
+    detail::AspectPass pass;
+    detail::aspect_forward(*this, x, pass);
+    return std::vector<float>(pass.y.begin(), pass.y.end());
 }
 
 std::vector<float> AspectModel::apply_normalised(const float* x, std::int64_t n) const {
@@ -65,6 +60,22 @@ AspectModel identity_model(const std::string& name, std::int64_t dim) {
     return m;
 }
 
+namespace {
+
+// The mlp's three arrays (W1 [H, Din], b1 [H], W2 [k, H]) from its flat weights, named in `a`.
+void save_mlp(const AspectModel& m, const fs::path& dir, const std::string& prefix, nlohmann::json& a) {
+    const detail::MlpLayout l(m);
+    const auto h = static_cast<std::int64_t>(l.hidden);
+    const auto part = [&](std::size_t from, std::size_t to) { return std::vector<float>(m.weights.begin() + static_cast<std::ptrdiff_t>(from), m.weights.begin() + static_cast<std::ptrdiff_t>(to)); };
+    write_npy(dir / (prefix + m.name + ".w1.npy"), part(0, l.b1), {h, m.in_dim});
+    write_npy(dir / (prefix + m.name + ".b1.npy"), part(l.b1, l.w2), {h});
+    write_npy(dir / (prefix + m.name + ".w2.npy"), part(l.w2, m.weights.size()), {m.out_dim, h});
+    a["hidden_dim"] = h;
+    for (const char* key : {"w1", "b1", "w2"}) a[key] = prefix + m.name + "." + key + ".npy";
+}
+
+}  // namespace
+
 void save_aspect_set(const AspectSet& set, const fs::path& dir, const std::string& prefix) {
     fs::create_directories(dir);
     nlohmann::json aspects = nlohmann::json::object();
@@ -79,7 +90,8 @@ void save_aspect_set(const AspectSet& set, const fs::path& dir, const std::strin
         }
         if (m.rung == AspectRung::diagonal) write_npy(dir / (prefix + name + ".weights.npy"), m.weights, {m.in_dim});
         if (m.rung == AspectRung::linear) write_npy(dir / (prefix + name + ".weights.npy"), m.weights, {m.out_dim, m.in_dim});
-        if (!m.weights.empty()) a["weights"] = prefix + name + ".weights.npy";
+        if (m.rung == AspectRung::diagonal || m.rung == AspectRung::linear) a["weights"] = prefix + name + ".weights.npy";
+        if (m.rung == AspectRung::mlp) save_mlp(m, dir, prefix, a);
         a["direction"] = nullptr;
         if (!m.direction.empty()) {
             write_npy(dir / (prefix + name + ".direction.npy"), m.direction, {m.out_dim});
@@ -90,7 +102,8 @@ void save_aspect_set(const AspectSet& set, const fs::path& dir, const std::strin
     const nlohmann::json j = {{"schema", "mess-aspects/1"}, {"encoder", set.encoder}, {"layers", set.layers}, {"layer_dim", set.layer_dim},
                               {"encoder_signature", set.encoder_signature},
                               {"input", "x = segments[S, L, D][:, layers].reshape(S, -1) (no normalisation); "
-                                        "z = (x - mean) / scale; y = z (standardise) | weights * z (diagonal) | weights @ z (linear); "
+                                        "z = (x - mean) / scale; y = z (standardise) | weights * z (diagonal) | weights @ z (linear) | "
+                                        "w2 @ max(w1 @ z + b1, 0) (mlp); "
                                         "similarity = cosine of y"},
                               {"aspects", aspects}};
     write_file_atomic(dir / (prefix + "aspects.json"), j.dump(1) + "\n");
@@ -121,7 +134,7 @@ AspectModel read_model(const fs::path& dir, const std::string& name, const nlohm
     m.info = a.value("info", nlohmann::json::object());
     if (m.in_dim <= 0 || m.out_dim <= 0) throw_input("{}: aspect {} has no dimensions", dir.string(), name);
     if (a.contains("direction") && !a["direction"].is_null()) m.direction = read_vector(named_file(dir, a, "direction"), m.out_dim);
-    if (m.rung != AspectRung::linear && m.out_dim != m.in_dim) throw_input("{}: aspect {}: out_dim must equal in_dim", dir.string(), name);
+    if (m.rung != AspectRung::linear && m.rung != AspectRung::mlp && m.out_dim != m.in_dim) throw_input("{}: aspect {}: out_dim must equal in_dim", dir.string(), name);
     if (m.rung == AspectRung::identity) return m;
     m.mean = read_vector(named_file(dir, a, "mean"), m.in_dim);
     m.scale = read_vector(named_file(dir, a, "scale"), m.in_dim);
@@ -129,6 +142,15 @@ AspectModel read_model(const fs::path& dir, const std::string& name, const nlohm
         if (!(s > 0)) throw_input("{}: aspect {}: scale values must be positive", dir.string(), name);
     if (m.rung == AspectRung::diagonal) m.weights = read_vector(named_file(dir, a, "weights"), m.in_dim);
     if (m.rung == AspectRung::linear) m.weights = read_vector(named_file(dir, a, "weights"), m.in_dim * m.out_dim);
+    if (m.rung == AspectRung::mlp) {
+        m.hidden_dim = a.at("hidden_dim").get<std::int64_t>();
+        if (m.hidden_dim <= 0) throw_input("{}: aspect {}: hidden_dim must be positive", dir.string(), name);
+        m.weights = read_vector(named_file(dir, a, "w1"), m.hidden_dim * m.in_dim);
+        for (const auto& [key, size] : {std::pair{"b1", m.hidden_dim}, std::pair{"w2", m.out_dim * m.hidden_dim}}) {
+            const std::vector<float> v = read_vector(named_file(dir, a, key), size);
+            m.weights.insert(m.weights.end(), v.begin(), v.end());
+        }
+    }
     return m;
 }
 

@@ -1,11 +1,11 @@
-// Training the aspect ladder: standardisation statistics, the soft triplet loss and its gradient, Adam.
+// Training the aspect ladder: standardisation statistics, Adam, each learned rung's start and its epochs.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <random>
 #include <set>
 
-#include "mess/aspects.hpp"
+#include "forward.hpp"
 
 namespace mess {
 
@@ -25,109 +25,12 @@ void Adam::step(std::vector<float>& params, const std::vector<double>& grad) {
 
 namespace {
 
-// A triplet's standardised inputs and outputs, in double.
-struct Side {
-    std::vector<double> z, y;
-    double norm = 0;
-};
-
-void forward(const AspectModel& m, const float* x, Side& s) {
-    const auto din = static_cast<std::size_t>(m.in_dim);
-    s.z.resize(din);
-    for (std::size_t j = 0; j < din; ++j) s.z[j] = m.rung == AspectRung::identity ? x[j] : (double(x[j]) - m.mean[j]) / m.scale[j];
-    if (m.rung == AspectRung::linear) {
-        s.y.assign(static_cast<std::size_t>(m.out_dim), 0.0);
-        for (std::size_t k = 0; k < s.y.size(); ++k) {
-            const float* w = m.weights.data() + k * din;
-            double acc = 0;
-            for (std::size_t j = 0; j < din; ++j) acc += w[j] * s.z[j];
-            s.y[k] = acc;
-        }
-    } else {
-        s.y = s.z;
-        if (m.rung == AspectRung::diagonal)
-            for (std::size_t j = 0; j < din; ++j) s.y[j] *= m.weights[j];
-    }
-    double n2 = 0;
-    for (double v : s.y) n2 += v * v;
-    s.norm = std::max(std::sqrt(n2), 1e-12);
-}
-
-double cosine(const Side& a, const Side& b) {
-    double dot = 0;
-    for (std::size_t k = 0; k < a.y.size(); ++k) dot += a.y[k] * b.y[k];
-    return dot / (a.norm * b.norm);
-}
-
-// g += scale · d cos(u, v) / du  =  scale · (v / (|u||v|) − cos · u / |u|²)
-void add_dcos(std::vector<double>& g, const Side& u, const Side& v, double cos, double scale) {
-    for (std::size_t k = 0; k < g.size(); ++k) g[k] += scale * (v.y[k] / (u.norm * v.norm) - cos * u.y[k] / (u.norm * u.norm));
-}
-
-// grad += dℓ/dy ⊗ z (linear) or dℓ/dy ⊙ z (diagonal).
-void backward(const AspectModel& m, const Side& s, const std::vector<double>& gy, std::vector<double>& grad) {
-    const auto din = static_cast<std::size_t>(m.in_dim);
-    if (m.rung == AspectRung::diagonal) {
-        for (std::size_t j = 0; j < din; ++j) grad[j] += gy[j] * s.z[j];
-        return;
-    }
-    for (std::size_t k = 0; k < gy.size(); ++k) {
-        double* row = grad.data() + k * din;
-        for (std::size_t j = 0; j < din; ++j) row[j] += gy[k] * s.z[j];
-    }
-}
-
-}  // namespace
-
-double triplet_loss(const AspectModel& model, const FactorWindows& data, const std::vector<Triplet>& triplets, double gamma, double margin,
-                    std::vector<double>* grad) {
-    if (grad) grad->assign(model.weights.size(), 0.0);
-    Side a, p, n;
-    double total = 0;
-    std::vector<double> ga, gp, gn;
-    for (const Triplet& t : triplets) {
-        forward(model, data.row(t.a), a);
-        forward(model, data.row(t.p), p);
-        forward(model, data.row(t.n), n);
-        const double cap = cosine(a, p), can = cosine(a, n);
-        const double delta = gamma * (can - cap + margin);
-        total += delta > 30 ? delta : std::log1p(std::exp(delta));
-        if (!grad || (model.rung != AspectRung::diagonal && model.rung != AspectRung::linear)) continue;
-        const double s = gamma / (1 + std::exp(-delta));  // dℓ/dΔ · γ
-        ga.assign(a.y.size(), 0.0), gp.assign(a.y.size(), 0.0), gn.assign(a.y.size(), 0.0);
-        add_dcos(ga, a, n, can, s);
-        add_dcos(ga, a, p, cap, -s);
-        add_dcos(gp, p, a, cap, -s);
-        add_dcos(gn, n, a, can, s);
-        backward(model, a, ga, *grad);
-        backward(model, p, gp, *grad);
-        backward(model, n, gn, *grad);
-    }
-    const double inv = triplets.empty() ? 0 : 1.0 / static_cast<double>(triplets.size());
-    if (grad)
-        for (double& g : *grad) g *= inv;
-    return total * inv;
-}
-
-double triplet_accuracy(const AspectModel& model, const FactorWindows& data, const std::vector<Triplet>& triplets) {
-    Side a, p, n;
-    std::int64_t right = 0;
-    for (const Triplet& t : triplets) {
-        forward(model, data.row(t.a), a);
-        forward(model, data.row(t.p), p);
-        forward(model, data.row(t.n), n);
-        right += cosine(a, p) > cosine(a, n);
-    }
-    return triplets.empty() ? 0 : static_cast<double>(right) / static_cast<double>(triplets.size());
-}
-
-namespace {
-
 void check_train_params(const AspectTrainParams& p) {
     if (p.epochs < 1 || p.triplets_per_epoch < 1 || p.batch < 1 || p.val_triplets < 1) throw_usage("epochs, triplets, batch and validation triplets must be ≥ 1");
     if (!(p.learning_rate > 0) || !(p.gamma > 0)) throw_usage("learning rate and gamma must be positive");
     if (!(p.val_fraction > 0 && p.val_fraction < 1)) throw_usage("validation fraction must be in (0, 1)");
-    if (p.out_dim < 1) throw_usage("out_dim must be ≥ 1");
+    if (p.out_dim < 1 || p.hidden_dim < 1) throw_usage("out_dim and hidden_dim must be ≥ 1");
+    if (!(p.temperature > 0)) throw_usage("InfoNCE temperature must be positive");
 }
 
 // The aspect's works, shuffled by `seed`, split into (train, validation).
@@ -163,9 +66,10 @@ void fit_standardisation(const FactorWindows& data, const std::vector<std::strin
     }
 }
 
-// Adam on m.weights for params.epochs epochs; keeps the best validation epoch.
+// Adam on m.weights for params.epochs epochs; keeps the best validation epoch (or the start, best_epoch 0,
+// when `keep_start` and no epoch beats it).
 RungReport fit_rung(AspectModel& m, const FactorWindows& data, const std::string& aspect, const std::vector<std::string>& train_works,
-                    const std::vector<Triplet>& val, const AspectTrainParams& p) {
+                    const std::vector<Triplet>& val, const AspectTrainParams& p, bool keep_start) {
     RungReport r{m.rung};
     r.validation_accuracy = triplet_accuracy(m, data, val);
     std::vector<float> best = m.weights;
@@ -177,16 +81,52 @@ RungReport fit_rung(AspectModel& m, const FactorWindows& data, const std::string
         for (std::size_t b = 0; b < triplets.size(); b += static_cast<std::size_t>(p.batch)) {
             const std::vector<Triplet> batch(triplets.begin() + static_cast<std::ptrdiff_t>(b),
                                              triplets.begin() + static_cast<std::ptrdiff_t>(std::min(triplets.size(), b + static_cast<std::size_t>(p.batch))));
-            loss += triplet_loss(m, data, batch, p.gamma, p.margin, &grad) * static_cast<double>(batch.size());
+            loss += (p.loss == AspectLoss::infonce ? infonce_loss(m, data, batch, aspect, p.temperature, &grad)
+                                                   : triplet_loss(m, data, batch, p.gamma, p.margin, &grad)) *
+                    static_cast<double>(batch.size());
             adam.step(m.weights, grad);
         }
         loss /= static_cast<double>(triplets.size());
         const double acc = triplet_accuracy(m, data, val);
         if (p.on_epoch) p.on_epoch(m.rung, epoch, loss, acc);
-        if (acc > r.validation_accuracy || r.best_epoch == 0) r.validation_accuracy = acc, r.best_epoch = epoch, r.train_loss = loss, best = m.weights;
+        if (acc > r.validation_accuracy || (r.best_epoch == 0 && !keep_start)) r.validation_accuracy = acc, r.best_epoch = epoch, r.train_loss = loss, best = m.weights;
     }
     m.weights = best;
     return r;
+}
+
+// The linear rung's start: the diagonal solution seen through a random rank-k projection (seeded).
+void start_linear(AspectModel& m, const AspectTrainParams& p) {
+    std::mt19937_64 rng(p.seed + 101);
+    std::normal_distribution<double> normal(0.0, 1.0 / std::sqrt(static_cast<double>(p.out_dim)));
+    const std::vector<float> diag = m.weights;
+    m.rung = AspectRung::linear;
+    m.out_dim = p.out_dim;
+    m.weights.resize(static_cast<std::size_t>(p.out_dim * m.in_dim));
+    for (std::size_t i = 0; i < m.weights.size(); ++i) m.weights[i] = static_cast<float>(normal(rng)) * diag[i % diag.size()];
+}
+
+// The mlp rung's start: the linear map W [k, Din] exactly, as hidden units W z and −W z with W2 = [I, −I]
+// (relu(t) − relu(−t) = t); hidden units beyond 2k start small and random (seeded) with no output weight.
+void start_mlp(AspectModel& m, const AspectTrainParams& p) {
+    const std::vector<float> lin = m.weights;
+    m.rung = AspectRung::mlp;
+    m.hidden_dim = p.hidden_dim;
+    const detail::MlpLayout l(m);
+    m.weights.assign(l.w2 + l.out * l.hidden, 0.0f);
+    std::mt19937_64 rng(p.seed + 202);
+    std::normal_distribution<double> normal(0.0, 0.01);
+    for (std::size_t u = 0; u < l.hidden; ++u) {
+        float* w1 = m.weights.data() + u * l.din;
+        const std::size_t k = u % l.out;
+        if (u < 2 * l.out) {
+            const float sign = u < l.out ? 1.0f : -1.0f;
+            for (std::size_t j = 0; j < l.din; ++j) w1[j] = sign * lin[k * l.din + j];
+            m.weights[l.w2 + k * l.hidden + u] = sign;
+        } else {
+            for (std::size_t j = 0; j < l.din; ++j) w1[j] = static_cast<float>(normal(rng));
+        }
+    }
 }
 
 }  // namespace
@@ -197,11 +137,14 @@ AspectTraining train_aspect(const FactorWindows& data, const std::string& aspect
     const std::vector<Triplet> val = draw_triplets(data, aspect, val_works, p.val_triplets, p.seed + 17);
     AspectTraining out;
     AspectModel m = identity_model(aspect, data.dim);
+    AspectModel best = m;  // the rung with the best validation accuracy so far (ties: the lower rung)
+    double best_accuracy = 0;
     auto clock = std::chrono::steady_clock::now();
     auto report = [&](RungReport r) {
         const auto now = std::chrono::steady_clock::now();
         r.seconds = std::chrono::duration<double>(now - clock).count();
         clock = now;
+        if (out.ladder.empty() || r.validation_accuracy > best_accuracy) best = m, best_accuracy = r.validation_accuracy;
         out.ladder.push_back(r);
     };
     report({AspectRung::identity, triplet_accuracy(m, data, val)});
@@ -213,21 +156,19 @@ AspectTraining train_aspect(const FactorWindows& data, const std::string& aspect
     if (p.rung >= AspectRung::diagonal) {
         m.rung = AspectRung::diagonal;
         m.weights.assign(static_cast<std::size_t>(data.dim), 1.0f);
-        report(fit_rung(m, data, aspect, train_works, val, p));
+        report(fit_rung(m, data, aspect, train_works, val, p, false));
     }
-    if (p.rung == AspectRung::linear) {
-        // Start from the diagonal solution seen through a random rank-k projection (seeded).
-        std::mt19937_64 rng(p.seed + 101);
-        std::normal_distribution<double> normal(0.0, 1.0 / std::sqrt(static_cast<double>(p.out_dim)));
-        const std::vector<float> diag = m.weights;
-        m.rung = AspectRung::linear;
-        m.out_dim = p.out_dim;
-        m.weights.resize(static_cast<std::size_t>(p.out_dim * data.dim));
-        for (std::size_t i = 0; i < m.weights.size(); ++i) m.weights[i] = static_cast<float>(normal(rng)) * diag[i % diag.size()];
-        report(fit_rung(m, data, aspect, train_works, val, p));
+    if (p.rung >= AspectRung::linear) {
+        start_linear(m, p);
+        report(fit_rung(m, data, aspect, train_works, val, p, false));
     }
-    m.info = {{"validation_accuracy", out.ladder.back().validation_accuracy}, {"train_works", train_works}, {"validation_works", val_works},
-              {"seed", p.seed}, {"epochs", p.epochs}};
+    if (p.rung >= AspectRung::mlp) {
+        start_mlp(m, p);
+        report(fit_rung(m, data, aspect, train_works, val, p, true));
+    }
+    if (p.pick_best) m = best;
+    m.info = {{"validation_accuracy", out.ladder[static_cast<std::size_t>(m.rung)].validation_accuracy}, {"train_works", train_works},
+              {"validation_works", val_works}, {"seed", p.seed}, {"epochs", p.epochs}, {"loss", to_string(p.loss)}};
     out.model = std::move(m);
     return out;
 }

@@ -191,7 +191,7 @@ public:
           passages_(protocol != Protocol::track),
           max_k_(*std::max_element(p_.ks.begin(), p_.ks.end())),
           n_(c.index.size()),
-          approximate_(!c.index.index.is_exact() && p_.layer_weights.empty()),
+          approximate_(!c.index.index.is_exact() && p_.layer_weights.empty() && p_.learned_aspects.empty()),
           same_work_{p_.ks, {}},
           same_recording_{p_.ks, {}} {
         // Tracks (for passage → track): one representative row per track (its first clip).
@@ -235,6 +235,7 @@ private:
         r.options.k = k;
         r.options.exact = exact;
         r.layer_weights = p_.layer_weights;
+        r.aspects = p_.learned_aspects;
         if (!passages_) {
             r.track_id = c_.index.records[q].id;
         } else {
@@ -335,6 +336,10 @@ nlohmann::json evaluate(const Searcher& searcher, const Labels& labels, const Ev
     if (params.max_queries < 0) throw_usage("max queries must be ≥ 0");
     if (!params.layer_weights.empty() && params.layer_weights.size() != index.layers)
         throw_usage("{} layer weights given, the index has {} layers", params.layer_weights.size(), index.layers);
+    const std::vector<std::string> spaces = searcher.learned_aspects();
+    for (const auto& [name, w] : params.learned_aspects)
+        if (std::find(spaces.begin(), spaces.end(), name) == spaces.end())
+            throw_usage("the index has no learned aspect space '{}' (it has: {})", name, fmt::join(spaces, ", "));
     Context c{searcher, index, labels, params, {}};
     c.label_of_row.resize(index.size(), nullptr);
     std::vector<std::size_t> queries;
@@ -359,7 +364,7 @@ nlohmann::json evaluate(const Searcher& searcher, const Labels& labels, const Ev
     report["schema"] = "mess-eval/1";
     report["config"] = {{"ks", params.ks},          {"max_queries", params.max_queries}, {"seed", params.seed},
                         {"aspects", params.aspects}, {"nprobe", params.nprobe},          {"ef_search", params.ef_search},
-                        {"layer_weights", params.layer_weights}};
+                        {"layer_weights", params.layer_weights}, {"learned_aspects", params.learned_aspects}};
     report["index"] = {{"kind", to_string(index.kind)}, {"model", index.model_name}, {"layer", index.layer_spec.to_string()},
                        {"factory", index.index.factory()}, {"rows", index.size()}, {"dimension", index.index.dimension()}};
     report["dataset"] = {{"dataset", index.dataset},       {"labelled_tracks", tracks.size()}, {"works", works.size()},

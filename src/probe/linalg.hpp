@@ -35,6 +35,13 @@ ProbeMatrix from_mat(const Mat& m);
 double r2_of(std::span<const double> truth, std::span<const double> pred);
 // Mean over columns of the per-column R² of predictions P for truth Y (same shape).
 double mean_column_r2(const Mat& Y, const Mat& P);
+// Subspaces of probe coefficients (separability.cpp; also the proxy-target aspects, proxy_aspect.cpp):
+// X standardised by the training scaler of `m` (as predict_ridge sees it), projected on `basis` [d, k];
+Mat project(const RidgeModel& m, const Mat& X, const Mat& basis);
+// the top `directions` left singular vectors of coefficients [d, w] (rank-limited, at least one);
+Mat subspace_basis(const Mat& coef, int directions);
+// the pooled out-of-fold mean-column R² of YB from YA's subspace, both fitted on each training fold only.
+double cross_score(const Mat& X, const Mat& YA, const Mat& YB, const Folds& folds, double alpha, int directions);
 
 
 // Confidence (confidence.cpp): the R² of each fold's test rows; the bootstrap band over groups numbered

@@ -11,6 +11,41 @@
 #include "mess/util.hpp"
 
 namespace mess {
+namespace probe_detail {
+
+// X standardised by the training scaler of `m` (as predict_ridge sees it), projected on `basis` [d, k].
+Mat project(const RidgeModel& m, const Mat& X, const Mat& basis) {
+    Mat Z = ((X.rowwise() - m.x_mean).array().rowwise() / m.x_scale.array()).matrix();
+    Z.rowwise() -= m.z_mean;
+    return Z * basis;
+}
+
+// The top `directions` left singular vectors of the probe coefficients [d, w] (rank-limited).
+Mat subspace_basis(const Mat& coef, int directions) {
+    Eigen::JacobiSVD<Eigen::MatrixXd> svd(Eigen::MatrixXd(coef), Eigen::ComputeThinU);
+    const auto& sv = svd.singularValues();
+    Eigen::Index k = 0;
+    while (k < sv.size() && k < directions && sv(k) > 1e-12 * std::max(sv(0), 1e-300)) ++k;
+    return svd.matrixU().leftCols(std::max<Eigen::Index>(k, 1));
+}
+
+// Out-of-fold R² of B's target from A's subspace, both fitted on each training fold only.
+double cross_score(const Mat& X, const Mat& YA, const Mat& YB, const Folds& folds, double alpha, int directions) {
+    Mat oof(YB.rows(), YB.cols());
+    for (const auto& test : folds) {
+        const auto train = complement(test, static_cast<std::size_t>(X.rows()));
+        const Mat Xtr = take_rows(X, train);
+        const RidgeModel probe = fit_ridge(Xtr, take_rows(YA, train), alpha);
+        const Mat basis = subspace_basis(probe.coef, directions);
+        const RidgeModel reader = fit_ridge(project(probe, Xtr, basis), take_rows(YB, train), alpha);
+        const Mat P = predict_ridge(reader, project(probe, take_rows(X, test), basis));
+        for (std::size_t i = 0; i < test.size(); ++i) oof.row(static_cast<Eigen::Index>(test[i])) = P.row(static_cast<Eigen::Index>(i));
+    }
+    return mean_column_r2(YB, oof);
+}
+
+}  // namespace probe_detail
+
 using namespace probe_detail;
 
 namespace {
@@ -30,37 +65,6 @@ Folds pair_folds(const ProbeData& data, const std::vector<std::size_t>& rows, co
     const std::size_t n_groups = std::set<std::string>(g.begin(), g.end()).size();
     if (n_groups < 2) return {};
     return group_kfold(g, static_cast<int>(std::min<std::size_t>(n_groups, static_cast<std::size_t>(p.folds))));
-}
-
-// X standardised by the training scaler of `m` (as predict_ridge sees it), projected on `basis` [d, k].
-Mat project(const RidgeModel& m, const Mat& X, const Mat& basis) {
-    Mat Z = ((X.rowwise() - m.x_mean).array().rowwise() / m.x_scale.array()).matrix();
-    Z.rowwise() -= m.z_mean;
-    return Z * basis;
-}
-
-// The top `directions` left singular vectors of the probe coefficients [d, w] (rank-limited).
-Mat subspace_basis(const Mat& coef, int directions) {
-    Eigen::JacobiSVD<Eigen::MatrixXd> svd(Eigen::MatrixXd(coef), Eigen::ComputeThinU);
-    const auto& sv = svd.singularValues();
-    Eigen::Index k = 0;
-    while (k < sv.size() && k < directions && sv(k) > 1e-12 * std::max(sv(0), 1e-300)) ++k;
-    return svd.matrixU().leftCols(std::max<Eigen::Index>(k, 1));
-}
-
-// Out-of-fold R² of B's target from A's subspace, both fitted on each training fold only.
-double cross_score(const Mat& X, const Mat& YA, const Mat& YB, const Folds& folds, const SeparabilityParams& p) {
-    Mat oof(YB.rows(), YB.cols());
-    for (const auto& test : folds) {
-        const auto train = complement(test, static_cast<std::size_t>(X.rows()));
-        const Mat Xtr = take_rows(X, train);
-        const RidgeModel probe = fit_ridge(Xtr, take_rows(YA, train), p.alpha);
-        const Mat basis = subspace_basis(probe.coef, p.directions);
-        const RidgeModel reader = fit_ridge(project(probe, Xtr, basis), take_rows(YB, train), p.alpha);
-        const Mat P = predict_ridge(reader, project(probe, take_rows(X, test), basis));
-        for (std::size_t i = 0; i < test.size(); ++i) oof.row(static_cast<Eigen::Index>(test[i])) = P.row(static_cast<Eigen::Index>(i));
-    }
-    return mean_column_r2(YB, oof);
 }
 
 void check_separability_input(const ProbeData& data, const std::vector<ResolvedAspect>& aspects, const SeparabilityParams& p) {
@@ -107,7 +111,7 @@ SeparabilityReport separability(const ProbeData& data, const std::vector<Resolve
             // A's representation as probing scored it: its layer as is, or its L2-normalised fused layers.
             const Mat X = aspects[i].mode == AspectMode::weighted_sum ? fused_rows(data, aspects[i].weights(data.layers), rows)
                                                                       : layer_rows(data, static_cast<std::size_t>(aspects[i].layer), rows);
-            report.r2[i][j] = cross_score(X, target_rows(ta, rows), target_rows(tb, rows), folds, p);
+            report.r2[i][j] = cross_score(X, target_rows(ta, rows), target_rows(tb, rows), folds, p.alpha, p.directions);
         }
     }
     return report;

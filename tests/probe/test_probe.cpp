@@ -550,3 +550,73 @@ TEST(Separability, InvalidConfigurationAndDegenerateInput) {
     ProbeData empty;
     EXPECT_THROW(separability(empty, two, {}), Error);
 }
+
+namespace {
+// The data of tests/probe/proxy_aspect_golden.py: 40 windows of 4 tracks, 2 layers × 3 dims, two targets.
+mess::ProbeData proxy_data() {
+    mess::ProbeData d;
+    d.dataset = "golden";
+    d.level = mess::ProbeLevel::window;
+    d.layers = 2, d.dim = 3;
+    mess::ProbeTarget centroid{"window/spectral_centroid", 1, {}}, rolloff{"window/spectral_rolloff", 1, {}};
+    for (int i = 0; i < 40; ++i) {
+        d.row_ids.push_back("w" + std::to_string(i));
+        d.groups.push_back("t" + std::to_string(i / 10));
+        std::vector<double> x;
+        for (int l = 0; l < 2; ++l)
+            for (int k = 0; k < 3; ++k) x.push_back(std::sin(0.7 * i + 3.9 * l + 0.9 * k) + 0.1 * k);
+        for (double v : x) d.features.push_back(static_cast<float>(v));
+        // the targets from the float32 inputs, as the script computes them from its float64 ones (tolerance below)
+        centroid.values.push_back(2 * x[0] - x[3] + 0.3 * std::cos(i));
+        rolloff.values.push_back(x[1] + 0.5 * x[0] + 0.2 * std::sin(3 * i));
+    }
+    d.targets = {centroid, rolloff};
+    return d;
+}
+const std::vector<std::string> kBright = {"timbre/spectral_centroid", "timbre/spectral_rolloff"};
+}  // namespace
+
+// Golden: tests/probe/proxy_aspect_golden.py (NumPy, independent of the ridge code here). The features are
+// float32 in ProbeData, so agreement is to float precision.
+TEST(ProxyAspect, GoldenDirections) {
+    const auto fit = mess::fit_proxy_aspect(proxy_data(), {}, "brightness", kBright, {});
+    const std::vector<double> w = {0.566786304, 0.487485182, 0.039602900, -0.529842237, -0.122900502, 0.379085432,
+                                   -0.234034632, 0.261925400, 0.561905278, -0.187733994, -0.540489258, -0.483231459};
+    ASSERT_EQ(fit.model.out_dim, 2);
+    ASSERT_EQ(fit.model.weights.size(), w.size());
+    for (std::size_t i = 0; i < w.size(); ++i) EXPECT_NEAR(fit.model.weights[i], w[i], 2e-5) << i;
+    EXPECT_NEAR(fit.model.direction[0], 0.999987502, 2e-5);
+    EXPECT_NEAR(fit.model.direction[1], 0.004999555, 2e-4);
+    EXPECT_EQ(fit.model.rung, mess::AspectRung::linear);
+    EXPECT_EQ(fit.windows, 40);
+    ASSERT_EQ(fit.cv_r2.size(), 2u);
+    EXPECT_GT(fit.cv_r2[0], 0.9);  // a linear target with a small wobble, read from its own subspace
+    // On the same windows the projection orders them by the centroid (held-out use: another corpus).
+    const auto ev = mess::evaluate_proxy_aspect(fit.model, proxy_data(), {}, {});
+    EXPECT_GT(ev.spearman[0], 0.8);
+    EXPECT_GT(ev.r2[0], 0.9);
+}
+
+TEST(ProxyAspect, InvalidConfigurationAndDegenerateInput) {
+    const auto d = proxy_data();
+    EXPECT_THROW(mess::fit_proxy_aspect(d, {}, "glow", {"timbre/sparkle"}, {}), mess::Error);
+    EXPECT_THROW(mess::fit_proxy_aspect(d, {}, "b", {"timbre/spectral_centroid", "timbre/spectral_centroid"}, {}), mess::Error);
+    EXPECT_THROW(mess::fit_proxy_aspect(d, {}, "b", {"timbre/spectral_bandwidth"}, {}), mess::Error);  // not computed
+    EXPECT_THROW(mess::fit_proxy_aspect(d, {5}, "b", kBright, {}), mess::Error);
+    EXPECT_THROW(mess::fit_proxy_aspect(d, {}, "b", kBright, {0.0, 5}), mess::Error);
+    EXPECT_THROW(mess::parse_proxy_aspect_spec("brightness"), mess::Error);
+    EXPECT_THROW(mess::parse_proxy_aspect_spec("=timbre/spectral_centroid"), mess::Error);
+    EXPECT_EQ(mess::parse_proxy_aspect_spec("b = x, y").second, (std::vector<std::string>{"x", "y"}));
+    auto flat = d;
+    std::fill(flat.targets[0].values.begin(), flat.targets[0].values.end(), 1500.0);
+    try {
+        mess::fit_proxy_aspect(flat, {}, "brightness", kBright, {});
+        ADD_FAILURE() << "a constant target was accepted";
+    } catch (const mess::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("constant"), std::string::npos) << e.what();
+    }
+    mess::ProbeData empty = d;
+    empty.row_ids.clear(), empty.groups.clear(), empty.features.clear();
+    for (auto& t : empty.targets) t.values.clear();
+    EXPECT_THROW(mess::fit_proxy_aspect(empty, {}, "brightness", kBright, {}), mess::Error);
+}
