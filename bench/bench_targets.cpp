@@ -10,7 +10,6 @@
 //   bench_targets [--files 4] [--seconds 30]   (synthetic chord progressions with clicks, 24 kHz)
 #include <atomic>
 #if defined(__GLIBC__)
-#include <malloc.h>
 #endif
 #include <chrono>
 #include <cmath>
@@ -76,17 +75,6 @@ mess::Audio synthetic(double seconds, int tonic) {
     return {y, mess::kModelSampleRate};
 }
 
-// The heap thresholds `mess targets` sets (apps/mess/cmd_targets.cpp): freed spectrograms stay on the heap for
-// the next file instead of going back to the kernel (system time for page faults and zeroed pages). Set after
-// the references are timed.
-void keep_freed_memory(int bytes) {
-#if defined(__GLIBC__)
-    if (mallopt(M_MMAP_THRESHOLD, bytes) == 0) mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest on 64 bits
-    mallopt(M_TRIM_THRESHOLD, bytes);
-#else
-    (void)bytes;
-#endif
-}
 
 }  // namespace
 
@@ -111,7 +99,7 @@ int main(int argc, char** argv) {
             cqt += cpu_seconds() - t0;
             if (c.rows == 0 || s.empty()) throw mess::Error(mess::ErrorKind::internal, "no reference computed");
         }
-        keep_freed_memory(256 << 20);
+        mess::keep_freed_memory_for_batches(256 << 20);
         for (const mess::Audio& a : audio) {
             const double t0 = cpu_seconds();
             const mess::TargetSet t = mess::compute_audio_targets(a, {});

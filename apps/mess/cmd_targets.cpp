@@ -1,6 +1,5 @@
 #include <algorithm>
 #if defined(__GLIBC__)
-#include <malloc.h>
 #endif
 #include <atomic>
 #include <chrono>
@@ -184,21 +183,9 @@ void record_targets(RunRecord& record, const Dataset& ds, const std::vector<Trac
     });
 }
 
-// glibc serves blocks above the mmap threshold (128 KiB until its dynamic rise) with fresh mappings and returns a
-// heap's free top above the trim threshold to the kernel, so every file's spectrograms cost page faults and zeroed
-// pages again (a tenth of the targets' CPU time, as system time). Fixed thresholds keep up to `bytes` of such
-// blocks on the heap for the next file (process-wide; a batch command's setting, not a service's).
-void keep_freed_memory(int bytes) {
-#if defined(__GLIBC__)
-    if (mallopt(M_MMAP_THRESHOLD, bytes) == 0) mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest on 64 bits
-    mallopt(M_TRIM_THRESHOLD, bytes);
-#else
-    (void)bytes;
-#endif
-}
 
 int run_targets(const Context& ctx, const TargetsOptions& o, bool json) {
-    keep_freed_memory(256 << 20);  // every file allocates the same spectrograms again
+    keep_freed_memory_for_batches(256 << 20);  // every file allocates the same spectrograms again
     Dataset ds = open_dataset(ctx, o.source);
     const auto tracks = ds.tracks();
     std::filesystem::create_directories(ds.targets_dir());

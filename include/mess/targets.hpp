@@ -138,4 +138,11 @@ void write_targets(const std::filesystem::path& path, const TargetSet& targets);
 // Errors: Error(input) naming the file (and member).
 TargetSet read_targets(const std::filesystem::path& path);
 
+// For a process that computes the targets of many files one after another (`mess targets`, bench_targets):
+// keeps up to `bytes` of freed blocks on the heap for the next file. glibc serves large blocks with fresh
+// mappings and returns a heap's free top to the kernel, so every file's spectrograms would cost page faults
+// and zeroed pages again (about a tenth of the targets' CPU time, as system time). Process-wide, so a batch
+// command's setting and not a service's; does nothing without glibc.
+void keep_freed_memory_for_batches(int bytes);
+
 }  // namespace mess

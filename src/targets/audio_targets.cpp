@@ -1,4 +1,6 @@
 // Proxy targets from audio (reference/predecessor.md §2.6).
+#include <malloc.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numbers>
@@ -464,6 +466,15 @@ TargetSet read_targets(const std::filesystem::path& path) {
         t.arrays[name] = arr.to_float32();
     }
     return t;
+}
+
+void keep_freed_memory_for_batches(int bytes) {
+#if defined(__GLIBC__)
+    if (mallopt(M_MMAP_THRESHOLD, bytes) == 0) mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest on 64 bits
+    mallopt(M_TRIM_THRESHOLD, bytes);
+#else
+    (void)bytes;
+#endif
 }
 
 }  // namespace mess
