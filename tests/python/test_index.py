@@ -26,8 +26,8 @@ def test_similar_tracks_equal_the_cli(corpus, track_index):
 @pytest.mark.parametrize(
     "kwargs, flags",
     [
-        ({"aspects": "brightness=1,harmonic_richness=0.5"}, ["--aspects", "brightness=1,harmonic_richness=0.5"]),
-        ({"aspects": {"brightness": 1.0}, "min_r2": 0.0, "scale_by_r2": False}, ["--aspect", "brightness", "--min-r2", "0", "--no-r2-scaling"]),
+        ({"aspects": "harmonic_richness=1,warmth=0.5"}, ["--aspects", "harmonic_richness=1,warmth=0.5"]),
+        ({"aspects": {"harmonic_richness": 1.0}, "min_r2": 0.0, "scale_by_r2": False}, ["--aspect", "harmonic_richness", "--min-r2", "0", "--no-r2-scaling"]),
         ({"filters": {"composer": "beta"}}, ["--filter", "composer=beta"]),
         ({"filters": ["composer=Alpha", "split=train"]}, ["--filter", "composer=Alpha", "--filter", "split=train"]),
         ({"exclude_same": "work"}, ["--exclude-same", "work"]),
