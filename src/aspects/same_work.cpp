@@ -108,7 +108,12 @@ AspectModel fit_same_work(const FactorWindows& data, SameWorkRung rung, const Sa
         return m;
     }
     // LDA: the k directions of largest between-class over within-class variance (Sb v = λ Sw v, vᵀ Sw v = 1).
+    // Sw must be positive definite (it is factorised): unshrunk, fewer windows than dimensions leave it singular.
+    const Eigen::VectorXd within = Eigen::SelfAdjointEigenSolver<Mat>(sw, Eigen::EigenvaluesOnly).eigenvalues();
+    if (!(within.minCoeff() > 1e-10 * within.maxCoeff()))
+        throw_input("same-work LDA: the within-work scatter of {} windows in {} dimensions is singular; use a shrinkage above 0", data.n, data.dim);
     const Eigen::GeneralizedSelfAdjointEigenSolver<Mat> es(sb, sw);
+    if (es.info() != Eigen::Success || !es.eigenvectors().allFinite()) throw_internal("same-work LDA: the eigensolver did not converge");
     const Eigen::Index k = std::min<Eigen::Index>(p.out_dim, data.dim);
     set_linear(m, es.eigenvectors().rightCols(k).rowwise().reverse().transpose());
     return m;

@@ -153,8 +153,10 @@ float HalfRows::read_dot(std::size_t r, const float* query) const {
     buf.resize(dim_);
     const std::size_t bytes = dim_ * sizeof(std::uint16_t);
     const auto at = static_cast<off_t>(data_offset_ + r * bytes);
-    if (r >= n_ || ::pread(fd_, buf.data(), bytes, at) != static_cast<ssize_t>(bytes))
-        throw_input("{}: cannot read row {} of {}: {}", path_.string(), r, n_, r >= n_ ? "past the end" : std::strerror(errno));
+    if (r >= n_) throw_input("{}: cannot read row {} of {}: past the end", path_.string(), r, n_);
+    const ssize_t got = ::pread(fd_, buf.data(), bytes, at);
+    if (got != static_cast<ssize_t>(bytes))  // a short read: the file shrank under the mapping
+        throw_input("{}: cannot read row {} of {}: {}", path_.string(), r, n_, got < 0 ? std::strerror(errno) : "the file is shorter than its header says");
     return half_dot()(buf.data(), query, dim_);
 }
 

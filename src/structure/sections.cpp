@@ -184,6 +184,7 @@ std::vector<std::int64_t> place_boundaries(const SectionCost& cost, const std::v
     double least = kNone;
     for (std::size_t j = 0; j < cand.back().size(); ++j)
         if (const double v = best.back()[j] + cost(cand.back()[j], n); best.back()[j] < kNone && v < least) least = v, k = j;
+    if (least >= kNone) return peaks;  // no placement keeps every peak (a peak with no frame in range, or gaps too tight): leave them
     for (std::size_t i = peaks.size(); i-- > 0;) {
         out[i] = cand[i][k];
         k = from[i][k];

@@ -325,6 +325,16 @@ TEST(Aspects, SameWorkWhiteningAndLda) {
     EXPECT_THROW(fit_same_work(train, SameWorkRung::lda, p), Error);
     EXPECT_THROW(same_work_classes(train, 0), Error);
     EXPECT_THROW(fit_same_work(same_work_corpus(1, 3, 4, 1), SameWorkRung::wccn, SameWorkParams{}), Error);  // one work
+    p.shrinkage = 0, p.out_dim = 4;  // 8 windows in 40 dimensions, unshrunk: a singular within-work scatter is refused, not solved into NaN
+    const FactorWindows few = same_work_corpus(2, 2, 2, 1, 40);
+    try {
+        fit_same_work(few, SameWorkRung::lda, p);
+        ADD_FAILURE() << "a singular within-work scatter was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("singular; use a shrinkage above 0"), std::string::npos) << e.what();
+    }
+    p.shrinkage = 0.1;
+    for (float w : fit_same_work(few, SameWorkRung::lda, p).weights) ASSERT_TRUE(std::isfinite(w));
     EXPECT_THROW(parse_same_work_rung("pca"), Error);
 }
 

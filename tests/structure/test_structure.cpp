@@ -1,6 +1,8 @@
 // Structure: band novelty against dsp's full-matrix novelty, key names and profiles, synthetic pieces with
 // a known modulation and climax, degenerate input (silence, 2 s, noise, one note), a real recording, JSON
 // and roles.
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -139,6 +141,16 @@ TEST(Structure, BoundaryOfAnAbruptCutIsPlacedWithinHalfASecond) {
     StructureParams p;
     p.place_sec = 11;
     EXPECT_NE(test::error_message([&] { p.validate(); }, ErrorKind::usage).find("place_sec"), std::string::npos);
+    // A caller's novelty peaking at the first frames with no room to place (place_sec 0): defined boundaries, no crash.
+    const StructureFeatures f = structure_features(mono(test::render_notes(notes, 38.5, kRate)));
+    std::vector<float> edge(static_cast<std::size_t>(f.frames()), 0.0f);
+    edge[0] = 1, edge[1] = 0.9f, edge[2] = 1;
+    p.place_sec = 0;
+    const std::vector<double> b = pick_boundaries(f, edge, p);
+    ASSERT_GE(b.size(), 2u);
+    EXPECT_EQ(b.front(), 0.0);
+    EXPECT_NEAR(b.back(), f.duration_sec, 1e-9);
+    EXPECT_TRUE(std::is_sorted(b.begin(), b.end()));
 }
 
 void expect_well_formed(const Structure& s, double duration) {
