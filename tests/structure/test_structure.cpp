@@ -1,10 +1,9 @@
 // Structure: band novelty against dsp's full-matrix novelty, key names and profiles, synthetic pieces with
 // a known modulation and climax, degenerate input (silence, 2 s, noise, one note), a real recording, JSON
 // and roles.
-#include <algorithm>
-
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
