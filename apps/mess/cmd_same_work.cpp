@@ -2,6 +2,7 @@
 // mess eval same-work (track and passage MAP with and without each rung).
 #include <fmt/format.h>
 
+#include "aspects_cli.hpp"
 #include "catalog_cli.hpp"
 #include "cli.hpp"
 #include "mess/aspects.hpp"
@@ -56,8 +57,7 @@ int run_train_same_work(const Context& ctx, const SameWorkOptions& o, bool json)
     AspectModel model = rungs.back();
     model.info["trained_on"] = ds.id();
     model.info["labels"] = fs::path(o.labels).filename().string();
-    AspectSet set{data.encoder, data.layers, data.layer_dim, {}, nullptr};
-    if (is_builtin_encoder(data.encoder)) set.encoder_signature = encoder_signature(*open_encoder(data.encoder));
+    AspectSet set = new_aspect_set(data.encoder, data.layers, data.layer_dim);
     set.aspects["same_work"] = std::move(model);
     save_aspect_set(set, o.out);
     run.add_output(o.out);
@@ -73,8 +73,7 @@ int run_eval_same_work(const Context& ctx, const SameWorkOptions& o, bool json) 
     if (it == set.aspects.end()) throw_input("{}: no same_work model (mess train same-work --out)", o.models);
     const Dataset ds = open_dataset(ctx, o.data);
     const FactorWindows data = load_work_windows(ds.features(), o.labels, set.layers);
-    if (data.encoder != set.encoder) throw_usage("the model was trained on {} features; {} holds {}", set.encoder, ds.id(), data.encoder);
-    if (is_builtin_encoder(data.encoder)) check_aspect_encoder(set, *open_encoder(data.encoder), o.models);
+    check_aspect_set_for(set, data.encoder, ds.id(), o.models);
     const AspectModel& m = it->second;
     const std::vector<AspectModel> rungs = rungs_of(m);
     std::vector<std::string> names;

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "aspects_cli.hpp"
 #include "catalog_cli.hpp"
 #include "cli.hpp"
 #include "mess/artifacts.hpp"
@@ -70,9 +71,7 @@ AspectSet proxy_target_set(const TrainOptions& o, const ProbeData& data, const D
     if (fs::exists(fs::path(o.out) / "aspects.json")) return load_aspect_set(o.out);
     std::vector<int> layers(data.layers);
     std::iota(layers.begin(), layers.end(), 0);
-    AspectSet set{ds.features().read_sidecar(data.groups.at(0)).model, layers, static_cast<std::int64_t>(data.dim), {}, nullptr};
-    if (is_builtin_encoder(set.encoder)) set.encoder_signature = encoder_signature(*open_encoder(set.encoder));
-    return set;
+    return new_aspect_set(ds.features().read_sidecar(data.groups.at(0)).model, layers, static_cast<std::int64_t>(data.dim));
 }
 
 // --from-targets: aspect subspaces from the ridge directions to per-window proxy targets (mess/probe.hpp).
@@ -111,10 +110,7 @@ int run_train(const Context& ctx, const TrainOptions& o, bool json) {
                           data.layers.size(), data.layer_dim, data.encoder);
     RunRecord run(ctx, "train", {{"dataset", ds.id()}, {"labels", o.labels}, {"aspects", o.aspects}, {"rung", o.rung},
                                  {"dim", o.dim}, {"hidden", o.hidden}, {"loss", o.loss}, {"pick_best", o.pick_best}, {"epochs", o.epochs}, {"seed", o.seed}});
-    AspectSet set{data.encoder, data.layers, data.layer_dim, {}, nullptr};
-    // Identity and version of the encoder (refused later against another one); built-in encoders only: a
-    // checkpoint would be loaded just to fingerprint it.
-    if (is_builtin_encoder(data.encoder)) set.encoder_signature = encoder_signature(*open_encoder(data.encoder));
+    AspectSet set = new_aspect_set(data.encoder, data.layers, data.layer_dim);
     nlohmann::json report = {{"windows", data.n}, {"encoder", data.encoder}, {"labels", fs::path(o.labels).filename().string()}, {"aspects", nlohmann::json::object()}};
     for (const auto& aspect : o.aspects) {
         AspectTrainParams p;
@@ -161,8 +157,7 @@ int run_eval_aspects(const Context& ctx, const EvalAspectOptions& o, bool json) 
     const AspectSet set = load_aspect_set(o.models);
     const Dataset ds = open_dataset(ctx, o.data);
     const FactorWindows data = load_factor_windows(ds.features(), o.labels, set.layers);
-    if (data.encoder != set.encoder) throw_usage("the models were trained on {} features; {} holds {}", set.encoder, ds.id(), data.encoder);
-    if (is_builtin_encoder(data.encoder)) check_aspect_encoder(set, *open_encoder(data.encoder), o.models);
+    check_aspect_set_for(set, data.encoder, ds.id(), o.models);
     nlohmann::json report = {{"schema", "mess-eval-aspects/1"}, {"dataset", ds.id()}, {"models", o.models}, {"aspects", nlohmann::json::object()}};
     if (!json) fmt::print("{:<14}{:<13}{:>10}{:>14}{:>12}\n", "aspect", "rung", "triplets", "content leak", "value P@1");
     std::optional<ProbeData> windows;  // per-window targets, read once for the proxy-target aspects
