@@ -1,7 +1,7 @@
 # Type stubs of the `mess` module (the extension mess._mess, re-exported by mess/__init__.py).
 # Shapes: S windows, L layers, T frames per window, D dimensions, N rows, P performances.
 import os
-from typing import Any, Iterator, Mapping, Sequence, Union, overload
+from typing import Any, Callable, Iterator, Mapping, Sequence, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -44,7 +44,8 @@ class Encoder:
     device: str
     threads: int
     def info(self) -> dict: ...
-    def embed(self, audio: AudioInput, sample_rate: int | None = None, *, frames: bool = False, threads: int = 0) -> Embedding: ...
+    def embed(self, audio: AudioInput, sample_rate: int | None = None, *, frames: bool = False, threads: int = 0,
+              progress: Callable[[int, int], object] | None = None) -> Embedding: ...
 
 def open_encoder(name_or_dir: PathLike, precision: str = "fp32", device: str = "cpu", threads: int = 0) -> Encoder: ...
 

@@ -122,10 +122,27 @@ AudioView AudioSource::load(std::optional<int> rate) {
     return owned_;
 }
 
-void InterruptCheck::operator()() const {
+CallerProgress::CallerProgress(py::object progress) : caller_(std::this_thread::get_id()), progress_(std::move(progress)) {
+    if (!progress_.is_none() && !PyCallable_Check(progress_.ptr()))
+        throw py::type_error("progress must be a callable taking (done, total), or None");
+}
+
+void CallerProgress::operator()(std::int64_t done, std::int64_t total) {
+    done_.store(done);
+    total_.store(total);
     if (std::this_thread::get_id() != caller_) return;
     py::gil_scoped_acquire gil;
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    const std::int64_t now = done_.load();  // another thread may have moved it on
+    if (progress_.is_none() || now == reported_) return;
+    reported_ = now;
+    progress_(now, total_.load());
+}
+
+void CallerProgress::finish() {
+    if (progress_.is_none() || total_.load() == 0 || reported_ == done_.load()) return;
+    reported_ = done_.load();
+    progress_(reported_, total_.load());
 }
 
 int resolve_threads(int threads) {

@@ -7,6 +7,7 @@
 // paths, checked before the call), mess.Error (bad input files, inconsistent data; internal errors).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -127,18 +128,22 @@ private:
 // Interruption (Ctrl-C) of long calls
 // ---------------------------------------------------------------------------------------------
 
-// A progress callback for long calls made with the GIL released: on the thread that made the call it takes
-// the GIL and checks for signals, so that Ctrl-C raises KeyboardInterrupt from the call (throwing
-// py::error_already_set out of it); on other threads it does nothing.
-class InterruptCheck {
+// The progress callback of a long call made with the GIL released. On the thread that made the call it takes
+// the GIL, checks for signals, so that Ctrl-C raises KeyboardInterrupt from the call (throwing
+// py::error_already_set out of it), and passes (done, total) to the caller's `progress` callable when there is
+// one and the count moved; on other threads it only records the count. finish() reports a last count that
+// no call on the caller's thread delivered (call it with the GIL held, after the long call returned).
+class CallerProgress {
 public:
-    InterruptCheck() : caller_(std::this_thread::get_id()) {}
-    void operator()() const;
-    template <class... Args>
-    void operator()(Args&&...) const { (*this)(); }
+    explicit CallerProgress(py::object progress = py::none());
+    void operator()(std::int64_t done, std::int64_t total);
+    void finish();
 
 private:
     std::thread::id caller_;
+    py::object progress_;
+    std::atomic<std::int64_t> done_{0}, total_{0};
+    std::int64_t reported_ = -1;  // the count last passed to progress_ (caller's thread only)
 };
 
 // Threads for a call: `threads` when > 0, else the configured default (MESS_WORKERS, default: the cores).

@@ -60,11 +60,12 @@ PyEmbedding to_python(Embedding&& e, int sample_rate, bool frames) {
     return out;
 }
 
-PyEmbedding embed(const PyEncoder& self, const py::object& input, std::optional<int> sample_rate, bool frames, int threads) {
+PyEmbedding embed(const PyEncoder& self, const py::object& input, std::optional<int> sample_rate, bool frames, int threads,
+                  const py::object& progress) {
     AudioSource source(input, sample_rate, "audio");
     const int rate = self.encoder->info().sampling_rate;
     const int n_threads = threads > 0 ? threads : self.threads;
-    InterruptCheck interrupted;
+    CallerProgress report(progress);
     Embedding e;
     {
         py::gil_scoped_release release;
@@ -74,10 +75,11 @@ PyEmbedding embed(const PyEncoder& self, const py::object& input, std::optional<
             p.batch_size = self.batch_size;
             p.keep_frames = frames;
             p.windows.sample_rate = rate;
-            p.on_progress = [&](std::int64_t, std::int64_t) { interrupted(); };
+            p.on_progress = [&](std::int64_t done, std::int64_t total) { report(done, total); };
             return self.encoder->session()->embed(audio, p, n_threads);
         });
     }
+    report.finish();
     return to_python(std::move(e), rate, frames);
 }
 
@@ -96,7 +98,9 @@ the encoder's rate). 5-s windows with a 2.5-s hop, the last one aligned to the e
 Returns an Embedding: segments [S, L, D] (each window's mean over its frames), starts and ends [S]
 (seconds), aggregated [L, D] (the mean over windows), and with frames=True the frames [S, L, T, D]. The
 values equal `mess embed` and `mess extract` bit for bit. threads: this call's compute threads (0: the
-encoder's). The GIL is released; Ctrl-C interrupts between windows (MERT: between batches of windows).
+encoder's). progress: a callable taking (windows done, windows in total), called on this thread as windows
+finish (MERT: batches), always last with (total, total); an exception it raises abandons the call and
+propagates. The GIL is released; Ctrl-C interrupts between windows (MERT: between batches of windows).
 Raises TypeError/ValueError for an array that is not 1-D float32 C-contiguous or lacks its sample_rate,
 FileNotFoundError for a missing file, mess.Error for audio that cannot be decoded or is too short.)doc";
 
@@ -132,7 +136,7 @@ void bind_encoder(py::module_& m) {
         .def("info", [](const PyEncoder& e) { return json_to_python(e.encoder->info().to_json()); },
              "Everything `mess model info` shows, as a dict.")
         .def("embed", &embed, kEmbedDoc, py::arg("audio"), py::arg("sample_rate") = py::none(), py::kw_only(),
-             py::arg("frames") = false, py::arg("threads") = 0)
+             py::arg("frames") = false, py::arg("threads") = 0, py::arg("progress") = py::none())
         .def("__repr__", [](const PyEncoder& e) {
             const EncoderInfo& i = e.encoder->info();
             return fmt::format("Encoder('{}', layers={}, dimension={}, precision='{}', device='{}')", i.name, i.layers, i.hidden,

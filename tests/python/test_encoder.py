@@ -84,3 +84,30 @@ def test_mert_checkpoint_equals_cli(corpus, tmp_path):
     run_mess("embed", "--model", model, audio, "--out", out, "--view", "raw", "--threads", "1")
     np.testing.assert_array_equal(e.frames, np.load(out))
     assert e.segments.shape == (4, enc.layers, enc.dimension)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_progress_counts_windows_to_the_end(threads):
+    enc = mess.open_encoder("dsp", threads=threads)
+    x = render([60, 64, 67], 30.0)  # 11 windows of 5 s, hop 2.5 s
+    calls = []
+    out = enc.embed(x, RATE, progress=lambda done, total: calls.append((done, total)))
+    windows = out.segments.shape[0]
+    assert calls[-1] == (windows, windows)
+    assert all(total == windows for _, total in calls)
+    assert [d for d, _ in calls] == sorted(set(d for d, _ in calls))  # increasing, never repeated
+    if threads == 1:
+        assert [d for d, _ in calls] == list(range(1, windows + 1))  # one call per window
+
+
+def test_an_exception_from_progress_abandons_the_embedding():
+    enc = mess.open_encoder("dsp", threads=1)
+
+    def stop(done, total):
+        if done == 2:
+            raise RuntimeError("enough")
+
+    with pytest.raises(RuntimeError, match="enough"):
+        enc.embed(render([60], 30.0), RATE, progress=stop)
+    with pytest.raises(TypeError, match="progress"):
+        enc.embed(render([60], 6.0), RATE, progress=3)
