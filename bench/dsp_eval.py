@@ -26,12 +26,14 @@ DSP_GROUPS = [(0, 28), (28, 115), (115, 129), (129, 144)]
 
 def overall_layer(root, dataset, rows, weights):
     """[N, D] track vectors of the overall layer recomputed from the segments view [S, L, D] with `weights`."""
+    if len(weights) != len(DSP_GROUPS):
+        sys.exit(f"--overall: {len(weights)} weights given, the dsp encoder has {len(DSP_GROUPS)} groups")
     seg = pathlib.Path(root) / "embeddings" / f"{dataset}-emb" / "segments"
     out = []
     for r in rows:
         s = np.load(seg / f"{r['track_id']}.npy").astype(np.float64)
-        if s.shape[-1] != DSP_GROUPS[-1][1] or len(weights) != len(DSP_GROUPS):
-            sys.exit(f"--overall: {seg / r['track_id']}.npy is not a dsp version 2 store, or not {len(DSP_GROUPS)} weights")
+        if s.ndim != 3 or s.shape[1] < len(DSP_GROUPS) or s.shape[-1] != DSP_GROUPS[-1][1]:
+            sys.exit(f"--overall: {seg / r['track_id']}.npy has shape {s.shape}, not a dsp version 2 segments view [S, 5, 144]")
         win = np.zeros((s.shape[0], s.shape[-1]))
         for g, (a, b) in enumerate(DSP_GROUPS):
             win[:, a:b] = unit(s[:, g, a:b]) * weights[g]
