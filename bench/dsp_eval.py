@@ -3,8 +3,12 @@
 track → track MAP of every layer and of layers fused after pooling (Σ w_l·x̂_l over L2-normalised
 layers), and, with the as-written rendering (variant 0) as the query, the mean rank of every other
 variant kind; with --per-piece KIND, that variant's rank in every piece (which pieces a layer loses). Used
-to calibrate the dsp encoder on the development corpus (bench/dsp_calibrate.sh).
-Usage: bench/dsp_eval.py DATA_ROOT DATASET_ID METADATA_CSV [--weights w0,w1,...]... [--per-piece KIND]"""
+to calibrate the dsp encoder on the development corpus (bench/dsp_calibrate.sh). --overall recomputes the
+dsp encoder's overall layer with other group weights exactly as the encoder pools it (per window: each
+group's mean over the window's frames, unit length, weighted; then the mean over windows), from the
+segments view, so the weights can be tried without extracting again.
+Usage: bench/dsp_eval.py DATA_ROOT DATASET_ID METADATA_CSV [--weights w0,w1,...]... [--overall wt,wh,wr,wd]...
+       [--per-piece KIND]"""
 import argparse, csv, pathlib, sys
 import numpy as np
 
@@ -14,6 +18,27 @@ def load(root, dataset, metadata):
     agg = pathlib.Path(root) / "embeddings" / f"{dataset}-emb" / "aggregated"
     x = np.stack([np.load(agg / f"{r['track_id']}.npy") for r in rows]).astype(np.float64)  # [N, L, D]
     return rows, x
+
+
+# The dsp encoder's descriptor groups (version 2): timbre, harmony, rhythm, dynamics (include/mess/model.hpp).
+DSP_GROUPS = [(0, 28), (28, 115), (115, 129), (129, 144)]
+
+
+def overall_layer(root, dataset, rows, weights):
+    """[N, D] track vectors of the overall layer recomputed from the segments view [S, L, D] with `weights`."""
+    if len(weights) != len(DSP_GROUPS):
+        sys.exit(f"--overall: {len(weights)} weights given, the dsp encoder has {len(DSP_GROUPS)} groups")
+    seg = pathlib.Path(root) / "embeddings" / f"{dataset}-emb" / "segments"
+    out = []
+    for r in rows:
+        s = np.load(seg / f"{r['track_id']}.npy").astype(np.float64)
+        if s.ndim != 3 or s.shape[1] < len(DSP_GROUPS) or s.shape[-1] != DSP_GROUPS[-1][1]:
+            sys.exit(f"--overall: {seg / r['track_id']}.npy has shape {s.shape}, not a dsp version 2 segments view [S, 5, 144]")
+        win = np.zeros((s.shape[0], s.shape[-1]))
+        for g, (a, b) in enumerate(DSP_GROUPS):
+            win[:, a:b] = unit(s[:, g, a:b]) * weights[g]
+        out.append(win.mean(axis=0))
+    return np.stack(out)
 
 
 def unit(v):
@@ -64,6 +89,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("root"), p.add_argument("dataset"), p.add_argument("metadata")
     p.add_argument("--weights", action="append", default=[], help="fused layers after pooling, e.g. 0.4,0.8,0.2,0.2")
+    p.add_argument("--overall", action="append", default=[], help="dsp overall layer with these group weights, e.g. 0,1,0,0")
     p.add_argument("--per-piece", metavar="KIND", help="print the rank of this variant kind in every piece, e.g. combined")
     a = p.parse_args()
     rows, x = load(a.root, a.dataset, a.metadata)
@@ -71,6 +97,8 @@ def main():
     for w in a.weights:
         ws = [float(t) for t in w.split(",")]
         cases.append((f"fused {w}", sum(wi * unit(x[:, l]) for l, wi in enumerate(ws))))
+    for w in a.overall:
+        cases.append((f"overall {w}", overall_layer(a.root, a.dataset, rows, [float(t) for t in w.split(",")])))
     for name, v in cases:
         m, ranks, by_kind = scores(rows, v)
         print(f"{name:20s} MAP {m:.3f}  rank from v0: " + "  ".join(f"{k} {r:.1f}" for k, r in ranks.items()))
