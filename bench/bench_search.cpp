@@ -2,8 +2,9 @@
 // overlapping anisotropic clusters (a decaying spectrum, cluster spread comparable to the spread of the
 // centres, so that exact neighbours cross cluster borders; the share that does is printed).
 //   bench_search [--n 100000] [--dim 768] [--queries 200] [--clusters 2000] [--noise 1.0] [--seed 0]
-//                [--families exact,ivf,hnsw,sq8,pq] [--dir DIR] [--nprobe 16,32,64,128] [--rerank 100,1000]
-//                [--exact-queries 20] [--nlist N] [--pq-m M] [--train-per-list 64] [--rows FILE] [--index FILE] [--truth FILE]
+//                [--families exact,ivf,hnsw,sq8,pca,pq] [--dir DIR] [--nprobe 16,32,64,128] [--rerank 100,1000]
+//                [--exact-queries 20] [--nlist N] [--pca 128,256] [--pq-m M] [--train-per-list 64]
+//                [--rows FILE] [--index FILE] [--truth FILE] [--prepare | --build-only]
 // Float32 families (exact scan vs FAISS flat as the in-process reference, IVF, HNSW) hold every vector in
 // memory; the compressed families (ivf-sq8, ivf-pq: codes in memory, float16 rows memory-mapped from DIR,
 // exact re-ranking) are built in bounded memory from a float16 file streamed to DIR (default: a temporary
@@ -13,6 +14,11 @@
 // written (index.faiss beside the rows) and read back (read_compressed over the mapped rows); the loaded one
 // is queried, and the reference of the same run is its exact scan of every float16 row (--exact-queries).
 // --seed changes the centres, the rows and the queries (tune on one seed, report another).
+// Files named by --rows, --index and --truth are reused when they exist and written (and kept) when not:
+// --prepare writes the rows and the exact top-10 and stops; --build-only builds and writes the index and
+// stops, so that at 10 M both can run at once and a later run sweeps over all three. Each sweep line prints
+// the storage reads a query caused (/proc/self/io: re-ranking's page-cache misses), how many scans were split
+// across two threads, and the load average.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -99,14 +105,15 @@ struct Clusters {
     }
 };
 
-// Wall-clock latency, and the calling thread's CPU time (what a query costs whatever else the machine runs;
-// on a shared machine the wall-clock figures include waiting for a core).
+// Wall-clock latency, and the CPU time of every thread of the process (what a query costs whatever else the
+// machine runs, the scan's helper thread included; queries run one at a time, so the process's CPU time is
+// the query's; on a shared machine the wall-clock figures include waiting for a core).
 struct Stats {
     double p50_ms, p99_ms, recall, cpu_p50_ms, cpu_p99_ms;
 };
-double thread_cpu_ms() {
+double process_cpu_ms() {
     timespec t{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
 }
 using Ids = std::vector<std::int64_t>;
@@ -117,9 +124,9 @@ Stats measure(F&& search, const std::vector<float>& q, std::size_t nq, std::size
     double hit = 0;
     for (std::size_t i = 0; i < nq; ++i) {
         const auto t0 = Clock::now();
-        const double c0 = thread_cpu_ms();
+        const double c0 = process_cpu_ms();
         const Ids res = search(q.data() + i * dim);
-        cpu.push_back(thread_cpu_ms() - c0);
+        cpu.push_back(process_cpu_ms() - c0);
         ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
         for (auto r : res) hit += static_cast<double>(truth[i].count(r));
     }
@@ -171,8 +178,9 @@ struct Setup {
     std::size_t n = 100000, dim = 768, nq = 200, clusters = 2000, exact_queries = 20, nlist = 0, train_per_list = 0, pq_m = 0;
     float noise = 1.0f;
     std::uint32_t seed = 0;
+    bool prepare_only = false, build_only = false;
     std::string families = "exact,ivf,hnsw,sq8,pq", dir, rows_file, index_file, truth_file;
-    std::vector<int> nprobes = {16, 32, 64, 128}, reranks = {100, 1000};
+    std::vector<int> nprobes = {16, 32, 64, 128}, reranks = {100, 1000}, pca_dims;
     std::uint32_t rows_stream() const { return 1 + 2 * seed; }
     std::uint32_t query_stream() const { return 2 + 2 * seed; }
 };
@@ -236,7 +244,7 @@ void run_float(const Setup& s, const Clusters& cl, const std::vector<float>& que
 }
 
 // The float16 rows streamed to `path` in chunks (bounded memory), then mapped.
-std::shared_ptr<const HalfRows> write_rows(const Setup& s, const Clusters& cl, const fs::path& path) {
+std::shared_ptr<const HalfRows> write_rows(const Setup& s, const Clusters& cl, const fs::path& path, bool keep) {
     const auto t0 = Clock::now();
     HalfRowsWriter w(path, s.dim);
     constexpr std::size_t kChunk = 65536;
@@ -246,7 +254,7 @@ std::shared_ptr<const HalfRows> write_rows(const Setup& s, const Clusters& cl, c
         cl.generate(s.rows_stream(), r0, c, chunk.data());
         w.append(chunk.data(), c);
     }
-    auto rows = w.finish(/*remove_on_close=*/true);
+    auto rows = w.finish(/*remove_on_close=*/!keep);
     fmt::print("generated {} float16 rows ({:.2f} GB) in {:.1f} s\n", s.n, static_cast<double>(fs::file_size(path)) / 1e9, seconds_since(t0));
     std::fflush(stdout);
     return rows;
@@ -306,19 +314,22 @@ fs::path make_temp_dir(const fs::path& parent) {
 // Built as `mess index build` builds a compressed index (the rows streamed to a float16 file, the quantiser
 // trained on a sample, codes added in chunks), written as the artifact holds it (index.faiss beside the
 // rows) and read back as `mess serve` loads it; the built copy is gone before the loaded one is queried.
-std::string factory_of(const Setup& s, const std::string& type) {
+std::string factory_of(const Setup& s, const std::string& type, int pca) {
     std::string f = compressed_factory(type, s.n, s.dim);
+    const std::string prefix = pca > 0 ? fmt::format("PCA{},", pca) : "";
+    if (pca > 0) f = f.substr(f.find(',') + 1);  // "PCA<d>,IVF…" → "IVF…"
     if (s.nlist > 0) f = fmt::format("IVF{}{}", s.nlist, f.substr(f.find(',')));
+    f = prefix + f;
     if (s.pq_m > 0 && type == "ivf-pq") f = fmt::format("{},PQ{}", f.substr(0, f.find(',')), s.pq_m);
     return f;
 }
 
-VectorIndex build_write_load(const Setup& s, const std::shared_ptr<const HalfRows>& rows, const std::string& type, const fs::path& dir) {
+VectorIndex build_write_load(const Setup& s, const std::shared_ptr<const HalfRows>& rows, const std::string& type, int pca, const fs::path& dir) {
     CompressedParams p;
-    p.factory = factory_of(s, type);
-    if (s.train_per_list > 0) p.train_rows = std::stoul(p.factory.substr(3)) * s.train_per_list;   // "IVF<nlist>,..."
+    p.factory = factory_of(s, type, pca);
+    if (s.train_per_list > 0) p.train_rows = std::stoul(p.factory.substr(p.factory.find("IVF") + 3)) * s.train_per_list;
     p.rerank = 1000;
-    if (!s.index_file.empty()) {  // --index: the index.faiss an earlier run wrote over the same rows
+    if (!s.index_file.empty() && fs::exists(s.index_file)) {  // --index: the index.faiss an earlier run wrote over the same rows
         const auto t0 = Clock::now();
         VectorIndex loaded = VectorIndex::read_compressed(s.index_file, rows, p.factory, p.rerank);
         fmt::print("loaded {} ({}) in {:.1f} s; {}\n", s.index_file, p.factory, seconds_since(t0), rss_now());
@@ -334,7 +345,8 @@ VectorIndex build_write_load(const Setup& s, const std::shared_ptr<const HalfRow
         std::fflush(stdout);
         next += 0.1;
     };
-    const fs::path file = dir / fmt::format("{}.faiss", type);
+    // --index naming a file not there yet: the built index is written there and kept for later runs.
+    const fs::path file = !s.index_file.empty() ? fs::path(s.index_file) : dir / fmt::format("{}{}.faiss", type, pca > 0 ? fmt::format("-{}", pca) : "");
     {
         const VectorIndex built = VectorIndex::build_compressed(rows, p);
         fmt::print("build {} ({}) {:.1f} s (training {:.1f} s), peak RSS so far {:.2f} GB\n", type, p.factory, seconds_since(t0),
@@ -347,6 +359,20 @@ VectorIndex build_write_load(const Setup& s, const std::shared_ptr<const HalfRow
                rss_now());
     std::fflush(stdout);
     return loaded;
+}
+
+std::string load_average() {
+    double l[3] = {0, 0, 0};
+    return ::getloadavg(l, 3) == 3 ? fmt::format("{:.1f} {:.1f} {:.1f}", l[0], l[1], l[2]) : "?";
+}
+
+// Bytes this process has had read from storage (/proc/self/io read_bytes): re-ranking's page-cache misses.
+double storage_read_bytes() {
+    std::ifstream in("/proc/self/io");
+    std::string line;
+    for (; std::getline(in, line);)
+        if (line.starts_with("read_bytes:")) return std::strtod(line.c_str() + 11, nullptr);
+    return 0;
 }
 
 // The sweep of nprobe × rerank on the loaded index, against its exact scan of every float16 row (the
@@ -362,12 +388,16 @@ void sweep_compressed(const Setup& s, const VectorIndex& idx, const std::vector<
     }
     for (int nprobe : s.nprobes)
         for (int rerank : s.reranks) {
+            const double read0 = storage_read_bytes();
+            const std::size_t split0 = sq8_split_scans();
             const Stats st = measure([&](const float* q) { return ids(idx.search(q, 10, {nprobe, 0, rerank})); }, queries, s.nq, s.dim, truth);
+            const double read_kb = (storage_read_bytes() - read0) / 1024.0 / static_cast<double>(s.nq);
+            const std::size_t split = sq8_split_scans() - split0;
             fmt::print("{:<34} p50 {:7.2f} ms  p99 {:7.2f} ms  (CPU p50 {:6.2f} p99 {:6.2f})  recall@10 {:.3f}",
                        fmt::format("{} nprobe={} rerank={}", idx.factory(), nprobe, rerank), st.p50_ms, st.p99_ms, st.cpu_p50_ms,
                        st.cpu_p99_ms, st.recall);
             if (exact_p50 > 0) fmt::print("  → {:.0f}x faster than the exact scan", exact_p50 / st.p50_ms);
-            fmt::print("\n");
+            fmt::print("  [{:.0f} KB read from storage a query; {} of {} scans on 2 threads; load {}]\n", read_kb, split, s.nq, load_average());
             std::fflush(stdout);
         }
     fmt::print("after the sweep: {}\n", rss_now());
@@ -376,12 +406,24 @@ void sweep_compressed(const Setup& s, const VectorIndex& idx, const std::vector<
 void run_compressed(const Setup& s, const Clusters& cl, const std::vector<float>& queries) {
     const fs::path dir = make_temp_dir(s.dir.empty() ? fs::temp_directory_path() : fs::path(s.dir));
     {
-        // --rows: the float16 rows of an earlier run with the same --n, --dim and --seed (the file is kept).
-        const auto rows = s.rows_file.empty() ? write_rows(s, cl, dir / "rows.npy") : HalfRows::open(s.rows_file, s.n, s.dim);
-        const auto truth = cached_truth(s, *rows, queries);
-        print_crossing(s, cl, truth);
+        // --rows: the float16 rows of an earlier run with the same --n, --dim and --seed, or written there
+        // (and kept) when the file does not exist yet.
+        const auto rows = s.rows_file.empty()           ? write_rows(s, cl, dir / "rows.npy", false)
+                          : !fs::exists(s.rows_file) ? write_rows(s, cl, s.rows_file, true)
+                                                      : HalfRows::open(s.rows_file, s.n, s.dim);
+        // --build-only: the index built and written (--index), no exact top-10 (a --prepare run may be computing it).
+        const auto truth = s.build_only ? std::vector<std::set<std::int64_t>>() : cached_truth(s, *rows, queries);
+        if (!s.build_only) print_crossing(s, cl, truth);
+        if (s.prepare_only) fmt::print("--prepare: rows and exact top-10 written, no index built\n");
+        auto run = [&](const std::string& type, int pca) {
+            if (s.prepare_only) return;
+            VectorIndex idx = build_write_load(s, rows, type, pca, dir);
+            if (!s.build_only) sweep_compressed(s, idx, queries, truth);
+        };
         for (const char* type : {"ivf-sq8", "ivf-pq"})
-            if (wants(s, std::string(type).substr(4).c_str())) sweep_compressed(s, build_write_load(s, rows, type, dir), queries, truth);
+            if (wants(s, std::string(type).substr(4).c_str())) run(type, 0);
+        for (int pca : s.pca_dims.empty() ? std::vector<int>{static_cast<int>(pca_dims(s.dim))} : s.pca_dims)
+            if (wants(s, "pca")) run("pca-ivf-sq8", pca);
     }
     fs::remove_all(dir);
 }
@@ -392,7 +434,7 @@ int main(int argc, char** argv) {
     CLI::App app{"Search latency and recall benchmark"};
     Setup s;
     app.add_option("--noise", s.noise, "Cluster spread relative to the spread of the centres");
-    app.add_option("--families", s.families, "Families to run: exact,ivf,hnsw (float32 in memory), sq8,pq (compressed)");
+    app.add_option("--families", s.families, "Families to run: exact,ivf,hnsw (float32 in memory), sq8,pca,pq (compressed; pca: pca-ivf-sq8)");
     app.add_option("--dir", s.dir, "Where the compressed families' float16 rows are written (a temporary directory in it)");
     app.add_option("--n", s.n);
     app.add_option("--dim", s.dim);
@@ -401,13 +443,16 @@ int main(int argc, char** argv) {
     app.add_option("--seed", s.seed, "Seed of the centres, rows and queries (tune on one, report another)");
     app.add_option("--nprobe", s.nprobes, "Compressed families: IVF lists visited (a sweep)")->delimiter(',');
     app.add_option("--rerank", s.reranks, "Compressed families: candidates re-ranked exactly (a sweep)")->delimiter(',');
-    app.add_option("--rows", s.rows_file, "Compressed families: reuse this float16 rows file of an earlier run (same --n, --dim, --seed)");
-    app.add_option("--index", s.index_file, "Compressed families: load this index file an earlier run wrote over the --rows file (its build is skipped)");
+    app.add_option("--rows", s.rows_file, "Compressed families: reuse this float16 rows file of an earlier run (same --n, --dim, --seed); written there (and kept) when missing");
+    app.add_option("--index", s.index_file, "Compressed families: load this index file an earlier run wrote over the --rows file (its build is skipped); built and written there when missing");
     app.add_option("--truth", s.truth_file, "Compressed families: the exact top-10 of the queries, read when the file exists, else written there");
     app.add_option("--nlist", s.nlist, "Compressed families: IVF lists (default: what `mess index build` chooses, ≈ 4·√n)");
+    app.add_option("--pca", s.pca_dims, "pca-ivf-sq8: principal components kept (a sweep; default: the build's own, pca_dims)")->delimiter(',');
     app.add_option("--pq-m", s.pq_m, "ivf-pq: bytes of code per row (default: the build's own, dimension/8)");
     app.add_option("--train-per-list", s.train_per_list, "Compressed families: training rows per list (default: the build's own, 64)");
     app.add_option("--exact-queries", s.exact_queries, "Compressed families: queries timed with an exact scan of every row (the reference)");
+    app.add_flag("--prepare", s.prepare_only, "Compressed families: write --rows and --truth (when missing) and stop before building");
+    app.add_flag("--build-only", s.build_only, "Compressed families: build, write --index and stop (no exact top-10, no sweep)");
     CLI11_PARSE(app, argc, argv);
     const Clusters cl(s.clusters, s.dim, s.noise, s.seed);
     std::vector<float> queries(s.nq * s.dim);
@@ -415,7 +460,7 @@ int main(int argc, char** argv) {
     fmt::print("{} vectors × {} dims ({} overlapping clusters, noise {}, seed {}), {} single queries, exact scan ISA {}, SQ8 scan ISA {}\n", s.n,
                s.dim, s.clusters, s.noise, s.seed, s.nq, exact_scan_isa(), sq8_scan_isa());
     if (wants(s, "exact") || wants(s, "ivf") || wants(s, "hnsw")) run_float(s, cl, queries);
-    if (wants(s, "sq8") || wants(s, "pq")) run_compressed(s, cl, queries);
+    if (wants(s, "sq8") || wants(s, "pca") || wants(s, "pq")) run_compressed(s, cl, queries);
     fmt::print("peak RSS {:.2f} GB (getrusage); {}\n", peak_rss_gb(), rss_now());
     return 0;
 }

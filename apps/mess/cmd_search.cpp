@@ -214,9 +214,10 @@ void register_index_build(CLI::App& app, Context& ctx) {
     build->add_option("--layer", b.layer, "Vector per row: default (the model's: MERT middle, dsp overall), a layer number, middle,\nflatten, or weights:w0,w1,...")->capture_default_str();
     build->add_option("--factory", b.factory, "FAISS factory: Flat (exact), IVF256,Flat, HNSW32, IVF256,PQ16, ...")->capture_default_str();
     build->add_option("--index-type", b.index_type,
-                      "flat (float32, --factory), ivf-sq8 or ivf-pq (compressed codes in memory, float16 rows memory-mapped for exact "
-                      "re-ranking; built in bounded memory), auto (ivf-sq8 above 1 M rows)")
-        ->check(CLI::IsMember({"flat", "auto", "ivf-sq8", "ivf-pq"}))
+                      "flat (float32, --factory), ivf-sq8, pca-ivf-sq8 (8-bit codes of the top principal components) or ivf-pq "
+                      "(compressed codes in memory, float16 rows memory-mapped for exact re-ranking; built in bounded memory), auto "
+                      "(pca-ivf-sq8 above 1 M rows)")
+        ->check(CLI::IsMember({"flat", "auto", "ivf-sq8", "pca-ivf-sq8", "ivf-pq"}))
         ->capture_default_str();
     build->add_option("--rerank-depth", b.rerank, "Compressed indexes: candidates re-ranked exactly from the float16 rows (default 200)");
     build->add_option("--shard", b.shard, "i/N: index only the tracks of shard i of N (split by track id, as mess extract --shard)");

@@ -134,12 +134,20 @@ public:
     // left 12.5 GB of a 15-GB file counted as this process's resident set; a read leaves them in the page
     // cache only. Errors: Error(input) naming the file when the read fails.
     float read_dot(std::size_t r, const float* query) const;
+    // read_dot of every row of `rows` into out[i]: the reads are first announced to the kernel
+    // (POSIX_FADV_WILLNEED), so that the rows not in the page cache are fetched from storage together instead
+    // of one round trip each, then read in file order. Errors: as read_dot.
+    void read_dots(const std::vector<std::size_t>& rows, const float* query, float* out) const;
     // Drops rows [first, first + count) from this process's resident pages (they stay in the page cache):
     // a pass over every row (building, exact scans) does not leave the whole file counted as resident.
     void release(std::size_t first, std::size_t count) const;
+    // Asks the kernel to read rows [first, first + count) ahead (MADV_WILLNEED): the file is mapped for random
+    // reads (no read-ahead), which left an exact scan of a cold 15-GB file reading 40 MB/s.
+    void prefetch(std::size_t first, std::size_t count) const;
 
 private:
     HalfRows() = default;
+    void advise(std::size_t first, std::size_t count, int advice) const;  // madvise over the rows' pages
     std::filesystem::path path_;
     void* map_ = nullptr;
     std::size_t map_bytes_ = 0, n_ = 0, dim_ = 0;
@@ -169,8 +177,10 @@ private:
 };
 
 // Compressed passage indexes, for collections beyond RAM-sized float32 (docs/INDEXES.md): FAISS codes in
-// memory ("IVF<nlist>,SQ8": 1 byte per dimension; "IVF<nlist>,PQ<m>": m bytes per vector) give `rerank`
-// candidates, re-ranked exactly against the float16 rows memory-mapped from disk. Scores are then exact
+// memory ("IVF<nlist>,SQ8": 1 byte per dimension; "PCA<d'>,IVF<nlist>,SQ8": 1 byte per dimension of the
+// top d' principal components, a linear projection learned on the training sample; "IVF<nlist>,PQ<m>": m
+// bytes per vector) give `rerank` candidates, re-ranked exactly against the full float16 rows
+// memory-mapped from disk. Scores are then exact
 // cosines (of the float16 rows); the rows' order among equal scores is the lower row first.
 struct CompressedParams {
     std::string factory;              // e.g. "IVF4096,SQ8" (compressed_factory)
@@ -181,13 +191,16 @@ struct CompressedParams {
 };
 inline constexpr std::size_t kDefaultRerank = 200;
 inline constexpr int kDefaultCompressedNprobe = 32;
-// "flat" (exact float32), "ivf-sq8" or "ivf-pq": the index type by name. "auto" → flat up to
-// kAutoCompressRows rows, ivf-sq8 above. Errors: Error(usage) for another name.
+// "flat" (exact float32), "ivf-sq8", "pca-ivf-sq8" or "ivf-pq": the index type by name. "auto" → flat up
+// to kAutoCompressRows rows, pca-ivf-sq8 above. Errors: Error(usage) for another name.
 inline constexpr std::size_t kAutoCompressRows = 1000000;
 std::string resolve_index_type(const std::string& type, std::size_t rows);
-// The FAISS factory of an index type for `rows` × `dim` ("Flat", "IVF<nlist>,SQ8", "IVF<nlist>,PQ<dim/8>");
-// nlist ≈ 4·√rows (a power of two, 16 … 65536). Errors: Error(usage) for an unknown type.
+// The FAISS factory of an index type for `rows` × `dim` ("Flat", "IVF<nlist>,SQ8", "PCA<pca_dims>,IVF<nlist>,SQ8",
+// "IVF<nlist>,PQ<dim/8>"); nlist ≈ 4·√rows (a power of two, 16 … 65536). Errors: Error(usage) for an unknown type.
 std::string compressed_factory(const std::string& type, std::size_t rows, std::size_t dim);
+// The principal components a pca-ivf-sq8 index keeps of `dim`: a third, a multiple of 16 (768 → 256); all of
+// a vector shorter than 48 (docs/INDEXES.md: recall against d' and re-rank depth).
+std::size_t pca_dims(std::size_t dim);
 
 // A FAISS index over L2-normalised vectors with inner-product metric, plus the vectors themselves (float32
 // in memory, or for a compressed index float16 rows mapped from a file).
@@ -247,6 +260,9 @@ const char* exact_scan_isa();
 // Which instruction set an IVF-SQ8 index's list scan uses on this CPU (MESS's own kernel, not FAISS's):
 // "avx512f", "avx2" or "baseline".
 const char* sq8_scan_isa();
+// How many IVF-SQ8 queries since the process started had their lists scanned on two threads (a query whose
+// lists hold more than 2 MiB of codes, when the scan's helper thread was free; benchmarks report it).
+std::size_t sq8_split_scans();
 
 
 // Every row's `k` nearest rows (itself included), best first: the answers of an exact scan queried with

@@ -190,9 +190,10 @@ void link_or_copy(const fs::path& from, const fs::path& to) {
     if (ec) fs::copy_file(from, to, fs::copy_options::overwrite_existing);
 }
 
-// "ivf-sq8" / "ivf-pq" for the factories compressed_factory makes, else the factory string itself.
+// "ivf-sq8" / "pca-ivf-sq8" / "ivf-pq" for the factories compressed_factory makes, else the factory string itself.
 std::string compressed_type_of(const std::string& factory) {
     if (factory.starts_with("IVF") && factory.ends_with(",SQ8")) return "ivf-sq8";
+    if (factory.starts_with("PCA") && factory.find(",IVF") != std::string::npos && factory.ends_with(",SQ8")) return "pca-ivf-sq8";
     if (factory.starts_with("IVF") && factory.find(",PQ") != std::string::npos) return "ivf-pq";
     return factory;
 }

@@ -10,6 +10,8 @@
 #include <faiss/IVFlib.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexPreTransform.h>
+#include <faiss/VectorTransform.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
@@ -30,10 +32,12 @@ namespace fs = std::filesystem;
 // ---------------------------------------------------------------------------------------------
 
 std::string resolve_index_type(const std::string& type, std::size_t rows) {
-    if (type == "auto") return rows > kAutoCompressRows ? "ivf-sq8" : "flat";
-    if (type == "flat" || type == "ivf-sq8" || type == "ivf-pq") return type;
-    throw_usage("index type '{}' is not one of auto, flat, ivf-sq8, ivf-pq", type);
+    if (type == "auto") return rows > kAutoCompressRows ? "pca-ivf-sq8" : "flat";
+    if (type == "flat" || type == "ivf-sq8" || type == "pca-ivf-sq8" || type == "ivf-pq") return type;
+    throw_usage("index type '{}' is not one of auto, flat, ivf-sq8, pca-ivf-sq8, ivf-pq", type);
 }
+
+std::size_t pca_dims(std::size_t dim) { return dim < 48 ? dim : dim / 3 / 16 * 16; }
 
 std::string compressed_factory(const std::string& type, std::size_t rows, std::size_t dim) {
     const std::string t = resolve_index_type(type, rows);
@@ -41,6 +45,7 @@ std::string compressed_factory(const std::string& type, std::size_t rows, std::s
     std::size_t nlist = 16;
     while (nlist < 65536 && nlist * 2 <= static_cast<std::size_t>(4 * std::sqrt(static_cast<double>(rows)))) nlist *= 2;
     if (t == "ivf-sq8") return fmt::format("IVF{},SQ8", nlist);
+    if (t == "pca-ivf-sq8") return fmt::format("PCA{},IVF{},SQ8", pca_dims(dim), nlist);
     std::size_t m = std::max<std::size_t>(1, dim / 8);  // 8 dimensions per byte of code, m dividing dim
     while (m > 1 && dim % m != 0) --m;
     return fmt::format("IVF{},PQ{}", nlist, m);
@@ -139,11 +144,14 @@ void HalfRows::to_float(std::size_t first, std::size_t count, float* out) const 
     for (std::size_t i = 0; i < count * dim_; ++i) out[i] = half_to_float(src[i]);
 }
 
-void HalfRows::release(std::size_t first, std::size_t count) const {
+void HalfRows::release(std::size_t first, std::size_t count) const { advise(first, count, MADV_DONTNEED); }
+void HalfRows::prefetch(std::size_t first, std::size_t count) const { advise(first, count, MADV_WILLNEED); }
+
+void HalfRows::advise(std::size_t first, std::size_t count, int advice) const {
     const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
     const auto begin = reinterpret_cast<std::uintptr_t>(row(first)) & ~(page - 1);
     const auto end = reinterpret_cast<std::uintptr_t>(row(std::min(n_, first + count)));
-    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, advice);
 }
 
 float HalfRows::dot(std::size_t r, const float* query) const { return half_dot()(row(r), query, dim_); }
@@ -158,6 +166,16 @@ float HalfRows::read_dot(std::size_t r, const float* query) const {
     if (got != static_cast<ssize_t>(bytes))  // a short read: the file shrank under the mapping
         throw_input("{}: cannot read row {} of {}: {}", path_.string(), r, n_, got < 0 ? std::strerror(errno) : "the file is shorter than its header says");
     return half_dot()(buf.data(), query, dim_);
+}
+
+void HalfRows::read_dots(const std::vector<std::size_t>& rows, const float* query, float* out) const {
+    const std::size_t bytes = dim_ * sizeof(std::uint16_t);
+    for (std::size_t r : rows)
+        if (r < n_) ::posix_fadvise(fd_, static_cast<off_t>(data_offset_ + r * bytes), static_cast<off_t>(bytes), POSIX_FADV_WILLNEED);
+    std::vector<std::size_t> order(rows.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return rows[a] < rows[b]; });
+    for (std::size_t i : order) out[i] = read_dot(rows[i], query);
 }
 
 HalfRowsWriter::HalfRowsWriter(fs::path path, std::size_t dim) : path_(std::move(path)), dim_(dim) {
@@ -247,7 +265,9 @@ std::vector<float> training_sample(const HalfRows& rows, std::size_t count) {
 // The `fetch` best candidates by code score: MESS's own scan for 8-bit scalar codes (sq8_scan.cpp), FAISS's
 // search for the other families (PQ: table look-ups, already fast in FAISS).
 std::vector<std::pair<std::int64_t, float>> code_candidates(const faiss::Index& index, const float* query, std::size_t fetch, int nprobe) {
-    if (const auto* sq8 = detail::as_sq8(index)) return detail::sq8_candidates(*sq8, query, fetch, nprobe > 0 ? static_cast<std::size_t>(nprobe) : 0);
+    const std::size_t np = nprobe > 0 ? static_cast<std::size_t>(nprobe) : 0;
+    if (const auto* sq8 = detail::as_sq8(index)) return detail::sq8_candidates(*sq8, query, fetch, np);
+    if (const auto* pre = detail::as_projected_sq8(index)) return detail::sq8_projected_candidates(*pre, query, fetch, np);
     std::vector<float> d(fetch);
     std::vector<faiss::Index::idx_t> labels(fetch);
     faiss::SearchParametersIVF ivf;
@@ -257,6 +277,26 @@ std::vector<std::pair<std::int64_t, float>> code_candidates(const faiss::Index& 
     for (std::size_t i = 0; i < fetch; ++i)
         if (labels[i] >= 0) out.emplace_back(labels[i], d[i]);
     return out;
+}
+
+// A PCA in front of the lists ("PCA<d'>,IVF<nlist>,SQ8"): trained on the sample before the lists, and then
+// made linear (y = A·x, FAISS's bias −A·mean dropped). Then (A·q)·(A·x) = q·P·x with P = AᵀA, and
+// q·x − q·P·x = q·(I − P)·x: with the mean's own share q·(I − P)·mean the same for every row of a query, the
+// ranking error is q·(I − P)·(x − mean), which the top d' principal components make as small as d' allows.
+// With FAISS's bias the row-dependent term −mean·P·x would bias every score. FAISS's IndexPreTransform then
+// trains only what is untrained (the lists, on the projected sample).
+void train_linear_projection(faiss::Index& index, std::size_t n, const float* sample) {
+    auto* pre = dynamic_cast<faiss::IndexPreTransform*>(&index);
+    if (!pre) return;
+    if (pre->chain.size() > 1) throw_usage("a compressed index takes one PCA<d> projection at most");
+    for (faiss::VectorTransform* t : pre->chain) {
+        auto* pca = dynamic_cast<faiss::PCAMatrix*>(t);
+        if (!pca) throw_usage("a compressed index takes a PCA<d> projection only, not another transform");
+        if (pca->d_out > pca->d_in) throw_usage("PCA{} projects {} dimensions: it cannot keep more than there are", pca->d_out, pca->d_in);
+        if (n < static_cast<std::size_t>(pca->d_in)) throw_usage("PCA{} needs at least {} training rows, there are {}", pca->d_out, pca->d_in, n);
+        pca->train(static_cast<faiss::Index::idx_t>(n), sample);
+        pca->b.assign(static_cast<std::size_t>(pca->d_out), 0.0f);
+    }
 }
 
 }  // namespace
@@ -270,8 +310,10 @@ std::vector<std::pair<std::int64_t, float>> compressed_search(const faiss::Index
     if (exact) {  // in blocks whose pages are released after scoring: a scan of 15 GB leaves none counted as resident
         scored.resize(n);
         constexpr std::size_t kBlock = 65536;
+        rows.prefetch(0, std::min(kBlock, n));
         for (std::size_t r0 = 0; r0 < n; r0 += kBlock) {
             const std::size_t r1 = std::min(n, r0 + kBlock);
+            if (r1 < n) rows.prefetch(r1, std::min(kBlock, n - r1));  // the next block is read while this one is scored
 #pragma omp parallel for schedule(static)
             for (std::size_t r = r0; r < r1; ++r) scored[r] = {static_cast<std::int64_t>(r), rows.dot(r, query)};
             rows.release(r0, r1 - r0);
@@ -288,7 +330,11 @@ std::vector<std::pair<std::int64_t, float>> compressed_search(const faiss::Index
     } catch (const faiss::FaissException& e) {
         throw_internal("index search failed: {}", e.what());
     }
-    for (auto& [row, score] : scored) score = rows.read_dot(static_cast<std::size_t>(row), query);
+    std::vector<std::size_t> candidates(scored.size());
+    std::vector<float> scores(scored.size());
+    for (std::size_t i = 0; i < scored.size(); ++i) candidates[i] = static_cast<std::size_t>(scored[i].first);
+    rows.read_dots(candidates, query, scores.data());
+    for (std::size_t i = 0; i < scored.size(); ++i) scored[i].second = scores[i];
     return best_k(std::move(scored), k);
 }
 
@@ -307,16 +353,18 @@ VectorIndex VectorIndex::build_compressed(std::shared_ptr<const HalfRows> rows, 
         v.index_.reset(faiss::index_factory(static_cast<int>(dim), params.factory.c_str(), faiss::METRIC_INNER_PRODUCT));
         auto* ivf = faiss::ivflib::try_extract_index_ivf(v.index_.get());
         if (!ivf) throw_usage("a compressed index needs an IVF factory (IVF<nlist>,SQ8 or IVF<nlist>,PQ<m>), not '{}'", params.factory);
-        if (auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(v.index_.get())) ivfpq->do_polysemous_training = false;
+        if (auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(ivf)) ivfpq->do_polysemous_training = false;
         // FAISS's k-means samples 256 rows per list at most; a larger sample would only be thrown away.
         const std::size_t train = std::min(n, params.train_rows ? params.train_rows : std::max<std::size_t>(65536, 64 * ivf->nlist));
         if (train < ivf->nlist) throw_usage("'{}' needs at least {} rows to train, there are {}", params.factory, ivf->nlist, n);
+        const std::vector<float> sample = training_sample(*rows, train);
         {
             // k-means opens an OpenMP team per block of distances (PQ96: ~40 000 teams of a few microseconds'
             // work); on a loaded machine each one waits for a descheduled thread (10 ms), which made a 20 k-row
             // PQ96 training take 380 s instead of 33 s. The distances themselves are BLAS (its own threads).
             const OmpThreads one(1);
-            v.index_->train(static_cast<faiss::Index::idx_t>(train), training_sample(*rows, train).data());
+            train_linear_projection(*v.index_, train, sample.data());
+            v.index_->train(static_cast<faiss::Index::idx_t>(train), sample.data());
         }
         constexpr std::size_t kChunk = 65536;
         std::vector<float> chunk(kChunk * dim);
@@ -352,6 +400,7 @@ VectorIndex VectorIndex::read_compressed(const fs::path& path, std::shared_ptr<c
 }
 
 const char* sq8_scan_isa() { return detail::sq8_isa_name(detail::sq8_best_isa()); }
+std::size_t sq8_split_scans() { return detail::split_scan_count(); }
 
 std::vector<float> VectorIndex::row_vector(std::size_t row) const {
     if (row >= n_) throw_usage("row {} of an index of {} rows", row, n_);

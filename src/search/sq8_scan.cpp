@@ -5,9 +5,19 @@
 #include "sq8_scan.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <utility>
 
 #include <faiss/IndexFlat.h>
+#include <faiss/IndexPreTransform.h>
 #include <faiss/IndexScalarQuantizer.h>
+#include <faiss/VectorTransform.h>
 #include <faiss/invlists/InvertedLists.h>
 #include <immintrin.h>
 
@@ -99,6 +109,9 @@ public:
             heap_.back() = {score, row};
             std::push_heap(heap_.begin(), heap_.end(), better);
         }
+    }
+    void merge(const BestCandidates& other) {
+        for (const auto& [s, r] : other.heap_) offer(s, r);
     }
     std::vector<std::pair<std::int64_t, float>> sorted() {
         std::sort_heap(heap_.begin(), heap_.end(), better);  // best first
@@ -194,14 +207,82 @@ const faiss::IndexIVFScalarQuantizer* as_sq8(const faiss::Index& index) {
     return ivf;
 }
 
-std::vector<std::pair<std::int64_t, float>> sq8_candidates(const faiss::IndexIVFScalarQuantizer& index, const float* query,
-                                                           std::size_t fetch, std::size_t nprobe) {
-    if (fetch == 0) throw_usage("an SQ8 scan needs at least one candidate to return");
+namespace {
+
+// One helper thread for the whole process: a query hands it half of its lists and scans the other half itself.
+// A query that finds it busy (another query's half) does not wait for it: it scans every list itself.
+class ScanHelper {
+public:
+    static ScanHelper& get() {
+        static ScanHelper helper;
+        return helper;
+    }
+    // Starts `work` on the helper and returns true, or returns false when it is busy or there is no second core.
+    bool try_start(std::function<void()> work) {
+        if (std::thread::hardware_concurrency() < 2) return false;
+        std::unique_lock lock(m_);
+        if (owned_) return false;
+        if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
+        owned_ = true;
+        done_ = false;
+        error_ = nullptr;
+        task_ = std::move(work);
+        cv_.notify_all();
+        return true;
+    }
+    // Waits for the work try_start started, rethrowing what it threw, and frees the helper for the next query.
+    void finish() {
+        std::unique_lock lock(m_);
+        cv_.wait(lock, [this] { return done_; });
+        owned_ = false;
+        if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    }
+    ~ScanHelper() {
+        {
+            std::lock_guard lock(m_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        if (thread_.joinable()) thread_.join();
+    }
+
+private:
+    ScanHelper() = default;
+    void loop() {
+        std::unique_lock lock(m_);
+        for (;;) {
+            cv_.wait(lock, [this] { return stop_ || task_; });
+            if (stop_) return;
+            auto work = std::exchange(task_, nullptr);
+            lock.unlock();
+            std::exception_ptr error;
+            try {
+                work();
+            } catch (...) {
+                error = std::current_exception();
+            }
+            lock.lock();
+            error_ = error;
+            done_ = true;
+            cv_.notify_all();
+        }
+    }
+    std::mutex m_;
+    std::condition_variable cv_;
+    std::function<void()> task_;
+    std::exception_ptr error_;
+    bool owned_ = false, done_ = false, stop_ = false;
+    std::thread thread_;
+};
+
+std::atomic<std::size_t> split_scans{0};
+
+using Lists = std::vector<std::pair<std::int64_t, float>>;
+
+// Scores every row of `lists` (list, q·centroid) into `best`.
+void scan_lists(const faiss::IndexIVFScalarQuantizer& index, const FoldedQuery& fq, const Lists& lists, BestCandidates& best) {
     const auto dim = static_cast<std::size_t>(index.d);
-    const auto lists = nearest_lists(index, query, nprobe > 0 ? nprobe : index.nprobe);
-    const FoldedQuery fq(index.sq, query, dim);
     const Sq8Isa isa = sq8_best_isa();
-    BestCandidates best(fetch);
     std::vector<float> scores;
     for (const auto& [list_no, centroid_dot] : lists) {
         const auto list = static_cast<std::size_t>(list_no);
@@ -214,7 +295,89 @@ std::vector<std::pair<std::int64_t, float>> sq8_candidates(const faiss::IndexIVF
         const float offset = fq.constant + (index.by_residual ? centroid_dot : 0.0f);
         for (std::size_t i = 0; i < size; ++i) best.offer(offset + scores[i], ids[i]);
     }
+}
+
+// The lists in two parts of about equal rows (each list to the part with fewer rows so far, nearest first).
+std::pair<Lists, Lists> halves(const faiss::IndexIVFScalarQuantizer& index, const Lists& lists) {
+    std::pair<Lists, Lists> out;
+    std::size_t rows_a = 0, rows_b = 0;
+    for (const auto& l : lists) {
+        const std::size_t size = index.invlists->list_size(static_cast<std::size_t>(l.first));
+        (rows_a <= rows_b ? out.first : out.second).push_back(l);
+        (rows_a <= rows_b ? rows_a : rows_b) += size;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::int64_t, float>> sq8_candidates(const faiss::IndexIVFScalarQuantizer& index, const float* query,
+                                                           std::size_t fetch, std::size_t nprobe) {
+    if (fetch == 0) throw_usage("an SQ8 scan needs at least one candidate to return");
+    const auto dim = static_cast<std::size_t>(index.d);
+    const auto lists = nearest_lists(index, query, nprobe > 0 ? nprobe : index.nprobe);
+    const FoldedQuery fq(index.sq, query, dim);
+    std::size_t rows = 0;
+    for (const auto& l : lists) rows += index.invlists->list_size(static_cast<std::size_t>(l.first));
+    BestCandidates best(fetch);
+    if (rows * dim < kSplitScanBytes || lists.size() < 2) {
+        scan_lists(index, fq, lists, best);
+        return best.sorted();
+    }
+    const auto [mine, theirs] = halves(index, lists);
+    BestCandidates other(fetch);
+    ScanHelper& helper = ScanHelper::get();
+    if (!helper.try_start([&] { scan_lists(index, fq, theirs, other); })) {
+        scan_lists(index, fq, lists, best);
+        return best.sorted();
+    }
+    try {
+        scan_lists(index, fq, mine, best);
+    } catch (...) {
+        helper.finish();  // the helper reads this frame's lists and heap: wait for it before unwinding
+        throw;
+    }
+    helper.finish();
+    ++split_scans;
+    best.merge(other);
     return best.sorted();
+}
+
+std::size_t split_scan_count() { return split_scans.load(); }
+
+const faiss::IndexPreTransform* as_projected_sq8(const faiss::Index& index) {
+    const auto* pre = dynamic_cast<const faiss::IndexPreTransform*>(&index);
+    if (!pre || pre->chain.empty() || !pre->index || !as_sq8(*pre->index) || pre->metric_type != faiss::METRIC_INNER_PRODUCT) return nullptr;
+    for (const faiss::VectorTransform* t : pre->chain)
+        if (!dynamic_cast<const faiss::LinearTransform*>(t) || !t->is_trained) return nullptr;
+    return pre;
+}
+
+std::vector<std::pair<std::int64_t, float>> sq8_projected_candidates(const faiss::IndexPreTransform& index, const float* query,
+                                                                     std::size_t fetch, std::size_t nprobe) {
+    const faiss::IndexIVFScalarQuantizer* sq8 = as_sq8(*index.index);
+    if (!sq8) throw_usage("a projected SQ8 scan needs an IVF-SQ8 index behind the projection");
+    // The chain applied here, not by FAISS's apply_chain: its matrix product of one query goes through BLAS,
+    // whose worker threads then spin waiting for more work (measured at 10 M rows: 30–40 ms of CPU a query
+    // whatever nprobe, taken from the scan's two threads).
+    std::vector<float> x(query, query + index.d), y;
+    for (const faiss::VectorTransform* t : index.chain) {
+        const auto& lt = dynamic_cast<const faiss::LinearTransform&>(*t);  // as_projected_sq8 checked it
+        const auto d_in = static_cast<std::size_t>(lt.d_in), d_out = static_cast<std::size_t>(lt.d_out);
+        y.assign(d_out, 0.0f);
+        for (std::size_t i = 0; i < d_out; ++i) {
+            const float* a = lt.A.data() + i * d_in;
+            float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // eight chains: the compiler vectorises them
+            std::size_t j = 0;
+            for (; j + 8 <= d_in; j += 8)
+                for (std::size_t l = 0; l < 8; ++l) acc[l] += a[j + l] * x[j + l];
+            float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+            for (; j < d_in; ++j) s += a[j] * x[j];
+            y[i] = s + (lt.have_bias && i < lt.b.size() ? lt.b[i] : 0.0f);
+        }
+        x.swap(y);
+    }
+    return sq8_candidates(*sq8, x.data(), fetch, nprobe);
 }
 
 }  // namespace mess::detail

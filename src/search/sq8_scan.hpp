@@ -10,6 +10,7 @@
 namespace faiss {
 struct Index;
 struct IndexIVFScalarQuantizer;
+struct IndexPreTransform;
 }  // namespace faiss
 
 namespace mess::detail {
@@ -28,13 +29,29 @@ void sq8_dots(Sq8Isa isa, const std::uint8_t* codes, std::size_t n, std::size_t 
 // range per dimension: value = vmin_d + (c_d + 0.5) / 255 · vdiff_d) and inner product.
 const faiss::IndexIVFScalarQuantizer* as_sq8(const faiss::Index& index);
 
+// A projected IVF-SQ8 index ("PCA<d'>,IVF<nlist>,SQ8"), or nullptr: FAISS's IndexPreTransform whose chain is
+// linear maps (a PCA matrix) in front of an index as_sq8 handles. Its lists hold codes of the projected rows
+// (d' bytes a row): the query is projected once (sq8_projected_candidates) and the lists scanned as above.
+const faiss::IndexPreTransform* as_projected_sq8(const faiss::Index& index);
+
 // The `fetch` rows with the best code scores among the `nprobe` lists nearest the query (0: the index's own
 // nprobe; more than nlist visits every list), best first (ties: lower row). A row's code score is the query's
 // inner product with its decoded vector (centroid + decoded residual when the index encodes residuals), as
 // FAISS's own search scores it: q·x = q·centroid + Σ_d q_d·vmin_d + Σ_d q_d·vdiff_d·0.5/255 + Σ_d (q_d·vdiff_d/255)·c_d,
 // the last sum one uint8 × float dot per row (sq8_dots). Fewer rows when the lists hold fewer.
+// When the lists to scan hold more than kSplitScanBytes of codes, half of them are scanned by a helper thread
+// (one per process, started on first use, kept for later queries) while the calling thread scans the other
+// half, and the two heaps are merged: the same candidates, in about half the wall time when a second core is
+// free. When the helper is busy with another query the caller scans every list itself.
 // Errors: Error(usage) when fetch is 0.
 std::vector<std::pair<std::int64_t, float>> sq8_candidates(const faiss::IndexIVFScalarQuantizer& index, const float* query,
                                                            std::size_t fetch, std::size_t nprobe);
+inline constexpr std::size_t kSplitScanBytes = 2u << 20;  // about 0.5 ms of scanning on one core
+
+// The same over a projected index (as_projected_sq8): the query mapped by the index's chain, then scanned.
+std::vector<std::pair<std::int64_t, float>> sq8_projected_candidates(const faiss::IndexPreTransform& index, const float* query,
+                                                                     std::size_t fetch, std::size_t nprobe);
+
+std::size_t split_scan_count();  // mess::sq8_split_scans
 
 }  // namespace mess::detail
