@@ -1,4 +1,7 @@
-// Batched real FFT (fft.hpp): radix-2 decimation in time over n/2 complex points, one frame per SIMD lane.
+// Batched real FFT (fft.hpp): radix-2 decimation in time over n/2 complex points, one frame per SIMD lane. The
+// butterflies are those of plain radix-2 stages, grouped into fewer passes over memory (from 16 points: the bit
+// reversal with stages 1, 2, 4 in registers; stages two at a time, three on AVX-512; the last stage with the split
+// into real bins), so every value is the same as stage by stage.
 #include "fft.hpp"
 
 #include <algorithm>
@@ -45,55 +48,149 @@ struct Work {
         (ur) = ar + tr, (ui) = ai + ti, (vr_) = ar - tr, (vi_) = ai - ti;                  \
     } while (0)
 
-// The complex FFT of m = n/2 points in place on split arrays (input in bit-reversed order): radix-2 stages of
-// half-length 1, 2, 4, ... m/2, the stages after the first taken two at a time (half-lengths h and 2h in one pass
-// over groups of 4h points: the same butterflies, twiddles and order, half the passes over memory).
+// The stages of the complex FFT of m = n/2 points, in place on split arrays (input in bit-reversed order): radix-2
+// stages of half-length 1, 2, 4, ... m/2, each butterfly u ← u + w·v, v ← u − w·v with the stage's twiddle table. The
+// passes differ only in how many stages they take per visit of the points; every butterfly is the same in all.
 template <class T>
-[[gnu::always_inline]] inline void complex_stages(Vec<T>* zr, Vec<T>* zi, int m, const T* twr, const T* twi) {
+[[gnu::always_inline]] inline void stage_one(Vec<T>* zr, Vec<T>* zi, int m) {  // length-2 butterflies: twiddle 1
     using V = Vec<T>;
-    for (int i = 0; i + 1 < m; i += 2) {  // length-2 butterflies: twiddle 1
+    for (int i = 0; i + 1 < m; i += 2) {
         const V ar = zr[i], ai = zi[i], br = zr[i + 1], bi = zi[i + 1];
         zr[i] = ar + br, zi[i] = ai + bi, zr[i + 1] = ar - br, zi[i + 1] = ai - bi;
     }
-    int half = 2;
-    for (; 2 * half < m; twr += 3 * half, twi += 3 * half, half *= 4) {
-        const T *w1r = twr, *w1i = twi, *w2r = twr + half, *w2i = twi + half;  // the tables of stages h and 2h
-        for (int i = 0; i < m; i += 4 * half)
-            for (int k = 0; k < half; ++k) {
-                V* r = zr + i + k;
-                V* q = zi + i + k;
-                MESS_FFT_BUTTERFLY(r[0], q[0], r[half], q[half], w1r[k], w1i[k]);
-                MESS_FFT_BUTTERFLY(r[2 * half], q[2 * half], r[3 * half], q[3 * half], w1r[k], w1i[k]);
-                MESS_FFT_BUTTERFLY(r[0], q[0], r[2 * half], q[2 * half], w2r[k], w2i[k]);
-                MESS_FFT_BUTTERFLY(r[half], q[half], r[3 * half], q[3 * half], w2r[k + half], w2i[k + half]);
-            }
+}
+
+// Stages h and 2h in one pass over groups of 4h points (twr, twi: stage h's table, then stage 2h's).
+template <class T>
+[[gnu::always_inline]] inline void stage_pair(Vec<T>* zr, Vec<T>* zi, int m, int half, const T* twr, const T* twi) {
+    using V = Vec<T>;
+    const T *w1r = twr, *w1i = twi, *w2r = twr + half, *w2i = twi + half;
+    for (int i = 0; i < m; i += 4 * half)
+        for (int k = 0; k < half; ++k) {
+            V* r = zr + i + k;
+            V* q = zi + i + k;
+            MESS_FFT_BUTTERFLY(r[0], q[0], r[half], q[half], w1r[k], w1i[k]);
+            MESS_FFT_BUTTERFLY(r[2 * half], q[2 * half], r[3 * half], q[3 * half], w1r[k], w1i[k]);
+            MESS_FFT_BUTTERFLY(r[0], q[0], r[2 * half], q[2 * half], w2r[k], w2i[k]);
+            MESS_FFT_BUTTERFLY(r[half], q[half], r[3 * half], q[3 * half], w2r[k + half], w2i[k + half]);
+        }
+}
+
+// Stages h, 2h and 4h in one pass over groups of 8h points, the eight points of a butterfly group in registers
+// (twr, twi: the tables of stages h, 2h, 4h). Wants 32 vector registers (AVX-512).
+template <class T>
+[[gnu::always_inline]] inline void stage_triple(Vec<T>* zr, Vec<T>* zi, int m, int half, const T* twr, const T* twi) {
+    using V = Vec<T>;
+    const T *w1r = twr, *w1i = twi, *w2r = twr + half, *w2i = twi + half, *w4r = twr + 3 * half, *w4i = twi + 3 * half;
+    for (int i = 0; i < m; i += 8 * half)
+        for (int k = 0; k < half; ++k) {
+            V r[8], q[8];
+            for (int t = 0; t < 8; ++t) r[t] = zr[i + k + t * half], q[t] = zi[i + k + t * half];
+            for (int t = 0; t < 8; t += 2) MESS_FFT_BUTTERFLY(r[t], q[t], r[t + 1], q[t + 1], w1r[k], w1i[k]);
+            for (int t : {0, 1, 4, 5}) MESS_FFT_BUTTERFLY(r[t], q[t], r[t + 2], q[t + 2], w2r[k + (t & 1) * half], w2i[k + (t & 1) * half]);
+            for (int t = 0; t < 4; ++t) MESS_FFT_BUTTERFLY(r[t], q[t], r[t + 4], q[t + 4], w4r[k + t * half], w4i[k + t * half]);
+            for (int t = 0; t < 8; ++t) zr[i + k + t * half] = r[t], zi[i + k + t * half] = q[t];
+        }
+}
+
+template <class T>
+[[gnu::always_inline]] inline void stage_single(Vec<T>* zr, Vec<T>* zi, int m, int half, const T* twr, const T* twi) {
+    using V = Vec<T>;
+    for (int i = 0; i < m; i += 2 * half)
+        for (int k = 0; k < half; ++k) MESS_FFT_BUTTERFLY(zr[i + k], zi[i + k], zr[i + k + half], zi[i + k + half], twr[k], twi[k]);
+}
+
+// The bit reversal and stages 1, 2 and 4 in registers, eight points at a time: point p of the bit-reversed order
+// is the input's sample pair rev[p] (the reversal is its own inverse). m ≥ 8; twr, twi: the tables of stages 2, 4.
+template <class T>
+[[gnu::always_inline]] inline void first_stages(const Vec<T>* in, const std::int32_t* rev, Vec<T>* zr, Vec<T>* zi, int m, const T* twr,
+                                                const T* twi) {
+    using V = Vec<T>;
+    for (int i = 0; i < m; i += 8) {
+        V r[8], q[8];
+        for (int t = 0; t < 8; ++t) r[t] = in[2 * rev[i + t]], q[t] = in[2 * rev[i + t] + 1];
+        stage_one<T>(r, q, 8);
+        stage_pair<T>(r, q, 8, 2, twr, twi);
+        for (int t = 0; t < 8; ++t) zr[i + t] = r[t], zi[i + t] = q[t];
     }
-    if (half < m)  // one stage left
-        for (int k = 0; k < half; ++k) MESS_FFT_BUTTERFLY(zr[k], zi[k], zr[k + half], zi[k + half], twr[k], twi[k]);
+}
+
+// Real-input bin q from bins q and m − q of the complex transform Z (b = Z[m − q]): the even part (Z[q] + conj b) / 2
+// plus e^{−2πiq/n} times the odd part (Z[q] − conj b) / 2i.
+template <class T>
+[[gnu::always_inline]] inline void split_bin(Vec<T> ar, Vec<T> ai, Vec<T> br, Vec<T> b_im, T c, T s, Vec<T>& xr, Vec<T>& xi) {
+    using V = Vec<T>;
+    const V bi = -b_im;
+    const V er = (ar + br) * T(0.5), ei = (ai + bi) * T(0.5);   // even part
+    const V orr = (ai - bi) * T(0.5), oi = (br - ar) * T(0.5);  // odd part: (a − b) / 2i
+    xr = er + orr * c - oi * s;
+    xi = ei + oi * c + orr * s;
+}
+
+// The last stage (half-length h = m/2) and the split into real bins in one pass: butterflies k and h − k give
+// Z[k], Z[k + h], Z[h − k] and Z[m − k], all that bins k, m − k, h − k and h + k read.
+template <class T>
+[[gnu::always_inline]] inline void last_stage_split(const Work<T>& w, Vec<T>* zr, Vec<T>* zi, int m, const T* twr, const T* twi) {
+    using V = Vec<T>;
+    V *xr = reinterpret_cast<V*>(w.xr), *xi = reinterpret_cast<V*>(w.xi);
+    const int h = m / 2;
+    const T *c = w.postc, *s = w.posts;
+    V r0 = zr[0], q0 = zi[0], rh = zr[h], qh = zi[h];
+    MESS_FFT_BUTTERFLY(r0, q0, rh, qh, twr[0], twi[0]);
+    const V zero = r0 - r0;
+    xr[0] = r0 + q0, xi[0] = zero;
+    xr[m] = r0 - q0, xi[m] = zero;
+    split_bin<T>(rh, qh, rh, qh, c[h], s[h], xr[h], xi[h]);
+    for (int k = 1; 2 * k <= h; ++k) {
+        const int j = h - k;  // the partner butterfly (j = k in the middle)
+        // {re, im} of Z[k] = A, Z[k + h] = B, Z[h − k] = C, Z[m − k] = D.
+        V A[2] = {zr[k], zi[k]}, B[2] = {zr[k + h], zi[k + h]};
+        MESS_FFT_BUTTERFLY(A[0], A[1], B[0], B[1], twr[k], twi[k]);
+        V C[2] = {A[0], A[1]}, D[2] = {B[0], B[1]};
+        if (j != k) {
+            C[0] = zr[j], C[1] = zi[j], D[0] = zr[j + h], D[1] = zi[j + h];
+            MESS_FFT_BUTTERFLY(C[0], C[1], D[0], D[1], twr[j], twi[j]);
+        }
+        split_bin<T>(A[0], A[1], D[0], D[1], c[k], s[k], xr[k], xi[k]);
+        split_bin<T>(D[0], D[1], A[0], A[1], c[m - k], s[m - k], xr[m - k], xi[m - k]);
+        if (j != k) {
+            split_bin<T>(C[0], C[1], B[0], B[1], c[j], s[j], xr[j], xi[j]);
+            split_bin<T>(B[0], B[1], C[0], C[1], c[h + k], s[h + k], xr[h + k], xi[h + k]);
+        }
+    }
 }
 #undef MESS_FFT_BUTTERFLY
 
 // Pack even/odd samples as one complex signal (bit-reversed), transform, split into the n/2 + 1 real-input bins.
-template <class T>
+// From m = 16 points the first three stages run in registers with the bit reversal and the last with the split;
+// the stages between two at a time.
+template <class T, bool kTriples>
 [[gnu::always_inline]] inline void transform(const Work<T>& w) {
     using V = Vec<T>;
     const int m = w.n / 2;
     const V* in = reinterpret_cast<const V*>(w.in);
     V *zr = reinterpret_cast<V*>(w.zr), *zi = reinterpret_cast<V*>(w.zi);
-    V *xr = reinterpret_cast<V*>(w.xr), *xi = reinterpret_cast<V*>(w.xi);
+    const T *twr = w.twr, *twi = w.twi;
+    if (m >= 16) {
+        first_stages<T>(in, w.rev, zr, zi, m, twr, twi);
+        twr += 6, twi += 6;
+        int half = 8;
+        if constexpr (kTriples)
+            for (; 8 * half < m; twr += 7 * half, twi += 7 * half, half *= 8) stage_triple<T>(zr, zi, m, half, twr, twi);
+        for (; 4 * half < m; twr += 3 * half, twi += 3 * half, half *= 4) stage_pair<T>(zr, zi, m, half, twr, twi);
+        if (2 * half < m) stage_single<T>(zr, zi, m, half, twr, twi), twr += half, twi += half;
+        return last_stage_split<T>(w, zr, zi, m, twr, twi);
+    }
     for (int j = 0; j < m; ++j) zr[w.rev[j]] = in[2 * j], zi[w.rev[j]] = in[2 * j + 1];
-    complex_stages<T>(zr, zi, m, w.twr, w.twi);
+    stage_one<T>(zr, zi, m);
+    int half = 2;
+    for (; 2 * half < m; twr += 3 * half, twi += 3 * half, half *= 4) stage_pair<T>(zr, zi, m, half, twr, twi);
+    if (half < m) stage_single<T>(zr, zi, m, half, twr, twi);
+    V *xr = reinterpret_cast<V*>(w.xr), *xi = reinterpret_cast<V*>(w.xi);
     const V zero = zr[0] - zr[0];
     xr[0] = zr[0] + zi[0], xi[0] = zero;
     xr[m] = zr[0] - zi[0], xi[m] = zero;
-    for (int k = 1; k < m; ++k) {
-        const V ar = zr[k], ai = zi[k], br = zr[m - k], bi = -zi[m - k];
-        const V er = (ar + br) * T(0.5), ei = (ai + bi) * T(0.5);  // even part
-        const V orr = (ai - bi) * T(0.5), oi = (br - ar) * T(0.5);  // odd part: (a − b) / 2i
-        const T c = w.postc[k], s = w.posts[k];
-        xr[k] = er + orr * c - oi * s;
-        xi[k] = ei + oi * c + orr * s;
-    }
+    for (int k = 1; k < m; ++k) split_bin<T>(zr[k], zi[k], zr[m - k], zi[m - k], w.postc[k], w.posts[k], xr[k], xi[k]);
 }
 
 // r[i][j] ← r[j][i] for a W × W block of floats held as W vectors of W (W = 16: AVX-512; W = 8: AVX2): log2 W stages
@@ -165,17 +262,17 @@ template <int W>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MESS_FFT_DISPATCH 1
-__attribute__((target("avx512f"))) void transform_avx512(const Work<float>& w) { transform<float>(w); }
-__attribute__((target("avx512f"))) void transform_avx512(const Work<double>& w) { transform<double>(w); }
-__attribute__((target("avx2,fma"))) void transform_avx2(const Work<float>& w) { transform<float>(w); }
-__attribute__((target("avx2,fma"))) void transform_avx2(const Work<double>& w) { transform<double>(w); }
+__attribute__((target("avx512f"))) void transform_avx512(const Work<float>& w) { transform<float, true>(w); }
+__attribute__((target("avx512f"))) void transform_avx512(const Work<double>& w) { transform<double, true>(w); }
+__attribute__((target("avx2,fma"))) void transform_avx2(const Work<float>& w) { transform<float, false>(w); }
+__attribute__((target("avx2,fma"))) void transform_avx2(const Work<double>& w) { transform<double, false>(w); }
 __attribute__((target("avx512f"))) void load16_avx512(const float* y, std::int64_t hop, int n, const float* window, float* in) { load16<16>(y, hop, n, window, in); }
 __attribute__((target("avx2"))) void load16_avx2(const float* y, std::int64_t hop, int n, const float* window, float* in) { load16<8>(y, hop, n, window, in); }
 __attribute__((target("avx512f"))) void rows16_avx512(const float* lanes, std::int64_t bins, float* rows, std::int64_t stride) { rows16<16>(lanes, bins, rows, stride); }
 __attribute__((target("avx2"))) void rows16_avx2(const float* lanes, std::int64_t bins, float* rows, std::int64_t stride) { rows16<8>(lanes, bins, rows, stride); }
 #endif
-void transform_base(const Work<float>& w) { transform<float>(w); }
-void transform_base(const Work<double>& w) { transform<double>(w); }
+void transform_base(const Work<float>& w) { transform<float, false>(w); }
+void transform_base(const Work<double>& w) { transform<double, false>(w); }
 
 // The transposing load and store for this processor, chosen once; null without AVX2 (SSE's shuffles of 16 floats
 // cost more than the scalar copies).
@@ -205,9 +302,9 @@ template <class T>
 BatchRealFft<T>::BatchRealFft(int n) : n_(n) {
     if (!supports(n)) throw_usage("batched FFT: length {} is not a power of two ≥ 2", n);
     const auto lanes = static_cast<std::size_t>(kLanes), m = static_cast<std::size_t>(n / 2);
-    in_.assign(static_cast<std::size_t>(n) * lanes, T(0));
-    zr_.assign(m * lanes, T(0)), zi_ = zr_;
-    xr_.assign((m + 1) * lanes, T(0)), xi_ = xr_;
+    in_.assign(static_cast<std::size_t>(n) * lanes, T(0));  // lanes not loaded read zeros
+    zr_.resize(m * lanes), zi_.resize(m * lanes);             // work arrays: written before they are read
+    xr_.resize((m + 1) * lanes), xi_.resize((m + 1) * lanes);
     int bits = 0;
     while ((std::size_t{1} << bits) < m) ++bits;
     rev_.resize(m);

@@ -9,11 +9,13 @@
 #include <cstdint>
 #include <new>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace mess::dsp::detail {
 
-// 64-byte aligned storage (one SIMD vector of lanes per sample).
+// 64-byte aligned storage (one SIMD vector of lanes per sample). resize(n) leaves new elements uninitialised (the
+// transform writes every element of its work arrays before it reads it); assign(n, v) sets them.
 template <class T>
 struct Aligned64 {
     using value_type = T;
@@ -22,6 +24,11 @@ struct Aligned64 {
     Aligned64(const Aligned64<U>&) {}
     T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
     void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t{64}); }
+    template <class U, class... Args>
+    void construct(U* p, Args&&... args) {
+        if constexpr (sizeof...(Args) == 0) ::new (static_cast<void*>(p)) U;
+        else ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
     friend bool operator==(const Aligned64&, const Aligned64&) { return true; }
 };
 

@@ -43,6 +43,21 @@ struct Autocorrelator {
     const double* lags(int l) const { return back.re() + static_cast<std::size_t>(l) * L; }
 };
 
+// Each lane's lags (lags[lag·L + f], lag < win) times inv_size and divided by the lane's largest |lag value · inv_size|
+// (1 when that is below the smallest normal float), as float into out[lag·L + f]. Vectorised across the lanes.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void normalise_lanes(const double* lags, int win, double inv_size, float* out) {
+    constexpr int L = Autocorrelator::L;
+    double peak[L] = {};
+    for (int lag = 0; lag < win; ++lag)
+        for (int f = 0; f < L; ++f) peak[f] = std::max(peak[f], std::fabs(lags[lag * L + f] * inv_size));
+    for (int f = 0; f < L; ++f) peak[f] = peak[f] > std::numeric_limits<float>::min() ? peak[f] : 1.0;
+    for (int lag = 0; lag < win; ++lag)
+        for (int f = 0; f < L; ++f) out[lag * L + f] = static_cast<float>(lags[lag * L + f] * inv_size / peak[f]);
+}
+
 }  // namespace
 
 Matrix tempogram(std::span<const float> env, int win) {
@@ -63,6 +78,7 @@ Matrix tempogram(std::span<const float> env, int win) {
     Autocorrelator corr(win);
     constexpr int L = Autocorrelator::L;
     const double inv_size = 1.0 / corr.size;  // a power of two: x·inv_size is x / size exactly
+    std::vector<float> scaled(static_cast<std::size_t>(win * L));
     for (std::int64_t t0 = 0; t0 < n; t0 += L) {
         const int count = static_cast<int>(std::min<std::int64_t>(L, n - t0));
         if (count == L && t0 - half >= 0 && t0 + L - 1 - half + win <= n) {  // inside the envelope: sample i of every lane at once
@@ -77,15 +93,10 @@ Matrix tempogram(std::span<const float> env, int win) {
                 for (int i = 0; i < win; ++i) corr.frame(f)[i * L] = padded(t0 + f - half + i) * hann[static_cast<std::size_t>(i)];
         }
         corr.run();
-        double peak[L] = {};
-        for (int lag = 0; lag < win; ++lag) {
-            const double* v = corr.lags(lag);
-            for (int f = 0; f < L; ++f) peak[f] = std::max(peak[f], std::fabs(v[f] * inv_size));
-        }
+        normalise_lanes(corr.lags(0), win, inv_size, scaled.data());
         for (int f = 0; f < count; ++f) {
-            const double scale = peak[f] > std::numeric_limits<float>::min() ? peak[f] : 1.0;
             float* row = &out.values[static_cast<std::size_t>((t0 + f) * win)];
-            for (int lag = 0; lag < win; ++lag) row[lag] = static_cast<float>(corr.lags(lag)[f] * inv_size / scale);
+            for (int lag = 0; lag < win; ++lag) row[lag] = scaled[static_cast<std::size_t>(lag * L + f)];
         }
     }
     return out;

@@ -2,8 +2,10 @@
 // tempogram's autocorrelation summed directly, each frame's RMS and zero crossings counted afresh; the forms that
 // reuse one analysis against the ones that compute their own. Cost: well under a second.
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <random>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -57,9 +59,31 @@ double batched_fft_error(int n) {
 }  // namespace
 
 TEST(DspFft, BatchedRealFftMatchesTheDftInEveryLane) {
-    for (int n : {2, 4, 8, 16, 64, 1024}) {
+    // 2–16: stage by stage; 32 and up: the first three stages with the bit reversal and the last with the split,
+    // between them three stages per pass (AVX-512), two, or one (64: one; 128: two; 256: three; 512: three, one).
+    for (int n : {2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}) {
         EXPECT_LT(batched_fft_error<float>(n), 2e-6) << n;
         EXPECT_LT(batched_fft_error<double>(n), 1e-14) << n;
+    }
+}
+
+// power_to_db takes its logarithm without a library call (vectorised); the decibels are the float that
+// 10·log10(max(amin, x)) − 10·log10(max(amin, ref)) rounds to, for amin a normal number (that path) or not (log10).
+TEST(DspFft, DecibelsEqualTheLibraryLog10RoundedToFloat) {
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<double> exponent(-14.0, 9.0);
+    Matrix s{1, 20000, std::vector<float>(20000)};
+    for (auto& v : s.values) v = static_cast<float>(std::pow(10.0, exponent(rng)));
+    for (int i = 0; i < 500; ++i) s.values[static_cast<std::size_t>(i)] = 1.0f + static_cast<float>(i) * 1e-7f;  // around 1
+    s.values[500] = 0.0f, s.values[501] = std::numeric_limits<float>::denorm_min(), s.values[502] = std::numeric_limits<float>::max();
+    for (const auto& [ref, amin] : {std::pair{1.0, 1e-10}, {3.7, 1e-6}, {1.0, 1e-320}}) {
+        Matrix db = s;
+        power_to_db(db, ref, amin, 1e9);  // no floor within reach
+        const double offset = 10.0 * std::log10(std::max(amin, ref));
+        int differ = 0;
+        for (std::size_t i = 0; i < s.values.size(); ++i)
+            differ += db.values[i] != static_cast<float>(10.0 * std::log10(std::max(amin, static_cast<double>(s.values[i]))) - offset);
+        EXPECT_EQ(differ, 0) << "ref " << ref << ", amin " << amin;
     }
 }
 
