@@ -19,6 +19,9 @@ struct SameWorkOptions {
     std::string labels, out, models, rung = "lda";
     std::vector<int> layers;
     SameWorkParams params;
+    int cv = 0;                                   // folds over works (0: no cross-validation)
+    std::vector<double> shrinkages{0.01, 0.03, 0.1, 0.3};  // candidates of --cv
+    std::vector<std::int64_t> dims{16, 32, 64, 128};
 };
 
 nlohmann::json eval_json(const SameWorkEval& e) {
@@ -41,22 +44,48 @@ nlohmann::json print_rungs(const std::vector<AspectModel>& rungs, const std::vec
     return out;
 }
 
+// --cv: every (shrinkage, dim) candidate scored by cross-validation over the works; the best mean of track
+// and passage MAP wins (ties: the first). Returns the chosen parameters and the table as JSON.
+std::pair<SameWorkParams, nlohmann::json> choose_by_cv(const FactorWindows& data, SameWorkRung rung, const SameWorkOptions& o, bool json) {
+    std::vector<SameWorkParams> grid;
+    for (double s : o.shrinkages)
+        for (std::int64_t k : rung == SameWorkRung::lda ? o.dims : std::vector<std::int64_t>{o.params.out_dim})
+            grid.push_back(SameWorkParams{k, s, o.params.bin_seconds});
+    const std::vector<SameWorkCvRow> rows = cross_validate_same_work(data, rung, grid, o.cv);
+    nlohmann::json table = nlohmann::json::array();
+    std::size_t best = 0;
+    if (!json) fmt::print("{}-fold cross-validation over works ({}):\n{:>10}{:>6}{:>11}{:>13}\n", o.cv, to_string(rung), "shrinkage", "dim", "track MAP", "passage MAP");
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const SameWorkCvRow& r = rows[i];
+        table.push_back({{"shrinkage", r.params.shrinkage}, {"dim", r.params.out_dim}, {"track_map", r.track_map}, {"passage_map", r.passage_map}});
+        if (!json) fmt::print("{:>10}{:>6}{:>11.3f}{:>13.3f}\n", r.params.shrinkage, r.params.out_dim, r.track_map, r.passage_map);
+        if (r.track_map + r.passage_map > rows[best].track_map + rows[best].passage_map) best = i;
+    }
+    if (!json) fmt::print("chosen: shrinkage {}, dim {}\n", rows[best].params.shrinkage, rows[best].params.out_dim);
+    return {rows[best].params, {{"folds", o.cv}, {"candidates", table}, {"chosen", table[best]}}};
+}
+
 int run_train_same_work(const Context& ctx, const SameWorkOptions& o, bool json) {
     const Dataset ds = open_dataset(ctx, o.data);
     const FactorWindows data = load_work_windows(ds.features(), o.labels, o.layers);
     const SameWorkRung top = parse_same_work_rung(o.rung);
-    RunRecord run(ctx, "train", {{"dataset", ds.id()}, {"labels", o.labels}, {"geometry", "same_work"}, {"rung", o.rung}, {"dim", o.params.out_dim},
-                                 {"shrinkage", o.params.shrinkage}, {"bin_seconds", o.params.bin_seconds}});
+    nlohmann::json cv;
+    SameWorkParams params = o.params;
+    if (o.cv > 0 && top >= SameWorkRung::wccn) std::tie(params, cv) = choose_by_cv(data, top, o, json);
+    RunRecord run(ctx, "train", {{"dataset", ds.id()}, {"labels", o.labels}, {"geometry", "same_work"}, {"rung", o.rung}, {"dim", params.out_dim},
+                                 {"shrinkage", params.shrinkage}, {"bin_seconds", params.bin_seconds}, {"cv_folds", o.cv}});
     if (!json) fmt::print("{} windows of {} tracks, {} inputs, encoder {}; in-sample, each rung against the one before:\n", data.n, data.track_ids.size(),
                           data.dim, data.encoder);
     std::vector<AspectModel> rungs;
     std::vector<std::string> names;
     for (SameWorkRung r : {SameWorkRung::identity, SameWorkRung::standardise, SameWorkRung::wccn, SameWorkRung::lda})
-        if (r <= top) rungs.push_back(fit_same_work(data, r, o.params)), names.emplace_back(to_string(r));
+        if (r <= top) rungs.push_back(fit_same_work(data, r, params)), names.emplace_back(to_string(r));
     nlohmann::json report = {{"windows", data.n}, {"encoder", data.encoder}, {"in_sample", print_rungs(rungs, names, data, json)}};
+    if (!cv.is_null()) report["cross_validation"] = cv;
     AspectModel model = rungs.back();
     model.info["trained_on"] = ds.id();
     model.info["labels"] = fs::path(o.labels).filename().string();
+    if (!cv.is_null()) model.info["cross_validation"] = cv["chosen"];
     AspectSet set = new_aspect_set(data.encoder, data.layers, data.layer_dim);
     set.aspects["same_work"] = std::move(model);
     save_aspect_set(set, o.out);
@@ -103,6 +132,9 @@ void register_train_same_work(CLI::App* train, Context& ctx) {
     cmd->add_option("--dim", t.params.out_dim, "LDA directions")->capture_default_str();
     cmd->add_option("--shrinkage", t.params.shrinkage, "Shrinkage of the within-class covariance, in [0, 1]")->capture_default_str();
     cmd->add_option("--bin", t.params.bin_seconds, "Class width in source seconds")->capture_default_str();
+    cmd->add_option("--cv", t.cv, "Choose --shrinkage and --dim by N-fold cross-validation over the works (0: off)")->capture_default_str();
+    cmd->add_option("--shrinkage-grid", t.shrinkages, "Shrinkages tried by --cv")->capture_default_str();
+    cmd->add_option("--dim-grid", t.dims, "Dimensions tried by --cv (lda)")->capture_default_str();
     bool& tjson = add_json_flag(cmd);
     cmd->callback([&ctx, &tjson] { ctx.run = [&ctx, &tjson] { return run_train_same_work(ctx, t, tjson); }; });
 }

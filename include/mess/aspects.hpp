@@ -53,6 +53,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -239,6 +240,22 @@ struct SameWorkEval {
     std::int64_t track_queries = 0, passage_queries = 0;  // queries with at least one relevant result
 };
 SameWorkEval evaluate_same_work(const AspectModel& model, const FactorWindows& data, double passage_tolerance_sec = 2.5);
+
+// Cross-validation over works (src/aspects/same_work_cv.cpp), for choosing shrinkage and out_dim on the
+// development works only: the works are shuffled by `seed` into `folds` folds; for each fold and each
+// candidate of `grid`, the rung is fitted on the other folds' windows and evaluated on the fold's (track and
+// passage MAP, averaged over folds). Errors: Error(usage) for fewer than 2 folds, a fold of fewer than 2
+// works, or an empty grid.
+struct SameWorkCvRow {
+    SameWorkParams params;
+    double track_map = 0, passage_map = 0;
+};
+std::vector<SameWorkCvRow> cross_validate_same_work(const FactorWindows& data, SameWorkRung rung, const std::vector<SameWorkParams>& grid,
+                                                    int folds, std::uint64_t seed = 0);
+// The works shuffled by `seed` and dealt into `folds` lists. Errors as above.
+std::vector<std::vector<std::string>> work_folds(const FactorWindows& data, int folds, std::uint64_t seed);
+// The windows (and tracks) of the works in `works`, tracks renumbered in their order.
+FactorWindows select_works(const FactorWindows& data, const std::set<std::string>& works);
 
 // ---- a set of aspect models for one encoder, saved and loaded -------------------------------------
 struct AspectSet {
