@@ -24,7 +24,7 @@ int as_signed_shift(int semitones) {
 }
 
 // What one group of pairs (a variant kind, or all) measured.
-struct Tally {
+struct AlignTally {
     std::vector<double> errors_ms;
     std::int64_t pairs = 0, transposition_correct = 0;
     double confidence = 0, seconds = 0, min_confidence = 1, max_cost_ratio = 0;
@@ -109,7 +109,7 @@ private:
             const AlignFeatures &fa = features(ref), &fb = features(other);
             const Alignment al = align_features(fa, fb, params_.align);
             const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            for (Tally* t : {&by_kind_[kind_of(other)], &overall_}) {
+            for (AlignTally* t : {&by_kind_[kind_of(other)], &overall_}) {
                 add_errors(*t, al, ref, other);
                 t->pairs += 1;
                 t->transposition_correct += al.transposition == as_signed_shift(transpose_of(other) - transpose_of(ref));
@@ -123,7 +123,7 @@ private:
         }
     }
 
-    static void add_errors(Tally& t, const Alignment& al, const LabelItem& a, const LabelItem& b) {
+    static void add_errors(AlignTally& t, const Alignment& al, const LabelItem& a, const LabelItem& b) {
         const std::size_t n = std::min(a.time_map.size(), b.time_map.size());
         for (std::size_t k = 0; k < n; ++k) {
             if (std::fabs(a.time_map[k].first - b.time_map[k].first) > 1e-6) continue;  // not the same source second
@@ -171,8 +171,8 @@ private:
     std::filesystem::path dir_;
     const AlignEvalParams& params_;
     std::map<std::string, AlignFeatures> cache_;
-    std::map<std::string, Tally> by_kind_;
-    Tally overall_;
+    std::map<std::string, AlignTally> by_kind_;
+    AlignTally overall_;
     nlohmann::json unrelated_ = nlohmann::json::array(), failures_ = nlohmann::json::array();
 };
 

@@ -63,7 +63,7 @@ double median_of(std::vector<double> x) {
 }
 
 // Accumulated figures over the items.
-struct Tally {
+struct StructureTally {
     std::map<std::string, std::vector<double>> boundary;  // metric → per medley item
     std::vector<double> key_scores, key_correct;          // per second of reference key spans
     int modulation_items = 0, modulations_found = 0, right_interval = 0;
@@ -78,7 +78,7 @@ int key_at(const Structure& s, double t) {
     return -1;
 }
 
-void score_boundaries(const nlohmann::json& truth, const Structure& s, Tally& tally, nlohmann::json& row) {
+void score_boundaries(const nlohmann::json& truth, const Structure& s, StructureTally& tally, nlohmann::json& row) {
     const auto ref = truth["boundaries"].get<std::vector<double>>();
     for (double w : {0.5, 3.0})
         for (bool trim : {true, false}) {
@@ -93,7 +93,7 @@ void score_boundaries(const nlohmann::json& truth, const Structure& s, Tally& ta
         }
 }
 
-void score_modulation(const nlohmann::json& truth, const Structure& s, double duration, Tally& tally, nlohmann::json& row) {
+void score_modulation(const nlohmann::json& truth, const Structure& s, double duration, StructureTally& tally, nlohmann::json& row) {
     const auto& ref = truth["modulations"][0];
     const double time = ref["time"].get<double>();
     const int interval = ref["interval"].get<int>();
@@ -126,14 +126,14 @@ void score_modulation(const nlohmann::json& truth, const Structure& s, double du
     row["false_changes"] = false_changes;
 }
 
-void score_climax(const nlohmann::json& truth, const Structure& s, Tally& tally, nlohmann::json& row) {
+void score_climax(const nlohmann::json& truth, const Structure& s, StructureTally& tally, nlohmann::json& row) {
     const double ref = truth["climax"]["time"].get<double>();
     const double err = s.climax ? std::fabs(s.climax->time - ref) : 1e9;
     tally.climax_errors.push_back(err);
     row["climax_error_sec"] = err;
 }
 
-nlohmann::json summarise(const Tally& t) {
+nlohmann::json summarise(const StructureTally& t) {
     nlohmann::json b = nlohmann::json::object();
     for (const auto& [name, v] : t.boundary) b[name] = mean_of(v);
     b["items"] = t.boundary.count("f@3") ? t.boundary.at("f@3").size() : 0;
@@ -183,7 +183,7 @@ nlohmann::json evaluate_structure(const fs::path& labels_path, const StructureEv
     const nlohmann::json labels = read_json(labels_path);
     if (labels.value("schema", "") != "mess-structure-labels/1")
         throw_input("{}: not a structure corpus's labels (schema mess-structure-labels/1; make one with mess corpus render --structure)", labels_path.string());
-    Tally tally;
+    StructureTally tally;
     nlohmann::json rows = nlohmann::json::array();
     const auto& items = labels["items"];
     for (std::size_t i = 0; i < items.size(); ++i) {

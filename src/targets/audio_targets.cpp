@@ -19,7 +19,7 @@ using targets_detail::mean;
 using targets_detail::variance;
 
 constexpr int kHop = 512;
-constexpr int kCurveFrames = 60;
+using targets_detail::kCurveFrames;
 constexpr double kCurveSeconds = 30.0;
 
 // Mean of x over `frames` equal buckets (bucket of i = floor(i·frames/N)); empty buckets get `fill`.

@@ -299,7 +299,7 @@ using targets_detail::median;
 using targets_detail::stdev;
 
 constexpr int kDrumChannel = 9;
-constexpr int kCurveFrames = 60;
+using targets_detail::kCurveFrames;
 
 void put(TargetSet& out, const std::string& name, double v) { out.arrays[name] = {static_cast<float>(v)}; }
 

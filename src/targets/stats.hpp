@@ -9,6 +9,9 @@
 
 namespace mess::targets_detail {
 
+// Frames of every curve target (the original's 60 over the first 30 s).
+inline constexpr int kCurveFrames = 60;
+
 template <class T>
 double mean(const std::vector<T>& v) {
     return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
