@@ -263,11 +263,14 @@ std::vector<float> training_sample(const HalfRows& rows, std::size_t count) {
 }
 
 // The `fetch` best candidates by code score: MESS's own scan for 8-bit scalar codes (sq8_scan.cpp), FAISS's
-// search for the other families (PQ: table look-ups, already fast in FAISS).
+// search for the other families (PQ: table look-ups, already fast in FAISS). The candidates are re-ranked
+// exactly afterwards, so the SQ8 scan scores with 8-bit query weights where the CPU has VNNI (about twice the
+// rows a second; at 10 M rows the same recall@10, docs/INDEXES.md).
 std::vector<std::pair<std::int64_t, float>> code_candidates(const faiss::Index& index, const float* query, std::size_t fetch, int nprobe) {
     const std::size_t np = nprobe > 0 ? static_cast<std::size_t>(nprobe) : 0;
-    if (const auto* sq8 = detail::as_sq8(index)) return detail::sq8_candidates(*sq8, query, fetch, np);
-    if (const auto* pre = detail::as_projected_sq8(index)) return detail::sq8_projected_candidates(*pre, query, fetch, np);
+    const auto scoring = detail::sq8_int8_fast() ? detail::Sq8Scoring::int8 : detail::Sq8Scoring::exact;
+    if (const auto* sq8 = detail::as_sq8(index)) return detail::sq8_candidates(*sq8, query, fetch, np, scoring);
+    if (const auto* pre = detail::as_projected_sq8(index)) return detail::sq8_projected_candidates(*pre, query, fetch, np, scoring);
     std::vector<float> d(fetch);
     std::vector<faiss::Index::idx_t> labels(fetch);
     faiss::SearchParametersIVF ivf;

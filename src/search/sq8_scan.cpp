@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <condition_variable>
 #include <exception>
@@ -96,6 +97,59 @@ void dots_baseline(const std::uint8_t* codes, std::size_t n, std::size_t dim, co
     }
 }
 
+// Four rows' integer dots at a time: vpdpbusd multiplies 64 unsigned codes by 64 signed weights and adds each
+// group of four products into one of 16 32-bit lanes. `w` holds dim weights followed by zeros up to a multiple of
+// 64; the codes past dim are masked off (read as zero), so no row reads beyond its own bytes.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline std::int32_t lane_sum(__m512i v) {
+    alignas(64) std::int32_t lanes[16];  // (GCC 12's reduce and extract intrinsics warn of an undefined register)
+    _mm512_store_si512(lanes, v);
+    std::int32_t s = 0;
+    for (std::int32_t x : lanes) s += x;
+    return s;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void dots_int8_vnni(const std::uint8_t* codes, std::size_t n, std::size_t dim,
+                                                                         const std::int8_t* w, std::int32_t* out) {
+    const std::size_t full = dim / 64 * 64;
+    const __mmask64 tail = dim % 64 ? (~0ull >> (64 - dim % 64)) : 0;
+    auto row_dot = [&](const std::uint8_t* c, __m512i acc) __attribute__((target("avx512f,avx512bw,avx512vnni"))) {
+        for (std::size_t j = 0; j < full; j += 64)
+            acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(c + j), _mm512_loadu_si512(w + j));
+        if (tail) acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_loadu_epi8(tail, c + full), _mm512_loadu_si512(w + full));
+        return acc;
+    };
+    std::size_t r = 0;
+    for (; r + 4 <= n; r += 4) {  // four independent chains: a vpdpbusd's latency is several of its issue slots
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+        const std::uint8_t* c = codes + r * dim;
+        for (std::size_t j = 0; j < full; j += 64) {
+            const __m512i wv = _mm512_loadu_si512(w + j);
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(c + j), wv);
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512(c + dim + j), wv);
+            a2 = _mm512_dpbusd_epi32(a2, _mm512_loadu_si512(c + 2 * dim + j), wv);
+            a3 = _mm512_dpbusd_epi32(a3, _mm512_loadu_si512(c + 3 * dim + j), wv);
+        }
+        if (tail) {
+            const __m512i wv = _mm512_loadu_si512(w + full);
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_maskz_loadu_epi8(tail, c + full), wv);
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_maskz_loadu_epi8(tail, c + dim + full), wv);
+            a2 = _mm512_dpbusd_epi32(a2, _mm512_maskz_loadu_epi8(tail, c + 2 * dim + full), wv);
+            a3 = _mm512_dpbusd_epi32(a3, _mm512_maskz_loadu_epi8(tail, c + 3 * dim + full), wv);
+        }
+        out[r] = lane_sum(a0), out[r + 1] = lane_sum(a1), out[r + 2] = lane_sum(a2), out[r + 3] = lane_sum(a3);
+    }
+    for (; r < n; ++r) out[r] = lane_sum(row_dot(codes + r * dim, _mm512_setzero_si512()));
+}
+
+void dots_int8_baseline(const std::uint8_t* codes, std::size_t n, std::size_t dim, const std::int8_t* w, std::int32_t* out) {
+    for (std::size_t r = 0; r < n; ++r) {
+        const std::uint8_t* c = codes + r * dim;
+        std::int32_t s = 0;
+        for (std::size_t j = 0; j < dim; ++j) s += static_cast<std::int32_t>(c[j]) * w[j];
+        out[r] = s;
+    }
+}
+
 // The best `capacity` (score, row) pairs seen so far: a min-heap whose top is the worst kept.
 class BestCandidates {
 public:
@@ -130,11 +184,15 @@ private:
     std::vector<std::pair<float, std::int64_t>> heap_;
 };
 
-// The query folded into the codes' arithmetic: weights q_d·vdiff_d/255 and the constant Σ_d q_d·(vmin_d + 0.5·vdiff_d/255).
+// The query folded into the codes' arithmetic: weights q_d·vdiff_d/255 and the constant Σ_d q_d·(vmin_d + 0.5·vdiff_d/255);
+// for int8 scoring also the weights rounded to multiples k_d of `step` (max |w| / 127), zero-padded to a multiple of 64.
 struct FoldedQuery {
     std::vector<float> w;
     float constant = 0;
-    FoldedQuery(const faiss::ScalarQuantizer& sq, const float* q, std::size_t dim) : w(dim) {
+    Sq8Scoring scoring;
+    std::vector<std::int8_t> k;
+    float step = 0;
+    FoldedQuery(const faiss::ScalarQuantizer& sq, const float* q, std::size_t dim, Sq8Scoring how) : w(dim), scoring(how) {
         const float* vmin = sq.trained.data();
         const float* vdiff = sq.trained.data() + dim;
         double c = 0;
@@ -143,6 +201,24 @@ struct FoldedQuery {
             c += static_cast<double>(q[d]) * (vmin[d] + 0.5f * vdiff[d] / 255.0f);
         }
         constant = static_cast<float>(c);
+        if (scoring == Sq8Scoring::int8) round_weights();
+    }
+    // Score offsets + scores of `n` rows of codes.
+    void dots(const std::uint8_t* codes, std::size_t n, std::vector<float>& scores, std::vector<std::int32_t>& ints) const {
+        scores.resize(n);
+        if (scoring == Sq8Scoring::exact) return sq8_dots(sq8_best_isa(), codes, n, w.size(), w.data(), scores.data());
+        ints.resize(n);
+        sq8_dots_int8(codes, n, w.size(), k.data(), ints.data());
+        for (std::size_t i = 0; i < n; ++i) scores[i] = step * static_cast<float>(ints[i]);
+    }
+
+private:
+    void round_weights() {
+        float top = 0;
+        for (float x : w) top = std::max(top, std::fabs(x));
+        step = top > 0 ? top / 127.0f : 1.0f;
+        k.assign((w.size() + 63) / 64 * 64, 0);
+        for (std::size_t d = 0; d < w.size(); ++d) k[d] = static_cast<std::int8_t>(std::clamp(std::lround(w[d] / step), -127l, 127l));
     }
 };
 
@@ -188,6 +264,18 @@ const char* sq8_isa_name(Sq8Isa isa) {
         case Sq8Isa::baseline: return "baseline";
     }
     return "?";
+}
+
+bool sq8_int8_fast() {
+    __builtin_cpu_init();
+    static const bool vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512vnni");
+    return vnni;
+}
+
+void sq8_dots_int8(const std::uint8_t* codes, std::size_t n, std::size_t dim, const std::int8_t* w, std::int32_t* out) {
+    if (sq8_int8_fast()) return dots_int8_vnni(codes, n, dim, w, out);
+    dots_int8_baseline(codes, n, dim, w, out);
 }
 
 void sq8_dots(Sq8Isa isa, const std::uint8_t* codes, std::size_t n, std::size_t dim, const float* w, float* out) {
@@ -281,17 +369,15 @@ using Lists = std::vector<std::pair<std::int64_t, float>>;
 
 // Scores every row of `lists` (list, q·centroid) into `best`.
 void scan_lists(const faiss::IndexIVFScalarQuantizer& index, const FoldedQuery& fq, const Lists& lists, BestCandidates& best) {
-    const auto dim = static_cast<std::size_t>(index.d);
-    const Sq8Isa isa = sq8_best_isa();
     std::vector<float> scores;
+    std::vector<std::int32_t> ints;
     for (const auto& [list_no, centroid_dot] : lists) {
         const auto list = static_cast<std::size_t>(list_no);
         const std::size_t size = index.invlists->list_size(list);
         if (size == 0) continue;
         faiss::InvertedLists::ScopedCodes codes(index.invlists, list);
         faiss::InvertedLists::ScopedIds ids(index.invlists, list);
-        scores.resize(size);
-        sq8_dots(isa, codes.get(), size, dim, fq.w.data(), scores.data());
+        fq.dots(codes.get(), size, scores, ints);
         const float offset = fq.constant + (index.by_residual ? centroid_dot : 0.0f);
         for (std::size_t i = 0; i < size; ++i) best.offer(offset + scores[i], ids[i]);
     }
@@ -312,11 +398,11 @@ std::pair<Lists, Lists> halves(const faiss::IndexIVFScalarQuantizer& index, cons
 }  // namespace
 
 std::vector<std::pair<std::int64_t, float>> sq8_candidates(const faiss::IndexIVFScalarQuantizer& index, const float* query,
-                                                           std::size_t fetch, std::size_t nprobe) {
+                                                           std::size_t fetch, std::size_t nprobe, Sq8Scoring scoring) {
     if (fetch == 0) throw_usage("an SQ8 scan needs at least one candidate to return");
     const auto dim = static_cast<std::size_t>(index.d);
     const auto lists = nearest_lists(index, query, nprobe > 0 ? nprobe : index.nprobe);
-    const FoldedQuery fq(index.sq, query, dim);
+    const FoldedQuery fq(index.sq, query, dim, scoring);
     std::size_t rows = 0;
     for (const auto& l : lists) rows += index.invlists->list_size(static_cast<std::size_t>(l.first));
     BestCandidates best(fetch);
@@ -354,7 +440,7 @@ const faiss::IndexPreTransform* as_projected_sq8(const faiss::Index& index) {
 }
 
 std::vector<std::pair<std::int64_t, float>> sq8_projected_candidates(const faiss::IndexPreTransform& index, const float* query,
-                                                                     std::size_t fetch, std::size_t nprobe) {
+                                                                     std::size_t fetch, std::size_t nprobe, Sq8Scoring scoring) {
     const faiss::IndexIVFScalarQuantizer* sq8 = as_sq8(*index.index);
     if (!sq8) throw_usage("a projected SQ8 scan needs an IVF-SQ8 index behind the projection");
     // The chain applied here, not by FAISS's apply_chain: its matrix product of one query goes through BLAS,
@@ -377,7 +463,7 @@ std::vector<std::pair<std::int64_t, float>> sq8_projected_candidates(const faiss
         }
         x.swap(y);
     }
-    return sq8_candidates(*sq8, x.data(), fetch, nprobe);
+    return sq8_candidates(*sq8, x.data(), fetch, nprobe, scoring);
 }
 
 }  // namespace mess::detail

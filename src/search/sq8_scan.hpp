@@ -25,6 +25,18 @@ bool sq8_isa_supported(Sq8Isa isa);   // whether this CPU runs that kernel
 // this CPU must run: sq8_isa_supported). Sums in float, 32 lanes; rows are independent.
 void sq8_dots(Sq8Isa isa, const std::uint8_t* codes, std::size_t n, std::size_t dim, const float* w, float* out);
 
+// out[r] = Σ_j w[j] · codes[r·dim + j] in exact integer arithmetic, for `n` rows of `dim` 8-bit codes and 8-bit
+// signed weights (|w| ≤ 127, so a row's sum fits in 32 bits for dim < 66 000): AVX-512 VNNI (vpdpbusd, 64 codes
+// an instruction, four rows at a time) where the CPU has it, else a portable loop with the same results.
+void sq8_dots_int8(const std::uint8_t* codes, std::size_t n, std::size_t dim, const std::int8_t* w, std::int32_t* out);
+bool sq8_int8_fast();  // whether sq8_dots_int8 runs the VNNI kernel on this CPU
+
+// How a list's rows are scored. `exact`: the float dot above, FAISS's own scores. `int8`: the folded query
+// rounded to 8-bit weights (w_d ≈ s·k_d, s = max_d |w_d| / 127, k_d an integer in [−127, 127]) and the dot
+// taken by sq8_dots_int8; a row's code score then differs from the exact one by at most s/2 · Σ_d c_d, and
+// the scan streams the codes about twice as fast. Meant for candidates that are re-ranked exactly afterwards.
+enum class Sq8Scoring { exact, int8 };
+
 // The index this scan handles, or nullptr: FAISS's IndexIVFScalarQuantizer with QT_8bit codes (a trained
 // range per dimension: value = vmin_d + (c_d + 0.5) / 255 · vdiff_d) and inner product.
 const faiss::IndexIVFScalarQuantizer* as_sq8(const faiss::Index& index);
@@ -43,14 +55,17 @@ const faiss::IndexPreTransform* as_projected_sq8(const faiss::Index& index);
 // (one per process, started on first use, kept for later queries) while the calling thread scans the other
 // half, and the two heaps are merged: the same candidates, in about half the wall time when a second core is
 // free. When the helper is busy with another query the caller scans every list itself.
+// `scoring` as above (int8: the rows and their order may differ from FAISS's where scores lie within the bound).
 // Errors: Error(usage) when fetch is 0.
 std::vector<std::pair<std::int64_t, float>> sq8_candidates(const faiss::IndexIVFScalarQuantizer& index, const float* query,
-                                                           std::size_t fetch, std::size_t nprobe);
+                                                           std::size_t fetch, std::size_t nprobe,
+                                                           Sq8Scoring scoring = Sq8Scoring::exact);
 inline constexpr std::size_t kSplitScanBytes = 2u << 20;  // about 0.5 ms of scanning on one core
 
 // The same over a projected index (as_projected_sq8): the query mapped by the index's chain, then scanned.
 std::vector<std::pair<std::int64_t, float>> sq8_projected_candidates(const faiss::IndexPreTransform& index, const float* query,
-                                                                     std::size_t fetch, std::size_t nprobe);
+                                                                     std::size_t fetch, std::size_t nprobe,
+                                                                     Sq8Scoring scoring = Sq8Scoring::exact);
 
 std::size_t split_scan_count();  // mess::sq8_split_scans
 
