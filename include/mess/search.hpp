@@ -196,8 +196,10 @@ inline constexpr int kDefaultCompressedNprobe = 32;
 inline constexpr std::size_t kAutoCompressRows = 1000000;
 std::string resolve_index_type(const std::string& type, std::size_t rows);
 // The FAISS factory of an index type for `rows` × `dim` ("Flat", "IVF<nlist>,SQ8", "PCA<pca_dims>,IVF<nlist>,SQ8",
-// "IVF<nlist>,PQ<dim/8>"); nlist ≈ 4·√rows (a power of two, 16 … 65536). Errors: Error(usage) for an unknown type.
-std::string compressed_factory(const std::string& type, std::size_t rows, std::size_t dim);
+// "IVF<nlist>,PQ<dim/8>"); nlist ≈ 4·√rows (a power of two, 16 … 65536), or `nlist` when it is not 0 (`mess index
+// build --nlist`: the 10 M-row latency figures of docs/INDEXES.md are for 2048 lists, not the automatic 8192).
+// Errors: Error(usage) for an unknown type, or an nlist above 65536 or above the rows (each list needs rows).
+std::string compressed_factory(const std::string& type, std::size_t rows, std::size_t dim, std::size_t nlist = 0);
 // The principal components a pca-ivf-sq8 index keeps of `dim`: a third, a multiple of 16 (768 → 256); all of
 // a vector shorter than 48 (docs/INDEXES.md: recall against d' and re-rank depth).
 std::size_t pca_dims(std::size_t dim);
@@ -338,11 +340,12 @@ struct BuildParams {
     IndexKind kind = IndexKind::track;
     LayerSpec layer_spec = LayerSpec::parse("default");  // the model's recommended layer
     std::string factory = "Flat";
-    // "flat" (use `factory`), "auto" (flat up to kAutoCompressRows rows, else ivf-sq8), "ivf-sq8" or "ivf-pq":
+    // "flat" (use `factory`), "auto" (flat up to kAutoCompressRows rows, else pca-ivf-sq8), "ivf-sq8", "pca-ivf-sq8" or "ivf-pq":
     // a compressed index, built in bounded memory (rows streamed to a float16 file in `scratch_dir`, the
     // quantiser trained on a sample, codes added in chunks); it keeps no per-layer vectors.
     std::string index_type = "flat";
     std::size_t rerank = 0;             // compressed: candidates re-ranked exactly (0: kDefaultRerank)
+    std::size_t nlist = 0;              // compressed: IVF lists (0: automatic, compressed_factory)
     std::filesystem::path scratch_dir;  // compressed: where the float16 rows are written (default: the temp dir)
     bool keep_layers = true;            // store per-layer vectors for aspect search
     // Only tracks it accepts are indexed (e.g. one shard of a split by track: `mess index build --shard i/N`);

@@ -253,7 +253,7 @@ private:
     // The compressed index over the streamed float16 rows (the scratch file goes with the index).
     SearchIndex compressed_index() {
         CompressedParams cp;
-        cp.factory = compressed_factory(type_, records_.size(), spec_.dimension(layers_, dim_));
+        cp.factory = compressed_factory(type_, records_.size(), spec_.dimension(layers_, dim_), params_.nlist);
         cp.rerank = params_.rerank;
         SearchIndex idx;
         idx.kind = params_.kind;

@@ -39,11 +39,15 @@ std::string resolve_index_type(const std::string& type, std::size_t rows) {
 
 std::size_t pca_dims(std::size_t dim) { return dim < 48 ? dim : dim / 3 / 16 * 16; }
 
-std::string compressed_factory(const std::string& type, std::size_t rows, std::size_t dim) {
+std::string compressed_factory(const std::string& type, std::size_t rows, std::size_t dim, std::size_t nlist) {
     const std::string t = resolve_index_type(type, rows);
     if (t == "flat") return "Flat";
-    std::size_t nlist = 16;
-    while (nlist < 65536 && nlist * 2 <= static_cast<std::size_t>(4 * std::sqrt(static_cast<double>(rows)))) nlist *= 2;
+    if (nlist > 65536) throw_usage("--nlist {}: at most 65536 IVF lists", nlist);
+    if (nlist > rows) throw_usage("--nlist {}: more lists than the {} rows to index", nlist, rows);
+    if (nlist == 0) {
+        nlist = 16;
+        while (nlist < 65536 && nlist * 2 <= static_cast<std::size_t>(4 * std::sqrt(static_cast<double>(rows)))) nlist *= 2;
+    }
     if (t == "ivf-sq8") return fmt::format("IVF{},SQ8", nlist);
     if (t == "pca-ivf-sq8") return fmt::format("PCA{},IVF{},SQ8", pca_dims(dim), nlist);
     std::size_t m = std::max<std::size_t>(1, dim / 8);  // 8 dimensions per byte of code, m dividing dim

@@ -176,6 +176,12 @@ TEST(Compressed, ConfigurationErrorsAndFactoryGoldenValues) {
     EXPECT_EQ(resolve_index_type("auto", kAutoCompressRows), "flat");
     // pca-ivf-sq8 keeps a third of the dimensions, a multiple of 16 (768 → 256, 64 → 16), all of short vectors.
     EXPECT_EQ(compressed_factory("pca-ivf-sq8", 10000000, 768), "PCA256,IVF8192,SQ8");
+    EXPECT_EQ(compressed_factory("pca-ivf-sq8", 10000000, 768, 2048), "PCA256,IVF2048,SQ8");  // --nlist
+    EXPECT_EQ(compressed_factory("flat", 100, 768, 4096), "Flat");                           // not an IVF: ignored
+    EXPECT_NE(test::error_message([] { compressed_factory("ivf-sq8", 1000, 768, 2000); }, ErrorKind::usage).find("more lists than the 1000 rows"),
+              std::string::npos);
+    EXPECT_NE(test::error_message([] { compressed_factory("ivf-sq8", 10000000, 768, 131072); }, ErrorKind::usage).find("at most 65536"),
+              std::string::npos);
     EXPECT_EQ(pca_dims(64), 16u);
     EXPECT_EQ(pca_dims(47), 47u);
     EXPECT_NE(test::error_message([] { resolve_index_type("ivf-hnsw", 10); }, ErrorKind::usage).find("'ivf-hnsw'"), std::string::npos);

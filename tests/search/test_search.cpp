@@ -717,6 +717,9 @@ TEST(Search, CompressedBuildFromTheStoreAndOneShard) {
         EXPECT_EQ(std::distance(fs::directory_iterator(dir / "scratch"), fs::directory_iterator()), 1);
     }
     EXPECT_EQ(std::distance(fs::directory_iterator(dir / "scratch"), fs::directory_iterator()), 0);
+    p.nlist = 8;  // mess index build --nlist
+    EXPECT_EQ(build_index(ds, p).index.factory(), "IVF8,SQ8");
+    p.nlist = 0;
     p.index_type = "flat";
     p.track_filter = [](const std::string& id) { return id < "track05"; };
     std::vector<std::string> skipped;
