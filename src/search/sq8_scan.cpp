@@ -97,9 +97,6 @@ void dots_baseline(const std::uint8_t* codes, std::size_t n, std::size_t dim, co
     }
 }
 
-// Four rows' integer dots at a time: vpdpbusd multiplies 64 unsigned codes by 64 signed weights and adds each
-// group of four products into one of 16 32-bit lanes. `w` holds dim weights followed by zeros up to a multiple of
-// 64; the codes past dim are masked off (read as zero), so no row reads beyond its own bytes.
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline std::int32_t lane_sum(__m512i v) {
     alignas(64) std::int32_t lanes[16];  // (GCC 12's reduce and extract intrinsics warn of an undefined register)
     _mm512_store_si512(lanes, v);
@@ -108,37 +105,32 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline std::int32_t lane_
     return s;
 }
 
+// The integer dots of R consecutive rows: vpdpbusd multiplies 64 unsigned codes by 64 signed weights and adds
+// each group of four products into one of 16 32-bit lanes, R independent chains (a vpdpbusd's latency is
+// several of its issue slots). `w` holds dim weights followed by zeros up to a multiple of 64; the codes past
+// dim are masked off (read as zero), so no row reads beyond its own bytes.
+template <int R>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void int8_rows(const std::uint8_t* c, std::size_t dim, const std::int8_t* w,
+                                                                            std::int32_t* out) {
+    const std::size_t full = dim / 64 * 64;
+    __m512i acc[R];
+    for (int i = 0; i < R; ++i) acc[i] = _mm512_setzero_si512();
+    for (std::size_t j = 0; j < full; j += 64) {
+        const __m512i wv = _mm512_loadu_si512(w + j);
+        for (int i = 0; i < R; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_loadu_si512(c + i * dim + j), wv);
+    }
+    if (const __mmask64 tail = dim % 64 ? (~0ull >> (64 - dim % 64)) : 0) {
+        const __m512i wv = _mm512_loadu_si512(w + full);
+        for (int i = 0; i < R; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_maskz_loadu_epi8(tail, c + i * dim + full), wv);
+    }
+    for (int i = 0; i < R; ++i) out[i] = lane_sum(acc[i]);
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void dots_int8_vnni(const std::uint8_t* codes, std::size_t n, std::size_t dim,
                                                                          const std::int8_t* w, std::int32_t* out) {
-    const std::size_t full = dim / 64 * 64;
-    const __mmask64 tail = dim % 64 ? (~0ull >> (64 - dim % 64)) : 0;
-    auto row_dot = [&](const std::uint8_t* c, __m512i acc) __attribute__((target("avx512f,avx512bw,avx512vnni"))) {
-        for (std::size_t j = 0; j < full; j += 64)
-            acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(c + j), _mm512_loadu_si512(w + j));
-        if (tail) acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_loadu_epi8(tail, c + full), _mm512_loadu_si512(w + full));
-        return acc;
-    };
     std::size_t r = 0;
-    for (; r + 4 <= n; r += 4) {  // four independent chains: a vpdpbusd's latency is several of its issue slots
-        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-        const std::uint8_t* c = codes + r * dim;
-        for (std::size_t j = 0; j < full; j += 64) {
-            const __m512i wv = _mm512_loadu_si512(w + j);
-            a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(c + j), wv);
-            a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512(c + dim + j), wv);
-            a2 = _mm512_dpbusd_epi32(a2, _mm512_loadu_si512(c + 2 * dim + j), wv);
-            a3 = _mm512_dpbusd_epi32(a3, _mm512_loadu_si512(c + 3 * dim + j), wv);
-        }
-        if (tail) {
-            const __m512i wv = _mm512_loadu_si512(w + full);
-            a0 = _mm512_dpbusd_epi32(a0, _mm512_maskz_loadu_epi8(tail, c + full), wv);
-            a1 = _mm512_dpbusd_epi32(a1, _mm512_maskz_loadu_epi8(tail, c + dim + full), wv);
-            a2 = _mm512_dpbusd_epi32(a2, _mm512_maskz_loadu_epi8(tail, c + 2 * dim + full), wv);
-            a3 = _mm512_dpbusd_epi32(a3, _mm512_maskz_loadu_epi8(tail, c + 3 * dim + full), wv);
-        }
-        out[r] = lane_sum(a0), out[r + 1] = lane_sum(a1), out[r + 2] = lane_sum(a2), out[r + 3] = lane_sum(a3);
-    }
-    for (; r < n; ++r) out[r] = lane_sum(row_dot(codes + r * dim, _mm512_setzero_si512()));
+    for (; r + 4 <= n; r += 4) int8_rows<4>(codes + r * dim, dim, w, out + r);
+    for (; r < n; ++r) int8_rows<1>(codes + r * dim, dim, w, out + r);
 }
 
 void dots_int8_baseline(const std::uint8_t* codes, std::size_t n, std::size_t dim, const std::int8_t* w, std::int32_t* out) {
@@ -203,7 +195,7 @@ struct FoldedQuery {
         constant = static_cast<float>(c);
         if (scoring == Sq8Scoring::int8) round_weights();
     }
-    // Score offsets + scores of `n` rows of codes.
+    // The code-dependent part of `n` rows' scores (the constant and the centroid's share are added by the caller).
     void dots(const std::uint8_t* codes, std::size_t n, std::vector<float>& scores, std::vector<std::int32_t>& ints) const {
         scores.resize(n);
         if (scoring == Sq8Scoring::exact) return sq8_dots(sq8_best_isa(), codes, n, w.size(), w.data(), scores.data());
