@@ -159,7 +159,7 @@ int run_eval_aspects(const Context& ctx, const EvalAspectOptions& o, bool json) 
     const FactorWindows data = load_factor_windows(ds.features(), o.labels, set.layers);
     check_aspect_set_for(set, data.encoder, ds.id(), o.models);
     nlohmann::json report = {{"schema", "mess-eval-aspects/1"}, {"dataset", ds.id()}, {"models", o.models}, {"aspects", nlohmann::json::object()}};
-    if (!json) fmt::print("{:<14}{:<13}{:>10}{:>14}{:>12}\n", "aspect", "rung", "triplets", "content leak", "value P@1");
+    if (!json) fmt::print("{:<14}{:<13}{:>10}{:>14}{:>12}{:>16}{:>14}\n", "aspect", "rung", "triplets", "content leak", "value P@1", "track triplets", "track leak");
     std::optional<ProbeData> windows;  // per-window targets, read once for the proxy-target aspects
     for (const auto& [name, model] : set.aspects) {
         if (!o.aspects.empty() && std::find(o.aspects.begin(), o.aspects.end(), name) == o.aspects.end()) continue;
@@ -171,8 +171,12 @@ int run_eval_aspects(const Context& ctx, const EvalAspectOptions& o, bool json) 
         for (const AspectModel& m : rungs_of(model)) {
             const AspectEval e = evaluate_aspect(m, data, name, o.triplets);
             report["aspects"][name][to_string(m.rung)] = {{"triplet_accuracy", e.triplet_accuracy}, {"content_leak", e.content_leak},
-                                                          {"value_precision_at_1", e.value_precision}, {"triplets", e.triplets}, {"queries", e.queries}};
-            if (!json) fmt::print("{:<14}{:<13}{:>10.3f}{:>14.3f}{:>12.3f}\n", name, to_string(m.rung), e.triplet_accuracy, e.content_leak, e.value_precision);
+                                                          {"value_precision_at_1", e.value_precision}, {"triplets", e.triplets}, {"queries", e.queries},
+                                                          {"tracks", {{"triplet_accuracy", e.track_triplet_accuracy}, {"content_leak", e.track_content_leak},
+                                                                      {"triplets", e.track_triplets}, {"queries", e.track_queries}}}};
+            if (!json)
+                fmt::print("{:<14}{:<13}{:>10.3f}{:>14.3f}{:>12.3f}{:>16.3f}{:>14.3f}\n", name, to_string(m.rung), e.triplet_accuracy, e.content_leak,
+                           e.value_precision, e.track_triplet_accuracy, e.track_content_leak);
         }
     }
     if (!o.out.empty()) write_file_atomic(o.out, report.dump(2) + "\n");

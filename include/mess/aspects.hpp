@@ -203,6 +203,10 @@ struct AspectEval {
                                    // aspect's renderings) is the query's own work at another value
     double value_precision = 0;    // share whose nearest window has the query's value (and another work)
     std::int64_t triplets = 0, queries = 0;
+    // Whole tracks, as a track index holds them (the model applied to the mean of a track's windows): the
+    // distinct track triplets of the same draw, and each aspect rendering's nearest other track.
+    double track_triplet_accuracy = 0, track_content_leak = 0;
+    std::int64_t track_triplets = 0, track_queries = 0;
 };
 AspectEval evaluate_aspect(const AspectModel& model, const FactorWindows& data, const std::string& aspect, int triplets = 4000,
                            std::uint64_t seed = 7);
