@@ -186,19 +186,19 @@ std::vector<std::filesystem::path> default_soundfonts();
 CorpusReport render_corpus(const std::vector<std::filesystem::path>& midi_files, const std::filesystem::path& out_dir,
                            const CorpusParams& params);
 
-// Factor-controlled corpora (`mess corpus render --factors`): every piece rendered on a grid where ONE
-// factor changes at a time from a neutral base (source tempo, velocities and note lengths, no pedal, GM
-// program 0 on every pitched channel, no transposition):
-//   tempo         0.70, 0.85, 1.20, 1.40 (uniform duration multiplier; base 1.00)
-//   dynamics      soft (velocities × 0.4), loud (× 1.6), crescendo (× 0.35 → × 1.6 over the piece),
-//                 diminuendo (× 1.6 → × 0.35); base medium. No peak normalisation: levels differ for real
-//   articulation  staccato (note lengths × 0.35), legato (× 1.8 with the sustain pedal held in 2-s spans); base normal
+// Factor-controlled corpora (`mess corpus render --factors`): every piece rendered on a grid where ONE factor changes at a time from a
+// neutral base; values are ABSOLUTE, the same for every piece (its own tempo and level replaced: one value = one tempo, level, articulation):
+//   tempo         100, 125, 200, 250 "beats" per minute (base 160): durations scaled so the median interval between the piece's distinct onsets (< 30 ms apart: one) is 60/bpm s
+//   dynamics      soft (mean velocity 40), loud (110), crescendo (30 → 115 over the piece), diminuendo (115 → 30); base medium (72); each
+//                 velocity × level / the piece's mean (accents kept; a gain keeps the mean where notes stop at 127). No peak normalisation
+//   articulation  staccato (note length 0.3 × the time to its channel's next onset), legato (1.25 ×, sustain pedal held in 2-s spans); base normal (0.85 ×)
 //   timbre        harpsichord (6), organ (19), guitar (24), strings (48), flute (73); base piano (0)
-//   transpose     -5, -2, +3, +6 semitones; base +0
+//   transpose     -5, -2, +3, +6 semitones; base +0.  A piece with fewer than 2 distinct onsets has no tempo: skipped and reported.
 // Files: audio/<work>__base.wav and audio/<work>__<factor>-<value>.wav (+ midi/, metadata.csv with factor and
 // value columns), labels.json (schema mess-corpus-labels/1, "kind": "factors"); each item adds to the
 // corpus fields "factor" (the factor varied, or "base"), "value" (its value, or "base"), "factors" (every
-// factor's value in this rendering, also copied to "aspects"), "peak" (absolute sample peak) and "clipped".
+// factor's value in this rendering, also copied to "aspects"), "absolute" (tempo_bpm, median_ioi_sec, mean_velocity_start/_end,
+// note_length_over_ioi, pedal), "source_median_ioi_sec", "source_mean_velocity" (the piece's own), "time_map", "peak" and "clipped".
 // Deterministic for the same sources and SoundFont (no randomness). Errors as render_corpus.
 struct FactorCorpusParams {
     std::vector<std::string> factors = {"tempo", "dynamics", "articulation", "timbre", "transpose"};

@@ -7,11 +7,11 @@
 namespace mess {
 
 std::optional<double> aspect_value_rank(const std::string& aspect, const std::string& value) {
-    if (aspect == "tempo") {  // the duration multiplier: 0.70 plays faster than 1.00
+    if (aspect == "tempo") {  // beats per minute: 200 plays faster than 160
         char* end = nullptr;
-        const double scale = std::strtod(value.c_str(), &end);
-        if (value.empty() || *end != '\0' || !(scale > 0)) return std::nullopt;
-        return -std::log(scale);
+        const double bpm = std::strtod(value.c_str(), &end);
+        if (value.empty() || *end != '\0' || !(bpm > 0)) return std::nullopt;
+        return std::log(bpm);
     }
     static const std::map<std::string, std::map<std::string, double>> orders = {
         {"dynamics", {{"soft", 0}, {"medium", 1}, {"loud", 2}}},

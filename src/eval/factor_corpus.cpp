@@ -2,6 +2,7 @@
 // neutral base (tempo, dynamics, articulation, timbre, transposition), labelled with factor and value.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -20,18 +21,34 @@ using corpus_render::Event;
 
 constexpr int kDrums = 9;
 
+// Absolute targets (the same for every piece, so that one value means one tempo, level or articulation
+// whatever the piece's own): tempo as the median inter-onset interval (one beat per median IOI of the
+// piece's distinct onsets), dynamics as the mean MIDI velocity, articulation as note length over the time
+// to the channel's next onset.
+constexpr double kBaseBpm = 160;                          // median IOI 0.375 s
+constexpr double kTempoGrid[] = {100, 125, 200, 250};     // steps of ×1.25
+constexpr double kSoft = 40, kMedium = 72, kLoud = 110;   // p, mf, f (mean velocity)
+constexpr double kRampLow = 30, kRampHigh = 115;          // crescendo/diminuendo: pp ↔ ff over the piece
+constexpr double kStaccato = 0.3, kNormal = 0.85, kLegato = 1.25;  // note length / IOI (legato: + pedal)
+constexpr double kSameOnset = 0.03;                       // onsets closer than this are one (a chord)
+
 // One rendering's settings; the defaults are the neutral base.
 struct FactorSetting {
     std::string factor = "base", value = "base";
-    double tempo_scale = 1;                 // duration multiplier (0.7 = faster)
-    double velocity_start = 1, velocity_end = 1;  // velocity multipliers, linear over the piece
-    double note_length_scale = 1;
+    double tempo_bpm = kBaseBpm;
+    double velocity_start = kMedium, velocity_end = kMedium;  // mean velocity, linear over the piece
+    double note_length = kNormal;                             // note length / IOI to the channel's next onset
     bool pedal = false;
     int program = 0;  // GM program for every pitched channel
     int transpose = 0;
 
     // The value of every factor in this rendering (the base's where it is not the factor varied).
     nlohmann::json factors() const;
+    // The absolute quantities behind the values (labels "absolute").
+    nlohmann::json absolute() const {
+        return {{"tempo_bpm", tempo_bpm}, {"median_ioi_sec", 60.0 / tempo_bpm}, {"mean_velocity_start", velocity_start},
+                {"mean_velocity_end", velocity_end}, {"note_length_over_ioi", note_length}, {"pedal", pedal}};
+    }
 };
 
 struct TimbreChoice {
@@ -47,14 +64,14 @@ const char* timbre_name(int program) {
 }
 
 std::string dynamics_name(const FactorSetting& s) {
-    if (s.velocity_start == s.velocity_end) return s.velocity_start < 0.9 ? "soft" : s.velocity_start > 1.1 ? "loud" : "medium";
+    if (s.velocity_start == s.velocity_end) return s.velocity_start < kMedium - 10 ? "soft" : s.velocity_start > kMedium + 10 ? "loud" : "medium";
     return s.velocity_start < s.velocity_end ? "crescendo" : "diminuendo";
 }
 
 nlohmann::json FactorSetting::factors() const {
-    return {{"tempo", fmt::format("{:.2f}", tempo_scale)},
+    return {{"tempo", fmt::format("{:.0f}", tempo_bpm)},
             {"dynamics", dynamics_name(*this)},
-            {"articulation", note_length_scale < 0.8 ? "staccato" : note_length_scale > 1.25 ? "legato" : "normal"},
+            {"articulation", note_length < 0.6 ? "staccato" : note_length > 1.0 ? "legato" : "normal"},
             {"timbre", timbre_name(program)},
             {"transpose", fmt::format("{:+d}", transpose)}};
 }
@@ -71,13 +88,13 @@ std::vector<FactorSetting> factor_grid(const std::vector<std::string>& factors) 
     };
     auto wanted = [&](const char* f) { return std::find(factors.begin(), factors.end(), f) != factors.end(); };
     if (wanted("tempo"))
-        for (double t : {0.7, 0.85, 1.2, 1.4}) add("tempo", [&](FactorSetting& s) { s.tempo_scale = t; });
+        for (double bpm : kTempoGrid) add("tempo", [&](FactorSetting& s) { s.tempo_bpm = bpm; });
     if (wanted("dynamics"))
-        for (auto [a, b] : {std::pair{0.4, 0.4}, {1.6, 1.6}, {0.35, 1.6}, {1.6, 0.35}})
+        for (auto [a, b] : {std::pair{kSoft, kSoft}, {kLoud, kLoud}, {kRampLow, kRampHigh}, {kRampHigh, kRampLow}})
             add("dynamics", [&](FactorSetting& s) { s.velocity_start = a, s.velocity_end = b; });
     if (wanted("articulation")) {
-        add("articulation", [](FactorSetting& s) { s.note_length_scale = 0.35; });
-        add("articulation", [](FactorSetting& s) { s.note_length_scale = 1.8, s.pedal = true; });
+        add("articulation", [](FactorSetting& s) { s.note_length = kStaccato; });
+        add("articulation", [](FactorSetting& s) { s.note_length = kLegato, s.pedal = true; });
     }
     if (wanted("timbre"))
         for (const auto& t : kTimbres)
@@ -87,27 +104,94 @@ std::vector<FactorSetting> factor_grid(const std::vector<std::string>& factors) 
     return grid;
 }
 
-// The notes of the piece's first `source_end` seconds under setting s, as timed synth events.
-std::vector<Event> factor_events(const MidiPerformance& midi, const FactorSetting& s, double source_end, double* end_sec) {
+// What a piece's own playing is, over its first `source_end` seconds (pitched channels): the median
+// interval between its distinct onsets and its mean velocity; each note's time to its channel's next onset.
+struct PieceStats {
+    double median_ioi = 0, mean_velocity = 0;
+    std::vector<double> gap;  // per note of midi.notes (its own duration when its channel has no later onset)
+};
+
+PieceStats piece_stats(const MidiPerformance& midi, double source_end) {
+    PieceStats st;
+    std::vector<double> onsets;
+    std::map<int, std::vector<double>> by_channel;
+    double vel = 0;
+    for (const MidiNote& n : midi.notes) {
+        if (n.onset_sec >= source_end || n.channel == kDrums) continue;
+        onsets.push_back(n.onset_sec);
+        by_channel[n.channel].push_back(n.onset_sec);
+        vel += n.velocity;
+    }
+    std::sort(onsets.begin(), onsets.end());
+    std::vector<double> ioi;
+    for (std::size_t i = 1; i < onsets.size(); ++i)
+        if (onsets[i] - onsets[i - 1] >= kSameOnset) ioi.push_back(onsets[i] - onsets[i - 1]);
+    if (ioi.empty()) throw_input("fewer than 2 distinct note onsets in the first {:.0f} s: no tempo to set", source_end);
+    std::nth_element(ioi.begin(), ioi.begin() + static_cast<std::ptrdiff_t>(ioi.size() / 2), ioi.end());
+    st.median_ioi = ioi[ioi.size() / 2];
+    st.mean_velocity = vel / static_cast<double>(onsets.size());
+    for (auto& [ch, v] : by_channel) std::sort(v.begin(), v.end());
+    for (const MidiNote& n : midi.notes) {
+        double gap = n.offset_sec - n.onset_sec;
+        if (const auto c = by_channel.find(n.channel); c != by_channel.end()) {
+            const auto next = std::upper_bound(c->second.begin(), c->second.end(), n.onset_sec + kSameOnset);
+            if (next != c->second.end()) gap = *next - n.onset_sec;
+        }
+        st.gap.push_back(gap);
+    }
+    return st;
+}
+
+// The velocity of note n under setting s with gain g: its own × the setting's level at its time / the
+// piece's mean, × g, in 1..127.
+double note_velocity(const MidiNote& n, const PieceStats& st, const FactorSetting& s, double source_end, double g) {
+    const double f = std::clamp(n.onset_sec / std::max(source_end, 1e-9), 0.0, 1.0);
+    const double level = s.velocity_start + (s.velocity_end - s.velocity_start) * f;
+    return std::clamp(n.velocity * level / st.mean_velocity * g, 1.0, 127.0);
+}
+
+// The gain that brings the mean velocity of the rendered notes to the setting's mean level although loud
+// notes stop at 127 (bisection; 1 when nothing clips).
+double velocity_gain(const MidiPerformance& midi, const PieceStats& st, const FactorSetting& s, double source_end) {
+    const double target = (s.velocity_start + s.velocity_end) / 2;
+    auto mean_at = [&](double g) {
+        double sum = 0, count = 0;
+        for (const MidiNote& n : midi.notes)
+            if (n.onset_sec < source_end && n.channel != kDrums) sum += note_velocity(n, st, s, source_end, g), ++count;
+        return count > 0 ? sum / count : target;
+    };
+    double lo = 1, hi = 1;
+    while (mean_at(hi) < target - 0.01 && hi < 64) hi *= 2;
+    for (int i = 0; i < 40 && hi > lo; ++i) (mean_at((lo + hi) / 2) < target ? lo : hi) = (lo + hi) / 2;
+    return hi;
+}
+
+// The notes of the piece's first `source_end` seconds under setting s, as timed synth events: durations
+// scaled so the median IOI is 60 / tempo_bpm, velocities so their mean follows the setting's level, note
+// lengths a fraction of each note's time to its channel's next onset.
+std::vector<Event> factor_events(const MidiPerformance& midi, const PieceStats& st, const FactorSetting& s, double source_end,
+                                 double* end_sec) {
+    const double scale = 60.0 / s.tempo_bpm / st.median_ioi;
+    const double gain = velocity_gain(midi, st, s, source_end);
     std::vector<Event> ev;
     std::set<int> channels;
-    for (const MidiNote& n : midi.notes) {
+    for (std::size_t i = 0; i < midi.notes.size(); ++i) {
+        const MidiNote& n = midi.notes[i];
         if (n.onset_sec >= source_end) continue;
         const int pitch = n.channel == kDrums ? n.pitch : n.pitch + s.transpose;
         if (pitch < 0 || pitch > 127) continue;
-        const double off = std::min(n.onset_sec + std::max(0.03, (n.offset_sec - n.onset_sec) * s.note_length_scale), source_end + 0.5);
-        const double f = std::clamp(n.onset_sec / std::max(source_end, 1e-9), 0.0, 1.0);
-        const double gain = s.velocity_start + (s.velocity_end - s.velocity_start) * f;
-        const int vel = std::clamp(static_cast<int>(std::lround(n.velocity * gain)), 1, 127);
-        ev.push_back({s.tempo_scale * n.onset_sec, 4, 0, n.channel, pitch, vel});
-        ev.push_back({s.tempo_scale * off, 1, 1, n.channel, pitch, 0});
+        const double length = n.channel == kDrums ? n.offset_sec - n.onset_sec : st.gap[i] * s.note_length;
+        const double off = std::min(n.onset_sec + std::max(0.03 / scale, length), source_end + 0.5);
+        const int vel = static_cast<int>(std::lround(note_velocity(n, st, s, source_end, gain)));
+        ev.push_back({scale * n.onset_sec, 4, 0, n.channel, pitch, vel});
+        ev.push_back({scale * off, 1, 1, n.channel, pitch, 0});
         channels.insert(n.channel);
     }
     for (int ch : channels) {
         if (ch != kDrums) ev.push_back({0.0, 2, 3, ch, s.program, 0});
         for (double t = 0; s.pedal && t < source_end; t += 2.0) {  // legato: pedal held through each 2-s span
-            ev.push_back({s.tempo_scale * t, 3, 2, ch, 64, 127});
-            ev.push_back({s.tempo_scale * std::min(t + 1.95, source_end + 0.5), 0, 2, ch, 64, 0});
+            ev.push_back({scale * t, 3, 2, ch, 64, 127});
+            ev.push_back({scale * std::min(t + 1.95, source_end + 0.5), 0, 2, ch, 64, 0});
         }
     }
     std::stable_sort(ev.begin(), ev.end(), [](const Event& x, const Event& y) { return x.sec != y.sec ? x.sec < y.sec : x.order < y.order; });
@@ -133,9 +217,11 @@ public:
 
     void add_piece(const fs::path& src) {
         MidiPerformance midi;
+        PieceStats stats;
         try {
             midi = read_midi(src);
             if (midi.notes.empty()) throw_input("{}: no notes", src.string());
+            stats = with_context(src.string(), [&] { return piece_stats(midi, std::min(p_.max_seconds, midi.end_sec)); });
         } catch (const std::exception& e) {
             report_.skipped.emplace_back(src.string(), e.what());
             spdlog::warn("factor corpus: skipping {}", e.what());
@@ -145,7 +231,7 @@ public:
         std::string work = corpus_render::work_id_of(src);
         for (int n = 2; used_.count(work); ++n) work = fmt::format("{}-{}", corpus_render::work_id_of(src), n);
         used_.insert(work);
-        for (const FactorSetting& s : grid_) add_rendering(src, midi, work, s);
+        for (const FactorSetting& s : grid_) add_rendering(src, midi, stats, work, s);
         ++report_.pieces;
     }
 
@@ -161,11 +247,13 @@ public:
     }
 
 private:
-    void add_rendering(const fs::path& src, const MidiPerformance& midi, const std::string& work, const FactorSetting& s) {
+    void add_rendering(const fs::path& src, const MidiPerformance& midi, const PieceStats& stats, const std::string& work,
+                       const FactorSetting& s) {
         const std::string id = s.factor == "base" ? work + "__base" : fmt::format("{}__{}-{}", work, s.factor, s.value);
         const double source_end = std::min(p_.max_seconds, midi.end_sec);
         double end_sec = 0;
-        const std::vector<Event> ev = factor_events(midi, s, source_end, &end_sec);
+        const std::vector<Event> ev = factor_events(midi, stats, s, source_end, &end_sec);
+        const double scale = 60.0 / s.tempo_bpm / stats.median_ioi;
         const std::vector<float> audio = synth_.render(ev, end_sec, p_.sample_rate);
         float peak = 0;
         for (float x : audio) peak = std::max(peak, std::fabs(x));  // no normalisation: levels stay real
@@ -175,8 +263,9 @@ private:
         items_.push_back({{"id", id}, {"file", "audio/" + id + ".wav"}, {"midi", "midi/" + id + ".mid"},
                           {"source_midi", src.filename().string()}, {"licence", p_.licence}, {"work_id", work},
                           {"recording_id", id}, {"factor", s.factor}, {"value", s.value}, {"factors", factors},
-                          {"aspects", factors}, {"peak", peak}, {"clipped", peak > 1.0f},
-                          {"time_map", nlohmann::json::array({{0.0, 0.0}, {source_end, s.tempo_scale * source_end}})},
+                          {"aspects", factors}, {"absolute", s.absolute()},
+                          {"source_median_ioi_sec", stats.median_ioi}, {"source_mean_velocity", stats.mean_velocity}, {"peak", peak}, {"clipped", peak > 1.0f},
+                          {"time_map", nlohmann::json::array({{0.0, 0.0}, {source_end, scale * source_end}})},
                           {"duration_sec", static_cast<double>(audio.size()) / p_.sample_rate}});
         MetadataTable::Row row{id, id, work, {}};
         row.extra["factor"] = s.factor;

@@ -1,0 +1,116 @@
+// Factor corpora (`mess corpus render --factors`): absolute values — two pieces at different tempos and
+// levels rendered on the grid reach the same median inter-onset interval, mean velocity and note length
+// per value; a piece without a tempo is skipped and reported; bad parameters refused.
+#include <algorithm>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "mess/eval.hpp"
+#include "mess/targets.hpp"
+#include "mess/util.hpp"
+#include "support/midi_writer.hpp"
+#include "support/support.hpp"
+
+namespace fs = std::filesystem;
+
+namespace mess {
+namespace {
+
+// A melody of `n` notes each `ticks` long (480 per quarter at `us_per_quarter`), velocities alternating
+// `vel` and vel/2, with a held bass note under every fourth.
+std::string piece(int n, std::uint32_t ticks, std::uint32_t us_per_quarter, int vel) {
+    test::Track t;
+    t.tempo(0, us_per_quarter);
+    for (int i = 0; i < n; ++i) {
+        t.event(0, {0x90, 60 + (i * 5) % 12, i % 2 ? vel / 2 : vel});
+        t.event(static_cast<std::uint32_t>(ticks), {0x80, 60 + (i * 5) % 12, 0});
+    }
+    t.end();
+    return test::smf(0, 480, {t});
+}
+
+struct Played {
+    double median_ioi = 0, mean_velocity = 0, length_over_ioi = 0;
+};
+
+// What a rendered MIDI file plays: the median interval between distinct onsets, the mean velocity, the
+// median of note length over the time to the next onset.
+Played played(const fs::path& midi) {
+    const MidiPerformance m = read_midi(midi);
+    std::vector<double> ioi, ratio;
+    double vel = 0;
+    for (std::size_t i = 0; i < m.notes.size(); ++i) {
+        vel += m.notes[i].velocity / static_cast<double>(m.notes.size());
+        if (i + 1 == m.notes.size()) continue;
+        ioi.push_back(m.notes[i + 1].onset_sec - m.notes[i].onset_sec);
+        ratio.push_back((m.notes[i].offset_sec - m.notes[i].onset_sec) / ioi.back());
+    }
+    std::sort(ioi.begin(), ioi.end());
+    std::sort(ratio.begin(), ratio.end());
+    return {ioi[ioi.size() / 2], vel, ratio[ratio.size() / 2]};
+}
+
+TEST(FactorCorpus, ValuesAreAbsoluteAcrossPieces) {
+    test::TempDir dir;
+    fs::create_directories(dir / "midi");
+    // Piece a: eighths at 120 BPM (0.25 s apart), loud; piece b: quarters at 80 BPM (0.75 s apart), soft.
+    write_file_atomic(dir / "midi/a.mid", piece(24, 240, 500000, 100));
+    write_file_atomic(dir / "midi/b.mid", piece(12, 480, 750000, 40));
+    write_file_atomic(dir / "midi/chord.mid", piece(1, 960, 500000, 80));  // one onset: no tempo
+    FactorCorpusParams p;
+    p.factors = {"tempo", "dynamics", "articulation"};
+    p.max_seconds = 6;
+    p.sample_rate = 8000;
+    const CorpusReport r = render_factor_corpus({dir / "midi/a.mid", dir / "midi/b.mid", dir / "midi/chord.mid"}, dir / "out", p);
+    EXPECT_EQ(r.pieces, 2);
+    ASSERT_EQ(r.skipped.size(), 1u);
+    EXPECT_NE(r.skipped[0].second.find("no tempo"), std::string::npos) << r.skipped[0].second;
+    const auto labels = nlohmann::json::parse(read_file(dir / "out/labels.json"));
+    std::map<std::string, std::vector<Played>> by_value;  // "<factor>-<value>" → both pieces
+    for (const auto& it : labels["items"]) {
+        by_value[it["factor"].get<std::string>() + "-" + it["value"].get<std::string>()].push_back(played(dir / "out" / it["midi"].get<std::string>()));
+        EXPECT_TRUE(it.contains("absolute")) << it.dump();
+    }
+    ASSERT_EQ(by_value.size(), 11u);  // base + 4 tempos + 4 dynamics + 2 articulations
+    for (const auto& [value, pieces] : by_value) {
+        ASSERT_EQ(pieces.size(), 2u) << value;
+        // Both pieces play every value alike (the pieces' own tempos differ ×3, their levels ×2.5).
+        EXPECT_NEAR(pieces[0].median_ioi, pieces[1].median_ioi, 0.01) << value;
+        // Steady levels match; a ramp's mean follows where the piece's accents fall on it (within 5).
+        const bool ramp = value == "dynamics-crescendo" || value == "dynamics-diminuendo";
+        if (value.rfind("dynamics-", 0) == 0 || value == "base-base") {
+            EXPECT_NEAR(pieces[0].mean_velocity, pieces[1].mean_velocity, ramp ? 5.0 : 2.0) << value;
+        }
+        EXPECT_NEAR(pieces[0].length_over_ioi, pieces[1].length_over_ioi, 0.03) << value;
+    }
+    // The values themselves: beats per minute of the median IOI, mean velocity, note length over IOI.
+    EXPECT_NEAR(by_value["base-base"][0].median_ioi, 60.0 / 160, 0.01);
+    EXPECT_NEAR(by_value["tempo-250"][1].median_ioi, 60.0 / 250, 0.01);
+    EXPECT_NEAR(by_value["tempo-100"][0].median_ioi, 60.0 / 100, 0.01);
+    EXPECT_NEAR(by_value["base-base"][1].mean_velocity, 72, 1.5);
+    EXPECT_NEAR(by_value["dynamics-soft"][0].mean_velocity, 40, 1.5);
+    EXPECT_NEAR(by_value["dynamics-loud"][1].mean_velocity, 110, 1.5);
+    EXPECT_NEAR(by_value["base-base"][0].length_over_ioi, 0.85, 0.03);
+    EXPECT_NEAR(by_value["articulation-staccato"][1].length_over_ioi, 0.3, 0.03);
+    EXPECT_NEAR(by_value["articulation-legato"][0].length_over_ioi, 1.25, 0.03);
+}
+
+TEST(FactorCorpus, BadParametersAndNoUsablePiece) {
+    test::TempDir dir;
+    fs::create_directories(dir / "midi");
+    write_file_atomic(dir / "midi/chord.mid", piece(1, 960, 500000, 80));
+    FactorCorpusParams p;
+    p.max_seconds = 4;
+    p.sample_rate = 8000;
+    EXPECT_THROW(render_factor_corpus({dir / "midi/chord.mid"}, dir / "out", p), Error);  // nothing renders
+    p.factors = {"tempo", "swing"};
+    EXPECT_THROW(render_factor_corpus({dir / "midi/chord.mid"}, dir / "out2", p), Error);
+    p.factors = {"tempo"};
+    p.max_seconds = 0;
+    EXPECT_THROW(render_factor_corpus({dir / "midi/chord.mid"}, dir / "out3", p), Error);
+}
+
+}  // namespace
+}  // namespace mess
