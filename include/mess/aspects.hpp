@@ -122,7 +122,7 @@ struct AspectModel {
     double predict(const float* y) const;
 };
 
-// The order of a factor's values (factor labels, eval.hpp): tempo by −ln(duration multiplier) (faster =
+// The order of a factor's values (factor labels, eval.hpp): tempo by ln(beats per minute) (faster =
 // more), dynamics soft < medium < loud, articulation staccato < normal < legato; nullopt for a value or
 // aspect without one (crescendo, diminuendo, timbre, transposition).
 std::optional<double> aspect_value_rank(const std::string& aspect, const std::string& value);

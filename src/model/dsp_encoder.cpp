@@ -29,7 +29,7 @@ constexpr std::array<int, 4> kBlockSize{kTimbre, kHarmony, kRhythm, kDynamics};
 constexpr std::array<int, 4> kBlockStart{0, kTimbre, kTimbre + kHarmony, kTimbre + kHarmony + kRhythm};
 // Overall layer: group weights applied after pooling, chosen on the development corpus (bench/dsp_eval.py).
 constexpr std::array<float, 4> kOverallWeight{0.10f, 1.00f, 0.10f, 0.05f};
-constexpr int kLayers = 5;
+constexpr int kLayers = 6;  // the four groups, overall, expression
 static_assert(kDim == 144, "the documented dsp space (include/mess/model.hpp)");
 
 // Tempo-invariant lag ratios of the rhythm block.
@@ -386,6 +386,114 @@ std::vector<float> raw_window(std::span<const float> y, std::vector<char>* audib
     return out;
 }
 
+// ---- the expression layer (layer 5): how the window is played, whatever is played ------------------
+// Window-level descriptors of tempo (onset rate, inter-onset intervals, tempo estimate), dynamics (level in
+// dBFS, its slope inside the window) and articulation (how far the level falls between onsets), in fixed
+// units (no calibration, nothing trained), in dims 0..kExpression-1 of every frame; zero for a silent
+// window. Not part of the overall layer: the default similarity does not see it.
+constexpr int kExpression = 44;
+constexpr std::array<double, 13> kIoiCentres{-3.0, -2.75, -2.5, -2.25, -2.0, -1.75, -1.5, -1.25, -1.0, -0.75, -0.5, -0.25, 0.0};
+constexpr std::array<double, 12> kPeakCentres{-60, -55, -50, -45, -40, -35, -30, -25, -20, -15, -10, -5};
+constexpr std::array<double, 5> kTrendCentres{-6, -3, 0, 3, 6};
+
+// The q-quantile (0..1, nearest rank) of `x` (copied); 0 when empty.
+double quantile(std::vector<double> x, double q) {
+    if (x.empty()) return 0.0;
+    const auto k = static_cast<std::size_t>(std::lround(q * static_cast<double>(x.size() - 1)));
+    std::nth_element(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(k), x.end());
+    return x[k];
+}
+
+// Tempo: dims 0..17 from the onsets of the window (onset_detect at 50 frames/s).
+void expression_tempo(const std::vector<float>& onset, double seconds, const std::vector<std::int64_t>& on, float* out) {
+    const double fps = static_cast<double>(kRate) / kHop;
+    out[0] = static_cast<float>(std::log2(std::max(static_cast<double>(on.size()) / seconds, 0.25)) - 1.5);
+    std::vector<double> ioi;
+    for (std::size_t i = 1; i < on.size(); ++i) ioi.push_back(static_cast<double>(on[i] - on[i - 1]) / fps);
+    const double bpm = dsp::estimate_tempo(onset, kRate, kHop);
+    if (bpm > 0) out[4] = static_cast<float>(std::log2(bpm / 120.0));
+    if (ioi.empty()) return;
+    const double median = std::log2(quantile(ioi, 0.5));
+    out[1] = static_cast<float>(median + 1.5);
+    out[2] = static_cast<float>(std::log2(quantile(ioi, 0.25)) + 1.5);
+    out[3] = static_cast<float>(std::log2(quantile(ioi, 0.75)) + 1.5);
+    soft_bins(median, kIoiCentres.data(), static_cast<int>(kIoiCentres.size()), out + 5);
+}
+
+// Dynamics: dims 18..37 from the level (dBFS per analysis frame) and its upper envelope (the loudest
+// frame of each 0.5-s block).
+void expression_dynamics(const std::vector<double>& level, const std::vector<double>& block_max, float* out) {
+    std::vector<double> audible;
+    for (double l : level)
+        if (l > -80) audible.push_back(l);
+    double mean = 0;
+    for (double l : audible) mean += l / static_cast<double>(audible.size());
+    const double peak = quantile(audible, 0.9);
+    out[0] = static_cast<float>(mean / 20 + 2);
+    out[1] = static_cast<float>(peak / 20 + 2);
+    soft_bins(peak, kPeakCentres.data(), static_cast<int>(kPeakCentres.size()), out + 2);
+    const std::vector<float> env(block_max.begin(), block_max.end());
+    const double trend = slope_of(env) * 2.0;  // dB per second (blocks of 0.5 s)
+    out[14] = static_cast<float>(trend / 5);
+    soft_bins(trend, kTrendCentres.data(), static_cast<int>(kTrendCentres.size()), out + 15);
+}
+
+// Articulation: dims 38..43: quantiles of the level under its block's loudest frame, the share of frames
+// within 6 dB of it, and the median fall from each onset's peak to the frame before the next onset (at
+// most 0.5 s later), in dB and dB/s.
+void expression_articulation(const std::vector<double>& level, const std::vector<std::int64_t>& on, int block, float* out) {
+    std::vector<double> under;
+    double near = 0;
+    for (std::size_t t = 0; t < level.size(); ++t) {
+        const std::size_t b0 = t / block * block, b1 = std::min(level.size(), b0 + block);
+        const double top = *std::max_element(level.begin() + static_cast<std::ptrdiff_t>(b0), level.begin() + static_cast<std::ptrdiff_t>(b1));
+        under.push_back(std::max(level[t] - top, -60.0));
+        near += under.back() > -6 ? 1.0 / static_cast<double>(level.size()) : 0.0;
+    }
+    out[0] = static_cast<float>(quantile(under, 0.1) / 20);
+    out[1] = static_cast<float>(quantile(under, 0.25) / 20);
+    out[2] = static_cast<float>(quantile(under, 0.5) / 20);
+    out[3] = static_cast<float>(near);
+    const auto n = static_cast<std::int64_t>(level.size());
+    std::vector<double> fall, rate;
+    for (std::size_t i = 0; i < on.size(); ++i) {
+        const std::int64_t end = std::min({i + 1 < on.size() ? on[i + 1] - 1 : n - 1, on[i] + 25, n - 1});
+        if (end <= on[i] + 3) continue;
+        const double top = *std::max_element(level.begin() + on[i], level.begin() + std::min(on[i] + 3, end) + 1);
+        fall.push_back(std::clamp(top - level[static_cast<std::size_t>(end)], 0.0, 60.0));
+        rate.push_back(fall.back() * kRate / (kHop * static_cast<double>(end - on[i])));
+    }
+    out[4] = static_cast<float>(quantile(fall, 0.5) / 20);
+    out[5] = static_cast<float>(quantile(rate, 0.5) / 40);
+}
+
+// The expression descriptors of window y [kExpression]; all zero when no frame is above −80 dBFS.
+std::array<float, kExpression> expression_descriptors(std::span<const float> y) {
+    std::array<float, kExpression> out{};
+    const std::vector<float> r = dsp::rms(y, {kFft, kHop});
+    std::vector<double> level(r.size());
+    for (std::size_t t = 0; t < r.size(); ++t) level[t] = 20 * std::log10(std::max(static_cast<double>(r[t]), 1e-5));
+    if (level.empty() || *std::max_element(level.begin(), level.end()) <= -80) return out;
+    constexpr int kBlock = kRate / kHop / 2;  // 0.5 s of analysis frames
+    std::vector<double> block_max;
+    for (std::size_t b = 0; b < level.size(); b += kBlock)
+        block_max.push_back(*std::max_element(level.begin() + static_cast<std::ptrdiff_t>(b),
+                                              level.begin() + static_cast<std::ptrdiff_t>(std::min(level.size(), b + kBlock))));
+    const std::vector<float> onset = dsp::onset_strength(y, kRate, {kFft, kHop}, {kMelBands, 0.0, 12000.0, false});
+    const float onset_peak = onset.empty() ? 0.0f : *std::max_element(onset.begin(), onset.end());
+    const std::vector<std::int64_t> on = onset_peak > 0 ? dsp::onset_detect(onset, kRate, kHop) : std::vector<std::int64_t>{};
+    expression_tempo(onset, static_cast<double>(y.size()) / kRate, on, out.data());
+    expression_dynamics(level, block_max, out.data() + 18);
+    expression_articulation(level, on, kBlock, out.data() + 38);
+    return out;
+}
+
+// Layer 5 of one window: the descriptors in every frame [T, kDim].
+void expression_layer(std::span<const float> y, std::int64_t T, float* dst) {
+    const std::array<float, kExpression> e = expression_descriptors(y);
+    for (std::int64_t t = 0; t < T; ++t) std::copy(e.begin(), e.end(), dst + t * kDim);
+}
+
 // Standardised, per-group unit-length layers of one window: [kLayers, T, kDim]. Group layers hold each
 // frame's group vector; the overall layer holds, in every frame, the window's pooled result: each group's
 // mean over the window's frames, unit length, weighted (weights after pooling, not per frame).
@@ -423,6 +531,7 @@ void dsp_window_layers(std::span<const float> y, float* dst) {
             overall[kBlockStart[g] + i] = static_cast<float>(pooled[kBlockStart[g] + i] / std::sqrt(norm) * kOverallWeight[g]);
     }
     for (std::int64_t t = 0; t < T; ++t) std::copy(overall.begin(), overall.end(), dst + (4 * T + t) * kDim);
+    expression_layer(y, T, dst + 5 * T * kDim);
 }
 
 // The baseline: MFCC 0–19 (128 mel bands, dB re 1) and STFT chroma per frame, each block unit length.
@@ -540,7 +649,7 @@ std::shared_ptr<const Encoder> dsp_encoder() {
         i.hidden = kDim;
         i.frame_rate = static_cast<double>(kRate) / kOutHop;
         i.default_layer = 4;
-        i.layer_names = {"timbre", "harmony", "rhythm", "dynamics", "overall"};
+        i.layer_names = {"timbre", "harmony", "rhythm", "dynamics", "overall", "expression"};
         i.version = 2;
         i.layer_descriptions = {
             "dims 0-27: MFCC 1-19 of a 64-band mel spectrum in dB re the window's peak, spectral contrast (7 bands), "
@@ -552,14 +661,20 @@ std::shared_ptr<const Encoder> dsp_encoder() {
             "beat, onset strength re the peak and its spread",
             "dims 129-143: level in dBFS in soft 10-dB bins (-60..-10), level re the window's peak in soft bins "
             "(-30..0), level slope in soft bins (-30..30 dB/s), dBFS/60, the window's level trend (dB/s)",
-            "all 144 dims: each group's window mean, unit length, weighted 0.10/1.00/0.10/0.05 (after pooling)"};
+            "all 144 dims: each group's window mean, unit length, weighted 0.10/1.00/0.10/0.05 (after pooling)",
+            "dims 0-43 (the rest zero), the window's playing in fixed units, the same in every frame: log2 onset rate, "
+            "log2 median/quartile inter-onset intervals, log2 tempo/120, median IOI in soft quarter-octave bins; "
+            "mean and 90th-percentile dBFS, the latter in soft 5-dB bins, slope of the 0.5-s level peaks (dB/s, "
+            "plain and in soft bins); level under each 0.5 s's peak (quantiles, share within 6 dB), median fall "
+            "after an onset (dB, dB/s). Not in the overall layer"};
         i.description =
             "weightless DSP descriptors (version 2) at 10 frames/s, each 5-s window analysed on its own: timbre "
             "(gain-invariant MFCC 1-19, spectral contrast, centroid, flatness), harmony (key-relative pitch classes, "
             "their DFT magnitudes and the 2-D Fourier magnitudes of the window's chroma: transposition-invariant, "
             "timbre-robust), rhythm (onset autocorrelation at multiples of the beat period: tempo-invariant), "
-            "dynamics (absolute level and its contour, slopes, trend), and overall (the four pooled over the "
-            "window, then weighted 0.10/1.00/0.10/0.05)";
+            "dynamics (absolute level and its contour, slopes, trend), overall (the four pooled over the "
+            "window, then weighted 0.10/1.00/0.10/0.05), and expression (window-level tempo, level and "
+            "articulation descriptors in absolute units, for the aspect models)";
         return std::make_shared<WindowedEncoder>(std::move(i), &dsp_window_layers, &output_frames);
     }();
     return encoder;

@@ -80,14 +80,14 @@ Embedding embed(const std::shared_ptr<const Encoder>& enc, std::vector<float> x)
 TEST(DspEncoder, ShapesLayersAndInfo) {
     auto enc = open_encoder("dsp");
     const EncoderInfo& i = enc->info();
-    EXPECT_EQ(i.layers, 5);
+    EXPECT_EQ(i.layers, 6);
     EXPECT_EQ(i.hidden, 144);
     EXPECT_EQ(i.version, 2);
     EXPECT_EQ(i.default_layer, 4);
     EXPECT_EQ(i.layer_names.at(1), "harmony");
     const Embedding e = embed(enc, progression({0, 5, 7, 0, 9, 2, 7, 0, 0, 5}, false, 0));  // 12.5 s
     EXPECT_EQ(e.windows.size(), 4u);  // starts 0, 2.5, 5, 7.5: the last ends at 12.5 s
-    EXPECT_EQ(e.states.layers, 5);
+    EXPECT_EQ(e.states.layers, 6);
     EXPECT_EQ(e.states.frames, 51);  // 1 + 120000 / 2400
     EXPECT_EQ(e.states.hidden, 144);
     for (float v : e.states.values) ASSERT_TRUE(std::isfinite(v));
@@ -99,6 +99,10 @@ TEST(DspEncoder, ShapesLayersAndInfo) {
         }
     }
     EXPECT_GT(std::abs(h[30]) + std::abs(h[40]), 0.0);
+    // The expression layer fills dims 0..43 only.
+    EXPECT_EQ(i.layer_names.at(5), "expression");
+    const auto x = layer_mean(e, 5);
+    for (int d = 44; d < 144; ++d) EXPECT_EQ(x[d], 0.0) << d;
 }
 
 TEST(DspEncoder, HarmonyIsTranspositionInvariant) {
@@ -167,6 +171,49 @@ TEST(DspEncoder, RhythmIsTempoInvariant) {
     const auto irregular = layer_mean(embed(enc, clicks(100, 10, true)), 2);
     EXPECT_GT(cosine(slow, fast), 0.9);
     EXPECT_GT(cosine(slow, fast), cosine(slow, irregular));
+}
+
+namespace {
+
+// Notes of a decaying tone every `ioi` seconds for `seconds`, at `gain`, each released over 20 ms at `length` seconds.
+std::vector<float> notes(double ioi, double seconds, double length, float gain) {
+    std::vector<float> x(static_cast<std::size_t>(seconds * kRate), 0.0f);
+    for (double t = 0; t + 0.05 < seconds; t += ioi)
+        for (std::size_t i = 0; i < static_cast<std::size_t>(length * kRate); ++i) {
+            const auto at = static_cast<std::size_t>(t * kRate) + i;
+            if (at >= x.size()) break;
+            const double s = static_cast<double>(i) / kRate;
+            const double release = std::min(1.0, (length - s) / 0.02);  // a 20-ms release: no click at the cut
+            x[at] += static_cast<float>(gain * release * std::exp(-3 * s) * std::sin(2 * M_PI * 330 * s));
+        }
+    return x;
+}
+
+}  // namespace
+
+TEST(DspEncoder, ExpressionMeasuresTempoLevelAndArticulation) {
+    // Fixed units, so the values are checked against the signals' own settings: the median inter-onset
+    // interval (dim 1: log2 IOI + 1.5), the 90th-percentile level (dim 19: dBFS/20 + 2) and the level under
+    // each 0.5 s's peak (dims 38-41).
+    auto enc = open_encoder("dsp");
+    const auto ex = [&](const std::vector<float>& x) { return layer_mean(embed(enc, x), 5); };
+    const auto frames = 51.0;  // every frame holds the window's values: layer_mean sums 51 frames per window
+    const auto slow = ex(notes(0.5, 5, 0.45, 0.3f)), fast = ex(notes(0.25, 5, 0.22, 0.3f));
+    EXPECT_NEAR(slow[1] / frames, std::log2(0.5) + 1.5, 0.1);
+    EXPECT_NEAR(fast[1] / frames, std::log2(0.25) + 1.5, 0.1);
+    const auto quiet = ex(notes(0.5, 5, 0.45, 0.03f));
+    EXPECT_NEAR((slow[19] - quiet[19]) / frames, 1.0, 0.05);  // 20 dB quieter
+    EXPECT_NEAR(slow[1], quiet[1], 1e-6 * frames);            // the same tempo
+    const auto detached = ex(notes(0.5, 5, 0.12, 0.3f));
+    // Cut notes leave silence between onsets: fewer frames within 6 dB of each 0.5 s's peak (dim 41), and
+    // the quietest quarter of frames further under it (dim 39).
+    EXPECT_GT((slow[41] - detached[41]) / frames, 0.1) << slow[41] / frames << " " << detached[41] / frames;
+    EXPECT_LT((detached[39] - slow[39]) / frames, -0.25) << slow[39] / frames << " " << detached[39] / frames;
+    // A crescendo of 4 dB/s: its level slope (dim 32, dB/s / 5) exceeds the same notes' at a steady level
+    // by 4/5 (the window's last, partial 0.5-s block biases both alike: measured −1.2 dB/s when steady).
+    auto swell = notes(0.25, 5, 0.22, 0.3f);
+    for (std::size_t i = 0; i < swell.size(); ++i) swell[i] *= static_cast<float>(std::pow(10.0, (static_cast<double>(i) / kRate - 5) / 20 * 4));
+    EXPECT_NEAR((ex(swell)[32] - fast[32]) / frames, 4.0 / 5, 0.15);
 }
 
 TEST(DspEncoder, DegenerateInput) {
@@ -262,4 +309,11 @@ TEST(DspEncoder, GoldenValues) {
         {115, -2.303589},  {120, -6.301291}, {129, -0.206002}, {134, -0.006502}, {143, 0.043807}};
     for (const auto& [d, v] : golden)
         EXPECT_NEAR(overall[static_cast<std::size_t>(d)], v, 1e-3 * std::max(1.0, std::abs(v))) << "dim " << d;
+    // The expression layer's sums, at dims of its tempo, dynamics and articulation parts.
+    const auto expression = layer_mean(e, 5);
+    const std::vector<std::pair<int, double>> golden_expression{
+        {0, -342.255745}, {1, 280.513831}, {4, -202.532920}, {18, 129.591137}, {19, 131.266212},
+        {32, -11.329989},  {38, -3.434118},  {42, 0.401940},   {43, 0.401940}};
+    for (const auto& [d, v] : golden_expression)
+        EXPECT_NEAR(expression[static_cast<std::size_t>(d)], v, 1e-3 * std::max(1.0, std::abs(v))) << "expression dim " << d;
 }

@@ -70,7 +70,7 @@ def test_returned_arrays_own_their_memory(corpus):
 def test_encoder_info(dsp):
     info = dsp.info()
     assert info["name"] == "dsp" and dsp.sample_rate == RATE
-    assert dsp.layer_names == ["timbre", "harmony", "rhythm", "dynamics", "overall"]
+    assert dsp.layer_names == ["timbre", "harmony", "rhythm", "dynamics", "overall", "expression"]
     assert dsp.threads == 1 and "dsp" in repr(dsp)
 
 

@@ -416,7 +416,7 @@ TEST_F(ServerTest, SimilarTracksAndAspects) {
     ASSERT_NE(probed, aspects.end());
     const std::string name = (*probed)["aspect"];
     const json weighted = get_json("/api/tracks/01-arpeggio__v00/similar?k=3&aspects=" + name + ":1", 200);
-    EXPECT_EQ(weighted["layer_weights"].size(), 5u);
+    EXPECT_EQ(weighted["layer_weights"].size(), 6u);  // one weight per dsp layer (expression included)
     EXPECT_EQ(get_json("/api/tracks/01-arpeggio__v00/similar?k=3&aspects=" + name + "%3D1", 200)["layer_weights"], weighted["layer_weights"]);
     // Learned aspect spaces (the dsp models shipped in models/aspects, picked up by index build): listed, ranked
     // by, each hit explained; unlike, more/less, words and the two-stage reduction are checked by name.
