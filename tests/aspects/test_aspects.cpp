@@ -228,6 +228,13 @@ TEST(Aspects, EvaluationSeesContentLeakInTheRawSpaceAndNotInTheTrainedOne) {
     EXPECT_GT(learned.value_precision, 0.9);
     EXPECT_GT(learned.triplet_accuracy, 0.95);
     EXPECT_EQ(learned.queries, held_out.n);
+    // Whole tracks (the model on each track's mean window): the same picture, over distinct track triplets.
+    EXPECT_GT(raw.track_content_leak, 0.9);
+    EXPECT_LT(learned.track_content_leak, 0.05);
+    EXPECT_GT(learned.track_triplet_accuracy, 0.95);
+    EXPECT_GT(learned.track_triplets, 0);
+    EXPECT_LE(learned.track_triplets, learned.triplets);
+    EXPECT_EQ(learned.track_queries, static_cast<std::int64_t>(held_out.track_ids.size()));
 }
 
 // A same-work corpus: `works` works, each performed `perfs` times; window i of a performance is the work's

@@ -23,7 +23,7 @@ def test_file_equals_cli_bit_for_bit(corpus, dsp, tmp_path):
     e = dsp.embed(audio, frames=True)
     assert e.segments.dtype == np.float32 and e.aggregated.dtype == np.float32
     S, L, D = e.segments.shape
-    assert (L, D) == (dsp.layers, dsp.dimension) == (5, 144)
+    assert (L, D) == (dsp.layers, dsp.dimension) == (6, 144)
     assert e.aggregated.shape == (L, D) and e.frames.shape[:2] == (S, L)
     np.testing.assert_array_equal(e.segments, cli_embed(tmp_path, audio, "segments"))
     np.testing.assert_array_equal(e.aggregated, cli_embed(tmp_path, audio, "aggregated"))

@@ -121,7 +121,7 @@ def test_hits_as_objects_and_structured_array(clip_index, track_index):
 
 def test_index_properties(corpus, track_index, clip_index):
     assert (track_index.kind, len(track_index), clip_index.kind) == ("track", len(corpus.tracks), "clip")
-    assert track_index.model_name == "dsp" and track_index.dimension == 144 and track_index.layers == 5
+    assert track_index.model_name == "dsp" and track_index.dimension == 144 and track_index.layers == 6
     assert sorted(track_index.ids) == corpus.tracks
     assert "brightness" in track_index.aspects
     with open(f"{track_index.directory}/manifest.json") as f:
