@@ -15,7 +15,8 @@ namespace mess::cli {
 namespace {
 
 struct EvalOptions {
-    std::string index, name, labels, out, ks = "1,5,10", aspects, aspect_weights, learned;
+    std::string index, name, labels, out, ks = "1,5,10", aspects, aspect_weights, learned, rerank;
+    std::size_t rerank_candidates = 50;
     std::int64_t queries = 0;
     std::uint64_t seed = 0;
     int nprobe = 0, ef_search = 0;
@@ -64,6 +65,10 @@ int run_eval(const Context& ctx, const EvalOptions& o, bool json) {
     }
     if (!o.aspect_weights.empty()) p.layer_weights = searcher.layer_weights(parse_aspect_request(o.aspect_weights));
     if (!o.learned.empty()) p.learned_aspects = parse_aspect_request(o.learned);
+    if (!o.rerank.empty()) {
+        if (searcher.index().kind != IndexKind::clip) throw_usage("--rerank ranks tracks from passages: it needs a clip index");
+        p.rerank = RerankParams{parse_reduction(o.rerank), o.rerank_candidates};
+    }
     Progress progress("eval (queries per protocol)", 0);
     p.on_progress = progress_sink(progress);
     nlohmann::json report = evaluate(searcher, labels, p);
@@ -299,7 +304,8 @@ void register_eval(CLI::App& app, Context& ctx) {
         "first correct hit, for same-work (other recordings of the piece) and same-recording relevance, plus\n"
         "aspect faithfulness (share of the top K sharing the query's label for an aspect), the recall of an\n"
         "approximate index against exact search, and latency percentiles. Track indexes: track → tracks;\n"
-        "clip indexes: passage → passages (aligned through the labels' time maps) and passage → tracks.\n"
+        "clip indexes: passage → passages (aligned through the labels' time maps) and passage → tracks, and with\n"
+        "--rerank track → tracks ranked from their passages.\n"
         "Labels: JSON with items {id (track id), work_id, recording_id, aspects, time_map}; see\n"
         "`mess corpus render`.");
     static EvalOptions e;
@@ -313,6 +319,11 @@ void register_eval(CLI::App& app, Context& ctx) {
     eval->add_option("--aspect-weights", e.aspect_weights, "Rank by probed aspects, e.g. dynamics=1 (needs a probed index)");
     eval->add_option("--learned", e.learned, "Rank in the index's learned aspect spaces, e.g. same_work=1 (mess train same-work; an index\n"
                                              "built with --aspect-models): compare with a run without it");
+    eval->add_option("--rerank", e.rerank, "Clip index: also rank tracks from passages in two stages, one query per track (protocol\n"
+                                           "track_rerank), by this reduction of the passage similarity matrix:\n"
+                                           "min | mean-min | mean-min-sym | best-k | pairs (see mess search --rerank)");
+    eval->add_option("--rerank-candidates", e.rerank_candidates, "With --rerank: passage hits per query window proposing candidates")
+        ->capture_default_str();
     eval->add_option("--nprobe", e.nprobe, "IVF lists to visit");
     eval->add_option("--ef-search", e.ef_search, "HNSW candidate list size");
     eval->add_flag("--per-query", e.per_query, "Include every query's first relevant rank and AP");

@@ -261,7 +261,7 @@ void register_search_query(CLI::App& app, Context& ctx) {
     search->add_option("--more", s.more, "Only hits with more of this aspect than the query (tempo: faster, dynamics: louder,\n"
                                          "articulation: more legato; learned directions); repeatable");
     search->add_option("--rerank", s.rerank, "Tracks from passages (clip index): candidates from passage search, scored by the\n"
-                                             "reduction of their passage similarity matrix: min | mean-min | best-k | pairs");
+                                             "reduction of their passage similarity matrix: min | mean-min | mean-min-sym | best-k | pairs");
     search->add_option("--rerank-candidates", s.rerank_candidates, "Passage hits per query window proposing candidates")->capture_default_str();
     search->add_option("--best-k", s.best_k, "k of the best-k reduction")->capture_default_str();
     search->add_option("--less", s.less, "Only hits with less of this aspect than the query; repeatable");

@@ -105,12 +105,16 @@ struct EvalParams {
     // Rank in the index's learned aspect spaces, as `mess search --aspects` does (e.g. {"same_work", 1}: the
     // same-work geometry of mess train same-work); every name must have a learned space. Empty: not used.
     std::map<std::string, double> learned_aspects;
+    // Clip index: also rank tracks from passages in two stages (Searcher's rerank: candidates from every
+    // window's passage hits, each scored by a reduction of the passage similarity matrix), one query per
+    // labelled track: protocol "track_rerank". Empty: not run.
+    std::optional<RerankParams> rerank;
     std::function<void(std::int64_t, std::int64_t)> on_progress;  // (queries done, total)
 };
 
 // Runs every protocol the index supports (track index: "track"; clip index: "passage" and
-// "passage_to_track") with the labelled rows as queries (rows missing from the labels are kept as
-// results but not asked, and counted in the report). Deterministic for the same inputs and seed.
+// "passage_to_track", and "track_rerank" with EvalParams::rerank) with the labelled rows as queries (rows
+// missing from the labels are kept as results but not asked, and counted in the report). Deterministic for the same inputs and seed.
 // Report: {"schema": "mess-eval/1", "config": {...}, "dataset": {...}, "protocols": {name: {"queries",
 // "queries_without_relevant", "same_work": {"recall@K", "precision@K", "ndcg@K", "mrr", "map",
 // "mean_first_rank"}, "same_recording": {...} (passage only), "aspects": {A: {"faithfulness@K"}},

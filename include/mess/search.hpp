@@ -485,11 +485,13 @@ std::shared_ptr<const class Encoder> open_index_encoder(const SearchIndex& index
 // similarities (distance = 1 − S) by a reduction:
 //   min       the closest pair: max S
 //   mean-min  the mean over query windows of their closest window (mean of row minima of distances)
+//   mean-min-sym  mean-min both ways, averaged: (mean of row maxima of S + mean of column maxima) / 2, so
+//             every window of either track must find a partner (symmetric: A against B scores as B against A)
 //   best-k    the mean of the k largest S
 //   pairs     best pairs without replacement: greedily the largest S whose row and column are both unused,
 //             min(rows, columns) pairs, their mean
-enum class Reduction { min, mean_min, best_k, pairs };
-Reduction parse_reduction(const std::string& text);  // "min" | "mean-min" | "best-k" | "pairs"; Errors: Error(usage)
+enum class Reduction { min, mean_min, mean_min_sym, best_k, pairs };
+Reduction parse_reduction(const std::string& text);  // "min" | "mean-min" | "mean-min-sym" | "best-k" | "pairs"; Errors: Error(usage)
 const char* to_string(Reduction reduction);
 struct RerankParams {
     Reduction reduction = Reduction::mean_min;

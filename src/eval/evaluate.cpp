@@ -152,7 +152,7 @@ struct MetricSum {
     }
 };
 
-enum class Protocol { track, passage, passage_to_track };
+enum class Protocol { track, passage, passage_to_track, track_rerank };
 
 struct Context {
     const Searcher& searcher;
@@ -188,10 +188,11 @@ public:
         : c_(c),
           p_(c.params),
           protocol_(protocol),
-          passages_(protocol != Protocol::track),
+          passages_(protocol == Protocol::passage || protocol == Protocol::passage_to_track),
+          tracks_of_passages_(protocol == Protocol::passage_to_track || protocol == Protocol::track_rerank),
           max_k_(*std::max_element(p_.ks.begin(), p_.ks.end())),
           n_(c.index.size()),
-          approximate_(!c.index.index.is_exact() && p_.layer_weights.empty() && p_.learned_aspects.empty()),
+          approximate_(!c.index.index.is_exact() && p_.layer_weights.empty() && p_.learned_aspects.empty() && protocol != Protocol::track_rerank),
           same_work_{p_.ks, {}},
           same_recording_{p_.ks, {}} {
         // Tracks (for passage → track): one representative row per track (its first clip).
@@ -236,7 +237,10 @@ private:
         r.options.exact = exact;
         r.layer_weights = p_.layer_weights;
         r.aspects = p_.learned_aspects;
-        if (!passages_) {
+        if (protocol_ == Protocol::track_rerank) {
+            r.track_id = c_.index.records[q].track_id;
+            r.rerank = p_.rerank;
+        } else if (!passages_) {
             r.track_id = c_.index.records[q].id;
         } else {
             r.clip_id = c_.index.records[q].id;
@@ -250,7 +254,7 @@ private:
     std::pair<std::vector<bool>, std::int64_t> judge(std::size_t q, const std::vector<Hit>& ranking, bool work) const {
         std::vector<bool> rel;
         std::int64_t total = 0;
-        if (protocol_ == Protocol::passage_to_track) {
+        if (tracks_of_passages_) {
             // A track is relevant when it shares the work (or recording) with the query.
             for (const auto& h : ranking) rel.push_back(related(c_, q, h.row, work, false));
             for (const auto& [track, row] : track_row_) total += related(c_, q, row, work, false) ? 1 : 0;
@@ -302,6 +306,7 @@ private:
     const EvalParams& p_;
     const Protocol protocol_;
     const bool passages_;
+    const bool tracks_of_passages_;  // hits are tracks of a clip index (judged by track)
     const int max_k_;
     const std::size_t n_;
     const bool approximate_;
@@ -315,6 +320,15 @@ private:
     Percentiles latency_;
     nlohmann::json details_ = nlohmann::json::array();
 };
+
+// The first of `rows` of every track (its representative query for the track protocols of a clip index).
+std::vector<std::size_t> first_row_of_each_track(const SearchIndex& index, const std::vector<std::size_t>& rows) {
+    std::set<std::string> seen;
+    std::vector<std::size_t> out;
+    for (std::size_t r : rows)
+        if (seen.insert(index.records[r].track_id).second) out.push_back(r);
+    return out;
+}
 
 nlohmann::json run_protocol(const Context& c, Protocol protocol, const std::vector<std::size_t>& query_rows) {
     ProtocolRun run(c, protocol);
@@ -334,6 +348,7 @@ nlohmann::json evaluate(const Searcher& searcher, const Labels& labels, const Ev
     for (int k : params.ks)
         if (k < 1) throw_usage("K must be ≥ 1 (got {})", k);
     if (params.max_queries < 0) throw_usage("max queries must be ≥ 0");
+    if (params.rerank && index.kind != IndexKind::clip) throw_usage("rerank ranks tracks from passages: it needs a clip index");
     if (!params.layer_weights.empty() && params.layer_weights.size() != index.layers)
         throw_usage("{} layer weights given, the index has {} layers", params.layer_weights.size(), index.layers);
     const std::vector<std::string> spaces = searcher.learned_aspects();
@@ -365,6 +380,9 @@ nlohmann::json evaluate(const Searcher& searcher, const Labels& labels, const Ev
     report["config"] = {{"ks", params.ks},          {"max_queries", params.max_queries}, {"seed", params.seed},
                         {"aspects", params.aspects}, {"nprobe", params.nprobe},          {"ef_search", params.ef_search},
                         {"layer_weights", params.layer_weights}, {"learned_aspects", params.learned_aspects}};
+    if (params.rerank)
+        report["config"]["rerank"] = {{"reduction", to_string(params.rerank->reduction)}, {"candidates", params.rerank->candidates},
+                                      {"best_k", params.rerank->best_k}};
     report["index"] = {{"kind", to_string(index.kind)}, {"model", index.model_name}, {"layer", index.layer_spec.to_string()},
                        {"factory", index.index.factory()}, {"rows", index.size()}, {"dimension", index.index.dimension()}};
     report["dataset"] = {{"dataset", index.dataset},       {"labelled_tracks", tracks.size()}, {"works", works.size()},
@@ -376,6 +394,7 @@ nlohmann::json evaluate(const Searcher& searcher, const Labels& labels, const Ev
     } else {
         protocols["passage"] = run_protocol(c, Protocol::passage, queries);
         protocols["passage_to_track"] = run_protocol(c, Protocol::passage_to_track, queries);
+        if (params.rerank) protocols["track_rerank"] = run_protocol(c, Protocol::track_rerank, first_row_of_each_track(index, queries));
     }
     report["protocols"] = protocols;
     return report;

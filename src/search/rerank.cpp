@@ -2,6 +2,7 @@
 // matrix of passage similarities reduced by min, mean of row minima, best-k or best pairs.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "mess/search.hpp"
@@ -10,15 +11,16 @@
 namespace mess {
 
 Reduction parse_reduction(const std::string& text) {
-    for (Reduction r : {Reduction::min, Reduction::mean_min, Reduction::best_k, Reduction::pairs})
+    for (Reduction r : {Reduction::min, Reduction::mean_min, Reduction::mean_min_sym, Reduction::best_k, Reduction::pairs})
         if (text == to_string(r)) return r;
-    throw_usage("unknown reduction '{}' (min | mean-min | best-k | pairs)", text);
+    throw_usage("unknown reduction '{}' (min | mean-min | mean-min-sym | best-k | pairs)", text);
 }
 
 const char* to_string(Reduction r) {
     switch (r) {
         case Reduction::min: return "min";
         case Reduction::mean_min: return "mean-min";
+        case Reduction::mean_min_sym: return "mean-min-sym";
         case Reduction::best_k: return "best-k";
         case Reduction::pairs: return "pairs";
     }
@@ -28,10 +30,17 @@ const char* to_string(Reduction r) {
 double reduce_similarities(const std::vector<float>& s, std::size_t rows, std::size_t cols, const RerankParams& p) {
     if (rows == 0 || cols == 0 || s.size() != rows * cols) throw_usage("a similarity matrix of {} values is not {} × {} (> 0)", s.size(), rows, cols);
     if (p.reduction == Reduction::min) return *std::max_element(s.begin(), s.end());
-    if (p.reduction == Reduction::mean_min) {
-        double sum = 0;
-        for (std::size_t i = 0; i < rows; ++i) sum += *std::max_element(s.begin() + static_cast<std::ptrdiff_t>(i * cols), s.begin() + static_cast<std::ptrdiff_t>((i + 1) * cols));
-        return sum / static_cast<double>(rows);
+    if (p.reduction == Reduction::mean_min || p.reduction == Reduction::mean_min_sym) {
+        std::vector<float> col_best(cols, -std::numeric_limits<float>::infinity());
+        double rows_sum = 0;
+        for (std::size_t i = 0; i < rows; ++i) {
+            const float* row = s.data() + i * cols;
+            rows_sum += *std::max_element(row, row + cols);
+            for (std::size_t j = 0; j < cols; ++j) col_best[j] = std::max(col_best[j], row[j]);
+        }
+        const double rows_mean = rows_sum / static_cast<double>(rows);
+        if (p.reduction == Reduction::mean_min) return rows_mean;
+        return 0.5 * (rows_mean + std::accumulate(col_best.begin(), col_best.end(), 0.0) / static_cast<double>(cols));
     }
     std::vector<std::size_t> order(s.size());
     std::iota(order.begin(), order.end(), 0);

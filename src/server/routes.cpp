@@ -632,7 +632,7 @@ std::vector<Param> similarity_params(std::vector<Param> leading, Results results
                             query("unlike", "string", "Aspects the hits should differ in (learned spaces): tempo or tempo:0.5,dynamics"),
                             query("more", "string", "Only hits with more of these aspects than the query (tempo, dynamics, articulation)"),
                             query("less", "string", "Only hits with less of these aspects than the query"),
-                            query("rerank", "string", "Tracks from passages (clip index): min | mean-min | best-k | pairs reduction of the passage similarity matrix"),
+                            query("rerank", "string", "Tracks from passages (clip index): min | mean-min | mean-min-sym | best-k | pairs reduction of the passage similarity matrix"),
                             query("text", "string", "Directions in words: like this but slower and more restrained (unknown words: 400)"),
                             query("filter", "string", "key:value (or key%3Dvalue) on record fields or metadata columns (repeatable)"),
                             query("exclude_same", "string", "Drop hits sharing the query's track, recording or work")})

@@ -55,6 +55,26 @@ SearchIndex known_index(bool ties) {
     return build_index_from_vectors(IndexKind::track, recs, v, 3, "Flat");
 }
 
+// The same works as windows of a clip index: 2 windows per recording, each work's windows in its own
+// direction, the second window of a recording turned a little towards the next work's.
+SearchIndex known_clip_index() {
+    std::vector<IndexRecord> recs;
+    std::vector<float> v;
+    for (int w = 0; w < 3; ++w)
+        for (int r = 0; r < 2; ++r)
+            for (int s = 0; s < 2; ++s) {
+                IndexRecord rec;
+                rec.track_id = rec.recording_id = fmt::format("w{}r{}", w, r);
+                rec.work_id = fmt::format("w{}", w);
+                rec.segment_idx = s;
+                rec.id = fmt::format("ds:{}:{:05d}", rec.track_id, s);
+                rec.start_sec = 5.0 * s, rec.end_sec = rec.start_sec + 5;
+                recs.push_back(rec);
+                for (int d = 0; d < 3; ++d) v.push_back(d == w ? 1.0f : d == (w + 1) % 3 ? 0.3f * static_cast<float>(s + r) : 0.0f);
+            }
+    return build_index_from_vectors(IndexKind::clip, recs, v, 3, "Flat");
+}
+
 Labels known_labels() {
     nlohmann::json items = nlohmann::json::array();
     for (int w = 0; w < 3; ++w)
@@ -112,6 +132,25 @@ TEST(Evaluate, KnownAnswersAndDeterminism) {
     EXPECT_EQ(strip(r), strip(again));
     EXPECT_NE(format_report(r).find("track same_work map"), std::string::npos);
     EXPECT_NE(format_comparison(r, again, "a", "b").find("+0.0000"), std::string::npos);
+}
+
+// Tracks from passages in two stages: one query per labelled track, every other recording of its work first.
+TEST(Evaluate, TrackRerankProtocolOnAClipIndex) {
+    const Searcher clips(std::make_shared<const SearchIndex>(known_clip_index()), {});
+    EvalParams p;
+    p.ks = {1};
+    const nlohmann::json plain = evaluate(clips, known_labels(), p);
+    EXPECT_FALSE(plain["protocols"].contains("track_rerank"));
+    p.rerank = RerankParams{Reduction::mean_min_sym, 10, 3};
+    const nlohmann::json r = evaluate(clips, known_labels(), p);
+    const auto& t = r["protocols"]["track_rerank"];
+    EXPECT_EQ(t["queries"], 6);
+    EXPECT_DOUBLE_EQ(t["same_work"]["map"].get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(t["same_work"]["recall@1"].get<double>(), 1.0);
+    EXPECT_EQ(r["config"]["rerank"]["reduction"], "mean-min-sym");
+    EXPECT_NE(format_report(r).find("track_rerank same_work map"), std::string::npos);
+    const Searcher tracks(std::make_shared<const SearchIndex>(known_index(false)), {});
+    EXPECT_THROW(evaluate(tracks, known_labels(), p), Error);  // a track index has no passages to rerank from
 }
 
 TEST(Evaluate, SampledQueriesAndBadParams) {

@@ -597,6 +597,13 @@ TEST(Search, RerankReductionsGolden) {
     EXPECT_NEAR(red(s, 3, 2, Reduction::pairs), 0.85, 1e-6);
     EXPECT_NEAR(red(t, 2, 2, Reduction::pairs), 0.5, 1e-6);
     EXPECT_NEAR(red(t, 2, 2, Reduction::best_k, 2), 0.89, 1e-6);
+    // Both ways: S's row maxima .9, .8, .7 (mean .8) and column maxima .9, .8 (.85): .825; the transpose agrees.
+    const std::vector<float> st = {0.9f, 0.2f, 0.7f, 0.1f, 0.8f, 0.6f};
+    EXPECT_NEAR(red(s, 3, 2, Reduction::mean_min_sym), 0.825, 1e-6);
+    EXPECT_NEAR(red(st, 2, 3, Reduction::mean_min_sym), 0.825, 1e-6);
+    EXPECT_NEAR(red(st, 2, 3, Reduction::mean_min), 0.85, 1e-6);  // one way, it is not symmetric
+    EXPECT_NEAR(red(t, 2, 2, Reduction::mean_min_sym), (0.89 + 0.875) / 2, 1e-6);
+    EXPECT_EQ(parse_reduction("mean-min-sym"), Reduction::mean_min_sym);
     EXPECT_THROW(red({}, 0, 0, Reduction::min), Error);
     EXPECT_EQ(parse_reduction("mean-min"), Reduction::mean_min);
     EXPECT_THROW(parse_reduction("avg"), Error);
