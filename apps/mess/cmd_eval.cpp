@@ -17,6 +17,7 @@ namespace {
 struct EvalOptions {
     std::string index, name, labels, out, ks = "1,5,10", aspects, aspect_weights, learned, rerank;
     std::size_t rerank_candidates = 50;
+    int context = 0;
     std::int64_t queries = 0;
     std::uint64_t seed = 0;
     int nprobe = 0, ef_search = 0;
@@ -69,6 +70,8 @@ int run_eval(const Context& ctx, const EvalOptions& o, bool json) {
         if (searcher.index().kind != IndexKind::clip) throw_usage("--rerank ranks tracks from passages: it needs a clip index");
         p.rerank = RerankParams{parse_reduction(o.rerank), o.rerank_candidates};
     }
+    if (o.context != 0 && searcher.index().kind != IndexKind::clip) throw_usage("--context scores passages: it needs a clip index");
+    p.passage_context = o.context;
     Progress progress("eval (queries per protocol)", 0);
     p.on_progress = progress_sink(progress);
     nlohmann::json report = evaluate(searcher, labels, p);
@@ -324,6 +327,9 @@ void register_eval(CLI::App& app, Context& ctx) {
                                            "min | mean-min | mean-min-sym | best-k | pairs (see mess search --rerank)");
     eval->add_option("--rerank-candidates", e.rerank_candidates, "With --rerank: passage hits per query window proposing candidates")
         ->capture_default_str();
+    eval->add_option("--context", e.context, "Clip index: passage protocols score each passage with its neighbours too, N windows each\n"
+                                             "side (mess search --context)")
+        ->check(CLI::Range(0, 20))->capture_default_str();
     eval->add_option("--nprobe", e.nprobe, "IVF lists to visit");
     eval->add_option("--ef-search", e.ef_search, "HNSW candidate list size");
     eval->add_flag("--per-query", e.per_query, "Include every query's first relevant rank and AP");

@@ -77,6 +77,7 @@ int run_build(const Context& ctx, const BuildOptions& o, bool json) {
 struct SearchOptions {
     std::string index, name, track, clip, audio, aspect, aspects, unlike, exclude_same, model, text, rerank, role;
     std::size_t rerank_candidates = 50, best_k = 3;
+    int context = 0;
     std::vector<std::string> filters, more, less;
     double start = -1, min_r2 = 0.5;
     int k = 10, nprobe = 0, ef_search = 0, threads = 0;
@@ -111,6 +112,7 @@ SearchRequest search_request(const Context& ctx, const SearchOptions& o) {
             if (!r.more_less.emplace(a, sign).second) throw_usage("--more/--less {} given twice", a);
     r.text = o.text;
     if (!o.rerank.empty()) r.rerank = RerankParams{parse_reduction(o.rerank), o.rerank_candidates, o.best_k};
+    r.context = o.context;
     r.min_r2 = o.min_r2;
     r.scale_by_r2 = !o.no_r2_scaling;
     r.group_by_track = o.group;
@@ -263,6 +265,10 @@ void register_search_query(CLI::App& app, Context& ctx) {
     search->add_option("--rerank", s.rerank, "Tracks from passages (clip index): candidates from passage search, scored by the\n"
                                              "reduction of their passage similarity matrix: min | mean-min | mean-min-sym | best-k | pairs");
     search->add_option("--rerank-candidates", s.rerank_candidates, "Passage hits per query window proposing candidates")->capture_default_str();
+    search->add_option("--context", s.context, "Passages (clip index, --clip or --track with --start): score each candidate with its neighbours\n"
+                                               "too, N windows each side, as a short alignment at tempo ratios 0.7..1.4 (3 at the 2.5-s hop:\n"
+                                               "the query covers 20 s). 0: the window alone")
+        ->check(CLI::Range(0, 20))->capture_default_str();
     search->add_option("--best-k", s.best_k, "k of the best-k reduction")->capture_default_str();
     search->add_option("--less", s.less, "Only hits with less of this aspect than the query; repeatable");
     search->add_option("--text", s.text, "Directions in words: \"like this but slower and more restrained\" (faster/slower,\n"

@@ -109,6 +109,7 @@ struct EvalParams {
     // window's passage hits, each scored by a reduction of the passage similarity matrix), one query per
     // labelled track: protocol "track_rerank". Empty: not run.
     std::optional<RerankParams> rerank;
+    int passage_context = 0;             // passage protocols: SearchRequest::context (0: each window alone)
     std::function<void(std::int64_t, std::int64_t)> on_progress;  // (queries done, total)
 };
 

@@ -491,6 +491,9 @@ std::shared_ptr<const class Encoder> open_index_encoder(const SearchIndex& index
 //   pairs     best pairs without replacement: greedily the largest S whose row and column are both unused,
 //             min(rows, columns) pairs, their mean
 enum class Reduction { min, mean_min, mean_min_sym, best_k, pairs };
+// Tempo ratios a context path may follow (SearchRequest::context): 0.7 … 1.4, the range of the corpora's
+// tempo variants.
+inline constexpr double kContextTempoRatios[] = {0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4};
 Reduction parse_reduction(const std::string& text);  // "min" | "mean-min" | "mean-min-sym" | "best-k" | "pairs"; Errors: Error(usage)
 const char* to_string(Reduction reduction);
 struct RerankParams {
@@ -532,6 +535,14 @@ struct SearchRequest {
     int threads = 1;                                  // embedding an audio query
     std::shared_ptr<const class Encoder> encoder;     // audio queries: this encoder (default: the searcher's own)
     std::optional<Role> role;                         // passages at a structural role (see the top of this header)
+    // Passages with their context (clip index, a window of the index as the query: clip_id, or track_id with
+    // start_sec): > 0 scores each candidate window j by its neighbours too, as a short alignment. For every
+    // tempo ratio ρ in kContextTempoRatios, the mean over offsets o = −context..context (windows of both
+    // tracks that exist) of cos(query window + o, j + round(o·ρ)); the best ratio is the score. Candidates:
+    // the passage hits of every context window, moved back by their offset; in the query's own track none
+    // whose context shares audio with the query's. The query then covers 2·context + 1 windows (context 3 at
+    // the 2.5-s hop: 20 s of audio). 0: the window alone.
+    int context = 0;
     // Instead of the four sources: the query as the shard holding it saw it (Searcher::shard_query), for the
     // shards of an index split by track. Not with rerank.
     std::shared_ptr<const ShardQuery> shard_query;
@@ -628,6 +639,7 @@ private:
     std::map<std::string, double> learned_weights(const SearchRequest& request) const;
     std::map<std::string, int> more_less(const SearchRequest& request) const;
     std::vector<Hit> rerank_tracks(const SearchRequest& request, const QueryOptions& options) const;
+    std::vector<Hit> context_passages(const SearchRequest& request, const QueryOptions& options) const;
 
     void check_filters(const std::vector<Filter>& filters) const;
     QueryOptions query_options(const SearchRequest& request, SearchResult& out) const;

@@ -245,6 +245,7 @@ private:
         } else {
             r.clip_id = c_.index.records[q].id;
             r.dedupe_sec = 0;  // every passage is judged on its own
+            r.context = p_.passage_context;
             r.group_by_track = protocol_ == Protocol::passage_to_track;
         }
         return c_.searcher.search(r).hits;
@@ -380,6 +381,7 @@ nlohmann::json evaluate(const Searcher& searcher, const Labels& labels, const Ev
     report["config"] = {{"ks", params.ks},          {"max_queries", params.max_queries}, {"seed", params.seed},
                         {"aspects", params.aspects}, {"nprobe", params.nprobe},          {"ef_search", params.ef_search},
                         {"layer_weights", params.layer_weights}, {"learned_aspects", params.learned_aspects}};
+    if (params.passage_context != 0) report["config"]["passage_context"] = params.passage_context;
     if (params.rerank)
         report["config"]["rerank"] = {{"reduction", to_string(params.rerank->reduction)}, {"candidates", params.rerank->candidates},
                                       {"best_k", params.rerank->best_k}};

@@ -1,9 +1,13 @@
-// Two-stage ranking of tracks from passages: candidates from passage search, then a track score from the
-// matrix of passage similarities reduced by min, mean of row minima, best-k or best pairs.
+// Two-stage ranking: tracks from passages (candidates from passage search, then a track score from the
+// matrix of passage similarities reduced by min, mean of row minima, best-k or best pairs), and passages
+// scored with their context (a short alignment of the query's neighbours with the candidate's).
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <numeric>
+#include <optional>
+#include <set>
 
 #include "mess/search.hpp"
 #include "mess/util.hpp"
@@ -128,6 +132,102 @@ std::vector<Hit> Searcher::rerank_tracks(const SearchRequest& r, const QueryOpti
     std::stable_sort(out.begin(), out.end(), [](const Hit& a, const Hit& b) { return a.score > b.score; });
     if (out.size() > q.k) out.resize(q.k);
     return out;
+}
+
+namespace {
+
+// A track's rows in time order, and where a row sits among them.
+struct TrackRows {
+    std::vector<std::size_t> rows;
+    std::map<std::size_t, std::ptrdiff_t> at;
+    TrackRows(const SearchIndex& idx, const std::string& track) : rows(idx.rows_of_track(track)) {
+        std::stable_sort(rows.begin(), rows.end(), [&](std::size_t a, std::size_t b) { return idx.records[a].start_sec < idx.records[b].start_sec; });
+        for (std::size_t i = 0; i < rows.size(); ++i) at[rows[i]] = static_cast<std::ptrdiff_t>(i);
+    }
+    std::optional<std::size_t> row(std::ptrdiff_t i) const {
+        if (i < 0 || i >= static_cast<std::ptrdiff_t>(rows.size())) return std::nullopt;
+        return rows[static_cast<std::size_t>(i)];
+    }
+};
+
+// The window the request names (clip id, or the window of track_id starting nearest start_sec).
+std::size_t request_row(const SearchIndex& idx, const SearchRequest& r) {
+    if (!r.clip_id.empty()) return idx.row_of(r.clip_id);
+    const auto& rows = idx.rows_of_track(r.track_id);
+    const double start = std::max(0.0, r.start_sec.value_or(0.0));
+    return *std::min_element(rows.begin(), rows.end(), [&](std::size_t a, std::size_t b) {
+        return std::abs(idx.records[a].start_sec - start) < std::abs(idx.records[b].start_sec - start);
+    });
+}
+
+// Hits best first, de-duplicated as passage search does: per track the best only (group_by_track), or no two
+// of one track closer than dedupe_sec (−1: one window; 0: none dropped); at most k.
+std::vector<Hit> dedupe_hits(const SearchIndex& idx, std::vector<Hit> hits, const SearchRequest& r, std::size_t k) {
+    std::stable_sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) { return a.score > b.score; });
+    const double gap = r.dedupe_sec < 0 ? idx.window_sec : r.dedupe_sec;
+    std::vector<Hit> out;
+    for (const Hit& h : hits) {
+        const bool near_kept = std::any_of(out.begin(), out.end(), [&](const Hit& o) {
+            return o.record->track_id == h.record->track_id && (r.group_by_track || std::abs(o.record->start_sec - h.record->start_sec) < gap);
+        });
+        if (near_kept) continue;
+        out.push_back(h);
+        if (out.size() == k) break;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::vector<Hit> Searcher::context_passages(const SearchRequest& r, const QueryOptions& q) const {
+    const SearchIndex& idx = *index_;
+    if (idx.kind != IndexKind::clip) throw_usage("passages with context need a clip index");
+    if (r.track_id.empty() && r.clip_id.empty()) throw_usage("passages with context need a window of the index as the query");
+    const std::size_t row = request_row(idx, r);
+    const IndexRecord& query = idx.records[row];
+    const TrackRows own(idx, query.track_id);
+    const std::ptrdiff_t at = own.at.at(row), n = r.context;
+    // Candidates: each context window's passage hits, moved back by its offset at every tempo ratio.
+    PassageQuery pq;
+    pq.dedupe_sec = 0;
+    pq.options = q;
+    pq.options.k = std::max<std::size_t>(q.k, 50);
+    std::map<std::string, TrackRows> tracks;
+    std::set<std::size_t> candidates;
+    for (std::ptrdiff_t o = -n; o <= n; ++o) {
+        const auto w = own.row(at + o);
+        if (!w) continue;
+        pq.clip_id = idx.records[*w].id;
+        for (const Hit& h : similar_passages(idx, pq)) {
+            const TrackRows& t = tracks.try_emplace(h.record->track_id, idx, h.record->track_id).first->second;
+            for (double ratio : kContextTempoRatios)
+                if (const auto c = t.row(t.at.at(h.row) - static_cast<std::ptrdiff_t>(std::lround(static_cast<double>(o) * ratio)))) candidates.insert(*c);
+        }
+    }
+    // The query's own track: no window whose context shares audio with the query's (k windows overlap one).
+    std::ptrdiff_t k = 0;
+    while (own.row(at + k + 1) && idx.records[*own.row(at + k + 1)].start_sec < query.start_sec + idx.window_sec) ++k;
+    const auto sim = row_similarity(idx, q);
+    std::vector<Hit> scored;
+    for (std::size_t c : candidates) {
+        const IndexRecord& rec = idx.records[c];
+        if (rec.track_id == query.track_id && std::abs(own.at.at(c) - at) <= 2 * n + k) continue;
+        const TrackRows& t = tracks.at(rec.track_id);
+        const std::ptrdiff_t ct = t.at.at(c);
+        double best = -std::numeric_limits<double>::infinity();
+        for (double ratio : kContextTempoRatios) {
+            double sum = 0;
+            int pairs = 0;
+            for (std::ptrdiff_t o = -n; o <= n; ++o) {
+                const auto a = own.row(at + o);
+                const auto b = t.row(ct + static_cast<std::ptrdiff_t>(std::lround(static_cast<double>(o) * ratio)));
+                if (a && b) sum += sim(*a, *b), ++pairs;
+            }
+            best = std::max(best, sum / pairs);  // o = 0 always pairs
+        }
+        scored.push_back({c, &rec, static_cast<float>(best), {}});
+    }
+    return dedupe_hits(idx, std::move(scored), r, q.k);
 }
 
 }  // namespace mess

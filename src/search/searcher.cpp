@@ -190,7 +190,15 @@ SearchResult Searcher::search(const SearchRequest& r) const {
     if (r.rerank) {
         if (r.role) throw_usage("give a role or a reranking of tracks, not both (a role search ranks passages)");
         if (r.shard_query) throw_usage("a shard query cannot rerank tracks from passages (every shard's passages decide the candidates)");
+        if (r.context != 0) throw_usage("give a context for passages or a reranking of tracks, not both");
         out.hits = rerank_tracks(r, q);
+        return out;
+    }
+    if (r.context != 0) {
+        if (r.context < 0 || r.context > 20) throw_usage("context must be 0..20 windows on each side, got {}", r.context);
+        if (r.role || r.shard_query || r.audio || !r.vector.empty())
+            throw_usage("context scores passages of the index by their neighbours: query a window of the index (clip id, or track id and start), without a role");
+        out.hits = context_passages(r, q);
         return out;
     }
     if (r.role) {

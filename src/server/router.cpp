@@ -201,6 +201,9 @@ struct Router::Impl {
 
     // The search routes: the query from the shard holding it, then every shard's hits for it, merged.
     void search(const httplib::Request& req, httplib::Response& res, Outgoing first, bool one_shard) const {
+        if (req.has_param("context") && req.get_param_value("context") != "0")
+            route_fail(400, "context is not answered by the router: it aligns the query's neighbours with each candidate's; ask a single index",
+                       "context");
         if (req.has_param("rerank"))
             route_fail(400, "rerank is not answered by the router: its candidate tracks come from every shard's passages; ask a single index",
                        "rerank");

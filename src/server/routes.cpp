@@ -198,6 +198,7 @@ SearchRequest search_request(const Call& c, IndexKind kind) {
     }
     r.group_by_track = bool_param(c, "group_by_track");
     if (kind == IndexKind::clip) r.role = role_param(c);
+    if (kind == IndexKind::clip) r.context = static_cast<int>(int_param(c, "context", 0, 0, 20));
     r.min_r2 = c.config.min_r2;
     add_aspect_params(c, searcher, r);
     return r;
@@ -240,6 +241,7 @@ void complete_query(const Call& c, const SearchRequest& r, std::optional<Role> r
 
 // shard_query=true (a router's first step): the query as this shard holds it, instead of hits.
 void answer_shard_query(Call& c, const Searcher& searcher, const SearchRequest& r, nlohmann::json query) {
+    if (r.context != 0) fail(400, "context cannot be split over shards: it aligns the query's neighbours with each candidate's", "context");
     if (r.rerank) fail(400, "rerank cannot be split over shards: the candidate tracks come from every shard's passages", "rerank");
     const ShardQuery q = searcher.shard_query(r);
     complete_query(c, r, r.role, q.record.id, q.moment, query);
@@ -435,6 +437,7 @@ void shard_search(Call& c) {
     const IndexKind kind = parse_index_kind(kind_text);
     const Searcher& searcher = need_searcher(c, kind);
     SearchRequest r = search_request(c, kind);
+    if (r.context != 0) fail(400, "context cannot be split over shards: it aligns the query's neighbours with each candidate's", "context");
     if (r.rerank) fail(400, "rerank cannot be split over shards: the candidate tracks come from every shard's passages", "rerank");
     try {
         r.shard_query = std::make_shared<const ShardQuery>(ShardQuery::from_json(nlohmann::json::parse(c.req.body)));
@@ -639,6 +642,8 @@ std::vector<Param> similarity_params(std::vector<Param> leading, Results results
         p.push_back(std::move(q));
     if (results == Results::passages) {
         p.push_back(query("group_by_track", "boolean", "Best passage per track"));
+        p.push_back(query("context", "integer", "Score each passage with its neighbours too, 0…20 windows each side (a short alignment "
+                                                 "at tempo ratios 0.7…1.4; 3 at the 2.5-s hop = 20 s of audio). Default 0: the window alone"));
         p.push_back(query("role", "string",
                           "Structural role: climax | cadence | boundary | modulation. Only passages holding that role are results; "
                           "a track query takes its passage at the track's moment of that role (the one nearest start when given); "

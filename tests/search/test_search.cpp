@@ -5,6 +5,7 @@
 #include <random>
 #include <atomic>
 #include <set>
+#include <numeric>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -639,6 +640,69 @@ TEST(Search, RerankRanksTracksFromPassageMatrices) {
     res = searcher.search(r);
     EXPECT_EQ(res.hits[0].record->track_id, "both");
     EXPECT_NEAR(res.hits[0].score, 0.9 / std::hypot(0.9, 0.44), 1e-5);
+}
+
+// Passages with context: "perf" plays the query's sequence A B C D E (each window a little off), "decoy"
+// holds C exactly between unrelated windows. The window alone prefers the decoy; with two windows of context
+// each side the performance wins, at the mean of its five pairs' cosine (2/√5). The query's own track is
+// never a hit (every window of it shares audio with the query's context).
+TEST(Search, ContextScoresPassagesByTheirNeighbours) {
+    const std::size_t dim = 6;
+    auto unit = [&](int i, int j, float w) {
+        std::vector<float> v(dim, 0.0f);
+        v[static_cast<std::size_t>(i)] += 1.0f;
+        if (j >= 0) v[static_cast<std::size_t>(j)] += w;
+        const float n = std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0f));
+        for (float& x : v) x /= n;
+        return v;
+    };
+    std::vector<IndexRecord> recs;
+    std::vector<float> vectors;
+    auto add = [&](const std::string& track, const std::vector<std::vector<float>>& windows) {
+        for (std::size_t i = 0; i < windows.size(); ++i) {
+            IndexRecord r;
+            r.track_id = r.recording_id = r.work_id = track;
+            r.segment_idx = static_cast<int>(i);
+            r.id = fmt::format("ds:{}:{:05d}", track, i);
+            r.start_sec = 2.5 * static_cast<double>(i);
+            r.end_sec = r.start_sec + 5;
+            recs.push_back(r);
+            vectors.insert(vectors.end(), windows[i].begin(), windows[i].end());
+        }
+    };
+    add("query", {unit(0, -1, 0), unit(1, -1, 0), unit(2, -1, 0), unit(3, -1, 0), unit(4, -1, 0)});
+    add("perf", {unit(0, 1, 0.5f), unit(1, 2, 0.5f), unit(2, 3, 0.5f), unit(3, 4, 0.5f), unit(4, 0, 0.5f)});
+    add("decoy", {unit(5, -1, 0), unit(5, -1, 0), unit(2, -1, 0), unit(5, -1, 0), unit(5, -1, 0)});
+    const Searcher searcher(std::make_shared<const SearchIndex>(build_index_from_vectors(IndexKind::clip, recs, vectors, dim, "Flat")), {});
+    SearchRequest r;
+    r.clip_id = "ds:query:00002";
+    r.options.k = 3;
+    SearchResult alone = searcher.search(r);
+    ASSERT_FALSE(alone.hits.empty());
+    EXPECT_EQ(alone.hits[0].record->id, "ds:decoy:00002");
+    r.context = 2;
+    const SearchResult with = searcher.search(r);
+    ASSERT_FALSE(with.hits.empty());
+    EXPECT_EQ(with.hits[0].record->id, "ds:perf:00002");
+    EXPECT_NEAR(with.hits[0].score, 2 / std::sqrt(5.0), 1e-5);
+    for (const Hit& h : with.hits) EXPECT_NE(h.record->track_id, "query");
+    // A track id and start name the same window.
+    SearchRequest by_start = r;
+    by_start.clip_id.clear();
+    by_start.track_id = "query";
+    by_start.start_sec = 5.2;
+    EXPECT_EQ(searcher.search(by_start).hits[0].record->id, "ds:perf:00002");
+    // Refused: out of range, an outside vector, together with a track reranking.
+    SearchRequest bad = r;
+    bad.context = -1;
+    EXPECT_THROW(searcher.search(bad), Error);
+    bad = r;
+    bad.clip_id.clear();
+    bad.vector = unit(2, -1, 0);
+    EXPECT_THROW(searcher.search(bad), Error);
+    bad = r;
+    bad.rerank = RerankParams{};
+    EXPECT_THROW(searcher.search(bad), Error);
 }
 
 // Cost: milliseconds.

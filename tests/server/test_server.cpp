@@ -474,6 +474,14 @@ TEST_F(ServerTest, PassagesByTrackMomentAndClip) {
     EXPECT_EQ(get_json("/api/tracks/02-lament__v00/passages?start=-1", 400)["parameter"], "start");
     EXPECT_EQ(get_json("/api/tracks/02-lament__v00/passages?start=9999", 400)["parameter"], "start");
     EXPECT_EQ(get_json("/api/tracks/02-lament__v00/passages?group_by_track=maybe", 400)["parameter"], "group_by_track");
+    // Passages with their context (neighbouring windows aligned too): answered, and a context out of range refused.
+    const json in_context = get_json("/api/tracks/02-lament__v00/passages?start=4&k=5&context=2", 200);
+    ASSERT_FALSE(in_context["results"].empty());
+    for (const auto& h : in_context["results"])  // of its own track, no window whose context shares audio with the query's (5 s ± 2 windows)
+        if (h["track_id"] == "02-lament__v00") {
+            EXPECT_GE(std::fabs(h["start_sec"].get<double>() - 5.0), 15.0);
+        }
+    EXPECT_EQ(get_json("/api/tracks/02-lament__v00/passages?start=4&context=21", 400)["parameter"], "context");
 }
 
 // Structure stored by `mess index build` and served; passages restricted to the climax (every recording here
