@@ -3,7 +3,8 @@
 # same-work: LDA on the dsp harmony layer) learned on the development corpus of scripts/dev-corpus (93
 # works, never evaluated on), then the Booster Music corpus of scripts/corpus (7 works, never trained on)
 # indexed as passages with that geometry and evaluated by `mess eval`: passage → passage, passage → track,
-# and track → track ranked from passages in two stages (--rerank), with and without the geometry.
+# and track → track ranked from passages in two stages (--rerank), with and without the geometry; then
+# passages scored with 3 windows of context each side (--context 3: 20-s queries).
 # Prints the MAP lines of each run; reports in OUT/*.json. About 10 minutes on 2 cores once the corpora exist.
 # Usage: bench/eval_same_work.sh [OUT=build/dev/same-work] [CORPUS=bench-data/corpus] [DEV=build/dev/corpus]
 set -euo pipefail
@@ -32,3 +33,5 @@ run() {  # run NAME [eval options]
 run default-layer --rerank mean-min-sym
 run same-work --learned same_work=1 --rerank mean-min-sym
 run same-work-one-way --learned same_work=1 --rerank mean-min
+run default-layer-context3 --context 3 --no-exact-recall
+run same-work-context3 --learned same_work=1 --context 3 --no-exact-recall
