@@ -324,6 +324,8 @@ struct SearchIndex {
     std::size_t row_of(const std::string& id) const;
     // Clip rows of a track, ordered by start (clip index). Errors: Error(input) for an unknown track.
     const std::vector<std::size_t>& rows_of_track(const std::string& track_id) const;
+    // The clip row of a track whose start is nearest `start_sec` (the earlier on a tie). Errors: as rows_of_track.
+    std::size_t nearest_row(const std::string& track_id, double start_sec) const;
     void rebuild_lookup();  // after filling records
     bool has_layers() const { return !layer_vectors.empty(); }
 
@@ -539,7 +541,7 @@ struct SearchRequest {
     // start_sec): > 0 scores each candidate window j by its neighbours too, as a short alignment. For every
     // tempo ratio ρ in kContextTempoRatios, the mean over offsets o = −context..context (windows of both
     // tracks that exist) of cos(query window + o, j + round(o·ρ)); the best ratio is the score. Candidates:
-    // the passage hits of every context window, moved back by their offset; in the query's own track none
+    // the passage hits of every context window (so filters and exclusions hold); in the query's own track none
     // whose context shares audio with the query's. The query then covers 2·context + 1 windows (context 3 at
     // the 2.5-s hop: 20 s of audio). 0: the window alone.
     int context = 0;

@@ -169,6 +169,13 @@ const std::vector<std::size_t>& SearchIndex::rows_of_track(const std::string& tr
     return it->second;
 }
 
+std::size_t SearchIndex::nearest_row(const std::string& track_id, double start_sec) const {
+    const auto& rows = rows_of_track(track_id);
+    return *std::min_element(rows.begin(), rows.end(), [&](std::size_t a, std::size_t b) {
+        return std::abs(records[a].start_sec - start_sec) < std::abs(records[b].start_sec - start_sec);
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Building
 // ---------------------------------------------------------------------------------------------

@@ -271,10 +271,7 @@ std::vector<Hit> similar_passages(const SearchIndex& index, const PassageQuery& 
     } else {
         if (query.track_id.empty()) throw_usage("passage search needs a clip id or a track id and a start second");
         if (!std::isfinite(query.start_sec) || query.start_sec < 0) throw_usage("start second must be ≥ 0, got {}", query.start_sec);
-        const auto& rows = index.rows_of_track(query.track_id);
-        row = *std::min_element(rows.begin(), rows.end(), [&](std::size_t a, std::size_t b) {
-            return std::abs(index.records[a].start_sec - query.start_sec) < std::abs(index.records[b].start_sec - query.start_sec);
-        });
+        row = index.nearest_row(query.track_id, query.start_sec);
     }
     const IndexRecord& q = index.records[row];
     const Ranker ranker = make_ranker(index, opt, row_query(index, row, opt), row);

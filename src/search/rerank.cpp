@@ -106,9 +106,7 @@ std::vector<Hit> Searcher::rerank_tracks(const SearchRequest& r, const QueryOpti
     std::vector<std::size_t> query_rows;  // every window of the track, or the one window asked for
     if (!r.clip_id.empty()) query_rows = {idx.row_of(r.clip_id)};
     else if (!r.start_sec) query_rows = idx.rows_of_track(track);
-    else query_rows = {*std::min_element(idx.rows_of_track(track).begin(), idx.rows_of_track(track).end(), [&](std::size_t x, std::size_t y) {
-        return std::abs(idx.records[x].start_sec - *r.start_sec) < std::abs(idx.records[y].start_sec - *r.start_sec);
-    })};
+    else query_rows = {idx.nearest_row(track, *r.start_sec)};
     PassageQuery pq;
     pq.group_by_track = true;
     pq.options = q;
@@ -136,12 +134,11 @@ std::vector<Hit> Searcher::rerank_tracks(const SearchRequest& r, const QueryOpti
 
 namespace {
 
-// A track's rows in time order, and where a row sits among them.
+// A track's rows (rows_of_track: in time order), and where a row sits among them.
 struct TrackRows {
-    std::vector<std::size_t> rows;
+    const std::vector<std::size_t>& rows;
     std::map<std::size_t, std::ptrdiff_t> at;
     TrackRows(const SearchIndex& idx, const std::string& track) : rows(idx.rows_of_track(track)) {
-        std::stable_sort(rows.begin(), rows.end(), [&](std::size_t a, std::size_t b) { return idx.records[a].start_sec < idx.records[b].start_sec; });
         for (std::size_t i = 0; i < rows.size(); ++i) at[rows[i]] = static_cast<std::ptrdiff_t>(i);
     }
     std::optional<std::size_t> row(std::ptrdiff_t i) const {
@@ -149,16 +146,6 @@ struct TrackRows {
         return rows[static_cast<std::size_t>(i)];
     }
 };
-
-// The window the request names (clip id, or the window of track_id starting nearest start_sec).
-std::size_t request_row(const SearchIndex& idx, const SearchRequest& r) {
-    if (!r.clip_id.empty()) return idx.row_of(r.clip_id);
-    const auto& rows = idx.rows_of_track(r.track_id);
-    const double start = std::max(0.0, r.start_sec.value_or(0.0));
-    return *std::min_element(rows.begin(), rows.end(), [&](std::size_t a, std::size_t b) {
-        return std::abs(idx.records[a].start_sec - start) < std::abs(idx.records[b].start_sec - start);
-    });
-}
 
 // Hits best first, de-duplicated as passage search does: per track the best only (group_by_track), or no two
 // of one track closer than dedupe_sec (−1: one window; 0: none dropped); at most k.
@@ -183,11 +170,12 @@ std::vector<Hit> Searcher::context_passages(const SearchRequest& r, const QueryO
     const SearchIndex& idx = *index_;
     if (idx.kind != IndexKind::clip) throw_usage("passages with context need a clip index");
     if (r.track_id.empty() && r.clip_id.empty()) throw_usage("passages with context need a window of the index as the query");
-    const std::size_t row = request_row(idx, r);
+    const std::size_t row = !r.clip_id.empty() ? idx.row_of(r.clip_id) : idx.nearest_row(r.track_id, std::max(0.0, r.start_sec.value_or(0.0)));
     const IndexRecord& query = idx.records[row];
     const TrackRows own(idx, query.track_id);
     const std::ptrdiff_t at = own.at.at(row), n = r.context;
-    // Candidates: each context window's passage hits, moved back by its offset at every tempo ratio.
+    // Candidates: every context window's passage hits, each of which passed the query's filters, exclusions
+    // and directions (the neighbours a candidate is aligned with need not be hits).
     PassageQuery pq;
     pq.dedupe_sec = 0;
     pq.options = q;
@@ -199,9 +187,8 @@ std::vector<Hit> Searcher::context_passages(const SearchRequest& r, const QueryO
         if (!w) continue;
         pq.clip_id = idx.records[*w].id;
         for (const Hit& h : similar_passages(idx, pq)) {
-            const TrackRows& t = tracks.try_emplace(h.record->track_id, idx, h.record->track_id).first->second;
-            for (double ratio : kContextTempoRatios)
-                if (const auto c = t.row(t.at.at(h.row) - static_cast<std::ptrdiff_t>(std::lround(static_cast<double>(o) * ratio)))) candidates.insert(*c);
+            tracks.try_emplace(h.record->track_id, idx, h.record->track_id);
+            candidates.insert(h.row);
         }
     }
     // The query's own track: no window whose context shares audio with the query's (k windows overlap one).

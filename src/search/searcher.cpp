@@ -167,12 +167,7 @@ ShardQuery Searcher::shard_query(const SearchRequest& r) const {
         }
     }
     if (!r.clip_id.empty()) return shard_query_of(idx, idx.row_of(r.clip_id), {}, q);
-    const double start = std::max(0.0, r.start_sec.value_or(0.0));
-    const auto& rows = idx.rows_of_track(r.track_id);
-    const std::size_t row = *std::min_element(rows.begin(), rows.end(), [&](std::size_t a, std::size_t b) {
-        return std::abs(idx.records[a].start_sec - start) < std::abs(idx.records[b].start_sec - start);
-    });
-    return shard_query_of(idx, row, {}, q);
+    return shard_query_of(idx, idx.nearest_row(r.track_id, std::max(0.0, r.start_sec.value_or(0.0))), {}, q);
 }
 
 SearchResult Searcher::search(const SearchRequest& r) const {

@@ -239,10 +239,15 @@ void complete_query(const Call& c, const SearchRequest& r, std::optional<Role> r
     }
 }
 
-// shard_query=true (a router's first step): the query as this shard holds it, instead of hits.
-void answer_shard_query(Call& c, const Searcher& searcher, const SearchRequest& r, nlohmann::json query) {
+// Searches a router cannot split over shards: they need every candidate's neighbours or passages in one index.
+void refuse_split(const SearchRequest& r) {
     if (r.context != 0) fail(400, "context cannot be split over shards: it aligns the query's neighbours with each candidate's", "context");
     if (r.rerank) fail(400, "rerank cannot be split over shards: the candidate tracks come from every shard's passages", "rerank");
+}
+
+// shard_query=true (a router's first step): the query as this shard holds it, instead of hits.
+void answer_shard_query(Call& c, const Searcher& searcher, const SearchRequest& r, nlohmann::json query) {
+    refuse_split(r);
     const ShardQuery q = searcher.shard_query(r);
     complete_query(c, r, r.role, q.record.id, q.moment, query);
     send_json(c.res, {{"query", std::move(query)}, {"shard_query", q.to_json()}});
@@ -437,8 +442,7 @@ void shard_search(Call& c) {
     const IndexKind kind = parse_index_kind(kind_text);
     const Searcher& searcher = need_searcher(c, kind);
     SearchRequest r = search_request(c, kind);
-    if (r.context != 0) fail(400, "context cannot be split over shards: it aligns the query's neighbours with each candidate's", "context");
-    if (r.rerank) fail(400, "rerank cannot be split over shards: the candidate tracks come from every shard's passages", "rerank");
+    refuse_split(r);
     try {
         r.shard_query = std::make_shared<const ShardQuery>(ShardQuery::from_json(nlohmann::json::parse(c.req.body)));
     } catch (const nlohmann::json::exception& e) {
