@@ -66,12 +66,8 @@ int run_eval(const Context& ctx, const EvalOptions& o, bool json) {
     }
     if (!o.aspect_weights.empty()) p.layer_weights = searcher.layer_weights(parse_aspect_request(o.aspect_weights));
     if (!o.learned.empty()) p.learned_aspects = parse_aspect_request(o.learned);
-    if (!o.rerank.empty()) {
-        if (searcher.index().kind != IndexKind::clip) throw_usage("--rerank ranks tracks from passages: it needs a clip index");
-        p.rerank = RerankParams{parse_reduction(o.rerank), o.rerank_candidates};
-    }
-    if (o.context != 0 && searcher.index().kind != IndexKind::clip) throw_usage("--context scores passages: it needs a clip index");
-    p.passage_context = o.context;
+    if (!o.rerank.empty()) p.rerank = RerankParams{parse_reduction(o.rerank), o.rerank_candidates};
+    p.passage_context = o.context;  // evaluate() refuses both on a track index
     Progress progress("eval (queries per protocol)", 0);
     p.on_progress = progress_sink(progress);
     nlohmann::json report = evaluate(searcher, labels, p);

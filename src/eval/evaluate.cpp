@@ -350,6 +350,7 @@ nlohmann::json evaluate(const Searcher& searcher, const Labels& labels, const Ev
         if (k < 1) throw_usage("K must be ≥ 1 (got {})", k);
     if (params.max_queries < 0) throw_usage("max queries must be ≥ 0");
     if (params.rerank && index.kind != IndexKind::clip) throw_usage("rerank ranks tracks from passages: it needs a clip index");
+    if (params.passage_context != 0 && index.kind != IndexKind::clip) throw_usage("a passage context scores passages: it needs a clip index");
     if (!params.layer_weights.empty() && params.layer_weights.size() != index.layers)
         throw_usage("{} layer weights given, the index has {} layers", params.layer_weights.size(), index.layers);
     const std::vector<std::string> spaces = searcher.learned_aspects();

@@ -151,6 +151,9 @@ TEST(Evaluate, TrackRerankProtocolOnAClipIndex) {
     EXPECT_NE(format_report(r).find("track_rerank same_work map"), std::string::npos);
     const Searcher tracks(std::make_shared<const SearchIndex>(known_index(false)), {});
     EXPECT_THROW(evaluate(tracks, known_labels(), p), Error);  // a track index has no passages to rerank from
+    EvalParams context;
+    context.passage_context = 2;
+    EXPECT_THROW(evaluate(tracks, known_labels(), context), Error);  // nor passages to give a context
 }
 
 TEST(Evaluate, SampledQueriesAndBadParams) {
