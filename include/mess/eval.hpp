@@ -193,17 +193,21 @@ CorpusReport render_corpus(const std::vector<std::filesystem::path>& midi_files,
 
 // Factor-controlled corpora (`mess corpus render --factors`): every piece rendered on a grid where ONE factor changes at a time from a
 // neutral base; values are ABSOLUTE, the same for every piece (its own tempo and level replaced: one value = one tempo, level, articulation):
-//   tempo         100, 125, 200, 250 "beats" per minute (base 160): durations scaled so the median interval between the piece's distinct onsets (< 30 ms apart: one) is 60/bpm s
-//   dynamics      soft (mean velocity 40), loud (110), crescendo (30 → 115 over the piece), diminuendo (115 → 30); base medium (72); each
-//                 velocity × level / the piece's mean (accents kept; a gain keeps the mean where notes stop at 127). No peak normalisation
-//   articulation  staccato (note length 0.3 × the time to its channel's next onset), legato (1.25 ×, sustain pedal held in 2-s spans); base normal (0.85 ×)
+//   tempo         100, 125, 200, 250 "beats" per minute (base 160): durations scaled so the median interval between the piece's onset
+//                 events is 60/bpm s (an event: a chain of onsets each < 50 ms after the one before, e.g. a chord, a roll, a strum)
+//   dynamics      soft (mean velocity 40), loud (110), crescendo (hairpins 30 → 115, starting again every 10 rendered seconds),
+//                 diminuendo (115 → 30); base medium (72); each velocity × level / the piece's mean (accents kept; a gain keeps the
+//                 mean where notes stop at 127). Levels are real and comparable across pieces: no peak normalisation; every rendering
+//                 of a piece gets the one gain that puts its base rendering at −26 dBFS RMS (frames within 40 dB of the loudest)
+//   articulation  staccato (note length 0.3 × the time to its channel's next onset event), legato (1.25 ×, sustain pedal held in 2-s spans); base normal (0.85 ×)
 //   timbre        harpsichord (6), organ (19), guitar (24), strings (48), flute (73); base piano (0)
 //   transpose     -5, -2, +3, +6 semitones; base +0.  A piece with fewer than 2 distinct onsets has no tempo: skipped and reported.
 // Files: audio/<work>__base.wav and audio/<work>__<factor>-<value>.wav (+ midi/, metadata.csv with factor and
 // value columns), labels.json (schema mess-corpus-labels/1, "kind": "factors"); each item adds to the
 // corpus fields "factor" (the factor varied, or "base"), "value" (its value, or "base"), "factors" (every
 // factor's value in this rendering, also copied to "aspects"), "absolute" (tempo_bpm, median_ioi_sec, mean_velocity_start/_end,
-// note_length_over_ioi, pedal), "source_median_ioi_sec", "source_mean_velocity" (the piece's own), "time_map", "peak" and "clipped".
+// hairpin_sec (0: a steady level), base_level_dbfs, note_length_over_ioi, pedal), "source_median_ioi_sec", "source_mean_velocity"
+// (the piece's own), "level_gain_db" (the piece's gain), "time_map", "peak" and "clipped".
 // Deterministic for the same sources and SoundFont (no randomness). Errors as render_corpus.
 struct FactorCorpusParams {
     std::vector<std::string> factors = {"tempo", "dynamics", "articulation", "timbre", "transpose"};

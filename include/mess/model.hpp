@@ -300,8 +300,9 @@ std::vector<float> pool_windows(std::span<const float> segments, std::int64_t wi
 //                     weighted timbre 0.10, harmony 1.00, rhythm 0.10, dynamics 0.05 (chosen for same-work
 //                     retrieval on the development corpus), the same vector in every frame of the window
 //                     (the index default: the layer to search "sounds alike overall")
-//   layer 5 expression (dims 0–43, rest zero; fixed units, the window's values in every frame, zero when silent; not in overall): tempo (log2 onset rate, median/quartile IOIs, tempo/120,
-//                     median IOI in soft bins), dynamics (mean and 90th-percentile dBFS, slope of the 0.5-s level peaks), articulation (level under each 0.5 s's peak, fall after onsets)
+//   layer 5 expression (dims 0–47, rest zero; fixed units, the window's values in every frame, zero when silent; not in overall): tempo (log2 onset rate, median/quartile IOIs, tempo/120,
+//                     median IOI in soft bins), dynamics (mean and 90th-percentile dBFS, slope of the 0.5-s level peaks; their median slope over ≤ 1.5 s, share of rising steps, largest fall and rise: a direction a
+//                     hairpin starting again inside the window does not hide), articulation (level under each 0.5 s's peak, fall after onsets)
 // All layers share one 144-d space (group g: its own block of dimensions, zeros elsewhere): cosine on a group layer is that group's alone. Only dynamics and expression follow the gain.
 // The baseline ("mfcc-chroma"): one layer, per-frame MFCC 0–19 (128 mel bands) and STFT chroma at
 // 22.05 kHz-equivalent framing (n_fft 2048, hop 512 at 24 kHz), each block scaled to unit length: its

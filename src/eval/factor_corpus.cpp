@@ -28,9 +28,11 @@ constexpr int kDrums = 9;
 constexpr double kBaseBpm = 160;                          // median IOI 0.375 s
 constexpr double kTempoGrid[] = {100, 125, 200, 250};     // steps of ×1.25
 constexpr double kSoft = 40, kMedium = 72, kLoud = 110;   // p, mf, f (mean velocity)
-constexpr double kRampLow = 30, kRampHigh = 115;          // crescendo/diminuendo: pp ↔ ff over the piece
+constexpr double kRampLow = 30, kRampHigh = 115;          // crescendo/diminuendo: pp ↔ ff in each hairpin
+constexpr double kHairpinSec = 10;                        // a hairpin's length (rendered seconds): several per piece
 constexpr double kStaccato = 0.3, kNormal = 0.85, kLegato = 1.25;  // note length / IOI (legato: + pedal)
-constexpr double kSameOnset = 0.03;                       // onsets closer than this are one (a chord)
+constexpr double kSameOnset = 0.05;  // onsets closer than this to the one before are one event (a chord, a roll, a strum)
+constexpr double kBaseLevelDb = -26; // every piece's base rendering at this RMS level (dBFS), its other renderings at its gain
 
 // One rendering's settings; the defaults are the neutral base.
 struct FactorSetting {
@@ -47,7 +49,8 @@ struct FactorSetting {
     // The absolute quantities behind the values (labels "absolute").
     nlohmann::json absolute() const {
         return {{"tempo_bpm", tempo_bpm}, {"median_ioi_sec", 60.0 / tempo_bpm}, {"mean_velocity_start", velocity_start},
-                {"mean_velocity_end", velocity_end}, {"note_length_over_ioi", note_length}, {"pedal", pedal}};
+                {"mean_velocity_end", velocity_end}, {"hairpin_sec", velocity_start != velocity_end ? kHairpinSec : 0.0},
+                {"base_level_dbfs", kBaseLevelDb}, {"note_length_over_ioi", note_length}, {"pedal", pedal}};
     }
 };
 
@@ -104,8 +107,17 @@ std::vector<FactorSetting> factor_grid(const std::vector<std::string>& factors) 
     return grid;
 }
 
+// Onset events: the times at which a chain of onsets, each closer than kSameOnset to the one before,
+// begins (what a listener hears as one onset: a chord, a roll, a strummed arpeggio). `onsets` sorted.
+std::vector<double> onset_events(const std::vector<double>& onsets) {
+    std::vector<double> events;
+    for (std::size_t i = 0; i < onsets.size(); ++i)
+        if (i == 0 || onsets[i] - onsets[i - 1] >= kSameOnset) events.push_back(onsets[i]);
+    return events;
+}
+
 // What a piece's own playing is, over its first `source_end` seconds (pitched channels): the median
-// interval between its distinct onsets and its mean velocity; each note's time to its channel's next onset.
+// interval between its onset events and its mean velocity; each note's time to its channel's next onset event.
 struct PieceStats {
     double median_ioi = 0, mean_velocity = 0;
     std::vector<double> gap;  // per note of midi.notes (its own duration when its channel has no later onset)
@@ -123,18 +135,21 @@ PieceStats piece_stats(const MidiPerformance& midi, double source_end) {
         vel += n.velocity;
     }
     std::sort(onsets.begin(), onsets.end());
+    const std::vector<double> events = onset_events(onsets);
     std::vector<double> ioi;
-    for (std::size_t i = 1; i < onsets.size(); ++i)
-        if (onsets[i] - onsets[i - 1] >= kSameOnset) ioi.push_back(onsets[i] - onsets[i - 1]);
+    for (std::size_t i = 1; i < events.size(); ++i) ioi.push_back(events[i] - events[i - 1]);
     if (ioi.empty()) throw_input("fewer than 2 distinct note onsets in the first {:.0f} s: no tempo to set", source_end);
     std::nth_element(ioi.begin(), ioi.begin() + static_cast<std::ptrdiff_t>(ioi.size() / 2), ioi.end());
     st.median_ioi = ioi[ioi.size() / 2];
     st.mean_velocity = vel / static_cast<double>(onsets.size());
-    for (auto& [ch, v] : by_channel) std::sort(v.begin(), v.end());
+    for (auto& [ch, v] : by_channel) {
+        std::sort(v.begin(), v.end());
+        v = onset_events(v);
+    }
     for (const MidiNote& n : midi.notes) {
         double gap = n.offset_sec - n.onset_sec;
         if (const auto c = by_channel.find(n.channel); c != by_channel.end()) {
-            const auto next = std::upper_bound(c->second.begin(), c->second.end(), n.onset_sec + kSameOnset);
+            const auto next = std::upper_bound(c->second.begin(), c->second.end(), n.onset_sec);
             if (next != c->second.end()) gap = *next - n.onset_sec;
         }
         st.gap.push_back(gap);
@@ -143,21 +158,21 @@ PieceStats piece_stats(const MidiPerformance& midi, double source_end) {
 }
 
 // The velocity of note n under setting s with gain g: its own × the setting's level at its time / the
-// piece's mean, × g, in 1..127.
-double note_velocity(const MidiNote& n, const PieceStats& st, const FactorSetting& s, double source_end, double g) {
-    const double f = std::clamp(n.onset_sec / std::max(source_end, 1e-9), 0.0, 1.0);
+// piece's mean, × g, in 1..127. A changing level repeats as hairpins of kHairpinSec rendered seconds.
+double note_velocity(const MidiNote& n, const PieceStats& st, const FactorSetting& s, double tempo_scale, double g) {
+    const double f = std::fmod(n.onset_sec * tempo_scale, kHairpinSec) / kHairpinSec;
     const double level = s.velocity_start + (s.velocity_end - s.velocity_start) * f;
     return std::clamp(n.velocity * level / st.mean_velocity * g, 1.0, 127.0);
 }
 
 // The gain that brings the mean velocity of the rendered notes to the setting's mean level although loud
 // notes stop at 127 (bisection; 1 when nothing clips).
-double velocity_gain(const MidiPerformance& midi, const PieceStats& st, const FactorSetting& s, double source_end) {
+double velocity_gain(const MidiPerformance& midi, const PieceStats& st, const FactorSetting& s, double source_end, double tempo_scale) {
     const double target = (s.velocity_start + s.velocity_end) / 2;
     auto mean_at = [&](double g) {
         double sum = 0, count = 0;
         for (const MidiNote& n : midi.notes)
-            if (n.onset_sec < source_end && n.channel != kDrums) sum += note_velocity(n, st, s, source_end, g), ++count;
+            if (n.onset_sec < source_end && n.channel != kDrums) sum += note_velocity(n, st, s, tempo_scale, g), ++count;
         return count > 0 ? sum / count : target;
     };
     double lo = 1, hi = 1;
@@ -172,7 +187,7 @@ double velocity_gain(const MidiPerformance& midi, const PieceStats& st, const Fa
 std::vector<Event> factor_events(const MidiPerformance& midi, const PieceStats& st, const FactorSetting& s, double source_end,
                                  double* end_sec) {
     const double scale = 60.0 / s.tempo_bpm / st.median_ioi;
-    const double gain = velocity_gain(midi, st, s, source_end);
+    const double gain = velocity_gain(midi, st, s, source_end, scale);
     std::vector<Event> ev;
     std::set<int> channels;
     for (std::size_t i = 0; i < midi.notes.size(); ++i) {
@@ -182,7 +197,7 @@ std::vector<Event> factor_events(const MidiPerformance& midi, const PieceStats& 
         if (pitch < 0 || pitch > 127) continue;
         const double length = n.channel == kDrums ? n.offset_sec - n.onset_sec : st.gap[i] * s.note_length;
         const double off = std::min(n.onset_sec + std::max(0.03 / scale, length), source_end + 0.5);
-        const int vel = static_cast<int>(std::lround(note_velocity(n, st, s, source_end, gain)));
+        const int vel = static_cast<int>(std::lround(note_velocity(n, st, s, scale, gain)));
         ev.push_back({scale * n.onset_sec, 4, 0, n.channel, pitch, vel});
         ev.push_back({scale * off, 1, 1, n.channel, pitch, 0});
         channels.insert(n.channel);
@@ -198,6 +213,24 @@ std::vector<Event> factor_events(const MidiPerformance& midi, const PieceStats& 
     *end_sec = 0;
     for (const auto& e : ev) *end_sec = std::max(*end_sec, e.sec);
     return ev;
+}
+
+// The RMS level (dBFS) of a rendering's sounding part: its 2048-sample frames within 40 dB of the loudest.
+double active_level_db(const std::vector<float>& audio) {
+    constexpr std::size_t kFrame = 2048;
+    std::vector<double> energy;
+    for (std::size_t a = 0; a < audio.size(); a += kFrame) {
+        double e = 0;
+        const std::size_t b = std::min(audio.size(), a + kFrame);
+        for (std::size_t i = a; i < b; ++i) e += static_cast<double>(audio[i]) * audio[i];
+        energy.push_back(e / static_cast<double>(b - a));
+    }
+    const double top = energy.empty() ? 0.0 : *std::max_element(energy.begin(), energy.end());
+    if (!(top > 0)) return -200;
+    double sum = 0, count = 0;
+    for (double e : energy)
+        if (e >= top * 1e-4) sum += e, ++count;
+    return 10 * std::log10(sum / count);
 }
 
 void check_factor_params(const std::vector<fs::path>& midi_files, const FactorCorpusParams& p) {
@@ -231,7 +264,8 @@ public:
         std::string work = corpus_render::work_id_of(src);
         for (int n = 2; used_.count(work); ++n) work = fmt::format("{}-{}", corpus_render::work_id_of(src), n);
         used_.insert(work);
-        for (const FactorSetting& s : grid_) add_rendering(src, midi, stats, work, s);
+        const double gain = level_gain(midi, stats);
+        for (const FactorSetting& s : grid_) add_rendering(src, midi, stats, work, s, gain);
         ++report_.pieces;
     }
 
@@ -247,16 +281,26 @@ public:
     }
 
 private:
+    // The gain that puts the piece's base rendering at kBaseLevelDb (so that one dynamics value means one
+    // level whatever the piece's instruments and texture; the piece's other renderings get the same gain).
+    double level_gain(const MidiPerformance& midi, const PieceStats& stats) {
+        const double source_end = std::min(p_.max_seconds, midi.end_sec);
+        double end_sec = 0;
+        const std::vector<Event> ev = factor_events(midi, stats, FactorSetting{}, source_end, &end_sec);
+        const double level = active_level_db(synth_.render(ev, end_sec, p_.sample_rate));
+        return level > -150 ? std::pow(10.0, (kBaseLevelDb - level) / 20) : 1.0;
+    }
+
     void add_rendering(const fs::path& src, const MidiPerformance& midi, const PieceStats& stats, const std::string& work,
-                       const FactorSetting& s) {
+                       const FactorSetting& s, double gain) {
         const std::string id = s.factor == "base" ? work + "__base" : fmt::format("{}__{}-{}", work, s.factor, s.value);
         const double source_end = std::min(p_.max_seconds, midi.end_sec);
         double end_sec = 0;
         const std::vector<Event> ev = factor_events(midi, stats, s, source_end, &end_sec);
         const double scale = 60.0 / s.tempo_bpm / stats.median_ioi;
-        const std::vector<float> audio = synth_.render(ev, end_sec, p_.sample_rate);
+        std::vector<float> audio = synth_.render(ev, end_sec, p_.sample_rate);
         float peak = 0;
-        for (float x : audio) peak = std::max(peak, std::fabs(x));  // no normalisation: levels stay real
+        for (float& x : audio) peak = std::max(peak, std::fabs(x *= static_cast<float>(gain)));  // no peak normalisation: levels stay real
         corpus_render::save_smf(out_ / "midi" / (id + ".mid"), ev);
         corpus_render::write_wav16(out_ / "audio" / (id + ".wav"), audio, p_.sample_rate);
         const nlohmann::json factors = s.factors();
@@ -264,7 +308,7 @@ private:
                           {"source_midi", src.filename().string()}, {"licence", p_.licence}, {"work_id", work},
                           {"recording_id", id}, {"factor", s.factor}, {"value", s.value}, {"factors", factors},
                           {"aspects", factors}, {"absolute", s.absolute()},
-                          {"source_median_ioi_sec", stats.median_ioi}, {"source_mean_velocity", stats.mean_velocity}, {"peak", peak}, {"clipped", peak > 1.0f},
+                          {"source_median_ioi_sec", stats.median_ioi}, {"source_mean_velocity", stats.mean_velocity}, {"level_gain_db", 20 * std::log10(gain)}, {"peak", peak}, {"clipped", peak > 1.0f},
                           {"time_map", nlohmann::json::array({{0.0, 0.0}, {source_end, scale * source_end}})},
                           {"duration_sec", static_cast<double>(audio.size()) / p_.sample_rate}});
         MetadataTable::Row row{id, id, work, {}};

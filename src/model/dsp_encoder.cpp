@@ -391,7 +391,7 @@ std::vector<float> raw_window(std::span<const float> y, std::vector<char>* audib
 // dBFS, its slope inside the window) and articulation (how far the level falls between onsets), in fixed
 // units (no calibration, nothing trained), in dims 0..kExpression-1 of every frame; zero for a silent
 // window. Not part of the overall layer: the default similarity does not see it.
-constexpr int kExpression = 44;
+constexpr int kExpression = 48;
 constexpr std::array<double, 13> kIoiCentres{-3.0, -2.75, -2.5, -2.25, -2.0, -1.75, -1.5, -1.25, -1.0, -0.75, -0.5, -0.25, 0.0};
 constexpr std::array<double, 12> kPeakCentres{-60, -55, -50, -45, -40, -35, -30, -25, -20, -15, -10, -5};
 constexpr std::array<double, 5> kTrendCentres{-6, -3, 0, 3, 6};
@@ -436,6 +436,26 @@ void expression_dynamics(const std::vector<double>& level, const std::vector<dou
     const double trend = slope_of(env) * 2.0;  // dB per second (blocks of 0.5 s)
     out[14] = static_cast<float>(trend / 5);
     soft_bins(trend, kTrendCentres.data(), static_cast<int>(kTrendCentres.size()), out + 15);
+}
+
+// Dynamics, the direction of change robust to a jump (a hairpin starting again inside the window): dims
+// 44..47 from the 0.5-s level peaks: the median of the slopes between peaks at most 1.5 s apart (dB/s; a
+// jump spoils at most a quarter of them), the share of rising steps among the steps between neighbouring
+// peaks, the largest fall and the largest rise (dB).
+void expression_direction(const std::vector<double>& block_max, float* out) {
+    constexpr std::size_t kMaxLag = 3;  // blocks
+    std::vector<double> pair_slopes, steps;
+    for (std::size_t i = 0; i < block_max.size(); ++i)
+        for (std::size_t j = i + 1; j < block_max.size() && j <= i + kMaxLag; ++j)
+            pair_slopes.push_back((block_max[j] - block_max[i]) * 2.0 / static_cast<double>(j - i));
+    for (std::size_t i = 1; i < block_max.size(); ++i) steps.push_back(block_max[i] - block_max[i - 1]);
+    if (steps.empty()) return;
+    double rising = 0;
+    for (double d : steps) rising += d > 0 ? 1.0 / static_cast<double>(steps.size()) : 0.0;
+    out[0] = static_cast<float>(quantile(pair_slopes, 0.5) / 5);
+    out[1] = static_cast<float>(rising - 0.5);
+    out[2] = static_cast<float>(std::min(0.0, *std::min_element(steps.begin(), steps.end())) / 20);
+    out[3] = static_cast<float>(std::max(0.0, *std::max_element(steps.begin(), steps.end())) / 20);
 }
 
 // Articulation: dims 38..43: quantiles of the level under its block's loudest frame, the share of frames
@@ -485,6 +505,7 @@ std::array<float, kExpression> expression_descriptors(std::span<const float> y) 
     expression_tempo(onset, static_cast<double>(y.size()) / kRate, on, out.data());
     expression_dynamics(level, block_max, out.data() + 18);
     expression_articulation(level, on, kBlock, out.data() + 38);
+    expression_direction(block_max, out.data() + 44);
     return out;
 }
 
@@ -662,11 +683,12 @@ std::shared_ptr<const Encoder> dsp_encoder() {
             "dims 129-143: level in dBFS in soft 10-dB bins (-60..-10), level re the window's peak in soft bins "
             "(-30..0), level slope in soft bins (-30..30 dB/s), dBFS/60, the window's level trend (dB/s)",
             "all 144 dims: each group's window mean, unit length, weighted 0.10/1.00/0.10/0.05 (after pooling)",
-            "dims 0-43 (the rest zero), the window's playing in fixed units, the same in every frame: log2 onset rate, "
+            "dims 0-47 (the rest zero), the window's playing in fixed units, the same in every frame: log2 onset rate, "
             "log2 median/quartile inter-onset intervals, log2 tempo/120, median IOI in soft quarter-octave bins; "
             "mean and 90th-percentile dBFS, the latter in soft 5-dB bins, slope of the 0.5-s level peaks (dB/s, "
             "plain and in soft bins); level under each 0.5 s's peak (quantiles, share within 6 dB), median fall "
-            "after an onset (dB, dB/s). Not in the overall layer"};
+            "after an onset (dB, dB/s); the direction of the level peaks robust to a jump (median slope between peaks "
+            "up to 1.5 s apart, share of rising steps, largest fall and rise). Not in the overall layer"};
         i.description =
             "weightless DSP descriptors (version 2) at 10 frames/s, each 5-s window analysed on its own: timbre "
             "(gain-invariant MFCC 1-19, spectral contrast, centroid, flatness), harmony (key-relative pitch classes, "

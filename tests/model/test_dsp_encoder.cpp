@@ -99,10 +99,10 @@ TEST(DspEncoder, ShapesLayersAndInfo) {
         }
     }
     EXPECT_GT(std::abs(h[30]) + std::abs(h[40]), 0.0);
-    // The expression layer fills dims 0..43 only.
+    // The expression layer fills dims 0..47 only.
     EXPECT_EQ(i.layer_names.at(5), "expression");
     const auto x = layer_mean(e, 5);
-    for (int d = 44; d < 144; ++d) EXPECT_EQ(x[d], 0.0) << d;
+    for (int d = 48; d < 144; ++d) EXPECT_EQ(x[d], 0.0) << d;
 }
 
 TEST(DspEncoder, HarmonyIsTranspositionInvariant) {
@@ -214,6 +214,25 @@ TEST(DspEncoder, ExpressionMeasuresTempoLevelAndArticulation) {
     auto swell = notes(0.25, 5, 0.22, 0.3f);
     for (std::size_t i = 0; i < swell.size(); ++i) swell[i] *= static_cast<float>(std::pow(10.0, (static_cast<double>(i) / kRate - 5) / 20 * 4));
     EXPECT_NEAR((ex(swell)[32] - fast[32]) / frames, 4.0 / 5, 0.15);
+    // Hairpins that start again inside the window (20 dB over 3 s, then again): the level's direction
+    // survives the jump (dims 44-47: median slope over ≤ 1.5 s in dB/s / 5, share of rising 0.5-s steps − 0.5, largest
+    // fall and rise in dB / 20), while the least-squares slope (dim 32) is pulled by the jump.
+    auto hairpins = [&](double sign) {
+        auto x = notes(0.25, 5, 0.22, 0.3f);
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            const double phase = std::fmod(static_cast<double>(i) / kRate, 3.0) / 3.0;
+            x[i] *= static_cast<float>(std::pow(10.0, (sign > 0 ? phase - 1 : -phase) * 20 / 20));
+        }
+        return ex(x);
+    };
+    const auto up = hairpins(1), down = hairpins(-1);
+    EXPECT_GT(up[44] / frames, 0.6) << up[44] / frames;      // ≥ 3 dB/s up
+    EXPECT_LT(down[44] / frames, -0.6) << down[44] / frames;  // ≥ 3 dB/s down
+    EXPECT_NEAR((up[44] - down[44]) / frames, 2 * 20.0 / 3 / 5, 0.5);
+    EXPECT_GT(up[45] / frames, 0.15);
+    EXPECT_LT(down[45] / frames, -0.15);
+    EXPECT_LT(up[46] / frames, -0.5);  // the crescendo's restart: a fall of more than 10 dB
+    EXPECT_GT(down[47] / frames, 0.3); // the diminuendo's: a rise
 }
 
 TEST(DspEncoder, DegenerateInput) {
@@ -313,7 +332,8 @@ TEST(DspEncoder, GoldenValues) {
     const auto expression = layer_mean(e, 5);
     const std::vector<std::pair<int, double>> golden_expression{
         {0, -342.255745}, {1, 280.513831}, {4, -202.532920}, {18, 129.591137}, {19, 131.266212},
-        {32, -11.329989},  {38, -3.434118},  {42, 0.401940},   {43, 0.401940}};
+        {32, -11.329989},  {38, -3.434118},  {42, 0.401940},   {43, 0.401940},   {44, -0.551928},
+        {45, -20.400000},  {46, -30.326587}, {47, 0.945469}};
     for (const auto& [d, v] : golden_expression)
         EXPECT_NEAR(expression[static_cast<std::size_t>(d)], v, 1e-3 * std::max(1.0, std::abs(v))) << "expression dim " << d;
 }
