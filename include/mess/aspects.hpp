@@ -147,6 +147,9 @@ struct AspectTrainParams {
     double val_fraction = 0.25;             // share of works held out for validation (≥ 1 work)
     int val_triplets = 2000;
     std::uint64_t seed = 0;
+    // Restarts of the ladder from seeds seed, seed + 1, ... (the same train/validation split and validation
+    // triplets, from `seed`); the run of best validation accuracy is kept (ties: the earlier). 1: one run.
+    int restarts = 1;
     // After each epoch: (rung, epoch 1.., mean training loss, validation triplet accuracy).
     std::function<void(AspectRung, int, double, double)> on_epoch;
 };

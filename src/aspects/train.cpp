@@ -31,6 +31,7 @@ void check_train_params(const AspectTrainParams& p) {
     if (!(p.val_fraction > 0 && p.val_fraction < 1)) throw_usage("validation fraction must be in (0, 1)");
     if (p.out_dim < 1 || p.hidden_dim < 1) throw_usage("out_dim and hidden_dim must be ≥ 1");
     if (!(p.temperature > 0)) throw_usage("InfoNCE temperature must be positive");
+    if (p.restarts < 1 || p.restarts > 100) throw_usage("restarts must be 1..100 (got {})", p.restarts);
 }
 
 // The aspect's works, shuffled by `seed`, split into (train, validation).
@@ -129,12 +130,10 @@ void start_mlp(AspectModel& m, const AspectTrainParams& p) {
     }
 }
 
-}  // namespace
 
-AspectTraining train_aspect(const FactorWindows& data, const std::string& aspect, const AspectTrainParams& p) {
-    check_train_params(p);
-    const auto [train_works, val_works] = split_works(data, aspect, p);
-    const std::vector<Triplet> val = draw_triplets(data, aspect, val_works, p.val_triplets, p.seed + 17);
+// One climb of the ladder with p's seed on the given split.
+AspectTraining train_ladder(const FactorWindows& data, const std::string& aspect, const AspectTrainParams& p,
+                            const std::vector<std::string>& train_works, const std::vector<Triplet>& val) {
     AspectTraining out;
     AspectModel m = identity_model(aspect, data.dim);
     AspectModel best = m;  // the rung with the best validation accuracy so far (ties: the lower rung)
@@ -167,9 +166,29 @@ AspectTraining train_aspect(const FactorWindows& data, const std::string& aspect
         report(fit_rung(m, data, aspect, train_works, val, p, true));
     }
     if (p.pick_best) m = best;
-    m.info = {{"validation_accuracy", out.ladder[static_cast<std::size_t>(m.rung)].validation_accuracy}, {"train_works", train_works},
-              {"validation_works", val_works}, {"seed", p.seed}, {"epochs", p.epochs}, {"loss", to_string(p.loss)}};
     out.model = std::move(m);
+    return out;
+}
+
+}  // namespace
+
+AspectTraining train_aspect(const FactorWindows& data, const std::string& aspect, const AspectTrainParams& p) {
+    check_train_params(p);
+    const auto [train_works, val_works] = split_works(data, aspect, p);
+    const std::vector<Triplet> val = draw_triplets(data, aspect, val_works, p.val_triplets, p.seed + 17);
+    auto accuracy = [](const AspectTraining& t) { return t.ladder[static_cast<std::size_t>(t.model.rung)].validation_accuracy; };
+    AspectTraining out;
+    std::vector<double> runs;
+    for (int r = 0; r < p.restarts; ++r) {
+        AspectTrainParams run = p;
+        run.seed = p.seed + static_cast<std::uint64_t>(r);
+        AspectTraining t = train_ladder(data, aspect, run, train_works, val);
+        runs.push_back(accuracy(t));
+        if (r == 0 || runs.back() > accuracy(out)) out = std::move(t), out.model.info["seed"] = run.seed;
+    }
+    out.model.info.update({{"validation_accuracy", accuracy(out)}, {"train_works", train_works}, {"validation_works", val_works},
+                           {"epochs", p.epochs}, {"loss", to_string(p.loss)}});
+    if (p.restarts > 1) out.model.info["restarts_validation_accuracy"] = runs;
     return out;
 }
 

@@ -16,6 +16,11 @@ namespace mess {
 // Labels
 // ---------------------------------------------------------------------------------------------
 
+std::string LabelItem::variant_kind() const {
+    if (!transform.is_object() || !transform.contains("kind") || !transform["kind"].is_string()) return {};
+    return transform["kind"].get<std::string>();
+}
+
 const LabelItem* Labels::find(const std::string& id) const {
     auto it = by_id.find(id);
     return it == by_id.end() ? nullptr : &items[it->second];
@@ -154,6 +159,7 @@ struct MetricSum {
 
 enum class Protocol { track, passage, passage_to_track, track_rerank };
 
+
 struct Context {
     const Searcher& searcher;
     const SearchIndex& index;
@@ -211,6 +217,7 @@ public:
         const auto [rec_rel, rec_total] = judge(q, ranking, false);
         same_recording_.add(rec_rel, rec_total);
         add_faithfulness(q, head);
+        if (!passages_) add_variants(q, ranking, work_rel, work_total);
         if (approximate_ && p_.exact_recall) add_exact_recall(q, head);
         if (p_.per_query) {
             details_.push_back({{"query", c_.index.records[q].id},
@@ -224,6 +231,7 @@ public:
         nlohmann::json out = {{"queries", queries}, {"same_work", same_work_.to_json()}, {"latency_ms", latency_.to_json()}};
         if (same_recording_.queries > 0) out["same_recording"] = same_recording_.to_json();
         if (!faith_n_.empty()) out["aspects"] = faithfulness_json();
+        if (!variant_ap_.empty()) out["variants"] = variants_json();
         if (approx_n_ > 0) out[fmt::format("approx_recall@{}", max_k_)] = approx_sum_ / static_cast<double>(approx_n_);
         if (p_.per_query) out["per_query"] = details_;
         return out;
@@ -285,6 +293,31 @@ private:
         }
     }
 
+    // Per variant kind (track protocols of labels with transform kinds): the AP of its queries, and the rank
+    // of each rendering of that kind among the results when its work's reference rendering is the query.
+    void add_variants(std::size_t q, const std::vector<Hit>& ranking, const std::vector<bool>& work_rel, std::int64_t work_total) {
+        const std::string kind = c_.label_of_row[q]->variant_kind();
+        if (kind.empty()) return;
+        variant_ap_[kind].push_back(average_precision(work_rel, work_total));
+        if (kind != kReferenceKind) return;
+        std::size_t rank = 0;
+        for (std::size_t i = 0; i < ranking.size(); ++i) {
+            const LabelItem* l = c_.label_of_row[ranking[i].row];
+            if (l == c_.label_of_row[q]) continue;  // the query's own track is not a result
+            ++rank;
+            if (work_rel[i]) variant_rank_[l->variant_kind()].push_back(static_cast<double>(rank));
+        }
+    }
+
+    nlohmann::json variants_json() const {
+        auto mean = [](const std::vector<double>& v) { return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size()); };
+        nlohmann::json out = nlohmann::json::object();
+        for (const auto& [kind, ap] : variant_ap_) out[kind] = {{"queries", ap.size()}, {"map", mean(ap)}};
+        for (const auto& [kind, ranks] : variant_rank_)
+            if (kind != kReferenceKind) out[kind]["mean_rank_from_reference"] = mean(ranks), out[kind]["references"] = ranks.size();
+        return out;
+    }
+
     // The share of the exact top max-K that the approximate search found.
     void add_exact_recall(std::size_t q, const std::vector<Hit>& head) {
         const std::vector<Hit> exact = search(q, static_cast<std::size_t>(max_k_), true);
@@ -316,6 +349,8 @@ private:
     MetricSum same_work_, same_recording_;
     std::map<std::string, std::map<int, double>> faith_sum_;
     std::map<std::string, std::int64_t> faith_n_;
+    static constexpr const char* kReferenceKind = "original";  // the as-written rendering of each work
+    std::map<std::string, std::vector<double>> variant_ap_, variant_rank_;  // per kind
     double approx_sum_ = 0;
     std::int64_t approx_n_ = 0;
     Percentiles latency_;
@@ -420,6 +455,10 @@ std::vector<std::pair<std::string, double>> flatten(const nlohmann::json& report
                 if (v.is_number() && metric != "queries" && metric != "queries_without_relevant")
                     rows.emplace_back(fmt::format("{} {} {}", proto, rel, metric), v.get<double>());
         }
+        if (body.contains("variants"))
+            for (const auto& [kind, m] : body["variants"].items())
+                for (const char* metric : {"map", "mean_rank_from_reference"})
+                    if (m.contains(metric)) rows.emplace_back(fmt::format("{} variant {} {}", proto, kind, metric), m[metric].get<double>());
         if (body.contains("aspects"))
             for (const auto& [aspect, m] : body["aspects"].items())
                 for (const auto& [metric, v] : m.items()) rows.emplace_back(fmt::format("{} {} {}", proto, aspect, metric), v.get<double>());
@@ -447,7 +486,7 @@ std::string format_report(const nlohmann::json& report) {
     for (const auto& [proto, body] : protocols.items())
         out += fmt::format("{}: {} queries ({} without a relevant result)\n", proto, body.value("queries", 0),
                            body.value("same_work", nlohmann::json::object()).value("queries_without_relevant", 0));
-    for (const auto& [name, v] : flatten(report)) out += fmt::format("  {:<44} {:>9.4f}\n", name, v);
+    for (const auto& [name, v] : flatten(report)) out += fmt::format("  {:<56} {:>9.4f}\n", name, v);
     return out;
 }
 
@@ -455,16 +494,16 @@ std::string format_comparison(const nlohmann::json& a, const nlohmann::json& b, 
                               const std::string& name_b) {
     const auto ra = flatten(a), rb = flatten(b);
     std::map<std::string, double> mb(rb.begin(), rb.end());
-    std::string out = fmt::format("  {:<44} {:>12} {:>12} {:>10}\n", "metric", name_a.substr(0, 12), name_b.substr(0, 12), "B - A");
+    std::string out = fmt::format("  {:<56} {:>12} {:>12} {:>10}\n", "metric", name_a.substr(0, 12), name_b.substr(0, 12), "B - A");
     std::set<std::string> seen;
     for (const auto& [name, va] : ra) {
         seen.insert(name);
         auto it = mb.find(name);
-        if (it == mb.end()) out += fmt::format("  {:<44} {:>12.4f} {:>12} {:>10}\n", name, va, "-", "");
-        else out += fmt::format("  {:<44} {:>12.4f} {:>12.4f} {:>+10.4f}\n", name, va, it->second, it->second - va);
+        if (it == mb.end()) out += fmt::format("  {:<56} {:>12.4f} {:>12} {:>10}\n", name, va, "-", "");
+        else out += fmt::format("  {:<56} {:>12.4f} {:>12.4f} {:>+10.4f}\n", name, va, it->second, it->second - va);
     }
     for (const auto& [name, vb] : rb)
-        if (!seen.count(name)) out += fmt::format("  {:<44} {:>12} {:>12.4f} {:>10}\n", name, "-", vb, "");
+        if (!seen.count(name)) out += fmt::format("  {:<56} {:>12} {:>12.4f} {:>10}\n", name, "-", vb, "");
     return out;
 }
 

@@ -13,7 +13,8 @@ namespace mess {
 namespace {
 
 std::string kind_of(const LabelItem& item) {
-    return item.transform.is_object() ? item.transform.value("kind", "unknown") : "unknown";
+    const std::string kind = item.variant_kind();
+    return kind.empty() ? "unknown" : kind;
 }
 int transpose_of(const LabelItem& item) {
     return item.transform.is_object() ? item.transform.value("transpose", 0) : 0;

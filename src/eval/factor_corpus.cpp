@@ -29,7 +29,7 @@ constexpr double kBaseBpm = 160;                          // median IOI 0.375 s
 constexpr double kTempoGrid[] = {100, 125, 200, 250};     // steps of ×1.25
 constexpr double kSoft = 40, kMedium = 72, kLoud = 110;   // p, mf, f (mean velocity)
 constexpr double kRampLow = 30, kRampHigh = 115;          // crescendo/diminuendo: pp ↔ ff in each hairpin
-constexpr double kHairpinSec = 10;                        // a hairpin's length (rendered seconds): several per piece
+constexpr double kHairpinSec = 5;                         // a hairpin's length (rendered seconds): one per window
 constexpr double kStaccato = 0.3, kNormal = 0.85, kLegato = 1.25;  // note length / IOI (legato: + pedal)
 constexpr double kSameOnset = 0.05;  // onsets closer than this to the one before are one event (a chord, a roll, a strum)
 constexpr double kBaseLevelDb = -26; // every piece's base rendering at this RMS level (dBFS), its other renderings at its gain

@@ -216,6 +216,30 @@ TEST(Aspects, MlpRungClimbsFromTheLinearOneWithEitherLoss) {
     EXPECT_THROW(train_aspect(data, "tempo", p), Error);
 }
 
+// Restarts: the same split and validation triplets, seeds seed, seed + 1, ...; the run of best validation
+// accuracy is kept, and one restart is the plain training bit for bit.
+TEST(Aspects, RestartsKeepTheBestValidationRun) {
+    const FactorWindows data = synthetic(10, 4, 6, 31);
+    AspectTrainParams p;
+    p.epochs = 2, p.triplets_per_epoch = 200, p.out_dim = 4, p.seed = 7, p.learning_rate = 0.02, p.val_triplets = 300, p.rung = AspectRung::linear;
+    const AspectTraining one = train_aspect(data, "tempo", p);
+    EXPECT_FALSE(one.model.info.contains("restarts_validation_accuracy"));
+    p.restarts = 3;
+    const AspectTraining three = train_aspect(data, "tempo", p);
+    const auto runs = three.model.info["restarts_validation_accuracy"].get<std::vector<double>>();
+    ASSERT_EQ(runs.size(), 3u);
+    EXPECT_EQ(runs[0], one.model.info["validation_accuracy"].get<double>());  // run 0 is the plain training
+    const double best = *std::max_element(runs.begin(), runs.end());
+    EXPECT_EQ(three.model.info["validation_accuracy"].get<double>(), best);
+    EXPECT_EQ(three.model.info["seed"].get<std::uint64_t>(), 7u + static_cast<std::uint64_t>(std::find(runs.begin(), runs.end(), best) - runs.begin()));
+    EXPECT_EQ(three.model.info["validation_works"], one.model.info["validation_works"]);  // one split for every run
+    if (three.model.info["seed"] == 7u) {
+        EXPECT_EQ(three.model.weights, one.model.weights);
+    }
+    p.restarts = 0;
+    EXPECT_THROW(train_aspect(data, "tempo", p), Error);
+}
+
 TEST(Aspects, EvaluationSeesContentLeakInTheRawSpaceAndNotInTheTrainedOne) {
     const FactorWindows train = synthetic(10, 4, 6, 21), held_out = synthetic(6, 4, 6, 22);
     AspectTrainParams p;

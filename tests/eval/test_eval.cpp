@@ -1,5 +1,6 @@
 // Ranking metrics against hand-computed values, labels validation, and the protocols on a small index
 // whose answers are known.
+#include <array>
 #include <cmath>
 
 #include <gtest/gtest.h>
@@ -132,6 +133,39 @@ TEST(Evaluate, KnownAnswersAndDeterminism) {
     EXPECT_EQ(strip(r), strip(again));
     EXPECT_NE(format_report(r).find("track same_work map"), std::string::npos);
     EXPECT_NE(format_comparison(r, again, "a", "b").find("+0.0000"), std::string::npos);
+}
+
+// Per variant kind (labels' transform.kind): the AP of its queries, and the rank of each kind's rendering
+// when its work's as-written rendering ("original") is the query; vectors chosen so the ranks are known.
+TEST(Evaluate, VariantRanksFromTheReference) {
+    const std::vector<std::pair<std::string, std::array<float, 3>>> rows{
+        {"w0:original", {1, 0, 0}},   {"w0:tempo", {0.95f, 0.05f, 0}}, {"w0:combined", {0.5f, 0, 0.866f}},
+        {"w1:original", {0.8f, 0.6f, 0}}, {"w1:tempo", {0.6f, 0.8f, 0}},   {"w1:combined", {0, 1, 0}}};
+    std::vector<IndexRecord> recs;
+    std::vector<float> v;
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& [id, x] : rows) {
+        IndexRecord rec;
+        rec.id = rec.track_id = rec.recording_id = id;
+        rec.work_id = id.substr(0, 2);
+        recs.push_back(rec);
+        v.insert(v.end(), x.begin(), x.end());
+        items.push_back({{"id", id}, {"work_id", rec.work_id}, {"transform", {{"kind", id.substr(3)}}}});
+    }
+    const Searcher idx(std::make_shared<const SearchIndex>(build_index_from_vectors(IndexKind::track, recs, v, 3, "Flat")), {});
+    const nlohmann::json r = evaluate(idx, parse_labels({{"items", items}}, "labels"), EvalParams{});
+    const auto& var = r["protocols"]["track"]["variants"];
+    // From w0:original: w0:tempo 1st, w1:original, w1:tempo, w0:combined 4th; from w1:original: w1:tempo
+    // 1st, w0:original, w0:tempo, w1:combined 4th.
+    EXPECT_DOUBLE_EQ(var["tempo"]["mean_rank_from_reference"].get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(var["combined"]["mean_rank_from_reference"].get<double>(), 4.0);
+    EXPECT_EQ(var["combined"]["references"], 2);
+    EXPECT_FALSE(var["original"].contains("mean_rank_from_reference"));
+    EXPECT_DOUBLE_EQ(var["original"]["map"].get<double>(), 0.75);  // (1/1 + 2/4) / 2 for each reference
+    EXPECT_EQ(var["original"]["queries"], 2);
+    EXPECT_NE(format_report(r).find("track variant combined mean_rank_from_reference"), std::string::npos);
+    // Labels without transform kinds: no variant report.
+    EXPECT_FALSE(evaluate(Searcher(std::make_shared<const SearchIndex>(known_index(false)), {}), known_labels(), EvalParams{})["protocols"]["track"].contains("variants"));
 }
 
 // Tracks from passages in two stages: one query per labelled track, every other recording of its work first.

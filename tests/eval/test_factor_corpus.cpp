@@ -1,7 +1,7 @@
 // Factor corpora (`mess corpus render --factors`): absolute values — two pieces at different tempos and
 // levels rendered on the grid reach the same median inter-onset interval, mean velocity and note length
 // per value, and their base renderings the same sounding level; a strummed chord is one onset; crescendo
-// and diminuendo are hairpins that start again every 10 s; a piece without a tempo is skipped and
+// and diminuendo are hairpins that start again every 5 s; a piece without a tempo is skipped and
 // reported; bad parameters refused.
 #include <algorithm>
 #include <filesystem>
@@ -158,8 +158,8 @@ TEST(FactorCorpus, StrumIsOneOnsetAndHairpinsRepeat) {
         // every 0.375 s.
         EXPECT_NEAR(it["source_median_ioi_sec"].get<double>(), 0.5, 0.01);
         if (it["value"] != "crescendo" && it["value"] != "diminuendo") continue;
-        EXPECT_EQ(it["absolute"]["hairpin_sec"].get<double>(), 10.0);
-        // The chords' velocity rises (crescendo) or falls through each 10-s hairpin and starts again.
+        EXPECT_EQ(it["absolute"]["hairpin_sec"].get<double>(), 5.0);
+        // The chords' velocity rises (crescendo) or falls through each 5-s hairpin and starts again.
         const MidiPerformance m = read_midi(dir / "out" / it["midi"].get<std::string>());
         auto mean_velocity = [&](double from, double to) {
             double sum = 0, n = 0;
@@ -168,9 +168,9 @@ TEST(FactorCorpus, StrumIsOneOnsetAndHairpinsRepeat) {
             return sum / n;
         };
         const double sign = it["value"] == "crescendo" ? 1 : -1;
-        EXPECT_GT(sign * (mean_velocity(7, 10) - mean_velocity(0, 3)), 40) << it["id"];
-        EXPECT_GT(sign * (mean_velocity(13, 15) - mean_velocity(10, 12)), 15) << it["id"];
-        EXPECT_GT(sign * (mean_velocity(7, 10) - mean_velocity(10, 13)), 40) << it["id"];  // starts again at 10 s
+        EXPECT_GT(sign * (mean_velocity(3.5, 5) - mean_velocity(0, 1.5)), 40) << it["id"];
+        EXPECT_GT(sign * (mean_velocity(8.5, 10) - mean_velocity(5, 6.5)), 40) << it["id"];
+        EXPECT_GT(sign * (mean_velocity(3.5, 5) - mean_velocity(5, 6.5)), 40) << it["id"];  // starts again at 5 s
     }
 }
 
