@@ -282,7 +282,7 @@ void register_corpus(CLI::App& app, Context& ctx) {
                      "Factor-controlled grid instead of variants: one factor changed at a time from a neutral base\n"
                      "(tempo, dynamics, articulation, timbre, transpose); labels record factor and value.\n"
                      "Values are absolute, the same for every piece: tempo 100/125/160 (base)/200/250 beats per minute,\n"
-                     "one beat = the piece's median interval between onset events (onsets < 50 ms apart: one event);\n"
+                     "one beat = the piece's median interval between onset events (onsets < 50 ms apart within 0.2 s: one);\n"
                      "dynamics soft/medium (base)/loud = mean velocity 40/72/110, crescendo/diminuendo = hairpins\n"
                      "30 <-> 115 starting again every 5 s, each piece's base at -26 dBFS RMS (its renderings at one gain); articulation\n"
                      "staccato/normal (base)/legato = note length 0.3/0.85/1.25 of the time to the channel's next\n"

@@ -149,6 +149,7 @@ struct AspectTrainParams {
     std::uint64_t seed = 0;
     // Restarts of the ladder from seeds seed, seed + 1, ... (the same train/validation split and validation
     // triplets, from `seed`); the run of best validation accuracy is kept (ties: the earlier). 1: one run.
+    // The kept run's validation accuracy is then the best of N on the same triplets: an optimistic figure.
     int restarts = 1;
     // After each epoch: (rung, epoch 1.., mean training loss, validation triplet accuracy).
     std::function<void(AspectRung, int, double, double)> on_epoch;

@@ -122,7 +122,8 @@ struct EvalParams {
 // "mean_first_rank"}, "same_recording": {...} (passage only), "aspects": {A: {"faithfulness@K"}},
 // "variants" (track protocols, labels with transform kinds: `mess corpus render`): {kind: {"queries", "map"
 // (of that kind's queries), "mean_rank_from_reference", "references" (the rank, 1 = nearest, of that kind's
-// rendering among the results when its work's as-written rendering, kind "original", is the query)}},
+// rendering among the results when its work's as-written rendering, kind "original", is the query; a
+// rendering the search did not return ranks last, counted in "not_returned")}},
 // "approx_recall@K" (approximate indexes), "latency_ms": {"p50", "p90", "p99", "mean"}}}}.
 // Every query goes through `searcher` (the one search service), so what is measured is what users get.
 nlohmann::json evaluate(const Searcher& searcher, const Labels& labels, const EvalParams& params);
@@ -198,7 +199,7 @@ CorpusReport render_corpus(const std::vector<std::filesystem::path>& midi_files,
 // Factor-controlled corpora (`mess corpus render --factors`): every piece rendered on a grid where ONE factor changes at a time from a
 // neutral base; values are ABSOLUTE, the same for every piece (its own tempo and level replaced: one value = one tempo, level, articulation):
 //   tempo         100, 125, 200, 250 "beats" per minute (base 160): durations scaled so the median interval between the piece's onset
-//                 events is 60/bpm s (an event: a chain of onsets each < 50 ms after the one before, e.g. a chord, a roll, a strum)
+//                 events is 60/bpm s (an event: a chain of onsets each < 50 ms after the one before, spanning < 0.2 s: a chord, a roll, a strum)
 //   dynamics      soft (mean velocity 40), loud (110), crescendo (hairpins 30 → 115, starting again every 5 rendered seconds),
 //                 diminuendo (115 → 30); base medium (72); each velocity × level / the piece's mean (accents kept; a gain keeps the
 //                 mean where notes stop at 127). Levels are real and comparable across pieces: no peak normalisation; every rendering

@@ -301,11 +301,24 @@ private:
         variant_ap_[kind].push_back(average_precision(work_rel, work_total));
         if (kind != kReferenceKind) return;
         std::size_t rank = 0;
+        std::set<const LabelItem*> found;
         for (std::size_t i = 0; i < ranking.size(); ++i) {
             const LabelItem* l = c_.label_of_row[ranking[i].row];
             if (l == c_.label_of_row[q]) continue;  // the query's own track is not a result
             ++rank;
-            if (work_rel[i]) variant_rank_[l->variant_kind()].push_back(static_cast<double>(rank));
+            if (work_rel[i] && found.insert(l).second) variant_rank_[l->variant_kind()].push_back(static_cast<double>(rank));
+        }
+        // A rendering of the work the search did not return (a reranker's candidates, an approximate index)
+        // ranks last, so that finding less never looks better.
+        const std::size_t last = (tracks_of_passages_ ? track_row_.size() : n_) - 1;
+        auto add_missing = [&](std::size_t row) {
+            const LabelItem* l = c_.label_of_row[row];
+            if (related(c_, q, row, true, false) && found.insert(l).second) variant_rank_[l->variant_kind()].push_back(static_cast<double>(last)), ++variant_missing_[l->variant_kind()];
+        };
+        if (tracks_of_passages_) {
+            for (const auto& [track, row] : track_row_) add_missing(row);
+        } else {
+            for (std::size_t r = 0; r < n_; ++r) add_missing(r);
         }
     }
 
@@ -314,7 +327,10 @@ private:
         nlohmann::json out = nlohmann::json::object();
         for (const auto& [kind, ap] : variant_ap_) out[kind] = {{"queries", ap.size()}, {"map", mean(ap)}};
         for (const auto& [kind, ranks] : variant_rank_)
-            if (kind != kReferenceKind) out[kind]["mean_rank_from_reference"] = mean(ranks), out[kind]["references"] = ranks.size();
+            if (kind != kReferenceKind && !kind.empty()) {
+                out[kind]["mean_rank_from_reference"] = mean(ranks), out[kind]["references"] = ranks.size();
+                out[kind]["not_returned"] = variant_missing_.count(kind) ? variant_missing_.at(kind) : 0;
+            }
         return out;
     }
 
@@ -351,6 +367,7 @@ private:
     std::map<std::string, std::int64_t> faith_n_;
     static constexpr const char* kReferenceKind = "original";  // the as-written rendering of each work
     std::map<std::string, std::vector<double>> variant_ap_, variant_rank_;  // per kind
+    std::map<std::string, std::int64_t> variant_missing_;                    // per kind: renderings not returned (ranked last)
     double approx_sum_ = 0;
     std::int64_t approx_n_ = 0;
     Percentiles latency_;

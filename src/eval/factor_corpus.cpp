@@ -32,6 +32,7 @@ constexpr double kRampLow = 30, kRampHigh = 115;          // crescendo/diminuend
 constexpr double kHairpinSec = 5;                         // a hairpin's length (rendered seconds): one per window
 constexpr double kStaccato = 0.3, kNormal = 0.85, kLegato = 1.25;  // note length / IOI (legato: + pedal)
 constexpr double kSameOnset = 0.05;  // onsets closer than this to the one before are one event (a chord, a roll, a strum)
+constexpr double kMaxEventSpan = 0.2; // ... unless the event would last longer (a trill, a tremolo: several events)
 constexpr double kBaseLevelDb = -26; // every piece's base rendering at this RMS level (dBFS), its other renderings at its gain
 
 // One rendering's settings; the defaults are the neutral base.
@@ -107,12 +108,13 @@ std::vector<FactorSetting> factor_grid(const std::vector<std::string>& factors) 
     return grid;
 }
 
-// Onset events: the times at which a chain of onsets, each closer than kSameOnset to the one before,
-// begins (what a listener hears as one onset: a chord, a roll, a strummed arpeggio). `onsets` sorted.
+// Onset events: the times at which a chain of onsets, each closer than kSameOnset to the one before and
+// within kMaxEventSpan of the chain's first, begins (what a listener hears as one onset: a chord, a roll, a
+// strummed arpeggio). `onsets` sorted.
 std::vector<double> onset_events(const std::vector<double>& onsets) {
     std::vector<double> events;
     for (std::size_t i = 0; i < onsets.size(); ++i)
-        if (i == 0 || onsets[i] - onsets[i - 1] >= kSameOnset) events.push_back(onsets[i]);
+        if (i == 0 || onsets[i] - onsets[i - 1] >= kSameOnset || onsets[i] - events.back() >= kMaxEventSpan) events.push_back(onsets[i]);
     return events;
 }
 
@@ -138,7 +140,7 @@ PieceStats piece_stats(const MidiPerformance& midi, double source_end) {
     const std::vector<double> events = onset_events(onsets);
     std::vector<double> ioi;
     for (std::size_t i = 1; i < events.size(); ++i) ioi.push_back(events[i] - events[i - 1]);
-    if (ioi.empty()) throw_input("fewer than 2 distinct note onsets in the first {:.0f} s: no tempo to set", source_end);
+    if (ioi.empty()) throw_input("fewer than 2 onset events in the first {:.0f} s: no tempo to set", source_end);
     std::nth_element(ioi.begin(), ioi.begin() + static_cast<std::ptrdiff_t>(ioi.size() / 2), ioi.end());
     st.median_ioi = ioi[ioi.size() / 2];
     st.mean_velocity = vel / static_cast<double>(onsets.size());
@@ -166,7 +168,8 @@ double note_velocity(const MidiNote& n, const PieceStats& st, const FactorSettin
 }
 
 // The gain that brings the mean velocity of the rendered notes to the setting's mean level although loud
-// notes stop at 127 (bisection; 1 when nothing clips).
+// notes stop at 127 and a hairpin may be cut short by the piece's end (bisection, up or down; 1 when the
+// mean is already there).
 double velocity_gain(const MidiPerformance& midi, const PieceStats& st, const FactorSetting& s, double source_end, double tempo_scale) {
     const double target = (s.velocity_start + s.velocity_end) / 2;
     auto mean_at = [&](double g) {
@@ -177,6 +180,7 @@ double velocity_gain(const MidiPerformance& midi, const PieceStats& st, const Fa
     };
     double lo = 1, hi = 1;
     while (mean_at(hi) < target - 0.01 && hi < 64) hi *= 2;
+    while (mean_at(lo) > target + 0.01 && lo > 1.0 / 64) lo /= 2;  // a hairpin cut short can start the mean above it
     for (int i = 0; i < 40 && hi > lo; ++i) (mean_at((lo + hi) / 2) < target ? lo : hi) = (lo + hi) / 2;
     return hi;
 }

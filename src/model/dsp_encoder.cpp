@@ -441,7 +441,8 @@ void expression_dynamics(const std::vector<double>& level, const std::vector<dou
 // Dynamics, the direction of change robust to a jump (a hairpin starting again inside the window): dims
 // 44..47 from the 0.5-s level peaks: the median of the slopes between peaks at most 1.5 s apart (dB/s; a
 // jump spoils at most a quarter of them), the share of rising steps among the steps between neighbouring
-// peaks, the largest fall and the largest rise (dB).
+// peaks, the largest fall and the largest rise (dB). `block_max`: full blocks only (a short last block's
+// lower peak would read as a fall in every window), floored at −80 dBFS (silence is no 100-dB step).
 void expression_direction(const std::vector<double>& block_max, float* out) {
     constexpr std::size_t kMaxLag = 3;  // blocks
     std::vector<double> pair_slopes, steps;
@@ -505,7 +506,9 @@ std::array<float, kExpression> expression_descriptors(std::span<const float> y) 
     expression_tempo(onset, static_cast<double>(y.size()) / kRate, on, out.data());
     expression_dynamics(level, block_max, out.data() + 18);
     expression_articulation(level, on, kBlock, out.data() + 38);
-    expression_direction(block_max, out.data() + 44);
+    std::vector<double> peaks(block_max.begin(), block_max.begin() + static_cast<std::ptrdiff_t>(level.size() / kBlock));
+    for (double& p : peaks) p = std::max(p, -80.0);
+    expression_direction(peaks, out.data() + 44);
     return out;
 }
 
