@@ -29,7 +29,7 @@ struct TrainOptions {
     int epochs = 30, triplets = 4000, restarts = 1;
     double learning_rate = 0.01, temperature = 0.1;
     std::uint64_t seed = 0;
-    bool quiet = false, pick_best = false;
+    bool quiet = false, pick_best = false, ensemble = false;
     std::vector<std::string> from_targets;  // ASPECT=target[,target...]
     double alpha = 1.0;
     bool replace = false;
@@ -109,7 +109,8 @@ int run_train(const Context& ctx, const TrainOptions& o, bool json) {
     if (!json) fmt::print("{} windows of {} tracks, {} inputs ({} layers × {}), encoder {}\n", data.n, data.track_ids.size(), data.dim,
                           data.layers.size(), data.layer_dim, data.encoder);
     RunRecord run(ctx, "train", {{"dataset", ds.id()}, {"labels", o.labels}, {"aspects", o.aspects}, {"rung", o.rung},
-                                 {"dim", o.dim}, {"hidden", o.hidden}, {"loss", o.loss}, {"pick_best", o.pick_best}, {"epochs", o.epochs}, {"seed", o.seed}, {"restarts", o.restarts}});
+                                 {"dim", o.dim}, {"hidden", o.hidden}, {"loss", o.loss}, {"pick_best", o.pick_best}, {"epochs", o.epochs}, {"seed", o.seed}, {"restarts", o.restarts},
+                                 {"ensemble", o.ensemble}});
     AspectSet set = new_aspect_set(data.encoder, data.layers, data.layer_dim);
     nlohmann::json report = {{"windows", data.n}, {"encoder", data.encoder}, {"labels", fs::path(o.labels).filename().string()}, {"aspects", nlohmann::json::object()}};
     for (const auto& aspect : o.aspects) {
@@ -117,7 +118,7 @@ int run_train(const Context& ctx, const TrainOptions& o, bool json) {
         p.rung = parse_aspect_rung(o.rung);
         p.out_dim = o.dim, p.epochs = o.epochs, p.triplets_per_epoch = o.triplets, p.learning_rate = o.learning_rate, p.seed = o.seed;
         p.hidden_dim = o.hidden, p.loss = parse_aspect_loss(o.loss), p.temperature = o.temperature, p.pick_best = o.pick_best;
-        p.restarts = o.restarts;
+        p.restarts = o.restarts, p.ensemble = o.ensemble;
         if (!json && !o.quiet)
             p.on_epoch = [&](AspectRung r, int epoch, double loss, double acc) {
                 fmt::print("  {} {:<9} epoch {:>3}/{}  loss {:.4f}  validation accuracy {:.3f}\n", aspect, to_string(r), epoch, p.epochs, loss, acc);
@@ -130,8 +131,10 @@ int run_train(const Context& ctx, const TrainOptions& o, bool json) {
         if (!json) print_ladder(aspect, t);
         if (!json && o.pick_best) fmt::print("  kept: {}\n", to_string(t.model.rung));
         if (!json && o.restarts > 1)
-            fmt::print("  restarts: validation accuracy {:.3f}; kept seed {}\n", fmt::join(t.model.info["restarts_validation_accuracy"].get<std::vector<double>>(), " "),
-                       t.model.info["seed"].get<std::uint64_t>());
+            fmt::print("  restarts: validation accuracy {:.3f}; kept {}\n", fmt::join(t.model.info["restarts_validation_accuracy"].get<std::vector<double>>(), " "),
+                       t.model.info.contains("ensemble") ? fmt::format("all {} as one model ({:.3f})", t.model.info["ensemble"].get<int>(),
+                                                                       t.model.info["ensemble_validation_accuracy"].get<double>())
+                                                         : fmt::format("seed {}", t.model.info["seed"].get<std::uint64_t>()));
         report["aspects"][aspect] = ladder_json(t);
         report["kept"][aspect] = to_string(t.model.rung);
         set.aspects[aspect] = std::move(t.model);
@@ -288,6 +291,9 @@ void register_train(CLI::App& app, Context& ctx) {
     cmd->add_option("--restarts", o.restarts,
                     "Train the ladder this many times (seeds --seed, --seed + 1, ...; the same split) and keep the run of best\n"
                     "validation accuracy")->capture_default_str();
+    cmd->add_flag("--ensemble", o.ensemble,
+                  "With --restarts N and the mlp rung: keep the N runs as one model (outputs concatenated, rank N × --dim)\n"
+                  "when that does at least as well on validation as the best run");
     cmd->add_flag("--quiet", o.quiet, "Only the ladder, not every epoch");
     bool& json = add_json_flag(cmd);
     cmd->callback([&ctx, &json] { ctx.run = [&ctx, &json] { return run_train(ctx, o, json); }; });

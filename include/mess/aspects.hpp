@@ -151,6 +151,10 @@ struct AspectTrainParams {
     // triplets, from `seed`); the run of best validation accuracy is kept (ties: the earlier). 1: one run.
     // The kept run's validation accuracy is then the best of N on the same triplets: an optimistic figure.
     int restarts = 1;
+    // With restarts > 1 and the mlp rung kept by every run: the runs as one mlp (hidden units stacked, outputs
+    // concatenated, each run's block scaled to unit mean norm: rank restarts × out_dim), kept when its
+    // validation accuracy is at least the best run's (info: ensemble, ensemble_validation_accuracy).
+    bool ensemble = false;
     // After each epoch: (rung, epoch 1.., mean training loss, validation triplet accuracy).
     std::function<void(AspectRung, int, double, double)> on_epoch;
 };

@@ -170,6 +170,35 @@ AspectTraining train_ladder(const FactorWindows& data, const std::string& aspect
     return out;
 }
 
+// The restarts' mlp models as one mlp: hidden units stacked, outputs concatenated (W2 block diagonal), each
+// block scaled by 1 / its mean output norm over `data` so that the cosine weighs the runs alike.
+AspectModel ensemble_mlp(const std::vector<AspectModel>& runs, const FactorWindows& data) {
+    AspectModel e = runs.front();
+    e.hidden_dim = 0, e.out_dim = 0;
+    for (const AspectModel& m : runs) e.hidden_dim += m.hidden_dim, e.out_dim += m.out_dim;
+    const detail::MlpLayout el(e);
+    e.weights.assign(el.w2 + el.out * el.hidden, 0.0f);
+    std::size_t h0 = 0, k0 = 0;
+    for (const AspectModel& m : runs) {
+        const detail::MlpLayout l(m);
+        double norms = 0;
+        for (std::int64_t i = 0; i < data.n; ++i) {
+            const std::vector<float> y = m.apply(data.row(i));
+            double sq = 0;
+            for (float v : y) sq += double(v) * v;
+            norms += std::sqrt(sq);
+        }
+        const double scale = data.n > 0 && norms > 0 ? static_cast<double>(data.n) / norms : 1.0;
+        std::copy_n(m.weights.begin(), l.hidden * l.din, e.weights.begin() + static_cast<std::ptrdiff_t>(h0 * l.din));
+        std::copy_n(m.weights.begin() + static_cast<std::ptrdiff_t>(l.b1), l.hidden, e.weights.begin() + static_cast<std::ptrdiff_t>(el.b1 + h0));
+        for (std::size_t k = 0; k < l.out; ++k)
+            for (std::size_t u = 0; u < l.hidden; ++u)
+                e.weights[el.w2 + (k0 + k) * el.hidden + h0 + u] = static_cast<float>(m.weights[l.w2 + k * l.hidden + u] * scale);
+        h0 += l.hidden, k0 += l.out;
+    }
+    return e;
+}
+
 }  // namespace
 
 AspectTraining train_aspect(const FactorWindows& data, const std::string& aspect, const AspectTrainParams& p) {
@@ -179,12 +208,27 @@ AspectTraining train_aspect(const FactorWindows& data, const std::string& aspect
     auto accuracy = [](const AspectTraining& t) { return t.ladder[static_cast<std::size_t>(t.model.rung)].validation_accuracy; };
     AspectTraining out;
     std::vector<double> runs;
+    std::vector<AspectModel> models;
     for (int r = 0; r < p.restarts; ++r) {
         AspectTrainParams run = p;
         run.seed = p.seed + static_cast<std::uint64_t>(r);
         AspectTraining t = train_ladder(data, aspect, run, train_works, val);
         runs.push_back(accuracy(t));
+        models.push_back(t.model);
         if (r == 0 || runs.back() > accuracy(out)) out = std::move(t), out.model.info["seed"] = run.seed;
+    }
+    const bool all_mlp = std::all_of(models.begin(), models.end(), [](const AspectModel& m) { return m.rung == AspectRung::mlp; });
+    if (p.ensemble && p.restarts > 1 && all_mlp) {
+        AspectModel e = ensemble_mlp(models, data);
+        const double acc = triplet_accuracy(e, data, val);
+        out.model.info["ensemble_validation_accuracy"] = acc;
+        if (acc >= accuracy(out)) {
+            e.info = out.model.info;
+            e.info["ensemble"] = models.size();
+            e.info.erase("seed");
+            out.model = std::move(e);
+            out.ladder.back().validation_accuracy = acc;
+        }
     }
     out.model.info.update({{"validation_accuracy", accuracy(out)}, {"train_works", train_works}, {"validation_works", val_works},
                            {"epochs", p.epochs}, {"loss", to_string(p.loss)}});

@@ -3,6 +3,7 @@
 // small direction carries the aspect), determinism for a seed, evaluation and the saved form.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
@@ -238,6 +239,37 @@ TEST(Aspects, RestartsKeepTheBestValidationRun) {
     }
     p.restarts = 0;
     EXPECT_THROW(train_aspect(data, "tempo", p), Error);
+}
+
+TEST(Aspects, EnsembleOfRestartsIsOneMlpWhoseBlocksAreTheRuns) {
+    const FactorWindows data = synthetic(10, 4, 6, 31);
+    AspectTrainParams p;
+    p.epochs = 2, p.triplets_per_epoch = 200, p.out_dim = 4, p.hidden_dim = 8, p.seed = 7, p.learning_rate = 0.02, p.val_triplets = 300;
+    p.rung = AspectRung::mlp, p.loss = AspectLoss::infonce;
+    const AspectModel first = train_aspect(data, "tempo", p).model;  // the run of seed 7 alone
+    p.restarts = 3, p.ensemble = true;
+    const AspectTraining t = train_aspect(data, "tempo", p);
+    ASSERT_TRUE(t.model.info.contains("ensemble_validation_accuracy"));
+    const std::vector<double> runs = t.model.info["restarts_validation_accuracy"].get<std::vector<double>>();
+    const double best_run = *std::max_element(runs.begin(), runs.end());
+    const double ensemble = t.model.info["ensemble_validation_accuracy"].get<double>();
+    ASSERT_GE(ensemble, best_run) << "with this seed the ensemble does at least as well on validation, so it is kept";
+    EXPECT_EQ(t.model.info["ensemble"], 3);
+    ASSERT_EQ(t.model.out_dim, 12);
+    ASSERT_EQ(t.model.hidden_dim, 24);
+    EXPECT_EQ(t.ladder.back().validation_accuracy, ensemble);
+    // Its first block is the first run's output, scaled by one positive constant.
+    double ratio = 0;
+    for (std::int64_t i = 0; i < 5; ++i) {
+        const std::vector<float> y = t.model.apply(data.row(i)), y1 = first.apply(data.row(i));
+        for (std::size_t k = 0; k < 4; ++k) {
+            if (std::fabs(y1[k]) < 1e-3) continue;
+            const double r = y[k] / y1[k];
+            if (ratio == 0) ratio = r;
+            EXPECT_NEAR(r, ratio, 1e-3 * std::fabs(ratio));
+        }
+    }
+    EXPECT_GT(ratio, 0);
 }
 
 TEST(Aspects, EvaluationSeesContentLeakInTheRawSpaceAndNotInTheTrainedOne) {
