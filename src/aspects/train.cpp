@@ -214,11 +214,11 @@ AspectTraining train_aspect(const FactorWindows& data, const std::string& aspect
         run.seed = p.seed + static_cast<std::uint64_t>(r);
         AspectTraining t = train_ladder(data, aspect, run, train_works, val);
         runs.push_back(accuracy(t));
-        models.push_back(t.model);
+        if (p.ensemble) models.push_back(t.model);
         if (r == 0 || runs.back() > accuracy(out)) out = std::move(t), out.model.info["seed"] = run.seed;
     }
     const bool all_mlp = std::all_of(models.begin(), models.end(), [](const AspectModel& m) { return m.rung == AspectRung::mlp; });
-    if (p.ensemble && p.restarts > 1 && all_mlp) {
+    if (models.size() > 1 && all_mlp) {
         AspectModel e = ensemble_mlp(models, data);
         const double acc = triplet_accuracy(e, data, val);
         out.model.info["ensemble_validation_accuracy"] = acc;

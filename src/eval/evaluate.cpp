@@ -313,7 +313,9 @@ private:
         const std::size_t last = (tracks_of_passages_ ? track_row_.size() : n_) - 1;
         auto add_missing = [&](std::size_t row) {
             const LabelItem* l = c_.label_of_row[row];
-            if (related(c_, q, row, true, false) && found.insert(l).second) variant_rank_[l->variant_kind()].push_back(static_cast<double>(last)), ++variant_missing_[l->variant_kind()];
+            if (!related(c_, q, row, true, false) || !found.insert(l).second) return;
+            variant_rank_[l->variant_kind()].push_back(static_cast<double>(last));
+            ++variant_missing_[l->variant_kind()];
         };
         if (tracks_of_passages_) {
             for (const auto& [track, row] : track_row_) add_missing(row);
