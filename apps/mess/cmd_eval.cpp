@@ -284,7 +284,8 @@ void register_corpus(CLI::App& app, Context& ctx) {
                      "Values are absolute, the same for every piece: tempo 100/125/160 (base)/200/250 beats per minute,\n"
                      "one beat = the piece's median interval between onset events (onsets < 50 ms apart within 0.2 s: one);\n"
                      "dynamics soft/medium (base)/loud = mean velocity 40/72/110, crescendo/diminuendo = hairpins\n"
-                     "30 <-> 115 starting again every 5 s, each piece's base at -26 dBFS RMS (its renderings at one gain); articulation\n"
+                     "30 <-> 115 starting again every 5 s, each piece's base at -26 dBFS RMS (its renderings at one gain; voices far\n"
+                     "above the piece's mean velocity compressed just enough to stay under 127 at the loudest level); articulation\n"
                      "staccato/normal (base)/legato = note length 0.3/0.85/1.25 of the time to the channel's next\n"
                      "onset (legato with the sustain pedal); timbre GM programs; transpose -5/-2/+3/+6");
     render->add_option("--factor", r.factor_names, "With --factors: only these factors (repeatable)");

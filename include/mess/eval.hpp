@@ -202,7 +202,9 @@ CorpusReport render_corpus(const std::vector<std::filesystem::path>& midi_files,
 //                 events is 60/bpm s (an event: a chain of onsets each < 50 ms after the one before, spanning < 0.2 s: a chord, a roll, a strum)
 //   dynamics      soft (mean velocity 40), loud (110), crescendo (hairpins 30 → 115, starting again every 5 rendered seconds),
 //                 diminuendo (115 → 30); base medium (72); each velocity × level / the piece's mean (accents kept; a gain keeps the
-//                 mean where notes stop at 127). Levels are real and comparable across pieces: no peak normalisation; every rendering
+//                 mean where notes stop at 127; where the piece's loud voices would pass 127 at the setting's loudest level
+//                 (95th percentile of velocity / mean × level), those ratios are compressed (raised to a power < 1, "velocity_balance")
+//                 just enough, so that a melody far above its accompaniment still follows a hairpin). Levels are real and comparable across pieces: no peak normalisation; every rendering
 //                 of a piece gets the one gain that puts its base rendering at −26 dBFS RMS (frames within 40 dB of the loudest)
 //   articulation  staccato (note length 0.3 × the time to its channel's next onset event), legato (1.25 ×, sustain pedal held in 2-s spans); base normal (0.85 ×)
 //   timbre        harpsichord (6), organ (19), guitar (24), strings (48), flute (73); base piano (0)
@@ -212,7 +214,7 @@ CorpusReport render_corpus(const std::vector<std::filesystem::path>& midi_files,
 // corpus fields "factor" (the factor varied, or "base"), "value" (its value, or "base"), "factors" (every
 // factor's value in this rendering, also copied to "aspects"), "absolute" (tempo_bpm, median_ioi_sec, mean_velocity_start/_end,
 // hairpin_sec (0: a steady level), base_level_dbfs, note_length_over_ioi, pedal), "source_median_ioi_sec", "source_mean_velocity"
-// (the piece's own), "level_gain_db" (the piece's gain), "time_map", "peak" and "clipped".
+// (the piece's own), "level_gain_db" (the piece's gain), "velocity_balance" (1: the piece's own balance of voices), "time_map", "peak" and "clipped".
 // Deterministic for the same sources and SoundFont (no randomness). Errors as render_corpus.
 struct FactorCorpusParams {
     std::vector<std::string> factors = {"tempo", "dynamics", "articulation", "timbre", "transpose"};

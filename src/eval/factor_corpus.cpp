@@ -122,6 +122,7 @@ std::vector<double> onset_events(const std::vector<double>& onsets) {
 // interval between its onset events and its mean velocity; each note's time to its channel's next onset event.
 struct PieceStats {
     double median_ioi = 0, mean_velocity = 0;
+    std::vector<double> ratio;  // each pitched note's velocity / mean_velocity (the piece's balance of voices)
     std::vector<double> gap;  // per note of midi.notes (its own duration when its channel has no later onset)
 };
 
@@ -144,6 +145,9 @@ PieceStats piece_stats(const MidiPerformance& midi, double source_end) {
     std::nth_element(ioi.begin(), ioi.begin() + static_cast<std::ptrdiff_t>(ioi.size() / 2), ioi.end());
     st.median_ioi = ioi[ioi.size() / 2];
     st.mean_velocity = vel / static_cast<double>(onsets.size());
+    for (const MidiNote& n : midi.notes)
+        if (n.onset_sec < source_end && n.channel != kDrums) st.ratio.push_back(n.velocity / st.mean_velocity);
+    std::sort(st.ratio.begin(), st.ratio.end());
     for (auto& [ch, v] : by_channel) {
         std::sort(v.begin(), v.end());
         v = onset_events(v);
@@ -159,30 +163,67 @@ PieceStats piece_stats(const MidiPerformance& midi, double source_end) {
     return st;
 }
 
-// The velocity of note n under setting s with gain g: its own × the setting's level at its time / the
-// piece's mean, × g, in 1..127. A changing level repeats as hairpins of kHairpinSec rendered seconds.
-double note_velocity(const MidiNote& n, const PieceStats& st, const FactorSetting& s, double tempo_scale, double g) {
+// How one setting scales the piece's velocities: each note's ratio to the piece's mean raised to
+// `balance` (≤ 1; divided by `norm`, the ratios' mean after it, so the mean stays the setting's level)
+// and multiplied by `gain`.
+struct VelocityScale {
+    double balance = 1, norm = 1, gain = 1;
+};
+
+// The velocity of note n under setting s: its ratio to the piece's mean (scaled as `v` says) × the
+// setting's level at its time, in 1..127. A changing level repeats as hairpins of kHairpinSec rendered seconds.
+double note_velocity(const MidiNote& n, const PieceStats& st, const FactorSetting& s, double tempo_scale, const VelocityScale& v) {
     const double f = std::fmod(n.onset_sec * tempo_scale, kHairpinSec) / kHairpinSec;
     const double level = s.velocity_start + (s.velocity_end - s.velocity_start) * f;
-    return std::clamp(n.velocity * level / st.mean_velocity * g, 1.0, 127.0);
+    const double ratio = std::pow(std::max(n.velocity, 1) / st.mean_velocity, v.balance) / v.norm;
+    return std::clamp(ratio * level * v.gain, 1.0, 127.0);
 }
 
-// The gain that brings the mean velocity of the rendered notes to the setting's mean level although loud
-// notes stop at 127 and a hairpin may be cut short by the piece's end (bisection, up or down; 1 when the
-// mean is already there).
-double velocity_gain(const MidiPerformance& midi, const PieceStats& st, const FactorSetting& s, double source_end, double tempo_scale) {
+// The balance exponent that keeps the piece's loud voices under 127 at the setting's loudest level: 1
+// unless the 95th percentile of the ratios (relative to their mean) times that level would pass 127;
+// then the largest exponent that keeps it there (bisection). Without it a melody and bass far above
+// their accompaniment stop at 127 for most of a hairpin or every note of a loud rendering, and the
+// rendering's loudest voices do not follow its level.
+VelocityScale velocity_balance(const PieceStats& st, const FactorSetting& s) {
+    constexpr double kMaxVelocity = 127;
+    VelocityScale v;
+    if (st.ratio.empty()) return v;
+    const double loudest = std::max(s.velocity_start, s.velocity_end);
+    const double q95 = st.ratio[static_cast<std::size_t>(0.95 * static_cast<double>(st.ratio.size() - 1))];
+    auto mean_at = [&](double b) {
+        double sum = 0;
+        for (double r : st.ratio) sum += std::pow(r, b);
+        return sum / static_cast<double>(st.ratio.size());
+    };
+    auto top_at = [&](double b) { return std::pow(q95, b) / mean_at(b) * loudest; };
+    if (top_at(1) > kMaxVelocity) {
+        double lo = 0, hi = 1;
+        for (int i = 0; i < 30; ++i) (top_at((lo + hi) / 2) > kMaxVelocity ? hi : lo) = (lo + hi) / 2;
+        v.balance = lo;
+    }
+    v.norm = mean_at(v.balance);
+    return v;
+}
+
+// The velocity scale of setting s: its balance, then the gain that brings the mean velocity of the
+// rendered notes to the setting's mean level although loud notes stop at 127 and a hairpin may be cut
+// short by the piece's end (bisection, up or down; 1 when the mean is already there).
+VelocityScale velocity_scale(const MidiPerformance& midi, const PieceStats& st, const FactorSetting& s, double source_end, double tempo_scale) {
     const double target = (s.velocity_start + s.velocity_end) / 2;
+    VelocityScale v = velocity_balance(st, s);
     auto mean_at = [&](double g) {
+        v.gain = g;
         double sum = 0, count = 0;
         for (const MidiNote& n : midi.notes)
-            if (n.onset_sec < source_end && n.channel != kDrums) sum += note_velocity(n, st, s, tempo_scale, g), ++count;
+            if (n.onset_sec < source_end && n.channel != kDrums) sum += note_velocity(n, st, s, tempo_scale, v), ++count;
         return count > 0 ? sum / count : target;
     };
     double lo = 1, hi = 1;
     while (mean_at(hi) < target - 0.01 && hi < 64) hi *= 2;
     while (mean_at(lo) > target + 0.01 && lo > 1.0 / 64) lo /= 2;  // a hairpin cut short can start the mean above it
     for (int i = 0; i < 40 && hi > lo; ++i) (mean_at((lo + hi) / 2) < target ? lo : hi) = (lo + hi) / 2;
-    return hi;
+    v.gain = hi;
+    return v;
 }
 
 // The notes of the piece's first `source_end` seconds under setting s, as timed synth events: durations
@@ -191,7 +232,7 @@ double velocity_gain(const MidiPerformance& midi, const PieceStats& st, const Fa
 std::vector<Event> factor_events(const MidiPerformance& midi, const PieceStats& st, const FactorSetting& s, double source_end,
                                  double* end_sec) {
     const double scale = 60.0 / s.tempo_bpm / st.median_ioi;
-    const double gain = velocity_gain(midi, st, s, source_end, scale);
+    const VelocityScale velocity = velocity_scale(midi, st, s, source_end, scale);
     std::vector<Event> ev;
     std::set<int> channels;
     for (std::size_t i = 0; i < midi.notes.size(); ++i) {
@@ -201,7 +242,7 @@ std::vector<Event> factor_events(const MidiPerformance& midi, const PieceStats& 
         if (pitch < 0 || pitch > 127) continue;
         const double length = n.channel == kDrums ? n.offset_sec - n.onset_sec : st.gap[i] * s.note_length;
         const double off = std::min(n.onset_sec + std::max(0.03 / scale, length), source_end + 0.5);
-        const int vel = static_cast<int>(std::lround(note_velocity(n, st, s, scale, gain)));
+        const int vel = static_cast<int>(std::lround(note_velocity(n, st, s, scale, velocity)));
         ev.push_back({scale * n.onset_sec, 4, 0, n.channel, pitch, vel});
         ev.push_back({scale * off, 1, 1, n.channel, pitch, 0});
         channels.insert(n.channel);
@@ -312,7 +353,7 @@ private:
                           {"source_midi", src.filename().string()}, {"licence", p_.licence}, {"work_id", work},
                           {"recording_id", id}, {"factor", s.factor}, {"value", s.value}, {"factors", factors},
                           {"aspects", factors}, {"absolute", s.absolute()},
-                          {"source_median_ioi_sec", stats.median_ioi}, {"source_mean_velocity", stats.mean_velocity}, {"level_gain_db", 20 * std::log10(gain)}, {"peak", peak}, {"clipped", peak > 1.0f},
+                          {"source_median_ioi_sec", stats.median_ioi}, {"source_mean_velocity", stats.mean_velocity}, {"level_gain_db", 20 * std::log10(gain)}, {"velocity_balance", velocity_balance(stats, s).balance}, {"peak", peak}, {"clipped", peak > 1.0f},
                           {"time_map", nlohmann::json::array({{0.0, 0.0}, {source_end, scale * source_end}})},
                           {"duration_sec", static_cast<double>(audio.size()) / p_.sample_rate}});
         MetadataTable::Row row{id, id, work, {}};

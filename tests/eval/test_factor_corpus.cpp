@@ -1,7 +1,7 @@
 // Factor corpora (`mess corpus render --factors`): absolute values — two pieces at different tempos and
 // levels rendered on the grid reach the same median inter-onset interval, mean velocity and note length
 // per value, and their base renderings the same sounding level; a strummed chord is one onset; crescendo
-// and diminuendo are hairpins that start again every 5 s; a piece without a tempo is skipped and
+// and diminuendo are hairpins that start again every 5 s, followed by a loud melody as well; a piece without a tempo is skipped and
 // reported; bad parameters refused.
 #include <algorithm>
 #include <filesystem>
@@ -44,6 +44,23 @@ std::string strummed(int n, std::uint32_t ticks, int vel) {
         for (int k = 0; k < 4; ++k) t.event(k == 0 ? 0 : kRoll, {0x90, 48 + 4 * k, vel});
         t.event(ticks - 3 * kRoll, {0x80, 48, 0});
         for (int k = 1; k < 4; ++k) t.event(0, {0x80, 48 + 4 * k, 0});
+    }
+    t.end();
+    return test::smf(0, 480, {t});
+}
+
+// A loud melody (velocity 120, one note a beat, channel 0) over a soft accompaniment (30, four notes a
+// beat, channel 1), `n` beats at 120 BPM: the melody is 2.5 × the piece's mean velocity.
+std::string melody_over_accompaniment(int n) {
+    test::Track t;
+    t.tempo(0, 500000);
+    for (int i = 0; i < n; ++i) {
+        t.event(0, {0x90, 72 + (i * 5) % 12, 120});
+        for (int k = 0; k < 4; ++k) {
+            t.event(0, {0x91, 48 + 4 * k, 30});
+            t.event(120, {0x81, 48 + 4 * k, 0});
+        }
+        t.event(0, {0x80, 72 + (i * 5) % 12, 0});
     }
     t.end();
     return test::smf(0, 480, {t});
@@ -176,6 +193,37 @@ TEST(FactorCorpus, StrumIsOneOnsetAndHairpinsRepeat) {
         EXPECT_GT(sign * (mean_velocity(3.5, 5) - mean_velocity(0, 1.5)), 40) << it["id"];
         EXPECT_GT(sign * (mean_velocity(8.5, 10) - mean_velocity(5, 6.5)), 40) << it["id"];
         EXPECT_GT(sign * (mean_velocity(3.5, 5) - mean_velocity(5, 6.5)), 40) << it["id"];  // starts again at 5 s
+    }
+}
+
+TEST(FactorCorpus, LoudVoicesFollowTheHairpin) {
+    test::TempDir dir;
+    fs::create_directories(dir / "midi");
+    write_file_atomic(dir / "midi/tune.mid", melody_over_accompaniment(20));
+    FactorCorpusParams p;
+    p.factors = {"dynamics"};
+    p.max_seconds = 8;  // a melody note every 1.5 rendered seconds (the accompaniment's 0.125 s is the beat: × 3)
+    p.sample_rate = 8000;
+    render_factor_corpus({dir / "midi/tune.mid"}, dir / "out", p);
+    const auto labels = nlohmann::json::parse(read_file(dir / "out/labels.json"));
+    for (const auto& it : labels["items"]) {
+        const std::string value = it["value"];
+        // At 2.5 × the mean, the melody would pass 127 at 72 (base) and above: its ratio is compressed.
+        EXPECT_EQ(it["velocity_balance"].get<double>() < 1, value != "soft") << value;
+        if (value != "crescendo" && value != "diminuendo") continue;
+        const MidiPerformance m = read_midi(dir / "out" / it["midi"].get<std::string>());
+        auto melody_velocity = [&](double from, double to) {
+            double sum = 0, count = 0, at_top = 0;
+            for (const MidiNote& note : m.notes)
+                if (note.channel == 0 && note.onset_sec >= from && note.onset_sec < to)
+                    sum += note.velocity, ++count, at_top += note.velocity >= 127;
+            EXPECT_LE(at_top, 1) << value << " melody stuck at 127 in " << from << ".." << to;
+            return sum / count;
+        };
+        const double sign = value == "crescendo" ? 1 : -1;
+        // Uncompressed, the melody would sit at 127 from a third of the way through each hairpin.
+        EXPECT_GT(sign * (melody_velocity(3.5, 5) - melody_velocity(0, 1.5)), 40) << value;
+        EXPECT_GT(sign * (melody_velocity(8.5, 10) - melody_velocity(5, 6.5)), 40) << value;
     }
 }
 
