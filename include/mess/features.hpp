@@ -27,14 +27,17 @@
 // modification time differ), and extraction recomputes it, saying why. Sidecars written before the audio
 // stamp existed have none: their tracks are not checked against the audio (never recomputed for that
 // reason), only for corruption. A sidecar is written last and atomically, so a killed run never leaves a
-// track that looks complete.
+// track that looks complete. Extraction also recomputes a complete track whose sidecar's encoder_digest
+// differs from the running encoder's (source_changed: the encoder, not the audio, changed), or records none
+// where the running encoder has one (extracted before digests were recorded), so that a changed build of
+// a built-in encoder never leaves features of the old one in place.
 //
 // Sidecar (meta/<track>.json, one JSON object): track_id, audio_path (relative to the data root when the
 // audio lies under it, else absolute), model, model_config {architecture, hidden_size, num_hidden_states,
 // default_layer, layer_names}, sample_rate (Hz), window_seconds, overlap, duration_sec, num_windows,
 // frames_per_window, windows [{start_sec, end_sec}] (true bounds in seconds), views, raw_dtype, precision,
 // device, audio_size_bytes and audio_mtime_ns (the audio's FileStamp when it was extracted), mess_version,
-// created_at_utc. Sidecars written before precision/device existed read as fp32/cpu; before the audio stamp
+// created_at_utc, encoder_digest (16 numbers; only for built-in encoders). Sidecars written before precision/device existed read as fp32/cpu; before the audio stamp
 // existed, without one (audio_stamp empty).
 //
 // Errors: Error(input) naming the file for a missing or malformed sidecar or view; Error(usage) for an
@@ -97,6 +100,9 @@ struct Sidecar {
     std::string precision = "fp32";      // fp32 | bf16 | fp16
     std::string device = "cpu";          // cpu | cuda
     std::optional<FileStamp> audio_stamp;  // the audio's size and mtime when extracted; absent in older sidecars
+    // fingerprint_digest (mess/model.hpp) of the encoder build that computed the features; empty when not
+    // recorded (an encoder that is not built in, or an older sidecar)
+    std::vector<float> encoder_digest;
     std::string mess_version, created_at_utc;
 
     bool has_view(View v) const;

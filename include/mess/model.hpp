@@ -349,6 +349,17 @@ std::shared_ptr<const Encoder> dsp_encoder();
 std::shared_ptr<const Encoder> mfcc_chroma_encoder();
 bool is_builtin_encoder(std::string_view spec);  // "dsp" | "mfcc-chroma"
 
+// Which build of an encoder computed some features. The fingerprint is a built-in encoder's embedding
+// [L · D] of one window of a fixed 5-s test signal (a ramped A-minor triad with a click every 0.5 s): a
+// change of its code or calibration that changes what it computes moves it. Empty for an encoder that is
+// not built in (a checkpoint is named by its files). The digest is 16 fixed ±1 projections of it (each
+// / √(L · D)): what a feature sidecar records. Two fingerprints, or two digests, come from the same
+// computation when fingerprint_distance (‖a − b‖ / ‖b‖; 1 when the sizes differ) is ≤ kSameFingerprint.
+std::vector<float> encoder_fingerprint(const Encoder& encoder);
+std::vector<float> fingerprint_digest(const std::vector<float>& fingerprint);
+double fingerprint_distance(const std::vector<float>& a, const std::vector<float>& b);
+inline constexpr double kSameFingerprint = 1e-3;
+
 // The DSP backend's unscaled per-frame descriptors of one window ([T, 144], before the z-scoring and
 // per-group scaling): what its calibration constants were measured on.
 std::vector<float> dsp_raw_features(std::span<const float> window, std::int64_t* frames);

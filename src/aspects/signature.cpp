@@ -1,58 +1,15 @@
 // Which encoder an aspect set belongs to: its identity, its version (a fingerprint of a fixed test
 // signal), and the refusal to apply a set to another encoder's features.
-#include <cmath>
-#include <cstdlib>
-#include <numbers>
-
 #include "mess/aspects.hpp"
 #include "mess/model.hpp"
 
 namespace mess {
 
-namespace {
-
-// 5 s of a ramped A-minor triad (220, 261.63, 329.63 Hz) with a click every 0.5 s, at `rate` Hz.
-std::vector<float> test_signal(int rate) {
-    const auto n = static_cast<std::size_t>(5 * rate);
-    std::vector<float> x(n);
-    const double freqs[] = {220.0, 261.63, 329.63};
-    for (std::size_t i = 0; i < n; ++i) {
-        const double t = static_cast<double>(i) / rate, gain = 0.05 + 0.45 * t / 5.0;
-        double v = 0;
-        for (double f : freqs) v += std::sin(2 * std::numbers::pi * f * t) / 3;
-        const double since_click = std::fmod(t, 0.5);
-        if (since_click < 0.005) v += 0.8 * (1 - since_click / 0.005);
-        x[i] = static_cast<float>(gain * v);
-    }
-    return x;
-}
-
-std::vector<float> fingerprint(const Encoder& encoder) {
-    const int rate = encoder.info().sampling_rate;
-    const std::vector<float> x = test_signal(rate);
-    EmbedParams p;
-    p.keep_frames = false;
-    const Embedding e = encoder.session()->embed(AudioView(x, rate), p, 1);
-    const std::size_t per = e.windows.empty() ? 0 : e.segments.size() / e.windows.size();
-    return std::vector<float>(e.segments.begin(), e.segments.begin() + static_cast<std::ptrdiff_t>(per));  // the one window
-}
-
-double relative_distance(const std::vector<float>& a, const std::vector<float>& b) {
-    double d = 0, n = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        d += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-        n += double(b[i]) * b[i];
-    }
-    return std::sqrt(d) / std::max(std::sqrt(n), 1e-12);
-}
-
-}  // namespace
-
 nlohmann::json encoder_signature(const Encoder& encoder) {
     const EncoderInfo& info = encoder.info();
     nlohmann::json j = {{"name", info.name},     {"architecture", info.architecture}, {"layers", info.layers},
                         {"hidden", info.hidden}, {"layer_names", info.layer_names},   {"fingerprint", nullptr}};
-    if (is_builtin_encoder(info.name)) j["fingerprint"] = fingerprint(encoder);
+    if (std::vector<float> f = encoder_fingerprint(encoder); !f.empty()) j["fingerprint"] = std::move(f);
     return j;
 }
 
@@ -69,8 +26,8 @@ void check_aspect_encoder(const AspectSet& set, const Encoder& encoder, const st
                         what, key, sig.value(key, nlohmann::json()).dump(), info.name, now[key].dump());
     if (sig.value("fingerprint", nlohmann::json()).is_null() || now["fingerprint"].is_null()) return;
     const auto a = now["fingerprint"].get<std::vector<float>>(), b = sig["fingerprint"].get<std::vector<float>>();
-    const double d = a.size() == b.size() ? relative_distance(a, b) : 1.0;
-    if (d > 1e-3)
+    const double d = fingerprint_distance(a, b);
+    if (d > kSameFingerprint)
         throw_input("{}: the encoder '{}' changed since these aspect models were trained (its fingerprint differs by {:.3g} relative): "
                     "retrain them (scripts/train-aspects)", what, info.name, d);
 }

@@ -89,7 +89,7 @@ std::string utc_now() {
 class ExtractionRun {
 public:
     ExtractionRun(std::vector<ExtractItem> items, const FeatureStore& store, const Encoder& encoder, const ExtractParams& p)
-        : items_(std::move(items)), store_(store), encoder_(encoder), p_(p), capacity_(2 * static_cast<std::size_t>(p.workers)),
+        : items_(std::move(items)), store_(store), encoder_(encoder), encoder_digest_(fingerprint_digest(encoder_fingerprint(encoder))), p_(p), capacity_(2 * static_cast<std::size_t>(p.workers)),
           workers_left_(p.workers) {
         report_.tracks_total = static_cast<std::int64_t>(items_.size());
         progress_.tracks_total = report_.tracks_total;
@@ -135,6 +135,7 @@ private:
         if (!p_.force) {
             before = store_.check_track(item.track_id, p_.level, stamp);
             if (before.state != TrackState::missing) check_precision(item.track_id);  // recomputing one track would mix them
+            if (before.state == TrackState::complete) before = check_encoder(item.track_id);
             if (before.state == TrackState::complete) return count(report_.cached);
             if (before.state != TrackState::missing)
                 spdlog::info("track {}: recomputing ({}): {}", item.track_id, to_string(before.state), before.reason);
@@ -156,6 +157,20 @@ private:
         if (had != encoder_.info().precision)
             throw_input("its features were extracted in {} and this run computes {}: --force recomputes them "
                         "(an index never mixes precisions)", had, encoder_.info().precision);
+    }
+
+    // A complete track computed by another build of the encoder (its digest differs, or it records none
+    // where this encoder has one) is recomputed: features of the old build would pass for this one's.
+    TrackCheck check_encoder(const std::string& track_id) const {
+        if (encoder_digest_.empty()) return {TrackState::complete, {}};
+        const Sidecar side = store_.read_sidecar(track_id);
+        if (side.encoder_digest.empty())
+            return {TrackState::source_changed, fmt::format("{}: extracted before the encoder's digest was recorded", store_.sidecar_path(track_id).string())};
+        const double d = fingerprint_distance(side.encoder_digest, encoder_digest_);
+        if (d > kSameFingerprint)
+            return {TrackState::source_changed, fmt::format("{}: the encoder '{}' changed since extraction (its fingerprint moved by {:.3g} relative)",
+                                                            store_.sidecar_path(track_id).string(), encoder_.info().name, d)};
+        return {TrackState::complete, {}};
     }
 
     // ---- inference and writing (calling thread) ----
@@ -240,6 +255,7 @@ private:
         side.device = info.device;
         side.audio_stamp = job.stamp;
         side.mess_version = MESS_VERSION_STRING;
+        side.encoder_digest = encoder_digest_;
         side.created_at_utc = utc_now();
         return side;
     }
@@ -275,6 +291,7 @@ private:
     const std::vector<ExtractItem> items_;
     const FeatureStore& store_;
     const Encoder& encoder_;
+    const std::vector<float> encoder_digest_;  // of this build of the encoder; empty: not a built-in one
     const ExtractParams& p_;
     const std::size_t capacity_;
     std::mutex mu_;

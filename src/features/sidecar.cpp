@@ -71,6 +71,7 @@ std::string Sidecar::to_json_text() const {
         j["audio_size_bytes"] = audio_stamp->size_bytes;
         j["audio_mtime_ns"] = audio_stamp->mtime_ns;
     }
+    if (!encoder_digest.empty()) j["encoder_digest"] = encoder_digest;
     return j.dump(2) + "\n";
 }
 
@@ -96,6 +97,7 @@ Sidecar Sidecar::parse(const std::string& text, const std::string& source) {
         if (j.contains("audio_size_bytes") || j.contains("audio_mtime_ns"))  // absent in older sidecars
             s.audio_stamp = FileStamp{j.at("audio_size_bytes").get<std::uint64_t>(), j.at("audio_mtime_ns").get<std::int64_t>()};
         s.mess_version = j.value("mess_version", std::string());
+        s.encoder_digest = j.value("encoder_digest", std::vector<float>());  // absent: not recorded
         s.created_at_utc = j.value("created_at_utc", std::string());
         return s;
     } catch (const nlohmann::json::exception& e) {

@@ -421,7 +421,8 @@ void expression_tempo(const std::vector<float>& onset, double seconds, const std
 }
 
 // Dynamics: dims 18..37 from the level (dBFS per analysis frame) and its upper envelope (the loudest
-// frame of each 0.5-s block).
+// frame of each full 0.5-s block, floored at −80 dBFS: a short last block's lower peak would read as a
+// fall in every window's trend).
 void expression_dynamics(const std::vector<double>& level, const std::vector<double>& block_max, float* out) {
     std::vector<double> audible;
     for (double l : level)
@@ -504,10 +505,10 @@ std::array<float, kExpression> expression_descriptors(std::span<const float> y) 
     const float onset_peak = onset.empty() ? 0.0f : *std::max_element(onset.begin(), onset.end());
     const std::vector<std::int64_t> on = onset_peak > 0 ? dsp::onset_detect(onset, kRate, kHop) : std::vector<std::int64_t>{};
     expression_tempo(onset, static_cast<double>(y.size()) / kRate, on, out.data());
-    expression_dynamics(level, block_max, out.data() + 18);
-    expression_articulation(level, on, kBlock, out.data() + 38);
     std::vector<double> peaks(block_max.begin(), block_max.begin() + static_cast<std::ptrdiff_t>(level.size() / kBlock));
     for (double& p : peaks) p = std::max(p, -80.0);
+    expression_dynamics(level, peaks, out.data() + 18);
+    expression_articulation(level, on, kBlock, out.data() + 38);
     expression_direction(peaks, out.data() + 44);
     return out;
 }

@@ -117,6 +117,18 @@ TEST(AspectsCli, FactorCorpusTrainEvaluate) {
     s = test::run_command(mess + " search --k 3 --name clips" + idx + " --track " + first_clip + " --text 'like this but groovier' 2>&1");
     EXPECT_NE(s.exit_code, 0);
     EXPECT_NE(s.out.find("groovier"), std::string::npos) << s.out;
+    // Features of another build of the encoder (their sidecar's digest differs) are refused, never mapped.
+    const fs::path sidecar = dir / "data/embeddings/factors-emb/meta" / (first_clip + ".json");
+    ASSERT_TRUE(fs::exists(sidecar));
+    const std::string sidecar_text = read_file(sidecar);
+    auto side = nlohmann::json::parse(sidecar_text);
+    side["encoder_digest"][0] = side["encoder_digest"][0].get<double>() + 5.0;
+    write_file_atomic(sidecar, side.dump());
+    b = test::run_command(mess + " index build --kind clip --no-media --out " + test::quote((dir / "idx").string()) + " --name stale-features" + ds +
+                          " --aspect-models " + models + " 2>&1");
+    EXPECT_NE(b.exit_code, 0);
+    EXPECT_NE(b.out.find("another build of the encoder 'dsp'"), std::string::npos) << b.out;
+    write_file_atomic(sidecar, sidecar_text);
     // Models whose encoder fingerprint differs from this build's encoder are refused, never applied.
     auto meta = nlohmann::json::parse(read_file(dir / "models/aspects.json"));
     meta["encoder_signature"]["fingerprint"][0] = meta["encoder_signature"]["fingerprint"][0].get<double>() + 5.0;

@@ -150,6 +150,40 @@ TEST_F(Extract, ChangedAudioIsRecomputedAndUnchangedAudioIsNot) {
     EXPECT_EQ(extract_tracks(items, store, *model, p).cached, 4);
 }
 
+TEST_F(Extract, AnotherBuildOfTheEncoderIsRecomputed) {
+    // A built-in encoder records its digest; a sidecar whose digest differs (features of another build:
+    // other code or calibration) or that records none is recomputed, an equal one is kept.
+    const auto dsp = open_encoder("dsp");
+    const std::vector<float> digest = fingerprint_digest(encoder_fingerprint(*dsp));
+    ASSERT_EQ(digest.size(), 16u);
+    ExtractParams p;
+    extract_tracks(items, store, *dsp, p);
+    EXPECT_EQ(store.read_sidecar("track0").encoder_digest, digest);
+    auto rewrite = [&](const std::string& track, const std::vector<float>& d) {
+        Sidecar side = store.read_sidecar(track);
+        side.encoder_digest = d;
+        write_file_atomic(store.sidecar_path(track), side.to_json_text());
+    };
+    std::vector<float> moved = digest;
+    moved[3] += 0.01f * std::abs(moved[3]) + 0.01f;
+    rewrite("track0", moved);
+    rewrite("track2", {});
+    ExtractReport r = extract_tracks(items, store, *dsp, p);
+    EXPECT_EQ(r.cached, 2);
+    ASSERT_EQ(r.recomputed.size(), 2u);
+    EXPECT_EQ(r.recomputed[0].cause, TrackState::source_changed);
+    EXPECT_NE(r.recomputed[0].reason.find("the encoder 'dsp' changed since extraction"), std::string::npos) << r.recomputed[0].reason;
+    EXPECT_NE(r.recomputed[1].reason.find("extracted before the encoder's digest was recorded"), std::string::npos) << r.recomputed[1].reason;
+    EXPECT_EQ(store.read_sidecar("track0").encoder_digest, digest);
+    EXPECT_EQ(extract_tracks(items, store, *dsp, p).cached, 4);
+    // A checkpoint records no digest and is never recomputed for it.
+    ExtractParams force;
+    force.force = true;
+    extract_tracks(items, store, *model, force);
+    EXPECT_TRUE(store.read_sidecar("track1").encoder_digest.empty());
+    EXPECT_EQ(extract_tracks(items, store, *model, p).cached, 4);
+}
+
 TEST_F(Extract, SidecarsFromBeforeAudioStampsAreTrusted) {
     std::vector<ExtractItem> one = {items[2]};
     extract_tracks(one, store, *model, {});
