@@ -306,4 +306,11 @@ nlohmann::json encoder_signature(const Encoder& encoder);
 // 1e-3 relative L2 from the recorded one: "the encoder changed since these models were trained; retrain
 // them"). A set without a recorded signature passes when its encoder name matches.
 void check_aspect_encoder(const AspectSet& set, const Encoder& encoder, const std::string& what);
+// The fingerprint_digest of the encoder build the set was trained on; empty when it records no fingerprint.
+std::vector<float> aspect_set_digest(const AspectSet& set);
+// Refuses to map features of another build of the encoder with a set whose digest is `set_digest` (from
+// aspect_set_digest; empty: nothing to compare): Error(input) naming the track when the sidecar's
+// encoder_digest is further than kSameFingerprint from it ("re-extract, or retrain the models") or records
+// none ("extracted by an older build: re-extract, or build without the models").
+void check_aspect_features(const std::vector<float>& set_digest, const Sidecar& side);
 }  // namespace mess

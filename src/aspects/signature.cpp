@@ -1,5 +1,5 @@
 // Which encoder an aspect set belongs to: its identity, its version (a fingerprint of a fixed test
-// signal), and the refusal to apply a set to another encoder's features.
+// signal), and the refusal to apply a set to another encoder's features, or to features of another build of it.
 #include "mess/aspects.hpp"
 #include "mess/model.hpp"
 
@@ -30,6 +30,22 @@ void check_aspect_encoder(const AspectSet& set, const Encoder& encoder, const st
     if (d > kSameFingerprint)
         throw_input("{}: the encoder '{}' changed since these aspect models were trained (its fingerprint differs by {:.3g} relative): "
                     "retrain them (scripts/train-aspects)", what, info.name, d);
+}
+
+std::vector<float> aspect_set_digest(const AspectSet& set) {
+    const nlohmann::json f = set.encoder_signature.is_object() ? set.encoder_signature.value("fingerprint", nlohmann::json()) : nlohmann::json();
+    return f.is_array() ? fingerprint_digest(f.get<std::vector<float>>()) : std::vector<float>{};
+}
+
+void check_aspect_features(const std::vector<float>& set_digest, const Sidecar& side) {
+    if (set_digest.empty()) return;
+    if (side.encoder_digest.empty())
+        throw_input("track {}: its features record no encoder digest (extracted by an older build of '{}'), so the aspect models "
+                    "cannot tell whether they fit: re-extract (mess extract), or build without them (--no-aspect-models)",
+                    side.track_id, side.model);
+    if (const double d = fingerprint_distance(side.encoder_digest, set_digest); d > kSameFingerprint)
+        throw_input("track {}: its features come from another build of the encoder '{}' than the aspect models (fingerprint moved by "
+                    "{:.3g} relative): re-extract (mess extract), or retrain the models (scripts/train-aspects)", side.track_id, side.model, d);
 }
 
 std::vector<float> AspectSet::input_of(const float* stack, std::size_t layers_in_stack, std::size_t dim) const {

@@ -134,8 +134,7 @@ private:
         TrackCheck before;
         if (!p_.force) {
             before = store_.check_track(item.track_id, p_.level, stamp);
-            if (before.state != TrackState::missing) check_precision(item.track_id);  // recomputing one track would mix them
-            if (before.state == TrackState::complete) before = check_encoder(item.track_id);
+            if (before.state != TrackState::missing) before = check_against_this_run(item.track_id, std::move(before));
             if (before.state == TrackState::complete) return count(report_.cached);
             if (before.state != TrackState::missing)
                 spdlog::info("track {}: recomputing ({}): {}", item.track_id, to_string(before.state), before.reason);
@@ -148,29 +147,25 @@ private:
         not_empty_.notify_one();
     }
 
-    // A store never mixes precisions silently: features of another precision are an error until --force.
-    // (An unreadable sidecar records no precision: nothing to compare.)
-    void check_precision(const std::string& track_id) const {
+    // What the store's check cannot know, from the one sidecar read: features of another precision are an
+    // error until --force (recomputing one track would mix them; an index never mixes precisions), and a
+    // complete track computed by another build of the encoder (its digest differs, or it records none where
+    // this encoder has one) is recomputed: features of the old build would pass for this one's.
+    // (An unreadable sidecar records nothing to compare: the store's check already calls it corrupt.)
+    TrackCheck check_against_this_run(const std::string& track_id, TrackCheck before) const {
         const auto side = store_.try_read_sidecar(track_id);
-        if (!side) return;
-        const std::string had = side->precision;
-        if (had != encoder_.info().precision)
+        if (!side) return before;
+        if (side->precision != encoder_.info().precision)
             throw_input("its features were extracted in {} and this run computes {}: --force recomputes them "
-                        "(an index never mixes precisions)", had, encoder_.info().precision);
-    }
-
-    // A complete track computed by another build of the encoder (its digest differs, or it records none
-    // where this encoder has one) is recomputed: features of the old build would pass for this one's.
-    TrackCheck check_encoder(const std::string& track_id) const {
-        if (encoder_digest_.empty()) return {TrackState::complete, {}};
-        const Sidecar side = store_.read_sidecar(track_id);
-        if (side.encoder_digest.empty())
-            return {TrackState::source_changed, fmt::format("{}: extracted before the encoder's digest was recorded", store_.sidecar_path(track_id).string())};
-        const double d = fingerprint_distance(side.encoder_digest, encoder_digest_);
-        if (d > kSameFingerprint)
+                        "(an index never mixes precisions)", side->precision, encoder_.info().precision);
+        if (before.state != TrackState::complete || encoder_digest_.empty()) return before;
+        const std::string where = store_.sidecar_path(track_id).string();
+        if (side->encoder_digest.empty())
+            return {TrackState::source_changed, fmt::format("{}: extracted before the encoder's digest was recorded", where)};
+        if (const double d = fingerprint_distance(side->encoder_digest, encoder_digest_); d > kSameFingerprint)
             return {TrackState::source_changed, fmt::format("{}: the encoder '{}' changed since extraction (its fingerprint moved by {:.3g} relative)",
-                                                            store_.sidecar_path(track_id).string(), encoder_.info().name, d)};
-        return {TrackState::complete, {}};
+                                                            where, encoder_.info().name, d)};
+        return before;
     }
 
     // ---- inference and writing (calling thread) ----

@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 
 #include "mess/features.hpp"
-#include "mess/model.hpp"
 #include "mess/npy.hpp"
 #include <unistd.h>
 
@@ -310,32 +309,13 @@ private:
             aspects_ = params_.aspect_models(model_);
             aspects_digest_ = aspects_ ? aspect_set_digest(*aspects_) : std::vector<float>{};
         }
-        check_aspect_digest(side);
+        check_aspect_features(aspects_digest_, side);
         if (records_.empty() && spec_.mode == LayerSpec::Mode::model_default) {
             // The model's recommended layer (sidecar model_config.default_layer), else the middle one.
             const int d = side.model_config.default_layer;
             spec_.mode = LayerSpec::Mode::layer;
             spec_.layer = d >= 0 && static_cast<std::size_t>(d) < layers_ ? d : static_cast<int>(layers_ / 2);
         }
-    }
-
-    // The digest of the encoder build the aspect models were trained on; empty when they record none.
-    static std::vector<float> aspect_set_digest(const AspectSet& set) {
-        const nlohmann::json f = set.encoder_signature.is_object() ? set.encoder_signature.value("fingerprint", nlohmann::json()) : nlohmann::json();
-        return f.is_array() ? fingerprint_digest(f.get<std::vector<float>>()) : std::vector<float>{};
-    }
-
-    // Features of another build of the encoder than the aspect models' (the digests differ, or the
-    // sidecar records none where the models have one) would be mapped into spaces not learned on them.
-    void check_aspect_digest(const Sidecar& side) const {
-        if (aspects_digest_.empty()) return;
-        if (side.encoder_digest.empty())
-            throw_input("track {}: its features record no encoder digest (extracted by an older build of '{}'), so the aspect models "
-                        "cannot tell whether they fit: re-extract (mess extract), or build without them (--no-aspect-models)",
-                        side.track_id, side.model);
-        if (const double d = fingerprint_distance(side.encoder_digest, aspects_digest_); d > kSameFingerprint)
-            throw_input("track {}: its features come from another build of the encoder '{}' than the aspect models (fingerprint moved by "
-                        "{:.3g} relative): re-extract (mess extract), or retrain the models (scripts/train-aspects)", side.track_id, side.model, d);
     }
 
     IndexRecord record_of(const std::string& track_id, const Clip& c) const {
