@@ -5,11 +5,11 @@ layers), and, with the as-written rendering (variant 0) as the query, the mean r
 variant kind; with --per-piece KIND, that variant's rank in every piece (which pieces a layer loses). Used
 to calibrate the dsp encoder on the development corpus (bench/dsp_calibrate.sh). --overall recomputes the
 dsp encoder's overall layer with other group weights exactly as the encoder pools it (per window: each
-group's mean over the window's frames, unit length, weighted; then the mean over windows), from the
-segments view, so the weights can be tried without extracting again.
+group's mean over the window's frames, the harmony group on its discriminant, unit length, weighted; then
+the mean over windows), from the segments view, so the weights can be tried without extracting again.
 Usage: bench/dsp_eval.py DATA_ROOT DATASET_ID METADATA_CSV [--weights w0,w1,...]... [--overall wt,wh,wr,wd]...
        [--per-piece KIND]"""
-import argparse, csv, pathlib, sys
+import argparse, csv, pathlib, re, sys
 import numpy as np
 
 
@@ -20,25 +20,39 @@ def load(root, dataset, metadata):
     return rows, x
 
 
-# The dsp encoder's descriptor groups (version 2): timbre, harmony, rhythm, dynamics (include/mess/model.hpp).
+# The dsp encoder's descriptor groups (versions 2 and 3): timbre, harmony, rhythm, dynamics (include/mess/model.hpp).
 DSP_GROUPS = [(0, 28), (28, 115), (115, 129), (129, 144)]
 
 
-def overall_layer(root, dataset, rows, weights):
-    """[N, D] track vectors of the overall layer recomputed from the segments view [S, L, D] with `weights`."""
+def overall_layer(root, dataset, rows, weights, discriminant=None):
+    """[N, D] track vectors of the overall layer recomputed from the segments view [S, L, D] with `weights`;
+    the harmony group mapped by `discriminant` ([K, 87] rows; None: the encoder's built-in one, harmony_discriminant();
+    False: none, as before version 3), zero-padded to its block."""
     if len(weights) != len(DSP_GROUPS):
         sys.exit(f"--overall: {len(weights)} weights given, the dsp encoder has {len(DSP_GROUPS)} groups")
+    w = harmony_discriminant() if discriminant is None else discriminant
     seg = pathlib.Path(root) / "embeddings" / f"{dataset}-emb" / "segments"
     out = []
     for r in rows:
         s = np.load(seg / f"{r['track_id']}.npy").astype(np.float64)
         if s.ndim != 3 or s.shape[1] < len(DSP_GROUPS) or s.shape[-1] != DSP_GROUPS[-1][1]:
-            sys.exit(f"--overall: {seg / r['track_id']}.npy has shape {s.shape}, not a dsp version 2 segments view [S, 5, 144]")
+            sys.exit(f"--overall: {seg / r['track_id']}.npy has shape {s.shape}, not a dsp segments view [S, 6, 144]")
         win = np.zeros((s.shape[0], s.shape[-1]))
         for g, (a, b) in enumerate(DSP_GROUPS):
-            win[:, a:b] = unit(s[:, g, a:b]) * weights[g]
+            x = unit(s[:, g, a:b])
+            if g == 1 and w is not False:
+                x = np.pad(x @ w.T, ((0, 0), (0, b - a - len(w))))
+            win[:, a:b] = unit(x) * weights[g]
         out.append(win.mean(axis=0))
     return np.stack(out)
+
+
+def harmony_discriminant(path=pathlib.Path(__file__).resolve().parents[1] / "src/model/dsp_harmony_projection.inc"):
+    """[K, 87] the harmony discriminant rows the encoder applies in its overall layer (bench/dsp_harmony_projection.py)."""
+    text = pathlib.Path(path).read_text()
+    dims = int(re.search(r"kHarmonyDiscriminants = (\d+);", text).group(1))
+    values = [float(v) for v in re.findall(r"(-?[\d.]+(?:e[-+]?\d+)?)f", text.split("{", 1)[1])]
+    return np.array(values).reshape(dims, -1)
 
 
 def unit(v):

@@ -275,7 +275,7 @@ std::vector<float> pool_windows(std::span<const float> segments, std::int64_t wi
 //   auto session = enc->session();                         // per-thread scratch
 //   mess::Embedding e = session->embed(load_audio(f, enc->info().sampling_rate), {}, 2);   // [S, L, T, D]
 //
-// The DSP backend ("dsp", no weights; version 2): each 5-s window is analysed on its own (so a query
+// The DSP backend ("dsp", no weights; version 3): each 5-s window is analysed on its own (so a query
 // excerpt gets exactly the vectors its window got at indexing) at 24 kHz, and described at 10 frames/s
 // (T = 1 + n/2400) by four interpretable descriptor groups, each z-scored with fixed constants (calibrated
 // once on the development corpus: bench/dsp_calibrate.sh) and scaled to unit length per frame:
@@ -299,7 +299,11 @@ std::vector<float> pool_windows(std::span<const float> segments, std::int64_t wi
 //   layer 4 overall   weights after pooling: each group's mean over the window's frames, unit length,
 //                     weighted timbre 0.10, harmony 1.00, rhythm 0.10, dynamics 0.05 (chosen for same-work
 //                     retrieval on the development corpus), the same vector in every frame of the window
-//                     (the index default: the layer to search "sounds alike overall")
+//                     (the index default: the layer to search "sounds alike overall"). The harmony group
+//                     enters as its coordinates on 40 discriminant directions (dims 28–67, 68–114 zero):
+//                     those along which different music differs most relative to how the same music moves
+//                     when its instrument, articulation, level or key changes (generalised eigenvectors,
+//                     learned from the development works' factor corpus: bench/dsp_harmony_projection.py)
 //   layer 5 expression (dims 0–47, rest zero; fixed units, the window's values in every frame, zero when silent; not in overall): tempo (log2 onset rate, median/quartile IOIs, tempo/120,
 //                     median IOI in soft bins), dynamics (mean and 90th-percentile dBFS, slope of the 0.5-s level peaks; their median slope over ≤ 1.5 s, share of rising steps, largest fall and rise: a direction a
 //                     hairpin starting again inside the window does not hide), articulation (level under each 0.5 s's peak, fall after onsets)

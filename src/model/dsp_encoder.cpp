@@ -45,6 +45,12 @@ constexpr std::array<double, 12> kMinorProfile{6.33, 2.68, 3.52, 5.38, 2.60, 3.5
 // trained for any task.
 #include "dsp_calibration.inc"
 
+// The harmony discriminant of the overall layer: directions of the harmony group along which different
+// music differs most relative to how the same music moves with its instrument, articulation, level or key,
+// learned from the development works' factor corpus (bench/dsp_harmony_projection.py). Rows [k * kHarmony + i].
+#include "dsp_harmony_projection.inc"
+static_assert(kHarmonyDiscriminant.size() == static_cast<std::size_t>(kHarmonyDiscriminants) * kHarmony);
+
 double pearson(const double* a, const double* b, int n) {
     double ma = 0, mb = 0;
     for (int i = 0; i < n; ++i) ma += a[i], mb += b[i];
@@ -519,6 +525,16 @@ void expression_layer(std::span<const float> y, std::int64_t T, float* dst) {
     for (std::int64_t t = 0; t < T; ++t) std::copy(e.begin(), e.end(), dst + t * kDim);
 }
 
+// The overall layer's harmony group: the window's pooled harmony vector [kHarmony] replaced, in place, by
+// its coordinates on the harmony discriminant (kHarmonyDiscriminants values, the rest zero).
+void project_harmony(double* harmony) {
+    std::array<double, kHarmonyDiscriminants> coords{};
+    for (int k = 0; k < kHarmonyDiscriminants; ++k)
+        for (int i = 0; i < kHarmony; ++i) coords[k] += kHarmonyDiscriminant[k * kHarmony + i] * harmony[i];
+    std::fill_n(harmony, kHarmony, 0.0);
+    std::copy(coords.begin(), coords.end(), harmony);
+}
+
 // Standardised, per-group unit-length layers of one window: [kLayers, T, kDim]. Group layers hold each
 // frame's group vector; the overall layer holds, in every frame, the window's pooled result: each group's
 // mean over the window's frames, unit length, weighted (weights after pooling, not per frame).
@@ -547,6 +563,7 @@ void dsp_window_layers(std::span<const float> y, float* dst) {
             }
         }
     }
+    project_harmony(pooled.data() + kBlockStart[1]);
     std::array<float, kDim> overall{};
     for (std::size_t g = 0; g < kBlockSize.size(); ++g) {
         double norm = 0;
@@ -675,7 +692,7 @@ std::shared_ptr<const Encoder> dsp_encoder() {
         i.frame_rate = static_cast<double>(kRate) / kOutHop;
         i.default_layer = 4;
         i.layer_names = {"timbre", "harmony", "rhythm", "dynamics", "overall", "expression"};
-        i.version = 2;
+        i.version = 3;
         i.layer_descriptions = {
             "dims 0-27: MFCC 1-19 of a 64-band mel spectrum in dB re the window's peak, spectral contrast (7 bands), "
             "log2 centroid/1 kHz, log10 flatness",
@@ -686,7 +703,9 @@ std::shared_ptr<const Encoder> dsp_encoder() {
             "beat, onset strength re the peak and its spread",
             "dims 129-143: level in dBFS in soft 10-dB bins (-60..-10), level re the window's peak in soft bins "
             "(-30..0), level slope in soft bins (-30..30 dB/s), dBFS/60, the window's level trend (dB/s)",
-            "all 144 dims: each group's window mean, unit length, weighted 0.10/1.00/0.10/0.05 (after pooling)",
+            "each group's window mean, unit length, weighted 0.10/1.00/0.10/0.05 (after pooling); the harmony group "
+            "(dims 28-67, 68-114 zero) as its coordinates on the 40 harmony discriminant directions (instrument- and "
+            "articulation-robust, learned from the development factor corpus)",
             "dims 0-47 (the rest zero), the window's playing in fixed units, the same in every frame: log2 onset rate, "
             "log2 median/quartile inter-onset intervals, log2 tempo/120, median IOI in soft quarter-octave bins; "
             "mean and 90th-percentile dBFS, the latter in soft 5-dB bins, slope of the 0.5-s level peaks (dB/s, "
@@ -694,12 +713,12 @@ std::shared_ptr<const Encoder> dsp_encoder() {
             "after an onset (dB, dB/s); the direction of the level peaks robust to a jump (median slope between peaks "
             "up to 1.5 s apart, share of rising steps, largest fall and rise). Not in the overall layer"};
         i.description =
-            "weightless DSP descriptors (version 2) at 10 frames/s, each 5-s window analysed on its own: timbre "
+            "weightless DSP descriptors (version 3) at 10 frames/s, each 5-s window analysed on its own: timbre "
             "(gain-invariant MFCC 1-19, spectral contrast, centroid, flatness), harmony (key-relative pitch classes, "
             "their DFT magnitudes and the 2-D Fourier magnitudes of the window's chroma: transposition-invariant, "
             "timbre-robust), rhythm (onset autocorrelation at multiples of the beat period: tempo-invariant), "
             "dynamics (absolute level and its contour, slopes, trend), overall (the four pooled over the "
-            "window, then weighted 0.10/1.00/0.10/0.05), and expression (window-level tempo, level and "
+            "window, harmony on its discriminant directions, then weighted 0.10/1.00/0.10/0.05), and expression (window-level tempo, level and "
             "articulation descriptors in absolute units, for the aspect models)";
         return std::make_shared<WindowedEncoder>(std::move(i), &dsp_window_layers, &output_frames);
     }();
