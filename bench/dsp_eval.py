@@ -29,14 +29,14 @@ def overall_layer(root, dataset, rows, weights, discriminant=None):
     the harmony group mapped by `discriminant` ([K, 87] rows; None: the encoder's built-in one, harmony_discriminant();
     False: none, as before version 3), zero-padded to its block."""
     if len(weights) != len(DSP_GROUPS):
-        sys.exit(f"--overall: {len(weights)} weights given, the dsp encoder has {len(DSP_GROUPS)} groups")
+        sys.exit(f"overall layer: {len(weights)} weights given, the dsp encoder has {len(DSP_GROUPS)} groups")
     w = harmony_discriminant() if discriminant is None else discriminant
     seg = pathlib.Path(root) / "embeddings" / f"{dataset}-emb" / "segments"
     out = []
     for r in rows:
         s = np.load(seg / f"{r['track_id']}.npy").astype(np.float64)
         if s.ndim != 3 or s.shape[1] < len(DSP_GROUPS) or s.shape[-1] != DSP_GROUPS[-1][1]:
-            sys.exit(f"--overall: {seg / r['track_id']}.npy has shape {s.shape}, not a dsp segments view [S, 6, 144]")
+            sys.exit(f"overall layer: {seg / r['track_id']}.npy has shape {s.shape}, not a dsp segments view [S, 6, 144]")
         win = np.zeros((s.shape[0], s.shape[-1]))
         for g, (a, b) in enumerate(DSP_GROUPS):
             x = unit(s[:, g, a:b])
@@ -50,7 +50,10 @@ def overall_layer(root, dataset, rows, weights, discriminant=None):
 def harmony_discriminant(path=pathlib.Path(__file__).resolve().parents[1] / "src/model/dsp_harmony_projection.inc"):
     """[K, 87] the harmony discriminant rows the encoder applies in its overall layer (bench/dsp_harmony_projection.py)."""
     text = pathlib.Path(path).read_text()
-    dims = int(re.search(r"kHarmonyDiscriminants = (\d+);", text).group(1))
+    found = re.search(r"kHarmonyDiscriminants = (\d+);", text)
+    if not found:
+        sys.exit(f"{path}: no kHarmonyDiscriminants (regenerate it: bench/dsp_harmony_projection.py)")
+    dims = int(found.group(1))
     values = [float(v) for v in re.findall(r"(-?[\d.]+(?:e[-+]?\d+)?)f", text.split("{", 1)[1])]
     return np.array(values).reshape(dims, -1)
 

@@ -537,7 +537,8 @@ void project_harmony(double* harmony) {
 
 // Standardised, per-group unit-length layers of one window: [kLayers, T, kDim]. Group layers hold each
 // frame's group vector; the overall layer holds, in every frame, the window's pooled result: each group's
-// mean over the window's frames, unit length, weighted (weights after pooling, not per frame).
+// mean over the window's frames (harmony: its discriminant coordinates), unit length, weighted (weights after
+// pooling, not per frame).
 void dsp_window_layers(std::span<const float> y, float* dst) {
     std::vector<char> audible;
     const std::vector<float> raw = raw_window(y, &audible);
